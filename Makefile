@@ -1,0 +1,46 @@
+# Users live in these targets. Each creates .venv from requirements.txt when missing.
+# Variables: DATA (data root), RUN (a run folder), ARGS (extra flags for the command).
+SHELL := /bin/bash
+PY := .venv/bin/python
+DATA ?= data
+ARGS ?=
+# A CPU torch wheel shipped on this machine image is preferred over PyPI's CUDA build.
+TORCH_WHEEL := $(firstword $(wildcard /opt/wheels/torch-*+cpu-cp311-*.whl))
+
+.PHONY: help venv test test-all sohu-pretrain sohu-train sohu-predict sohu-baseline clean-runs
+
+help:
+	@grep -E '^[a-z-]+:.*## ' Makefile | sed 's/:.*## /\t/'
+
+.venv/.installed: requirements.txt
+	test -x $(PY) || python3.11 -m venv .venv || python3 -m venv .venv
+	$(PY) -m pip install -q --upgrade pip
+	$(if $(TORCH_WHEEL),$(PY) -m pip install -q $(TORCH_WHEEL),)
+	$(PY) -m pip install -q -r requirements.txt
+	touch $@
+
+venv: .venv/.installed ## create the virtual environment
+
+test: venv ## fast test suite (slow tests skipped)
+	$(PY) -m pytest -m "not slow" -q tests
+
+test-all: venv ## every test, slow ones included
+	$(PY) -m pytest -q tests
+
+# ---------------------------------------------------------------- Sohu 2021
+SOHU_PRETRAINED := cache/sohu-pretrain
+
+$(SOHU_PRETRAINED)/config.json: | venv
+	$(PY) -m competitions.sohu.pretrain --data-dir $(DATA)/sohu2021 --corpus-dir $(DATA)/corpus --output-dir $(SOHU_PRETRAINED)
+
+sohu-pretrain: $(SOHU_PRETRAINED)/config.json ## one-time pretraining, cached in cache/sohu-pretrain
+
+sohu-train: venv sohu-pretrain ## train on data/sohu2021 and write the submission
+	$(PY) -m competitions.sohu.train --model $(SOHU_PRETRAINED) --data-dir $(DATA)/sohu2021 $(ARGS)
+
+sohu-predict: venv ## rewrite the submission of a saved run: make sohu-predict RUN=runs/sohu/<name>
+	@test -n "$(RUN)" || (echo "usage: make sohu-predict RUN=runs/sohu/<name>" >&2; exit 2)
+	$(PY) -m competitions.sohu.predict --run $(RUN) --data-dir $(DATA)/sohu2021 $(ARGS)
+
+sohu-baseline: venv ## char n-gram TF-IDF + logistic regression reference
+	$(PY) -m competitions.sohu.baseline --data-dir $(DATA)/sohu2021 $(ARGS)

@@ -1,0 +1,140 @@
+"""Typed run configuration: dataclass -> command-line flags -> resolved JSON.
+
+Each task declares one dataclass (like nanoGPT's ``GPTConfig``). ``parse_config``
+builds an ``argparse`` parser from its fields, applies an optional override file
+(``--config file.toml``: TOML, so an experiment can say *why* in comments), then
+the flags given on the command line, in that order. No ``eval``/``exec``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import tomllib
+import types
+import typing
+from pathlib import Path
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+
+def _field_type(cls: type, field: dataclasses.Field) -> Any:
+    hints = typing.get_type_hints(cls)
+    tp = hints[field.name]
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):  # Optional[X] -> X
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        tp = args[0]
+    return tp
+
+
+def _str2bool(text: str) -> bool:
+    low = text.lower()
+    if low in ("1", "true", "yes", "on"):
+        return True
+    if low in ("0", "false", "no", "off"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected a boolean (true/false), got {text!r}")
+
+
+def _coerce(cls: type, name: str, value: Any, source: str) -> Any:
+    field = {f.name: f for f in dataclasses.fields(cls)}[name]
+    tp = _field_type(cls, field)
+    if value is None:
+        return None
+    if tp is bool and isinstance(value, str):
+        return _str2bool(value)
+    if typing.get_origin(tp) in (list, tuple):
+        (inner,) = typing.get_args(tp)[:1]
+        if isinstance(value, str):
+            value = [v for v in value.split(",") if v]
+        return [inner(v) for v in value]
+    try:
+        return tp(value)
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"{source}: field {name!r} expects {tp.__name__}, got {value!r}") from err
+
+
+def load_overrides(cls: type, path: str | Path) -> dict[str, Any]:
+    """Read a TOML override file and check its keys against ``cls``'s fields.
+
+    Raises:
+        FileNotFoundError: the file does not exist.
+        ValueError: a key is not a field of ``cls`` or a value has the wrong type,
+            naming the file.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"override file not found: {path}")
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as err:
+        raise ValueError(f"{path}: not valid TOML: {err}") from err
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(raw) - names)
+    if unknown:
+        raise ValueError(f"{path}: unknown config keys {unknown}; known: {sorted(names)}")
+    return {k: _coerce(cls, k, v, str(path)) for k, v in raw.items()}
+
+
+def build_parser(cls: type, description: str = "") -> argparse.ArgumentParser:
+    """An ``argparse`` parser with one ``--flag`` per dataclass field (defaults left unset)."""
+    parser = argparse.ArgumentParser(description=description or cls.__doc__)
+    parser.add_argument("--config", help="TOML file of overrides, applied before the flags")
+    for field in dataclasses.fields(cls):
+        tp = _field_type(cls, field)
+        flag = "--" + field.name.replace("_", "-")
+        kind = _str2bool if tp is bool else (str if typing.get_origin(tp) in (list, tuple) else tp)
+        parser.add_argument(flag, dest=field.name, type=kind, default=None,
+                            help=f"({getattr(tp, '__name__', str(tp))}, default {_default(field)!r})")
+    return parser
+
+
+def _default(field: dataclasses.Field) -> Any:
+    if field.default is not dataclasses.MISSING:
+        return field.default
+    if field.default_factory is not dataclasses.MISSING:  # type: ignore[misc]
+        return field.default_factory()  # type: ignore[misc]
+    return None
+
+
+def parse_config(cls: type[T], argv: list[str] | None = None, description: str = "") -> T:
+    """Resolve ``cls`` from defaults, then ``--config`` overrides, then flags.
+
+    Args:
+        cls: a dataclass type whose fields are str/int/float/bool/list.
+        argv: the arguments (``sys.argv[1:]`` when None).
+
+    Raises:
+        SystemExit: argparse's exit on a bad flag.
+        ValueError / FileNotFoundError: from the override file.
+    """
+    args = build_parser(cls, description).parse_args(argv)
+    values: dict[str, Any] = {}
+    if args.config:
+        values.update(load_overrides(cls, args.config))
+    for field in dataclasses.fields(cls):
+        given = getattr(args, field.name)
+        if given is not None:
+            values[field.name] = _coerce(cls, field.name, given, "command line")
+    return cls(**values)
+
+
+def config_to_dict(config: Any) -> dict[str, Any]:
+    """The resolved config as a JSON-ready dict."""
+    return dataclasses.asdict(config)
+
+
+def config_from_dict(cls: type[T], data: dict[str, Any]) -> T:
+    """Rebuild a config saved by :func:`config_to_dict`, ignoring keys the class no longer has."""
+    names = {f.name for f in dataclasses.fields(cls)}
+    return cls(**{k: v for k, v in data.items() if k in names})
+
+
+def save_config_json(config: Any, path: str | Path) -> Path:
+    """Write the resolved config as JSON, atomically."""
+    from common.io import write_json_atomic
+
+    return write_json_atomic(path, config_to_dict(config))

@@ -1,0 +1,111 @@
+"""Encoders and tokenizers: any HuggingFace model by name/path, or a small BERT built here.
+
+No pretrained Chinese checkpoint can be downloaded on the machines this project is
+developed on, so the default encoder is a small BERT built from a config (random
+init, or the output of ``common.pretraining`` MLM) with the standard 21128-token
+Chinese BERT vocab; when that vocab is absent too, a character vocab is built from
+the training text and saved with the run. ``--model`` takes any HF name or path
+for users who have weights (e.g. ``hfl/chinese-roberta-wwm-ext``).
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable
+
+from torch import nn
+from transformers import AutoModel, AutoTokenizer, BertConfig, BertModel, BertTokenizerFast, PreTrainedTokenizerBase
+
+logger = logging.getLogger("common.encoder")
+
+SPECIAL_TOKENS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+
+
+@dataclass
+class EncoderConfig:
+    """How the encoder is made; task configs inherit these fields."""
+
+    model: str = ""  # HF name or local path; empty: a small BERT from the fields below
+    vocab: str = "../shared/models/bert-base-chinese-vocab"  # vocab folder/file for the small BERT
+    hidden_size: int = 256
+    num_layers: int = 4
+    num_heads: int = 4
+    intermediate_size: int = 1024
+    max_position: int = 512
+    dropout: float = 0.1
+
+
+def build_char_vocab(texts: Iterable[str], path: str | Path, min_freq: int = 2) -> Path:
+    """Write a BERT ``vocab.txt`` of the characters seen ``min_freq`` times or more.
+
+    Order: the special tokens, then characters by falling frequency (ties by code
+    point, so the file is the same for the same text). Returns the written path.
+    """
+    counts = collections.Counter(ch for text in texts for ch in text if not ch.isspace())
+    chars = sorted((c for c, n in counts.items() if n >= min_freq), key=lambda c: (-counts[c], c))
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(SPECIAL_TOKENS + chars) + "\n", encoding="utf-8")
+    return path
+
+
+def load_tokenizer(config: EncoderConfig, texts: Iterable[str] | None = None,
+                   build_dir: str | Path | None = None) -> PreTrainedTokenizerBase:
+    """The tokenizer of ``config.model``, else a WordPiece tokenizer on ``config.vocab``.
+
+    When neither exists and ``texts`` is given, builds a character vocab in
+    ``build_dir`` (see :func:`build_char_vocab`).
+
+    Raises:
+        FileNotFoundError: no model, no vocab, and no texts to build one from.
+    """
+    if config.model:
+        return AutoTokenizer.from_pretrained(config.model)
+    vocab = Path(config.vocab)
+    vocab_file = vocab / "vocab.txt" if vocab.is_dir() else vocab
+    if vocab_file.is_file():
+        return _wordpiece_tokenizer(vocab_file)
+    if texts is None or build_dir is None:
+        raise FileNotFoundError(f"vocab not found: {vocab_file} (give --vocab, or --model NAME_OR_PATH)")
+    built = build_char_vocab(texts, Path(build_dir) / "vocab.txt")
+    logger.warning("vocab %s not found: built a character vocab of %d tokens at %s",
+                   vocab_file, sum(1 for _ in built.open(encoding="utf-8")), built)
+    return _wordpiece_tokenizer(built)
+
+
+def _wordpiece_tokenizer(vocab_file: Path) -> PreTrainedTokenizerBase:
+    """A lower-casing BERT WordPiece tokenizer over ``vocab_file`` (Chinese split per character).
+
+    Loaded through ``from_pretrained`` on the file's folder: the constructor's
+    ``vocab_file`` argument is silently ignored by transformers 5 (every token [UNK]).
+    """
+    tokenizer = BertTokenizerFast.from_pretrained(str(vocab_file.parent), do_lower_case=True,
+                                                  tokenize_chinese_chars=True)
+    if len(tokenizer) < len(SPECIAL_TOKENS) + 1 or tokenizer.convert_tokens_to_ids("[CLS]") == tokenizer.unk_token_id:
+        raise ValueError(f"{vocab_file}: not a BERT vocab (needs {SPECIAL_TOKENS} and one token a line)")
+    return tokenizer
+
+
+def small_bert_config(config: EncoderConfig, vocab_size: int, type_vocab_size: int = 2) -> BertConfig:
+    """The BertConfig of the small from-scratch encoder."""
+    return BertConfig(vocab_size=vocab_size, hidden_size=config.hidden_size,
+                      num_hidden_layers=config.num_layers, num_attention_heads=config.num_heads,
+                      intermediate_size=config.intermediate_size,
+                      max_position_embeddings=config.max_position, type_vocab_size=type_vocab_size,
+                      hidden_dropout_prob=config.dropout, attention_probs_dropout_prob=config.dropout)
+
+
+def build_encoder(config: EncoderConfig, tokenizer: PreTrainedTokenizerBase) -> nn.Module:
+    """``AutoModel.from_pretrained(config.model)``, else a randomly initialised small BERT.
+
+    The small BERT's vocabulary size is ``len(tokenizer)``.
+    """
+    if config.model:
+        logger.info("encoder: %s (pretrained)", config.model)
+        return AutoModel.from_pretrained(config.model)
+    logger.info("encoder: small BERT from config (%d layers, hidden %d), random init",
+                config.num_layers, config.hidden_size)
+    return BertModel(small_bert_config(config, len(tokenizer)), add_pooling_layer=False)

@@ -1,0 +1,78 @@
+"""Atomic file output and the one-line JSON result every command prints last.
+
+A crash mid-write must never leave a half-written submission, metrics file or
+checkpoint: everything is written to a temporary file in the same folder and then
+moved into place with ``os.replace`` (atomic on POSIX and Windows).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Iterator
+
+import torch
+
+
+@contextmanager
+def atomic_path(path: str | Path) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; on success move it onto ``path``.
+
+    On an exception the temporary file is removed and ``path`` is left untouched.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        os.replace(tmp_path, path)
+    finally:
+        if tmp_path.exists():
+            tmp_path.unlink()
+
+
+def write_text_atomic(path: str | Path, text: str) -> Path:
+    """Write UTF-8 ``text`` to ``path`` atomically; returns ``path``."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+    return Path(path)
+
+
+def write_json_atomic(path: str | Path, data: Any) -> Path:
+    """Write ``data`` as indented UTF-8 JSON, atomically."""
+    return write_text_atomic(path, json.dumps(data, ensure_ascii=False, indent=2) + "\n")
+
+
+def torch_save_atomic(obj: Any, path: str | Path) -> Path:
+    """``torch.save`` to ``path`` atomically (a crash keeps the previous file)."""
+    with atomic_path(path) as tmp:
+        torch.save(obj, tmp)
+    return Path(path)
+
+
+def replace_dir_atomic(src: Path, dst: Path) -> None:
+    """Move the finished folder ``src`` onto ``dst``, keeping ``dst`` whole until the swap.
+
+    The old ``dst`` is first renamed aside, then ``src`` renamed into place, then the
+    old one deleted; a crash in between leaves either the old or the new folder whole
+    (the aside copy is named ``dst.old``).
+    """
+    old = dst.with_name(dst.name + ".old")
+    if old.exists():
+        shutil.rmtree(old)
+    if dst.exists():
+        os.replace(dst, old)
+    os.replace(src, dst)
+    if old.exists():
+        shutil.rmtree(old)
+
+
+def print_result(result: dict[str, Any]) -> None:
+    """Print the command's final JSON line (metrics and paths written), for scripts to read."""
+    print(json.dumps(result, ensure_ascii=False, default=str), flush=True)

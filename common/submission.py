@@ -1,0 +1,132 @@
+"""Submission writing and validation: check everything, then write atomically.
+
+A submission holds every test id of the sample submission exactly once, with the
+sample's header and labels from the allowed set. Nothing is written when a check
+fails, and a write never leaves a half file (``common.io.atomic_path``).
+"""
+
+from __future__ import annotations
+
+import csv
+import logging
+from pathlib import Path
+from typing import Iterable, Mapping, Sequence
+
+from common.io import atomic_path
+
+logger = logging.getLogger("common.submission")
+
+
+class SubmissionError(ValueError):
+    """A submission that would be rejected (message names the file or the ids)."""
+
+
+def read_sample_ids(sample_path: str | Path) -> tuple[list[str], list[str]]:
+    """Header and id column (first column) of a sample submission CSV.
+
+    Raises:
+        FileNotFoundError: no such file.
+        SubmissionError: empty file, or a duplicate id (naming its line).
+    """
+    sample_path = Path(sample_path)
+    if not sample_path.is_file():
+        raise FileNotFoundError(f"sample submission not found: {sample_path}")
+    with sample_path.open(encoding="utf-8-sig", newline="") as f:
+        reader = csv.reader(f)
+        header = next(reader, None)
+        if not header:
+            raise SubmissionError(f"{sample_path}: empty file, expected a header like 'id,label'")
+        ids, seen = [], {}
+        for lineno, row in enumerate(reader, start=2):
+            if not row:
+                continue
+            if row[0] in seen:
+                raise SubmissionError(f"{sample_path}:{lineno}: id {row[0]!r} already on line {seen[row[0]]}")
+            seen[row[0]] = lineno
+            ids.append(row[0])
+    return header, ids
+
+
+def validate_rows(header: Sequence[str], rows: Sequence[Sequence[str]], sample_header: Sequence[str],
+                  sample_ids: Sequence[str], allowed_labels: Iterable[str], source: str = "submission") -> None:
+    """Check a submission's rows against the sample submission.
+
+    Raises:
+        SubmissionError: wrong header, a row of the wrong width, a duplicate id (with
+            its row number), a label outside ``allowed_labels``, ids missing from the
+            submission or not in the sample (the first few listed).
+    """
+    allowed = {str(a) for a in allowed_labels}
+    if list(header) != list(sample_header):
+        raise SubmissionError(f"{source}: header {list(header)} differs from the sample's {list(sample_header)}")
+    seen: dict[str, int] = {}
+    for lineno, row in enumerate(rows, start=2):
+        if len(row) != len(sample_header):
+            raise SubmissionError(f"{source}:{lineno}: expected {len(sample_header)} columns, got {len(row)}")
+        id_, label = row[0], row[1]
+        if id_ in seen:
+            raise SubmissionError(f"{source}:{lineno}: duplicate id {id_!r} (first on line {seen[id_]})")
+        seen[id_] = lineno
+        if label not in allowed:
+            raise SubmissionError(f"{source}:{lineno}: label {label!r} for id {id_!r} not in {sorted(allowed)}")
+    expected = set(sample_ids)
+    missing = [i for i in sample_ids if i not in seen]
+    extra = [i for i in seen if i not in expected]
+    if missing:
+        raise SubmissionError(f"{source}: {len(missing)} sample ids missing, e.g. {missing[:5]}")
+    if extra:
+        raise SubmissionError(f"{source}: {len(extra)} ids not in the sample submission, e.g. {extra[:5]}")
+
+
+def write_id_label_submission(path: str | Path, predictions: Mapping[str, int], sample_path: str | Path,
+                              allowed_labels: Iterable[int] = (0, 1), fill_value: int | None = None) -> dict:
+    """Write ``id,label`` rows in the sample's order, after validating them.
+
+    Args:
+        predictions: test id -> label.
+        sample_path: the competition's sample submission (header and the full id set).
+        fill_value: label for sample ids that have no prediction (e.g. subtasks whose
+            data is absent); None makes them an error. Filled ids are logged as a warning.
+
+    Returns:
+        ``{"path", "rows", "filled"}``: the written file, row count and the filled ids.
+
+    Raises:
+        SubmissionError: see :func:`validate_rows`; also predictions for unknown ids.
+    """
+    header, sample_ids = read_sample_ids(sample_path)
+    unknown = [i for i in predictions if i not in set(sample_ids)]
+    if unknown:
+        raise SubmissionError(f"{len(unknown)} predicted ids are not in {sample_path}, e.g. {unknown[:5]}")
+    filled = [i for i in sample_ids if i not in predictions]
+    if filled and fill_value is None:
+        raise SubmissionError(f"{len(filled)} sample ids have no prediction, e.g. {filled[:5]}")
+    if filled:
+        logger.warning("%d ids without prediction filled with %s (e.g. %s)", len(filled), fill_value, filled[:3])
+    rows = [[i, str(int(predictions.get(i, fill_value)))] for i in sample_ids]
+    validate_rows(header, rows, header, sample_ids, [str(a) for a in allowed_labels], str(path))
+    with atomic_path(path) as tmp:
+        with tmp.open("w", encoding="utf-8", newline="") as f:
+            writer = csv.writer(f, lineterminator="\n")
+            writer.writerow(header)
+            writer.writerows(rows)
+    return {"path": str(path), "rows": len(rows), "filled": filled}
+
+
+def validate_submission_file(path: str | Path, sample_path: str | Path,
+                             allowed_labels: Iterable[int] = (0, 1)) -> int:
+    """Re-read a written submission and validate it; returns its row count.
+
+    Raises:
+        FileNotFoundError / SubmissionError.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"submission not found: {path}")
+    sample_header, sample_ids = read_sample_ids(sample_path)
+    with path.open(encoding="utf-8-sig", newline="") as f:
+        reader = csv.reader(f)
+        header = next(reader, [])
+        rows = [row for row in reader if row]
+    validate_rows(header, rows, sample_header, sample_ids, [str(a) for a in allowed_labels], str(path))
+    return len(rows)

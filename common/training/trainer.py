@@ -1,0 +1,345 @@
+"""The one training loop of the repository, on HuggingFace ``accelerate``.
+
+Written once, the way ``transformers/examples/pytorch/*_no_trainer.py`` do it
+(``accelerator.prepare``, ``accelerator.accumulate``, ``save_state``/``load_state``,
+``gather_for_metrics``); tasks never copy it. A task supplies a model whose forward
+takes the batch's keys and returns HuggingFace-style outputs (``loss``, ``logits``),
+a collate function, and ``compute_metrics``. Tricks (FGM, PGD, EMA) come in as
+callbacks.
+
+Run folder (``TrainConfig.run_dir``)::
+
+    config.json       the resolved task config (written by the task)
+    train.log         the log
+    metrics.json      per-epoch history, best epoch and best metrics (atomic)
+    model.pt          best weights (EMA weights when EMA is on) + config + metrics (atomic)
+    checkpoint/       accelerate state of the last finished step, for --resume (swapped atomically)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import math
+import shutil
+import sys
+import time
+from contextlib import ExitStack
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import torch
+from accelerate import Accelerator
+from accelerate.utils import set_seed
+from torch import nn
+from torch.utils.data import DataLoader, Dataset
+from tqdm.auto import tqdm
+from transformers import get_scheduler
+
+from common.io import replace_dir_atomic, torch_save_atomic, write_json_atomic
+from common.training.callbacks import Callback
+from common.training.inference import PredictStep, default_predict_step, run_inference
+
+logger = logging.getLogger("common.trainer")
+
+
+@dataclass
+class TrainConfig:
+    """Options of the shared training loop; task configs inherit these fields."""
+
+    run_dir: str = ""  # empty: runs/<task>/<run_name>
+    run_name: str = ""  # empty: a timestamp
+    seed: int = 42
+    epochs: int = 3
+    batch_size: int = 32
+    eval_batch_size: int = 128
+    learning_rate: float = 5e-5
+    weight_decay: float = 0.01
+    warmup_ratio: float = 0.1
+    lr_scheduler: str = "linear"  # any name transformers.get_scheduler knows
+    grad_accum_steps: int = 1
+    max_grad_norm: float = 1.0  # 0 disables clipping
+    mixed_precision: str = "no"  # no | fp16 | bf16
+    max_train_minutes: float = 0.0  # 0: no time budget; else stop after this many minutes
+    checkpoint_every_steps: int = 0  # 0: checkpoint at epoch ends only
+    resume: bool = False  # continue from run_dir/checkpoint
+    log_every_steps: int = 50
+    fgm_epsilon: float = 0.0  # > 0 turns FGM on (kexue.fm/archives/7234)
+    pgd_epsilon: float = 0.0  # > 0 turns PGD on
+    ema_decay: float = 0.0  # > 0 turns EMA on, evaluation on EMA weights
+
+
+def build_callbacks(config: TrainConfig) -> list[Callback]:
+    """The trick callbacks switched on by ``config`` (one flag each, all off by default)."""
+    from common.training.adversarial import FGM, PGD
+    from common.training.ema import EMA
+
+    callbacks: list[Callback] = []
+    if config.fgm_epsilon > 0:
+        callbacks.append(FGM(epsilon=config.fgm_epsilon))
+    if config.pgd_epsilon > 0:
+        callbacks.append(PGD(epsilon=config.pgd_epsilon))
+    if config.ema_decay > 0:
+        callbacks.append(EMA(decay=config.ema_decay))
+    return callbacks
+
+
+def setup_logging(run_dir: Path, main_process: bool = True) -> None:
+    """Log to ``run_dir/train.log`` and stderr (main process only)."""
+    root = logging.getLogger()
+    root.setLevel(logging.INFO)
+    for handler in list(root.handlers):
+        if getattr(handler, "_common_handler", False):
+            root.removeHandler(handler)
+    if not main_process:
+        return
+    fmt = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s", "%H:%M:%S")
+    for handler in (logging.FileHandler(run_dir / "train.log", encoding="utf-8"),
+                    logging.StreamHandler(sys.stderr)):
+        handler.setFormatter(fmt)
+        handler._common_handler = True  # type: ignore[attr-defined]
+        root.addHandler(handler)
+
+
+class Trainer:
+    """Train, evaluate each epoch, keep the best checkpoint, resume.
+
+    Args:
+        model: ``forward(**batch)`` returns an object/dict with ``loss`` (scalar, when
+            the batch has labels) and ``logits``.
+        config: the shared options (a task config inherits :class:`TrainConfig`).
+        run_dir: the run folder (created).
+        train_dataset / eval_dataset: map-style datasets; eval may be None.
+        collate_fn: list of examples -> dict of tensors.
+        compute_metrics: ``(outputs, dataset) -> {name: float}``, where outputs holds
+            the predict step's arrays in dataset order.
+        metric_name: key of the metric that picks the best epoch.
+        greater_is_better: direction of ``metric_name``.
+        callbacks: e.g. ``build_callbacks(config)``.
+        predict_step: ``(model, batch) -> {name: (B, ...) tensor}``; defaults to logits.
+        checkpoint_extra: called with the run folder whenever the best model is saved
+            (e.g. to write the tokenizer and encoder config beside it).
+
+    Raises:
+        ValueError: on an impossible config (no training data, bad mixed precision).
+        FileNotFoundError: ``resume`` without a checkpoint in the run folder.
+    """
+
+    def __init__(self, model: nn.Module, config: TrainConfig, run_dir: str | Path,
+                 train_dataset: Dataset, eval_dataset: Dataset | None,
+                 collate_fn: Callable[[list[Any]], dict[str, torch.Tensor]],
+                 compute_metrics: Callable[[dict[str, Any], Dataset], dict[str, float]] | None = None,
+                 metric_name: str = "loss", greater_is_better: bool = False,
+                 callbacks: Sequence[Callback] = (),
+                 predict_step: PredictStep = default_predict_step,
+                 checkpoint_extra: Callable[[Path], None] | None = None) -> None:
+        if len(train_dataset) == 0:
+            raise ValueError("the training set is empty")
+        if config.mixed_precision not in ("no", "fp16", "bf16"):
+            raise ValueError(f"mixed_precision must be no|fp16|bf16, got {config.mixed_precision!r}")
+        self.config = config
+        self.run_dir = Path(run_dir)
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        self.accelerator = Accelerator(gradient_accumulation_steps=config.grad_accum_steps,
+                                       mixed_precision=config.mixed_precision)
+        setup_logging(self.run_dir, self.accelerator.is_main_process)
+        set_seed(config.seed)
+        self.train_dataset, self.eval_dataset = train_dataset, eval_dataset
+        self.collate_fn = collate_fn
+        self.compute_metrics = compute_metrics
+        self.metric_name, self.greater_is_better = metric_name, greater_is_better
+        self.callbacks = list(callbacks)
+        self.predict_step = predict_step
+        self.checkpoint_extra = checkpoint_extra
+
+        decay, no_decay = [], []
+        for name, param in model.named_parameters():
+            if not param.requires_grad:
+                continue
+            (no_decay if param.ndim < 2 or "norm" in name.lower() else decay).append(param)
+        optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": config.weight_decay},
+                                       {"params": no_decay, "weight_decay": 0.0}],
+                                      lr=config.learning_rate)
+        self.steps_per_epoch = math.ceil(
+            math.ceil(len(train_dataset) / config.batch_size) / config.grad_accum_steps)
+        self.total_steps = self.steps_per_epoch * config.epochs
+        scheduler = get_scheduler(config.lr_scheduler, optimizer,
+                                  num_warmup_steps=int(config.warmup_ratio * self.total_steps),
+                                  num_training_steps=self.total_steps)
+        self.model, self.optimizer, self.scheduler = self.accelerator.prepare(model, optimizer, scheduler)
+        self.state: dict[str, Any] = {"epoch": 0, "batch_in_epoch": 0, "global_step": 0,
+                                      "best_metric": None, "best_epoch": None, "history": [],
+                                      "train_seconds": 0.0}
+
+    # ----------------------------------------------------------------- helpers
+    @property
+    def unwrapped_model(self) -> nn.Module:
+        return self.accelerator.unwrap_model(self.model)
+
+    def _loader(self, dataset: Dataset, batch_size: int, shuffle: bool, epoch: int = 0) -> DataLoader:
+        generator = torch.Generator().manual_seed(self.config.seed + epoch)  # same order on resume
+        loader = DataLoader(dataset, batch_size=batch_size, shuffle=shuffle,
+                            collate_fn=self.collate_fn, generator=generator)
+        return self.accelerator.prepare(loader)
+
+    def _compute_loss(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        outputs = self.model(**batch)
+        loss = outputs.get("loss") if isinstance(outputs, dict) else getattr(outputs, "loss", None)
+        if loss is None:
+            raise ValueError("the model returned no loss: does the batch carry its labels?")
+        return loss
+
+    def _is_better(self, value: float) -> bool:
+        best = self.state["best_metric"]
+        if best is None:
+            return True
+        return value > best if self.greater_is_better else value < best
+
+    # ------------------------------------------------------------- checkpoints
+    @property
+    def checkpoint_dir(self) -> Path:
+        return self.run_dir / "checkpoint"
+
+    def save_checkpoint(self) -> None:
+        """Save the resumable state; the previous checkpoint stays whole until the swap."""
+        self.accelerator.wait_for_everyone()
+        if not self.accelerator.is_main_process:
+            return
+        tmp = self.run_dir / "checkpoint.tmp"
+        if tmp.exists():
+            shutil.rmtree(tmp)
+        self.accelerator.save_state(str(tmp))
+        torch.save({"callbacks": [cb.state_dict() for cb in self.callbacks]}, tmp / "callbacks.pt")
+        (tmp / "trainer_state.json").write_text(json.dumps(self.state, indent=2), encoding="utf-8")
+        replace_dir_atomic(tmp, self.checkpoint_dir)
+
+    def load_checkpoint(self) -> None:
+        """Restore model, optimizer, scheduler, RNG, callbacks and loop position."""
+        ckpt = self.checkpoint_dir
+        if not (ckpt / "trainer_state.json").is_file():
+            raise FileNotFoundError(f"--resume: no checkpoint in {ckpt} (trainer_state.json missing)")
+        self.accelerator.load_state(str(ckpt))
+        extra = torch.load(ckpt / "callbacks.pt", weights_only=False)
+        for cb, state in zip(self.callbacks, extra["callbacks"]):
+            cb.load_state_dict(state)
+        self.state = json.loads((ckpt / "trainer_state.json").read_text(encoding="utf-8"))
+        logger.info("resumed from %s at epoch %d, batch %d (step %d)", ckpt, self.state["epoch"],
+                    self.state["batch_in_epoch"], self.state["global_step"])
+
+    def save_best(self, metrics: dict[str, float]) -> None:
+        """Write ``model.pt`` (current weights, i.e. EMA ones inside the evaluation context)."""
+        if not self.accelerator.is_main_process:
+            return
+        payload = {"state_dict": self.unwrapped_model.state_dict(),
+                   "config": dataclasses.asdict(self.config), "metrics": metrics,
+                   "epoch": self.state["epoch"], "global_step": self.state["global_step"]}
+        torch_save_atomic(payload, self.run_dir / "model.pt")
+        if self.checkpoint_extra is not None:
+            self.checkpoint_extra(self.run_dir)
+
+    # -------------------------------------------------------------- main loop
+    def train(self) -> dict[str, Any]:
+        """Run the epochs; returns ``{"best_metric", "best_epoch", "history", ...}``."""
+        cfg = self.config
+        if cfg.resume:
+            self.load_checkpoint()
+        for cb in self.callbacks:
+            cb.on_train_begin(self)
+        n = self.accelerator.num_processes
+        logger.info("train examples %d | effective batch %d (%d x %d accum x %d procs) | "
+                    "%d optimizer steps/epoch x %d epochs = %d | callbacks %s",
+                    len(self.train_dataset), cfg.batch_size * cfg.grad_accum_steps * n,
+                    cfg.batch_size, cfg.grad_accum_steps, n, self.steps_per_epoch, cfg.epochs,
+                    self.total_steps, [type(c).__name__ for c in self.callbacks] or "none")
+        budget = cfg.max_train_minutes * 60 if cfg.max_train_minutes > 0 else math.inf
+        start = time.time() - self.state["train_seconds"]
+        out_of_time = False
+        while self.state["epoch"] < cfg.epochs and not out_of_time:
+            epoch = self.state["epoch"]
+            self.model.train()
+            loader = self._loader(self.train_dataset, cfg.batch_size, shuffle=True, epoch=epoch)
+            skip = self.state["batch_in_epoch"]
+            batches = self.accelerator.skip_first_batches(loader, skip) if skip else loader
+            bar = tqdm(batches, total=len(loader), initial=skip, desc=f"epoch {epoch + 1}/{cfg.epochs}",
+                       disable=not self.accelerator.is_local_main_process, dynamic_ncols=True)
+            seen, t0, running = 0, time.time(), None
+            for batch in bar:
+                with self.accelerator.accumulate(self.model):
+                    loss = self._compute_loss(batch)
+                    self.accelerator.backward(loss)
+                    for cb in self.callbacks:
+                        cb.on_after_backward(self, batch, self._compute_loss)
+                    if self.accelerator.sync_gradients and cfg.max_grad_norm > 0:
+                        self.accelerator.clip_grad_norm_(self.model.parameters(), cfg.max_grad_norm)
+                    self.optimizer.step()
+                    self.scheduler.step()
+                    self.optimizer.zero_grad()
+                self.state["batch_in_epoch"] += 1
+                if self.accelerator.sync_gradients:
+                    self.state["global_step"] += 1
+                    for cb in self.callbacks:
+                        cb.on_step_end(self)
+                value = loss.detach().float().item()
+                running = value if running is None else 0.98 * running + 0.02 * value
+                seen += next(iter(batch.values())).shape[0] * n
+                rate = seen / max(time.time() - t0, 1e-9)
+                bar.set_postfix(loss=f"{running:.4f}", samples_s=f"{rate:.1f}",
+                                lr=f"{self.scheduler.get_last_lr()[0]:.2e}")
+                step = self.state["global_step"]
+                if self.accelerator.sync_gradients and cfg.log_every_steps and step % cfg.log_every_steps == 0:
+                    logger.info("step %d loss %.4f samples/s %.1f", step, running, rate)
+                self.state["train_seconds"] = time.time() - start
+                if (cfg.checkpoint_every_steps and self.accelerator.sync_gradients
+                        and step % cfg.checkpoint_every_steps == 0):
+                    self.save_checkpoint()
+                if self.state["train_seconds"] > budget:
+                    logger.info("time budget of %.1f min reached at step %d", cfg.max_train_minutes, step)
+                    out_of_time = True
+                    break
+            bar.close()
+            epoch_seconds = time.time() - t0
+            record = {"epoch": epoch + 1, "train_loss": running, "train_samples_per_s": seen / max(epoch_seconds, 1e-9),
+                      "epoch_seconds": epoch_seconds, "complete": not out_of_time}
+            with ExitStack() as stack:
+                for cb in self.callbacks:
+                    stack.enter_context(cb.evaluation_weights(self))
+                metrics = self.evaluate() if self.eval_dataset is not None else {}
+                record.update(metrics)
+                self.state["epoch"] = epoch + 1
+                self.state["batch_in_epoch"] = 0
+                self.state["history"].append(record)
+                value = metrics.get(self.metric_name, record["train_loss"])
+                if self._is_better(value):
+                    self.state["best_metric"], self.state["best_epoch"] = value, epoch + 1
+                    self.save_best(record)
+            logger.info("epoch %d: %s", epoch + 1, json.dumps(record, ensure_ascii=False))
+            self.save_checkpoint()
+            self.write_metrics()
+        return self.summary()
+
+    def summary(self) -> dict[str, Any]:
+        best = next((h for h in self.state["history"] if h["epoch"] == self.state["best_epoch"]), {})
+        return {"best_epoch": self.state["best_epoch"], "best_metric": self.state["best_metric"],
+                "metric_name": self.metric_name, "best": best, "history": self.state["history"],
+                "train_seconds": self.state["train_seconds"], "global_step": self.state["global_step"]}
+
+    def write_metrics(self) -> Path:
+        path = self.run_dir / "metrics.json"
+        if self.accelerator.is_main_process:
+            write_json_atomic(path, self.summary())
+        return path
+
+    # ------------------------------------------------------------- inference
+    def predict(self, dataset: Dataset) -> dict[str, Any]:
+        """Run ``predict_step`` over ``dataset`` in order; arrays gathered from all processes."""
+        loader = self._loader(dataset, self.config.eval_batch_size, shuffle=False)
+        return run_inference(self.model, loader, self.predict_step, self.accelerator,
+                             show_progress=self.accelerator.is_local_main_process)
+
+    def evaluate(self) -> dict[str, float]:
+        outputs = self.predict(self.eval_dataset)
+        if self.compute_metrics is None:
+            return {}
+        return {k: float(v) for k, v in self.compute_metrics(outputs, self.eval_dataset).items()}

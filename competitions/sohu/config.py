@@ -1,0 +1,25 @@
+"""Sohu 2021 run configuration (flags generated from the fields; see common.config)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from common.encoder import EncoderConfig
+from common.training.trainer import TrainConfig
+
+
+@dataclass
+class SohuConfig(TrainConfig, EncoderConfig):
+    """Sohu 2021 multi-task text matching: one encoder, Conditional LayerNorm on the subtask."""
+
+    data_dir: str = "data/sohu2021"
+    submission_dir: str = "submissions/sohu"
+    max_length: int = 128  # [CLS] source [SEP] target [SEP], longest-first truncation
+    pooling: str = "mean"  # mean | cls
+    use_match: bool = True  # exact-match bit per token
+    condition_size: int = 64  # size of the subtask embedding feeding the ConditionalLayerNorms
+    subtasks: str = ""  # comma-separated subtask ids 0-5 to use; empty: all present
+    limit: int = 0  # > 0: keep only the first N examples of each split and subtask (smoke tests)
+    epochs: int = 3
+    batch_size: int = 32
+    learning_rate: float = 2e-4

@@ -1,0 +1,188 @@
+"""Sohu 2021 raw files -> examples, subtask ids, tokenised features.
+
+Official layout (``data/sohu2021/``)::
+
+    sohu2021_open_data_clean/{短短,短长,长长}匹配{A,B}类/{train,valid,test_with_id}.txt
+    sohu2021_open_data_clean/sample_submission.csv
+
+Each line is a JSON object with ``source``, ``target`` and ``labelA`` / ``labelB``
+("0"/"1") in train/valid, ``id`` (e.g. ``ss0_a``) in test. Subtask ids 0-5 index
+:data:`SUBTASKS`; A (loose: same topic) and B (strict: same event) are the two
+groups the competition averages.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch.utils.data import Dataset
+
+logger = logging.getLogger("sohu.data")
+
+
+@dataclass(frozen=True)
+class Subtask:
+    index: int
+    folder: str  # e.g. 短短匹配A类
+    prefix: str  # id prefix in the test files: ss / sl / ll
+    group: str  # "A" or "B"
+
+
+SUBTASKS: tuple[Subtask, ...] = tuple(
+    Subtask(i, f"{length}匹配{group}类", prefix, group)
+    for i, (length, prefix, group) in enumerate(
+        [("短短", "ss", "A"), ("短短", "ss", "B"), ("短长", "sl", "A"),
+         ("短长", "sl", "B"), ("长长", "ll", "A"), ("长长", "ll", "B")]))
+SPLITS = ("train", "valid", "test_with_id")
+ROOT = "sohu2021_open_data_clean"
+
+
+@dataclass
+class Example:
+    source: str
+    target: str
+    subtask: int  # index into SUBTASKS
+    label: int | None = None  # 0/1 for train/valid, None for test
+    id: str | None = None  # test id
+
+
+class DataError(ValueError):
+    """A malformed data line; the message names file, line number and the problem."""
+
+
+def read_file(path: Path, subtask: Subtask, labelled: bool) -> list[Example]:
+    """Read one split file of one subtask.
+
+    Raises:
+        FileNotFoundError: the file is missing.
+        DataError: a line that is not a JSON object, lacks ``source``/``target``,
+            has an empty text, lacks its label (``labelA``/``labelB``) or has a label
+            other than 0/1, or (test) lacks ``id`` — naming ``path:line``.
+    """
+    label_key = f"label{subtask.group}"
+    examples = []
+    with path.open(encoding="utf-8") as f:
+        for lineno, line in enumerate(f, start=1):
+            if not line.strip():
+                continue
+            where = f"{path}:{lineno}"
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as err:
+                raise DataError(f"{where}: not valid JSON ({err.msg})") from None
+            if not isinstance(row, dict):
+                raise DataError(f"{where}: expected a JSON object, got {type(row).__name__}")
+            for key in ("source", "target"):
+                if key not in row:
+                    raise DataError(f"{where}: missing {key!r}")
+                if not isinstance(row[key], str) or not row[key].strip():
+                    raise DataError(f"{where}: {key!r} is empty or not a string")
+            ex = Example(row["source"].strip(), row["target"].strip(), subtask.index)
+            if labelled:
+                raw = row.get(label_key, row.get("label"))
+                if raw is None:
+                    raise DataError(f"{where}: missing label {label_key!r}")
+                if str(raw) not in ("0", "1"):
+                    raise DataError(f"{where}: label {label_key}={raw!r}, expected 0 or 1")
+                ex.label = int(raw)
+            else:
+                if not isinstance(row.get("id"), str) or not row["id"]:
+                    raise DataError(f"{where}: missing test 'id'")
+                ex.id = row["id"]
+            examples.append(ex)
+    return examples
+
+
+def load_split(data_dir: str | Path, split: str, subtasks: list[int] | None = None) -> tuple[list[Example], list[str]]:
+    """All examples of ``split`` over the subtasks present under ``data_dir``.
+
+    Returns:
+        (examples, missing): examples of the present subtasks, and the folders absent.
+
+    Raises:
+        FileNotFoundError: no subtask of this split exists at all.
+        DataError: from :func:`read_file`.
+    """
+    if split not in SPLITS:
+        raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
+    root = Path(data_dir) / ROOT
+    examples, missing = [], []
+    for task in SUBTASKS:
+        if subtasks is not None and task.index not in subtasks:
+            continue
+        path = root / task.folder / f"{split}.txt"
+        if not path.is_file():
+            missing.append(task.folder)
+            continue
+        examples.extend(read_file(path, task, labelled=split != "test_with_id"))
+    if not examples:
+        raise FileNotFoundError(f"no {split}.txt of any subtask under {root}")
+    if missing:
+        logger.warning("%s: subtasks absent, not used: %s", split, ", ".join(missing))
+    return examples, missing
+
+
+def exact_match_flags(ids_a: list[int], ids_b: list[int], ignore: set[int]) -> tuple[list[int], list[int]]:
+    """Per token: 1 if the same token id occurs in the other text, else 0.
+
+    The exact-match bit (as in DrQA's exact-match feature) gives a small encoder
+    trained from scratch the lexical overlap it cannot learn from 20k pairs.
+    """
+    set_a, set_b = set(ids_a) - ignore, set(ids_b) - ignore
+    return [int(t in set_b) for t in ids_a], [int(t in set_a) for t in ids_b]
+
+
+class PairDataset(Dataset):
+    """Tokenised ``[CLS] source [SEP] target [SEP]`` pairs with subtask and match ids.
+
+    Each item: ``input_ids``, ``token_type_ids``, ``match_ids`` (T,) lists,
+    ``task_ids`` int, ``labels`` int (when labelled).
+    """
+
+    def __init__(self, examples: list[Example], tokenizer, max_length: int) -> None:
+        self.examples = examples
+        cls_id, sep_id = tokenizer.cls_token_id, tokenizer.sep_token_id
+        ignore = {tokenizer.unk_token_id, cls_id, sep_id, tokenizer.pad_token_id}
+        src = tokenizer([e.source for e in examples], add_special_tokens=False)["input_ids"]
+        tgt = tokenizer([e.target for e in examples], add_special_tokens=False)["input_ids"]
+        budget = max_length - 3
+        self.items = []
+        for ex, a, b in zip(examples, src, tgt):
+            while len(a) + len(b) > budget:  # longest-first truncation
+                if len(a) >= len(b):
+                    a = a[:-1]
+                else:
+                    b = b[:-1]
+            ma, mb = exact_match_flags(a, b, ignore)
+            item = {"input_ids": [cls_id] + a + [sep_id] + b + [sep_id],
+                    "token_type_ids": [0] * (len(a) + 2) + [1] * (len(b) + 1),
+                    "match_ids": [0] + ma + [0] + mb + [0],
+                    "task_ids": ex.subtask}
+            if ex.label is not None:
+                item["labels"] = ex.label
+            self.items.append(item)
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, index: int) -> dict:
+        return self.items[index]
+
+
+def collate(items: list[dict], pad_id: int = 0) -> dict[str, torch.Tensor]:
+    """Pad a list of :class:`PairDataset` items to the longest: tensors (B, T) and (B,)."""
+    T = max(len(it["input_ids"]) for it in items)
+    batch = {}
+    for key in ("input_ids", "token_type_ids", "match_ids"):
+        fill = pad_id if key == "input_ids" else 0
+        batch[key] = torch.tensor([it[key] + [fill] * (T - len(it[key])) for it in items])
+    batch["attention_mask"] = torch.tensor([[1] * len(it["input_ids"]) + [0] * (T - len(it["input_ids"]))
+                                            for it in items])
+    batch["task_ids"] = torch.tensor([it["task_ids"] for it in items])
+    if "labels" in items[0]:
+        batch["labels"] = torch.tensor([it["labels"] for it in items])
+    return batch

@@ -1,0 +1,141 @@
+"""Predict with a saved Sohu run: tune thresholds on valid, write the submission.
+
+    python -m competitions.sohu.predict --run runs/sohu/<name> [--data-dir data/sohu2021]
+
+Ends by printing one JSON line: validation metrics, thresholds and the paths written.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import time
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader
+from transformers import AutoConfig, AutoModel, AutoTokenizer
+
+from common.checkpoint import load_model_weights
+from common.config import config_from_dict
+from common.io import print_result, write_json_atomic
+from common.submission import validate_submission_file, write_id_label_submission
+from common.training.inference import run_inference
+from competitions.sohu.config import SohuConfig
+from competitions.sohu.data import ROOT, SUBTASKS, PairDataset, collate, load_split
+from competitions.sohu.metrics import group_of, sohu_scores
+from competitions.sohu.model import SohuMatcher
+
+logger = logging.getLogger("sohu.predict")
+
+
+def parse_subtasks(text: str) -> list[int] | None:
+    """``"0,1"`` -> [0, 1]; empty -> None (all). Raises ValueError on an unknown id."""
+    if not text:
+        return None
+    ids = [int(t) for t in text.split(",") if t.strip()]
+    bad = [i for i in ids if not 0 <= i < len(SUBTASKS)]
+    if bad:
+        raise ValueError(f"subtask ids must be 0-{len(SUBTASKS) - 1}, got {bad}")
+    return ids
+
+
+def build_model(config: SohuConfig, encoder: torch.nn.Module) -> SohuMatcher:
+    return SohuMatcher(encoder, num_tasks=len(SUBTASKS), condition_size=config.condition_size,
+                       pooling=config.pooling, use_match=config.use_match, dropout=config.dropout)
+
+
+def load_run(run_dir: Path) -> tuple[SohuConfig, Any, SohuMatcher]:
+    """Config, tokenizer and best model of a finished run.
+
+    Raises:
+        FileNotFoundError: config.json, tokenizer/, encoder/ or model.pt missing.
+    """
+    for name in ("config.json", "tokenizer", "encoder", "model.pt"):
+        if not (run_dir / name).exists():
+            raise FileNotFoundError(f"{run_dir / name} missing: is {run_dir} a finished Sohu run?")
+    config = config_from_dict(SohuConfig, json.loads((run_dir / "config.json").read_text(encoding="utf-8")))
+    tokenizer = AutoTokenizer.from_pretrained(run_dir / "tokenizer")
+    encoder = AutoModel.from_config(AutoConfig.from_pretrained(run_dir / "encoder"))
+    model = build_model(config, encoder)
+    load_model_weights(model, run_dir / "model.pt")
+    return config, tokenizer, model
+
+
+def probabilities(model, dataset: PairDataset, batch_size: int, pad_id: int) -> np.ndarray:
+    """(N,) positive-class probabilities, in dataset order."""
+    loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, collate_fn=partial(collate, pad_id=pad_id))
+    logits = run_inference(model, loader)["logits"]  # (N, 2)
+    return torch.softmax(torch.from_numpy(logits), dim=-1)[:, 1].numpy()
+
+
+def predict_run(run_dir: str | Path, data_dir: str | None = None, submission_dir: str | None = None) -> dict:
+    """Thresholds on valid, labels for every test id, a validated submission.
+
+    Returns a dict of the validation metrics, thresholds and written paths.
+    """
+    run_dir = Path(run_dir)
+    start = time.time()
+    config, tokenizer, model = load_run(run_dir)
+    data_dir = data_dir or config.data_dir
+    subtasks = parse_subtasks(config.subtasks)
+    pad = tokenizer.pad_token_id
+    valid, _ = load_split(data_dir, "valid", subtasks)
+    if config.limit:
+        valid = _limit(valid, config.limit)
+    valid_ds = PairDataset(valid, tokenizer, config.max_length)
+    probs = probabilities(model, valid_ds, config.eval_batch_size, pad)
+    labels = np.array([e.label for e in valid])
+    task_ids = np.array([e.subtask for e in valid])
+    metrics, thresholds = sohu_scores(labels, probs, task_ids)
+    write_json_atomic(run_dir / "thresholds.json", thresholds)
+
+    test, missing = load_split(data_dir, "test_with_id", subtasks)
+    test_probs = probabilities(model, PairDataset(test, tokenizer, config.max_length), config.eval_batch_size, pad)
+    groups = group_of(np.array([e.subtask for e in test]))
+    predictions = {}
+    for ex, p, g in zip(test, test_probs, groups):
+        # A group without validation data (not trained) falls back to 0.5.
+        predictions[ex.id] = int(p >= thresholds.get(g, 0.5))
+    sample = Path(data_dir) / ROOT / "sample_submission.csv"
+    out_dir = Path(submission_dir or config.submission_dir)
+    path = out_dir / f"{config.run_name}-score{metrics['score']:.4f}.csv"
+    written = write_id_label_submission(path, predictions, sample, fill_value=0)
+    rows = validate_submission_file(path, sample)
+    if written["filled"]:
+        logger.warning("subtasks without data (%s): their %d test ids are filled with label 0",
+                       ", ".join(missing) or "none", len(written["filled"]))
+    return {"valid": metrics, "thresholds": thresholds, "submission": str(path), "rows": rows,
+            "filled_ids": len(written["filled"]), "missing_subtasks": missing,
+            "predict_seconds": round(time.time() - start, 1)}
+
+
+def _limit(examples: list, n: int) -> list:
+    """The first ``n`` examples of each subtask (order kept)."""
+    kept, count = [], {}
+    for e in examples:
+        if count.get(e.subtask, 0) < n:
+            kept.append(e)
+            count[e.subtask] = count.get(e.subtask, 0) + 1
+    return kept
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--run", required=True, help="run folder, e.g. runs/sohu/<name>")
+    parser.add_argument("--data-dir", default=None, help="default: the run's data_dir")
+    parser.add_argument("--submission-dir", default=None, help="default: the run's submission_dir")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    result = predict_run(args.run, args.data_dir, args.submission_dir)
+    result["run_dir"] = args.run
+    print_result(result)
+    return result
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,73 @@
+"""Train the Sohu 2021 multi-task matcher, then write the submission.
+
+    python -m competitions.sohu.train [--config competitions/sohu/configs/X.toml] [--flag value ...]
+
+Trains on every subtask present under ``--data-dir`` (one encoder, Conditional
+LayerNorm on the subtask id), keeps the best epoch by the validation score, tunes
+the per-group thresholds on valid and writes ``submissions/sohu/<run>-score<S>.csv``.
+Ends by printing one JSON line with the metrics and the paths written.
+"""
+
+from __future__ import annotations
+
+import time
+from functools import partial
+
+import numpy as np
+import torch
+
+from common.config import parse_config
+from common.encoder import build_encoder, load_tokenizer
+from common.io import print_result
+from common.run import resolve_run_dir, save_config
+from common.training.trainer import Trainer, build_callbacks
+from competitions.sohu.config import SohuConfig
+from competitions.sohu.data import PairDataset, collate, load_split
+from competitions.sohu.metrics import sohu_scores
+from competitions.sohu.predict import _limit, build_model, parse_subtasks, predict_run
+
+
+def compute_metrics(outputs: dict, dataset: PairDataset) -> dict[str, float]:
+    """Validation F1 per group/subtask and the score, thresholds tuned on this set."""
+    probs = torch.softmax(torch.from_numpy(outputs["logits"]), dim=-1)[:, 1].numpy()
+    labels = np.array([e.label for e in dataset.examples])
+    task_ids = np.array([e.subtask for e in dataset.examples])
+    metrics, _ = sohu_scores(labels, probs, task_ids)
+    return metrics
+
+
+def main(argv: list[str] | None = None) -> dict:
+    start = time.time()
+    config = parse_config(SohuConfig, argv, description=__doc__)
+    run_dir = resolve_run_dir(config, "sohu")
+    subtasks = parse_subtasks(config.subtasks)
+    train, missing = load_split(config.data_dir, "train", subtasks)
+    valid, _ = load_split(config.data_dir, "valid", subtasks)
+    if config.limit:
+        train, valid = _limit(train, config.limit), _limit(valid, config.limit)
+    tokenizer = load_tokenizer(config, texts=[t for e in train for t in (e.source, e.target)],
+                               build_dir=run_dir / "tokenizer")
+    encoder = build_encoder(config, tokenizer)
+    model = build_model(config, encoder)
+    save_config(config, run_dir)
+    tokenizer.save_pretrained(run_dir / "tokenizer")
+    encoder.config.save_pretrained(run_dir / "encoder")
+
+    train_ds = PairDataset(train, tokenizer, config.max_length)
+    valid_ds = PairDataset(valid, tokenizer, config.max_length)
+    trainer = Trainer(model, config, run_dir, train_ds, valid_ds,
+                      collate_fn=partial(collate, pad_id=tokenizer.pad_token_id),
+                      compute_metrics=compute_metrics, metric_name="score", greater_is_better=True,
+                      callbacks=build_callbacks(config))
+    summary = trainer.train()
+    result = predict_run(run_dir)
+    result.update({"run_dir": str(run_dir), "best_epoch": summary["best_epoch"],
+                   "train_seconds": round(summary["train_seconds"], 1),
+                   "wall_seconds": round(time.time() - start, 1), "missing_subtasks": missing,
+                   "metrics_file": str(run_dir / "metrics.json")})
+    print_result(result)
+    return result
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,31 @@
+"""Shared test fixtures: repo paths, the real-data location, a tiny tokenizer."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = Path(os.environ.get("DATA_DIR", ROOT / "data"))
+SHARED_VOCAB = ROOT.parent / "shared" / "models" / "bert-base-chinese-vocab"
+
+
+@pytest.fixture(scope="session")
+def tiny_tokenizer(tmp_path_factory):
+    """A BERT tokenizer over a small character vocab built from a few sentences."""
+    from common.encoder import EncoderConfig, load_tokenizer
+
+    texts = ["今天天气很好，我们去公园散步。", "北京顺义两个地区调整为低风险地区", "科比与奥尼尔的湖人王朝"] * 3
+    return load_tokenizer(EncoderConfig(vocab=str(tmp_path_factory.mktemp("none") / "missing")),
+                          texts=texts, build_dir=tmp_path_factory.mktemp("vocab"))
+
+
+def tiny_bert(vocab_size: int, hidden: int = 32, layers: int = 2):
+    """A 2-layer hidden-32 BertModel, random init (seeded by the caller)."""
+    from transformers import BertConfig, BertModel
+
+    config = BertConfig(vocab_size=vocab_size, hidden_size=hidden, num_hidden_layers=layers,
+                        num_attention_heads=2, intermediate_size=2 * hidden, max_position_embeddings=64)
+    return BertModel(config, add_pooling_layer=False)

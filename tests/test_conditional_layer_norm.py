@@ -1,0 +1,72 @@
+import copy
+
+import torch
+from torch import nn
+
+from common.layers.conditional_layer_norm import ConditionalEncoder, ConditionalLayerNorm
+from tests.conftest import tiny_bert
+
+
+def test_zero_projections_equal_layer_norm():
+    torch.manual_seed(0)
+    ln = nn.LayerNorm(16, eps=1e-6)
+    with torch.no_grad():
+        ln.weight.normal_()
+        ln.bias.normal_()
+    cln = ConditionalLayerNorm.from_layer_norm(ln, condition_size=4)
+    x = torch.randn(3, 5, 16)
+    cond = torch.randn(3, 4)
+    torch.testing.assert_close(cln(x, cond), ln(x))
+
+
+def test_condition_shifts_gain_and_bias_by_the_textbook_formula():
+    torch.manual_seed(1)
+    cln = ConditionalLayerNorm(8, condition_size=3)
+    with torch.no_grad():
+        cln.gamma_proj.weight.normal_()
+        cln.beta_proj.weight.normal_()
+    x, c = torch.randn(2, 4, 8), torch.randn(2, 3)
+    mean = x.mean(-1, keepdim=True)
+    var = x.var(-1, unbiased=False, keepdim=True)
+    gamma = cln.weight + c @ cln.gamma_proj.weight.T  # (B, H)
+    beta = cln.bias + c @ cln.beta_proj.weight.T
+    expected = (x - mean) / torch.sqrt(var + cln.eps) * gamma[:, None] + beta[:, None]
+    torch.testing.assert_close(cln(x, c), expected, rtol=1e-4, atol=1e-5)
+    # different conditions give different outputs for the same input
+    assert not torch.allclose(cln(x, c), cln(x, c.flip(0)))
+
+
+def test_missing_condition_is_an_error():
+    cln = ConditionalLayerNorm(8, 3)
+    try:
+        cln(torch.randn(1, 8))
+    except RuntimeError as err:
+        assert "condition" in str(err)
+    else:
+        raise AssertionError("expected RuntimeError")
+
+
+def test_wrapped_bert_is_unchanged_at_init_and_every_layer_norm_is_conditioned():
+    torch.manual_seed(0)
+    bert = tiny_bert(50).eval()
+    reference = copy.deepcopy(bert)
+    wrapped = ConditionalEncoder(bert, num_conditions=6, condition_size=8).eval()
+    assert wrapped.num_conditioned == 1 + 2 * 2  # embeddings + 2 per layer
+    assert not any(type(m) is nn.LayerNorm for m in wrapped.modules())
+    ids = torch.randint(0, 50, (3, 7))
+    mask = torch.ones_like(ids)
+    out = wrapped(condition_ids=torch.tensor([0, 3, 5]), input_ids=ids, attention_mask=mask).last_hidden_state
+    ref = reference(input_ids=ids, attention_mask=mask).last_hidden_state
+    torch.testing.assert_close(out, ref)
+    assert wrapped.context.condition is None  # cleared after the pass
+
+
+def test_conditions_diverge_after_training_the_projections():
+    torch.manual_seed(0)
+    wrapped = ConditionalEncoder(tiny_bert(50), num_conditions=2, condition_size=4).eval()
+    for module in wrapped.modules():
+        if isinstance(module, ConditionalLayerNorm):
+            nn.init.normal_(module.gamma_proj.weight, std=0.1)
+    ids = torch.randint(0, 50, (1, 5)).repeat(2, 1)
+    out = wrapped(condition_ids=torch.tensor([0, 1]), input_ids=ids).last_hidden_state
+    assert not torch.allclose(out[0], out[1])

@@ -1,0 +1,37 @@
+from dataclasses import dataclass
+
+import pytest
+
+from common.config import config_from_dict, config_to_dict, parse_config
+
+
+@dataclass
+class Demo:
+    lr: float = 1e-3
+    epochs: int = 2
+    use_match: bool = True
+    name: str = "x"
+
+
+def test_defaults_then_file_then_flags(tmp_path):
+    override = tmp_path / "exp.toml"
+    override.write_text("# why: a longer run\nepochs = 5\nlr = 3e-4\n", encoding="utf-8")
+    config = parse_config(Demo, ["--config", str(override), "--lr", "1e-2", "--use-match", "false"])
+    assert config == Demo(lr=1e-2, epochs=5, use_match=False, name="x")
+    assert config_from_dict(Demo, config_to_dict(config) | {"gone": 1}) == config
+
+
+def test_unknown_key_in_override_names_the_file(tmp_path):
+    override = tmp_path / "bad.toml"
+    override.write_text("epochz = 5\n", encoding="utf-8")
+    with pytest.raises(ValueError, match="bad.toml.*epochz"):
+        parse_config(Demo, ["--config", str(override)])
+
+
+def test_wrong_type_is_refused(tmp_path):
+    override = tmp_path / "bad.toml"
+    override.write_text('epochs = "many"\n', encoding="utf-8")
+    with pytest.raises(ValueError, match="epochs"):
+        parse_config(Demo, ["--config", str(override)])
+    with pytest.raises(SystemExit):
+        parse_config(Demo, ["--epochs", "two"])

@@ -1,0 +1,67 @@
+import json
+
+import pytest
+
+from competitions.sohu.data import SUBTASKS, DataError, PairDataset, collate, exact_match_flags, load_split, read_file
+
+GOOD = {"source": "北京顺义", "target": "顺义低风险", "labelA": "1"}
+
+
+def _write(tmp_path, lines, name="train.txt"):
+    path = tmp_path / name
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize("bad, message", [
+    ("{not json", "not valid JSON"),
+    (json.dumps({"target": "x", "labelA": "1"}), "missing 'source'"),
+    (json.dumps({"source": "x", "target": "  ", "labelA": "1"}), "'target' is empty"),
+    (json.dumps({"source": "x", "target": "y"}), "missing label 'labelA'"),
+    (json.dumps({"source": "x", "target": "y", "labelA": "2"}), "expected 0 or 1"),
+    (json.dumps(["x", "y"]), "expected a JSON object"),
+])
+def test_bad_line_names_file_line_and_problem(tmp_path, bad, message):
+    path = _write(tmp_path, [json.dumps(GOOD, ensure_ascii=False), bad])
+    with pytest.raises(DataError) as err:
+        read_file(path, SUBTASKS[0], labelled=True)
+    assert f"{path}:2" in str(err.value) and message in str(err.value)
+
+
+def test_test_file_needs_ids(tmp_path):
+    path = _write(tmp_path, [json.dumps({"source": "a", "target": "b"})], "test_with_id.txt")
+    with pytest.raises(DataError, match="missing test 'id'"):
+        read_file(path, SUBTASKS[1], labelled=False)
+
+
+def test_load_split_reads_present_subtasks_and_reports_missing(tmp_path):
+    folder = tmp_path / "sohu2021_open_data_clean" / SUBTASKS[1].folder
+    folder.mkdir(parents=True)
+    _write(folder, [json.dumps({"source": "a", "target": "b", "labelB": "0"}),
+                    json.dumps({"source": "c", "target": "d", "labelB": 1})])
+    examples, missing = load_split(tmp_path, "train")
+    assert [(e.subtask, e.label) for e in examples] == [(1, 0), (1, 1)]
+    assert len(missing) == 5 and SUBTASKS[1].folder not in missing
+    with pytest.raises(FileNotFoundError):
+        load_split(tmp_path, "valid")
+
+
+def test_exact_match_flags():
+    a, b = exact_match_flags([5, 6, 7, 1], [7, 8, 1], ignore={1})
+    assert a == [0, 0, 1, 0] and b == [1, 0, 0]
+
+
+def test_pair_encoding_truncates_longest_first_and_pads(tiny_tokenizer):
+    from competitions.sohu.data import Example
+
+    examples = [Example("今天天气很好今天天气很好", "北京", 0, 1), Example("公园", "公园散步", 1, 0)]
+    ds = PairDataset(examples, tiny_tokenizer, max_length=10)
+    first = ds[0]
+    assert len(first["input_ids"]) == 10
+    assert first["input_ids"].count(tiny_tokenizer.sep_token_id) == 2
+    assert tiny_tokenizer.unk_token_id not in first["input_ids"]
+    assert first["token_type_ids"] == [0] * 7 + [1] * 3  # source cut to 5 tokens, target kept
+    assert ds[1]["match_ids"] == [0, 1, 1, 0, 1, 1, 0, 0, 0]
+    batch = collate([ds[0], ds[1]], pad_id=tiny_tokenizer.pad_token_id)
+    assert batch["input_ids"].shape == (2, 10) and batch["attention_mask"][1].sum() == 9
+    assert batch["task_ids"].tolist() == [0, 1] and batch["labels"].tolist() == [1, 0]

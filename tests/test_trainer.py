@@ -1,0 +1,84 @@
+"""The shared loop: learns, keeps the best epoch, and resumes a crashed run exactly."""
+
+import json
+
+import pytest
+import torch
+from torch import nn
+
+from common.training.callbacks import Callback
+from common.training.trainer import TrainConfig, Trainer
+
+
+class Linear2(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(4, 16), nn.Tanh(), nn.Linear(16, 2))
+
+    def forward(self, x, labels=None):
+        logits = self.net(x)
+        loss = nn.functional.cross_entropy(logits, labels) if labels is not None else None
+        return {"loss": loss, "logits": logits}
+
+
+def _data(n=40, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(n, 4, generator=g)
+    y = (x[:, 0] + x[:, 1] > 0).long()
+    return [{"x": x[i], "labels": y[i]} for i in range(n)]
+
+
+def _collate(items):
+    return {"x": torch.stack([i["x"] for i in items]), "labels": torch.stack([i["labels"] for i in items])}
+
+
+def _accuracy(outputs, dataset):
+    pred = outputs["logits"].argmax(-1)
+    return {"acc": float((pred == torch.stack([d["labels"] for d in dataset]).numpy()).mean())}
+
+
+class Crash(Callback):
+    def __init__(self, at_step):
+        self.at_step = at_step
+
+    def on_step_end(self, trainer):
+        if trainer.state["global_step"] == self.at_step:
+            raise KeyboardInterrupt("simulated crash")
+
+
+def _trainer(run_dir, callbacks=(), **overrides):
+    torch.manual_seed(0)
+    config = TrainConfig(epochs=3, batch_size=8, learning_rate=0.05, warmup_ratio=0.0,
+                         checkpoint_every_steps=3, log_every_steps=0, **overrides)
+    return Trainer(Linear2(), config, run_dir, _data(), _data(16, seed=1), _collate,
+                   compute_metrics=_accuracy, metric_name="acc", greater_is_better=True, callbacks=callbacks)
+
+
+def test_learns_and_writes_run_folder(tmp_path):
+    summary = _trainer(tmp_path).train()
+    assert summary["best_metric"] >= 0.8
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert len(metrics["history"]) == 3 and metrics["best_epoch"] == summary["best_epoch"]
+    payload = torch.load(tmp_path / "model.pt", weights_only=False)
+    assert payload["config"]["batch_size"] == 8 and payload["metrics"]["acc"] == summary["best_metric"]
+    assert (tmp_path / "checkpoint" / "trainer_state.json").is_file()
+
+
+def test_resume_after_crash_reproduces_the_uninterrupted_run(tmp_path):
+    straight = _trainer(tmp_path / "a")
+    straight.train()
+    crashed = _trainer(tmp_path / "b", callbacks=[Crash(at_step=8)])  # mid epoch 2; last ckpt at step 6
+    with pytest.raises(KeyboardInterrupt):
+        crashed.train()
+    state = json.loads((tmp_path / "b" / "checkpoint" / "trainer_state.json").read_text())
+    assert state["global_step"] == 6 and state["batch_in_epoch"] == 1
+    resumed = _trainer(tmp_path / "b", resume=True)
+    resumed.train()
+    for a, b in zip(straight.unwrapped_model.parameters(), resumed.unwrapped_model.parameters()):
+        torch.testing.assert_close(a, b)
+    assert [h["acc"] for h in resumed.state["history"]] == [h["acc"] for h in straight.state["history"]]
+
+
+def test_resume_without_checkpoint_is_a_clear_error(tmp_path):
+    with pytest.raises(FileNotFoundError, match="no checkpoint"):
+        _trainer(tmp_path, resume=True).train()
