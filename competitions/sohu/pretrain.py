@@ -29,6 +29,7 @@ class SohuPretrainConfig(EncoderConfig):
     data_dir: str = "data/sohu2021"
     corpus_dir: str = "data/corpus"  # general text (*.txt, one text per line); absent: skipped
     output_dir: str = "cache/sohu-pretrain"
+    num_layers: int = 2  # the encoder sohu-train fine-tunes (see SohuConfig)
     w2v_epochs: int = 5
     w2v_window: int = 5
     seed: int = 42
