@@ -7,7 +7,8 @@ ARGS ?=
 # A CPU torch wheel shipped on this machine image is preferred over PyPI's CUDA build.
 TORCH_WHEEL := $(firstword $(wildcard /opt/wheels/torch-*+cpu-cp311-*.whl))
 
-.PHONY: help venv test test-all sohu-pretrain sohu-train sohu-predict sohu-baseline clean-runs
+.PHONY: help venv test test-all sohu-pretrain sohu-train sohu-predict sohu-baseline sohu-blend \
+	power-mine power-eval power-bench
 
 help:
 	@grep -E '^[a-z-]+:.*## ' Makefile | sed 's/:.*## /\t/'
@@ -44,3 +45,20 @@ sohu-predict: venv ## rewrite the submission of a saved run: make sohu-predict R
 
 sohu-baseline: venv ## char n-gram TF-IDF + logistic regression reference
 	$(PY) -m competitions.sohu.baseline --data-dir $(DATA)/sohu2021 $(ARGS)
+
+sohu-blend: venv ## average saved runs: make sohu-blend RUNS="runs/sohu/a runs/sohu/tfidf-baseline"
+	@test -n "$(RUNS)" || (echo "usage: make sohu-blend RUNS=\"runs/sohu/<a> runs/sohu/<b>\"" >&2; exit 2)
+	$(PY) -m competitions.sohu.blend --runs $(RUNS) --data-dir $(DATA)/sohu2021 $(ARGS)
+
+# ------------------------------------------------------- power-domain terms
+POWER_RUN ?= default
+SEEDS ?=
+
+power-mine: venv ## mine terms from data/power_terms: make power-mine [POWER_RUN=name] [SEEDS=a,b]
+	$(PY) -m competitions.power_terms.mine --data-dir $(DATA) --run $(POWER_RUN) $(if $(SEEDS),--seeds $(SEEDS)) $(ARGS)
+
+power-eval: venv ## precision@k / recall / F1 of a mined list against the gold terms
+	$(PY) -m competitions.power_terms.evaluate --data-dir $(DATA) --run $(POWER_RUN) $(ARGS)
+
+power-bench: venv ## discovery throughput and memory vs nlp-zero (installs bench/requirements.txt)
+	$(PY) bench/power_discovery.py $(ARGS)
