@@ -310,6 +310,8 @@ class Trainer:
                 self.state["epoch"] = epoch + 1
                 self.state["batch_in_epoch"] = 0
                 self.state["history"].append(record)
+                if metrics and self.metric_name not in metrics:
+                    raise KeyError(f"compute_metrics returned {sorted(metrics)}, not {self.metric_name!r}")
                 value = metrics.get(self.metric_name, record["train_loss"])
                 if self._is_better(value):
                     self.state["best_metric"], self.state["best_epoch"] = value, epoch + 1

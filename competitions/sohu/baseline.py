@@ -19,10 +19,11 @@ import scipy.sparse as sp
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 
-from common.io import print_result
+from common.io import print_result, write_json_atomic
 from common.submission import write_id_label_submission
 from competitions.sohu.data import ROOT, SUBTASKS, Example, load_split
 from competitions.sohu.metrics import group_of, sohu_scores
+from competitions.sohu.predict import save_probabilities
 
 
 def pair_features(vectorizer: TfidfVectorizer, examples: list[Example]) -> sp.csr_matrix:
@@ -42,6 +43,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--data-dir", default="data/sohu2021")
     parser.add_argument("--submission-dir", default="submissions/sohu")
+    parser.add_argument("--run-dir", default="runs/sohu/tfidf-baseline", help="metrics and probabilities go here")
     parser.add_argument("--ngram-max", type=int, default=3)
     parser.add_argument("--C", type=float, default=4.0, help="inverse L2 strength of the regression")
     args = parser.parse_args(argv)
@@ -67,10 +69,13 @@ def main(argv: list[str] | None = None) -> dict:
                                       np.array([e.subtask for e in valid]))
     groups = group_of(np.array([e.subtask for e in test]))
     predictions = {e.id: int(p >= thresholds[g]) for e, p, g in zip(test, test_probs, groups)}
+    run_dir = Path(args.run_dir)
+    save_probabilities(run_dir / "probabilities.npz", valid, valid_probs, test, test_probs)
+    write_json_atomic(run_dir / "metrics.json", {"valid": metrics, "thresholds": thresholds, "args": vars(args)})
     path = Path(args.submission_dir) / f"tfidf-baseline-score{metrics['score']:.4f}.csv"
     written = write_id_label_submission(path, predictions, Path(args.data_dir) / ROOT / "sample_submission.csv",
                                         fill_value=0)
-    result = {"valid": metrics, "thresholds": thresholds, "submission": written["path"],
+    result = {"valid": metrics, "thresholds": thresholds, "submission": written["path"], "run_dir": str(run_dir),
               "missing_subtasks": missing, "wall_seconds": round(time.time() - start, 1)}
     print_result(result)
     return result

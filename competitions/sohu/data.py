@@ -126,6 +126,16 @@ def load_split(data_dir: str | Path, split: str, subtasks: list[int] | None = No
     return examples, missing
 
 
+def limit_per_subtask(examples: list[Example], n: int) -> list[Example]:
+    """The first ``n`` examples of each subtask, order kept (smoke tests and quick runs)."""
+    kept, count = [], {}
+    for e in examples:
+        if count.get(e.subtask, 0) < n:
+            kept.append(e)
+            count[e.subtask] = count.get(e.subtask, 0) + 1
+    return kept
+
+
 def exact_match_flags(ids_a: list[int], ids_b: list[int], ignore: set[int]) -> tuple[list[int], list[int]]:
     """Per token: 1 if the same token id occurs in the other text, else 0.
 

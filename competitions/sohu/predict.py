@@ -22,11 +22,11 @@ from transformers import AutoConfig, AutoModel, AutoTokenizer
 
 from common.checkpoint import load_model_weights
 from common.config import config_from_dict
-from common.io import print_result, write_json_atomic
+from common.io import atomic_path, print_result, write_json_atomic
 from common.submission import validate_submission_file, write_id_label_submission
 from common.training.inference import run_inference
 from competitions.sohu.config import SohuConfig
-from competitions.sohu.data import ROOT, SUBTASKS, PairDataset, collate, load_split
+from competitions.sohu.data import ROOT, SUBTASKS, PairDataset, collate, limit_per_subtask, load_split
 from competitions.sohu.metrics import group_of, sohu_scores
 from competitions.sohu.model import SohuMatcher
 
@@ -86,7 +86,7 @@ def predict_run(run_dir: str | Path, data_dir: str | None = None, submission_dir
     pad = tokenizer.pad_token_id
     valid, _ = load_split(data_dir, "valid", subtasks)
     if config.limit:
-        valid = _limit(valid, config.limit)
+        valid = limit_per_subtask(valid, config.limit)
     valid_ds = PairDataset(valid, tokenizer, config.max_length)
     probs = probabilities(model, valid_ds, config.eval_batch_size, pad)
     labels = np.array([e.label for e in valid])
@@ -96,6 +96,7 @@ def predict_run(run_dir: str | Path, data_dir: str | None = None, submission_dir
 
     test, missing = load_split(data_dir, "test_with_id", subtasks)
     test_probs = probabilities(model, PairDataset(test, tokenizer, config.max_length), config.eval_batch_size, pad)
+    save_probabilities(run_dir / "probabilities.npz", valid, probs, test, test_probs)
     groups = group_of(np.array([e.subtask for e in test]))
     predictions = {}
     for ex, p, g in zip(test, test_probs, groups):
@@ -114,14 +115,23 @@ def predict_run(run_dir: str | Path, data_dir: str | None = None, submission_dir
             "predict_seconds": round(time.time() - start, 1)}
 
 
-def _limit(examples: list, n: int) -> list:
-    """The first ``n`` examples of each subtask (order kept)."""
-    kept, count = [], {}
-    for e in examples:
-        if count.get(e.subtask, 0) < n:
-            kept.append(e)
-            count[e.subtask] = count.get(e.subtask, 0) + 1
-    return kept
+def save_probabilities(path: Path, valid: list, valid_probs: np.ndarray, test: list, test_probs: np.ndarray) -> None:
+    """Save positive-class probabilities with their keys, for blending runs.
+
+    Valid rows are keyed ``<subtask>:<line index within the subtask>``, test rows by id.
+    """
+    counters: dict[int, int] = {}
+    valid_keys = []
+    for e in valid:
+        valid_keys.append(f"{e.subtask}:{counters.get(e.subtask, 0)}")
+        counters[e.subtask] = counters.get(e.subtask, 0) + 1
+    with atomic_path(path) as tmp:
+        with tmp.open("wb") as f:
+            np.savez(f, valid_keys=np.array(valid_keys), valid_probs=valid_probs,
+                     valid_labels=np.array([e.label for e in valid]),
+                     valid_tasks=np.array([e.subtask for e in valid]),
+                     test_ids=np.array([e.id for e in test]), test_probs=test_probs,
+                     test_tasks=np.array([e.subtask for e in test]))
 
 
 def main(argv: list[str] | None = None) -> dict:

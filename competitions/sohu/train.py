@@ -22,9 +22,9 @@ from common.io import print_result
 from common.run import resolve_run_dir, save_config
 from common.training.trainer import Trainer, build_callbacks
 from competitions.sohu.config import SohuConfig
-from competitions.sohu.data import PairDataset, collate, load_split
+from competitions.sohu.data import PairDataset, collate, limit_per_subtask, load_split
 from competitions.sohu.metrics import sohu_scores
-from competitions.sohu.predict import _limit, build_model, parse_subtasks, predict_run
+from competitions.sohu.predict import build_model, parse_subtasks, predict_run
 
 
 def compute_metrics(outputs: dict, dataset: PairDataset) -> dict[str, float]:
@@ -44,7 +44,7 @@ def main(argv: list[str] | None = None) -> dict:
     train, missing = load_split(config.data_dir, "train", subtasks)
     valid, _ = load_split(config.data_dir, "valid", subtasks)
     if config.limit:
-        train, valid = _limit(train, config.limit), _limit(valid, config.limit)
+        train, valid = limit_per_subtask(train, config.limit), limit_per_subtask(valid, config.limit)
     tokenizer = load_tokenizer(config, texts=[t for e in train for t in (e.source, e.target)],
                                build_dir=run_dir / "tokenizer")
     encoder = build_encoder(config, tokenizer)
