@@ -18,7 +18,7 @@ from pathlib import Path
 from common.config import parse_config, save_config_json
 from common.embedding_init import init_embeddings_from_word2vec, train_token_word2vec
 from common.encoder import EncoderConfig, build_encoder, load_tokenizer
-from common.io import print_result
+from common.io import print_result, replace_dir_atomic
 from competitions.sohu.data import SPLITS, load_split
 
 
@@ -57,16 +57,18 @@ def main(argv: list[str] | None = None) -> dict:
     n_task = len(texts)
     texts.extend(read_corpus_lines(config.corpus_dir))
     out = Path(config.output_dir)
-    tokenizer = load_tokenizer(config, texts=texts, build_dir=out)
+    tokenizer = load_tokenizer(config, texts=texts, build_dir=out.with_name(out.name + ".vocab"))
     encoder = build_encoder(config, tokenizer)
     tokens = [tokenizer.convert_ids_to_tokens(ids) for ids in
               tokenizer(texts, add_special_tokens=False)["input_ids"]]
     w2v = train_token_word2vec(tokens, encoder.config.hidden_size, epochs=config.w2v_epochs,
                                window=config.w2v_window, seed=config.seed)
     rows = init_embeddings_from_word2vec(encoder.get_input_embeddings(), tokenizer.get_vocab(), w2v)
-    encoder.save_pretrained(out)
-    tokenizer.save_pretrained(out)
-    save_config_json(config, out / "pretrain_config.json")
+    tmp = out.with_name(out.name + ".tmp")  # the cache appears whole or not at all
+    encoder.save_pretrained(tmp)
+    tokenizer.save_pretrained(tmp)
+    save_config_json(config, tmp / "pretrain_config.json")
+    replace_dir_atomic(tmp, out)
     result = {"output_dir": str(out), "task_texts": n_task, "corpus_texts": len(texts) - n_task,
               "chars": sum(map(len, texts)), "w2v_rows": rows, "wall_seconds": round(time.time() - start, 1)}
     print_result(result)
