@@ -36,7 +36,12 @@ $(SOHU_PRETRAINED)/config.json: | venv
 
 sohu-pretrain: $(SOHU_PRETRAINED)/config.json ## one-time pretraining, cached in cache/sohu-pretrain
 
-sohu-train: venv sohu-pretrain ## train on data/sohu2021 and write the submission
+SOHU_TFIDF := runs/sohu/tfidf-baseline/probabilities.npz
+
+$(SOHU_TFIDF): | venv
+	$(PY) -m competitions.sohu.baseline --data-dir $(DATA)/sohu2021
+
+sohu-train: venv sohu-pretrain $(SOHU_TFIDF) ## train on data/sohu2021, write the neural and the blended submission
 	$(PY) -m competitions.sohu.train --model $(SOHU_PRETRAINED) --data-dir $(DATA)/sohu2021 $(ARGS)
 
 sohu-predict: venv ## rewrite the submission of a saved run: make sohu-predict RUN=runs/sohu/<name>

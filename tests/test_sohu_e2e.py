@@ -19,7 +19,7 @@ def test_train_predict_and_submission(tmp_path, capsys):
     args = ["--data-dir", str(SOHU), "--run-dir", str(tmp_path / "run"), "--submission-dir", str(tmp_path / "sub"),
             "--limit", "48", "--epochs", "2", "--batch-size", "16", "--max-length", "48",
             "--num-layers", "1", "--hidden-size", "32", "--num-heads", "2", "--intermediate-size", "64",
-            "--fgm-epsilon", "0.5", "--ema-decay", "0.9", "--eval-batch-size", "256"] + vocab
+            "--fgm-epsilon", "0.5", "--ema-decay", "0.9", "--eval-batch-size", "256", "--blend-with", ""] + vocab
     result = train.main(args)
     last = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert last["submission"] == result["submission"]

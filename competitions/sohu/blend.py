@@ -48,6 +48,33 @@ def blend(runs: list[dict[str, np.ndarray]], weights: list[float], names: list[s
     return out
 
 
+def blend_runs(run_dirs: list[str], weights: list[float] | None = None, data_dir: str = "data/sohu2021",
+               submission_dir: str = "submissions/sohu") -> dict:
+    """Blend ``run_dirs``, tune thresholds on valid, write the submission and metrics.
+
+    Returns ``{"valid", "thresholds", "submission", "run_dir"}``.
+
+    Raises:
+        FileNotFoundError: a run without probabilities.npz. ValueError: misaligned runs.
+    """
+    names = [Path(r).name for r in run_dirs]
+    weights = weights or [1.0] * len(run_dirs)
+    if len(weights) != len(run_dirs):
+        raise ValueError(f"{len(weights)} weights for {len(run_dirs)} runs")
+    mixed = blend([load_probabilities(r) for r in run_dirs], weights, names)
+    metrics, thresholds = sohu_scores(mixed["valid_labels"], mixed["valid_probs"], mixed["valid_tasks"])
+    groups = group_of(mixed["test_tasks"])
+    predictions = {str(i): int(p >= thresholds[g]) for i, p, g in zip(mixed["test_ids"], mixed["test_probs"], groups)}
+    tag = "blend-" + "+".join(names)
+    path = Path(submission_dir) / f"{tag}-score{metrics['score']:.4f}.csv"
+    written = write_id_label_submission(path, predictions, Path(data_dir) / ROOT / "sample_submission.csv",
+                                        fill_value=0)
+    run_dir = Path(run_dirs[0]).parent / tag
+    write_json_atomic(run_dir / "metrics.json", {"valid": metrics, "thresholds": thresholds,
+                                                 "runs": list(run_dirs), "weights": weights})
+    return {"valid": metrics, "thresholds": thresholds, "submission": written["path"], "run_dir": str(run_dir)}
+
+
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--runs", nargs="+", required=True)
@@ -55,22 +82,8 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--data-dir", default="data/sohu2021")
     parser.add_argument("--submission-dir", default="submissions/sohu")
     args = parser.parse_args(argv)
-    names = [Path(r).name for r in args.runs]
-    weights = [float(w) for w in args.weights.split(",")] if args.weights else [1.0] * len(args.runs)
-    if len(weights) != len(args.runs):
-        parser.error(f"{len(weights)} weights for {len(args.runs)} runs")
-    mixed = blend([load_probabilities(r) for r in args.runs], weights, names)
-    metrics, thresholds = sohu_scores(mixed["valid_labels"], mixed["valid_probs"], mixed["valid_tasks"])
-    groups = group_of(mixed["test_tasks"])
-    predictions = {str(i): int(p >= thresholds[g]) for i, p, g in zip(mixed["test_ids"], mixed["test_probs"], groups)}
-    tag = "blend-" + "+".join(names)
-    path = Path(args.submission_dir) / f"{tag}-score{metrics['score']:.4f}.csv"
-    written = write_id_label_submission(path, predictions, Path(args.data_dir) / ROOT / "sample_submission.csv",
-                                        fill_value=0)
-    run_dir = Path("runs/sohu") / tag
-    write_json_atomic(run_dir / "metrics.json", {"valid": metrics, "thresholds": thresholds,
-                                                 "runs": args.runs, "weights": weights})
-    result = {"valid": metrics, "thresholds": thresholds, "submission": written["path"], "run_dir": str(run_dir)}
+    weights = [float(w) for w in args.weights.split(",")] if args.weights else None
+    result = blend_runs(args.runs, weights, args.data_dir, args.submission_dir)
     print_result(result)
     return result
 

@@ -20,6 +20,9 @@ class SohuConfig(TrainConfig, EncoderConfig):
     condition_size: int = 64  # size of the subtask embedding feeding the ConditionalLayerNorms
     subtasks: str = ""  # comma-separated subtask ids 0-5 to use; empty: all present
     limit: int = 0  # > 0: keep only the first N examples of each split and subtask (smoke tests)
+    # After training, average probabilities with this saved run (the TF-IDF reference by default:
+    # `make sohu-baseline` writes it) and write that blend's submission too; "" or absent: no blend.
+    blend_with: str = "runs/sohu/tfidf-baseline"
     # Sized for `make sohu-train` in under 20 minutes on 2 CPU cores (about 65 samples/s).
     num_layers: int = 2
     epochs: int = 3

@@ -10,8 +10,10 @@ Ends by printing one JSON line with the metrics and the paths written.
 
 from __future__ import annotations
 
+import logging
 import time
 from functools import partial
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -21,6 +23,7 @@ from common.encoder import build_encoder, load_tokenizer
 from common.io import print_result
 from common.run import resolve_run_dir, save_config
 from common.training.trainer import Trainer, build_callbacks
+from competitions.sohu.blend import blend_runs
 from competitions.sohu.config import SohuConfig
 from competitions.sohu.data import PairDataset, collate, limit_per_subtask, load_split
 from competitions.sohu.metrics import sohu_scores
@@ -61,6 +64,14 @@ def main(argv: list[str] | None = None) -> dict:
                       callbacks=build_callbacks(config))
     summary = trainer.train()
     result = predict_run(run_dir)
+    if config.blend_with and (Path(config.blend_with) / "probabilities.npz").is_file():
+        result["neural_submission"] = result["submission"]
+        result["blend"] = blend_runs([str(run_dir), config.blend_with], data_dir=config.data_dir,
+                                     submission_dir=config.submission_dir)
+        result["submission"] = result["blend"]["submission"]
+    elif config.blend_with:
+        logging.getLogger("sohu.train").warning("no %s/probabilities.npz: not blending (run `make sohu-baseline`)",
+                                                config.blend_with)
     result.update({"run_dir": str(run_dir), "best_epoch": summary["best_epoch"],
                    "train_seconds": round(summary["train_seconds"], 1),
                    "wall_seconds": round(time.time() - start, 1), "missing_subtasks": missing,
