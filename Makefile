@@ -8,7 +8,7 @@ ARGS ?=
 TORCH_WHEEL := $(firstword $(wildcard /opt/wheels/torch-*+cpu-cp311-*.whl))
 
 .PHONY: help venv test test-all sohu-pretrain sohu-train sohu-predict sohu-baseline sohu-blend \
-	power-mine power-eval power-bench
+	power-mine power-eval power-bench ner-train ner-predict ner-bench
 
 help:
 	@grep -E '^[a-z-]+:.*## ' Makefile | sed 's/:.*## /\t/'
@@ -67,3 +67,16 @@ power-eval: venv ## precision@k / recall / F1 of a mined list against the gold t
 
 power-bench: venv ## discovery throughput and memory vs nlp-zero (installs bench/requirements.txt)
 	$(PY) bench/power_discovery.py $(ARGS)
+
+# ------------------------------- NER (CLUENER, People's Daily, Weibo, Resume, power, CMeEE)
+DATASET ?= cluener
+
+ner-train: venv ## train NER on DATASET (default cluener): dev metrics + test prediction
+	$(PY) -m competitions.ner.train --dataset $(DATASET) --data-root $(DATA) $(ARGS)
+
+ner-predict: venv ## redo dev metrics + test prediction of a run: make ner-predict RUN=runs/ner/<name>
+	@test -n "$(RUN)" || (echo "usage: make ner-predict RUN=runs/ner/<name>" >&2; exit 2)
+	$(PY) -m competitions.ner.predict --run $(RUN) --data-root $(DATA) $(ARGS)
+
+ner-bench: venv ## GP vs EGP vs CRF, one process, interleaved (bench/results/ner_heads.json)
+	$(PY) -m bench.ner_heads --data-root $(DATA) $(ARGS)

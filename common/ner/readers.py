@@ -1,0 +1,273 @@
+"""Readers: each NER file format -> ``list[NerExample]`` of ``Span(start, end_inclusive, type)``.
+
+Formats:
+
+- :func:`read_cluener`: CLUENER2020 JSON lines, ``{"id"?, "text", "label"?: {type:
+  {mention: [[start, end_inclusive], ...]}}}``.
+- :func:`read_tagged`: one character per line, ``char<whitespace>TAG``, a blank line
+  between sentences (People's Daily, Resume, Weibo, the power-domain set; CRLF line
+  ends are accepted). Weibo's "2nd" files write the character followed by its
+  position in the word (``科0``): pass ``strip_segment_digit=True``.
+- :func:`read_tsv_tagged`: UER's ``text_a<TAB>label`` files, space-separated chars and tags.
+- :func:`read_cmeee`: CMeEE one JSON array of ``{"text", "entities": [{"start_idx",
+  "end_idx" (inclusive), "type", "entity"}]}``; entities may nest.
+
+Every reader is strict and raises :class:`NerDataError` naming ``file:line`` and
+what was expected: invalid UTF-8, malformed JSON, a span outside the text, a
+mention string that differs from the text at its span, a tag sequence invalid in
+its scheme. A new dataset needs only a new reader returning ``NerExample``s.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Iterator
+
+import logging
+
+from common.ner.spans import NerExample, Span, TagSequenceError, tags_to_spans, tags_to_spans_lenient
+
+logger = logging.getLogger("common.ner.readers")
+
+
+class NerDataError(ValueError):
+    """A malformed NER data file; the message names ``file:line`` and the problem."""
+
+
+def iter_lines(path: str | Path) -> Iterator[tuple[int, str]]:
+    """``(line number from 1, line without its \\n or \\r\\n)``, decoding each line as UTF-8.
+
+    Raises:
+        FileNotFoundError: no file.
+        NerDataError: a line that is not valid UTF-8 (names file, line and byte offset).
+    """
+    path = Path(path)
+    with path.open("rb") as f:
+        for lineno, raw in enumerate(f, start=1):
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as err:
+                raise NerDataError(f"{path}:{lineno}: invalid UTF-8 at byte {err.start} of the line "
+                                   f"({raw[max(err.start - 4, 0):err.start + 4]!r})") from None
+            yield lineno, line.rstrip("\r\n")
+
+
+def check_span(text: str, span: Span, where: str, mention: str | None = None) -> None:
+    """Raise :class:`NerDataError` unless ``span`` lies in ``text`` (and matches ``mention``)."""
+    if not (isinstance(span.start, int) and isinstance(span.end, int)):
+        raise NerDataError(f"{where}: span {list(span[:2])} of {span.type!r}: offsets must be integers")
+    if not 0 <= span.start <= span.end < len(text):
+        raise NerDataError(f"{where}: span [{span.start}, {span.end}] of {span.type!r} is outside the text "
+                           f"of {len(text)} characters (expected 0 <= start <= end < {len(text)}, end inclusive)")
+    if mention is not None and text[span.start:span.end + 1] != mention:
+        raise NerDataError(f"{where}: mention {mention!r} ({span.type}) does not match the text at "
+                           f"[{span.start}, {span.end}], which reads {text[span.start:span.end + 1]!r}")
+
+
+# --------------------------------------------------------------------- CLUENER
+def read_cluener(path: str | Path) -> list[NerExample]:
+    """Read a CLUENER2020 JSON-lines file (train/dev with ``label``, test without).
+
+    The id is the line's ``id`` when present, else its 0-based line index.
+
+    Raises:
+        NerDataError: invalid UTF-8 or JSON, no ``text``, a ``label`` not shaped
+            ``{type: {mention: [[start, end], ...]}}``, a span outside the text or a
+            mention that differs from the text at its span (naming file and line).
+    """
+    path = Path(path)
+    examples = []
+    for lineno, line in iter_lines(path):
+        if not line.strip():
+            continue
+        where = f"{path}:{lineno}"
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as err:
+            raise NerDataError(f"{where}: not valid JSON ({err.msg})") from None
+        if not isinstance(row, dict) or not isinstance(row.get("text"), str):
+            raise NerDataError(f"{where}: expected a JSON object with a string 'text'")
+        text = row["text"]
+        spans = []
+        label = row.get("label") or {}
+        if not isinstance(label, dict):
+            raise NerDataError(f"{where}: 'label' must be {{type: {{mention: [[start, end]]}}}}")
+        for etype, mentions in label.items():
+            if not isinstance(mentions, dict):
+                raise NerDataError(f"{where}: label[{etype!r}] must be {{mention: [[start, end], ...]}}")
+            for mention, positions in mentions.items():
+                if not isinstance(positions, list):
+                    raise NerDataError(f"{where}: label[{etype!r}][{mention!r}] must be a list of [start, end]")
+                for pos in positions:
+                    if not (isinstance(pos, list) and len(pos) == 2):
+                        raise NerDataError(f"{where}: label[{etype!r}][{mention!r}] holds {pos!r}, "
+                                           "expected [start, end]")
+                    span = Span(pos[0], pos[1], etype)
+                    check_span(text, span, where, mention)
+                    spans.append(span)
+        examples.append(NerExample(text, sorted(set(spans)), row.get("id", len(examples))))
+    return examples
+
+
+# -------------------------------------------------------------- char-per-line
+def read_tagged(path: str | Path, scheme: str, strip_segment_digit: bool = False,
+                strict: bool = True) -> list[NerExample]:
+    """Read a character-per-line tagged file (``char TAG``; blank line between sentences).
+
+    Args:
+        scheme: ``"bio"`` or ``"bmes"`` (see :func:`common.ner.spans.tags_to_spans`).
+        strip_segment_digit: drop the word-position digit after the character (Weibo 2nd).
+        strict: raise on an invalid tag sequence; when False, repair it with
+            :func:`~common.ner.spans.tags_to_spans_lenient` and log how many sentences
+            were repaired and where the first one is (some released sets need this:
+            Resume, Weibo and the power-domain set all hold a few).
+
+    Ids are the 0-based sentence index.
+
+    Raises:
+        NerDataError: invalid UTF-8, a line that is not ``char TAG``, or an invalid tag
+            sequence (naming the file and the line of the offending tag).
+    """
+    path = Path(path)
+    examples: list[NerExample] = []
+    chars: list[str] = []
+    tags: list[str] = []
+    lines: list[int] = []
+    repaired: list[str] = []
+
+    def flush() -> None:
+        if not chars:
+            return
+        try:
+            spans = tags_to_spans(tags, scheme)
+        except TagSequenceError as err:
+            message = f"{path}:{lines[err.position]}: invalid {scheme.upper()} tag sequence: {err}"
+            if strict or err.args[0].startswith("tag") and "neither" in err.args[0]:
+                raise NerDataError(message) from None
+            repaired.append(message)
+            spans = tags_to_spans_lenient(tags)
+        examples.append(NerExample("".join(chars), spans, len(examples)))
+        chars.clear(), tags.clear(), lines.clear()
+
+    for lineno, line in iter_lines(path):
+        if not line.strip():
+            flush()
+            continue
+        parts = line.split()
+        if len(parts) == 1 and line[:1].isspace():  # the character itself is a space
+            parts = [" ", parts[0]]
+        if len(parts) != 2:
+            raise NerDataError(f"{path}:{lineno}: expected 'CHAR TAG', got {line!r}")
+        char, tag = parts
+        if strip_segment_digit:  # the character, then its position in the word (one or more digits)
+            rest = char.lstrip("\ufffd")
+            head = "\ufffd" if len(rest) < len(char) else char[:1]  # a run of U+FFFD: one source char lost
+            rest = rest if head == "\ufffd" else char[1:]
+            if not rest.isdigit():
+                raise NerDataError(f"{path}:{lineno}: expected a character followed by its word-position "
+                                   f"number (e.g. '科0'), got {char!r}")
+            char = head
+        if len(char) != 1:
+            raise NerDataError(f"{path}:{lineno}: expected one character, got {char!r}")
+        chars.append(char), tags.append(tag), lines.append(lineno)
+    flush()
+    if repaired:
+        logger.warning("%s: repaired %d of %d sentences with invalid tag sequences (first: %s)",
+                       path, len(repaired), len(examples), repaired[0])
+    return examples
+
+
+def read_tsv_tagged(path: str | Path, scheme: str = "bio") -> list[NerExample]:
+    """Read UER's ``text_a<TAB>label`` file: space-separated characters and tags, a header line.
+
+    Raises:
+        NerDataError: invalid UTF-8, no header, a line without two columns, unequal
+            numbers of characters and tags, or an invalid tag sequence.
+    """
+    path = Path(path)
+    examples = []
+    for lineno, line in iter_lines(path):
+        where = f"{path}:{lineno}"
+        if lineno == 1:
+            if line.split("\t")[:2] != ["text_a", "label"]:
+                raise NerDataError(f"{where}: expected the header 'text_a<TAB>label', got {line[:40]!r}")
+            continue
+        if not line.strip():
+            continue
+        cols = line.split("\t")
+        if len(cols) != 2:
+            raise NerDataError(f"{where}: expected 2 tab-separated columns, got {len(cols)}")
+        chars, tags = cols[0].split(" "), cols[1].split()
+        if len(chars) != len(tags) or any(len(c) != 1 for c in chars):
+            raise NerDataError(f"{where}: {len(chars)} characters and {len(tags)} tags: expected one "
+                               "single-character token per tag")
+        try:
+            spans = tags_to_spans(tags, scheme)
+        except TagSequenceError as err:
+            raise NerDataError(f"{where}: invalid {scheme.upper()} tag sequence at tag {err.position}: {err}") from None
+        examples.append(NerExample("".join(chars), spans, len(examples)))
+    return examples
+
+
+# ---------------------------------------------------------------------- CMeEE
+def read_cmeee(path: str | Path) -> list[NerExample]:
+    """Read a CMeEE(-V2) file: one JSON array of ``{"text", "entities": [...]}`` records.
+
+    Ids are the 0-based record index. Entities may nest (kept as they are).
+
+    Raises:
+        NerDataError: invalid UTF-8 or JSON, a record without ``text``, an entity
+            without integer ``start_idx``/``end_idx`` and ``type``, a span outside the
+            text, or an ``entity`` string that differs from the text (naming the line
+            where the record starts).
+    """
+    path = Path(path)
+    raw = path.read_bytes()
+    try:
+        content = raw.decode("utf-8")
+    except UnicodeDecodeError as err:
+        line = raw.count(b"\n", 0, err.start) + 1
+        raise NerDataError(f"{path}:{line}: invalid UTF-8 at byte {err.start}") from None
+    try:
+        records = _json_array_with_lines(content)
+    except json.JSONDecodeError as err:
+        raise NerDataError(f"{path}:{err.lineno}: not valid JSON ({err.msg}); expected one array of records") from None
+    examples = []
+    for line, row in records:
+        where = f"{path}:{line}"
+        if not isinstance(row, dict) or not isinstance(row.get("text"), str):
+            raise NerDataError(f"{where}: expected a record with a string 'text'")
+        spans = []
+        for ent in row.get("entities") or []:
+            try:
+                span = Span(ent["start_idx"], ent["end_idx"], ent["type"])
+            except (KeyError, TypeError):
+                raise NerDataError(f"{where}: entity {ent!r} lacks start_idx/end_idx/type") from None
+            check_span(row["text"], span, where, ent.get("entity"))
+            spans.append(span)
+        examples.append(NerExample(row["text"], sorted(set(spans)), len(examples)))
+    return examples
+
+
+def _json_array_with_lines(content: str) -> list[tuple[int, object]]:
+    """Parse a JSON array element by element: ``[(line where the element starts, element)]``."""
+    decoder = json.JSONDecoder()
+    pos = len(content) - len(content.lstrip())
+    if not content.startswith("[", pos):
+        raise json.JSONDecodeError("expected '['", content, pos)
+    pos += 1
+    out = []
+    line, counted = 1, 0
+    while True:
+        while pos < len(content) and content[pos] in " \t\r\n,":
+            pos += 1
+        if pos >= len(content):
+            raise json.JSONDecodeError("unterminated array", content, pos)
+        if content[pos] == "]":
+            return out
+        value, end = decoder.raw_decode(content, pos)
+        line += content.count("\n", counted, pos)
+        counted = pos
+        out.append((line, value))
+        pos = end

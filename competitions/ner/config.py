@@ -1,0 +1,31 @@
+"""NER run configuration (flags generated from the fields; see common.config)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from common.encoder import EncoderConfig
+from common.training.trainer import TrainConfig
+
+
+@dataclass
+class NerConfig(TrainConfig, EncoderConfig):
+    """Span NER (GlobalPointer / Efficient GlobalPointer / CRF) on one of the registered datasets."""
+
+    dataset: str = "cluener"  # a key of competitions.ner.data.DATASETS
+    data_root: str = "data"  # the folder holding ner/ and power_terms/
+    output_dir: str = "submissions/ner"  # prediction files go to <output_dir>/<dataset>/<run_name>-...
+    head: str = "gp"  # gp (GlobalPointer) | egp (Efficient GlobalPointer) | crf (pytorch-crf baseline)
+    head_size: int = 64  # q/k size of the GlobalPointer heads (64 in kexue.fm/archives/8373)
+    encoder_type: str = "bilstm"  # bilstm (character BiLSTM, the CPU default) | bert (small BERT or --model)
+    lstm_layers: int = 2  # BiLSTM encoder only
+    w2v_init: bool = True  # initialise character embeddings with word2vec on the training text
+    w2v_epochs: int = 5
+    max_length: int = 256  # characters per piece; longer texts are cut into pieces
+    limit: int = 0  # > 0: keep only the first N examples of each split (smoke tests)
+    epochs: int = 10
+    batch_size: int = 32
+    learning_rate: float = 2e-3
+    warmup_ratio: float = 0.02
+    max_train_minutes: float = 15.0
+    eval_batch_size: int = 128

@@ -1,0 +1,94 @@
+"""Train a NER model (GlobalPointer / Efficient GlobalPointer / CRF head), then predict test.
+
+    python -m competitions.ner.train [--dataset cluener] [--head gp|egp|crf] [--config competitions/ner/configs/X.toml]
+
+Reads the dataset (see competitions.ner.data.DATASETS), builds the encoder
+(character BiLSTM by default, or a small BERT / ``--model``), optionally initialises
+its character embeddings with word2vec on the dataset's own train and test text,
+trains with the shared ``common.training.Trainer`` (best epoch by dev micro-F1,
+``--max-train-minutes`` budget), then writes dev metrics and the test prediction
+(see competitions.ner.predict). Ends by printing one JSON line.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from functools import partial
+
+from common.config import parse_config
+from common.embedding_init import init_embeddings_from_word2vec, train_token_word2vec
+from common.encoder import build_encoder, load_tokenizer
+from common.io import print_result, write_json_atomic
+from common.ner.metric import span_scores
+from common.run import resolve_run_dir, save_config
+from common.training.trainer import Trainer, build_callbacks
+from competitions.ner.config import NerConfig
+from competitions.ner.data import NerDataset, collate, entity_types, load_dataset, merge_piece_spans
+from competitions.ner.model import predict_step
+from competitions.ner.predict import build_bilstm, build_model, predict_run
+
+logger = logging.getLogger("ner.train")
+
+
+def compute_metrics(outputs: dict, dataset: NerDataset) -> dict[str, float]:
+    """Entity-level micro precision / recall / F1 on the dev texts."""
+    pred = merge_piece_spans(dataset, outputs.get("spans", []))
+    scores = span_scores([ex.spans for ex in dataset.examples], pred)
+    return {k: scores[k] for k in ("precision", "recall", "f1")}
+
+
+def build_encoder_for(config: NerConfig, tokenizer, texts: list[str]):
+    """The configured encoder, its character embeddings word2vec-initialised when asked."""
+    if config.encoder_type == "bilstm":
+        encoder = build_bilstm(config, len(tokenizer))
+    elif config.encoder_type == "bert":
+        encoder = build_encoder(config, tokenizer)
+    else:
+        raise ValueError(f"encoder_type must be bilstm or bert, got {config.encoder_type!r}")
+    if config.w2v_init and not config.model:
+        w2v = train_token_word2vec(([c.lower() for c in t] for t in texts), encoder.config.hidden_size,
+                                   epochs=config.w2v_epochs, seed=config.seed)
+        init_embeddings_from_word2vec(encoder.get_input_embeddings(), tokenizer.get_vocab(), w2v)
+    return encoder
+
+
+def main(argv: list[str] | None = None) -> dict:
+    start = time.time()
+    config = parse_config(NerConfig, argv, description=__doc__)
+    if not config.run_dir and not config.run_name:
+        config.run_name = f"{config.dataset}-{config.head}-{config.encoder_type}-{time.strftime('%Y%m%d-%H%M%S')}"
+    run_dir = resolve_run_dir(config, "ner")
+    data = load_dataset(config.dataset, config.data_root, config.limit)
+    types = entity_types(data["train"])
+    train_texts = [ex.text for ex in data["train"]]
+    tokenizer = load_tokenizer(config, texts=train_texts, build_dir=run_dir / "tokenizer")
+    encoder = build_encoder_for(config, tokenizer, train_texts + [ex.text for ex in data["test"]])
+    model = build_model(config, encoder, types)
+    save_config(config, run_dir)
+    tokenizer.save_pretrained(run_dir / "tokenizer")
+    if config.encoder_type == "bert":
+        encoder.config.save_pretrained(run_dir / "encoder")
+    write_json_atomic(run_dir / "labels.json", {"types": types})
+
+    train_ds = NerDataset(data["train"], tokenizer, types, config.max_length)
+    dev_ds = NerDataset(data["dev"], tokenizer, types, config.max_length)
+    trainer = Trainer(model, config, run_dir, train_ds, dev_ds,
+                      collate_fn=partial(collate, pad_id=tokenizer.pad_token_id),
+                      compute_metrics=compute_metrics, metric_name="f1", greater_is_better=True,
+                      callbacks=build_callbacks(config), predict_step=predict_step)
+    summary = trainer.train()
+    result = predict_run(run_dir)
+    best = summary["best"]
+    result.update({"run_dir": str(run_dir), "best_epoch": summary["best_epoch"],
+                   "train_samples_per_s": round(best.get("train_samples_per_s", 0.0), 1),
+                   "train_seconds": round(summary["train_seconds"], 1),
+                   "wall_seconds": round(time.time() - start, 1),
+                   "metrics_file": str(run_dir / "metrics.json")})
+    print_result(result)
+    return result
+
+
+if __name__ == "__main__":
+    logging.basicConfig(level=logging.INFO)
+    main()

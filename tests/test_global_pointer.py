@@ -1,0 +1,105 @@
+"""GlobalPointer / Efficient GlobalPointer / RoPE / multilabel categorical cross-entropy."""
+
+import math
+
+import pytest
+import torch
+
+from common.layers.global_pointer import (EfficientGlobalPointer, GlobalPointer, RotaryEmbedding, triangle_index,
+                                          upper_triangle)
+from common.losses import multilabel_categorical_crossentropy
+
+HEADS = [GlobalPointer, EfficientGlobalPointer]
+
+
+@pytest.mark.parametrize("cls", HEADS)
+def test_shape_and_impossible_spans_never_predicted(cls):
+    torch.manual_seed(0)
+    head = cls(16, heads=3, head_size=8)
+    hidden, mask = torch.randn(2, 5, 16), torch.tensor([[1, 1, 1, 1, 1], [1, 1, 0, 0, 0]])
+    with torch.no_grad():  # every raw score far above 0: only the mask can stop a prediction
+        for p in head.parameters():
+            p.zero_()
+        if cls is EfficientGlobalPointer:
+            head.bias.bias.fill_(50.0)
+        else:  # q = k = a constant vector: q.k > 0 everywhere (RoPE off so rotation cannot flip signs)
+            head.rope = None
+            head.dense.bias.fill_(1.0)
+    scores = head(hidden, mask)
+    assert scores.shape == (2, 3, 5, 5)
+    found = {tuple(r) for r in head.decode(scores).tolist()}
+    expected = {(b, a, i, j) for b, n in ((0, 5), (1, 2)) for a in range(3) for i in range(n) for j in range(i, n)}
+    assert found == expected  # every upper-triangle span inside the text, nothing else
+    # decoding raw scores with the mask gives the same spans without the masked copy
+    assert {tuple(r) for r in head.decode(head.raw_scores(hidden), mask=mask).tolist()} == expected
+
+
+def _direct_mcce(scores, positive):
+    """log(1 + sum_neg e^s) + log(1 + sum_pos e^-s), written out with Python floats."""
+    neg = sum(math.exp(s) for s, p in zip(scores, positive) if not p)
+    pos = sum(math.exp(-s) for s, p in zip(scores, positive) if p)
+    return math.log(1 + neg) + math.log(1 + pos)
+
+
+def test_mcce_matches_direct_formula():
+    torch.manual_seed(1)
+    y_pred = torch.randn(4, 7) * 3
+    y_true = torch.rand(4, 7) > 0.6
+    y_true[0] = False  # a row without positives
+    got = multilabel_categorical_crossentropy(y_pred, y_true)
+    want = [_direct_mcce(y_pred[r].tolist(), y_true[r].tolist()) for r in range(4)]
+    assert torch.allclose(got, torch.tensor(want), atol=1e-5)
+
+
+@pytest.mark.parametrize("cls", HEADS)
+def test_span_loss_matches_direct_computation_over_valid_upper_triangle(cls):
+    torch.manual_seed(2)
+    head = cls(12, heads=2, head_size=4)
+    hidden, mask = torch.randn(2, 4, 12), torch.tensor([[1, 1, 1, 1], [1, 1, 1, 0]])
+    spans = torch.tensor([[[0, 1, 0], [2, 2, 1], [0, 3, 1]], [[1, 2, 0], [-1, -1, -1], [-1, -1, -1]]])
+    raw = head.raw_scores(hidden)
+    loss = head.loss(raw, mask, spans)
+    gold = {(0, 0, 0, 1), (0, 1, 2, 2), (0, 1, 0, 3), (1, 0, 1, 2)}
+    rows = []
+    for b, n in ((0, 4), (1, 3)):
+        for a in range(2):
+            cells = [(i, j) for i in range(n) for j in range(i, n)]
+            rows.append(_direct_mcce([raw[b, a, i, j].item() for i, j in cells],
+                                     [(b, a, i, j) in gold for i, j in cells]))
+    assert loss.item() == pytest.approx(sum(rows) / len(rows), rel=1e-5)
+    loss.backward()  # finite gradients although padded cells are masked
+    assert all(torch.isfinite(p.grad).all() for p in head.parameters())
+
+
+def test_triangle_index_matches_triu_order():
+    rows, cols = upper_triangle(6, torch.device("cpu"))
+    for k, (i, j) in enumerate(zip(rows.tolist(), cols.tolist())):
+        assert triangle_index(torch.tensor(i), torch.tensor(j), 6).item() == k
+
+
+def test_rope_scores_depend_on_relative_position_only():
+    torch.manual_seed(3)
+    rope = RotaryEmbedding(8)
+    q, k = torch.randn(1, 1, 1, 8), torch.randn(1, 1, 1, 8)
+
+    def score(pq, pk):
+        return (rope(q, torch.tensor([pq])) * rope(k, torch.tensor([pk]))).sum().item()
+
+    base = score(3, 7)
+    assert score(3 + 11, 7 + 11) == pytest.approx(base, abs=1e-4)
+    assert score(0, 4) == pytest.approx(base, abs=1e-4)
+    assert abs(score(3, 8) - base) > 1e-3  # a different distance gives a different score
+    # the cached table agrees with explicit positions
+    x = torch.randn(2, 5, 3, 8)
+    assert torch.allclose(rope(x), rope(x, torch.arange(5)), atol=1e-6)
+
+
+def test_gp_scores_shift_invariant_with_rope():
+    """The same two tokens scored at positions (i, j) and (i+s, j+s) give the same score."""
+    torch.manual_seed(4)
+    head = GlobalPointer(6, heads=1, head_size=4)
+    a, b, filler = torch.randn(6), torch.randn(6), torch.randn(6)
+    x1 = torch.stack([a, b, filler, filler])[None]
+    x2 = torch.stack([filler, filler, a, b])[None]
+    s1, s2 = head.raw_scores(x1), head.raw_scores(x2)
+    assert s1[0, 0, 0, 1].item() == pytest.approx(s2[0, 0, 2, 3].item(), abs=1e-5)

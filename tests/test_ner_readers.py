@@ -1,0 +1,98 @@
+"""Each NER reader against a hand-written example, and the errors on bad input."""
+
+import json
+
+import pytest
+
+from common.ner.readers import NerDataError, read_cluener, read_cmeee, read_tagged, read_tsv_tagged
+from common.ner.spans import Span, TagSequenceError, tags_to_spans, tags_to_spans_lenient
+from tests.conftest import ROOT
+
+FIX = ROOT / "tests" / "fixtures" / "ner"
+
+
+def test_cluener():
+    ex = read_cluener(FIX / "cluener.json")
+    assert [e.id for e in ex] == [0, 7]
+    assert ex[0].spans == [Span(0, 3, "company"), Span(9, 11, "name")]
+    assert ex[0].surface(ex[0].spans[1]) == "叶老桂" and ex[1].spans == [Span(1, 2, "address")]
+
+
+def test_bmes_with_crlf():
+    ex = read_tagged(FIX / "bmes.txt", "bmes")
+    assert [e.text for e in ex] == ["高勇，男", "中国银行"]
+    assert ex[0].spans == [Span(0, 1, "NAME"), Span(3, 3, "GENDER")] and ex[1].spans == [Span(0, 3, "ORG")]
+
+
+def test_weibo_position_digits_and_lost_characters():
+    ex = read_tagged(FIX / "weibo.conll", "bio", strip_segment_digit=True)
+    assert [e.text for e in ex] == ["科比布\ufffd", "湖人"]  # '��12': one lost char at word position 12
+    assert ex[0].spans == [Span(1, 2, "PER.NAM")] and ex[1].spans == [Span(0, 1, "ORG.NAM")]
+
+
+def test_uer_tsv_and_cmeee_nested():
+    assert read_tsv_tagged(FIX / "uer.tsv")[0].spans == [Span(1, 2, "LOC")]
+    ex = read_cmeee(FIX / "cmeee.json")
+    assert ex[0].spans == [Span(2, 9, "bod"), Span(6, 7, "bod")]  # nested kept
+    assert ex[1].spans == [Span(0, 1, "sym")]
+
+
+def _write(tmp_path, name, content):
+    path = tmp_path / name
+    (path.write_bytes if isinstance(content, bytes) else lambda c: path.write_text(c, encoding="utf-8"))(content)
+    return path
+
+
+@pytest.mark.parametrize("label, message", [
+    ({"name": {"张三": [[5, 6]]}}, "outside the text"),
+    ({"name": {"张三": [[0, 1]]}}, "does not match the text"),
+    ({"name": {"张三": [3, 4]}}, "expected [start, end]"),
+])
+def test_cluener_bad_spans_name_file_and_line(tmp_path, label, message):
+    good = json.dumps({"text": "张三在北京", "label": {"address": {"北京": [[3, 4]]}}}, ensure_ascii=False)
+    bad = json.dumps({"text": "李四在北京", "label": label}, ensure_ascii=False)
+    path = _write(tmp_path, "train.json", good + "\n" + bad + "\n")
+    with pytest.raises(NerDataError) as err:
+        read_cluener(path)
+    assert f"{path}:2" in str(err.value) and message in str(err.value)
+
+
+def test_invalid_utf8_names_file_and_line(tmp_path):
+    path = _write(tmp_path, "x.bio", "在 O\n".encode() + b"\xff\xfe O\n")
+    with pytest.raises(NerDataError, match=rf"{path}:2: invalid UTF-8"):
+        read_tagged(path, "bio")
+    path = _write(tmp_path, "x.json", b'[{"text": "ok"},\n{"text": "\xc3"}]')
+    with pytest.raises(NerDataError, match=rf"{path}:2: invalid UTF-8"):
+        read_cmeee(path)
+
+
+@pytest.mark.parametrize("scheme, lines, bad_line", [
+    ("bio", ["在 O", "厦 I-LOC", "门 I-LOC"], 2),  # I- without B-
+    ("bio", ["在 B-LOC", "厦 I-ORG"], 2),  # type changes inside an entity
+    ("bmes", ["中 B-ORG", "国 O"], 2),  # B- not closed by E-
+    ("bmes", ["中 B-ORG", "国 M-ORG"], 2),  # sentence ends inside an entity
+    ("bmes", ["中 E-ORG"], 1),  # E- without B-
+    ("bio", ["中 X-ORG"], 1),  # not a tag
+])
+def test_invalid_tag_sequences_name_file_and_line(tmp_path, scheme, lines, bad_line):
+    path = _write(tmp_path, "x.txt", "好 O\n\n" + "\n".join(lines) + "\n")
+    with pytest.raises(NerDataError) as err:
+        read_tagged(path, scheme)
+    assert f"{path}:{bad_line + 2}:" in str(err.value) and scheme.upper() in str(err.value)
+
+
+def test_lenient_repair_of_released_quirks(tmp_path):
+    # the power-domain set's B-X then O is a one-character entity; an open entity ends with the sentence
+    path = _write(tmp_path, "x.txt", "电 B-5\r\n。 O\r\n\r\n俄 B-ORG\r\n罗 M-ORG\r\n")
+    ex = read_tagged(path, "bmes", strict=False)
+    assert ex[0].spans == [Span(0, 0, "5")] and ex[1].spans == [Span(0, 1, "ORG")]
+    assert tags_to_spans_lenient(["I-A", "I-B", "E-B", "O", "E-C"]) == [Span(0, 0, "A"), Span(1, 2, "B"),
+                                                                        Span(4, 4, "C")]
+
+
+def test_tags_to_spans_strict_schemes():
+    assert tags_to_spans(["B-A", "I-A", "B-A", "O", "B-B"], "bio") == [Span(0, 1, "A"), Span(2, 2, "A"),
+                                                                        Span(4, 4, "B")]
+    assert tags_to_spans(["S-A", "B-B", "M-B", "I-B", "E-B"], "bmes") == [Span(0, 0, "A"), Span(1, 4, "B")]
+    with pytest.raises(TagSequenceError):
+        tags_to_spans(["S-A"], "bio")
