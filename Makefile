@@ -8,7 +8,8 @@ ARGS ?=
 TORCH_WHEEL := $(firstword $(wildcard /opt/wheels/torch-*+cpu-cp311-*.whl))
 
 .PHONY: help venv test test-all sohu-pretrain sohu-train sohu-predict sohu-baseline sohu-blend \
-	power-mine power-eval power-bench ner-train ner-predict ner-bench
+	power-mine power-eval power-bench ner-train ner-predict ner-bench \
+	xiaobu-pretrain xiaobu-train xiaobu-predict xiaobu-baseline
 
 help:
 	@grep -E '^[a-z-]+:.*## ' Makefile | sed 's/:.*## /\t/'
@@ -80,3 +81,22 @@ ner-predict: venv ## redo dev metrics + test prediction of a run: make ner-predi
 
 ner-bench: venv ## GP vs EGP vs CRF, one process, interleaved (bench/results/ner_heads.json)
 	$(PY) -m bench.ner_heads --data-root $(DATA) $(ARGS)
+
+# ------------------------------------------------------ Xiaobu (GAIIC 2021 track 3)
+XIAOBU_PRETRAINED := cache/xiaobu-pretrain
+PRETRAIN_ARGS ?=
+
+$(XIAOBU_PRETRAINED)/config.json: | venv
+	$(PY) -m competitions.xiaobu.pretrain --data-dir $(DATA)/xiaobu --output-dir $(XIAOBU_PRETRAINED) $(PRETRAIN_ARGS)
+
+xiaobu-pretrain: $(XIAOBU_PRETRAINED)/config.json ## MLM pretraining on the ids (14 min budget), cached in cache/xiaobu-pretrain
+
+xiaobu-train: venv xiaobu-pretrain ## fine-tune on data/xiaobu and write the submission
+	$(PY) -m competitions.xiaobu.train --model $(XIAOBU_PRETRAINED) --data-dir $(DATA)/xiaobu $(ARGS)
+
+xiaobu-predict: venv ## rewrite the submission of a saved run: make xiaobu-predict RUN=runs/xiaobu/<name>
+	@test -n "$(RUN)" || (echo "usage: make xiaobu-predict RUN=runs/xiaobu/<name>" >&2; exit 2)
+	$(PY) -m competitions.xiaobu.predict --run $(RUN) --data-dir $(DATA)/xiaobu $(ARGS)
+
+xiaobu-baseline: venv ## id n-gram TF-IDF + logistic regression reference
+	$(PY) -m competitions.xiaobu.baseline --data-dir $(DATA)/xiaobu $(ARGS)

@@ -130,3 +130,63 @@ def validate_submission_file(path: str | Path, sample_path: str | Path,
         rows = [row for row in reader if row]
     validate_rows(header, rows, sample_header, sample_ids, [str(a) for a in allowed_labels], str(path))
     return len(rows)
+
+
+# ------------------------------------------- one probability per line (GAIIC 2021 track 3)
+def validate_probabilities(values: Sequence[float], expected_rows: int, source: str = "submission") -> None:
+    """Check a one-probability-per-line submission: the row count and every value in [0, 1].
+
+    Raises:
+        SubmissionError: ``len(values) != expected_rows``, or a value that is NaN or
+            outside [0, 1] (naming its 1-based line).
+    """
+    if len(values) != expected_rows:
+        raise SubmissionError(f"{source}: {len(values)} probabilities, expected {expected_rows} "
+                              "(one per line of the test file)")
+    for lineno, value in enumerate(values, start=1):
+        if not (0.0 <= float(value) <= 1.0):  # also rejects NaN
+            raise SubmissionError(f"{source}:{lineno}: {value!r} is not a probability in [0, 1]")
+
+
+def write_probability_submission(path: str | Path, probabilities: Sequence[float], expected_rows: int,
+                                 digits: int = 6) -> dict:
+    """Write one probability per line, in test-file order, after validating them; atomically.
+
+    Args:
+        probabilities: (N,) positive-class probabilities, in the test file's line order.
+        expected_rows: the test file's line count.
+        digits: decimals written.
+
+    Returns:
+        ``{"path", "rows"}``.
+
+    Raises:
+        SubmissionError: see :func:`validate_probabilities` (nothing is written).
+    """
+    values = [float(p) for p in probabilities]
+    validate_probabilities(values, expected_rows, str(path))
+    with atomic_path(path) as tmp:
+        tmp.write_text("".join(f"{v:.{digits}f}\n" for v in values), encoding="utf-8")
+    return {"path": str(path), "rows": len(values)}
+
+
+def validate_probability_file(path: str | Path, expected_rows: int) -> int:
+    """Re-read a one-probability-per-line submission and validate it; returns its row count.
+
+    Raises:
+        FileNotFoundError: no file.
+        SubmissionError: an empty or non-numeric line (naming it), or see
+            :func:`validate_probabilities`.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"submission not found: {path}")
+    values = []
+    with path.open(encoding="utf-8") as f:
+        for lineno, line in enumerate(f, start=1):
+            try:
+                values.append(float(line.strip()))
+            except ValueError:
+                raise SubmissionError(f"{path}:{lineno}: {line.strip()!r} is not a number") from None
+    validate_probabilities(values, expected_rows, str(path))
+    return len(values)

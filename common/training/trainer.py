@@ -264,7 +264,7 @@ class Trainer:
             batches = self.accelerator.skip_first_batches(loader, skip) if skip else loader
             bar = tqdm(batches, total=len(loader), initial=skip, desc=f"epoch {epoch + 1}/{cfg.epochs}",
                        disable=not self.accelerator.is_local_main_process, dynamic_ncols=True)
-            seen, t0, running = 0, time.time(), None
+            seen, t0, running, loss_sum, loss_count = 0, time.time(), None, 0.0, 0
             for batch in bar:
                 with self.accelerator.accumulate(self.model):
                     loss = self._compute_loss(batch)
@@ -282,7 +282,8 @@ class Trainer:
                     for cb in self.callbacks:
                         cb.on_step_end(self)
                 value = loss.detach().float().item()
-                running = value if running is None else 0.98 * running + 0.02 * value
+                running = value if running is None else 0.98 * running + 0.02 * value  # for the bar
+                loss_sum, loss_count = loss_sum + value, loss_count + 1
                 seen += next(iter(batch.values())).shape[0] * n
                 rate = seen / max(time.time() - t0, 1e-9)
                 bar.set_postfix(loss=f"{running:.4f}", samples_s=f"{rate:.1f}",
@@ -300,7 +301,8 @@ class Trainer:
                     break
             bar.close()
             epoch_seconds = time.time() - t0
-            record = {"epoch": epoch + 1, "train_loss": running, "train_samples_per_s": seen / max(epoch_seconds, 1e-9),
+            mean_loss = loss_sum / loss_count if loss_count else None  # this epoch's batches (since resume)
+            record = {"epoch": epoch + 1, "train_loss": mean_loss, "train_samples_per_s": seen / max(epoch_seconds, 1e-9),
                       "epoch_seconds": epoch_seconds, "complete": not out_of_time}
             with ExitStack() as stack:
                 for cb in self.callbacks:
@@ -313,7 +315,7 @@ class Trainer:
                 if metrics and self.metric_name not in metrics:
                     raise KeyError(f"compute_metrics returned {sorted(metrics)}, not {self.metric_name!r}")
                 value = metrics.get(self.metric_name, record["train_loss"])
-                if self._is_better(value):
+                if value is not None and self._is_better(value):
                     self.state["best_metric"], self.state["best_epoch"] = value, epoch + 1
                     self.save_best(record)
             logger.info("epoch %d: %s", epoch + 1, json.dumps(record, ensure_ascii=False))

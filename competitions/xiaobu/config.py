@@ -1,0 +1,63 @@
+"""Xiaobu (GAIIC 2021 track 3) run configurations (flags generated from the fields; see common.config)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from common.encoder import EncoderConfig
+from common.pretraining import MLMConfig
+from common.training.trainer import TrainConfig
+
+
+@dataclass
+class XiaobuData:
+    """Where the desensitized pairs are; file names resolve under ``data_dir`` unless absolute."""
+
+    data_dir: str = "data/xiaobu"
+    train_file: str = "desensitized_oppo/train.tsv"  # ids \t ids \t label
+    test_file: str = "desensitized_oppo/test.tsv"  # ids \t ids (unlabelled: MLM text, and the submission's rows)
+    counts_file: str = "counts.json"  # character frequencies for --model <general BERT> (frequency-rank mapping)
+    min_freq: int = 2  # ids seen fewer times in train + test become [UNK]
+    max_length: int = 64  # [CLS] a [SEP] b [SEP], longest side cut first (pairs here: at most 40)
+    valid_fraction: float = 0.15  # the fixed stratified validation split of the train file
+    split_seed: int = 42  # seed of that split (independent of the training seed)
+    limit: int = 0  # > 0: keep only the first N lines of every file (smoke tests)
+    # a small BERT: sequences are short (mean 6 ids a side) and pretrain + train must fit 30 min on 2 CPU
+    # cores; measured ~130 pretraining pairs/s under load with this size (4x fewer with hidden 256, 4 layers)
+    hidden_size: int = 128
+    num_layers: int = 2
+    num_heads: int = 2
+    intermediate_size: int = 512
+    max_position: int = 64
+
+
+@dataclass
+class XiaobuConfig(TrainConfig, MLMConfig, XiaobuData, EncoderConfig):
+    """Fine-tuning: pair classification (or the joint MLM variant) on the labelled pairs.
+
+    ``--model`` is a folder written by ``competitions.xiaobu.pretrain`` (it holds
+    ``id_vocab.json``), or any pretrained BERT (ids mapped by frequency rank), or
+    empty: a small BERT from scratch.
+    """
+
+    submission_dir: str = "submissions/xiaobu"
+    joint: bool = False  # bojone's variant: label as the MLM target at [CLS], MLM continued on all text
+    pair_swap_prob: float = 0.5  # classification: swap the two sentences of a training pair (symmetric task)
+    epochs: int = 6
+    batch_size: int = 64
+    eval_batch_size: int = 512
+    learning_rate: float = 2e-4
+    max_train_minutes: float = 10.0
+
+
+@dataclass
+class XiaobuPretrainConfig(TrainConfig, MLMConfig, XiaobuData, EncoderConfig):
+    """MLM pretraining on the id text of the train and test files (labels unused)."""
+
+    extra_files: list[str] = field(default_factory=list)  # more unlabelled pair files (comma-separated), e.g. official test files
+    output_dir: str = "cache/xiaobu-pretrain"
+    epochs: int = 3  # 458 steps an epoch; the time budget below stops it earlier on a loaded machine
+    batch_size: int = 128
+    learning_rate: float = 1e-3
+    warmup_ratio: float = 0.05
+    max_train_minutes: float = 14.0  # with xiaobu-train's 10 min, the default pair fits 30 min on 2 CPU cores

@@ -1,0 +1,106 @@
+"""n-gram span masking (rate, contiguity, span lengths), the collator, and MLM loss going down."""
+
+import random
+
+import numpy as np
+import pytest
+import torch
+from transformers import BertConfig, BertForMaskedLM
+
+from common.id_vocab import build_id_vocab
+from common.pretraining import MLMPairDataset, NgramMaskingCollator, encode_pair, ngram_span_mask, pretrain_mlm
+from common.training.trainer import TrainConfig
+
+
+def test_span_mask_rate_contiguity_and_lengths():
+    g = torch.Generator().manual_seed(0)
+    # two sentences of 100 maskable tokens between [CLS]/[SEP] positions
+    cand = torch.tensor([False] + [True] * 100 + [False] + [True] * 100 + [False])
+    lengths, total = [], 0
+    for _ in range(500):
+        mask, spans = ngram_span_mask(cand, 0.15, [0.7, 0.2, 0.1], g)
+        assert int(mask.sum()) == sum(n for _, n in spans) == round(0.15 * 200)  # exact budget, no overlap
+        for start, n in spans:
+            assert cand[start:start + n].all(), "a span leaves its sentence"
+            assert mask[start:start + n].all()
+        assert not mask[~cand].any()
+        lengths += [n for _, n in spans]
+        total += int(mask.sum())
+    assert total / (500 * 200) == pytest.approx(0.15, abs=1e-9)
+    share = np.bincount(lengths, minlength=4)[1:] / len(lengths)
+    # the last span is cut to the budget and long spans collide more often (skipped), so short ones gain a little
+    assert share == pytest.approx([0.7, 0.2, 0.1], abs=0.035), share
+    # on short sentences (the Xiaobu case) the rate is still exact
+    short = torch.tensor([False] + [True] * 7 + [False] + [True] * 6 + [False])
+    assert all(int(ngram_span_mask(short, 0.15, [0.7, 0.2, 0.1], g)[0].sum()) == 2 for _ in range(50))
+
+
+def test_span_mask_edge_cases():
+    mask, spans = ngram_span_mask(torch.tensor([False, False]), 0.15, [1.0])
+    assert not mask.any() and spans == []
+    with pytest.raises(ValueError):
+        ngram_span_mask(torch.tensor([True]), 0.15, [])
+
+
+def test_collator_masks_spans_not_specials():
+    vocab = build_id_vocab([list(range(1, 60))])
+    tok = vocab.to_tokenizer()
+    collator = NgramMaskingCollator(tok, mlm_probability=0.3, ngram_probs=(0.0, 0.0, 1.0), seed=1,
+                                    passthrough_keys=("tag",))
+    items = [{**encode_pair(vocab.encode(list(range(1, 13))), vocab.encode(list(range(20, 29))), vocab.cls_id,
+                            vocab.sep_id, 64), "tag": i} for i in range(64)]
+    batch = collator(items)
+    assert batch["tag"].tolist() == list(range(64))
+    original = torch.tensor([it["input_ids"] for it in items])
+    special = torch.tensor([it["special_tokens_mask"] for it in items]).bool()
+    chosen = batch["labels"] != -100
+    assert torch.equal(batch["labels"][chosen], original[chosen])  # labels hold the original ids
+    assert not chosen[special].any()
+    assert chosen.sum(1).tolist() == [round(0.3 * 21)] * 64
+    replaced = batch["input_ids"][chosen]
+    assert 0.7 < (replaced == vocab.mask_id).float().mean() < 0.9  # 80% [MASK]
+    assert torch.equal(batch["input_ids"][~chosen], original[~chosen])
+    assert batch["token_type_ids"].shape == original.shape and set(batch) >= {"attention_mask", "labels"}
+
+
+def test_pair_dataset_swaps_and_truncates():
+    random.seed(0)
+    ds = MLMPairDataset([([5, 6, 7, 8, 9], [10, 11])] * 200, cls_id=2, sep_id=3, max_length=7, swap_prob=0.5)
+    firsts = [ds[i]["input_ids"][1] for i in range(200)]
+    assert 70 < firsts.count(10) < 130  # swapped about half the time
+    item = MLMPairDataset([([5, 6, 7, 8, 9], [10, 11])], 2, 3, max_length=7)[0]
+    assert item["input_ids"] == [2, 5, 6, 3, 10, 11, 3]  # longest side cut first
+    assert item["token_type_ids"] == [0, 0, 0, 0, 1, 1, 1]
+    assert item["special_tokens_mask"] == [1, 0, 0, 1, 0, 0, 1]
+
+
+def test_mlm_loss_decreases_on_tiny_corpus(tmp_path):
+    rng = random.Random(0)
+    # a learnable corpus: 8 distinct pairs of 6 + 6 ids (from 40), each repeated 8 times
+    distinct = [([rng.randint(1, 40) for _ in range(6)], [rng.randint(1, 40) for _ in range(6)]) for _ in range(8)]
+    pairs = distinct * 8
+    vocab = build_id_vocab([s for p in pairs for s in p])
+    tok = vocab.to_tokenizer()
+    torch.manual_seed(0)
+    model = BertForMaskedLM(BertConfig(vocab_size=len(vocab), hidden_size=64, num_hidden_layers=1,
+                                       num_attention_heads=2, intermediate_size=128, max_position_embeddings=32))
+    dataset = MLMPairDataset([(vocab.encode(a), vocab.encode(b)) for a, b in pairs], vocab.cls_id, vocab.sep_id,
+                             max_length=32, swap_prob=0.5)
+    fixed = NgramMaskingCollator(tok, mlm_probability=0.15, seed=123)([dataset[i] for i in range(64)])
+
+    def held_loss(m):
+        m.eval()
+        with torch.no_grad():
+            return float(m(**fixed).loss)
+
+    before = held_loss(model)
+    collator = NgramMaskingCollator(tok, mlm_probability=0.15)
+    config = TrainConfig(epochs=40, batch_size=16, learning_rate=3e-3, warmup_ratio=0.0, lr_scheduler="constant",
+                         log_every_steps=0)
+    summary = pretrain_mlm(model, tok, dataset, collator, config, tmp_path / "run", tmp_path / "out")
+    assert summary["global_step"] == 40 * 4
+    reloaded = BertForMaskedLM.from_pretrained(tmp_path / "out")  # the saved folder holds the trained weights
+    after = held_loss(reloaded)
+    assert after < 0.5 * before, (before, after)
+    assert reloaded.config.vocab_size == len(vocab)
+    assert (tmp_path / "out" / "tokenizer.json").is_file()

@@ -1,0 +1,99 @@
+"""End to end on the hand-made slice: pretrain (MLM), fine-tune (plain and joint), predict, validate submissions."""
+
+import json
+
+import pytest
+
+from common.submission import validate_probability_file
+from competitions.xiaobu.data import count_lines
+from tests.conftest import DATA, ROOT
+
+FIXTURES = ROOT / "tests" / "fixtures" / "xiaobu"
+TINY = ["--hidden-size", "32", "--num-layers", "1", "--num-heads", "2", "--intermediate-size", "64",
+        "--batch-size", "16", "--data-dir", str(FIXTURES), "--train-file", "train.tsv", "--test-file", "test.tsv"]
+
+
+@pytest.fixture(scope="module")
+def pretrained(tmp_path_factory):
+    from competitions.xiaobu import pretrain
+
+    out = tmp_path_factory.mktemp("xiaobu") / "pre"
+    result = pretrain.main(TINY + ["--output-dir", str(out), "--run-dir", str(out.parent / "pre-run"),
+                                   "--epochs", "2", "--learning-rate", "1e-3"])
+    return out, result
+
+
+def test_pretrain_writes_a_model_folder(pretrained):
+    out, result = pretrained
+    for name in ("config.json", "model.safetensors", "tokenizer.json", "id_vocab.json", "pretrain_config.json"):
+        assert (out / name).is_file(), name
+    assert result["pairs"] == 48 + 16 and result["epochs_run"] == 2 and result["start"] == "scratch"
+
+
+@pytest.mark.parametrize("joint", ["false", "true"])
+def test_train_predict_and_submission(pretrained, tmp_path, capsys, joint):
+    from competitions.xiaobu import predict, train
+
+    run = tmp_path / "run"
+    result = train.main(TINY + ["--model", str(pretrained[0]), "--joint", joint, "--run-dir", str(run),
+                                "--submission-dir", str(tmp_path / "sub"), "--epochs", "2",
+                                "--valid-fraction", "0.25", "--fgm-epsilon", "0.5", "--ema-decay", "0.9"])
+    last = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert last["submission"] == result["submission"] and result["start"] == "id-pretrained"
+    for name in ("config.json", "id_vocab.json", "encoder", "metrics.json", "model.pt", "valid_indices.json"):
+        assert (run / name).exists(), name
+    assert 0 <= result["valid"]["auc"] <= 1 and result["valid_pairs"] == 12
+    best = json.loads((run / "metrics.json").read_text())["best"]
+    assert best["auc"] == pytest.approx(result["valid"]["auc"], abs=1e-6)  # predict reloads the best epoch
+    assert validate_probability_file(result["submission"], 16) == 16
+    # the head of an official round-1 file is read too (another id mapping: most ids unknown, one line per pair)
+    official = next(DATA.glob("xiaobu/gaiic_track3_round1_testB_*.tsv"), FIXTURES / "test.tsv")
+    head = tmp_path / "official_head.tsv"
+    head.write_text("".join(official.read_text().splitlines(keepends=True)[:300]))
+    again = predict.main(["--run", str(run), "--test-file", str(head), "--submission-dir", str(tmp_path / "sub2")])
+    assert again["valid"] == result["valid"]
+    assert validate_probability_file(again["submission"], count_lines(head)) == again["rows"] == count_lines(head)
+
+
+def test_general_bert_start_maps_ids_by_frequency_rank(tmp_path):
+    """``--model`` a (tiny, random) general BERT: ids mapped onto its vocab through a counts table."""
+    import torch
+    from transformers import BertConfig, BertForMaskedLM, BertTokenizerFast
+
+    from competitions.xiaobu import train
+
+    chars = [chr(0x4E00 + i) for i in range(60)]
+    bert_dir = tmp_path / "bert"
+    bert_dir.mkdir()
+    (bert_dir / "vocab.txt").write_text("\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + chars) + "\n",
+                                        encoding="utf-8")
+    BertTokenizerFast.from_pretrained(str(bert_dir)).save_pretrained(bert_dir)
+    torch.manual_seed(0)
+    bert = BertForMaskedLM(BertConfig(vocab_size=65, hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
+                                      intermediate_size=64, max_position_embeddings=64))
+    bert.save_pretrained(bert_dir)
+    counts = tmp_path / "counts.json"
+    counts.write_text(json.dumps({c: 1000 - i for i, c in enumerate(chars)}), encoding="utf-8")
+    result = train.main(TINY + ["--model", str(bert_dir), "--counts-file", str(counts), "--run-dir", str(tmp_path / "r"),
+                                "--submission-dir", str(tmp_path / "sub"), "--epochs", "1", "--valid-fraction", "0.25"])
+    assert result["start"] == "bert-frequency-rank" and 0 <= result["valid"]["auc"] <= 1
+    vocab_size = json.loads((tmp_path / "r" / "encoder" / "config.json").read_text())["vocab_size"]
+    assert vocab_size == len(json.loads((tmp_path / "r" / "id_vocab.json").read_text())["tokens"])
+
+
+def test_joint_predict_step_equals_full_mlm_logits():
+    import torch
+    from transformers import BertConfig, BertForMaskedLM
+
+    from common.id_vocab import build_id_vocab
+    from competitions.xiaobu.data import LABEL_TOKENS
+    from competitions.xiaobu.model import JointPredictStep
+
+    vocab = build_id_vocab([[5, 6, 7]], extra_special_tokens=LABEL_TOKENS)
+    torch.manual_seed(0)
+    model = BertForMaskedLM(BertConfig(vocab_size=len(vocab), hidden_size=16, num_hidden_layers=1,
+                                       num_attention_heads=2, intermediate_size=32)).eval()
+    batch = {"input_ids": torch.tensor([[2, 7, 8, 3, 9, 3], [2, 9, 3, 7, 3, 0]]),
+             "attention_mask": torch.tensor([[1] * 6, [1] * 5 + [0]])}
+    full = model(**batch).logits[:, 0, [vocab.token_id(t) for t in LABEL_TOKENS]]  # (B, 2) from (B, T, V)
+    assert torch.allclose(JointPredictStep(vocab)(model, batch)["prob"], torch.softmax(full, -1)[:, 1], atol=1e-6)
