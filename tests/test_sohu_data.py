@@ -65,3 +65,10 @@ def test_pair_encoding_truncates_longest_first_and_pads(tiny_tokenizer):
     batch = collate([ds[0], ds[1]], pad_id=tiny_tokenizer.pad_token_id)
     assert batch["input_ids"].shape == (2, 10) and batch["attention_mask"][1].sum() == 9
     assert batch["task_ids"].tolist() == [0, 1] and batch["labels"].tolist() == [1, 0]
+
+
+def test_invalid_utf8_names_the_line(tmp_path):
+    path = tmp_path / "train.txt"
+    path.write_bytes(json.dumps(GOOD).encode() + b"\n" + b'{"source": "\xff\xfe"}\n')
+    with pytest.raises(DataError, match=rf"{path}:2: invalid UTF-8"):
+        read_file(path, SUBTASKS[0], labelled=True)

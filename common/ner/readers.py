@@ -22,35 +22,17 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Iterator
 
 import logging
 
+from common.data_files import DataFileError, iter_json_objects, iter_lines
 from common.ner.spans import NerExample, Span, TagSequenceError, tags_to_spans, tags_to_spans_lenient
 
 logger = logging.getLogger("common.ner.readers")
 
 
-class NerDataError(ValueError):
+class NerDataError(DataFileError):
     """A malformed NER data file; the message names ``file:line`` and the problem."""
-
-
-def iter_lines(path: str | Path) -> Iterator[tuple[int, str]]:
-    """``(line number from 1, line without its \\n or \\r\\n)``, decoding each line as UTF-8.
-
-    Raises:
-        FileNotFoundError: no file.
-        NerDataError: a line that is not valid UTF-8 (names file, line and byte offset).
-    """
-    path = Path(path)
-    with path.open("rb") as f:
-        for lineno, raw in enumerate(f, start=1):
-            try:
-                line = raw.decode("utf-8")
-            except UnicodeDecodeError as err:
-                raise NerDataError(f"{path}:{lineno}: invalid UTF-8 at byte {err.start} of the line "
-                                   f"({raw[max(err.start - 4, 0):err.start + 4]!r})") from None
-            yield lineno, line.rstrip("\r\n")
 
 
 def check_span(text: str, span: Span, where: str, mention: str | None = None) -> None:
@@ -78,15 +60,8 @@ def read_cluener(path: str | Path) -> list[NerExample]:
     """
     path = Path(path)
     examples = []
-    for lineno, line in iter_lines(path):
-        if not line.strip():
-            continue
-        where = f"{path}:{lineno}"
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as err:
-            raise NerDataError(f"{where}: not valid JSON ({err.msg})") from None
-        if not isinstance(row, dict) or not isinstance(row.get("text"), str):
+    for where, row in iter_json_objects(path, NerDataError):
+        if not isinstance(row.get("text"), str):
             raise NerDataError(f"{where}: expected a JSON object with a string 'text'")
         text = row["text"]
         spans = []
@@ -150,7 +125,7 @@ def read_tagged(path: str | Path, scheme: str, strip_segment_digit: bool = False
         examples.append(NerExample("".join(chars), spans, len(examples)))
         chars.clear(), tags.clear(), lines.clear()
 
-    for lineno, line in iter_lines(path):
+    for lineno, line in iter_lines(path, NerDataError):
         if not line.strip():
             flush()
             continue
@@ -187,7 +162,7 @@ def read_tsv_tagged(path: str | Path, scheme: str = "bio") -> list[NerExample]:
     """
     path = Path(path)
     examples = []
-    for lineno, line in iter_lines(path):
+    for lineno, line in iter_lines(path, NerDataError):
         where = f"{path}:{lineno}"
         if lineno == 1:
             if line.split("\t")[:2] != ["text_a", "label"]:

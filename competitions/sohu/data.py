@@ -13,13 +13,14 @@ groups the competition averages.
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 from torch.utils.data import Dataset
+
+from common.data_files import DataFileError, iter_json_objects
 
 logger = logging.getLogger("sohu.data")
 
@@ -50,7 +51,7 @@ class Example:
     id: str | None = None  # test id
 
 
-class DataError(ValueError):
+class DataError(DataFileError):
     """A malformed data line; the message names file, line number and the problem."""
 
 
@@ -65,35 +66,25 @@ def read_file(path: Path, subtask: Subtask, labelled: bool) -> list[Example]:
     """
     label_key = f"label{subtask.group}"
     examples = []
-    with path.open(encoding="utf-8") as f:
-        for lineno, line in enumerate(f, start=1):
-            if not line.strip():
-                continue
-            where = f"{path}:{lineno}"
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as err:
-                raise DataError(f"{where}: not valid JSON ({err.msg})") from None
-            if not isinstance(row, dict):
-                raise DataError(f"{where}: expected a JSON object, got {type(row).__name__}")
-            for key in ("source", "target"):
-                if key not in row:
-                    raise DataError(f"{where}: missing {key!r}")
-                if not isinstance(row[key], str) or not row[key].strip():
-                    raise DataError(f"{where}: {key!r} is empty or not a string")
-            ex = Example(row["source"].strip(), row["target"].strip(), subtask.index)
-            if labelled:
-                raw = row.get(label_key, row.get("label"))
-                if raw is None:
-                    raise DataError(f"{where}: missing label {label_key!r}")
-                if str(raw) not in ("0", "1"):
-                    raise DataError(f"{where}: label {label_key}={raw!r}, expected 0 or 1")
-                ex.label = int(raw)
-            else:
-                if not isinstance(row.get("id"), str) or not row["id"]:
-                    raise DataError(f"{where}: missing test 'id'")
-                ex.id = row["id"]
-            examples.append(ex)
+    for where, row in iter_json_objects(path, DataError):
+        for key in ("source", "target"):
+            if key not in row:
+                raise DataError(f"{where}: missing {key!r}")
+            if not isinstance(row[key], str) or not row[key].strip():
+                raise DataError(f"{where}: {key!r} is empty or not a string")
+        ex = Example(row["source"].strip(), row["target"].strip(), subtask.index)
+        if labelled:
+            raw = row.get(label_key, row.get("label"))
+            if raw is None:
+                raise DataError(f"{where}: missing label {label_key!r}")
+            if str(raw) not in ("0", "1"):
+                raise DataError(f"{where}: label {label_key}={raw!r}, expected 0 or 1")
+            ex.label = int(raw)
+        else:
+            if not isinstance(row.get("id"), str) or not row["id"]:
+                raise DataError(f"{where}: missing test 'id'")
+            ex.id = row["id"]
+        examples.append(ex)
     return examples
 
 
