@@ -42,7 +42,7 @@ sys.path.insert(0, str(REPO_ROOT))
 import numpy as np  # noqa: E402
 
 from common.mining import contrast  # noqa: E402
-from common.mining.atomic_write import write_json_atomic  # noqa: E402
+from common.io import write_json_atomic  # noqa: E402
 from common.mining.new_words import discover, select_words  # noqa: E402
 from common.mining.term_filters import junk_reason  # noqa: E402
 from common.mining.term_metrics import list_scores  # noqa: E402

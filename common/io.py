@@ -15,8 +15,6 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
 
-import torch
-
 
 @contextmanager
 def atomic_path(path: str | Path) -> Iterator[Path]:
@@ -51,6 +49,8 @@ def write_json_atomic(path: str | Path, data: Any) -> Path:
 
 def torch_save_atomic(obj: Any, path: str | Path) -> Path:
     """``torch.save`` to ``path`` atomically (a crash keeps the previous file)."""
+    import torch  # here, so that modules writing only text do not load torch
+
     with atomic_path(path) as tmp:
         torch.save(obj, tmp)
     return Path(path)

@@ -4,7 +4,6 @@ import math
 import random
 from collections import Counter, defaultdict
 
-import numpy as np
 import pytest
 
 from common.mining.new_words import discover, select_words

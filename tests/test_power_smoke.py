@@ -1,7 +1,6 @@
 """End-to-end: mine a slice of the real corpus, check the outputs, evaluate them."""
 
 import json
-from pathlib import Path
 
 import pytest
 

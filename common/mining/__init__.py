@@ -11,5 +11,4 @@ Modules, in pipeline order:
 - ``segmentation``: segment a corpus with a discovered vocabulary (jieba + custom words).
 - ``expansion``: word2vec training and seed expansion with a depth-dependent threshold.
 - ``term_metrics``: precision@k, recall, F1 of a ranked term list against a gold set.
-- ``atomic_write``: write a file through a temporary name and ``os.replace``.
 """

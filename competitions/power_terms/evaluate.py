@@ -18,7 +18,7 @@ import sys
 from pathlib import Path
 
 from common.config import parse_config
-from common.mining.atomic_write import write_json_atomic
+from common.io import write_json_atomic
 from common.mining.term_metrics import list_scores
 from common.mining.text_files import read_utf8
 from competitions.power_terms import data

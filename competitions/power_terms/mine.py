@@ -34,7 +34,7 @@ import numpy as np
 
 from common.config import config_to_dict, parse_config
 from common.mining import contrast
-from common.mining.atomic_write import write_json_atomic, write_text_atomic
+from common.io import write_json_atomic, write_text_atomic
 from common.mining.expansion import expand, threshold_schedule, train_word2vec
 from common.mining.new_words import discover, select_words
 from common.mining.ngram_hash import count_strings

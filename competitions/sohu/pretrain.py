@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from common.config import parse_config, save_config_json
+from common.data_files import iter_lines
 from common.embedding_init import init_embeddings_from_word2vec, train_token_word2vec
 from common.encoder import EncoderConfig, build_encoder, load_tokenizer
 from common.io import print_result, replace_dir_atomic
@@ -41,9 +42,8 @@ def read_corpus_lines(corpus_dir: str | Path) -> list[str]:
     if not root.is_dir():
         return []
     lines = []
-    for path in sorted(root.rglob("*.txt")):
-        with path.open(encoding="utf-8", errors="strict") as f:
-            lines.extend(line.strip() for line in f if line.strip())
+    for path in sorted(root.rglob("*.txt")):  # invalid UTF-8 -> DataFileError naming file:line
+        lines.extend(line.strip() for _, line in iter_lines(path) if line.strip())
     return lines
 
 
