@@ -9,7 +9,7 @@ TORCH_WHEEL := $(firstword $(wildcard /opt/wheels/torch-*+cpu-cp311-*.whl))
 
 .PHONY: help venv test test-all sohu-pretrain sohu-train sohu-predict sohu-baseline sohu-blend \
 	power-mine power-eval power-bench ner-train ner-predict ner-bench \
-	xiaobu-pretrain xiaobu-train xiaobu-predict xiaobu-baseline
+	xiaobu-pretrain xiaobu-train xiaobu-predict xiaobu-baseline sohu-cv sohu-tune xiaobu-cv xiaobu-tune
 
 help:
 	@grep -E '^[a-z-]+:.*## ' Makefile | sed 's/:.*## /\t/'
@@ -29,6 +29,10 @@ test: venv ## fast test suite (slow tests skipped)
 test-all: venv ## every test, slow ones included
 	$(PY) -m pytest -q tests
 
+# k-fold and tuning (Sohu and Xiaobu). Rerunning the same command resumes the run / study.
+FOLDS ?= 5
+TRIALS ?= 20
+
 # ---------------------------------------------------------------- Sohu 2021
 SOHU_PRETRAINED := cache/sohu-pretrain
 
@@ -44,6 +48,17 @@ $(SOHU_TFIDF): | venv
 
 sohu-train: venv sohu-pretrain $(SOHU_TFIDF) ## train on data/sohu2021, write the neural and the blended submission
 	$(PY) -m competitions.sohu.train --model $(SOHU_PRETRAINED) --data-dir $(DATA)/sohu2021 $(ARGS)
+
+CV_RUN ?= cv$(FOLDS)
+TUNE_RUN ?= tune
+
+sohu-cv: venv sohu-pretrain ## k-fold CV on train+valid, OOF score, fold-averaged submission: make sohu-cv FOLDS=5
+	$(PY) -m competitions.sohu.cv --model $(SOHU_PRETRAINED) --data-dir $(DATA)/sohu2021 --folds $(FOLDS) \
+		--run-name $(CV_RUN) $(ARGS)
+
+sohu-tune: venv sohu-pretrain ## Optuna study on the validation score: make sohu-tune TRIALS=20
+	$(PY) -m competitions.sohu.tune --model $(SOHU_PRETRAINED) --data-dir $(DATA)/sohu2021 --trials $(TRIALS) \
+		--run-name $(TUNE_RUN) $(ARGS)
 
 sohu-predict: venv ## rewrite the submission of a saved run: make sohu-predict RUN=runs/sohu/<name>
 	@test -n "$(RUN)" || (echo "usage: make sohu-predict RUN=runs/sohu/<name>" >&2; exit 2)
@@ -93,6 +108,14 @@ xiaobu-pretrain: $(XIAOBU_PRETRAINED)/config.json ## MLM pretraining on the ids 
 
 xiaobu-train: venv xiaobu-pretrain ## fine-tune on data/xiaobu and write the submission
 	$(PY) -m competitions.xiaobu.train --model $(XIAOBU_PRETRAINED) --data-dir $(DATA)/xiaobu $(ARGS)
+
+xiaobu-cv: venv xiaobu-pretrain ## k-fold CV on the train file, OOF AUC, fold-averaged submission: make xiaobu-cv FOLDS=5
+	$(PY) -m competitions.xiaobu.cv --model $(XIAOBU_PRETRAINED) --data-dir $(DATA)/xiaobu --folds $(FOLDS) \
+		--run-name $(CV_RUN) $(ARGS)
+
+xiaobu-tune: venv xiaobu-pretrain ## Optuna study on the validation AUC: make xiaobu-tune TRIALS=20
+	$(PY) -m competitions.xiaobu.tune --model $(XIAOBU_PRETRAINED) --data-dir $(DATA)/xiaobu --trials $(TRIALS) \
+		--run-name $(TUNE_RUN) $(ARGS)
 
 xiaobu-predict: venv ## rewrite the submission of a saved run: make xiaobu-predict RUN=runs/xiaobu/<name>
 	@test -n "$(RUN)" || (echo "usage: make xiaobu-predict RUN=runs/xiaobu/<name>" >&2; exit 2)

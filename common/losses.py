@@ -3,12 +3,28 @@
 - :func:`multilabel_categorical_crossentropy`: softmax cross-entropy generalised to
   several positive classes (kexue.fm/archives/7359), the loss of GlobalPointer
   (kexue.fm/archives/8373).
+- :func:`log_prior`, :func:`logit_adjusted_cross_entropy`, :func:`posthoc_logit_adjustment`:
+  logit adjustment for imbalanced labels (Menon et al., "Long-tail learning via
+  logit adjustment", ICLR 2021; kexue.fm/archives/7615), in its loss form and its
+  post-hoc form.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
 import torch
 import torch.nn.functional as F
+
+@dataclass
+class LogitAdjustmentConfig:
+    """The two forms of logit adjustment, one flag each (0 = off); task configs inherit these."""
+
+    logit_adjust_tau: float = 0.0  # loss form: train on logits + tau * log prior (predict with raw logits)
+    posthoc_tau: float = 0.0  # post-hoc form: predict with logits - tau * log prior
+
 
 # Stands for -inf inside the loss: finite, so gradients of fully-masked rows stay 0, not NaN.
 NEG_INF = -1e12
@@ -44,3 +60,79 @@ def multilabel_categorical_crossentropy(y_pred: torch.Tensor, y_true: torch.Tens
     neg_term = F.softplus(torch.logsumexp(s.masked_fill(~neg, NEG_INF), dim=-1))
     pos_term = F.softplus(torch.logsumexp((-s).masked_fill(~pos, NEG_INF), dim=-1))
     return neg_term + pos_term
+
+
+def log_prior(labels: Sequence[int] | np.ndarray, num_classes: int,
+              groups: Sequence[int] | np.ndarray | None = None, num_groups: int | None = None,
+              smoothing: float = 1.0) -> torch.Tensor:
+    """Log class priors estimated from the training labels (add-``smoothing`` counts).
+
+    Args:
+        labels: (N,) class indices in ``[0, num_classes)``.
+        num_classes: C.
+        groups: optional (N,) group ids (e.g. Sohu's subtask): one prior per group.
+        num_groups: G, required with ``groups`` (groups without labels get a uniform prior).
+        smoothing: pseudo-count added to every class (keeps log finite).
+
+    Returns:
+        (C,) float32 ``log p(y)``, or (G, C) with groups.
+
+    Raises:
+        ValueError: a label outside ``[0, num_classes)`` or a group outside ``[0, num_groups)``.
+    """
+    labels = np.asarray(labels, dtype=np.int64)
+    if labels.size and (labels.min() < 0 or labels.max() >= num_classes):
+        raise ValueError(f"labels must lie in [0, {num_classes}), got {labels.min()}..{labels.max()}")
+    if groups is None:
+        counts = np.bincount(labels, minlength=num_classes).astype(np.float64)[None]  # (1, C)
+    else:
+        groups = np.asarray(groups, dtype=np.int64)
+        if num_groups is None or (groups.size and (groups.min() < 0 or groups.max() >= num_groups)):
+            raise ValueError(f"groups must lie in [0, num_groups={num_groups})")
+        counts = np.zeros((num_groups, num_classes))
+        np.add.at(counts, (groups, labels), 1.0)  # (G, C)
+    counts += smoothing
+    prior = counts / counts.sum(axis=1, keepdims=True)
+    out = torch.tensor(np.log(prior), dtype=torch.float32)
+    return out[0] if groups is None else out
+
+
+def logit_adjusted_cross_entropy(logits: torch.Tensor, labels: torch.Tensor, log_prior: torch.Tensor,
+                                 tau: float = 1.0) -> torch.Tensor:
+    """Cross-entropy on ``logits + tau * log_prior`` (the loss form of logit adjustment).
+
+    Training against prior-shifted logits makes the raw logits estimate the
+    balanced (prior-free) posterior, so rare classes get a larger margin (Menon et
+    al. 2021, eq. 10; kexue.fm/archives/7615). Predict with the raw logits.
+    ``tau = 0`` is plain cross-entropy.
+
+    Args:
+        logits: (B, C) scores.
+        labels: (B,) class indices.
+        log_prior: (C,) or (B, C) log priors (per-row priors, e.g. per subtask).
+        tau: scale of the adjustment.
+
+    Returns:
+        scalar mean loss.
+    """
+    adjusted = logits.float() + tau * log_prior.to(logits.device, torch.float32)  # (B, C)
+    return F.cross_entropy(adjusted, labels)
+
+
+def posthoc_logit_adjustment(logits: torch.Tensor, log_prior: torch.Tensor, tau: float = 1.0) -> torch.Tensor:
+    """``logits - tau * log_prior``: the post-hoc form, applied at prediction to a model trained plainly.
+
+    The argmax of the result is the balanced-error-optimal decision (Menon et al.
+    2021, eq. 9). For two classes it is a constant shift of the log-odds by
+    ``-tau * (log p1 - log p0)``, so it moves the 0.5 decision point but leaves any
+    ranking metric (ROC AUC) and any tuned-threshold F1 unchanged.
+
+    Args:
+        logits: (B, C) scores.
+        log_prior: (C,) or (B, C) log priors.
+        tau: scale of the adjustment; 0 returns the logits unchanged.
+
+    Returns:
+        (B, C) adjusted logits (float32).
+    """
+    return logits.float() - tau * log_prior.to(logits.device, torch.float32)

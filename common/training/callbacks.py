@@ -34,6 +34,14 @@ class Callback:
     def on_step_end(self, trainer: "Trainer") -> None:
         """After an optimizer step that really updated the weights (end of accumulation)."""
 
+    def on_evaluate(self, trainer: "Trainer", record: dict[str, Any]) -> None:
+        """After an epoch's evaluation, once its checkpoint and metrics.json are written.
+
+        ``record`` holds the epoch number, train loss and the validation metrics. A
+        callback may raise here to stop the run (an Optuna pruner raises
+        ``optuna.TrialPruned``); the last checkpoint stays usable.
+        """
+
     @contextmanager
     def evaluation_weights(self, trainer: "Trainer") -> Iterator[None]:
         """Context in which evaluation and best-checkpoint saving happen (EMA swaps here)."""

@@ -37,6 +37,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 from transformers import get_scheduler
+from transformers.trainer_pt_utils import LengthGroupedSampler
 
 from common.io import replace_dir_atomic, torch_save_atomic, write_json_atomic
 from common.training.callbacks import Callback
@@ -69,6 +70,7 @@ class TrainConfig:
     fgm_epsilon: float = 0.0  # > 0 turns FGM on (kexue.fm/archives/7234)
     pgd_epsilon: float = 0.0  # > 0 turns PGD on
     ema_decay: float = 0.0  # > 0 turns EMA on, evaluation on EMA weights
+    group_by_length: bool = False  # training batches of similar lengths (needs Trainer(lengths=...))
 
 
 def build_callbacks(config: TrainConfig) -> list[Callback]:
@@ -121,9 +123,14 @@ class Trainer:
         predict_step: ``(model, batch) -> {name: (B, ...) tensor}``; defaults to logits.
         checkpoint_extra: called with the run folder whenever the best model is saved
             (e.g. to write the tokenizer and encoder config beside it).
+        lengths: (len(train_dataset),) example lengths, used when ``config.group_by_length``:
+            training batches then come from ``transformers``' ``LengthGroupedSampler``
+            (shuffle, cut into mega-batches of 50 batches, sort each by length), seeded
+            per epoch like the plain shuffle, so a resumed run sees the same batches.
 
     Raises:
-        ValueError: on an impossible config (no training data, bad mixed precision).
+        ValueError: on an impossible config (no training data, bad mixed precision,
+            ``group_by_length`` without one length per training example).
         FileNotFoundError: ``resume`` without a checkpoint in the run folder.
     """
 
@@ -134,9 +141,13 @@ class Trainer:
                  metric_name: str = "loss", greater_is_better: bool = False,
                  callbacks: Sequence[Callback] = (),
                  predict_step: PredictStep = default_predict_step,
-                 checkpoint_extra: Callable[[Path], None] | None = None) -> None:
+                 checkpoint_extra: Callable[[Path], None] | None = None,
+                 lengths: Sequence[int] | None = None) -> None:
         if len(train_dataset) == 0:
             raise ValueError("the training set is empty")
+        if config.group_by_length and (lengths is None or len(lengths) != len(train_dataset)):
+            raise ValueError(f"group_by_length needs one length per training example: got "
+                             f"{'none' if lengths is None else len(lengths)} for {len(train_dataset)}")
         if config.mixed_precision not in ("no", "fp16", "bf16"):
             raise ValueError(f"mixed_precision must be no|fp16|bf16, got {config.mixed_precision!r}")
         self.config = config
@@ -153,6 +164,7 @@ class Trainer:
         self.callbacks = list(callbacks)
         self.predict_step = predict_step
         self.checkpoint_extra = checkpoint_extra
+        self.lengths = list(lengths) if lengths is not None else None
 
         decay, no_decay = [], []
         for name, param in model.named_parameters():
@@ -180,8 +192,12 @@ class Trainer:
 
     def _loader(self, dataset: Dataset, batch_size: int, shuffle: bool, epoch: int = 0) -> DataLoader:
         generator = torch.Generator().manual_seed(self.config.seed + epoch)  # same order on resume
-        loader = DataLoader(dataset, batch_size=batch_size, shuffle=shuffle,
-                            collate_fn=self.collate_fn, generator=generator)
+        if shuffle and self.config.group_by_length:
+            sampler = LengthGroupedSampler(batch_size, lengths=self.lengths, generator=generator)
+            loader = DataLoader(dataset, batch_size=batch_size, sampler=sampler, collate_fn=self.collate_fn)
+        else:
+            loader = DataLoader(dataset, batch_size=batch_size, shuffle=shuffle,
+                                collate_fn=self.collate_fn, generator=generator)
         return self.accelerator.prepare(loader)
 
     def _compute_loss(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
@@ -321,6 +337,8 @@ class Trainer:
             logger.info("epoch %d: %s", epoch + 1, json.dumps(record, ensure_ascii=False))
             self.save_checkpoint()
             self.write_metrics()
+            for cb in self.callbacks:
+                cb.on_evaluate(self, record)
         return self.summary()
 
     def summary(self) -> dict[str, Any]:

@@ -5,12 +5,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from common.encoder import EncoderConfig
+from common.losses import LogitAdjustmentConfig
 from common.training.trainer import TrainConfig
 
 
 @dataclass
-class SohuConfig(TrainConfig, EncoderConfig):
-    """Sohu 2021 multi-task text matching: one encoder, Conditional LayerNorm on the subtask."""
+class SohuConfig(TrainConfig, LogitAdjustmentConfig, EncoderConfig):
+    """Sohu 2021 multi-task text matching: one encoder, Conditional LayerNorm on the subtask.
+
+    Logit adjustment uses one prior per subtask (B's positives: 12.6% of 短短B train).
+    """
 
     data_dir: str = "data/sohu2021"
     submission_dir: str = "submissions/sohu"

@@ -9,12 +9,15 @@ zero-initialised so a pretrained encoder starts unchanged.
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 from transformers.modeling_outputs import SequenceClassifierOutput
 
 from common.layers.conditional_layer_norm import ConditionalEncoder
+from common.losses import logit_adjusted_cross_entropy
 
 
 def masked_mean(hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -33,6 +36,8 @@ class SohuMatcher(nn.Module):
         pooling: ``"cls"`` (first token) or ``"mean"`` (masked mean).
         use_match: add the exact-match embedding.
         dropout: before the classifier.
+        logit_adjust_tau: > 0 trains with logit-adjusted cross-entropy on the per-subtask
+            priors set by :meth:`set_log_prior` (Menon et al. 2021; kexue.fm/archives/7615).
 
     ``forward`` takes (B, T) ``input_ids``, ``attention_mask``, ``token_type_ids``,
     ``match_ids``, (B,) ``task_ids`` and optional (B,) ``labels``; returns
@@ -40,8 +45,12 @@ class SohuMatcher(nn.Module):
     """
 
     def __init__(self, encoder: nn.Module, num_tasks: int = 6, condition_size: int = 64,
-                 pooling: str = "mean", use_match: bool = True, dropout: float = 0.1) -> None:
+                 pooling: str = "mean", use_match: bool = True, dropout: float = 0.1,
+                 logit_adjust_tau: float = 0.0) -> None:
         super().__init__()
+        self.logit_adjust_tau = logit_adjust_tau
+        # (num_tasks, 2) log priors; not saved in model.pt (the run keeps label_prior.json)
+        self.register_buffer("log_prior", torch.full((num_tasks, 2), math.log(0.5)), persistent=False)
         if pooling not in ("cls", "mean"):
             raise ValueError(f"pooling must be 'cls' or 'mean', got {pooling!r}")
         self.encoder = ConditionalEncoder(encoder, num_tasks, condition_size)
@@ -66,5 +75,13 @@ class SohuMatcher(nn.Module):
         hidden = self.encoder(condition_ids=task_ids, **kwargs).last_hidden_state  # (B, T, H)
         pooled = hidden[:, 0] if self.pooling == "cls" else masked_mean(hidden, attention_mask)  # (B, H)
         logits = self.classifier(self.dropout(pooled))  # (B, 2)
-        loss = F.cross_entropy(logits, labels) if labels is not None else None
+        loss = None
+        if labels is not None and self.logit_adjust_tau > 0:
+            loss = logit_adjusted_cross_entropy(logits, labels, self.log_prior[task_ids], self.logit_adjust_tau)
+        elif labels is not None:
+            loss = F.cross_entropy(logits, labels)
         return SequenceClassifierOutput(loss=loss, logits=logits)
+
+    def set_log_prior(self, log_prior: torch.Tensor) -> None:
+        """Set the (num_tasks, 2) log priors used by the logit-adjusted loss."""
+        self.log_prior.copy_(log_prior.to(self.log_prior))

@@ -23,6 +23,7 @@ from transformers import AutoConfig, AutoModel, AutoTokenizer
 from common.checkpoint import load_model_weights
 from common.config import config_from_dict
 from common.io import atomic_path, print_result, write_json_atomic
+from common.losses import posthoc_logit_adjustment
 from common.submission import validate_submission_file, write_id_label_submission
 from common.training.inference import run_inference
 from competitions.sohu.config import SohuConfig
@@ -31,6 +32,7 @@ from competitions.sohu.metrics import group_of, sohu_scores
 from competitions.sohu.model import SohuMatcher
 
 logger = logging.getLogger("sohu.predict")
+PRIOR_FILE = "label_prior.json"
 
 
 def parse_subtasks(text: str) -> list[int] | None:
@@ -46,7 +48,20 @@ def parse_subtasks(text: str) -> list[int] | None:
 
 def build_model(config: SohuConfig, encoder: torch.nn.Module) -> SohuMatcher:
     return SohuMatcher(encoder, num_tasks=len(SUBTASKS), condition_size=config.condition_size,
-                       pooling=config.pooling, use_match=config.use_match, dropout=config.dropout)
+                       pooling=config.pooling, use_match=config.use_match, dropout=config.dropout,
+                       logit_adjust_tau=config.logit_adjust_tau)
+
+
+def read_log_prior(run_dir: Path) -> torch.Tensor:
+    """The (num subtasks, 2) training-label log priors a run saved.
+
+    Raises:
+        FileNotFoundError: the run has no label_prior.json (trained before logit adjustment existed).
+    """
+    path = run_dir / PRIOR_FILE
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} missing: post-hoc logit adjustment needs the training priors; retrain the run")
+    return torch.tensor(json.loads(path.read_text(encoding="utf-8")), dtype=torch.float32)
 
 
 def load_run(run_dir: Path) -> tuple[SohuConfig, Any, SohuMatcher]:
@@ -66,21 +81,36 @@ def load_run(run_dir: Path) -> tuple[SohuConfig, Any, SohuMatcher]:
     return config, tokenizer, model
 
 
-def probabilities(model, dataset: PairDataset, batch_size: int, pad_id: int) -> np.ndarray:
-    """(N,) positive-class probabilities, in dataset order."""
+def probabilities(model, dataset: PairDataset, batch_size: int, pad_id: int,
+                  log_prior: torch.Tensor | None = None, posthoc_tau: float = 0.0) -> np.ndarray:
+    """(N,) positive-class probabilities, in dataset order.
+
+    With ``posthoc_tau > 0``, the logits are first shifted by ``-tau * log_prior`` of
+    each example's subtask (post-hoc logit adjustment; ``log_prior`` (num subtasks, 2)).
+    """
     loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, collate_fn=partial(collate, pad_id=pad_id))
-    logits = run_inference(model, loader)["logits"]  # (N, 2)
-    return torch.softmax(torch.from_numpy(logits), dim=-1)[:, 1].numpy()
+    logits = torch.from_numpy(run_inference(model, loader)["logits"])  # (N, 2)
+    if posthoc_tau > 0:
+        tasks = torch.tensor([e.subtask for e in dataset.examples])
+        logits = posthoc_logit_adjustment(logits, log_prior[tasks], posthoc_tau)  # (N, 2)
+    return torch.softmax(logits.float(), dim=-1)[:, 1].numpy()
 
 
-def predict_run(run_dir: str | Path, data_dir: str | None = None, submission_dir: str | None = None) -> dict:
+def predict_run(run_dir: str | Path, data_dir: str | None = None, submission_dir: str | None = None,
+                posthoc_tau: float | None = None) -> dict:
     """Thresholds on valid, labels for every test id, a validated submission.
+
+    ``posthoc_tau`` (default: the run's ``posthoc_tau``) > 0 applies post-hoc logit
+    adjustment; its outputs carry ``-posthoc<tau>`` in their names.
 
     Returns a dict of the validation metrics, thresholds and written paths.
     """
     run_dir = Path(run_dir)
     start = time.time()
     config, tokenizer, model = load_run(run_dir)
+    tau = config.posthoc_tau if posthoc_tau is None else posthoc_tau
+    adjust = {"log_prior": read_log_prior(run_dir), "posthoc_tau": tau} if tau > 0 else {}
+    tag = f"-posthoc{tau:g}" if tau > 0 else ""
     data_dir = data_dir or config.data_dir
     subtasks = parse_subtasks(config.subtasks)
     pad = tokenizer.pad_token_id
@@ -88,15 +118,16 @@ def predict_run(run_dir: str | Path, data_dir: str | None = None, submission_dir
     if config.limit:
         valid = limit_per_subtask(valid, config.limit)
     valid_ds = PairDataset(valid, tokenizer, config.max_length)
-    probs = probabilities(model, valid_ds, config.eval_batch_size, pad)
+    probs = probabilities(model, valid_ds, config.eval_batch_size, pad, **adjust)
     labels = np.array([e.label for e in valid])
     task_ids = np.array([e.subtask for e in valid])
     metrics, thresholds = sohu_scores(labels, probs, task_ids)
-    write_json_atomic(run_dir / "thresholds.json", thresholds)
+    write_json_atomic(run_dir / f"thresholds{tag}.json", thresholds)
 
     test, missing = load_split(data_dir, "test_with_id", subtasks)
-    test_probs = probabilities(model, PairDataset(test, tokenizer, config.max_length), config.eval_batch_size, pad)
-    save_probabilities(run_dir / "probabilities.npz", valid, probs, test, test_probs)
+    test_probs = probabilities(model, PairDataset(test, tokenizer, config.max_length), config.eval_batch_size, pad,
+                               **adjust)
+    save_probabilities(run_dir / f"probabilities{tag}.npz", valid, probs, test, test_probs)
     groups = group_of(np.array([e.subtask for e in test]))
     predictions = {}
     for ex, p, g in zip(test, test_probs, groups):
@@ -104,13 +135,13 @@ def predict_run(run_dir: str | Path, data_dir: str | None = None, submission_dir
         predictions[ex.id] = int(p >= thresholds.get(g, 0.5))
     sample = Path(data_dir) / ROOT / "sample_submission.csv"
     out_dir = Path(submission_dir or config.submission_dir)
-    path = out_dir / f"{config.run_name}-score{metrics['score']:.4f}.csv"
+    path = out_dir / f"{config.run_name}{tag}-score{metrics['score']:.4f}.csv"
     written = write_id_label_submission(path, predictions, sample, fill_value=0)
     rows = validate_submission_file(path, sample)
     if written["filled"]:
         logger.warning("subtasks without data (%s): their %d test ids are filled with label 0",
                        ", ".join(missing) or "none", len(written["filled"]))
-    return {"valid": metrics, "thresholds": thresholds, "submission": str(path), "rows": rows,
+    return {"valid": metrics, "thresholds": thresholds, "posthoc_tau": tau, "submission": str(path), "rows": rows,
             "filled_ids": len(written["filled"]), "missing_subtasks": missing,
             "predict_seconds": round(time.time() - start, 1)}
 
@@ -139,9 +170,11 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--run", required=True, help="run folder, e.g. runs/sohu/<name>")
     parser.add_argument("--data-dir", default=None, help="default: the run's data_dir")
     parser.add_argument("--submission-dir", default=None, help="default: the run's submission_dir")
+    parser.add_argument("--posthoc-tau", type=float, default=None,
+                        help="post-hoc logit adjustment (default: the run's posthoc_tau; 0 turns it off)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    result = predict_run(args.run, args.data_dir, args.submission_dir)
+    result = predict_run(args.run, args.data_dir, args.submission_dir, args.posthoc_tau)
     result["run_dir"] = args.run
     print_result(result)
     return result

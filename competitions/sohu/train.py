@@ -14,20 +14,24 @@ import logging
 import time
 from functools import partial
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 import torch
+from accelerate.utils import set_seed
 
 from common.config import parse_config
 from common.encoder import build_encoder, load_tokenizer
-from common.io import print_result
+from common.io import print_result, write_json_atomic
+from common.losses import log_prior
 from common.run import resolve_run_dir, save_config
+from common.training.callbacks import Callback
 from common.training.trainer import Trainer, build_callbacks
 from competitions.sohu.blend import blend_runs
 from competitions.sohu.config import SohuConfig
-from competitions.sohu.data import PairDataset, collate, limit_per_subtask, load_split
+from competitions.sohu.data import SUBTASKS, Example, PairDataset, collate, limit_per_subtask, load_split
 from competitions.sohu.metrics import sohu_scores
-from competitions.sohu.predict import build_model, parse_subtasks, predict_run
+from competitions.sohu.predict import PRIOR_FILE, build_model, parse_subtasks, predict_run
 
 
 def compute_metrics(outputs: dict, dataset: PairDataset) -> dict[str, float]:
@@ -39,6 +43,41 @@ def compute_metrics(outputs: dict, dataset: PairDataset) -> dict[str, float]:
     return metrics
 
 
+def label_log_prior(examples: list[Example]) -> torch.Tensor:
+    """(num subtasks, 2) log label priors of the training examples, one row per subtask."""
+    return log_prior([e.label for e in examples], 2, groups=[e.subtask for e in examples],
+                     num_groups=len(SUBTASKS))
+
+
+def fit(config: SohuConfig, run_dir: Path, train: list[Example], valid: list[Example],
+        callbacks: Sequence[Callback] = ()) -> dict:
+    """Train one model on ``train``, choosing the epoch on ``valid``; returns the trainer summary.
+
+    Writes into ``run_dir`` everything :func:`competitions.sohu.predict.load_run`
+    needs: config.json, tokenizer/, encoder/, label_prior.json and model.pt. The
+    weights are initialised from ``config.seed``.
+    """
+    set_seed(config.seed)
+    tokenizer = load_tokenizer(config, texts=[t for e in train for t in (e.source, e.target)],
+                               build_dir=run_dir / "tokenizer")
+    encoder = build_encoder(config, tokenizer)
+    model = build_model(config, encoder)
+    prior = label_log_prior(train)
+    model.set_log_prior(prior)
+    save_config(config, run_dir)
+    tokenizer.save_pretrained(run_dir / "tokenizer")
+    encoder.config.save_pretrained(run_dir / "encoder")
+    write_json_atomic(run_dir / PRIOR_FILE, prior.tolist())
+
+    train_ds = PairDataset(train, tokenizer, config.max_length)
+    valid_ds = PairDataset(valid, tokenizer, config.max_length)
+    trainer = Trainer(model, config, run_dir, train_ds, valid_ds,
+                      collate_fn=partial(collate, pad_id=tokenizer.pad_token_id),
+                      compute_metrics=compute_metrics, metric_name="score", greater_is_better=True,
+                      callbacks=[*build_callbacks(config), *callbacks])
+    return trainer.train()
+
+
 def main(argv: list[str] | None = None) -> dict:
     start = time.time()
     config = parse_config(SohuConfig, argv, description=__doc__)
@@ -48,21 +87,7 @@ def main(argv: list[str] | None = None) -> dict:
     valid, _ = load_split(config.data_dir, "valid", subtasks)
     if config.limit:
         train, valid = limit_per_subtask(train, config.limit), limit_per_subtask(valid, config.limit)
-    tokenizer = load_tokenizer(config, texts=[t for e in train for t in (e.source, e.target)],
-                               build_dir=run_dir / "tokenizer")
-    encoder = build_encoder(config, tokenizer)
-    model = build_model(config, encoder)
-    save_config(config, run_dir)
-    tokenizer.save_pretrained(run_dir / "tokenizer")
-    encoder.config.save_pretrained(run_dir / "encoder")
-
-    train_ds = PairDataset(train, tokenizer, config.max_length)
-    valid_ds = PairDataset(valid, tokenizer, config.max_length)
-    trainer = Trainer(model, config, run_dir, train_ds, valid_ds,
-                      collate_fn=partial(collate, pad_id=tokenizer.pad_token_id),
-                      compute_metrics=compute_metrics, metric_name="score", greater_is_better=True,
-                      callbacks=build_callbacks(config))
-    summary = trainer.train()
+    summary = fit(config, run_dir, train, valid)
     result = predict_run(run_dir)
     if config.blend_with and (Path(config.blend_with) / "probabilities.npz").is_file():
         result["neural_submission"] = result["submission"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from common.encoder import EncoderConfig
+from common.losses import LogitAdjustmentConfig
 from common.pretraining import MLMConfig
 from common.training.trainer import TrainConfig
 
@@ -32,12 +33,13 @@ class XiaobuData:
 
 
 @dataclass
-class XiaobuConfig(TrainConfig, MLMConfig, XiaobuData, EncoderConfig):
+class XiaobuConfig(TrainConfig, LogitAdjustmentConfig, MLMConfig, XiaobuData, EncoderConfig):
     """Fine-tuning: pair classification (or the joint MLM variant) on the labelled pairs.
 
     ``--model`` is a folder written by ``competitions.xiaobu.pretrain`` (it holds
     ``id_vocab.json``), or any pretrained BERT (ids mapped by frequency rank), or
-    empty: a small BERT from scratch.
+    empty: a small BERT from scratch. Logit adjustment (both forms) applies to the
+    classification variant only.
     """
 
     submission_dir: str = "submissions/xiaobu"

@@ -18,24 +18,58 @@ vocabulary by frequency rank, bojone's keep_tokens), or from scratch.
 from __future__ import annotations
 
 import logging
+import math
 from pathlib import Path
 from typing import Sequence
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 from transformers import AutoTokenizer, BertForMaskedLM, BertForSequenceClassification
 
 from common.encoder import small_bert_config
 from common.id_vocab import (IdVocab, apply_keep_tokens, build_id_vocab, frequency_rank_keep_tokens,
                              load_char_counts)
+from common.losses import logit_adjusted_cross_entropy, posthoc_logit_adjustment
 from competitions.xiaobu.data import LABEL_TOKENS, resolve
 
 logger = logging.getLogger("xiaobu.model")
 VOCAB_FILE = "id_vocab.json"
 
 
+class PairClassifier(BertForSequenceClassification):
+    """``BertForSequenceClassification`` (2 labels) with the loss form of logit adjustment.
+
+    Same weights and outputs as the stock class; after :meth:`set_logit_adjustment`
+    with ``tau > 0`` the training loss is cross-entropy on ``logits + tau * log_prior``
+    (Menon et al., ICLR 2021; kexue.fm/archives/7615); the logits stay raw.
+    ``forward`` takes (B, T) ``input_ids``, ``attention_mask``, ``token_type_ids`` and
+    optional (B,) ``labels``; returns ``SequenceClassifierOutput(loss, logits (B, 2))``.
+    """
+
+    def __init__(self, config) -> None:
+        super().__init__(config)
+        self.logit_adjust_tau = 0.0
+        self.label_log_prior = torch.full((2,), math.log(0.5))  # a plain attribute: not in the state dict
+
+    def set_logit_adjustment(self, log_prior: torch.Tensor, tau: float) -> None:
+        """Train with logit-adjusted cross-entropy: ``log_prior`` (2,), ``tau`` >= 0 (0: plain)."""
+        self.label_log_prior, self.logit_adjust_tau = log_prior.float(), float(tau)
+
+    def forward(self, input_ids=None, attention_mask=None, token_type_ids=None, labels=None, **kwargs):
+        outputs = super().forward(input_ids=input_ids, attention_mask=attention_mask,
+                                  token_type_ids=token_type_ids, **kwargs)
+        if labels is not None:
+            if self.logit_adjust_tau > 0:
+                outputs.loss = logit_adjusted_cross_entropy(outputs.logits, labels, self.label_log_prior,
+                                                            self.logit_adjust_tau)
+            else:
+                outputs.loss = F.cross_entropy(outputs.logits.float(), labels)
+        return outputs
+
+
 def model_class(joint: bool) -> type:
-    return BertForMaskedLM if joint else BertForSequenceClassification
+    return BertForMaskedLM if joint else PairClassifier
 
 
 def build_vocab_and_model(config, sequences: Sequence[Sequence[int]], mlm_head: bool) -> tuple[IdVocab, nn.Module, str]:
@@ -80,11 +114,28 @@ def build_vocab_and_model(config, sequences: Sequence[Sequence[int]], mlm_head: 
     return vocab, model, "scratch"
 
 
-def classification_predict_step(model: nn.Module, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """{"prob": (B,) P(label 1)} from ``BertForSequenceClassification`` logits (B, 2)."""
-    inputs = {k: v for k, v in batch.items() if k != "labels"}
-    logits = model(**inputs).logits  # (B, 2)
-    return {"prob": torch.softmax(logits.float(), dim=-1)[:, 1]}
+class ClassificationPredictStep:
+    """{"prob": (B,) P(label 1)} from the classifier's (B, 2) logits.
+
+    With ``posthoc_tau > 0`` the logits are first shifted by ``-tau * log_prior``
+    (post-hoc logit adjustment). For two classes that is a constant shift of the
+    log-odds: probabilities move, the ranking (ROC AUC) does not.
+    """
+
+    def __init__(self, log_prior: torch.Tensor | None = None, posthoc_tau: float = 0.0) -> None:
+        if posthoc_tau > 0 and log_prior is None:
+            raise ValueError("post-hoc logit adjustment needs the training label prior")
+        self.log_prior, self.tau = log_prior, posthoc_tau
+
+    def __call__(self, model: nn.Module, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        inputs = {k: v for k, v in batch.items() if k != "labels"}
+        logits = model(**inputs).logits.float()  # (B, 2)
+        if self.tau > 0:
+            logits = posthoc_logit_adjustment(logits, self.log_prior, self.tau)  # (B, 2)
+        return {"prob": torch.softmax(logits, dim=-1)[:, 1]}
+
+
+classification_predict_step = ClassificationPredictStep()
 
 
 class JointPredictStep:

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 from torch.utils.data import DataLoader
 from transformers import BertConfig
 
@@ -35,20 +36,44 @@ from competitions.xiaobu.config import XiaobuConfig
 from competitions.xiaobu.data import JointCollator, Pair, PairDataset, collate, count_lines, read_pairs, resolve, \
     split_train_valid
 from competitions.xiaobu.metrics import pair_auc
-from competitions.xiaobu.model import VOCAB_FILE, JointPredictStep, classification_predict_step, model_class
+from competitions.xiaobu.model import VOCAB_FILE, ClassificationPredictStep, JointPredictStep, model_class
 
 logger = logging.getLogger("xiaobu.predict")
 
 
-def eval_inputs(config: XiaobuConfig, vocab: IdVocab, pairs: list[Pair]) -> tuple[Any, Any, Any]:
-    """(dataset, collate_fn, predict_step) for scoring ``pairs`` without augmentation."""
+PRIOR_FILE = "label_prior.json"
+
+
+def read_log_prior(run_dir: Path) -> torch.Tensor:
+    """The (2,) training-label log prior a run saved.
+
+    Raises:
+        FileNotFoundError: the run has no label_prior.json (trained before logit adjustment existed).
+    """
+    path = Path(run_dir) / PRIOR_FILE
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} missing: post-hoc logit adjustment needs the training prior; retrain")
+    return torch.tensor(json.loads(path.read_text(encoding="utf-8")), dtype=torch.float32)
+
+
+def eval_inputs(config: XiaobuConfig, vocab: IdVocab, pairs: list[Pair], log_prior: torch.Tensor | None = None,
+                posthoc_tau: float = 0.0) -> tuple[Any, Any, Any]:
+    """(dataset, collate_fn, predict_step) for scoring ``pairs`` without augmentation.
+
+    ``posthoc_tau > 0`` (classification only) shifts the logits by ``-tau * log_prior``.
+
+    Raises:
+        ValueError: post-hoc adjustment asked of the joint variant.
+    """
     if config.joint:
         encoded = [(vocab.encode(p.a), vocab.encode(p.b)) for p in pairs]
         extras = [{"pair_label": -1 if p.label is None else p.label} for p in pairs]
         dataset = MLMPairDataset(encoded, vocab.cls_id, vocab.sep_id, config.max_length, extras=extras)
+        if posthoc_tau > 0:
+            raise ValueError("logit adjustment applies to the classification variant, not --joint")
         return dataset, JointCollator(vocab), JointPredictStep(vocab)
     return (PairDataset(pairs, vocab, config.max_length), partial(collate, pad_id=vocab.pad_id),
-            classification_predict_step)
+            ClassificationPredictStep(log_prior, posthoc_tau))
 
 
 def load_run(run_dir: Path) -> tuple[XiaobuConfig, IdVocab, Any]:
@@ -67,9 +92,9 @@ def load_run(run_dir: Path) -> tuple[XiaobuConfig, IdVocab, Any]:
     return config, vocab, model
 
 
-def probabilities(config: XiaobuConfig, vocab: IdVocab, model, pairs: list[Pair]) -> np.ndarray:
-    """(N,) P(label 1) for ``pairs``, in order."""
-    dataset, collate_fn, step = eval_inputs(config, vocab, pairs)
+def probabilities(config: XiaobuConfig, vocab: IdVocab, model, pairs: list[Pair], **adjust) -> np.ndarray:
+    """(N,) P(label 1) for ``pairs``, in order (``adjust``: ``log_prior``, ``posthoc_tau``)."""
+    dataset, collate_fn, step = eval_inputs(config, vocab, pairs, **adjust)
     loader = DataLoader(dataset, batch_size=config.eval_batch_size, shuffle=False, collate_fn=collate_fn)
     return run_inference(model, loader, step)["prob"]
 
@@ -83,22 +108,30 @@ def validation_pairs(config: XiaobuConfig, data_dir: str) -> list[Pair]:
 
 
 def predict_run(run_dir: str | Path, data_dir: str | None = None, test_file: str | None = None,
-                submission_dir: str | None = None) -> dict:
-    """Validation AUC and a validated one-probability-per-line submission for the test file."""
+                submission_dir: str | None = None, posthoc_tau: float | None = None) -> dict:
+    """Validation AUC and a validated one-probability-per-line submission for the test file.
+
+    ``posthoc_tau`` (default: the run's) > 0 applies post-hoc logit adjustment; the
+    submission name then carries ``-posthoc<tau>``.
+    """
     run_dir = Path(run_dir)
     start = time.time()
     config, vocab, model = load_run(run_dir)
+    tau = config.posthoc_tau if posthoc_tau is None else posthoc_tau
+    adjust = {"log_prior": read_log_prior(run_dir), "posthoc_tau": tau} if tau > 0 else {}
+    tag = f"-posthoc{tau:g}" if tau > 0 else ""
     data_dir = data_dir or config.data_dir
     valid = validation_pairs(config, data_dir)
     metrics = {}
     if valid:
-        metrics["auc"] = pair_auc(np.array([p.label for p in valid]), probabilities(config, vocab, model, valid))
+        metrics["auc"] = pair_auc(np.array([p.label for p in valid]),
+                                  probabilities(config, vocab, model, valid, **adjust))
     test_path = resolve(data_dir, test_file or config.test_file)
     test = read_pairs(test_path, labelled=False, limit=config.limit if not test_file else 0)
-    probs = probabilities(config, vocab, model, test)
+    probs = probabilities(config, vocab, model, test, **adjust)
     expected = count_lines(test_path) if not config.limit or test_file else len(test)
     score = f"-auc{metrics['auc']:.4f}" if "auc" in metrics else ""
-    path = Path(submission_dir or config.submission_dir) / f"{config.run_name}-{test_path.stem}{score}.txt"
+    path = Path(submission_dir or config.submission_dir) / f"{config.run_name}{tag}-{test_path.stem}{score}.txt"
     write_probability_submission(path, probs, expected)
     rows = validate_probability_file(path, expected)
     unknown = sum(t == vocab.unk_id for p in test for t in vocab.encode(p.a + p.b)) / max(
@@ -106,7 +139,7 @@ def predict_run(run_dir: str | Path, data_dir: str | None = None, test_file: str
     if unknown > 0.2:
         logger.warning("%.0f%% of the test ids are not in the run's vocabulary: is %s desensitized with the "
                        "same mapping as the training file?", 100 * unknown, test_path)
-    return {"valid": metrics, "test_file": str(test_path), "submission": str(path), "rows": rows,
+    return {"valid": metrics, "posthoc_tau": tau, "test_file": str(test_path), "submission": str(path), "rows": rows,
             "test_unknown_id_share": round(unknown, 4), "predict_seconds": round(time.time() - start, 1)}
 
 
@@ -116,9 +149,11 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--data-dir", default=None, help="default: the run's data_dir")
     parser.add_argument("--test-file", default=None, help="default: the run's test_file")
     parser.add_argument("--submission-dir", default=None, help="default: the run's submission_dir")
+    parser.add_argument("--posthoc-tau", type=float, default=None,
+                        help="post-hoc logit adjustment (default: the run's posthoc_tau; 0 turns it off)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    result = predict_run(args.run, args.data_dir, args.test_file, args.submission_dir)
+    result = predict_run(args.run, args.data_dir, args.test_file, args.submission_dir, args.posthoc_tau)
     result["run_dir"] = args.run
     print_result(result)
     return result

@@ -14,19 +14,25 @@ from __future__ import annotations
 
 import time
 from functools import partial
+from pathlib import Path
+from typing import Sequence
 
 import numpy as np
+from accelerate.utils import set_seed
 
 from common.config import parse_config
 from common.io import print_result, write_json_atomic
+from common.losses import log_prior
 from common.pretraining import MLMPairDataset, NgramMaskingCollator
 from common.run import resolve_run_dir, save_config
+from common.training.callbacks import Callback
 from common.training.trainer import Trainer, build_callbacks
 from competitions.xiaobu.config import XiaobuConfig
-from competitions.xiaobu.data import JointCollator, PairDataset, collate, read_pairs, resolve, split_train_valid
+from competitions.xiaobu.data import (JointCollator, Pair, PairDataset, collate, read_pairs, resolve,
+                                      split_train_valid)
 from competitions.xiaobu.metrics import pair_auc
 from competitions.xiaobu.model import VOCAB_FILE, build_vocab_and_model
-from competitions.xiaobu.predict import eval_inputs, predict_run
+from competitions.xiaobu.predict import PRIOR_FILE, eval_inputs, predict_run
 
 
 def compute_metrics(outputs: dict, dataset) -> dict[str, float]:
@@ -52,19 +58,35 @@ class _EvalSet:
         return {**self.dataset[index], "_eval": True}
 
 
-def main(argv: list[str] | None = None) -> dict:
-    start = time.time()
-    config = parse_config(XiaobuConfig, argv, description=__doc__)
-    run_dir = resolve_run_dir(config, "xiaobu")
-    labelled = read_pairs(resolve(config.data_dir, config.train_file), labelled=True, limit=config.limit)
-    test = read_pairs(resolve(config.data_dir, config.test_file), labelled=False, limit=config.limit)
-    train, valid, valid_idx = split_train_valid(labelled, config.valid_fraction, config.split_seed)
-    vocab, model, origin = build_vocab_and_model(config, [s for p in labelled + test for s in (p.a, p.b)],
-                                                 mlm_head=config.joint)
+def fit(config: XiaobuConfig, run_dir: Path, train: list[Pair], valid: list[Pair], test: list[Pair],
+        sequences: list[list[int]], callbacks: Sequence[Callback] = ()) -> tuple[dict, str]:
+    """Train one model on ``train``, choosing the epoch by ROC AUC on ``valid`` (if any).
+
+    Args:
+        config: the run's options (its seed initialises the weights).
+        run_dir: the run folder; receives config.json, id_vocab.json, encoder/,
+            label_prior.json, model.pt (what :func:`competitions.xiaobu.predict.load_run` reads).
+        train / valid: labelled pairs; ``test``: unlabelled pairs (MLM text of the joint variant).
+        sequences: every side of every pair, for a new id vocabulary.
+        callbacks: extra trainer callbacks (e.g. Optuna pruning).
+
+    Returns:
+        (trainer summary, start) with start as in :func:`build_vocab_and_model`.
+
+    Raises:
+        ValueError: logit adjustment asked of the joint variant.
+    """
+    if config.joint and (config.logit_adjust_tau > 0 or config.posthoc_tau > 0):
+        raise ValueError("logit adjustment applies to the classification variant, not --joint")
+    set_seed(config.seed)
+    vocab, model, origin = build_vocab_and_model(config, sequences, mlm_head=config.joint)
+    prior = log_prior([p.label for p in train], 2)
+    if not config.joint:
+        model.set_logit_adjustment(prior, config.logit_adjust_tau)
     save_config(config, run_dir)
     vocab.save(run_dir / VOCAB_FILE)
     model.config.save_pretrained(run_dir / "encoder")
-    write_json_atomic(run_dir / "valid_indices.json", valid_idx.tolist())
+    write_json_atomic(run_dir / PRIOR_FILE, prior.tolist())
 
     if config.joint:
         # MLM on the labelled train pairs and the unlabelled test pairs; the validation pairs stay unseen.
@@ -89,8 +111,25 @@ def main(argv: list[str] | None = None) -> dict:
     trainer = Trainer(model, config, run_dir, train_ds, eval_set,
                       collate_fn=collate_fn, compute_metrics=compute_metrics if valid else None,
                       metric_name="auc" if valid else "loss", greater_is_better=bool(valid),
-                      callbacks=build_callbacks(config), predict_step=predict_step)
-    summary = trainer.train()
+                      callbacks=[*build_callbacks(config), *callbacks], predict_step=predict_step)
+    return trainer.train(), origin
+
+
+def load_data(config: XiaobuConfig) -> tuple[list[Pair], list[Pair]]:
+    """(labelled pairs of the train file, unlabelled pairs of the test file)."""
+    labelled = read_pairs(resolve(config.data_dir, config.train_file), labelled=True, limit=config.limit)
+    test = read_pairs(resolve(config.data_dir, config.test_file), labelled=False, limit=config.limit)
+    return labelled, test
+
+
+def main(argv: list[str] | None = None) -> dict:
+    start = time.time()
+    config = parse_config(XiaobuConfig, argv, description=__doc__)
+    run_dir = resolve_run_dir(config, "xiaobu")
+    labelled, test = load_data(config)
+    train, valid, valid_idx = split_train_valid(labelled, config.valid_fraction, config.split_seed)
+    write_json_atomic(run_dir / "valid_indices.json", valid_idx.tolist())
+    summary, origin = fit(config, run_dir, train, valid, test, [s for p in labelled + test for s in (p.a, p.b)])
     result = predict_run(run_dir)
     result.update({"run_dir": str(run_dir), "start": origin, "joint": config.joint,
                    "train_pairs": len(train), "valid_pairs": len(valid), "best_epoch": summary["best_epoch"],

@@ -1,0 +1,99 @@
+"""common.hpo: search space, resumable storage, pruning callback, override file; a tiny tuning run end to end."""
+
+import json
+import tomllib
+
+import optuna
+import pytest
+
+from common.hpo import (OptunaPruning, TuneConfig, create_study, finished_trials, run_study, suggest,
+                        toml_overrides)
+
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+SPACE = {"lr": ("float", 1e-4, 1e-2, True), "layers": ("int", 1, 4), "act": ("categorical", ["gelu", "relu"])}
+
+
+def objective(trial):
+    params = suggest(trial, SPACE)
+    return -abs(params["lr"] - 1e-3) - 0.01 * params["layers"] + (params["act"] == "gelu")
+
+
+def test_suggest_draws_inside_the_space(tmp_path):
+    study = create_study(TuneConfig(), tmp_path, "maximize", "s")
+    trial = study.ask()
+    params = suggest(trial, SPACE)
+    assert 1e-4 <= params["lr"] <= 1e-2 and params["layers"] in range(1, 5) and params["act"] in ("gelu", "relu")
+    with pytest.raises(ValueError, match="kind"):
+        suggest(study.ask(), {"x": ("normal", 0, 1)})
+
+
+def test_resumed_study_continues_the_trial_count(tmp_path):
+    config = TuneConfig(trials=3, sampler_seed=7)
+    first = create_study(config, tmp_path, "maximize", "resume-me")
+    assert run_study(first, objective, 3) == 3
+    assert (tmp_path / "study.db").is_file()
+    config.trials = 5
+    again = create_study(config, tmp_path, "maximize", "resume-me")  # a new process, same storage
+    assert finished_trials(again) == 3
+    assert run_study(again, objective, config.trials) == 2  # only the missing ones
+    assert [t.number for t in again.trials] == [0, 1, 2, 3, 4]
+    assert run_study(create_study(config, tmp_path, "maximize", "resume-me"), objective, 5) == 0
+
+
+def test_seeded_sampler_repeats_its_draws(tmp_path):
+    runs = []
+    for name in ("a", "b"):
+        study = create_study(TuneConfig(sampler_seed=3), tmp_path / name, "maximize", name)
+        run_study(study, objective, 4)
+        runs.append([t.params for t in study.trials])
+    assert runs[0] == runs[1]
+
+
+def test_pruning_callback_reports_epochs_and_stops_the_trial(tmp_path):
+    study = optuna.create_study(direction="maximize", pruner=optuna.pruners.ThresholdPruner(lower=0.5))
+    trial = study.ask()
+    callback = OptunaPruning(trial, "auc")
+    callback.on_evaluate(None, {"epoch": 1, "auc": 0.8})
+    with pytest.raises(optuna.TrialPruned):
+        callback.on_evaluate(None, {"epoch": 2, "auc": 0.4})
+    assert trial.storage.get_trial(trial._trial_id).intermediate_values == {1: 0.8, 2: 0.4}
+
+
+def test_override_file_round_trips():
+    text = toml_overrides({"learning_rate": 3e-4, "epochs": 2, "use_match": False, "pooling": "cls"}, "best\nof 3")
+    assert tomllib.loads(text) == {"learning_rate": 3e-4, "epochs": 2, "use_match": False, "pooling": "cls"}
+    assert text.startswith("# best\n# of 3\n")
+    with pytest.raises(TypeError):
+        toml_overrides({"x": [1, 2]}, "")
+
+
+def test_tiny_sohu_tuning_run_end_to_end(tmp_path, capsys):
+    from common.config import parse_config
+    from competitions.sohu import tune
+    from competitions.sohu.config import SohuConfig
+    from tests.conftest import DATA, SHARED_VOCAB
+
+    sohu = DATA / "sohu2021"
+    if not (sohu / "sohu2021_open_data_clean").is_dir():
+        pytest.skip(f"real Sohu data not linked at {sohu}")
+    vocab = ["--vocab", str(SHARED_VOCAB)] if SHARED_VOCAB.is_dir() else ["--vocab", str(tmp_path / "none")]
+    args = ["--data-dir", str(sohu), "--run-dir", str(tmp_path / "tune"), "--limit", "32", "--max-length", "32",
+            "--batch-size", "16", "--num-layers", "1", "--hidden-size", "32", "--num-heads", "2",
+            "--intermediate-size", "64", "--eval-batch-size", "256", "--trials", "3", "--pruner-startup-trials", "1"] + vocab
+    result = tune.main(args)
+    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["best_value"] == result["best_value"]
+    assert result["trials"]["complete"] + result["trials"]["pruned"] == 3 and result["trials_run_now"] == 3
+    run = tmp_path / "tune"
+    for name in ("study.db", "best_params.toml", "trials.csv", "optimization_history.png", "tune_summary.json"):
+        assert (run / name).is_file(), name
+    assert (run / "optimization_history.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # the override file is accepted by the train command and sets the best trial's values
+    config = parse_config(SohuConfig, ["--config", str(run / "best_params.toml")])
+    for name, value in result["best_params"].items():
+        assert getattr(config, name) == pytest.approx(value)
+    best = run / f"trial{result['best_trial']}"
+    assert (best / "model.pt").is_file() and not (best / "checkpoint").exists()
+    assert json.loads((best / "metrics.json").read_text())["best_metric"] == pytest.approx(result["best_value"])
+    # a rerun with more trials adds only the missing one
+    again = tune.main(args[:-4] + ["--trials", "4", "--pruner-startup-trials", "1"])
+    assert again["trials_run_now"] == 1
