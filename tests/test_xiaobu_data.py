@@ -86,3 +86,40 @@ def test_pair_dataset_and_joint_collator():
     test_only = JointCollator(vocab)([ds[1]])
     assert "labels" not in test_only
     assert torch.equal(test_only["input_ids"][0, :2], torch.tensor([vocab.cls_id, vocab.encode([8])[0]]))
+
+
+def test_exact_match_ids_follow_truncation_and_swapping():
+    from common.id_vocab import build_id_vocab
+    from competitions.xiaobu.data import Pair, PairDataset, collate
+
+    a, b = [5, 6, 7, 8, 9, 10], [7, 11, 5]
+    vocab = build_id_vocab([a, b], min_freq=1)
+    full = PairDataset([Pair(a, b, 1)], vocab, max_length=64, use_match=True)[0]
+    #                      [CLS] 5 6 7 8 9 10 [SEP] 7 11 5 [SEP]
+    assert full["match_ids"] == [0, 1, 0, 1, 0, 0, 0, 0, 1, 0, 1, 0]
+    assert len(full["match_ids"]) == len(full["input_ids"])
+    cut = PairDataset([Pair(a, b, 1)], vocab, max_length=8, use_match=True)[0]  # longest first: a keeps 2 tokens
+    assert cut["input_ids"] == full["input_ids"][:3] + full["input_ids"][7:]
+    assert cut["match_ids"] == [0, 1, 0, 0, 1, 0, 1, 0]
+    batch = collate([full, cut], pad_id=vocab.pad_id)
+    assert batch["match_ids"].shape == batch["input_ids"].shape and batch["match_ids"][1, 8:].sum() == 0
+    plain = PairDataset([Pair(a, b, 1)], vocab, max_length=64)[0]
+    assert "match_ids" not in plain
+
+
+def test_match_embedding_starts_at_zero_so_the_encoder_is_unchanged():
+    import torch
+    from transformers import BertConfig
+
+    from competitions.xiaobu.model import PairClassifier
+
+    torch.manual_seed(0)
+    config = BertConfig(vocab_size=30, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
+                        intermediate_size=32, max_position_embeddings=16, num_labels=2, use_match=True)
+    model = PairClassifier(config).eval()
+    ids = torch.randint(0, 30, (3, 6))
+    match = torch.randint(0, 2, (3, 6))
+    with torch.no_grad():
+        assert torch.allclose(model(input_ids=ids, match_ids=match).logits, model(input_ids=ids).logits)
+        model.match_embedding.weight.normal_()
+        assert not torch.allclose(model(input_ids=ids, match_ids=match).logits, model(input_ids=ids).logits)

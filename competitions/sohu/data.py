@@ -21,6 +21,7 @@ import torch
 from torch.utils.data import Dataset
 
 from common.data_files import DataFileError, iter_json_objects
+from common.match_features import exact_match_flags
 
 logger = logging.getLogger("sohu.data")
 
@@ -125,16 +126,6 @@ def limit_per_subtask(examples: list[Example], n: int) -> list[Example]:
             kept.append(e)
             count[e.subtask] = count.get(e.subtask, 0) + 1
     return kept
-
-
-def exact_match_flags(ids_a: list[int], ids_b: list[int], ignore: set[int]) -> tuple[list[int], list[int]]:
-    """Per token: 1 if the same token id occurs in the other text, else 0.
-
-    The exact-match bit (as in DrQA's exact-match feature) gives a small encoder
-    trained from scratch the lexical overlap it cannot learn from 20k pairs.
-    """
-    set_a, set_b = set(ids_a) - ignore, set(ids_b) - ignore
-    return [int(t in set_b) for t in ids_a], [int(t in set_a) for t in ids_b]
 
 
 class PairDataset(Dataset):

@@ -21,6 +21,7 @@ from sklearn.model_selection import train_test_split
 from torch.utils.data import Dataset
 
 from common.id_vocab import IdVocab
+from common.match_features import exact_match_flags
 from common.pretraining import NgramMaskingCollator, encode_pair
 
 LABEL_TOKENS = ("[LABEL0]", "[LABEL1]")  # reserved vocabulary tokens of the joint variant
@@ -126,17 +127,21 @@ def split_train_valid(pairs: Sequence[Pair], valid_fraction: float,
 class PairDataset(Dataset):
     """Pairs as ``[CLS] a [SEP] b [SEP]`` vocabulary indices, with labels when known.
 
-    Items: ``input_ids``, ``token_type_ids`` (T,) lists and ``labels`` int (labelled pairs).
-    With ``swap_prob > 0`` (training) the sides are swapped at random (Python ``random``).
+    Items: ``input_ids``, ``token_type_ids`` (T,) lists, ``match_ids`` (T,) with
+    ``use_match`` (the exact-match bit, :mod:`common.match_features`), and ``labels``
+    int (labelled pairs). With ``swap_prob > 0`` (training) the sides are swapped at
+    random (Python ``random``).
     """
 
-    def __init__(self, pairs: Sequence[Pair], vocab: IdVocab, max_length: int, swap_prob: float = 0.0) -> None:
+    def __init__(self, pairs: Sequence[Pair], vocab: IdVocab, max_length: int, swap_prob: float = 0.0,
+                 use_match: bool = False) -> None:
         import random
 
         self._random = random
         self.pairs = list(pairs)
         self.encoded = [(vocab.encode(p.a), vocab.encode(p.b)) for p in self.pairs]
         self.cls_id, self.sep_id, self.max_length, self.swap_prob = vocab.cls_id, vocab.sep_id, max_length, swap_prob
+        self.use_match, self.ignore = use_match, {vocab.unk_id, vocab.pad_id}
 
     def __len__(self) -> int:
         return len(self.pairs)
@@ -146,7 +151,12 @@ class PairDataset(Dataset):
         if self.swap_prob > 0 and self._random.random() < self.swap_prob:
             a, b = b, a
         item = encode_pair(a, b, self.cls_id, self.sep_id, self.max_length)
-        del item["special_tokens_mask"]
+        special = item.pop("special_tokens_mask")
+        if self.use_match:
+            ma, mb = exact_match_flags(a, b, self.ignore)  # over the whole sides
+            n_a = item["token_type_ids"].count(0) - 2  # [CLS] a [SEP]: the kept prefix of a
+            n_b = len(special) - n_a - 3  # b [SEP]: the kept prefix of b
+            item["match_ids"] = [0] + ma[:n_a] + [0] + mb[:n_b] + [0]
         if self.pairs[index].label is not None:
             item["labels"] = self.pairs[index].label
         return item
@@ -160,6 +170,8 @@ def collate(items: list[dict], pad_id: int = 0) -> dict[str, torch.Tensor]:
                                              for it in items]),
              "attention_mask": torch.tensor([[1] * len(it["input_ids"]) + [0] * (T - len(it["input_ids"]))
                                              for it in items])}
+    if "match_ids" in items[0]:
+        batch["match_ids"] = torch.tensor([it["match_ids"] + [0] * (T - len(it["match_ids"])) for it in items])
     if "labels" in items[0]:
         batch["labels"] = torch.tensor([it["labels"] for it in items])
     return batch

@@ -25,7 +25,7 @@ from typing import Sequence
 import torch
 import torch.nn.functional as F
 from torch import nn
-from transformers import AutoTokenizer, BertForMaskedLM, BertForSequenceClassification
+from transformers import AutoConfig, AutoTokenizer, BertForMaskedLM, BertForSequenceClassification
 
 from common.encoder import small_bert_config
 from common.id_vocab import (IdVocab, apply_keep_tokens, build_id_vocab, frequency_rank_keep_tokens,
@@ -40,15 +40,26 @@ VOCAB_FILE = "id_vocab.json"
 class PairClassifier(BertForSequenceClassification):
     """``BertForSequenceClassification`` (2 labels) with the loss form of logit adjustment.
 
-    Same weights and outputs as the stock class; after :meth:`set_logit_adjustment`
-    with ``tau > 0`` the training loss is cross-entropy on ``logits + tau * log_prior``
-    (Menon et al., ICLR 2021; kexue.fm/archives/7615); the logits stay raw.
-    ``forward`` takes (B, T) ``input_ids``, ``attention_mask``, ``token_type_ids`` and
-    optional (B,) ``labels``; returns ``SequenceClassifierOutput(loss, logits (B, 2))``.
+    The stock class plus two options:
+
+    - ``config.use_match`` (a BertConfig attribute, saved with the encoder config):
+      the exact-match bit (:mod:`common.match_features`) enters as a 2-row embedding
+      added to the token embeddings, zero-initialised so a pretrained encoder starts
+      unchanged;
+    - after :meth:`set_logit_adjustment` with ``tau > 0`` the training loss is
+      cross-entropy on ``logits + tau * log_prior`` (Menon et al., ICLR 2021;
+      kexue.fm/archives/7615); the logits stay raw.
+
+    ``forward`` takes (B, T) ``input_ids``, ``attention_mask``, ``token_type_ids``,
+    optional (B, T) ``match_ids`` and (B,) ``labels``; returns
+    ``SequenceClassifierOutput(loss, logits (B, 2))``.
     """
 
     def __init__(self, config) -> None:
         super().__init__(config)
+        self.match_embedding = nn.Embedding(2, config.hidden_size) if getattr(config, "use_match", False) else None
+        if self.match_embedding is not None:
+            nn.init.zeros_(self.match_embedding.weight)
         self.logit_adjust_tau = 0.0
         self.label_log_prior = torch.full((2,), math.log(0.5))  # a plain attribute: not in the state dict
 
@@ -56,7 +67,11 @@ class PairClassifier(BertForSequenceClassification):
         """Train with logit-adjusted cross-entropy: ``log_prior`` (2,), ``tau`` >= 0 (0: plain)."""
         self.label_log_prior, self.logit_adjust_tau = log_prior.float(), float(tau)
 
-    def forward(self, input_ids=None, attention_mask=None, token_type_ids=None, labels=None, **kwargs):
+    def forward(self, input_ids=None, attention_mask=None, token_type_ids=None, labels=None, match_ids=None,
+                **kwargs):
+        if self.match_embedding is not None and match_ids is not None:
+            embeds = self.bert.embeddings.word_embeddings(input_ids) + self.match_embedding(match_ids)  # (B, T, H)
+            input_ids, kwargs["inputs_embeds"] = None, embeds
         outputs = super().forward(input_ids=input_ids, attention_mask=attention_mask,
                                   token_type_ids=token_type_ids, **kwargs)
         if labels is not None:
@@ -79,7 +94,7 @@ def build_vocab_and_model(config, sequences: Sequence[Sequence[int]], mlm_head: 
         config: a :class:`competitions.xiaobu.config.XiaobuConfig`.
         sequences: every side of every train and test pair (for a new vocabulary).
         mlm_head: ``BertForMaskedLM`` (pretraining, joint variant), else
-            ``BertForSequenceClassification``.
+            :class:`PairClassifier` (with the exact-match bit when ``config.use_match``).
 
     Returns:
         (vocab, model, start) with start ``"id-pretrained"``, ``"bert-frequency-rank"``
@@ -89,15 +104,21 @@ def build_vocab_and_model(config, sequences: Sequence[Sequence[int]], mlm_head: 
         FileNotFoundError: ``--model`` is a general BERT but the counts file is missing.
     """
     cls = model_class(mlm_head)
-    extra = {} if mlm_head else {"num_labels": 2}
+    use_match = bool(getattr(config, "use_match", False)) and not mlm_head
+    if config.model:
+        pretrained_config = AutoConfig.from_pretrained(config.model)
+        if not mlm_head:
+            pretrained_config.num_labels = 2
+        pretrained_config.use_match = use_match
+        extra = {"config": pretrained_config}
     if config.model and (Path(config.model) / VOCAB_FILE).is_file():
         vocab = IdVocab.load(Path(config.model) / VOCAB_FILE)
-        model = cls.from_pretrained(config.model, **extra)
+        model = _zero_match(cls.from_pretrained(config.model, **extra))
         logger.info("encoder: %s (MLM-pretrained on ids, vocab %d)", config.model, len(vocab))
         return vocab, model, "id-pretrained"
     vocab = build_id_vocab(sequences, min_freq=config.min_freq, extra_special_tokens=LABEL_TOKENS)
     if config.model:
-        model = cls.from_pretrained(config.model, **extra)
+        model = _zero_match(cls.from_pretrained(config.model, **extra))
         tokenizer = AutoTokenizer.from_pretrained(config.model)
         pretrained_tokens = tokenizer.convert_ids_to_tokens(list(range(len(tokenizer))))
         counts = load_char_counts(resolve(config.data_dir, config.counts_file))
@@ -108,10 +129,18 @@ def build_vocab_and_model(config, sequences: Sequence[Sequence[int]], mlm_head: 
     bert_config = small_bert_config(config, len(vocab))
     if not mlm_head:
         bert_config.num_labels = 2
+        bert_config.use_match = use_match
     model = cls(bert_config)
     logger.info("encoder: small BERT from scratch (%d layers, hidden %d, vocab %d)",
                 config.num_layers, config.hidden_size, len(vocab))
     return vocab, model, "scratch"
+
+
+def _zero_match(model: nn.Module) -> nn.Module:
+    """Zero the match embedding that ``from_pretrained`` initialised as a missing weight."""
+    if getattr(model, "match_embedding", None) is not None:
+        nn.init.zeros_(model.match_embedding.weight)
+    return model
 
 
 class ClassificationPredictStep:

@@ -72,7 +72,8 @@ def eval_inputs(config: XiaobuConfig, vocab: IdVocab, pairs: list[Pair], log_pri
         if posthoc_tau > 0:
             raise ValueError("logit adjustment applies to the classification variant, not --joint")
         return dataset, JointCollator(vocab), JointPredictStep(vocab)
-    return (PairDataset(pairs, vocab, config.max_length), partial(collate, pad_id=vocab.pad_id),
+    return (PairDataset(pairs, vocab, config.max_length, use_match=config.use_match),
+            partial(collate, pad_id=vocab.pad_id),
             ClassificationPredictStep(log_prior, posthoc_tau))
 
 

@@ -100,7 +100,8 @@ def fit(config: XiaobuConfig, run_dir: Path, train: list[Pair], valid: list[Pair
                                    random_replace_prob=config.random_replace_prob)
         train_collate = JointCollator(vocab, mlm)
     else:
-        train_ds = PairDataset(train, vocab, config.max_length, swap_prob=config.pair_swap_prob)
+        train_ds = PairDataset(train, vocab, config.max_length, swap_prob=config.pair_swap_prob,
+                               use_match=config.use_match)
         train_collate = partial(collate, pad_id=vocab.pad_id)
     valid_ds, valid_collate, predict_step = eval_inputs(config, vocab, valid)
     eval_set = _EvalSet(valid_ds, valid) if valid else None
