@@ -44,7 +44,7 @@ class XiaobuConfig(TrainConfig, LogitAdjustmentConfig, MLMConfig, XiaobuData, En
 
     submission_dir: str = "submissions/xiaobu"
     joint: bool = False  # bojone's variant: label as the MLM target at [CLS], MLM continued on all text
-    use_match: bool = False  # classification: add the exact-match bit per token (common/match_features.py)
+    use_match: bool = True  # classification: add the exact-match bit per token (common/match_features.py)
     pair_swap_prob: float = 0.5  # classification: swap the two sentences of a training pair (symmetric task)
     epochs: int = 6
     batch_size: int = 64
