@@ -94,7 +94,7 @@ ner-predict: venv ## redo dev metrics + test prediction of a run: make ner-predi
 	@test -n "$(RUN)" || (echo "usage: make ner-predict RUN=runs/ner/<name>" >&2; exit 2)
 	$(PY) -m competitions.ner.predict --run $(RUN) --data-root $(DATA) $(ARGS)
 
-ner-bench: venv ## GP vs EGP vs CRF, one process, interleaved (bench/results/ner_heads.json)
+ner-bench: venv ## our GP/EGP vs bert4torch's GP/EGP vs CRF, one process, interleaved (bench/results/ner_heads.json)
 	$(PY) -m bench.ner_heads --data-root $(DATA) $(ARGS)
 
 # ------------------------------------------------------ Xiaobu (GAIIC 2021 track 3)

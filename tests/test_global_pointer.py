@@ -5,8 +5,7 @@ import math
 import pytest
 import torch
 
-from common.layers.global_pointer import (EfficientGlobalPointer, GlobalPointer, RotaryEmbedding, triangle_index,
-                                          upper_triangle)
+from common.layers.global_pointer import EfficientGlobalPointer, GlobalPointer, RotaryEmbedding, span_grid
 from common.losses import multilabel_categorical_crossentropy
 
 HEADS = [GlobalPointer, EfficientGlobalPointer]
@@ -32,6 +31,7 @@ def test_shape_and_impossible_spans_never_predicted(cls):
     assert found == expected  # every upper-triangle span inside the text, nothing else
     # decoding raw scores with the mask gives the same spans without the masked copy
     assert {tuple(r) for r in head.decode(head.raw_scores(hidden), mask=mask).tolist()} == expected
+    assert {tuple(r) for r in head.predict_spans(hidden, mask).tolist()} == expected  # masked in place
 
 
 def _direct_mcce(scores, positive):
@@ -71,10 +71,45 @@ def test_span_loss_matches_direct_computation_over_valid_upper_triangle(cls):
     assert all(torch.isfinite(p.grad).all() for p in head.parameters())
 
 
-def test_triangle_index_matches_triu_order():
-    rows, cols = upper_triangle(6, torch.device("cpu"))
-    for k, (i, j) in enumerate(zip(rows.tolist(), cols.tolist())):
-        assert triangle_index(torch.tensor(i), torch.tensor(j), 6).item() == k
+def test_span_grid_is_the_triu_order_and_its_band():
+    rows, cols, index, invalid = span_grid(6)
+    assert torch.equal(torch.stack([rows, cols]), torch.triu_indices(6, 6))
+    assert index[rows, cols].tolist() == list(range(21)) and (index[invalid] == -1).all()
+    rows, cols, index, invalid = span_grid(6, max_width=2)  # spans of 1 or 2 characters
+    assert list(zip(rows.tolist(), cols.tolist())) == [(i, j) for i in range(6) for j in (i, i + 1) if j < 6]
+    assert invalid.tolist() == [[not (0 <= j - i < 2) for j in range(6)] for i in range(6)]
+
+
+@pytest.mark.parametrize("cls", HEADS)
+def test_max_width_loss_and_decoding_match_direct_computation(cls):
+    """With max_width=2 the loss runs over spans of 1-2 characters only; wider gold spans are dropped."""
+    torch.manual_seed(5)
+    head = cls(12, heads=2, head_size=4, max_width=2)
+    hidden, mask = torch.randn(2, 4, 12), torch.tensor([[1, 1, 1, 1], [1, 1, 1, 0]])
+    spans = torch.tensor([[[0, 1, 0], [2, 2, 1], [0, 3, 1]], [[1, 2, 0], [-1, -1, -1], [-1, -1, -1]]])
+    raw = head.raw_scores(hidden)
+    gold = {(0, 0, 0, 1), (0, 1, 2, 2), (1, 0, 1, 2)}  # (0, 3) is 4 characters wide
+    rows = []
+    for b, n in ((0, 4), (1, 3)):
+        for a in range(2):
+            cells = [(i, j) for i in range(n) for j in range(i, min(n, i + 2))]
+            rows.append(_direct_mcce([raw[b, a, i, j].item() for i, j in cells],
+                                     [(b, a, i, j) in gold for i, j in cells]))
+    assert head.loss(raw, mask, spans).item() == pytest.approx(sum(rows) / len(rows), rel=1e-5)
+    big = torch.full_like(raw, 5.0)  # every span scores > 0: decoding keeps exactly the narrow valid ones
+    want = {(b, a, i, j) for b, n in ((0, 4), (1, 3)) for a in range(2) for i in range(n) for j in range(i, min(n, i + 2))}
+    assert {tuple(r) for r in head.decode(big, mask=mask).tolist()} == want
+
+
+def test_decode_finds_exactly_the_positive_cells_in_row_major_order():
+    torch.manual_seed(6)
+    scores = torch.randn(3, 2, 7, 7) - 1.5  # a few positives scattered over the tensor
+    mask = torch.tensor([[1] * 7, [1] * 5 + [0] * 2, [1] * 1 + [0] * 6])
+    head = GlobalPointer(4, heads=2, head_size=2)
+    want = [(b, a, i, j) for b in range(3) for a in range(2) for i in range(7) for j in range(7)
+            if scores[b, a, i, j] > 0 and i <= j and mask[b, j]]
+    assert [tuple(r) for r in head.decode(scores, mask=mask).tolist()] == want
+    assert head.decode(torch.full((1, 2, 3, 3), -1.0)).shape == (0, 4)
 
 
 def test_rope_scores_depend_on_relative_position_only():

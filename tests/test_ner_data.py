@@ -31,7 +31,9 @@ def test_nested_spans_round_trip_through_encode_and_decode(tiny_tokenizer):
             if s >= 0:
                 scores[b, t, s, e] = 5.0
     mask = batch["attention_mask"][:, 2:]
-    found = GlobalPointer.decode(GlobalPointer.mask_scores(scores, mask))
+    head = GlobalPointer(4, len(types), head_size=2)
+    found = head.decode(head.mask_scores(scores, mask))
+    assert torch.equal(found, head.decode(scores, mask=mask))  # masking inside decode: the same spans
     per_piece = [[] for _ in range(B)]
     for b, t, s, e in found.tolist():
         per_piece[b].append((s, e, t))
@@ -48,3 +50,27 @@ def test_registered_datasets_read_when_linked():
         pytest.skip("NER data not linked")
     data = load_dataset("cluener", DATA, limit=5)
     assert [len(v) for v in data.values()] == [5, 5, 5] and data["test"][0].id == 0
+
+
+def test_prediction_batches_by_length_and_returns_spans_in_text_order(tiny_tokenizer):
+    """predict_spans sorts pieces by length for batching; each text must get its own spans back."""
+    from torch import nn
+
+    from competitions.ner.predict import predict_spans
+
+    class WholeText(nn.Module):  # predicts the whole piece as one entity, and records batch shapes
+        def __init__(self):
+            super().__init__()
+            self.lengths = []
+
+        def decode(self, input_ids, attention_mask, **_):
+            n = attention_mask.sum(1) - 2  # characters per piece
+            self.lengths.append(n.tolist())
+            return torch.stack([torch.zeros_like(n), n - 1, torch.zeros_like(n)], 1)[:, None, :]  # (B, 1, 3)
+
+    texts = ["今天天气很好", "北京", "科比与奥尼尔的湖人王朝", "我们去公园", "顺义"]
+    examples = [NerExample(t, []) for t in texts]
+    model = WholeText()
+    spans, rate = predict_spans(model, examples, tiny_tokenizer, ["x"], max_length=64, batch_size=2)
+    assert spans == [[Span(0, len(t) - 1, "x")] for t in texts] and rate > 0
+    assert model.lengths == [[2, 2], [5, 6], [11]]  # shortest first, padding within a batch minimal

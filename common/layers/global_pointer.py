@@ -21,17 +21,21 @@ between all types and adds a per-type start bias and end bias::
 which cuts the head's parameters from ``2 * heads * d * H`` to about ``2 * d * H``.
 
 Speed (this is the part measured against bert4torch's heads, see bench/ner_heads.py):
-the loss is taken over the upper triangle only (``T(T+1)/2`` spans instead of
-``T^2``), with the triangle's indices cached per length, and targets are given as
-sparse ``(start, end, type)`` triples rather than a dense (B, heads, T, T) tensor.
+the loss's negative term is taken over the upper triangle only (``T(T+1)/2`` spans
+instead of ``T^2``; a band of ``max_width`` diagonals when a width limit is set),
+with the indices cached per length; its positive term only over the gold spans, which
+come as sparse ``(start, end, type)`` triples, so no dense (B, heads, T, T) target is
+built. Decoding looks for ends only in the (sentence, type, start) rows whose maximum
+passes the threshold.
 """
 
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
-from common.losses import NEG_INF, multilabel_categorical_crossentropy
+from common.losses import NEG_INF
 
 
 class RotaryEmbedding(nn.Module):
@@ -84,43 +88,44 @@ class RotaryEmbedding(nn.Module):
         return torch.view_as_real(pairs * rot).flatten(-2)
 
 
-_TRIANGLES: dict[tuple[int, str], tuple[torch.Tensor, torch.Tensor]] = {}
+_GRIDS: dict[tuple[int, int, str], tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]] = {}
 
 
-def upper_triangle(length: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
-    """Row and column indices ``(i, j)``, ``i <= j < length``, row-major; cached per (length, device).
+def span_grid(length: int, max_width: int = 0, device: torch.device | str = "cpu"
+              ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The spans a head scores: ``i <= j < length`` and, when ``max_width > 0``, ``j - i < max_width``.
+
+    Cached per (length, max_width, device).
 
     Returns:
-        Two (N,) long tensors, ``N = length * (length + 1) / 2``. Span ``(i, j)`` sits at
-        :func:`triangle_index` ``(i, j, length)``.
+        rows, cols: (N,) long start and end of every span, row-major (``torch.triu_indices``
+            order); ``N = length * (length + 1) / 2`` without a width limit.
+        index: (length, length) long, the position of span ``(i, j)`` in ``rows``/``cols``,
+            -1 for spans that are not scored.
+        invalid: (length, length) bool, True where ``index`` is -1 (below the diagonal or too wide).
     """
-    key = (length, str(device))
-    if key not in _TRIANGLES:
-        rows, cols = torch.triu_indices(length, length, device=device)
-        _TRIANGLES[key] = (rows, cols)
-    return _TRIANGLES[key]
-
-
-def triangle_index(start: torch.Tensor, end: torch.Tensor, length: int) -> torch.Tensor:
-    """Flat position of span ``(start, end)`` (``start <= end``) in :func:`upper_triangle`'s order."""
-    return start * length - start * (start - 1) // 2 + (end - start)
-
-
-_TRIL: dict[tuple[int, str], torch.Tensor] = {}
-
-
-def _strict_lower(length: int, device: torch.device) -> torch.Tensor:
-    """(T, T) bool, True below the diagonal (end < start); cached per (length, device)."""
-    key = (length, str(device))
-    if key not in _TRIL:
-        _TRIL[key] = torch.ones(length, length, dtype=torch.bool, device=device).tril(-1)
-    return _TRIL[key]
+    key = (length, max_width, str(device))
+    if key not in _GRIDS:
+        invalid = torch.ones(length, length, dtype=torch.bool, device=device).tril(-1)  # end < start
+        if max_width > 0:
+            invalid |= torch.ones_like(invalid).triu(max_width)  # end - start >= max_width
+        rows, cols = (~invalid).nonzero(as_tuple=True)  # row-major
+        index = torch.full((length, length), -1, dtype=torch.long, device=device)
+        index[rows, cols] = torch.arange(len(rows), device=device)
+        _GRIDS[key] = (rows, cols, index, invalid)
+    return _GRIDS[key]
 
 
 class _SpanHead(nn.Module):
-    """What GlobalPointer and Efficient GlobalPointer share: masking, loss, decoding."""
+    """What GlobalPointer and Efficient GlobalPointer share: masking, loss, decoding.
+
+    ``max_width > 0`` limits the spans to ``end - start < max_width`` characters: the
+    loss then runs over a band of about ``T * max_width`` spans instead of ``T^2 / 2``, and
+    wider spans are never predicted (gold spans wider than that are left out of the loss).
+    """
 
     heads: int
+    max_width: int = 0
 
     def raw_scores(self, hidden: torch.Tensor) -> torch.Tensor:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -134,61 +139,101 @@ class _SpanHead(nn.Module):
 
         Returns:
             (B, heads, T, T) scores; entry ``[b, a, i, j]`` scores span ``[i, j]`` (end
-            inclusive) of type ``a``. Spans with ``j < i`` or touching padding hold
-            ``-1e12`` and are never predicted.
+            inclusive) of type ``a``. Spans with ``j < i``, wider than ``max_width`` or
+            touching padding hold ``-1e12`` and are never predicted.
         """
         return self.mask_scores(self.raw_scores(hidden), mask)
 
-    @staticmethod
-    def mask_scores(scores: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        """(B, heads, T, T) scores -> masked copy (padding rows/columns and the lower triangle)."""
-        T = scores.shape[-1]
+    def _invalid(self, mask: torch.Tensor, length: int) -> torch.Tensor:
+        """(B, 1, T, T) bool: True for spans touching padding, below the diagonal or too wide."""
         pad = ~mask.bool()  # (B, T)
-        invalid = pad[:, None, :, None] | pad[:, None, None, :] | _strict_lower(T, scores.device)  # (B, 1, T, T)
-        return scores.masked_fill(invalid, NEG_INF)
+        return pad[:, None, :, None] | pad[:, None, None, :] | span_grid(length, self.max_width, mask.device)[3]
+
+    def mask_scores(self, scores: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """(B, heads, T, T) scores -> masked copy (padding rows/columns, lower triangle, too wide)."""
+        return scores.masked_fill(self._invalid(mask, scores.shape[-1]), NEG_INF)
 
     def loss(self, scores: torch.Tensor, mask: torch.Tensor, spans: torch.Tensor) -> torch.Tensor:
-        """Multilabel categorical cross-entropy over the valid upper triangle, mean over (B, heads).
+        """Multilabel categorical cross-entropy over the valid spans, mean over (B, heads).
+
+        Per sentence ``b`` and type ``a``, with ``s`` the scores, ``P`` the gold spans and
+        ``N`` every other valid span (kexue.fm/archives/7359)::
+
+            log(1 + sum_{N} e^{s}) + log(1 + sum_{P} e^{-s})
+
+        The first term runs over the (band of the) upper triangle, gathered once; the
+        second only over the gold spans (a (B, heads, S) tensor), so no dense
+        (B, heads, T, T) target is ever built.
 
         Args:
             scores: (B, heads, T, T) raw or masked scores.
-            mask: (B, T) 1 for characters.
+            mask: (B, T) 1 for characters (a prefix mask).
             spans: (B, S, 3) long ``(start, end, type)`` gold spans, rows of -1 as padding.
+                Each span must appear once (a repeated row counts twice in the second term).
 
         Returns:
             Scalar loss.
         """
         B, A, T, _ = scores.shape
-        rows, cols = upper_triangle(T, scores.device)
-        tri = scores[:, :, rows, cols].reshape(B * A, -1)  # (B*heads, N)
+        S = spans.shape[1]
+        rows, cols, index, _ = span_grid(T, self.max_width, scores.device)
+        tri = scores.flatten(2).index_select(2, rows * T + cols)  # (B, heads, N); index_add_ backward
         m = mask.bool()
-        valid = (m[:, rows] & m[:, cols])[:, None, :].expand(B, A, -1).reshape(B * A, -1)  # (B*heads, N)
-        target = torch.zeros_like(valid)
+        valid = m[:, rows] & m[:, cols]  # (B, N)
         keep = spans[..., 0] >= 0  # (B, S)
-        b, _ = keep.nonzero(as_tuple=True)
-        s = spans[keep]  # (P, 3)
-        target[b * A + s[:, 2], triangle_index(s[:, 0], s[:, 1], T)] = True
-        return multilabel_categorical_crossentropy(tri, target, valid).mean()
+        flat = index[spans[..., 0].clamp(min=0), spans[..., 1].clamp(min=0)]  # (B, S) position in tri
+        keep &= flat >= 0  # spans wider than max_width are not scored
+        b, k = keep.nonzero(as_tuple=True)  # (P,) sentence and row of each gold span
+        types, flat = spans[b, k, 2], flat[b, k]  # (P,)
+        neg = tri.masked_fill(~valid[:, None, :], NEG_INF)  # (B, heads, N), a fresh tensor
+        neg[b, types, flat] = NEG_INF  # gold spans are not negatives (in place: no copy)
+        neg_term = F.softplus(torch.logsumexp(neg.float(), dim=-1))  # (B, heads)
+        pos = torch.full((B, A, S), NEG_INF, dtype=torch.float32, device=scores.device)
+        pos = pos.index_put((b, types, k), -tri[b, types, flat].float())  # (B, heads, S): -s of gold spans
+        pos_term = F.softplus(torch.logsumexp(pos, dim=-1))  # (B, heads)
+        return (neg_term + pos_term).mean()
 
-    @staticmethod
-    def decode(scores: torch.Tensor, threshold: float = 0.0, mask: torch.Tensor | None = None) -> torch.Tensor:
+    def decode(self, scores: torch.Tensor, threshold: float = 0.0, mask: torch.Tensor | None = None) -> torch.Tensor:
         """Spans with score > ``threshold``, all at once.
 
         Args:
             scores: (B, heads, T, T) masked scores (from ``forward``), or raw scores
                 together with ``mask``.
-            mask: (B, T) 1 for characters, which come first (a prefix mask). When given,
-                candidates with ``end < start`` or past the length are dropped (no masked
-                copy of the scores is made).
+            mask: (B, T) 1 for characters. When given, the scores are masked first
+                (padding, lower triangle, spans wider than ``max_width``; a copy).
 
         Returns:
-            (P, 4) long rows ``(batch, type, start, end)``, end inclusive.
+            (P, 4) long rows ``(batch, type, start, end)``, end inclusive, in row-major order.
         """
-        found = (scores > threshold).nonzero()  # (P, 4)
         if mask is not None:
-            lengths = mask.sum(1)[found[:, 0]]
-            found = found[(found[:, 2] <= found[:, 3]) & (found[:, 3] < lengths)]
-        return found
+            scores = self.mask_scores(scores, mask)
+        return _positive_cells(scores, threshold)
+
+    @torch.no_grad()
+    def predict_spans(self, hidden: torch.Tensor, mask: torch.Tensor, threshold: float = 0.0) -> torch.Tensor:
+        """Decode straight from encoder states: raw scores, masked in place (no copy), thresholded.
+
+        Args:
+            hidden: (B, T, H) encoder states; mask: (B, T) 1 for characters.
+
+        Returns:
+            (P, 4) long rows ``(batch, type, start, end)``, as :meth:`decode`.
+        """
+        scores = self.raw_scores(hidden)  # (B, heads, T, T), a fresh tensor
+        scores.masked_fill_(self._invalid(mask, scores.shape[-1]), NEG_INF)
+        return _positive_cells(scores, threshold)
+
+
+def _positive_cells(scores: torch.Tensor, threshold: float) -> torch.Tensor:
+    """(B, heads, T, T) -> (P, 4) indices of the cells > ``threshold``, row-major.
+
+    Finds the (sentence, type, start) rows whose maximum passes first, then the ends
+    within those rows only: on a trained head few rows pass, and ``nonzero`` over the
+    whole tensor is what costs on a CPU.
+    """
+    b, a, i = (scores.amax(-1) > threshold).nonzero(as_tuple=True)  # rows holding a span
+    r, j = (scores[b, a, i] > threshold).nonzero(as_tuple=True)  # (R, T) -> span ends
+    return torch.stack([b[r], a[r], i[r], j], dim=1)
 
 
 class GlobalPointer(_SpanHead):
@@ -199,13 +244,15 @@ class GlobalPointer(_SpanHead):
         heads: number of entity types (one head each).
         head_size: ``d``, size of q and k per head (64 in the post).
         rope: apply rotary position embedding to q and k (True in the post).
+        max_width: > 0: only spans of at most this many characters (see ``_SpanHead``).
 
     Shapes: ``forward(hidden (B, T, H), mask (B, T)) -> (B, heads, T, T)``.
     """
 
-    def __init__(self, hidden_size: int, heads: int, head_size: int = 64, rope: bool = True) -> None:
+    def __init__(self, hidden_size: int, heads: int, head_size: int = 64, rope: bool = True,
+                 max_width: int = 0) -> None:
         super().__init__()
-        self.heads, self.head_size = heads, head_size
+        self.heads, self.head_size, self.max_width = heads, head_size, max_width
         self.dense = nn.Linear(hidden_size, heads * head_size * 2)
         self.rope = RotaryEmbedding(head_size) if rope else None
 
@@ -228,13 +275,15 @@ class EfficientGlobalPointer(_SpanHead):
         heads: number of entity types.
         head_size: ``d`` of the shared q and k (64 in the post).
         rope: rotary position embedding on q and k.
+        max_width: > 0: only spans of at most this many characters (see ``_SpanHead``).
 
     Shapes: ``forward(hidden (B, T, H), mask (B, T)) -> (B, heads, T, T)``.
     """
 
-    def __init__(self, hidden_size: int, heads: int, head_size: int = 64, rope: bool = True) -> None:
+    def __init__(self, hidden_size: int, heads: int, head_size: int = 64, rope: bool = True,
+                 max_width: int = 0) -> None:
         super().__init__()
-        self.heads, self.head_size = heads, head_size
+        self.heads, self.head_size, self.max_width = heads, head_size, max_width
         self.dense = nn.Linear(hidden_size, head_size * 2)
         self.bias = nn.Linear(head_size * 2, heads * 2)
         self.rope = RotaryEmbedding(head_size) if rope else None

@@ -15,8 +15,9 @@ class NerConfig(TrainConfig, EncoderConfig):
     dataset: str = "cluener"  # a key of competitions.ner.data.DATASETS
     data_root: str = "data"  # the folder holding ner/ and power_terms/
     output_dir: str = "submissions/ner"  # prediction files go to <output_dir>/<dataset>/<run_name>-...
-    head: str = "gp"  # gp (GlobalPointer) | egp (Efficient GlobalPointer) | crf (pytorch-crf baseline)
-    head_size: int = 64  # q/k size of the GlobalPointer heads (64 in kexue.fm/archives/8373)
+    head: str = "egp"  # egp (Efficient GlobalPointer; best dev F1 and fastest here, README) | gp (GlobalPointer) | crf (pytorch-crf)
+    head_size: int = 0  # q/k size of the span heads; 0: 8 for gp (measured, see the README), 64 for egp (kexue.fm/archives/8877)
+    max_span_width: int = 0  # > 0: GP/EGP score only spans of at most this many characters
     encoder_type: str = "bilstm"  # bilstm (character BiLSTM, the CPU default) | bert (small BERT or --model)
     lstm_layers: int = 2  # BiLSTM encoder only
     w2v_init: bool = True  # initialise character embeddings with word2vec on the training text
@@ -29,3 +30,4 @@ class NerConfig(TrainConfig, EncoderConfig):
     warmup_ratio: float = 0.02
     max_train_minutes: float = 15.0
     eval_batch_size: int = 128
+    group_by_length: bool = True  # batches of similar lengths: less padding, and GP's cost is quadratic in it

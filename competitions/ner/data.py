@@ -172,7 +172,7 @@ class NerDataset(Dataset):
                 tags = spans_to_bio(flatten_spans(local), n)
                 self.pieces.append(Piece(index, offset, n))
                 self.items.append({"input_ids": [cls_id] + ids[offset:offset + n] + [sep_id],
-                                   "span_labels": [(s.start, s.end, type_id[s.type]) for s in local],
+                                   "span_labels": sorted({(s.start, s.end, type_id[s.type]) for s in local}),
                                    "tag_labels": [tag_id[t] for t in tags]})
         if dropped:
             logger.info("%d gold spans cross a piece boundary or have an unknown type: not in the targets", dropped)

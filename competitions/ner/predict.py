@@ -31,13 +31,15 @@ from common.ner.writers import write_cluener, write_span_jsonl
 from common.training.inference import run_inference
 from competitions.ner.config import NerConfig
 from competitions.ner.data import DATASETS, NerDataset, collate, load_dataset, merge_piece_spans
-from competitions.ner.model import CharBiLSTMEncoder, NerModel, predict_step
+from competitions.ner.model import DEFAULT_HEAD_SIZE, CharBiLSTMEncoder, NerModel, predict_step
 
 logger = logging.getLogger("ner.predict")
 
 
 def build_model(config: NerConfig, encoder, types: list[str]) -> NerModel:
-    return NerModel(encoder, config.head, types, head_size=config.head_size, dropout=config.dropout)
+    head_size = config.head_size or DEFAULT_HEAD_SIZE.get(config.head, 64)
+    return NerModel(encoder, config.head, types, head_size=head_size, dropout=config.dropout,
+                    max_span_width=config.max_span_width)
 
 
 def build_bilstm(config: NerConfig, vocab_size: int) -> CharBiLSTMEncoder:
@@ -68,14 +70,22 @@ def load_run(run_dir: Path) -> tuple[NerConfig, Any, list[str], NerModel]:
 
 def predict_spans(model: NerModel, examples: Sequence[NerExample], tokenizer, types: list[str],
                   max_length: int, batch_size: int) -> tuple[list[list[Span]], float]:
-    """Predicted spans per example (text offsets) and the sentences per second of the pass."""
+    """Predicted spans per example (text offsets) and the sentences per second of the pass.
+
+    Pieces are batched shortest first (batches of similar lengths pad less, and the span
+    heads' score tensors grow as T^2); the outputs are put back in dataset order.
+    """
     dataset = NerDataset(examples, tokenizer, types, max_length)
-    loader = DataLoader(dataset, batch_size=batch_size, shuffle=False,
+    by_length = sorted(range(len(dataset)), key=lambda i: len(dataset[i]["input_ids"]))
+    loader = DataLoader(dataset, batch_size=batch_size, sampler=by_length,
                         collate_fn=partial(collate, pad_id=tokenizer.pad_token_id))
     start = time.time()
-    outputs = run_inference(model, loader, predict_step, show_progress=False)
+    sorted_spans = run_inference(model, loader, predict_step, show_progress=False).get("spans", [])
     seconds = time.time() - start
-    return merge_piece_spans(dataset, outputs.get("spans", [])), len(examples) / max(seconds, 1e-9)
+    spans: list = [None] * len(dataset)
+    for i, rows in zip(by_length, sorted_spans):
+        spans[i] = rows
+    return merge_piece_spans(dataset, spans), len(examples) / max(seconds, 1e-9)
 
 
 def _scores(gold: Sequence[NerExample], pred: Sequence[Sequence[Span]]) -> dict:

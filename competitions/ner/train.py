@@ -1,6 +1,6 @@
 """Train a NER model (GlobalPointer / Efficient GlobalPointer / CRF head), then predict test.
 
-    python -m competitions.ner.train [--dataset cluener] [--head gp|egp|crf] [--config competitions/ner/configs/X.toml]
+    python -m competitions.ner.train [--dataset cluener] [--head egp|gp|crf] [--config competitions/ner/configs/X.toml]
 
 Reads the dataset (see competitions.ner.data.DATASETS), builds the encoder
 (character BiLSTM by default, or a small BERT / ``--model``), optionally initialises
@@ -25,7 +25,7 @@ from common.run import resolve_run_dir, save_config
 from common.training.trainer import Trainer, build_callbacks
 from competitions.ner.config import NerConfig
 from competitions.ner.data import NerDataset, collate, entity_types, load_dataset, merge_piece_spans
-from competitions.ner.model import predict_step
+from competitions.ner.model import DEFAULT_HEAD_SIZE, predict_step
 from competitions.ner.predict import build_bilstm, build_model, predict_run
 
 logger = logging.getLogger("ner.train")
@@ -56,6 +56,8 @@ def build_encoder_for(config: NerConfig, tokenizer, texts: list[str]):
 def main(argv: list[str] | None = None) -> dict:
     start = time.time()
     config = parse_config(NerConfig, argv, description=__doc__)
+    if config.head in DEFAULT_HEAD_SIZE and not config.head_size:
+        config.head_size = DEFAULT_HEAD_SIZE[config.head]  # saved resolved: a later default cannot change the run
     if not config.run_dir and not config.run_name:
         config.run_name = f"{config.dataset}-{config.head}-{config.encoder_type}-{time.strftime('%Y%m%d-%H%M%S')}"
     run_dir = resolve_run_dir(config, "ner")
@@ -76,7 +78,8 @@ def main(argv: list[str] | None = None) -> dict:
     trainer = Trainer(model, config, run_dir, train_ds, dev_ds,
                       collate_fn=partial(collate, pad_id=tokenizer.pad_token_id),
                       compute_metrics=compute_metrics, metric_name="f1", greater_is_better=True,
-                      callbacks=build_callbacks(config), predict_step=predict_step)
+                      callbacks=build_callbacks(config), predict_step=predict_step,
+                      lengths=[len(item["input_ids"]) for item in train_ds.items])
     summary = trainer.train()
     result = predict_run(run_dir)
     best = summary["best"]
