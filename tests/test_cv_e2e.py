@@ -62,3 +62,13 @@ def test_xiaobu_cv_writes_oof_and_a_probability_submission(tmp_path):
     after = _fold_mtimes(run)
     assert after["fold0"] == before["fold0"] and after["fold2"] == before["fold2"] and after["fold1"] != before["fold1"]
     assert again["complete"] and again["rows"] == 16
+    # the TF-IDF reference scored out-of-fold on the same saved folds
+    from competitions.xiaobu import baseline
+
+    common = ["--data-dir", str(fixtures), "--train-file", "train.tsv", "--test-file", "test.tsv",
+              "--submission-dir", str(tmp_path / "sub"), "--folds-from", str(run)]
+    ref = baseline.main(common)
+    assert sorted(ref["oof"]["folds"]) == [0, 1, 2] and 0 <= ref["oof"]["auc"] <= 1
+    (tmp_path / "short.tsv").write_text("".join(open(fixtures / "train.tsv").readlines()[:40]))
+    with pytest.raises(ValueError, match="folds for 48 pairs"):
+        baseline.main(common[:2] + ["--train-file", str(tmp_path / "short.tsv")] + common[4:])

@@ -8,12 +8,15 @@ cosine, Jaccard of the id sets, relative length difference]`` over id 1..n-grams
 was measured worse (0.78 against 0.81 AUC on the fixed split). Fitted on the train part of the same fixed
 stratified validation split as the neural model (``--valid-fraction``,
 ``--split-seed``), scored by ROC AUC on its validation part; writes the test
-submission (one probability per line). Ends with one JSON line.
+submission (one probability per line). With ``--folds-from runs/xiaobu/<cv run>`` it
+also scores out-of-fold on that k-fold run's saved folds (``folds.json``), for a
+comparison with the neural CV score on the very same folds. Ends with one JSON line.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import time
 from pathlib import Path
 
@@ -43,6 +46,39 @@ def pair_features(vectorizer: TfidfVectorizer, pairs: list[Pair]) -> sp.csr_matr
     return sp.hstack([abs(a - b), a.multiply(b), dense]).tocsr()
 
 
+def fit_predict(train: list[Pair], scored: list[list[Pair]], unlabelled: list[Pair], ngram_max: int,
+                C: float) -> list[np.ndarray]:
+    """Fit on ``train`` (IDF also on ``unlabelled`` text); P(label 1) for each list in ``scored``."""
+    vectorizer = TfidfVectorizer(analyzer="word", token_pattern=r"\S+", ngram_range=(1, ngram_max),
+                                 min_df=2, sublinear_tf=True)
+    vectorizer.fit([_text(s) for p in train + unlabelled for s in (p.a, p.b)])  # unlabelled text: IDF only
+    model = LogisticRegression(C=C, max_iter=3000)
+    model.fit(pair_features(vectorizer, train), [p.label for p in train])
+    return [model.predict_proba(pair_features(vectorizer, pairs))[:, 1] if pairs else np.zeros(0)
+            for pairs in scored]
+
+
+def oof_auc(labelled: list[Pair], test: list[Pair], cv_run: Path, ngram_max: int, C: float) -> dict:
+    """ROC AUC of out-of-fold predictions on the folds a k-fold run saved.
+
+    Raises:
+        FileNotFoundError: no ``folds.json`` in ``cv_run``.
+        ValueError: the saved folds cover another number of pairs.
+    """
+    saved = json.loads((cv_run / "folds.json").read_text(encoding="utf-8"))
+    fold = np.asarray(saved["fold"])
+    if len(fold) != len(labelled):
+        raise ValueError(f"{cv_run / 'folds.json'}: folds for {len(fold)} pairs, the train file has {len(labelled)}")
+    oof = np.zeros(len(labelled))
+    per_fold = {}
+    for k in range(saved["folds"]):
+        held = np.flatnonzero(fold == k)
+        train = [labelled[i] for i in np.flatnonzero(fold != k)]
+        oof[held] = fit_predict(train, [[labelled[i] for i in held]], test, ngram_max, C)[0]
+        per_fold[k] = pair_auc(np.array([labelled[i].label for i in held]), oof[held])
+    return {"auc": pair_auc(np.array([p.label for p in labelled]), oof), "folds": per_fold}
+
+
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--data-dir", default="data/xiaobu")
@@ -53,22 +89,19 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--split-seed", type=int, default=42)
     parser.add_argument("--ngram-max", type=int, default=2)
     parser.add_argument("--C", type=float, default=4.0, help="inverse L2 strength of the regression")
+    parser.add_argument("--folds-from", default="", help="a k-fold run folder: also score out-of-fold on its folds")
     args = parser.parse_args(argv)
     start = time.time()
     labelled = read_pairs(resolve(args.data_dir, args.train_file), labelled=True)
     test_path = resolve(args.data_dir, args.test_file)
     test = read_pairs(test_path, labelled=False)
     train, valid, _ = split_train_valid(labelled, args.valid_fraction, args.split_seed)
-    vectorizer = TfidfVectorizer(analyzer="word", token_pattern=r"\S+", ngram_range=(1, args.ngram_max),
-                                 min_df=2, sublinear_tf=True)
-    vectorizer.fit([_text(s) for p in train + test for s in (p.a, p.b)])  # unlabelled test text: IDF only
-    model = LogisticRegression(C=args.C, max_iter=3000)
-    model.fit(pair_features(vectorizer, train), [p.label for p in train])
+    probs, test_probs = fit_predict(train, [valid, test], test, args.ngram_max, args.C)
     result: dict = {"valid": {}}
     if valid:
-        probs = model.predict_proba(pair_features(vectorizer, valid))[:, 1]
         result["valid"]["auc"] = pair_auc(np.array([p.label for p in valid]), probs)
-    test_probs = model.predict_proba(pair_features(vectorizer, test))[:, 1]
+    if args.folds_from:
+        result["oof"] = oof_auc(labelled, test, Path(args.folds_from), args.ngram_max, args.C)
     score = f"-auc{result['valid']['auc']:.4f}" if valid else ""
     path = Path(args.submission_dir) / f"tfidf-baseline-{test_path.stem}{score}.txt"
     write_probability_submission(path, test_probs, count_lines(test_path))
