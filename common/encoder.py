@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Iterable
 
 from torch import nn
-from transformers import AutoModel, AutoTokenizer, BertConfig, BertModel, BertTokenizerFast, PreTrainedTokenizerBase
+from transformers import AutoConfig, AutoModel, AutoTokenizer, BertConfig, BertModel, BertTokenizerFast, PreTrainedTokenizerBase
 
 logger = logging.getLogger("common.encoder")
 
@@ -98,6 +98,19 @@ def small_bert_config(config: EncoderConfig, vocab_size: int, type_vocab_size: i
                       hidden_dropout_prob=config.dropout, attention_probs_dropout_prob=config.dropout)
 
 
+def pretrained_config(config: EncoderConfig):
+    """``AutoConfig`` of ``config.model`` with ``config.dropout`` as its hidden and attention dropout.
+
+    So that ``--dropout`` (and a tuned dropout) reaches a pretrained encoder too; configs
+    without BERT's dropout fields are returned unchanged.
+    """
+    loaded = AutoConfig.from_pretrained(config.model)
+    for name in ("hidden_dropout_prob", "attention_probs_dropout_prob"):
+        if hasattr(loaded, name):
+            setattr(loaded, name, config.dropout)
+    return loaded
+
+
 def build_encoder(config: EncoderConfig, tokenizer: PreTrainedTokenizerBase) -> nn.Module:
     """``AutoModel.from_pretrained(config.model)``, else a randomly initialised small BERT.
 
@@ -105,7 +118,7 @@ def build_encoder(config: EncoderConfig, tokenizer: PreTrainedTokenizerBase) -> 
     """
     if config.model:
         logger.info("encoder: %s (pretrained)", config.model)
-        return AutoModel.from_pretrained(config.model)
+        return AutoModel.from_pretrained(config.model, config=pretrained_config(config))
     logger.info("encoder: small BERT from config (%d layers, hidden %d), random init",
                 config.num_layers, config.hidden_size)
     return BertModel(small_bert_config(config, len(tokenizer)), add_pooling_layer=False)

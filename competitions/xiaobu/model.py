@@ -25,9 +25,9 @@ from typing import Sequence
 import torch
 import torch.nn.functional as F
 from torch import nn
-from transformers import AutoConfig, AutoTokenizer, BertForMaskedLM, BertForSequenceClassification
+from transformers import AutoTokenizer, BertForMaskedLM, BertForSequenceClassification
 
-from common.encoder import small_bert_config
+from common.encoder import pretrained_config as encoder_config, small_bert_config
 from common.id_vocab import (IdVocab, apply_keep_tokens, build_id_vocab, frequency_rank_keep_tokens,
                              load_char_counts)
 from common.losses import logit_adjusted_cross_entropy, posthoc_logit_adjustment
@@ -106,7 +106,7 @@ def build_vocab_and_model(config, sequences: Sequence[Sequence[int]], mlm_head: 
     cls = model_class(mlm_head)
     use_match = bool(getattr(config, "use_match", False)) and not mlm_head
     if config.model:
-        pretrained_config = AutoConfig.from_pretrained(config.model)
+        pretrained_config = encoder_config(config)  # --dropout applied
         if not mlm_head:
             pretrained_config.num_labels = 2
         pretrained_config.use_match = use_match
