@@ -35,7 +35,8 @@ def test_train_predict_and_submission(pretrained, tmp_path, capsys, joint):
     from competitions.xiaobu import predict, train
 
     run = tmp_path / "run"
-    result = train.main(TINY + ["--model", str(pretrained[0]), "--joint", joint, "--run-dir", str(run),
+    joint_flags = ["--logit-adjust-tau", "0"] if joint == "true" else []
+    result = train.main(TINY + joint_flags + ["--model", str(pretrained[0]), "--joint", joint, "--run-dir", str(run),
                                 "--submission-dir", str(tmp_path / "sub"), "--epochs", "2",
                                 "--valid-fraction", "0.25", "--fgm-epsilon", "0.5", "--ema-decay", "0.9"])
     last = json.loads(capsys.readouterr().out.strip().splitlines()[-1])

@@ -77,7 +77,8 @@ def fit(config: XiaobuConfig, run_dir: Path, train: list[Pair], valid: list[Pair
         ValueError: logit adjustment asked of the joint variant.
     """
     if config.joint and (config.logit_adjust_tau > 0 or config.posthoc_tau > 0):
-        raise ValueError("logit adjustment applies to the classification variant, not --joint")
+        raise ValueError("logit adjustment applies to the classification variant, not --joint: "
+                         "add --logit-adjust-tau 0 --posthoc-tau 0 (configs/joint.toml does)")
     set_seed(config.seed)
     vocab, model, origin = build_vocab_and_model(config, sequences, mlm_head=config.joint)
     prior = log_prior([p.label for p in train], 2)
