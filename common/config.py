@@ -137,3 +137,21 @@ def save_config_json(config: Any, path: str | Path) -> Path:
     from common.io import write_json_atomic
 
     return write_json_atomic(path, config_to_dict(config))
+
+
+def narrow_config(config: Any, cls: type[T], **overrides: Any) -> T:
+    """A ``cls`` config holding ``config``'s values for ``cls``'s fields, then ``overrides``.
+
+    For a compound config (e.g. a k-fold or tuning config that inherits a task's
+    config) handing one fold or trial its single-run config.
+
+    Raises:
+        KeyError: an override that is not a field of ``cls``.
+    """
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = set(overrides) - names
+    if unknown:
+        raise KeyError(f"not options of {cls.__name__}: {sorted(unknown)}")
+    values = {name: getattr(config, name) for name in names}
+    values.update(overrides)
+    return cls(**values)

@@ -50,6 +50,18 @@ class CVConfig:
     keep_fold_checkpoints: bool = False  # keep each finished fold's resumable checkpoint/ (optimizer state)
 
 
+def fold_overrides(config: Any, run_dir: str | Path, k: int) -> dict[str, Any]:
+    """Options that make a task's single-run config train fold ``k``.
+
+    Its own folder ``run_dir/fold<k>`` and run name, seed ``config.seed + k``, and
+    ``resume`` when that folder holds a checkpoint (an interrupted fold continues).
+    Use with :func:`common.config.narrow_config`.
+    """
+    fold_dir = Path(run_dir) / f"fold{k}"
+    return {"run_dir": str(fold_dir), "run_name": f"{config.run_name}-fold{k}", "seed": config.seed + k,
+            "resume": (fold_dir / "checkpoint" / "trainer_state.json").is_file()}
+
+
 def text_groups(pairs: Sequence[tuple[Hashable, Hashable]]) -> np.ndarray:
     """Group id per pair: pairs connected through a shared text get the same group.
 
@@ -309,8 +321,8 @@ def collect_cv(run_dir: Path, ids: np.ndarray, labels: np.ndarray, fold: np.ndar
     if test_ids is not None:
         names = [f"fold{k}" for k in range(config.folds)]
         fold_tests = [parts[k]["test"] for k in range(config.folds)]
-        result["test"] = average_predictions([parts[k]["test_ids"] for k in range(config.folds)], fold_tests, names)
         assert_same_ids(test_ids, parts[0]["test_ids"], "fold0 test predictions")
+        result["test"] = average_predictions([parts[k]["test_ids"] for k in range(config.folds)], fold_tests, names)
         _save_npz(run_dir / "test_predictions.npz", test_ids=test_ids, test=result["test"],
                   per_fold=np.stack(fold_tests))
     write_json_atomic(run_dir / "cv_metrics.json", {"cv": cv, "metric": metric_name, "folds": per_fold,

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import json
 import logging
+import shutil
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -139,6 +140,46 @@ def run_study(study: optuna.Study, objective: Callable[[optuna.Trial], float], t
         if ran > 3 * trials:  # every trial failing: stop rather than loop forever
             raise RuntimeError(f"{ran} trials ran and only {finished_trials(study)} finished; see the trial logs")
     return ran
+
+
+# (trial, drawn params, trial folder) -> the trial's objective value
+TrialFn = Callable[[optuna.Trial, dict[str, Any], Path], float]
+
+
+def run_tuning(config: TuneConfig, run_dir: str | Path, space: SearchSpace, train_trial: TrialFn,
+               direction: str, default_name: str, command_hint: str = "") -> dict[str, Any]:
+    """A whole tuning run: study, trials until ``config.trials`` are finished, outputs.
+
+    Each trial draws from ``space`` and trains in ``run_dir/trial<N>`` (cleared first:
+    a number reused after a crash starts clean) through ``train_trial``; its
+    resumable ``checkpoint/`` is removed afterwards. Then :func:`save_study_outputs`,
+    and every trial's ``model.pt`` but the best one's is deleted unless
+    ``config.keep_trial_models``.
+
+    Returns:
+        the summary of :func:`save_study_outputs` plus ``trials_run_now``.
+    """
+    run_dir = Path(run_dir)
+    study = create_study(config, run_dir, direction, default_name)
+
+    def objective(trial: optuna.Trial) -> float:
+        params = suggest(trial, space)
+        trial_dir = run_dir / f"trial{trial.number}"
+        if trial_dir.exists():
+            shutil.rmtree(trial_dir)
+        try:
+            return float(train_trial(trial, params, trial_dir))
+        finally:
+            shutil.rmtree(trial_dir / "checkpoint", ignore_errors=True)  # optimizer state: not needed after
+
+    ran = run_study(study, objective, config.trials)
+    summary = save_study_outputs(study, run_dir, command_hint)
+    if not config.keep_trial_models and "best_trial" in summary:
+        for trial in study.trials:
+            if trial.number != summary["best_trial"]:
+                (run_dir / f"trial{trial.number}" / "model.pt").unlink(missing_ok=True)
+    summary["trials_run_now"] = ran
+    return summary
 
 
 def toml_overrides(params: Mapping[str, Any], comment: str) -> str:

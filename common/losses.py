@@ -11,12 +11,16 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+
+from common.io import write_json_atomic
 
 @dataclass
 class LogitAdjustmentConfig:
@@ -24,6 +28,10 @@ class LogitAdjustmentConfig:
 
     logit_adjust_tau: float = 0.0  # loss form: train on logits + tau * log prior (predict with raw logits)
     posthoc_tau: float = 0.0  # post-hoc form: predict with logits - tau * log prior
+
+
+# Where a run keeps the log priors of its training labels (for the post-hoc form at prediction).
+LOG_PRIOR_FILE = "label_prior.json"
 
 
 # Stands for -inf inside the loss: finite, so gradients of fully-masked rows stay 0, not NaN.
@@ -136,3 +144,24 @@ def posthoc_logit_adjustment(logits: torch.Tensor, log_prior: torch.Tensor, tau:
         (B, C) adjusted logits (float32).
     """
     return logits.float() - tau * log_prior.to(logits.device, torch.float32)
+
+
+def save_log_prior(run_dir: str | Path, prior: torch.Tensor) -> Path:
+    """Write ``prior`` ((C,) or (G, C) log priors) as ``run_dir/label_prior.json``, atomically."""
+    return write_json_atomic(Path(run_dir) / LOG_PRIOR_FILE, prior.tolist())
+
+
+def posthoc_arguments(run_dir: str | Path, tau: float) -> dict:
+    """``{"log_prior", "posthoc_tau"}`` for a task's probability function, or ``{}`` when ``tau <= 0``.
+
+    Raises:
+        FileNotFoundError: ``tau > 0`` and the run has no label_prior.json (trained
+            before logit adjustment existed).
+    """
+    if tau <= 0:
+        return {}
+    path = Path(run_dir) / LOG_PRIOR_FILE
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} missing: post-hoc logit adjustment needs the training priors; retrain")
+    prior = torch.tensor(json.loads(path.read_text(encoding="utf-8")), dtype=torch.float32)
+    return {"log_prior": prior, "posthoc_tau": tau}

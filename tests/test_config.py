@@ -35,3 +35,25 @@ def test_wrong_type_is_refused(tmp_path):
         parse_config(Demo, ["--config", str(override)])
     with pytest.raises(SystemExit):
         parse_config(Demo, ["--epochs", "two"])
+
+
+def test_narrow_config_keeps_the_shared_fields_and_refuses_unknown_overrides():
+    import dataclasses
+
+    import pytest
+
+    from common.config import narrow_config
+
+    @dataclasses.dataclass
+    class Single:
+        lr: float = 0.1
+        name: str = ""
+
+    @dataclasses.dataclass
+    class Compound(Single):
+        folds: int = 5
+
+    single = narrow_config(Compound(lr=0.3, name="a", folds=3), Single, name="a-fold0")
+    assert type(single) is Single and single == Single(lr=0.3, name="a-fold0")
+    with pytest.raises(KeyError, match="folds"):
+        narrow_config(Compound(), Single, folds=2)

@@ -15,7 +15,6 @@ Ends with one JSON line.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import time
 from dataclasses import dataclass
@@ -23,15 +22,16 @@ from pathlib import Path
 
 import numpy as np
 
-from common.config import parse_config
-from common.cv import CVConfig, FoldResult, run_cv, text_groups
+from common.config import narrow_config, parse_config
+from common.cv import CVConfig, FoldResult, fold_overrides, run_cv, text_groups
 from common.io import print_result
+from common.losses import posthoc_arguments
 from common.run import resolve_run_dir, save_config
 from common.submission import validate_submission_file, write_id_label_submission
 from competitions.sohu.config import SohuConfig
 from competitions.sohu.data import ROOT, Example, PairDataset, limit_per_subtask, load_split
 from competitions.sohu.metrics import group_of, sohu_scores
-from competitions.sohu.predict import load_run, parse_subtasks, probabilities, read_log_prior
+from competitions.sohu.predict import load_run, parse_subtasks, probabilities
 from competitions.sohu.train import fit
 
 logger = logging.getLogger("sohu.cv")
@@ -54,15 +54,6 @@ def example_ids(split: str, examples: list[Example]) -> list[str]:
     return ids
 
 
-def fold_config(config: SohuCVConfig, run_dir: Path, k: int) -> SohuConfig:
-    """The single-run config of fold ``k``: its own folder and seed, resuming a left checkpoint."""
-    fields = {f.name for f in dataclasses.fields(SohuConfig)}
-    values = {name: getattr(config, name) for name in fields}
-    values.update(run_dir=str(run_dir / f"fold{k}"), run_name=f"{config.run_name}-fold{k}", seed=config.seed + k,
-                  resume=(run_dir / f"fold{k}" / "checkpoint" / "trainer_state.json").is_file())
-    return SohuConfig(**values)
-
-
 def main(argv: list[str] | None = None) -> dict:
     start = time.time()
     config = parse_config(SohuCVConfig, argv, description=__doc__)
@@ -81,10 +72,10 @@ def main(argv: list[str] | None = None) -> dict:
     groups = text_groups([(e.source, e.target) for e in pool]) if config.group_by_text else None
 
     def train_fold(k: int, train_idx: np.ndarray, held_idx: np.ndarray, fold_dir: Path) -> FoldResult:
-        cfg = fold_config(config, run_dir, k)
+        cfg = narrow_config(config, SohuConfig, **fold_overrides(config, run_dir, k))
         summary = fit(cfg, fold_dir, [pool[i] for i in train_idx], [pool[i] for i in held_idx])
         fcfg, tokenizer, model = load_run(fold_dir)  # the fold's best epoch
-        adjust = {"log_prior": read_log_prior(fold_dir), "posthoc_tau": cfg.posthoc_tau} if cfg.posthoc_tau > 0 else {}
+        adjust = posthoc_arguments(fold_dir, cfg.posthoc_tau)
         pad = tokenizer.pad_token_id
 
         def probs(examples: list[Example]) -> np.ndarray:

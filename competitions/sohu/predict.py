@@ -23,7 +23,7 @@ from transformers import AutoConfig, AutoModel, AutoTokenizer
 from common.checkpoint import load_model_weights
 from common.config import config_from_dict
 from common.io import atomic_path, print_result, write_json_atomic
-from common.losses import posthoc_logit_adjustment
+from common.losses import posthoc_arguments, posthoc_logit_adjustment
 from common.submission import validate_submission_file, write_id_label_submission
 from common.training.inference import run_inference
 from competitions.sohu.config import SohuConfig
@@ -32,7 +32,6 @@ from competitions.sohu.metrics import group_of, sohu_scores
 from competitions.sohu.model import SohuMatcher
 
 logger = logging.getLogger("sohu.predict")
-PRIOR_FILE = "label_prior.json"
 
 
 def parse_subtasks(text: str) -> list[int] | None:
@@ -50,18 +49,6 @@ def build_model(config: SohuConfig, encoder: torch.nn.Module) -> SohuMatcher:
     return SohuMatcher(encoder, num_tasks=len(SUBTASKS), condition_size=config.condition_size,
                        pooling=config.pooling, use_match=config.use_match, dropout=config.dropout,
                        logit_adjust_tau=config.logit_adjust_tau)
-
-
-def read_log_prior(run_dir: Path) -> torch.Tensor:
-    """The (num subtasks, 2) training-label log priors a run saved.
-
-    Raises:
-        FileNotFoundError: the run has no label_prior.json (trained before logit adjustment existed).
-    """
-    path = run_dir / PRIOR_FILE
-    if not path.is_file():
-        raise FileNotFoundError(f"{path} missing: post-hoc logit adjustment needs the training priors; retrain the run")
-    return torch.tensor(json.loads(path.read_text(encoding="utf-8")), dtype=torch.float32)
 
 
 def load_run(run_dir: Path) -> tuple[SohuConfig, Any, SohuMatcher]:
@@ -109,7 +96,7 @@ def predict_run(run_dir: str | Path, data_dir: str | None = None, submission_dir
     start = time.time()
     config, tokenizer, model = load_run(run_dir)
     tau = config.posthoc_tau if posthoc_tau is None else posthoc_tau
-    adjust = {"log_prior": read_log_prior(run_dir), "posthoc_tau": tau} if tau > 0 else {}
+    adjust = posthoc_arguments(run_dir, tau)
     tag = f"-posthoc{tau:g}" if tau > 0 else ""
     data_dir = data_dir or config.data_dir
     subtasks = parse_subtasks(config.subtasks)

@@ -22,8 +22,8 @@ from accelerate.utils import set_seed
 
 from common.config import parse_config
 from common.encoder import build_encoder, load_tokenizer
-from common.io import print_result, write_json_atomic
-from common.losses import log_prior
+from common.io import print_result
+from common.losses import log_prior, save_log_prior
 from common.run import resolve_run_dir, save_config
 from common.training.callbacks import Callback
 from common.training.trainer import Trainer, build_callbacks
@@ -31,7 +31,7 @@ from competitions.sohu.blend import blend_runs
 from competitions.sohu.config import SohuConfig
 from competitions.sohu.data import SUBTASKS, Example, PairDataset, collate, limit_per_subtask, load_split
 from competitions.sohu.metrics import sohu_scores
-from competitions.sohu.predict import PRIOR_FILE, build_model, parse_subtasks, predict_run
+from competitions.sohu.predict import build_model, parse_subtasks, predict_run
 
 
 def compute_metrics(outputs: dict, dataset: PairDataset) -> dict[str, float]:
@@ -67,7 +67,7 @@ def fit(config: SohuConfig, run_dir: Path, train: list[Example], valid: list[Exa
     save_config(config, run_dir)
     tokenizer.save_pretrained(run_dir / "tokenizer")
     encoder.config.save_pretrained(run_dir / "encoder")
-    write_json_atomic(run_dir / PRIOR_FILE, prior.tolist())
+    save_log_prior(run_dir, prior)
 
     train_ds = PairDataset(train, tokenizer, config.max_length)
     valid_ds = PairDataset(valid, tokenizer, config.max_length)

@@ -15,36 +15,28 @@ one JSON line.
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from common.config import parse_config
-from common.cv import CVConfig, FoldResult, run_cv, text_groups
+from common.config import narrow_config, parse_config
+from common.cv import CVConfig, FoldResult, fold_overrides, run_cv, text_groups
 from common.io import print_result
+from common.losses import posthoc_arguments
 from common.run import resolve_run_dir, save_config
 from common.submission import validate_probability_file, write_probability_submission
 from competitions.xiaobu.config import XiaobuConfig
 from competitions.xiaobu.data import count_lines, resolve
 from competitions.xiaobu.metrics import pair_auc
-from competitions.xiaobu.predict import load_run, probabilities, read_log_prior
+from competitions.xiaobu.predict import load_run, probabilities
 from competitions.xiaobu.train import fit, load_data
 
 
 @dataclass
 class XiaobuCVConfig(CVConfig, XiaobuConfig):
     """Xiaobu k-fold: the single-run options plus the fold options (common.cv.CVConfig)."""
-
-
-def fold_config(config: XiaobuCVConfig, run_dir: Path, k: int) -> XiaobuConfig:
-    """The single-run config of fold ``k``: its own folder and seed, resuming a left checkpoint."""
-    values = {f.name: getattr(config, f.name) for f in dataclasses.fields(XiaobuConfig)}
-    values.update(run_dir=str(run_dir / f"fold{k}"), run_name=f"{config.run_name}-fold{k}", seed=config.seed + k,
-                  resume=(run_dir / f"fold{k}" / "checkpoint" / "trainer_state.json").is_file(), valid_fraction=0.0)
-    return XiaobuConfig(**values)
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -58,11 +50,11 @@ def main(argv: list[str] | None = None) -> dict:
     groups = text_groups([(tuple(p.a), tuple(p.b)) for p in labelled]) if config.group_by_text else None
 
     def train_fold(k: int, train_idx: np.ndarray, held_idx: np.ndarray, fold_dir: Path) -> FoldResult:
-        cfg = fold_config(config, run_dir, k)
+        cfg = narrow_config(config, XiaobuConfig, **fold_overrides(config, run_dir, k), valid_fraction=0.0)
         held = [labelled[i] for i in held_idx]
         summary, _ = fit(cfg, fold_dir, [labelled[i] for i in train_idx], held, test, sequences)
         fcfg, vocab, model = load_run(fold_dir)  # the fold's best epoch
-        adjust = {"log_prior": read_log_prior(fold_dir), "posthoc_tau": cfg.posthoc_tau} if cfg.posthoc_tau > 0 else {}
+        adjust = posthoc_arguments(fold_dir, cfg.posthoc_tau)
         return FoldResult(oof=probabilities(fcfg, vocab, model, held, **adjust),
                           test=probabilities(fcfg, vocab, model, test, **adjust),
                           metrics={"best_epoch": summary["best_epoch"], "train_seconds": summary["train_seconds"]})

@@ -29,6 +29,7 @@ from common.checkpoint import load_model_weights
 from common.config import config_from_dict
 from common.id_vocab import IdVocab
 from common.io import print_result
+from common.losses import posthoc_arguments
 from common.pretraining import MLMPairDataset
 from common.submission import validate_probability_file, write_probability_submission
 from common.training.inference import run_inference
@@ -39,21 +40,6 @@ from competitions.xiaobu.metrics import pair_auc
 from competitions.xiaobu.model import VOCAB_FILE, ClassificationPredictStep, JointPredictStep, model_class
 
 logger = logging.getLogger("xiaobu.predict")
-
-
-PRIOR_FILE = "label_prior.json"
-
-
-def read_log_prior(run_dir: Path) -> torch.Tensor:
-    """The (2,) training-label log prior a run saved.
-
-    Raises:
-        FileNotFoundError: the run has no label_prior.json (trained before logit adjustment existed).
-    """
-    path = Path(run_dir) / PRIOR_FILE
-    if not path.is_file():
-        raise FileNotFoundError(f"{path} missing: post-hoc logit adjustment needs the training prior; retrain")
-    return torch.tensor(json.loads(path.read_text(encoding="utf-8")), dtype=torch.float32)
 
 
 def eval_inputs(config: XiaobuConfig, vocab: IdVocab, pairs: list[Pair], log_prior: torch.Tensor | None = None,
@@ -119,7 +105,7 @@ def predict_run(run_dir: str | Path, data_dir: str | None = None, test_file: str
     start = time.time()
     config, vocab, model = load_run(run_dir)
     tau = config.posthoc_tau if posthoc_tau is None else posthoc_tau
-    adjust = {"log_prior": read_log_prior(run_dir), "posthoc_tau": tau} if tau > 0 else {}
+    adjust = posthoc_arguments(run_dir, tau)
     tag = f"-posthoc{tau:g}" if tau > 0 else ""
     data_dir = data_dir or config.data_dir
     valid = validation_pairs(config, data_dir)

@@ -22,7 +22,7 @@ from accelerate.utils import set_seed
 
 from common.config import parse_config
 from common.io import print_result, write_json_atomic
-from common.losses import log_prior
+from common.losses import log_prior, save_log_prior
 from common.pretraining import MLMPairDataset, NgramMaskingCollator
 from common.run import resolve_run_dir, save_config
 from common.training.callbacks import Callback
@@ -32,7 +32,7 @@ from competitions.xiaobu.data import (JointCollator, Pair, PairDataset, collate,
                                       split_train_valid)
 from competitions.xiaobu.metrics import pair_auc
 from competitions.xiaobu.model import VOCAB_FILE, build_vocab_and_model
-from competitions.xiaobu.predict import PRIOR_FILE, eval_inputs, predict_run
+from competitions.xiaobu.predict import eval_inputs, predict_run
 
 
 def compute_metrics(outputs: dict, dataset) -> dict[str, float]:
@@ -87,7 +87,7 @@ def fit(config: XiaobuConfig, run_dir: Path, train: list[Pair], valid: list[Pair
     save_config(config, run_dir)
     vocab.save(run_dir / VOCAB_FILE)
     model.config.save_pretrained(run_dir / "encoder")
-    write_json_atomic(run_dir / PRIOR_FILE, prior.tolist())
+    save_log_prior(run_dir, prior)
 
     if config.joint:
         # MLM on the labelled train pairs and the unlabelled test pairs; the validation pairs stay unseen.

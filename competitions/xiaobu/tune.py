@@ -12,16 +12,14 @@ Ends with one JSON line.
 
 from __future__ import annotations
 
-import dataclasses
-import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import optuna
 
-from common.config import parse_config
-from common.hpo import OptunaPruning, TuneConfig, create_study, run_study, save_study_outputs, suggest
+from common.config import narrow_config, parse_config
+from common.hpo import OptunaPruning, TuneConfig, run_tuning
 from common.io import print_result
 from common.run import resolve_run_dir, save_config
 from competitions.xiaobu.config import XiaobuConfig
@@ -44,17 +42,6 @@ class XiaobuTuneConfig(TuneConfig, XiaobuConfig):
     """A Xiaobu tuning run: the fixed options of every trial plus the study options."""
 
 
-def trial_config(config: XiaobuTuneConfig, run_dir: Path, number: int, params: dict) -> XiaobuConfig:
-    """The single-run config of trial ``number``: the fixed options, then the drawn ``params``."""
-    values = {f.name: getattr(config, f.name) for f in dataclasses.fields(XiaobuConfig)}
-    unknown = set(params) - set(values)
-    if unknown:
-        raise KeyError(f"search space names unknown options: {sorted(unknown)}")
-    values.update(params)
-    values.update(run_dir=str(run_dir / f"trial{number}"), run_name=f"{config.run_name}-trial{number}", resume=False)
-    return XiaobuConfig(**values)
-
-
 def main(argv: list[str] | None = None) -> dict:
     start = time.time()
     config = parse_config(XiaobuTuneConfig, argv, description=__doc__)
@@ -65,27 +52,17 @@ def main(argv: list[str] | None = None) -> dict:
     labelled, test = load_data(config)
     train, valid, _ = split_train_valid(labelled, config.valid_fraction, config.split_seed)
     sequences = [s for p in labelled + test for s in (p.a, p.b)]
-    study = create_study(config, run_dir, "maximize", default_name=f"xiaobu-{config.run_name}")
 
-    def objective(trial: optuna.Trial) -> float:
-        cfg = trial_config(config, run_dir, trial.number, suggest(trial, SEARCH_SPACE))
-        trial_dir = Path(cfg.run_dir)
-        if trial_dir.exists():  # a trial number reused after a crash: start it clean
-            shutil.rmtree(trial_dir)
-        try:
-            summary, _ = fit(cfg, trial_dir, train, valid, test, sequences, callbacks=[OptunaPruning(trial, "auc")])
-        finally:
-            shutil.rmtree(trial_dir / "checkpoint", ignore_errors=True)  # optimizer state: not needed after
-        return float(summary["best_metric"])
+    def train_trial(trial: optuna.Trial, params: dict, trial_dir: Path) -> float:
+        cfg = narrow_config(config, XiaobuConfig, **params, run_dir=str(trial_dir),
+                            run_name=f"{config.run_name}-trial{trial.number}", resume=False)
+        summary, _ = fit(cfg, trial_dir, train, valid, test, sequences, callbacks=[OptunaPruning(trial, "auc")])
+        return summary["best_metric"]
 
-    ran = run_study(study, objective, config.trials)
-    summary = save_study_outputs(study, run_dir, command_hint=(
-        "Use: python -m competitions.xiaobu.train --config <this file> (with the same fixed flags as the study)."))
-    if not config.keep_trial_models and "best_trial" in summary:
-        for trial in study.trials:
-            if trial.number != summary["best_trial"]:
-                (run_dir / f"trial{trial.number}" / "model.pt").unlink(missing_ok=True)
-    summary.update(run_dir=str(run_dir), trials_run_now=ran, wall_seconds=round(time.time() - start, 1))
+    summary = run_tuning(config, run_dir, SEARCH_SPACE, train_trial, "maximize", f"xiaobu-{config.run_name}",
+                         "Use: python -m competitions.xiaobu.train --config <this file> "
+                         "(with the same fixed flags as the study).")
+    summary.update(run_dir=str(run_dir), wall_seconds=round(time.time() - start, 1))
     print_result(summary)
     return summary
 
