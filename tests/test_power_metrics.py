@@ -58,3 +58,29 @@ def test_baike_row_parsing():
     assert page["text"].split("\n") == ["变电站是指电力系统中对电压进行变换的场所。", "一类变电站。"]
     with pytest.raises(ValueError, match=r"baike.csv:7"):
         parse_baike_line("变电站,{not quoted}", FIX / "baike.csv", 7)
+
+
+def test_gold_halves_are_fixed_and_disjoint():
+    from common.mining.term_metrics import gold_half, split_gold
+
+    terms = [f"词{i}" for i in range(2000)]
+    halves = split_gold(terms)
+    assert halves["tuning"].isdisjoint(halves["test"])
+    assert len(halves["tuning"]) + len(halves["test"]) == 2000
+    assert 900 < len(halves["test"]) < 1100
+    assert gold_half("变压器") == gold_half("变压器") and split_gold(terms) == halves  # no process salt
+    assert gold_half("变压器", salt="x") in ("tuning", "test")
+
+
+def test_half_scores_hand_computed():
+    from common.mining.term_metrics import half_scores
+
+    ranked = ["a", "t1", "b", "t2", "c"]
+    test, tuning = {"a", "b", "z"}, {"t1", "t2", "y"}  # f = 3 / 6
+    s = half_scores(ranked, test, tuning, ks=(2, 4))
+    assert s["raw_p@2"] == 0.5 and s["est_p@2"] == 1.0
+    assert s["filt_p@2"] == 1.0  # a, b after removing t1
+    assert s["raw_p@4"] == 0.5 and s["filt_p@4"] == 0.5  # a, b, c (+ nothing) / 4
+    assert s["recall"] == pytest.approx(2 / 3) and s["hits"] == 2
+    with pytest.raises(ValueError):
+        half_scores(ranked, set(), tuning)

@@ -1,0 +1,46 @@
+"""Streamed (chunked, on-disk) discovery equals the in-memory one; corpus errors name the file."""
+
+import random
+
+import numpy as np
+import pytest
+
+from common.mining.corpus_stream import check_corpus, iter_blocks
+from common.mining.new_words import discover
+from common.mining.new_words_stream import discover_file
+
+FIELDS = ("count", "cohesion", "left_entropy", "right_entropy")
+
+
+@pytest.mark.parametrize("chunk", [7, 50, 997, 10**6])
+def test_streamed_equals_in_memory(chunk):
+    rng = random.Random(0)
+    text = "".join(rng.choice("ab甲乙丙 ,\n") for _ in range(3000))
+    lines = text.split("\n")
+    ref = discover("\n".join(lines), 3, 5)
+    got = discover_file([lines[:100], lines[100:]], 3, 5, chunk_chars=chunk, progress=False)
+    assert got.words == ref.words and got.total_chars == ref.total_chars
+    for f in FIELDS:
+        np.testing.assert_allclose(getattr(got, f), getattr(ref, f), err_msg=f)
+
+
+def test_blocks_split_at_line_ends(tmp_path):
+    p = tmp_path / "c.txt"
+    p.write_text("\ufeff变压器\n\n断路器检修\n  \n母线\n", encoding="utf-8")
+    assert list(iter_blocks(p, block_chars=4)) == [["变压器", "断路器检修"], ["母线"]]
+    assert check_corpus(p) > 0
+
+
+def test_corpus_errors_name_the_file(tmp_path):
+    empty = tmp_path / "empty.txt"
+    empty.write_text("\n  \n", encoding="utf-8")
+    with pytest.raises(ValueError, match=r"empty.txt: empty corpus"):
+        check_corpus(empty)
+    bad = tmp_path / "gbk.txt"
+    bad.write_bytes("第一行\n".encode() + "变压器".encode("gbk") + b"\n")
+    with pytest.raises(ValueError, match=r"gbk.txt:2: not valid UTF-8"):
+        list(iter_blocks(bad))
+    with pytest.raises(FileNotFoundError, match="nope.txt"):
+        check_corpus(tmp_path / "nope.txt")
+    with pytest.raises(ValueError, match="no token character"):
+        discover_file([["，。！"]], progress=False)
