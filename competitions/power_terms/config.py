@@ -1,8 +1,9 @@
 """Configuration of the power-term mining run (``make power-mine``).
 
 Every field is a ``--flag`` (``common.config.parse_config``); the resolved config is
-saved as ``runs/power_terms/<run>/config.json``. Defaults are the ones behind the
-results table in README.md.
+saved as ``runs/power_terms/<run>/config.json``. Defaults were chosen on the *tuning half*
+of the power gold list only (``common.mining.term_metrics.split_gold``) and are used
+unchanged on the second domain and on a user's own corpus (``make terms-mine``).
 """
 
 from __future__ import annotations
@@ -16,11 +17,16 @@ class PowerMineConfig:
 
     run: str = "default"  # name of the run folder and submission files
     data_dir: str = ""  # data root holding power_terms/ and corpus/; "" = $DATA_DIR or <repo>/data
-    corpus: str = "lionztt_power/data/五通一措去重语料.csv"  # under <data_dir>/power_terms
+    domain: str = "power"  # power | cmeee: the corpus (and seed file) of a known domain
+    corpus: str = "lionztt_power/data/五通一措去重语料.csv"  # power only: under <data_dir>/power_terms
+    corpus_file: str = ""  # any UTF-8 text file, one text unit per line: mines it instead of the domain
     use_baike: bool = False  # add the Baidu-Baike pages of ac-code/ to the domain corpus (crawled for
     # the gold entity base, so off by default: it would leak the gold terms into the input)
     max_chars: int = 0  # use only the first max_chars characters of the corpus (0 = all; smoke tests)
     # 1. discovery
+    stream_above_chars: int = 20_000_000  # larger corpora are counted in chunks on disk (same result)
+    chunk_chars: int = 10_000_000  # chars per chunk / block: sets the peak memory of a large corpus
+    progress: bool = True  # chars/s lines on stderr
     min_count: int = 3  # n-gram frequency threshold
     max_n: int = 8  # longest n-gram counted
     min_cohesion: float = 1.0  # min-split PMI, nats
@@ -30,18 +36,25 @@ class PowerMineConfig:
     # 2. domain contrast
     general_texts: list[str] = field(default_factory=lambda: [
         "uer_py/CLUECorpusSmall_sampled.txt", "uer_py/chnsenticorp.txt"])  # under <data_dir>/corpus
+    general_files: list[str] = field(default_factory=list)  # general text files; replace general_texts
     use_jieba_dict: bool = True  # jieba's dict.txt word counts as a second general source
     contrast_alpha: float = 1.0  # pseudo-count added to general counts
     min_log_ratio: float = 0.0  # admit when log(p_domain / p_general) >= this
     entropy_weight: float = 2.0  # ranking score = log_ratio + entropy_weight * min(H, entropy_cap)
     entropy_cap: float = 3.0
+    head_weight: float = 1.0  # + head_weight * noun-head log-odds of the last char, learned from the
+    # POS tags of jieba's dictionary (common.mining.ranking); chosen on the tuning half (0 = off)
+    pu_weight: float = 0.0  # + pu_weight * PU word-likeness logit (dictionary words as positives);
+    # measured to lower tuning-half precision@500 at every weight tried, so off
     # 3. embedding expansion
-    seeds_file: str = "competitions/power_terms/seeds.txt"  # relative to the repo root
+    seeds_file: str = ""  # "" = the domain's (seeds.txt, seeds_medical.txt); none for --corpus-file
+    auto_seeds: int = 10  # without any seed, the top-ranked contrast terms seed the expansion
     seeds: list[str] = field(default_factory=list)  # extra seeds, comma-separated on the command line
     w2v_dim: int = 100
     w2v_window: int = 5
     w2v_min_count: int = 5  # rarer words get unreliable (and spuriously high) similarities
     w2v_epochs: int = 10
+    w2v_max_chars: int = 10_000_000  # word2vec / segmentation see only the first chars (time bound)
     w2v_workers: int = 1  # 1 = deterministic (gensim is only reproducible single-threaded)
     seed: int = 42
     expand_topn: int = 20  # neighbours looked at per frontier word
@@ -61,6 +74,7 @@ class PowerEvalConfig:
     """Score a mined term list against the gold entity base (``make power-eval``)."""
 
     run: str = "default"  # reads submissions/power_terms/<run>.tsv
+    domain: str = ""  # power | cmeee: whose gold list; "" = the domain in the run's config.json
     data_dir: str = ""  # as in PowerMineConfig
     submission: str = ""  # explicit .tsv/.txt path instead of the run's
     ks: list[int] = field(default_factory=lambda: [100, 500, 1000, 2000])

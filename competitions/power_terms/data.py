@@ -29,18 +29,20 @@ def resolve(path: str | Path) -> Path:
     return path if path.is_absolute() else REPO_ROOT / path
 
 
-def data_root(data_dir: str = "") -> Path:
+def data_root(data_dir: str = "", need: str = "power_terms") -> Path:
     """The data root: ``data_dir`` if given, else ``$DATA_DIR``, else ``<repo>/data``.
 
+    Args:
+        need: a folder the root must hold (``power_terms``, ``ner``, ``corpus``).
     Raises:
-        FileNotFoundError: the folder has no ``power_terms/`` (with a hint to create
-            the link ``data/power_terms -> ../shared/data/power_terms``).
+        FileNotFoundError: the folder has no ``need/`` (with a hint to create the
+            link ``data/<need> -> ../shared/data/<need>``).
     """
     root = resolve(data_dir or os.environ.get("DATA_DIR", "") or "data")
-    if not (root / "power_terms").is_dir():
+    if need and not (root / need).is_dir():
         raise FileNotFoundError(
-            f"{root / 'power_terms'} not found: pass --data-dir, set DATA_DIR, or link "
-            f"data/power_terms -> ../shared/data/power_terms")
+            f"{root / need} not found: pass --data-dir, set DATA_DIR, or link "
+            f"data/{need} -> ../shared/data/{need}")
     return root
 
 
@@ -129,3 +131,64 @@ def load_seeds(path: str | Path | None, extra: list[str] | None = None) -> list[
     if not seeds:
         raise ValueError(f"no seed terms in {path} or --seeds")
     return seeds
+
+
+# ------------------------------------------------------------------ domains
+# A domain = an unlabelled corpus to mine + a gold term list used only by evaluation.
+# "power" is the task itself; "cmeee" is the second domain that checks that the
+# defaults chosen on power's tuning half carry over without retuning.
+CMEEE_FILE = "ner/cmeee_v2/CMeEE-V2_dev.json"
+DOMAIN_SEEDS = {"power": "competitions/power_terms/seeds.txt",
+                "cmeee": "competitions/power_terms/seeds_medical.txt"}
+
+
+def load_cmeee(path: str | Path) -> tuple[list[str], set[str]]:
+    """CMeEE-V2 texts (one per record) and the set of annotated entity mentions.
+
+    The file is one JSON array of ``{"text", "entities": [{"entity", ...}]}``
+    (``data/ner/cmeee_v2/SOURCE.md``; the dev split: 5,000 texts, 270 k chars).
+
+    Raises:
+        FileNotFoundError / ValueError: missing file, invalid UTF-8 or JSON, or a
+            record without ``text`` (names the file and the record).
+    """
+    path = Path(path)
+    try:
+        records = json.loads(read_utf8(path))
+    except json.JSONDecodeError as err:
+        raise ValueError(f"{path}:{err.lineno}: not valid JSON: {err.msg}") from err
+    texts, gold = [], set()
+    for i, r in enumerate(records):
+        if not isinstance(r, dict) or not isinstance(r.get("text"), str):
+            raise ValueError(f"{path}: record {i} has no 'text' string")
+        texts.extend(s.strip() for s in r["text"].splitlines() if s.strip())
+        gold.update(e["entity"].strip() for e in r.get("entities", []) if e.get("entity", "").strip())
+    return texts, gold
+
+
+def domain_corpus(domain: str, root: Path, corpus: str = "") -> tuple[Path, list[str]]:
+    """``(path, lines)`` of a domain's corpus under the data root ``root``.
+
+    Raises:
+        ValueError: unknown domain; FileNotFoundError / ValueError from the readers.
+    """
+    if domain == "power":
+        path = root / "power_terms" / (corpus or "lionztt_power/data/五通一措去重语料.csv")
+        return path, read_lines(path)
+    if domain == "cmeee":
+        path = root / CMEEE_FILE
+        return path, load_cmeee(path)[0]
+    raise ValueError(f"unknown domain {domain!r}; known: power, cmeee")
+
+
+def domain_gold(domain: str, root: Path) -> set[str]:
+    """The gold term set of a domain (evaluation only).
+
+    power: the BUPT entity base (4,051 terms); cmeee: the unique entity mentions
+    annotated in CMeEE-V2 dev (13,695).
+    """
+    if domain == "power":
+        return load_gold(root / "power_terms")
+    if domain == "cmeee":
+        return load_cmeee(root / CMEEE_FILE)[1]
+    raise ValueError(f"unknown domain {domain!r}; known: power, cmeee")

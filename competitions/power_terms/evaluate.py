@@ -5,7 +5,11 @@ by ``mine`` or a ``.txt`` with one term per line), and the gold set (unique term
 ``bupt_electric_power/entities-base/*.txt``). Reports precision@k, precision,
 recall and F1 of the full ranked list, and the same for the sub-list of the terms
 each stage admitted (``stages`` column; order kept) and of the terms admitted by
-that stage alone (``<stage>_only``). Prints a table, saves
+that stage alone (``<stage>_only``), first against the whole gold list, then against
+each fixed-hash half (``term_metrics.split_gold``: every default was chosen on the
+*tuning* half, so the *test* half is the honest number; ``term_metrics.half_scores``
+explains est_p@k / filt_p@k / raw_p@k). ``--domain cmeee`` scores against the CMeEE
+entity mentions (default: the domain in the run's config.json). Prints the tables, saves
 ``runs/power_terms/<run>/eval.json`` and ends with one JSON line.
 
 Usage: ``python -m competitions.power_terms.evaluate --run default``
@@ -19,7 +23,7 @@ from pathlib import Path
 
 from common.config import parse_config
 from common.io import write_json_atomic
-from common.mining.term_metrics import list_scores
+from common.mining.term_metrics import HALVES, half_scores, list_scores, split_gold
 from common.mining.text_files import read_utf8
 from competitions.power_terms import data
 from competitions.power_terms.config import PowerEvalConfig
@@ -72,6 +76,31 @@ def evaluate(ranked: list[tuple[str, list[str]]], gold: set[str], ks: list[int])
     return out
 
 
+def evaluate_halves(ranked: list[tuple[str, list[str]]], gold: set[str],
+                    ks: list[int]) -> dict[str, dict[str, dict]]:
+    """``{"tuning"|"test": {"all"|"<stage>": half_scores}}`` (each half scored with the
+    other held aside)."""
+    halves = split_gold(gold)
+    stages = ["all"] + [s for s in dict.fromkeys(s for _, ss in ranked for s in ss) if s != "all"]
+    out: dict[str, dict[str, dict]] = {}
+    for h in HALVES:
+        other = halves[HALVES[1 - HALVES.index(h)]]
+        out[h] = {st: half_scores([t for t, ss in ranked if st == "all" or st in ss], halves[h], other, ks)
+                  for st in stages}
+    return out
+
+
+def format_half_table(results: dict[str, dict[str, dict]], ks: list[int]) -> str:
+    """Markdown table: one row per (half, stage)."""
+    cols = [f"est_p@{k}" for k in ks] + [f"filt_p@{k}" for k in ks if k == 500] + \
+        [f"raw_p@{k}" for k in ks if k == 500] + ["recall"]
+    lines = ["| half | stage | " + " | ".join(cols) + " |", "|---" * (len(cols) + 2) + "|"]
+    for h, by_stage in results.items():
+        for stage, r in by_stage.items():
+            lines.append(f"| {h} | {stage} | " + " | ".join(f"{r[c]:.3f}" for c in cols) + " |")
+    return "\n".join(lines)
+
+
 def format_table(results: dict[str, dict], ks: list[int]) -> str:
     """Markdown table, one row per stage."""
     cols = ["n", "hits"] + [f"p@{k}" for k in ks] + ["precision", "recall", "f1"]
@@ -88,17 +117,37 @@ def main(argv: list[str] | None = None) -> None:
         sub = data.resolve(cfg.submission) if cfg.submission else \
             data.resolve(cfg.submissions_dir) / f"{cfg.run}.tsv"
         if not sub.is_file():
-            raise FileNotFoundError(f"submission not found: {sub} (run `make power-mine RUN={cfg.run}` first)")
-        gold = data.load_gold(data.data_root(cfg.data_dir) / "power_terms")
-        results = evaluate(read_ranked(sub), gold, cfg.ks)
+            raise FileNotFoundError(f"submission not found: {sub} (run `make power-mine POWER_RUN={cfg.run}` first)")
+        domain = cfg.domain
+        run_cfg = data.resolve(cfg.runs_dir) / cfg.run / "config.json"
+        if not domain and run_cfg.is_file() and not cfg.submission:
+            saved = json.loads(run_cfg.read_text(encoding="utf-8"))
+            if saved.get("corpus_file"):
+                raise ValueError(f"run {cfg.run!r} mined {saved['corpus_file']}, which has no gold list; "
+                                 f"pass --domain power|cmeee to score it against one anyway")
+            domain = saved.get("domain", "power")
+        domain = domain or "power"
+        gold = data.domain_gold(domain, data.data_root(cfg.data_dir, need=""))
+        ranked = read_ranked(sub)
+        results = evaluate(ranked, gold, cfg.ks)
+        halves = evaluate_halves(ranked, gold, cfg.ks)
     except (FileNotFoundError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         raise SystemExit(2) from None
+    print(f"domain {domain}: {len(gold):,} gold terms\n\nwhole gold list (optimistic for power: "
+          f"defaults were chosen on its tuning half)")
     print(format_table(results, cfg.ks))
+    print("\nfixed-hash halves (est_p@k: hits on the half / (k x its share of gold); "
+          "filt_p@k: the other half removed from the list)")
+    print(format_half_table(halves, cfg.ks))
     out = data.resolve(cfg.runs_dir) / cfg.run / "eval.json"
-    write_json_atomic(out, {"submission": str(sub), "gold_terms": len(gold), "results": results})
+    write_json_atomic(out, {"submission": str(sub), "domain": domain, "gold_terms": len(gold),
+                            "results": results, "halves": halves})
     rel = out.relative_to(data.REPO_ROOT) if out.is_relative_to(data.REPO_ROOT) else out
-    print(json.dumps({"run": cfg.run, "gold_terms": len(gold), **{f"all_{k}": v for k, v in results["all"].items()},
+    print(json.dumps({"run": cfg.run, "domain": domain, "gold_terms": len(gold),
+                      **{f"all_{k}": v for k, v in results["all"].items()},
+                      **{f"{h}_{k}": v for h in HALVES for k, v in halves[h]["all"].items()
+                         if k.startswith("est_p@") or k in ("recall", "filt_p@500")},
                       "paths": {"eval": str(rel)}}, ensure_ascii=False))
 
 

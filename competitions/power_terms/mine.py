@@ -6,7 +6,9 @@ Stages (kexue.fm/archives/6540):
    and left/right neighbour entropy (``common.mining.new_words``); junk rules.
 2. contrast: keep words far more frequent in the domain than in general text
    (jieba's dictionary and general raw text); rank by
-   ``log_ratio + entropy_weight * min(H_left, H_right, entropy_cap)``.
+   ``log_ratio + entropy_weight * min(H_left, H_right, entropy_cap) + head_weight * head``,
+   ``head`` the noun-head log-odds of the last character learned from the POS tags
+   of jieba's dictionary (``common.mining.ranking``; distant supervision, no gold).
 3. expansion: segment the corpus with jieba + the contrast words, train word2vec,
    grow from the seed terms with a similarity threshold rising with depth.
 
@@ -17,7 +19,14 @@ then the seeds and the words only expansion admitted (by depth, then similarity)
 and admitting stage) and ``runs/power_terms/<run>/{config,metrics}.json``; ends by
 printing one JSON line.
 
+Any corpus: ``--corpus-file PATH`` (one text unit per line, UTF-8) with optional
+``--general-files PATH`` and ``--seeds a,b``; without seeds the top ``auto_seeds``
+contrast terms seed the expansion. Corpora above ``stream_above_chars`` are counted
+in chunks on disk (``common.mining.new_words_stream``, same result), general text
+and the corpus are read in blocks, and word2vec sees the first ``w2v_max_chars``.
+
 Usage: ``python -m competitions.power_terms.mine --run default [--seeds 变压器,断路器]``
+       ``python -m competitions.power_terms.mine --corpus-file my.txt --run mine``
 """
 
 from __future__ import annotations
@@ -26,6 +35,7 @@ import json
 import os
 import sys
 import time
+from pathlib import Path
 from dataclasses import dataclass, field
 from functools import partial
 
@@ -39,13 +49,16 @@ from common.mining.expansion import expand, threshold_schedule, train_word2vec
 from common.mining.new_words import discover, select_words
 from common.mining.ngram_hash import count_strings
 from common.mining.char_codes import encode
+from common.mining import ranking
+from common.mining.corpus_stream import check_corpus, iter_blocks
+from common.mining.new_words_stream import discover_file
 from common.mining.segmentation import build_tokenizer, segment
 from common.mining.term_filters import junk_reason
 from competitions.power_terms import data
 from competitions.power_terms.config import PowerMineConfig
 
 TSV_HEADER = ["rank", "term", "stage", "stages", "score", "count", "log_ratio", "cohesion",
-              "left_entropy", "right_entropy", "depth", "similarity", "parent"]
+              "left_entropy", "right_entropy", "depth", "similarity", "parent", "head"]
 
 
 @dataclass
@@ -63,6 +76,7 @@ class Term:
     depth: int = 0
     similarity: float = float("nan")
     parent: str = ""
+    head: float = float("nan")
     stages: list[str] = field(default_factory=list)  # every stage that admitted it
 
     def __post_init__(self) -> None:
@@ -70,15 +84,43 @@ class Term:
             self.stages = [self.stage]
 
 
-def general_sources(words: list[str], texts: list[str],
-                    jieba_table: dict[str, int] | None) -> list[contrast.GeneralCounts]:
-    """Counts of ``words`` in each configured general-domain source."""
+def general_sources(words: list[str], general_paths: list, jieba_table: dict[str, int] | None,
+                    block_chars: int) -> list[contrast.GeneralCounts]:
+    """Counts of ``words`` in each general-domain source (text files read in blocks)."""
     sources = []
     if jieba_table is not None:
         sources.append(contrast.dict_counts(words, jieba_table))
-    if texts:
-        sources.append(contrast.text_counts(words, "\n".join(texts)))
+    if general_paths:
+        counts, total = np.zeros(len(words), dtype=np.int64), 0
+        for path in general_paths:
+            for block in iter_blocks(path, block_chars):
+                g = contrast.text_counts(words, "\n".join(block))
+                counts += g.counts
+                total += g.total
+        sources.append(contrast.GeneralCounts("general_text", counts, total))
     return sources
+
+
+def corpus_counts(words: list[str], path, block_chars: int) -> tuple[np.ndarray, int]:
+    """Substring counts of ``words`` in a corpus file read in blocks, and its token chars."""
+    counts, total = np.zeros(len(words), dtype=np.int64), 0
+    for block in iter_blocks(path, block_chars):
+        cps = encode("\n".join(block))
+        counts += count_strings(cps, words)
+        total += int((cps != 0).sum())
+    return counts, total
+
+
+def first_chars(blocks, max_chars: int) -> list[str]:
+    """The first lines of a stream of line blocks, cut after ``max_chars`` characters (0 = all)."""
+    out, n = [], 0
+    for block in blocks:
+        for ln in block:
+            if max_chars > 0 and n >= max_chars:
+                return out
+            out.append(ln[: max_chars - n] if max_chars > 0 else ln)
+            n += len(out[-1])
+    return out
 
 
 def _shown(path) -> str:
@@ -86,31 +128,71 @@ def _shown(path) -> str:
     return str(path.relative_to(data.REPO_ROOT)) if path.is_relative_to(data.REPO_ROOT) else str(path)
 
 
+def corpus_path(cfg: PowerMineConfig, root) -> "Path":
+    """The file to mine: ``--corpus-file``, else the domain's corpus."""
+    if cfg.corpus_file:
+        return data.resolve(cfg.corpus_file) if not os.path.isabs(cfg.corpus_file) else Path(cfg.corpus_file)
+    if cfg.domain == "power":
+        return root / "power_terms" / cfg.corpus
+    if cfg.domain == "cmeee":
+        return root / data.CMEEE_FILE
+    raise ValueError(f"unknown domain {cfg.domain!r}; known: power, cmeee (or give --corpus-file)")
+
+
 def mine(cfg: PowerMineConfig) -> dict:
-    """Run the three stages; returns the metrics dict (also written to the run folder)."""
+    """Run the three stages; returns the metrics dict (also written to the run folder).
+
+    Raises:
+        FileNotFoundError: missing corpus, general text or seed file (named).
+        ValueError: empty or non-UTF-8 corpus (file and line), no general source,
+            unknown domain.
+    """
     timings: dict[str, float] = {}
     t_start = time.perf_counter()
-    root = data.data_root(cfg.data_dir)
-    power_dir = root / "power_terms"
-    corpus_path = power_dir / cfg.corpus
-    lines = data.load_corpus(corpus_path, cfg.max_chars)
-    if cfg.use_baike:
-        lines += data.load_baike_texts(power_dir / "bupt_electric_power" / "ac-code")
-    if not lines:
-        raise ValueError(f"{corpus_path}: no text")
-    text = "\n".join(lines)
-    general_texts = [line for p in cfg.general_texts
-                     for line in data.load_corpus(root / "corpus" / p)]
-    jieba_table = (contrast.load_frequency_dict(os.path.join(os.path.dirname(jieba.__file__), "dict.txt"))
-                   if cfg.use_jieba_dict else None)
-    if not general_texts and jieba_table is None:
-        raise ValueError("no general-domain source: give --general-texts or --use-jieba-dict true")
-    seeds = data.load_seeds(data.resolve(cfg.seeds_file) if cfg.seeds_file else None, cfg.seeds)
+    root = data.data_root(cfg.data_dir, need="" if cfg.corpus_file else
+                          ("power_terms" if cfg.domain == "power" else "ner"))
+    path = corpus_path(cfg, root)
+    tmp_corpus = None
+    if cfg.domain == "cmeee" and not cfg.corpus_file:  # JSON records -> a line file in the run folder
+        tmp_corpus = data.resolve(cfg.runs_dir) / cfg.run / "corpus.txt"
+        write_text_atomic(tmp_corpus, "\n".join(data.load_cmeee(path)[0]) + "\n")
+        path = tmp_corpus
+    size = check_corpus(path)
+    big = size > 3 * cfg.stream_above_chars  # UTF-8 CJK: ~3 bytes per char
+    if cfg.max_chars > 0 or cfg.use_baike or not big:
+        lines = first_chars(iter_blocks(path, cfg.chunk_chars), cfg.max_chars)
+        if cfg.use_baike:
+            lines += data.load_baike_texts(root / "power_terms" / "bupt_electric_power" / "ac-code")
+        big = sum(map(len, lines)) > cfg.stream_above_chars
+    else:
+        lines = None
+    if cfg.general_files:
+        general_paths = [data.resolve(p) if not os.path.isabs(p) else Path(p) for p in cfg.general_files]
+    else:
+        general_paths = [root / "corpus" / p for p in cfg.general_texts if (root / "corpus" / p).is_file()]
+    for gp in general_paths:
+        check_corpus(gp)
+    jieba_dict = os.path.join(os.path.dirname(jieba.__file__), "dict.txt")
+    jieba_table = contrast.load_frequency_dict(jieba_dict) if cfg.use_jieba_dict else None
+    if not general_paths and jieba_table is None:
+        raise ValueError("no general-domain source: give --general-files or --use-jieba-dict true")
+    seeds_file = cfg.seeds_file or ("" if cfg.corpus_file else data.DOMAIN_SEEDS.get(cfg.domain, ""))
+    seeds = (data.load_seeds(data.resolve(seeds_file) if seeds_file else None, cfg.seeds)
+             if seeds_file or cfg.seeds else [])
     timings["load_s"] = time.perf_counter() - t_start
 
     # 1. discovery
     t0 = time.perf_counter()
-    cands = discover(text, cfg.min_count, cfg.max_n)
+    if lines is not None and not big:
+        text = "\n".join(lines)
+        n_chars = len(text)
+        cands = discover(text, cfg.min_count, cfg.max_n)
+    else:
+        blocks = iter_blocks(path, cfg.chunk_chars) if lines is None else \
+            (lines[i:i + 100_000] for i in range(0, len(lines), 100_000))
+        cands = discover_file(blocks, cfg.min_count, cfg.max_n, cfg.chunk_chars,
+                              progress=cfg.progress, total_chars=size // 3)
+        n_chars = None
     timings["discovery_s"] = time.perf_counter() - t0
     sel = select_words(cands, cfg.min_count, cfg.min_cohesion, cfg.min_entropy)
     reasons = [junk_reason(w, cfg.min_len, cfg.max_len) for w in sel.words]
@@ -123,22 +205,33 @@ def mine(cfg: PowerMineConfig) -> dict:
     # 2. contrast
     t0 = time.perf_counter()
     lr = contrast.log_ratio(sel.count, sel.total_chars,
-                            general_sources(sel.words, general_texts, jieba_table),
+                            general_sources(sel.words, general_paths, jieba_table, cfg.chunk_chars),
                             cfg.contrast_alpha)
     keep = lr >= cfg.min_log_ratio
     h = np.minimum(sel.left_entropy, sel.right_entropy)
-    score = lr + cfg.entropy_weight * np.minimum(h, cfg.entropy_cap)
+    head = ranking.head_noun_scores(sel.words, ranking.head_noun_table(ranking.load_pos_dictionary(jieba_dict)))
+    score = lr + cfg.entropy_weight * np.minimum(h, cfg.entropy_cap) + cfg.head_weight * head
+    if cfg.pu_weight:
+        s_tab, e_tab = ranking.edge_char_tables(jieba_table or contrast.load_frequency_dict(jieba_dict))
+        labelled = np.array([w in (jieba_table or {}) for w in sel.words])
+        score = score + cfg.pu_weight * ranking.pu_word_logits(
+            ranking.candidate_features(sel, s_tab, e_tab), labelled, seed=cfg.seed)
     terms: dict[str, Term] = {}
     for i in np.flatnonzero(keep)[np.argsort(-score[keep], kind="stable")]:
         w = sel.words[i]
         terms[w] = Term(w, "contrast", float(score[i]), int(sel.count[i]), float(lr[i]),
-                        float(sel.cohesion[i]), float(sel.left_entropy[i]), float(sel.right_entropy[i]))
+                        float(sel.cohesion[i]), float(sel.left_entropy[i]), float(sel.right_entropy[i]),
+                        head=float(head[i]))
     timings["contrast_s"] = time.perf_counter() - t0
 
     # 3. expansion
+    if not seeds and cfg.auto_seeds > 0:  # the top contrast terms (ranked by score above)
+        seeds = list(terms)[: cfg.auto_seeds]
     t0 = time.perf_counter()
     tokenizer = build_tokenizer(terms)
-    sentences = segment(lines, tokenizer)
+    w2v_lines = first_chars([lines] if lines is not None else iter_blocks(path, cfg.chunk_chars),
+                            cfg.w2v_max_chars)
+    sentences = segment(w2v_lines, tokenizer)
     timings["segment_s"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     model = train_word2vec(sentences, cfg.w2v_dim, cfg.w2v_window, cfg.w2v_min_count,
@@ -146,10 +239,14 @@ def mine(cfg: PowerMineConfig) -> dict:
     timings["word2vec_s"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     vocab = list(model.wv.index_to_key)
-    cps = encode(text)
-    dom_counts = count_strings(cps, vocab)
-    vocab_lr = contrast.log_ratio(np.maximum(dom_counts, 1), int((cps != 0).sum()),
-                                  general_sources(vocab, general_texts, jieba_table),
+    if lines is not None:
+        cps = encode("\n".join(lines))
+        dom_counts, dom_total = count_strings(cps, vocab), int((cps != 0).sum())
+        del cps
+    else:
+        dom_counts, dom_total = corpus_counts(vocab, path, cfg.chunk_chars)
+    vocab_lr = contrast.log_ratio(np.maximum(dom_counts, 1), dom_total,
+                                  general_sources(vocab, general_paths, jieba_table, cfg.chunk_chars),
                                   cfg.contrast_alpha)
     ratio_of = dict(zip(vocab, vocab_lr.tolist()))
     count_of = dict(zip(vocab, dom_counts.tolist()))
@@ -190,15 +287,18 @@ def mine(cfg: PowerMineConfig) -> dict:
     for rank, t in enumerate(ranked, 1):
         rows.append("\t".join([str(rank), t.term, t.stage, "+".join(t.stages), f"{t.score:.4f}", str(t.count),
                                f"{t.log_ratio:.4f}", f"{t.cohesion:.4f}", f"{t.left_entropy:.4f}",
-                               f"{t.right_entropy:.4f}", str(t.depth), f"{t.similarity:.4f}", t.parent]))
+                               f"{t.right_entropy:.4f}", str(t.depth), f"{t.similarity:.4f}", t.parent,
+                               f"{t.head:.4f}"]))
     write_text_atomic(sub_tsv, "\n".join(rows) + "\n")
     write_json_atomic(run_dir / "config.json", config_to_dict(cfg))
     timings["total_s"] = time.perf_counter() - t_start
     metrics = {
         "run": cfg.run,
-        "corpus_chars": len(text),
-        "corpus_lines": len(lines),
-        "discovery_chars_per_s": len(text) / timings["discovery_s"],
+        "domain": "" if cfg.corpus_file else cfg.domain,
+        "corpus": _shown(path),
+        "corpus_chars": n_chars if n_chars is not None else cands.total_chars,
+        "corpus_lines": len(lines) if lines is not None else None,
+        "discovery_chars_per_s": (n_chars or cands.total_chars) / timings["discovery_s"],
         "ngram_candidates": len(cands),
         "after_thresholds": len(reasons),
         "junk_removed": junk_counts,
