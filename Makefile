@@ -7,12 +7,12 @@ ARGS ?=
 # A CPU torch wheel shipped on this machine image is preferred over PyPI's CUDA build.
 TORCH_WHEEL := $(firstword $(wildcard /opt/wheels/torch-*+cpu-cp311-*.whl))
 
-.PHONY: help venv test test-all sohu-pretrain sohu-train sohu-predict sohu-baseline sohu-blend \
-	power-mine power-eval power-bench ner-train ner-predict ner-bench \
-	xiaobu-pretrain xiaobu-train xiaobu-predict xiaobu-baseline sohu-cv sohu-tune xiaobu-cv xiaobu-tune
+# Not .PHONY: the <task>-<command> targets come from pattern rules, which make skips for phony targets.
+.PHONY: help venv test test-all sohu-pretrain power-mine power-eval power-bench ner-train ner-predict ner-bench \
+	xiaobu-pretrain
 
 help:
-	@grep -E '^[a-z-]+:.*## ' Makefile | sed 's/:.*## /\t/'
+	@grep -E '^[a-z%-]+:.*## ' Makefile | sed 's/:.*## /\t/'
 
 .venv/.installed: requirements.txt
 	test -x $(PY) || python3.11 -m venv .venv || python3 -m venv .venv
@@ -29,47 +29,52 @@ test: venv ## fast test suite (slow tests skipped)
 test-all: venv ## every test, slow ones included
 	$(PY) -m pytest -q tests
 
-# k-fold and tuning (Sohu and Xiaobu). Rerunning the same command resumes the run / study.
+# ------------------------------------------- the shared commands, for every task
+# make <task>-train | <task>-predict RUN=... | <task>-cv FOLDS=5 | <task>-tune TRIALS=20 | <task>-blend RUNS="..."
+# run python -m common.commands.<command> --task <task> with that task's <task>_ARGS (data, encoder) and
+# after its <task>_NEEDS (cached pretraining); sohu-train also needs the TF-IDF reference it blends with.
+# Rerunning a cv or tune command resumes the run / study.
 FOLDS ?= 5
 TRIALS ?= 20
+CV_RUN ?= cv$(FOLDS)
+TUNE_RUN ?= tune
+
+.SECONDEXPANSION:
+%-train: venv $$($$*_NEEDS) $$($$*_TRAIN_NEEDS) ## train and write the submission: make sohu-train ARGS="--run-name x"
+	$(PY) -m common.commands.train --task $* $($*_ARGS) $(ARGS)
+
+%-cv: venv $$($$*_NEEDS) ## k-fold CV, OOF score, fold-averaged submission: make xiaobu-cv FOLDS=5
+	$(PY) -m common.commands.cv --task $* $($*_ARGS) --folds $(FOLDS) --run-name $(CV_RUN) $(ARGS)
+
+%-tune: venv $$($$*_NEEDS) ## Optuna study on the validation metric: make sohu-tune TRIALS=20
+	$(PY) -m common.commands.tune --task $* $($*_ARGS) --trials $(TRIALS) --run-name $(TUNE_RUN) $(ARGS)
+
+%-predict: venv ## the submission again from a saved run: make sohu-predict RUN=runs/sohu/<name> [ARGS="--test-file F"]
+	@test -n "$(RUN)" || (echo "usage: make $@ RUN=runs/$*/<name>" >&2; exit 2)
+	$(PY) -m common.commands.predict --task $* --run $(RUN) $(ARGS)
+
+%-blend: venv ## average saved runs: make sohu-blend RUNS="runs/sohu/a runs/sohu/tfidf-baseline"
+	@test -n "$(RUNS)" || (echo "usage: make $@ RUNS=\"runs/$*/<a> runs/$*/<b>\"" >&2; exit 2)
+	$(PY) -m common.commands.blend --task $* --runs $(RUNS) $(ARGS)
+
+%-baseline: venv ## the task's TF-IDF + logistic regression reference
+	$(PY) -m competitions.$*.baseline $($*_DATA) $(ARGS)
 
 # ---------------------------------------------------------------- Sohu 2021
 SOHU_PRETRAINED := cache/sohu-pretrain
+SOHU_TFIDF := runs/sohu/tfidf-baseline/probabilities.npz
+sohu_DATA := --data-dir $(DATA)/sohu2021
+sohu_ARGS := --model $(SOHU_PRETRAINED) $(sohu_DATA)
+sohu_NEEDS := sohu-pretrain
+sohu_TRAIN_NEEDS := $(SOHU_TFIDF)
 
 $(SOHU_PRETRAINED)/config.json: | venv
 	$(PY) -m competitions.sohu.pretrain --data-dir $(DATA)/sohu2021 --corpus-dir $(DATA)/corpus --output-dir $(SOHU_PRETRAINED)
 
 sohu-pretrain: $(SOHU_PRETRAINED)/config.json ## one-time pretraining, cached in cache/sohu-pretrain
 
-SOHU_TFIDF := runs/sohu/tfidf-baseline/probabilities.npz
-
 $(SOHU_TFIDF): | venv
-	$(PY) -m competitions.sohu.baseline --data-dir $(DATA)/sohu2021
-
-sohu-train: venv sohu-pretrain $(SOHU_TFIDF) ## train on data/sohu2021, write the neural and the blended submission
-	$(PY) -m competitions.sohu.train --model $(SOHU_PRETRAINED) --data-dir $(DATA)/sohu2021 $(ARGS)
-
-CV_RUN ?= cv$(FOLDS)
-TUNE_RUN ?= tune
-
-sohu-cv: venv sohu-pretrain ## k-fold CV on train+valid, OOF score, fold-averaged submission: make sohu-cv FOLDS=5
-	$(PY) -m competitions.sohu.cv --model $(SOHU_PRETRAINED) --data-dir $(DATA)/sohu2021 --folds $(FOLDS) \
-		--run-name $(CV_RUN) $(ARGS)
-
-sohu-tune: venv sohu-pretrain ## Optuna study on the validation score: make sohu-tune TRIALS=20
-	$(PY) -m competitions.sohu.tune --model $(SOHU_PRETRAINED) --data-dir $(DATA)/sohu2021 --trials $(TRIALS) \
-		--run-name $(TUNE_RUN) $(ARGS)
-
-sohu-predict: venv ## rewrite the submission of a saved run: make sohu-predict RUN=runs/sohu/<name>
-	@test -n "$(RUN)" || (echo "usage: make sohu-predict RUN=runs/sohu/<name>" >&2; exit 2)
-	$(PY) -m competitions.sohu.predict --run $(RUN) --data-dir $(DATA)/sohu2021 $(ARGS)
-
-sohu-baseline: venv ## char n-gram TF-IDF + logistic regression reference
-	$(PY) -m competitions.sohu.baseline --data-dir $(DATA)/sohu2021 $(ARGS)
-
-sohu-blend: venv ## average saved runs: make sohu-blend RUNS="runs/sohu/a runs/sohu/tfidf-baseline"
-	@test -n "$(RUNS)" || (echo "usage: make sohu-blend RUNS=\"runs/sohu/<a> runs/sohu/<b>\"" >&2; exit 2)
-	$(PY) -m competitions.sohu.blend --runs $(RUNS) --data-dir $(DATA)/sohu2021 $(ARGS)
+	$(PY) -m competitions.sohu.baseline $(sohu_DATA)
 
 # ------------------------------------------------------- power-domain terms
 POWER_RUN ?= default
@@ -100,26 +105,11 @@ ner-bench: venv ## our GP/EGP vs bert4torch's GP/EGP vs CRF, one process, interl
 # ------------------------------------------------------ Xiaobu (GAIIC 2021 track 3)
 XIAOBU_PRETRAINED := cache/xiaobu-pretrain
 PRETRAIN_ARGS ?=
+xiaobu_DATA := --data-dir $(DATA)/xiaobu
+xiaobu_ARGS := --model $(XIAOBU_PRETRAINED) $(xiaobu_DATA)
+xiaobu_NEEDS := xiaobu-pretrain
 
 $(XIAOBU_PRETRAINED)/config.json: | venv
 	$(PY) -m competitions.xiaobu.pretrain --data-dir $(DATA)/xiaobu --output-dir $(XIAOBU_PRETRAINED) $(PRETRAIN_ARGS)
 
 xiaobu-pretrain: $(XIAOBU_PRETRAINED)/config.json ## MLM pretraining on the ids (14 min budget), cached in cache/xiaobu-pretrain
-
-xiaobu-train: venv xiaobu-pretrain ## fine-tune on data/xiaobu and write the submission
-	$(PY) -m competitions.xiaobu.train --model $(XIAOBU_PRETRAINED) --data-dir $(DATA)/xiaobu $(ARGS)
-
-xiaobu-cv: venv xiaobu-pretrain ## k-fold CV on the train file, OOF AUC, fold-averaged submission: make xiaobu-cv FOLDS=5
-	$(PY) -m competitions.xiaobu.cv --model $(XIAOBU_PRETRAINED) --data-dir $(DATA)/xiaobu --folds $(FOLDS) \
-		--run-name $(CV_RUN) $(ARGS)
-
-xiaobu-tune: venv xiaobu-pretrain ## Optuna study on the validation AUC: make xiaobu-tune TRIALS=20
-	$(PY) -m competitions.xiaobu.tune --model $(XIAOBU_PRETRAINED) --data-dir $(DATA)/xiaobu --trials $(TRIALS) \
-		--run-name $(TUNE_RUN) $(ARGS)
-
-xiaobu-predict: venv ## rewrite the submission of a saved run: make xiaobu-predict RUN=runs/xiaobu/<name>
-	@test -n "$(RUN)" || (echo "usage: make xiaobu-predict RUN=runs/xiaobu/<name>" >&2; exit 2)
-	$(PY) -m competitions.xiaobu.predict --run $(RUN) --data-dir $(DATA)/xiaobu $(ARGS)
-
-xiaobu-baseline: venv ## id n-gram TF-IDF + logistic regression reference
-	$(PY) -m competitions.xiaobu.baseline --data-dir $(DATA)/xiaobu $(ARGS)

@@ -182,7 +182,23 @@ class FoldResult:
 FoldFn = Callable[[int, np.ndarray, np.ndarray, Path], FoldResult]
 
 
+def _is_main() -> bool:
+    from accelerate import PartialState
+
+    return PartialState().is_main_process
+
+
+def _barrier() -> None:
+    """Wait until every process got here (files the main process wrote are then readable by all)."""
+    from accelerate import PartialState
+
+    PartialState().wait_for_everyone()
+
+
 def _save_npz(path: Path, **arrays: np.ndarray) -> None:
+    """Write ``arrays`` atomically (main process only: every process holds the same gathered arrays)."""
+    if not _is_main():
+        return
     with atomic_path(path) as tmp:
         with tmp.open("wb") as f:
             np.savez(f, **arrays)
@@ -208,9 +224,10 @@ def load_or_make_folds(run_dir: Path, ids: np.ndarray, strata: Sequence[Hashable
         if saved["folds"] != config.folds:
             raise ValueError(f"{path}: {saved['folds']} folds saved, {config.folds} asked; use a new run name")
         return np.asarray(saved["fold"], dtype=np.int64)
-    fold = make_folds(strata, config.folds, config.fold_seed, groups)
-    write_json_atomic(path, {"folds": config.folds, "fold_seed": config.fold_seed,
-                             "grouped": groups is not None, "ids": ids.tolist(), "fold": fold.tolist()})
+    fold = make_folds(strata, config.folds, config.fold_seed, groups)  # deterministic: the same on every process
+    if _is_main():
+        write_json_atomic(path, {"folds": config.folds, "fold_seed": config.fold_seed,
+                                 "grouped": groups is not None, "ids": ids.tolist(), "fold": fold.tolist()})
     return fold
 
 
@@ -280,9 +297,10 @@ def run_cv(run_dir: str | Path, ids: Sequence[str], labels: np.ndarray, strata: 
                 raise ValueError(f"fold {k}: test predictions missing or not one per test id")
             arrays.update(test_ids=test_ids, test=np.asarray(result.test))
         metrics = {**result.metrics, "fold_seconds": round(time.time() - start, 1)}
-        write_json_atomic(fold_dir / "fold_metrics.json", metrics)
+        if _is_main():
+            write_json_atomic(fold_dir / "fold_metrics.json", metrics)
         _save_npz(done, **arrays)  # written last: its presence marks the fold done
-        if not config.keep_fold_checkpoints:
+        if not config.keep_fold_checkpoints and _is_main():
             shutil.rmtree(fold_dir / "checkpoint", ignore_errors=True)  # model.pt stays
     return collect_cv(run_dir, ids, labels, fold, score, config, test_ids, metric_name)
 
@@ -291,6 +309,7 @@ def collect_cv(run_dir: Path, ids: np.ndarray, labels: np.ndarray, fold: np.ndar
                score: Callable[[np.ndarray, np.ndarray], dict[str, float]], config: CVConfig,
                test_ids: np.ndarray | None, metric_name: str) -> dict[str, Any]:
     """Assemble ``oof.npz``, ``test_predictions.npz`` and ``cv_metrics.json`` from the fold folders."""
+    _barrier()
     parts = {}
     for k in range(config.folds):
         path = run_dir / f"fold{k}" / FOLD_PREDICTIONS
@@ -325,7 +344,8 @@ def collect_cv(run_dir: Path, ids: np.ndarray, labels: np.ndarray, fold: np.ndar
         result["test"] = average_predictions([parts[k]["test_ids"] for k in range(config.folds)], fold_tests, names)
         _save_npz(run_dir / "test_predictions.npz", test_ids=test_ids, test=result["test"],
                   per_fold=np.stack(fold_tests))
-    write_json_atomic(run_dir / "cv_metrics.json", {"cv": cv, "metric": metric_name, "folds": per_fold,
+    if _is_main():
+        write_json_atomic(run_dir / "cv_metrics.json", {"cv": cv, "metric": metric_name, "folds": per_fold,
                                                     "n_folds": config.folds, "fold_seed": config.fold_seed})
     logger.info("CV %s = %.4f over %d folds (%d rows)", metric_name, cv[metric_name], config.folds, len(ids))
     return result

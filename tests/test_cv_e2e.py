@@ -17,14 +17,14 @@ def _fold_mtimes(run):
 
 
 def test_sohu_cv_writes_oof_and_a_fold_averaged_submission(tmp_path):
-    from competitions.sohu import cv
+    from common.commands import cv
 
     sohu = DATA / "sohu2021"
     if not (sohu / "sohu2021_open_data_clean").is_dir():
         pytest.skip(f"real Sohu data not linked at {sohu}")
     vocab = ["--vocab", str(SHARED_VOCAB)] if SHARED_VOCAB.is_dir() else ["--vocab", str(tmp_path / "none")]
     run = tmp_path / "cv"
-    args = TINY + ["--data-dir", str(sohu), "--run-dir", str(run), "--submission-dir", str(tmp_path / "sub"),
+    args = ["--task", "sohu"] + TINY + ["--data-dir", str(sohu), "--run-dir", str(run), "--submission-dir", str(tmp_path / "sub"),
                    "--limit", "30", "--max-length", "40", "--eval-batch-size", "512",
                    "--logit-adjust-tau", "1.0"] + vocab
     result = cv.main(args)

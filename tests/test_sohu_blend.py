@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from competitions.sohu.blend import blend
+from common.commands.blend import blend
 
 
 def _run(valid_probs, test_ids=("ss0_a", "ss0_b")):

@@ -13,10 +13,10 @@ pytestmark = pytest.mark.skipif(not (SOHU / "sohu2021_open_data_clean").is_dir()
 
 
 def test_train_predict_and_submission(tmp_path, capsys):
-    from competitions.sohu import predict, train
+    from common.commands import predict, train
 
     vocab = ["--vocab", str(SHARED_VOCAB)] if SHARED_VOCAB.is_dir() else ["--vocab", str(tmp_path / "none")]
-    args = ["--data-dir", str(SOHU), "--run-dir", str(tmp_path / "run"), "--submission-dir", str(tmp_path / "sub"),
+    args = ["--task", "sohu", "--data-dir", str(SOHU), "--run-dir", str(tmp_path / "run"), "--submission-dir", str(tmp_path / "sub"),
             "--limit", "48", "--epochs", "2", "--batch-size", "16", "--max-length", "48",
             "--num-layers", "1", "--hidden-size", "32", "--num-heads", "2", "--intermediate-size", "64",
             "--fgm-epsilon", "0.5", "--ema-decay", "0.9", "--eval-batch-size", "256", "--blend-with", ""] + vocab
@@ -30,7 +30,41 @@ def test_train_predict_and_submission(tmp_path, capsys):
     sample = SOHU / "sohu2021_open_data_clean" / "sample_submission.csv"
     assert validate_submission_file(result["submission"], sample) == 29822
     # absent subtasks (no data here) are filled and reported
-    assert result["filled_ids"] == 29822 - 4934 - 4930 and len(result["missing_subtasks"]) == 4
-    again = predict.main(["--run", str(run), "--submission-dir", str(tmp_path / "sub2")])
+    assert result["filled_ids"] == 29822 - 4934 - 4930 and len(result["missing"]) == 4
+    again = predict.main(["--task", "sohu", "--run", str(run), "--submission-dir", str(tmp_path / "sub2")])
     assert again["valid"] == result["valid"]  # same weights, same data, same metrics
     assert open(again["submission"]).read() == open(result["submission"]).read()
+
+
+def test_predict_scores_a_file_of_pairs_and_never_writes_the_run(tmp_path):
+    """``predict --test-file``: labels for any pairs file, validated; the run's own outputs untouched."""
+    from common.commands import predict, train
+    from common.submission import validate_rows
+
+    vocab = ["--vocab", str(SHARED_VOCAB)] if SHARED_VOCAB.is_dir() else ["--vocab", str(tmp_path / "none")]
+    run = tmp_path / "run"
+    train.main(["--task", "sohu", "--data-dir", str(SOHU), "--run-dir", str(run), "--submission-dir",
+                str(tmp_path / "sub"), "--limit", "16", "--epochs", "1", "--max-length", "32", "--num-layers", "1",
+                "--hidden-size", "32", "--num-heads", "2", "--intermediate-size", "64", "--blend-with", ""] + vocab)
+    # train.log aside: this process's training left its log handler attached (a CLI predict has none)
+    before = {p.name: p.stat().st_mtime_ns for p in run.iterdir() if p.name != "train.log"}
+    pairs = tmp_path / "pairs.jsonl"
+    rows = [{"source": "北京顺义两个地区调整为低风险地区", "target": "北京低风险地区", "id": "ss7_a"},
+            {"source": "科比与奥尼尔", "target": "湖人王朝", "id": "ss7_b"},
+            {"source": "今天天气很好", "target": "我们去公园散步", "id": "ll3_a"}]
+    pairs.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    out = predict.main(["--task", "sohu", "--run", str(run), "--test-file", str(pairs),
+                        "--submission-dir", str(tmp_path / "custom")])
+    lines = open(out["submission"], encoding="utf-8").read().splitlines()
+    assert lines[0] == "id,label" and [x.split(",")[0] for x in lines[1:]] == ["ss7_a", "ss7_b", "ll3_a"]
+    validate_rows(["id", "label"], [x.split(",") for x in lines[1:]], ["id", "label"], ["ss7_a", "ss7_b", "ll3_a"],
+                  ["0", "1"])
+    import numpy as np
+
+    probs = np.load(out["submission"].replace(".csv", ".probabilities.npz"))
+    assert probs["test_ids"].tolist() == ["ss7_a", "ss7_b", "ll3_a"] and len(probs["test_probs"]) == 3
+    assert {p.name: p.stat().st_mtime_ns for p in run.iterdir() if p.name != "train.log"} == before
+    pairs.write_text(pairs.read_text(encoding="utf-8") + json.dumps(rows[0], ensure_ascii=False) + "\n",
+                     encoding="utf-8")
+    with pytest.raises(ValueError, match=r"pairs.jsonl:4: duplicate id 'ss7_a'"):
+        predict.main(["--task", "sohu", "--run", str(run), "--test-file", str(pairs)])

@@ -41,7 +41,7 @@ from transformers.trainer_pt_utils import LengthGroupedSampler
 
 from common.io import replace_dir_atomic, torch_save_atomic, write_json_atomic
 from common.training.callbacks import Callback
-from common.training.inference import PredictStep, default_predict_step, run_inference
+from common.training.inference import PredictStep, default_predict_step, inference_loader, run_inference
 
 logger = logging.getLogger("common.trainer")
 
@@ -114,7 +114,9 @@ class Trainer:
         config: the shared options (a task config inherits :class:`TrainConfig`).
         run_dir: the run folder (created).
         train_dataset / eval_dataset: map-style datasets; eval may be None.
-        collate_fn: list of examples -> dict of tensors.
+        collate_fn: list of examples -> dict of tensors (training batches).
+        eval_collate_fn: the same for evaluation batches (default ``collate_fn``), e.g.
+            without the training augmentation (masking, swapping).
         compute_metrics: ``(outputs, dataset) -> {name: float}``, where outputs holds
             the predict step's arrays in dataset order.
         metric_name: key of the metric that picks the best epoch.
@@ -123,6 +125,9 @@ class Trainer:
         predict_step: ``(model, batch) -> {name: (B, ...) tensor}``; defaults to logits.
         checkpoint_extra: called with the run folder whenever the best model is saved
             (e.g. to write the tokenizer and encoder config beside it).
+        A training dataset with a ``set_epoch(epoch)`` method is told the epoch before
+        each one, so per-example randomness can derive from (seed, epoch, index) and a
+        resumed run draws what the uninterrupted one drew, at any process count.
         lengths: (len(train_dataset),) example lengths, used when ``config.group_by_length``:
             training batches then come from ``transformers``' ``LengthGroupedSampler``
             (shuffle, cut into mega-batches of 50 batches, sort each by length), seeded
@@ -142,7 +147,8 @@ class Trainer:
                  callbacks: Sequence[Callback] = (),
                  predict_step: PredictStep = default_predict_step,
                  checkpoint_extra: Callable[[Path], None] | None = None,
-                 lengths: Sequence[int] | None = None) -> None:
+                 lengths: Sequence[int] | None = None,
+                 eval_collate_fn: Callable[[list[Any]], dict[str, torch.Tensor]] | None = None) -> None:
         if len(train_dataset) == 0:
             raise ValueError("the training set is empty")
         if config.group_by_length and (lengths is None or len(lengths) != len(train_dataset)):
@@ -159,6 +165,7 @@ class Trainer:
         set_seed(config.seed)
         self.train_dataset, self.eval_dataset = train_dataset, eval_dataset
         self.collate_fn = collate_fn
+        self.eval_collate_fn = eval_collate_fn or collate_fn
         self.compute_metrics = compute_metrics
         self.metric_name, self.greater_is_better = metric_name, greater_is_better
         self.callbacks = list(callbacks)
@@ -174,12 +181,16 @@ class Trainer:
         optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": config.weight_decay},
                                        {"params": no_decay, "weight_decay": 0.0}],
                                       lr=config.learning_rate)
-        self.steps_per_epoch = math.ceil(
-            math.ceil(len(train_dataset) / config.batch_size) / config.grad_accum_steps)
+        # Each process takes every n-th batch, so an optimizer step consumes n x batch x accum examples:
+        # steps_per_epoch counts real optimizer steps. The schedule is declared over the one-process
+        # count, because accelerate's prepared scheduler advances n times per optimizer step.
+        batches = math.ceil(len(train_dataset) / config.batch_size)
+        self.steps_per_epoch = math.ceil(math.ceil(batches / self.accelerator.num_processes) / config.grad_accum_steps)
         self.total_steps = self.steps_per_epoch * config.epochs
+        schedule_steps = math.ceil(batches / config.grad_accum_steps) * config.epochs
         scheduler = get_scheduler(config.lr_scheduler, optimizer,
-                                  num_warmup_steps=int(config.warmup_ratio * self.total_steps),
-                                  num_training_steps=self.total_steps)
+                                  num_warmup_steps=int(config.warmup_ratio * schedule_steps),
+                                  num_training_steps=schedule_steps)
         self.model, self.optimizer, self.scheduler = self.accelerator.prepare(model, optimizer, scheduler)
         self.state: dict[str, Any] = {"epoch": 0, "batch_in_epoch": 0, "global_step": 0,
                                       "best_metric": None, "best_epoch": None, "history": [],
@@ -219,17 +230,25 @@ class Trainer:
         return self.run_dir / "checkpoint"
 
     def save_checkpoint(self) -> None:
-        """Save the resumable state; the previous checkpoint stays whole until the swap."""
-        self.accelerator.wait_for_everyone()
-        if not self.accelerator.is_main_process:
-            return
+        """Save the resumable state; the previous checkpoint stays whole until the swap.
+
+        Every process calls ``save_state`` (the main one writes the weights and
+        optimizer, each process its own ``random_states_<rank>.pkl``), so a resumed
+        run restores every rank's RNG, not only rank 0's.
+        """
+        acc = self.accelerator
         tmp = self.run_dir / "checkpoint.tmp"
-        if tmp.exists():
+        acc.wait_for_everyone()
+        if acc.is_main_process and tmp.exists():
             shutil.rmtree(tmp)
-        self.accelerator.save_state(str(tmp))
-        torch.save({"callbacks": [cb.state_dict() for cb in self.callbacks]}, tmp / "callbacks.pt")
-        (tmp / "trainer_state.json").write_text(json.dumps(self.state, indent=2), encoding="utf-8")
-        replace_dir_atomic(tmp, self.checkpoint_dir)
+        acc.wait_for_everyone()
+        acc.save_state(str(tmp))
+        acc.wait_for_everyone()
+        if acc.is_main_process:
+            torch.save({"callbacks": [cb.state_dict() for cb in self.callbacks]}, tmp / "callbacks.pt")
+            (tmp / "trainer_state.json").write_text(json.dumps(self.state, indent=2), encoding="utf-8")
+            replace_dir_atomic(tmp, self.checkpoint_dir)
+        acc.wait_for_everyone()
 
     def load_checkpoint(self) -> None:
         """Restore model, optimizer, scheduler, RNG, callbacks and loop position."""
@@ -275,6 +294,8 @@ class Trainer:
         while self.state["epoch"] < cfg.epochs and not out_of_time:
             epoch = self.state["epoch"]
             self.model.train()
+            if hasattr(self.train_dataset, "set_epoch"):
+                self.train_dataset.set_epoch(epoch)
             loader = self._loader(self.train_dataset, cfg.batch_size, shuffle=True, epoch=epoch)
             skip = self.state["batch_in_epoch"]
             batches = self.accelerator.skip_first_batches(loader, skip) if skip else loader
@@ -355,9 +376,13 @@ class Trainer:
 
     # ------------------------------------------------------------- inference
     def predict(self, dataset: Dataset) -> dict[str, Any]:
-        """Run ``predict_step`` over ``dataset`` in order; arrays gathered from all processes."""
-        loader = self._loader(dataset, self.config.eval_batch_size, shuffle=False)
-        return run_inference(self.model, loader, self.predict_step, self.accelerator,
+        """Run ``predict_step`` over ``dataset`` in order, sharded over the processes, gathered on each.
+
+        The step gets the unwrapped model (no DDP wrapper), so it may call the model's
+        own methods (e.g. a decoder or a sub-module).
+        """
+        loader = inference_loader(dataset, self.config.eval_batch_size, self.eval_collate_fn, self.accelerator)
+        return run_inference(self.unwrapped_model, loader, self.predict_step, self.accelerator,
                              show_progress=self.accelerator.is_local_main_process)
 
     def evaluate(self) -> dict[str, float]:

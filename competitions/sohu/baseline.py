@@ -19,11 +19,12 @@ import scipy.sparse as sp
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 
+from common.commands.predict import save_probabilities
 from common.io import print_result, write_json_atomic
 from common.submission import write_id_label_submission
 from competitions.sohu.data import ROOT, SUBTASKS, Example, load_split
 from competitions.sohu.metrics import group_of, sohu_scores
-from competitions.sohu.predict import save_probabilities
+from competitions.sohu.task import TASK
 
 
 def pair_features(vectorizer: TfidfVectorizer, examples: list[Example]) -> sp.csr_matrix:
@@ -70,7 +71,7 @@ def main(argv: list[str] | None = None) -> dict:
     groups = group_of(np.array([e.subtask for e in test]))
     predictions = {e.id: int(p >= thresholds[g]) for e, p, g in zip(test, test_probs, groups)}
     run_dir = Path(args.run_dir)
-    save_probabilities(run_dir / "probabilities.npz", valid, valid_probs, test, test_probs)
+    save_probabilities(run_dir / "probabilities.npz", TASK, valid, valid_probs, test, test_probs)
     write_json_atomic(run_dir / "metrics.json", {"valid": metrics, "thresholds": thresholds, "args": vars(args)})
     path = Path(args.submission_dir) / f"tfidf-baseline-score{metrics['score']:.4f}.csv"
     written = write_id_label_submission(path, predictions, Path(args.data_dir) / ROOT / "sample_submission.csv",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from common.encoder import EncoderConfig
 from common.losses import LogitAdjustmentConfig
@@ -22,7 +22,7 @@ class SohuConfig(TrainConfig, LogitAdjustmentConfig, EncoderConfig):
     pooling: str = "mean"  # mean | cls
     use_match: bool = True  # exact-match bit per token
     condition_size: int = 64  # size of the subtask embedding feeding the ConditionalLayerNorms
-    subtasks: str = ""  # comma-separated subtask ids 0-5 to use; empty: all present
+    subtasks: list[int] = field(default_factory=list)  # subtask ids 0-5 to use (--subtasks 0,1); empty: all present
     limit: int = 0  # > 0: keep only the first N examples of each split and subtask (smoke tests)
     # After training, average probabilities with this saved run (the TF-IDF reference by default:
     # `make sohu-baseline` writes it) and write that blend's submission too; "" or absent: no blend.

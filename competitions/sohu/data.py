@@ -14,6 +14,7 @@ groups the competition averages.
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -49,7 +50,7 @@ class Example:
     target: str
     subtask: int  # index into SUBTASKS
     label: int | None = None  # 0/1 for train/valid, None for test
-    id: str | None = None  # test id
+    id: str | None = None  # test: the file's id; train/valid: "<split>:<subtask>:<line index in that file>"
 
 
 class DataError(DataFileError):
@@ -63,10 +64,11 @@ def read_file(path: Path, subtask: Subtask, labelled: bool) -> list[Example]:
         FileNotFoundError: the file is missing.
         DataError: a line that is not a JSON object, lacks ``source``/``target``,
             has an empty text, lacks its label (``labelA``/``labelB``) or has a label
-            other than 0/1, or (test) lacks ``id`` — naming ``path:line``.
+            other than 0/1, or (test) lacks ``id``, has an id of another subtask or a
+            duplicate id — naming ``path:line``.
     """
     label_key = f"label{subtask.group}"
-    examples = []
+    examples, seen = [], {}
     for where, row in iter_json_objects(path, DataError):
         for key in ("source", "target"):
             if key not in row:
@@ -85,7 +87,56 @@ def read_file(path: Path, subtask: Subtask, labelled: bool) -> list[Example]:
             if not isinstance(row.get("id"), str) or not row["id"]:
                 raise DataError(f"{where}: missing test 'id'")
             ex.id = row["id"]
+            if subtask_of_id(ex.id) != subtask.index:
+                raise DataError(f"{where}: id {ex.id!r} is not of {subtask.folder} "
+                                f"(expected {subtask.prefix}<n>_{subtask.group.lower()})")
+            if ex.id in seen:
+                raise DataError(f"{where}: duplicate id {ex.id!r} (first on line {seen[ex.id]})")
+            seen[ex.id] = where.rsplit(":", 1)[-1]
         examples.append(ex)
+    if labelled:
+        split = path.stem
+        for i, ex in enumerate(examples):
+            ex.id = f"{split}:{subtask.index}:{i}"
+    return examples
+
+
+ID_PATTERN = re.compile(r"^(ss|sl|ll)\d+_([ab])$")
+
+
+def subtask_of_id(test_id: str) -> int | None:
+    """The subtask index a test id names (``ss12_a`` -> 短短A = 0), or None for another form."""
+    match = ID_PATTERN.match(test_id)
+    if not match:
+        return None
+    prefix, group = match.group(1), match.group(2).upper()
+    return next(t.index for t in SUBTASKS if t.prefix == prefix and t.group == group)
+
+
+def read_pairs_file(path: str | Path) -> list[Example]:
+    """Any JSON-lines file of test pairs (``source``, ``target``, ``id``); the id names the subtask.
+
+    Raises:
+        FileNotFoundError: no such file.
+        DataError: a bad line (see :func:`read_file`), an id that does not name a
+            subtask (``ss|sl|ll<n>_a|b``) or a duplicate id, naming ``path:line``.
+    """
+    path = Path(path)
+    examples, seen = [], {}
+    for where, row in iter_json_objects(path, DataError):
+        test_id = row.get("id")
+        if not isinstance(test_id, str) or subtask_of_id(test_id) is None:
+            raise DataError(f"{where}: id {test_id!r} does not name its subtask "
+                            "(expected ss|sl|ll<n>_a|b, e.g. ss0_a)")
+        for key in ("source", "target"):
+            if not isinstance(row.get(key), str) or not row[key].strip():
+                raise DataError(f"{where}: {key!r} is missing, empty or not a string")
+        if test_id in seen:
+            raise DataError(f"{where}: duplicate id {test_id!r} (first on line {seen[test_id]})")
+        seen[test_id] = where.rsplit(":", 1)[-1]
+        examples.append(Example(row["source"].strip(), row["target"].strip(), subtask_of_id(test_id), id=test_id))
+    if not examples:
+        raise DataError(f"{path}: no pairs")
     return examples
 
 

@@ -1,0 +1,117 @@
+"""Blend saved runs of any task: weighted mean of their probabilities, decisions re-tuned on valid.
+
+    python -m common.commands.blend --task sohu --runs runs/sohu/default runs/sohu/tfidf-baseline [--weights 1,1]
+
+Each run folder holds ``probabilities.npz`` (written by ``predict``/``train`` and by the
+task's baseline). Keys (valid rows, test ids) are asserted equal to the task's data
+before averaging. Writes ``<submission_dir>/blend-<names>-<metric><S>`` and
+``runs/<task>/blend-<names>/metrics.json``; ends with one JSON line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from common.commands.args import split_task
+from common.config import config_from_dict
+from common.cv import assert_same_ids
+from common.io import print_result, write_json_atomic
+from common.task import Task
+
+
+def load_probabilities(run_dir: str | Path) -> dict[str, np.ndarray]:
+    """The arrays of ``run_dir/probabilities.npz``. Raises FileNotFoundError naming the file."""
+    path = Path(run_dir) / "probabilities.npz"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} missing: run the task's predict (or baseline) on {run_dir} first")
+    with np.load(path) as data:
+        return {k: data[k] for k in data.files}
+
+
+def blend(runs: list[dict[str, np.ndarray]], weights: list[float], names: list[str]) -> dict[str, np.ndarray]:
+    """Weighted mean of the runs' valid and test probabilities.
+
+    Raises:
+        ValueError: the runs' valid keys or test ids differ (order included).
+    """
+    first = runs[0]
+    for run, name in zip(runs[1:], names[1:]):
+        for key in ("valid_keys", "test_ids"):
+            if not np.array_equal(run[key], first[key]):
+                raise ValueError(f"{name}: {key} differ from {names[0]}'s; refusing to average misaligned rows")
+    w = np.asarray(weights, dtype=float) / np.sum(weights)
+    out = dict(first)
+    out["valid_probs"] = sum(wi * r["valid_probs"] for wi, r in zip(w, runs))
+    out["test_probs"] = sum(wi * r["test_probs"] for wi, r in zip(w, runs))
+    return out
+
+
+def _config(task: Task, run_dirs: list[str], data_dir: str | None, submission_dir: str | None) -> Any:
+    """The first run's config that has one (its data and limit), with the given overrides."""
+    for run in run_dirs:
+        path = Path(run) / "config.json"
+        if path.is_file():
+            config = config_from_dict(task.config_class, json.loads(path.read_text(encoding="utf-8")))
+            break
+    else:
+        config = task.config_class()
+    if data_dir:
+        config.data_dir = data_dir
+    if submission_dir:
+        config.submission_dir = submission_dir
+    return config
+
+
+def blend_runs(task: Task, run_dirs: list[str], weights: list[float] | None = None, data_dir: str | None = None,
+               submission_dir: str | None = None) -> dict:
+    """Blend ``run_dirs``, tune decisions on valid, write the submission and metrics.
+
+    Returns ``{"valid", "thresholds", "submission", "rows", "run_dir"}``.
+
+    Raises:
+        FileNotFoundError: a run without probabilities.npz. ValueError: misaligned runs,
+        or rows that are not the task's valid/test rows.
+    """
+    names = [Path(r).name for r in run_dirs]
+    weights = weights or [1.0] * len(run_dirs)
+    if len(weights) != len(run_dirs):
+        raise ValueError(f"{len(weights)} weights for {len(run_dirs)} runs")
+    mixed = blend([load_probabilities(r) for r in run_dirs], weights, names)
+    config = _config(task, run_dirs, data_dir, submission_dir)
+    data = task.load_data(config)
+    assert_same_ids(np.array(task.ids(data.valid)), mixed["valid_keys"], f"{run_dirs[0]} valid rows")
+    assert_same_ids(np.array(task.ids(data.test)), mixed["test_ids"], f"{run_dirs[0]} test rows")
+    metrics, state = task.score(data.valid, mixed["valid_probs"])
+    tag = "blend-" + "+".join(names)
+    config.run_name = tag
+    from common.commands.predict import submission_name
+
+    written = task.write_submission(config, data.test, mixed["test_probs"], state,
+                                    submission_name(task, config, "", f"{task.metric_name}{metrics[task.metric_name]:.4f}",
+                                                    None))
+    run_dir = Path(run_dirs[0]).parent / tag
+    write_json_atomic(run_dir / "metrics.json", {"valid": metrics, "thresholds": state,
+                                                 "runs": list(run_dirs), "weights": weights})
+    return {"valid": metrics, "thresholds": state, **written, "run_dir": str(run_dir)}
+
+
+def main(argv: list[str] | None = None) -> dict:
+    task, rest = split_task(argv, __doc__)
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--runs", nargs="+", required=True)
+    parser.add_argument("--weights", type=float, nargs="+", default=None, help="one per run, default equal")
+    parser.add_argument("--data-dir", default=None, help="default: the first run's")
+    parser.add_argument("--submission-dir", default=None, help="default: the first run's")
+    args = parser.parse_args(rest)
+    result = blend_runs(task, args.runs, args.weights, args.data_dir, args.submission_dir)
+    print_result(result)
+    return result
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,96 @@
+"""Train any task, then predict its validation and test sets and write the submission.
+
+    python -m common.commands.train --task sohu [--config FILE.toml] [--flag value ...]
+    accelerate launch [--multi_gpu --num_processes N] -m common.commands.train --task sohu ...
+
+Trains with the shared trainer (the validation metric picks the best epoch), then
+runs :func:`common.commands.predict.predict_run` on the best weights. With a
+``blend_with`` option (Sohu's TF-IDF reference), also writes the blend's submission.
+Ends by printing one JSON line (main process only).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+from typing import Any, Sequence
+
+from accelerate import PartialState
+from accelerate.utils import set_seed
+
+from common.commands.args import split_task
+from common.config import parse_config
+from common.io import print_result
+from common.run import resolve_run_dir, save_config
+from common.task import Splits, Task
+from common.training.callbacks import Callback
+from common.training.trainer import Trainer, build_callbacks
+
+logger = logging.getLogger("common.train")
+
+
+def fit(task: Task, config: Any, run_dir: Path, train: list, valid: list, data: Splits,
+        callbacks: Sequence[Callback] = ()) -> dict:
+    """Train one model on ``train``, choosing the epoch on ``valid`` (if any); returns the trainer summary.
+
+    Writes into ``run_dir`` everything :func:`common.commands.predict.load_run` needs:
+    config.json, the task's files (``Model.save``) and model.pt (best epoch). The
+    weights are initialised from ``config.seed``. ``data``: every example known
+    (vocabulary building, unlabelled text for tasks that train on it).
+    """
+    set_seed(config.seed)
+    model = task.build(config, run_dir, train, data)
+    if PartialState().is_main_process:
+        save_config(config, run_dir)
+        model.save(run_dir)
+    train_ds = task.dataset(config, model, train, training=True, unlabelled=data.test)
+    valid_ds = task.dataset(config, model, valid, training=False) if valid else None
+
+    def compute_metrics(outputs: dict, dataset) -> dict[str, float]:
+        return task.score(valid, outputs["prob"])[0]
+
+    trainer = Trainer(model.module, config, run_dir, train_ds, valid_ds,
+                      collate_fn=task.collate_fn(config, model, training=True),
+                      eval_collate_fn=task.collate_fn(config, model, training=False),
+                      compute_metrics=compute_metrics if valid else None,
+                      metric_name=task.metric_name if valid else "loss",
+                      greater_is_better=task.greater_is_better if valid else False,
+                      callbacks=[*build_callbacks(config), *callbacks],
+                      predict_step=task.predict_step(config, model),
+                      lengths=getattr(train_ds, "lengths", None))
+    summary = trainer.train()
+    summary["origin"] = model.origin
+    return summary
+
+
+def main(argv: list[str] | None = None) -> dict:
+    from common.commands.blend import blend_runs
+    from common.commands.predict import predict_run
+
+    start = time.time()
+    task, rest = split_task(argv, __doc__)
+    config = parse_config(task.config_class, rest, description=__doc__)
+    run_dir = resolve_run_dir(config, task.name)
+    data = task.load_data(config)
+    summary = fit(task, config, run_dir, data.train, data.valid, data)
+    result = predict_run(task, run_dir)
+    blend_with = getattr(config, "blend_with", "")
+    if blend_with and (Path(blend_with) / "probabilities.npz").is_file():
+        result["neural_submission"] = result["submission"]
+        result["blend"] = blend_runs(task, [str(run_dir), blend_with])
+        result["submission"] = result["blend"]["submission"]
+    elif blend_with:
+        logger.warning("no %s/probabilities.npz: not blending (run `make %s-baseline`)", blend_with, task.name)
+    result.update({"run_dir": str(run_dir), "start": summary["origin"], "best_epoch": summary["best_epoch"],
+                   "train_examples": len(data.train), "valid_examples": len(data.valid),
+                   "train_seconds": round(summary["train_seconds"], 1),
+                   "wall_seconds": round(time.time() - start, 1), "missing": data.missing,
+                   "metrics_file": str(run_dir / "metrics.json")})
+    if PartialState().is_main_process:
+        print_result(result)
+    return result
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,55 @@
+"""Optuna search over any task's training options, on its validation metric.
+
+    python -m common.commands.tune --task sohu --trials 20 --run-name tune [--storage URL] [--flag value ...]
+
+The search space is the task's ``search_space`` (``competitions/<task>/task.py``).
+Every other flag fixes that option for all trials (e.g. ``--limit 2000`` for quick
+trials). Trials train into ``runs/<task>/<run>/trial<N>/``; the study lives in
+``runs/<task>/<run>/study.db`` or ``--storage`` (rerun to add the missing trials).
+The best values are written as ``best_params.toml``, which ``train --config``
+accepts; plots as PNG. Ends with one JSON line. One process per trial: run several
+commands (machines) on one ``--storage`` to tune in parallel.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import optuna
+
+from common.commands.args import compound_config, split_task
+from common.commands.train import fit
+from common.config import narrow_config, parse_config
+from common.hpo import OptunaPruning, TuneConfig, run_tuning
+from common.io import print_result
+from common.run import resolve_run_dir, save_config
+
+
+def main(argv: list[str] | None = None) -> dict:
+    start = time.time()
+    task, rest = split_task(argv, __doc__)
+    config = parse_config(compound_config(f"{task.name}Tune", TuneConfig, task.config_class), rest,
+                          description=__doc__)
+    run_dir = resolve_run_dir(config, task.name)
+    save_config(config, run_dir)
+    data = task.load_data(config)
+
+    def train_trial(trial: optuna.Trial, params: dict, trial_dir: Path) -> float:
+        cfg = narrow_config(config, task.config_class, **params, run_dir=str(trial_dir),
+                            run_name=f"{config.run_name}-trial{trial.number}", resume=False)
+        summary = fit(task, cfg, trial_dir, data.train, data.valid, data,
+                      callbacks=[OptunaPruning(trial, task.metric_name)])
+        return summary["best_metric"]
+
+    summary = run_tuning(config, run_dir, task.search_space, train_trial,
+                         "maximize" if task.greater_is_better else "minimize", f"{task.name}-{config.run_name}",
+                         f"Use: python -m common.commands.train --task {task.name} --config <this file> "
+                         "(with the same fixed flags as the study).")
+    summary.update(run_dir=str(run_dir), wall_seconds=round(time.time() - start, 1))
+    print_result(summary)
+    return summary
+
+
+if __name__ == "__main__":
+    main()

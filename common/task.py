@@ -1,0 +1,179 @@
+"""The task interface: what a contest hands the shared commands (train, predict, cv, tune, blend).
+
+The split follows Lightning's ``LightningDataModule`` / ``LightningModule`` and HF's
+``run_glue_no_trainer.py``: a task says how its files become examples (with ids), how
+a model is built or loaded, how examples become batches, how batches become
+probabilities, how probabilities are scored and how they become a submission. The
+commands in :mod:`common.commands` own everything else (run folders, the training
+loop, k-fold, Optuna, blending, the accelerator, writing from the main process).
+
+A task lives in ``competitions/<name>/task.py`` as one object ``TASK``; the registry
+below maps ``--task NAME`` to it, and ``--task package.module`` loads any module that
+defines ``TASK`` (a contest outside this repository needs no edit here).
+
+Examples are the task's own objects; the commands only need, per example list,
+``task.ids``, ``task.labels`` and what the task's own methods read.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+from torch import nn
+from torch.utils.data import Dataset
+
+from common.training.inference import PredictStep
+
+# --task NAME -> module defining TASK. Plain dict; "pkg.module" also works for tasks elsewhere.
+TASKS = {
+    "sohu": "competitions.sohu.task",
+    "xiaobu": "competitions.xiaobu.task",
+    "afqmc": "competitions.afqmc.task",
+}
+
+
+@dataclass
+class Splits:
+    """A task's examples: labelled ``train`` and ``valid`` (valid may be empty) and unlabelled ``test``.
+
+    ``missing`` lists parts of the data that were absent (e.g. Sohu subtasks).
+    """
+
+    train: list
+    valid: list
+    test: list
+    missing: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Model:
+    """A built or loaded model with its input processor (tokenizer or id vocabulary)."""
+
+    module: nn.Module
+    processor: Any
+    origin: str = ""  # how it was initialised, for the result line (e.g. "scratch", "id-pretrained")
+    # Writes what Task.load needs (tokenizer, encoder config, priors) into a run folder; the
+    # commands call it on the main process only.
+    save: Callable[[Path], None] = lambda run_dir: None
+
+
+class Task:
+    """Base class of a contest; subclasses override the methods below.
+
+    Attributes:
+        name: the task's name (runs go to ``runs/<name>/``).
+        config_class: its dataclass config (inherits ``common.training.trainer.TrainConfig``).
+        metric_name / greater_is_better: the validation metric that picks the best epoch,
+            names submissions and is the CV score.
+        search_space: Optuna search space (see :func:`common.hpo.suggest`).
+    """
+
+    name: str = ""
+    config_class: type = object
+    metric_name: str = "score"
+    greater_is_better: bool = True
+    search_space: dict = {}
+    test_in_name: bool = False  # submissions name the test file (tasks with several official test files)
+    fold_overrides: dict = {}  # options a k-fold fold's config sets (e.g. no hold-out of its own)
+
+    # ------------------------------------------------------------------ data
+    def load_data(self, config: Any) -> Splits:
+        """Read train / valid / test per ``config`` (with ``limit`` applied). Raises on bad files."""
+        raise NotImplementedError
+
+    def load_test(self, config: Any, path: str) -> list:
+        """Unlabelled examples of any file in the task's test format (``predict --test-file``)."""
+        raise NotImplementedError
+
+    def test_path(self, config: Any) -> Path:
+        """The run's test file (for submission names)."""
+        raise NotImplementedError
+
+    def cv_pool(self, config: Any, data: Splits) -> list:
+        """The labelled examples k-fold splits (default: train + valid), with unique ids."""
+        return data.train + data.valid
+
+    def ids(self, examples: Sequence) -> list[str]:
+        """(N,) unique string id of each example (test ids are the submission's)."""
+        return [e.id for e in examples]
+
+    def labels(self, examples: Sequence) -> np.ndarray:
+        """(N,) int labels of labelled examples."""
+        return np.array([e.label for e in examples])
+
+    def strata(self, examples: Sequence) -> list:
+        """(N,) keys the k-fold split balances (default: the label)."""
+        return self.labels(examples).tolist()
+
+    def text_pairs(self, examples: Sequence) -> list[tuple] | None:
+        """(N,) hashable (text_a, text_b) for text-grouped folds, or None (no grouping)."""
+        return None
+
+    # ----------------------------------------------------------------- model
+    def build(self, config: Any, run_dir: Path, train: list, data: Splits) -> Model:
+        """A new model for ``train`` (weights from ``config.seed``) and its processor.
+
+        ``data`` holds every example known (a vocabulary may be built from it). The
+        returned ``Model.save`` writes whatever :meth:`load` needs besides
+        ``config.json`` and ``model.pt``; ``run_dir`` is only for scratch files.
+        """
+        raise NotImplementedError
+
+    def load(self, config: Any, run_dir: Path) -> Model:
+        """The model of a finished run (architecture only; the commands load ``model.pt``)."""
+        raise NotImplementedError
+
+    def dataset(self, config: Any, model: Model, examples: list, training: bool,
+                unlabelled: Sequence = ()) -> Dataset:
+        """Examples as model inputs; ``training`` turns augmentation on (``unlabelled``: extra text it may use)."""
+        raise NotImplementedError
+
+    def collate_fn(self, config: Any, model: Model, training: bool) -> Callable[[list], dict]:
+        """Items -> dict of (B, ...) tensors."""
+        raise NotImplementedError
+
+    def predict_step(self, config: Any, model: Model, log_prior: Any = None, posthoc_tau: float = 0.0) -> PredictStep:
+        """``(module, batch) -> {"prob": (B,) or (B, C) tensor}`` (post-hoc logit adjustment when tau > 0)."""
+        raise NotImplementedError
+
+    # --------------------------------------------------- metric, submission
+    def score(self, examples: list, probs: np.ndarray) -> tuple[dict[str, float], dict]:
+        """(metrics including ``metric_name``, decision state e.g. tuned thresholds) of ``probs``."""
+        raise NotImplementedError
+
+    def write_submission(self, config: Any, test: list, probs: np.ndarray, state: dict, name: str,
+                         test_file: str | None = None) -> dict:
+        """Write and validate the submission for ``test`` as ``<submission_dir>/<name>.<ext>``.
+
+        Returns at least ``{"submission": path, "rows": n}``.
+        """
+        raise NotImplementedError
+
+
+def get_task(name: str) -> Task:
+    """The ``TASK`` object of ``name`` (a registry key or an importable module path).
+
+    Raises:
+        ValueError: unknown name, or a module without ``TASK``.
+    """
+    module_name = TASKS.get(name, name)
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as err:
+        if err.name and module_name.startswith(err.name):
+            raise ValueError(f"unknown task {name!r}: known {sorted(TASKS)}, or a module path defining TASK") from None
+        raise
+    task = getattr(module, "TASK", None)
+    if not isinstance(task, Task):
+        raise ValueError(f"{module_name} defines no TASK (a common.task.Task)")
+    return task
+
+
+def resolve(data_dir: str | Path, name: str) -> Path:
+    """``name`` under ``data_dir``, or ``name`` itself when absolute."""
+    path = Path(name)
+    return path if path.is_absolute() else Path(data_dir) / name
