@@ -1,4 +1,4 @@
-"""Hyperparameter search with Optuna: a declared search space, pruning on epochs, resumable storage.
+"""Hyperparameter search with Optuna: a declared search space, pruning on epochs, one study shared by many workers.
 
 A task declares its search space as a plain dict and gives an objective that
 trains one trial with the shared trainer; this module does the rest::
@@ -7,33 +7,66 @@ trains one trial with the shared trainer; this module does the rest::
         study.db                the Optuna storage (SQLite); any RDB URL with --storage instead
         trial<N>/               one shared-trainer run folder per trial
         best_params.toml        the best trial's values: an override file, `--config best_params.toml`
-        trials.csv              every trial (values, params, state, duration)
+        trials.csv              every trial (values, params, state, duration, host and folder)
         optimization_history.png, param_importances.png
         tune_summary.json
 
-The sampler (TPE) is seeded. Each epoch's validation metric is reported to the
-trial through :class:`OptunaPruning`, a trainer callback, and the pruner (median
-by default) stops trials that fall behind. ``--trials`` is the number of finished
-trials the study should hold: rerunning the command on the same storage runs only
-the missing ones, numbering them after the existing trials; several machines can
-share one study through one database URL. Trials left RUNNING by a crashed process
-are marked failed after the heartbeat grace period (Optuna's heartbeat).
+The sampler is TPE with the constant liar (Optuna's setting for parallel workers:
+running trials count as bad results, so a worker does not draw next to a point
+another worker is evaluating). Each epoch's validation metric is reported through
+:class:`OptunaPruning`, a trainer callback, and the pruner (median by default)
+stops trials that fall behind.
+
+Several workers, on one machine or many, share one study through one storage
+(``--storage postgresql+psycopg://user@host/db``; SQLite only on one machine):
+
+- ``--trials N`` is the number of finished (complete or pruned) trials the study
+  should hold. A worker starts a trial only while finished + running trials are
+  fewer than N, then waits for the others' running trials; a trial that still
+  overshoots (two workers asking in the same instant) is marked failed with the
+  user attribute ``surplus`` before it trains. Rerunning adds only the missing ones.
+- Draws: the sampler's random state is re-seeded for every trial from
+  (``sampler_seed``, trial number) (:class:`TrialSeededTPESampler`), so trials
+  started at once by different workers draw different start-up points, and a
+  restarted worker does not replay earlier draws. Reproducibility: one worker
+  with the same seed repeats its trials exactly; with several workers the set of
+  trials depends on which worker finished first, so it is not bit-reproducible.
+- Liveness: every running trial writes a heartbeat (``heartbeat_interval``); a
+  trial whose heartbeat is older than ``heartbeat_grace`` (its worker was killed)
+  is marked failed by the next worker and re-queued with the same parameters
+  (Optuna's ``RetryHeartbeatStaleTrialCallback``, up to ``trial_retries`` times);
+  the failed trial's checkpoint and weights are deleted where they lie.
+- Start-up: creating the schema and the study tolerates other workers doing the
+  same at the same moment (retries; a file lock for SQLite).
+- Outputs are rebuilt from the storage (the one source of truth) by every worker
+  when it stops, under a lock and with unique temporary names, so the last worker
+  to finish leaves the complete set; ``--report-only true`` rebuilds them on any
+  machine without running trials. Each trial records its host and folder as user
+  attributes, and the outputs say where the best trial's ``model.pt`` lives.
 """
 
 from __future__ import annotations
 
+import hashlib
+import importlib.util
+import inspect
 import json
 import logging
+import os
+import random
 import shutil
+import socket
+import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, Sequence
 
 import optuna
-from optuna.trial import TrialState
+from optuna.distributions import BaseDistribution
+from optuna.trial import FrozenTrial, TrialState
 
-from common.io import write_json_atomic, write_text_atomic
+from common.io import atomic_path, write_json_atomic, write_text_atomic
 from common.training.callbacks import Callback
 
 logger = logging.getLogger("common.hpo")
@@ -41,19 +74,24 @@ logger = logging.getLogger("common.hpo")
 # name -> ("float", low, high[, log]) | ("int", low, high) | ("categorical", [choices])
 SearchSpace = Mapping[str, tuple]
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
+DRIVER_HINT = 'pip install "psycopg[binary]"'
 
 
 @dataclass
 class TuneConfig:
     """Optuna options; task tuning configs inherit these fields."""
 
-    trials: int = 20  # finished (complete or pruned) trials wanted in the study; a rerun adds only the missing ones
-    storage: str = ""  # empty: sqlite:///<run folder>/study.db; or any RDB URL shared by several machines
+    trials: int = 20  # finished (complete or pruned) trials wanted in the study, all workers together; a rerun adds only the missing ones
+    storage: str = ""  # empty: sqlite:///<run folder>/study.db; or an RDB URL shared by several machines (postgresql+psycopg://user@host/db)
     study_name: str = ""  # empty: the run name
-    sampler_seed: int = 42
+    sampler_seed: int = 42  # with the trial number, seeds each trial's draws (one worker repeats itself exactly)
     pruner: str = "median"  # median | none
     pruner_startup_trials: int = 3  # trials run to the end before the pruner may stop any
     keep_trial_models: bool = False  # keep every trial's model.pt (the best trial's is always kept)
+    heartbeat_interval: int = 60  # seconds between a running trial's heartbeats in the storage
+    heartbeat_grace: int = 180  # a running trial silent this long (its worker died) is failed and retried
+    trial_retries: int = 2  # times a trial failed that way is re-queued with the same parameters
+    report_only: bool = False  # run no trial: rebuild the outputs of this folder from the storage
 
 
 def suggest(trial: optuna.Trial, space: SearchSpace) -> dict[str, Any]:
@@ -76,28 +114,175 @@ def suggest(trial: optuna.Trial, space: SearchSpace) -> dict[str, Any]:
     return params
 
 
-def create_study(config: TuneConfig, run_dir: str | Path, direction: str, default_name: str) -> optuna.Study:
-    """Create or load (``load_if_exists``) the study of a tuning run.
+def trial_seed(seed: int, number: int) -> int:
+    """The sampler seed of trial ``number`` in a study seeded with ``seed`` (a stable 32-bit hash of both)."""
+    return int.from_bytes(hashlib.sha256(f"{seed}:{number}".encode()).digest()[:4], "little")
+
+
+class TrialSeededTPESampler(optuna.samplers.BaseSampler):
+    """TPE (constant liar) whose random state is seeded per trial from (study seed, trial number).
+
+    A plain ``TPESampler(seed=s)`` in every worker replays the same start-up draws in
+    each process, so N workers evaluate the same points N times. Here each trial gets
+    a fresh ``TPESampler(seed=trial_seed(s, number), constant_liar=True)``: trial
+    numbers are unique in the storage, so concurrent trials draw differently, while a
+    single worker is exactly as reproducible as a seeded TPE (same numbers, same
+    history, same draws). Sources: Bergstra et al., "Algorithms for Hyper-Parameter
+    Optimization" (NeurIPS 2011) for TPE; Optuna's ``constant_liar`` option for
+    distributed TPE (Ginsbourger et al., "Kriging is well-suited to parallelize
+    optimization", 2010).
 
     Args:
-        config: storage URL, study name, sampler seed, pruner.
+        seed: the study seed.
+        **tpe_options: passed to every ``optuna.samplers.TPESampler`` (not ``seed``).
+    """
+
+    def __init__(self, seed: int, **tpe_options: Any) -> None:
+        self.seed = seed
+        self.tpe_options = {"constant_liar": True, **tpe_options}
+        self._samplers: dict[int, optuna.samplers.TPESampler] = {}
+
+    def _sampler(self, trial: FrozenTrial) -> optuna.samplers.TPESampler:
+        if trial.number not in self._samplers:
+            self._samplers[trial.number] = optuna.samplers.TPESampler(seed=trial_seed(self.seed, trial.number),
+                                                                      **self.tpe_options)
+        return self._samplers[trial.number]
+
+    def infer_relative_search_space(self, study: optuna.Study, trial: FrozenTrial) -> dict[str, BaseDistribution]:
+        return self._sampler(trial).infer_relative_search_space(study, trial)
+
+    def sample_relative(self, study: optuna.Study, trial: FrozenTrial,
+                        search_space: dict[str, BaseDistribution]) -> dict[str, Any]:
+        return self._sampler(trial).sample_relative(study, trial, search_space)
+
+    def sample_independent(self, study: optuna.Study, trial: FrozenTrial, param_name: str,
+                           param_distribution: BaseDistribution) -> Any:
+        return self._sampler(trial).sample_independent(study, trial, param_name, param_distribution)
+
+    def before_trial(self, study: optuna.Study, trial: FrozenTrial) -> None:
+        self._sampler(trial).before_trial(study, trial)
+
+    def after_trial(self, study: optuna.Study, trial: FrozenTrial, state: TrialState,
+                    values: Sequence[float] | None) -> None:
+        sampler = self._samplers.pop(trial.number, None) or self._sampler(trial)
+        sampler.after_trial(study, trial, state, values)
+
+    def reseed_rng(self) -> None:
+        """Nothing to do: every trial's random state comes from the seed and its number."""
+
+
+def storage_url(config: TuneConfig, run_dir: str | Path) -> str:
+    """The SQLAlchemy URL of the study: ``config.storage`` with its driver named, or the run folder's SQLite file.
+
+    ``postgresql://`` (and ``postgres://``) URLs name no driver, and SQLAlchemy's default
+    for them differs between versions (psycopg2 before 2.1, psycopg 3 since); they are
+    rewritten to ``postgresql+psycopg://`` (or ``+psycopg2`` when only that is installed).
+
+    Raises:
+        ImportError: a PostgreSQL URL and no driver installed; the message names the package.
+    """
+    url = config.storage or f"sqlite:///{(Path(run_dir) / 'study.db').as_posix()}"
+    scheme, sep, rest = url.partition("://")
+    if scheme in ("postgresql", "postgres"):
+        for driver in ("psycopg", "psycopg2"):
+            if importlib.util.find_spec(driver) is not None:
+                return f"postgresql+{driver}://{rest}"
+        raise ImportError(f"--storage {scheme}://... needs a PostgreSQL driver: {DRIVER_HINT} (in requirements.txt)")
+    driver = scheme.partition("+")[2]
+    if scheme.startswith("postgresql+") and driver in ("psycopg", "psycopg2") \
+            and importlib.util.find_spec(driver) is None:
+        package = DRIVER_HINT if driver == "psycopg" else 'pip install psycopg2-binary'
+        raise ImportError(f"--storage {scheme}://... needs the {driver} driver: {package}")
+    return url
+
+
+def _retry_callback(retries: int) -> Callable[[optuna.Study, FrozenTrial], None]:
+    cls = getattr(optuna.storages, "RetryHeartbeatStaleTrialCallback", None) or optuna.storages.RetryFailedTrialCallback
+    with warnings.catch_warnings():  # marked experimental
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        return cls(max_retry=retries)
+
+
+def open_storage(config: TuneConfig, url: str, attempts: int = 6) -> optuna.storages.RDBStorage:
+    """An ``RDBStorage`` with heartbeats and stale-trial retries, creating its tables if needed.
+
+    Several workers starting at once on a new database race to create the tables
+    (PostgreSQL ``UniqueViolation`` on ``pg_type``, SQLite ``UNIQUE constraint failed:
+    alembic_version``): a SQLite file is created under a file lock beside it, and
+    any database error during creation is retried after a short random wait (the
+    second attempt finds the tables the winner made).
+
+    Raises:
+        sqlalchemy.exc.DBAPIError: the database still fails after ``attempts`` tries
+            (e.g. the server is unreachable).
+    """
+    import sqlalchemy
+
+    parsed = sqlalchemy.engine.make_url(url)
+    kwargs: dict[str, Any] = {"heartbeat_interval": config.heartbeat_interval, "grace_period": config.heartbeat_grace}
+    name = ("heartbeat_stale_trial_callback"
+            if "heartbeat_stale_trial_callback" in inspect.signature(optuna.storages.RDBStorage).parameters
+            else "failed_trial_callback")  # optuna < 4.9
+    kwargs[name] = _retry_callback(config.trial_retries)
+    engine_kwargs: dict[str, Any] = {}
+    lock_path = None
+    if parsed.get_backend_name() == "sqlite":
+        engine_kwargs["connect_args"] = {"timeout": 60}  # workers wait for each other's writes
+        if parsed.database and parsed.database != ":memory:":
+            lock_path = f"{parsed.database}.lock"
+    for attempt in range(1, attempts + 1):
+        try:
+            with warnings.catch_warnings():  # heartbeat options are marked experimental
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                if lock_path is None:
+                    return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs, **kwargs)
+                from filelock import FileLock
+
+                with FileLock(lock_path):
+                    return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs, **kwargs)
+        except sqlalchemy.exc.DBAPIError as err:
+            if attempt == attempts:
+                raise
+            logger.warning("storage creation attempt %d failed (%s); retrying", attempt, str(err).splitlines()[0])
+            time.sleep(random.uniform(0.2, 1.0) * attempt)
+    raise AssertionError("unreachable")
+
+
+def create_study(config: TuneConfig, run_dir: str | Path, direction: str, default_name: str) -> optuna.Study:
+    """Create or load (``load_if_exists``) the study of a tuning run; safe when workers start together.
+
+    Args:
+        config: storage URL, study name, sampler seed, pruner, heartbeat and retry options.
         run_dir: folder of the default SQLite storage.
         direction: ``"maximize"`` or ``"minimize"``.
         default_name: study name when ``config.study_name`` is empty.
+
+    Raises:
+        ValueError: an unknown pruner.
+        ImportError: a PostgreSQL URL without its driver (:func:`storage_url`).
     """
+    import sqlalchemy
+
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
-    url = config.storage or f"sqlite:///{(run_dir / 'study.db').as_posix()}"
-    storage = optuna.storages.RDBStorage(url, heartbeat_interval=60, grace_period=180)
     if config.pruner == "median":
         pruner: optuna.pruners.BasePruner = optuna.pruners.MedianPruner(n_startup_trials=config.pruner_startup_trials)
     elif config.pruner == "none":
         pruner = optuna.pruners.NopPruner()
     else:
         raise ValueError(f"pruner must be median or none, got {config.pruner!r}")
-    return optuna.create_study(study_name=config.study_name or default_name, storage=storage,
-                               sampler=optuna.samplers.TPESampler(seed=config.sampler_seed), pruner=pruner,
-                               direction=direction, load_if_exists=True)
+    storage = open_storage(config, storage_url(config, run_dir))
+    for attempt in range(1, 6):
+        try:
+            return optuna.create_study(study_name=config.study_name or default_name, storage=storage,
+                                       sampler=TrialSeededTPESampler(config.sampler_seed), pruner=pruner,
+                                       direction=direction, load_if_exists=True)
+        except sqlalchemy.exc.DBAPIError as err:  # two workers inserting the same new study
+            if attempt == 5:
+                raise
+            logger.warning("study creation attempt %d failed (%s); retrying", attempt, str(err).splitlines()[0])
+            time.sleep(random.uniform(0.2, 1.0) * attempt)
+    raise AssertionError("unreachable")
 
 
 class OptunaPruning(Callback):
@@ -129,53 +314,140 @@ def finished_trials(study: optuna.Study) -> int:
     return len(study.get_trials(deepcopy=False, states=FINISHED))
 
 
-def run_study(study: optuna.Study, objective: Callable[[optuna.Trial], float], trials: int) -> int:
-    """Run trials until the study holds ``trials`` finished ones; returns how many ran now."""
-    todo = max(trials - finished_trials(study), 0)
-    logger.info("study %s: %d finished trials, running %d more", study.study_name, finished_trials(study), todo)
+class SurplusTrial(Exception):
+    """Raised inside a trial that would take the study past its trial count (another worker got there first)."""
+
+
+def _is_surplus(trial: FrozenTrial) -> bool:
+    return bool(trial.user_attrs.get("surplus"))
+
+
+def _fail_stale_trials(study: optuna.Study) -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        optuna.storages.fail_stale_trials(study)
+
+
+def within_budget(study: optuna.Study, trial: optuna.Trial, trials: int) -> bool:
+    """Whether ``trial`` is among the first ``trials`` live (finished, running or queued) trials of the study.
+
+    Trial numbers come from the storage in creation order, so two workers that both
+    started a trial for the last free place agree on which one keeps it.
+    """
+    live = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING, TrialState.WAITING)
+    ahead = [t for t in study.get_trials(deepcopy=False, states=live) if t.number < trial.number]
+    return len(ahead) < trials
+
+
+def run_study(study: optuna.Study, objective: Callable[[optuna.Trial], float], trials: int,
+              poll_seconds: float = 5.0) -> int:
+    """Run trials until the study holds ``trials`` finished ones, all workers together; returns how many ran here.
+
+    Before each trial, trials of dead workers are failed (and re-queued by the
+    storage's retry callback). A new trial starts only while finished + running
+    trials are fewer than ``trials`` (queued retries always run); otherwise this
+    worker waits ``poll_seconds`` for the others. A trial that still overshoots is
+    marked ``surplus`` and failed before it trains.
+
+    Raises:
+        RuntimeError: 3 × ``trials`` trials failed here (every trial failing).
+    """
+    outcome: dict[str, bool] = {}
+
+    def guarded(trial: optuna.Trial) -> float:
+        outcome["surplus"] = not within_budget(study, trial, trials)
+        if outcome["surplus"]:
+            trial.set_user_attr("surplus", f"not run: the study already had {trials} trials")
+            raise SurplusTrial(f"trial {trial.number}: the study already has {trials} live trials")
+        return objective(trial)
+
+    logger.info("study %s: %d finished trials of %d", study.study_name, finished_trials(study), trials)
     ran = 0
-    while finished_trials(study) < trials:
-        study.optimize(objective, n_trials=1)
+    waiting_logged = False
+    while True:
+        _fail_stale_trials(study)
+        counts = {state: len(study.get_trials(deepcopy=False, states=(state,))) for state in TrialState}
+        finished = counts[TrialState.COMPLETE] + counts[TrialState.PRUNED]
+        if finished >= trials:
+            return ran
+        if finished + counts[TrialState.RUNNING] >= trials and not counts[TrialState.WAITING]:
+            if not waiting_logged:
+                logger.info("study %s: %d finished, %d running elsewhere; waiting for them", study.study_name,
+                            finished, counts[TrialState.RUNNING])
+                waiting_logged = True
+            time.sleep(poll_seconds)
+            continue
+        waiting_logged = False
+        study.optimize(guarded, n_trials=1, catch=(SurplusTrial,))
+        if outcome.get("surplus"):
+            continue
         ran += 1
         if ran > 3 * trials:  # every trial failing: stop rather than loop forever
-            raise RuntimeError(f"{ran} trials ran and only {finished_trials(study)} finished; see the trial logs")
-    return ran
+            raise RuntimeError(f"{ran} trials ran here and the study has {finished_trials(study)} finished; "
+                               "see the trial logs")
 
 
 # (trial, drawn params, trial folder) -> the trial's objective value
 TrialFn = Callable[[optuna.Trial, dict[str, Any], Path], float]
 
 
+def _clean_trial_dir(trial_dir: Path, keep_model: bool) -> None:
+    shutil.rmtree(trial_dir / "checkpoint", ignore_errors=True)  # optimizer state: not needed after a trial
+    if not keep_model:
+        (trial_dir / "model.pt").unlink(missing_ok=True)
+
+
 def run_tuning(config: TuneConfig, run_dir: str | Path, space: SearchSpace, train_trial: TrialFn,
                direction: str, default_name: str, command_hint: str = "") -> dict[str, Any]:
-    """A whole tuning run: study, trials until ``config.trials`` are finished, outputs.
+    """A whole tuning run (one worker of the study): study, trials until ``config.trials`` are finished, outputs.
 
     Each trial draws from ``space`` and trains in ``run_dir/trial<N>`` (cleared first:
     a number reused after a crash starts clean) through ``train_trial``; its
-    resumable ``checkpoint/`` is removed afterwards. Then :func:`save_study_outputs`,
-    and every trial's ``model.pt`` but the best one's is deleted unless
-    ``config.keep_trial_models``.
+    resumable ``checkpoint/`` is removed afterwards, and its host and folder are
+    stored as user attributes (``host``, ``worker``, ``trial_dir``). Trials failed
+    in the storage (e.g. a killed worker's, found stale) lose their checkpoint and
+    ``model.pt`` here if their folder is in ``run_dir``. Then
+    :func:`save_study_outputs`, and every finished trial's ``model.pt`` but the
+    best one's is deleted unless ``config.keep_trial_models``. With
+    ``config.report_only`` no trial runs: only the outputs are rebuilt.
+
+    Raises:
+        KeyError: ``report_only`` and no such study in the storage.
+        ImportError: a PostgreSQL URL without its driver.
+        RuntimeError: from :func:`run_study` when every trial fails.
 
     Returns:
         the summary of :func:`save_study_outputs` plus ``trials_run_now``.
     """
     run_dir = Path(run_dir)
+    if config.report_only:
+        study = optuna.load_study(study_name=config.study_name or default_name,
+                                  storage=open_storage(config, storage_url(config, run_dir)))
+        summary = save_study_outputs(study, run_dir, command_hint)
+        summary["trials_run_now"] = 0
+        return summary
     study = create_study(config, run_dir, direction, default_name)
+    host = socket.gethostname()
 
     def objective(trial: optuna.Trial) -> float:
         params = suggest(trial, space)
         trial_dir = run_dir / f"trial{trial.number}"
+        trial.set_user_attr("host", host)
+        trial.set_user_attr("worker", f"{host}:{os.getpid()}")
+        trial.set_user_attr("trial_dir", str(trial_dir.resolve()))
         if trial_dir.exists():
             shutil.rmtree(trial_dir)
         try:
             return float(train_trial(trial, params, trial_dir))
         finally:
-            shutil.rmtree(trial_dir / "checkpoint", ignore_errors=True)  # optimizer state: not needed after
+            _clean_trial_dir(trial_dir, keep_model=True)
 
-    ran = run_study(study, objective, config.trials)
+    ran = run_study(study, objective, config.trials, poll_seconds=max(1, min(config.heartbeat_interval, 10)))
+    for trial in study.get_trials(deepcopy=False, states=(TrialState.FAIL,)):
+        _clean_trial_dir(run_dir / f"trial{trial.number}", keep_model=False)
     summary = save_study_outputs(study, run_dir, command_hint)
     if not config.keep_trial_models and "best_trial" in summary:
-        for trial in study.trials:
+        for trial in study.get_trials(deepcopy=False, states=FINISHED):
             if trial.number != summary["best_trial"]:
                 (run_dir / f"trial{trial.number}" / "model.pt").unlink(missing_ok=True)
     summary["trials_run_now"] = ran
@@ -183,7 +455,11 @@ def run_tuning(config: TuneConfig, run_dir: str | Path, space: SearchSpace, trai
 
 
 def toml_overrides(params: Mapping[str, Any], comment: str) -> str:
-    """A TOML override file (``--config``) holding ``params`` (scalars), under a comment line."""
+    """A TOML override file (``--config``) holding ``params`` (scalars), under a comment line.
+
+    Raises:
+        TypeError: a value that is not a bool, number or string.
+    """
     lines = [f"# {line}" for line in comment.splitlines()]
     for name, value in params.items():
         if isinstance(value, bool):
@@ -198,31 +474,58 @@ def toml_overrides(params: Mapping[str, Any], comment: str) -> str:
     return "\n".join(lines) + "\n"
 
 
+def snapshot_study(study: optuna.Study) -> optuna.Study:
+    """An in-memory copy of the study's trials at this instant, so every output is built from one state."""
+    copy = optuna.create_study(study_name=study.study_name, direction=study.direction)
+    copy.add_trials(study.get_trials(deepcopy=True))
+    return copy
+
+
 def save_study_outputs(study: optuna.Study, run_dir: str | Path, command_hint: str = "") -> dict[str, Any]:
-    """Write best_params.toml, trials.csv, tune_summary.json and the two plots (PNG).
+    """Write best_params.toml, trials.csv, tune_summary.json and the two plots (PNG) from the storage.
+
+    All files come from one snapshot of the storage, written under a lock
+    (``run_dir/.outputs.lock``) with unique temporary names, so workers sharing the
+    folder leave a consistent set (the last one to finish, the most recent). The
+    summary and the override file's comment say where the best trial's ``model.pt``
+    lies (``best_model``: host and path) and whether it is on this machine.
 
     Returns the summary dict (best trial number, value and params, trial counts, files).
     Plots need at least one complete trial (importances: two, and a parameter that varied).
     """
+    from filelock import FileLock
+
     run_dir = Path(run_dir)
-    complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-    counts = {state.name.lower(): len(study.get_trials(deepcopy=False, states=(state,))) for state in TrialState}
-    summary: dict[str, Any] = {"study": study.study_name, "direction": study.direction.name.lower(),
-                               "trials": counts, "files": {}}
-    if not complete:
+    run_dir.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(run_dir / ".outputs.lock")):
+        snap = snapshot_study(study)
+        trials = snap.get_trials(deepcopy=False)
+        complete = [t for t in trials if t.state == TrialState.COMPLETE]
+        counts = {state.name.lower(): sum(t.state == state for t in trials) for state in TrialState}
+        counts["surplus"] = sum(_is_surplus(t) for t in trials)  # failed before training: not run
+        counts["retried"] = sum("failed_trial" in t.system_attrs for t in trials)
+        summary: dict[str, Any] = {"study": study.study_name, "direction": study.direction.name.lower(),
+                                   "trials": counts, "files": {}}
+        if not complete:
+            write_json_atomic(run_dir / "tune_summary.json", summary)
+            return summary
+        best = snap.best_trial
+        best_dir = best.user_attrs.get("trial_dir", str((run_dir / f"trial{best.number}").resolve()))
+        here = Path(best_dir, "model.pt").is_file() and best.user_attrs.get("host", socket.gethostname()) \
+            == socket.gethostname()
+        summary.update(best_trial=best.number, best_value=best.value, best_params=best.params,
+                       best_model={"host": best.user_attrs.get("host", ""), "path": str(Path(best_dir, "model.pt")),
+                                   "on_this_machine": here})
+        comment = (f"Best of {len(complete)} complete trials of study {study.study_name!r}: "
+                   f"trial {best.number}, value {best.value:.4f}.\n"
+                   f"Its model: {Path(best_dir, 'model.pt')} on host {best.user_attrs.get('host', '?')}.\n"
+                   f"{command_hint}").strip()
+        write_text_atomic(run_dir / "best_params.toml", toml_overrides(best.params, comment))
+        summary["files"]["best_params"] = str(run_dir / "best_params.toml")
+        write_text_atomic(run_dir / "trials.csv", snap.trials_dataframe().to_csv(index=False))
+        summary["files"]["trials"] = str(run_dir / "trials.csv")
+        summary["files"].update(_save_plots(snap, run_dir, len(complete)))
         write_json_atomic(run_dir / "tune_summary.json", summary)
-        return summary
-    best = study.best_trial
-    summary.update(best_trial=best.number, best_value=best.value, best_params=best.params)
-    comment = (f"Best of {len(complete)} complete trials of study {study.study_name!r}: "
-               f"trial {best.number}, value {best.value:.4f}.\n{command_hint}").strip()
-    write_text_atomic(run_dir / "best_params.toml", toml_overrides(best.params, comment))
-    summary["files"]["best_params"] = str(run_dir / "best_params.toml")
-    frame = study.trials_dataframe()
-    write_text_atomic(run_dir / "trials.csv", frame.to_csv(index=False))
-    summary["files"]["trials"] = str(run_dir / "trials.csv")
-    summary["files"].update(_save_plots(study, run_dir, len(complete)))
-    write_json_atomic(run_dir / "tune_summary.json", summary)
     return summary
 
 
@@ -249,9 +552,8 @@ def _save_plots(study: optuna.Study, run_dir: Path, n_complete: int) -> dict[str
         figure.set_size_inches(8, 5)
         figure.tight_layout()
         path = run_dir / f"{name}.png"
-        tmp = path.with_suffix(".tmp.png")
-        figure.savefig(tmp, dpi=100)
-        tmp.replace(path)
+        with atomic_path(path) as tmp:  # a unique temporary name: workers never move each other's file
+            figure.savefig(tmp, format="png", dpi=100)
         plt.close(figure)
         files[name] = str(path)
     return files
