@@ -44,11 +44,11 @@ def test_sohu_cv_writes_oof_and_a_fold_averaged_submission(tmp_path):
 
 
 def test_xiaobu_cv_writes_oof_and_a_probability_submission(tmp_path):
-    from competitions.xiaobu import cv
+    from common.commands import cv
 
     fixtures = ROOT / "tests" / "fixtures" / "xiaobu"
     run = tmp_path / "cv"
-    args = TINY + ["--data-dir", str(fixtures), "--train-file", "train.tsv", "--test-file", "test.tsv",
+    args = ["--task", "xiaobu"] + TINY + ["--data-dir", str(fixtures), "--train-file", "train.tsv", "--test-file", "test.tsv",
                    "--run-dir", str(run), "--submission-dir", str(tmp_path / "sub"), "--max-train-minutes", "0"]
     result = cv.main(args)
     assert result["complete"] and 0 <= result["cv"]["auc"] <= 1

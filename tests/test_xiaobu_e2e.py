@@ -32,18 +32,18 @@ def test_pretrain_writes_a_model_folder(pretrained):
 
 @pytest.mark.parametrize("joint", ["false", "true"])
 def test_train_predict_and_submission(pretrained, tmp_path, capsys, joint):
-    from competitions.xiaobu import predict, train
+    from common.commands import predict, train
 
     run = tmp_path / "run"
     joint_flags = ["--logit-adjust-tau", "0"] if joint == "true" else []
-    result = train.main(TINY + joint_flags + ["--model", str(pretrained[0]), "--joint", joint, "--run-dir", str(run),
+    result = train.main(["--task", "xiaobu"] + TINY + joint_flags + ["--model", str(pretrained[0]), "--joint", joint, "--run-dir", str(run),
                                 "--submission-dir", str(tmp_path / "sub"), "--epochs", "2",
                                 "--valid-fraction", "0.25", "--fgm-epsilon", "0.5", "--ema-decay", "0.9"])
     last = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert last["submission"] == result["submission"] and result["start"] == "id-pretrained"
-    for name in ("config.json", "id_vocab.json", "encoder", "metrics.json", "model.pt", "valid_indices.json"):
+    for name in ("config.json", "id_vocab.json", "encoder", "metrics.json", "model.pt"):
         assert (run / name).exists(), name
-    assert 0 <= result["valid"]["auc"] <= 1 and result["valid_pairs"] == 12
+    assert 0 <= result["valid"]["auc"] <= 1 and result["valid_examples"] == 12
     best = json.loads((run / "metrics.json").read_text())["best"]
     assert best["auc"] == pytest.approx(result["valid"]["auc"], abs=1e-6)  # predict reloads the best epoch
     assert validate_probability_file(result["submission"], 16) == 16
@@ -51,7 +51,7 @@ def test_train_predict_and_submission(pretrained, tmp_path, capsys, joint):
     official = next(DATA.glob("xiaobu/gaiic_track3_round1_testB_*.tsv"), FIXTURES / "test.tsv")
     head = tmp_path / "official_head.tsv"
     head.write_text("".join(official.read_text().splitlines(keepends=True)[:300]))
-    again = predict.main(["--run", str(run), "--test-file", str(head), "--submission-dir", str(tmp_path / "sub2")])
+    again = predict.main(["--task", "xiaobu", "--run", str(run), "--test-file", str(head), "--submission-dir", str(tmp_path / "sub2")])
     assert again["valid"] == result["valid"]
     assert validate_probability_file(again["submission"], count_lines(head)) == again["rows"] == count_lines(head)
 
@@ -61,7 +61,7 @@ def test_general_bert_start_maps_ids_by_frequency_rank(tmp_path):
     import torch
     from transformers import BertConfig, BertForMaskedLM, BertTokenizerFast
 
-    from competitions.xiaobu import train
+    from common.commands import train
 
     chars = [chr(0x4E00 + i) for i in range(60)]
     bert_dir = tmp_path / "bert"
@@ -75,7 +75,7 @@ def test_general_bert_start_maps_ids_by_frequency_rank(tmp_path):
     bert.save_pretrained(bert_dir)
     counts = tmp_path / "counts.json"
     counts.write_text(json.dumps({c: 1000 - i for i, c in enumerate(chars)}), encoding="utf-8")
-    result = train.main(TINY + ["--model", str(bert_dir), "--counts-file", str(counts), "--run-dir", str(tmp_path / "r"),
+    result = train.main(["--task", "xiaobu"] + TINY + ["--model", str(bert_dir), "--counts-file", str(counts), "--run-dir", str(tmp_path / "r"),
                                 "--submission-dir", str(tmp_path / "sub"), "--epochs", "1", "--valid-fraction", "0.25"])
     assert result["start"] == "bert-frequency-rank" and 0 <= result["valid"]["auc"] <= 1
     vocab_size = json.loads((tmp_path / "r" / "encoder" / "config.json").read_text())["vocab_size"]

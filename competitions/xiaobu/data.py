@@ -32,6 +32,7 @@ class Pair:
     a: list[int]
     b: list[int]
     label: int | None = None  # 0/1, None when unlabelled
+    id: str = ""  # "train:<line index>" / "test:<line index>" (set by the task)
 
 
 class DataError(ValueError):

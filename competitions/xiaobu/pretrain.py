@@ -11,7 +11,7 @@ variant), then MLM with n-gram span masking and random sentence swapping
 BERT, ids mapped onto its vocabulary by frequency rank with ``--counts-file``).
 ``--max-train-minutes`` bounds the time. The output folder is a HuggingFace model
 folder (config, weights, tokenizer over id strings, ``id_vocab.json``) that
-``competitions.xiaobu.train --model`` loads. Ends with one JSON line.
+``python -m common.commands.train --task xiaobu --model`` loads. Ends with one JSON line.
 """
 
 from __future__ import annotations

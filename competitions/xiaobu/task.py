@@ -1,0 +1,156 @@
+"""Xiaobu (GAIIC 2021 track 3) for the shared commands: data, model, metric and submission (see common.task).
+
+    make xiaobu-train | xiaobu-predict RUN=... [ARGS="--test-file F"] | xiaobu-cv FOLDS=5 | xiaobu-tune TRIALS=20
+    python -m common.commands.train --task xiaobu [--model cache/xiaobu-pretrain] [--joint true] [--flag value ...]
+
+Holds out the fixed stratified ``--valid-fraction`` of the train file (``--split-seed``),
+chooses the epoch by ROC AUC, and writes ``<run>-<test file>-auc<S>.txt``: one probability
+per test line, in order. ``--joint true``: the label is predicted at [CLS] through the MLM
+head while MLM continues on the train and test text (bojone's baseline).
+"""
+
+from __future__ import annotations
+
+import logging
+from functools import partial
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+from transformers import BertConfig
+
+from common.id_vocab import IdVocab
+from common.losses import log_prior, save_log_prior
+from common.pretraining import MLMPairDataset, NgramMaskingCollator
+from common.submission import validate_probability_file, write_probability_submission
+from common.task import Model, Splits, Task
+from competitions.xiaobu.config import XiaobuConfig
+from competitions.xiaobu.data import (JointCollator, Pair, PairDataset, collate, count_lines, read_pairs, resolve,
+                                      split_train_valid)
+from competitions.xiaobu.metrics import pair_auc
+from competitions.xiaobu.model import (VOCAB_FILE, ClassificationPredictStep, JointPredictStep,
+                                       build_vocab_and_model, model_class)
+
+logger = logging.getLogger("xiaobu.task")
+
+# Optuna search space (common.hpo.suggest); every key is an XiaobuConfig field.
+SEARCH_SPACE = {
+    "learning_rate": ("float", 5e-5, 1e-3, True),
+    "epochs": ("int", 2, 8),
+    "dropout": ("float", 0.0, 0.3),
+    "fgm_epsilon": ("categorical", [0.0, 0.1, 0.5]),
+    "ema_decay": ("categorical", [0.0, 0.99, 0.995]),
+    "logit_adjust_tau": ("float", 0.0, 1.5),
+}
+
+
+def _line(pair: Pair) -> int:
+    return int(pair.id.split(":")[1])
+
+
+class XiaobuTask(Task):
+    name = "xiaobu"
+    config_class = XiaobuConfig
+    metric_name = "auc"
+    search_space = SEARCH_SPACE
+    test_in_name = True
+    fold_overrides = {"valid_fraction": 0.0}  # a fold's held-out rows are its validation set
+
+    def load_data(self, config: XiaobuConfig) -> Splits:
+        labelled = read_pairs(resolve(config.data_dir, config.train_file), labelled=True, limit=config.limit)
+        test = read_pairs(resolve(config.data_dir, config.test_file), labelled=False, limit=config.limit)
+        for split, pairs in (("train", labelled), ("test", test)):
+            for i, p in enumerate(pairs):
+                p.id = f"{split}:{i}"
+        train, valid, _ = split_train_valid(labelled, config.valid_fraction, config.split_seed)
+        return Splits(train, valid, test)
+
+    def load_test(self, config: XiaobuConfig, path: str) -> list[Pair]:
+        pairs = read_pairs(resolve(config.data_dir, path), labelled=False)
+        for i, p in enumerate(pairs):
+            p.id = f"test:{i}"
+        return pairs
+
+    def test_path(self, config: XiaobuConfig) -> Path:
+        return resolve(config.data_dir, config.test_file)
+
+    def cv_pool(self, config: XiaobuConfig, data: Splits) -> list[Pair]:
+        return sorted(data.train + data.valid, key=_line)  # the train file's order
+
+    def text_pairs(self, examples: Sequence[Pair]) -> list[tuple]:
+        return [(tuple(p.a), tuple(p.b)) for p in examples]
+
+    def build(self, config: XiaobuConfig, run_dir: Path, train: list[Pair], data: Splits) -> Model:
+        """Raises ValueError: logit adjustment asked of the joint variant."""
+        if config.joint and (config.logit_adjust_tau > 0 or config.posthoc_tau > 0):
+            raise ValueError("logit adjustment applies to the classification variant, not --joint: "
+                             "add --logit-adjust-tau 0 --posthoc-tau 0 (configs/joint.toml does)")
+        labelled = sorted(data.train + data.valid, key=_line)
+        sequences = [s for p in labelled + data.test for s in (p.a, p.b)]
+        vocab, module, origin = build_vocab_and_model(config, sequences, mlm_head=config.joint)
+        prior = log_prior([p.label for p in train], 2)
+        if not config.joint:
+            module.set_logit_adjustment(prior, config.logit_adjust_tau)
+
+        def save(run_dir: Path) -> None:
+            vocab.save(run_dir / VOCAB_FILE)
+            module.config.save_pretrained(run_dir / "encoder")
+            save_log_prior(run_dir, prior)
+
+        return Model(module, vocab, origin, save)
+
+    def load(self, config: XiaobuConfig, run_dir: Path) -> Model:
+        for name in (VOCAB_FILE, "encoder"):
+            if not (run_dir / name).exists():
+                raise FileNotFoundError(f"{run_dir / name} missing: is {run_dir} a finished Xiaobu run?")
+        module = model_class(config.joint)(BertConfig.from_pretrained(run_dir / "encoder"))
+        return Model(module, IdVocab.load(run_dir / VOCAB_FILE))
+
+    def dataset(self, config: XiaobuConfig, model: Model, examples: list[Pair], training: bool,
+                unlabelled: Sequence[Pair] = ()):
+        vocab = model.processor
+        ids = [t for p in examples for t in vocab.encode(p.a + p.b)]
+        if not training and ids and sum(t == vocab.unk_id for t in ids) / len(ids) > 0.2:
+            logger.warning("%.0f%% of the ids are not in the run's vocabulary: is this file desensitized with the "
+                           "same mapping as the training file?", 100 * sum(t == vocab.unk_id for t in ids) / len(ids))
+        if config.joint:  # MLM on the labelled train pairs and (training) the unlabelled test pairs
+            pool = list(examples) + (list(unlabelled) if training else [])
+            encoded = [(vocab.encode(p.a), vocab.encode(p.b)) for p in pool]
+            extras = [{"pair_label": -1 if p.label is None else p.label} for p in pool]
+            return MLMPairDataset(encoded, vocab.cls_id, vocab.sep_id, config.max_length,
+                                  swap_prob=config.swap_prob if training else 0.0, extras=extras)
+        return PairDataset(examples, vocab, config.max_length, swap_prob=config.pair_swap_prob if training else 0.0,
+                           use_match=config.use_match)
+
+    def collate_fn(self, config: XiaobuConfig, model: Model, training: bool):
+        vocab = model.processor
+        if config.joint and training:
+            mlm = NgramMaskingCollator(vocab.to_tokenizer(), mlm_probability=config.mlm_probability,
+                                       ngram_probs=tuple(config.ngram_probs),
+                                       mask_replace_prob=config.mask_replace_prob,
+                                       random_replace_prob=config.random_replace_prob)
+            return JointCollator(vocab, mlm)
+        return JointCollator(vocab) if config.joint else partial(collate, pad_id=vocab.pad_id)
+
+    def predict_step(self, config: XiaobuConfig, model: Model, log_prior: Any = None, posthoc_tau: float = 0.0):
+        """Raises ValueError: post-hoc adjustment asked of the joint variant."""
+        if config.joint:
+            if posthoc_tau > 0:
+                raise ValueError("logit adjustment applies to the classification variant, not --joint")
+            return JointPredictStep(model.processor)
+        return ClassificationPredictStep(log_prior, posthoc_tau)
+
+    def score(self, examples: list[Pair], probs: np.ndarray) -> tuple[dict[str, float], dict]:
+        return {"auc": pair_auc(self.labels(examples), probs)}, {}
+
+    def write_submission(self, config: XiaobuConfig, test: list[Pair], probs: np.ndarray, state: dict, name: str,
+                         test_file: str | None = None) -> dict:
+        """One probability per line of the test file, validated against its line count."""
+        test_path = resolve(config.data_dir, test_file or config.test_file)
+        expected = count_lines(test_path) if not config.limit or test_file else len(test)
+        path = Path(config.submission_dir) / f"{name}.txt"
+        write_probability_submission(path, probs, expected)
+        return {"submission": str(path), "rows": validate_probability_file(path, expected), "test_file": str(test_path)}
+
+
+TASK = XiaobuTask()
