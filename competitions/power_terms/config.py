@@ -64,6 +64,8 @@ class PowerMineConfig:
     expand_max_depth: int = 3
     expand_min_log_ratio: float = 0.0  # expansion words must also be domain-leaning
     expansion_bonus: float = 1.0  # added to the score of contrast words that expansion also reaches
+    # 4. recall tail, appended after every other stage (cannot change precision@k above it)
+    tail_min_count: int = 2  # segmentation tokens seen this often, domain-leaning, not junk (0 = off)
     # outputs (relative to the repo root)
     submissions_dir: str = "submissions/power_terms"
     runs_dir: str = "runs/power_terms"

@@ -35,6 +35,7 @@ import json
 import os
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 from dataclasses import dataclass, field
 from functools import partial
@@ -276,9 +277,31 @@ def mine(cfg: PowerMineConfig) -> dict:
                              similarity=a.similarity, parent=a.parent)
         n_expansion_only += 1
 
-    # 4. outputs: contrast words by score (with the agreement bonus), then seeds, then expansion-only
-    by_stage = {st: [t for t in terms.values() if t.stage == st] for st in ("contrast", "seed", "expansion")}
-    ranked = sorted(by_stage["contrast"], key=lambda t: -t.score) + by_stage["seed"] + by_stage["expansion"]
+    # 4. recall tail: tokens of the segmentation (jieba's dictionary + the admitted terms) seen
+    # >= tail_min_count times that pass the junk rules and lean to the domain, by ratio
+    n_tail = 0
+    if cfg.tail_min_count > 0:
+        t0 = time.perf_counter()
+        tok_counts = Counter(t for sent in sentences for t in sent)
+        tail = [w for w, k in tok_counts.items() if k >= cfg.tail_min_count and w not in terms
+                and not junk_reason(w, cfg.min_len, cfg.max_len)]
+        if tail:
+            tail_counts = np.array([tok_counts[w] for w in tail], dtype=np.int64)
+            tail_lr = contrast.log_ratio(tail_counts, max(sum(tok_counts.values()), 1),
+                                         general_sources(tail, general_paths, jieba_table, cfg.chunk_chars),
+                                         cfg.contrast_alpha)
+            for i in np.argsort(-tail_lr, kind="stable"):
+                if tail_lr[i] >= cfg.min_log_ratio:
+                    terms[tail[i]] = Term(tail[i], "segmentation", float(tail_lr[i]), int(tail_counts[i]),
+                                          float(tail_lr[i]))
+                    n_tail += 1
+        timings["tail_s"] = time.perf_counter() - t0
+
+    # 5. outputs: contrast words by score (with the agreement bonus), seeds, expansion-only, tail
+    by_stage = {st: [t for t in terms.values() if t.stage == st]
+                for st in ("contrast", "seed", "expansion", "segmentation")}
+    ranked = (sorted(by_stage["contrast"], key=lambda t: -t.score) + by_stage["seed"] + by_stage["expansion"]
+              + by_stage["segmentation"])
     sub_txt = data.resolve(cfg.submissions_dir) / f"{cfg.run}.txt"
     sub_tsv = data.resolve(cfg.submissions_dir) / f"{cfg.run}.tsv"
     run_dir = data.resolve(cfg.runs_dir) / cfg.run
@@ -307,6 +330,7 @@ def mine(cfg: PowerMineConfig) -> dict:
         "seeds_in_corpus": len(seeds_in_corpus),
         "expansion_admitted": len(admitted),
         "expansion_only_terms": n_expansion_only,
+        "segmentation_tail_terms": n_tail,
         "w2v_vocab": len(vocab),
         "w2v_tokens": sum(len(s) for s in sentences),
         "terms": len(ranked),
