@@ -29,7 +29,9 @@ class EncoderConfig:
     """How the encoder is made; task configs inherit these fields."""
 
     model: str = ""  # HF name or local path; empty: a small BERT from the fields below
-    vocab: str = "../shared/models/bert-base-chinese-vocab"  # vocab folder/file for the small BERT
+    # vocab folder/file for the small BERT; a relative path missing from the working directory
+    # resolves against the repository (the default is the 21128-token Chinese vocab shipped here)
+    vocab: str = "common/vocab/bert-base-chinese"
     hidden_size: int = 256
     num_layers: int = 4
     num_heads: int = 4
@@ -52,6 +54,17 @@ def build_char_vocab(texts: Iterable[str], path: str | Path, min_freq: int = 2) 
     return path
 
 
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+def resolve_vocab(vocab: str) -> Path:
+    """``vocab`` as given when it exists (or is absolute), else relative to the repository root."""
+    path = Path(vocab)
+    if path.exists() or path.is_absolute():
+        return path
+    return REPO_ROOT / path
+
+
 def load_tokenizer(config: EncoderConfig, texts: Iterable[str] | None = None,
                    build_dir: str | Path | None = None) -> PreTrainedTokenizerBase:
     """The tokenizer of ``config.model``, else a WordPiece tokenizer on ``config.vocab``.
@@ -64,7 +77,7 @@ def load_tokenizer(config: EncoderConfig, texts: Iterable[str] | None = None,
     """
     if config.model:
         return AutoTokenizer.from_pretrained(config.model)
-    vocab = Path(config.vocab)
+    vocab = resolve_vocab(config.vocab)
     vocab_file = vocab / "vocab.txt" if vocab.is_dir() else vocab
     if vocab_file.is_file():
         return _wordpiece_tokenizer(vocab_file)

@@ -9,7 +9,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = Path(os.environ.get("DATA_DIR", ROOT / "data"))
-SHARED_VOCAB = ROOT.parent / "shared" / "models" / "bert-base-chinese-vocab"
+SHARED_VOCAB = ROOT / "common" / "vocab" / "bert-base-chinese"  # shipped with the code
 
 
 @pytest.fixture(scope="session")

@@ -26,7 +26,7 @@ def sohu_args(tmp: Path) -> list[str]:
     return TINY + ["--data-dir", str(DATA / "sohu2021"), "--run-dir", str(tmp / "sohu"),
                    "--submission-dir", str(tmp / "sub"), "--limit", "48", "--epochs", "2", "--batch-size", "16",
                    "--max-length", "48", "--fgm-epsilon", "0.5", "--ema-decay", "0.9", "--eval-batch-size", "256",
-                   "--blend-with", "", "--vocab", str(ROOT.parent / "shared" / "models" / "bert-base-chinese-vocab")]
+                   "--blend-with", "", "--vocab", str(ROOT / "common" / "vocab" / "bert-base-chinese")]
 
 
 def xiaobu_args(tmp: Path) -> list[str]:
@@ -40,7 +40,7 @@ def ner_args(tmp: Path) -> list[str]:
     return ["--config", str(ROOT / "competitions" / "ner" / "configs" / "smoke.toml"),
             "--head", "egp", "--encoder-type", "bilstm", "--run-dir", str(tmp / "ner"), "--epochs", "2",
             "--limit", "32", "--learning-rate", "5e-3",
-            "--vocab", str(ROOT.parent / "shared" / "models" / "bert-base-chinese-vocab")]
+            "--vocab", str(ROOT / "common" / "vocab" / "bert-base-chinese")]
 
 
 def run_all() -> dict[str, dict]:

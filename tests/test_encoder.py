@@ -17,3 +17,17 @@ def test_dropout_flag_reaches_a_pretrained_encoder(tmp_path, tiny_tokenizer):
     assert encoder.embeddings.dropout.p == 0.3
     # the weights are still the saved ones
     assert all((a == b).all() for a, b in zip(saved.state_dict().values(), encoder.state_dict().values()))
+
+
+def test_default_vocab_is_the_shipped_one_from_any_working_directory(tmp_path, monkeypatch, caplog):
+    """A clone used from another folder tree tokenizes with the shipped 21128-token vocab, no fallback."""
+    import logging
+
+    from common.encoder import EncoderConfig, load_tokenizer
+
+    monkeypatch.chdir(tmp_path)
+    with caplog.at_level(logging.WARNING):
+        tokenizer = load_tokenizer(EncoderConfig(), texts=["今天天气很好"], build_dir=tmp_path / "built")
+    assert len(tokenizer) == 21128 and not (tmp_path / "built").exists()
+    assert tokenizer("我爱北京天安门")["input_ids"] == [101, 2769, 4263, 1266, 776, 1921, 2128, 7305, 102]
+    assert "not found" not in caplog.text
