@@ -3,6 +3,12 @@
 A crash mid-write must never leave a half-written submission, metrics file or
 checkpoint: everything is written to a temporary file in the same folder and then
 moved into place with ``os.replace`` (atomic on POSIX and Windows).
+
+Test hook: when the environment variable ``COMMON_IO_WRITE_LOG`` names a file, every
+completed :func:`atomic_path` write (and :func:`replace_dir_atomic` swap) appends one line ``<pid> <absolute target path>``
+to it (append mode, one ``write`` call, so lines of concurrent processes never
+interleave). The distributed tests use it to check that each output is written once
+under several processes; unset, it costs nothing.
 """
 
 from __future__ import annotations
@@ -30,9 +36,18 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     try:
         yield tmp_path
         os.replace(tmp_path, path)
+        _log_write(path)
     finally:
         if tmp_path.exists():
             tmp_path.unlink()
+
+
+def _log_write(path: Path) -> None:
+    """Append ``<pid> <absolute path>`` to ``$COMMON_IO_WRITE_LOG`` when set (test hook, see the module doc)."""
+    log = os.environ.get("COMMON_IO_WRITE_LOG")
+    if log:
+        with open(log, "a", encoding="utf-8") as f:
+            f.write(f"{os.getpid()} {path.resolve()}\n")
 
 
 def write_text_atomic(path: str | Path, text: str) -> Path:
@@ -69,6 +84,7 @@ def replace_dir_atomic(src: Path, dst: Path) -> None:
     if dst.exists():
         os.replace(dst, old)
     os.replace(src, dst)
+    _log_write(dst)
     if old.exists():
         shutil.rmtree(old)
 
