@@ -5,10 +5,10 @@ checkpoint: everything is written to a temporary file in the same folder and the
 moved into place with ``os.replace`` (atomic on POSIX and Windows).
 
 Test hook: when the environment variable ``COMMON_IO_WRITE_LOG`` names a file, every
-completed :func:`atomic_path` write (and :func:`replace_dir_atomic` swap) appends one line ``<pid> <absolute target path>``
-to it (append mode, one ``write`` call, so lines of concurrent processes never
-interleave). The distributed tests use it to check that each output is written once
-under several processes; unset, it costs nothing.
+completed :func:`atomic_path` write and :func:`replace_dir_atomic` swap appends one
+line ``<pid> <absolute target path>`` to it (append mode, one ``write`` call, so lines
+of concurrent processes never interleave). The distributed tests use it to check that
+each output is written once under several processes; unset, it costs nothing.
 """
 
 from __future__ import annotations
