@@ -8,7 +8,7 @@ ARGS ?=
 TORCH_WHEEL := $(firstword $(wildcard /opt/wheels/torch-*+cpu-cp311-*.whl))
 
 # Not .PHONY: the <task>-<command> targets come from pattern rules, which make skips for phony targets.
-.PHONY: help venv test test-all sohu-pretrain power-mine power-eval power-bench ner-train ner-predict ner-bench \
+.PHONY: help venv test test-all sohu-pretrain power-mine power-eval power-bench terms-mine power-scale ner-train ner-predict ner-bench \
 	xiaobu-pretrain
 
 help:
@@ -83,11 +83,22 @@ SEEDS ?=
 power-mine: venv ## mine terms from data/power_terms: make power-mine [POWER_RUN=name] [SEEDS=a,b]
 	$(PY) -m competitions.power_terms.mine --data-dir $(DATA) --run $(POWER_RUN) $(if $(SEEDS),--seeds $(SEEDS)) $(ARGS)
 
-power-eval: venv ## precision@k / recall / F1 of a mined list against the gold terms
+power-eval: venv ## precision@k / recall / F1 of a mined list, whole gold list and its tuning / test halves
 	$(PY) -m competitions.power_terms.evaluate --data-dir $(DATA) --run $(POWER_RUN) $(ARGS)
 
-power-bench: venv ## discovery throughput and memory vs nlp-zero (installs bench/requirements.txt)
+power-bench: venv ## discovery speed/memory vs nlp-zero; power and CMeEE lists beside nlp-zero's (installs bench/requirements.txt)
 	$(PY) bench/power_discovery.py $(ARGS)
+	$(PY) bench/power_domains.py
+
+power-scale: venv ## peak memory and chars/s of streamed discovery at 10 M and 100 M chars (synthetic repetition)
+	$(PY) bench/power_scale.py $(ARGS)
+
+TERMS_RUN ?= $(basename $(notdir $(CORPUS)))
+
+terms-mine: venv ## mine terms from your corpus: make terms-mine CORPUS=path [GENERAL=path] [SEEDS=a,b] [TERMS_RUN=name]
+	@test -n "$(CORPUS)" || (echo "usage: make terms-mine CORPUS=path/to/corpus.txt [GENERAL=general.txt] [SEEDS=a,b]" >&2; exit 2)
+	$(PY) -m competitions.power_terms.mine --data-dir $(DATA) --corpus-file $(CORPUS) --run $(TERMS_RUN) \
+		$(if $(GENERAL),--general-files $(GENERAL)) $(if $(SEEDS),--seeds $(SEEDS)) $(ARGS)
 
 # ------------------------------- NER (CLUENER, People's Daily, Weibo, Resume, power, CMeEE)
 DATASET ?= cluener

@@ -43,3 +43,48 @@ def test_missing_corpus_is_a_clear_error(tmp_path, capsys):
                    "--submissions-dir", str(tmp_path / "s")])
     assert exc.value.code == 2
     assert "corpus file not found" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(ROOT is None, reason="data/power_terms is absent (link it to ../shared/data/power_terms)")
+def test_terms_mine_own_corpus_streamed(tmp_path, capsys):
+    """`make terms-mine`'s command on a user file: chunked counting, no seeds (auto), own general text."""
+    lines = data.read_lines(ROOT / "power_terms" / "lionztt_power" / "data" / "五通一措去重语料.csv")[:1500]
+    corpus = tmp_path / "my corpus.txt"
+    corpus.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    general = tmp_path / "general.txt"
+    general.write_text("今天天气很好，我们去公园散步。\n工作要求进行检查。\n" * 50, encoding="utf-8")
+    subs, runs = tmp_path / "subs", tmp_path / "runs"
+    mine.main(["--corpus-file", str(corpus), "--general-files", str(general), "--run", "own",
+               "--submissions-dir", str(subs), "--runs-dir", str(runs), "--stream-above-chars", "20000",
+               "--chunk-chars", "20000", "--w2v-epochs", "1"])
+    captured = capsys.readouterr()
+    out = json.loads(captured.out.strip().splitlines()[-1])
+    assert "M chars/s" in captured.err  # progress lines of the chunked passes
+    assert out["domain"] == "" and out["contrast_terms"] > 50 and len(out["seeds"]) == 10
+    assert out["corpus_lines"] is None  # streamed: the corpus was never held whole
+    terms = (subs / "own.txt").read_text(encoding="utf-8").split("\n")[:-1]
+    assert len(terms) == out["terms"] == len(set(terms))
+    with pytest.raises(SystemExit):  # no gold list for a user corpus unless a domain is named
+        evaluate.main(["--run", "own", "--submissions-dir", str(subs), "--runs-dir", str(runs)])
+    assert "has no gold list" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("content,msg", [(b"\n \n", "empty corpus"),
+                                         ("变压器\n".encode() + "断路器".encode("gbk") + b"\n", ":2: not valid UTF-8")])
+def test_terms_mine_bad_corpus_is_one_line_error(tmp_path, capsys, content, msg):
+    corpus = tmp_path / "c.txt"
+    corpus.write_bytes(content)
+    with pytest.raises(SystemExit) as exc:
+        mine.main(["--corpus-file", str(corpus), "--runs-dir", str(tmp_path / "r"),
+                   "--submissions-dir", str(tmp_path / "s")])
+    err = capsys.readouterr().err.strip()
+    assert exc.value.code == 2 and len(err.splitlines()) == 1
+    assert err.startswith(f"error: {corpus}") and msg in err
+
+
+@pytest.mark.skipif(not (data.REPO_ROOT / "data" / "ner" / "cmeee_v2").is_dir(), reason="CMeEE absent")
+def test_cmeee_domain_loads():
+    root = data.data_root(need="ner")
+    path, lines = data.domain_corpus("cmeee", root)
+    gold = data.domain_gold("cmeee", root)
+    assert len(lines) == 5000 and len(gold) == 13695
