@@ -183,16 +183,16 @@ FoldFn = Callable[[int, np.ndarray, np.ndarray, Path], FoldResult]
 
 
 def _is_main() -> bool:
-    from accelerate import PartialState
+    from common.run import process_state
 
-    return PartialState().is_main_process
+    return process_state().is_main_process
 
 
 def _barrier() -> None:
     """Wait until every process got here (files the main process wrote are then readable by all)."""
-    from accelerate import PartialState
+    from common.run import process_state
 
-    PartialState().wait_for_everyone()
+    process_state().wait_for_everyone()
 
 
 def _save_npz(path: Path, **arrays: np.ndarray) -> None:

@@ -1,4 +1,4 @@
-"""Run folders: ``runs/<task>/<run name>/`` holding config, log, metrics and checkpoint."""
+"""Run folders: ``runs/<task>/<run name>/`` holding config, log, metrics and checkpoint; the process state."""
 
 from __future__ import annotations
 
@@ -7,6 +7,21 @@ from pathlib import Path
 from typing import Any
 
 from common.config import save_config_json
+
+
+def process_state():
+    """accelerate's ``PartialState`` (this process's rank, the process group), CPU launches included.
+
+    A bare ``PartialState()`` ignores ``ACCELERATE_USE_CPU``: on a machine without GPU,
+    under ``ACCELERATE_USE_CPU=true accelerate launch --multi_gpu --num_processes 2``, it
+    sets up a one-process state in each process (both "main", both writing every file),
+    and since the state is shared, every later ``Accelerator`` inherits it. Whichever
+    of the two is created first decides, so the commands ask here.
+    """
+    from accelerate import PartialState
+    from accelerate.utils import parse_flag_from_env
+
+    return PartialState(cpu=parse_flag_from_env("ACCELERATE_USE_CPU"))
 
 
 def resolve_run_dir(config: Any, task: str, root: str | Path = "runs") -> Path:

@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from accelerate import Accelerator, PartialState
+from accelerate import Accelerator
 
 from common.commands.args import compound_config, split_task
 from common.commands.predict import load_run, probabilities, submission_name
@@ -27,7 +27,7 @@ from common.config import narrow_config, parse_config
 from common.cv import CVConfig, FoldResult, fold_overrides, run_cv, text_groups
 from common.io import print_result
 from common.losses import posthoc_arguments
-from common.run import resolve_run_dir, save_config
+from common.run import process_state, resolve_run_dir, save_config
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -35,7 +35,7 @@ def main(argv: list[str] | None = None) -> dict:
     task, rest = split_task(argv, __doc__)
     config = parse_config(compound_config(f"{task.name}CV", CVConfig, task.config_class), rest, description=__doc__)
     run_dir = resolve_run_dir(config, task.name)
-    if PartialState().is_main_process:
+    if process_state().is_main_process:
         save_config(config, run_dir)
     data = task.load_data(config)
     pool = task.cv_pool(config, data)
@@ -65,9 +65,9 @@ def main(argv: list[str] | None = None) -> dict:
         _, state = task.score(pool, result["oof"])
         name = submission_name(task, config, "", f"cv{result['cv_score']:.4f}", None)
         out.update(cv=result["cv"], thresholds=state)
-        if PartialState().is_main_process:
+        if process_state().is_main_process:
             out.update(task.write_submission(config, data.test, result["test"], state, name))
-    if PartialState().is_main_process:
+    if process_state().is_main_process:
         print_result(out)
     return out
 

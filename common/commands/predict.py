@@ -22,13 +22,14 @@ from typing import Any
 import numpy as np
 import logging
 
-from accelerate import Accelerator, PartialState
+from accelerate import Accelerator
 
 from common.checkpoint import load_model_weights
 from common.commands.args import split_task
 from common.config import config_from_dict
 from common.io import atomic_path, print_result, write_json_atomic
 from common.losses import posthoc_arguments
+from common.run import process_state
 from common.task import Model, Task
 from common.training.inference import inference_loader, prepare_model_for_inference, run_inference
 
@@ -158,7 +159,7 @@ def main(argv: list[str] | None = None) -> dict:
     args = parser.parse_args(rest)
     result = predict_run(task, args.run, args.data_dir, args.test_file, args.submission_dir, args.posthoc_tau)
     result["run_dir"] = args.run
-    if PartialState().is_main_process:
+    if process_state().is_main_process:
         print_result(result)
     return result
 

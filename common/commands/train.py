@@ -16,13 +16,12 @@ import time
 from pathlib import Path
 from typing import Any, Sequence
 
-from accelerate import PartialState
 from accelerate.utils import set_seed
 
 from common.commands.args import split_task
 from common.config import parse_config
 from common.io import print_result
-from common.run import resolve_run_dir, save_config
+from common.run import process_state, resolve_run_dir, save_config
 from common.task import Splits, Task
 from common.training.callbacks import Callback
 from common.training.trainer import Trainer, build_callbacks
@@ -41,7 +40,7 @@ def fit(task: Task, config: Any, run_dir: Path, train: list, valid: list, data: 
     """
     set_seed(config.seed)
     model = task.build(config, run_dir, train, data)
-    if PartialState().is_main_process:
+    if process_state().is_main_process:
         save_config(config, run_dir)
         model.save(run_dir)
     train_ds = task.dataset(config, model, train, training=True, unlabelled=data.test)
@@ -87,7 +86,7 @@ def main(argv: list[str] | None = None) -> dict:
                    "train_seconds": round(summary["train_seconds"], 1),
                    "wall_seconds": round(time.time() - start, 1), "missing": data.missing,
                    "metrics_file": str(run_dir / "metrics.json")})
-    if PartialState().is_main_process:
+    if process_state().is_main_process:
         print_result(result)
     return result
 
