@@ -486,7 +486,9 @@ def save_study_outputs(study: optuna.Study, run_dir: str | Path, command_hint: s
 
     All files come from one snapshot of the storage, written under a lock
     (``run_dir/.outputs.lock``) with unique temporary names, so workers sharing the
-    folder leave a consistent set (the last one to finish, the most recent). The
+    folder leave a consistent set (the last one to finish, the most recent); a
+    worker finding the files already written from the same state (``storage_state``,
+    a hash of the trials) leaves them. The
     summary and the override file's comment say where the best trial's ``model.pt``
     lies (``best_model``: host and path) and whether it is on this machine.
 
@@ -500,12 +502,17 @@ def save_study_outputs(study: optuna.Study, run_dir: str | Path, command_hint: s
     with FileLock(str(run_dir / ".outputs.lock")):
         snap = snapshot_study(study)
         trials = snap.get_trials(deepcopy=False)
+        state = hashlib.sha256(json.dumps([(t.number, t.state.name, t.values, t.params, t.user_attrs)
+                                           for t in trials], sort_keys=True, default=str).encode()).hexdigest()[:16]
+        previous = _read_summary(run_dir / "tune_summary.json")
+        if previous.get("storage_state") == state and all(Path(f).is_file() for f in previous["files"].values()):
+            return previous  # another worker sharing this folder already wrote this very state
         complete = [t for t in trials if t.state == TrialState.COMPLETE]
         counts = {state.name.lower(): sum(t.state == state for t in trials) for state in TrialState}
         counts["surplus"] = sum(_is_surplus(t) for t in trials)  # failed before training: not run
         counts["retried"] = sum("failed_trial" in t.system_attrs for t in trials)
         summary: dict[str, Any] = {"study": study.study_name, "direction": study.direction.name.lower(),
-                                   "trials": counts, "files": {}}
+                                   "trials": counts, "storage_state": state, "files": {}}
         if not complete:
             write_json_atomic(run_dir / "tune_summary.json", summary)
             return summary
@@ -527,6 +534,13 @@ def save_study_outputs(study: optuna.Study, run_dir: str | Path, command_hint: s
         summary["files"].update(_save_plots(snap, run_dir, len(complete)))
         write_json_atomic(run_dir / "tune_summary.json", summary)
     return summary
+
+
+def _read_summary(path: Path) -> dict[str, Any]:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
 
 
 def _save_plots(study: optuna.Study, run_dir: Path, n_complete: int) -> dict[str, str]:
