@@ -23,13 +23,13 @@ epoch sees new ones.
 from __future__ import annotations
 
 import logging
-import random
 import time
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
+import numpy as np
 import torch
 from torch import nn
 from torch.utils.data import Dataset
@@ -171,8 +171,11 @@ class MLMPairDataset(Dataset):
             already in the model's vocabulary (no special tokens).
         cls_id / sep_id: the tokenizer's ``[CLS]`` and ``[SEP]`` ids.
         max_length: longest-first truncation to this many tokens including specials.
-        swap_prob: probability of presenting a pair as ``(b, a)`` (Python's ``random``,
-            seeded by the trainer's ``set_seed``).
+        swap_prob: probability of presenting a pair as ``(b, a)``, drawn by
+            :func:`example_uniform` from (``seed``, epoch, index): the trainer calls
+            ``set_epoch``, so a resumed run at any process count swaps what the
+            uninterrupted one swapped.
+        seed: the run's seed.
         extras: optional per-example dicts merged into the items (e.g. a pair label).
 
     Items: ``input_ids``, ``token_type_ids``, ``special_tokens_mask`` lists (T,).
@@ -183,27 +186,42 @@ class MLMPairDataset(Dataset):
 
     def __init__(self, sequences: Sequence[Sequence[int] | tuple[Sequence[int], Sequence[int]]], cls_id: int,
                  sep_id: int, max_length: int = 128, swap_prob: float = 0.0,
-                 extras: Sequence[dict[str, Any]] | None = None) -> None:
+                 extras: Sequence[dict[str, Any]] | None = None, seed: int = 0) -> None:
         if max_length < 4:
             raise ValueError(f"max_length must leave room for [CLS] and two [SEP], got {max_length}")
         if extras is not None and len(extras) != len(sequences):
             raise ValueError(f"{len(sequences)} sequences but {len(extras)} extras")
         self.sequences, self.extras = sequences, extras
         self.cls_id, self.sep_id, self.max_length, self.swap_prob = cls_id, sep_id, max_length, swap_prob
+        self.seed, self.epoch = seed, 0
 
     def __len__(self) -> int:
         return len(self.sequences)
+
+    def set_epoch(self, epoch: int) -> None:
+        """Called by the trainer before each epoch (per-example randomness depends on it)."""
+        self.epoch = epoch
 
     def __getitem__(self, index: int) -> dict[str, Any]:
         seq = self.sequences[index]
         is_pair = isinstance(seq, tuple)
         a, b = (list(seq[0]), list(seq[1])) if is_pair else (list(seq), None)
-        if b is not None and self.swap_prob > 0 and random.random() < self.swap_prob:
+        if b is not None and self.swap_prob > 0 and example_uniform(self.seed, self.epoch, index) < self.swap_prob:
             a, b = b, a
         item = encode_pair(a, b, self.cls_id, self.sep_id, self.max_length)
         if self.extras is not None:
             item.update(self.extras[index])
         return item
+
+
+def example_uniform(seed: int, epoch: int, index: int) -> float:
+    """A uniform draw in [0, 1) that depends only on (seed, epoch, index).
+
+    numpy's ``SeedSequence`` hashes the three integers, so the draw is the same in
+    any process, in any order and after a resume, unlike a global generator whose
+    state depends on everything drawn before.
+    """
+    return float(np.random.default_rng([seed, epoch, index]).random())
 
 
 def encode_pair(a: list[int], b: list[int] | None, cls_id: int, sep_id: int, max_length: int) -> dict[str, list[int]]:

@@ -104,3 +104,18 @@ def test_mlm_loss_decreases_on_tiny_corpus(tmp_path):
     assert after < 0.5 * before, (before, after)
     assert reloaded.config.vocab_size == len(vocab)
     assert (tmp_path / "out" / "tokenizer.json").is_file()
+
+
+def test_pair_swap_depends_only_on_seed_epoch_and_index():
+    """The swap of example i in epoch e is the same whatever was drawn before (resume, N processes)."""
+    pairs = [([5, 6, 7], [10, 11])] * 64
+    ds = MLMPairDataset(pairs, cls_id=2, sep_id=3, max_length=16, swap_prob=0.5, seed=7)
+    ds.set_epoch(3)
+    forward = [ds[i]["input_ids"] for i in range(64)]
+    backward = [ds[i]["input_ids"] for i in reversed(range(64))][::-1]
+    assert forward == backward and 10 < sum(x[1] == 10 for x in forward) < 54  # both orders, some swapped
+    ds.set_epoch(4)
+    assert [ds[i]["input_ids"] for i in range(64)] != forward  # another epoch, other swaps
+    again = MLMPairDataset(pairs, cls_id=2, sep_id=3, max_length=16, swap_prob=0.5, seed=7)
+    again.set_epoch(3)
+    assert [again[i]["input_ids"] for i in range(64)] == forward

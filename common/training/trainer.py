@@ -386,7 +386,12 @@ class Trainer:
                              show_progress=self.accelerator.is_local_main_process)
 
     def evaluate(self) -> dict[str, float]:
+        """The validation metrics, plus ``eval_examples``: how many rows they cover (all of them, once)."""
         outputs = self.predict(self.eval_dataset)
         if self.compute_metrics is None:
             return {}
-        return {k: float(v) for k, v in self.compute_metrics(outputs, self.eval_dataset).items()}
+        metrics = {k: float(v) for k, v in self.compute_metrics(outputs, self.eval_dataset).items()}
+        first = next(iter(outputs.values()), [])
+        if self.metric_name != "eval_examples":
+            metrics["eval_examples"] = len(first)
+        return metrics

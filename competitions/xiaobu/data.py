@@ -22,7 +22,7 @@ from torch.utils.data import Dataset
 
 from common.id_vocab import IdVocab
 from common.match_features import exact_match_flags
-from common.pretraining import NgramMaskingCollator, encode_pair
+from common.pretraining import NgramMaskingCollator, encode_pair, example_uniform
 
 LABEL_TOKENS = ("[LABEL0]", "[LABEL1]")  # reserved vocabulary tokens of the joint variant
 
@@ -130,15 +130,14 @@ class PairDataset(Dataset):
 
     Items: ``input_ids``, ``token_type_ids`` (T,) lists, ``match_ids`` (T,) with
     ``use_match`` (the exact-match bit, :mod:`common.match_features`), and ``labels``
-    int (labelled pairs). With ``swap_prob > 0`` (training) the sides are swapped at
-    random (Python ``random``).
+    int (labelled pairs). With ``swap_prob > 0`` (training) the sides are swapped with a
+    draw of :func:`common.pretraining.example_uniform` on (``seed``, epoch, index), so a
+    resumed run at any process count swaps what the uninterrupted one swapped.
     """
 
     def __init__(self, pairs: Sequence[Pair], vocab: IdVocab, max_length: int, swap_prob: float = 0.0,
-                 use_match: bool = False) -> None:
-        import random
-
-        self._random = random
+                 use_match: bool = False, seed: int = 0) -> None:
+        self.seed, self.epoch = seed, 0
         self.pairs = list(pairs)
         self.encoded = [(vocab.encode(p.a), vocab.encode(p.b)) for p in self.pairs]
         self.cls_id, self.sep_id, self.max_length, self.swap_prob = vocab.cls_id, vocab.sep_id, max_length, swap_prob
@@ -147,9 +146,13 @@ class PairDataset(Dataset):
     def __len__(self) -> int:
         return len(self.pairs)
 
+    def set_epoch(self, epoch: int) -> None:
+        """Called by the trainer before each epoch."""
+        self.epoch = epoch
+
     def __getitem__(self, index: int) -> dict[str, Any]:
         a, b = self.encoded[index]
-        if self.swap_prob > 0 and self._random.random() < self.swap_prob:
+        if self.swap_prob > 0 and example_uniform(self.seed, self.epoch, index) < self.swap_prob:
             a, b = b, a
         item = encode_pair(a, b, self.cls_id, self.sep_id, self.max_length)
         special = item.pop("special_tokens_mask")

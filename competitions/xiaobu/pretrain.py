@@ -49,7 +49,7 @@ def main(argv: list[str] | None = None) -> dict:
     save_config(config, run_dir)
     tokenizer = vocab.to_tokenizer()
     dataset = MLMPairDataset([(vocab.encode(p.a), vocab.encode(p.b)) for p in pairs], vocab.cls_id, vocab.sep_id,
-                             max_length=config.max_length, swap_prob=config.swap_prob)
+                             max_length=config.max_length, swap_prob=config.swap_prob, seed=config.seed)
     collator = NgramMaskingCollator(tokenizer, mlm_probability=config.mlm_probability,
                                     ngram_probs=tuple(config.ngram_probs),
                                     mask_replace_prob=config.mask_replace_prob,

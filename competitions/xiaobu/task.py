@@ -118,9 +118,9 @@ class XiaobuTask(Task):
             encoded = [(vocab.encode(p.a), vocab.encode(p.b)) for p in pool]
             extras = [{"pair_label": -1 if p.label is None else p.label} for p in pool]
             return MLMPairDataset(encoded, vocab.cls_id, vocab.sep_id, config.max_length,
-                                  swap_prob=config.swap_prob if training else 0.0, extras=extras)
+                                  swap_prob=config.swap_prob if training else 0.0, extras=extras, seed=config.seed)
         return PairDataset(examples, vocab, config.max_length, swap_prob=config.pair_swap_prob if training else 0.0,
-                           use_match=config.use_match)
+                           use_match=config.use_match, seed=config.seed)
 
     def collate_fn(self, config: XiaobuConfig, model: Model, training: bool):
         vocab = model.processor
