@@ -106,6 +106,9 @@ def parse_config(cls: type[T], argv: list[str] | None = None, description: str =
         cls: a dataclass type whose fields are str/int/float/bool/list.
         argv: the arguments (``sys.argv[1:]`` when None).
 
+    A config with a ``resolve_defaults(explicit)`` method then fixes the defaults that
+    depend on other options, given the names set explicitly (file or flags).
+
     Raises:
         SystemExit: argparse's exit on a bad flag.
         ValueError / FileNotFoundError: from the override file.
@@ -118,7 +121,10 @@ def parse_config(cls: type[T], argv: list[str] | None = None, description: str =
         given = getattr(args, field.name)
         if given is not None:
             values[field.name] = _coerce(cls, field.name, given, "command line")
-    return cls(**values)
+    config = cls(**values)
+    if hasattr(config, "resolve_defaults"):  # defaults that depend on other options (see EncoderConfig)
+        config.resolve_defaults(explicit=set(values))
+    return config
 
 
 def config_to_dict(config: Any) -> dict[str, Any]:

@@ -38,6 +38,23 @@ class EncoderConfig:
     intermediate_size: int = 1024
     max_position: int = 512
     dropout: float = 0.1
+    # The learning rate when --model names a pretrained encoder from outside this project (an HF
+    # name or a folder without pretrain_config.json) and --learning-rate is not given: the tasks'
+    # defaults are sized for small encoders trained from scratch or this project's pretraining.
+    pretrained_learning_rate: float = 2e-5
+
+    def resolve_defaults(self, explicit: set[str]) -> None:
+        """Take ``pretrained_learning_rate`` for an outside pretrained ``model`` unless the rate was set."""
+        if (self.model and "learning_rate" not in explicit and hasattr(self, "learning_rate")
+                and not is_project_pretraining(self.model)):
+            logger.info("--model %s: learning rate %g (pretrained_learning_rate; give --learning-rate to change)",
+                        self.model, self.pretrained_learning_rate)
+            self.learning_rate = self.pretrained_learning_rate
+
+
+def is_project_pretraining(model: str) -> bool:
+    """True for a folder written by this project's pretraining commands (it holds pretrain_config.json)."""
+    return (Path(model) / "pretrain_config.json").is_file()
 
 
 def build_char_vocab(texts: Iterable[str], path: str | Path, min_freq: int = 2) -> Path:

@@ -22,6 +22,7 @@ import dataclasses
 import json
 import logging
 import math
+import re
 import shutil
 import sys
 import time
@@ -71,6 +72,8 @@ class TrainConfig:
     pgd_epsilon: float = 0.0  # > 0 turns PGD on
     ema_decay: float = 0.0  # > 0 turns EMA on, evaluation on EMA weights
     group_by_length: bool = False  # training batches of similar lengths (needs Trainer(lengths=...))
+    layer_lr_decay: float = 1.0  # < 1: layer-wise learning-rate decay (layer l of L gets lr * d^(L-l)); 1 off
+    gradient_checkpointing: bool = False  # recompute encoder activations in backward (less memory, ~30% slower)
 
 
 def build_callbacks(config: TrainConfig) -> list[Callback]:
@@ -103,6 +106,63 @@ def setup_logging(run_dir: Path, main_process: bool = True) -> None:
         handler.setFormatter(fmt)
         handler._common_handler = True  # type: ignore[attr-defined]
         root.addHandler(handler)
+
+
+def _depth(name: str, num_layers: int) -> int:
+    """0 for embeddings, l + 1 for encoder layer l, num_layers + 1 for everything else (pooler, heads)."""
+    match = re.search(r"\.layers?\.(\d+)\.", name)
+    if match:
+        return int(match.group(1)) + 1
+    return 0 if "embeddings" in name or "embed_tokens" in name else num_layers + 1
+
+
+def parameter_groups(model: nn.Module, learning_rate: float, weight_decay: float,
+                     layer_decay: float = 1.0) -> list[dict[str, Any]]:
+    """AdamW parameter groups: no weight decay on biases and norms; optional layer-wise lr decay.
+
+    With ``layer_decay`` d < 1 (layer-wise learning-rate decay, as in ELECTRA and
+    Sun et al. 2019 "How to Fine-Tune BERT for Text Classification"), a parameter at
+    depth k (0 embeddings, l + 1 encoder layer l, L + 1 heads) gets
+    ``learning_rate * d ** (L + 1 - k)``; layers are found by ``.layer.<i>.`` /
+    ``.layers.<i>.`` in parameter names (HF encoders).
+
+    Returns:
+        groups with ``params``, ``weight_decay`` and, with decay, ``lr``.
+    """
+    named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+    if layer_decay == 1.0:
+        decay = [p for n, p in named if not (p.ndim < 2 or "norm" in n.lower())]
+        no_decay = [p for n, p in named if p.ndim < 2 or "norm" in n.lower()]
+        return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+    depths = [int(m.group(1)) for n, _ in named if (m := re.search(r"\.layers?\.(\d+)\.", n))]
+    num_layers = max(depths) + 1 if depths else 0
+    groups: dict[tuple[int, bool], dict[str, Any]] = {}
+    for name, param in named:
+        depth, no_wd = _depth(name, num_layers), param.ndim < 2 or "norm" in name.lower()
+        group = groups.setdefault((depth, no_wd), {
+            "params": [], "weight_decay": 0.0 if no_wd else weight_decay,
+            "lr": learning_rate * layer_decay ** (num_layers + 1 - depth)})
+        group["params"].append(param)
+    return [groups[k] for k in sorted(groups)]
+
+
+def enable_gradient_checkpointing(model: nn.Module) -> int:
+    """Turn on HF gradient checkpointing in every sub-model that supports it; returns how many.
+
+    Raises:
+        ValueError: no sub-module is a ``transformers`` model with gradient checkpointing.
+    """
+    from transformers import PreTrainedModel
+
+    count = 0
+    for module in model.modules():
+        if isinstance(module, PreTrainedModel) and module.supports_gradient_checkpointing:
+            if not getattr(module, "is_gradient_checkpointing", False):
+                module.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+            count += 1
+    if not count:
+        raise ValueError("--gradient-checkpointing: the model holds no transformers encoder that supports it")
+    return count
 
 
 class Trainer:
@@ -173,14 +233,10 @@ class Trainer:
         self.checkpoint_extra = checkpoint_extra
         self.lengths = list(lengths) if lengths is not None else None
 
-        decay, no_decay = [], []
-        for name, param in model.named_parameters():
-            if not param.requires_grad:
-                continue
-            (no_decay if param.ndim < 2 or "norm" in name.lower() else decay).append(param)
-        optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": config.weight_decay},
-                                       {"params": no_decay, "weight_decay": 0.0}],
-                                      lr=config.learning_rate)
+        if config.gradient_checkpointing:
+            enable_gradient_checkpointing(model)
+        optimizer = torch.optim.AdamW(parameter_groups(model, config.learning_rate, config.weight_decay,
+                                                       config.layer_lr_decay), lr=config.learning_rate)
         # Each process takes every n-th batch, so an optimizer step consumes n x batch x accum examples:
         # steps_per_epoch counts real optimizer steps. The schedule is declared over the one-process
         # count, because accelerate's prepared scheduler advances n times per optimizer step.

@@ -1,0 +1,70 @@
+"""Fine-tuning options for pretrained encoders: learning-rate default, layer-wise lr decay, gradient checkpointing."""
+
+import pytest
+import torch
+from torch import nn
+
+from common.config import parse_config
+from common.training.trainer import enable_gradient_checkpointing, parameter_groups
+from competitions.sohu.config import SohuConfig
+from tests.conftest import tiny_bert
+
+
+class WithHead(nn.Module):
+    def __init__(self, layers=3):
+        super().__init__()
+        torch.manual_seed(0)
+        self.encoder = tiny_bert(50, layers=layers)
+        self.encoder.config.hidden_dropout_prob = self.encoder.config.attention_probs_dropout_prob = 0.0
+        self.classifier = nn.Linear(32, 2)
+
+    def forward(self, input_ids):
+        return self.classifier(self.encoder(input_ids=input_ids).last_hidden_state[:, 0])
+
+
+def test_layer_decay_follows_the_formula():
+    model, lr, d = WithHead(layers=3), 1e-3, 0.5
+    groups = parameter_groups(model, lr, 0.01, layer_decay=d)
+    lr_of = {id(p): g["lr"] for g in groups for p in g["params"]}
+    wd_of = {id(p): g["weight_decay"] for g in groups for p in g["params"]}
+    for name, param in model.named_parameters():
+        if name.startswith("encoder.embeddings"):
+            depth = 0
+        elif ".layer." in name:
+            depth = int(name.split(".layer.")[1].split(".")[0]) + 1
+        else:
+            depth = 4  # classifier (L + 1 with L = 3)
+        assert lr_of[id(param)] == pytest.approx(lr * d ** (4 - depth)), name
+        assert wd_of[id(param)] == (0.0 if param.ndim < 2 or "norm" in name.lower() else 0.01), name
+    assert sum(len(g["params"]) for g in groups) == len(list(model.parameters()))
+
+
+def test_no_decay_keeps_the_two_plain_groups():
+    groups = parameter_groups(WithHead(), 1e-3, 0.01)
+    assert len(groups) == 2 and "lr" not in groups[0] and [g["weight_decay"] for g in groups] == [0.01, 0.0]
+
+
+def test_gradient_checkpointing_gives_the_same_gradients():
+    ids = torch.randint(5, 50, (4, 12))
+    grads = []
+    for checkpointing in (False, True):
+        model = WithHead()
+        if checkpointing:
+            assert enable_gradient_checkpointing(model) == 1
+        model.train()
+        model(ids).sum().backward()
+        grads.append({n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None})
+    assert grads[0].keys() == grads[1].keys()
+    for name in grads[0]:
+        torch.testing.assert_close(grads[0][name], grads[1][name], rtol=1e-5, atol=1e-6, msg=name)
+    with pytest.raises(ValueError, match="no transformers encoder"):
+        enable_gradient_checkpointing(nn.Linear(2, 2))
+
+
+def test_pretrained_encoder_gets_the_pretrained_learning_rate(tmp_path):
+    assert parse_config(SohuConfig, []).learning_rate == 3e-4  # from-scratch default
+    assert parse_config(SohuConfig, ["--model", "hfl/chinese-roberta-wwm-ext"]).learning_rate == 2e-5
+    assert parse_config(SohuConfig, ["--model", "hfl/x", "--learning-rate", "5e-5"]).learning_rate == 5e-5
+    assert parse_config(SohuConfig, ["--model", "hfl/x", "--pretrained-learning-rate", "3e-5"]).learning_rate == 3e-5
+    (tmp_path / "pretrain_config.json").write_text("{}")  # this project's own pretraining: the task's rate
+    assert parse_config(SohuConfig, ["--model", str(tmp_path)]).learning_rate == 3e-4
