@@ -1,0 +1,222 @@
+"""Distributed tier: the Sohu and Xiaobu smoke runs under 2 CPU processes (gloo), compared with 1 process.
+
+For each task a module-scoped fixture trains the same tiny config with 1 process
+(plain ``python -m``) and with 2 (``accelerate launch --multi_gpu``, see
+tests/distributed.py), each logging its atomic writes (``COMMON_IO_WRITE_LOG``). The
+tests then check, under 2 processes: exit 0 and one result line; every output
+written once, by one process, as often as the 1-process run writes it; the
+validation metric over the whole validation set; one saved model predicting the
+same submission with 1 and 2 processes; and (slow) a run killed mid-epoch and
+resumed under 2 processes ending exactly where the uninterrupted run ends.
+
+A tiny Sohu data tree (two subtasks, 48 train / 24 valid / 20 test rows each, a
+sample submission of exactly those test ids) keeps predict off the 10k-row test set.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.conftest import DATA, ROOT, SHARED_VOCAB
+from tests.distributed import describe, kill_group, launch, read_write_log, result_lines, start
+
+SOHU = DATA / "sohu2021" / "sohu2021_open_data_clean"
+XIAOBU = ROOT / "tests" / "fixtures" / "xiaobu"
+TINY = ["--num-layers", "1", "--hidden-size", "32", "--num-heads", "2", "--intermediate-size", "64",
+        "--batch-size", "8", "--epochs", "2"]
+# metrics.json history fields that are wall-clock measurements, not results
+TIMING = ("epoch_seconds", "train_samples_per_s", "train_seconds")
+
+
+def tiny_sohu_tree(root: Path, rows: dict[str, int] = {"train": 48, "valid": 24, "test_with_id": 20}) -> Path:
+    """``root/sohu2021_open_data_clean`` in the official layout: the first rows of the real 短短匹配A/B files."""
+    out = root / "sohu2021_open_data_clean"
+    test_ids = set()
+    for group in "AB":
+        folder = out / f"短短匹配{group}类"
+        folder.mkdir(parents=True)
+        for split, n in rows.items():
+            lines = (SOHU / folder.name / f"{split}.txt").read_text(encoding="utf-8").splitlines(keepends=True)[:n]
+            (folder / f"{split}.txt").write_text("".join(lines), encoding="utf-8")
+            if split == "test_with_id":
+                test_ids.update(json.loads(line)["id"] for line in lines)
+    header, *sample = (SOHU / "sample_submission.csv").read_text(encoding="utf-8").splitlines(keepends=True)
+    kept = [row for row in sample if row.split(",", 1)[0] in test_ids]
+    assert len(kept) == len(test_ids)
+    (out / "sample_submission.csv").write_text(header + "".join(kept), encoding="utf-8")
+    return root
+
+
+def task_args(task: str, data: Path) -> list[str]:
+    """The task's smoke flags (without run and submission folders)."""
+    if task == "sohu":
+        return ["--task", "sohu", *TINY, "--data-dir", str(data), "--max-length", "32", "--blend-with", "",
+                "--vocab", str(SHARED_VOCAB)]
+    return ["--task", "xiaobu", *TINY, "--data-dir", str(XIAOBU), "--train-file", "train.tsv",
+            "--test-file", "test.tsv", "--valid-fraction", "0.25", "--max-length", "32"]
+
+
+VALID_ROWS = {"sohu": 2 * 24, "xiaobu": 12}  # 25 % of the 48 Xiaobu train lines
+
+
+@dataclass
+class Run:
+    """One launched training: its output, run folder, submission folder and logged writes."""
+
+    proc: object
+    base: Path  # run folder and submission folder live here, as base/run and base/sub
+    writes: list[tuple[int, str]]
+
+    @property
+    def run_dir(self) -> Path:
+        return self.base / "run"
+
+    @property
+    def result(self) -> dict:
+        return result_lines(self.proc.stdout)[-1]
+
+    def relative_writes(self) -> Counter:
+        """Multiset of written paths relative to ``base`` (so runs in different folders compare)."""
+        return Counter(str(Path(p).relative_to(self.base.resolve())) for _, p in self.writes)
+
+    def history(self) -> list[dict]:
+        return json.loads((self.run_dir / "metrics.json").read_text(encoding="utf-8"))["history"]
+
+
+def train(task: str, data: Path, base: Path, nprocs: int, *extra: str) -> Run:
+    log = base / "writes.log"
+    base.mkdir(parents=True, exist_ok=True)
+    proc = launch(["common.commands.train", *task_args(task, data), "--run-dir", str(base / "run"),
+                   "--submission-dir", str(base / "sub"), *extra], nprocs, env={"COMMON_IO_WRITE_LOG": str(log)})
+    return Run(proc, base, read_write_log(log))
+
+
+@pytest.fixture(scope="module", params=["sohu", "xiaobu"])
+def runs(request, tmp_path_factory):
+    """``(task, data dir, 1-process run, 2-process run)`` of the task's smoke config."""
+    task = request.param
+    if task == "sohu" and not SOHU.is_dir():
+        pytest.skip(f"real Sohu data not linked at {SOHU}")
+    tmp = tmp_path_factory.mktemp(task)
+    data = tiny_sohu_tree(tmp / "data") if task == "sohu" else XIAOBU
+    one = train(task, data, tmp / "p1", 1)
+    assert one.proc.returncode == 0, describe(one.proc)
+    two = train(task, data, tmp / "p2", 2)
+    return task, data, one, two
+
+
+def test_two_processes_exit_0_with_one_result_line(runs):
+    task, _, one, two = runs
+    assert two.proc.returncode == 0, describe(two.proc)
+    lines = result_lines(two.proc.stdout)
+    assert len(lines) == 1, describe(two.proc)
+    assert Path(lines[0]["submission"]).is_file() and lines[0]["valid_examples"] == VALID_ROWS[task]
+
+
+def test_each_output_written_once_by_one_process(runs):
+    _, _, one, two = runs
+    assert two.proc.returncode == 0, describe(two.proc)
+    assert len({pid for pid, _ in two.writes}) == 1, f"several processes wrote files: {two.writes}"
+    # metrics.json and checkpoint/ are rewritten at every epoch end, model.pt at every improvement:
+    # the 1-process run says how often each file is legitimately written; 2 processes write no more.
+    assert two.relative_writes() == one.relative_writes()
+    rewritten = {p for p, n in one.relative_writes().items() if n > 1}
+    assert rewritten <= {"run/metrics.json", "run/model.pt", "run/checkpoint"}, rewritten
+
+
+def test_validation_metric_covers_the_whole_validation_set(runs):
+    task, _, one, two = runs
+    assert two.proc.returncode == 0, describe(two.proc)
+    for run in (one, two):
+        history = run.history()
+        assert len(history) == 2
+        assert [h["eval_examples"] for h in history] == [VALID_ROWS[task]] * 2
+
+
+def test_one_model_predicts_the_same_with_1_and_2_processes(runs, tmp_path):
+    """``predict`` of the 1-process run's model.pt, launched with 1 then 2 processes."""
+    task, _, one, _ = runs
+    outputs = {}
+    for nprocs in (1, 2):
+        log = tmp_path / f"writes{nprocs}.log"
+        proc = launch(["common.commands.predict", "--task", task, "--run", str(one.run_dir),
+                       "--submission-dir", str(tmp_path / f"sub{nprocs}")], nprocs,
+                      env={"COMMON_IO_WRITE_LOG": str(log)})
+        assert proc.returncode == 0, describe(proc)
+        lines = result_lines(proc.stdout)
+        assert len(lines) == 1, describe(proc)
+        writes = read_write_log(log)
+        assert len({pid for pid, _ in writes}) == 1 and len(writes) == len({p for _, p in writes}), writes
+        # predict on the run's own data rewrites the run's probabilities.npz: keep each one aside
+        shutil.copy(one.run_dir / "probabilities.npz", tmp_path / f"probabilities{nprocs}.npz")
+        outputs[nprocs] = lines[0]
+    first, second = outputs[1], outputs[2]
+    assert Path(first["submission"]).name == Path(second["submission"]).name  # the same validation score
+    assert first["valid"] == second["valid"] and first["rows"] == second["rows"]
+    p1, p2 = np.load(tmp_path / "probabilities1.npz"), np.load(tmp_path / "probabilities2.npz")
+    for key in ("valid_keys", "test_ids", "valid_labels"):
+        assert p1[key].tolist() == p2[key].tolist(), key  # ids stay aligned with their rows
+    if task == "sohu":
+        assert Path(first["submission"]).read_bytes() == Path(second["submission"]).read_bytes()
+    else:
+        # Xiaobu's submission is the probabilities themselves (one a line): with 2 processes the rows are
+        # batched differently (each shard padded to its own longest row), so they may differ by float noise;
+        # compare the arrays to 1e-6 rather than the bytes.
+        written = [np.loadtxt(o["submission"]) for o in (first, second)]
+        np.testing.assert_allclose(written[0], written[1], atol=1e-6, rtol=0)
+    for key in ("valid_probs", "test_probs"):
+        np.testing.assert_allclose(p1[key], p2[key], atol=1e-6, rtol=0, err_msg=key)
+
+
+def _comparable(history: list[dict], resumed_epoch: int | None) -> list[dict]:
+    """History records without wall-clock fields, and without the resumed epoch's train_loss
+    (it averages only the batches run after the resume)."""
+    out = []
+    for record in history:
+        record = {k: v for k, v in record.items() if k not in TIMING}
+        if record["epoch"] == resumed_epoch:
+            record.pop("train_loss")
+        out.append(record)
+    return out
+
+
+@pytest.mark.slow
+def test_kill_and_resume_under_2_processes_equals_the_uninterrupted_run(runs, tmp_path):
+    """2 processes, checkpoint every 2 optimizer steps, SIGKILL at the first checkpoint, rerun with --resume."""
+    task, data, _, uninterrupted = runs
+    assert uninterrupted.proc.returncode == 0, describe(uninterrupted.proc)
+    run_dir = tmp_path / "run"
+    args = ["common.commands.train", *task_args(task, data), "--run-dir", str(run_dir),
+            "--submission-dir", str(tmp_path / "sub"), "--checkpoint-every-steps", "2"]
+    proc = start(args, 2)
+    state_file = run_dir / "checkpoint" / "trainer_state.json"
+    deadline = time.time() + 300
+    try:
+        while not state_file.exists() and proc.poll() is None and time.time() < deadline:
+            time.sleep(0.01)
+    finally:
+        kill_group(proc)
+    assert state_file.exists(), "no checkpoint was written"
+    state = json.loads(state_file.read_text(encoding="utf-8"))
+    assert proc.returncode == -9, f"the run was not killed (exit {proc.returncode})"
+    assert state["epoch"] < 2 and not (run_dir / "probabilities.npz").exists()  # killed before the end
+    resumed_epoch = state["epoch"] + 1 if state["batch_in_epoch"] else None
+
+    resumed = launch(args + ["--resume", "true"], 2)
+    assert resumed.returncode == 0, describe(resumed)
+    lines = result_lines(resumed.stdout)
+    assert len(lines) == 1, describe(resumed)
+    history = json.loads((run_dir / "metrics.json").read_text(encoding="utf-8"))["history"]
+    assert _comparable(history, resumed_epoch) == _comparable(uninterrupted.history(), resumed_epoch)
+    assert Path(lines[0]["submission"]).read_bytes() == Path(uninterrupted.result["submission"]).read_bytes()
+    mine, theirs = np.load(run_dir / "probabilities.npz"), np.load(uninterrupted.run_dir / "probabilities.npz")
+    for key in ("valid_probs", "test_probs"):
+        np.testing.assert_array_equal(mine[key], theirs[key], err_msg=key)
