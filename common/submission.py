@@ -190,3 +190,64 @@ def validate_probability_file(path: str | Path, expected_rows: int) -> int:
                 raise SubmissionError(f"{path}:{lineno}: {line.strip()!r} is not a number") from None
     validate_probabilities(values, expected_rows, str(path))
     return len(values)
+
+
+# ------------------------------------------- CLUE: one JSON object a line, {"id": n, "label": "1"}
+def validate_clue_rows(rows: Sequence[dict], expected_ids: Sequence[int], allowed_labels: Iterable[str],
+                       source: str = "submission") -> None:
+    """Check CLUE-format rows: exactly ``expected_ids`` in order, each with a label from ``allowed_labels``.
+
+    Raises:
+        SubmissionError: a row without int ``id`` or str ``label``, an id out of order,
+            missing or extra rows, or a label outside ``allowed_labels`` (naming the 1-based line).
+    """
+    allowed = {str(a) for a in allowed_labels}
+    if len(rows) != len(expected_ids):
+        raise SubmissionError(f"{source}: {len(rows)} rows, expected {len(expected_ids)} (one per test pair)")
+    for lineno, (row, expected) in enumerate(zip(rows, expected_ids), start=1):
+        if not isinstance(row, dict) or not isinstance(row.get("id"), int) or not isinstance(row.get("label"), str):
+            raise SubmissionError(f"{source}:{lineno}: expected {{\"id\": int, \"label\": str}}, got {row!r}")
+        if row["id"] != expected:
+            raise SubmissionError(f"{source}:{lineno}: id {row['id']}, expected {expected} (the test file's order)")
+        if row["label"] not in allowed:
+            raise SubmissionError(f"{source}:{lineno}: label {row['label']!r} not in {sorted(allowed)}")
+
+
+def write_clue_submission(path: str | Path, ids: Sequence[int], labels: Sequence[str],
+                          allowed_labels: Iterable[str] = ("0", "1")) -> dict:
+    """Write a CLUE submission (``<task>_predict.json``: ``{"id": n, "label": "..."}`` a line), validated, atomically.
+
+    Returns ``{"path", "rows"}``. Raises SubmissionError (see :func:`validate_clue_rows`;
+    nothing is written).
+    """
+    import json
+
+    rows = [{"id": int(i), "label": str(y)} for i, y in zip(ids, labels)]
+    if len(labels) != len(ids):
+        raise SubmissionError(f"{path}: {len(labels)} labels for {len(ids)} ids")
+    validate_clue_rows(rows, list(ids), allowed_labels, str(path))
+    with atomic_path(path) as tmp:
+        tmp.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    return {"path": str(path), "rows": len(rows)}
+
+
+def validate_clue_submission_file(path: str | Path, expected_ids: Sequence[int],
+                                  allowed_labels: Iterable[str] = ("0", "1")) -> int:
+    """Re-read a CLUE submission and validate it (see :func:`validate_clue_rows`); returns its row count.
+
+    Raises:
+        FileNotFoundError: no file. SubmissionError: a line that is not JSON, or a bad row.
+    """
+    import json
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"submission not found: {path}")
+    rows = []
+    for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        try:
+            rows.append(json.loads(line))
+        except json.JSONDecodeError:
+            raise SubmissionError(f"{path}:{lineno}: not JSON: {line[:60]!r}") from None
+    validate_clue_rows(rows, expected_ids, allowed_labels, str(path))
+    return len(rows)
