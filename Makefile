@@ -124,3 +124,10 @@ $(XIAOBU_PRETRAINED)/config.json: | venv
 	$(PY) -m competitions.xiaobu.pretrain --data-dir $(DATA)/xiaobu --output-dir $(XIAOBU_PRETRAINED) $(PRETRAIN_ARGS)
 
 xiaobu-pretrain: $(XIAOBU_PRETRAINED)/config.json ## MLM pretraining on the ids (14 min budget), cached in cache/xiaobu-pretrain
+
+# ------------------------------------------------------------- CLUE AFQMC
+# Ant Financial question matching (competitions/afqmc/README.md). No pretraining step: a small
+# BERT from scratch on the 21128-token vocab, so nothing to build before train/cv/tune.
+afqmc_DATA := --data-dir $(DATA)/xiaobu/pairs/csts_afqmc
+afqmc_ARGS := $(afqmc_DATA)
+afqmc_NEEDS :=
