@@ -1,0 +1,94 @@
+"""CLUE AFQMC: reader errors, train -> predict -> CLUE submission, k-fold with its TF-IDF reference on the same folds."""
+
+import json
+
+import numpy as np
+import pytest
+
+from common.data_files import DataFileError
+from common.submission import SubmissionError, validate_clue_submission_file
+from competitions.afqmc.data import read_pairs
+from tests.conftest import DATA, SHARED_VOCAB
+
+AFQMC = DATA / "xiaobu" / "pairs" / "csts_afqmc"
+TINY = ["--num-layers", "1", "--hidden-size", "32", "--num-heads", "2", "--intermediate-size", "64",
+        "--max-length", "32", "--batch-size", "16", "--epochs", "1", "--eval-batch-size", "256"]
+needs_data = pytest.mark.skipif(not (AFQMC / "train.txt").is_file(), reason=f"AFQMC not linked at {AFQMC}")
+
+
+@pytest.fixture
+def data_dir(tmp_path):
+    """The first 60 / 30 / 25 lines of the real train / dev / test files."""
+    out = tmp_path / "afqmc"
+    out.mkdir()
+    for name, n in (("train.txt", 60), ("dev.txt", 30), ("test.txt", 25)):
+        lines = (AFQMC / name).read_text(encoding="utf-8").splitlines(keepends=True)[:n]
+        (out / name).write_text("".join(lines), encoding="utf-8")
+    return out
+
+
+def _flags(tmp_path, data_dir):
+    vocab = str(SHARED_VOCAB) if SHARED_VOCAB.is_dir() else str(tmp_path / "none")
+    return ["--task", "afqmc", "--data-dir", str(data_dir), "--submission-dir", str(tmp_path / "sub"),
+            "--vocab", vocab] + TINY
+
+
+@pytest.mark.parametrize("text, labelled, message", [
+    ("a\tb\t1\nonly one column\n", True, r":2: 1 tab-separated columns, expected s1<TAB>s2<TAB>label"),
+    ("a\tb\t2\n", True, r":1: label '2', expected 0 or 1"),
+    ("a\t \t0\n", True, r":1: empty text, expected s1<TAB>s2<TAB>label"),
+    ("a\tb\n", True, r":1: 2 tab-separated columns, expected s1<TAB>s2<TAB>label"),
+    ("a\tb\nc\n", False, r":2: 1 tab-separated columns, expected s1<TAB>s2"),
+    ("", False, r": no pairs, expected lines s1<TAB>s2"),
+])
+def test_reader_errors_name_file_line_and_what_was_expected(tmp_path, text, labelled, message):
+    path = tmp_path / "pairs.txt"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(DataFileError, match="pairs.txt" + message):
+        read_pairs(path, labelled, "train")
+
+
+def test_reader_ids_and_limit(tmp_path):
+    path = tmp_path / "t.txt"
+    path.write_text("a\tb\t1\nc\td\t0\ne\tf\t1\n", encoding="utf-8")
+    assert [(p.id, p.label) for p in read_pairs(path, True, "dev", limit=2)] == [("dev:1", 1), ("dev:2", 0)]
+    assert [p.label for p in read_pairs(path, False, "test")] == [None] * 3  # a label column is ignored
+
+
+@needs_data
+def test_train_predict_and_clue_submission(tmp_path, data_dir, capsys):
+    from common.commands import predict, train
+
+    run = tmp_path / "run"
+    result = train.main(_flags(tmp_path, data_dir) + ["--run-dir", str(run), "--limit", "40"])
+    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["submission"] == result["submission"]
+    assert result["train_examples"] == 40 and result["valid_examples"] == 30
+    assert 0 <= result["valid"]["accuracy"] <= 1 and f"accuracy{result['valid']['accuracy']:.4f}" in result["submission"]
+    assert validate_clue_submission_file(result["submission"], list(range(25))) == result["rows"] == 25
+    with pytest.raises(SubmissionError, match="25 rows, expected 24"):
+        validate_clue_submission_file(result["submission"], list(range(24)))
+    probs = np.load(run / "probabilities.npz")
+    assert probs["valid_keys"].tolist() == [f"dev:{i}" for i in range(1, 31)]
+    assert probs["test_ids"].tolist() == [f"test:{i}" for i in range(1, 26)]
+    again = predict.main(["--task", "afqmc", "--run", str(run), "--test-file", str(data_dir / "dev.txt"),
+                          "--submission-dir", str(tmp_path / "other")])
+    assert again["valid"] == result["valid"] and validate_clue_submission_file(again["submission"], list(range(30))) == 30
+
+
+@needs_data
+def test_cv_and_tfidf_reference_on_the_same_folds(tmp_path, data_dir):
+    from common.commands import cv
+    from competitions.afqmc import baseline
+
+    run = tmp_path / "cv"
+    result = cv.main(_flags(tmp_path, data_dir) + ["--run-dir", str(run), "--folds", "3"])
+    assert result["complete"] and 0 <= result["cv"]["accuracy"] <= 1
+    assert len(np.load(run / "oof.npz")["ids"]) == 90  # train + dev pooled
+    assert validate_clue_submission_file(result["submission"], list(range(25))) == 25
+    ref = baseline.main(["--data-dir", str(data_dir), "--run-dir", str(tmp_path / "ref"), "--submission-dir",
+                         str(tmp_path / "sub"), "--folds-from", str(run), "--ngram-max", "2"])
+    assert sorted(ref["oof"]["folds"]) == [0, 1, 2] and ref["oof"]["pairs"] == 90
+    assert (tmp_path / "ref" / "probabilities.npz").is_file()
+    with pytest.raises(ValueError, match="ids differ"):  # folds of another pool are refused
+        baseline.main(["--data-dir", str(data_dir), "--run-dir", str(tmp_path / "ref"), "--limit", "20",
+                       "--submission-dir", str(tmp_path / "sub"), "--folds-from", str(run)])
