@@ -56,8 +56,9 @@ from transformers.trainer_pt_utils import get_length_grouped_indices
 from common.encoder import EncoderConfig, build_encoder, load_tokenizer
 from common.io import write_json_atomic
 from common.ner.metric import span_scores
-from competitions.ner.data import NerDataset, collate, entity_types, load_dataset, merge_piece_spans
-from competitions.ner.model import CharBiLSTMEncoder, NerModel, pack_spans
+from competitions.ner.config import NerConfig
+from competitions.ner.data import NerDataset, collate, entity_types, load_splits, merge_piece_spans, resolve_data_options
+from competitions.ner.model import CharBiLSTMEncoder, NerModel
 
 BERT4TORCH = "bert4torch==0.6.2"
 HEAD_NAME = re.compile(r"^(crf|(b4t_)?(gp|egp)(\d+))$")
@@ -103,7 +104,7 @@ class Bert4torchSpanModel(nn.Module):
     """The same encoder and dropout as :class:`NerModel`, with a bert4torch span head and its loss.
 
     ``forward(input_ids (B, T+2), attention_mask (B, T+2), dense_labels (B, heads, T, T))``
-    returns ``{"loss"}``; ``decode`` returns (B, K, 3) spans like ``NerModel.decode``.
+    returns ``{"loss"}``; ``decode`` returns B lists of ``(start, end, type_id)`` like ``NerModel.decode``.
     """
 
     def __init__(self, encoder: nn.Module, head: nn.Module, loss_fn: nn.Module, dropout: float = 0.1) -> None:
@@ -122,9 +123,13 @@ class Bert4torchSpanModel(nn.Module):
         return {"loss": self.loss_fn(logits.reshape(B * A, -1), dense_labels.reshape(B * A, -1))}
 
     @torch.no_grad()
-    def decode(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, **_: object) -> torch.Tensor:
-        logits = self.logits(input_ids, attention_mask)
-        return pack_spans((logits > 0).nonzero(), logits.shape[0])  # (P, 4) -> (B, K, 3)
+    def decode(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
+               **_: object) -> list[list[tuple[int, int, int]]]:
+        logits = self.logits(input_ids, attention_mask)  # (B, heads, T, T)
+        per: list[list[tuple[int, int, int]]] = [[] for _ in range(logits.shape[0])]
+        for b, t, start, end in (logits > 0).nonzero().tolist():  # (P, 4) rows
+            per[b].append((start, end, t))
+        return per
 
 
 def dense_labels(span_labels: torch.Tensor, heads: int, length: int) -> torch.Tensor:
@@ -156,8 +161,8 @@ def build_models(names: tuple[str, ...], encoder: nn.Module, types_: list[str]) 
 
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--dataset", default="cluener")
-    parser.add_argument("--data-root", default="data")
+    parser.add_argument("--dataset", default="cluener", help="a preset of competitions.ner.data.PRESETS")
+    parser.add_argument("--data-dir", default="", help="the folder holding the preset's files (default: the preset's)")
     parser.add_argument("--encoder", default="bilstm", choices=["bilstm", "bert"])
     parser.add_argument("--hidden-size", type=int, default=256)
     parser.add_argument("--num-layers", type=int, default=4, help="BERT layers (BiLSTM: 2)")
@@ -181,7 +186,7 @@ def main(argv: list[str] | None = None) -> dict:
     torch.set_num_threads(args.threads)
 
     torch.manual_seed(args.seed)
-    data = load_dataset(args.dataset, args.data_root)
+    data = load_splits(resolve_data_options(NerConfig(dataset=args.dataset, data_dir=args.data_dir)))
     dev_examples = data["dev"][:args.dev_limit] if args.dev_limit else data["dev"]
     types_ = entity_types(data["train"])
     enc_cfg = EncoderConfig(hidden_size=args.hidden_size, num_layers=args.num_layers)
@@ -247,7 +252,7 @@ def main(argv: list[str] | None = None) -> dict:
                 t0 = time.perf_counter()
                 spans = models[h].decode(**batch)
                 pred_time[h] += time.perf_counter() - t0
-                outputs[h].extend(zip(rows, spans.numpy()))
+                outputs[h].extend(zip(rows, spans))
     outputs = {h: [spans for _, spans in sorted(out, key=lambda r: r[0])] for h, out in outputs.items()}
     results = {}
     for h in heads:

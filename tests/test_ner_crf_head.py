@@ -37,4 +37,4 @@ def test_model_decodes_crf_tags_to_span_rows(tiny_tokenizer):
     out = model.decode(ids, torch.ones_like(ids))
     tags = ["O", "B-LOC", "I-LOC", "B-PER", "I-PER"]
     assert tags_to_spans_lenient([tags[3]] * 3) == [Span(0, 0, "PER"), Span(1, 1, "PER"), Span(2, 2, "PER")]
-    assert out.tolist() == [[[0, 0, 1], [1, 1, 1], [2, 2, 1]]]
+    assert out == [[(0, 0, 1), (1, 1, 1), (2, 2, 1)]]  # one list of (start, end, type_id) per sentence

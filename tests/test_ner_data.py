@@ -4,8 +4,14 @@ import torch
 
 from common.layers.global_pointer import GlobalPointer
 from common.ner.spans import NerExample, Span
-from competitions.ner.data import NerDataset, bio_tags, collate, load_dataset, merge_piece_spans
-from tests.conftest import DATA
+import pytest
+
+from competitions.ner.config import NerConfig
+from competitions.ner.data import (PRESETS, NerDataset, bio_tags, collate, detect_preset, load_splits,
+                                   merge_piece_spans, resolve_data_options)
+from tests.conftest import DATA, ROOT
+
+BIO = ROOT / "tests" / "fixtures" / "ner_bio"
 
 
 def test_nested_spans_round_trip_through_encode_and_decode(tiny_tokenizer):
@@ -43,13 +49,58 @@ def test_nested_spans_round_trip_through_encode_and_decode(tiny_tokenizer):
     assert [tags[i] for i in ds[0]["tag_labels"]] == ["B-bod", "I-bod", "I-bod", "I-bod", "O", "O"]
 
 
-def test_registered_datasets_read_when_linked():
-    import pytest
-
+def test_presets_read_when_linked():
     if not (DATA / "ner" / "cluener" / "dev.json").is_file():
         pytest.skip("NER data not linked")
-    data = load_dataset("cluener", DATA, limit=5)
+    data = load_splits(resolve_data_options(NerConfig(dataset="cluener", data_dir=str(DATA / "ner" / "cluener"),
+                                                      limit=5)))
     assert [len(v) for v in data.values()] == [5, 5, 5] and data["test"][0].id == 0
+    assert detect_preset(DATA / "ner" / "cluener") == "cluener"
+    assert detect_preset(DATA / "ner" / "resume") == "resume"
+
+
+def test_bio_files_by_flags_only():
+    config = resolve_data_options(NerConfig(format="bio", data_dir=str(BIO), train_file="train.txt",
+                                            dev_file=str(BIO / "dev.txt")))  # relative and absolute
+    assert config.dataset == "" and config.test_file == "" and config.strict_tags is True
+    data = load_splits(config)
+    assert [len(data[k]) for k in ("train", "dev", "test")] == [12, 4, 0]
+    assert data["dev"][0].text == "李四在北京工作。" and [s.type for s in data["dev"][0].spans] == ["PER", "LOC"]
+
+
+def test_explicit_flags_override_the_preset():
+    config = resolve_data_options(NerConfig(dataset="resume", data_dir=str(BIO), train_file="train.txt",
+                                            format="bio"))
+    preset = PRESETS["resume"]
+    assert (config.train_file, config.format, config.data_dir) == ("train.txt", "bio", str(BIO))
+    assert (config.dev_file, config.test_file, config.strict_tags) == (preset["dev_file"], preset["test_file"], False)
+    assert NerConfig().data_dir == ""  # no preset applies unless asked for or detected
+
+
+def test_missing_options_and_unknown_names_fail_in_one_line():
+    with pytest.raises(ValueError, match="no --format") as err:
+        resolve_data_options(NerConfig(data_dir=str(BIO), train_file="train.txt", dev_file="dev.txt"))
+    assert "\n" not in str(err.value)
+    with pytest.raises(ValueError, match="--format 'conll'"):
+        resolve_data_options(NerConfig(data_dir=str(BIO), train_file="train.txt", dev_file="dev.txt", format="conll"))
+    with pytest.raises(ValueError, match="unknown --dataset 'msra'"):
+        resolve_data_options(NerConfig(dataset="msra"))
+    config = resolve_data_options(NerConfig(format="bio", data_dir=str(BIO), train_file="train.txt",
+                                            dev_file="nope.txt"))
+    with pytest.raises(FileNotFoundError, match="--dev-file: .*nope.txt not found"):
+        load_splits(config)
+
+
+def test_bad_tag_names_file_and_line(tmp_path):
+    from common.ner.readers import NerDataError
+
+    (tmp_path / "train.txt").write_text("张 B-PER\n三 I-PER\n\n在 O\n京 I-LOC\n", encoding="utf-8")
+    config = resolve_data_options(NerConfig(format="bio", data_dir=str(tmp_path), train_file="train.txt",
+                                            dev_file="train.txt"))
+    with pytest.raises(NerDataError, match=r"train.txt:5: invalid BIO tag sequence"):
+        load_splits(config)
+    config.strict_tags = False  # --strict-tags false: repaired (I-LOC opens an entity)
+    assert load_splits(config)["train"][1].spans[0].type == "LOC"
 
 
 def test_prediction_batches_by_length_and_returns_spans_in_text_order(tiny_tokenizer):
@@ -64,9 +115,9 @@ def test_prediction_batches_by_length_and_returns_spans_in_text_order(tiny_token
             self.lengths = []
 
         def decode(self, input_ids, attention_mask, **_):
-            n = attention_mask.sum(1) - 2  # characters per piece
-            self.lengths.append(n.tolist())
-            return torch.stack([torch.zeros_like(n), n - 1, torch.zeros_like(n)], 1)[:, None, :]  # (B, 1, 3)
+            n = (attention_mask.sum(1) - 2).tolist()  # characters per piece
+            self.lengths.append(n)
+            return [[(0, k - 1, 0)] for k in n]  # one (start, end, type) per piece
 
     texts = ["今天天气很好", "北京", "科比与奥尼尔的湖人王朝", "我们去公园", "顺义"]
     examples = [NerExample(t, []) for t in texts]

@@ -10,11 +10,20 @@ from common.training.trainer import TrainConfig
 
 @dataclass
 class NerConfig(TrainConfig, EncoderConfig):
-    """Span NER (GlobalPointer / Efficient GlobalPointer / CRF) on one of the registered datasets."""
+    """Span NER (GlobalPointer / Efficient GlobalPointer / CRF) on a preset dataset or any files in a supported format."""
 
-    dataset: str = "cluener"  # a key of competitions.ner.data.DATASETS
-    data_root: str = "data"  # the folder holding ner/ and power_terms/
-    output_dir: str = "submissions/ner"  # prediction files go to <output_dir>/<dataset>/<run_name>-...
+    # Data (competitions/ner/data.py): a preset gives defaults for the options below; flags override them.
+    dataset: str = ""  # a preset of competitions.ner.data.PRESETS (cluener, people_daily, weibo, resume, power, cmeee); empty: none, or the one whose files --data-dir holds
+    data_dir: str = ""  # the folder holding the files
+    train_file: str = ""  # relative to data_dir unless absolute
+    dev_file: str = ""  # relative to data_dir unless absolute
+    test_file: str = ""  # optional; relative to data_dir unless absolute
+    format: str = ""  # bio | bmes | bme | cluener | uer-tsv | cmeee (competitions.ner.data.FORMATS)
+    train_format: str = ""  # the train file's format when it differs from --format
+    strict_tags: bool | None = None  # bio/bmes: raise on an invalid tag sequence (default); false: repair and log
+    strip_segment_digit: bool | None = None  # bio/bmes: drop the word-position digits after each character (Weibo 2nd)
+    dev_holdout: int | None = None  # > 0: no dev file; the first N records of the train file are the dev set
+    submission_dir: str = "submissions/ner"  # prediction files go to <submission_dir>/<dataset>/<run_name>-...
     head: str = "egp"  # egp (Efficient GlobalPointer; best dev F1 and fastest here, README) | gp (GlobalPointer) | crf (pytorch-crf)
     head_size: int = 0  # q/k size of the span heads; 0: 8 for gp (measured, see the README), 64 for egp (kexue.fm/archives/8877)
     max_span_width: int = 0  # > 0: GP/EGP score only spans of at most this many characters

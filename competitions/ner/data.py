@@ -1,23 +1,47 @@
-"""NER datasets -> spans -> per-character model inputs.
+"""NER data: presets and bring-your-own files -> spans -> per-character model inputs.
 
-Registered datasets (``--dataset``), paths relative to ``--data-root``:
+Data options (``NerConfig``; the flags of train and predict):
 
-=============  ==========================================================  ===========================
-name           files                                                       notes
-=============  ==========================================================  ===========================
-cluener        ner/cluener/{train,dev,test}.json                           test unlabelled; CLUENER output
-people_daily   ner/people_daily/uer_py_test_data/train.tsv, example.{dev,test}   only 1,000 train sentences exist
-weibo          ner/weibo/weiboNER_2nd_conll.{train,dev,test}               2nd (revised) annotation
-resume         ner/resume/{train,dev,test}.char.bmes                       BMES
-power          power_terms/bupt_electric_power/ner-data/{train,dev,test}.txt   B-/M-/E-, CRLF; dev == test
-cmeee          ner/cmeee_v2/CMeEE-V2_{dev,test}.json                       nested; no train file: the first
-                                                                           1,000 dev records are dev, the
-                                                                           other 4,000 train
-=============  ==========================================================  ===========================
+- ``--data-dir DIR``: the folder holding the files;
+- ``--train-file``, ``--dev-file``, ``--test-file``: relative to ``--data-dir`` unless
+  absolute (the test file is optional: no test prediction without it);
+- ``--format {bio,bmes,bme,cluener,uer-tsv,cmeee}`` (``--train-format`` when the train
+  file differs: People's Daily's is UER's TSV); see :data:`FORMATS`;
+- ``--strict-tags false``: repair invalid tag sequences (conlleval's way) instead of
+  raising, logging the count and the first ``file:line``;
+- ``--strip-segment-digit true``: Weibo "2nd" files write each character followed by
+  its position in the word (``科0``);
+- ``--dev-holdout N``: no dev file; the first N records of the train file are the dev set.
+
+A new BIO corpus trains with flags only::
+
+    python -m competitions.ner.train --format bio --data-dir X --train-file a.txt --dev-file b.txt
+
+``--dataset NAME`` picks a preset of :data:`PRESETS`: a plain dict of defaults for the
+flags above, which explicit flags (and ``--config`` files) override. Without
+``--dataset`` and without ``--train-file``, a ``--data-dir`` holding a preset's default
+train and dev files is recognised as that preset (e.g. CLUENER's ``train.json`` /
+``dev.json``). The resolved options are written into the run's ``config.json``, so a
+saved run needs no preset to predict.
+
+=============  ========================================================  ==============================
+preset         files (in ``data_dir``)                                   notes
+=============  ========================================================  ==============================
+cluener        data/ner/cluener/{train,dev,test}.json                    test unlabelled; CLUENER output
+people_daily   data/ner/people_daily/uer_py_test_data/train.tsv,         only 1,000 train sentences exist
+               example.{dev,test}
+weibo          data/ner/weibo/weiboNER_2nd_conll.{train,dev,test}        2nd (revised) annotation
+resume         data/ner/resume/{train,dev,test}.char.bmes                BMES
+power          data/power_terms/bupt_electric_power/ner-data/            B-/M-/E-, CRLF; dev == test
+               {train,dev,test}.txt
+cmeee          data/ner/cmeee_v2/CMeEE-V2_{dev,test}.json                nested; no train file: the first
+                                                                         1,000 dev records are dev, the
+                                                                         other 4,000 train
+=============  ========================================================  ==============================
 
 Released Resume, Weibo and power files hold a few invalid tag sequences (an entity
-cut by a sentence break, ``B-X`` then ``O``...): they are read with ``strict=False``,
-which repairs them and logs the count and the first ``file:line``.
+cut by a sentence break, ``B-X`` then ``O``...): their presets read them with
+``strict_tags = false``.
 
 Model inputs: one token per character (lower-cased; unknown characters are
 ``[UNK]``), ``[CLS] chars [SEP]``, so character ``i`` is token ``i + 1``. A text
@@ -29,9 +53,8 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from functools import partial
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Any, Sequence
 
 import torch
 from torch.utils.data import Dataset
@@ -41,83 +64,176 @@ from common.ner.spans import NerExample, Span, flatten_spans, spans_to_bio
 
 logger = logging.getLogger("ner.data")
 
-Reader = Callable[[Path], list[NerExample]]
-
-
-@dataclass(frozen=True)
-class SplitFile:
-    path: str  # relative to the data root
-    reader: Reader
-    labelled: bool = True
-
-
-@dataclass(frozen=True)
-class DatasetSpec:
-    train: SplitFile
-    dev: SplitFile
-    test: SplitFile
-    output_format: str = "spans"  # "cluener" | "spans"
-    dev_holdout: int = 0  # > 0: no train file; the first N records of `train` are the dev set
-    note: str = ""
-
-
-_bmes = partial(read_tagged, scheme="bmes", strict=False)
-_weibo = partial(read_tagged, scheme="bio", strip_segment_digit=True, strict=False)
-_bio = partial(read_tagged, scheme="bio")
-
-DATASETS: dict[str, DatasetSpec] = {
-    "cluener": DatasetSpec(SplitFile("ner/cluener/train.json", read_cluener),
-                           SplitFile("ner/cluener/dev.json", read_cluener),
-                           SplitFile("ner/cluener/test.json", read_cluener, labelled=False), "cluener"),
-    "people_daily": DatasetSpec(SplitFile("ner/people_daily/uer_py_test_data/train.tsv", read_tsv_tagged),
-                                SplitFile("ner/people_daily/example.dev", _bio),
-                                SplitFile("ner/people_daily/example.test", _bio),
-                                note="example.train is missing: trained on its first 1,000 sentences"),
-    "weibo": DatasetSpec(SplitFile("ner/weibo/weiboNER_2nd_conll.train", _weibo),
-                         SplitFile("ner/weibo/weiboNER_2nd_conll.dev", _weibo),
-                         SplitFile("ner/weibo/weiboNER_2nd_conll.test", _weibo)),
-    "resume": DatasetSpec(SplitFile("ner/resume/train.char.bmes", _bmes),
-                          SplitFile("ner/resume/dev.char.bmes", _bmes),
-                          SplitFile("ner/resume/test.char.bmes", _bmes)),
-    "power": DatasetSpec(SplitFile("power_terms/bupt_electric_power/ner-data/train.txt", _bmes),
-                         SplitFile("power_terms/bupt_electric_power/ner-data/dev.txt", _bmes),
-                         SplitFile("power_terms/bupt_electric_power/ner-data/test.txt", _bmes),
-                         note="dev.txt and test.txt are the same file"),
-    "cmeee": DatasetSpec(SplitFile("ner/cmeee_v2/CMeEE-V2_dev.json", read_cmeee),
-                         SplitFile("ner/cmeee_v2/CMeEE-V2_dev.json", read_cmeee),
-                         SplitFile("ner/cmeee_v2/CMeEE-V2_test.json", read_cmeee, labelled=False),
-                         dev_holdout=1000,
-                         note="CMeEE-V2_train.json is missing: trained on dev records 1000+, scored on dev 0-999"),
+# --format: what each name reads (common/ner/readers.py).
+FORMATS: dict[str, str] = {
+    "bio": "one 'CHAR TAG' line per character, blank line between sentences; B-/I-/O tags",
+    "bmes": "one 'CHAR TAG' line per character; B-/M-(or I-)/E-/S-/O tags",
+    "bme": "one 'CHAR TAG' line per character; B-/M-/E-/O tags without S- (power-domain set): "
+           "a B- not closed by E- is a one-character entity",
+    "cluener": "CLUENER2020 JSON lines: {id?, text, label?: {type: {mention: [[start, end]]}}}",
+    "uer-tsv": "UER's 'text_a<TAB>label' file: a header, then space-separated characters and BIO tags",
+    "cmeee": "CMeEE one JSON array of {text, entities: [{start_idx, end_idx, type, entity}]}; nested",
 }
 
+# Presets: defaults for the data options, plain dicts (a key per NerConfig field).
+PRESETS: dict[str, dict[str, Any]] = {
+    "cluener": {"data_dir": "data/ner/cluener", "train_file": "train.json", "dev_file": "dev.json",
+                "test_file": "test.json", "format": "cluener"},
+    "people_daily": {"data_dir": "data/ner/people_daily", "train_file": "uer_py_test_data/train.tsv",
+                     "train_format": "uer-tsv", "dev_file": "example.dev", "test_file": "example.test",
+                     "format": "bio"},
+    "weibo": {"data_dir": "data/ner/weibo", "train_file": "weiboNER_2nd_conll.train",
+              "dev_file": "weiboNER_2nd_conll.dev", "test_file": "weiboNER_2nd_conll.test", "format": "bio",
+              "strip_segment_digit": True, "strict_tags": False},
+    "resume": {"data_dir": "data/ner/resume", "train_file": "train.char.bmes", "dev_file": "dev.char.bmes",
+               "test_file": "test.char.bmes", "format": "bmes", "strict_tags": False},
+    "power": {"data_dir": "data/power_terms/bupt_electric_power/ner-data", "train_file": "train.txt",
+              "dev_file": "dev.txt", "test_file": "test.txt", "format": "bme"},
+    "cmeee": {"data_dir": "data/ner/cmeee_v2", "train_file": "CMeEE-V2_dev.json", "dev_file": "",
+              "test_file": "CMeEE-V2_test.json", "format": "cmeee", "dev_holdout": 1000},
+}
+PRESET_NOTES: dict[str, str] = {
+    "people_daily": "example.train is missing: trained on its first 1,000 sentences",
+    "power": "dev.txt and test.txt are the same file",
+    "cmeee": "CMeEE-V2_train.json is missing: trained on dev records 1000+, scored on dev 0-999",
+}
+# Values of the data options that neither a flag nor a preset set.
+DATA_DEFAULTS: dict[str, Any] = {"data_dir": ".", "train_file": "", "dev_file": "", "test_file": "",
+                                 "format": "", "train_format": "", "strict_tags": True,
+                                 "strip_segment_digit": False, "dev_holdout": 0}
 
-def load_dataset(name: str, data_root: str | Path, limit: int = 0) -> dict[str, list[NerExample]]:
-    """``{"train", "dev", "test"}`` examples of a registered dataset.
+
+def _unset(value: Any) -> bool:
+    return value is None or value == ""
+
+
+def detect_preset(data_dir: str | Path) -> str:
+    """The first preset whose default train and dev files are in ``data_dir`` ("" when none)."""
+    root = Path(data_dir)
+    for name, preset in PRESETS.items():
+        files = [preset["train_file"]] + ([preset["dev_file"]] if preset.get("dev_file") else [])
+        if all((root / f).is_file() for f in files):
+            return name
+    return ""
+
+
+def resolve_data_options(config: Any) -> Any:
+    """Fill ``config``'s unset data options (in place) from its preset, then from :data:`DATA_DEFAULTS`.
+
+    Precedence: explicit flags / ``--config`` values, then ``--dataset``'s preset, then
+    (no ``--dataset`` and no ``--train-file``) the preset detected in ``--data-dir`` by
+    :func:`detect_preset`. ``config.dataset`` is set to the preset used ("" for none).
+
+    Returns:
+        ``config``.
 
     Raises:
-        KeyError: an unknown name (listing the known ones).
-        FileNotFoundError: a split file is missing.
+        ValueError: an unknown preset or format, or no train file, dev file or format
+            (one line naming the flags to give).
+    """
+    if config.dataset and config.dataset not in PRESETS:
+        raise ValueError(f"unknown --dataset {config.dataset!r}; presets: {sorted(PRESETS)} "
+                         "(or give --data-dir/--train-file/--dev-file/--format)")
+    if not config.dataset and _unset(config.train_file) and not _unset(config.data_dir):
+        config.dataset = detect_preset(config.data_dir)
+        if config.dataset:
+            logger.info("%s holds the %s preset's files: using its defaults", config.data_dir, config.dataset)
+    preset = PRESETS.get(config.dataset, {})
+    for name, default in DATA_DEFAULTS.items():
+        if _unset(getattr(config, name)):
+            setattr(config, name, preset.get(name, default))
+    for name in ("format", "train_format"):
+        value = getattr(config, name)
+        if value and value not in FORMATS:
+            raise ValueError(f"--{name.replace('_', '-')} {value!r}: expected one of {sorted(FORMATS)}")
+    missing = [flag for flag, value in (("--train-file", config.train_file), ("--format", config.format))
+               if not value]
+    if not config.dev_file and not config.dev_holdout:
+        missing.append("--dev-file (or --dev-holdout N)")
+    if missing:
+        raise ValueError(f"no {', '.join(missing)}: give them with --data-dir, or --dataset PRESET "
+                         f"(presets: {sorted(PRESETS)})")
+    return config
+
+
+def data_path(config: Any, file: str) -> Path:
+    """``file`` relative to ``config.data_dir`` unless absolute."""
+    path = Path(file)
+    return path if path.is_absolute() else Path(config.data_dir) / path
+
+
+def read_examples(path: str | Path, fmt: str, strict: bool = True,
+                  strip_segment_digit: bool = False) -> list[NerExample]:
+    """Read one NER file in format ``fmt`` (a key of :data:`FORMATS`).
+
+    Args:
+        strict: tagged formats (bio, bmes): raise on an invalid tag sequence; when False,
+            repair it and log the count and the first ``file:line``.
+        strip_segment_digit: bio/bmes: drop the word-position digits after each character.
+
+    Raises:
+        FileNotFoundError: no such file.
+        ValueError: an unknown format.
+        common.ner.readers.NerDataError: a malformed file (naming ``file:line``).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"NER data file not found: {path}")
+    if fmt in ("bio", "bmes"):
+        return read_tagged(path, scheme=fmt, strip_segment_digit=strip_segment_digit, strict=strict)
+    if fmt == "bme":
+        return read_tagged(path, scheme="bmes", strip_segment_digit=strip_segment_digit, strict=False)
+    if fmt == "uer-tsv":
+        return read_tsv_tagged(path)
+    if fmt == "cluener":
+        return read_cluener(path)
+    if fmt == "cmeee":
+        return read_cmeee(path)
+    raise ValueError(f"unknown NER format {fmt!r}; expected one of {sorted(FORMATS)}")
+
+
+def load_splits(config: Any, splits: Sequence[str] = ("train", "dev", "test")) -> dict[str, list[NerExample]]:
+    """The examples of ``splits`` under ``config``'s resolved data options (:func:`resolve_data_options`).
+
+    ``test`` is ``[]`` when there is no test file; each split keeps its first
+    ``config.limit`` examples when ``limit > 0``. With ``dev_holdout = N`` the dev set is
+    the first N records of the train file and the train set the rest.
+
+    Raises:
+        FileNotFoundError: a split file is missing (naming the flag and path).
         common.ner.readers.NerDataError: a malformed file.
     """
-    if name not in DATASETS:
-        raise KeyError(f"unknown dataset {name!r}; known: {sorted(DATASETS)}")
-    spec = DATASETS[name]
-    root = Path(data_root)
-    out = {}
-    for split in ("train", "dev", "test"):
-        sf: SplitFile = getattr(spec, split)
-        path = root / sf.path
+    out: dict[str, list[NerExample]] = {}
+    holdout: list[NerExample] | None = None
+    for split in splits:
+        file = getattr(config, f"{split}_file")
+        if split == "test" and not file:
+            out[split] = []
+            continue
+        fmt = (config.train_format or config.format) if split == "train" or (
+            split == "dev" and config.dev_holdout) else config.format
+        if split == "dev" and config.dev_holdout:
+            file = config.train_file
+        path = data_path(config, file)
         if not path.is_file():
-            raise FileNotFoundError(f"{name} {split} file not found: {path} (is {root} the data root?)")
-        out[split] = sf.reader(path)
-    if spec.dev_holdout:
-        n = spec.dev_holdout
-        out["train"], out["dev"] = out["train"][n:], out["dev"][:n]
-    if spec.note:
-        logger.warning("%s: %s", name, spec.note)
-    if limit:
-        out = {k: v[:limit] for k, v in out.items()}
+            raise FileNotFoundError(f"--{split}-file: {path} not found (relative to --data-dir {config.data_dir})")
+        if split in ("train", "dev") and config.dev_holdout:
+            holdout = holdout if holdout is not None else read_examples(
+                path, fmt, config.strict_tags, config.strip_segment_digit)
+            out[split] = holdout[config.dev_holdout:] if split == "train" else holdout[:config.dev_holdout]
+        else:
+            out[split] = read_examples(path, fmt, config.strict_tags, config.strip_segment_digit)
+    note = PRESET_NOTES.get(config.dataset)
+    if note and "train" in splits:
+        logger.warning("%s: %s", config.dataset, note)
+    if config.limit:
+        out = {k: v[:config.limit] for k, v in out.items()}
     return out
+
+
+def dataset_name(config: Any) -> str:
+    """The preset's name, else the data folder's name (for run and submission names)."""
+    return config.dataset or Path(config.data_dir).resolve().name
 
 
 def entity_types(examples: Sequence[NerExample]) -> list[str]:

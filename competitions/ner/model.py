@@ -11,6 +11,7 @@ from __future__ import annotations
 from types import SimpleNamespace
 
 import torch
+from accelerate.utils import extract_model_from_parallel
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 from transformers.modeling_outputs import BaseModelOutput, TokenClassifierOutput
@@ -117,42 +118,33 @@ class NerModel(nn.Module):
 
     @torch.no_grad()
     def decode(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
-               token_type_ids: torch.Tensor | None = None, **_: object) -> torch.Tensor:
+               token_type_ids: torch.Tensor | None = None, **_: object) -> list[list[tuple[int, int, int]]]:
         """Predicted spans per sentence.
 
+        Args:
+            input_ids, attention_mask: (B, T + 2) as in ``forward`` (labels are ignored).
+
         Returns:
-            (B, K, 3) long ``(start, end, type_id)`` per sentence (end inclusive), rows
-            of -1 as padding; K >= 1.
+            B lists of ``(start, end, type_id)`` (character offsets, end inclusive); one
+            Python object per sentence, so that processes can gather sentences of any
+            span count without padding (``common.training.inference``).
         """
-        hidden, mask = self.char_states(input_ids, attention_mask, token_type_ids)
+        hidden, mask = self.char_states(input_ids, attention_mask, token_type_ids)  # (B, T, H), (B, T)
         B = hidden.shape[0]
         if self.head_name == "crf":
             paths = self.head.decode(self.head(hidden), mask)
-            per = [[(s.start, s.end, self.types.index(s.type))
-                    for s in tags_to_spans_lenient([self.tags[t] for t in path])] for path in paths]
-        else:
-            return pack_spans(self.head.predict_spans(hidden, mask), B)
-        K = max(1, max(len(p) for p in per))
-        out = torch.full((B, K, 3), -1, dtype=torch.long)
-        for b, rows in enumerate(per):
-            if rows:
-                out[b, :len(rows)] = torch.tensor(rows)
-        return out
+            return [[(s.start, s.end, self.types.index(s.type))
+                     for s in tags_to_spans_lenient([self.tags[t] for t in path])] for path in paths]
+        per: list[list[tuple[int, int, int]]] = [[] for _ in range(B)]
+        for b, t, start, end in self.head.predict_spans(hidden, mask).tolist():  # (P, 4) rows
+            per[b].append((start, end, t))
+        return per
 
 
-def pack_spans(found: torch.Tensor, batch_size: int) -> torch.Tensor:
-    """(P, 4) ``(batch, type, start, end)`` rows sorted by batch -> (B, K, 3) ``(start, end, type)``, -1 padded.
+def predict_step(model: nn.Module, batch: dict[str, torch.Tensor]) -> dict[str, list]:
+    """The Trainer's decode step: ``{"spans": B lists of (start, end, type_id)}`` (see ``NerModel.decode``).
 
-    Vectorised: the cost does not grow with the number of predicted spans. K >= 1.
+    ``model`` may come wrapped by ``accelerator.prepare`` (``DistributedDataParallel``
+    under ``accelerate launch``): the task method is called on the unwrapped model.
     """
-    counts = torch.bincount(found[:, 0], minlength=batch_size)  # (B,)
-    K = max(1, int(counts.max())) if len(found) else 1
-    rank = torch.arange(len(found), device=found.device) - (torch.cumsum(counts, 0) - counts)[found[:, 0]]  # index in its row
-    out = torch.full((batch_size, K, 3), -1, dtype=torch.long, device=found.device)
-    out[found[:, 0], rank] = found[:, [2, 3, 1]]
-    return out
-
-
-def predict_step(model: NerModel, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """The Trainer's decode step: ``{"spans": (B, K, 3)}``."""
-    return {"spans": model.decode(**batch)}
+    return {"spans": extract_model_from_parallel(model).decode(**batch)}

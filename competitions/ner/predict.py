@@ -1,12 +1,20 @@
 """Predict with a saved NER run: dev metrics (per-type table) and the test prediction file.
 
-    python -m competitions.ner.predict --run runs/ner/<name> [--data-root data] [--output-dir submissions/ner]
+    python -m competitions.ner.predict --run runs/ner/<name> [--data-dir DIR] [--test-file FILE] [--submission-dir DIR]
 
-Writes ``<run>/dev_metrics.json`` and ``<output-dir>/<dataset>/<run name>-dev<F1>.json``:
-CLUENER's submission format for cluener (``{"id", "label": {type: {mention:
-[[start, end]]}}}``), a span JSON-lines file for the other sets; one line per test
-line, in order. Test metrics are added when the test file is labelled. Ends by
-printing one JSON line with the metrics and the paths written.
+The run's ``config.json`` holds its resolved data options (``--data-dir``, files,
+``--format``); the flags here override the folder, the test file (relative to the data
+folder unless absolute, in the run's format) and the output folder. Writes
+``<run>/dev_metrics.json`` and ``<submission-dir>/<dataset>/<run name>-dev<F1>.json``
+(``<run name>-<test file stem>-dev<F1>`` for a ``--test-file`` override): CLUENER's
+submission format when the data is CLUENER's (``{"id", "label": {type: {mention:
+[[start, end]]}}}``), a span JSON-lines file otherwise; one line per test record, in
+order. Test metrics are added when the test file holds entities. Ends by printing one
+JSON line with the metrics and the paths written.
+
+Runs under ``accelerate launch`` too: the texts are sharded over the processes, each
+decodes its own to spans, the spans are gathered as objects (no padding), and only the
+main process writes files and prints the result line.
 """
 
 from __future__ import annotations
@@ -19,7 +27,8 @@ from functools import partial
 from pathlib import Path
 from typing import Any, Sequence
 
-from torch.utils.data import DataLoader
+from accelerate import Accelerator
+from torch.utils.data import DataLoader, Subset
 from transformers import AutoConfig, AutoModel, AutoTokenizer
 
 from common.checkpoint import load_model_weights
@@ -30,24 +39,27 @@ from common.ner.spans import NerExample, Span
 from common.ner.writers import write_cluener, write_span_jsonl
 from common.training.inference import run_inference
 from competitions.ner.config import NerConfig
-from competitions.ner.data import DATASETS, NerDataset, collate, load_dataset, merge_piece_spans
+from competitions.ner.data import (NerDataset, collate, data_path, dataset_name, load_splits, merge_piece_spans,
+                                   read_examples, resolve_data_options)
 from competitions.ner.model import DEFAULT_HEAD_SIZE, CharBiLSTMEncoder, NerModel, predict_step
 
 logger = logging.getLogger("ner.predict")
 
 
 def build_model(config: NerConfig, encoder, types: list[str]) -> NerModel:
+    """The configured head on ``encoder`` (head size resolved from :data:`DEFAULT_HEAD_SIZE` when 0)."""
     head_size = config.head_size or DEFAULT_HEAD_SIZE.get(config.head, 64)
     return NerModel(encoder, config.head, types, head_size=head_size, dropout=config.dropout,
                     max_span_width=config.max_span_width)
 
 
 def build_bilstm(config: NerConfig, vocab_size: int) -> CharBiLSTMEncoder:
+    """The character BiLSTM encoder of ``config`` over ``vocab_size`` tokens."""
     return CharBiLSTMEncoder(vocab_size, config.hidden_size, config.lstm_layers, config.dropout)
 
 
 def load_run(run_dir: Path) -> tuple[NerConfig, Any, list[str], NerModel]:
-    """Config, tokenizer, entity types and best model of a finished run.
+    """Config (data options resolved), tokenizer, entity types and best model (eval mode, CPU) of a finished run.
 
     Raises:
         FileNotFoundError: config.json, tokenizer/, labels.json or model.pt missing.
@@ -69,19 +81,26 @@ def load_run(run_dir: Path) -> tuple[NerConfig, Any, list[str], NerModel]:
 
 
 def predict_spans(model: NerModel, examples: Sequence[NerExample], tokenizer, types: list[str],
-                  max_length: int, batch_size: int) -> tuple[list[list[Span]], float]:
+                  max_length: int, batch_size: int, accelerator: Accelerator | None = None
+                  ) -> tuple[list[list[Span]], float]:
     """Predicted spans per example (text offsets) and the sentences per second of the pass.
 
     Pieces are batched shortest first (batches of similar lengths pad less, and the span
-    heads' score tensors grow as T^2); the outputs are put back in dataset order.
+    heads' score tensors grow as T^2); the outputs are put back in dataset order. With an
+    ``accelerator`` the batches are sharded over its processes (the model must be on
+    ``accelerator.device``) and every process gets all the spans back.
     """
     dataset = NerDataset(examples, tokenizer, types, max_length)
     by_length = sorted(range(len(dataset)), key=lambda i: len(dataset[i]["input_ids"]))
-    loader = DataLoader(dataset, batch_size=batch_size, sampler=by_length,
+    loader = DataLoader(Subset(dataset, by_length), batch_size=batch_size, shuffle=False,
                         collate_fn=partial(collate, pad_id=tokenizer.pad_token_id))
+    if accelerator is not None:
+        loader = accelerator.prepare_data_loader(loader)
     start = time.time()
-    sorted_spans = run_inference(model, loader, predict_step, show_progress=False).get("spans", [])
+    sorted_spans = run_inference(model, loader, predict_step, accelerator, show_progress=False).get("spans", [])
     seconds = time.time() - start
+    if len(sorted_spans) != len(dataset):
+        raise RuntimeError(f"inference returned {len(sorted_spans)} piece outputs for {len(dataset)} pieces")
     spans: list = [None] * len(dataset)
     for i, rows in zip(by_length, sorted_spans):
         spans[i] = rows
@@ -92,51 +111,101 @@ def _scores(gold: Sequence[NerExample], pred: Sequence[Sequence[Span]]) -> dict:
     return span_scores([ex.spans for ex in gold], pred)
 
 
-def predict_run(run_dir: str | Path, data_root: str | None = None, output_dir: str | None = None) -> dict:
-    """Dev metrics and the test prediction file of a saved run; returns metrics and paths."""
+def predict_run(run_dir: str | Path, data_dir: str | None = None, test_file: str | None = None,
+                submission_dir: str | None = None, accelerator: Accelerator | None = None) -> dict:
+    """Dev metrics and the test prediction file of a saved run; returns metrics and paths.
+
+    Args:
+        run_dir: a finished run folder (see :func:`load_run`).
+        data_dir, test_file, submission_dir: override the run's options (None: the run's).
+        accelerator: the one to predict through (default: a new one with the run's mixed
+            precision; under ``accelerate launch`` the texts are sharded over the processes).
+
+    Every process returns the same result; only the main one writes files.
+
+    Raises:
+        FileNotFoundError: a run file or data file is missing.
+        common.ner.readers.NerDataError: a malformed data file.
+        RuntimeError: the prediction file does not hold one line per test record.
+    """
     run_dir = Path(run_dir)
     start = time.time()
     config, tokenizer, types, model = load_run(run_dir)
-    data = load_dataset(config.dataset, data_root or config.data_root, config.limit)
-    spec = DATASETS[config.dataset]
-    dev_pred, dev_rate = predict_spans(model, data["dev"], tokenizer, types, config.max_length, config.eval_batch_size)
-    dev = _scores(data["dev"], dev_pred)
-    write_json_atomic(run_dir / "dev_metrics.json", dev)
-    logger.info("dev (%d texts):\n%s", len(data["dev"]), format_table(dev))
-
-    test_pred, test_rate = predict_spans(model, data["test"], tokenizer, types, config.max_length,
-                                         config.eval_batch_size)
-    out_dir = Path(output_dir or config.output_dir) / config.dataset
-    if spec.output_format == "cluener":
-        path = write_cluener(out_dir / f"{config.run_name}-dev{dev['f1']:.4f}.json", data["test"], test_pred)
+    if data_dir:
+        config.data_dir = data_dir
+    resolve_data_options(config)  # a run saved before the data options existed: from its preset
+    data = load_splits(config, ("dev",))
+    if test_file:
+        data["test"] = read_examples(data_path(config, test_file), config.format, config.strict_tags,
+                                     config.strip_segment_digit)[:config.limit or None]
     else:
-        path = write_span_jsonl(out_dir / f"{config.run_name}-dev{dev['f1']:.4f}.jsonl", data["test"], test_pred)
-    lines = sum(1 for _ in path.open(encoding="utf-8"))
-    if lines != len(data["test"]):
-        raise RuntimeError(f"{path}: {lines} lines written for {len(data['test'])} test texts")
-    result = {"dataset": config.dataset, "head": config.head, "encoder": config.model or config.encoder_type,
+        data.update(load_splits(config, ("test",)))
+    accelerator = accelerator or Accelerator(mixed_precision=config.mixed_precision)
+    model.to(accelerator.device)
+    main = accelerator.is_main_process
+
+    def predict(examples: Sequence[NerExample]) -> tuple[list[list[Span]], float]:
+        return predict_spans(model, examples, tokenizer, types, config.max_length, config.eval_batch_size,
+                             accelerator)
+
+    dev_pred, dev_rate = predict(data["dev"])
+    dev = _scores(data["dev"], dev_pred)
+    if main:
+        write_json_atomic(run_dir / "dev_metrics.json", dev)
+        logger.info("dev (%d texts):\n%s", len(data["dev"]), format_table(dev))
+    result = {"dataset": dataset_name(config), "head": config.head, "encoder": config.model or config.encoder_type,
               "dev": {k: round(dev[k], 4) for k in ("precision", "recall", "f1")},
               "dev_per_type_f1": {t: round(s["f1"], 4) for t, s in dev["per_type"].items()},
-              "predict_sentences_per_s": round(dev_rate, 1), "prediction": str(path), "test_lines": lines,
-              "dev_metrics_file": str(run_dir / "dev_metrics.json")}
-    if spec.test.labelled:
-        test = _scores(data["test"], test_pred)
-        result["test"] = {k: round(test[k], 4) for k in ("precision", "recall", "f1")}
+              "dev_texts": len(data["dev"]), "predict_sentences_per_s": round(dev_rate, 1),
+              "processes": accelerator.num_processes, "dev_metrics_file": str(run_dir / "dev_metrics.json")}
+    if data["test"]:
+        test_pred, _ = predict(data["test"])
+        name = config.run_name + (f"-{Path(test_file).stem}" if test_file else "")
+        out_dir = Path(submission_dir or config.submission_dir) / dataset_name(config)
+        if config.format == "cluener":
+            path = out_dir / f"{name}-dev{dev['f1']:.4f}.json"
+            writer = write_cluener
+        else:
+            path = out_dir / f"{name}-dev{dev['f1']:.4f}.jsonl"
+            writer = write_span_jsonl
+        if main:
+            writer(path, data["test"], test_pred)
+            lines = sum(1 for _ in path.open(encoding="utf-8"))
+            if lines != len(data["test"]):
+                raise RuntimeError(f"{path}: {lines} lines written for {len(data['test'])} test texts")
+        accelerator.wait_for_everyone()
+        result.update({"prediction": str(path), "test_lines": len(data["test"])})
+        if any(ex.spans for ex in data["test"]):
+            test = _scores(data["test"], test_pred)
+            result["test"] = {k: round(test[k], 4) for k in ("precision", "recall", "f1")}
     result["predict_seconds"] = round(time.time() - start, 1)
     return result
 
 
 def main(argv: list[str] | None = None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__)
+    """``python -m competitions.ner.predict``: see the module docstring; returns the result dict."""
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--run", required=True, help="run folder, e.g. runs/ner/<name>")
-    parser.add_argument("--data-root", default=None, help="default: the run's data_root")
-    parser.add_argument("--output-dir", default=None, help="default: the run's output_dir")
+    parser.add_argument("--data-dir", default=None, help="default: the run's data_dir")
+    parser.add_argument("--test-file", default=None,
+                        help="a file to predict instead of the run's test file (relative to the data folder "
+                             "unless absolute; in the run's format)")
+    parser.add_argument("--submission-dir", default=None, help="default: the run's submission_dir")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    result = predict_run(args.run, args.data_root, args.output_dir)
+    accelerator = Accelerator(mixed_precision=_run_mixed_precision(Path(args.run)))
+    if not accelerator.is_main_process:
+        logging.getLogger().setLevel(logging.WARNING)
+    result = predict_run(args.run, args.data_dir, args.test_file, args.submission_dir, accelerator)
     result["run_dir"] = args.run
-    print_result(result)
+    if accelerator.is_main_process:
+        print_result(result)
     return result
+
+
+def _run_mixed_precision(run_dir: Path) -> str:
+    path = run_dir / "config.json"
+    return json.loads(path.read_text(encoding="utf-8")).get("mixed_precision", "no") if path.is_file() else "no"
 
 
 if __name__ == "__main__":

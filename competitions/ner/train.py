@@ -1,30 +1,42 @@
 """Train a NER model (GlobalPointer / Efficient GlobalPointer / CRF head), then predict test.
 
     python -m competitions.ner.train [--dataset cluener] [--head egp|gp|crf] [--config competitions/ner/configs/X.toml]
+    python -m competitions.ner.train --format bio --data-dir X --train-file a.txt --dev-file b.txt [--test-file c.txt]
 
-Reads the dataset (see competitions.ner.data.DATASETS), builds the encoder
+Reads the data (a preset's files, or any files given by ``--data-dir``,
+``--train-file``, ``--dev-file``, ``--test-file`` and ``--format``: see
+competitions.ner.data; the entity types come from the train file), builds the encoder
 (character BiLSTM by default, or a small BERT / ``--model``), optionally initialises
 its character embeddings with word2vec on the dataset's own train and test text,
 trains with the shared ``common.training.Trainer`` (best epoch by dev micro-F1,
 ``--max-train-minutes`` budget), then writes dev metrics and the test prediction
 (see competitions.ner.predict). Ends by printing one JSON line.
+
+Under ``accelerate launch`` (N processes) the main process alone writes the run
+folder's files and the prediction and prints the result line; the run name is decided
+by the main process and broadcast.
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from dataclasses import replace
 from functools import partial
+
+from accelerate.utils import broadcast_object_list
+from transformers import AutoTokenizer
 
 from common.config import parse_config
 from common.embedding_init import init_embeddings_from_word2vec, train_token_word2vec
 from common.encoder import build_encoder, load_tokenizer
 from common.io import print_result, write_json_atomic
 from common.ner.metric import span_scores
-from common.run import resolve_run_dir, save_config
+from common.run import process_state, resolve_run_dir, save_config
 from common.training.trainer import Trainer, build_callbacks
 from competitions.ner.config import NerConfig
-from competitions.ner.data import NerDataset, collate, entity_types, load_dataset, merge_piece_spans
+from competitions.ner.data import (NerDataset, collate, dataset_name, entity_types, load_splits, merge_piece_spans,
+                                   resolve_data_options)
 from competitions.ner.model import DEFAULT_HEAD_SIZE, predict_step
 from competitions.ner.predict import build_bilstm, build_model, predict_run
 
@@ -54,24 +66,34 @@ def build_encoder_for(config: NerConfig, tokenizer, texts: list[str]):
 
 
 def main(argv: list[str] | None = None) -> dict:
+    """``python -m competitions.ner.train``: see the module docstring; returns the result dict (every process)."""
     start = time.time()
     config = parse_config(NerConfig, argv, description=__doc__)
+    resolve_data_options(config)  # the resolved options go into config.json: predict needs no preset
+    state = process_state()  # under accelerate launch: the process group, before any file is written
     if config.head in DEFAULT_HEAD_SIZE and not config.head_size:
         config.head_size = DEFAULT_HEAD_SIZE[config.head]  # saved resolved: a later default cannot change the run
     if not config.run_dir and not config.run_name:
-        config.run_name = f"{config.dataset}-{config.head}-{config.encoder_type}-{time.strftime('%Y%m%d-%H%M%S')}"
+        name = f"{dataset_name(config)}-{config.head}-{config.encoder_type}-{time.strftime('%Y%m%d-%H%M%S')}"
+        config.run_name = broadcast_object_list([name])[0]  # the main process's clock: one folder for all
     run_dir = resolve_run_dir(config, "ner")
-    data = load_dataset(config.dataset, config.data_root, config.limit)
+    data = load_splits(config)
     types = entity_types(data["train"])
     train_texts = [ex.text for ex in data["train"]]
-    tokenizer = load_tokenizer(config, texts=train_texts, build_dir=run_dir / "tokenizer")
-    encoder = build_encoder_for(config, tokenizer, train_texts + [ex.text for ex in data["test"]])
-    model = build_model(config, encoder, types)
-    save_config(config, run_dir)
-    tokenizer.save_pretrained(run_dir / "tokenizer")
-    if config.encoder_type == "bert":
-        encoder.config.save_pretrained(run_dir / "encoder")
-    write_json_atomic(run_dir / "labels.json", {"types": types})
+    encoder_texts = train_texts + [ex.text for ex in data["test"]]
+    if state.is_main_process:  # builds the vocab if need be, and writes the run folder
+        tokenizer = load_tokenizer(config, texts=train_texts, build_dir=run_dir / "tokenizer")
+        encoder = build_encoder_for(config, tokenizer, encoder_texts)
+        model = build_model(config, encoder, types)
+        save_config(config, run_dir)
+        tokenizer.save_pretrained(run_dir / "tokenizer")
+        if config.encoder_type == "bert":
+            encoder.config.save_pretrained(run_dir / "encoder")
+        write_json_atomic(run_dir / "labels.json", {"types": types})
+    state.wait_for_everyone()
+    if not state.is_main_process:  # the same model shape; DDP copies rank 0's weights, so no word2vec here
+        tokenizer = AutoTokenizer.from_pretrained(run_dir / "tokenizer")
+        model = build_model(config, build_encoder_for(replace(config, w2v_init=False), tokenizer, []), types)
 
     train_ds = NerDataset(data["train"], tokenizer, types, config.max_length)
     dev_ds = NerDataset(data["dev"], tokenizer, types, config.max_length)
@@ -81,14 +103,15 @@ def main(argv: list[str] | None = None) -> dict:
                       callbacks=build_callbacks(config), predict_step=predict_step,
                       lengths=[len(item["input_ids"]) for item in train_ds.items])
     summary = trainer.train()
-    result = predict_run(run_dir)
+    result = predict_run(run_dir, accelerator=trainer.accelerator)
     best = summary["best"]
     result.update({"run_dir": str(run_dir), "best_epoch": summary["best_epoch"],
                    "train_samples_per_s": round(best.get("train_samples_per_s", 0.0), 1),
                    "train_seconds": round(summary["train_seconds"], 1),
                    "wall_seconds": round(time.time() - start, 1),
                    "metrics_file": str(run_dir / "metrics.json")})
-    print_result(result)
+    if state.is_main_process:
+        print_result(result)
     return result
 
 
