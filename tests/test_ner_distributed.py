@@ -1,0 +1,76 @@
+"""NER under two processes (``accelerate launch``, gloo on CPU) against one process.
+
+The command a multi-GPU user runs, on CPU::
+
+    ACCELERATE_USE_CPU=true accelerate launch --multi_gpu --num_processes 2 --num_machines 1 \
+        --mixed_precision no --dynamo_backend no -m competitions.ner.train ...
+
+(``--cpu`` would silently run one process.) Checked: exit 0, exactly one result line,
+files written once, dev metrics over the whole dev set, and the prediction file of one
+saved model byte-identical between 1 and 2 processes, including a test set whose last
+batch leaves one process short (accelerate pads it with repeated rows, which must be
+dropped).
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from pathlib import Path
+
+from tests.conftest import ROOT, SHARED_VOCAB
+from tests.distributed import describe, launch, read_write_log, result_lines
+
+BIO = ROOT / "tests" / "fixtures" / "ner_bio"
+
+
+def train_args(tmp_path: Path, epochs: int = 2) -> list[str]:
+    vocab = str(SHARED_VOCAB) if SHARED_VOCAB.is_dir() else str(tmp_path / "none")
+    return ["--format", "bio", "--data-dir", str(BIO), "--train-file", "train.txt", "--dev-file", "dev.txt",
+            "--test-file", "test.txt", "--limit", "11", "--run-dir", str(tmp_path / "run"),
+            "--submission-dir", str(tmp_path / "sub"), "--hidden-size", "32", "--lstm-layers", "1",
+            "--epochs", str(epochs), "--batch-size", "4", "--eval-batch-size", "4", "--learning-rate", "2e-2",
+            "--warmup-ratio", "0", "--w2v-init", "false", "--max-train-minutes", "0", "--vocab", vocab]
+
+
+def test_two_process_training_and_prediction(tmp_path):
+    """``accelerate launch`` of train, then of predict, against one process on the same saved model.
+
+    Before the fix the 2-process train crashed at its first evaluation
+    (``'DistributedDataParallel' object has no attribute 'decode'``).
+    """
+    log = tmp_path / "writes.log"
+    done = launch(["competitions.ner.train"] + train_args(tmp_path, epochs=3), env={"COMMON_IO_WRITE_LOG": str(log)})
+    assert done.returncode == 0, describe(done)
+    lines = result_lines(done.stdout)
+    assert len(lines) == 1, done.stdout  # the main process alone prints
+    result = lines[0]
+    run = tmp_path / "run"
+    assert result["processes"] == 2 and result["dev_texts"] == 4
+    metrics = json.loads((run / "metrics.json").read_text(encoding="utf-8"))
+    assert len(metrics["history"]) == 3
+    assert all(h.get("eval_examples", 4) == 4 for h in metrics["history"])  # the whole dev set, no duplicates
+    assert [p.name for p in (tmp_path / "sub" / "ner_bio").iterdir()] == [Path(result["prediction"]).name]
+    assert not [p for p in run.rglob("*.tmp")]  # atomic writes finished, none left half-written
+    writers = defaultdict(set)
+    for pid, path in read_write_log(log):
+        writers[path].add(pid)
+    assert writers and len(set().union(*writers.values())) == 1, writers  # every file from one process
+    assert sum(1 for _, p in read_write_log(log) if p == str(Path(result["prediction"]).resolve())) == 1
+
+    from competitions.ner import predict
+
+    one = predict.main(["--run", str(run), "--submission-dir", str(tmp_path / "one")])  # 1 process, this one
+    assert one["processes"] == 1 and one["dev"] == result["dev"]
+    assert Path(one["prediction"]).read_bytes() == Path(result["prediction"]).read_bytes()
+    # predict under 2 processes, 11 texts in batches of 4: the second process's last batch is padding, dropped
+    extra = ["--test-file", "train.txt"]
+    one = predict.main(["--run", str(run), "--submission-dir", str(tmp_path / "one")] + extra)
+    done = launch(["competitions.ner.predict", "--run", str(run), "--submission-dir", str(tmp_path / "two")] + extra)
+    assert done.returncode == 0, describe(done)
+    lines = result_lines(done.stdout)
+    assert len(lines) == 1, done.stdout
+    two = lines[0]
+    assert two["processes"] == 2 and two["dev"] == one["dev"] and two["test_lines"] == one["test_lines"] == 11
+    assert two["test"] == one["test"]
+    assert Path(two["prediction"]).read_bytes() == Path(one["prediction"]).read_bytes()
