@@ -100,18 +100,23 @@ terms-mine: venv ## mine terms from your corpus: make terms-mine CORPUS=path [GE
 	$(PY) -m competitions.power_terms.mine --data-dir $(DATA) --corpus-file $(CORPUS) --run $(TERMS_RUN) \
 		$(if $(GENERAL),--general-files $(GENERAL)) $(if $(SEEDS),--seeds $(SEEDS)) $(ARGS)
 
-# ------------------------------- NER (CLUENER, People's Daily, Weibo, Resume, power, CMeEE)
+# ------------------------------- NER (presets cluener, people_daily, weibo, resume, power, cmeee; or your own files)
 DATASET ?= cluener
+# A preset's folder under $(DATA): ner/<DATASET> unless listed here (competitions/ner/data.py PRESETS).
+NER_DIR_power := power_terms/bupt_electric_power/ner-data
+NER_DIR_cmeee := ner/cmeee_v2
+NER_DATA_DIR = $(DATA)/$(or $(NER_DIR_$(DATASET)),ner/$(DATASET))
+NER_DATA_GIVEN = $(filter command line environment,$(origin DATA) $(origin DATASET))
 
-ner-train: venv ## train NER on DATASET (default cluener): dev metrics + test prediction
-	$(PY) -m competitions.ner.train --dataset $(DATASET) --data-root $(DATA) $(ARGS)
+ner-train: venv ## train NER on DATASET (default cluener) or your files (DATASET= ARGS="--format bio --data-dir X --train-file a --dev-file b")
+	$(PY) -m competitions.ner.train --dataset $(DATASET) --data-dir $(NER_DATA_DIR) $(ARGS)
 
-ner-predict: venv ## redo dev metrics + test prediction of a run: make ner-predict RUN=runs/ner/<name>
+ner-predict: venv ## redo dev metrics + test prediction of a run (its own data unless DATA/DATASET given): make ner-predict RUN=runs/ner/<name>
 	@test -n "$(RUN)" || (echo "usage: make ner-predict RUN=runs/ner/<name>" >&2; exit 2)
-	$(PY) -m competitions.ner.predict --run $(RUN) --data-root $(DATA) $(ARGS)
+	$(PY) -m competitions.ner.predict --run $(RUN) $(if $(NER_DATA_GIVEN),--data-dir $(NER_DATA_DIR)) $(ARGS)
 
 ner-bench: venv ## our GP/EGP vs bert4torch's GP/EGP vs CRF, one process, interleaved (bench/results/ner_heads.json)
-	$(PY) -m bench.ner_heads --data-root $(DATA) $(ARGS)
+	$(PY) -m bench.ner_heads $(if $(NER_DATA_GIVEN),--dataset $(DATASET) --data-dir $(NER_DATA_DIR)) $(ARGS)
 
 # ------------------------------------------------------ Xiaobu (GAIIC 2021 track 3)
 XIAOBU_PRETRAINED := cache/xiaobu-pretrain
