@@ -30,6 +30,8 @@ def iter_lines(path: str | Path, error: type[Exception] = DataFileError) -> Iter
             except UnicodeDecodeError as err:
                 raise error(f"{path}:{lineno}: invalid UTF-8 at byte {err.start} of the line "
                             f"({raw[max(err.start - 4, 0):err.start + 4]!r})") from None
+            if lineno == 1:
+                line = line.removeprefix("\ufeff")  # a UTF-8 byte-order mark (Windows editors) is no data
             yield lineno, line.rstrip("\r\n")
 
 

@@ -24,6 +24,43 @@ def process_state():
     return PartialState(cpu=parse_flag_from_env("ACCELERATE_USE_CPU"))
 
 
+def _timestamp_name() -> str:
+    """``YYYYmmdd-HHMMSS`` decided by the main process and broadcast, so every rank names the same folder."""
+    name = time.strftime("%Y%m%d-%H%M%S")
+    state = process_state()
+    if state.num_processes > 1:
+        from accelerate.utils import broadcast_object_list
+
+        name = broadcast_object_list([name], from_process=0)[0]
+    return name
+
+
+# Options that may change when a run is resumed: where things go and how often it logs.
+RESUME_FREE = {"resume", "run_dir", "run_name", "log_every_steps", "eval_batch_size", "checkpoint_every_steps",
+               "max_train_minutes", "submission_dir", "blend_with"}
+
+
+def check_resume_config(config: Any, run_dir: Path) -> None:
+    """Refuse ``--resume true`` with options other than those the run was started with.
+
+    Raises:
+        ValueError: naming every changed option (old -> new), except :data:`RESUME_FREE`.
+    """
+    import dataclasses
+    import json
+
+    path = Path(run_dir) / "config.json"
+    if not getattr(config, "resume", False) or not path.is_file():
+        return
+    saved = json.loads(path.read_text(encoding="utf-8"))
+    now = dataclasses.asdict(config)
+    changed = [f"{k} {saved[k]!r} -> {now[k]!r}" for k in sorted(now)
+               if k in saved and k not in RESUME_FREE and saved[k] != now[k]]
+    if changed:
+        raise ValueError(f"--resume true: {path} was started with other options ({'; '.join(changed)}); resume "
+                         "with the same options, or start another --run-name")
+
+
 def resolve_run_dir(config: Any, task: str, root: str | Path = "runs") -> Path:
     """The run folder of ``config``: ``config.run_dir`` if set, else ``root/task/<run_name>``.
 
@@ -34,7 +71,7 @@ def resolve_run_dir(config: Any, task: str, root: str | Path = "runs") -> Path:
         FileExistsError: a new (non-resumed) run would overwrite a folder holding a model.
     """
     if not config.run_dir:
-        config.run_name = config.run_name or time.strftime("%Y%m%d-%H%M%S")
+        config.run_name = config.run_name or _timestamp_name()
         config.run_dir = str(Path(root) / task / config.run_name)
     run_dir = Path(config.run_dir)
     config.run_name = config.run_name or run_dir.name

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-from typing import Any
+import os
+import sys
+from typing import Any, Callable
 
 from common.task import Task, get_task
 
@@ -30,5 +32,23 @@ def compound_config(name: str, *bases: type) -> type:
     return dataclasses.make_dataclass(name, [], bases=bases)
 
 
-def fields_of(config: Any) -> dict[str, Any]:
-    return {f.name: getattr(config, f.name) for f in dataclasses.fields(config)}
+
+# Errors of the user's input (data files, flags, run folders): one line, no traceback.
+USER_ERRORS = (FileNotFoundError, FileExistsError, ValueError, KeyError)
+
+
+def run_cli(main: Callable[[], Any]) -> None:
+    """Run a command's ``main``; a user-input error prints ``error: <message>`` on stderr and exits 2.
+
+    The message already names the file, line and what was expected; set
+    ``COMMON_TRACEBACK=1`` to see the full traceback instead.
+    """
+    if os.environ.get("COMMON_TRACEBACK"):
+        main()
+        return
+    try:
+        main()
+    except USER_ERRORS as err:
+        message = err.args[0] if isinstance(err, KeyError) and err.args else err
+        print(f"error: {message}", file=sys.stderr)
+        sys.exit(2)

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from common.commands.args import split_task
+from common.commands.args import run_cli, split_task
 from common.config import config_from_dict
 from common.cv import assert_same_ids
 from common.io import print_result, write_json_atomic
@@ -114,4 +114,4 @@ def main(argv: list[str] | None = None) -> dict:
 
 
 if __name__ == "__main__":
-    main()
+    run_cli(main)

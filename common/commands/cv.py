@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 from accelerate import Accelerator
 
-from common.commands.args import compound_config, split_task
+from common.commands.args import compound_config, run_cli, split_task
 from common.commands.predict import load_run, probabilities, submission_name
 from common.commands.train import fit
 from common.config import narrow_config, parse_config
@@ -34,10 +34,10 @@ def main(argv: list[str] | None = None) -> dict:
     start = time.time()
     task, rest = split_task(argv, __doc__)
     config = parse_config(compound_config(f"{task.name}CV", CVConfig, task.config_class), rest, description=__doc__)
+    data = task.load_data(config)  # bad data fails before any run folder exists
     run_dir = resolve_run_dir(config, task.name)
     if process_state().is_main_process:
         save_config(config, run_dir)
-    data = task.load_data(config)
     pool = task.cv_pool(config, data)
     labels = task.labels(pool)
     pairs = task.text_pairs(pool) if config.group_by_text else None
@@ -73,4 +73,4 @@ def main(argv: list[str] | None = None) -> dict:
 
 
 if __name__ == "__main__":
-    main()
+    run_cli(main)

@@ -25,7 +25,7 @@ import logging
 from accelerate import Accelerator
 
 from common.checkpoint import load_model_weights
-from common.commands.args import split_task
+from common.commands.args import run_cli, split_task
 from common.config import config_from_dict
 from common.io import atomic_path, print_result, write_json_atomic
 from common.losses import posthoc_arguments
@@ -165,4 +165,4 @@ def main(argv: list[str] | None = None) -> dict:
 
 
 if __name__ == "__main__":
-    main()
+    run_cli(main)

@@ -18,10 +18,10 @@ from typing import Any, Sequence
 
 from accelerate.utils import set_seed
 
-from common.commands.args import split_task
+from common.commands.args import run_cli, split_task
 from common.config import parse_config
 from common.io import print_result
-from common.run import process_state, resolve_run_dir, save_config
+from common.run import check_resume_config, process_state, resolve_run_dir, save_config
 from common.task import Splits, Task
 from common.training.callbacks import Callback
 from common.training.trainer import Trainer, build_callbacks
@@ -38,6 +38,7 @@ def fit(task: Task, config: Any, run_dir: Path, train: list, valid: list, data: 
     weights are initialised from ``config.seed``. ``data``: every example known
     (vocabulary building, unlabelled text for tasks that train on it).
     """
+    check_resume_config(config, run_dir)
     set_seed(config.seed)
     model = task.build(config, run_dir, train, data)
     if process_state().is_main_process:
@@ -70,8 +71,8 @@ def main(argv: list[str] | None = None) -> dict:
     start = time.time()
     task, rest = split_task(argv, __doc__)
     config = parse_config(task.config_class, rest, description=__doc__)
+    data = task.load_data(config)  # bad data fails before any run folder exists
     run_dir = resolve_run_dir(config, task.name)
-    data = task.load_data(config)
     summary = fit(task, config, run_dir, data.train, data.valid, data)
     result = predict_run(task, run_dir)
     blend_with = getattr(config, "blend_with", "")
@@ -92,4 +93,4 @@ def main(argv: list[str] | None = None) -> dict:
 
 
 if __name__ == "__main__":
-    main()
+    run_cli(main)

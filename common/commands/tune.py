@@ -18,7 +18,7 @@ from pathlib import Path
 
 import optuna
 
-from common.commands.args import compound_config, split_task
+from common.commands.args import compound_config, run_cli, split_task
 from common.commands.train import fit
 from common.config import narrow_config, parse_config
 from common.hpo import OptunaPruning, TuneConfig, run_tuning
@@ -31,9 +31,9 @@ def main(argv: list[str] | None = None) -> dict:
     task, rest = split_task(argv, __doc__)
     config = parse_config(compound_config(f"{task.name}Tune", TuneConfig, task.config_class), rest,
                           description=__doc__)
+    data = task.load_data(config)  # bad data fails before any run folder exists
     run_dir = resolve_run_dir(config, task.name)
     save_config(config, run_dir)
-    data = task.load_data(config)
 
     def train_trial(trial: optuna.Trial, params: dict, trial_dir: Path) -> float:
         cfg = narrow_config(config, task.config_class, **params, run_dir=str(trial_dir),
@@ -52,4 +52,4 @@ def main(argv: list[str] | None = None) -> dict:
 
 
 if __name__ == "__main__":
-    main()
+    run_cli(main)

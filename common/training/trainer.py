@@ -334,8 +334,11 @@ class Trainer:
     def train(self) -> dict[str, Any]:
         """Run the epochs; returns ``{"best_metric", "best_epoch", "history", ...}``."""
         cfg = self.config
-        if cfg.resume:
+        if cfg.resume and (self.checkpoint_dir / "trainer_state.json").is_file():
             self.load_checkpoint()
+        elif cfg.resume:  # killed before the first checkpoint: nothing to resume, the start is deterministic
+            logger.warning("--resume: no checkpoint in %s yet (stopped before the first one): training from the "
+                           "start", self.checkpoint_dir)
         for cb in self.callbacks:
             cb.on_train_begin(self)
         n = self.accelerator.num_processes
@@ -397,6 +400,8 @@ class Trainer:
             mean_loss = loss_sum / loss_count if loss_count else None  # this epoch's batches (since resume)
             record = {"epoch": epoch + 1, "train_loss": mean_loss, "train_samples_per_s": seen / max(epoch_seconds, 1e-9),
                       "epoch_seconds": epoch_seconds, "complete": not out_of_time}
+            if skip:  # resumed inside this epoch: train_loss covers only the batches after the resume
+                record["train_loss_from_batch"] = skip
             with ExitStack() as stack:
                 for cb in self.callbacks:
                     stack.enter_context(cb.evaluation_weights(self))

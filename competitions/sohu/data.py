@@ -94,6 +94,8 @@ def read_file(path: Path, subtask: Subtask, labelled: bool) -> list[Example]:
                 raise DataError(f"{where}: duplicate id {ex.id!r} (first on line {seen[ex.id]})")
             seen[ex.id] = where.rsplit(":", 1)[-1]
         examples.append(ex)
+    if not examples:
+        raise DataError(f"{path}: no examples (the file is empty); remove the file to leave {subtask.folder} out")
     if labelled:
         split = path.stem
         for i, ex in enumerate(examples):

@@ -20,6 +20,7 @@ import torch
 from sklearn.model_selection import train_test_split
 from torch.utils.data import Dataset
 
+from common.data_files import iter_lines
 from common.id_vocab import IdVocab
 from common.match_features import exact_match_flags
 from common.pretraining import NgramMaskingCollator, encode_pair, example_uniform
@@ -65,8 +66,8 @@ def read_pairs(path: str | Path, labelled: bool | None, limit: int = 0) -> list[
 
     Raises:
         FileNotFoundError: no such file.
-        DataError: a wrong column count, an empty side, a non-integer id, a label other
-            than 0/1, or an empty file, naming ``path:line``.
+        DataError: invalid UTF-8, a wrong column count, an empty side, a non-integer id,
+            a label other than 0/1, or an empty file, naming ``path:line``.
     """
     path = Path(path)
     if not path.is_file():
@@ -75,21 +76,20 @@ def read_pairs(path: str | Path, labelled: bool | None, limit: int = 0) -> list[
             None: "2 or 3 columns (ids, ids[, label])"}[labelled]
     allowed = {True: (3,), False: (2,), None: (2, 3)}[labelled]
     pairs = []
-    with path.open(encoding="utf-8") as f:
-        for lineno, line in enumerate(f, start=1):
-            if limit and lineno > limit:
-                break
-            where = f"{path}:{lineno}"
-            cols = line.rstrip("\r\n").split("\t")
-            if len(cols) not in allowed:
-                raise DataError(f"{where}: {len(cols)} tab-separated columns, expected {want}")
-            a, b = _parse_ids(cols[0], where, "first"), _parse_ids(cols[1], where, "second")
-            label = None
-            if len(cols) == 3:
-                if cols[2].strip() not in ("0", "1"):
-                    raise DataError(f"{where}: label {cols[2]!r}, expected 0 or 1")
-                label = int(cols[2])
-            pairs.append(Pair(a, b, label))
+    for lineno, line in iter_lines(path, DataError):
+        if limit and lineno > limit:
+            break
+        where = f"{path}:{lineno}"
+        cols = line.split("\t")
+        if len(cols) not in allowed:
+            raise DataError(f"{where}: {len(cols)} tab-separated columns, expected {want}")
+        a, b = _parse_ids(cols[0], where, "first"), _parse_ids(cols[1], where, "second")
+        label = None
+        if len(cols) == 3:
+            if cols[2].strip() not in ("0", "1"):
+                raise DataError(f"{where}: label {cols[2]!r}, expected 0 or 1")
+            label = int(cols[2])
+        pairs.append(Pair(a, b, label))
     if not pairs:
         raise DataError(f"{path}: no pairs in the file")
     return pairs

@@ -1,0 +1,117 @@
+"""Nothing wrong goes out silently and no run is stuck: malformed inputs, partial runs, changed resumes."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from competitions.sohu.data import DataError as SohuDataError
+from competitions.sohu.data import SUBTASKS, Example, load_split, read_file, read_pairs_file
+from competitions.xiaobu.data import DataError as XiaobuDataError
+from competitions.xiaobu.data import read_pairs
+from tests.conftest import ROOT
+
+FIXTURES = ROOT / "tests" / "fixtures" / "xiaobu"
+TINY = ["--hidden-size", "32", "--num-layers", "1", "--num-heads", "2", "--intermediate-size", "64",
+        "--batch-size", "16", "--data-dir", str(FIXTURES), "--train-file", "train.tsv", "--test-file", "test.tsv",
+        "--epochs", "2", "--valid-fraction", "0.25", "--max-train-minutes", "0"]
+
+
+def _jsonl(path, rows):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    return path
+
+
+# ------------------------------------------------------------------ Sohu test ids
+def test_sohu_test_file_with_a_duplicate_or_foreign_id_names_the_line(tmp_path):
+    rows = [{"source": "甲", "target": "乙", "id": "ss0_a"}, {"source": "丙", "target": "丁", "id": "ss1_a"}]
+    with pytest.raises(SohuDataError, match=r"t.txt:3: duplicate id 'ss0_a' \(first on line 1\)"):
+        read_file(_jsonl(tmp_path / "t.txt", rows + [rows[0]]), SUBTASKS[0], labelled=False)
+    with pytest.raises(SohuDataError, match=r"u.txt:2: id 'ss1_b' is not of 短短匹配A类"):
+        read_file(_jsonl(tmp_path / "u.txt", [rows[0], {**rows[1], "id": "ss1_b"}]), SUBTASKS[0], labelled=False)
+    with pytest.raises(SohuDataError, match=r"v.jsonl:1: id 'x7' does not name its subtask"):
+        read_pairs_file(_jsonl(tmp_path / "v.jsonl", [{**rows[0], "id": "x7"}]))
+
+
+def test_sohu_submission_refuses_a_missing_id_of_a_present_subtask(tmp_path):
+    from common.submission import SubmissionError
+    from competitions.sohu.task import TASK
+
+    root = tmp_path / "sohu2021_open_data_clean"
+    root.mkdir()
+    (root / "sample_submission.csv").write_text("id,label\nss0_a,0\nss1_a,0\nsl0_a,0\n")
+    config = SimpleNamespace(data_dir=str(tmp_path), submission_dir=str(tmp_path / "sub"))
+    test = [Example("甲", "乙", 0, id="ss0_a")]  # ss1_a (a present subtask) has no prediction
+    with pytest.raises(SubmissionError, match=r"1 ids of .* are missing .* e\.g\. \['ss1_a'\]"):
+        TASK.write_submission(config, test, np.array([0.9]), {"A": 0.5}, "x")
+    test.append(Example("丙", "丁", 0, id="ss1_a"))  # now only sl0_a, of an absent subtask, is filled
+    out = TASK.write_submission(config, test, np.array([0.9, 0.1]), {"A": 0.5}, "x")
+    assert out["filled_ids"] == 1 and open(out["submission"]).read() == "id,label\nss0_a,1\nss1_a,0\nsl0_a,0\n"
+
+
+def test_sohu_empty_train_file_of_one_subtask_is_an_error(tmp_path):
+    root = tmp_path / "sohu2021_open_data_clean"
+    _jsonl(root / SUBTASKS[0].folder / "train.txt", [{"source": "甲", "target": "乙", "labelA": "1"}])
+    (root / SUBTASKS[1].folder).mkdir()
+    (root / SUBTASKS[1].folder / "train.txt").write_text("")
+    with pytest.raises(SohuDataError, match=r"短短匹配B类/train.txt: no examples \(the file is empty\)"):
+        load_split(tmp_path, "train")
+
+
+# ------------------------------------------------------------------ Xiaobu files
+@pytest.mark.parametrize("content, message", [
+    (b"1 2\t3 4\t1\n5 \xff6\t7\t0\n", r"bad.tsv:2: invalid UTF-8"),
+    (b"1 2\t3 4\t1\n\n", r"bad.tsv:2: 1 tab-separated columns"),
+    (b"1 2\t3 4\tnan\n", r"bad.tsv:1: label 'nan', expected 0 or 1"),
+    (b"1 2\t3 4\t1\n5 6\t7", r"bad.tsv:2: 2 tab-separated columns"),  # truncated last line
+    (b"1 2\t3 4\t1\n" + b"9 " * 200_000 + b"\t1\t1\n", r"bad.tsv:2: first sentence is empty or has a doubled"),
+    (b"", r"bad.tsv: no pairs"),
+])
+def test_xiaobu_malformed_files_name_file_and_line(tmp_path, content, message):
+    (tmp_path / "bad.tsv").write_bytes(content)
+    with pytest.raises(XiaobuDataError, match=message):
+        read_pairs(tmp_path / "bad.tsv", labelled=True)
+
+
+def test_xiaobu_reads_bom_and_crlf(tmp_path):
+    (tmp_path / "w.tsv").write_bytes(b"\xef\xbb\xbf1 2\t3 4\t1\r\n5 6\t7\t0\r\n")
+    pairs = read_pairs(tmp_path / "w.tsv", labelled=True)
+    assert [(p.a, p.b, p.label) for p in pairs] == [([1, 2], [3, 4], 1), ([5, 6], [7], 0)]
+
+
+# ------------------------------------------------------------------ runs
+def test_resume_before_the_first_checkpoint_and_with_changed_options(tmp_path):
+    from common.commands import train
+
+    run = tmp_path / "run"
+    args = ["--task", "xiaobu"] + TINY + ["--run-dir", str(run), "--submission-dir", str(tmp_path / "sub")]
+    first = train.main(args)
+    # as if killed after the epoch's model.pt but before its checkpoint: resume starts over, same result
+    shutil.rmtree(run / "checkpoint")
+    with pytest.raises(FileExistsError, match="--resume true"):
+        train.main(args)
+    again = train.main(args + ["--resume", "true"])
+    assert again["valid"] == first["valid"] and open(again["submission"]).read() == open(first["submission"]).read()
+    # resuming with other options would mix two runs: refused, naming the options
+    with pytest.raises(ValueError, match=r"learning_rate 0.0009 -> 0.001; limit 0 -> 40"):
+        train.main(args + ["--resume", "true", "--learning-rate", "1e-3", "--limit", "40"])
+    assert json.loads((run / "config.json").read_text())["learning_rate"] == 9e-4  # config.json untouched
+
+
+def test_cli_data_error_is_one_line_and_leaves_no_run_folder(tmp_path):
+    (tmp_path / "train.tsv").write_bytes(b"1 2\t3 4\t1\n1 x\t3\t0\n")
+    (tmp_path / "test.tsv").write_bytes(b"1 2\t3 4\n")
+    run = tmp_path / "runs" / "r"
+    out = subprocess.run([sys.executable, "-m", "common.commands.train", "--task", "xiaobu", "--data-dir",
+                          str(tmp_path), "--train-file", "train.tsv", "--test-file", "test.tsv", "--run-dir", str(run)],
+                         cwd=ROOT, capture_output=True, text=True, timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert out.returncode == 2 and out.stdout == ""
+    assert out.stderr.strip().splitlines()[-1] == (f"error: {tmp_path / 'train.tsv'}:2: first sentence holds 'x', "
+                                                   "expected integer ids")
+    assert "Traceback" not in out.stderr and not run.exists()
