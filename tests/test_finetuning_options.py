@@ -68,3 +68,12 @@ def test_pretrained_encoder_gets_the_pretrained_learning_rate(tmp_path):
     assert parse_config(SohuConfig, ["--model", "hfl/x", "--pretrained-learning-rate", "3e-5"]).learning_rate == 3e-5
     (tmp_path / "pretrain_config.json").write_text("{}")  # this project's own pretraining: the task's rate
     assert parse_config(SohuConfig, ["--model", str(tmp_path)]).learning_rate == 3e-4
+
+
+def test_mixed_precision_follows_the_launcher_unless_given(monkeypatch):
+    """``accelerate launch --mixed_precision bf16`` sets ACCELERATE_MIXED_PRECISION; the run records it."""
+    monkeypatch.setenv("ACCELERATE_MIXED_PRECISION", "bf16")
+    assert parse_config(SohuConfig, []).mixed_precision == "bf16"
+    assert parse_config(SohuConfig, ["--mixed-precision", "no"]).mixed_precision == "no"
+    monkeypatch.delenv("ACCELERATE_MIXED_PRECISION")
+    assert parse_config(SohuConfig, []).mixed_precision == "no"

@@ -22,12 +22,13 @@ import dataclasses
 import json
 import logging
 import math
+import os
 import re
 import shutil
 import sys
 import time
 from contextlib import ExitStack
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -63,7 +64,8 @@ class TrainConfig:
     lr_scheduler: str = "linear"  # any name transformers.get_scheduler knows
     grad_accum_steps: int = 1
     max_grad_norm: float = 1.0  # 0 disables clipping
-    mixed_precision: str = "no"  # no | fp16 | bf16
+    # no | fp16 | bf16; default: what `accelerate launch --mixed_precision` / `accelerate config` set, else no
+    mixed_precision: str = field(default_factory=lambda: os.environ.get("ACCELERATE_MIXED_PRECISION", "no"))
     max_train_minutes: float = 0.0  # 0: no time budget; else stop after this many minutes
     checkpoint_every_steps: int = 0  # 0: checkpoint at epoch ends only
     resume: bool = False  # continue from run_dir/checkpoint
