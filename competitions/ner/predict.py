@@ -32,6 +32,7 @@ from torch.utils.data import DataLoader, Subset
 from transformers import AutoConfig, AutoModel, AutoTokenizer
 
 from common.checkpoint import load_model_weights
+from common.commands.args import run_cli
 from common.config import config_from_dict
 from common.io import print_result, write_json_atomic
 from common.ner.metric import format_table, span_scores
@@ -209,4 +210,4 @@ def _run_mixed_precision(run_dir: Path) -> str:
 
 
 if __name__ == "__main__":
-    main()
+    run_cli(main)  # bad input: one line naming file:line, exit 2

@@ -27,6 +27,7 @@ from functools import partial
 from accelerate.utils import broadcast_object_list
 from transformers import AutoTokenizer
 
+from common.commands.args import run_cli
 from common.config import parse_config
 from common.embedding_init import init_embeddings_from_word2vec, train_token_word2vec
 from common.encoder import build_encoder, load_tokenizer
@@ -76,8 +77,8 @@ def main(argv: list[str] | None = None) -> dict:
     if not config.run_dir and not config.run_name:
         name = f"{dataset_name(config)}-{config.head}-{config.encoder_type}-{time.strftime('%Y%m%d-%H%M%S')}"
         config.run_name = broadcast_object_list([name])[0]  # the main process's clock: one folder for all
+    data = load_splits(config)  # bad data stops here, before a run folder exists
     run_dir = resolve_run_dir(config, "ner")
-    data = load_splits(config)
     types = entity_types(data["train"])
     train_texts = [ex.text for ex in data["train"]]
     encoder_texts = train_texts + [ex.text for ex in data["test"]]
@@ -117,4 +118,4 @@ def main(argv: list[str] | None = None) -> dict:
 
 if __name__ == "__main__":
     logging.basicConfig(level=logging.INFO)
-    main()
+    run_cli(main)  # bad input: one line naming file:line, exit 2
