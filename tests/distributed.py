@@ -10,7 +10,7 @@ accelerate), so a 1-process run is the reference a 2-process run is compared wit
 silently start one process. Each process gets ``OMP_NUM_THREADS=1`` (the test machine
 has few cores) and each launch its own free ``--main_process_port``, so concurrent
 tests do not collide. :func:`start` returns the ``Popen`` in a new process group, for
-tests that kill a run mid-way (:func:`kill_group`).
+tests that kill a run mid-way (:func:`kill_group`, which also kills the workers).
 """
 
 from __future__ import annotations
@@ -69,12 +69,30 @@ def start(module_args: Sequence[str], nprocs: int = 2, env: Mapping[str, str] | 
 
 
 def kill_group(proc: subprocess.Popen) -> None:
-    """SIGKILL the launcher and every worker it started (its whole process group); reap the launcher."""
+    """SIGKILL the launcher and every process under it; return once they are all gone.
+
+    Killing the launcher's process group is not enough: torch's elastic agent starts
+    each worker in a session of its own, so the workers would live on (and keep
+    writing the run folder). They are listed first, then killed one by one.
+    """
+    import psutil
+
+    try:
+        procs = [psutil.Process(proc.pid), *psutil.Process(proc.pid).children(recursive=True)]
+    except psutil.NoSuchProcess:
+        procs = []
     try:
         os.killpg(proc.pid, signal.SIGKILL)
     except ProcessLookupError:
         pass
+    for p in procs:
+        try:
+            p.send_signal(signal.SIGKILL)
+        except psutil.NoSuchProcess:
+            pass
     proc.wait()
+    _, alive = psutil.wait_procs(procs, timeout=30)
+    assert not alive, f"still running after SIGKILL: {alive}"
 
 
 def result_lines(stdout: str) -> list[dict]:
