@@ -69,7 +69,7 @@ def test_override_file_round_trips():
 
 def test_tiny_sohu_tuning_run_end_to_end(tmp_path, capsys):
     from common.config import parse_config
-    from competitions.sohu import tune
+    from common.commands import tune
     from competitions.sohu.config import SohuConfig
     from tests.conftest import DATA, SHARED_VOCAB
 
@@ -77,7 +77,7 @@ def test_tiny_sohu_tuning_run_end_to_end(tmp_path, capsys):
     if not (sohu / "sohu2021_open_data_clean").is_dir():
         pytest.skip(f"real Sohu data not linked at {sohu}")
     vocab = ["--vocab", str(SHARED_VOCAB)] if SHARED_VOCAB.is_dir() else ["--vocab", str(tmp_path / "none")]
-    args = ["--data-dir", str(sohu), "--run-dir", str(tmp_path / "tune"), "--limit", "32", "--max-length", "32",
+    args = ["--task", "sohu", "--data-dir", str(sohu), "--run-dir", str(tmp_path / "tune"), "--limit", "32", "--max-length", "32",
             "--batch-size", "16", "--num-layers", "1", "--hidden-size", "32", "--num-heads", "2",
             "--intermediate-size", "64", "--eval-batch-size", "256", "--trials", "3", "--pruner-startup-trials", "1"] + vocab
     result = tune.main(args)

@@ -24,7 +24,7 @@ import time
 from dataclasses import replace
 from functools import partial
 
-from accelerate.utils import broadcast_object_list
+from accelerate.utils import broadcast_object_list, set_seed
 from transformers import AutoTokenizer
 
 from common.commands.args import run_cli
@@ -80,6 +80,7 @@ def main(argv: list[str] | None = None) -> dict:
     data = load_splits(config)  # bad data stops here, before a run folder exists
     run_dir = resolve_run_dir(config, "ner")
     types = entity_types(data["train"])
+    set_seed(config.seed)  # the weights come from the seed, whatever ran before in this process
     train_texts = [ex.text for ex in data["train"]]
     encoder_texts = train_texts + [ex.text for ex in data["test"]]
     if state.is_main_process:  # builds the vocab if need be, and writes the run folder
