@@ -1,0 +1,133 @@
+"""What one Sohu training step costs with a BERT-base encoder, beyond the model itself.
+
+    python -m bench.sohu_step [--steps 8] [--batch-size 16] [--length 64] [--threads 0]
+
+A random-init bert-base (12 layers, hidden 768, the 21128-token vocab) wrapped as
+the Sohu matcher (Conditional LayerNorms, match embedding) trains on random pairs of
+``--length`` tokens, batch ``--batch-size``, two ways, one after the other (so a
+loaded machine can favour either: rerun on a quiet one before reading the ratio):
+
+- ``trainer``: the shared ``common.training.trainer.Trainer`` (accelerate, clipping,
+  scheduler, logging), one epoch of ``--steps`` steps;
+- ``bare``: a plain PyTorch loop (forward, backward, AdamW step) on the same model
+  class and batches.
+
+Reported: median seconds per step of each (the trainer's from its logged samples/s),
+their ratio, and the process's peak resident memory (``ru_maxrss``) after each part.
+On a GPU the same script shows the cost beyond the model there. Prints a table and
+writes ``bench/results/sohu_step.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import resource
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+from transformers import BertConfig, BertModel
+
+from common.io import write_json_atomic
+from common.training.callbacks import Callback
+from common.training.trainer import TrainConfig, Trainer
+from competitions.sohu.model import SohuMatcher
+
+RESULTS = Path(__file__).resolve().parent / "results" / "sohu_step.json"
+
+
+def peak_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
+
+
+def make_model(seed: int = 0) -> SohuMatcher:
+    torch.manual_seed(seed)
+    return SohuMatcher(BertModel(BertConfig(vocab_size=21128), add_pooling_layer=False), num_tasks=6)
+
+
+def make_batches(n: int, batch: int, length: int) -> list[dict]:
+    g = torch.Generator().manual_seed(1)
+    items = []
+    for _ in range(n * batch):
+        items.append({"input_ids": torch.randint(106, 21128, (length,), generator=g),
+                      "token_type_ids": torch.zeros(length, dtype=torch.long),
+                      "match_ids": torch.randint(0, 2, (length,), generator=g),
+                      "attention_mask": torch.ones(length, dtype=torch.long),
+                      "task_ids": torch.randint(0, 6, (), generator=g),
+                      "labels": torch.randint(0, 2, (), generator=g)})
+    return items
+
+
+def collate(items: list[dict]) -> dict:
+    return {k: torch.stack([it[k] for it in items]) for k in items[0]}
+
+
+def bare_steps(items: list[dict], batch: int) -> list[float]:
+    model = make_model()
+    model.train()
+    optimizer = torch.optim.AdamW(model.parameters(), lr=2e-5)
+    times = []
+    for i in range(0, len(items), batch):
+        t0 = time.perf_counter()
+        loss = model(**collate(items[i:i + batch])).loss
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad()
+        times.append(time.perf_counter() - t0)
+    return times
+
+
+def trainer_steps(items: list[dict], batch: int) -> list[float]:
+    with tempfile.TemporaryDirectory() as run:
+        config = TrainConfig(epochs=1, batch_size=batch, learning_rate=2e-5, log_every_steps=0)
+        trainer = Trainer(make_model(), config, run, items, None, collate_fn=collate)
+        times, last = [], [time.perf_counter()]
+
+        class Timer(Callback):  # records the wall time of each optimizer step
+            def on_step_end(self, _trainer):
+                now = time.perf_counter()
+                times.append(now - last[0])
+                last[0] = now
+
+        trainer.callbacks.append(Timer())
+        last[0] = time.perf_counter()
+        trainer.train()
+        return times
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--steps", type=int, default=8)
+    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--length", type=int, default=64)
+    parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    args = parser.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    items = make_batches(args.steps, args.batch_size, args.length)
+    start_mib = peak_mib()
+    bare = bare_steps(items, args.batch_size)
+    bare_mib = peak_mib()
+    ours = trainer_steps(items, args.batch_size)
+    ours_mib = peak_mib()
+    # the first step of each warms up allocators and kernels: medians of the rest
+    b, t = statistics.median(bare[1:] or bare), statistics.median(ours[1:] or ours)
+    record = {"date": time.strftime("%Y-%m-%d"), "machine": f"{platform.machine()}, {torch.get_num_threads()} threads",
+              "torch": torch.__version__, "batch_size": args.batch_size, "length": args.length, "steps": args.steps,
+              "bare_s_per_step": round(b, 3), "trainer_s_per_step": round(t, 3), "ratio": round(t / b, 3),
+              "peak_rss_mib_before": round(start_mib), "peak_rss_mib_after_bare": round(bare_mib),
+              "peak_rss_mib_after_trainer": round(ours_mib)}
+    print(f"{'loop':<10}{'s/step (median)':>18}{'peak RSS MiB':>15}")
+    print(f"{'bare':<10}{b:>18.3f}{bare_mib:>15.0f}")
+    print(f"{'trainer':<10}{t:>18.3f}{ours_mib:>15.0f}")
+    print(f"trainer / bare = {t / b:.3f}")
+    write_json_atomic(RESULTS, record)
+    return record
+
+
+if __name__ == "__main__":
+    main()
