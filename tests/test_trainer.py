@@ -79,6 +79,18 @@ def test_resume_after_crash_reproduces_the_uninterrupted_run(tmp_path):
     assert [h["acc"] for h in resumed.state["history"]] == [h["acc"] for h in straight.state["history"]]
 
 
-def test_resume_without_checkpoint_is_a_clear_error(tmp_path):
-    with pytest.raises(FileNotFoundError, match="no checkpoint"):
-        _trainer(tmp_path, resume=True).train()
+def test_resume_without_checkpoint_starts_over_like_a_fresh_run(tmp_path):
+    """Killed before the first checkpoint: --resume trains from the start and ends where a plain run does."""
+    fresh = _trainer(tmp_path / "a").train()
+    resumed = _trainer(tmp_path / "b", resume=True).train()
+    assert [h["acc"] for h in resumed["history"]] == [h["acc"] for h in fresh["history"]]
+
+
+def test_resume_finds_the_checkpoint_moved_aside_by_an_interrupted_swap(tmp_path):
+    """A kill between the two renames of the checkpoint swap leaves only checkpoint.old: resume uses it."""
+    with pytest.raises(KeyboardInterrupt):
+        _trainer(tmp_path / "a", callbacks=[Crash(at_step=7)]).train()
+    (tmp_path / "a" / "checkpoint").rename(tmp_path / "a" / "checkpoint.old")
+    resumed = _trainer(tmp_path / "a", resume=True).train()
+    plain = _trainer(tmp_path / "b").train()
+    assert resumed["history"][-1]["acc"] == plain["history"][-1]["acc"] and resumed["global_step"] == plain["global_step"]

@@ -336,6 +336,12 @@ class Trainer:
     def train(self) -> dict[str, Any]:
         """Run the epochs; returns ``{"best_metric", "best_epoch", "history", ...}``."""
         cfg = self.config
+        aside = self.checkpoint_dir.with_name(self.checkpoint_dir.name + ".old")
+        if cfg.resume and not self.checkpoint_dir.exists() and (aside / "trainer_state.json").is_file():
+            # killed inside replace_dir_atomic, between moving the old checkpoint aside and the new one in
+            if self.accelerator.is_main_process:
+                os.replace(aside, self.checkpoint_dir)
+            self.accelerator.wait_for_everyone()
         if cfg.resume and (self.checkpoint_dir / "trainer_state.json").is_file():
             self.load_checkpoint()
         elif cfg.resume:  # killed before the first checkpoint: nothing to resume, the start is deterministic
