@@ -1,6 +1,7 @@
 """The shared loop: learns, keeps the best epoch, and resumes a crashed run exactly."""
 
 import json
+from contextlib import contextmanager
 
 import pytest
 import torch
@@ -94,3 +95,51 @@ def test_resume_finds_the_checkpoint_moved_aside_by_an_interrupted_swap(tmp_path
     resumed = _trainer(tmp_path / "a", resume=True).train()
     plain = _trainer(tmp_path / "b").train()
     assert resumed["history"][-1]["acc"] == plain["history"][-1]["acc"] and resumed["global_step"] == plain["global_step"]
+
+
+class DropoutNet(Linear2):
+    """Linear2 with dropout, so a resumed run must draw the dropout masks the uninterrupted one drew."""
+
+    def __init__(self):
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(4, 16), nn.Tanh(), nn.Dropout(0.5), nn.Linear(16, 2))
+
+
+class CrashAtEvaluation(Callback):
+    """Stops the run as epoch ``epoch`` (0-based) starts its evaluation: after its last step's checkpoint."""
+
+    def __init__(self, epoch):
+        self.epoch = epoch
+
+    @contextmanager
+    def evaluation_weights(self, trainer):
+        if trainer.state["epoch"] == self.epoch:
+            raise KeyboardInterrupt("simulated crash")
+        yield
+
+
+@pytest.mark.parametrize("crash, position", [(Crash(at_step=6), 2), (CrashAtEvaluation(epoch=1), 3)])
+def test_resume_mid_epoch_with_length_grouped_batches_reproduces_the_uninterrupted_run(tmp_path, crash, position):
+    """The length-grouped loader (no generator of its own) draws its base seed from the global RNG when an
+    epoch's iteration starts: the resumed epoch must not draw it a second time, or every later dropout mask
+    moves (issue 12: NER killed inside an epoch, or before its evaluation, resumed to other weights)."""
+    lengths = [int(n) for n in torch.randint(1, 20, (40,), generator=torch.Generator().manual_seed(3))]
+
+    def trainer(run_dir, callbacks=(), **overrides):
+        torch.manual_seed(0)
+        config = TrainConfig(epochs=3, batch_size=16, learning_rate=0.05, warmup_ratio=0.0, group_by_length=True,
+                             checkpoint_every_steps=1, log_every_steps=0, **overrides)
+        return Trainer(DropoutNet(), config, run_dir, _data(), _data(16, seed=1), _collate, lengths=lengths,
+                       compute_metrics=_accuracy, metric_name="acc", greater_is_better=True, callbacks=callbacks)
+
+    straight = trainer(tmp_path / "a")
+    straight.train()
+    with pytest.raises(KeyboardInterrupt):
+        trainer(tmp_path / "b", callbacks=[crash]).train()
+    state = json.loads((tmp_path / "b" / "checkpoint" / "trainer_state.json").read_text())
+    assert (state["epoch"], state["batch_in_epoch"]) == (1, position)  # of epoch 2's 3 batches
+    resumed = trainer(tmp_path / "b", resume=True)
+    resumed.train()
+    for a, b in zip(straight.unwrapped_model.parameters(), resumed.unwrapped_model.parameters()):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
+    assert [h["acc"] for h in resumed.state["history"]] == [h["acc"] for h in straight.state["history"]]

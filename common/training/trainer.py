@@ -30,7 +30,7 @@ import time
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterable, Iterator, Sequence
 
 import torch
 from accelerate import Accelerator
@@ -165,6 +165,30 @@ def enable_gradient_checkpointing(model: nn.Module) -> int:
     if not count:
         raise ValueError("--gradient-checkpointing: the model holds no transformers encoder that supports it")
     return count
+
+
+def _without_start_draw(batches: Iterable[Any]) -> Iterator[Any]:
+    """The batches of a resumed epoch, its start leaving the global torch RNG as it found it.
+
+    A DataLoader without a generator of its own (the length-grouped one: its sampler
+    holds the per-epoch generator) draws its base seed from the global torch RNG when
+    its iteration starts. The uninterrupted run made that draw at the epoch's start,
+    before the checkpoint, so the checkpoint's RNG state already holds it; drawing it
+    again on resume shifted every later dropout mask (issue 12: a NER run killed inside
+    an epoch resumed to other weights). The tasks' datasets and collate functions draw
+    nothing from the global RNG (they derive randomness from (seed, epoch, index)), so
+    nothing else is undone.
+    """
+    state = torch.get_rng_state()
+    iterator = iter(batches)
+    try:
+        first = next(iterator)  # starts the loader: the base seed draw, the first fetches
+    except StopIteration:  # resumed after the epoch's last batch, before its evaluation
+        torch.set_rng_state(state)
+        return
+    torch.set_rng_state(state)
+    yield first
+    yield from iterator
 
 
 class Trainer:
@@ -365,7 +389,7 @@ class Trainer:
                 self.train_dataset.set_epoch(epoch)
             loader = self._loader(self.train_dataset, cfg.batch_size, shuffle=True, epoch=epoch)
             skip = self.state["batch_in_epoch"]
-            batches = self.accelerator.skip_first_batches(loader, skip) if skip else loader
+            batches = _without_start_draw(self.accelerator.skip_first_batches(loader, skip)) if skip else loader
             bar = tqdm(batches, total=len(loader), initial=skip, desc=f"epoch {epoch + 1}/{cfg.epochs}",
                        disable=not self.accelerator.is_local_main_process, dynamic_ncols=True)
             seen, t0, running, loss_sum, loss_count = 0, time.time(), None, 0.0, 0
