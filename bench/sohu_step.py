@@ -35,7 +35,7 @@ from transformers import BertConfig, BertModel
 from common.io import write_json_atomic
 from common.training.callbacks import Callback
 from common.training.trainer import TrainConfig, Trainer
-from competitions.sohu.model import SohuMatcher
+from common.pair_classifier import PairClassifier
 
 RESULTS = Path(__file__).resolve().parent / "results" / "sohu_step.json"
 
@@ -44,9 +44,10 @@ def peak_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
 
 
-def make_model(seed: int = 0) -> SohuMatcher:
+def make_model(seed: int = 0) -> PairClassifier:
+    """Sohu's model: the shared pair classifier conditioned on the 6 subtask ids."""
     torch.manual_seed(seed)
-    return SohuMatcher(BertModel(BertConfig(vocab_size=21128), add_pooling_layer=False), num_tasks=6)
+    return PairClassifier(BertModel(BertConfig(vocab_size=21128), add_pooling_layer=False), num_conditions=6)
 
 
 def make_batches(n: int, batch: int, length: int) -> list[dict]:
@@ -57,7 +58,7 @@ def make_batches(n: int, batch: int, length: int) -> list[dict]:
                       "token_type_ids": torch.zeros(length, dtype=torch.long),
                       "match_ids": torch.randint(0, 2, (length,), generator=g),
                       "attention_mask": torch.ones(length, dtype=torch.long),
-                      "task_ids": torch.randint(0, 6, (), generator=g),
+                      "condition_ids": torch.randint(0, 6, (), generator=g),
                       "labels": torch.randint(0, 2, (), generator=g)})
     return items
 

@@ -53,3 +53,21 @@ def iter_json_objects(path: str | Path, error: type[Exception] = DataFileError) 
         if not isinstance(row, dict):
             raise error(f"{where}: expected a JSON object, got {type(row).__name__}")
         yield where, row
+
+
+def count_lines(path: str | Path) -> int:
+    """Number of lines of a text file (the last one may lack its newline)."""
+    with Path(path).open("rb") as f:
+        data = f.read()
+    return data.count(b"\n") + (1 if data and not data.endswith(b"\n") else 0)
+
+
+def read_corpus_lines(corpus_dir: str | Path) -> list[str]:
+    """Non-empty lines of every ``*.txt`` under ``corpus_dir`` (recursively, sorted)."""
+    root = Path(corpus_dir)
+    if not root.is_dir():
+        return []
+    lines = []
+    for path in sorted(root.rglob("*.txt")):  # invalid UTF-8 -> DataFileError naming file:line
+        lines.extend(line.strip() for _, line in iter_lines(path) if line.strip())
+    return lines

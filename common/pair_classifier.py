@@ -1,11 +1,15 @@
-"""A sentence-pair classifier over any HF encoder, for pair tasks without task-specific layers.
+"""A sentence-pair classifier over any HF encoder, optionally conditioned on a group id.
 
 ``[CLS] a [SEP] b [SEP]`` through the encoder (BERT's sentence-pair recipe, Devlin et
-al. 2019), pooled (masked mean or [CLS]) and classified, with two additions the
+al. 2019), pooled (masked mean or [CLS]) and classified, with the additions the
 matching tasks here measured useful: the exact-match bit per token as a
 zero-initialised embedding (DrQA, Chen et al. 2017; see common/match_features.py), so
 a pretrained encoder starts unchanged, and the loss form of logit adjustment for the
-label imbalance (Menon et al. 2021; kexue.fm/archives/7615).
+label imbalance (Menon et al. 2021; kexue.fm/archives/7615). With ``num_conditions``
+(Sohu's six subtasks) every LayerNorm of the encoder becomes a Conditional LayerNorm
+on an embedding of each pair's condition id, so one encoder serves several related
+tasks (kexue.fm/archives/8337; :mod:`common.layers.conditional_layer_norm`), and the
+logit-adjustment prior is kept per condition.
 
 :func:`build_pair_model` / :func:`load_pair_model` give a task's ``Task.build`` /
 ``Task.load`` in one line: tokenizer and encoder from :mod:`common.encoder`, the run
@@ -27,6 +31,7 @@ from transformers import AutoConfig, AutoModel, AutoTokenizer
 from transformers.modeling_outputs import SequenceClassifierOutput
 
 from common.encoder import build_encoder, load_tokenizer
+from common.layers.conditional_layer_norm import ConditionalEncoder
 from common.losses import log_prior, logit_adjusted_cross_entropy, posthoc_logit_adjustment, save_log_prior
 from common.task import Model
 
@@ -47,41 +52,57 @@ def masked_mean(hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
 
 
 class PairClassifier(nn.Module):
-    """Encoder + pooling + linear classifier over a text pair.
+    """Encoder (optionally conditioned) + exact-match embedding + pooling + linear classifier over a text pair.
 
     Args:
-        encoder: a HF encoder (``BertModel`` or any ``AutoModel`` taking ``inputs_embeds``).
+        encoder: a HF encoder (``BertModel`` or any ``AutoModel`` taking ``inputs_embeds``;
+            with ``num_conditions`` it must hold ``nn.LayerNorm`` modules).
         num_labels: C.
         pooling: ``"mean"`` (masked mean of the last layer) or ``"cls"`` (first token).
-        use_match: add the exact-match embedding (2 rows, zero-initialised).
+        use_match: add the exact-match embedding (2 rows, zero-initialised; DrQA).
         dropout: before the classifier.
         logit_adjust_tau: > 0 trains with logit-adjusted cross-entropy on the prior set by
             :meth:`set_log_prior`; predict with the raw logits.
+        num_conditions: G > 0 wraps the encoder in a
+            :class:`common.layers.conditional_layer_norm.ConditionalEncoder` (G condition ids,
+            an embedding of ``condition_size``; its projections start at zero, so the model
+            starts as the unconditioned one) and keeps a (G, C) prior; 0: no conditioning.
+        condition_size: size of the condition embedding.
+
+    Parameters are created in the order: condition embedding and Conditional LayerNorm
+    projections, match embedding, classifier (a fixed seed gives the same weights as
+    the Sohu matcher it replaces).
 
     ``forward`` takes (B, T) ``input_ids``, ``attention_mask``, optional ``token_type_ids``,
-    ``match_ids`` and (B,) ``labels``; returns ``SequenceClassifierOutput(loss, logits (B, C))``.
+    ``match_ids``, (B,) ``condition_ids`` (required with ``num_conditions``) and (B,)
+    ``labels``; returns ``SequenceClassifierOutput(loss, logits (B, C))``.
 
     Raises:
-        ValueError: an unknown ``pooling``.
+        ValueError: an unknown ``pooling``; ``forward`` without ``condition_ids`` on a
+            conditioned model.
     """
 
     def __init__(self, encoder: nn.Module, num_labels: int = 2, pooling: str = "mean", use_match: bool = True,
-                 dropout: float = 0.1, logit_adjust_tau: float = 0.0) -> None:
+                 dropout: float = 0.1, logit_adjust_tau: float = 0.0, num_conditions: int = 0,
+                 condition_size: int = 64) -> None:
         super().__init__()
         if pooling not in ("mean", "cls"):
             raise ValueError(f"pooling must be 'mean' or 'cls', got {pooling!r}")
-        self.encoder, self.pooling, self.logit_adjust_tau = encoder, pooling, logit_adjust_tau
+        self.pooling, self.logit_adjust_tau, self.num_conditions = pooling, logit_adjust_tau, num_conditions
         hidden = encoder.config.hidden_size
+        self.encoder = ConditionalEncoder(encoder, num_conditions, condition_size) if num_conditions else encoder
         self.match_embedding = nn.Embedding(2, hidden) if use_match else None
         if self.match_embedding is not None:
             nn.init.zeros_(self.match_embedding.weight)  # a pretrained encoder starts exactly where it was
         self.dropout = nn.Dropout(dropout)
         self.classifier = nn.Linear(hidden, num_labels)
-        # (C,) log prior of the training labels; not in model.pt (the run keeps label_prior.json)
-        self.register_buffer("log_prior", torch.full((num_labels,), -math.log(num_labels)), persistent=False)
+        # (C,) or (G, C) log prior of the training labels; not in model.pt (the run keeps label_prior.json)
+        shape = (num_conditions, num_labels) if num_conditions else (num_labels,)
+        self.register_buffer("log_prior", torch.full(shape, -math.log(num_labels)), persistent=False)
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
                 token_type_ids: torch.Tensor | None = None, match_ids: torch.Tensor | None = None,
+                condition_ids: torch.Tensor | None = None,
                 labels: torch.Tensor | None = None) -> SequenceClassifierOutput:
         B, T = input_ids.shape
         embeds = self.encoder.get_input_embeddings()(input_ids)  # (B, T, H)
@@ -90,51 +111,76 @@ class PairClassifier(nn.Module):
         kwargs = {"inputs_embeds": embeds, "attention_mask": attention_mask}
         if token_type_ids is not None:
             kwargs["token_type_ids"] = token_type_ids
+        if self.num_conditions:
+            if condition_ids is None:
+                raise ValueError("a conditioned PairClassifier needs (B,) condition_ids")
+            kwargs["condition_ids"] = condition_ids
         hidden = self.encoder(**kwargs).last_hidden_state  # (B, T, H)
         pooled = hidden[:, 0] if self.pooling == "cls" else masked_mean(hidden, attention_mask)  # (B, H)
         logits = self.classifier(self.dropout(pooled))  # (B, C)
         loss = None
-        if labels is not None:
-            loss = (logit_adjusted_cross_entropy(logits, labels, self.log_prior, self.logit_adjust_tau)
-                    if self.logit_adjust_tau > 0 else F.cross_entropy(logits, labels))
+        if labels is not None and self.logit_adjust_tau > 0:
+            prior = self.log_prior[condition_ids] if self.num_conditions else self.log_prior  # (B, C) or (C,)
+            loss = logit_adjusted_cross_entropy(logits, labels, prior, self.logit_adjust_tau)
+        elif labels is not None:
+            loss = F.cross_entropy(logits, labels)
         return SequenceClassifierOutput(loss=loss, logits=logits)
 
     def set_log_prior(self, prior: torch.Tensor) -> None:
-        """Set the (C,) log prior of the logit-adjusted loss."""
+        """Set the (C,) log prior of the logit-adjusted loss ((G, C): one per condition)."""
         self.log_prior.copy_(prior.to(self.log_prior))
 
 
 class PairPredictStep:
-    """``(model, batch) -> {"prob": (B,)}``: P(label 1), after post-hoc logit adjustment when ``posthoc_tau > 0``."""
+    """``(model, batch) -> {"prob": (B,)}``: P(label 1) of a 2-class pair model.
+
+    With ``posthoc_tau > 0`` the logits are first shifted by ``-tau * log_prior``
+    (post-hoc logit adjustment; a (G, C) prior is indexed by the batch's
+    ``condition_ids``). For two classes that shifts the log-odds: probabilities move,
+    a ranking (ROC AUC) does not. ``labels`` in the batch are not passed to the model.
+
+    Raises:
+        ValueError: ``posthoc_tau > 0`` without ``log_prior``.
+    """
 
     def __init__(self, log_prior: torch.Tensor | None = None, posthoc_tau: float = 0.0) -> None:
+        if posthoc_tau > 0 and log_prior is None:
+            raise ValueError("post-hoc logit adjustment needs the training label prior")
         self.log_prior, self.tau = log_prior, posthoc_tau
 
     def __call__(self, model: nn.Module, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        logits = model(**batch).logits.float()  # (B, 2)
+        logits = model(**{k: v for k, v in batch.items() if k != "labels"}).logits.float()  # (B, 2)
         if self.tau > 0:
-            logits = posthoc_logit_adjustment(logits, self.log_prior, self.tau)
+            prior = self.log_prior.to(logits.device)
+            if prior.dim() == 2:
+                prior = prior[batch["condition_ids"]]  # (G, 2) -> (B, 2)
+            logits = posthoc_logit_adjustment(logits, prior, self.tau)
         return {"prob": torch.softmax(logits, dim=-1)[:, 1]}
 
 
-def _classifier(config: Any, encoder: nn.Module) -> PairClassifier:
-    return PairClassifier(encoder, 2, config.pooling, config.use_match, config.dropout, config.logit_adjust_tau)
+def _classifier(config: Any, encoder: nn.Module, num_conditions: int) -> PairClassifier:
+    return PairClassifier(encoder, 2, config.pooling, config.use_match, config.dropout, config.logit_adjust_tau,
+                          num_conditions, getattr(config, "condition_size", 64))
 
 
-def build_pair_model(config: Any, run_dir: Path, texts: Sequence[str], labels: Sequence[int]) -> Model:
+def build_pair_model(config: Any, run_dir: Path, texts: Sequence[str], labels: Sequence[int],
+                     conditions: Sequence[int] | None = None, num_conditions: int = 0) -> Model:
     """A new 0/1 pair classifier (``Task.build``): tokenizer, encoder and the training labels' prior.
 
     Args:
         config: a config with :class:`common.encoder.EncoderConfig`,
-            :class:`PairClassifierConfig` and ``common.losses.LogitAdjustmentConfig`` fields.
+            :class:`PairClassifierConfig` and ``common.losses.LogitAdjustmentConfig`` fields
+            (and ``condition_size`` when conditioned; default 64).
         run_dir: where a character vocab is built when ``config.vocab`` is absent.
         texts: the training texts (for that vocab).
         labels: (N,) training labels 0/1 (for the prior).
+        conditions: (N,) condition ids of the training pairs (one prior per condition),
+            with ``num_conditions`` G > 0 (a :class:`PairClassifier` conditioned on them).
     """
     tokenizer = load_tokenizer(config, texts=texts, build_dir=run_dir / "tokenizer")
     encoder = build_encoder(config, tokenizer)
-    module = _classifier(config, encoder)
-    prior = log_prior(labels, 2)  # (2,)
+    module = _classifier(config, encoder, num_conditions)
+    prior = log_prior(labels, 2, groups=conditions, num_groups=num_conditions or None)  # (2,) or (G, 2)
     module.set_log_prior(prior)
 
     def save(run_dir: Path) -> None:
@@ -145,8 +191,10 @@ def build_pair_model(config: Any, run_dir: Path, texts: Sequence[str], labels: S
     return Model(module, tokenizer, "pretrained" if config.model else "scratch", save)
 
 
-def load_pair_model(config: Any, run_dir: Path) -> Model:
+def load_pair_model(config: Any, run_dir: Path, num_conditions: int = 0) -> Model:
     """The architecture of a finished pair-classifier run (``Task.load``; the commands load ``model.pt``).
+
+    ``num_conditions``: as the run was built with (see :func:`build_pair_model`).
 
     Raises:
         FileNotFoundError: ``tokenizer/`` or ``encoder/`` missing from ``run_dir``.
@@ -156,4 +204,4 @@ def load_pair_model(config: Any, run_dir: Path) -> Model:
             raise FileNotFoundError(f"{Path(run_dir) / name} missing: is {run_dir} a finished pair-classifier run?")
     tokenizer = AutoTokenizer.from_pretrained(Path(run_dir) / "tokenizer")
     encoder = AutoModel.from_config(AutoConfig.from_pretrained(Path(run_dir) / "encoder"))
-    return Model(_classifier(config, encoder), tokenizer)
+    return Model(_classifier(config, encoder, num_conditions), tokenizer)

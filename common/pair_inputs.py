@@ -1,20 +1,37 @@
 """Text pairs -> ``[CLS] a [SEP] b [SEP]`` model inputs with the exact-match bit, and their padding collate.
 
 The input side of :class:`common.pair_classifier.PairClassifier`, for any task whose
-examples are two texts and an optional 0/1 label. Truncation is the tokenizer's
-``longest_first`` (the longer text loses tokens first, as BERT's GLUE scripts do);
-the match bit of every text token says whether the same token id occurs in the other
+examples are two texts, an optional 0/1 label and an optional condition id. Truncation
+is the tokenizer's ``longest_first`` (the longer text loses tokens first, as BERT's
+GLUE scripts do) or :func:`trim_longer_first`; the match bit of every text token says whether the same token id occurs in the other
 text (:func:`common.match_features.exact_match_flags`, DrQA's feature).
 """
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Any, Sequence
 
 import torch
 from torch.utils.data import Dataset
 
+from common.id_vocab import IdVocab
 from common.match_features import exact_match_flags
+from common.pretraining import encode_pair, example_uniform
+
+
+def trim_longer_first(a: list[int], b: list[int], budget: int) -> tuple[list[int], list[int]]:
+    """Cut the end of the longer side one token at a time (the first side on ties) until ``len(a) + len(b) <= budget``.
+
+    Differs from the HF tokenizers' ``longest_first`` only when both sides are cut and
+    the budget is odd: here the second side keeps the odd token, there the side that
+    was longer does. (Sohu's runs were measured with this rule, as bert4keras cuts.)
+    """
+    while len(a) + len(b) > budget:
+        if len(a) >= len(b):
+            a = a[:-1]
+        else:
+            b = b[:-1]
+    return a, b
 
 
 class PairDataset(Dataset):
@@ -25,34 +42,52 @@ class PairDataset(Dataset):
         labels: N int labels, or None (unlabelled).
         tokenizer: a HF BERT-style tokenizer (``[CLS]``/``[SEP]``, token type ids).
         max_length: tokens per pair, special tokens included.
+        conditions: N int condition ids (e.g. Sohu's subtask) for a conditioned
+            :class:`common.pair_classifier.PairClassifier`, or None.
+        truncation: ``"longest_first"`` (the tokenizer's own) or ``"trim_longer"``
+            (:func:`trim_longer_first` on the separately tokenised sides).
 
     Each item holds ``input_ids``, ``token_type_ids``, ``match_ids`` (lists of length
-    T <= max_length) and ``labels`` (int) when labelled. ``lengths`` (N,) are the T's,
-    for length-grouped batches.
+    T <= max_length), ``condition_ids`` (int) with ``conditions`` and ``labels`` (int)
+    when labelled. ``lengths`` (N,) are the T's, for length-grouped batches.
 
     Raises:
-        ValueError: ``texts_a``, ``texts_b`` (and ``labels``) of different lengths.
+        ValueError: ``texts_a``, ``texts_b`` (``labels``, ``conditions``) of different
+            lengths, or an unknown ``truncation``.
     """
 
     def __init__(self, texts_a: Sequence[str], texts_b: Sequence[str], labels: Sequence[int] | None,
-                 tokenizer, max_length: int) -> None:
-        if len(texts_a) != len(texts_b) or (labels is not None and len(labels) != len(texts_a)):
-            raise ValueError(f"{len(texts_a)} first texts, {len(texts_b)} second texts, "
-                             f"{'no' if labels is None else len(labels)} labels")
-        special = {tokenizer.cls_token_id, tokenizer.sep_token_id, tokenizer.pad_token_id, tokenizer.unk_token_id}
-        encoded = tokenizer(list(texts_a), list(texts_b), truncation="longest_first", max_length=max_length)
+                 tokenizer, max_length: int, conditions: Sequence[int] | None = None,
+                 truncation: str = "longest_first") -> None:
+        n = len(texts_a)
+        if len(texts_b) != n or any(x is not None and len(x) != n for x in (labels, conditions)):
+            raise ValueError(f"{n} first texts, {len(texts_b)} second texts, "
+                             f"{'no' if labels is None else len(labels)} labels, "
+                             f"{'no' if conditions is None else len(conditions)} conditions")
+        cls_id, sep_id = tokenizer.cls_token_id, tokenizer.sep_token_id
+        special = {cls_id, sep_id, tokenizer.pad_token_id, tokenizer.unk_token_id}
+        if truncation == "longest_first":
+            encoded = tokenizer(list(texts_a), list(texts_b), truncation="longest_first", max_length=max_length)
+            sides = []
+            for ids, types in zip(encoded["input_ids"], encoded["token_type_ids"]):
+                n_a = types.count(0) - 2  # [CLS] a [SEP]
+                sides.append((ids[1:n_a + 1], ids[n_a + 2:-1]))
+        elif truncation == "trim_longer":
+            side_a = tokenizer(list(texts_a), add_special_tokens=False)["input_ids"]
+            side_b = tokenizer(list(texts_b), add_special_tokens=False)["input_ids"]
+            sides = [trim_longer_first(a, b, max_length - 3) for a, b in zip(side_a, side_b)]
+        else:
+            raise ValueError(f"truncation must be 'longest_first' or 'trim_longer', got {truncation!r}")
         self.items = []
-        for n, (ids, types) in enumerate(zip(encoded["input_ids"], encoded["token_type_ids"])):
-            # text positions of each segment: type 0 / 1, without [CLS] and the [SEP]s
-            pos_a = [i for i, (t, k) in enumerate(zip(ids, types)) if k == 0 and t not in special]
-            pos_b = [i for i, (t, k) in enumerate(zip(ids, types)) if k == 1 and t not in special]
-            flags_a, flags_b = exact_match_flags([ids[i] for i in pos_a], [ids[i] for i in pos_b], special)
-            match = [0] * len(ids)
-            for i, f in zip(pos_a + pos_b, flags_a + flags_b):
-                match[i] = f
-            item = {"input_ids": ids, "token_type_ids": types, "match_ids": match}
+        for i, (a, b) in enumerate(sides):
+            flags_a, flags_b = exact_match_flags(a, b, special)
+            item = {"input_ids": [cls_id] + a + [sep_id] + b + [sep_id],
+                    "token_type_ids": [0] * (len(a) + 2) + [1] * (len(b) + 1),
+                    "match_ids": [0] + flags_a + [0] + flags_b + [0]}
+            if conditions is not None:
+                item["condition_ids"] = int(conditions[i])
             if labels is not None:
-                item["labels"] = int(labels[n])
+                item["labels"] = int(labels[i])
             self.items.append(item)
         self.lengths = [len(it["input_ids"]) for it in self.items]
 
@@ -63,19 +98,70 @@ class PairDataset(Dataset):
         return self.items[index]
 
 
+class IdPairDataset(Dataset):
+    """Pairs of id sequences (desensitized text) as ``[CLS] a [SEP] b [SEP]`` vocabulary indices.
+
+    Args:
+        pairs: N objects with ``a``, ``b`` (int id lists) and ``label`` (int, or None).
+        vocab: an :class:`common.id_vocab.IdVocab` (``encode`` and the special ids).
+        max_length: tokens per pair, special tokens included; the longer side is cut
+            first (:func:`common.pretraining.encode_pair`).
+        swap_prob: > 0 swaps the sides (a symmetric task's augmentation).
+        use_match: add the exact-match ids (computed over the whole sides, then cut).
+        seed: of the swap draws.
+
+    Items: ``input_ids``, ``token_type_ids`` (T,) lists, ``match_ids`` (T,) with
+    ``use_match`` (the exact-match bit, :mod:`common.match_features`), and ``labels``
+    int (labelled pairs). With ``swap_prob > 0`` (training) the sides are swapped with a
+    draw of :func:`common.pretraining.example_uniform` on (``seed``, epoch, index), so a
+    resumed run at any process count swaps what the uninterrupted one swapped.
+    """
+
+    def __init__(self, pairs: Sequence[Any], vocab: IdVocab, max_length: int, swap_prob: float = 0.0,
+                 use_match: bool = False, seed: int = 0) -> None:
+        self.seed, self.epoch = seed, 0
+        self.pairs = list(pairs)
+        self.encoded = [(vocab.encode(p.a), vocab.encode(p.b)) for p in self.pairs]
+        self.cls_id, self.sep_id, self.max_length, self.swap_prob = vocab.cls_id, vocab.sep_id, max_length, swap_prob
+        self.use_match, self.ignore = use_match, {vocab.unk_id, vocab.pad_id}
+
+    def __len__(self) -> int:
+        return len(self.pairs)
+
+    def set_epoch(self, epoch: int) -> None:
+        """Called by the trainer before each epoch."""
+        self.epoch = epoch
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        a, b = self.encoded[index]
+        if self.swap_prob > 0 and example_uniform(self.seed, self.epoch, index) < self.swap_prob:
+            a, b = b, a
+        item = encode_pair(a, b, self.cls_id, self.sep_id, self.max_length)
+        special = item.pop("special_tokens_mask")
+        if self.use_match:
+            ma, mb = exact_match_flags(a, b, self.ignore)  # over the whole sides
+            n_a = item["token_type_ids"].count(0) - 2  # [CLS] a [SEP]: the kept prefix of a
+            n_b = len(special) - n_a - 3  # b [SEP]: the kept prefix of b
+            item["match_ids"] = [0] + ma[:n_a] + [0] + mb[:n_b] + [0]
+        if self.pairs[index].label is not None:
+            item["labels"] = self.pairs[index].label
+        return item
+
+
 def collate_pairs(items: list[dict], pad_id: int = 0) -> dict[str, torch.Tensor]:
-    """Pad :class:`PairDataset` items to the batch's longest pair.
+    """Pad pair items (:class:`PairDataset`'s, or any with ``input_ids``) to the batch's longest pair.
 
     Returns ``input_ids`` (padded with ``pad_id``), ``token_type_ids``, ``match_ids``
-    (padded with 0) and ``attention_mask``, all (B, T) int64, and ``labels`` (B,) when
-    the items carry them.
+    when the items have them (padded with 0) and ``attention_mask``, all (B, T) int64,
+    and (B,) ``condition_ids`` / ``labels`` when the items carry them.
     """
     T = max(len(it["input_ids"]) for it in items)
     batch = {key: torch.tensor([it[key] + [pad_id if key == "input_ids" else 0] * (T - len(it[key]))
                                 for it in items])  # (B, T)
-             for key in ("input_ids", "token_type_ids", "match_ids")}
+             for key in ("input_ids", "token_type_ids", "match_ids") if key in items[0]}
     batch["attention_mask"] = (torch.arange(T)[None, :] <
                                torch.tensor([len(it["input_ids"]) for it in items])[:, None]).long()  # (B, T)
-    if "labels" in items[0]:
-        batch["labels"] = torch.tensor([it["labels"] for it in items])  # (B,)
+    for key in ("condition_ids", "labels"):
+        if key in items[0]:
+            batch[key] = torch.tensor([it[key] for it in items])  # (B,)
     return batch

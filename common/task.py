@@ -154,6 +154,27 @@ class Task:
         raise NotImplementedError
 
 
+def training_search_space(learning_rate: tuple[float, float], epochs: tuple[int, int],
+                          fgm_epsilon: Sequence[float] = (0.0, 0.1, 0.5), logit_adjustment: bool = True) -> dict:
+    """The Optuna search space (:func:`common.hpo.suggest`) over the shared training options.
+
+    ``learning_rate`` (log scale) and ``epochs`` ranges, dropout in [0, 0.3], FGM's
+    epsilon and EMA's decay (0 = off) from short lists, and the loss form's logit
+    adjustment tau in [0, 1.5] when ``logit_adjustment``. Every key is a field of
+    ``TrainConfig`` (and ``LogitAdjustmentConfig``); the order is the draw order.
+    """
+    space = {
+        "learning_rate": ("float", *learning_rate, True),
+        "epochs": ("int", *epochs),
+        "dropout": ("float", 0.0, 0.3),
+        "fgm_epsilon": ("categorical", list(fgm_epsilon)),
+        "ema_decay": ("categorical", [0.0, 0.99, 0.995]),
+    }
+    if logit_adjustment:
+        space["logit_adjust_tau"] = ("float", 0.0, 1.5)
+    return space
+
+
 def get_task(name: str) -> Task:
     """The ``TASK`` object of ``name`` (a registry key or an importable module path).
 

@@ -1,5 +1,6 @@
 """The shared pair classifier and its inputs (common/pair_classifier.py, common/pair_inputs.py)."""
 
+import pytest
 import torch
 import torch.nn.functional as F
 
@@ -48,3 +49,67 @@ def test_forward_shapes_loss_and_zero_initialised_match_embedding(tiny_tokenizer
 def test_masked_mean_ignores_padding():
     hidden = torch.tensor([[[1.0], [3.0], [100.0]]])  # (1, 3, 1)
     assert masked_mean(hidden, torch.tensor([[1, 1, 0]])).tolist() == [[2.0]]
+
+
+def test_conditioned_classifier_starts_as_the_plain_one(tiny_tokenizer):
+    """Zero-initialised Conditional LayerNorm projections: any condition id gives the unconditioned logits."""
+    import copy
+
+    from tests.conftest import tiny_bert
+
+    torch.manual_seed(0)
+    encoder = tiny_bert(len(tiny_tokenizer))
+    plain = PairClassifier(copy.deepcopy(encoder), dropout=0.0).eval()
+    conditioned = PairClassifier(encoder, dropout=0.0, num_conditions=3, condition_size=4).eval()
+    conditioned.classifier.load_state_dict(plain.classifier.state_dict())
+    _, batch = _batch(tiny_tokenizer)
+    batch.pop("labels")
+    expected = plain(**batch).logits
+    for c in range(3):
+        got = conditioned(**batch, condition_ids=torch.full((2,), c)).logits
+        assert torch.allclose(got, expected, atol=1e-6)
+    assert conditioned.log_prior.shape == (3, 2)
+    with pytest.raises(ValueError, match="condition_ids"):
+        conditioned(**batch)
+
+
+def test_trim_longer_first_gives_the_second_side_the_odd_token(tiny_tokenizer):
+    from common.pair_inputs import trim_longer_first
+
+    assert trim_longer_first([1] * 11, [2] * 10, 9) == ([1] * 4, [2] * 5)
+    assert trim_longer_first([1] * 3, [2] * 10, 9) == ([1] * 3, [2] * 6)
+    ds = PairDataset(["今天天气很好"], ["天气很好"], None, tiny_tokenizer, 12, conditions=[4], truncation="trim_longer")
+    assert ds.items[0]["condition_ids"] == 4 and "labels" not in ds.items[0]
+    assert ds.items[0]["match_ids"] == _batch(tiny_tokenizer)[0].items[0]["match_ids"]  # same cut here
+    with pytest.raises(ValueError, match="truncation"):
+        PairDataset(["a"], ["b"], None, tiny_tokenizer, 12, truncation="middle")
+
+
+def test_tfidf_reference_scores_out_of_fold_on_saved_folds(tmp_path):
+    import json
+
+    import numpy as np
+
+    from common.tfidf_reference import PairFeatures, fit_predict, out_of_fold
+
+    first = ["今天天气很好", "我想订机票", "明天会下雨吗", "帮我订酒店"] * 6
+    second = ["今天天气不错", "我要订飞机票", "后天下雨吗", "播放音乐"] * 6
+    labels = np.array([1, 1, 0, 0] * 6)
+    ids = [f"train:{i}" for i in range(24)]
+    (tmp_path / "folds.json").write_text(json.dumps({"folds": 2, "fold": [i % 2 for i in range(24)], "ids": ids}))
+
+    def predict_fold(train_idx, held_idx):
+        features = PairFeatures("char", 2).fit([first[i] for i in train_idx] + [second[i] for i in train_idx])
+        pick = lambda idx: ([first[i] for i in idx], [second[i] for i in idx])  # noqa: E731
+        return fit_predict(features, pick(train_idx), labels[train_idx], [pick(held_idx)])[0]
+
+    oof, fold, k = out_of_fold(tmp_path, ids, predict_fold)
+    assert k == 2 and oof.shape == (24,) and fold.tolist() == [i % 2 for i in range(24)]
+    held = np.flatnonzero(fold == 1)
+    assert np.allclose(oof[held], predict_fold(np.flatnonzero(fold == 0), held))  # each row from the model without it
+    with pytest.raises(ValueError, match="folds for 24 pairs"):
+        out_of_fold(tmp_path, ids[:5], predict_fold)
+    with pytest.raises(ValueError, match="ids differ"):
+        out_of_fold(tmp_path, ids[::-1], predict_fold)
+    ids_features = PairFeatures("ids", 1, with_sum=False).fit([[1, 2], [2, 3], [1, 2]])
+    assert ids_features.transform([[1, 2]], [[2, 3]]).shape[1] == 2 * 2 + 3  # |a-b|, a*b over ids 1, 2 (min_df 2), 3 dense

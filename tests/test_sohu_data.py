@@ -2,7 +2,9 @@ import json
 
 import pytest
 
-from competitions.sohu.data import SUBTASKS, DataError, PairDataset, collate, exact_match_flags, load_split, read_file
+from common.match_features import exact_match_flags
+from common.pair_inputs import PairDataset, collate_pairs
+from competitions.sohu.data import SUBTASKS, DataError, load_split, read_file
 
 GOOD = {"source": "北京顺义", "target": "顺义低风险", "labelA": "1"}
 
@@ -53,18 +55,20 @@ def test_exact_match_flags():
 
 def test_pair_encoding_truncates_longest_first_and_pads(tiny_tokenizer):
     from competitions.sohu.data import Example
+    from competitions.sohu.task import TASK
 
     examples = [Example("今天天气很好今天天气很好", "北京", 0, 1), Example("公园", "公园散步", 1, 0)]
-    ds = PairDataset(examples, tiny_tokenizer, max_length=10)
+    ds = PairDataset(*TASK.texts(examples), TASK.labels(examples), tiny_tokenizer, max_length=10,
+                     conditions=TASK.conditions(examples), truncation=TASK.truncation)
     first = ds[0]
     assert len(first["input_ids"]) == 10
     assert first["input_ids"].count(tiny_tokenizer.sep_token_id) == 2
     assert tiny_tokenizer.unk_token_id not in first["input_ids"]
     assert first["token_type_ids"] == [0] * 7 + [1] * 3  # source cut to 5 tokens, target kept
     assert ds[1]["match_ids"] == [0, 1, 1, 0, 1, 1, 0, 0, 0]
-    batch = collate([ds[0], ds[1]], pad_id=tiny_tokenizer.pad_token_id)
+    batch = collate_pairs([ds[0], ds[1]], pad_id=tiny_tokenizer.pad_token_id)
     assert batch["input_ids"].shape == (2, 10) and batch["attention_mask"][1].sum() == 9
-    assert batch["task_ids"].tolist() == [0, 1] and batch["labels"].tolist() == [1, 0]
+    assert batch["condition_ids"].tolist() == [0, 1] and batch["labels"].tolist() == [1, 0]
 
 
 def test_invalid_utf8_names_the_line(tmp_path):

@@ -6,11 +6,12 @@ from dataclasses import dataclass, field
 
 from common.encoder import EncoderConfig
 from common.losses import LogitAdjustmentConfig
+from common.pair_classifier import PairClassifierConfig
 from common.training.trainer import TrainConfig
 
 
 @dataclass
-class SohuConfig(TrainConfig, LogitAdjustmentConfig, EncoderConfig):
+class SohuConfig(TrainConfig, LogitAdjustmentConfig, EncoderConfig, PairClassifierConfig):
     """Sohu 2021 multi-task text matching: one encoder, Conditional LayerNorm on the subtask.
 
     Logit adjustment uses one prior per subtask (B's positives: 12.6% of 短短B train).
@@ -18,9 +19,7 @@ class SohuConfig(TrainConfig, LogitAdjustmentConfig, EncoderConfig):
 
     data_dir: str = "data/sohu2021"
     submission_dir: str = "submissions/sohu"
-    max_length: int = 96  # [CLS] source [SEP] target [SEP], longest-first truncation
-    pooling: str = "mean"  # mean | cls
-    use_match: bool = True  # exact-match bit per token
+    max_length: int = 96  # [CLS] source [SEP] target [SEP], the longer side cut first
     condition_size: int = 64  # size of the subtask embedding feeding the ConditionalLayerNorms
     subtasks: list[int] = field(default_factory=list)  # subtask ids 0-5 to use (--subtasks 0,1); empty: all present
     limit: int = 0  # > 0: keep only the first N examples of each split and subtask (smoke tests)

@@ -1,4 +1,4 @@
-"""Sohu 2021 raw files -> examples, subtask ids, tokenised features.
+"""Sohu 2021 raw files -> examples with ids and subtask ids.
 
 Official layout (``data/sohu2021/``)::
 
@@ -18,11 +18,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-import torch
-from torch.utils.data import Dataset
-
 from common.data_files import DataFileError, iter_json_objects
-from common.match_features import exact_match_flags
 
 logger = logging.getLogger("sohu.data")
 
@@ -179,55 +175,3 @@ def limit_per_subtask(examples: list[Example], n: int) -> list[Example]:
             kept.append(e)
             count[e.subtask] = count.get(e.subtask, 0) + 1
     return kept
-
-
-class PairDataset(Dataset):
-    """Tokenised ``[CLS] source [SEP] target [SEP]`` pairs with subtask and match ids.
-
-    Each item: ``input_ids``, ``token_type_ids``, ``match_ids`` (T,) lists,
-    ``task_ids`` int, ``labels`` int (when labelled).
-    """
-
-    def __init__(self, examples: list[Example], tokenizer, max_length: int) -> None:
-        self.examples = examples
-        cls_id, sep_id = tokenizer.cls_token_id, tokenizer.sep_token_id
-        ignore = {tokenizer.unk_token_id, cls_id, sep_id, tokenizer.pad_token_id}
-        src = tokenizer([e.source for e in examples], add_special_tokens=False)["input_ids"]
-        tgt = tokenizer([e.target for e in examples], add_special_tokens=False)["input_ids"]
-        budget = max_length - 3
-        self.items = []
-        for ex, a, b in zip(examples, src, tgt):
-            while len(a) + len(b) > budget:  # longest-first truncation
-                if len(a) >= len(b):
-                    a = a[:-1]
-                else:
-                    b = b[:-1]
-            ma, mb = exact_match_flags(a, b, ignore)
-            item = {"input_ids": [cls_id] + a + [sep_id] + b + [sep_id],
-                    "token_type_ids": [0] * (len(a) + 2) + [1] * (len(b) + 1),
-                    "match_ids": [0] + ma + [0] + mb + [0],
-                    "task_ids": ex.subtask}
-            if ex.label is not None:
-                item["labels"] = ex.label
-            self.items.append(item)
-
-    def __len__(self) -> int:
-        return len(self.items)
-
-    def __getitem__(self, index: int) -> dict:
-        return self.items[index]
-
-
-def collate(items: list[dict], pad_id: int = 0) -> dict[str, torch.Tensor]:
-    """Pad a list of :class:`PairDataset` items to the longest: tensors (B, T) and (B,)."""
-    T = max(len(it["input_ids"]) for it in items)
-    batch = {}
-    for key in ("input_ids", "token_type_ids", "match_ids"):
-        fill = pad_id if key == "input_ids" else 0
-        batch[key] = torch.tensor([it[key] + [fill] * (T - len(it[key])) for it in items])
-    batch["attention_mask"] = torch.tensor([[1] * len(it["input_ids"]) + [0] * (T - len(it["input_ids"]))
-                                            for it in items])
-    batch["task_ids"] = torch.tensor([it["task_ids"] for it in items])
-    if "labels" in items[0]:
-        batch["labels"] = torch.tensor([it["labels"] for it in items])
-    return batch

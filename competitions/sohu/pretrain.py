@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from common.config import parse_config, save_config_json
-from common.data_files import iter_lines
+from common.data_files import read_corpus_lines
 from common.embedding_init import init_embeddings_from_word2vec, train_token_word2vec
 from common.encoder import EncoderConfig, build_encoder, load_tokenizer
 from common.io import print_result, replace_dir_atomic
@@ -34,17 +34,6 @@ class SohuPretrainConfig(EncoderConfig):
     w2v_epochs: int = 5
     w2v_window: int = 5
     seed: int = 42
-
-
-def read_corpus_lines(corpus_dir: str | Path) -> list[str]:
-    """Non-empty lines of every ``*.txt`` under ``corpus_dir`` (recursively, sorted)."""
-    root = Path(corpus_dir)
-    if not root.is_dir():
-        return []
-    lines = []
-    for path in sorted(root.rglob("*.txt")):  # invalid UTF-8 -> DataFileError naming file:line
-        lines.extend(line.strip() for _, line in iter_lines(path) if line.strip())
-    return lines
 
 
 def main(argv: list[str] | None = None) -> dict:

@@ -1,0 +1,74 @@
+"""A :class:`common.task.Task` for text-pair classification on the shared pair classifier.
+
+The model, input and probability methods of a pair task are the same logic whatever
+the contest: :func:`common.pair_classifier.build_pair_model` /
+:func:`~common.pair_classifier.load_pair_model`, :class:`common.pair_inputs.PairDataset`
+with :func:`~common.pair_inputs.collate_pairs`, and
+:class:`~common.pair_classifier.PairPredictStep`. A contest subclasses :class:`PairTask`,
+names the fields of its examples that hold the two texts (and, for a conditioned
+model, the condition id), and writes only its data, metric and submission methods.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+from pathlib import Path
+from typing import Any, Sequence
+
+from common.pair_classifier import PairPredictStep, build_pair_model, load_pair_model
+from common.pair_inputs import PairDataset, collate_pairs
+from common.task import Model, Splits, Task
+
+
+class PairTask(Task):
+    """Build, inputs and prediction of a 0/1 text-pair task (data, metric, submission left to the subclass).
+
+    Attributes:
+        text_fields: the two attributes of an example holding its texts.
+        condition_field: the attribute holding its condition id (0..``num_conditions``-1),
+            with ``num_conditions`` > 0: the classifier is conditioned on it
+            (kexue.fm/archives/8337), with one label prior per condition.
+        truncation: :class:`common.pair_inputs.PairDataset`'s rule.
+
+    The config needs :class:`common.encoder.EncoderConfig`,
+    :class:`common.pair_classifier.PairClassifierConfig` and
+    ``common.losses.LogitAdjustmentConfig`` fields (and ``condition_size`` when conditioned).
+    """
+
+    text_fields: tuple[str, str] = ("a", "b")
+    condition_field: str = ""
+    num_conditions: int = 0
+    truncation: str = "longest_first"
+
+    def texts(self, examples: Sequence) -> tuple[list[str], list[str]]:
+        """(N,) first and (N,) second texts of ``examples``."""
+        first, second = self.text_fields
+        return [getattr(e, first) for e in examples], [getattr(e, second) for e in examples]
+
+    def conditions(self, examples: Sequence) -> list[int] | None:
+        """(N,) condition ids, or None for an unconditioned task."""
+        return [getattr(e, self.condition_field) for e in examples] if self.num_conditions else None
+
+    def text_pairs(self, examples: Sequence) -> list[tuple]:
+        return list(zip(*self.texts(examples)))  # folds keep pairs that share a text together
+
+    def build(self, config: Any, run_dir: Path, train: list, data: Splits) -> Model:
+        first, second = self.texts(train)
+        return build_pair_model(config, run_dir, [t for pair in zip(first, second) for t in pair],
+                                self.labels(train), self.conditions(train), self.num_conditions)
+
+    def load(self, config: Any, run_dir: Path) -> Model:
+        return load_pair_model(config, run_dir, self.num_conditions)
+
+    def dataset(self, config: Any, model: Model, examples: list, training: bool,
+                unlabelled: Sequence = ()) -> PairDataset:
+        labels = None if not examples or examples[0].label is None else self.labels(examples)
+        return PairDataset(*self.texts(examples), labels, model.processor, config.max_length,
+                           self.conditions(examples), self.truncation)
+
+    def collate_fn(self, config: Any, model: Model, training: bool):
+        return partial(collate_pairs, pad_id=model.processor.pad_token_id)
+
+    def predict_step(self, config: Any, model: Model, log_prior: Any = None,
+                     posthoc_tau: float = 0.0) -> PairPredictStep:
+        return PairPredictStep(log_prior, posthoc_tau)
