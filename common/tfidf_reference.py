@@ -1,0 +1,138 @@
+"""The classical reference of the pair tasks: TF-IDF n-gram pair features + logistic regression.
+
+Features of a pair (scikit-learn): ``[tfidf(a) + tfidf(b), |tfidf(a) - tfidf(b)|,
+tfidf(a) * tfidf(b), cosine, Jaccard of the token sets, relative length difference]``
+over 1..n-grams (rows L2-normalised, sublinear TF, n-grams seen at least twice), the
+sum optional. Texts are strings (character n-grams) or sequences of integer ids
+(id n-grams, e.g. Xiaobu's desensitized characters).
+
+A task's ``baseline.py`` reads its data, calls :func:`fit_predict` (and
+:func:`out_of_fold` on a k-fold run's ``folds.json``, so that the reference and the
+neural CV score come from the very same folds), scores with the task's metric and
+writes ``probabilities.npz`` (:func:`common.commands.predict.save_probabilities`,
+what blending reads) and its submission. :func:`reference_parser` gives the flags
+every such command shares.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Callable, Iterable, Sequence
+
+import numpy as np
+import scipy.sparse as sp
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.linear_model import LogisticRegression
+
+from common.cv import assert_same_ids
+
+Text = str | Sequence[int]
+Pairs = tuple[Sequence[Text], Sequence[Text]]  # (N first texts, N second texts)
+
+
+class PairFeatures:
+    """TF-IDF pair features over character or id n-grams.
+
+    Args:
+        tokens: ``"char"`` (texts are strings) or ``"ids"`` (texts are int sequences).
+        ngram_max: n-grams of 1..``ngram_max`` tokens.
+        with_sum: include ``tfidf(a) + tfidf(b)`` (Xiaobu measured it worse: 0.78
+            against 0.81 AUC).
+
+    Raises:
+        ValueError: an unknown ``tokens``.
+    """
+
+    def __init__(self, tokens: str = "char", ngram_max: int = 3, with_sum: bool = True) -> None:
+        if tokens == "char":
+            self.vectorizer = TfidfVectorizer(analyzer="char", ngram_range=(1, ngram_max), min_df=2, sublinear_tf=True)
+        elif tokens == "ids":
+            self.vectorizer = TfidfVectorizer(analyzer="word", token_pattern=r"\S+", ngram_range=(1, ngram_max),
+                                              min_df=2, sublinear_tf=True)
+        else:
+            raise ValueError(f"tokens must be 'char' or 'ids', got {tokens!r}")
+        self.tokens, self.with_sum = tokens, with_sum
+
+    def _doc(self, text: Text) -> str:
+        return text if self.tokens == "char" else " ".join(map(str, text))
+
+    def fit(self, texts: Iterable[Text]) -> "PairFeatures":
+        """Fit the vocabulary and IDF on ``texts`` (any texts: labels are not used)."""
+        self.vectorizer.fit([self._doc(t) for t in texts])
+        return self
+
+    def transform(self, first: Sequence[Text], second: Sequence[Text]) -> sp.csr_matrix:
+        """(N, 3V + 3) sparse features of N pairs ((N, 2V + 3) without the sum)."""
+        a = self.vectorizer.transform([self._doc(t) for t in first])  # (N, V)
+        b = self.vectorizer.transform([self._doc(t) for t in second])  # (N, V)
+        cosine = np.asarray(a.multiply(b).sum(axis=1))  # (N, 1)
+        jaccard = np.array([[len(set(x) & set(y)) / max(len(set(x) | set(y)), 1)] for x, y in zip(first, second)])
+        length = np.array([[abs(len(x) - len(y)) / max(len(x), len(y))] for x, y in zip(first, second)])
+        dense = sp.csr_matrix(np.hstack([cosine, jaccard, length]))  # (N, 3)
+        blocks = [a + b] if self.with_sum else []
+        return sp.hstack(blocks + [abs(a - b), a.multiply(b), dense]).tocsr()
+
+
+def fit_predict(features: PairFeatures, train: Pairs, labels: Sequence[int], scored: Sequence[Pairs],
+                C: float = 4.0, max_iter: int = 3000, class_weight: str | None = None) -> list[np.ndarray]:
+    """Fit a logistic regression on the (already fitted) ``features`` of ``train``; P(label 1) for each of ``scored``.
+
+    Args:
+        train: (first texts, second texts) of N labelled pairs; labels: (N,) 0/1.
+        scored: pair lists to predict; an empty one gets an empty array.
+        C, max_iter, class_weight: scikit-learn's ``LogisticRegression`` options.
+
+    Returns:
+        One (M_i,) probability array per entry of ``scored``.
+    """
+    model = LogisticRegression(C=C, max_iter=max_iter, class_weight=class_weight)
+    model.fit(features.transform(*train), list(labels))
+    return [model.predict_proba(features.transform(*pairs))[:, 1] if len(pairs[0]) else np.zeros(0)
+            for pairs in scored]
+
+
+def out_of_fold(cv_run: str | Path, ids: Sequence[str] | None,
+                predict_fold: Callable[[np.ndarray, np.ndarray], np.ndarray]) -> tuple[np.ndarray, np.ndarray, int]:
+    """Out-of-fold probabilities on the folds a k-fold run saved (``cv_run/folds.json``).
+
+    Args:
+        ids: (N,) ids of the pool the folds split, asserted equal to the saved ones
+            (None: only the count is checked).
+        predict_fold: ``(train_indices, held_indices) -> (len(held),) probabilities``.
+
+    Returns:
+        ``(oof (N,), fold (N,) fold of each row, number of folds)``.
+
+    Raises:
+        FileNotFoundError: no ``folds.json`` in ``cv_run``.
+        ValueError: the saved folds are for another number of pairs, or other ids.
+    """
+    path = Path(cv_run) / "folds.json"
+    saved = json.loads(path.read_text(encoding="utf-8"))
+    fold = np.asarray(saved["fold"])
+    if ids is not None and len(fold) != len(ids):
+        raise ValueError(f"{path}: folds for {len(fold)} pairs, the pool has {len(ids)}")
+    if ids is not None:
+        assert_same_ids(np.asarray(saved["ids"]), np.asarray(ids), str(path))
+    oof = np.zeros(len(fold))
+    for k in range(saved["folds"]):
+        oof[fold == k] = predict_fold(np.flatnonzero(fold != k), np.flatnonzero(fold == k))
+    return oof, fold, saved["folds"]
+
+
+def reference_parser(description: str, data_dir: str, submission_dir: str, ngram_max: int,
+                     run_dir: str | None = None, folds: bool = False) -> argparse.ArgumentParser:
+    """The flags of a task's TF-IDF reference: ``--data-dir --submission-dir [--run-dir] --ngram-max --C [--folds-from]``."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--data-dir", default=data_dir)
+    parser.add_argument("--submission-dir", default=submission_dir)
+    if run_dir is not None:
+        parser.add_argument("--run-dir", default=run_dir, help="metrics and probabilities go here")
+    parser.add_argument("--ngram-max", type=int, default=ngram_max)
+    parser.add_argument("--C", type=float, default=4.0, help="inverse L2 strength of the regression")
+    if folds:
+        parser.add_argument("--folds-from", default="",
+                            help="a k-fold run folder: also score out-of-fold on its folds")
+    return parser
