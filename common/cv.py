@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any, Callable, Hashable, Sequence
 
 import numpy as np
-from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
+from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold, train_test_split
 
 from common.io import atomic_path, write_json_atomic
 
@@ -128,6 +128,22 @@ def make_folds(strata: Sequence[Hashable], n_folds: int, seed: int,
     for k, (_, held_out) in enumerate(splits):
         fold[held_out] = k
     return fold
+
+
+def stratified_holdout(items: Sequence, strata: Sequence[Hashable], valid_fraction: float,
+                       seed: int) -> tuple[list, list, np.ndarray]:
+    """A fixed stratified hold-out split (scikit-learn ``train_test_split``), the order of ``items`` kept.
+
+    Returns (train, valid, valid_indices) with the indices into ``items`` sorted.
+    ``valid_fraction <= 0`` returns all items as train and no valid.
+    """
+    if valid_fraction <= 0:
+        return list(items), [], np.zeros(0, dtype=int)
+    _, valid_idx = train_test_split(np.arange(len(items)), test_size=valid_fraction, random_state=seed,
+                                    stratify=list(strata))
+    valid_idx = np.sort(valid_idx)
+    chosen = set(valid_idx.tolist())
+    return [x for i, x in enumerate(items) if i not in chosen], [items[i] for i in valid_idx], valid_idx
 
 
 def assert_same_ids(reference: np.ndarray, other: np.ndarray, what: str) -> None:

@@ -49,6 +49,13 @@ class MLMConfig:
     swap_prob: float = 0.5  # probability of swapping the two sentences of a pair
 
 
+def masking_collator(tokenizer: Any, config: MLMConfig) -> "NgramMaskingCollator":
+    """The :class:`NgramMaskingCollator` of ``config``'s MLM options."""
+    return NgramMaskingCollator(tokenizer, mlm_probability=config.mlm_probability,
+                                ngram_probs=tuple(config.ngram_probs), mask_replace_prob=config.mask_replace_prob,
+                                random_replace_prob=config.random_replace_prob)
+
+
 def ngram_span_mask(candidates: torch.Tensor, mlm_probability: float, ngram_probs: Sequence[float],
                     generator: torch.Generator | None = None) -> tuple[torch.Tensor, list[tuple[int, int]]]:
     """Choose contiguous n-gram spans of one sequence to mask.

@@ -66,18 +66,19 @@ def test_posthoc_shift_moves_decisions_but_not_auc():
     assert torch.equal(posthoc_logit_adjustment(logits, prior, 0.0), logits)
 
 
-def test_sohu_matcher_uses_per_subtask_priors(tiny_tokenizer):
-    from competitions.sohu.model import SohuMatcher
+def test_conditioned_pair_classifier_uses_per_condition_priors(tiny_tokenizer):
+    from common.pair_classifier import PairClassifier
     from tests.conftest import tiny_bert
 
     torch.manual_seed(0)
-    model = SohuMatcher(tiny_bert(len(tiny_tokenizer)), num_tasks=6, condition_size=8, logit_adjust_tau=0.7).eval()
+    model = PairClassifier(tiny_bert(len(tiny_tokenizer)), num_conditions=6, condition_size=8,
+                           logit_adjust_tau=0.7).eval()
     prior = torch.log(torch.tensor([[0.6, 0.4]] * 3 + [[0.9, 0.1]] * 3))
     model.set_log_prior(prior)
     batch = {"input_ids": torch.randint(5, len(tiny_tokenizer), (4, 7)), "attention_mask": torch.ones(4, 7, dtype=torch.long),
-             "task_ids": torch.tensor([0, 1, 4, 5]), "labels": torch.tensor([1, 0, 1, 1])}
+             "condition_ids": torch.tensor([0, 1, 4, 5]), "labels": torch.tensor([1, 0, 1, 1])}
     out = model(**batch)
-    expected = F.cross_entropy(out.logits + 0.7 * prior[batch["task_ids"]], batch["labels"])
+    expected = F.cross_entropy(out.logits + 0.7 * prior[batch["condition_ids"]], batch["labels"])
     assert out.loss.item() == pytest.approx(expected.item(), rel=1e-5)
     assert "log_prior" not in model.state_dict()  # runs keep it in label_prior.json
 
@@ -85,7 +86,7 @@ def test_sohu_matcher_uses_per_subtask_priors(tiny_tokenizer):
 def test_xiaobu_classifier_loss_forms():
     from transformers import BertConfig
 
-    from competitions.xiaobu.model import PairClassifier
+    from common.bert_pair_classifier import BertPairClassifier as PairClassifier
 
     torch.manual_seed(0)
     config = BertConfig(vocab_size=30, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,

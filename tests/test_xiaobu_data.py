@@ -5,8 +5,11 @@ import pytest
 import torch
 
 from common.id_vocab import build_id_vocab
-from competitions.xiaobu.data import (LABEL_TOKENS, DataError, JointCollator, Pair, PairDataset, collate,
-                                      count_lines, read_pairs, split_train_valid)
+from common.cv import stratified_holdout
+from common.data_files import count_lines
+from common.joint_mlm import LABEL_TOKENS, JointCollator
+from common.pair_inputs import collate_pairs as collate
+from competitions.xiaobu.data import DataError, Pair, PairDataset, read_pairs
 from tests.conftest import DATA, ROOT
 
 XIAOBU = DATA / "xiaobu"
@@ -62,8 +65,8 @@ def test_reader_unlabelled_and_either(tmp_path):
 
 def test_fixed_stratified_split():
     pairs = read_pairs(FIXTURES / "train.tsv", labelled=True)
-    tr, va, idx = split_train_valid(pairs, 0.25, seed=42)
-    tr2, va2, idx2 = split_train_valid(pairs, 0.25, seed=42)
+    tr, va, idx = stratified_holdout(pairs, [p.label for p in pairs], 0.25, seed=42)
+    tr2, va2, idx2 = stratified_holdout(pairs, [p.label for p in pairs], 0.25, seed=42)
     assert np.array_equal(idx, idx2) and len(va) == 12 and len(tr) == 36
     assert sum(p.label for p in va) == 4  # 16 positives of 48, stratified
     assert {id(p) for p in tr}.isdisjoint({id(p) for p in va})
@@ -90,7 +93,6 @@ def test_pair_dataset_and_joint_collator():
 
 def test_exact_match_ids_follow_truncation_and_swapping():
     from common.id_vocab import build_id_vocab
-    from competitions.xiaobu.data import Pair, PairDataset, collate
 
     a, b = [5, 6, 7, 8, 9, 10], [7, 11, 5]
     vocab = build_id_vocab([a, b], min_freq=1)
@@ -111,7 +113,7 @@ def test_match_embedding_starts_at_zero_so_the_encoder_is_unchanged():
     import torch
     from transformers import BertConfig
 
-    from competitions.xiaobu.model import PairClassifier
+    from common.bert_pair_classifier import BertPairClassifier as PairClassifier
 
     torch.manual_seed(0)
     config = BertConfig(vocab_size=30, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,

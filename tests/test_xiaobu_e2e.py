@@ -5,7 +5,7 @@ import json
 import pytest
 
 from common.submission import validate_probability_file
-from competitions.xiaobu.data import count_lines
+from common.data_files import count_lines
 from tests.conftest import DATA, ROOT
 
 FIXTURES = ROOT / "tests" / "fixtures" / "xiaobu"
@@ -87,8 +87,7 @@ def test_joint_predict_step_equals_full_mlm_logits():
     from transformers import BertConfig, BertForMaskedLM
 
     from common.id_vocab import build_id_vocab
-    from competitions.xiaobu.data import LABEL_TOKENS
-    from competitions.xiaobu.model import JointPredictStep
+    from common.joint_mlm import LABEL_TOKENS, JointPredictStep
 
     vocab = build_id_vocab([[5, 6, 7]], extra_special_tokens=LABEL_TOKENS)
     torch.manual_seed(0)

@@ -23,11 +23,12 @@ from transformers import BertForMaskedLM
 
 from common.config import parse_config, save_config_json
 from common.io import print_result
-from common.pretraining import MLMPairDataset, NgramMaskingCollator, pretrain_mlm
+from common.pretraining import MLMPairDataset, masking_collator, pretrain_mlm
 from common.run import resolve_run_dir, save_config
 from common.training.trainer import build_callbacks
 from competitions.xiaobu.config import XiaobuPretrainConfig
-from competitions.xiaobu.data import read_pairs, resolve
+from common.task import resolve
+from competitions.xiaobu.data import read_pairs
 from competitions.xiaobu.model import VOCAB_FILE, build_vocab_and_model
 
 
@@ -50,10 +51,7 @@ def main(argv: list[str] | None = None) -> dict:
     tokenizer = vocab.to_tokenizer()
     dataset = MLMPairDataset([(vocab.encode(p.a), vocab.encode(p.b)) for p in pairs], vocab.cls_id, vocab.sep_id,
                              max_length=config.max_length, swap_prob=config.swap_prob, seed=config.seed)
-    collator = NgramMaskingCollator(tokenizer, mlm_probability=config.mlm_probability,
-                                    ngram_probs=tuple(config.ngram_probs),
-                                    mask_replace_prob=config.mask_replace_prob,
-                                    random_replace_prob=config.random_replace_prob)
+    collator = masking_collator(tokenizer, config)
 
     def save_extra(folder: Path) -> None:
         vocab.save(folder / VOCAB_FILE)

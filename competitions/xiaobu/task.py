@@ -19,29 +19,21 @@ from typing import Any, Sequence
 import numpy as np
 from transformers import BertConfig
 
+from common.cv import stratified_holdout
+from common.data_files import count_lines
 from common.id_vocab import IdVocab
+from common.joint_mlm import JointPredictStep, joint_collator, joint_dataset
 from common.losses import log_prior, save_log_prior
-from common.pretraining import MLMPairDataset, NgramMaskingCollator
+from common.pair_classifier import PairPredictStep
+from common.pair_inputs import collate_pairs
 from common.submission import validate_probability_file, write_probability_submission
-from common.task import Model, Splits, Task
+from common.task import Model, Splits, Task, resolve, training_search_space
 from competitions.xiaobu.config import XiaobuConfig
-from competitions.xiaobu.data import (JointCollator, Pair, PairDataset, collate, count_lines, read_pairs, resolve,
-                                      split_train_valid)
+from competitions.xiaobu.data import Pair, PairDataset, read_pairs
 from competitions.xiaobu.metrics import pair_auc
-from competitions.xiaobu.model import (VOCAB_FILE, ClassificationPredictStep, JointPredictStep,
-                                       build_vocab_and_model, model_class)
+from competitions.xiaobu.model import VOCAB_FILE, build_vocab_and_model, model_class
 
 logger = logging.getLogger("xiaobu.task")
-
-# Optuna search space (common.hpo.suggest); every key is an XiaobuConfig field.
-SEARCH_SPACE = {
-    "learning_rate": ("float", 5e-5, 1e-3, True),
-    "epochs": ("int", 2, 8),
-    "dropout": ("float", 0.0, 0.3),
-    "fgm_epsilon": ("categorical", [0.0, 0.1, 0.5]),
-    "ema_decay": ("categorical", [0.0, 0.99, 0.995]),
-    "logit_adjust_tau": ("float", 0.0, 1.5),
-}
 
 
 def _line(pair: Pair) -> int:
@@ -52,7 +44,7 @@ class XiaobuTask(Task):
     name = "xiaobu"
     config_class = XiaobuConfig
     metric_name = "auc"
-    search_space = SEARCH_SPACE
+    search_space = training_search_space(learning_rate=(5e-5, 1e-3), epochs=(2, 8))
     test_in_name = True
     fold_overrides = {"valid_fraction": 0.0}  # a fold's held-out rows are its validation set
 
@@ -62,7 +54,8 @@ class XiaobuTask(Task):
         for split, pairs in (("train", labelled), ("test", test)):
             for i, p in enumerate(pairs):
                 p.id = f"{split}:{i}"
-        train, valid, _ = split_train_valid(labelled, config.valid_fraction, config.split_seed)
+        train, valid, _ = stratified_holdout(labelled, [p.label for p in labelled], config.valid_fraction,
+                                             config.split_seed)
         return Splits(train, valid, test)
 
     def load_test(self, config: XiaobuConfig, path: str) -> list[Pair]:
@@ -114,23 +107,13 @@ class XiaobuTask(Task):
             logger.warning("%.0f%% of the ids are not in the run's vocabulary: is this file desensitized with the "
                            "same mapping as the training file?", 100 * sum(t == vocab.unk_id for t in ids) / len(ids))
         if config.joint:  # MLM on the labelled train pairs and (training) the unlabelled test pairs
-            pool = list(examples) + (list(unlabelled) if training else [])
-            encoded = [(vocab.encode(p.a), vocab.encode(p.b)) for p in pool]
-            extras = [{"pair_label": -1 if p.label is None else p.label} for p in pool]
-            return MLMPairDataset(encoded, vocab.cls_id, vocab.sep_id, config.max_length,
-                                  swap_prob=config.swap_prob if training else 0.0, extras=extras, seed=config.seed)
+            return joint_dataset(config, vocab, examples, training, unlabelled)
         return PairDataset(examples, vocab, config.max_length, swap_prob=config.pair_swap_prob if training else 0.0,
                            use_match=config.use_match, seed=config.seed)
 
     def collate_fn(self, config: XiaobuConfig, model: Model, training: bool):
         vocab = model.processor
-        if config.joint and training:
-            mlm = NgramMaskingCollator(vocab.to_tokenizer(), mlm_probability=config.mlm_probability,
-                                       ngram_probs=tuple(config.ngram_probs),
-                                       mask_replace_prob=config.mask_replace_prob,
-                                       random_replace_prob=config.random_replace_prob)
-            return JointCollator(vocab, mlm)
-        return JointCollator(vocab) if config.joint else partial(collate, pad_id=vocab.pad_id)
+        return joint_collator(config, vocab, training) if config.joint else partial(collate_pairs, pad_id=vocab.pad_id)
 
     def predict_step(self, config: XiaobuConfig, model: Model, log_prior: Any = None, posthoc_tau: float = 0.0):
         """Raises ValueError: post-hoc adjustment asked of the joint variant."""
@@ -138,7 +121,7 @@ class XiaobuTask(Task):
             if posthoc_tau > 0:
                 raise ValueError("logit adjustment applies to the classification variant, not --joint")
             return JointPredictStep(model.processor)
-        return ClassificationPredictStep(log_prior, posthoc_tau)
+        return PairPredictStep(log_prior, posthoc_tau)
 
     def score(self, examples: list[Pair], probs: np.ndarray) -> tuple[dict[str, float], dict]:
         return {"auc": pair_auc(self.labels(examples), probs)}, {}

@@ -1,0 +1,72 @@
+"""HF's ``BertForSequenceClassification`` for text pairs, with the exact-match bit and logit adjustment.
+
+A stock transformers class (pooled [CLS] -> 2 logits), so ``from_pretrained`` /
+``save_pretrained`` and the shared trainer work unchanged, for encoders whose
+checkpoints are ``BertFor*`` models (e.g. a ``common.pretraining`` MLM folder). The
+exact-match bit is DrQA's feature (Chen et al. 2017; :mod:`common.match_features`).
+Xiaobu's classification variant uses it.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from transformers import BertForSequenceClassification
+
+from common.losses import logit_adjusted_cross_entropy
+
+
+class BertPairClassifier(BertForSequenceClassification):
+    """``BertForSequenceClassification`` (2 labels) with the loss form of logit adjustment.
+
+    The stock class plus two options:
+
+    - ``config.use_match`` (a BertConfig attribute, saved with the encoder config):
+      the exact-match bit (:mod:`common.match_features`) enters as a 2-row embedding
+      added to the token embeddings, zero-initialised so a pretrained encoder starts
+      unchanged;
+    - after :meth:`set_logit_adjustment` with ``tau > 0`` the training loss is
+      cross-entropy on ``logits + tau * log_prior`` (Menon et al., ICLR 2021;
+      kexue.fm/archives/7615); the logits stay raw.
+
+    ``forward`` takes (B, T) ``input_ids``, ``attention_mask``, ``token_type_ids``,
+    optional (B, T) ``match_ids`` and (B,) ``labels``; returns
+    ``SequenceClassifierOutput(loss, logits (B, 2))``.
+    """
+
+    def __init__(self, config) -> None:
+        super().__init__(config)
+        self.match_embedding = nn.Embedding(2, config.hidden_size) if getattr(config, "use_match", False) else None
+        if self.match_embedding is not None:
+            nn.init.zeros_(self.match_embedding.weight)
+        self.logit_adjust_tau = 0.0
+        self.label_log_prior = torch.full((2,), math.log(0.5))  # a plain attribute: not in the state dict
+
+    def set_logit_adjustment(self, log_prior: torch.Tensor, tau: float) -> None:
+        """Train with logit-adjusted cross-entropy: ``log_prior`` (2,), ``tau`` >= 0 (0: plain)."""
+        self.label_log_prior, self.logit_adjust_tau = log_prior.float(), float(tau)
+
+    def forward(self, input_ids=None, attention_mask=None, token_type_ids=None, labels=None, match_ids=None,
+                **kwargs):
+        if self.match_embedding is not None and match_ids is not None:
+            embeds = self.bert.embeddings.word_embeddings(input_ids) + self.match_embedding(match_ids)  # (B, T, H)
+            input_ids, kwargs["inputs_embeds"] = None, embeds
+        outputs = super().forward(input_ids=input_ids, attention_mask=attention_mask,
+                                  token_type_ids=token_type_ids, **kwargs)
+        if labels is not None:
+            if self.logit_adjust_tau > 0:
+                outputs.loss = logit_adjusted_cross_entropy(outputs.logits, labels, self.label_log_prior,
+                                                            self.logit_adjust_tau)
+            else:
+                outputs.loss = F.cross_entropy(outputs.logits.float(), labels)
+        return outputs
+
+
+def zero_match(model: nn.Module) -> nn.Module:
+    """Zero the match embedding that ``from_pretrained`` initialised as a missing weight; returns ``model``."""
+    if getattr(model, "match_embedding", None) is not None:
+        nn.init.zeros_(model.match_embedding.weight)
+    return model
