@@ -270,14 +270,8 @@ class GlobalPointer(_SpanHead):
 class EfficientGlobalPointer(_SpanHead):
     """GlobalPointer with one shared (q, k) projection and per-type start/end biases (kexue.fm/archives/8877).
 
-    Args:
-        hidden_size: ``H`` of the encoder states.
-        heads: number of entity types.
-        head_size: ``d`` of the shared q and k (64 in the post).
-        rope: rotary position embedding on q and k.
-        max_width: > 0: only spans of at most this many characters (see ``_SpanHead``).
-
-    Shapes: ``forward(hidden (B, T, H), mask (B, T)) -> (B, heads, T, T)``.
+    Arguments and shapes as :class:`GlobalPointer`, except that ``head_size`` is the size
+    of the one q and k shared by all types (64 in the post).
     """
 
     def __init__(self, hidden_size: int, heads: int, head_size: int = 64, rope: bool = True,

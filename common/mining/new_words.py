@@ -86,6 +86,12 @@ def _sort_with_positions(keys: np.ndarray, pos: np.ndarray) -> tuple[np.ndarray,
     return keys[order], pos[order]
 
 
+def _append_stats(cols: dict[str, list[np.ndarray]], **stats: np.ndarray) -> None:
+    """Add one n-gram length's (K,) statistics (count, cohesion, left/right entropy) to the columns."""
+    for name, values in stats.items():
+        cols[name].append(values)
+
+
 def _entropy_from_runs(group: np.ndarray, runs: np.ndarray, totals: np.ndarray) -> np.ndarray:
     """Neighbour entropy per group from the run lengths of its real neighbours.
 
@@ -168,15 +174,10 @@ def discover(text: str | np.ndarray, min_count: int = 3, max_n: int = 8) -> Cand
                 cb = counts_at[n - k][rep + k].astype(np.float64)
                 coh = np.minimum(coh, np.log(N * gcount / (ca * cb)))
             out_words.extend([chars[p:p + n] for p in rep.tolist()])
-            cols["count"].append(gcount)
-            cols["coh"].append(coh)
-            cols["hl"].append(hl)
-            cols["hr"].append(hr)
-        if n == max_n:
-            break
+            _append_stats(cols, count=gcount, coh=coh, hl=hl, hr=hr)
         # (n+1)-grams = runs with a real right char; keep the frequent ones
         keep = (run_nb != 0) & (runs >= min_count)
-        if not keep.any():
+        if n == max_n or not keep.any():
             break
         new_rank_of_run = np.where(keep, np.cumsum(keep) - 1, -1)
         occ_rank = np.repeat(new_rank_of_run, runs)  # per sorted occurrence

@@ -36,7 +36,7 @@ import numpy as np
 
 from common.mining.char_codes import MAX_CODEPOINT, SEPARATOR, encode
 from common.mining.corpus_stream import Progress
-from common.mining.new_words import Candidates, _entropy_from_runs
+from common.mining.new_words import Candidates, _append_stats, _entropy_from_runs
 
 CODE_DTYPE = np.uint16  # every token character is < U+A000
 
@@ -193,14 +193,9 @@ def discover_file(blocks: Iterable[list[str]], min_count: int = 3, max_n: int = 
                 grams = np.asarray(codes[first_pos[:, None] + np.arange(n)]).astype(np.uint32)  # (K, n)
                 flat = grams.tobytes().decode("utf-32-le")
                 out_words.extend(flat[i:i + n] for i in range(0, len(flat), n))
-                cols["count"].append(gcount)
-                cols["coh"].append(coh)
-                cols["hl"].append(hl)
-                cols["hr"].append(hr)
-            if n == max_n:
-                break
+                _append_stats(cols, count=gcount, coh=coh, hl=hl, hr=hr)
             keep = (run_nb != 0) & (rcnt >= min_count)
-            if not keep.any():
+            if n == max_n or not keep.any():
                 break
             fkeys = rkeys[keep]  # sorted: the frequent (n+1)-grams, rank = index
             gcount = rcnt[keep]
