@@ -9,7 +9,8 @@ from common.cv import stratified_holdout
 from common.data_files import count_lines
 from common.joint_mlm import LABEL_TOKENS, JointCollator
 from common.pair_inputs import collate_pairs as collate
-from competitions.xiaobu.data import DataError, Pair, PairDataset, read_pairs
+from common.pair_inputs import IdPairDataset as PairDataset
+from competitions.xiaobu.data import DataError, Pair, read_pairs
 from tests.conftest import DATA, ROOT
 
 XIAOBU = DATA / "xiaobu"

@@ -16,14 +16,10 @@ same folds. Ends with one JSON line.
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
 import numpy as np
 
-from common.data_files import count_lines
 from common.io import print_result
-from common.submission import write_probability_submission
-from common.task import resolve
 from common.tfidf_reference import PairFeatures, fit_predict, out_of_fold, reference_parser
 from competitions.xiaobu.config import XiaobuConfig
 from competitions.xiaobu.data import Pair
@@ -62,12 +58,12 @@ def main(argv: list[str] | None = None) -> dict:
             [pool[i] for i in tr], [[pool[i] for i in held]], data.test, args.ngram_max, args.C)[0])
         result["oof"] = {"auc": pair_auc(labels, oof), "folds": {f: pair_auc(labels[fold == f], oof[fold == f])
                                                                 for f in range(k)}}
-    test_path = resolve(args.data_dir, args.test_file)
     score = f"-auc{result['valid']['auc']:.4f}" if data.valid else ""
-    path = Path(args.submission_dir) / f"tfidf-baseline-{test_path.stem}{score}.txt"
-    write_probability_submission(path, test_probs, count_lines(test_path))
-    result.update({"submission": str(path), "train_pairs": len(data.train), "valid_pairs": len(data.valid),
-                   "wall_seconds": round(time.time() - start, 1)})
+    config.submission_dir = args.submission_dir
+    written = TASK.write_submission(config, data.test, test_probs, {},
+                                    f"tfidf-baseline-{TASK.test_path(config).stem}{score}")
+    result.update({"submission": written["submission"], "train_pairs": len(data.train),
+                   "valid_pairs": len(data.valid), "wall_seconds": round(time.time() - start, 1)})
     print_result(result)
     return result
 

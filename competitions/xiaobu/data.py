@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from common.data_files import iter_lines
-from common.pair_inputs import IdPairDataset as PairDataset  # noqa: F401  (the model inputs of Xiaobu's pairs)
+
 
 @dataclass
 class Pair:

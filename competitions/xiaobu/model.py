@@ -28,9 +28,6 @@ from common.id_encoder import VOCAB_FILE, build_id_vocab_and_model
 from common.id_vocab import IdVocab
 from common.joint_mlm import LABEL_TOKENS
 
-__all__ = ["VOCAB_FILE", "build_vocab_and_model", "model_class"]
-
-
 def model_class(joint: bool) -> type:
     """``BertForMaskedLM`` for the joint variant, else the pair classifier."""
     return BertForMaskedLM if joint else BertPairClassifier

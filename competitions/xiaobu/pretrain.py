@@ -19,15 +19,14 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from transformers import BertForMaskedLM
-
+from common.commands.args import run_cli
 from common.config import parse_config, save_config_json
 from common.io import print_result
 from common.pretraining import MLMPairDataset, masking_collator, pretrain_mlm
 from common.run import resolve_run_dir, save_config
 from common.training.trainer import build_callbacks
-from competitions.xiaobu.config import XiaobuPretrainConfig
 from common.task import resolve
+from competitions.xiaobu.config import XiaobuPretrainConfig
 from competitions.xiaobu.data import read_pairs
 from competitions.xiaobu.model import VOCAB_FILE, build_vocab_and_model
 
@@ -44,8 +43,6 @@ def main(argv: list[str] | None = None) -> dict:
     files = pretraining_files(config)
     pairs = [p for path in files for p in read_pairs(path, labelled=None, limit=config.limit)]
     vocab, model, origin = build_vocab_and_model(config, [s for p in pairs for s in (p.a, p.b)], mlm_head=True)
-    if not isinstance(model, BertForMaskedLM):
-        raise TypeError(f"expected a BertForMaskedLM, got {type(model).__name__}")
     run_dir = resolve_run_dir(config, "xiaobu-pretrain")
     save_config(config, run_dir)
     tokenizer = vocab.to_tokenizer()
@@ -71,4 +68,4 @@ def main(argv: list[str] | None = None) -> dict:
 
 
 if __name__ == "__main__":
-    main()
+    run_cli(main)

@@ -25,11 +25,11 @@ from common.id_vocab import IdVocab
 from common.joint_mlm import JointPredictStep, joint_collator, joint_dataset
 from common.losses import log_prior, save_log_prior
 from common.pair_classifier import PairPredictStep
-from common.pair_inputs import collate_pairs
+from common.pair_inputs import IdPairDataset, collate_pairs
 from common.submission import validate_probability_file, write_probability_submission
 from common.task import Model, Splits, Task, resolve, training_search_space
 from competitions.xiaobu.config import XiaobuConfig
-from competitions.xiaobu.data import Pair, PairDataset, read_pairs
+from competitions.xiaobu.data import Pair, read_pairs
 from competitions.xiaobu.metrics import pair_auc
 from competitions.xiaobu.model import VOCAB_FILE, build_vocab_and_model, model_class
 
@@ -38,6 +38,13 @@ logger = logging.getLogger("xiaobu.task")
 
 def _line(pair: Pair) -> int:
     return int(pair.id.split(":")[1])
+
+
+def _numbered(pairs: list[Pair], split: str) -> list[Pair]:
+    """``pairs`` with ids ``<split>:<line index>``."""
+    for i, p in enumerate(pairs):
+        p.id = f"{split}:{i}"
+    return pairs
 
 
 class XiaobuTask(Task):
@@ -49,20 +56,14 @@ class XiaobuTask(Task):
     fold_overrides = {"valid_fraction": 0.0}  # a fold's held-out rows are its validation set
 
     def load_data(self, config: XiaobuConfig) -> Splits:
-        labelled = read_pairs(resolve(config.data_dir, config.train_file), labelled=True, limit=config.limit)
-        test = read_pairs(resolve(config.data_dir, config.test_file), labelled=False, limit=config.limit)
-        for split, pairs in (("train", labelled), ("test", test)):
-            for i, p in enumerate(pairs):
-                p.id = f"{split}:{i}"
+        labelled = _numbered(read_pairs(resolve(config.data_dir, config.train_file), True, config.limit), "train")
+        test = _numbered(read_pairs(self.test_path(config), labelled=False, limit=config.limit), "test")
         train, valid, _ = stratified_holdout(labelled, [p.label for p in labelled], config.valid_fraction,
                                              config.split_seed)
         return Splits(train, valid, test)
 
     def load_test(self, config: XiaobuConfig, path: str) -> list[Pair]:
-        pairs = read_pairs(resolve(config.data_dir, path), labelled=False)
-        for i, p in enumerate(pairs):
-            p.id = f"test:{i}"
-        return pairs
+        return _numbered(read_pairs(resolve(config.data_dir, path), labelled=False), "test")
 
     def test_path(self, config: XiaobuConfig) -> Path:
         return resolve(config.data_dir, config.test_file)
@@ -102,13 +103,13 @@ class XiaobuTask(Task):
     def dataset(self, config: XiaobuConfig, model: Model, examples: list[Pair], training: bool,
                 unlabelled: Sequence[Pair] = ()):
         vocab = model.processor
-        ids = [t for p in examples for t in vocab.encode(p.a + p.b)]
-        if not training and ids and sum(t == vocab.unk_id for t in ids) / len(ids) > 0.2:
+        ids = np.array([t for p in examples for t in vocab.encode(p.a + p.b)])
+        if not training and ids.size and (unknown := float(np.mean(ids == vocab.unk_id))) > 0.2:
             logger.warning("%.0f%% of the ids are not in the run's vocabulary: is this file desensitized with the "
-                           "same mapping as the training file?", 100 * sum(t == vocab.unk_id for t in ids) / len(ids))
+                           "same mapping as the training file?", 100 * unknown)
         if config.joint:  # MLM on the labelled train pairs and (training) the unlabelled test pairs
             return joint_dataset(config, vocab, examples, training, unlabelled)
-        return PairDataset(examples, vocab, config.max_length, swap_prob=config.pair_swap_prob if training else 0.0,
+        return IdPairDataset(examples, vocab, config.max_length, swap_prob=config.pair_swap_prob if training else 0.0,
                            use_match=config.use_match, seed=config.seed)
 
     def collate_fn(self, config: XiaobuConfig, model: Model, training: bool):
