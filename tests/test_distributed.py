@@ -30,6 +30,7 @@ from tests.distributed import describe, kill_group, launch, read_write_log, resu
 
 SOHU = DATA / "sohu2021" / "sohu2021_open_data_clean"
 XIAOBU = ROOT / "tests" / "fixtures" / "xiaobu"
+AFQMC = DATA / "xiaobu" / "pairs" / "csts_afqmc"
 TINY = ["--num-layers", "1", "--hidden-size", "32", "--num-heads", "2", "--intermediate-size", "64",
         "--batch-size", "8", "--epochs", "2"]
 # metrics.json history fields that are wall-clock measurements, not results
@@ -55,8 +56,19 @@ def tiny_sohu_tree(root: Path, rows: dict[str, int] = {"train": 48, "valid": 24,
     return root
 
 
+def tiny_afqmc_tree(root: Path, rows: dict[str, int] = {"train": 48, "dev": 16, "test": 10}) -> Path:
+    """The first rows of the real AFQMC files (TSV, CLUE's order) in a folder of their own."""
+    root.mkdir(parents=True, exist_ok=True)
+    for split, n in rows.items():
+        lines = (AFQMC / f"{split}.txt").read_text(encoding="utf-8").splitlines(keepends=True)[:n]
+        (root / f"{split}.txt").write_text("".join(lines), encoding="utf-8")
+    return root
+
+
 def task_args(task: str, data: Path) -> list[str]:
     """The task's smoke flags (without run and submission folders)."""
+    if task == "afqmc":
+        return ["--task", "afqmc", *TINY, "--data-dir", str(data), "--max-length", "32"]
     if task == "sohu":
         return ["--task", "sohu", *TINY, "--data-dir", str(data), "--max-length", "32", "--blend-with", "",
                 "--vocab", str(SHARED_VOCAB)]
@@ -64,7 +76,7 @@ def task_args(task: str, data: Path) -> list[str]:
             "--test-file", "test.tsv", "--valid-fraction", "0.25", "--max-length", "32"]
 
 
-VALID_ROWS = {"sohu": 2 * 24, "xiaobu": 12}  # 25 % of the 48 Xiaobu train lines
+VALID_ROWS = {"sohu": 2 * 24, "xiaobu": 12, "afqmc": 16}  # Xiaobu: 25 % of its 48 train lines
 
 
 @dataclass
@@ -99,14 +111,17 @@ def train(task: str, data: Path, base: Path, nprocs: int, *extra: str) -> Run:
     return Run(proc, base, read_write_log(log))
 
 
-@pytest.fixture(scope="module", params=["sohu", "xiaobu"])
+@pytest.fixture(scope="module", params=["sohu", "xiaobu", "afqmc"])
 def runs(request, tmp_path_factory):
     """``(task, data dir, 1-process run, 2-process run)`` of the task's smoke config."""
     task = request.param
     if task == "sohu" and not SOHU.is_dir():
         pytest.skip(f"real Sohu data not linked at {SOHU}")
+    if task == "afqmc" and not AFQMC.is_dir():
+        pytest.skip(f"real AFQMC data not linked at {AFQMC}")
     tmp = tmp_path_factory.mktemp(task)
-    data = tiny_sohu_tree(tmp / "data") if task == "sohu" else XIAOBU
+    data = {"sohu": lambda: tiny_sohu_tree(tmp / "data"), "xiaobu": lambda: XIAOBU,
+            "afqmc": lambda: tiny_afqmc_tree(tmp / "data")}[task]()
     one = train(task, data, tmp / "p1", 1)
     assert one.proc.returncode == 0, describe(one.proc)
     two = train(task, data, tmp / "p2", 2)
@@ -164,7 +179,7 @@ def test_one_model_predicts_the_same_with_1_and_2_processes(runs, tmp_path):
     p1, p2 = np.load(tmp_path / "probabilities1.npz"), np.load(tmp_path / "probabilities2.npz")
     for key in ("valid_keys", "test_ids", "valid_labels"):
         assert p1[key].tolist() == p2[key].tolist(), key  # ids stay aligned with their rows
-    if task == "sohu":
+    if task in ("sohu", "afqmc"):  # labels
         assert Path(first["submission"]).read_bytes() == Path(second["submission"]).read_bytes()
     else:
         # Xiaobu's submission is the probabilities themselves (6 digits a line). With 2 processes the rows are
