@@ -1,42 +1,30 @@
-"""CLUE AFQMC for the shared commands: data, model, metric and submission (see common.task).
+"""CLUE AFQMC for the shared commands: data, metric and submission (see common.task, common.pair_task).
 
     make afqmc-train | afqmc-predict RUN=... [ARGS="--test-file F"] | afqmc-cv FOLDS=5 | afqmc-baseline
     python -m common.commands.train --task afqmc [--flag value ...]
 
 Ant Financial question matching (CLUE, Xu et al. 2020): do two customer questions ask
-the same thing? The model is the shared pair classifier (common/pair_classifier.py);
-the metric is CLUE's accuracy of the 0/1 labels on dev, the label being
-``P(1) >= 0.5`` (the decision that maximises accuracy for calibrated probabilities; no
-threshold is tuned), with ROC AUC beside it. The submission is CLUE's
-``{"id": n, "label": "0|1"}`` JSON lines.
+the same thing? The model, inputs and prediction are :class:`common.pair_task.PairTask`'s
+(the shared pair classifier on the ``a`` / ``b`` texts, unconditioned); the metric is
+CLUE's accuracy of the 0/1 labels on dev, the label being ``P(1) >= 0.5`` (the decision
+that maximises accuracy for calibrated probabilities; no threshold is tuned), with ROC
+AUC beside it. The submission is CLUE's ``{"id": n, "label": "0|1"}`` JSON lines.
 """
 
 from __future__ import annotations
 
-from functools import partial
 from pathlib import Path
-from typing import Any, Sequence
 
 import numpy as np
 from sklearn.metrics import roc_auc_score
 
-from common.pair_classifier import PairPredictStep, build_pair_model, load_pair_model
-from common.pair_inputs import PairDataset, collate_pairs
+from common.pair_task import PairTask
 from common.submission import validate_clue_submission_file, write_clue_submission
-from common.task import Model, Splits, Task, resolve
+from common.task import Splits, resolve, training_search_space
 from competitions.afqmc.config import AfqmcConfig
 from competitions.afqmc.data import Pair, clue_id, read_pairs
 
 THRESHOLD = 0.5  # label 1 when P(1) >= THRESHOLD
-
-# Optuna search space (common.hpo.suggest); every key is an AfqmcConfig field.
-SEARCH_SPACE = {
-    "learning_rate": ("float", 1e-4, 1e-3, True),
-    "epochs": ("int", 2, 5),
-    "dropout": ("float", 0.0, 0.3),
-    "fgm_epsilon": ("categorical", [0.0, 0.1, 0.5]),
-    "ema_decay": ("categorical", [0.0, 0.99, 0.995]),
-}
 
 
 def afqmc_scores(labels: np.ndarray, probs: np.ndarray) -> dict[str, float]:
@@ -46,11 +34,12 @@ def afqmc_scores(labels: np.ndarray, probs: np.ndarray) -> dict[str, float]:
     return {"accuracy": accuracy, "auc": auc}
 
 
-class AfqmcTask(Task):
+class AfqmcTask(PairTask):
     name = "afqmc"
     config_class = AfqmcConfig
     metric_name = "accuracy"
-    search_space = SEARCH_SPACE
+    # accuracy at a fixed 0.5 threshold: no logit-adjustment tau to search
+    search_space = training_search_space(learning_rate=(1e-4, 1e-3), epochs=(2, 5), logit_adjustment=False)
 
     def load_data(self, config: AfqmcConfig) -> Splits:
         train = read_pairs(resolve(config.data_dir, config.train_file), True, "train", config.limit)
@@ -62,28 +51,6 @@ class AfqmcTask(Task):
 
     def test_path(self, config: AfqmcConfig) -> Path:
         return resolve(config.data_dir, config.test_file)
-
-    def text_pairs(self, examples: Sequence[Pair]) -> list[tuple]:
-        return [(e.a, e.b) for e in examples]  # folds keep questions that share a text together
-
-    def build(self, config: AfqmcConfig, run_dir: Path, train: list[Pair], data: Splits) -> Model:
-        return build_pair_model(config, run_dir, [t for e in train for t in (e.a, e.b)], self.labels(train))
-
-    def load(self, config: AfqmcConfig, run_dir: Path) -> Model:
-        return load_pair_model(config, run_dir)
-
-    def dataset(self, config: AfqmcConfig, model: Model, examples: list[Pair], training: bool,
-                unlabelled: Sequence = ()) -> PairDataset:
-        labels = None if examples[0].label is None else self.labels(examples)
-        return PairDataset([e.a for e in examples], [e.b for e in examples], labels, model.processor,
-                           config.max_length)
-
-    def collate_fn(self, config: AfqmcConfig, model: Model, training: bool):
-        return partial(collate_pairs, pad_id=model.processor.pad_token_id)
-
-    def predict_step(self, config: AfqmcConfig, model: Model, log_prior: Any = None,
-                     posthoc_tau: float = 0.0) -> PairPredictStep:
-        return PairPredictStep(log_prior, posthoc_tau)
 
     def score(self, examples: list[Pair], probs: np.ndarray) -> tuple[dict[str, float], dict]:
         return afqmc_scores(self.labels(examples), np.asarray(probs)), {"threshold": THRESHOLD}
