@@ -89,6 +89,12 @@ def test_cv_and_tfidf_reference_on_the_same_folds(tmp_path, data_dir):
                          str(tmp_path / "sub"), "--folds-from", str(run), "--ngram-max", "2"])
     assert sorted(ref["oof"]["folds"]) == [0, 1, 2] and ref["oof"]["pairs"] == 90
     assert (tmp_path / "ref" / "probabilities.npz").is_file()
-    with pytest.raises(ValueError, match="ids differ"):  # folds of another pool are refused
+    with pytest.raises(ValueError, match="folds for 90 pairs, the pool has 40"):  # folds of another pool are refused
         baseline.main(["--data-dir", str(data_dir), "--run-dir", str(tmp_path / "ref"), "--limit", "20",
                        "--submission-dir", str(tmp_path / "sub"), "--folds-from", str(run)])
+    saved = json.loads((run / "folds.json").read_text(encoding="utf-8"))
+    (tmp_path / "shuffled").mkdir()  # as many pairs, in another order
+    (tmp_path / "shuffled" / "folds.json").write_text(json.dumps({**saved, "ids": saved["ids"][::-1]}), encoding="utf-8")
+    with pytest.raises(ValueError, match="ids differ"):
+        baseline.main(["--data-dir", str(data_dir), "--run-dir", str(tmp_path / "ref"),
+                       "--submission-dir", str(tmp_path / "sub"), "--folds-from", str(tmp_path / "shuffled")])
