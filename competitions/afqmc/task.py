@@ -38,7 +38,7 @@ class AfqmcTask(PairTask):
     name = "afqmc"
     config_class = AfqmcConfig
     metric_name = "accuracy"
-    # accuracy at a fixed 0.5 threshold: no logit-adjustment tau to search
+    # plain accuracy is the metric, so logit adjustment (which targets balanced error) is not searched
     search_space = training_search_space(learning_rate=(1e-4, 1e-3), epochs=(2, 5), logit_adjustment=False)
 
     def load_data(self, config: AfqmcConfig) -> Splits:
