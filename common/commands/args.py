@@ -40,15 +40,33 @@ USER_ERRORS = (FileNotFoundError, FileExistsError, ValueError, KeyError)
 def run_cli(main: Callable[[], Any]) -> None:
     """Run a command's ``main``; a user-input error prints ``error: <message>`` on stderr and exits 2.
 
+    After a run that succeeded, the processes of a distributed launch end together
+    (:func:`end_processes`).
+
     The message already names the file, line and what was expected; set
     ``COMMON_TRACEBACK=1`` to see the full traceback instead.
     """
     if os.environ.get("COMMON_TRACEBACK"):
         main()
-        return
-    try:
-        main()
-    except USER_ERRORS as err:
-        message = err.args[0] if isinstance(err, KeyError) and err.args else err
-        print(f"error: {message}", file=sys.stderr)
-        sys.exit(2)
+    else:
+        try:
+            main()
+        except USER_ERRORS as err:
+            message = err.args[0] if isinstance(err, KeyError) and err.args else err
+            print(f"error: {message}", file=sys.stderr)
+            sys.exit(2)
+    end_processes()
+
+
+def end_processes() -> None:
+    """Under ``accelerate launch``: wait for every process, then tear the process group down.
+
+    A rank that reached the end while another still wrote its files used to exit with
+    the group's threads alive, and the C++ runtime aborted it ("terminate called without
+    an active exception", exit -6) although its work was done.
+    """
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
