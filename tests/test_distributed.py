@@ -237,3 +237,19 @@ def test_kill_and_resume_under_2_processes_equals_the_uninterrupted_run(runs, tm
     mine, theirs = np.load(run_dir / "probabilities.npz"), np.load(uninterrupted.run_dir / "probabilities.npz")
     for key in ("valid_probs", "test_probs"):
         np.testing.assert_array_equal(mine[key], theirs[key], err_msg=key)
+
+
+def test_steps_per_epoch_count_the_sharded_batches(runs):
+    """The log's optimizer steps/epoch and the steps taken: each process takes every other batch."""
+    import math
+    import re
+
+    _, _, one, two = runs
+    counts = []
+    for run in (one, two):
+        line = next(x for x in (run.run_dir / "train.log").read_text(encoding="utf-8").splitlines()
+                    if "optimizer steps/epoch" in x)
+        counts.append(int(re.search(r"(\d+) optimizer steps/epoch", line).group(1)))
+        steps = json.loads((run.run_dir / "metrics.json").read_text(encoding="utf-8"))["global_step"]
+        assert steps == counts[-1] * 2, line  # TINY trains 2 epochs
+    assert counts[1] == math.ceil(counts[0] / 2)
