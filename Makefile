@@ -128,7 +128,7 @@ xiaobu_NEEDS := xiaobu-pretrain
 $(XIAOBU_PRETRAINED)/config.json: | venv
 	$(PY) -m competitions.xiaobu.pretrain --data-dir $(DATA)/xiaobu --output-dir $(XIAOBU_PRETRAINED) $(PRETRAIN_ARGS)
 
-xiaobu-pretrain: $(XIAOBU_PRETRAINED)/config.json ## MLM pretraining on the ids (14 min budget), cached in cache/xiaobu-pretrain
+xiaobu-pretrain: $(XIAOBU_PRETRAINED)/config.json ## MLM pretraining on the ids (one epoch), cached in cache/xiaobu-pretrain
 
 # ------------------------------------------------------------- CLUE AFQMC
 # Ant Financial question matching (competitions/afqmc/README.md). No pretraining step: a small

@@ -21,7 +21,6 @@ writes ``bench/results/sohu_step.json``.
 from __future__ import annotations
 
 import argparse
-import json
 import platform
 import resource
 import statistics

@@ -484,7 +484,5 @@ class Trainer:
         if self.compute_metrics is None:
             return {}
         metrics = {k: float(v) for k, v in self.compute_metrics(outputs, self.eval_dataset).items()}
-        first = next(iter(outputs.values()), [])
-        if self.metric_name != "eval_examples":
-            metrics["eval_examples"] = len(first)
+        metrics["eval_examples"] = len(next(iter(outputs.values()), []))
         return metrics

@@ -37,6 +37,5 @@ class NerConfig(TrainConfig, EncoderConfig):
     batch_size: int = 32
     learning_rate: float = 2e-3
     warmup_ratio: float = 0.02
-    max_train_minutes: float = 15.0
     eval_batch_size: int = 128
     group_by_length: bool = True  # batches of similar lengths: less padding, and GP's cost is quadratic in it

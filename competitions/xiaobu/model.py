@@ -24,7 +24,7 @@ from torch import nn
 from transformers import BertForMaskedLM
 
 from common.bert_pair_classifier import BertPairClassifier
-from common.id_encoder import VOCAB_FILE, build_id_vocab_and_model
+from common.id_encoder import build_id_vocab_and_model
 from common.id_vocab import IdVocab
 from common.joint_mlm import LABEL_TOKENS
 

@@ -21,14 +21,15 @@ from pathlib import Path
 
 from common.commands.args import run_cli
 from common.config import parse_config, save_config_json
+from common.id_encoder import VOCAB_FILE
 from common.io import print_result
 from common.pretraining import MLMPairDataset, masking_collator, pretrain_mlm
 from common.run import resolve_run_dir, save_config
-from common.training.trainer import build_callbacks
 from common.task import resolve
+from common.training.trainer import build_callbacks
 from competitions.xiaobu.config import XiaobuPretrainConfig
 from competitions.xiaobu.data import read_pairs
-from competitions.xiaobu.model import VOCAB_FILE, build_vocab_and_model
+from competitions.xiaobu.model import build_vocab_and_model
 
 
 def pretraining_files(config: XiaobuPretrainConfig) -> list[Path]:

@@ -21,6 +21,7 @@ from transformers import BertConfig
 
 from common.cv import stratified_holdout
 from common.data_files import count_lines
+from common.id_encoder import VOCAB_FILE
 from common.id_vocab import IdVocab
 from common.joint_mlm import JointPredictStep, joint_collator, joint_dataset
 from common.losses import log_prior, save_log_prior
@@ -31,7 +32,7 @@ from common.task import Model, Splits, Task, resolve, training_search_space
 from competitions.xiaobu.config import XiaobuConfig
 from competitions.xiaobu.data import Pair, read_pairs
 from competitions.xiaobu.metrics import pair_auc
-from competitions.xiaobu.model import VOCAB_FILE, build_vocab_and_model, model_class
+from competitions.xiaobu.model import build_vocab_and_model, model_class
 
 logger = logging.getLogger("xiaobu.task")
 
