@@ -1,0 +1,171 @@
+"""``make report``: the config diff against the dataclass defaults, and the page over a runs tree seen in Chromium.
+
+The tree holds one real tiny training run (the Xiaobu hand-made slice, seconds) and
+synthetic folders of every other kind: k-fold, Optuna tune, blend, TF-IDF baseline,
+ensemble, a run killed at its start, a truncated metrics.json, power-term mining, an
+unknown task. The page is rendered by headless Chromium (skipped without a binary):
+the screenshot must not be blank and the DOM must hold every run and the OOF score.
+"""
+
+import dataclasses
+import json
+import os
+import shutil
+import subprocess
+
+import numpy as np
+import pytest
+
+from common import report
+from tests.conftest import ROOT
+
+FIXTURES = ROOT / "tests" / "fixtures" / "xiaobu"
+BROWSERS = ("chromium-headless-shell", "chromium", "chromium-browser", "google-chrome")
+OOF = 0.7123
+
+
+def _write(path, data):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(data if isinstance(data, str) else json.dumps(data), encoding="utf-8")
+
+
+def _png(path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(3, 2))
+    ax.plot([0, 1, 2], [0.5, 0.6, 0.55], "o-")
+    fig.savefig(path, format="png")
+    plt.close(fig)
+
+
+def _snapshot(folder):
+    return {str(p.relative_to(folder)): p.stat().st_mtime_ns for p in folder.rglob("*")}
+
+
+def test_config_diff_against_the_dataclass_defaults():
+    from competitions.afqmc.config import AfqmcConfig
+
+    defaults = json.loads(json.dumps(dataclasses.asdict(AfqmcConfig())))
+    config = dict(defaults, epochs=1, learning_rate=1e-3, run_name="x", run_dir="runs/afqmc/x", gone=5)
+    del config["dropout"]  # a field added after the run: not a difference
+    assert report.config_diff(config, defaults) == [
+        ("epochs", 3, 1), ("gone", report.MISSING_DEFAULT, 5), ("learning_rate", defaults["learning_rate"], 1e-3)]
+    assert report.config_diff(defaults, defaults) == []
+    info = report.task_info("afqmc")
+    assert info.metric_name == "accuracy" and info.defaults["single run"] == defaults
+    assert info.defaults["k-fold"]["folds"] == 5 and info.defaults["tune"]["trials"] == 20  # CVConfig, TuneConfig
+    assert report.task_info("ner").defaults["single run"]["head"] == "egp"  # NER's own config class
+    assert report.task_info("no-such-task").defaults == {}  # unknown: configs shown whole
+
+
+def _runs_tree(root):
+    """A runs/ tree with one real tiny run and a synthetic folder of every other kind."""
+    from common.commands import train
+
+    runs, subs = root / "runs", root / "submissions"
+    train.main(["--task", "xiaobu", "--hidden-size", "32", "--num-layers", "1", "--num-heads", "2",
+                "--intermediate-size", "64", "--batch-size", "16", "--data-dir", str(FIXTURES),
+                "--train-file", "train.tsv", "--test-file", "test.tsv", "--valid-fraction", "0.25", "--epochs", "2",
+                "--run-dir", str(runs / "xiaobu" / "tiny"), "--submission-dir", str(subs / "xiaobu")])
+    x = runs / "xiaobu"
+    config = json.loads((x / "tiny" / "config.json").read_text())
+    # a trainer run without learning_curve.png: the report draws it into its own folder
+    history = [{"epoch": e, "train_loss": 0.7 - 0.1 * e, "auc": 0.5 + 0.05 * e, "complete": True} for e in (1, 2, 3)]
+    _write(x / "drawn" / "metrics.json", {"best_epoch": 3, "best_metric": 0.65, "metric_name": "auc",
+                                          "history": history, "train_seconds": 12.5})
+    _write(x / "drawn" / "config.json", dict(config, run_name="drawn", epochs=3))
+    # k-fold (common/cv.py layout)
+    cv = x / "cv3"
+    _write(cv / "config.json", dict(config, run_name="cv3", folds=3, fold_seed=42, group_by_text=True,
+                                    only_folds="", keep_fold_checkpoints=False))
+    _write(cv / "folds.json", {"folds": 3, "fold_seed": 42, "grouped": True, "ids": ["a", "b", "c"], "fold": [0, 1, 2]})
+    _write(cv / "cv_metrics.json", {"cv": {"auc": OOF}, "metric": "auc", "n_folds": 3, "fold_seed": 42, "folds": {
+        str(k): {"best_epoch": 1, "train_seconds": 10.0 + k, "fold_seconds": 15.0, "fold_auc": 0.70 + k / 100}
+        for k in range(3)}})
+    np.savez(cv / "oof.npz", ids=np.array(["a", "b", "c"]), labels=np.array([0, 1, 0]), fold=np.arange(3),
+             oof=np.array([0.2, 0.8, 0.4]))
+    for k in range(3):
+        _write(cv / f"fold{k}" / "fold_metrics.json", {"best_epoch": 1})
+    _write(subs / "xiaobu" / f"cv3-test-cv{OOF:.4f}.txt", "0.5\n")
+    # Optuna tune (common/hpo.py layout)
+    tune = x / "tune"
+    _write(tune / "config.json", dict(config, run_name="tune", trials=4))
+    _write(tune / "tune_summary.json", {"study": "xiaobu-tune", "direction": "maximize", "best_trial": 1,
+                                        "best_value": 0.6612, "best_params": {"learning_rate": 0.0012, "epochs": 2},
+                                        "trials": {"complete": 3, "pruned": 1}, "files": {}})
+    _png(tune / "optimization_history.png")
+    _write(tune / "trials.csv", "number,value,datetime_start,datetime_complete\n"
+                                "0,0.6,2024-01-01 10:00:00,2024-01-01 10:01:00\n1,0.66,2024-01-01 10:01:00,2024-01-01 10:03:30\n")
+    _write(tune / "trial1" / "metrics.json", {"best_epoch": 2, "best_metric": 0.6612, "metric_name": "auc",
+                                              "history": history[:2], "train_seconds": 30.0})
+    # blend (common/commands/blend.py), baseline (competitions/*/baseline.py), ensemble
+    _write(x / "blend-tiny+tfidf-baseline" / "metrics.json", {"valid": {"auc": 0.6001}, "thresholds": {},
+                                                              "runs": [str(x / "tiny"), str(x / "tfidf-baseline")],
+                                                              "weights": [1.0, 2.0]})
+    _write(x / "tfidf-baseline" / "metrics.json", {"valid": {"auc": 0.5512}, "oof": {"auc": 0.5601, "folds": {
+        "0": 0.55, "1": 0.57}}, "args": {"data_dir": str(FIXTURES), "submission_dir": str(subs / "xiaobu"),
+                                         "ngram_max": 2, "C": 4.0, "folds_from": str(cv)}})
+    _write(subs / "xiaobu" / "tfidf-baseline-test-auc0.5512.txt", "0.5\n")
+    _write(x / "ens" / "ensemble.json", {"members": [{"run": str(cv), "weight": 0.75},
+                                                     {"run": str(x / "cv3b"), "weight": 0.25, "oof_score": 0.70}],
+                                         "oof": {"auc": 0.7300}})
+    # half-written: killed at its start, truncated metrics
+    _write(x / "killed" / "config.json", dict(config, run_name="killed"))
+    _write(x / "truncated" / "config.json", dict(config, run_name="truncated"))
+    _write(x / "truncated" / "metrics.json", '{"best_epoch": 1, "best_metric": 0.6, "hist')
+    # other tasks: power-term mining, NER with an unreadable config, a folder nobody knows
+    _write(runs / "power_terms" / "mined" / "config.json", {"run": "mined", "domain": "cmeee"})
+    _write(runs / "power_terms" / "mined" / "metrics.json", {"terms": 123, "corpus_chars": 4567})
+    _write(runs / "ner" / "broken" / "config.json", "[1, 2")
+    _write(runs / "mystery" / "thing" / "notes.bin", "\x00\x01")
+    return runs
+
+
+def _browser():
+    for name in BROWSERS:
+        found = shutil.which(name) or (f"/usr/bin/{name}" if os.path.exists(f"/usr/bin/{name}") else None)
+        if found:
+            return found
+    return None
+
+
+def test_page_over_every_kind_of_run_renders_in_chromium(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # submission folders given relative resolve here, as under `make report`
+    runs = _runs_tree(tmp_path)
+    capsys.readouterr()
+    before = _snapshot(runs)
+    out = tmp_path / "reports"
+    result = report.main(["--runs-dir", str(runs), "--output-dir", str(out)])
+    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1]) == json.loads(json.dumps(result))
+    assert _snapshot(runs) == before  # the report never writes into runs/
+    assert result["runs"] == {"mystery": 1, "ner": 1, "power_terms": 1, "xiaobu": 9}
+    assert result["incomplete"]["xiaobu"] == 2 and result["incomplete"]["ner"] == 1
+    page = (out / "index.html").read_text(encoding="utf-8")
+    assert "<script" not in page.lower() and "http://" not in page and "https://" not in page  # renders offline
+    assert page.count('src="data:image/png;base64,') >= 4  # tiny's and drawn's curves, tune's plot and best trial
+    assert (out / "curves" / "xiaobu" / "drawn.png").is_file() and not (runs / "xiaobu" / "drawn" / "learning_curve.png").exists()
+    assert "tiny-test-auc" in page and f"cv3-test-cv{OOF:.4f}.txt" in page and "tfidf-baseline-test-auc0.5512.txt" in page
+    assert "metrics.json: not valid JSON (truncated?)" in page and "config.json: not valid JSON (truncated?)" in page
+
+    browser = _browser()
+    if browser is None:
+        pytest.skip(f"no Chromium binary ({', '.join(BROWSERS)}) to render the page")
+    url = (out / "index.html").resolve().as_uri()
+    flags = [browser, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
+             f"--user-data-dir={tmp_path / 'chrome'}", "--window-size=1280,2000"]
+    shot = tmp_path / "page.png"
+    subprocess.run(flags + [f"--screenshot={shot}", url], check=True, capture_output=True, timeout=90)
+    dom = subprocess.run(flags + ["--dump-dom", url], check=True, capture_output=True, timeout=90, text=True).stdout
+    from PIL import Image
+
+    with Image.open(shot) as image:
+        assert image.size == (1280, 2000)
+        colours = image.convert("RGB").resize((320, 500)).getcolors(maxcolors=1 << 16)
+    assert colours is None or len(colours) > 20  # not one blank colour: text, tables, a curve
+    for name in ("tiny", "drawn", "cv3", "tune", "blend-tiny+tfidf-baseline", "tfidf-baseline", "ens", "killed",
+                 "truncated", "mined", "broken", "thing"):
+        assert f">{name}</a>" in dom, name
+    assert f"{OOF:.4f}" in dom and "OOF auc" in dom
