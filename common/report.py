@@ -175,7 +175,8 @@ def task_info(task: str) -> TaskInfo:
     from common.cv import CVConfig
     from common.hpo import TuneConfig
 
-    info.defaults = {"single run": base, "k-fold": {**_jsonable(dataclasses.asdict(CVConfig())), **base},
+    kfold = {**_jsonable(dataclasses.asdict(CVConfig())), **base}
+    info.defaults = {"single run": base, "k-fold": kfold, "ensemble": kfold,
                      "tune": {**_jsonable(dataclasses.asdict(TuneConfig())), **base}, "other": base}
     return info
 
@@ -317,8 +318,13 @@ def _read_kfold(run: Run, info: TaskInfo) -> None:
     metric = (cv or {}).get("metric") or info.metric_name or "score"
     run.metric_label = f"OOF {metric}"
     per_fold: dict[str, dict] = {}
+    member = _read_json(run.path / "member.json", required=False)
+    if isinstance(member, dict):  # a non-neural ensemble member fitted on another run's folds
+        run.details.append(f"<p>Ensemble member <code>{_e(member.get('spec', ''))}</code> fitted on the folds of "
+                           f"<code>{_e(member.get('folds_from', ''))}</code>.</p>")
     if isinstance(cv, dict):
         run.metric = _number((cv.get("cv") or {}).get(metric))
+        run.train_seconds = _number(cv.get("fit_seconds"))
         per_fold = {str(k): v for k, v in (cv.get("folds") or {}).items() if isinstance(v, dict)}
         n_folds = cv.get("n_folds", n_folds)
         if run.metric is not None:
@@ -342,7 +348,7 @@ def _read_kfold(run: Run, info: TaskInfo) -> None:
     run.best_epoch = ", ".join(epochs) or None
     trains = [_number(v.get("train_seconds")) for v in per_fold.values()]
     walls = [_number(v.get("fold_seconds")) for v in per_fold.values()]
-    run.train_seconds = sum(t for t in trains if t is not None) or None
+    run.train_seconds = sum(t for t in trains if t is not None) or run.train_seconds
     run.wall_seconds = sum(w for w in walls if w is not None) or None
     run.wall_note = "sum of the folds' times"
     rows = _oof_rows(run.path / "oof.npz")
@@ -489,57 +495,73 @@ def _read_baseline(run: Run, info: TaskInfo) -> None:
 
 
 def _read_ensemble(run: Run, info: TaskInfo, runs: dict[str, Run], runs_dir: Path) -> None:
+    """An ensemble run (:mod:`common.commands.ensemble`): its honest OOF score, members, combiners.
+
+    ``ensemble.json`` holds ``metric``, ``method``, ``oof`` (the chosen combiner's
+    cross-fitted metrics), ``members`` (``name``, ``run_dir``, ``oof`` metrics,
+    ``caruana_weight``), ``caruana`` / ``stack`` (in-sample and cross-fitted metrics,
+    weights, coefficients). Other shapes (``runs`` + ``weights``, plain numbers) are read
+    too, and whatever else the file holds is shown as it is.
+    """
     data = _read_json(run.path / "ensemble.json")
     if not isinstance(data, dict):
         raise Incomplete("ensemble.json: not an object")
-    metric = info.metric_name or "score"
-    for key in ("oof", "cv", "valid"):
-        block = data.get(key)
-        if isinstance(block, dict) and _number(block.get(metric)) is not None:
-            run.metric_label, run.metric = f"{'OOF' if key != 'valid' else 'valid'} {metric}", _number(block[metric])
+    metric = str(data.get("metric") or info.metric_name or "score")
+    for key in ("oof", "cv", "oof_score", "cv_score", "score"):
+        if _metric_of(data.get(key), metric) is not None:
+            run.metric_label, run.metric = f"OOF {metric}", _metric_of(data[key], metric)
             break
-        if _number(block) is not None:
-            run.metric_label, run.metric = f"{key} {metric}", _number(block)
-            break
-    else:
-        for key in ("oof_score", "cv_score", "score", metric):
-            if _number(data.get(key)) is not None:
-                run.metric_label, run.metric = f"OOF {metric}", _number(data[key])
-                break
     if run.metric is not None:
         run.score_suffix = f"cv{run.metric:.4f}"
     run.wall_seconds = _number(data.get("wall_seconds"))
-    run.details.append(f"<p><b>{_e(run.metric_label or 'score')}: {_fmt(run.metric)}</b></p>")
+    method = data.get("method")
+    run.details.append(f"<p><b>OOF {_e(metric)}: {_fmt(run.metric)}</b>"
+                       + (f" ({_e(method)}, cross-fitted over the folds)" if method else "") + "</p>")
+    caruana = data.get("caruana") if isinstance(data.get("caruana"), dict) else {}
+    stack = data.get("stack") if isinstance(data.get("stack"), dict) else {}
+    weights = caruana.get("weights") if isinstance(caruana.get("weights"), dict) else {}
+    coefficients = stack.get("coefficients") if isinstance(stack.get("coefficients"), dict) else {}
     rows = []
     for member in _ensemble_members(data):
-        path = str(member.get("run") or member.get("path") or member.get("name") or "")
-        score = next((_number(member[k]) for k in ("oof_score", "oof", "cv_score", "score", metric)
-                      if _number(member.get(k)) is not None), None)
+        name = str(member.get("name") or Path(str(member.get("run") or member.get("run_dir") or "")).name)
+        path = str(member.get("run_dir") or member.get("run") or member.get("path") or "")
+        score = next((_metric_of(member.get(k), metric) for k in ("oof", "oof_score", "cv_score", "score", metric)
+                      if _metric_of(member.get(k), metric) is not None), None)
         if score is None and path:
             score = _member_oof(path, metric, runs, runs_dir)
-        rows.append([path, member.get("weight"), score])
+        weight = next((member[k] for k in ("weight", "caruana_weight") if k in member), weights.get(name))
+        rows.append([name, path, score, weight, coefficients.get(name)])
     if rows:
-        run.details.append(_table(["member", "weight", f"member OOF {metric}"], rows, "ensemble members"))
-    rest = {k: v for k, v in data.items() if k not in ("members", "runs", "weights")}
-    run.details.append(_json_html(rest))
+        run.details.append(_table(["member", "folder", f"its OOF {metric}", "weight", "stack coefficient"], rows,
+                                  "members (weight: Caruana selection; coefficient: the logistic stack's, on logits)"))
+    combiners = [[name, "yes" if name == method else "", _metric_of(block.get("oof_in_sample"), metric),
+                  _metric_of(block.get("oof_cross_fitted"), metric)]
+                 for name, block in (("caruana", caruana), ("stack", stack)) if block]
+    if combiners:
+        run.details.append(_table(["combiner", "chosen", f"in-sample {metric}", f"cross-fitted {metric}"], combiners,
+                                  "combiners (in-sample: fitted and scored on all OOF rows, optimistic)"))
+    shown = {"members", "runs", "weights", "caruana", "stack", "oof"}
+    run.details.append(_json_html({k: v for k, v in data.items() if k not in shown}))
+
+
+def _metric_of(value: Any, metric: str) -> float | None:
+    """``value[metric]`` of a dict of metrics, or ``value`` itself when a number."""
+    return _number(value.get(metric)) if isinstance(value, dict) else _number(value)
 
 
 def _ensemble_members(data: dict) -> list[dict]:
-    """Members as dicts, from ``members`` (dicts or paths) or from ``runs`` + ``weights``."""
+    """Members as dicts, from ``members`` (dicts, paths, or ``{name: weight}``) or ``runs`` + ``weights``."""
     members = data.get("members")
     weights = data.get("weights")
-    if isinstance(members, dict):  # {run: weight} or {run: {...}}
+    if isinstance(members, dict):
         return [{"run": k, **(v if isinstance(v, dict) else {"weight": v})} for k, v in members.items()]
     if not isinstance(members, list):
         members = data.get("runs") if isinstance(data.get("runs"), list) else []
     out = []
     for i, member in enumerate(members):
         entry = dict(member) if isinstance(member, dict) else {"run": member}
-        if "weight" not in entry:
-            if isinstance(weights, list) and i < len(weights):
-                entry["weight"] = weights[i]
-            elif isinstance(weights, dict):
-                entry["weight"] = weights.get(str(entry.get("run")), weights.get(Path(str(entry.get("run"))).name))
+        if isinstance(weights, list) and i < len(weights) and "weight" not in entry:
+            entry["weight"] = weights[i]
         out.append(entry)
     return out
 

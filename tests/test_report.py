@@ -109,9 +109,17 @@ def _runs_tree(root):
         "0": 0.55, "1": 0.57}}, "args": {"data_dir": str(FIXTURES), "submission_dir": str(subs / "xiaobu"),
                                          "ngram_max": 2, "C": 4.0, "folds_from": str(cv)}})
     _write(subs / "xiaobu" / "tfidf-baseline-test-auc0.5512.txt", "0.5\n")
-    _write(x / "ens" / "ensemble.json", {"members": [{"run": str(cv), "weight": 0.75},
-                                                     {"run": str(x / "cv3b"), "weight": 0.25, "oof_score": 0.70}],
-                                         "oof": {"auc": 0.7300}})
+    # ensemble (common/commands/ensemble.py) of cv3 and its cached TF-IDF member
+    _write(x / "cv3-tfidf" / "cv_metrics.json", {"cv": {"auc": 0.6811}, "fit_seconds": 2.5, "n_folds": 3})
+    _write(x / "cv3-tfidf" / "member.json", {"spec": "tfidf", "folds_from": str(cv)})
+    _write(x / "ens" / "config.json", dict(config, run_name="ens", folds=3))
+    _write(x / "ens" / "ensemble.json", {
+        "task": "xiaobu", "metric": "auc", "method": "caruana", "oof": {"auc": 0.7300},
+        "members": [{"name": "cv3", "run_dir": str(cv), "oof": {"auc": OOF}, "caruana_weight": 0.75},
+                    {"name": "tfidf", "run_dir": str(x / "cv3-tfidf"), "oof": {"auc": 0.6811}, "caruana_weight": 0.25}],
+        "caruana": {"oof_in_sample": {"auc": 0.7400}, "oof_cross_fitted": {"auc": 0.7300}, "weights": {"cv3": 0.75}},
+        "stack": {"oof_in_sample": {"auc": 0.7350}, "oof_cross_fitted": {"auc": 0.7250},
+                  "coefficients": {"cv3": 1.2, "tfidf": 0.4, "intercept": -0.1}}})
     # half-written: killed at its start, truncated metrics
     _write(x / "killed" / "config.json", dict(config, run_name="killed"))
     _write(x / "truncated" / "config.json", dict(config, run_name="truncated"))
@@ -141,7 +149,7 @@ def test_page_over_every_kind_of_run_renders_in_chromium(tmp_path, capsys, monke
     result = report.main(["--runs-dir", str(runs), "--output-dir", str(out)])
     assert json.loads(capsys.readouterr().out.strip().splitlines()[-1]) == json.loads(json.dumps(result))
     assert _snapshot(runs) == before  # the report never writes into runs/
-    assert result["runs"] == {"mystery": 1, "ner": 1, "power_terms": 1, "xiaobu": 9}
+    assert result["runs"] == {"mystery": 1, "ner": 1, "power_terms": 1, "xiaobu": 10}
     assert result["incomplete"]["xiaobu"] == 2 and result["incomplete"]["ner"] == 1
     page = (out / "index.html").read_text(encoding="utf-8")
     assert "<script" not in page.lower() and "http://" not in page and "https://" not in page  # renders offline
@@ -165,7 +173,8 @@ def test_page_over_every_kind_of_run_renders_in_chromium(tmp_path, capsys, monke
         assert image.size == (1280, 2000)
         colours = image.convert("RGB").resize((320, 500)).getcolors(maxcolors=1 << 16)
     assert colours is None or len(colours) > 20  # not one blank colour: text, tables, a curve
-    for name in ("tiny", "drawn", "cv3", "tune", "blend-tiny+tfidf-baseline", "tfidf-baseline", "ens", "killed",
+    for name in ("tiny", "drawn", "cv3", "cv3-tfidf", "tune", "blend-tiny+tfidf-baseline", "tfidf-baseline", "ens", "killed",
                  "truncated", "mined", "broken", "thing"):
         assert f">{name}</a>" in dom, name
     assert f"{OOF:.4f}" in dom and "OOF auc" in dom
+    assert "0.7300" in dom and "0.6811" in dom and "stack coefficient" in dom  # the ensemble's score and members
