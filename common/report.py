@@ -17,8 +17,10 @@ submission the run wrote (``submissions/<task>/<run>-...``, see
 - tune (:mod:`common.hpo`: ``tune_summary.json``): the Optuna plots, the best params
   and the best trial's learning curve;
 - blend (:mod:`common.commands.blend`: ``metrics.json`` with ``runs`` and ``weights``):
-  its members, their scores and weights; ensemble (``ensemble.json``): the same, with
-  each member's OOF score, and whatever else the file holds;
+  its members, their scores and weights;
+- ensemble (:mod:`common.commands.ensemble`: ``ensemble.json``): the honest OOF score,
+  each member's OOF score, weight and stack coefficient, both combiners' scores, and
+  whatever else the file holds; its cached feature members (``member.json``) as k-fold runs;
 - baseline (a TF-IDF reference: ``metrics.json`` with ``args``): valid and OOF scores;
 - anything else (power-term mining, unknown folders): a plain listing of its files.
 
@@ -214,9 +216,14 @@ MISSING_DEFAULT = _Missing()
 # ------------------------------------------------------------------ kinds of run
 
 def run_kind(run_dir: Path) -> str:
-    """``ensemble``, ``k-fold``, ``tune``, ``blend``, ``baseline``, ``single run`` or ``other``, from the files present."""
+    """``ensemble``, ``ensemble member``, ``k-fold``, ``tune``, ``blend``, ``baseline``, ``single run`` or ``other``.
+
+    Decided from the files present (and the keys of ``metrics.json``); never raises.
+    """
     if (run_dir / "ensemble.json").exists():
         return "ensemble"
+    if (run_dir / "member.json").exists():
+        return "ensemble member"  # common/commands/ensemble.py's cached tfidf / gbm member, k-fold-like
     if (run_dir / "cv_metrics.json").exists() or (run_dir / "folds.json").exists() or (run_dir / "fold0").is_dir():
         return "k-fold"
     if any((run_dir / n).exists() for n in ("tune_summary.json", "study.db", "best_params.toml")):
@@ -688,7 +695,7 @@ def describe_run(run_dir: Path, info: TaskInfo, curves_dir: Path, runs: dict[str
             run.problems.append(str(err))
         if run.kind == "single run":
             _read_single(run, info, curves_dir)
-        elif run.kind == "k-fold":
+        elif run.kind in ("k-fold", "ensemble member"):
             _read_kfold(run, info)
         elif run.kind == "tune":
             _read_tune(run, info, curves_dir)
@@ -808,13 +815,15 @@ def _kv_table(data: dict, caption: str = "") -> str:
 
 
 def _json_html(data: dict) -> str:
-    """What an unknown-shaped JSON holds: scalars as a table, the rest as indented JSON."""
+    """What an unknown-shaped JSON holds: scalars as a table, each nested object as a list, the rest as JSON."""
     scalars = {k: v for k, v in data.items() if not isinstance(v, (dict, list))}
-    nested = {k: v for k, v in data.items() if isinstance(v, (dict, list))}
     out = _kv_table(scalars) if scalars else ""
-    if nested:
-        text = json.dumps(nested, ensure_ascii=False, indent=1, default=str)
-        out += f"<pre>{_e(text if len(text) <= 4000 else text[:4000] + chr(10) + '...')}</pre>"
+    for key, value in data.items():
+        if isinstance(value, dict) and value:
+            out += _kv_table(value, str(key))
+        elif isinstance(value, list):
+            text = json.dumps(value, ensure_ascii=False, indent=1, default=str)
+            out += f'<div class="note">{_e(key)}</div><pre>{_e(text if len(text) <= 2000 else text[:2000] + " ...")}</pre>'
     return out
 
 

@@ -61,6 +61,15 @@ def test_config_diff_against_the_dataclass_defaults():
     assert report.task_info("no-such-task").defaults == {}  # unknown: configs shown whole
 
 
+def test_bad_folders_are_one_line_errors(tmp_path):
+    with pytest.raises(FileNotFoundError, match="no such folder of runs"):
+        report.main(["--runs-dir", str(tmp_path / "none"), "--output-dir", str(tmp_path / "out")])
+    (tmp_path / "runs").mkdir()
+    with pytest.raises(ValueError, match="lies inside --runs-dir"):
+        report.main(["--runs-dir", str(tmp_path / "runs"), "--output-dir", str(tmp_path / "runs" / "report")])
+    assert not (tmp_path / "runs" / "report").exists()
+
+
 def _runs_tree(root):
     """A runs/ tree with one real tiny run and a synthetic folder of every other kind."""
     from common.commands import train
@@ -156,6 +165,8 @@ def test_page_over_every_kind_of_run_renders_in_chromium(tmp_path, capsys, monke
     assert page.count('src="data:image/png;base64,') >= 4  # tiny's and drawn's curves, tune's plot and best trial
     assert (out / "curves" / "xiaobu" / "drawn.png").is_file() and not (runs / "xiaobu" / "drawn" / "learning_curve.png").exists()
     assert "tiny-test-auc" in page and f"cv3-test-cv{OOF:.4f}.txt" in page and "tfidf-baseline-test-auc0.5512.txt" in page
+    for kind in ("single run", "k-fold", "tune", "blend", "baseline", "ensemble", "ensemble member", "other"):
+        assert f"<td>{kind}</td>" in page, kind
     assert "metrics.json: not valid JSON (truncated?)" in page and "config.json: not valid JSON (truncated?)" in page
 
     browser = _browser()
