@@ -1,0 +1,277 @@
+"""Ensemble k-fold runs of any task on their out-of-fold predictions: Caruana selection and a logistic stack.
+
+    python -m common.commands.ensemble --task afqmc [--data-dir DIR] --runs runs/afqmc/cv5 runs/afqmc/cv5-seed2 tfidf gbm
+    make afqmc-ensemble RUNS="runs/afqmc/cv5 runs/afqmc/cv5-seed2 tfidf gbm" [ARGS="--method stack"]
+
+Members (``--runs``): k-fold run folders (``oof.npz``, ``test_predictions.npz``; neural
+configs, seeds, earlier ensembles) and two non-neural members fitted on the first run's
+folds: ``tfidf`` (the TF-IDF pair features + logistic regression of
+:mod:`common.tfidf_reference`) and ``gbm`` (gradient boosting on pair statistics),
+cached as k-fold-like folders ``<first run>-tfidf/``, ``<first run>-gbm/`` beside it (a
+rerun reuses them; ``--refresh`` refits). The task's data come from the first run's
+``config.json`` (its ``--limit`` included; ``--data-dir`` overrides the folder), and its
+pool's ids, every member's ids, labels, folds and test ids are asserted equal first.
+
+Two combiners (:mod:`common.ensemble`), both scored by the task's metric: Caruana et al.'s
+(2004) greedy selection with replacement, and Wolpert's (1992) stacking with a logistic
+regression on the members' logits. Each is reported twice: fitted and scored on all OOF
+rows (optimistic), and cross-fitted over the same folds (fold k combined by weights fitted
+on the other folds): the honest number. ``--method auto`` keeps the combiner with the
+better honest score. Writes ``<run-dir>/`` (default ``<first run's folder>/../ensemble-<first
+run>``): ``ensemble.json``, ``oof.npz`` (the cross-fitted OOF), ``test_predictions.npz``
+(the combiner refitted on all OOF rows; ``per_fold``: the K cross-fitted combiners) in a
+k-fold run's format, ``config.json``, ``folds.json``; and the submission
+``<run name>[-<test>]-cv<honest score>``. Ends with one JSON line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from common.commands.args import run_cli, split_task
+from common.commands.predict import submission_name
+from common.config import config_from_dict, save_config_json
+from common.cv import assert_same_ids
+from common.ensemble import (FEATURE_MEMBERS, OOF_FILE, TEST_FILE, FeatureOptions, Member, apply_stack, better,
+                             caruana_select, check_members, cross_fit, feature_member, fit_stack, load_member,
+                             stack_coefficients)
+from common.io import atomic_path, print_result, write_json_atomic, write_text_atomic
+from common.pair_task import PairTask
+from common.run import process_state
+from common.task import Task
+
+METHODS = ("auto", "caruana", "stack")
+
+
+def _save_npz(path: Path, **arrays: np.ndarray) -> None:
+    with atomic_path(path) as tmp:
+        with tmp.open("wb") as f:
+            np.savez(f, **arrays)
+
+
+def run_config(task: Task, run_dir: Path, data_dir: str | None, submission_dir: str | None) -> Any:
+    """The task config a k-fold run was made with (its data and ``limit``), with the given overrides.
+
+    Raises:
+        FileNotFoundError: the run folder has no ``config.json``.
+    """
+    path = run_dir / "config.json"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} missing: the first --runs folder must be a k-fold run of {task.name} "
+                                "(its config says which data its folds split)")
+    config = config_from_dict(task.config_class, json.loads(path.read_text(encoding="utf-8")))
+    if data_dir:
+        config.data_dir = data_dir
+    if submission_dir:
+        config.submission_dir = submission_dir
+    return config
+
+
+def cached_feature_member(spec: str, cache_dir: Path, ref: Member, pairs: list, test_pairs: list,
+                          groups: np.ndarray | None, test_groups: np.ndarray | None, options: FeatureOptions,
+                          score: Callable[[np.ndarray], dict], refresh: bool) -> Member:
+    """The ``tfidf`` / ``gbm`` member on ``ref``'s folds, read from ``cache_dir`` when it was made the same way.
+
+    The cache is reused when its ``member.json`` (spec, options, fold source) matches and
+    its ids, labels, folds and test ids equal ``ref``'s; otherwise the member is fitted
+    (:func:`common.ensemble.feature_member`) and the folder rewritten as a k-fold-like run
+    (``oof.npz``, ``test_predictions.npz``, ``cv_metrics.json``, ``member.json``).
+    """
+    meta = {"spec": spec, "options": asdict(options), "folds_from": str(ref.run_dir)}
+    if not refresh and (cache_dir / "member.json").is_file() and (cache_dir / TEST_FILE).is_file():
+        saved = json.loads((cache_dir / "member.json").read_text(encoding="utf-8"))
+        if saved == meta:
+            cached = load_member(cache_dir, spec)
+            if (np.array_equal(cached.ids, ref.ids) and np.array_equal(cached.labels, ref.labels)
+                    and np.array_equal(cached.fold, ref.fold) and np.array_equal(cached.test_ids, ref.test_ids)):
+                return cached
+    start = time.time()
+    oof, per_fold = feature_member(spec, pairs, ref.labels, ref.fold, test_pairs, groups, test_groups, options)
+    member = Member(spec, cache_dir, ref.ids, ref.labels, ref.fold, oof, ref.test_ids, per_fold.mean(axis=0), per_fold)
+    if process_state().is_main_process:
+        _save_npz(cache_dir / OOF_FILE, ids=ref.ids, labels=ref.labels, fold=ref.fold, oof=oof)
+        _save_npz(cache_dir / TEST_FILE, test_ids=ref.test_ids, test=member.test, per_fold=per_fold)
+        write_json_atomic(cache_dir / "cv_metrics.json", {"cv": score(oof), "fit_seconds": round(time.time() - start, 1),
+                                                          "n_folds": len(per_fold)})
+        write_json_atomic(cache_dir / "member.json", meta)  # last: marks the cache complete
+    return member
+
+
+def _parser() -> argparse.ArgumentParser:
+    defaults = FeatureOptions()
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--runs", nargs="+", required=True,
+                        help=f"k-fold run folders (the first gives data and folds) and/or {' '.join(FEATURE_MEMBERS)}")
+    parser.add_argument("--data-dir", default=None, help="default: the first run's")
+    parser.add_argument("--submission-dir", default=None, help="default: the first run's")
+    parser.add_argument("--run-name", default="", help="default: ensemble-<first run's name>")
+    parser.add_argument("--run-dir", default="", help="default: <first run's parent>/<run name>")
+    parser.add_argument("--method", choices=METHODS, default="auto",
+                        help="the combiner written; auto: the better cross-fitted (honest) OOF score")
+    parser.add_argument("--iterations", type=int, default=50, help="Caruana: greedy steps at most")
+    parser.add_argument("--patience", type=int, default=10, help="Caruana: stop after this many steps without gain")
+    parser.add_argument("--init-max", type=int, default=0, help="Caruana: most best members to start from (0: all)")
+    parser.add_argument("--stack-C", type=float, default=1.0, help="stack: the regression's inverse L2 strength")
+    parser.add_argument("--refresh", action="store_true", help="refit the cached tfidf / gbm members")
+    for name, value in asdict(defaults).items():
+        if name == "with_sum":
+            continue
+        flag = "--" + ("tfidf-" + name if name in ("ngram_max", "C") else name).replace("_", "-")
+        parser.add_argument(flag, type=type(value), default=value, dest=name,
+                            help=f"common.ensemble.FeatureOptions.{name} (default {value})")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> dict:
+    start = time.time()
+    task, rest = split_task(argv, __doc__)
+    args = _parser().parse_args(rest)
+    folders = [s for s in args.runs if s not in FEATURE_MEMBERS]
+    if not folders:
+        raise ValueError("--runs needs at least one k-fold run folder: its folds are the other members' folds")
+    if len(set(args.runs)) != len(args.runs):
+        raise ValueError(f"--runs names a member twice: {args.runs} (the selection repeats members itself)")
+    ref = load_member(folders[0])
+    config = run_config(task, ref.run_dir, args.data_dir, args.submission_dir)
+    data = task.load_data(config)
+    pool = task.cv_pool(config, data)
+    assert_same_ids(np.asarray(task.ids(pool), dtype=str), ref.ids,
+                    f"{ref.run_dir}/{OOF_FILE} against the task's pool (the run's data and --limit)")
+    assert_same_ids(np.asarray(task.ids(data.test), dtype=str), ref.test_ids,
+                    f"{ref.run_dir}/{TEST_FILE} against the task's test set")
+    groups = test_groups = None
+    if isinstance(task, PairTask) and task.num_conditions:  # e.g. Sohu's subtask: per-group fits
+        groups, test_groups = np.asarray(task.conditions(pool)), np.asarray(task.conditions(data.test))
+
+    def scorer(rows: np.ndarray) -> Callable[[np.ndarray], dict]:
+        examples = [pool[i] for i in rows]
+        return lambda probs: task.score(examples, probs)[0]
+
+    everything = scorer(np.arange(len(pool)))
+    options = FeatureOptions(**{k: getattr(args, k) for k in asdict(FeatureOptions()) if hasattr(args, k)})
+    members = []
+    for spec in args.runs:
+        if spec in FEATURE_MEMBERS:
+            pairs = task.text_pairs(pool)
+            if pairs is None:
+                raise ValueError(f"{spec}: task {task.name} gives no text pairs (Task.text_pairs) to fit it on")
+            cache = ref.run_dir.parent / f"{ref.run_dir.name}-{spec}"
+            members.append(cached_feature_member(spec, cache, ref, pairs, task.text_pairs(data.test), groups,
+                                                 test_groups, options, everything, args.refresh))
+        else:
+            members.append(ref if spec == folders[0] else load_member(spec))
+    check_members(members)
+    names = [m.name for m in members]
+    for m in members:
+        if names.count(m.name) > 1:  # runs of one name in different folders: name them by path
+            m.name = str(m.run_dir)
+    result = ensemble(task, members, scorer, groups, test_groups, args)
+
+    run_name = args.run_name or f"ensemble-{ref.run_dir.name}"
+    run_dir = Path(args.run_dir) if args.run_dir else ref.run_dir.parent / run_name
+    config.run_name, config.run_dir = run_name, str(run_dir)
+    chosen = result["chosen"]
+    _, state = task.score(pool, chosen["oof"])  # decisions (e.g. thresholds) tuned on the honest OOF
+    metric = task.metric_name
+    out = {"run_dir": str(run_dir), "method": result["method"], "metric": metric,
+           "members": {m["name"]: m["oof"][metric] for m in result["report"]["members"]},
+           "caruana": {k: result["report"]["caruana"][k][metric] for k in ("oof_in_sample", "oof_cross_fitted")},
+           "stack": {k: result["report"]["stack"][k][metric] for k in ("oof_in_sample", "oof_cross_fitted")},
+           "cv": chosen["metrics"], "thresholds": state}
+    if process_state().is_main_process:
+        save_config_json(config, run_dir / "config.json")
+        folds = ref.run_dir / "folds.json"
+        if folds.is_file():
+            write_text_atomic(run_dir / "folds.json", folds.read_text(encoding="utf-8"))
+        _save_npz(run_dir / OOF_FILE, ids=ref.ids, labels=ref.labels, fold=ref.fold, oof=chosen["oof"])
+        _save_npz(run_dir / TEST_FILE, test_ids=ref.test_ids, test=chosen["test"], per_fold=chosen["per_fold"])
+        name = submission_name(task, config, "", f"cv{chosen['metrics'][metric]:.4f}", None)
+        out.update(task.write_submission(config, data.test, chosen["test"], state, name))
+        write_json_atomic(run_dir / "ensemble.json", {**result["report"], "thresholds": state,
+                                                      "submission": out.get("submission"),
+                                                      "args": {"task": task.name, **vars(args)}})
+        out["wall_seconds"] = round(time.time() - start, 1)
+        print_result(out)
+    return out
+
+
+def ensemble(task: Task, members: list[Member], scorer: Callable[[np.ndarray], Callable[[np.ndarray], dict]],
+             groups: np.ndarray | None, test_groups: np.ndarray | None, args: argparse.Namespace) -> dict:
+    """Fit both combiners on all OOF rows and cross-fitted over the folds; pick one.
+
+    Args:
+        members: K aligned members (:func:`common.ensemble.check_members` passed).
+        scorer: ``rows -> (probabilities of those rows -> the task's metrics)``.
+        groups, test_groups: (N,) and (M,) optional group ids for the stack.
+        args: ``method``, ``iterations``, ``patience``, ``init_max``, ``stack_C``.
+
+    Returns:
+        ``{"report": what ensemble.json holds, "method", "chosen": {"oof" (N,), "test" (M,),
+        "per_fold" (K, M), "metrics"}}``.
+    """
+    metric, up = task.metric_name, task.greater_is_better
+    names = [m.name for m in members]
+    P = np.stack([m.oof for m in members])  # (K members, N rows)
+    T = np.stack([m.test for m in members])  # (K members, M test rows)
+    labels, fold = members[0].labels, members[0].fold
+    everything = scorer(np.arange(P.shape[1]))
+
+    def select(rows: np.ndarray):
+        score = scorer(rows)
+        return caruana_select(P[:, rows], lambda p: score(p)[metric], up, args.iterations, args.init_max,
+                              args.patience)
+
+    caruana_folds, stack_folds = {}, {}
+
+    def caruana_fold(train: np.ndarray, held: np.ndarray) -> np.ndarray:
+        caruana_folds[int(fold[held[0]])] = weights = select(train).weights
+        return weights @ P[:, held]
+
+    def stack_fold(train: np.ndarray, held: np.ndarray) -> np.ndarray:
+        g = (lambda rows: None) if groups is None else (lambda rows: groups[rows])
+        stack_folds[int(fold[held[0]])] = model = fit_stack(P[:, train], labels[train], g(train), args.stack_C)
+        return apply_stack(model, P[:, held], g(held))
+
+    selection = select(np.arange(P.shape[1]))
+    caruana_oof = cross_fit(fold, caruana_fold)
+    stack = fit_stack(P, labels, groups, args.stack_C)
+    stack_oof = cross_fit(fold, stack_fold)
+    candidates = {
+        "caruana": {"oof": caruana_oof, "test": selection.weights @ T,
+                    "per_fold": np.stack([caruana_folds[k] @ T for k in sorted(caruana_folds)]),
+                    "metrics": everything(caruana_oof)},
+        "stack": {"oof": stack_oof, "test": apply_stack(stack, T, test_groups),
+                  "per_fold": np.stack([apply_stack(stack_folds[k], T, test_groups) for k in sorted(stack_folds)]),
+                  "metrics": everything(stack_oof)},
+    }
+    method = args.method
+    if method == "auto":
+        method = "stack" if better(candidates["stack"]["metrics"][metric], candidates["caruana"]["metrics"][metric],
+                                   up) else "caruana"
+    report = {
+        "task": task.name, "metric": metric, "greater_is_better": up, "n_folds": len(np.unique(fold)),
+        "rows": int(P.shape[1]), "test_rows": int(T.shape[1]), "method": method,
+        "members": [{"name": m.name, "run_dir": str(m.run_dir), "oof": everything(m.oof),
+                     "caruana_weight": round(float(w), 4)} for m, w in zip(members, selection.weights)],
+        "caruana": {"oof_in_sample": everything(selection.weights @ P), "oof_cross_fitted": candidates["caruana"]["metrics"],
+                    "weights": dict(zip(names, selection.weights.round(4).tolist())),
+                    "counts": dict(zip(names, selection.counts.tolist())), "init": selection.init,
+                    "history": [round(h, 6) for h in selection.history],
+                    "fold_weights": {k: dict(zip(names, w.round(4).tolist())) for k, w in sorted(caruana_folds.items())}},
+        "stack": {"oof_in_sample": everything(apply_stack(stack, P, groups)),
+                  "oof_cross_fitted": candidates["stack"]["metrics"], "coefficients": stack_coefficients(stack, names),
+                  "per_group": groups is not None},
+        "oof": candidates[method]["metrics"],
+    }
+    return {"report": report, "method": method, "chosen": candidates[method]}
+
+
+if __name__ == "__main__":
+    run_cli(main)

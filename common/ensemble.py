@@ -1,0 +1,442 @@
+"""Ensembles of k-fold runs: Caruana's greedy selection and a logistic stack, scored honestly on the folds.
+
+A member is anything with out-of-fold (OOF) probabilities on one labelled pool and
+probabilities on the test set, saved as a k-fold run folder (:mod:`common.cv`):
+``oof.npz`` (ids, labels, fold, oof) and ``test_predictions.npz`` (test_ids, test =
+the fold mean, per_fold). Neural k-fold runs are such folders; :func:`feature_member`
+makes two non-neural ones on the same folds (TF-IDF + logistic regression, and a
+gradient-boosted model on dense pair statistics). Every member must hold the same
+ids, labels and folds (:func:`check_members`) before anything is combined.
+
+Two ways to combine (N,) probabilities of label 1 from K members:
+
+* :func:`caruana_select`: ensemble selection from a library of models (Caruana,
+  Niculescu-Mizil, Crew and Ksikes, ICML 2004): sorted initialisation with the best
+  n members, then greedy forward steps *with replacement*, each adding the member
+  whose inclusion gives the best metric of the averaged probabilities; the weights
+  are the selection counts normalised, taken at the best step seen.
+* :func:`fit_stack`: stacked generalization (Wolpert, Neural Networks 5(2), 1992)
+  with a logistic regression on the members' OOF logits as the level-1 model
+  (one per group, e.g. Sohu's subtask, when the task gives groups).
+
+Both are fitted on OOF rows and so both scores on those rows are optimistic: the
+weights were chosen on the labels they are scored against. :func:`cross_fit` gives
+the honest number: for each fold k the combiner is fitted on the OOF rows of the
+other folds and predicts fold k, the same scheme that made the members' OOF.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+import scipy.sparse as sp
+from sklearn.decomposition import TruncatedSVD
+from sklearn.ensemble import HistGradientBoostingClassifier
+from sklearn.linear_model import LogisticRegression
+
+from common.cv import assert_same_ids
+from common.match_features import exact_match_flags
+from common.tfidf_reference import PairFeatures
+
+
+OOF_FILE, TEST_FILE = "oof.npz", "test_predictions.npz"
+Score = Callable[[np.ndarray], float]  # (N,) probabilities of fixed rows -> the task's metric
+
+
+# ------------------------------------------------------------------ members
+@dataclass
+class Member:
+    """One k-fold run's predictions.
+
+    Attributes:
+        name: the run folder's name (or the member spec, e.g. ``tfidf``).
+        run_dir: where it was read from.
+        ids, labels, fold: (N,) pool ids (str), 0/1 labels and fold numbers.
+        oof: (N,) out-of-fold P(label 1).
+        test_ids: (M,) test ids; test: (M,) fold-mean P(label 1); per_fold: (K, M).
+    """
+
+    name: str
+    run_dir: Path
+    ids: np.ndarray
+    labels: np.ndarray
+    fold: np.ndarray
+    oof: np.ndarray
+    test_ids: np.ndarray
+    test: np.ndarray
+    per_fold: np.ndarray
+
+
+def load_member(run_dir: str | Path, name: str | None = None) -> Member:
+    """Read a k-fold run folder (``oof.npz`` and ``test_predictions.npz``).
+
+    Raises:
+        FileNotFoundError: either file missing (not a finished k-fold run).
+        ValueError: predictions that are not (N,) probabilities of label 1.
+    """
+    run_dir = Path(run_dir)
+    arrays = {}
+    for file in (OOF_FILE, TEST_FILE):
+        path = run_dir / file
+        if not path.is_file():
+            raise FileNotFoundError(f"{path} missing: is {run_dir} a finished k-fold run (common.commands.cv)?")
+        with np.load(path, allow_pickle=False) as data:
+            arrays.update({k: data[k] for k in data.files})
+    for key in ("oof", "test"):
+        if arrays[key].ndim != 1:
+            raise ValueError(f"{run_dir}: {key} has shape {arrays[key].shape}; ensembles combine (N,) "
+                             "probabilities of label 1")
+    test = arrays["test"]
+    return Member(name or run_dir.name, run_dir, arrays["ids"].astype(str), arrays["labels"], arrays["fold"],
+                  arrays["oof"].astype(np.float64), arrays["test_ids"].astype(str), test.astype(np.float64),
+                  arrays.get("per_fold", test[None]).astype(np.float64))
+
+
+def check_members(members: Sequence[Member]) -> None:
+    """Refuse to combine members that are not on the same rows, labels, folds and test ids as the first.
+
+    Raises:
+        ValueError: one line naming the member's run folder and what differs.
+    """
+    ref = members[0]
+    for m in members[1:]:
+        assert_same_ids(ref.ids, m.ids, f"{m.run_dir}/{OOF_FILE} (against {ref.run_dir})")
+        if not np.array_equal(ref.labels, m.labels):
+            raise ValueError(f"{m.run_dir}/{OOF_FILE}: labels differ from {ref.run_dir}'s on the same ids")
+        if not np.array_equal(ref.fold, m.fold):
+            raise ValueError(f"{m.run_dir}/{OOF_FILE}: folds differ from {ref.run_dir}'s; members must be "
+                             "scored on the same folds (same folds.json)")
+        assert_same_ids(ref.test_ids, m.test_ids, f"{m.run_dir}/{TEST_FILE} (against {ref.run_dir})")
+
+
+# ------------------------------------------------------- combining members
+def better(a: float, b: float, greater_is_better: bool) -> bool:
+    """Is score ``a`` strictly better than ``b``?"""
+    return a > b if greater_is_better else a < b
+
+
+@dataclass
+class Selection:
+    """Caruana's ensemble: how often each member was picked, and the path that led there.
+
+    Attributes:
+        counts: (K,) selection counts of the returned ensemble (initialisation included).
+        score: its metric on the rows it was selected on (optimistic: chosen on them).
+        init: n, the number of best members the sorted initialisation started from.
+        history: the metric after the initialisation and after every greedy step.
+    """
+
+    counts: np.ndarray
+    score: float
+    init: int
+    history: list[float]
+
+    @property
+    def weights(self) -> np.ndarray:
+        """(K,) counts / their sum: non-negative, summing to 1."""
+        return self.counts / self.counts.sum()
+
+
+def caruana_select(predictions: np.ndarray, score: Score, greater_is_better: bool = True, iterations: int = 50,
+                   init_max: int = 0, patience: int = 10) -> Selection:
+    """Greedy forward ensemble selection with replacement (Caruana et al., ICML 2004).
+
+    Sorted initialisation: the members ranked by their own score; the ensemble starts
+    as the mean of the best n of them, n in 1..``init_max`` chosen by its score. Then
+    each step adds (again, if already in) the member whose addition gives the best
+    score of the mean probability; the returned ensemble is the best one seen (ties:
+    the earlier, smaller one), so its score is at least the best member's. Stops after
+    ``iterations`` steps or ``patience`` steps without improvement.
+
+    Args:
+        predictions: (K, N) each member's probabilities of the same N rows.
+        score: (N,) ensemble probabilities -> the metric on those rows.
+        greater_is_better: the metric's direction.
+        iterations: greedy steps at most.
+        init_max: largest n tried for the initialisation (0: all K).
+        patience: stop after this many steps without a better score (0: never early).
+
+    Returns:
+        The :class:`Selection` (``weights`` sum to 1).
+
+    Raises:
+        ValueError: no member, or predictions that are not (K, N).
+    """
+    predictions = np.asarray(predictions, dtype=np.float64)
+    if predictions.ndim != 2 or not len(predictions):
+        raise ValueError(f"caruana_select needs (K, N) predictions, got shape {predictions.shape}")
+    K = len(predictions)
+    own = np.array([score(p) for p in predictions])
+    order = np.argsort(-own if greater_is_better else own, kind="stable")  # best member first
+    best_n, best = 1, own[order[0]]
+    for n in range(2, min(init_max or K, K) + 1):
+        s = score(predictions[order[:n]].mean(axis=0))
+        if better(s, best, greater_is_better):
+            best_n, best = n, s
+    counts = np.zeros(K, dtype=np.int64)
+    counts[order[:best_n]] = 1
+    total = predictions[order[:best_n]].sum(axis=0)  # (N,) sum of the chosen members' probabilities
+    best_counts, history, stale = counts.copy(), [float(best)], 0
+    for _ in range(iterations):
+        size = counts.sum() + 1
+        step = [score((total + predictions[j]) / size) for j in range(K)]
+        j = int(np.argmax(step) if greater_is_better else np.argmin(step))  # first of the ties
+        counts[j] += 1
+        total += predictions[j]
+        history.append(float(step[j]))
+        if better(step[j], best, greater_is_better):
+            best, best_counts, stale = step[j], counts.copy(), 0
+        else:
+            stale += 1
+            if patience and stale >= patience:
+                break
+    return Selection(best_counts, float(best), best_n, history)
+
+
+def logit(probs: np.ndarray, eps: float = 1e-6) -> np.ndarray:
+    """log(p / (1 - p)) of probabilities clipped to [eps, 1 - eps]; same shape."""
+    p = np.clip(np.asarray(probs, dtype=np.float64), eps, 1 - eps)
+    return np.log(p) - np.log1p(-p)
+
+
+@dataclass
+class Stack:
+    """Fitted level-1 logistic regressions: one over all rows, and one per group when groups were given.
+
+    ``models[g]`` is a ``LogisticRegression`` or, for a group whose training rows hold
+    one class only, that class as a float constant. Rows of a group not seen in
+    fitting use the model of all rows (``models[None]``).
+    """
+
+    models: dict
+
+
+def fit_stack(predictions: np.ndarray, labels: np.ndarray, groups: np.ndarray | None = None,
+              C: float = 1.0) -> Stack:
+    """Stacked generalization (Wolpert 1992): a logistic regression on the members' logits.
+
+    Args:
+        predictions: (K, N) members' OOF probabilities of label 1.
+        labels: (N,) 0/1.
+        groups: (N,) optional group keys (e.g. a subtask): one regression per group.
+        C: inverse L2 strength (scikit-learn's).
+
+    Returns:
+        The :class:`Stack`; :func:`apply_stack` predicts with it.
+    """
+    X, y = logit(predictions).T, np.asarray(labels)  # (N, K)
+
+    def one(rows: np.ndarray) -> LogisticRegression | float:
+        if len(np.unique(y[rows])) < 2:
+            return float(y[rows][0]) if len(rows) else 0.5
+        return LogisticRegression(C=C, max_iter=1000).fit(X[rows], y[rows])
+
+    models = {None: one(np.arange(len(y)))}
+    if groups is not None:
+        groups = np.asarray(groups)
+        models.update({g: one(np.flatnonzero(groups == g)) for g in np.unique(groups).tolist()})
+    return Stack(models)
+
+
+def apply_stack(stack: Stack, predictions: np.ndarray, groups: np.ndarray | None = None) -> np.ndarray:
+    """(N,) P(label 1) of the stack given (K, N) member probabilities (and (N,) groups if fitted with them)."""
+    X = logit(predictions).T  # (N, K)
+    out = np.zeros(len(X))
+    keys = np.asarray(groups).tolist() if groups is not None else [None] * len(X)
+    for g in set(keys):
+        rows = np.array([i for i, k in enumerate(keys) if k == g])
+        model = stack.models.get(g, stack.models[None])
+        out[rows] = model if isinstance(model, float) else model.predict_proba(X[rows])[:, 1]
+    return out
+
+
+def stack_coefficients(stack: Stack, names: Sequence[str]) -> dict:
+    """The all-rows regression's ``{member: coefficient on its logit, "intercept": b}``."""
+    model = stack.models[None]
+    if isinstance(model, float):
+        return {"constant": model}
+    return {**dict(zip(names, model.coef_[0].round(4).tolist())), "intercept": round(float(model.intercept_[0]), 4)}
+
+
+def cross_fit(fold: np.ndarray, fit_predict: Callable[[np.ndarray, np.ndarray], np.ndarray]) -> np.ndarray:
+    """Out-of-fold predictions of a combiner: fold k predicted by one fitted on the other folds.
+
+    Args:
+        fold: (N,) fold number of every row.
+        fit_predict: ``(train_rows, held_rows) -> (len(held_rows),)`` fits on ``train_rows``
+            only and predicts ``held_rows``.
+
+    Returns:
+        (N,) float64, every row predicted without its own fold's labels.
+    """
+    out = np.zeros(len(fold))
+    for k in np.unique(fold).tolist():
+        held = np.flatnonzero(fold == k)
+        out[held] = fit_predict(np.flatnonzero(fold != k), held)
+    return out
+
+
+# -------------------------------------------------- non-neural members
+FEATURE_MEMBERS = ("tfidf", "gbm")
+
+
+@dataclass
+class FeatureOptions:
+    """Options of the non-neural members.
+
+    Attributes:
+        ngram_max: TF-IDF 1..n-grams (0: 3 for character texts, 2 for id texts, as the
+            task references use).
+        with_sum: include ``tfidf(a) + tfidf(b)`` (None: for character texts only; the
+            Xiaobu reference measured it worse on ids).
+        C: the TF-IDF regression's inverse L2 strength (the references' 4).
+        gbm_iterations, gbm_learning_rate, gbm_leaves: ``HistGradientBoostingClassifier``'s
+            ``max_iter``, ``learning_rate``, ``max_leaf_nodes``.
+        gbm_svd: components of a truncated SVD of ``tfidf(a) + tfidf(b)`` added to the
+            pair statistics (what the pair is about; 0: none; at most the vocabulary size - 1).
+        seed: random state of the SVD and the boosting.
+    """
+
+    ngram_max: int = 0
+    with_sum: bool | None = None
+    C: float = 4.0
+    gbm_iterations: int = 200
+    gbm_learning_rate: float = 0.05
+    gbm_leaves: int = 15
+    gbm_svd: int = 16
+    seed: int = 0
+
+
+def text_kind(pairs: Sequence[tuple]) -> str:
+    """``"char"`` when the texts are strings, ``"ids"`` for sequences of token ids."""
+    return "char" if pairs and isinstance(pairs[0][0], str) else "ids"
+
+
+def _ngrams(text: Sequence, n: int) -> set:
+    return {tuple(text[i:i + n]) for i in range(len(text) - n + 1)}
+
+
+def pair_statistics(first: Sequence, second: Sequence) -> np.ndarray:
+    """(N, 13) dense overlap statistics of N pairs, for a tree model (nothing fitted).
+
+    Lengths of a and b, their absolute and relative difference; Jaccard of the 1-, 2-
+    and 3-gram sets; for 1- and 2-grams, the share of a's n-grams found in b and of b's
+    in a; the share of a's and b's tokens that occur in the other text (DrQA's
+    exact-match bit, :func:`common.match_features.exact_match_flags`). Texts are
+    strings (characters) or sequences of ids.
+    """
+    rows = []
+    for x, y in zip(first, second):
+        la, lb = len(x), len(y)
+        row = [la, lb, abs(la - lb), abs(la - lb) / max(la, lb, 1)]
+        grams = [(_ngrams(x, n), _ngrams(y, n)) for n in (1, 2, 3)]
+        row += [len(ga & gb) / max(len(ga | gb), 1) for ga, gb in grams]
+        for ga, gb in grams[:2]:
+            row += [len(ga & gb) / max(len(ga), 1), len(ga & gb) / max(len(gb), 1)]
+        fa, fb = exact_match_flags(list(x), list(y))
+        row += [sum(fa) / max(la, 1), sum(fb) / max(lb, 1)]
+        rows.append(row)
+    return np.asarray(rows, dtype=np.float64).reshape(len(rows), 13)
+
+
+def _vectors(features: PairFeatures, texts: Sequence) -> sp.csr_matrix:
+    """(N, V) L2-normalised TF-IDF rows of ``texts`` under the fitted ``features``."""
+    return features.vectorizer.transform([features._doc(t) for t in texts])
+
+
+def feature_member(spec: str, pairs: Sequence[tuple], labels: np.ndarray, fold: np.ndarray,
+                   test_pairs: Sequence[tuple], groups: np.ndarray | None = None,
+                   test_groups: np.ndarray | None = None,
+                   options: FeatureOptions | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """OOF and per-fold test probabilities of a non-neural member, on given folds.
+
+    ``tfidf``: :mod:`common.tfidf_reference`'s pair features and logistic regression
+    (one per group when ``groups`` are given). ``gbm``: scikit-learn's
+    ``HistGradientBoostingClassifier`` (histogram gradient boosting as in LightGBM, Ke et
+    al., NeurIPS 2017) on :func:`pair_statistics`, the TF-IDF cosine, an SVD of
+    ``tfidf(a) + tfidf(b)`` and the group as a categorical feature. In both, fold k's
+    vectorizer (IDF), SVD and model see only the other folds' pairs; ``per_fold[k]``
+    holds fold k's model's test probabilities.
+
+    Args:
+        spec: ``"tfidf"`` or ``"gbm"``.
+        pairs: (N,) ``(text_a, text_b)`` (strings, or sequences of ids) of the pool.
+        labels: (N,) 0/1; fold: (N,) fold numbers (a k-fold run's).
+        test_pairs: (M,) test pairs; groups / test_groups: optional (N,) / (M,) int group ids.
+
+    Returns:
+        ``(oof (N,), per_fold (K, M))``.
+
+    Raises:
+        ValueError: an unknown spec.
+    """
+    if spec not in FEATURE_MEMBERS:
+        raise ValueError(f"unknown member {spec!r}: a k-fold run folder or one of {list(FEATURE_MEMBERS)}")
+    options = options or FeatureOptions()
+    kind = text_kind(pairs)
+    ngram_max = options.ngram_max or (3 if kind == "char" else 2)
+    with_sum = options.with_sum if options.with_sum is not None else kind == "char"
+    labels = np.asarray(labels)
+    first, second = [p[0] for p in pairs] + [p[0] for p in test_pairs], [p[1] for p in pairs] + [p[1] for p in test_pairs]
+    N = len(pairs)  # rows 0..N-1 of first/second are the pool, N.. the test set
+    folds = np.unique(fold).tolist()
+    per_fold = np.zeros((len(folds), len(test_pairs)))
+    if spec == "gbm":
+        statistics = pair_statistics(first, second)  # (N + M, 13), the same for every fold
+        if groups is not None:
+            statistics = np.hstack([statistics, np.concatenate([groups, test_groups]).astype(np.float64)[:, None]])
+
+    def fit_predict(train: np.ndarray, held: np.ndarray) -> np.ndarray:
+        k = folds.index(int(fold[held[0]]))
+        features = PairFeatures(kind, ngram_max, with_sum).fit([t for i in train for t in (first[i], second[i])])
+        if spec == "tfidf":
+            X = features.transform(first, second)  # (N + M, F) sparse
+            model = partial(LogisticRegression, C=options.C, max_iter=3000)
+            return _fit_per_group(model, X[:N], X[N:], labels, train, held, groups, test_groups, per_fold[k])
+        a, b = _vectors(features, first), _vectors(features, second)  # (N + M, V) each
+        columns = [statistics, np.asarray(a.multiply(b).sum(axis=1))]  # + cosine
+        components = min(options.gbm_svd, a.shape[1] - 1)  # TruncatedSVD needs fewer than V
+        if components > 0:
+            svd = TruncatedSVD(components, random_state=options.seed).fit((a + b)[train])
+            columns.append(svd.transform(a + b))  # (N + M, components)
+        X = np.hstack(columns)
+        model = HistGradientBoostingClassifier(
+            max_iter=options.gbm_iterations, learning_rate=options.gbm_learning_rate,
+            max_leaf_nodes=options.gbm_leaves, early_stopping=False, random_state=options.seed,
+            categorical_features=[13] if groups is not None else None).fit(X[train], labels[train])
+        per_fold[k] = model.predict_proba(X[N:])[:, 1] if len(test_pairs) else per_fold[k]
+        return model.predict_proba(X[held])[:, 1]
+
+    return cross_fit(fold, fit_predict), per_fold
+
+
+def _fit_per_group(make: Callable, X, X_test, labels: np.ndarray, train: np.ndarray, held: np.ndarray,
+                   groups: np.ndarray | None, test_groups: np.ndarray | None, test_out: np.ndarray) -> np.ndarray:
+    """Fit ``make()`` on the ``train`` rows of ``X`` (one per group when given).
+
+    Fills ``test_out`` (M,) with its test probabilities and returns the ``held`` rows'.
+    A group with one class in ``train`` predicts that class; rows of a group absent from
+    ``train`` get the training rows' positive rate.
+    """
+    prior = float(labels[train].mean())
+    held_out = np.full(len(held), prior)
+    test_out[:] = prior
+    group_of = (lambda rows: np.zeros(len(rows), dtype=int)) if groups is None else \
+        (lambda rows: np.asarray(groups)[rows])
+    test_group = np.zeros(X_test.shape[0], dtype=int) if groups is None else np.asarray(test_groups)
+    for g in np.unique(group_of(train)).tolist():
+        tr = train[group_of(train) == g]
+        he, te = np.flatnonzero(group_of(held) == g), np.flatnonzero(test_group == g)
+        if len(np.unique(labels[tr])) < 2:
+            held_out[he], test_out[te] = labels[tr][0], labels[tr][0]
+            continue
+        model = make().fit(X[tr], labels[tr])
+        if len(he):
+            held_out[he] = model.predict_proba(X[held[he]])[:, 1]
+        if len(te):
+            test_out[te] = model.predict_proba(X_test[te])[:, 1]
+    return held_out

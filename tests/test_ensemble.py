@@ -1,0 +1,189 @@
+"""Ensembles of k-fold runs (common.ensemble, common.commands.ensemble): Caruana selection, the cross-fitted
+stack against a direct scikit-learn computation, aligned members, and an end-to-end run on Xiaobu fixtures."""
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import log_loss, roc_auc_score
+
+from common.ensemble import (FeatureOptions, apply_stack, caruana_select, check_members, cross_fit, feature_member, fit_stack,
+                             load_member, logit)
+from tests.conftest import ROOT
+
+
+def _synthetic(n=2000, seed=0):
+    """Labels and three members: informative, weakly informative, pure noise; (3, n) probabilities."""
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 2, n)
+    signal = 2 * y - 1
+    good = 1 / (1 + np.exp(-(1.5 * signal + rng.normal(0, 1.5, n))))
+    weak = 1 / (1 + np.exp(-(0.3 * signal + rng.normal(0, 1.5, n))))
+    noise = rng.uniform(0.01, 0.99, n)
+    return y, np.stack([noise, good, weak])
+
+
+def test_caruana_picks_the_informative_member_and_beats_every_member():
+    y, P = _synthetic()
+    selection = caruana_select(P, lambda p: roc_auc_score(y, p), iterations=30)
+    own = [roc_auc_score(y, p) for p in P]
+    assert int(np.argmax(selection.weights)) == 1  # the informative one
+    assert selection.weights[0] <= 0.1  # noise barely (or never) chosen
+    assert np.isclose(selection.weights.sum(), 1.0) and (selection.weights >= 0).all()
+    assert selection.counts.sum() >= 1 and np.allclose(selection.weights, selection.counts / selection.counts.sum())
+    assert selection.score >= max(own) and selection.history[0] >= max(own)  # sorted init starts from the best
+    assert np.isclose(selection.score, roc_auc_score(y, selection.weights @ P))
+
+
+def test_caruana_with_replacement_and_a_smaller_is_better_metric():
+    rng = np.random.default_rng(1)
+    y = rng.integers(0, 2, 3000)
+    # two members with independent errors: their mean beats both; a third is useless
+    a = np.clip(0.5 + 0.3 * (2 * y - 1) + rng.normal(0, 0.25, 3000), 0.01, 0.99)
+    b = np.clip(0.5 + 0.3 * (2 * y - 1) + rng.normal(0, 0.25, 3000), 0.01, 0.99)
+    c = np.full(3000, 0.5)
+    P = np.stack([a, b, c])
+    selection = caruana_select(P, lambda p: log_loss(y, p), greater_is_better=False, iterations=20, patience=0)
+    assert selection.score < min(log_loss(y, p) for p in P)
+    assert selection.counts[0] >= 1 and selection.counts[1] >= 1 and selection.counts[2] == 0
+    assert len(selection.history) == 21  # patience 0: every step taken, the best prefix kept
+    with pytest.raises(ValueError, match=r"\(K, N\)"):
+        caruana_select(np.zeros(5), lambda p: 0.0)
+
+
+def test_cross_fitted_stack_equals_a_manual_fit_on_the_other_folds():
+    y, P = _synthetic(600, seed=2)
+    fold = np.arange(600) % 3
+    oof = cross_fit(fold, lambda tr, he: apply_stack(fit_stack(P[:, tr], y[tr]), P[:, he]))
+    manual = np.zeros(600)
+    for k in range(3):
+        tr, he = fold != k, fold == k
+        model = LogisticRegression(C=1.0, max_iter=1000).fit(logit(P[:, tr]).T, y[tr])
+        manual[he] = model.predict_proba(logit(P[:, he]).T)[:, 1]
+    assert np.allclose(oof, manual)
+
+
+def test_cross_fitting_does_not_see_the_held_fold():
+    """Twenty pure-noise members on 300 rows: fitted in-sample the stack 'finds' signal, cross-fitted it does not."""
+    rng = np.random.default_rng(3)
+    y = rng.integers(0, 2, 300)
+    P = rng.uniform(0.01, 0.99, (20, 300))
+    fold = np.arange(300) % 5
+    in_sample = roc_auc_score(y, apply_stack(fit_stack(P, y), P))
+    honest = roc_auc_score(y, cross_fit(fold, lambda tr, he: apply_stack(fit_stack(P[:, tr], y[tr]), P[:, he])))
+    assert in_sample > 0.65 and abs(honest - 0.5) < 0.08
+    # the same for Caruana: choosing weights on the scored rows is optimistic, nested is not
+    def select(rows):
+        return caruana_select(P[:, rows], lambda p: roc_auc_score(y[rows], p), iterations=10, init_max=1)
+
+    nested = cross_fit(fold, lambda tr, he: select(tr).weights @ P[:, he])
+    assert select(np.arange(300)).score > 0.55 and abs(roc_auc_score(y, nested) - 0.5) < 0.08
+
+
+def test_stack_per_group():
+    """A member whose meaning flips between two groups: one regression per group recovers it, one for all cannot."""
+    rng = np.random.default_rng(4)
+    y, groups = rng.integers(0, 2, 1000), np.arange(1000) % 2
+    p = np.clip(np.where(groups == 0, y, 1 - y) * 0.6 + 0.2 + rng.normal(0, 0.1, 1000), 0.01, 0.99)[None]
+    pooled = roc_auc_score(y, apply_stack(fit_stack(p, y), p))
+    per_group = roc_auc_score(y, apply_stack(fit_stack(p, y, groups), p, groups))
+    assert pooled < 0.6 and per_group > 0.95
+    unseen = apply_stack(fit_stack(p, y, groups), p[:, :4], np.array([7, 7, 7, 7]))  # falls back to the pooled model
+    assert unseen.shape == (4,) and ((unseen > 0) & (unseen < 1)).all()
+
+
+def test_feature_members_on_given_folds():
+    """tfidf and gbm on char pairs (with groups) and on id pairs: one OOF probability per row, one test row per fold."""
+    rng = np.random.default_rng(5)
+    words = ["天气", "很好", "公园", "散步", "北京", "地区", "风险", "调整"]
+    first = ["".join(rng.choice(words, 4)) for _ in range(80)]
+    y = rng.integers(0, 2, 80)
+    second = [a if label else "".join(rng.choice(words, 4)) for a, label in zip(first, y)]
+    pairs, fold, groups = list(zip(first, second)), np.arange(80) % 4, np.arange(80) % 2
+    quick = FeatureOptions(gbm_iterations=20)
+    for spec in ("tfidf", "gbm"):
+        oof, per_fold = feature_member(spec, pairs, y, fold, pairs[:10], groups, groups[:10], quick)
+        assert oof.shape == (80,) and per_fold.shape == (4, 10) and ((oof >= 0) & (oof <= 1)).all()
+        assert roc_auc_score(y, oof) > 0.8  # identical texts are easy
+    ids = [([int(c) for c in str(i)], [int(c) for c in str(i * 7)]) for i in range(40)]
+    oof, per_fold = feature_member("gbm", ids, np.arange(40) % 2, np.arange(40) % 2, ids[:3], options=quick)
+    assert oof.shape == (40,) and per_fold.shape == (2, 3)
+    with pytest.raises(ValueError, match="unknown member 'svm'"):
+        feature_member("svm", pairs, y, fold, pairs)
+
+
+def _write_run(path, ids, labels, fold, test_ids):
+    path.mkdir(parents=True)
+    rng = np.random.default_rng(len(str(path)))
+    np.savez(path / "oof.npz", ids=np.array(ids), labels=np.array(labels), fold=np.array(fold),
+             oof=rng.uniform(size=len(ids)))
+    test = rng.uniform(size=len(test_ids))
+    np.savez(path / "test_predictions.npz", test_ids=np.array(test_ids), test=test, per_fold=np.stack([test, test]))
+    return load_member(path)
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"ids": ["b", "a", "c", "d"]}, r"other/oof\.npz \(against .*ref\): ids differ"),
+    ({"labels": [1, 1, 1, 0]}, r"other/oof\.npz: labels differ from .*ref's"),
+    ({"fold": [1, 0, 0, 1]}, r"other/oof\.npz: folds differ from .*ref's"),
+    ({"test_ids": ["t2", "t1"]}, r"other/test_predictions\.npz \(against .*ref\): ids differ"),
+])
+def test_misaligned_members_fail_with_a_one_line_error_naming_the_run(tmp_path, change, message):
+    base = {"ids": ["a", "b", "c", "d"], "labels": [0, 1, 1, 0], "fold": [0, 1, 0, 1], "test_ids": ["t1", "t2"]}
+    ref = _write_run(tmp_path / "ref", **base)
+    other = _write_run(tmp_path / "other", **{**base, **change})
+    with pytest.raises(ValueError, match=message) as err:
+        check_members([ref, other])
+    assert "\n" not in str(err.value)
+    with pytest.raises(FileNotFoundError, match=r"nothing/oof\.npz missing: is .*nothing a finished k-fold run"):
+        load_member(tmp_path / "nothing")
+
+
+XIAOBU = ROOT / "tests" / "fixtures" / "xiaobu"
+TINY = ["--num-layers", "1", "--hidden-size", "32", "--num-heads", "2", "--intermediate-size", "64",
+        "--batch-size", "16", "--epochs", "1", "--folds", "2", "--max-train-minutes", "0"]
+
+
+def test_ensemble_of_two_kfold_runs_and_tfidf_gbm_writes_a_valid_submission(tmp_path, capsys):
+    from common.commands import cv, ensemble
+    from common.commands.args import run_cli
+    from common.submission import validate_probability_file
+
+    data = ["--data-dir", str(XIAOBU), "--train-file", "train.tsv", "--test-file", "test.tsv",
+            "--submission-dir", str(tmp_path / "sub")]
+    for name, seed in (("cv", "42"), ("cv-seed2", "7")):
+        cv.main(["--task", "xiaobu"] + TINY + data + ["--run-dir", str(tmp_path / name), "--seed", seed])
+    runs = [str(tmp_path / "cv"), str(tmp_path / "cv-seed2"), "tfidf", "gbm"]
+    args = ["--task", "xiaobu", "--data-dir", str(XIAOBU), "--gbm-iterations", "20", "--runs"] + runs
+    result = ensemble.main(args)
+    assert result["method"] in ("caruana", "stack") and set(result["members"]) == {"cv", "cv-seed2", "tfidf", "gbm"}
+    assert f"cv{result['cv']['auc']:.4f}" in result["submission"]
+    assert validate_probability_file(result["submission"], 16) == result["rows"] == 16  # every test line once
+    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["submission"] == result["submission"]
+    run = tmp_path / "ensemble-cv"
+    report = json.loads((run / "ensemble.json").read_text())
+    assert np.isclose(sum(m["caruana_weight"] for m in report["members"]), 1.0, atol=1e-3)
+    assert set(report["caruana"]) >= {"oof_in_sample", "oof_cross_fitted", "weights"}
+    assert set(report["stack"]) >= {"oof_in_sample", "oof_cross_fitted", "coefficients"}
+    assert report["oof"] == report[report["method"]]["oof_cross_fitted"]
+    # the ensemble is itself a k-fold run: same ids, labels and folds as its members
+    members = [load_member(r) for r in (tmp_path / "cv", run, tmp_path / "cv-tfidf", tmp_path / "cv-gbm")]
+    check_members(members)
+    assert members[1].per_fold.shape == (2, 16)
+    assert json.loads((run / "folds.json").read_text())["fold"] == members[1].fold.tolist()
+    # a rerun reuses the cached tfidf / gbm members
+    stamp = (tmp_path / "cv-gbm" / "oof.npz").stat().st_mtime_ns
+    again = ensemble.main(args)
+    assert (tmp_path / "cv-gbm" / "oof.npz").stat().st_mtime_ns == stamp and again["cv"] == result["cv"]
+    # a run on other folds is refused with one line naming it
+    other = tmp_path / "other-folds"
+    shutil.copytree(tmp_path / "cv-seed2", other)
+    arrays = dict(np.load(other / "oof.npz"))
+    np.savez(other / "oof.npz", **{**arrays, "fold": 1 - arrays["fold"]})
+    capsys.readouterr()
+    with pytest.raises(SystemExit):
+        run_cli(lambda: ensemble.main(args[:-4] + [str(tmp_path / "cv"), str(other)]))
+    error = capsys.readouterr().err.strip().splitlines()[-1]
+    assert error.startswith("error: ") and "other-folds/oof.npz: folds differ from" in error
