@@ -140,11 +140,25 @@ def test_each_output_written_once_by_one_process(runs):
     _, _, one, two = runs
     assert two.proc.returncode == 0, describe(two.proc)
     assert len({pid for pid, _ in two.writes}) == 1, f"several processes wrote files: {two.writes}"
-    # metrics.json and checkpoint/ are rewritten at every epoch end, model.pt at every improvement:
-    # the 1-process run says how often each file is legitimately written; 2 processes write no more.
+    # metrics.json, learning_curve.png and checkpoint/ are rewritten at every epoch end, model.pt at every
+    # improvement: the 1-process run says how often each file is legitimately written; 2 processes write no more.
     assert two.relative_writes() == one.relative_writes()
     rewritten = {p for p, n in one.relative_writes().items() if n > 1}
-    assert rewritten <= {"run/metrics.json", "run/model.pt", "run/checkpoint"}, rewritten
+    assert rewritten <= {"run/metrics.json", "run/model.pt", "run/checkpoint", "run/learning_curve.png"}, rewritten
+
+
+def test_tracking_events_come_from_the_main_process_only(runs):
+    """The TensorBoard events (``--report-to auto``) are written by the one process that wrote every file.
+
+    An event file's name ends in ``.<pid>.<n>`` of its writer; accelerate starts the
+    trackers on the main process only.
+    """
+    pytest.importorskip("tensorboard")
+    _, _, _, two = runs
+    assert two.proc.returncode == 0, describe(two.proc)
+    (writer,) = {pid for pid, _ in two.writes}
+    events = list((two.run_dir / "tracking").rglob("events.out.tfevents.*"))
+    assert events and {int(p.name.split(".")[-2]) for p in events} == {writer}, events
 
 
 def test_validation_metric_covers_the_whole_validation_set(runs):

@@ -14,6 +14,21 @@ Run folder (``TrainConfig.run_dir``)::
     metrics.json      per-epoch history, best epoch and best metrics (atomic)
     model.pt          best weights (EMA weights when EMA is on) + config + metrics (atomic)
     checkpoint/       accelerate state of the last finished step, for --resume (swapped atomically)
+    learning_curve.png  train loss and the validation metric per epoch (common.training.curves)
+    tracking/         experiment tracking (``--report-to``): TensorBoard events, a wandb offline run
+
+Experiment tracking goes through accelerate's trackers (``Accelerator(log_with=...)``,
+``init_trackers``, ``log``), on the main process only, at the optimizer step
+(``global_step``) as x axis, the way HF ``Trainer``'s ``report_to`` does:
+
+    train/loss, train/learning_rate           every optimizer step
+    eval/<metric>, train/epoch_loss,          every epoch (at its last step)
+    train/samples_per_second, train/epoch
+    hparams                                   the resolved config, once per start
+
+``tensorboard --logdir runs/`` shows every run. A resumed run continues at its
+checkpoint's step and hides what the killed attempt logged after it (TensorBoard's
+``purge_step``), so its curves equal the uninterrupted run's.
 """
 
 from __future__ import annotations
@@ -23,15 +38,17 @@ import json
 import logging
 import math
 import os
+import random
 import re
 import shutil
 import sys
 import time
-from contextlib import ExitStack
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Sequence
 
+import numpy as np
 import torch
 from accelerate import Accelerator
 from accelerate.utils import set_seed
@@ -43,6 +60,7 @@ from transformers.trainer_pt_utils import LengthGroupedSampler
 
 from common.io import replace_dir_atomic, torch_save_atomic, write_json_atomic
 from common.training.callbacks import Callback
+from common.training.curves import plot_run
 from common.training.inference import PredictStep, default_predict_step, inference_loader, run_inference
 
 logger = logging.getLogger("common.trainer")
@@ -76,6 +94,79 @@ class TrainConfig:
     group_by_length: bool = False  # training batches of similar lengths (needs Trainer(lengths=...))
     layer_lr_decay: float = 1.0  # < 1: layer-wise learning-rate decay (layer l of L gets lr * d^(L-l)); 1 off
     gradient_checkpointing: bool = False  # recompute encoder activations in backward (less memory, ~30% slower)
+    # experiment tracking into run_dir/tracking: auto (tensorboard when installed, else none) | tensorboard |
+    # wandb (offline unless WANDB_API_KEY or WANDB_MODE is set) | none, or a comma list (tensorboard,wandb)
+    report_to: str = "auto"
+
+
+TRACKING_DIR = "tracking"  # the trackers' folder inside the run folder
+TRACKERS = ("tensorboard", "wandb")
+
+
+def resolve_trackers(report_to: str) -> list[str]:
+    """The trackers ``--report-to`` names: ``auto`` is TensorBoard when installed, else none.
+
+    Args:
+        report_to: ``auto``, ``none``, or a comma list of :data:`TRACKERS` names.
+
+    Returns:
+        The tracker names, in the order given, without repeats (empty: no tracking).
+
+    Raises:
+        ValueError: an unknown name, ``auto``/``none`` inside a list, or a tracker whose
+            package is not installed (naming the package to install).
+    """
+    from accelerate.utils import is_tensorboard_available, is_wandb_available
+
+    names = [n.strip().lower() for n in report_to.split(",") if n.strip()]
+    if names == ["auto"]:
+        return ["tensorboard"] if is_tensorboard_available() else []
+    if names in ([], ["none"]):
+        return []
+    unknown = [n for n in names if n not in TRACKERS]
+    if unknown:
+        raise ValueError(f"--report-to {report_to!r}: unknown tracker {unknown[0]!r}; choose auto, none, or a "
+                         f"comma list of {', '.join(TRACKERS)}")
+    available = {"tensorboard": is_tensorboard_available, "wandb": is_wandb_available}
+    for name in names:
+        if not available[name]():
+            raise ValueError(f"--report-to {name}: the {name} package is not installed (pip install {name}), "
+                             f"or choose --report-to none")
+    return list(dict.fromkeys(names))
+
+
+def hparams(config: Any) -> dict[str, bool | int | float | str]:
+    """The config as flat tracker hyperparameters: ``{"a.b": value}``; lists, None and others as ``str``.
+
+    TensorBoard's hparams plugin takes only bool/int/float/str values.
+    """
+    flat: dict[str, bool | int | float | str] = {}
+
+    def walk(prefix: str, value: Any) -> None:
+        if isinstance(value, dict):
+            for key, sub in value.items():
+                walk(f"{prefix}.{key}" if prefix else str(key), sub)
+        else:
+            flat[prefix] = value if isinstance(value, (bool, int, float, str)) else str(value)
+
+    walk("", dataclasses.asdict(config) if dataclasses.is_dataclass(config) else dict(config))
+    return flat
+
+
+@contextmanager
+def rng_untouched() -> Iterator[None]:
+    """Restore the Python, NumPy and torch CPU RNG states on exit.
+
+    Around the trackers' start, so tracking can never shift a seeded run's draws
+    (a tracker may draw a run id from ``random``).
+    """
+    states = random.getstate(), np.random.get_state(), torch.get_rng_state()
+    try:
+        yield
+    finally:
+        random.setstate(states[0])
+        np.random.set_state(states[1])
+        torch.set_rng_state(states[2])
 
 
 def build_callbacks(config: TrainConfig) -> list[Callback]:
@@ -221,7 +312,8 @@ class Trainer:
 
     Raises:
         ValueError: on an impossible config (no training data, bad mixed precision,
-            ``group_by_length`` without one length per training example).
+            ``group_by_length`` without one length per training example, an unknown
+            or uninstalled ``report_to`` tracker).
         FileNotFoundError: ``resume`` without a checkpoint in the run folder.
     """
 
@@ -242,11 +334,13 @@ class Trainer:
                              f"{'none' if lengths is None else len(lengths)} for {len(train_dataset)}")
         if config.mixed_precision not in ("no", "fp16", "bf16"):
             raise ValueError(f"mixed_precision must be no|fp16|bf16, got {config.mixed_precision!r}")
+        self.trackers = resolve_trackers(config.report_to)
         self.config = config
         self.run_dir = Path(run_dir)
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.accelerator = Accelerator(gradient_accumulation_steps=config.grad_accum_steps,
-                                       mixed_precision=config.mixed_precision)
+                                       mixed_precision=config.mixed_precision,
+                                       log_with=self._tracker_specs() or None, project_dir=str(self.run_dir))
         setup_logging(self.run_dir, self.accelerator.is_main_process)
         set_seed(config.seed)
         self.train_dataset, self.eval_dataset = train_dataset, eval_dataset
@@ -299,6 +393,53 @@ class Trainer:
         if loss is None:
             raise ValueError("the model returned no loss: does the batch carry its labels?")
         return loss
+
+    # ---------------------------------------------------------------- tracking
+    def _tracker_specs(self) -> list[Any]:
+        """``log_with`` for the Accelerator: ``"tensorboard"``, and wandb as a tracker object.
+
+        wandb's project is ``$WANDB_PROJECT`` or the run folder's parent (the task under
+        ``runs/``), its run name the run folder's, its files under ``tracking/``; offline
+        unless ``WANDB_API_KEY`` or ``WANDB_MODE`` says otherwise.
+        """
+        specs: list[Any] = []
+        if "tensorboard" in self.trackers:
+            specs.append("tensorboard")
+        if "wandb" in self.trackers:
+            from accelerate.tracking import WandBTracker
+
+            kwargs: dict[str, Any] = {"name": self.run_dir.name, "dir": str(self.run_dir / TRACKING_DIR)}
+            if not os.environ.get("WANDB_API_KEY") and not os.environ.get("WANDB_MODE"):
+                kwargs["mode"] = "offline"
+            specs.append(WandBTracker(os.environ.get("WANDB_PROJECT") or self.run_dir.parent.name or "runs",
+                                      **kwargs))
+        return specs
+
+    def _start_tracking(self) -> None:
+        """Start the trackers (main process) at the loop's position; the config as hparams.
+
+        After ``--resume`` TensorBoard gets ``purge_step`` = the checkpoint's step + 1:
+        what the killed attempt logged after the checkpoint is hidden, and the resumed
+        run logs those steps again.
+        """
+        if not self.trackers or not self.accelerator.is_main_process:
+            return
+        (self.run_dir / TRACKING_DIR).mkdir(exist_ok=True)
+        init_kwargs = {"tensorboard": {"purge_step": self.state["global_step"] + 1}} if self.config.resume else {}
+        with rng_untouched():
+            self.accelerator.init_trackers(TRACKING_DIR, config=hparams(self.config), init_kwargs=init_kwargs)
+        logger.info("tracking with %s in %s", ", ".join(self.trackers), self.run_dir / TRACKING_DIR)
+
+    def _end_tracking(self) -> None:
+        """Flush and close the trackers (not ``accelerator.end_training``: it also ends the process group)."""
+        for tracker in self.accelerator.trackers:
+            tracker.finish()
+        self.accelerator.trackers = []
+
+    def _log(self, values: dict[str, float], step: int) -> None:
+        """``values`` to the trackers at ``step`` (main process; nothing without trackers)."""
+        if self.trackers:
+            self.accelerator.log(values, step=step)
 
     def _is_better(self, value: float) -> bool:
         best = self.state["best_metric"]
@@ -359,6 +500,12 @@ class Trainer:
     # -------------------------------------------------------------- main loop
     def train(self) -> dict[str, Any]:
         """Run the epochs; returns ``{"best_metric", "best_epoch", "history", ...}``."""
+        try:
+            return self._train()
+        finally:
+            self._end_tracking()
+
+    def _train(self) -> dict[str, Any]:
         cfg = self.config
         aside = self.checkpoint_dir.with_name(self.checkpoint_dir.name + ".old")
         if cfg.resume and not self.checkpoint_dir.exists() and (aside / "trainer_state.json").is_file():
@@ -371,6 +518,7 @@ class Trainer:
         elif cfg.resume:  # killed before the first checkpoint: nothing to resume, the start is deterministic
             logger.warning("--resume: no checkpoint in %s yet (stopped before the first one): training from the "
                            "start", self.checkpoint_dir)
+        self._start_tracking()
         for cb in self.callbacks:
             cb.on_train_begin(self)
         n = self.accelerator.num_processes
@@ -393,6 +541,7 @@ class Trainer:
             bar = tqdm(batches, total=len(loader), initial=skip, desc=f"epoch {epoch + 1}/{cfg.epochs}",
                        disable=not self.accelerator.is_local_main_process, dynamic_ncols=True)
             seen, t0, running, loss_sum, loss_count = 0, time.time(), None, 0.0, 0
+            window_sum, window_count = 0.0, 0  # the batches of the current optimizer step (accumulation)
             for batch in bar:
                 with self.accelerator.accumulate(self.model):
                     loss = self._compute_loss(batch)
@@ -401,6 +550,8 @@ class Trainer:
                         cb.on_after_backward(self, batch, self._compute_loss)
                     if self.accelerator.sync_gradients and cfg.max_grad_norm > 0:
                         self.accelerator.clip_grad_norm_(self.model.parameters(), cfg.max_grad_norm)
+                    if self.accelerator.sync_gradients:  # the rate this step applies (heads' under layer decay)
+                        step_lr = max(group["lr"] for group in self.optimizer.param_groups)
                     self.optimizer.step()
                     self.scheduler.step()
                     self.optimizer.zero_grad()
@@ -412,6 +563,11 @@ class Trainer:
                 value = loss.detach().float().item()
                 running = value if running is None else 0.98 * running + 0.02 * value  # for the bar
                 loss_sum, loss_count = loss_sum + value, loss_count + 1
+                window_sum, window_count = window_sum + value, window_count + 1
+                if self.accelerator.sync_gradients:  # this process's mean loss over the step's batches
+                    self._log({"train/loss": window_sum / window_count, "train/learning_rate": step_lr},
+                              self.state["global_step"])
+                    window_sum, window_count = 0.0, 0
                 seen += next(iter(batch.values())).shape[0] * n
                 rate = seen / max(time.time() - t0, 1e-9)
                 bar.set_postfix(loss=f"{running:.4f}", samples_s=f"{rate:.1f}",
@@ -449,8 +605,13 @@ class Trainer:
                     self.state["best_metric"], self.state["best_epoch"] = value, epoch + 1
                     self.save_best(record)
             logger.info("epoch %d: %s", epoch + 1, json.dumps(record, ensure_ascii=False))
+            self._log({"train/epoch": epoch + 1, "train/samples_per_second": record["train_samples_per_s"],
+                       **({"train/epoch_loss": mean_loss} if mean_loss is not None else {}),
+                       **{f"eval/{k}": v for k, v in metrics.items() if k != "eval_examples"}},
+                      self.state["global_step"])  # before the checkpoint: a resume keeps it
             self.save_checkpoint()
             self.write_metrics()
+            self.write_learning_curve()
             for cb in self.callbacks:
                 cb.on_evaluate(self, record)
         return self.summary()
@@ -466,6 +627,11 @@ class Trainer:
         if self.accelerator.is_main_process:
             write_json_atomic(path, self.summary())
         return path
+
+    def write_learning_curve(self) -> None:
+        """``run_dir/learning_curve.png`` from metrics.json (main process; :func:`common.training.curves.plot_run`)."""
+        if self.accelerator.is_main_process:
+            plot_run(self.run_dir)
 
     # ------------------------------------------------------------- inference
     def predict(self, dataset: Dataset) -> dict[str, Any]:
