@@ -13,8 +13,11 @@ logit-adjustment prior is kept per condition.
 
 :func:`build_pair_model` / :func:`load_pair_model` give a task's ``Task.build`` /
 ``Task.load`` in one line: tokenizer and encoder from :mod:`common.encoder`, the run
-folder holding ``tokenizer/``, ``encoder/`` and ``label_prior.json``. Inputs come from
-:mod:`common.pair_inputs`.
+folder holding ``tokenizer/``, ``encoder/`` and ``label_prior.json``. ``encoder/``
+starts with the encoder's config; whenever the best epoch is saved the trainer swaps in
+the fine-tuned encoder itself (``save_pretrained``, :func:`common.training.trainer.save_encoder`),
+so ``AutoModel.from_pretrained(run/"encoder")`` works outside this repository (a
+conditioned encoder at a zero condition). Inputs come from :mod:`common.pair_inputs`.
 """
 
 from __future__ import annotations
@@ -185,7 +188,7 @@ def build_pair_model(config: Any, run_dir: Path, texts: Sequence[str], labels: S
 
     def save(run_dir: Path) -> None:
         tokenizer.save_pretrained(run_dir / "tokenizer")
-        encoder.config.save_pretrained(run_dir / "encoder")
+        encoder.config.save_pretrained(run_dir / "encoder")  # the trainer adds the best weights beside it
         save_log_prior(run_dir, prior)
 
     return Model(module, tokenizer, "pretrained" if config.model else "scratch", save)

@@ -275,7 +275,9 @@ def pretrain_mlm(model: nn.Module, tokenizer: Any, dataset: Dataset, collator: N
     from common.training.trainer import Trainer
 
     start = time.time()
-    trainer = Trainer(model, config, run_dir, dataset, None, collate_fn=collator, callbacks=callbacks)
+    # export_encoder off: the MLM model is saved below, whole, into output_dir
+    trainer = Trainer(model, config, run_dir, dataset, None, collate_fn=collator, callbacks=callbacks,
+                      export_encoder=False)
     summary = trainer.train()
     output_dir = Path(output_dir)
     tmp = output_dir.with_name(output_dir.name + ".tmp")

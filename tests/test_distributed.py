@@ -140,11 +140,13 @@ def test_each_output_written_once_by_one_process(runs):
     _, _, one, two = runs
     assert two.proc.returncode == 0, describe(two.proc)
     assert len({pid for pid, _ in two.writes}) == 1, f"several processes wrote files: {two.writes}"
-    # metrics.json, learning_curve.png and checkpoint/ are rewritten at every epoch end, model.pt at every
-    # improvement: the 1-process run says how often each file is legitimately written; 2 processes write no more.
+    # metrics.json, learning_curve.png and checkpoint/ are rewritten at every epoch end, model.pt and encoder/
+    # at every improvement: the 1-process run says how often each file is legitimately written; 2 processes
+    # write no more.
     assert two.relative_writes() == one.relative_writes()
     rewritten = {p for p, n in one.relative_writes().items() if n > 1}
-    assert rewritten <= {"run/metrics.json", "run/model.pt", "run/checkpoint", "run/learning_curve.png"}, rewritten
+    assert rewritten <= {"run/metrics.json", "run/model.pt", "run/checkpoint", "run/encoder",
+                         "run/learning_curve.png"}, rewritten
 
 
 def test_tracking_events_come_from_the_main_process_only(runs):

@@ -14,6 +14,8 @@ Run folder (``TrainConfig.run_dir``)::
     metrics.json      per-epoch history, best epoch and best metrics (atomic)
     model.pt          best weights (EMA weights when EMA is on) + config + metrics (atomic)
     checkpoint/       accelerate state of the last finished step, for --resume (swapped atomically)
+    encoder/          the best epoch's transformers encoder, ``save_pretrained`` (swapped atomically),
+                      so ``AutoModel.from_pretrained(run/"encoder")`` works outside this repository
     learning_curve.png  train loss and the validation metric per epoch (common.training.curves)
     tracking/         experiment tracking (``--report-to``): TensorBoard events, a wandb offline run
 
@@ -169,6 +171,42 @@ def rng_untouched() -> Iterator[None]:
         torch.set_rng_state(states[2])
 
 
+def exportable_encoder(model: nn.Module) -> nn.Module | None:
+    """The ``transformers`` encoder a run exports as ``encoder/``, or None.
+
+    The outermost ``PreTrainedModel`` inside ``model`` (the model itself, e.g.
+    Xiaobu's ``BertForSequenceClassification``; or a sub-module, e.g. the pair
+    classifier's or the NER model's BERT), reduced to its ``base_model`` (the encoder
+    without task heads). None when the model holds none (NER's character BiLSTM).
+    """
+    from transformers import PreTrainedModel
+
+    for module in model.modules():
+        if isinstance(module, PreTrainedModel):
+            return module.base_model
+    return None
+
+
+def save_encoder(encoder: nn.Module, folder: Path) -> Path:
+    """``encoder.save_pretrained`` into ``folder``, swapped in whole (:func:`common.io.replace_dir_atomic`).
+
+    Only the weights the encoder's stock class has are written, so
+    ``AutoModel.from_pretrained(folder)`` loads without unexpected keys: a Conditional
+    LayerNorm (Sohu's conditioned encoder, :mod:`common.layers.conditional_layer_norm`)
+    keeps its gain and bias, i.e. the encoder is exported at a zero condition vector;
+    the per-condition projections stay in ``model.pt``. Returns ``folder``.
+    """
+    with torch.device("meta"):  # the stock class's parameter names, without allocating them
+        stock = set(type(encoder)(encoder.config).state_dict())
+    weights = {k: v for k, v in encoder.state_dict().items() if k in stock}
+    tmp = folder.with_name(folder.name + ".tmp")
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    encoder.save_pretrained(tmp, state_dict=weights)
+    replace_dir_atomic(tmp, folder)
+    return folder
+
+
 def build_callbacks(config: TrainConfig) -> list[Callback]:
     """The trick callbacks switched on by ``config`` (one flag each, all off by default)."""
     from common.training.adversarial import FGM, PGD
@@ -302,6 +340,10 @@ class Trainer:
         predict_step: ``(model, batch) -> {name: (B, ...) tensor}``; defaults to logits.
         checkpoint_extra: called with the run folder whenever the best model is saved
             (e.g. to write the tokenizer and encoder config beside it).
+        export_encoder: whenever the best model is saved, also write its transformers
+            encoder (:func:`exportable_encoder`) to ``run_dir/encoder`` with
+            ``save_pretrained`` (:func:`save_encoder`); False where the caller saves the
+            model itself (MLM pretraining).
         A training dataset with a ``set_epoch(epoch)`` method is told the epoch before
         each one, so per-example randomness can derive from (seed, epoch, index) and a
         resumed run draws what the uninterrupted one drew, at any process count.
@@ -326,7 +368,8 @@ class Trainer:
                  predict_step: PredictStep = default_predict_step,
                  checkpoint_extra: Callable[[Path], None] | None = None,
                  lengths: Sequence[int] | None = None,
-                 eval_collate_fn: Callable[[list[Any]], dict[str, torch.Tensor]] | None = None) -> None:
+                 eval_collate_fn: Callable[[list[Any]], dict[str, torch.Tensor]] | None = None,
+                 export_encoder: bool = True) -> None:
         if len(train_dataset) == 0:
             raise ValueError("the training set is empty")
         if config.group_by_length and (lengths is None or len(lengths) != len(train_dataset)):
@@ -351,6 +394,7 @@ class Trainer:
         self.callbacks = list(callbacks)
         self.predict_step = predict_step
         self.checkpoint_extra = checkpoint_extra
+        self.export_encoder = export_encoder
         self.lengths = list(lengths) if lengths is not None else None
 
         if config.gradient_checkpointing:
@@ -494,6 +538,9 @@ class Trainer:
                    "config": dataclasses.asdict(self.config), "metrics": metrics,
                    "epoch": self.state["epoch"], "global_step": self.state["global_step"]}
         torch_save_atomic(payload, self.run_dir / "model.pt")
+        encoder = exportable_encoder(self.unwrapped_model) if self.export_encoder else None
+        if encoder is not None:
+            save_encoder(encoder, self.run_dir / "encoder")
         if self.checkpoint_extra is not None:
             self.checkpoint_extra(self.run_dir)
 

@@ -89,7 +89,7 @@ def main(argv: list[str] | None = None) -> dict:
         model = build_model(config, encoder, types)
         save_config(config, run_dir)
         tokenizer.save_pretrained(run_dir / "tokenizer")
-        if config.encoder_type == "bert":
+        if config.encoder_type == "bert":  # the trainer swaps in the best epoch's weights (save_pretrained)
             encoder.config.save_pretrained(run_dir / "encoder")
         write_json_atomic(run_dir / "labels.json", {"types": types})
     state.wait_for_everyone()
