@@ -246,10 +246,10 @@ def apply_stack(stack: Stack, predictions: np.ndarray, groups: np.ndarray | None
     """(N,) P(label 1) of the stack given (K, N) member probabilities (and (N,) groups if fitted with them)."""
     X = logit(predictions).T  # (N, K)
     out = np.zeros(len(X))
-    keys = np.asarray(groups).tolist() if groups is not None else [None] * len(X)
-    for g in set(keys):
-        rows = np.array([i for i, k in enumerate(keys) if k == g])
-        model = stack.models.get(g, stack.models[None])
+    keys = np.zeros(len(X), dtype=int) if groups is None else np.asarray(groups)
+    for g in np.unique(keys).tolist():
+        rows = np.flatnonzero(keys == g)
+        model = stack.models[None] if groups is None else stack.models.get(g, stack.models[None])
         out[rows] = model if isinstance(model, float) else model.predict_proba(X[rows])[:, 1]
     return out
 
