@@ -475,9 +475,17 @@ class Trainer:
         logger.info("tracking with %s in %s", ", ".join(self.trackers), self.run_dir / TRACKING_DIR)
 
     def _end_tracking(self) -> None:
-        """Flush and close the trackers (not ``accelerator.end_training``: it also ends the process group)."""
+        """Flush and close the trackers (not ``accelerator.end_training``: it also ends the process group).
+
+        A tracker that fails to close (one whose start failed, a wandb sync error) is
+        logged, not raised: it must neither hide the error that stopped training nor
+        fail a run whose files are written.
+        """
         for tracker in self.accelerator.trackers:
-            tracker.finish()
+            try:
+                tracker.finish()
+            except Exception as err:  # noqa: BLE001 - see the docstring
+                logger.warning("could not close the %s tracker: %s: %s", tracker.name, type(err).__name__, err)
         self.accelerator.trackers = []
 
     def _log(self, values: dict[str, float], step: int) -> None:
