@@ -37,7 +37,7 @@ def _timestamp_name() -> str:
 
 # Options that may change when a run is resumed: where things go and how often it logs.
 RESUME_FREE = {"resume", "run_dir", "run_name", "log_every_steps", "eval_batch_size", "checkpoint_every_steps",
-               "max_train_minutes", "submission_dir", "blend_with"}
+               "max_train_minutes", "submission_dir", "blend_with", "report_to"}
 
 
 def check_resume_config(config: Any, run_dir: Path) -> None:
