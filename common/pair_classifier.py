@@ -33,6 +33,7 @@ from torch import nn
 from transformers import AutoConfig, AutoModel, AutoTokenizer
 from transformers.modeling_outputs import SequenceClassifierOutput
 
+from common.distillation import DistillConfig, distillation_loss
 from common.encoder import build_encoder, load_tokenizer
 from common.layers.conditional_layer_norm import ConditionalEncoder
 from common.losses import log_prior, logit_adjusted_cross_entropy, posthoc_logit_adjustment, save_log_prior
@@ -71,14 +72,19 @@ class PairClassifier(nn.Module):
             an embedding of ``condition_size``; its projections start at zero, so the model
             starts as the unconditioned one) and keeps a (G, C) prior; 0: no conditioning.
         condition_size: size of the condition embedding.
+        distill_alpha, distill_temperature: the soft-target loss's weight and temperature,
+            used for batches that carry ``soft_labels`` (:func:`common.distillation.distillation_loss`).
 
     Parameters are created in the order: condition embedding and Conditional LayerNorm
     projections, match embedding, classifier (a fixed seed gives the same weights as
     the Sohu matcher it replaces).
 
     ``forward`` takes (B, T) ``input_ids``, ``attention_mask``, optional ``token_type_ids``,
-    ``match_ids``, (B,) ``condition_ids`` (required with ``num_conditions``) and (B,)
-    ``labels``; returns ``SequenceClassifierOutput(loss, logits (B, C))``.
+    ``match_ids``, (B,) ``condition_ids`` (required with ``num_conditions``), (B,)
+    ``labels`` and (B,) float ``soft_labels`` (a teacher's P(label 1), NaN for none; labels
+    then may hold -100 for none); returns ``SequenceClassifierOutput(loss, logits (B, C))``.
+    With ``soft_labels`` the loss is ``(1 - alpha) * CE(hard) + alpha * T^2 * CE(soft)``
+    (Hinton et al. 2015), the hard term logit-adjusted when ``logit_adjust_tau > 0``.
 
     Raises:
         ValueError: an unknown ``pooling``; ``forward`` without ``condition_ids`` on a
@@ -87,11 +93,13 @@ class PairClassifier(nn.Module):
 
     def __init__(self, encoder: nn.Module, num_labels: int = 2, pooling: str = "mean", use_match: bool = True,
                  dropout: float = 0.1, logit_adjust_tau: float = 0.0, num_conditions: int = 0,
-                 condition_size: int = 64) -> None:
+                 condition_size: int = 64, distill_alpha: float = DistillConfig.distill_alpha,
+                 distill_temperature: float = DistillConfig.distill_temperature) -> None:
         super().__init__()
         if pooling not in ("mean", "cls"):
             raise ValueError(f"pooling must be 'mean' or 'cls', got {pooling!r}")
         self.pooling, self.logit_adjust_tau, self.num_conditions = pooling, logit_adjust_tau, num_conditions
+        self.distill_alpha, self.distill_temperature = distill_alpha, distill_temperature
         hidden = encoder.config.hidden_size
         self.encoder = ConditionalEncoder(encoder, num_conditions, condition_size) if num_conditions else encoder
         self.match_embedding = nn.Embedding(2, hidden) if use_match else None
@@ -105,8 +113,8 @@ class PairClassifier(nn.Module):
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
                 token_type_ids: torch.Tensor | None = None, match_ids: torch.Tensor | None = None,
-                condition_ids: torch.Tensor | None = None,
-                labels: torch.Tensor | None = None) -> SequenceClassifierOutput:
+                condition_ids: torch.Tensor | None = None, labels: torch.Tensor | None = None,
+                soft_labels: torch.Tensor | None = None) -> SequenceClassifierOutput:
         B, T = input_ids.shape
         embeds = self.encoder.get_input_embeddings()(input_ids)  # (B, T, H)
         if self.match_embedding is not None and match_ids is not None:
@@ -122,7 +130,13 @@ class PairClassifier(nn.Module):
         pooled = hidden[:, 0] if self.pooling == "cls" else masked_mean(hidden, attention_mask)  # (B, H)
         logits = self.classifier(self.dropout(pooled))  # (B, C)
         loss = None
-        if labels is not None and self.logit_adjust_tau > 0:
+        if soft_labels is not None:
+            hard = logits.float()  # (B, C)
+            if labels is not None and self.logit_adjust_tau > 0:
+                prior = self.log_prior[condition_ids] if self.num_conditions else self.log_prior  # (B, C) or (C,)
+                hard = hard + self.logit_adjust_tau * prior
+            loss = distillation_loss(logits, labels, soft_labels, self.distill_alpha, self.distill_temperature, hard)
+        elif labels is not None and self.logit_adjust_tau > 0:
             prior = self.log_prior[condition_ids] if self.num_conditions else self.log_prior  # (B, C) or (C,)
             loss = logit_adjusted_cross_entropy(logits, labels, prior, self.logit_adjust_tau)
         elif labels is not None:
@@ -163,7 +177,9 @@ class PairPredictStep:
 
 def _classifier(config: Any, encoder: nn.Module, num_conditions: int) -> PairClassifier:
     return PairClassifier(encoder, 2, config.pooling, config.use_match, config.dropout, config.logit_adjust_tau,
-                          num_conditions, getattr(config, "condition_size", 64))
+                          num_conditions, getattr(config, "condition_size", 64),
+                          getattr(config, "distill_alpha", DistillConfig.distill_alpha),
+                          getattr(config, "distill_temperature", DistillConfig.distill_temperature))
 
 
 def build_pair_model(config: Any, run_dir: Path, texts: Sequence[str], labels: Sequence[int],

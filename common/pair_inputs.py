@@ -39,31 +39,34 @@ class PairDataset(Dataset):
 
     Args:
         texts_a, texts_b: N texts each.
-        labels: N int labels, or None (unlabelled).
+        labels: N int labels, or None (unlabelled); a row without one may carry -100
+            (:data:`common.distillation.IGNORE_INDEX`) beside labelled rows.
         tokenizer: a HF BERT-style tokenizer (``[CLS]``/``[SEP]``, token type ids).
         max_length: tokens per pair, special tokens included.
         conditions: N int condition ids (e.g. Sohu's subtask) for a conditioned
             :class:`common.pair_classifier.PairClassifier`, or None.
         truncation: ``"longest_first"`` (the tokenizer's own) or ``"trim_longer"``
             (:func:`trim_longer_first` on the separately tokenised sides).
+        soft_labels: N float teacher P(label 1) (NaN: none), for distillation; or None.
 
     Each item holds ``input_ids``, ``token_type_ids``, ``match_ids`` (lists of length
-    T <= max_length), ``condition_ids`` (int) with ``conditions`` and ``labels`` (int)
-    when labelled. ``lengths`` (N,) are the T's, for length-grouped batches.
+    T <= max_length), ``condition_ids`` (int) with ``conditions``, ``labels`` (int)
+    when labelled and ``soft_labels`` (float) with ``soft_labels``. ``lengths`` (N,) are the T's, for length-grouped batches.
 
     Raises:
-        ValueError: ``texts_a``, ``texts_b`` (``labels``, ``conditions``) of different
-            lengths, or an unknown ``truncation``.
+        ValueError: ``texts_a``, ``texts_b`` (``labels``, ``conditions``, ``soft_labels``) of
+            different lengths, or an unknown ``truncation``.
     """
 
     def __init__(self, texts_a: Sequence[str], texts_b: Sequence[str], labels: Sequence[int] | None,
                  tokenizer, max_length: int, conditions: Sequence[int] | None = None,
-                 truncation: str = "longest_first") -> None:
+                 truncation: str = "longest_first", soft_labels: Sequence[float] | None = None) -> None:
         n = len(texts_a)
-        if len(texts_b) != n or any(x is not None and len(x) != n for x in (labels, conditions)):
+        if len(texts_b) != n or any(x is not None and len(x) != n for x in (labels, conditions, soft_labels)):
             raise ValueError(f"{n} first texts, {len(texts_b)} second texts, "
                              f"{'no' if labels is None else len(labels)} labels, "
-                             f"{'no' if conditions is None else len(conditions)} conditions")
+                             f"{'no' if conditions is None else len(conditions)} conditions, "
+                             f"{'no' if soft_labels is None else len(soft_labels)} soft labels")
         cls_id, sep_id = tokenizer.cls_token_id, tokenizer.sep_token_id
         special = {cls_id, sep_id, tokenizer.pad_token_id, tokenizer.unk_token_id}
         if truncation == "longest_first":
@@ -88,6 +91,8 @@ class PairDataset(Dataset):
                 item["condition_ids"] = int(conditions[i])
             if labels is not None:
                 item["labels"] = int(labels[i])
+            if soft_labels is not None:
+                item["soft_labels"] = float(soft_labels[i])
             self.items.append(item)
         self.lengths = [len(it["input_ids"]) for it in self.items]
 
@@ -153,7 +158,8 @@ def collate_pairs(items: list[dict], pad_id: int = 0) -> dict[str, torch.Tensor]
 
     Returns ``input_ids`` (padded with ``pad_id``), ``token_type_ids``, ``match_ids``
     when the items have them (padded with 0) and ``attention_mask``, all (B, T) int64,
-    and (B,) ``condition_ids`` / ``labels`` when the items carry them.
+    and (B,) ``condition_ids`` / ``labels`` (int64) and ``soft_labels`` (float32) when the
+    items carry them.
     """
     T = max(len(it["input_ids"]) for it in items)
     batch = {key: torch.tensor([it[key] + [pad_id if key == "input_ids" else 0] * (T - len(it[key]))
@@ -164,4 +170,6 @@ def collate_pairs(items: list[dict], pad_id: int = 0) -> dict[str, torch.Tensor]
     for key in ("condition_ids", "labels"):
         if key in items[0]:
             batch[key] = torch.tensor([it[key] for it in items])  # (B,)
+    if "soft_labels" in items[0]:
+        batch["soft_labels"] = torch.tensor([it["soft_labels"] for it in items], dtype=torch.float32)  # (B,)
     return batch

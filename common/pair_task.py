@@ -15,6 +15,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any, Sequence
 
+from common.distillation import IGNORE_INDEX
 from common.pair_classifier import PairPredictStep, build_pair_model, load_pair_model
 from common.pair_inputs import PairDataset, collate_pairs
 from common.task import Model, Splits, Task
@@ -39,6 +40,7 @@ class PairTask(Task):
     condition_field: str = ""
     num_conditions: int = 0
     truncation: str = "longest_first"
+    soft_targets = True  # --distill-from: PairDataset carries soft_labels, PairClassifier's loss uses them
 
     def texts(self, examples: Sequence) -> tuple[list[str], list[str]]:
         """(N,) first and (N,) second texts of ``examples``."""
@@ -61,10 +63,16 @@ class PairTask(Task):
         return load_pair_model(config, run_dir, self.num_conditions)
 
     def dataset(self, config: Any, model: Model, examples: list, training: bool,
-                unlabelled: Sequence = ()) -> PairDataset:
-        labels = None if not examples or examples[0].label is None else self.labels(examples)
+                unlabelled: Sequence = (), soft_labels: Sequence[float] | None = None) -> PairDataset:
+        """:class:`PairDataset` of ``examples``; ``soft_labels``: (N,) teacher P(label 1) (NaN: none).
+
+        Labels are left out when no example has one; beside labelled examples, an
+        unlabelled one (a test row trained on its soft target) gets ``IGNORE_INDEX``.
+        """
+        labelled = [e.label is not None for e in examples]
+        labels = None if not any(labelled) else [e.label if has else IGNORE_INDEX for e, has in zip(examples, labelled)]
         return PairDataset(*self.texts(examples), labels, model.processor, config.max_length,
-                           self.conditions(examples), self.truncation)
+                           self.conditions(examples), self.truncation, soft_labels)
 
     def collate_fn(self, config: Any, model: Model, training: bool):
         return partial(collate_pairs, pad_id=model.processor.pad_token_id)

@@ -17,6 +17,7 @@ Examples are the task's own objects; the commands only need, per example list,
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -79,6 +80,7 @@ class Task:
     search_space: dict = {}
     test_in_name: bool = False  # submissions name the test file (tasks with several official test files)
     fold_overrides: dict = {}  # options a k-fold fold's config sets (e.g. no hold-out of its own)
+    soft_targets: bool = False  # dataset() takes soft_labels and the model trains on them (--distill-from)
 
     # ------------------------------------------------------------------ data
     def load_data(self, config: Any) -> Splits:
@@ -105,6 +107,19 @@ class Task:
         """(N,) int labels of labelled examples."""
         return np.array([e.label for e in examples])
 
+    def with_labels(self, examples: Sequence, labels: Sequence[int]) -> list:
+        """Copies of ``examples`` labelled with (N,) int ``labels`` (pseudo-labelled test rows; the originals unchanged).
+
+        Default: ``dataclasses.replace(example, label=...)``, for dataclass examples with a
+        ``label`` field (what :meth:`labels` reads).
+
+        Raises:
+            ValueError: ``examples`` and ``labels`` of other lengths.
+        """
+        if len(examples) != len(labels):
+            raise ValueError(f"{len(examples)} examples, {len(labels)} labels")
+        return [dataclasses.replace(e, label=int(y)) for e, y in zip(examples, labels)]
+
     def strata(self, examples: Sequence) -> list:
         """(N,) keys the k-fold split balances (default: the label)."""
         return self.labels(examples).tolist()
@@ -129,7 +144,12 @@ class Task:
 
     def dataset(self, config: Any, model: Model, examples: list, training: bool,
                 unlabelled: Sequence = ()) -> Dataset:
-        """Examples as model inputs; ``training`` turns augmentation on (``unlabelled``: extra text it may use)."""
+        """Examples as model inputs; ``training`` turns augmentation on (``unlabelled``: extra text it may use).
+
+        A task with ``soft_targets`` also takes ``soft_labels``: (N,) float teacher P(label 1)
+        per example (NaN: none), and then ``examples`` may mix labelled and unlabelled ones
+        (:mod:`common.distillation`).
+        """
         raise NotImplementedError
 
     def collate_fn(self, config: Any, model: Model, training: bool) -> Callable[[list], dict]:

@@ -1,0 +1,132 @@
+"""Knowledge distillation: one student trained on a teacher run's soft targets (Hinton, Vinyals and Dean 2015).
+
+"Distilling the Knowledge in a Neural Network" (arXiv:1503.02531): a small model learns
+from a large model's (or an ensemble's) class probabilities, which carry more than the
+0/1 label (how sure, how close to the boundary), on the labelled rows and on an
+unlabelled transfer set. Here the teacher is a finished k-fold or ensemble run
+(:mod:`common.teacher`):
+
+* a labelled pool row's soft target is the teacher's OOF probability, which came from
+  a model that did not see that row, so the student does not learn the teacher's fit to
+  the row's own label;
+* the test rows (unlabelled) join training with the soft target only: the teacher's
+  fold mean for a single run (``train``); for a k-fold CV of the student, fold k's test
+  targets are the teacher's fold-k slice (models that never saw fold k), and fold k's
+  training rows are only those of the other folds, on the teacher's folds.
+
+One caveat remains in a CV of the student: a training row of fold j got its OOF target
+from the teacher's fold-j model, which trained on fold k's rows too; the student's fold-k
+score is therefore slightly optimistic, the way any OOF-on-OOF level-2 model is.
+
+The loss (:func:`distillation_loss`) is ``(1 - alpha) * CE(hard) + alpha * T^2 * CE(soft_T)``
+with the soft targets ``[1 - p, p]`` softened to temperature T.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+IGNORE_INDEX = -100  # a hard label that is not there (an unlabelled row trained on its soft target)
+
+
+@dataclass
+class DistillConfig:
+    """Options of the train and k-fold commands' student."""
+
+    distill_from: str = ""  # a finished k-fold or ensemble run whose OOF and test probabilities are the soft targets
+    distill_alpha: float = 0.5  # weight of the soft loss: (1 - alpha) * CE(hard) + alpha * CE(soft); 1.0 = soft only
+    distill_temperature: float = 1.0  # T: teacher and student logits divided by T, the soft loss times T^2
+
+
+def check_options(config: DistillConfig) -> None:
+    """Raises ValueError: ``distill_alpha`` outside [0, 1] or ``distill_temperature <= 0``."""
+    if not 0 <= config.distill_alpha <= 1:
+        raise ValueError(f"--distill-alpha must be in [0, 1] (1.0: soft targets only), got {config.distill_alpha}")
+    if config.distill_temperature <= 0:
+        raise ValueError(f"--distill-temperature must be > 0, got {config.distill_temperature}")
+
+
+@dataclass
+class SoftTargets:
+    """What a student trains on besides the hard labels of its training rows.
+
+    Attributes:
+        probs: (N,) teacher P(label 1) of the N labelled training rows, in their order.
+        extra: M unlabelled examples (the test rows), trained on their soft target alone.
+        extra_probs: (M,) teacher P(label 1) of ``extra``.
+    """
+
+    probs: np.ndarray
+    extra: list = field(default_factory=list)
+    extra_probs: np.ndarray = field(default_factory=lambda: np.zeros(0))
+
+    def __post_init__(self) -> None:
+        if len(self.extra) != len(self.extra_probs):
+            raise ValueError(f"{len(self.extra)} extra examples, {len(self.extra_probs)} soft targets")
+
+    def all_probs(self) -> np.ndarray:
+        """(N + M,) the soft targets of the training rows then of ``extra``, float32."""
+        return np.concatenate([np.asarray(self.probs), np.asarray(self.extra_probs)]).astype(np.float32)
+
+
+def soft_cross_entropy(logits: torch.Tensor, soft: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:
+    """Per-row ``-T^2 * sum_c q_c log softmax(z / T)_c`` with ``q = [1 - p_T, p_T]``.
+
+    ``p_T = sigmoid(logit(p) / T)`` is the teacher's probability at temperature T (at
+    T = 1, p itself); the T^2 keeps the soft gradients' scale as T changes (Hinton et
+    al. 2015, section 2).
+
+    Args:
+        logits: (B, 2) student logits.
+        soft: (B,) teacher P(label 1) in [0, 1].
+        temperature: T > 0.
+
+    Returns:
+        (B,) losses.
+    """
+    B, C = logits.shape
+    if C != 2:
+        raise ValueError(f"soft targets are P(label 1) of a 2-class model; got {C} classes")
+    p = soft.float()
+    if temperature != 1.0:
+        p = p.clamp(1e-6, 1 - 1e-6)
+        p = torch.sigmoid((torch.log(p) - torch.log1p(-p)) / temperature)
+    q = torch.stack([1 - p, p], dim=-1)  # (B, 2)
+    log_probs = F.log_softmax(logits.float() / temperature, dim=-1)  # (B, 2)
+    return -(q * log_probs).sum(dim=-1) * temperature ** 2  # (B,)
+
+
+def distillation_loss(logits: torch.Tensor, labels: torch.Tensor | None, soft_labels: torch.Tensor,
+                      alpha: float, temperature: float = 1.0,
+                      hard_logits: torch.Tensor | None = None) -> torch.Tensor:
+    """``(1 - alpha) * mean CE(hard) + alpha * mean soft CE``, each mean over the rows that have that target.
+
+    At ``alpha = 0`` it is the plain cross-entropy of the labelled rows; at ``alpha = 1``
+    the soft cross-entropy (:func:`soft_cross_entropy`) of the rows with a soft target.
+    A term whose rows are absent from the batch is 0 (the loss keeps its graph).
+
+    Args:
+        logits: (B, 2) student logits.
+        labels: (B,) int labels, ``IGNORE_INDEX`` for none; or None.
+        soft_labels: (B,) float teacher P(label 1); NaN or < 0 for none.
+        alpha: weight of the soft term in [0, 1].
+        temperature: of the soft term.
+        hard_logits: (B, 2) logits of the hard term (e.g. logit-adjusted); default ``logits``.
+
+    Returns:
+        scalar loss.
+    """
+    loss = logits.float().sum() * 0.0  # a zero that keeps the graph
+    if labels is not None and alpha < 1:
+        has = labels != IGNORE_INDEX  # (B,)
+        if has.any():
+            hard = logits if hard_logits is None else hard_logits
+            loss = loss + (1 - alpha) * F.cross_entropy(hard[has].float(), labels[has])
+    has = torch.isfinite(soft_labels) & (soft_labels >= 0)  # (B,)
+    if alpha > 0 and has.any():
+        loss = loss + alpha * soft_cross_entropy(logits[has], soft_labels[has], temperature).mean()
+    return loss
