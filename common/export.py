@@ -69,6 +69,10 @@ EXPORTERS = ("dynamo", "torchscript")
 INPUT_ORDER = ("input_ids", "attention_mask", "token_type_ids", "match_ids", "condition_ids")
 LABEL_KEYS = ("labels", "span_labels", "tag_labels")
 OUTPUT_FILES = ("model.onnx", "export.json")
+# Measured with torch 2.13: torch.export fixes the sequence length of any graph holding nn.LSTM (computing
+# aten.lstm's output shape runs its decomposition, which unbinds the input over time), so the exported
+# model either fails on other lengths or declares a fixed output length; TorchScript keeps it dynamic.
+LSTM_SPECIALIZES = "torch.export fixes the sequence length of nn.LSTM (aten.lstm's decomposition unbinds over time)"
 
 
 class ParityError(RuntimeError):
@@ -90,6 +94,7 @@ class ExportSpec:
         input_names: the graph's inputs; ``output_axes``: the output's dynamic axes.
         batches: parity batches (dicts of int64 tensors, labels dropped), as collated for prediction.
         extra: task facts written to ``export.json`` (labels, CRF transitions...).
+        skip_dynamo: why ``--exporter auto`` goes straight to TorchScript for this graph ("" = it does not).
     """
 
     task: str
@@ -101,6 +106,7 @@ class ExportSpec:
     output_axes: dict[int, str]
     batches: list[dict[str, torch.Tensor]]
     extra: dict[str, Any] = field(default_factory=dict)
+    skip_dynamo: str = ""
 
 
 # ---------------------------------------------------------------- graphs
@@ -376,8 +382,10 @@ def load_ner_spec(run_dir: Path, rows: int, batch_size: int, data_dir: str | Non
         kind = f"{'Efficient ' if config.head == 'egp' else ''}GlobalPointer span logits (B, heads, T, T), -1e12 masked"
         axes = {0: "batch", 2: "chars", 3: "chars"}
         extra["types"] = types
-    return ExportSpec("ner", run_dir.name, kind, NerLogits(model).eval(),
-                      lambda batch: model(**batch).logits, names, axes, batches, extra)
+    graph = NerLogits(model).eval()
+    skip = LSTM_SPECIALIZES if graph.bilstm is not None else ""
+    return ExportSpec("ner", run_dir.name, kind, graph, lambda batch: model(**batch).logits, names, axes, batches,
+                      extra, skip)
 
 
 def load_spec(run_dir: str | Path, task: str | None = None, rows: int = 64, batch_size: int = 16,
@@ -429,7 +437,26 @@ def export_onnx(spec: ExportSpec, path: Path, opset: int, exporter: str) -> None
     with torch.no_grad(), warnings.catch_warnings():
         if exporter == "dynamo":  # its axis-renaming and pytree deprecation notices, not about this model
             warnings.simplefilter("ignore", (UserWarning, FutureWarning))
+        # TorchScript's LSTM notice about other batch sizes: the parity check runs two of them
+        warnings.filterwarnings("ignore", message="Exporting a model to ONNX with a batch_size other than 1")
         torch.onnx.export(spec.graph, example, str(path), **kwargs)
+
+
+def name_output_axes(path: Path, axes: dict[int, str]) -> None:
+    """Name the dynamic axes of the ``logits`` output in the ONNX file (the exporters write expressions).
+
+    Raises:
+        ValueError: the exporter fixed one of them to a number (the graph would not follow other lengths).
+    """
+    import onnx
+
+    model = onnx.load(str(path))
+    dims = next(o for o in model.graph.output if o.name == "logits").type.tensor_type.shape.dim
+    for axis, label in axes.items():
+        if dims[axis].HasField("dim_value"):
+            raise ValueError(f"the exporter fixed logits axis {axis} ({label}) to {dims[axis].dim_value}")
+        dims[axis].dim_param = label
+    onnx.save(model, str(path))
 
 
 def ort_session(path: Path, threads: int = 0):
@@ -546,8 +573,12 @@ def export_run(run_dir: str | Path, output: str | Path | None = None, task: str 
     try:
         for kind in (EXPORTERS if exporter == "auto" else (exporter,)):
             path = tmp / "model.onnx"
+            if kind == "dynamo" and exporter == "auto" and spec.skip_dynamo:
+                attempts.append({"exporter": kind, "skipped": spec.skip_dynamo})
+                continue
             try:
                 export_onnx(spec, path, opset, kind)
+                name_output_axes(path, spec.output_axes)
                 check = parity(spec, ort_session(path))
             except Exception as err:  # noqa: BLE001 - recorded, then the next exporter
                 attempts.append({"exporter": kind, "error": _error_line(err)})
