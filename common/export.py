@@ -67,7 +67,7 @@ TOLERANCE = 1e-4
 EXPORTERS = ("dynamo", "torchscript")
 # Inputs in this order when the collate gives them; any other key follows, sorted.
 INPUT_ORDER = ("input_ids", "attention_mask", "token_type_ids", "match_ids", "condition_ids")
-LABEL_KEYS = ("labels", "span_labels", "tag_labels")
+LABEL_KEYS = ("labels", "soft_labels", "span_labels", "tag_labels")  # targets, never model inputs
 OUTPUT_FILES = ("model.onnx", "export.json")
 # Measured with torch 2.13: torch.export fixes the sequence length of any graph holding nn.LSTM (computing
 # aten.lstm's output shape runs its decomposition, which unbinds the input over time), so the exported
