@@ -25,9 +25,11 @@ direction run on the padded batch (the backward one on each sentence reversed wi
 length), the rotary embedding's complex product becomes its cos/sin form, and the
 cached span grid of the mask becomes index comparisons.
 
-Exporter: torch's default (dynamo, ``torch.export``); when it raises or misses parity,
-the TorchScript exporter (``dynamo=False``); ``export.json`` says which ran and why.
-Parity: the first ``--rows`` validation rows (test rows when the run has none), in
+Exporter: torch's default (dynamo, ``torch.export``); when it raises, fixes a dynamic axis
+or misses parity, the TorchScript exporter (``dynamo=False``). A graph holding the NER
+BiLSTM goes to TorchScript directly: torch.export fixes an ``nn.LSTM``'s sequence length
+(torch 2.13). ``export.json`` says which exporter ran and why.
+Parity: ``--rows`` validation rows spread evenly over the set (test rows when the run has none), in
 batches of ``--batch-size`` collated as prediction collates them (each padded to its
 longest row), then the shortest row alone (batch size 1, another length), through eager
 PyTorch and ONNX Runtime; the largest absolute logit difference must be at most
@@ -290,6 +292,17 @@ def detect_task(run_dir: Path) -> str:
     return best
 
 
+def spread(examples: Sequence, n: int) -> list:
+    """``n`` examples evenly spaced over ``examples`` (all when fewer), in order.
+
+    Validation sets are often grouped (Sohu's by subtask), so the first rows alone
+    could miss a condition id or a length range.
+    """
+    if len(examples) <= n:
+        return list(examples)
+    return [examples[i * len(examples) // n] for i in range(n)]
+
+
 def _input_names(batch: dict[str, torch.Tensor]) -> list[str]:
     keys = [k for k in batch if k not in LABEL_KEYS]
     return [k for k in INPUT_ORDER if k in keys] + sorted(k for k in keys if k not in INPUT_ORDER)
@@ -309,7 +322,7 @@ def _batches(items: Sequence[dict], collate: Callable[[list], dict], batch_size:
 
 
 def load_pair_spec(task_name: str, run_dir: Path, rows: int, batch_size: int, data_dir: str | None) -> ExportSpec:
-    """A pair task's run (:func:`common.commands.predict.load_run`) and its first ``rows`` validation rows.
+    """A pair task's run (:func:`common.commands.predict.load_run`) and ``rows`` validation rows (:func:`spread`).
 
     Raises:
         FileNotFoundError: run files or data files missing.
@@ -326,7 +339,7 @@ def load_pair_spec(task_name: str, run_dir: Path, rows: int, batch_size: int, da
     if data_dir:
         config.data_dir = data_dir
     data = task.load_data(config)
-    examples = (data.valid or data.test)[:rows]
+    examples = spread(data.valid or data.test, rows)
     if not examples:
         raise ValueError(f"no validation or test rows under {config.data_dir} to check the export with")
     dataset = task.dataset(config, model, examples, training=False)
@@ -347,7 +360,7 @@ def load_pair_spec(task_name: str, run_dir: Path, rows: int, batch_size: int, da
 
 
 def load_ner_spec(run_dir: Path, rows: int, batch_size: int, data_dir: str | None) -> ExportSpec:
-    """A NER run (:func:`competitions.ner.predict.load_run`) and its first ``rows`` dev pieces.
+    """A NER run (:func:`competitions.ner.predict.load_run`) and the pieces of ``rows`` dev texts (:func:`spread`).
 
     Raises:
         FileNotFoundError: run files or data files missing.
@@ -363,9 +376,9 @@ def load_ner_spec(run_dir: Path, rows: int, batch_size: int, data_dir: str | Non
         config.data_dir = data_dir
     resolve_data_options(config)
     split = "dev"
-    examples = load_splits(config, ("dev",))["dev"][:rows]
+    examples = spread(load_splits(config, ("dev",))["dev"], rows)
     if not examples:
-        split, examples = "test", load_splits(config, ("test",))["test"][:rows]
+        split, examples = "test", spread(load_splits(config, ("test",))["test"], rows)
     dataset = NerDataset(examples, tokenizer, types, config.max_length)
     items = [dataset[i] for i in range(min(rows, len(dataset)))]  # pieces: a long text gives several
     if not items:
