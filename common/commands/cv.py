@@ -10,10 +10,22 @@ metric, thresholds tuned on them); the fold models' test probabilities are avera
 (ids asserted equal) into ``<submission_dir>/<run>[-<test>]-cv<score>``. Rerunning
 resumes: finished folds are skipped, an interrupted fold continues from its checkpoint.
 Ends with one JSON line.
+
+A second round learns from a finished k-fold or ensemble run (the teacher) on exactly
+its folds (ids and folds asserted equal), fold k only from models that never saw fold k:
+
+* ``--pseudo-from RUN [--pseudo-min-accuracy 0.95]`` (:mod:`common.pseudo_labels`): fold k
+  also trains on the test rows that the teacher's fold-k model predicts with confidence
+  at least the threshold chosen on the other folds' OOF rows, with hard 0/1 labels; the
+  threshold and row count per fold go to ``cv_metrics.json``;
+* ``--distill-from RUN [--distill-alpha A] [--distill-temperature T]``
+  (:mod:`common.distillation`): fold k trains on the teacher's OOF probabilities of its
+  training rows and its fold-k test probabilities as soft targets.
 """
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
@@ -24,35 +36,62 @@ from common.commands.args import compound_config, run_cli, split_task
 from common.commands.predict import load_run, probabilities, submission_name
 from common.commands.train import fit
 from common.config import narrow_config, parse_config
-from common.cv import CVConfig, FoldResult, fold_overrides, run_cv, text_groups
+from common.cv import CVConfig, FoldResult, fold_overrides, make_folds, run_cv, text_groups
+from common.distillation import DistillConfig, SoftTargets, check_options
 from common.io import print_result
 from common.losses import posthoc_arguments
+from common.pseudo_labels import PseudoLabelConfig, fold_pseudo_labels
 from common.run import process_state, resolve_run_dir, save_config
+from common.teacher import Teacher, load_teacher, task_groups
 
 
 def main(argv: list[str] | None = None) -> dict:
     start = time.time()
     task, rest = split_task(argv, __doc__)
-    config = parse_config(compound_config(f"{task.name}CV", CVConfig, task.config_class), rest, description=__doc__)
+    config = parse_config(compound_config(f"{task.name}CV", CVConfig, PseudoLabelConfig, DistillConfig,
+                                          task.config_class), rest, description=__doc__)
+    pseudo, distill = bool(config.pseudo_from), bool(config.distill_from)
+    if pseudo and distill:
+        raise ValueError("--pseudo-from and --distill-from: one teacher use at a time")
+    if distill:
+        if not task.soft_targets:
+            raise ValueError(f"task {task.name} does not train on soft targets (--distill-from needs a PairTask task)")
+        check_options(config)
+    # config.json and each fold's hold the options in use only (a plain run's are as before)
+    extras = [c for c, on in ((PseudoLabelConfig, pseudo), (DistillConfig, distill)) if on]
+    config = narrow_config(config, compound_config(f"{task.name}CV", CVConfig, *extras, task.config_class))
+    fold_class = compound_config(f"{task.name}Student", DistillConfig, task.config_class) \
+        if distill else task.config_class  # the fold model's loss reads the distillation options
     data = task.load_data(config)  # bad data fails before any run folder exists
-    run_dir = resolve_run_dir(config, task.name)
-    if process_state().is_main_process:
-        save_config(config, run_dir)
     pool = task.cv_pool(config, data)
     labels = task.labels(pool)
     pairs = task.text_pairs(pool) if config.group_by_text else None
     groups = text_groups(pairs) if pairs is not None else None
+    run_dir = resolve_run_dir(config, task.name)
+    teacher = None
+    if pseudo or distill:  # checked before anything is written
+        teacher = round_one(task, config.pseudo_from if pseudo else config.distill_from, config, run_dir, pool,
+                            data.test, groups)
+    if process_state().is_main_process:
+        save_config(config, run_dir)
 
     def train_fold(k: int, train_idx: np.ndarray, held_idx: np.ndarray, fold_dir: Path) -> FoldResult:
-        cfg = narrow_config(config, task.config_class, **fold_overrides(config, run_dir, k), **task.fold_overrides)
-        held = [pool[i] for i in held_idx]
-        summary = fit(task, cfg, fold_dir, [pool[i] for i in train_idx], held, data)
+        cfg = narrow_config(config, fold_class, **fold_overrides(config, run_dir, k), **task.fold_overrides)
+        held, train, soft, extra = [pool[i] for i in held_idx], [pool[i] for i in train_idx], None, {}
+        if pseudo:
+            chosen = fold_pseudo_labels(teacher, k, config.pseudo_min_accuracy)
+            train += task.with_labels([data.test[i] for i in chosen.rows], chosen.labels)
+            extra = chosen.metrics()
+        if distill:  # the pool rows' OOF, the test rows' fold-k slice: models that never saw fold k
+            soft = SoftTargets(teacher.oof[train_idx], data.test, teacher.per_fold[k])
+        summary = fit(task, cfg, fold_dir, train, held, data, soft_targets=soft)
         fcfg, model = load_run(task, fold_dir)  # the fold's best epoch
         accelerator = Accelerator(mixed_precision=fcfg.mixed_precision)
         adjust = posthoc_arguments(fold_dir, cfg.posthoc_tau)
         return FoldResult(oof=probabilities(task, fcfg, model, held, accelerator, **adjust),
                           test=probabilities(task, fcfg, model, data.test, accelerator, **adjust),
-                          metrics={"best_epoch": summary["best_epoch"], "train_seconds": summary["train_seconds"]})
+                          metrics={"best_epoch": summary["best_epoch"], "train_seconds": summary["train_seconds"],
+                                   **extra})
 
     def score(rows: np.ndarray, predictions: np.ndarray) -> dict[str, float]:
         return task.score([pool[i] for i in rows], predictions)[0]
@@ -70,6 +109,28 @@ def main(argv: list[str] | None = None) -> dict:
     if process_state().is_main_process:
         print_result(out)
     return out
+
+
+def round_one(task, path: str, config, run_dir: Path, pool: list, test: list, groups: np.ndarray | None) -> Teacher:
+    """The teacher at ``path`` (``--pseudo-from`` / ``--distill-from``), checked against this run's pool, folds and test set.
+
+    This run's folds are its saved ``folds.json`` (a rerun) or those :func:`common.cv.make_folds`
+    will make; nothing is written here.
+
+    Raises:
+        ValueError: other ids, folds or test ids than the teacher's (one line).
+        FileNotFoundError: not a finished k-fold or ensemble run.
+    """
+    teacher = load_teacher(path, task_groups(task, pool + test))
+    ids = np.asarray(task.ids(pool), dtype=str)
+    saved = run_dir / "folds.json"
+    if saved.is_file():
+        fold = np.asarray(json.loads(saved.read_text(encoding="utf-8"))["fold"])
+    else:
+        fold = make_folds(task.strata(pool), config.folds, config.fold_seed, groups)
+    teacher.check_pool(ids, fold if len(fold) == len(ids) else None, str(run_dir))
+    teacher.check_test(task.ids(test))
+    return teacher
 
 
 if __name__ == "__main__":

@@ -6,7 +6,10 @@
 Trains with the shared trainer (the validation metric picks the best epoch), then
 runs :func:`common.commands.predict.predict_run` on the best weights. With a
 ``blend_with`` option (Sohu's TF-IDF reference), also writes the blend's submission.
-Ends by printing one JSON line (main process only).
+``--distill-from RUN`` (a finished k-fold or ensemble run) trains a student on the
+teacher's soft targets as well (:mod:`common.distillation`): its OOF probability of each
+training row and its fold-mean probability of each test row. Ends by printing one JSON
+line (main process only).
 """
 
 from __future__ import annotations
@@ -18,11 +21,13 @@ from typing import Any, Sequence
 
 from accelerate.utils import set_seed
 
-from common.commands.args import run_cli, split_task
-from common.config import parse_config
+from common.commands.args import compound_config, run_cli, split_task
+from common.config import narrow_config, parse_config
+from common.distillation import DistillConfig, SoftTargets, check_options
 from common.io import print_result
 from common.run import check_resume_config, process_state, resolve_run_dir, save_config
 from common.task import Splits, Task
+from common.teacher import load_teacher, task_groups
 from common.training.callbacks import Callback
 from common.training.trainer import Trainer, build_callbacks
 
@@ -30,13 +35,16 @@ logger = logging.getLogger("common.train")
 
 
 def fit(task: Task, config: Any, run_dir: Path, train: list, valid: list, data: Splits,
-        callbacks: Sequence[Callback] = ()) -> dict:
+        callbacks: Sequence[Callback] = (), soft_targets: SoftTargets | None = None) -> dict:
     """Train one model on ``train``, choosing the epoch on ``valid`` (if any); returns the trainer summary.
 
     Writes into ``run_dir`` everything :func:`common.commands.predict.load_run` needs:
     config.json, the task's files (``Model.save``) and model.pt (best epoch). The
     weights are initialised from ``config.seed``. ``data``: every example known
-    (vocabulary building, unlabelled text for tasks that train on it).
+    (vocabulary building, unlabelled text for tasks that train on it). ``soft_targets``:
+    a teacher's probabilities of ``train`` and of unlabelled rows trained on them too
+    (a task with ``soft_targets``; the loss weights come from ``config``'s
+    :class:`common.distillation.DistillConfig` fields).
     """
     check_resume_config(config, run_dir)
     set_seed(config.seed)
@@ -44,7 +52,13 @@ def fit(task: Task, config: Any, run_dir: Path, train: list, valid: list, data: 
     if process_state().is_main_process:
         save_config(config, run_dir)
         model.save(run_dir)
-    train_ds = task.dataset(config, model, train, training=True, unlabelled=data.test)
+    if soft_targets is None:
+        train_ds = task.dataset(config, model, train, training=True, unlabelled=data.test)
+    else:
+        if len(soft_targets.probs) != len(train):
+            raise ValueError(f"{len(soft_targets.probs)} soft targets for {len(train)} training rows")
+        train_ds = task.dataset(config, model, train + soft_targets.extra, training=True, unlabelled=data.test,
+                                soft_labels=soft_targets.all_probs())
     valid_ds = task.dataset(config, model, valid, training=False) if valid else None
 
     def compute_metrics(outputs: dict, dataset) -> dict[str, float]:
@@ -70,10 +84,16 @@ def main(argv: list[str] | None = None) -> dict:
 
     start = time.time()
     task, rest = split_task(argv, __doc__)
-    config = parse_config(task.config_class, rest, description=__doc__)
+    config = parse_config(compound_config(f"{task.name}Train", DistillConfig, task.config_class), rest,
+                          description=__doc__)
     data = task.load_data(config)  # bad data fails before any run folder exists
+    soft = None
+    if config.distill_from:
+        soft = student_targets(task, config, data)
+    else:  # config.json as before: the task's options only
+        config = narrow_config(config, task.config_class)
     run_dir = resolve_run_dir(config, task.name)
-    summary = fit(task, config, run_dir, data.train, data.valid, data)
+    summary = fit(task, config, run_dir, data.train, data.valid, data, soft_targets=soft)
     result = predict_run(task, run_dir)
     blend_with = getattr(config, "blend_with", "")
     if blend_with and (Path(blend_with) / "probabilities.npz").is_file():
@@ -90,6 +110,22 @@ def main(argv: list[str] | None = None) -> dict:
     if process_state().is_main_process:
         print_result(result)
     return result
+
+
+def student_targets(task: Task, config: Any, data: Splits) -> SoftTargets:
+    """The teacher ``config.distill_from``'s OOF probabilities of ``data.train`` and fold-mean ones of ``data.test``.
+
+    Raises:
+        ValueError: a task without soft-target training, bad distillation options, training
+            rows outside the teacher's pool or other test ids.
+        FileNotFoundError: not a finished k-fold or ensemble run.
+    """
+    if not task.soft_targets:
+        raise ValueError(f"task {task.name} does not train on soft targets (--distill-from needs a PairTask task)")
+    check_options(config)
+    teacher = load_teacher(config.distill_from, task_groups(task, task.cv_pool(config, data) + data.test))
+    teacher.check_test(task.ids(data.test))
+    return SoftTargets(teacher.oof_of(task.ids(data.train)), data.test, teacher.test)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,131 @@
+"""Pseudo-labelling: a teacher's confident test predictions added to training as hard labels, in a second round.
+
+Self-training on unlabelled data (Lee, "Pseudo-Label", ICML 2013 workshop; Yarowsky
+1995): the test pairs a first-round model is sure about join the training set with
+their predicted 0/1 label. Scored by k-fold CV on the labelled rows only, it has to be
+done fold by fold so that nothing round 2 learns about fold k comes from a model that
+saw fold k's labels:
+
+* the test predictions that make fold k's pseudo-labels are those of round 1's fold-k
+  model (``Teacher.per_fold[k]``, :mod:`common.teacher`), never the fold mean;
+* the confidence threshold is chosen on the OOF rows of the *other* folds
+  (:func:`confidence_threshold`): the smallest confidence t such that those rows with
+  ``max(p, 1 - p) >= t`` have accuracy ``>= min_accuracy`` at the 0.5 decision;
+* round 2 uses round 1's folds exactly (the k-fold command asserts ids and folds equal).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from common.teacher import Teacher
+
+logger = logging.getLogger("common.pseudo_labels")
+
+DECISION = 0.5  # a pseudo-label is 1 when P(label 1) >= DECISION
+
+
+@dataclass
+class PseudoLabelConfig:
+    """Options of the k-fold command's second round."""
+
+    pseudo_from: str = ""  # a finished k-fold or ensemble run: fold k adds the test rows its fold-k model is sure of
+    pseudo_min_accuracy: float = 0.95  # the threshold keeps OOF rows (other folds) at least this accurate
+
+
+def confidence(probs: np.ndarray) -> np.ndarray:
+    """(N,) ``max(p, 1 - p)`` of (N,) probabilities of label 1."""
+    probs = np.asarray(probs, dtype=np.float64)
+    return np.maximum(probs, 1.0 - probs)
+
+
+def confidence_threshold(probs: np.ndarray, labels: np.ndarray, min_accuracy: float) -> float:
+    """The smallest confidence t such that the rows with ``confidence >= t`` are at least ``min_accuracy`` accurate.
+
+    Rows are predicted ``probs >= 0.5``. Candidates are the rows' own confidences (ties
+    enter together); the accuracy of the rows above a candidate need not be monotone in
+    it, so every candidate is checked and the smallest that qualifies is returned.
+
+    Args:
+        probs: (N,) P(label 1) of labelled rows (OOF predictions).
+        labels: (N,) their 0/1 labels.
+        min_accuracy: in (0, 1].
+
+    Returns:
+        t, or ``math.inf`` when no candidate qualifies (no row will be pseudo-labelled).
+
+    Raises:
+        ValueError: ``min_accuracy`` outside (0, 1], or probs and labels of other lengths.
+    """
+    if not 0 < min_accuracy <= 1:
+        raise ValueError(f"--pseudo-min-accuracy must be in (0, 1], got {min_accuracy}")
+    probs, labels = np.asarray(probs, dtype=np.float64), np.asarray(labels)
+    if len(probs) != len(labels):
+        raise ValueError(f"{len(probs)} probabilities for {len(labels)} labels")
+    conf = confidence(probs)
+    correct = (probs >= DECISION).astype(np.int64) == labels
+    order = np.argsort(-conf, kind="stable")  # most confident first
+    c = conf[order]
+    ends = np.flatnonzero(np.r_[c[1:] != c[:-1], True])  # last position of each run of equal confidences
+    accuracy = np.cumsum(correct[order])[ends] / (ends + 1)  # (candidates,) accuracy of the rows >= c[end]
+    ok = np.flatnonzero(accuracy >= min_accuracy)
+    return float(c[ends[ok[-1]]]) if ok.size else math.inf
+
+
+@dataclass
+class PseudoLabels:
+    """Fold k's pseudo-labelled test rows.
+
+    Attributes:
+        fold: k.
+        threshold: the confidence threshold (``inf``: none qualified).
+        rows: (n,) indices into the test set, ascending.
+        labels: (n,) their 0/1 pseudo-labels.
+        oof_rows / oof_accuracy: how many OOF rows of the other folds clear the threshold,
+            and their accuracy (what the threshold promises).
+    """
+
+    fold: int
+    threshold: float
+    rows: np.ndarray
+    labels: np.ndarray
+    oof_rows: int
+    oof_accuracy: float
+
+    def metrics(self) -> dict:
+        """JSON-ready summary for ``fold_metrics.json`` / ``cv_metrics.json`` (threshold None when inf)."""
+        return {"pseudo_rows": int(len(self.rows)), "pseudo_positive": int(self.labels.sum()),
+                "pseudo_threshold": None if math.isinf(self.threshold) else round(self.threshold, 6),
+                "pseudo_oof_rows": self.oof_rows,
+                "pseudo_oof_accuracy": None if math.isnan(self.oof_accuracy) else round(self.oof_accuracy, 6)}
+
+
+def fold_pseudo_labels(teacher: Teacher, k: int, min_accuracy: float) -> PseudoLabels:
+    """Fold k's pseudo-labels: the threshold from the other folds' OOF rows, applied to the fold-k model's test predictions.
+
+    Args:
+        teacher: round 1 (:func:`common.teacher.load_teacher`).
+        k: the fold round 2 trains now.
+        min_accuracy: see :func:`confidence_threshold`.
+
+    Raises:
+        ValueError: ``min_accuracy`` outside (0, 1], or a fold the teacher does not have.
+    """
+    if not 0 <= k < len(teacher.per_fold):
+        raise ValueError(f"fold {k}: {teacher.run_dir} has {len(teacher.per_fold)} folds")
+    other = teacher.fold != k
+    threshold = confidence_threshold(teacher.oof[other], teacher.labels[other], min_accuracy)
+    above = confidence(teacher.oof[other]) >= threshold
+    oof_accuracy = float(np.mean((teacher.oof[other][above] >= DECISION) == teacher.labels[other][above])) \
+        if above.any() else float("nan")
+    probs = teacher.per_fold[k]  # (M,) fold k's model: it never saw fold k's rows
+    rows = np.flatnonzero(confidence(probs) >= threshold)
+    result = PseudoLabels(k, threshold, rows, (probs[rows] >= DECISION).astype(np.int64), int(above.sum()), oof_accuracy)
+    logger.info("fold %d: %d pseudo-labelled test rows (%d positive) at confidence >= %.4f (other folds' OOF: "
+                "%d rows, accuracy %.4f)", k, len(rows), int(result.labels.sum()), threshold, result.oof_rows,
+                oof_accuracy)
+    return result

@@ -1,0 +1,225 @@
+"""Pseudo-labels and distillation from a finished k-fold run: the threshold rule, no leakage, the soft loss, end to end."""
+
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from common.distillation import IGNORE_INDEX, distillation_loss, soft_cross_entropy
+from common.pseudo_labels import confidence, confidence_threshold, fold_pseudo_labels
+from common.submission import validate_clue_submission_file
+from common.teacher import Teacher, load_teacher
+from tests.conftest import DATA, SHARED_VOCAB
+
+AFQMC = DATA / "xiaobu" / "pairs" / "csts_afqmc"
+TINY = ["--num-layers", "1", "--hidden-size", "32", "--num-heads", "2", "--intermediate-size", "64",
+        "--max-length", "32", "--batch-size", "16", "--epochs", "1", "--eval-batch-size", "256", "--folds", "3"]
+needs_data = pytest.mark.skipif(not (AFQMC / "train.txt").is_file(), reason=f"AFQMC not linked at {AFQMC}")
+
+
+# ------------------------------------------------------------- the threshold rule
+def _brute_force_threshold(probs, labels, min_accuracy):
+    """The smallest t among the confidences whose rows at or above t are accurate enough."""
+    conf = np.maximum(probs, 1 - probs)
+    for t in np.unique(conf):  # ascending
+        chosen = conf >= t
+        if np.mean((probs[chosen] >= 0.5) == labels[chosen]) >= min_accuracy:
+            return float(t)
+    return math.inf
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_threshold_matches_brute_force(seed):
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, 2, 300)
+    probs = np.clip(np.round(np.where(labels == 1, 0.6, 0.4) + rng.normal(0, 0.25, 300), 2), 0, 1)  # ties
+    for min_accuracy in (0.5, 0.7, 0.8, 0.9, 0.95, 1.0):
+        assert confidence_threshold(probs, labels, min_accuracy) == _brute_force_threshold(probs, labels, min_accuracy)
+
+
+def test_threshold_edge_cases():
+    assert confidence_threshold(np.array([0.9, 0.2]), np.array([0, 1]), 0.5) == math.inf  # every row wrong
+    assert confidence_threshold(np.array([0.9, 0.6, 0.1]), np.array([1, 0, 0]), 1.0) == pytest.approx(0.9)
+    with pytest.raises(ValueError, match="pseudo-min-accuracy must be in"):
+        confidence_threshold(np.array([0.9]), np.array([1]), 1.5)
+
+
+# ----------------------------------------------------------------- no leakage
+def _teacher(rng, n=120, m=40, k=3):
+    labels = rng.integers(0, 2, n)
+    fold = np.arange(n) % k
+    oof = np.clip(np.where(labels == 1, 0.65, 0.35) + rng.normal(0, 0.2, n), 0.01, 0.99)
+    per_fold = rng.uniform(0, 1, (k, m))
+    return Teacher(None, np.array([f"t:{i}" for i in range(n)]), labels, fold, oof,
+                   np.array([f"test:{i}" for i in range(m)]), per_fold.mean(axis=0), per_fold)
+
+
+def test_fold_k_pseudo_labels_come_from_the_fold_k_model_and_the_other_folds_threshold():
+    teacher = _teacher(np.random.default_rng(0))
+    for k in range(3):
+        other = teacher.fold != k
+        t = _brute_force_threshold(teacher.oof[other], teacher.labels[other], 0.8)
+        pseudo = fold_pseudo_labels(teacher, k, 0.8)
+        assert pseudo.threshold == t < math.inf
+        expected = np.flatnonzero(confidence(teacher.per_fold[k]) >= t)
+        assert pseudo.rows.tolist() == expected.tolist() and len(expected) > 0
+        assert pseudo.labels.tolist() == (teacher.per_fold[k][expected] >= 0.5).astype(int).tolist()
+        mean_rows = np.flatnonzero(confidence(teacher.test) >= t)  # the fold mean would pick other rows
+        assert mean_rows.tolist() != expected.tolist()
+        assert pseudo.metrics()["pseudo_rows"] == len(expected)
+    before = fold_pseudo_labels(teacher, 0, 0.8)
+    # fold 0's own OOF rows made confidently wrong: fold 0's threshold does not move, the others' do
+    teacher.oof[teacher.fold == 0] = np.where(teacher.labels[teacher.fold == 0] == 1, 0.01, 0.99)
+    assert fold_pseudo_labels(teacher, 0, 0.8).threshold == before.threshold
+    assert fold_pseudo_labels(teacher, 1, 0.8).threshold == math.inf
+
+
+def _write_run(path, ids, labels, fold, oof, test_ids, per_fold, test=None):
+    path.mkdir(parents=True)
+    np.savez(path / "oof.npz", ids=ids, labels=labels, fold=fold, oof=oof)
+    np.savez(path / "test_predictions.npz", test_ids=test_ids, test=per_fold.mean(0) if test is None else test,
+             per_fold=per_fold)
+
+
+def test_an_ensemble_teacher_combines_its_members_fold_k_slices(tmp_path):
+    rng = np.random.default_rng(1)
+    a, b = _teacher(rng), _teacher(rng)
+    b.labels, b.fold = a.labels, a.fold
+    for name, t in (("a", a), ("b", b)):
+        _write_run(tmp_path / name, t.ids, t.labels, t.fold, t.oof, t.test_ids, t.per_fold)
+    weights = {str(k): {"a": w, "b": 1 - w} for k, w in enumerate((0.25, 0.5, 0.75))}
+    # the ensemble command's per_fold: fold-k weights on the members' fold means (seen fold k)
+    leaky = np.stack([w["a"] * a.test + w["b"] * b.test for w in weights.values()])
+    _write_run(tmp_path / "ens", a.ids, a.labels, a.fold, 0.5 * (a.oof + b.oof), a.test_ids, leaky,
+               test=0.5 * (a.test + b.test))
+    report = {"method": "caruana", "members": [{"name": "a", "run_dir": str(tmp_path / "a")},
+                                               {"name": "b", "run_dir": str(tmp_path / "b")}],
+              "caruana": {"fold_weights": weights}, "stack": {"per_group": False}}
+    (tmp_path / "ens" / "ensemble.json").write_text(json.dumps(report))
+    teacher = load_teacher(tmp_path / "ens")
+    for k, w in enumerate((0.25, 0.5, 0.75)):
+        assert np.allclose(teacher.per_fold[k], w * a.per_fold[k] + (1 - w) * b.per_fold[k])
+    with pytest.raises(ValueError, match="folds differ"):
+        teacher.check_pool(a.ids, (a.fold + 1) % 3, "round 2")
+
+
+# ------------------------------------------------------------------- the soft loss
+def test_distillation_loss_against_the_formula():
+    torch.manual_seed(0)
+    logits = torch.randn(6, 2)
+    labels = torch.tensor([1, 0, IGNORE_INDEX, 1, 0, IGNORE_INDEX])  # two unlabelled (test) rows
+    soft = torch.tensor([0.9, float("nan"), 0.3, 0.6, 0.2, 0.7])  # one row without a soft target
+    has_hard, has_soft = labels != IGNORE_INDEX, ~torch.isnan(soft)
+    plain = F.cross_entropy(logits[has_hard], labels[has_hard])
+    log_p = F.log_softmax(logits, dim=-1)
+    by_hand = -((1 - soft) * log_p[:, 0] + soft * log_p[:, 1])[has_soft].mean()
+    assert torch.allclose(distillation_loss(logits, labels, soft, 0.0), plain)
+    assert torch.allclose(distillation_loss(logits, labels, soft, 1.0), by_hand)
+    assert torch.allclose(distillation_loss(logits, labels, soft, 0.3), 0.7 * plain + 0.3 * by_hand)
+    T = 2.0  # Hinton's temperature: teacher p at T is sigmoid(logit(p) / T), student softmax(z / T), times T^2
+    p_T = torch.sigmoid(torch.logit(soft) / T)
+    log_q = F.log_softmax(logits / T, dim=-1)
+    soft_T = -(T ** 2) * ((1 - p_T) * log_q[:, 0] + p_T * log_q[:, 1])[has_soft].mean()
+    assert torch.allclose(distillation_loss(logits, labels, soft, 1.0, T), soft_T, atol=1e-6)
+    assert torch.allclose(soft_cross_entropy(logits[:1], soft[:1]), by_hand.new_tensor(
+        [-(0.1 * log_p[0, 0] + 0.9 * log_p[0, 1])]))
+    none = distillation_loss(logits.requires_grad_(), None, torch.full((6,), float("nan")), 0.5)
+    assert none.item() == 0 and none.requires_grad  # nothing to learn: 0, and backward still works
+
+
+def test_pair_classifier_forward_uses_the_soft_loss(tiny_tokenizer):
+    from common.pair_classifier import PairClassifier
+    from common.pair_inputs import PairDataset, collate_pairs
+    from tests.conftest import tiny_bert
+
+    torch.manual_seed(0)
+    model = PairClassifier(tiny_bert(len(tiny_tokenizer)), distill_alpha=0.4, distill_temperature=1.0).eval()
+    ds = PairDataset(["今天天气", "北京顺义", "科比"], ["天气很好", "低风险地区", "湖人王朝"], [1, IGNORE_INDEX, 0],
+                     tiny_tokenizer, 32, soft_labels=[0.8, 0.4, float("nan")])
+    batch = collate_pairs([ds[i] for i in range(3)], tiny_tokenizer.pad_token_id)
+    assert batch["soft_labels"].dtype == torch.float32 and batch["labels"].tolist() == [1, IGNORE_INDEX, 0]
+    out = model(**batch)
+    assert torch.allclose(out.loss, distillation_loss(out.logits, batch["labels"], batch["soft_labels"], 0.4))
+    plain = model(**{k: v for k, v in batch.items() if k != "soft_labels"})  # without soft labels: plain CE
+    assert torch.allclose(plain.loss, F.cross_entropy(out.logits, batch["labels"]))
+
+
+# ------------------------------------------------------------------- end to end
+@pytest.fixture(scope="module")
+def afqmc(tmp_path_factory):
+    """The first 60 / 30 / 25 lines of AFQMC and a 3-fold round 1 on them."""
+    if not (AFQMC / "train.txt").is_file():
+        pytest.skip(f"AFQMC not linked at {AFQMC}")
+    from common.commands import cv
+
+    root = tmp_path_factory.mktemp("afqmc")
+    data = root / "data"
+    data.mkdir()
+    for name, n in (("train.txt", 60), ("dev.txt", 30), ("test.txt", 25)):
+        lines = (AFQMC / name).read_text(encoding="utf-8").splitlines(keepends=True)[:n]
+        (data / name).write_text("".join(lines), encoding="utf-8")
+    vocab = str(SHARED_VOCAB) if SHARED_VOCAB.is_dir() else str(root / "none")
+    flags = ["--task", "afqmc", "--data-dir", str(data), "--submission-dir", str(root / "sub"), "--vocab", vocab] + TINY
+    cv.main(flags + ["--run-dir", str(root / "round1")])
+    return root, flags
+
+
+@needs_data
+def test_cv_with_pseudo_labels_trains_fold_k_on_its_models_test_rows(afqmc, monkeypatch):
+    from common.commands import cv
+
+    root, flags = afqmc
+    teacher = load_teacher(root / "round1")
+    seen = {}
+    real_fit = cv.fit
+
+    def spy(task, config, run_dir, train, valid, data, callbacks=(), soft_targets=None):
+        seen[run_dir.name] = [(e.id, e.label) for e in train if e.id.startswith("test:")]
+        return real_fit(task, config, run_dir, train, valid, data, callbacks, soft_targets)
+
+    monkeypatch.setattr(cv, "fit", spy)
+    run = root / "round2"
+    result = cv.main(flags + ["--run-dir", str(run), "--pseudo-from", str(root / "round1"), "--pseudo-min-accuracy", "0.5"])
+    assert result["complete"] and validate_clue_submission_file(result["submission"], list(range(25))) == 25
+    saved = json.loads((run / "cv_metrics.json").read_text(encoding="utf-8"))
+    assert np.array_equal(np.load(run / "oof.npz")["fold"], teacher.fold)
+    for k in range(3):
+        other = teacher.fold != k
+        t = _brute_force_threshold(teacher.oof[other], teacher.labels[other], 0.5)
+        rows = np.flatnonzero(confidence(teacher.per_fold[k]) >= t)
+        expected = [(teacher.test_ids[i], int(teacher.per_fold[k][i] >= 0.5)) for i in rows]
+        assert seen[f"fold{k}"] == expected and len(expected) > 0
+        assert saved["folds"][str(k)]["pseudo_rows"] == len(rows)
+        assert saved["folds"][str(k)]["pseudo_threshold"] == pytest.approx(t)
+    assert json.loads((run / "config.json").read_text())["pseudo_from"] == str(root / "round1")
+    with pytest.raises(ValueError, match="folds differ"):
+        cv.main(flags + ["--run-dir", str(root / "other"), "--pseudo-from", str(root / "round1"), "--fold-seed", "7"])
+    assert not (root / "other" / "folds.json").exists()
+
+
+@needs_data
+def test_train_and_cv_distilled_from_a_kfold_run(afqmc):
+    from common.commands import cv, train
+
+    root, flags = afqmc
+    args = [a for a in flags if a not in ("--folds", "3")]
+    result = train.main(args + ["--run-dir", str(root / "student"), "--distill-from", str(root / "round1"),
+                                "--distill-alpha", "0.7", "--distill-temperature", "2"])
+    assert validate_clue_submission_file(result["submission"], list(range(25))) == result["rows"] == 25
+    assert "train examples 85 " in (root / "student" / "train.log").read_text()  # 60 train rows + 25 test rows
+    saved = json.loads((root / "student" / "config.json").read_text())
+    assert saved["distill_alpha"] == 0.7 and saved["distill_temperature"] == 2
+    plain = json.loads((root / "round1" / "fold0" / "config.json").read_text())
+    assert "distill_from" not in plain  # plain runs' configs hold the task's options only
+    result = cv.main(flags + ["--run-dir", str(root / "student-cv"), "--distill-from", str(root / "round1"),
+                              "--distill-alpha", "1.0"])
+    assert result["complete"] and validate_clue_submission_file(result["submission"], list(range(25))) == 25
+    with pytest.raises(ValueError, match="one teacher use at a time"):
+        cv.main(flags + ["--run-dir", str(root / "x"), "--distill-from", str(root / "round1"),
+                         "--pseudo-from", str(root / "round1")])
+    with pytest.raises(ValueError, match="have no OOF prediction"):  # rows outside the teacher's pool
+        train.main(args + ["--run-dir", str(root / "y"), "--distill-from", str(root / "round1"),
+                            "--train-file", str(AFQMC / "train.txt"), "--limit", "100"])
