@@ -8,7 +8,7 @@ ARGS ?=
 TORCH_WHEEL := $(firstword $(wildcard /opt/wheels/torch-*+cpu-cp311-*.whl))
 
 # Not .PHONY: the <task>-<command> targets come from pattern rules, which make skips for phony targets.
-.PHONY: help venv test test-all sohu-pretrain power-mine power-eval power-bench terms-mine power-scale ner-train ner-predict ner-bench \
+.PHONY: help venv test test-all report export sohu-pretrain power-mine power-eval power-bench terms-mine power-scale ner-train ner-predict ner-bench \
 	xiaobu-pretrain
 
 help:
@@ -59,6 +59,20 @@ TUNE_RUN ?= tune
 
 %-baseline: venv ## the task's TF-IDF + logistic regression reference
 	$(PY) -m competitions.$*.baseline $($*_DATA) $(ARGS)
+
+%-ensemble: venv ## OOF-weighted ensemble of k-fold runs (+ tfidf, gbm on their folds): make sohu-ensemble RUNS="runs/sohu/cv5 tfidf gbm"
+	@test -n "$(RUNS)" || (echo "usage: make $@ RUNS=\"runs/$*/<cv-run> [runs/$*/<cv-run> ...] [tfidf] [gbm]\"" >&2; exit 2)
+	$(PY) -m common.commands.ensemble --task $* $($*_DATA) --runs $(RUNS) $(ARGS)
+
+# ------------------------------------------------- runs you can look at and ship
+REPORT_DIR ?= reports
+
+report: venv ## one static page over every run folder: reports/index.html (runs, curves, k-fold, Optuna, blends)
+	$(PY) -m common.report --runs-dir runs --output-dir $(REPORT_DIR) $(ARGS)
+
+export: venv ## ONNX export of a trained run, with a parity check: make export RUN=runs/sohu/<name>
+	@test -n "$(RUN)" || (echo "usage: make export RUN=runs/<task>/<name>" >&2; exit 2)
+	$(PY) -m common.export --run $(RUN) $(ARGS)
 
 # ---------------------------------------------------------------- Sohu 2021
 SOHU_PRETRAINED := cache/sohu-pretrain
