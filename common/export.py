@@ -50,6 +50,7 @@ import tempfile
 import time
 import warnings
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -366,8 +367,6 @@ def load_ner_spec(run_dir: Path, rows: int, batch_size: int, data_dir: str | Non
         FileNotFoundError: run files or data files missing.
         ValueError: no rows to check with.
     """
-    from functools import partial
-
     from competitions.ner.data import NerDataset, collate, load_splits, resolve_data_options
     from competitions.ner.predict import load_run
 
@@ -438,8 +437,8 @@ def export_onnx(spec: ExportSpec, path: Path, opset: int, exporter: str) -> None
     """
     example = tuple(spec.batches[0][name] for name in spec.input_names)
     axes = dynamic_axes(spec)
-    kwargs: dict[str, Any] = dict(input_names=spec.input_names, output_names=["logits"], opset_version=opset,
-                                  dynamo=exporter == "dynamo")
+    kwargs: dict[str, Any] = {"input_names": spec.input_names, "output_names": ["logits"], "opset_version": opset,
+                              "dynamo": exporter == "dynamo"}
     if exporter == "dynamo":  # torch.export's named dimensions, one per axis name shared by the inputs
         dims = {name: torch.export.Dim(name) for name in ("batch", "sequence")}
         shapes = tuple({axis: dims[label] for axis, label in axes[name].items()} for name in spec.input_names)
