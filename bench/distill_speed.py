@@ -1,0 +1,163 @@
+"""Inference speed of a distilled student (one model) against its teacher (every fold model, every member).
+
+    python -m bench.distill_speed --task afqmc --student runs/afqmc/<run>[/fold0] \\
+        --teacher runs/afqmc/ensemble-cv5-limit8000-1ep [--rounds 3] [--threads 0]
+
+Times the prediction of the teacher's test set (tokenising included, through
+:func:`common.commands.predict.probabilities`, the path ``predict`` takes):
+
+- the student: one run folder holding ``model.pt`` (a ``train`` run or one fold of a k-fold run);
+- the teacher: a k-fold run predicts with all its fold models (``fold<k>/model.pt``), then
+  averages; an ensemble run with every member's: a neural member's fold models as above,
+  a ``tfidf`` / ``gbm`` member's K fold models (their features and model; the ensemble
+  cache keeps no fitted model, so fold 0's is fitted here on fold 0's training rows,
+  untimed, and its test-set time counted K times).
+
+Each predictor runs once untimed (warm-up), then the rounds are interleaved, their order
+rotating; the median time over rounds is reported, as pairs/s of the whole test set, and
+the speed-up as the median of the per-round ratios teacher / student (paired, so machine
+load drifting between rounds cancels). Prints a table and writes
+``bench/results/distill_speed.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import time
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+from accelerate import Accelerator
+
+from common.io import write_json_atomic
+
+RESULTS = Path(__file__).resolve().parent / "results" / "distill_speed.json"
+
+
+def neural_predictor(task, run_dirs: list[Path], test: list) -> Callable[[], np.ndarray]:
+    """A function predicting ``test`` with each of ``run_dirs``' models (loaded once) and averaging."""
+    from common.commands.predict import load_run, probabilities
+
+    runs = [load_run(task, d) for d in run_dirs]
+    accelerator = Accelerator(cpu=True)
+    return lambda: np.mean([probabilities(task, cfg, model, test, accelerator) for cfg, model in runs], axis=0)
+
+
+def feature_predictor(spec: str, pool: list, test: list, task, fold: np.ndarray, labels: np.ndarray,
+                      folds: int) -> Callable[[], np.ndarray]:
+    """``tfidf`` / ``gbm`` as :func:`common.ensemble.feature_member` fits it for fold 0; its test-set prediction run ``folds`` times."""
+    from sklearn.decomposition import TruncatedSVD
+    from sklearn.ensemble import HistGradientBoostingClassifier
+    from sklearn.linear_model import LogisticRegression
+
+    from common.ensemble import FeatureOptions, pair_statistics
+    from common.tfidf_reference import PairFeatures
+
+    options = FeatureOptions()
+    pairs, test_pairs = task.text_pairs(pool), task.text_pairs(test)
+    train = np.flatnonzero(fold != 0)
+    first, second = [pairs[i][0] for i in train], [pairs[i][1] for i in train]
+    tf, ts = [p[0] for p in test_pairs], [p[1] for p in test_pairs]
+    features = PairFeatures("char", 3, True).fit([t for pair in zip(first, second) for t in pair])
+    if spec == "tfidf":
+        model = LogisticRegression(C=options.C, max_iter=3000).fit(features.transform(first, second), labels[train])
+        return lambda: np.mean([model.predict_proba(features.transform(tf, ts))[:, 1] for _ in range(folds)], axis=0)
+
+    def gbm_features(a_texts, b_texts, svd=None):
+        a = features.vectorizer.transform(a_texts)
+        b = features.vectorizer.transform(b_texts)
+        columns = [pair_statistics(a_texts, b_texts), np.asarray(a.multiply(b).sum(axis=1))]
+        svd = svd or TruncatedSVD(options.gbm_svd, random_state=options.seed).fit(a + b)
+        return np.hstack(columns + [svd.transform(a + b)]), svd
+
+    X, svd = gbm_features(first, second)
+    model = HistGradientBoostingClassifier(max_iter=options.gbm_iterations, learning_rate=options.gbm_learning_rate,
+                                           max_leaf_nodes=options.gbm_leaves, early_stopping=False,
+                                           random_state=options.seed).fit(X, labels[train])
+    return lambda: np.mean([model.predict_proba(gbm_features(tf, ts, svd)[0])[:, 1] for _ in range(folds)], axis=0)
+
+
+def teacher_parts(task, run_dir: Path, pool: list, test: list) -> list[tuple[str, int, Callable[[], np.ndarray]]]:
+    """``[(name, models, predict)]``: the fold models of a k-fold run, or of every member of an ensemble."""
+    report_path = run_dir / "ensemble.json"
+    if not report_path.is_file():
+        folds = sorted(run_dir.glob("fold[0-9]*"))
+        return [(run_dir.name, len(folds), neural_predictor(task, folds, test))]
+    report = json.loads(report_path.read_text(encoding="utf-8"))
+    with np.load(run_dir / "oof.npz") as oof:
+        fold, labels = oof["fold"], oof["labels"]
+    K = len(np.unique(fold))
+    parts = []
+    for member in report["members"]:
+        spec = json.loads((Path(member["run_dir"]) / "member.json").read_text())["spec"] \
+            if (Path(member["run_dir"]) / "member.json").is_file() else None
+        if spec:
+            parts.append((spec, K, feature_predictor(spec, pool, test, task, fold, labels, K)))
+        else:
+            parts += teacher_parts(task, Path(member["run_dir"]), pool, test)
+    return parts
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--task", required=True)
+    parser.add_argument("--student", required=True, help="a run folder holding model.pt")
+    parser.add_argument("--teacher", required=True, help="a k-fold or ensemble run folder")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    args = parser.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    from common.commands.ensemble import run_config
+    from common.task import get_task
+
+    task = get_task(args.task)
+    teacher_dir = Path(args.teacher)
+    first = teacher_dir
+    while (first / "ensemble.json").is_file():  # the first member's config gives the data
+        first = Path(json.loads((first / "ensemble.json").read_text())["members"][0]["run_dir"])
+    config = run_config(task, first, None, None)
+    data = task.load_data(config)
+    pool, test = task.cv_pool(config, data), data.test
+    student = neural_predictor(task, [Path(args.student)], test)
+    parts = teacher_parts(task, teacher_dir, pool, test)
+    timed = [("student", student)] + [(n, f) for n, _, f in parts]
+    for _, fn in timed:
+        fn()  # warm-up, untimed
+    times: dict[str, list[float]] = {name: [] for name, _ in timed}
+    for r in range(args.rounds):
+        for name, fn in timed[r % len(timed):] + timed[:r % len(timed)]:  # the order rotates
+            start = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - start)
+    median = {name: statistics.median(t) for name, t in times.items()}
+    # paired: the teacher's time in a round over the student's in the same round (load drifts between rounds)
+    ratios = [sum(times[name][r] for name, _, _ in parts) / times["student"][r] for r in range(args.rounds)]
+    teacher_seconds = sum(median[name] for name, _, _ in parts)
+    rows = [{"what": "student (1 model)", "models": 1, "seconds": median["student"]}]
+    rows += [{"what": f"teacher: {name}", "models": n, "seconds": median[name]} for name, n, _ in parts]
+    rows.append({"what": "teacher, all", "models": sum(n for _, n, _ in parts), "seconds": teacher_seconds})
+    for row in rows:
+        row["pairs_per_second"] = round(len(test) / row["seconds"], 1)
+        row["seconds"] = round(row["seconds"], 2)
+    print(f"{'what':<32} {'models':>6} {'seconds':>8} {'pairs/s':>9}")
+    for row in rows:
+        print(f"{row['what']:<32} {row['models']:>6} {row['seconds']:>8} {row['pairs_per_second']:>9}")
+    result = {"task": task.name, "student": args.student, "teacher": args.teacher, "test_pairs": len(test),
+              "rounds": args.rounds, "threads": torch.get_num_threads(), "cpus": os.cpu_count(),
+              "load_average": os.getloadavg(), "machine": platform.processor() or platform.machine(), "rows": rows,
+              "speedup": round(statistics.median(ratios), 2), "speedup_per_round": [round(x, 2) for x in ratios],
+              "seconds_per_round": {name: [round(t, 2) for t in ts] for name, ts in times.items()}}
+    write_json_atomic(RESULTS, result)
+    print(f"student {result['speedup']}x faster than the teacher (median of per-round ratios); wrote {RESULTS}")
+    return result
+
+
+if __name__ == "__main__":
+    main()
