@@ -53,14 +53,13 @@ class Member:
     """One k-fold run's predictions.
 
     Attributes:
-        name: the run folder's name (or the member spec, e.g. ``tfidf``).
         run_dir: where it was read from.
         ids, labels, fold: (N,) pool ids (str), 0/1 labels and fold numbers.
         oof: (N,) out-of-fold P(label 1).
         test_ids: (M,) test ids; test: (M,) fold-mean P(label 1); per_fold: (K, M).
+        name: the member spec (e.g. ``tfidf``); default the run folder's name.
     """
 
-    name: str
     run_dir: Path
     ids: np.ndarray
     labels: np.ndarray
@@ -69,6 +68,11 @@ class Member:
     test_ids: np.ndarray
     test: np.ndarray
     per_fold: np.ndarray
+    name: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.name and self.run_dir is not None:
+            self.name = Path(self.run_dir).name
 
 
 def load_member(run_dir: str | Path, name: str | None = None) -> Member:
@@ -91,9 +95,9 @@ def load_member(run_dir: str | Path, name: str | None = None) -> Member:
             raise ValueError(f"{run_dir}: {key} has shape {arrays[key].shape}; ensembles combine (N,) "
                              "probabilities of label 1")
     test = arrays["test"]
-    return Member(name or run_dir.name, run_dir, arrays["ids"].astype(str), arrays["labels"], arrays["fold"],
+    return Member(run_dir, arrays["ids"].astype(str), arrays["labels"], arrays["fold"],
                   arrays["oof"].astype(np.float64), arrays["test_ids"].astype(str), test.astype(np.float64),
-                  arrays.get("per_fold", test[None]).astype(np.float64))
+                  arrays.get("per_fold", test[None]).astype(np.float64), name or run_dir.name)
 
 
 def check_members(members: Sequence[Member]) -> None:

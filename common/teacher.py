@@ -28,31 +28,21 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from common.cv import assert_same_ids
+from common.ensemble import OOF_FILE, TEST_FILE, Member, apply_stack, fit_stack, load_member
 
-OOF_FILE, TEST_FILE, ENSEMBLE_FILE = "oof.npz", "test_predictions.npz", "ensemble.json"
+ENSEMBLE_FILE = "ensemble.json"
 
 
 @dataclass
-class Teacher:
+class Teacher(Member):
     """A finished k-fold (or ensemble) run's predictions, P(label 1) throughout.
 
-    Attributes:
-        run_dir: where it was read from.
-        ids, labels, fold: (N,) pool ids (str), 0/1 labels, fold numbers 0..K-1.
-        oof: (N,) out-of-fold probabilities (row i by a model that did not see row i).
-        test_ids: (M,) test ids (str).
-        test: (M,) the fold mean (an ensemble: its combiner refitted on all OOF rows).
-        per_fold: (K, M) row k from models that never saw fold k's rows.
+    The fields of :class:`common.ensemble.Member`: ``run_dir``; ``ids``, ``labels``,
+    ``fold`` (N,) pool ids (str), 0/1 labels, fold numbers 0..K-1; ``oof`` (N,)
+    out-of-fold probabilities (row i by a model that did not see row i); ``test_ids``
+    (M,); ``test`` (M,) the fold mean (an ensemble: its combiner refitted on all OOF
+    rows); ``per_fold`` (K, M), row k from models that never saw fold k's rows.
     """
-
-    run_dir: Path
-    ids: np.ndarray
-    labels: np.ndarray
-    fold: np.ndarray
-    oof: np.ndarray
-    test_ids: np.ndarray
-    test: np.ndarray
-    per_fold: np.ndarray
 
     def check_pool(self, ids: np.ndarray, fold: np.ndarray | None = None, what: str = "") -> None:
         """Refuse a pool (and folds) other than the teacher's.
@@ -88,13 +78,6 @@ class Teacher:
         return self.oof[[index[i] for i in np.asarray(ids, dtype=str).tolist()]]
 
 
-def _load(path: Path, run_dir: Path) -> dict[str, np.ndarray]:
-    if not path.is_file():
-        raise FileNotFoundError(f"{path} missing: is {run_dir} a finished k-fold or ensemble run?")
-    with np.load(path, allow_pickle=False) as data:
-        return {k: data[k] for k in data.files}
-
-
 def load_teacher(run_dir: str | Path, groups: Mapping[str, int] | None = None) -> Teacher:
     """Read a finished k-fold or ensemble run (see the module docstring for ``per_fold``).
 
@@ -109,22 +92,17 @@ def load_teacher(run_dir: str | Path, groups: Mapping[str, int] | None = None) -
             or an ensemble whose members disagree with it on ids or folds.
     """
     run_dir = Path(run_dir)
-    oof, test = _load(run_dir / OOF_FILE, run_dir), _load(run_dir / TEST_FILE, run_dir)
-    if oof["oof"].ndim != 1 or test["test"].ndim != 1:
-        raise ValueError(f"{run_dir}: oof / test predictions of shape {oof['oof'].shape} / {test['test'].shape}; "
-                         "a teacher gives (N,) probabilities of label 1")
-    if "per_fold" not in test:
-        raise ValueError(f"{run_dir}/{TEST_FILE} holds no per_fold test predictions (a run from before they were saved)")
-    teacher = Teacher(run_dir, oof["ids"].astype(str), oof["labels"], oof["fold"].astype(np.int64),
-                      oof["oof"].astype(np.float64), test["test_ids"].astype(str), test["test"].astype(np.float64),
-                      test["per_fold"].astype(np.float64))
+    member = load_member(run_dir)
+    teacher = Teacher(run_dir, member.ids, member.labels, member.fold.astype(np.int64), member.oof,
+                      member.test_ids, member.test, member.per_fold)
     if (run_dir / ENSEMBLE_FILE).is_file():
         teacher.per_fold = _ensemble_per_fold(teacher, json.loads((run_dir / ENSEMBLE_FILE).read_text(encoding="utf-8")),
                                               groups)
     K = len(np.unique(teacher.fold))
     if teacher.per_fold.shape != (K, len(teacher.test_ids)):
         raise ValueError(f"{run_dir}/{TEST_FILE}: per_fold of shape {teacher.per_fold.shape}, expected ({K}, "
-                         f"{len(teacher.test_ids)}) for {K} folds")
+                         f"{len(teacher.test_ids)}) for {K} folds (runs from before per-fold test predictions "
+                         "were saved have none)")
     return teacher
 
 
@@ -144,8 +122,6 @@ def _ensemble_per_fold(ensemble: Teacher, report: dict, groups: Mapping[str, int
             w = np.array([report["caruana"]["fold_weights"][str(k)][n] for n in names])  # saved rounded
             per_fold[k] = (w / w.sum()) @ T
         else:  # the stack, refitted on the other folds exactly as the ensemble command did
-            from common.ensemble import apply_stack, fit_stack
-
             train = np.flatnonzero(ensemble.fold != k)
             g = tg = None
             if report["stack"].get("per_group"):

@@ -94,7 +94,7 @@ def cached_feature_member(spec: str, cache_dir: Path, ref: Member, pairs: list, 
                 return cached
     start = time.time()
     oof, per_fold = feature_member(spec, pairs, ref.labels, ref.fold, test_pairs, groups, test_groups, options)
-    member = Member(spec, cache_dir, ref.ids, ref.labels, ref.fold, oof, ref.test_ids, per_fold.mean(axis=0), per_fold)
+    member = Member(cache_dir, ref.ids, ref.labels, ref.fold, oof, ref.test_ids, per_fold.mean(axis=0), per_fold, spec)
     if process_state().is_main_process:
         _save_npz(cache_dir / OOF_FILE, ids=ref.ids, labels=ref.labels, fold=ref.fold, oof=oof)
         _save_npz(cache_dir / TEST_FILE, test_ids=ref.test_ids, test=member.test, per_fold=per_fold)
