@@ -9,13 +9,10 @@ and ``ensemble.json``.
 What makes a teacher usable for a second round scored on the same folds is which
 model saw which rows. Fold k's model never saw fold k's rows, so its test predictions
 (``per_fold[k]``) may feed the round-2 model of fold k; the fold mean may not (the other
-fold models trained on fold k's labels). An ensemble's own ``per_fold[k]`` is its
-fold-k combiner applied to its members' fold *means*, so for an ensemble
-:func:`load_teacher` rebuilds ``per_fold[k]`` from the members' own fold-k slices
-(recursively, for an ensemble of ensembles) with the fold-k combiner: Caruana's
-fold-k weights as ``ensemble.json`` saved them (rounded to 4 decimals, renormalised),
-or the logistic stack refitted on the other folds' OOF rows exactly as the ensemble
-command fitted it.
+fold models trained on fold k's labels). The ensemble command writes its ``per_fold[k]``
+the same way (fold k's combiner on its members' fold-k slices) and says so in
+``ensemble.json`` (``per_fold_leak_free``); :func:`load_teacher` refuses an ensemble
+that does not.
 """
 
 from __future__ import annotations
@@ -23,12 +20,10 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping, Sequence
-
 import numpy as np
 
 from common.cv import assert_same_ids
-from common.ensemble import OOF_FILE, TEST_FILE, Member, apply_stack, fit_stack, load_member
+from common.ensemble import OOF_FILE, TEST_FILE, Member, load_member
 
 ENSEMBLE_FILE = "ensemble.json"
 
@@ -78,26 +73,25 @@ class Teacher(Member):
         return self.oof[[index[i] for i in np.asarray(ids, dtype=str).tolist()]]
 
 
-def load_teacher(run_dir: str | Path, groups: Mapping[str, int] | None = None) -> Teacher:
+def load_teacher(run_dir: str | Path) -> Teacher:
     """Read a finished k-fold or ensemble run (see the module docstring for ``per_fold``).
 
     Args:
         run_dir: the run folder.
-        groups: id -> group of every pool and test row, needed only to refit an ensemble's
-            per-group stack (Sohu's subtask; :func:`task_groups`).
 
     Raises:
-        FileNotFoundError: ``oof.npz`` / ``test_predictions.npz`` (or an ensemble member's) missing.
+        FileNotFoundError: ``oof.npz`` / ``test_predictions.npz`` missing.
         ValueError: predictions that are not (N,) probabilities, no per-fold test predictions,
-            or an ensemble whose members disagree with it on ids or folds.
+            or an ensemble whose per-fold test predictions are not leak-free.
     """
     run_dir = Path(run_dir)
     member = load_member(run_dir)
     teacher = Teacher(run_dir, member.ids, member.labels, member.fold.astype(np.int64), member.oof,
                       member.test_ids, member.test, member.per_fold)
-    if (run_dir / ENSEMBLE_FILE).is_file():
-        teacher.per_fold = _ensemble_per_fold(teacher, json.loads((run_dir / ENSEMBLE_FILE).read_text(encoding="utf-8")),
-                                              groups)
+    report = run_dir / ENSEMBLE_FILE
+    if report.is_file() and not json.loads(report.read_text(encoding="utf-8")).get("per_fold_leak_free"):
+        raise ValueError(f"{report}: its per-fold test predictions have seen the folds (a member without per-fold "
+                         "test predictions, or an ensemble from before they were leak-free); rerun the ensemble command")
     K = len(np.unique(teacher.fold))
     if teacher.per_fold.shape != (K, len(teacher.test_ids)):
         raise ValueError(f"{run_dir}/{TEST_FILE}: per_fold of shape {teacher.per_fold.shape}, expected ({K}, "
@@ -105,42 +99,3 @@ def load_teacher(run_dir: str | Path, groups: Mapping[str, int] | None = None) -
                          "were saved have none)")
     return teacher
 
-
-def _ensemble_per_fold(ensemble: Teacher, report: dict, groups: Mapping[str, int] | None) -> np.ndarray:
-    """(K, M): fold k's combiner applied to the members' fold-k test predictions."""
-    members = [load_teacher(m["run_dir"], groups) for m in report["members"]]
-    names = [m["name"] for m in report["members"]]
-    for m in members:
-        m.check_pool(ensemble.ids, ensemble.fold, f"the ensemble {ensemble.run_dir}")
-        m.check_test(ensemble.test_ids)
-    K = len(np.unique(ensemble.fold))
-    per_fold = np.zeros((K, len(ensemble.test_ids)))
-    P = np.stack([m.oof for m in members])  # (members, N)
-    for k in range(K):
-        T = np.stack([m.per_fold[k] for m in members])  # (members, M): models that never saw fold k
-        if report["method"] == "caruana":
-            w = np.array([report["caruana"]["fold_weights"][str(k)][n] for n in names])  # saved rounded
-            per_fold[k] = (w / w.sum()) @ T
-        else:  # the stack, refitted on the other folds exactly as the ensemble command did
-            train = np.flatnonzero(ensemble.fold != k)
-            g = tg = None
-            if report["stack"].get("per_group"):
-                g, tg = _groups_of(groups, ensemble.ids, ensemble.run_dir), _groups_of(groups, ensemble.test_ids,
-                                                                                     ensemble.run_dir)
-                g = g[train]
-            stack = fit_stack(P[:, train], ensemble.labels[train], g, report.get("args", {}).get("stack_C", 1.0))
-            per_fold[k] = apply_stack(stack, T, tg)
-    return per_fold
-
-
-def _groups_of(groups: Mapping[str, int] | None, ids: np.ndarray, run_dir: Path) -> np.ndarray:
-    if groups is None or any(i not in groups for i in ids.tolist()):
-        raise ValueError(f"{run_dir}: a per-group stack; refitting it needs the group of every row it saw")
-    return np.array([groups[i] for i in ids.tolist()])
-
-
-def task_groups(task: Any, examples: Sequence) -> dict[str, int] | None:
-    """id -> condition of ``examples`` for a conditioned pair task (Sohu's subtask), else None."""
-    if not getattr(task, "num_conditions", 0):
-        return None
-    return dict(zip(task.ids(examples), task.conditions(examples)))

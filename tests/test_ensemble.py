@@ -173,6 +173,17 @@ def test_ensemble_of_two_kfold_runs_and_tfidf_gbm_writes_a_valid_submission(tmp_
     check_members(members)
     assert members[1].per_fold.shape == (2, 16)
     assert json.loads((run / "folds.json").read_text())["fold"] == members[1].fold.tolist()
+    # per_fold[k]: fold k's weights on the members' fold-k test predictions (models that never saw
+    # fold k), not on their fold means, which a second round on these folds must not learn from
+    caruana = ensemble.main(args + ["--method", "caruana", "--run-name", "caruana"])
+    report = json.loads((tmp_path / "caruana" / "ensemble.json").read_text())
+    assert caruana["method"] == "caruana" and report["per_fold_leak_free"] is True
+    parts = {m["name"]: load_member(m["run_dir"]) for m in report["members"]}
+    per_fold = load_member(tmp_path / "caruana").per_fold
+    for k, weights in report["caruana"]["fold_weights"].items():
+        k = int(k)
+        assert np.allclose(per_fold[k], sum(w * parts[n].per_fold[k] for n, w in weights.items()), atol=1e-3)
+        assert not np.allclose(per_fold[k], sum(w * parts[n].test for n, w in weights.items()), atol=1e-3)
     # a rerun reuses the cached tfidf / gbm members
     stamp = (tmp_path / "cv-gbm" / "oof.npz").stat().st_mtime_ns
     again = ensemble.main(args)

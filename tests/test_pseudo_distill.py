@@ -84,24 +84,16 @@ def _write_run(path, ids, labels, fold, oof, test_ids, per_fold, test=None):
              per_fold=per_fold)
 
 
-def test_an_ensemble_teacher_combines_its_members_fold_k_slices(tmp_path):
+def test_an_ensemble_teacher_is_read_only_with_leak_free_per_fold_predictions(tmp_path):
     rng = np.random.default_rng(1)
-    a, b = _teacher(rng), _teacher(rng)
-    b.labels, b.fold = a.labels, a.fold
-    for name, t in (("a", a), ("b", b)):
-        _write_run(tmp_path / name, t.ids, t.labels, t.fold, t.oof, t.test_ids, t.per_fold)
-    weights = {str(k): {"a": w, "b": 1 - w} for k, w in enumerate((0.25, 0.5, 0.75))}
-    # the ensemble command's per_fold: fold-k weights on the members' fold means (seen fold k)
-    leaky = np.stack([w["a"] * a.test + w["b"] * b.test for w in weights.values()])
-    _write_run(tmp_path / "ens", a.ids, a.labels, a.fold, 0.5 * (a.oof + b.oof), a.test_ids, leaky,
-               test=0.5 * (a.test + b.test))
-    report = {"method": "caruana", "members": [{"name": "a", "run_dir": str(tmp_path / "a")},
-                                               {"name": "b", "run_dir": str(tmp_path / "b")}],
-              "caruana": {"fold_weights": weights}, "stack": {"per_group": False}}
-    (tmp_path / "ens" / "ensemble.json").write_text(json.dumps(report))
+    a = _teacher(rng)
+    _write_run(tmp_path / "ens", a.ids, a.labels, a.fold, a.oof, a.test_ids, a.per_fold)
+    (tmp_path / "ens" / "ensemble.json").write_text(json.dumps({"method": "caruana"}))  # written before the flag
+    with pytest.raises(ValueError, match=r"ens/ensemble\.json: its per-fold test predictions have seen the folds"):
+        load_teacher(tmp_path / "ens")
+    (tmp_path / "ens" / "ensemble.json").write_text(json.dumps({"method": "caruana", "per_fold_leak_free": True}))
     teacher = load_teacher(tmp_path / "ens")
-    for k, w in enumerate((0.25, 0.5, 0.75)):
-        assert np.allclose(teacher.per_fold[k], w * a.per_fold[k] + (1 - w) * b.per_fold[k])
+    assert np.array_equal(teacher.per_fold, a.per_fold)
     with pytest.raises(ValueError, match="folds differ"):
         teacher.check_pool(a.ids, (a.fold + 1) % 3, "round 2")
 

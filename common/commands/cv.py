@@ -42,7 +42,7 @@ from common.io import print_result
 from common.losses import posthoc_arguments
 from common.pseudo_labels import PseudoLabelConfig, fold_pseudo_labels
 from common.run import process_state, resolve_run_dir, save_config
-from common.teacher import Teacher, load_teacher, task_groups
+from common.teacher import Teacher, load_teacher
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -121,7 +121,7 @@ def round_one(task, path: str, config, run_dir: Path, pool: list, test: list, gr
         ValueError: other ids, folds or test ids than the teacher's (one line).
         FileNotFoundError: not a finished k-fold or ensemble run.
     """
-    teacher = load_teacher(path, task_groups(task, pool + test))
+    teacher = load_teacher(path)
     ids = np.asarray(task.ids(pool), dtype=str)
     saved = run_dir / "folds.json"
     if saved.is_file():

@@ -19,8 +19,8 @@ rows (optimistic), and cross-fitted over the same folds (fold k combined by weig
 on the other folds): the honest number. ``--method auto`` keeps the combiner with the
 better honest score. Writes ``<run-dir>/`` (default ``<first run's folder>/../ensemble-<first
 run>``): ``ensemble.json``, ``oof.npz`` (the cross-fitted OOF), ``test_predictions.npz``
-(the combiner refitted on all OOF rows; ``per_fold``: the K cross-fitted combiners) in a
-k-fold run's format, ``config.json``, ``folds.json``; and the submission
+(the combiner refitted on all OOF rows; ``per_fold[k]``: fold k's combiner on the members'
+own fold-k test predictions, so no model behind it saw fold k) in a k-fold run's format, ``config.json``, ``folds.json``; and the submission
 ``<run name>[-<test>]-cv<honest score>``. Ends with one JSON line.
 """
 
@@ -214,13 +214,21 @@ def ensemble(task: Task, members: list[Member], scorer: Callable[[np.ndarray], C
 
     Returns:
         ``{"report": what ensemble.json holds, "method", "chosen": {"oof" (N,), "test" (M,),
-        "per_fold" (K, M), "metrics"}}``.
+        "per_fold" (K, M) from models that never saw fold k (unless ``report["per_fold_leak_free"]``
+        is false: a member without per-fold test predictions), "metrics"}}``.
     """
     metric, up = task.metric_name, task.greater_is_better
     names = [m.name for m in members]
     P = np.stack([m.oof for m in members])  # (K members, N rows)
     T = np.stack([m.test for m in members])  # (K members, M test rows)
     labels, fold = members[0].labels, members[0].fold
+    n_folds = len(np.unique(fold))
+    # Fold k's combiner on the members' fold-k test predictions, from models that never saw fold k:
+    # what a second round (pseudo-labels, distillation) scored on these folds may learn from.
+    # A member without per-fold test predictions gives its fold mean, which has seen fold k.
+    leak_free = all(len(m.per_fold) == n_folds for m in members)
+    T_fold = [np.stack([m.per_fold[k] if len(m.per_fold) == n_folds else m.test for m in members])
+              for k in range(n_folds)]
     everything = scorer(np.arange(P.shape[1]))
 
     def select(rows: np.ndarray):
@@ -245,10 +253,10 @@ def ensemble(task: Task, members: list[Member], scorer: Callable[[np.ndarray], C
     stack_oof = cross_fit(fold, stack_fold)
     candidates = {
         "caruana": {"oof": caruana_oof, "test": selection.weights @ T,
-                    "per_fold": np.stack([caruana_folds[k] @ T for k in sorted(caruana_folds)]),
+                    "per_fold": np.stack([caruana_folds[k] @ T_fold[k] for k in range(n_folds)]),
                     "metrics": everything(caruana_oof)},
         "stack": {"oof": stack_oof, "test": apply_stack(stack, T, test_groups),
-                  "per_fold": np.stack([apply_stack(stack_folds[k], T, test_groups) for k in sorted(stack_folds)]),
+                  "per_fold": np.stack([apply_stack(stack_folds[k], T_fold[k], test_groups) for k in range(n_folds)]),
                   "metrics": everything(stack_oof)},
     }
     method = args.method
@@ -256,7 +264,8 @@ def ensemble(task: Task, members: list[Member], scorer: Callable[[np.ndarray], C
         method = "stack" if better(candidates["stack"]["metrics"][metric], candidates["caruana"]["metrics"][metric],
                                    up) else "caruana"
     report = {
-        "task": task.name, "metric": metric, "greater_is_better": up, "n_folds": len(np.unique(fold)),
+        "task": task.name, "metric": metric, "greater_is_better": up, "n_folds": n_folds,
+        "per_fold_leak_free": leak_free,
         "rows": int(P.shape[1]), "test_rows": int(T.shape[1]), "method": method,
         "members": [{"name": m.name, "run_dir": str(m.run_dir), "oof": everything(m.oof),
                      "caruana_weight": round(float(w), 4)} for m, w in zip(members, selection.weights)],

@@ -27,7 +27,7 @@ from common.distillation import DistillConfig, SoftTargets, check_options
 from common.io import print_result
 from common.run import check_resume_config, process_state, resolve_run_dir, save_config
 from common.task import Splits, Task
-from common.teacher import load_teacher, task_groups
+from common.teacher import load_teacher
 from common.training.callbacks import Callback
 from common.training.trainer import Trainer, build_callbacks
 
@@ -123,7 +123,7 @@ def student_targets(task: Task, config: Any, data: Splits) -> SoftTargets:
     if not task.soft_targets:
         raise ValueError(f"task {task.name} does not train on soft targets (--distill-from needs a PairTask task)")
     check_options(config)
-    teacher = load_teacher(config.distill_from, task_groups(task, task.cv_pool(config, data) + data.test))
+    teacher = load_teacher(config.distill_from)
     teacher.check_test(task.ids(data.test))
     return SoftTargets(teacher.oof_of(task.ids(data.train)), data.test, teacher.test)
 
