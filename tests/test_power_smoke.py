@@ -26,6 +26,9 @@ def test_mine_and_evaluate_on_corpus_slice(tmp_path, capsys):
     tsv = (subs / "smoke.tsv").read_text(encoding="utf-8").splitlines()
     assert tsv[0].split("\t")[:4] == ["rank", "term", "stage", "stages"]
     assert [r.split("\t")[1] for r in tsv[1:]] == terms
+    stages = [r.split("\t")[2] for r in tsv[1:]]
+    assert stages.count("pieces") == out["piece_tail_terms"] > 0  # the piece tail comes last
+    assert stages[len(stages) - out["piece_tail_terms"]:] == ["pieces"] * out["piece_tail_terms"]
     assert json.loads((runs / "smoke" / "config.json").read_text())["max_chars"] == 80000
     assert (runs / "smoke" / "metrics.json").is_file()
     assert not list(subs.glob("*.tmp")) and not list(subs.glob(".*"))

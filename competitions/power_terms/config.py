@@ -66,6 +66,10 @@ class PowerMineConfig:
     expansion_bonus: float = 1.0  # added to the score of contrast words that expansion also reaches
     # 4. recall tail, appended after every other stage (cannot change precision@k above it)
     tail_min_count: int = 2  # segmentation tokens seen this often, domain-leaning, not junk (0 = off)
+    piece_tail: bool = True  # then the pieces of cutting weak character pairs (common.mining.pmi_cut,
+    # nlp-zero's candidates: no minimum count), domain-leaning, not junk, by log ratio + head score
+    piece_min_pmi: float = 1.0  # cut where adjacent-pair PMI <= this (nats); nlp-zero's default,
+    # tuning-half recall 0.570 / 0.570 / 0.548 at 0.5 / 1 / 2
     # outputs (relative to the repo root)
     submissions_dir: str = "submissions/power_terms"
     runs_dir: str = "runs/power_terms"

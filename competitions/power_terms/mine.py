@@ -50,7 +50,7 @@ from common.mining.expansion import expand, threshold_schedule, train_word2vec
 from common.mining.new_words import discover, select_words
 from common.mining.ngram_hash import count_strings
 from common.mining.char_codes import encode
-from common.mining import ranking
+from common.mining import pmi_cut, ranking
 from common.mining.corpus_stream import check_corpus, iter_blocks
 from common.mining.new_words_stream import discover_file
 from common.mining.segmentation import build_tokenizer, segment
@@ -210,7 +210,8 @@ def mine(cfg: PowerMineConfig) -> dict:
                             cfg.contrast_alpha)
     keep = lr >= cfg.min_log_ratio
     h = np.minimum(sel.left_entropy, sel.right_entropy)
-    head = ranking.head_noun_scores(sel.words, ranking.head_noun_table(ranking.load_pos_dictionary(jieba_dict)))
+    head_table = ranking.head_noun_table(ranking.load_pos_dictionary(jieba_dict))
+    head = ranking.head_noun_scores(sel.words, head_table)
     score = lr + cfg.entropy_weight * np.minimum(h, cfg.entropy_cap) + cfg.head_weight * head
     if cfg.pu_weight:
         s_tab, e_tab = ranking.edge_char_tables(jieba_table or contrast.load_frequency_dict(jieba_dict))
@@ -297,11 +298,31 @@ def mine(cfg: PowerMineConfig) -> dict:
                     n_tail += 1
         timings["tail_s"] = time.perf_counter() - t0
 
-    # 5. outputs: contrast words by score (with the agreement bonus), seeds, expansion-only, tail
+    # 5. piece tail: pieces of the text cut between weakly bound characters (any count), same rules
+    n_pieces = 0
+    if cfg.piece_tail:
+        t0 = time.perf_counter()
+        w2v_text = "\n".join(w2v_lines)
+        pw, pc = pmi_cut.mine_pieces(w2v_text, cfg.piece_min_pmi, cfg.min_len, cfg.max_len)
+        keep_p = [i for i, w in enumerate(pw) if w not in terms and not junk_reason(w, cfg.min_len, cfg.max_len)]
+        if keep_p:
+            pw, pc = [pw[i] for i in keep_p], pc[keep_p]
+            p_lr = contrast.log_ratio(pc, max(int((encode(w2v_text) != 0).sum()), 1),
+                                      general_sources(pw, general_paths, jieba_table, cfg.chunk_chars),
+                                      cfg.contrast_alpha)
+            p_score = p_lr + cfg.head_weight * ranking.head_noun_scores(pw, head_table)
+            for i in np.argsort(-p_score, kind="stable"):
+                if p_lr[i] >= cfg.min_log_ratio:
+                    terms[pw[i]] = Term(pw[i], "pieces", float(p_score[i]), int(pc[i]), float(p_lr[i]))
+                    n_pieces += 1
+        del w2v_text
+        timings["pieces_s"] = time.perf_counter() - t0
+
+    # 6. outputs: contrast words by score (with the agreement bonus), seeds, expansion-only, tails
     by_stage = {st: [t for t in terms.values() if t.stage == st]
-                for st in ("contrast", "seed", "expansion", "segmentation")}
+                for st in ("contrast", "seed", "expansion", "segmentation", "pieces")}
     ranked = (sorted(by_stage["contrast"], key=lambda t: -t.score) + by_stage["seed"] + by_stage["expansion"]
-              + by_stage["segmentation"])
+              + by_stage["segmentation"] + by_stage["pieces"])
     sub_txt = data.resolve(cfg.submissions_dir) / f"{cfg.run}.txt"
     sub_tsv = data.resolve(cfg.submissions_dir) / f"{cfg.run}.tsv"
     run_dir = data.resolve(cfg.runs_dir) / cfg.run
@@ -331,6 +352,7 @@ def mine(cfg: PowerMineConfig) -> dict:
         "expansion_admitted": len(admitted),
         "expansion_only_terms": n_expansion_only,
         "segmentation_tail_terms": n_tail,
+        "piece_tail_terms": n_pieces,
         "w2v_vocab": len(vocab),
         "w2v_tokens": sum(len(s) for s in sentences),
         "terms": len(ranked),
