@@ -16,6 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 from transformers import BertForSequenceClassification
 
+from common.distillation import DistillConfig, distillation_loss
 from common.losses import logit_adjusted_cross_entropy
 
 
@@ -33,8 +34,11 @@ class BertPairClassifier(BertForSequenceClassification):
       kexue.fm/archives/7615); the logits stay raw.
 
     ``forward`` takes (B, T) ``input_ids``, ``attention_mask``, ``token_type_ids``,
-    optional (B, T) ``match_ids`` and (B,) ``labels``; returns
-    ``SequenceClassifierOutput(loss, logits (B, 2))``.
+    optional (B, T) ``match_ids``, (B,) ``labels`` and (B,) float ``soft_labels`` (a
+    teacher's P(label 1), NaN for none; labels then may hold -100 for none); returns
+    ``SequenceClassifierOutput(loss, logits (B, 2))``. With ``soft_labels`` the loss is
+    :func:`common.distillation.distillation_loss` with the weights of
+    :meth:`set_distillation` (Hinton et al. 2015), the hard term logit-adjusted as above.
     """
 
     def __init__(self, config) -> None:
@@ -44,24 +48,34 @@ class BertPairClassifier(BertForSequenceClassification):
             nn.init.zeros_(self.match_embedding.weight)
         self.logit_adjust_tau = 0.0
         self.label_log_prior = torch.full((2,), math.log(0.5))  # a plain attribute: not in the state dict
+        self.distill_alpha, self.distill_temperature = DistillConfig.distill_alpha, DistillConfig.distill_temperature
 
     def set_logit_adjustment(self, log_prior: torch.Tensor, tau: float) -> None:
         """Train with logit-adjusted cross-entropy: ``log_prior`` (2,), ``tau`` >= 0 (0: plain)."""
         self.label_log_prior, self.logit_adjust_tau = log_prior.float(), float(tau)
 
+    def set_distillation(self, alpha: float, temperature: float) -> None:
+        """The soft loss's weight in [0, 1] and temperature > 0, for batches with ``soft_labels``."""
+        self.distill_alpha, self.distill_temperature = float(alpha), float(temperature)
+
     def forward(self, input_ids=None, attention_mask=None, token_type_ids=None, labels=None, match_ids=None,
-                **kwargs):
+                soft_labels=None, **kwargs):
         if self.match_embedding is not None and match_ids is not None:
             embeds = self.bert.embeddings.word_embeddings(input_ids) + self.match_embedding(match_ids)  # (B, T, H)
             input_ids, kwargs["inputs_embeds"] = None, embeds
         outputs = super().forward(input_ids=input_ids, attention_mask=attention_mask,
                                   token_type_ids=token_type_ids, **kwargs)
-        if labels is not None:
+        logits = outputs.logits  # (B, 2)
+        prior = self.label_log_prior.to(logits.device)
+        if soft_labels is not None:
+            hard = logits.float() + self.logit_adjust_tau * prior if self.logit_adjust_tau > 0 else None
+            outputs.loss = distillation_loss(logits, labels, soft_labels, self.distill_alpha,
+                                             self.distill_temperature, hard)
+        elif labels is not None:
             if self.logit_adjust_tau > 0:
-                outputs.loss = logit_adjusted_cross_entropy(outputs.logits, labels, self.label_log_prior,
-                                                            self.logit_adjust_tau)
+                outputs.loss = logit_adjusted_cross_entropy(logits, labels, prior, self.logit_adjust_tau)
             else:
-                outputs.loss = F.cross_entropy(outputs.logits.float(), labels)
+                outputs.loss = F.cross_entropy(logits.float(), labels)
         return outputs
 
 

@@ -14,6 +14,7 @@ from typing import Any, Sequence
 import torch
 from torch.utils.data import Dataset
 
+from common.distillation import IGNORE_INDEX
 from common.id_vocab import IdVocab
 from common.match_features import exact_match_flags
 from common.pretraining import encode_pair, example_uniform
@@ -114,18 +115,26 @@ class IdPairDataset(Dataset):
         swap_prob: > 0 swaps the sides (a symmetric task's augmentation).
         use_match: add the exact-match ids (computed over the whole sides, then cut).
         seed: of the swap draws.
+        soft_labels: N float teacher P(label 1) (NaN: none), for distillation; then an
+            unlabelled pair's ``labels`` is -100 (:data:`common.distillation.IGNORE_INDEX`).
 
     Items: ``input_ids``, ``token_type_ids`` (T,) lists, ``match_ids`` (T,) with
-    ``use_match`` (the exact-match bit, :mod:`common.match_features`), and ``labels``
-    int (labelled pairs). With ``swap_prob > 0`` (training) the sides are swapped with a
+    ``use_match`` (the exact-match bit, :mod:`common.match_features`), ``labels``
+    int (labelled pairs) and ``soft_labels`` float (with ``soft_labels``). With ``swap_prob > 0`` (training) the sides are swapped with a
     draw of :func:`common.pretraining.example_uniform` on (``seed``, epoch, index), so a
     resumed run at any process count swaps what the uninterrupted one swapped.
+
+    Raises:
+        ValueError: ``soft_labels`` of another length than ``pairs``.
     """
 
     def __init__(self, pairs: Sequence[Any], vocab: IdVocab, max_length: int, swap_prob: float = 0.0,
-                 use_match: bool = False, seed: int = 0) -> None:
+                 use_match: bool = False, seed: int = 0, soft_labels: Sequence[float] | None = None) -> None:
         self.seed, self.epoch = seed, 0
         self.pairs = list(pairs)
+        if soft_labels is not None and len(soft_labels) != len(self.pairs):
+            raise ValueError(f"{len(self.pairs)} pairs, {len(soft_labels)} soft labels")
+        self.soft_labels = soft_labels
         self.encoded = [(vocab.encode(p.a), vocab.encode(p.b)) for p in self.pairs]
         self.cls_id, self.sep_id, self.max_length, self.swap_prob = vocab.cls_id, vocab.sep_id, max_length, swap_prob
         self.use_match, self.ignore = use_match, {vocab.unk_id, vocab.pad_id}
@@ -148,8 +157,12 @@ class IdPairDataset(Dataset):
             n_a = item["token_type_ids"].count(0) - 2  # [CLS] a [SEP]: the kept prefix of a
             n_b = len(special) - n_a - 3  # b [SEP]: the kept prefix of b
             item["match_ids"] = [0] + ma[:n_a] + [0] + mb[:n_b] + [0]
-        if self.pairs[index].label is not None:
-            item["labels"] = self.pairs[index].label
+        label = self.pairs[index].label
+        if self.soft_labels is not None:
+            item["labels"] = IGNORE_INDEX if label is None else label
+            item["soft_labels"] = float(self.soft_labels[index])
+        elif label is not None:
+            item["labels"] = label
         return item
 
 

@@ -12,7 +12,7 @@ from common.distillation import IGNORE_INDEX, distillation_loss, soft_cross_entr
 from common.pseudo_labels import confidence, confidence_threshold, fold_pseudo_labels
 from common.submission import validate_clue_submission_file
 from common.teacher import Teacher, load_teacher
-from tests.conftest import DATA, SHARED_VOCAB
+from tests.conftest import DATA, ROOT, SHARED_VOCAB
 
 AFQMC = DATA / "xiaobu" / "pairs" / "csts_afqmc"
 TINY = ["--num-layers", "1", "--hidden-size", "32", "--num-heads", "2", "--intermediate-size", "64",
@@ -139,6 +139,32 @@ def test_pair_classifier_forward_uses_the_soft_loss(tiny_tokenizer):
     assert torch.allclose(plain.loss, F.cross_entropy(out.logits, batch["labels"]))
 
 
+def test_xiaobu_classifier_and_id_pairs_use_the_soft_loss():
+    from transformers import BertConfig
+
+    from common.bert_pair_classifier import BertPairClassifier
+    from common.id_vocab import build_id_vocab
+    from common.pair_inputs import IdPairDataset, collate_pairs
+    from competitions.xiaobu.data import Pair
+
+    torch.manual_seed(0)
+    vocab = build_id_vocab([[1, 2, 3, 4, 5]])
+    pairs = [Pair([1, 2], [2, 3], 1, "train:0"), Pair([4], [5, 1], None, "test:0"), Pair([3], [3], 0, "train:1")]
+    ds = IdPairDataset(pairs, vocab, 16, use_match=True, soft_labels=[0.8, 0.3, float("nan")])
+    batch = collate_pairs([ds[i] for i in range(3)], vocab.pad_id)
+    assert batch["labels"].tolist() == [1, IGNORE_INDEX, 0] and batch["soft_labels"].dtype == torch.float32
+    config = BertConfig(vocab_size=len(vocab), hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
+                        intermediate_size=32, max_position_embeddings=16, num_labels=2, use_match=True)
+    model = BertPairClassifier(config).eval()
+    model.set_logit_adjustment(torch.log(torch.tensor([0.7, 0.3])), 0.5)
+    model.set_distillation(0.4, 2.0)
+    out = model(**batch)
+    hard = out.logits + 0.5 * torch.log(torch.tensor([0.7, 0.3]))
+    assert torch.allclose(out.loss, distillation_loss(out.logits, batch["labels"], batch["soft_labels"], 0.4, 2.0, hard))
+    with pytest.raises(ValueError, match="3 pairs, 2 soft labels"):
+        IdPairDataset(pairs, vocab, 16, soft_labels=[0.1, 0.2])
+
+
 # ------------------------------------------------------------------- end to end
 @pytest.fixture(scope="module")
 def afqmc(tmp_path_factory):
@@ -215,3 +241,20 @@ def test_train_and_cv_distilled_from_a_kfold_run(afqmc):
     with pytest.raises(ValueError, match="have no OOF prediction"):  # rows outside the teacher's pool
         train.main(args + ["--run-dir", str(root / "y"), "--distill-from", str(root / "round1"),
                             "--train-file", str(AFQMC / "train.txt"), "--limit", "100"])
+
+
+def test_xiaobu_cv_distilled_from_a_kfold_run(tmp_path):
+    from common.commands import cv
+    from common.submission import validate_probability_file
+
+    fixtures = ROOT / "tests" / "fixtures" / "xiaobu"
+    flags = ["--task", "xiaobu", "--data-dir", str(fixtures), "--train-file", "train.tsv", "--test-file", "test.tsv",
+             "--submission-dir", str(tmp_path / "sub"), "--folds", "2"] + TINY[:-2]
+    cv.main(flags + ["--run-dir", str(tmp_path / "round1")])
+    result = cv.main(flags + ["--run-dir", str(tmp_path / "student"), "--distill-from", str(tmp_path / "round1"),
+                              "--distill-alpha", "1.0"])
+    assert result["complete"] and validate_probability_file(result["submission"], 16) == 16
+    assert json.loads((tmp_path / "student" / "fold0" / "config.json").read_text())["distill_alpha"] == 1.0
+    with pytest.raises(ValueError, match="not --joint"):
+        cv.main(flags + ["--run-dir", str(tmp_path / "joint"), "--distill-from", str(tmp_path / "round1"), "--joint", "true",
+                         "--logit-adjust-tau", "0", "--posthoc-tau", "0"])

@@ -21,6 +21,7 @@ from transformers import BertConfig
 
 from common.cv import stratified_holdout
 from common.data_files import count_lines
+from common.distillation import DistillConfig
 from common.id_encoder import VOCAB_FILE
 from common.id_vocab import IdVocab
 from common.joint_mlm import JointPredictStep, joint_collator, joint_dataset
@@ -55,6 +56,7 @@ class XiaobuTask(Task):
     search_space = training_search_space(learning_rate=(5e-5, 1e-3), epochs=(2, 8))
     test_in_name = True
     fold_overrides = {"valid_fraction": 0.0}  # a fold's held-out rows are its validation set
+    soft_targets = True  # --distill-from (classification variant): IdPairDataset carries soft_labels
 
     def load_data(self, config: XiaobuConfig) -> Splits:
         labelled = _numbered(read_pairs(resolve(config.data_dir, config.train_file), True, config.limit), "train")
@@ -86,6 +88,8 @@ class XiaobuTask(Task):
         prior = log_prior([p.label for p in train], 2)
         if not config.joint:
             module.set_logit_adjustment(prior, config.logit_adjust_tau)
+            module.set_distillation(getattr(config, "distill_alpha", DistillConfig.distill_alpha),
+                                    getattr(config, "distill_temperature", DistillConfig.distill_temperature))
 
         def save(run_dir: Path) -> None:
             vocab.save(run_dir / VOCAB_FILE)
@@ -102,7 +106,10 @@ class XiaobuTask(Task):
         return Model(module, IdVocab.load(run_dir / VOCAB_FILE))
 
     def dataset(self, config: XiaobuConfig, model: Model, examples: list[Pair], training: bool,
-                unlabelled: Sequence[Pair] = ()):
+                unlabelled: Sequence[Pair] = (), soft_labels: Sequence[float] | None = None):
+        """Raises ValueError: soft labels (``--distill-from``) for the joint variant."""
+        if soft_labels is not None and config.joint:
+            raise ValueError("--distill-from trains the classification variant, not --joint")
         vocab = model.processor
         ids = np.array([t for p in examples for t in vocab.encode(p.a + p.b)])
         if not training and ids.size and (unknown := float(np.mean(ids == vocab.unk_id))) > 0.2:
@@ -111,7 +118,7 @@ class XiaobuTask(Task):
         if config.joint:  # MLM on the labelled train pairs and (training) the unlabelled test pairs
             return joint_dataset(config, vocab, examples, training, unlabelled)
         return IdPairDataset(examples, vocab, config.max_length, swap_prob=config.pair_swap_prob if training else 0.0,
-                           use_match=config.use_match, seed=config.seed)
+                           use_match=config.use_match, seed=config.seed, soft_labels=soft_labels)
 
     def collate_fn(self, config: XiaobuConfig, model: Model, training: bool):
         vocab = model.processor
