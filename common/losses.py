@@ -165,3 +165,27 @@ def posthoc_arguments(run_dir: str | Path, tau: float) -> dict:
         raise FileNotFoundError(f"{path} missing: post-hoc logit adjustment needs the training priors; retrain")
     prior = torch.tensor(json.loads(path.read_text(encoding="utf-8")), dtype=torch.float32)
     return {"log_prior": prior, "posthoc_tau": tau}
+
+
+def rdrop_kl(logits_a: torch.Tensor, logits_b: torch.Tensor) -> torch.Tensor:
+    """R-Drop's regulariser: ``(KL(p_a || p_b) + KL(p_b || p_a)) / 2``, mean over the batch.
+
+    Liang et al., "R-Drop: Regularized Dropout for Neural Networks" (NeurIPS 2021, eq. 2;
+    kexue.fm/archives/8496): the same batch through two dropout masks should give the
+    same class distribution.
+
+    Args:
+        logits_a, logits_b: (B, C) logits of the two passes (p = softmax).
+
+    Returns:
+        scalar, >= 0 (float32).
+
+    Raises:
+        ValueError: logits that are not two (B, C) tensors of one shape.
+    """
+    if logits_a.dim() != 2 or logits_a.shape != logits_b.shape:
+        raise ValueError(f"R-Drop compares (B, C) class logits; got {tuple(logits_a.shape)} and {tuple(logits_b.shape)}")
+    log_a, log_b = F.log_softmax(logits_a.float(), dim=-1), F.log_softmax(logits_b.float(), dim=-1)
+    kl_ab = F.kl_div(log_b, log_a, reduction="batchmean", log_target=True)  # KL(p_a || p_b)
+    kl_ba = F.kl_div(log_a, log_b, reduction="batchmean", log_target=True)  # KL(p_b || p_a)
+    return (kl_ab + kl_ba) / 2

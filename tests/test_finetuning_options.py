@@ -77,3 +77,52 @@ def test_mixed_precision_follows_the_launcher_unless_given(monkeypatch):
     assert parse_config(SohuConfig, ["--mixed-precision", "no"]).mixed_precision == "no"
     monkeypatch.delenv("ACCELERATE_MIXED_PRECISION")
     assert parse_config(SohuConfig, []).mixed_precision == "no"
+
+
+class DropoutClassifier(nn.Module):
+    """(B, 4) features -> dropout -> (B, 2) logits, with the cross-entropy loss."""
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(0)
+        self.linear, self.dropout = nn.Linear(4, 2), nn.Dropout(0.5)
+
+    def forward(self, input_ids, labels):
+        logits = self.linear(self.dropout(input_ids))
+        return {"loss": nn.functional.cross_entropy(logits, labels), "logits": logits}
+
+
+def test_rdrop_kl_against_torch_distributions():
+    from torch.distributions import Categorical, kl_divergence
+
+    from common.losses import rdrop_kl
+
+    a, b = torch.randn(5, 3), torch.randn(5, 3)
+    p, q = Categorical(logits=a), Categorical(logits=b)
+    expected = ((kl_divergence(p, q) + kl_divergence(q, p)) / 2).mean()
+    assert torch.allclose(rdrop_kl(a, b), expected, atol=1e-6)
+    assert rdrop_kl(a, a).item() == pytest.approx(0, abs=1e-7)
+    with pytest.raises(ValueError, match=r"\(B, C\) class logits"):
+        rdrop_kl(torch.randn(2, 3, 4), torch.randn(2, 3, 4))
+
+
+def test_rdrop_loss_is_two_dropout_passes_plus_alpha_times_their_kl():
+    from types import SimpleNamespace
+
+    from common.losses import rdrop_kl
+    from common.training.trainer import Trainer
+
+    model = DropoutClassifier().train()
+    batch = {"input_ids": torch.randn(6, 4), "labels": torch.tensor([0, 1, 1, 0, 1, 0])}
+    torch.manual_seed(1)
+    loss = Trainer._compute_loss(SimpleNamespace(config=SimpleNamespace(rdrop_alpha=0.7), model=model), batch)
+    torch.manual_seed(1)  # by hand: the same dropout draws over the batch stacked on itself
+    logits = model.linear(model.dropout(torch.cat([batch["input_ids"]] * 2)))
+    ce = (nn.functional.cross_entropy(logits[:6], batch["labels"]) +
+          nn.functional.cross_entropy(logits[6:], batch["labels"])) / 2
+    kl = rdrop_kl(logits[:6], logits[6:])
+    assert kl.item() > 0.01 and torch.allclose(loss, ce + 0.7 * kl)
+    torch.manual_seed(1)
+    plain = Trainer._compute_loss(SimpleNamespace(config=SimpleNamespace(rdrop_alpha=0.0), model=model), batch)
+    torch.manual_seed(1)
+    assert torch.allclose(plain, model(**batch)["loss"])  # alpha 0: the model's own loss, one pass

@@ -61,6 +61,7 @@ from transformers import get_scheduler
 from transformers.trainer_pt_utils import LengthGroupedSampler
 
 from common.io import replace_dir_atomic, torch_save_atomic, write_json_atomic
+from common.losses import rdrop_kl
 from common.training.callbacks import Callback
 from common.training.curves import plot_run
 from common.training.inference import PredictStep, default_predict_step, inference_loader, run_inference
@@ -93,6 +94,8 @@ class TrainConfig:
     fgm_epsilon: float = 0.0  # > 0 turns FGM on (kexue.fm/archives/7234)
     pgd_epsilon: float = 0.0  # > 0 turns PGD on
     ema_decay: float = 0.0  # > 0 turns EMA on, evaluation on EMA weights
+    # > 0: R-Drop (kexue.fm/archives/8496), each training batch twice through dropout, loss + alpha * their symmetric KL
+    rdrop_alpha: float = 0.0
     group_by_length: bool = False  # training batches of similar lengths (needs Trainer(lengths=...))
     layer_lr_decay: float = 1.0  # < 1: layer-wise learning-rate decay (layer l of L gets lr * d^(L-l)); 1 off
     gradient_checkpointing: bool = False  # recompute encoder activations in backward (less memory, ~30% slower)
@@ -432,10 +435,31 @@ class Trainer:
         return self.accelerator.prepare(loader)
 
     def _compute_loss(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        """The model's loss on ``batch``; with ``rdrop_alpha > 0`` R-Drop's.
+
+        R-Drop (Liang et al. 2021): the batch is stacked on itself, so each row goes
+        through two dropout masks in one forward pass; the loss is the model's loss over
+        the 2B rows (the mean of the two passes' losses) plus ``rdrop_alpha`` times
+        :func:`common.losses.rdrop_kl` of the two halves' (B, C) logits: exactly half the
+        paper's eq. 3 at the same alpha, so learning rates keep their meaning.
+
+        Raises:
+            ValueError: no loss returned; R-Drop on a model without (B, C) logits.
+        """
+        alpha = self.config.rdrop_alpha
+        if alpha > 0:
+            B = len(batch["input_ids"]) if "input_ids" in batch else len(next(iter(batch.values())))
+            batch = {k: torch.cat([v, v]) if torch.is_tensor(v) and v.dim() and len(v) == B else v
+                     for k, v in batch.items()}
         outputs = self.model(**batch)
         loss = outputs.get("loss") if isinstance(outputs, dict) else getattr(outputs, "loss", None)
         if loss is None:
             raise ValueError("the model returned no loss: does the batch carry its labels?")
+        if alpha > 0:
+            logits = outputs.get("logits") if isinstance(outputs, dict) else getattr(outputs, "logits", None)
+            if logits is None or logits.dim() != 2:
+                raise ValueError("--rdrop-alpha needs a classifier returning (B, C) logits")
+            loss = loss + alpha * rdrop_kl(logits[:B], logits[B:])
         return loss
 
     # ---------------------------------------------------------------- tracking
