@@ -64,6 +64,16 @@ TUNE_RUN ?= tune
 	@test -n "$(RUNS)" || (echo "usage: make $@ RUNS=\"runs/$*/<cv-run> [runs/$*/<cv-run> ...] [tfidf] [gbm]\"" >&2; exit 2)
 	$(PY) -m common.commands.ensemble --task $* $($*_DATA) --runs $(RUNS) $(ARGS)
 
+# The ensemble recipe, one target per task: k-fold neural run -> TF-IDF and gbm on its folds ->
+# OOF-weighted ensemble -> a distilled student (one model per fold) on the ensemble's soft targets.
+# Every step resumes (k-fold) or is cached (tfidf, gbm), so a rerun redoes only what is missing.
+# <task>_RECIPE: the neural run's flags; <task>_RECIPE_RUN: its run name.
+%-recipe: venv $$($$*_RECIPE_NEEDS) ## cv + ensemble(tfidf, gbm) + distilled student: make sohu-recipe
+	$(PY) -m common.commands.cv --task $* $($*_DATA) $($*_RECIPE) --folds $(FOLDS) --run-name $($*_RECIPE_RUN) $(ARGS)
+	$(PY) -m common.commands.ensemble --task $* $($*_DATA) --runs runs/$*/$($*_RECIPE_RUN) tfidf gbm
+	$(PY) -m common.commands.cv --task $* $($*_DATA) $($*_RECIPE) --folds $(FOLDS) --run-name $($*_RECIPE_RUN)-student \
+		--distill-from runs/$*/ensemble-$($*_RECIPE_RUN) --distill-alpha 1 $(ARGS)
+
 # ------------------------------------------------- runs you can look at and ship
 REPORT_DIR ?= reports
 
@@ -86,6 +96,12 @@ $(SOHU_PRETRAINED)/config.json: | venv
 	$(PY) -m competitions.sohu.pretrain --data-dir $(DATA)/sohu2021 --corpus-dir $(DATA)/corpus --output-dir $(SOHU_PRETRAINED)
 
 sohu-pretrain: $(SOHU_PRETRAINED)/config.json ## one-time pretraining, cached in cache/sohu-pretrain
+
+# The recipe's neural member: one epoch a fold, random token embeddings (word2vec init measured no
+# better: RESULTS.md), so it needs no pretraining step.
+sohu_RECIPE := --model '' --config competitions/sohu/configs/quick.toml
+sohu_RECIPE_RUN := cv$(FOLDS)-quick-scratch
+sohu_RECIPE_NEEDS :=
 
 $(SOHU_TFIDF): | venv
 	$(PY) -m competitions.sohu.baseline $(sohu_DATA)
@@ -143,6 +159,10 @@ $(XIAOBU_PRETRAINED)/config.json: | venv
 	$(PY) -m competitions.xiaobu.pretrain --data-dir $(DATA)/xiaobu --output-dir $(XIAOBU_PRETRAINED) $(PRETRAIN_ARGS)
 
 xiaobu-pretrain: $(XIAOBU_PRETRAINED)/config.json ## MLM pretraining on the ids (one epoch), cached in cache/xiaobu-pretrain
+
+xiaobu_RECIPE := --model $(XIAOBU_PRETRAINED)
+xiaobu_RECIPE_RUN := cv$(FOLDS)
+xiaobu_RECIPE_NEEDS := xiaobu-pretrain
 
 # ------------------------------------------------------------- CLUE AFQMC
 # Ant Financial question matching (competitions/afqmc/README.md). No pretraining step: a small
