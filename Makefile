@@ -67,12 +67,13 @@ TUNE_RUN ?= tune
 # The ensemble recipe, one target per task: k-fold neural run -> TF-IDF and gbm on its folds ->
 # OOF-weighted ensemble -> a distilled student (one model per fold) on the ensemble's soft targets.
 # Every step resumes (k-fold) or is cached (tfidf, gbm), so a rerun redoes only what is missing.
-# <task>_RECIPE: the neural run's flags; <task>_RECIPE_RUN: its run name.
+# <task>_RECIPE: the neural run's flags; <task>_RECIPE_RUN: its run name; <task>_STUDENT: the student's
+# flags, sized so a fold costs about what the teacher's did (a quarter of the test rows as transfer set).
 %-recipe: venv $$($$*_RECIPE_NEEDS) ## cv + ensemble(tfidf, gbm) + distilled student: make sohu-recipe
 	$(PY) -m common.commands.cv --task $* $($*_DATA) $($*_RECIPE) --folds $(FOLDS) --run-name $($*_RECIPE_RUN) $(ARGS)
 	$(PY) -m common.commands.ensemble --task $* $($*_DATA) --runs runs/$*/$($*_RECIPE_RUN) tfidf gbm
 	$(PY) -m common.commands.cv --task $* $($*_DATA) $($*_RECIPE) --folds $(FOLDS) --run-name $($*_RECIPE_RUN)-student \
-		--distill-from runs/$*/ensemble-$($*_RECIPE_RUN) --distill-alpha 1 $(ARGS)
+		--distill-from runs/$*/ensemble-$($*_RECIPE_RUN) --distill-alpha 1 $($*_STUDENT) $(ARGS)
 
 # ------------------------------------------------- runs you can look at and ship
 REPORT_DIR ?= reports
@@ -102,6 +103,7 @@ sohu-pretrain: $(SOHU_PRETRAINED)/config.json ## one-time pretraining, cached in
 sohu_RECIPE := --model '' --config competitions/sohu/configs/quick.toml
 sohu_RECIPE_RUN := cv$(FOLDS)-quick-scratch
 sohu_RECIPE_NEEDS :=
+sohu_STUDENT := --distill-test-fraction 0.25
 
 $(SOHU_TFIDF): | venv
 	$(PY) -m competitions.sohu.baseline $(sohu_DATA)
@@ -163,6 +165,7 @@ xiaobu-pretrain: $(XIAOBU_PRETRAINED)/config.json ## MLM pretraining on the ids 
 xiaobu_RECIPE := --model $(XIAOBU_PRETRAINED)
 xiaobu_RECIPE_RUN := cv$(FOLDS)
 xiaobu_RECIPE_NEEDS := xiaobu-pretrain
+xiaobu_STUDENT := --distill-test-fraction 0.25 --epochs 3
 
 # ------------------------------------------------------------- CLUE AFQMC
 # Ant Financial question matching (competitions/afqmc/README.md). No pretraining step: a small

@@ -40,14 +40,31 @@ class DistillConfig:
     distill_from: str = ""  # a finished k-fold or ensemble run whose OOF and test probabilities are the soft targets
     distill_alpha: float = 0.5  # weight of the soft loss: (1 - alpha) * CE(hard) + alpha * CE(soft); 1.0 = soft only
     distill_temperature: float = 1.0  # T: teacher and student logits divided by T, the soft loss times T^2
+    # share of the test rows trained on their soft targets (a subset fixed by --seed; 0: the pool rows only)
+    distill_test_fraction: float = 1.0
 
 
 def check_options(config: DistillConfig) -> None:
-    """Raises ValueError: ``distill_alpha`` outside [0, 1] or ``distill_temperature <= 0``."""
+    """Raises ValueError: ``distill_alpha`` or ``distill_test_fraction`` outside [0, 1], or ``distill_temperature <= 0``."""
     if not 0 <= config.distill_alpha <= 1:
         raise ValueError(f"--distill-alpha must be in [0, 1] (1.0: soft targets only), got {config.distill_alpha}")
     if config.distill_temperature <= 0:
         raise ValueError(f"--distill-temperature must be > 0, got {config.distill_temperature}")
+    if not 0 <= config.distill_test_fraction <= 1:
+        raise ValueError(f"--distill-test-fraction must be in [0, 1], got {config.distill_test_fraction}")
+
+
+def transfer_rows(n_test: int, fraction: float, seed: int) -> np.ndarray:
+    """Sorted indices of the ``round(fraction * n_test)`` test rows a student trains on (the transfer set).
+
+    A large unlabelled test set multiplies a student's epoch (Xiaobu: 50,000 test pairs
+    beside 8,500 labelled); a fixed random share keeps its cost bounded. The subset
+    depends on ``seed`` only, so every fold and every process count trains on the same rows.
+    """
+    k = round(fraction * n_test)
+    if k >= n_test:
+        return np.arange(n_test)
+    return np.sort(np.random.default_rng(seed).choice(n_test, size=k, replace=False))
 
 
 @dataclass

@@ -98,6 +98,15 @@ def test_an_ensemble_teacher_is_read_only_with_leak_free_per_fold_predictions(tm
         teacher.check_pool(a.ids, (a.fold + 1) % 3, "round 2")
 
 
+def test_transfer_rows_are_a_seeded_share_of_the_test_rows():
+    from common.distillation import transfer_rows
+
+    rows = transfer_rows(25, 0.4, 7)
+    assert len(rows) == 10 == len(set(rows.tolist())) and rows.tolist() == sorted(rows.tolist())
+    assert np.array_equal(rows, transfer_rows(25, 0.4, 7)) and not np.array_equal(rows, transfer_rows(25, 0.4, 8))
+    assert transfer_rows(25, 1.0, 7).tolist() == list(range(25)) and len(transfer_rows(25, 0.0, 7)) == 0
+
+
 # ------------------------------------------------------------------- the soft loss
 def test_distillation_loss_against_the_formula():
     torch.manual_seed(0)
@@ -228,6 +237,9 @@ def test_train_and_cv_distilled_from_a_kfold_run(afqmc):
                                 "--distill-alpha", "0.7", "--distill-temperature", "2"])
     assert validate_clue_submission_file(result["submission"], list(range(25))) == result["rows"] == 25
     assert "train examples 85 " in (root / "student" / "train.log").read_text()  # 60 train rows + 25 test rows
+    train.main(args + ["--run-dir", str(root / "student-share"), "--distill-from", str(root / "round1"),
+                       "--distill-test-fraction", "0.4"])
+    assert "train examples 70 " in (root / "student-share" / "train.log").read_text()  # 60 + 10 of the 25
     saved = json.loads((root / "student" / "config.json").read_text())
     assert saved["distill_alpha"] == 0.7 and saved["distill_temperature"] == 2
     plain = json.loads((root / "round1" / "fold0" / "config.json").read_text())

@@ -37,7 +37,7 @@ from common.commands.predict import load_run, probabilities, submission_name
 from common.commands.train import fit
 from common.config import narrow_config, parse_config
 from common.cv import CVConfig, FoldResult, fold_overrides, make_folds, run_cv, text_groups
-from common.distillation import DistillConfig, SoftTargets, check_options
+from common.distillation import DistillConfig, SoftTargets, check_options, transfer_rows
 from common.io import print_result
 from common.losses import posthoc_arguments
 from common.pseudo_labels import PseudoLabelConfig, fold_pseudo_labels
@@ -83,7 +83,8 @@ def main(argv: list[str] | None = None) -> dict:
             train += task.with_labels([data.test[i] for i in chosen.rows], chosen.labels)
             extra = chosen.metrics()
         if distill:  # the pool rows' OOF, the test rows' fold-k slice: models that never saw fold k
-            soft = SoftTargets(teacher.oof[train_idx], data.test, teacher.per_fold[k])
+            rows = transfer_rows(len(data.test), config.distill_test_fraction, config.seed)
+            soft = SoftTargets(teacher.oof[train_idx], [data.test[i] for i in rows], teacher.per_fold[k][rows])
         summary = fit(task, cfg, fold_dir, train, held, data, soft_targets=soft)
         fcfg, model = load_run(task, fold_dir)  # the fold's best epoch
         accelerator = Accelerator(mixed_precision=fcfg.mixed_precision)

@@ -23,7 +23,7 @@ from accelerate.utils import set_seed
 
 from common.commands.args import compound_config, run_cli, split_task
 from common.config import narrow_config, parse_config
-from common.distillation import DistillConfig, SoftTargets, check_options
+from common.distillation import DistillConfig, SoftTargets, check_options, transfer_rows
 from common.io import print_result
 from common.run import check_resume_config, process_state, resolve_run_dir, save_config
 from common.task import Splits, Task
@@ -125,7 +125,8 @@ def student_targets(task: Task, config: Any, data: Splits) -> SoftTargets:
     check_options(config)
     teacher = load_teacher(config.distill_from)
     teacher.check_test(task.ids(data.test))
-    return SoftTargets(teacher.oof_of(task.ids(data.train)), data.test, teacher.test)
+    rows = transfer_rows(len(data.test), config.distill_test_fraction, config.seed)
+    return SoftTargets(teacher.oof_of(task.ids(data.train)), [data.test[i] for i in rows], teacher.test[rows])
 
 
 if __name__ == "__main__":
