@@ -2,10 +2,13 @@
 
 Measures, side by side in one run (same machine, same load):
 
-- throughput (corpus chars / s, median of ``--repeat`` runs) and peak memory (peak RSS
-  of a child process above its RSS after loading the corpus) of
-  ``common.mining.new_words.discover`` and of nlp-zero's ``Word_Finder`` (train +
-  find), each in its own child process;
+- throughput (corpus chars / s) and peak memory (peak RSS of a child process above
+  its RSS after loading the corpus) of ``common.mining.new_words.discover`` and of
+  nlp-zero's ``Word_Finder`` (train + find), each in its own child process.
+  Interleaved: ``--rounds`` rounds, each runs both children (the order alternates),
+  each child times ``--repeat`` runs and reports their median; the speed-up is the
+  median over rounds of the per-round ratio, so a load change hits both sides of a
+  ratio alike. The 1-minute load average is recorded before and after every round;
 - the same for ``discover`` on a corpus scaled to tens of millions of characters
   (``--scale``: domain corpus + Baike pages + general text, repeated);
 - quality: precision@k / recall against the gold entity base of each method's words
@@ -16,7 +19,7 @@ nlp-zero (bench/requirements.txt) is installed with pip if missing; on Python 3.
 needs ``collections.Iterable`` patched to ``collections.abc.Iterable`` before import.
 Prints a table, saves ``bench/results/power_discovery.json`` and ends with one JSON line.
 
-Usage: ``python bench/power_discovery.py [--repeat 3] [--scale 20000000]``
+Usage: ``python bench/power_discovery.py [--rounds 5] [--repeat 3] [--scale 20000000]``
 (run it under ``nice``; the numbers in README were taken with other jobs running).
 """
 
@@ -185,7 +188,8 @@ def quality(args) -> dict[str, dict]:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--data-dir", default="")
-    p.add_argument("--repeat", type=int, default=3)
+    p.add_argument("--rounds", type=int, default=5, help="interleaved rounds of both methods")
+    p.add_argument("--repeat", type=int, default=3, help="timed runs per child (median)")
     p.add_argument("--scale", type=int, default=20_000_000, help="chars for the scale run (0: skip)")
     p.add_argument("--min-count", type=int, default=PowerMineConfig.min_count)
     p.add_argument("--max-n", type=int, default=PowerMineConfig.max_n)
@@ -197,17 +201,34 @@ def main() -> None:
                                 args.min_count, args.max_n)))
         return
     t_start = time.perf_counter()
-    speed = [run_child("nlp-zero", args, 0, args.repeat), run_child("ours", args, 0, args.repeat)]
+    rounds, loads = [], []
+    for r in range(args.rounds):
+        order = ("nlp-zero", "ours") if r % 2 == 0 else ("ours", "nlp-zero")
+        load_before = os.getloadavg()[0]
+        res = {m: run_child(m, args, 0, args.repeat) for m in order}
+        loads.append([round(load_before, 2), round(os.getloadavg()[0], 2)])
+        rounds.append({"order": list(order), "nlp_zero_s": res["nlp-zero"]["median_s"],
+                       "ours_s": res["ours"]["median_s"],
+                       "ratio": res["nlp-zero"]["median_s"] / res["ours"]["median_s"], "children": res})
+    speed = []
+    for m, key in (("nlp-zero", "nlp_zero_s"), ("ours", "ours_s")):
+        first = rounds[0]["children"][m]
+        med = statistics.median(rd[key] for rd in rounds)
+        speed.append({**first, "times_s": [rd[key] for rd in rounds], "median_s": med,
+                      "chars_per_s": first["chars"] / med,
+                      "peak_mem_mib": max(rd["children"][m]["peak_mem_mib"] for rd in rounds)})
+    ratio = statistics.median(rd["ratio"] for rd in rounds)
     if args.scale > 0:
         speed.append(run_child("ours", args, args.scale, 1))
-    ratio = speed[1]["chars_per_s"] / speed[0]["chars_per_s"]
     qual = quality(args)
     print("| method | chars | min_count | median s | chars/s | peak MiB | items |")
     print("|---|---:|---:|---:|---:|---:|---:|")
     for s in speed:
         print(f"| {s['method']} | {s['chars']:,} | {s['min_count']} | {s['median_s']} | "
               f"{s['chars_per_s'] / 1e6:.2f} M | {s['peak_mem_mib']} | {s['n_items']:,} |")
-    print(f"\nspeed-up of ours over nlp-zero on the same corpus: {ratio:.2f}x\n")
+    per_round = ", ".join(f"{rd['ratio']:.2f}" for rd in rounds)
+    print(f"\nspeed-up of ours over nlp-zero on the same corpus: {ratio:.2f}x (median over {args.rounds} "
+          f"interleaved rounds: {per_round}; 1-min load before/after: {loads})\n")
     cols = ["n", "hits"] + [f"p@{k}" for k in KS] + ["precision", "recall", "f1"]
     print("| words, ranking | " + " | ".join(cols) + " |")
     print("|---" * (len(cols) + 1) + "|")
@@ -216,14 +237,16 @@ def main() -> None:
     result = {
         "date": datetime.datetime.now().isoformat(timespec="seconds"),
         "machine": {"python": platform.python_version(), "cpus": os.cpu_count(),
-                    "note": "taken under concurrent load (other training jobs on the same 2 cores)"},
+                    "note": "2 CPU cores, shared with other jobs", "load_avg_1min_before_after": loads},
         "settings": {"min_count": args.min_count, "max_n": args.max_n, "repeat": args.repeat,
+                     "rounds": args.rounds,
                      "nlp_zero": "Word_Finder(min_proba=1e-6, min_pmi=1), train + find"},
-        "speed": speed, "speedup_vs_nlp_zero": ratio, "quality": qual,
+        "speed": speed, "speedup_vs_nlp_zero": ratio,
+        "rounds": [{k: v for k, v in rd.items() if k != "children"} for rd in rounds], "quality": qual,
         "wall_s": round(time.perf_counter() - t_start, 1),
     }
     out = write_json_atomic(REPO_ROOT / args.out, result)
-    print(json.dumps({"speedup_vs_nlp_zero": round(ratio, 2),
+    print(json.dumps({"speedup_vs_nlp_zero": round(ratio, 2), "load_avg_1min": loads,
                       "ours_chars_per_s": round(speed[1]["chars_per_s"]),
                       "nlp_zero_chars_per_s": round(speed[0]["chars_per_s"]),
                       "p@500_jieba_ratio": {"ours+junk": qual["ours (thresholds) + junk rules, jieba ratio"]["p@500"],

@@ -84,3 +84,16 @@ def test_bad_arguments():
         discover("abc", min_count=1)
     with pytest.raises(ValueError):
         discover("abc", max_n=1)
+
+
+def test_radix_argsort_is_a_stable_sort():
+    import numpy as np
+
+    from common.mining.new_words import radix_argsort
+
+    rng = np.random.default_rng(1)
+    for high in (7, 2**16, 2**23, 2**40):  # 1, 2, 2 and 3 radix passes
+        keys = rng.integers(0, high, size=5000)
+        keys[::7] = keys[0]  # many ties: their input order must survive
+        assert np.array_equal(radix_argsort(keys), np.argsort(keys, kind="stable"))
+    assert radix_argsort(np.zeros(0, dtype=np.int64)).shape == (0,)
