@@ -22,8 +22,13 @@ result equals ``discover`` on the same text (tested).
 Memory: one chunk's arrays (a few ``(C,)`` int64, C = ``chunk_chars``) plus the
 key tables, whose size is the number of distinct (frequent n-gram, neighbour)
 pairs: it grows with the vocabulary of the corpus, not with its length (a corpus
-repeated k times has the same tables). Disk: ``2 T`` bytes of codes and ``4 T``
-bytes per n-gram length of ranks, in a temporary folder removed at the end.
+repeated k times has the same tables). Each chunk's table is merged into the running
+one at once (a stable radix sort of the two, ``new_words.radix_argsort``), so at most
+two tables are held. The code and rank files are read with ``np.fromfile`` one chunk
+(or one sorted batch of positions) at a time, never memory-mapped: pages of a mapped
+file count towards the process's resident memory, which then grew with the corpus.
+Disk: ``2 T`` bytes of codes and ``4 T`` bytes per n-gram length of ranks, in a
+temporary folder removed at the end.
 """
 
 from __future__ import annotations
@@ -36,7 +41,7 @@ import numpy as np
 
 from common.mining.char_codes import MAX_CODEPOINT, SEPARATOR, encode
 from common.mining.corpus_stream import Progress
-from common.mining.new_words import Candidates, _append_stats, _entropy_from_runs
+from common.mining.new_words import Candidates, _append_stats, _entropy_from_runs, radix_argsort
 
 CODE_DTYPE = np.uint16  # every token character is < U+A000
 
@@ -69,35 +74,64 @@ def _chunks(T: int, chunk: int) -> list[tuple[int, int]]:
     return [(s, min(s + chunk, T)) for s in range(0, T, chunk)]
 
 
-def _merge(keys: list[np.ndarray], counts: list[np.ndarray], first: list[np.ndarray]):
-    """Sum the counts of equal keys (and keep the smallest first position)."""
-    k = np.concatenate(keys)
-    c = np.concatenate(counts)
-    p = np.concatenate(first)
-    order = np.lexsort((p, k))
-    k, c, p = k[order], c[order], p[order]
-    starts = np.flatnonzero(np.concatenate(([True], k[1:] != k[:-1]))) if len(k) else np.zeros(0, np.int64)
-    return k[starts], np.add.reduceat(c, starts) if len(k) else c, p[starts]
+def _reduce_sorted(k: np.ndarray, c: np.ndarray, p: np.ndarray):
+    """Sum the counts of runs of equal keys in sorted ``k``; keep each run's first ``p``."""
+    if len(k) == 0:
+        return k, c, p
+    starts = np.flatnonzero(np.concatenate(([True], k[1:] != k[:-1])))
+    return k[starts], np.add.reduceat(c, starts), p[starts]
 
 
 class _KeyTable:
-    """Distinct int64 keys with summed counts and first positions, merged every few chunks."""
+    """Distinct int64 keys with summed counts and first positions, merged after every chunk.
+
+    Chunks must be added in text order with ascending positions: the stable sorts then
+    keep the earliest position of each key first, which is the one kept.
+    """
 
     def __init__(self) -> None:
-        self.parts: tuple[list, list, list] = ([], [], [])
+        z = np.zeros(0, np.int64)
+        self.keys, self.counts, self.first = z, z, z
 
     def add(self, keys: np.ndarray, pos: np.ndarray) -> None:
-        u, idx, cnt = np.unique(keys, return_index=True, return_counts=True)
-        for lst, arr in zip(self.parts, (u, cnt.astype(np.int64), pos[idx])):
-            lst.append(arr)
-        if len(self.parts[0]) >= 8:
-            self.parts = tuple([a] for a in _merge(*self.parts))
+        """Count ``(M,)`` int64 keys seen at ``(M,)`` ascending positions into the table."""
+        perm = radix_argsort(keys)
+        k, c, p = _reduce_sorted(keys[perm], np.ones(len(keys), np.int64), pos[perm])
+        k = np.concatenate((self.keys, k))
+        c = np.concatenate((self.counts, c))
+        p = np.concatenate((self.first, p))
+        perm = radix_argsort(k)  # stable: the table's (earlier) entry of a key comes first
+        self.keys, self.counts, self.first = _reduce_sorted(k[perm], c[perm], p[perm])
 
     def result(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        if not self.parts[0]:
-            z = np.zeros(0, np.int64)
-            return z, z, z
-        return _merge(*self.parts)
+        """``(keys, counts, first positions)``, keys sorted ascending, all ``(U,)`` int64."""
+        return self.keys, self.counts, self.first
+
+
+def _read(path: Path, dtype, start: int, end: int) -> np.ndarray:
+    """Elements ``start:end`` (clipped to the file) of a flat binary array file."""
+    itemsize = np.dtype(dtype).itemsize
+    start = max(start, 0)
+    return np.fromfile(path, dtype=dtype, count=max(end - start, 0), offset=start * itemsize)
+
+
+def _gather(path: Path, dtype, positions: np.ndarray, chunks: list[tuple[int, int]]) -> np.ndarray:
+    """``array[positions]`` of a flat binary array file, read one chunk at a time.
+
+    Args:
+        positions: ``(K,)`` int64 indices (any order, all inside the file).
+        chunks: ``[(start, end), ...]`` covering the file (sets the memory per read).
+    Returns:
+        ``(K,)`` array of ``dtype``.
+    """
+    out = np.empty(len(positions), dtype=dtype)
+    order = np.argsort(positions, kind="stable")
+    sp = positions[order]
+    for s, e in chunks:
+        lo, hi = np.searchsorted(sp, [s, e])
+        if hi > lo:
+            out[order[lo:hi]] = _read(path, dtype, s, e)[sp[lo:hi] - s]
+    return out
 
 
 def discover_file(blocks: Iterable[list[str]], min_count: int = 3, max_n: int = 8,
@@ -129,7 +163,7 @@ def discover_file(blocks: Iterable[list[str]], min_count: int = 3, max_n: int = 
         pr.close()
         if T == 0 or uni.sum() == 0:
             raise ValueError("no token character (CJK, ASCII letter or digit) in the corpus")
-        codes = np.memmap(tmp / "codes.u16", dtype=CODE_DTYPE, mode="r", shape=(T,))
+        codes = tmp / "codes.u16"
         N = int(uni.sum())
         present = uni > 0
         id_tab = (np.cumsum(present) * present).astype(np.int64)  # codepoint -> 1..V, 0 = separator
@@ -140,40 +174,42 @@ def discover_file(blocks: Iterable[list[str]], min_count: int = 3, max_n: int = 
         gcount = uni[f1]  # counts of the frequent n-grams of the current length, by rank
         counts_by_len = {1: gcount}
         chunks = _chunks(T, chunk_chars)
-        rank_files = {}
 
         def rank_path(n: int) -> Path:
             return tmp / f"rank{n}.i32"
 
-        # rank_1 file
+        def code_block(s: int, e: int, before: int, after: int) -> tuple[np.ndarray, int]:
+            """Codes ``s - before : e + after`` (clipped) and the index of the first one."""
+            lo = max(s - before, 0)
+            return _read(codes, CODE_DTYPE, lo, min(e + after, T)).astype(np.int64), lo
+
         with open(rank_path(1), "wb") as f:
             for s, e in chunks:
-                rank_tab[np.asarray(codes[s:e])].tofile(f)
-        rank_files[1] = np.memmap(rank_path(1), dtype=np.int32, mode="r", shape=(T,))
+                rank_tab[_read(codes, CODE_DTYPE, s, e)].tofile(f)
         out_words: list[str] = []
         cols: dict[str, list[np.ndarray]] = {k: [] for k in ("count", "coh", "hl", "hr")}
         first_pos = np.zeros(0, dtype=np.int64)  # one occurrence of each frequent n-gram (n >= 2)
         for n in range(1, max_n + 1):
-            rk = rank_files[n]
             if len(gcount) == 0:
                 break
             right, left = _KeyTable(), _KeyTable()
             pr = Progress(f"counting {n + 1}-grams" if n < max_n else f"scoring {n}-grams", T,
                           enabled=progress)
             for s, e in chunks:
-                r = np.asarray(rk[s:e]).astype(np.int64)
+                r = _read(rank_path(n), np.int32, s, e).astype(np.int64)
                 occ = np.flatnonzero(r >= 0)
                 g = r[occ]
                 pos = occ + s
+                cb, lo = code_block(s, e, 1, n)
                 nxt = pos + n
                 rid = np.zeros(len(pos), dtype=np.int64)
                 inside = nxt < T
-                rid[inside] = id_tab[np.asarray(codes[nxt[inside]])]
+                rid[inside] = id_tab[cb[nxt[inside] - lo]]
                 right.add(g * B + rid, pos)
                 if n >= 2:
                     lid = np.zeros(len(pos), dtype=np.int64)
                     has = pos > 0
-                    lid[has] = id_tab[np.asarray(codes[pos[has] - 1])]
+                    lid[has] = id_tab[cb[pos[has] - 1 - lo]]
                     left.add(g * B + lid, pos)
                 pr.update(e - s)
             pr.close()
@@ -185,13 +221,19 @@ def discover_file(blocks: Iterable[list[str]], min_count: int = 3, max_n: int = 
                 lkeys, lcnt, _ = left.result()
                 lreal = lkeys % B != 0
                 hl = _entropy_from_runs(lkeys[lreal] // B, lcnt[lreal], gcount)
-                coh = np.full(len(gcount), np.inf)
-                for k in range(1, n):  # min over splits of log(N c(w) / (c(a) c(b)))
-                    ca = counts_by_len[k][np.asarray(rank_files[k][first_pos])].astype(np.float64)
-                    cb = counts_by_len[n - k][np.asarray(rank_files[n - k][first_pos + k])].astype(np.float64)
-                    coh = np.minimum(coh, np.log(N * gcount / (ca * cb)))
-                grams = np.asarray(codes[first_pos[:, None] + np.arange(n)]).astype(np.uint32)  # (K, n)
-                flat = grams.tobytes().decode("utf-32-le")
+                # cohesion as in new_words.discover: the split with the largest c(a) c(b). Ranks of
+                # length j are read once per length, at the prefix (j) and suffix (n - j) offsets
+                K = len(first_pos)
+                sub = {}
+                for j in range(1, n):
+                    rj = _gather(rank_path(j), np.int32, np.concatenate((first_pos, first_pos + n - j)), chunks)
+                    sub[j] = counts_by_len[j][rj[:K]], counts_by_len[j][rj[K:]]  # (prefix, suffix) counts
+                prod = np.zeros(K, dtype=np.int64)
+                for k in range(1, n):
+                    prod = np.maximum(prod, sub[k][0] * sub[n - k][1])
+                coh = np.log(N * gcount / prod.astype(np.float64))
+                grams = _gather(codes, CODE_DTYPE, (first_pos[:, None] + np.arange(n)).ravel(), chunks)
+                flat = grams.astype(np.uint32).tobytes().decode("utf-32-le")  # K words of n chars
                 out_words.extend(flat[i:i + n] for i in range(0, len(flat), n))
                 _append_stats(cols, count=gcount, coh=coh, hl=hl, hr=hr)
             keep = (run_nb != 0) & (rcnt >= min_count)
@@ -203,19 +245,18 @@ def discover_file(blocks: Iterable[list[str]], min_count: int = 3, max_n: int = 
             counts_by_len[n + 1] = gcount
             with open(rank_path(n + 1), "wb") as f:
                 for s, e in chunks:
-                    r = np.asarray(rk[s:e]).astype(np.int64)
+                    r = _read(rank_path(n), np.int32, s, e).astype(np.int64)
+                    cb, lo = code_block(s, e, 0, n)
                     new = np.full(e - s, -1, dtype=np.int32)
                     occ = np.flatnonzero(r >= 0)
                     nxt = occ + s + n
                     inside = nxt < T
                     occ, nxt = occ[inside], nxt[inside]
-                    key = r[occ] * B + id_tab[np.asarray(codes[nxt])]
+                    key = r[occ] * B + id_tab[cb[nxt - lo]]
                     j = np.minimum(np.searchsorted(fkeys, key), len(fkeys) - 1)
                     hit = fkeys[j] == key
                     new[occ[hit]] = j[hit]
                     new.tofile(f)
-            rank_files[n + 1] = np.memmap(rank_path(n + 1), dtype=np.int32, mode="r", shape=(T,))
-        del rank_files, codes
 
     def cat(k: str, dtype) -> np.ndarray:
         return np.concatenate(cols[k]).astype(dtype) if cols[k] else np.zeros(0, dtype)
