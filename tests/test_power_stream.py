@@ -44,3 +44,28 @@ def test_corpus_errors_name_the_file(tmp_path):
         check_corpus(tmp_path / "nope.txt")
     with pytest.raises(ValueError, match="no token character"):
         discover_file([["，。！"]], progress=False)
+
+
+def test_key_table_merges_chunks_into_one_table():
+    """Counts and earliest positions over chunks equal one count over everything; one table held."""
+    from common.mining.new_words_stream import _KeyTable
+
+    rng = np.random.default_rng(0)
+    keys = rng.integers(0, 50, size=3000) * 2**20  # ties across chunks, keys above 16 bits
+    pos = np.arange(3000)
+    table = _KeyTable()
+    for s in range(0, 3000, 700):
+        table.add(keys[s:s + 700], pos[s:s + 700])
+        assert np.all(np.diff(table.keys) > 0)  # merged at once: sorted, distinct
+    u, first, cnt = np.unique(keys, return_index=True, return_counts=True)
+    k, c, p = table.result()
+    assert np.array_equal(k, u) and np.array_equal(c, cnt) and np.array_equal(p, first)
+
+
+def test_gather_reads_a_file_in_chunks(tmp_path):
+    from common.mining.new_words_stream import _chunks, _gather
+
+    arr = np.arange(1000, dtype=np.int32) * 3
+    arr.tofile(tmp_path / "a.i32")
+    idx = np.array([999, 0, 500, 500, 37])
+    assert np.array_equal(_gather(tmp_path / "a.i32", np.int32, idx, _chunks(1000, 64)), arr[idx])
