@@ -118,6 +118,7 @@ def main() -> None:
     p.add_argument("--out", default="bench/results/power_domains.json")
     args = p.parse_args()
     t_start = time.perf_counter()
+    load_before = os.getloadavg()[0]
     results = []
     with tempfile.TemporaryDirectory() as tmp:
         for d in args.domains.split(","):
@@ -137,7 +138,8 @@ def main() -> None:
     out = write_json_atomic(REPO_ROOT / args.out, {
         "date": datetime.datetime.now().isoformat(timespec="seconds"),
         "machine": {"python": platform.python_version(), "cpus": os.cpu_count(),
-                    "note": "2 CPU cores shared with other jobs"},
+                    "note": "2 CPU cores shared with other jobs",
+                    "load_avg_1min_before_after": [round(load_before, 2), round(os.getloadavg()[0], 2)]},
         "results": results, "wall_s": round(time.perf_counter() - t_start, 1)})
     summary = {r["domain"]: {"ours_p@500": r["rows"]["ours (make power-mine defaults)"]["p@500"],
                              "nlp_zero_p@500": r["rows"]["nlp-zero, jieba ratio"]["p@500"],
