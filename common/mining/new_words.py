@@ -54,7 +54,7 @@ class Candidates:
     right_entropy: np.ndarray
     total_chars: int
 
-    def select(self, mask: np.ndarray) -> "Candidates":
+    def select(self, mask: np.ndarray) -> Candidates:
         """The candidates where ``mask`` (``(K,)`` bool) is true."""
         idx = np.flatnonzero(mask)
         return Candidates([self.words[i] for i in idx], self.count[idx], self.cohesion[idx],

@@ -41,7 +41,12 @@ import numpy as np
 
 from common.mining.char_codes import MAX_CODEPOINT, SEPARATOR, encode
 from common.mining.corpus_stream import Progress
-from common.mining.new_words import Candidates, _append_stats, _entropy_from_runs, radix_argsort
+from common.mining.new_words import (
+    Candidates,
+    _append_stats,
+    _entropy_from_runs,
+    radix_argsort,
+)
 
 CODE_DTYPE = np.uint16  # every token character is < U+A000
 

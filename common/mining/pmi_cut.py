@@ -105,8 +105,7 @@ def best_split_logp(word: str, logp: dict[str, float], total_logp_floor: float) 
                 if j - i > 1:
                     continue
                 lp = total_logp_floor
-            if best[i] + lp > best[j]:
-                best[j] = best[i] + lp
+            best[j] = max(best[j], best[i] + lp)
     return best[n]
 
 

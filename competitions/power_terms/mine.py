@@ -36,23 +36,22 @@ import os
 import sys
 import time
 from collections import Counter
-from pathlib import Path
 from dataclasses import dataclass, field
 from functools import partial
+from pathlib import Path
 
 import jieba
 import numpy as np
 
 from common.config import config_to_dict, parse_config
-from common.mining import contrast
 from common.io import write_json_atomic, write_text_atomic
+from common.mining import contrast, pmi_cut, ranking
+from common.mining.char_codes import encode
+from common.mining.corpus_stream import check_corpus, iter_blocks
 from common.mining.expansion import expand, threshold_schedule, train_word2vec
 from common.mining.new_words import discover, select_words
-from common.mining.ngram_hash import count_strings
-from common.mining.char_codes import encode
-from common.mining import pmi_cut, ranking
-from common.mining.corpus_stream import check_corpus, iter_blocks
 from common.mining.new_words_stream import discover_file
+from common.mining.ngram_hash import count_strings
 from common.mining.segmentation import build_tokenizer, segment
 from common.mining.term_filters import junk_reason
 from competitions.power_terms import data
@@ -129,7 +128,7 @@ def _shown(path) -> str:
     return str(path.relative_to(data.REPO_ROOT)) if path.is_relative_to(data.REPO_ROOT) else str(path)
 
 
-def corpus_path(cfg: PowerMineConfig, root) -> "Path":
+def corpus_path(cfg: PowerMineConfig, root) -> Path:
     """The file to mine: ``--corpus-file``, else the domain's corpus."""
     if cfg.corpus_file:
         return data.resolve(cfg.corpus_file) if not os.path.isabs(cfg.corpus_file) else Path(cfg.corpus_file)
