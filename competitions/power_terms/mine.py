@@ -14,7 +14,11 @@ Stages (kexue.fm/archives/6540):
 
 The ranked list puts contrast words first (by score, plus ``expansion_bonus`` when
 expansion reaches them too: such words are about 1.5x as often gold at every rank),
-then the seeds and the words only expansion admitted (by depth, then similarity). Writes
+then the seeds and the words only expansion admitted (by depth, then similarity), then
+two recall tails that cannot move p@k above them: jieba segmentation tokens seen
+``tail_min_count`` times, and the pieces of cutting the text between weakly bound
+characters (``common.mining.pmi_cut``, nlp-zero's candidates), both under the junk
+rules and ``log_ratio >= min_log_ratio``. Writes
 ``submissions/power_terms/<run>.txt`` (one term per line), ``<run>.tsv`` (scores
 and admitting stage) and ``runs/power_terms/<run>/{config,metrics}.json``; ends by
 printing one JSON line.
