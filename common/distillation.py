@@ -45,7 +45,7 @@ class DistillConfig:
 
 
 def check_options(config: DistillConfig) -> None:
-    """Raises ValueError: ``distill_alpha`` or ``distill_test_fraction`` outside [0, 1], or ``distill_temperature <= 0``."""
+    """Raises ValueError: ``distill_alpha`` or ``distill_test_fraction`` outside [0, 1]; temperature <= 0."""
     if not 0 <= config.distill_alpha <= 1:
         raise ValueError(f"--distill-alpha must be in [0, 1] (1.0: soft targets only), got {config.distill_alpha}")
     if config.distill_temperature <= 0:

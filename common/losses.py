@@ -184,7 +184,8 @@ def rdrop_kl(logits_a: torch.Tensor, logits_b: torch.Tensor) -> torch.Tensor:
         ValueError: logits that are not two (B, C) tensors of one shape.
     """
     if logits_a.dim() != 2 or logits_a.shape != logits_b.shape:
-        raise ValueError(f"R-Drop compares (B, C) class logits; got {tuple(logits_a.shape)} and {tuple(logits_b.shape)}")
+        raise ValueError(f"R-Drop compares (B, C) class logits; got {tuple(logits_a.shape)} and "
+                         f"{tuple(logits_b.shape)}")
     log_a, log_b = F.log_softmax(logits_a.float(), dim=-1), F.log_softmax(logits_b.float(), dim=-1)
     kl_ab = F.kl_div(log_b, log_a, reduction="batchmean", log_target=True)  # KL(p_a || p_b)
     kl_ba = F.kl_div(log_a, log_b, reduction="batchmean", log_target=True)  # KL(p_b || p_a)

@@ -120,7 +120,8 @@ class IdPairDataset(Dataset):
 
     Items: ``input_ids``, ``token_type_ids`` (T,) lists, ``match_ids`` (T,) with
     ``use_match`` (the exact-match bit, :mod:`common.match_features`), ``labels``
-    int (labelled pairs) and ``soft_labels`` float (with ``soft_labels``). With ``swap_prob > 0`` (training) the sides are swapped with a
+    int (labelled pairs) and ``soft_labels`` float (with ``soft_labels``). With
+    ``swap_prob > 0`` (training) the sides are swapped with a
     draw of :func:`common.pretraining.example_uniform` on (``seed``, epoch, index), so a
     resumed run at any process count swaps what the uninterrupted one swapped.
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
+
 import numpy as np
 
 from common.cv import assert_same_ids
@@ -98,4 +99,3 @@ def load_teacher(run_dir: str | Path) -> Teacher:
                          f"{len(teacher.test_ids)}) for {K} folds (runs from before per-fold test predictions "
                          "were saved have none)")
     return teacher
-

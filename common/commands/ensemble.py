@@ -20,8 +20,8 @@ on the other folds): the honest number. ``--method auto`` keeps the combiner wit
 better honest score. Writes ``<run-dir>/`` (default ``<first run's folder>/../ensemble-<first
 run>``): ``ensemble.json``, ``oof.npz`` (the cross-fitted OOF), ``test_predictions.npz``
 (the combiner refitted on all OOF rows; ``per_fold[k]``: fold k's combiner on the members'
-own fold-k test predictions, so no model behind it saw fold k) in a k-fold run's format, ``config.json``, ``folds.json``; and the submission
-``<run name>[-<test>]-cv<honest score>``. Ends with one JSON line.
+own fold-k test predictions, so no model behind it saw fold k) in a k-fold run's format,
+``config.json``, ``folds.json``; and the submission ``<run name>[-<test>]-cv<honest score>``. Ends with one JSON line.
 """
 
 from __future__ import annotations
