@@ -17,7 +17,7 @@ Each predictor runs once untimed (warm-up), then the rounds are interleaved, the
 rotating; the median time over rounds is reported, as pairs/s of the whole test set, and
 the speed-up as the median of the per-round ratios teacher / student (paired, so machine
 load drifting between rounds cancels). Prints a table and writes
-``bench/results/distill_speed.json``.
+``bench/results/distill_speed_<task>.json``.
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ from accelerate import Accelerator
 
 from common.io import write_json_atomic
 
-RESULTS = Path(__file__).resolve().parent / "results" / "distill_speed.json"
+RESULTS = Path(__file__).resolve().parent / "results"  # distill_speed_<task>.json
 
 
 def neural_predictor(task, run_dirs: list[Path], test: list) -> Callable[[], np.ndarray]:
@@ -154,8 +154,9 @@ def main(argv: list[str] | None = None) -> dict:
               "load_average": os.getloadavg(), "machine": platform.processor() or platform.machine(), "rows": rows,
               "speedup": round(statistics.median(ratios), 2), "speedup_per_round": [round(x, 2) for x in ratios],
               "seconds_per_round": {name: [round(t, 2) for t in ts] for name, ts in times.items()}}
-    write_json_atomic(RESULTS, result)
-    print(f"student {result['speedup']}x faster than the teacher (median of per-round ratios); wrote {RESULTS}")
+    path = RESULTS / f"distill_speed_{task.name}.json"
+    write_json_atomic(path, result)
+    print(f"student {result['speedup']}x faster than the teacher (median of per-round ratios); wrote {path}")
     return result
 
 
