@@ -56,7 +56,8 @@ def feature_predictor(spec: str, pool: list, test: list, task, fold: np.ndarray,
     from sklearn.ensemble import HistGradientBoostingClassifier
     from sklearn.linear_model import LogisticRegression
 
-    from common.ensemble import FeatureOptions, pair_statistics
+    from common.ensemble import FeatureOptions
+    from common.match_features import pair_statistics
     from common.tfidf_reference import PairFeatures
 
     options = FeatureOptions()

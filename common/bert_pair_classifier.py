@@ -15,6 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 from transformers import BertForSequenceClassification
+from transformers.modeling_outputs import SequenceClassifierOutput
 
 from common.distillation import DistillConfig, distillation_loss
 from common.losses import logit_adjusted_cross_entropy
@@ -29,12 +30,16 @@ class BertPairClassifier(BertForSequenceClassification):
       the exact-match bit (:mod:`common.match_features`) enters as a 2-row embedding
       added to the token embeddings, zero-initialised so a pretrained encoder starts
       unchanged;
+    - ``config.pair_statistics`` (a BertConfig attribute: 0, or the number of columns
+      of :func:`common.match_features.scaled_statistics`): a zero-initialised linear map
+      of the pair's statistics is added to the pooled [CLS] output before the classifier
+      (hand features beside the encoder, as the Quora question-pairs solutions did);
     - after :meth:`set_logit_adjustment` with ``tau > 0`` the training loss is
       cross-entropy on ``logits + tau * log_prior`` (Menon et al., ICLR 2021;
       kexue.fm/archives/7615); the logits stay raw.
 
     ``forward`` takes (B, T) ``input_ids``, ``attention_mask``, ``token_type_ids``,
-    optional (B, T) ``match_ids``, (B,) ``labels`` and (B,) float ``soft_labels`` (a
+    optional (B, T) ``match_ids``, (B, S) float ``statistics``, (B,) ``labels`` and (B,) float ``soft_labels`` (a
     teacher's P(label 1), NaN for none; labels then may hold -100 for none); returns
     ``SequenceClassifierOutput(loss, logits (B, 2))``. With ``soft_labels`` the loss is
     :func:`common.distillation.distillation_loss` with the weights of
@@ -44,8 +49,9 @@ class BertPairClassifier(BertForSequenceClassification):
     def __init__(self, config) -> None:
         super().__init__(config)
         self.match_embedding = nn.Embedding(2, config.hidden_size) if getattr(config, "use_match", False) else None
-        if self.match_embedding is not None:
-            nn.init.zeros_(self.match_embedding.weight)
+        n_statistics = int(getattr(config, "pair_statistics", 0) or 0)
+        self.statistics_projection = nn.Linear(n_statistics, config.hidden_size) if n_statistics else None
+        zero_match(self)
         self.logit_adjust_tau = 0.0
         self.label_log_prior = torch.full((2,), math.log(0.5))  # a plain attribute: not in the state dict
         self.distill_alpha, self.distill_temperature = DistillConfig.distill_alpha, DistillConfig.distill_temperature
@@ -59,12 +65,22 @@ class BertPairClassifier(BertForSequenceClassification):
         self.distill_alpha, self.distill_temperature = float(alpha), float(temperature)
 
     def forward(self, input_ids=None, attention_mask=None, token_type_ids=None, labels=None, match_ids=None,
-                soft_labels=None, **kwargs):
+                soft_labels=None, statistics=None, **kwargs):
+        """Raises ValueError: a model built with pair statistics called without them."""
         if self.match_embedding is not None and match_ids is not None:
             embeds = self.bert.embeddings.word_embeddings(input_ids) + self.match_embedding(match_ids)  # (B, T, H)
             input_ids, kwargs["inputs_embeds"] = None, embeds
-        outputs = super().forward(input_ids=input_ids, attention_mask=attention_mask,
-                                  token_type_ids=token_type_ids, **kwargs)
+        if self.statistics_projection is None:
+            outputs = super().forward(input_ids=input_ids, attention_mask=attention_mask,
+                                      token_type_ids=token_type_ids, **kwargs)
+        else:  # BertForSequenceClassification's own path, with the statistics added to the pooled output
+            if statistics is None:
+                raise ValueError("this model was built with --pair-statistics: its inputs need `statistics` (B, S)")
+            encoded = self.bert(input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids,
+                                **kwargs)
+            pooled = encoded.pooler_output  # (B, H)
+            pooled = self.dropout(pooled) + self.statistics_projection(statistics.to(pooled.dtype))
+            outputs = SequenceClassifierOutput(logits=self.classifier(pooled))  # (B, H) -> (B, 2)
         logits = outputs.logits  # (B, 2)
         prior = self.label_log_prior.to(logits.device)
         if soft_labels is not None:
@@ -80,7 +96,10 @@ class BertPairClassifier(BertForSequenceClassification):
 
 
 def zero_match(model: nn.Module) -> nn.Module:
-    """Zero the match embedding that ``from_pretrained`` initialised as a missing weight; returns ``model``."""
+    """Zero the match embedding and statistics map that ``from_pretrained`` initialised; returns ``model``."""
     if getattr(model, "match_embedding", None) is not None:
         nn.init.zeros_(model.match_embedding.weight)
+    if getattr(model, "statistics_projection", None) is not None:
+        nn.init.zeros_(model.statistics_projection.weight)
+        nn.init.zeros_(model.statistics_projection.bias)
     return model

@@ -29,7 +29,8 @@ def _field_type(cls: type, field: dataclasses.Field) -> Any:
     return tp
 
 
-def _str2bool(text: str) -> bool:
+def parse_bool(text: str) -> bool:
+    """``true``/``false`` (or 1/0, yes/no, on/off, any case) as a bool; else raises argparse.ArgumentTypeError."""
     low = text.lower()
     if low in ("1", "true", "yes", "on"):
         return True
@@ -44,7 +45,7 @@ def _coerce(cls: type, name: str, value: Any, source: str) -> Any:
     if value is None:
         return None
     if tp is bool and isinstance(value, str):
-        return _str2bool(value)
+        return parse_bool(value)
     if typing.get_origin(tp) in (list, tuple):
         (inner,) = typing.get_args(tp)[:1]
         if isinstance(value, str):
@@ -85,7 +86,7 @@ def build_parser(cls: type, description: str = "") -> argparse.ArgumentParser:
     for field in dataclasses.fields(cls):
         tp = _field_type(cls, field)
         flag = "--" + field.name.replace("_", "-")
-        kind = _str2bool if tp is bool else (str if typing.get_origin(tp) in (list, tuple) else tp)
+        kind = parse_bool if tp is bool else (str if typing.get_origin(tp) in (list, tuple) else tp)
         parser.add_argument(flag, dest=field.name, type=kind, default=None,
                             help=f"({getattr(tp, '__name__', str(tp))}, default {_default(field)!r})")
     return parser

@@ -39,7 +39,7 @@ from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.linear_model import LogisticRegression
 
 from common.cv import assert_same_ids
-from common.match_features import exact_match_flags
+from common.match_features import pair_statistics
 from common.tfidf_reference import PairFeatures
 
 
@@ -318,33 +318,6 @@ class FeatureOptions:
 def text_kind(pairs: Sequence[tuple]) -> str:
     """``"char"`` when the texts are strings, ``"ids"`` for sequences of token ids."""
     return "char" if pairs and isinstance(pairs[0][0], str) else "ids"
-
-
-def _ngrams(text: Sequence, n: int) -> set:
-    return {tuple(text[i:i + n]) for i in range(len(text) - n + 1)}
-
-
-def pair_statistics(first: Sequence, second: Sequence) -> np.ndarray:
-    """(N, 13) dense overlap statistics of N pairs, for a tree model (nothing fitted).
-
-    Lengths of a and b, their absolute and relative difference; Jaccard of the 1-, 2-
-    and 3-gram sets; for 1- and 2-grams, the share of a's n-grams found in b and of b's
-    in a; the share of a's and b's tokens that occur in the other text (DrQA's
-    exact-match bit, :func:`common.match_features.exact_match_flags`). Texts are
-    strings (characters) or sequences of ids.
-    """
-    rows = []
-    for x, y in zip(first, second):
-        la, lb = len(x), len(y)
-        row = [la, lb, abs(la - lb), abs(la - lb) / max(la, lb, 1)]
-        grams = [(_ngrams(x, n), _ngrams(y, n)) for n in (1, 2, 3)]
-        row += [len(ga & gb) / max(len(ga | gb), 1) for ga, gb in grams]
-        for ga, gb in grams[:2]:
-            row += [len(ga & gb) / max(len(ga), 1), len(ga & gb) / max(len(gb), 1)]
-        fa, fb = exact_match_flags(list(x), list(y))
-        row += [sum(fa) / max(la, 1), sum(fb) / max(lb, 1)]
-        rows.append(row)
-    return np.asarray(rows, dtype=np.float64).reshape(len(rows), 13)
 
 
 def _vectors(features: PairFeatures, texts: Sequence) -> sp.csr_matrix:

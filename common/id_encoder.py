@@ -17,6 +17,7 @@ from transformers import AutoTokenizer, BertForMaskedLM
 from common.bert_pair_classifier import BertPairClassifier, zero_match
 from common.encoder import pretrained_config as encoder_config, small_bert_config
 from common.id_vocab import IdVocab, apply_keep_tokens, build_id_vocab, frequency_rank_keep_tokens, load_char_counts
+from common.match_features import NUM_STATISTICS
 from common.task import resolve
 
 logger = logging.getLogger("common.id_encoder")
@@ -35,11 +36,11 @@ def build_id_vocab_and_model(config: Any, sequences: Sequence[Sequence[int]], ml
 
     Args:
         config: an :class:`common.encoder.EncoderConfig` with ``min_freq``, ``data_dir``,
-            ``counts_file`` and (classification) ``use_match``.
+            ``counts_file`` and (classification) ``use_match`` and ``pair_statistics``.
         sequences: every id sequence known (for a new vocabulary).
         mlm_head: ``BertForMaskedLM`` (pretraining, joint variant), else
             :class:`common.bert_pair_classifier.BertPairClassifier` (with the exact-match
-            bit when ``config.use_match``).
+            bit when ``config.use_match``, the pair statistics when ``config.pair_statistics``).
         extra_special_tokens: reserved tokens of a new vocabulary (e.g.
             :data:`common.joint_mlm.LABEL_TOKENS`).
 
@@ -52,11 +53,12 @@ def build_id_vocab_and_model(config: Any, sequences: Sequence[Sequence[int]], ml
     """
     cls = BertForMaskedLM if mlm_head else BertPairClassifier
     use_match = bool(getattr(config, "use_match", False)) and not mlm_head
+    statistics = NUM_STATISTICS if getattr(config, "pair_statistics", False) and not mlm_head else 0
     if config.model:
         pretrained_config = encoder_config(config)  # --dropout applied
         if not mlm_head:
             pretrained_config.num_labels = 2
-        pretrained_config.use_match = use_match
+        pretrained_config.use_match, pretrained_config.pair_statistics = use_match, statistics
         extra = {"config": pretrained_config}
     if config.model and (Path(config.model) / VOCAB_FILE).is_file():
         vocab = IdVocab.load(Path(config.model) / VOCAB_FILE)
@@ -76,7 +78,7 @@ def build_id_vocab_and_model(config: Any, sequences: Sequence[Sequence[int]], ml
     bert_config = small_bert_config(config, len(vocab))
     if not mlm_head:
         bert_config.num_labels = 2
-        bert_config.use_match = use_match
+        bert_config.use_match, bert_config.pair_statistics = use_match, statistics
     model = cls(bert_config)
     logger.info("encoder: small BERT from scratch (%d layers, hidden %d, vocab %d)",
                 config.num_layers, config.hidden_size, len(vocab))

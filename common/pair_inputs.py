@@ -16,7 +16,7 @@ from torch.utils.data import Dataset
 
 from common.distillation import IGNORE_INDEX
 from common.id_vocab import IdVocab
-from common.match_features import exact_match_flags
+from common.match_features import exact_match_flags, scaled_statistics
 from common.pretraining import encode_pair, example_uniform
 
 
@@ -117,9 +117,12 @@ class IdPairDataset(Dataset):
         seed: of the swap draws.
         soft_labels: N float teacher P(label 1) (NaN: none), for distillation; then an
             unlabelled pair's ``labels`` is -100 (:data:`common.distillation.IGNORE_INDEX`).
+        use_statistics: add the pair's (13,) :func:`common.match_features.scaled_statistics`
+            (of the whole sides, in the order presented).
 
     Items: ``input_ids``, ``token_type_ids`` (T,) lists, ``match_ids`` (T,) with
-    ``use_match`` (the exact-match bit, :mod:`common.match_features`), ``labels``
+    ``use_match`` (the exact-match bit, :mod:`common.match_features`), ``statistics``
+    (13 floats) with ``use_statistics``, ``labels``
     int (labelled pairs) and ``soft_labels`` float (with ``soft_labels``). With
     ``swap_prob > 0`` (training) the sides are swapped with a
     draw of :func:`common.pretraining.example_uniform` on (``seed``, epoch, index), so a
@@ -130,7 +133,8 @@ class IdPairDataset(Dataset):
     """
 
     def __init__(self, pairs: Sequence[Any], vocab: IdVocab, max_length: int, swap_prob: float = 0.0,
-                 use_match: bool = False, seed: int = 0, soft_labels: Sequence[float] | None = None) -> None:
+                 use_match: bool = False, seed: int = 0, soft_labels: Sequence[float] | None = None,
+                 use_statistics: bool = False) -> None:
         self.seed, self.epoch = seed, 0
         self.pairs = list(pairs)
         if soft_labels is not None and len(soft_labels) != len(self.pairs):
@@ -139,6 +143,7 @@ class IdPairDataset(Dataset):
         self.encoded = [(vocab.encode(p.a), vocab.encode(p.b)) for p in self.pairs]
         self.cls_id, self.sep_id, self.max_length, self.swap_prob = vocab.cls_id, vocab.sep_id, max_length, swap_prob
         self.use_match, self.ignore = use_match, {vocab.unk_id, vocab.pad_id}
+        self.use_statistics = use_statistics
 
     def __len__(self) -> int:
         return len(self.pairs)
@@ -158,6 +163,8 @@ class IdPairDataset(Dataset):
             n_a = item["token_type_ids"].count(0) - 2  # [CLS] a [SEP]: the kept prefix of a
             n_b = len(special) - n_a - 3  # b [SEP]: the kept prefix of b
             item["match_ids"] = [0] + ma[:n_a] + [0] + mb[:n_b] + [0]
+        if self.use_statistics:
+            item["statistics"] = scaled_statistics([a], [b])[0].tolist()  # (13,)
         label = self.pairs[index].label
         if self.soft_labels is not None:
             item["labels"] = IGNORE_INDEX if label is None else label
@@ -172,8 +179,8 @@ def collate_pairs(items: list[dict], pad_id: int = 0) -> dict[str, torch.Tensor]
 
     Returns ``input_ids`` (padded with ``pad_id``), ``token_type_ids``, ``match_ids``
     when the items have them (padded with 0) and ``attention_mask``, all (B, T) int64,
-    and (B,) ``condition_ids`` / ``labels`` (int64) and ``soft_labels`` (float32) when the
-    items carry them.
+    and (B,) ``condition_ids`` / ``labels`` (int64), ``soft_labels`` (float32) and (B, S)
+    ``statistics`` (float32) when the items carry them.
     """
     T = max(len(it["input_ids"]) for it in items)
     batch = {key: torch.tensor([it[key] + [pad_id if key == "input_ids" else 0] * (T - len(it[key]))
@@ -184,6 +191,8 @@ def collate_pairs(items: list[dict], pad_id: int = 0) -> dict[str, torch.Tensor]
     for key in ("condition_ids", "labels"):
         if key in items[0]:
             batch[key] = torch.tensor([it[key] for it in items])  # (B,)
+    if "statistics" in items[0]:
+        batch["statistics"] = torch.tensor([it["statistics"] for it in items], dtype=torch.float32)  # (B, S)
     if "soft_labels" in items[0]:
         batch["soft_labels"] = torch.tensor([it["soft_labels"] for it in items], dtype=torch.float32)  # (B,)
     return batch

@@ -11,6 +11,7 @@ model, the condition id), and writes only its data, metric and submission method
 
 from __future__ import annotations
 
+import dataclasses
 from functools import partial
 from pathlib import Path
 from typing import Any, Sequence
@@ -50,6 +51,11 @@ class PairTask(Task):
     def conditions(self, examples: Sequence) -> list[int] | None:
         """(N,) condition ids, or None for an unconditioned task."""
         return [getattr(e, self.condition_field) for e in examples] if self.num_conditions else None
+
+    def swapped(self, examples: Sequence) -> list:
+        """Copies of ``examples`` with the two ``text_fields`` exchanged (dataclass examples)."""
+        first, second = self.text_fields
+        return [dataclasses.replace(e, **{first: getattr(e, second), second: getattr(e, first)}) for e in examples]
 
     def text_pairs(self, examples: Sequence) -> list[tuple]:
         return list(zip(*self.texts(examples)))  # folds keep pairs that share a text together

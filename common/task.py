@@ -29,6 +29,20 @@ from torch.utils.data import Dataset
 
 from common.training.inference import PredictStep
 
+
+@dataclass
+class SymmetricPairConfig:
+    """Test-time augmentation of a task whose label does not depend on the order of its two texts.
+
+    ``tta_swap``: every probability (validation, test, out-of-fold) is the mean of the
+    model's P(label 1) for ``(a, b)`` and for ``(b, a)`` (:meth:`Task.swapped`), the flip
+    augmentation of image models carried to pairs. Model selection inside training (the
+    best epoch) still scores one order.
+    """
+
+    tta_swap: bool = False
+
+
 # --task NAME -> module defining TASK. Plain dict; "pkg.module" also works for tasks elsewhere.
 TASKS = {
     "sohu": "competitions.sohu.task",
@@ -119,6 +133,13 @@ class Task:
         if len(examples) != len(labels):
             raise ValueError(f"{len(examples)} examples, {len(labels)} labels")
         return [dataclasses.replace(e, label=int(y)) for e, y in zip(examples, labels)]
+
+    def swapped(self, examples: Sequence) -> list | None:
+        """Copies of ``examples`` with their two texts exchanged, or None: the task is not a symmetric pair task.
+
+        Used by ``--tta-swap`` (:class:`SymmetricPairConfig`). Default: None.
+        """
+        return None
 
     def strata(self, examples: Sequence) -> list:
         """(N,) keys the k-fold split balances (default: the label)."""

@@ -26,7 +26,7 @@ from accelerate import Accelerator
 
 from common.checkpoint import load_model_weights
 from common.commands.args import run_cli, split_task
-from common.config import config_from_dict
+from common.config import config_from_dict, parse_bool
 from common.io import atomic_path, print_result, write_json_atomic
 from common.losses import posthoc_arguments
 from common.run import process_state
@@ -54,15 +54,29 @@ def probabilities(task: Task, config: Any, model: Model, examples: list, acceler
                   **adjust: Any) -> np.ndarray:
     """(N,) or (N, C) probabilities of ``examples`` in order, through ``accelerator`` (sharded, gathered).
 
-    ``adjust``: ``log_prior`` and ``posthoc_tau`` for post-hoc logit adjustment.
+    ``adjust``: ``log_prior`` and ``posthoc_tau`` for post-hoc logit adjustment. With
+    ``config.tta_swap`` (:class:`common.task.SymmetricPairConfig`) the mean of both text
+    orders (:meth:`common.task.Task.swapped`).
+
+    Raises:
+        ValueError: ``tta_swap`` for a task without symmetric pairs.
     """
     if not examples:
         return np.zeros(0, dtype=np.float32)
+    swapped = task.swapped(examples) if getattr(config, "tta_swap", False) else None
+    if getattr(config, "tta_swap", False) and swapped is None:
+        raise ValueError(f"--tta-swap: task {task.name} has no symmetric text pairs (Task.swapped)")
     module = prepare_model_for_inference(model.module, accelerator)
     loader = inference_loader(task.dataset(config, model, examples, training=False), config.eval_batch_size,
                               task.collate_fn(config, model, training=False), accelerator)
     step = task.predict_step(config, model, **adjust)
-    return run_inference(module, loader, step, accelerator, show_progress=accelerator.is_local_main_process)["prob"]
+    probs = run_inference(module, loader, step, accelerator, show_progress=accelerator.is_local_main_process)["prob"]
+    if swapped is None:
+        return probs
+    loader = inference_loader(task.dataset(config, model, swapped, training=False), config.eval_batch_size,
+                              task.collate_fn(config, model, training=False), accelerator)
+    return (probs + run_inference(module, loader, step, accelerator,
+                                  show_progress=accelerator.is_local_main_process)["prob"]) / 2
 
 
 def save_probabilities(path: Path, task: Task, valid: list, valid_probs: np.ndarray, test: list,
@@ -86,7 +100,8 @@ def submission_name(task: Task, config: Any, tag: str, score: str, test_file: st
 
 
 def predict_run(task: Task, run_dir: str | Path, data_dir: str | None = None, test_file: str | None = None,
-                submission_dir: str | None = None, posthoc_tau: float | None = None) -> dict:
+                submission_dir: str | None = None, posthoc_tau: float | None = None,
+                tta_swap: bool | None = None) -> dict:
     """Validation metrics and a validated submission of a saved run.
 
     Args:
@@ -94,6 +109,8 @@ def predict_run(task: Task, run_dir: str | Path, data_dir: str | None = None, te
         test_file: score this file (the task's test format) instead of the run's test set.
         posthoc_tau: post-hoc logit adjustment (default: the run's ``posthoc_tau``); outputs
             then carry ``-posthoc<tau>`` in their names.
+        tta_swap: average both text orders (default: the run's ``tta_swap``); turned on
+            here for a run trained without it, outputs carry ``-tta`` in their names.
 
     Returns:
         ``{"valid": metrics, "thresholds": decision state, "submission", "rows", ...}``
@@ -111,6 +128,9 @@ def predict_run(task: Task, run_dir: str | Path, data_dir: str | None = None, te
     tau = config.posthoc_tau if posthoc_tau is None else posthoc_tau
     adjust = posthoc_arguments(run_dir, tau)
     tag = f"-posthoc{tau:g}" if tau > 0 else ""
+    if tta_swap is not None and tta_swap != getattr(config, "tta_swap", False):
+        config.tta_swap = tta_swap
+        tag += "-tta" if tta_swap else "-notta"
     data = task.load_data(config)
     test = data.test if test_file is None else task.load_test(config, test_file)
     valid_probs = probabilities(task, config, model, data.valid, accelerator, **adjust)
@@ -156,8 +176,11 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--submission-dir", default=None, help="default: the run's submission_dir")
     parser.add_argument("--posthoc-tau", type=float, default=None,
                         help="post-hoc logit adjustment (default: the run's posthoc_tau; 0 turns it off)")
+    parser.add_argument("--tta-swap", type=parse_bool, default=None,
+                        help="average P over both text orders, true/false (default: the run's tta_swap)")
     args = parser.parse_args(rest)
-    result = predict_run(task, args.run, args.data_dir, args.test_file, args.submission_dir, args.posthoc_tau)
+    result = predict_run(task, args.run, args.data_dir, args.test_file, args.submission_dir, args.posthoc_tau,
+                         args.tta_swap)
     result["run_dir"] = args.run
     if process_state().is_main_process:
         print_result(result)

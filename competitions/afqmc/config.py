@@ -7,11 +7,12 @@ from dataclasses import dataclass
 from common.encoder import EncoderConfig
 from common.losses import LogitAdjustmentConfig
 from common.pair_classifier import PairClassifierConfig
+from common.task import SymmetricPairConfig
 from common.training.trainer import TrainConfig
 
 
 @dataclass
-class AfqmcConfig(TrainConfig, LogitAdjustmentConfig, EncoderConfig, PairClassifierConfig):
+class AfqmcConfig(TrainConfig, LogitAdjustmentConfig, SymmetricPairConfig, EncoderConfig, PairClassifierConfig):
     """AFQMC (Ant Financial question matching): one pair classifier, accuracy on CLUE's dev set.
 
     Defaults sized for `make afqmc-train` in about 20 minutes on 2 CPU cores (103k pair

@@ -7,11 +7,12 @@ from dataclasses import dataclass, field
 from common.encoder import EncoderConfig
 from common.losses import LogitAdjustmentConfig
 from common.pair_classifier import PairClassifierConfig
+from common.task import SymmetricPairConfig
 from common.training.trainer import TrainConfig
 
 
 @dataclass
-class SohuConfig(TrainConfig, LogitAdjustmentConfig, EncoderConfig, PairClassifierConfig):
+class SohuConfig(TrainConfig, LogitAdjustmentConfig, SymmetricPairConfig, EncoderConfig, PairClassifierConfig):
     """Sohu 2021 multi-task text matching: one encoder, Conditional LayerNorm on the subtask.
 
     Logit adjustment uses one prior per subtask (B's positives: 12.6% of 短短B train).

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from common.encoder import EncoderConfig
 from common.losses import LogitAdjustmentConfig
 from common.pretraining import MLMConfig
+from common.task import SymmetricPairConfig
 from common.training.trainer import TrainConfig
 
 
@@ -33,7 +34,7 @@ class XiaobuData:
 
 
 @dataclass
-class XiaobuConfig(TrainConfig, LogitAdjustmentConfig, MLMConfig, XiaobuData, EncoderConfig):
+class XiaobuConfig(TrainConfig, LogitAdjustmentConfig, SymmetricPairConfig, MLMConfig, XiaobuData, EncoderConfig):
     """Fine-tuning: pair classification (or the joint MLM variant) on the labelled pairs.
 
     ``--model`` is a folder written by ``competitions.xiaobu.pretrain`` (it holds
@@ -45,6 +46,7 @@ class XiaobuConfig(TrainConfig, LogitAdjustmentConfig, MLMConfig, XiaobuData, En
     submission_dir: str = "submissions/xiaobu"
     joint: bool = False  # bojone's variant: label as the MLM target at [CLS], MLM continued on all text
     use_match: bool = True  # classification: add the exact-match bit per token (common/match_features.py)
+    pair_statistics: bool = False  # classification: 13 pair statistics added to the pooled output (match_features.py)
     pair_swap_prob: float = 0.5  # classification: swap the two sentences of a training pair (symmetric task)
     # Defaults from `make xiaobu-tune TRIALS=6` (2026-11-23, competitions/xiaobu/results/tune/),
     # rounded: its best trial scored 0.812 valid AUC, and 5-fold CV with them 0.820 OOF AUC against

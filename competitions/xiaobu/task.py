@@ -11,6 +11,7 @@ head while MLM continues on the train and test text (bojone's baseline).
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from functools import partial
 from pathlib import Path
@@ -74,6 +75,9 @@ class XiaobuTask(Task):
     def cv_pool(self, config: XiaobuConfig, data: Splits) -> list[Pair]:
         return sorted(data.train + data.valid, key=_line)  # the train file's order
 
+    def swapped(self, examples: Sequence[Pair]) -> list[Pair]:
+        return [dataclasses.replace(p, a=p.b, b=p.a) for p in examples]
+
     def text_pairs(self, examples: Sequence[Pair]) -> list[tuple]:
         return [(tuple(p.a), tuple(p.b)) for p in examples]
 
@@ -118,7 +122,8 @@ class XiaobuTask(Task):
         if config.joint:  # MLM on the labelled train pairs and (training) the unlabelled test pairs
             return joint_dataset(config, vocab, examples, training, unlabelled)
         return IdPairDataset(examples, vocab, config.max_length, swap_prob=config.pair_swap_prob if training else 0.0,
-                           use_match=config.use_match, seed=config.seed, soft_labels=soft_labels)
+                           use_match=config.use_match, seed=config.seed, soft_labels=soft_labels,
+                           use_statistics=config.pair_statistics)
 
     def collate_fn(self, config: XiaobuConfig, model: Model, training: bool):
         vocab = model.processor

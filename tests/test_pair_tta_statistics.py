@@ -1,0 +1,117 @@
+"""``--tta-swap`` (both text orders averaged) and ``--pair-statistics`` (hand features beside the encoder)."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from common.match_features import NUM_STATISTICS, pair_statistics, scaled_statistics
+from tests.conftest import ROOT
+
+FIXTURES = ROOT / "tests" / "fixtures" / "xiaobu"
+TINY = ["--hidden-size", "32", "--num-layers", "1", "--num-heads", "2", "--intermediate-size", "64",
+        "--batch-size", "16", "--data-dir", str(FIXTURES), "--train-file", "train.tsv", "--test-file", "test.tsv",
+        "--model", "", "--valid-fraction", "0.25", "--epochs", "1"]
+
+
+def test_pair_statistics_by_hand():
+    a, b = [1, 2, 3], [2, 3, 4]
+    row = pair_statistics([a], [b])[0]
+    #         la lb |d| rel  J1   J2   J3   1-gram a-in-b b-in-a  2-gram    match a, b
+    expected = [3, 3, 0, 0, 2 / 4, 1 / 3, 0, 2 / 3, 2 / 3, 1 / 2, 1 / 2, 2 / 3, 2 / 3]
+    assert row.tolist() == pytest.approx(expected)
+    scaled = scaled_statistics([a], [b])[0]
+    assert scaled.dtype == np.float32 and scaled.shape == (NUM_STATISTICS,)
+    assert scaled[:3].tolist() == pytest.approx([math.log(4), math.log(4), 0.0])
+    assert scaled[3:].tolist() == pytest.approx(expected[3:])
+
+
+def test_dataset_statistics_follow_the_swap_and_collate_to_float():
+    from common.id_vocab import build_id_vocab
+    from common.pair_inputs import IdPairDataset, collate_pairs
+    from competitions.xiaobu.data import Pair
+
+    a, b = [5, 6, 7, 8], [7, 9]
+    vocab = build_id_vocab([a, b], min_freq=1)
+    kept = IdPairDataset([Pair(a, b, 1)], vocab, 64, use_statistics=True)[0]
+    swapped = IdPairDataset([Pair(a, b, 1)], vocab, 64, swap_prob=1.0, use_statistics=True)[0]
+    assert kept["statistics"] == pytest.approx(scaled_statistics([a], [b])[0].tolist())
+    assert swapped["statistics"] == pytest.approx(scaled_statistics([b], [a])[0].tolist())
+    assert kept["statistics"][0] != swapped["statistics"][0]  # log1p(len a) first, then log1p(len b)
+    batch = collate_pairs([kept, swapped], pad_id=vocab.pad_id)
+    assert batch["statistics"].shape == (2, NUM_STATISTICS) and batch["statistics"].dtype == torch.float32
+    assert "statistics" not in IdPairDataset([Pair(a, b, 1)], vocab, 64)[0]
+
+
+def test_statistics_head_starts_as_the_plain_classifier_and_then_uses_them():
+    from transformers import BertConfig, BertForSequenceClassification
+
+    from common.bert_pair_classifier import BertPairClassifier
+
+    torch.manual_seed(0)
+    kwargs = dict(vocab_size=30, hidden_size=16, num_hidden_layers=1, num_attention_heads=2, intermediate_size=32,
+                  max_position_embeddings=16, num_labels=2)
+    model = BertPairClassifier(BertConfig(pair_statistics=NUM_STATISTICS, **kwargs)).eval()
+    plain = BertForSequenceClassification(BertConfig(**kwargs)).eval()
+    missing = plain.load_state_dict(model.state_dict(), strict=False)
+    assert set(missing.unexpected_keys) == {"statistics_projection.weight", "statistics_projection.bias"}
+    ids, stats = torch.randint(0, 30, (3, 6)), torch.rand(3, NUM_STATISTICS)
+    labels = torch.tensor([0, 1, 1])
+    with torch.no_grad():
+        assert torch.allclose(model(input_ids=ids, statistics=stats).logits, plain(input_ids=ids).logits, atol=1e-6)
+    model.train()
+    model(input_ids=ids, statistics=stats, labels=labels).loss.backward()
+    assert model.statistics_projection.weight.grad.abs().sum() > 0  # zero start, yet it learns
+    with torch.no_grad():
+        model.statistics_projection.weight.normal_()
+        model.eval()
+        assert not torch.allclose(model(input_ids=ids, statistics=stats).logits, plain(input_ids=ids).logits)
+    with pytest.raises(ValueError, match="--pair-statistics"):
+        model(input_ids=ids)
+
+
+def test_tta_swap_is_the_mean_of_both_orders_and_statistics_survive_reload(tmp_path):
+    """Train a tiny Xiaobu run with --pair-statistics, then predict it with --tta-swap."""
+    from accelerate import Accelerator
+
+    from common.commands import predict, train
+    from common.task import Task, get_task
+
+    run = tmp_path / "run"
+    result = train.main(["--task", "xiaobu"] + TINY + ["--pair-statistics", "true", "--run-dir", str(run),
+                                                      "--submission-dir", str(tmp_path / "sub")])
+    task = get_task("xiaobu")
+    config, model = predict.load_run(task, run)
+    assert config.pair_statistics and model.module.statistics_projection is not None
+    data = task.load_data(config)
+    accelerator = Accelerator(cpu=True)
+    one = predict.probabilities(task, config, model, data.test, accelerator)
+    other = predict.probabilities(task, config, model, task.swapped(data.test), accelerator)
+    assert not np.allclose(one, other)  # the order matters to the model, so averaging does something
+    config.tta_swap = True
+    both = predict.probabilities(task, config, model, data.test, accelerator)
+    np.testing.assert_allclose(both, (one + other) / 2, rtol=1e-6)
+
+    again = predict.main(["--task", "xiaobu", "--run", str(run), "--submission-dir", str(tmp_path / "plain")])
+    assert again["valid"] == result["valid"]  # the statistics head reloads as trained
+    tta = predict.main(["--task", "xiaobu", "--run", str(run), "--tta-swap", "true",
+                        "--submission-dir", str(tmp_path / "tta")])
+    assert "-tta" in tta["submission"] and (run / "probabilities-tta.npz").is_file()
+    saved = np.load(run / "probabilities-tta.npz")
+    np.testing.assert_allclose(saved["test_probs"], both, rtol=1e-6)
+
+    class Unordered(Task):  # a task without symmetric pairs (NER-like): the option is refused
+        name = "unordered"
+
+    with pytest.raises(ValueError, match="--tta-swap: task unordered has no symmetric text pairs"):
+        predict.probabilities(Unordered(), config, model, data.test, accelerator)
+
+
+def test_pair_task_swapped_exchanges_its_text_fields():
+    from competitions.sohu.data import Example
+    from competitions.sohu.task import TASK
+
+    examples = [Example("源", "目标", 3, 1, "ss1")]
+    assert TASK.swapped(examples) == [Example("目标", "源", 3, 1, "ss1")]
+    assert examples[0].source == "源"  # copies, the originals unchanged
