@@ -37,6 +37,7 @@ from common.distillation import DistillConfig, distillation_loss
 from common.encoder import build_encoder, load_tokenizer
 from common.layers.conditional_layer_norm import ConditionalEncoder
 from common.losses import log_prior, logit_adjusted_cross_entropy, posthoc_logit_adjustment, save_log_prior
+from common.match_features import NUM_STATISTICS
 from common.task import Model
 
 
@@ -47,6 +48,7 @@ class PairClassifierConfig:
     max_length: int = 64  # tokens of [CLS] a [SEP] b [SEP], longest-first truncation
     pooling: str = "mean"  # mean | cls
     use_match: bool = True  # exact-match bit per token
+    pair_statistics: bool = False  # 13 pair statistics (common/match_features.py) added to the pooled output
 
 
 def masked_mean(hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -74,13 +76,17 @@ class PairClassifier(nn.Module):
         condition_size: size of the condition embedding.
         distill_alpha, distill_temperature: the soft-target loss's weight and temperature,
             used for batches that carry ``soft_labels`` (:func:`common.distillation.distillation_loss`).
+        num_statistics: S > 0 adds a zero-initialised linear map of the (B, S) ``statistics``
+            (:func:`common.match_features.scaled_statistics`) to the pooled output (hand
+            features beside the encoder, as the Quora question-pairs solutions did).
 
     Parameters are created in the order: condition embedding and Conditional LayerNorm
-    projections, match embedding, classifier (a fixed seed gives the same weights as
-    the Sohu matcher it replaces).
+    projections, match embedding, classifier, statistics map (a fixed seed gives the same
+    weights as the Sohu matcher it replaces).
 
     ``forward`` takes (B, T) ``input_ids``, ``attention_mask``, optional ``token_type_ids``,
-    ``match_ids``, (B,) ``condition_ids`` (required with ``num_conditions``), (B,)
+    ``match_ids``, (B, S) float ``statistics`` (required with ``num_statistics``), (B,)
+    ``condition_ids`` (required with ``num_conditions``), (B,)
     ``labels`` and (B,) float ``soft_labels`` (a teacher's P(label 1), NaN for none; labels
     then may hold -100 for none); returns ``SequenceClassifierOutput(loss, logits (B, C))``.
     With ``soft_labels`` the loss is ``(1 - alpha) * CE(hard) + alpha * T^2 * CE(soft)``
@@ -88,13 +94,13 @@ class PairClassifier(nn.Module):
 
     Raises:
         ValueError: an unknown ``pooling``; ``forward`` without ``condition_ids`` on a
-            conditioned model.
+            conditioned model, or without ``statistics`` on a model with ``num_statistics``.
     """
 
     def __init__(self, encoder: nn.Module, num_labels: int = 2, pooling: str = "mean", use_match: bool = True,
                  dropout: float = 0.1, logit_adjust_tau: float = 0.0, num_conditions: int = 0,
                  condition_size: int = 64, distill_alpha: float = DistillConfig.distill_alpha,
-                 distill_temperature: float = DistillConfig.distill_temperature) -> None:
+                 distill_temperature: float = DistillConfig.distill_temperature, num_statistics: int = 0) -> None:
         super().__init__()
         if pooling not in ("mean", "cls"):
             raise ValueError(f"pooling must be 'mean' or 'cls', got {pooling!r}")
@@ -107,6 +113,10 @@ class PairClassifier(nn.Module):
             nn.init.zeros_(self.match_embedding.weight)  # a pretrained encoder starts exactly where it was
         self.dropout = nn.Dropout(dropout)
         self.classifier = nn.Linear(hidden, num_labels)
+        self.statistics_projection = nn.Linear(num_statistics, hidden) if num_statistics else None
+        if self.statistics_projection is not None:  # starts as the model without statistics
+            nn.init.zeros_(self.statistics_projection.weight)
+            nn.init.zeros_(self.statistics_projection.bias)
         # (C,) or (G, C) log prior of the training labels; not in model.pt (the run keeps label_prior.json)
         shape = (num_conditions, num_labels) if num_conditions else (num_labels,)
         self.register_buffer("log_prior", torch.full(shape, -math.log(num_labels)), persistent=False)
@@ -114,7 +124,8 @@ class PairClassifier(nn.Module):
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
                 token_type_ids: torch.Tensor | None = None, match_ids: torch.Tensor | None = None,
                 condition_ids: torch.Tensor | None = None, labels: torch.Tensor | None = None,
-                soft_labels: torch.Tensor | None = None) -> SequenceClassifierOutput:
+                soft_labels: torch.Tensor | None = None,
+                statistics: torch.Tensor | None = None) -> SequenceClassifierOutput:
         B, T = input_ids.shape
         embeds = self.encoder.get_input_embeddings()(input_ids)  # (B, T, H)
         if self.match_embedding is not None and match_ids is not None:
@@ -128,7 +139,12 @@ class PairClassifier(nn.Module):
             kwargs["condition_ids"] = condition_ids
         hidden = self.encoder(**kwargs).last_hidden_state  # (B, T, H)
         pooled = hidden[:, 0] if self.pooling == "cls" else masked_mean(hidden, attention_mask)  # (B, H)
-        logits = self.classifier(self.dropout(pooled))  # (B, C)
+        pooled = self.dropout(pooled)
+        if self.statistics_projection is not None:
+            if statistics is None:
+                raise ValueError("this PairClassifier was built with --pair-statistics: it needs (B, S) statistics")
+            pooled = pooled + self.statistics_projection(statistics.to(pooled.dtype))
+        logits = self.classifier(pooled)  # (B, C)
         loss = None
         if soft_labels is not None:
             hard = logits.float()  # (B, C)
@@ -179,7 +195,8 @@ def _classifier(config: Any, encoder: nn.Module, num_conditions: int) -> PairCla
     return PairClassifier(encoder, 2, config.pooling, config.use_match, config.dropout, config.logit_adjust_tau,
                           num_conditions, getattr(config, "condition_size", 64),
                           getattr(config, "distill_alpha", DistillConfig.distill_alpha),
-                          getattr(config, "distill_temperature", DistillConfig.distill_temperature))
+                          getattr(config, "distill_temperature", DistillConfig.distill_temperature),
+                          NUM_STATISTICS if getattr(config, "pair_statistics", False) else 0)
 
 
 def build_pair_model(config: Any, run_dir: Path, texts: Sequence[str], labels: Sequence[int],

@@ -49,10 +49,13 @@ class PairDataset(Dataset):
         truncation: ``"longest_first"`` (the tokenizer's own) or ``"trim_longer"``
             (:func:`trim_longer_first` on the separately tokenised sides).
         soft_labels: N float teacher P(label 1) (NaN: none), for distillation; or None.
+        use_statistics: add each pair's (13,) :func:`common.match_features.scaled_statistics`
+            of the two whole texts.
 
     Each item holds ``input_ids``, ``token_type_ids``, ``match_ids`` (lists of length
     T <= max_length), ``condition_ids`` (int) with ``conditions``, ``labels`` (int)
-    when labelled and ``soft_labels`` (float) with ``soft_labels``. ``lengths`` (N,) are the T's, for length-grouped batches.
+    when labelled, ``soft_labels`` (float) with ``soft_labels`` and ``statistics`` (13 floats)
+    with ``use_statistics``. ``lengths`` (N,) are the T's, for length-grouped batches.
 
     Raises:
         ValueError: ``texts_a``, ``texts_b`` (``labels``, ``conditions``, ``soft_labels``) of
@@ -61,7 +64,8 @@ class PairDataset(Dataset):
 
     def __init__(self, texts_a: Sequence[str], texts_b: Sequence[str], labels: Sequence[int] | None,
                  tokenizer, max_length: int, conditions: Sequence[int] | None = None,
-                 truncation: str = "longest_first", soft_labels: Sequence[float] | None = None) -> None:
+                 truncation: str = "longest_first", soft_labels: Sequence[float] | None = None,
+                 use_statistics: bool = False) -> None:
         n = len(texts_a)
         if len(texts_b) != n or any(x is not None and len(x) != n for x in (labels, conditions, soft_labels)):
             raise ValueError(f"{n} first texts, {len(texts_b)} second texts, "
@@ -82,6 +86,7 @@ class PairDataset(Dataset):
             sides = [trim_longer_first(a, b, max_length - 3) for a, b in zip(side_a, side_b)]
         else:
             raise ValueError(f"truncation must be 'longest_first' or 'trim_longer', got {truncation!r}")
+        statistics = scaled_statistics(texts_a, texts_b).tolist() if use_statistics else None  # (N, 13)
         self.items = []
         for i, (a, b) in enumerate(sides):
             flags_a, flags_b = exact_match_flags(a, b, special)
@@ -94,6 +99,8 @@ class PairDataset(Dataset):
                 item["labels"] = int(labels[i])
             if soft_labels is not None:
                 item["soft_labels"] = float(soft_labels[i])
+            if statistics is not None:
+                item["statistics"] = statistics[i]
             self.items.append(item)
         self.lengths = [len(it["input_ids"]) for it in self.items]
 

@@ -78,7 +78,8 @@ class PairTask(Task):
         labelled = [e.label is not None for e in examples]
         labels = None if not any(labelled) else [e.label if has else IGNORE_INDEX for e, has in zip(examples, labelled)]
         return PairDataset(*self.texts(examples), labels, model.processor, config.max_length,
-                           self.conditions(examples), self.truncation, soft_labels)
+                           self.conditions(examples), self.truncation, soft_labels,
+                           getattr(config, "pair_statistics", False))
 
     def collate_fn(self, config: Any, model: Model, training: bool):
         return partial(collate_pairs, pad_id=model.processor.pad_token_id)

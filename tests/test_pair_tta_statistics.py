@@ -115,3 +115,39 @@ def test_pair_task_swapped_exchanges_its_text_fields():
     examples = [Example("源", "目标", 3, 1, "ss1")]
     assert TASK.swapped(examples) == [Example("目标", "源", 3, 1, "ss1")]
     assert examples[0].source == "源"  # copies, the originals unchanged
+
+
+def test_pair_classifier_statistics_start_at_zero_and_reach_the_logits():
+    """The shared PairClassifier (Sohu, AFQMC): same weights as without statistics at a fixed seed, then used."""
+    from transformers import BertConfig, BertModel
+
+    from common.pair_classifier import PairClassifier
+
+    def make(num_statistics):
+        torch.manual_seed(0)
+        encoder = BertModel(BertConfig(vocab_size=30, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
+                                       intermediate_size=32, max_position_embeddings=16))
+        return PairClassifier(encoder, num_statistics=num_statistics).eval()
+
+    plain, model = make(0), make(NUM_STATISTICS)
+    ids, mask, stats = torch.randint(0, 30, (3, 6)), torch.ones(3, 6, dtype=torch.long), torch.rand(3, NUM_STATISTICS)
+    with torch.no_grad():
+        assert torch.equal(model(ids, mask, statistics=stats).logits, plain(ids, mask).logits)
+        model.statistics_projection.weight.normal_()
+        assert not torch.allclose(model(ids, mask, statistics=stats).logits, plain(ids, mask).logits)
+    with pytest.raises(ValueError, match="--pair-statistics"):
+        model(ids, mask)
+
+
+def test_char_pair_dataset_carries_statistics_of_the_whole_texts(tmp_path):
+    from transformers import BertTokenizerFast
+
+    from common.encoder import build_char_vocab
+    from common.pair_inputs import PairDataset
+
+    texts_a, texts_b = ["今天天气很好", "北京"], ["天气很好", "上海市"]
+    build_char_vocab(texts_a + texts_b, tmp_path / "vocab.txt", min_freq=1)
+    tokenizer = BertTokenizerFast.from_pretrained(str(tmp_path))
+    data = PairDataset(texts_a, texts_b, [1, 0], tokenizer, max_length=8, use_statistics=True)
+    np.testing.assert_allclose([it["statistics"] for it in data], scaled_statistics(texts_a, texts_b), rtol=1e-6)
+    assert "statistics" not in PairDataset(texts_a, texts_b, [1, 0], tokenizer, max_length=8)[0]
