@@ -8,7 +8,7 @@ ARGS ?=
 TORCH_WHEEL := $(firstword $(wildcard /opt/wheels/torch-*+cpu-cp311-*.whl))
 
 # Not .PHONY: the <task>-<command> targets come from pattern rules, which make skips for phony targets.
-.PHONY: help venv test test-all report export sohu-pretrain power-mine power-eval power-bench terms-mine power-scale ner-train ner-predict ner-bench \
+.PHONY: help venv test test-all report export sohu-pretrain sohu-mlm power-mine power-eval power-bench terms-mine power-scale ner-train ner-predict ner-bench \
 	xiaobu-pretrain
 
 help:
@@ -97,6 +97,12 @@ $(SOHU_PRETRAINED)/config.json: | venv
 	$(PY) -m competitions.sohu.pretrain --data-dir $(DATA)/sohu2021 --corpus-dir $(DATA)/corpus --output-dir $(SOHU_PRETRAINED)
 
 sohu-pretrain: $(SOHU_PRETRAINED)/config.json ## one-time pretraining, cached in cache/sohu-pretrain
+
+SOHU_MLM := cache/sohu-mlm
+$(SOHU_MLM)/config.json: | venv
+	$(PY) -m competitions.sohu.pretrain_mlm --data-dir $(DATA)/sohu2021 --output-dir $(SOHU_MLM) $(PRETRAIN_ARGS)
+
+sohu-mlm: $(SOHU_MLM)/config.json ## MLM pretraining on the task's text pairs (3 epochs), cached in cache/sohu-mlm
 
 # The recipe's neural member: one epoch a fold, random token embeddings (word2vec init measured no
 # better: RESULTS.md), so it needs no pretraining step.

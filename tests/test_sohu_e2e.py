@@ -68,3 +68,30 @@ def test_predict_scores_a_file_of_pairs_and_never_writes_the_run(tmp_path):
                      encoding="utf-8")
     with pytest.raises(ValueError, match=r"pairs.jsonl:4: duplicate id 'ss7_a'"):
         predict.main(["--task", "sohu", "--run", str(run), "--test-file", str(pairs)])
+
+
+def test_mlm_pretraining_then_fine_tuning_from_it(tmp_path):
+    """``competitions.sohu.pretrain_mlm`` writes a folder ``--model`` fine-tunes, on a pruned vocab that tokenises alike."""
+    from common.commands import train
+    from common.encoder import load_tokenizer
+    from competitions.sohu import pretrain_mlm
+
+    out = tmp_path / "mlm"
+    tiny = ["--hidden-size", "32", "--num-heads", "2", "--intermediate-size", "64"]
+    result = pretrain_mlm.main(["--data-dir", str(SOHU), "--limit", "16", "--epochs", "2", "--output-dir", str(out),
+                                "--run-dir", str(tmp_path / "mlm-run")] + tiny)
+    assert result["epochs_run"] == 2 and result["pairs"] == 16 * 2 * 3  # 2 subtasks present, 3 splits
+    assert (out / "pretrain_config.json").is_file() and (out / "model.safetensors").is_file()
+    config = pretrain_mlm.SohuMLMConfig(data_dir=str(SOHU), limit=16)
+    texts = [t for pair in pretrain_mlm.task_pairs(config) for t in pair]
+    full, pruned = load_tokenizer(config), load_tokenizer(pretrain_mlm.SohuMLMConfig(model=str(out)))
+    assert len(pruned) < len(full) / 4
+    for text in texts[:50]:
+        assert pruned.tokenize(text) == full.tokenize(text)
+        assert pruned.unk_token_id not in pruned(text)["input_ids"] or full.unk_token_id in full(text)["input_ids"]
+    run = tmp_path / "run"
+    fine = train.main(["--task", "sohu", "--data-dir", str(SOHU), "--model", str(out), "--run-dir", str(run),
+                       "--submission-dir", str(tmp_path / "sub"), "--limit", "16", "--epochs", "1",
+                       "--blend-with", ""])
+    assert fine["start"] == "pretrained"
+    assert json.loads((run / "config.json").read_text())["learning_rate"] == 3e-4  # the task's rate, not 2e-5
