@@ -49,6 +49,7 @@ class PairClassifierConfig:
     pooling: str = "mean"  # mean | cls
     use_match: bool = True  # exact-match bit per token
     pair_statistics: bool = False  # 13 pair statistics (common/match_features.py) added to the pooled output
+    pair_swap_prob: float = 0.0  # training: present a pair as (b, a) with this probability (symmetric tasks)
 
 
 def masked_mean(hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:

@@ -51,6 +51,11 @@ class PairDataset(Dataset):
         soft_labels: N float teacher P(label 1) (NaN: none), for distillation; or None.
         use_statistics: add each pair's (13,) :func:`common.match_features.scaled_statistics`
             of the two whole texts.
+        swap_prob: > 0 presents a pair as ``[CLS] b [SEP] a [SEP]`` (same kept tokens, match bits
+            and statistics of the swapped pair) with a draw of
+            :func:`common.pretraining.example_uniform` on (``seed``, epoch, index): a symmetric
+            task's augmentation, the same at any process count and after a resume.
+        seed: of the swap draws.
 
     Each item holds ``input_ids``, ``token_type_ids``, ``match_ids`` (lists of length
     T <= max_length), ``condition_ids`` (int) with ``conditions``, ``labels`` (int)
@@ -65,7 +70,7 @@ class PairDataset(Dataset):
     def __init__(self, texts_a: Sequence[str], texts_b: Sequence[str], labels: Sequence[int] | None,
                  tokenizer, max_length: int, conditions: Sequence[int] | None = None,
                  truncation: str = "longest_first", soft_labels: Sequence[float] | None = None,
-                 use_statistics: bool = False) -> None:
+                 use_statistics: bool = False, swap_prob: float = 0.0, seed: int = 0) -> None:
         n = len(texts_a)
         if len(texts_b) != n or any(x is not None and len(x) != n for x in (labels, conditions, soft_labels)):
             raise ValueError(f"{n} first texts, {len(texts_b)} second texts, "
@@ -87,6 +92,9 @@ class PairDataset(Dataset):
         else:
             raise ValueError(f"truncation must be 'longest_first' or 'trim_longer', got {truncation!r}")
         statistics = scaled_statistics(texts_a, texts_b).tolist() if use_statistics else None  # (N, 13)
+        self.swap_prob, self.seed, self.epoch = swap_prob, seed, 0
+        self.swapped_statistics = scaled_statistics(texts_b, texts_a).tolist() \
+            if use_statistics and swap_prob > 0 else None
         self.items = []
         for i, (a, b) in enumerate(sides):
             flags_a, flags_b = exact_match_flags(a, b, special)
@@ -107,8 +115,22 @@ class PairDataset(Dataset):
     def __len__(self) -> int:
         return len(self.items)
 
+    def set_epoch(self, epoch: int) -> None:
+        """Called by the trainer before each epoch (the swap draws depend on it)."""
+        self.epoch = epoch
+
     def __getitem__(self, index: int) -> dict:
-        return self.items[index]
+        item = self.items[index]
+        if self.swap_prob <= 0 or example_uniform(self.seed, self.epoch, index) >= self.swap_prob:
+            return item
+        n_a = item["token_type_ids"].count(0) - 2  # [CLS] a [SEP]
+        ids, match = item["input_ids"], item["match_ids"]
+        swapped = dict(item, input_ids=ids[:1] + ids[n_a + 2:-1] + ids[n_a + 1:n_a + 2] + ids[1:n_a + 1] + ids[-1:],
+                       token_type_ids=[0] * (len(ids) - n_a - 1) + [1] * (n_a + 1),
+                       match_ids=[0] + match[n_a + 2:-1] + [0] + match[1:n_a + 1] + [0])
+        if self.swapped_statistics is not None:
+            swapped["statistics"] = self.swapped_statistics[index]
+        return swapped
 
 
 class IdPairDataset(Dataset):

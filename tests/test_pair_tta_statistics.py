@@ -151,3 +151,29 @@ def test_char_pair_dataset_carries_statistics_of_the_whole_texts(tmp_path):
     data = PairDataset(texts_a, texts_b, [1, 0], tokenizer, max_length=8, use_statistics=True)
     np.testing.assert_allclose([it["statistics"] for it in data], scaled_statistics(texts_a, texts_b), rtol=1e-6)
     assert "statistics" not in PairDataset(texts_a, texts_b, [1, 0], tokenizer, max_length=8)[0]
+
+
+def test_char_pair_swap_equals_the_pair_built_the_other_way_round(tmp_path):
+    """``--pair-swap-prob`` on the shared PairDataset: a swapped item is the (b, a) item; draws follow (seed, epoch)."""
+    from transformers import BertTokenizerFast
+
+    from common.encoder import build_char_vocab
+    from common.pair_inputs import PairDataset
+
+    texts_a, texts_b = ["今天天气很好啊", "北京", "科比与奥尼尔"], ["天气很好", "上海市北京路", "湖人"]
+    build_char_vocab(texts_a + texts_b, tmp_path / "vocab.txt", min_freq=1)
+    tokenizer = BertTokenizerFast.from_pretrained(str(tmp_path))
+    kwargs = dict(tokenizer=tokenizer, max_length=64, conditions=[0, 1, 0], use_statistics=True)
+    forward = PairDataset(texts_a, texts_b, [1, 0, 1], **kwargs)
+    backward = PairDataset(texts_b, texts_a, [1, 0, 1], **kwargs)
+    always = PairDataset(texts_a, texts_b, [1, 0, 1], swap_prob=1.0, **kwargs)
+    for i in range(3):
+        assert always[i] == backward[i] and always.lengths[i] == forward.lengths[i]
+    half = PairDataset(texts_a * 20, texts_b * 20, [1, 0, 1] * 20, swap_prob=0.5, seed=3,
+                       **dict(kwargs, conditions=[0, 1, 0] * 20))
+    epoch0 = [half[i]["input_ids"] == forward[i % 3]["input_ids"] for i in range(60)]
+    half.set_epoch(1)
+    epoch1 = [half[i]["input_ids"] == forward[i % 3]["input_ids"] for i in range(60)]
+    assert 10 < sum(epoch0) < 50 and epoch0 != epoch1  # about half kept, other draws in another epoch
+    half.set_epoch(0)
+    assert [half[i]["input_ids"] == forward[i % 3]["input_ids"] for i in range(60)] == epoch0
