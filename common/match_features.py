@@ -45,8 +45,8 @@ def pair_statistics(first: Sequence, second: Sequence) -> np.ndarray:
     Lengths of a and b, their absolute and relative difference; Jaccard of the 1-, 2-
     and 3-gram sets; for 1- and 2-grams, the share of a's n-grams found in b and of b's
     in a; the share of a's and b's tokens that occur in the other text (DrQA's
-    exact-match bit, :func:`exact_match_flags`). Texts are
-    strings (characters) or sequences of ids.
+    exact-match bit, :func:`exact_match_flags`). Texts are strings (characters) or
+    sequences of ids.
     """
     rows = []
     for x, y in zip(first, second):
