@@ -38,7 +38,8 @@ def main(argv: list[str] | None = None) -> dict:
     config, _ = load_run(task, run / "fold0")
     config.tta_swap = False
     data = task.load_data(config)
-    by_id = {i: e for e, i in zip(task.cv_pool(config, data), task.ids(task.cv_pool(config, data)))}
+    pool = task.cv_pool(config, data)
+    by_id = dict(zip(task.ids(pool), pool))
     pool = [by_id[i] for i in ids.tolist()]  # oof.npz's row order
     accelerator = Accelerator(cpu=True)
     plain, swapped = np.zeros(len(pool)), np.zeros(len(pool))

@@ -62,6 +62,17 @@ def pair_statistics(first: Sequence, second: Sequence) -> np.ndarray:
     return np.asarray(rows, dtype=np.float64).reshape(len(rows), NUM_STATISTICS)
 
 
+# Column order of pair_statistics(a, b) that gives pair_statistics(b, a): the lengths, the
+# containment shares and the match shares trade places; the differences and Jaccards are symmetric.
+SWAPPED_ORDER = (1, 0, 2, 3, 4, 5, 6, 8, 7, 10, 9, 12, 11)
+
+
+def swapped_statistics(stats: np.ndarray) -> np.ndarray:
+    """(..., 13) statistics of the pairs with their two texts exchanged, from (..., 13) ``stats`` of
+    :func:`pair_statistics` or :func:`scaled_statistics` (a column permutation, nothing recomputed)."""
+    return stats[..., SWAPPED_ORDER]
+
+
 def scaled_statistics(first: Sequence, second: Sequence) -> np.ndarray:
     """(N, 13) :func:`pair_statistics` as a neural input: the three length columns as ``log1p``, float32.
 

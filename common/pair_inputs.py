@@ -16,7 +16,7 @@ from torch.utils.data import Dataset
 
 from common.distillation import IGNORE_INDEX
 from common.id_vocab import IdVocab
-from common.match_features import exact_match_flags, scaled_statistics
+from common.match_features import exact_match_flags, scaled_statistics, swapped_statistics
 from common.pretraining import encode_pair, example_uniform
 
 
@@ -91,10 +91,10 @@ class PairDataset(Dataset):
             sides = [trim_longer_first(a, b, max_length - 3) for a, b in zip(side_a, side_b)]
         else:
             raise ValueError(f"truncation must be 'longest_first' or 'trim_longer', got {truncation!r}")
-        statistics = scaled_statistics(texts_a, texts_b).tolist() if use_statistics else None  # (N, 13)
+        statistics = scaled_statistics(texts_a, texts_b) if use_statistics else None  # (N, 13)
         self.swap_prob, self.seed, self.epoch = swap_prob, seed, 0
-        self.swapped_statistics = scaled_statistics(texts_b, texts_a).tolist() \
-            if use_statistics and swap_prob > 0 else None
+        self.swapped_statistics = swapped_statistics(statistics).tolist() \
+            if statistics is not None and swap_prob > 0 else None
         self.items = []
         for i, (a, b) in enumerate(sides):
             flags_a, flags_b = exact_match_flags(a, b, special)
@@ -108,7 +108,7 @@ class PairDataset(Dataset):
             if soft_labels is not None:
                 item["soft_labels"] = float(soft_labels[i])
             if statistics is not None:
-                item["statistics"] = statistics[i]
+                item["statistics"] = statistics[i].tolist()
             self.items.append(item)
         self.lengths = [len(it["input_ids"]) for it in self.items]
 
@@ -172,7 +172,8 @@ class IdPairDataset(Dataset):
         self.encoded = [(vocab.encode(p.a), vocab.encode(p.b)) for p in self.pairs]
         self.cls_id, self.sep_id, self.max_length, self.swap_prob = vocab.cls_id, vocab.sep_id, max_length, swap_prob
         self.use_match, self.ignore = use_match, {vocab.unk_id, vocab.pad_id}
-        self.use_statistics = use_statistics
+        # (N, 13) statistics of (a, b) as given, once; a swapped draw permutes the row's columns
+        self.statistics = scaled_statistics(*zip(*self.encoded)) if use_statistics and self.encoded else None
 
     def __len__(self) -> int:
         return len(self.pairs)
@@ -183,7 +184,8 @@ class IdPairDataset(Dataset):
 
     def __getitem__(self, index: int) -> dict[str, Any]:
         a, b = self.encoded[index]
-        if self.swap_prob > 0 and example_uniform(self.seed, self.epoch, index) < self.swap_prob:
+        swapped = self.swap_prob > 0 and example_uniform(self.seed, self.epoch, index) < self.swap_prob
+        if swapped:
             a, b = b, a
         item = encode_pair(a, b, self.cls_id, self.sep_id, self.max_length)
         special = item.pop("special_tokens_mask")
@@ -192,8 +194,9 @@ class IdPairDataset(Dataset):
             n_a = item["token_type_ids"].count(0) - 2  # [CLS] a [SEP]: the kept prefix of a
             n_b = len(special) - n_a - 3  # b [SEP]: the kept prefix of b
             item["match_ids"] = [0] + ma[:n_a] + [0] + mb[:n_b] + [0]
-        if self.use_statistics:
-            item["statistics"] = scaled_statistics([a], [b])[0].tolist()  # (13,)
+        if self.statistics is not None:
+            row = self.statistics[index]  # (13,)
+            item["statistics"] = (swapped_statistics(row) if swapped else row).tolist()
         label = self.pairs[index].label
         if self.soft_labels is not None:
             item["labels"] = IGNORE_INDEX if label is None else label

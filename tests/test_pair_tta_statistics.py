@@ -27,6 +27,17 @@ def test_pair_statistics_by_hand():
     assert scaled[3:].tolist() == pytest.approx(expected[3:])
 
 
+def test_swapped_statistics_equal_the_statistics_of_the_swapped_pairs():
+    from common.match_features import swapped_statistics
+
+    rng = np.random.default_rng(0)
+    first = [rng.integers(0, 6, rng.integers(0, 9)).tolist() for _ in range(200)]
+    second = [rng.integers(0, 6, rng.integers(0, 9)).tolist() for _ in range(200)]
+    np.testing.assert_array_equal(swapped_statistics(pair_statistics(first, second)), pair_statistics(second, first))
+    np.testing.assert_array_equal(swapped_statistics(scaled_statistics(["今天天气"], ["天气好"])),
+                                  scaled_statistics(["天气好"], ["今天天气"]))
+
+
 def test_dataset_statistics_follow_the_swap_and_collate_to_float():
     from common.id_vocab import build_id_vocab
     from common.pair_inputs import IdPairDataset, collate_pairs
