@@ -123,7 +123,11 @@ class NgramMaskingCollator(DataCollatorForLanguageModeling):
     :func:`ngram_span_mask`, per sequence, instead of independent coin flips. Items
     should carry ``special_tokens_mask`` (as :class:`MLMPairDataset` gives); keys in
     ``passthrough_keys`` (e.g. a pair label) are taken out before padding and
-    returned as (B,) tensors.
+    returned as (B,) tensors. Items with a ``mask_seed`` (as :class:`MLMPairDataset`
+    gives: :func:`example_seed` of (seed, epoch, index)) get their masks and
+    replacements from it, row by row, so an example is masked alike in any batch, at
+    any process count and after a resume; without it the batch draws from ``seed``'s
+    generator (torch's global one when ``seed`` is None).
 
     Returns per batch: ``input_ids``, ``attention_mask``, ``token_type_ids`` (B, T)
     and ``labels`` (B, T), plus the passthrough keys.
@@ -134,9 +138,14 @@ class NgramMaskingCollator(DataCollatorForLanguageModeling):
 
     def torch_call(self, examples: list[dict[str, Any]]) -> dict[str, Any]:
         extra = {k: torch.tensor([ex[k] for ex in examples]) for k in self.passthrough_keys}
-        if extra:
-            examples = [{k: v for k, v in ex.items() if k not in extra} for ex in examples]
-        batch = super().torch_call(examples)
+        seeds = [ex["mask_seed"] for ex in examples] if examples and "mask_seed" in examples[0] else None
+        if extra or seeds is not None:
+            examples = [{k: v for k, v in ex.items() if k not in extra and k != "mask_seed"} for ex in examples]
+        self._row_seeds = seeds
+        try:
+            batch = super().torch_call(examples)
+        finally:
+            self._row_seeds = None
         batch.update(extra)
         return batch
 
@@ -156,16 +165,30 @@ class NgramMaskingCollator(DataCollatorForLanguageModeling):
         special = torch.as_tensor(special_tokens_mask, dtype=torch.bool)
         if self.tokenizer.pad_token_id is not None:
             special |= inputs == self.tokenizer.pad_token_id
-        chosen = torch.stack([ngram_span_mask(~special[b], self.mlm_probability, self.ngram_probs,
-                                              self.generator)[0] for b in range(inputs.shape[0])])  # (B, T)
+        pool = self._random_token_pool()
+        seeds = getattr(self, "_row_seeds", None)
+        if seeds is None:  # one generator for the batch (``seed``, else torch's global one)
+            chosen = torch.stack([ngram_span_mask(~special[b], self.mlm_probability, self.ngram_probs,
+                                                  self.generator)[0] for b in range(inputs.shape[0])])  # (B, T)
+            draw = torch.rand(inputs.shape, generator=self.generator)  # one draw decides the replacement
+            picks = pool[torch.randint(len(pool), inputs.shape, generator=self.generator)]
+        else:  # per row, from its own seed over its unpadded positions: the same in any batch and after a resume
+            chosen = torch.zeros_like(special)
+            draw, picks = torch.ones(inputs.shape), inputs.clone()
+            pad_id = self.tokenizer.pad_token_id
+            pad = inputs == pad_id if pad_id is not None else torch.zeros_like(special)
+            for b, seed in enumerate(seeds):
+                generator = torch.Generator().manual_seed(int(seed))
+                real = torch.nonzero(~pad[b]).squeeze(1)  # (L,)
+                chosen[b, real] = ngram_span_mask(~special[b, real], self.mlm_probability, self.ngram_probs,
+                                                  generator)[0]
+                draw[b, real] = torch.rand(len(real), generator=generator)
+                picks[b, real] = pool[torch.randint(len(pool), (len(real),), generator=generator)]
         labels[~chosen] = -100
-        draw = torch.rand(inputs.shape, generator=self.generator)  # one draw decides the replacement
         to_mask = chosen & (draw < self.mask_replace_prob)
         to_random = chosen & (draw >= self.mask_replace_prob) & (
             draw < self.mask_replace_prob + self.random_replace_prob)
         inputs[to_mask] = self.tokenizer.mask_token_id
-        pool = self._random_token_pool()
-        picks = pool[torch.randint(len(pool), inputs.shape, generator=self.generator)]
         inputs[to_random] = picks[to_random]
         return inputs, labels
 
@@ -185,7 +208,8 @@ class MLMPairDataset(Dataset):
         seed: the run's seed.
         extras: optional per-example dicts merged into the items (e.g. a pair label).
 
-    Items: ``input_ids``, ``token_type_ids``, ``special_tokens_mask`` lists (T,).
+    Items: ``input_ids``, ``token_type_ids``, ``special_tokens_mask`` lists (T,), and
+    ``mask_seed`` (:func:`example_seed`) for :class:`NgramMaskingCollator`.
 
     Raises:
         ValueError: ``max_length`` too small for the special tokens.
@@ -216,6 +240,7 @@ class MLMPairDataset(Dataset):
         if b is not None and self.swap_prob > 0 and example_uniform(self.seed, self.epoch, index) < self.swap_prob:
             a, b = b, a
         item = encode_pair(a, b, self.cls_id, self.sep_id, self.max_length)
+        item["mask_seed"] = example_seed(self.seed, self.epoch, index)
         if self.extras is not None:
             item.update(self.extras[index])
         return item
@@ -229,6 +254,14 @@ def example_uniform(seed: int, epoch: int, index: int) -> float:
     state depends on everything drawn before.
     """
     return float(np.random.default_rng([seed, epoch, index]).random())
+
+
+def example_seed(seed: int, epoch: int, index: int) -> int:
+    """A 32-bit seed that depends only on (seed, epoch, index): example ``index``'s MLM masks in ``epoch``.
+
+    A stream apart from :func:`example_uniform`'s draw (a fourth word, 1, in the hashed key).
+    """
+    return int(np.random.SeedSequence([seed, epoch, index, 1]).generate_state(1)[0])
 
 
 def encode_pair(a: list[int], b: list[int] | None, cls_id: int, sep_id: int, max_length: int) -> dict[str, list[int]]:

@@ -119,3 +119,25 @@ def test_pair_swap_depends_only_on_seed_epoch_and_index():
     again = MLMPairDataset(pairs, cls_id=2, sep_id=3, max_length=16, swap_prob=0.5, seed=7)
     again.set_epoch(3)
     assert [again[i]["input_ids"] for i in range(64)] == forward
+
+
+def test_masks_depend_only_on_seed_epoch_and_index_not_on_the_batch():
+    """An example is masked alike alone or among longer ones (other padding), so resume and N processes agree."""
+    vocab = build_id_vocab([list(range(1, 60))])
+    tok = vocab.to_tokenizer()
+    pairs = [(vocab.encode(list(range(1, 3 + i))), vocab.encode(list(range(20, 30 + i)))) for i in range(16)]
+    ds = MLMPairDataset(pairs, vocab.cls_id, vocab.sep_id, max_length=64, seed=5)
+    collator = NgramMaskingCollator(tok, mlm_probability=0.3)
+    ds.set_epoch(2)
+    whole = collator([ds[i] for i in range(16)])
+    torch.manual_seed(0)  # the global generator plays no part
+    alone = collator([ds[3]])
+    n = len(ds[3]["input_ids"])
+    for key in ("input_ids", "labels"):
+        assert torch.equal(whole[key][3, :n], alone[key][0])
+    assert (whole["labels"] != -100).sum() > 0 and "mask_seed" not in whole
+    ds.set_epoch(3)
+    assert not torch.equal(collator([ds[i] for i in range(16)])["labels"], whole["labels"])  # new epoch, new masks
+    again = MLMPairDataset(pairs, vocab.cls_id, vocab.sep_id, max_length=64, seed=5)
+    again.set_epoch(2)
+    assert torch.equal(collator([again[i] for i in range(16)])["input_ids"], whole["input_ids"])

@@ -3,6 +3,7 @@
 import json
 
 import pytest
+import torch
 
 from common.submission import validate_submission_file
 from tests.conftest import DATA, SHARED_VOCAB
@@ -95,3 +96,36 @@ def test_mlm_pretraining_then_fine_tuning_from_it(tmp_path):
                        "--blend-with", ""])
     assert fine["start"] == "pretrained"
     assert json.loads((run / "config.json").read_text())["learning_rate"] == 3e-4  # the task's rate, not 2e-5
+
+
+def test_mlm_pretraining_killed_mid_epoch_resumes_to_the_uninterrupted_weights(tmp_path, monkeypatch):
+    """``pretrain_mlm --resume true`` after a crash in epoch 2 ends with the weights of the run never stopped."""
+    from safetensors.torch import load_file
+
+    from common.training.callbacks import Callback
+    from competitions.sohu import pretrain_mlm
+
+    class Crash(Callback):
+        def on_step_end(self, trainer):
+            if trainer.state["global_step"] == 9:  # epoch 2 of 6 steps each; last checkpoint at step 8
+                raise KeyboardInterrupt("simulated crash")
+
+    def run(name, *extra):
+        return pretrain_mlm.main(["--data-dir", str(SOHU), "--limit", "8", "--epochs", "2", "--batch-size", "8",
+                                  "--checkpoint-every-steps", "4", "--hidden-size", "32", "--num-heads", "2",
+                                  "--intermediate-size", "64", "--output-dir", str(tmp_path / name / "model"),
+                                  "--run-dir", str(tmp_path / name / "run"), *extra])
+
+    straight = run("straight")
+    with monkeypatch.context() as patch:
+        patch.setattr(pretrain_mlm, "build_callbacks", lambda config: [Crash()])
+        with pytest.raises(KeyboardInterrupt):
+            run("crashed")
+    assert not (tmp_path / "crashed" / "model").exists()  # nothing half-written where --model would read it
+    resumed = run("crashed", "--resume", "true")
+    assert resumed["steps"] == straight["steps"] == 12  # (its epoch-2 loss averages the batches after step 8 only)
+    a = load_file(tmp_path / "straight" / "model" / "model.safetensors")
+    b = load_file(tmp_path / "crashed" / "model" / "model.safetensors")
+    assert a.keys() == b.keys()
+    for name in a:
+        torch.testing.assert_close(a[name], b[name], msg=name)

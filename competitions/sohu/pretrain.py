@@ -15,6 +15,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from accelerate.utils import set_seed
+
 from common.config import parse_config, save_config_json
 from common.data_files import read_corpus_lines
 from common.embedding_init import init_embeddings_from_word2vec, train_token_word2vec
@@ -39,6 +41,7 @@ class SohuPretrainConfig(EncoderConfig):
 def main(argv: list[str] | None = None) -> dict:
     start = time.time()
     config = parse_config(SohuPretrainConfig, argv, description=__doc__)
+    set_seed(config.seed)  # the random init below: same seed, same pretrained encoder (the trainer seeds later)
     texts = []
     for split in SPLITS:
         examples, _ = load_split(config.data_dir, split)

@@ -22,6 +22,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from accelerate.utils import set_seed
 from transformers import BertForMaskedLM
 
 from common.commands.args import run_cli
@@ -66,6 +67,7 @@ def task_pairs(config: SohuMLMConfig) -> list[tuple[str, str]]:
 def main(argv: list[str] | None = None) -> dict:
     start = time.time()
     config = parse_config(SohuMLMConfig, argv, description=__doc__)
+    set_seed(config.seed)  # the random init below: same seed, same pretrained encoder (the trainer seeds later)
     pairs = task_pairs(config)
     run_dir = resolve_run_dir(config, "sohu-mlm")
     save_config(config, run_dir)

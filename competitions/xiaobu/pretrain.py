@@ -19,6 +19,8 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+from accelerate.utils import set_seed
+
 from common.commands.args import run_cli
 from common.config import parse_config, save_config_json
 from common.id_encoder import VOCAB_FILE
@@ -41,6 +43,7 @@ def pretraining_files(config: XiaobuPretrainConfig) -> list[Path]:
 def main(argv: list[str] | None = None) -> dict:
     start = time.time()
     config = parse_config(XiaobuPretrainConfig, argv, description=__doc__)
+    set_seed(config.seed)  # the random init below: same seed, same pretrained encoder (the trainer seeds later)
     files = pretraining_files(config)
     pairs = [p for path in files for p in read_pairs(path, labelled=None, limit=config.limit)]
     vocab, model, origin = build_vocab_and_model(config, [s for p in pairs for s in (p.a, p.b)], mlm_head=True)
