@@ -208,6 +208,27 @@ def test_one_model_predicts_the_same_with_1_and_2_processes(runs, tmp_path):
         np.testing.assert_allclose(p1[key], p2[key], atol=1e-6, rtol=0, err_msg=key)
 
 
+def test_swap_tta_predicts_the_same_with_1_and_2_processes(runs, tmp_path):
+    """``predict --tta-swap true`` (both text orders, sharded and gathered twice) agrees across process counts."""
+    task, _, one, _ = runs
+    if task == "afqmc":
+        pytest.skip("AFQMC swaps as Sohu does (PairTask.swapped)")
+    probs = {}
+    for nprocs in (1, 2):
+        proc = launch(["common.commands.predict", "--task", task, "--run", str(one.run_dir), "--tta-swap", "true",
+                       "--submission-dir", str(tmp_path / f"sub{nprocs}")], nprocs)
+        assert proc.returncode == 0, describe(proc)
+        result = result_lines(proc.stdout)[-1]
+        assert "-tta" in Path(result["submission"]).name
+        probs[nprocs] = dict(np.load(one.run_dir / "probabilities-tta.npz"))  # beside the run's own, tagged
+    for key in ("valid_keys", "test_ids"):
+        assert probs[1][key].tolist() == probs[2][key].tolist(), key
+    for key in ("valid_probs", "test_probs"):
+        np.testing.assert_allclose(probs[1][key], probs[2][key], atol=1e-6, rtol=0, err_msg=key)
+    plain = np.load(one.run_dir / "probabilities.npz")["valid_probs"]  # one order, written by training
+    assert not np.allclose(plain, probs[1]["valid_probs"], atol=1e-6, rtol=0)  # the other order took part
+
+
 def _comparable(history: list[dict], resumed_epoch: int | None) -> list[dict]:
     """History records without wall-clock fields, and without the resumed epoch's train_loss
     (it averages only the batches run after the resume) and the trainer's note of where it starts."""
