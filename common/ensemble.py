@@ -285,7 +285,7 @@ def cross_fit(fold: np.ndarray, fit_predict: Callable[[np.ndarray, np.ndarray], 
 
 
 # -------------------------------------------------- non-neural members
-FEATURE_MEMBERS = ("tfidf", "gbm")
+FEATURE_MEMBERS = ("tfidf", "tfidf-word", "gbm")
 
 
 @dataclass
@@ -293,9 +293,9 @@ class FeatureOptions:
     """Options of the non-neural members.
 
     Attributes:
-        ngram_max: TF-IDF 1..n-grams (0: 3 for character texts, 2 for id texts, as the
-            task references use).
-        with_sum: include ``tfidf(a) + tfidf(b)`` (None: for character texts only; the
+        ngram_max: TF-IDF 1..n-grams (0: 3 for characters, 2 for ids as the task
+            references use, 2 for words).
+        with_sum: include ``tfidf(a) + tfidf(b)`` (None: for string texts only; the
             Xiaobu reference measured it worse on ids).
         C: the TF-IDF regression's inverse L2 strength (the references' 4).
         gbm_iterations, gbm_learning_rate, gbm_leaves: ``HistGradientBoostingClassifier``'s
@@ -332,7 +332,8 @@ def feature_member(spec: str, pairs: Sequence[tuple], labels: np.ndarray, fold: 
     """OOF and per-fold test probabilities of a non-neural member, on given folds.
 
     ``tfidf``: :mod:`common.tfidf_reference`'s pair features and logistic regression
-    (one per group when ``groups`` are given). ``gbm``: scikit-learn's
+    (one per group when ``groups`` are given); ``tfidf-word``: the same over n-grams of
+    jieba's words instead of characters (string texts only). ``gbm``: scikit-learn's
     ``HistGradientBoostingClassifier`` (histogram gradient boosting as in LightGBM, Ke et
     al., NeurIPS 2017) on :func:`pair_statistics`, the TF-IDF cosine, an SVD of
     ``tfidf(a) + tfidf(b)`` and the group as a categorical feature. In both, fold k's
@@ -340,7 +341,7 @@ def feature_member(spec: str, pairs: Sequence[tuple], labels: np.ndarray, fold: 
     holds fold k's model's test probabilities.
 
     Args:
-        spec: ``"tfidf"`` or ``"gbm"``.
+        spec: ``"tfidf"``, ``"tfidf-word"`` or ``"gbm"``.
         pairs: (N,) ``(text_a, text_b)`` (strings, or sequences of ids) of the pool.
         labels: (N,) 0/1; fold: (N,) fold numbers (a k-fold run's).
         test_pairs: (M,) test pairs; groups / test_groups: optional (N,) / (M,) int group ids.
@@ -349,14 +350,18 @@ def feature_member(spec: str, pairs: Sequence[tuple], labels: np.ndarray, fold: 
         ``(oof (N,), per_fold (K, M))``.
 
     Raises:
-        ValueError: an unknown spec.
+        ValueError: an unknown spec; ``tfidf-word`` on id texts.
     """
     if spec not in FEATURE_MEMBERS:
         raise ValueError(f"unknown member {spec!r}: a k-fold run folder or one of {list(FEATURE_MEMBERS)}")
     options = options or FeatureOptions()
     kind = text_kind(pairs)
+    if spec == "tfidf-word":
+        if kind != "char":
+            raise ValueError("tfidf-word: the texts are token ids, not strings that jieba can cut into words")
+        kind = "word"
     ngram_max = options.ngram_max or (3 if kind == "char" else 2)
-    with_sum = options.with_sum if options.with_sum is not None else kind == "char"
+    with_sum = options.with_sum if options.with_sum is not None else kind != "ids"
     labels = np.asarray(labels)
     first, second = [p[0] for p in pairs] + [p[0] for p in test_pairs], [p[1] for p in pairs] + [p[1] for p in test_pairs]
     N = len(pairs)  # rows 0..N-1 of first/second are the pool, N.. the test set
@@ -370,7 +375,7 @@ def feature_member(spec: str, pairs: Sequence[tuple], labels: np.ndarray, fold: 
     def fit_predict(train: np.ndarray, held: np.ndarray) -> np.ndarray:
         k = folds.index(int(fold[held[0]]))
         features = PairFeatures(kind, ngram_max, with_sum).fit([t for i in train for t in (first[i], second[i])])
-        if spec == "tfidf":
+        if spec != "gbm":
             X = features.transform(first, second)  # (N + M, F) sparse
             model = partial(LogisticRegression, C=options.C, max_iter=3000)
             return _fit_per_group(model, X[:N], X[N:], labels, train, held, groups, test_groups, per_fold[k])

@@ -3,7 +3,7 @@
 Features of a pair (scikit-learn): ``[tfidf(a) + tfidf(b), |tfidf(a) - tfidf(b)|,
 tfidf(a) * tfidf(b), cosine, Jaccard of the token sets, relative length difference]``
 over 1..n-grams (rows L2-normalised, sublinear TF, n-grams seen at least twice), the
-sum optional. Texts are strings (character n-grams) or sequences of integer ids
+sum optional. Texts are strings (character n-grams, or n-grams of jieba's words) or sequences of integer ids
 (id n-grams, e.g. Xiaobu's desensitized characters).
 
 A task's ``baseline.py`` reads its data, calls :func:`fit_predict` (and
@@ -33,10 +33,11 @@ Pairs = tuple[Sequence[Text], Sequence[Text]]  # (N first texts, N second texts)
 
 
 class PairFeatures:
-    """TF-IDF pair features over character or id n-grams.
+    """TF-IDF pair features over character, word or id n-grams.
 
     Args:
-        tokens: ``"char"`` (texts are strings) or ``"ids"`` (texts are int sequences).
+        tokens: ``"char"`` (texts are strings), ``"word"`` (strings cut into words by
+            jieba) or ``"ids"`` (texts are int sequences).
         ngram_max: n-grams of 1..``ngram_max`` tokens.
         with_sum: include ``tfidf(a) + tfidf(b)`` (Xiaobu measured it worse: 0.78
             against 0.81 AUC).
@@ -48,15 +49,22 @@ class PairFeatures:
     def __init__(self, tokens: str = "char", ngram_max: int = 3, with_sum: bool = True) -> None:
         if tokens == "char":
             self.vectorizer = TfidfVectorizer(analyzer="char", ngram_range=(1, ngram_max), min_df=2, sublinear_tf=True)
-        elif tokens == "ids":
+        elif tokens in ("ids", "word"):  # word: jieba's words of a string, joined by spaces in _doc
             self.vectorizer = TfidfVectorizer(analyzer="word", token_pattern=r"\S+", ngram_range=(1, ngram_max),
                                               min_df=2, sublinear_tf=True)
         else:
-            raise ValueError(f"tokens must be 'char' or 'ids', got {tokens!r}")
+            raise ValueError(f"tokens must be 'char', 'word' or 'ids', got {tokens!r}")
         self.tokens, self.with_sum = tokens, with_sum
+        self._words: dict[str, str] = {}  # text -> its segmentation (each text is cut once)
 
     def _doc(self, text: Text) -> str:
-        return text if self.tokens == "char" else " ".join(map(str, text))
+        if self.tokens == "char":
+            return text
+        if self.tokens == "ids":
+            return " ".join(map(str, text))
+        if text not in self._words:
+            self._words[text] = " ".join(w for w in jieba_words(text) if not w.isspace())
+        return self._words[text]
 
     def fit(self, texts: Iterable[Text]) -> "PairFeatures":
         """Fit the vocabulary and IDF on ``texts`` (any texts: labels are not used)."""
@@ -73,6 +81,16 @@ class PairFeatures:
         dense = sp.csr_matrix(np.hstack([cosine, jaccard, length]))  # (N, 3)
         blocks = [a + b] if self.with_sum else []
         return sp.hstack(blocks + [abs(a - b), a.multiply(b), dense]).tocsr()
+
+
+def jieba_words(text: str) -> list[str]:
+    """``jieba.lcut(text)``, jieba's start-up message kept out of the log."""
+    import logging
+
+    import jieba
+
+    jieba.setLogLevel(logging.WARNING)
+    return jieba.lcut(text)
 
 
 def fit_predict(features: PairFeatures, train: Pairs, labels: Sequence[int], scored: Sequence[Pairs],

@@ -95,7 +95,8 @@ def test_stack_per_group():
 
 
 def test_feature_members_on_given_folds():
-    """tfidf and gbm on char pairs (with groups) and on id pairs: one OOF probability per row, one test row per fold."""
+    """tfidf, tfidf-word and gbm on char pairs (with groups), gbm on id pairs: one OOF probability per row, one
+    test row per fold."""
     rng = np.random.default_rng(5)
     words = ["天气", "很好", "公园", "散步", "北京", "地区", "风险", "调整"]
     first = ["".join(rng.choice(words, 4)) for _ in range(80)]
@@ -103,13 +104,15 @@ def test_feature_members_on_given_folds():
     second = [a if label else "".join(rng.choice(words, 4)) for a, label in zip(first, y)]
     pairs, fold, groups = list(zip(first, second)), np.arange(80) % 4, np.arange(80) % 2
     quick = FeatureOptions(gbm_iterations=20)
-    for spec in ("tfidf", "gbm"):
+    for spec in ("tfidf", "tfidf-word", "gbm"):
         oof, per_fold = feature_member(spec, pairs, y, fold, pairs[:10], groups, groups[:10], quick)
         assert oof.shape == (80,) and per_fold.shape == (4, 10) and ((oof >= 0) & (oof <= 1)).all()
         assert roc_auc_score(y, oof) > 0.8  # identical texts are easy
     ids = [([int(c) for c in str(i)], [int(c) for c in str(i * 7)]) for i in range(40)]
     oof, per_fold = feature_member("gbm", ids, np.arange(40) % 2, np.arange(40) % 2, ids[:3], options=quick)
     assert oof.shape == (40,) and per_fold.shape == (2, 3)
+    with pytest.raises(ValueError, match="tfidf-word: the texts are token ids"):
+        feature_member("tfidf-word", ids, np.arange(40) % 2, np.arange(40) % 2, ids[:3])
     with pytest.raises(ValueError, match="unknown member 'svm'"):
         feature_member("svm", pairs, y, fold, pairs)
 

@@ -90,6 +90,8 @@ def test_tfidf_reference_scores_out_of_fold_on_saved_folds(tmp_path):
 
     import numpy as np
 
+    import jieba
+
     from common.tfidf_reference import PairFeatures, fit_predict, out_of_fold
 
     first = ["今天天气很好", "我想订机票", "明天会下雨吗", "帮我订酒店"] * 6
@@ -113,3 +115,8 @@ def test_tfidf_reference_scores_out_of_fold_on_saved_folds(tmp_path):
         out_of_fold(tmp_path, ids[::-1], predict_fold)
     ids_features = PairFeatures("ids", 1, with_sum=False).fit([[1, 2], [2, 3], [1, 2]])
     assert ids_features.transform([[1, 2]], [[2, 3]]).shape[1] == 2 * 2 + 3  # |a-b|, a*b over ids 1, 2 (min_df 2), 3 dense
+    texts = ["今天天气很好", "今天天气不错", "明天天气很好", "我想订机票"]
+    cut = [set(jieba.lcut(t)) for t in texts]
+    seen_twice = {w for w in set().union(*cut) if sum(w in c for c in cut) >= 2}  # min_df 2
+    assert set(PairFeatures("word", 1).fit(texts).vectorizer.vocabulary_) == seen_twice
+    assert any(len(w) > 1 for w in seen_twice)  # words, not characters

@@ -4,10 +4,11 @@
     make afqmc-ensemble RUNS="runs/afqmc/cv5 runs/afqmc/cv5-seed2 tfidf gbm" [ARGS="--method stack"]
 
 Members (``--runs``): k-fold run folders (``oof.npz``, ``test_predictions.npz``; neural
-configs, seeds, earlier ensembles) and two non-neural members fitted on the first run's
+configs, seeds, earlier ensembles) and non-neural members fitted on the first run's
 folds: ``tfidf`` (the TF-IDF pair features + logistic regression of
-:mod:`common.tfidf_reference`) and ``gbm`` (gradient boosting on pair statistics),
-cached as k-fold-like folders ``<first run>-tfidf/``, ``<first run>-gbm/`` beside it (a
+:mod:`common.tfidf_reference`), ``tfidf-word`` (the same over jieba's words; string texts)
+and ``gbm`` (gradient boosting on pair statistics), cached as k-fold-like folders
+``<first run>-tfidf/``, ``<first run>-gbm/``, ... beside it (a
 rerun reuses them; ``--refresh`` refits). The task's data come from the first run's
 ``config.json`` (its ``--limit`` included; ``--data-dir`` overrides the folder), and its
 pool's ids, every member's ids, labels, folds and test ids are asserted equal first.
@@ -119,7 +120,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--patience", type=int, default=10, help="Caruana: stop after this many steps without gain")
     parser.add_argument("--init-max", type=int, default=0, help="Caruana: most best members to start from (0: all)")
     parser.add_argument("--stack-C", type=float, default=1.0, help="stack: the regression's inverse L2 strength")
-    parser.add_argument("--refresh", action="store_true", help="refit the cached tfidf / gbm members")
+    parser.add_argument("--refresh", action="store_true", help="refit the cached non-neural members")
     for name, value in asdict(defaults).items():
         if name == "with_sum":
             continue
