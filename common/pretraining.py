@@ -163,8 +163,9 @@ class NgramMaskingCollator(DataCollatorForLanguageModeling):
             special_tokens_mask = [self.tokenizer.get_special_tokens_mask(row, already_has_special_tokens=True)
                                    for row in labels.tolist()]
         special = torch.as_tensor(special_tokens_mask, dtype=torch.bool)
-        if self.tokenizer.pad_token_id is not None:
-            special |= inputs == self.tokenizer.pad_token_id
+        pad_id = self.tokenizer.pad_token_id
+        pad = inputs == pad_id if pad_id is not None else torch.zeros_like(special)  # (B, T)
+        special |= pad
         pool = self._random_token_pool()
         seeds = getattr(self, "_row_seeds", None)
         if seeds is None:  # one generator for the batch (``seed``, else torch's global one)
@@ -175,8 +176,6 @@ class NgramMaskingCollator(DataCollatorForLanguageModeling):
         else:  # per row, from its own seed over its unpadded positions: the same in any batch and after a resume
             chosen = torch.zeros_like(special)
             draw, picks = torch.ones(inputs.shape), inputs.clone()
-            pad_id = self.tokenizer.pad_token_id
-            pad = inputs == pad_id if pad_id is not None else torch.zeros_like(special)
             for b, seed in enumerate(seeds):
                 generator = torch.Generator().manual_seed(int(seed))
                 real = torch.nonzero(~pad[b]).squeeze(1)  # (L,)

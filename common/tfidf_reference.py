@@ -1,7 +1,7 @@
 """The classical reference of the pair tasks: TF-IDF n-gram pair features + logistic regression.
 
 Features of a pair (scikit-learn): ``[tfidf(a) + tfidf(b), |tfidf(a) - tfidf(b)|,
-tfidf(a) * tfidf(b), cosine, Jaccard of the token sets, relative length difference]``
+tfidf(a) * tfidf(b), cosine, Jaccard of the character (or id) sets, relative length difference]``
 over 1..n-grams (rows L2-normalised, sublinear TF, n-grams seen at least twice), the
 sum optional. Texts are strings (character n-grams, or n-grams of jieba's words) or sequences of integer ids
 (id n-grams, e.g. Xiaobu's desensitized characters).
@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from functools import lru_cache
 from pathlib import Path
 from typing import Callable, Iterable, Sequence
 
@@ -55,16 +56,13 @@ class PairFeatures:
         else:
             raise ValueError(f"tokens must be 'char', 'word' or 'ids', got {tokens!r}")
         self.tokens, self.with_sum = tokens, with_sum
-        self._words: dict[str, str] = {}  # text -> its segmentation (each text is cut once)
 
     def _doc(self, text: Text) -> str:
         if self.tokens == "char":
             return text
         if self.tokens == "ids":
             return " ".join(map(str, text))
-        if text not in self._words:
-            self._words[text] = " ".join(w for w in jieba_words(text) if not w.isspace())
-        return self._words[text]
+        return segmented(text)
 
     def fit(self, texts: Iterable[Text]) -> "PairFeatures":
         """Fit the vocabulary and IDF on ``texts`` (any texts: labels are not used)."""
@@ -83,14 +81,19 @@ class PairFeatures:
         return sp.hstack(blocks + [abs(a - b), a.multiply(b), dense]).tocsr()
 
 
-def jieba_words(text: str) -> list[str]:
-    """``jieba.lcut(text)``, jieba's start-up message kept out of the log."""
+@lru_cache(maxsize=1 << 18)
+def segmented(text: str) -> str:
+    """``text`` cut into words by ``jieba.lcut``, joined by single spaces (whitespace tokens dropped).
+
+    Cached: every fold's vectorizer reads the same texts, so each is cut once per process.
+    jieba's start-up message is kept out of the log.
+    """
     import logging
 
     import jieba
 
     jieba.setLogLevel(logging.WARNING)
-    return jieba.lcut(text)
+    return " ".join(w for w in jieba.lcut(text) if not w.isspace())
 
 
 def fit_predict(features: PairFeatures, train: Pairs, labels: Sequence[int], scored: Sequence[Pairs],
