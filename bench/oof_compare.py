@@ -1,0 +1,121 @@
+"""Is one k-fold run better than another, or is it fold noise? Per-fold and pooled OOF scores, paired bootstrap.
+
+    python -m bench.oof_compare --task sohu --runs runs/sohu/cv5-quick-mlm8-stats runs/sohu/cv5-quick-mlm-tfidf
+
+Every run folder holds an ``oof.npz`` on the same rows and folds (asserted): k-fold runs,
+ensemble runs, and the cached ``tfidf`` / ``gbm`` members an ensemble run leaves beside
+its first run (``<run>-tfidf``). The data comes from the first folder with a
+``config.json``. Each run is scored by the task's metric on every fold's rows and on all
+rows pooled (thresholds, where the metric has them, tuned on the rows scored, as the
+k-fold command does), and compared with the first run by a paired bootstrap over rows
+(Efron and Tibshirani, *An Introduction to the Bootstrap*, 1993, ch. 16): the same
+resampled rows score both runs, so the interval is that of the difference. Writes
+``bench/results/oof_compare_<task>_<first run>.json``; prints a table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+
+from common.commands.ensemble import run_config
+from common.cv import assert_same_ids
+from common.ensemble import load_member
+from common.io import write_json_atomic
+from common.task import get_task
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def paired_bootstrap(score: Callable[[np.ndarray, np.ndarray], float], reference: np.ndarray,
+                     other: np.ndarray, rounds: int, seed: int = 0) -> dict[str, float]:
+    """The bootstrap distribution of ``score(rows, other) - score(rows, reference)``.
+
+    Args:
+        score: ``score(rows, probs)``, the metric of (N,) ``probs`` restricted to the
+            (n,) row indices ``rows`` (with repeats).
+        reference, other: (N,) predictions of the same N rows.
+        rounds: resamples of N rows drawn with replacement (one generator seeded by ``seed``).
+
+    Returns:
+        ``{"diff": on all rows, "low": 2.5th percentile, "high": 97.5th percentile,
+        "p_better": share of resamples where other scores above reference}``.
+
+    Raises:
+        ValueError: ``reference`` and ``other`` differ in length, or ``rounds < 1``.
+    """
+    if len(reference) != len(other):
+        raise ValueError(f"paired bootstrap: {len(reference)} reference rows against {len(other)}")
+    if rounds < 1:
+        raise ValueError(f"rounds must be >= 1, got {rounds}")
+    n = len(reference)
+    everything = np.arange(n)
+    rng = np.random.default_rng(seed)
+    diffs = np.empty(rounds)
+    for b in range(rounds):
+        rows = rng.integers(0, n, n)
+        diffs[b] = score(rows, other) - score(rows, reference)
+    return {"diff": float(score(everything, other) - score(everything, reference)),
+            "low": float(np.percentile(diffs, 2.5)), "high": float(np.percentile(diffs, 97.5)),
+            "p_better": float((diffs > 0).mean())}
+
+
+def main(argv: Sequence[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--task", required=True)
+    parser.add_argument("--runs", nargs="+", required=True, help="folders with oof.npz on the same folds; the first is the reference")
+    parser.add_argument("--data-dir", default=None, help="override the data folder in the runs' config.json")
+    parser.add_argument("--rounds", type=int, default=1000, help="bootstrap resamples")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    start = time.time()
+    task = get_task(args.task)
+    members = [load_member(Path(r)) for r in args.runs]
+    with_config = [m for m in members if (m.run_dir / "config.json").exists()]
+    if not with_config:
+        raise SystemExit(f"none of {args.runs} has a config.json: give a k-fold or ensemble run among them")
+    config = run_config(task, with_config[0].run_dir, args.data_dir, None)
+    pool = task.cv_pool(config, task.load_data(config))
+    by_id = dict(zip(task.ids(pool), pool))
+    ref = members[0]
+    for m in members:
+        assert_same_ids(m.ids, ref.ids, f"{m.run_dir}/oof.npz against {ref.run_dir}/oof.npz")
+        if not np.array_equal(m.fold, ref.fold):
+            raise SystemExit(f"{m.run_dir}: other folds than {ref.run_dir}; compare runs made on the same folds")
+    missing = [i for i in ref.ids.tolist() if i not in by_id]
+    if missing:
+        raise SystemExit(f"{len(missing)} OOF ids are not in the task's pool (e.g. {missing[:3]}): other data or --limit?")
+    examples = [by_id[i] for i in ref.ids.tolist()]  # oof.npz's row order
+
+    def score(rows: np.ndarray, probs: np.ndarray) -> float:
+        return task.score([examples[i] for i in rows], probs[rows])[0][task.metric_name]
+
+    everything = np.arange(len(examples))
+    table = {}
+    for m in members:
+        per_fold = {int(k): score(np.flatnonzero(m.fold == k), m.oof) for k in np.unique(m.fold).tolist()}
+        row = {"oof": score(everything, m.oof), "per_fold": per_fold}
+        if m is not ref:
+            row["folds_above_reference"] = sum(v > table[str(ref.run_dir)]["per_fold"][k] for k, v in per_fold.items())
+            row["vs_reference"] = paired_bootstrap(score, ref.oof, m.oof, args.rounds, args.seed)
+        table[str(m.run_dir)] = row
+    result = {"task": task.name, "metric": task.metric_name, "reference": str(ref.run_dir), "rounds": args.rounds,
+              "rows": len(examples), "runs": table, "seconds": round(time.time() - start, 1)}
+    write_json_atomic(RESULTS / f"oof_compare_{task.name}_{ref.run_dir.name}.json", result)
+    print(f"{task.name}: {task.metric_name} on {len(examples)} OOF rows; difference against {ref.run_dir} "
+          f"with its 95% paired-bootstrap interval ({args.rounds} resamples)")
+    for name, row in table.items():
+        folds = " ".join(f"{v:.4f}" for v in row["per_fold"].values())
+        versus = row.get("vs_reference")
+        extra = "" if versus is None else (f"  {versus['diff']:+.4f} [{versus['low']:+.4f}, {versus['high']:+.4f}]"
+                                           f" P(better) {versus['p_better']:.2f}, {row['folds_above_reference']} folds above")
+        print(f"{row['oof']:.4f}  folds {folds}{extra}  {name}")
+    return result
+
+
+if __name__ == "__main__":
+    main()

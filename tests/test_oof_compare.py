@@ -1,0 +1,46 @@
+"""bench.oof_compare's paired bootstrap: against the normal approximation of a mean's difference, and its edge cases."""
+
+import numpy as np
+import pytest
+
+from bench.oof_compare import paired_bootstrap
+
+
+def _accuracy(labels):
+    return lambda rows, probs: float(((probs[rows] >= 0.5) == labels[rows]).mean())
+
+
+def test_paired_interval_of_an_accuracy_difference_matches_the_normal_approximation():
+    rng = np.random.default_rng(0)
+    n = 4000
+    labels = rng.integers(0, 2, n)
+    right_ref = rng.random(n) < 0.70
+    right_other = np.where(rng.random(n) < 0.8, right_ref, rng.random(n) < 0.75)  # correlated with ref, a bit better
+    as_probs = lambda right: np.where(right, labels, 1 - labels).astype(float)
+    result = paired_bootstrap(_accuracy(labels), as_probs(right_ref), as_probs(right_other), rounds=2000, seed=1)
+    d = right_other.astype(float) - right_ref.astype(float)  # per-row paired differences
+    half_width = 1.96 * d.std(ddof=1) / np.sqrt(n)
+    assert result["diff"] == pytest.approx(d.mean())
+    assert result["low"] == pytest.approx(d.mean() - half_width, abs=0.2 * half_width)
+    assert result["high"] == pytest.approx(d.mean() + half_width, abs=0.2 * half_width)
+    # an unpaired interval (the two accuracies' own variances added) would be much wider: pairing matters
+    unpaired = 1.96 * np.sqrt((right_ref.var() + right_other.var()) / n)
+    assert result["high"] - result["low"] < 0.8 * 2 * unpaired
+
+
+def test_identical_runs_differ_by_exactly_zero_and_the_seed_fixes_the_draws():
+    labels = np.array([0, 1, 1, 0, 1])
+    probs = np.array([0.2, 0.9, 0.4, 0.6, 0.7])
+    same = paired_bootstrap(_accuracy(labels), probs, probs.copy(), rounds=50)
+    assert same == {"diff": 0.0, "low": 0.0, "high": 0.0, "p_better": 0.0}
+    better = np.where(labels == 1, 0.9, 0.1)
+    a = paired_bootstrap(_accuracy(labels), probs, better, rounds=50, seed=3)
+    assert a == paired_bootstrap(_accuracy(labels), probs, better, rounds=50, seed=3)
+    assert a["diff"] == pytest.approx(0.4) and 0 <= a["low"] <= a["high"] and a["p_better"] > 0.5
+
+
+def test_rejects_mismatched_lengths_and_no_rounds():
+    with pytest.raises(ValueError, match="3 reference rows against 2"):
+        paired_bootstrap(_accuracy(np.zeros(3)), np.zeros(3), np.zeros(2), rounds=10)
+    with pytest.raises(ValueError, match="rounds"):
+        paired_bootstrap(_accuracy(np.zeros(3)), np.zeros(3), np.zeros(3), rounds=0)
