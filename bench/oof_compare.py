@@ -2,7 +2,7 @@
 
     python -m bench.oof_compare --task sohu --runs runs/sohu/cv5-quick-mlm8-stats runs/sohu/cv5-quick-mlm-tfidf
 
-Every run folder holds an ``oof.npz`` on the same rows and folds (asserted): k-fold runs,
+Every run folder holds an ``oof.npz`` on the same rows and folds (asserted, as the ensemble command does): k-fold runs,
 ensemble runs, and the cached ``tfidf`` / ``gbm`` members an ensemble run leaves beside
 its first run (``<run>-tfidf``). The data comes from the first folder with a
 ``config.json``. Each run is scored by the task's metric on every fold's rows and on all
@@ -24,7 +24,7 @@ import numpy as np
 
 from common.commands.ensemble import run_config
 from common.cv import assert_same_ids
-from common.ensemble import load_member
+from common.ensemble import check_members, load_member
 from common.io import write_json_atomic
 from common.task import get_task
 
@@ -79,17 +79,11 @@ def main(argv: Sequence[str] | None = None) -> dict:
     if not with_config:
         raise SystemExit(f"none of {args.runs} has a config.json: give a k-fold or ensemble run among them")
     config = run_config(task, with_config[0].run_dir, args.data_dir, None)
-    pool = task.cv_pool(config, task.load_data(config))
-    by_id = dict(zip(task.ids(pool), pool))
+    check_members(members)  # same ids, labels, folds and test ids as the first, or one line naming the run
+    examples = task.cv_pool(config, task.load_data(config))
+    assert_same_ids(np.asarray(task.ids(examples), dtype=str), members[0].ids,
+                    f"{members[0].run_dir}/oof.npz against the task's pool (the run's data and --limit)")
     ref = members[0]
-    for m in members:
-        assert_same_ids(m.ids, ref.ids, f"{m.run_dir}/oof.npz against {ref.run_dir}/oof.npz")
-        if not np.array_equal(m.fold, ref.fold):
-            raise SystemExit(f"{m.run_dir}: other folds than {ref.run_dir}; compare runs made on the same folds")
-    missing = [i for i in ref.ids.tolist() if i not in by_id]
-    if missing:
-        raise SystemExit(f"{len(missing)} OOF ids are not in the task's pool (e.g. {missing[:3]}): other data or --limit?")
-    examples = [by_id[i] for i in ref.ids.tolist()]  # oof.npz's row order
 
     def score(rows: np.ndarray, probs: np.ndarray) -> float:
         return task.score([examples[i] for i in rows], probs[rows])[0][task.metric_name]
