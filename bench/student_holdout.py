@@ -1,19 +1,26 @@
-"""Held-out check of the Xiaobu recipe's distilled student: is its k-fold score honest?
+"""Held-out check of a pair task's ensemble recipe: are the k-fold scores of its student (and pseudo-labels) honest?
 
-    python -m bench.student_holdout [--source runs/xiaobu/cv5] [--holdout-fold 0]
+    python -m bench.student_holdout --task sohu [--source RUN] [--holdout-fold 0] [--pseudo true]
 
 A distilled student scored by k-fold CV on its teacher's folds is optimistic: a training
 row of fold j carries a soft target from the teacher's fold-j models, which trained on
 fold k's labels, so fold k's student has seen them second-hand (docs/cv-tuning.md). This
 bench measures the whole recipe where nothing saw the scored rows' labels: one fold of
-``--source`` (a finished Xiaobu k-fold run) is set aside with its labels hidden, written as
-the test file; on the other rows it runs the recipe's steps with their default flags (a
-(K-1)-fold neural run, ``tfidf`` and ``gbm`` on its folds, their ensemble, one distilled
-student as in ``make xiaobu-recipe``, and one plainly trained model as the control) and
-scores every model's predictions of the held-out rows by ROC AUC.
+``--source`` (the task's finished recipe k-fold run) is set aside with its labels hidden
+and written as the test set of a copy of the data; on the other rows it runs the recipe's
+steps with the Makefile's flags (a (K-1)-fold neural run, ``tfidf`` and ``gbm`` on its
+folds, their ensemble, one distilled student, and one plainly trained model as the
+control; with ``--pseudo true`` also a (K-1)-fold run with the ensemble's pseudo-labels)
+and scores every model's predictions of the held-out rows.
 
-Writes ``runs/xiaobu/holdout-fold<k>/`` (derived data files, the runs) and
-``bench/results/student_holdout_xiaobu.json``; prints a table.
+Each model is scored as its submission would decide: with the decision state (Sohu's
+per-group thresholds) tuned on its own OOF rows (k-fold models) or validation split
+(single models); ``tuned on held-out`` re-tunes them on the scored rows (an upper bound,
+equal to the first for AUC). Differences from the ensemble come with a 95% paired
+bootstrap interval over the held-out rows (:func:`bench.oof_compare.paired_bootstrap`).
+
+Writes ``runs/<task>/holdout-fold<k>/`` (the data copy, the runs) and
+``bench/results/student_holdout_<task>.json``; prints a table.
 """
 
 from __future__ import annotations
@@ -22,42 +29,151 @@ import argparse
 import json
 import os
 import time
+from collections import defaultdict
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from sklearn.metrics import roc_auc_score
 
+from bench.oof_compare import paired_bootstrap
 from common.io import write_json_atomic, write_text_atomic
-from competitions.xiaobu.config import XiaobuData
+from common.task import Task, get_task
+from common.config import parse_bool
 
-RESULTS = Path(__file__).resolve().parent / "results" / "student_holdout_xiaobu.json"
-STUDENT = ["--distill-alpha", "1", "--distill-test-fraction", "0.25", "--epochs", "3"]  # the Makefile's xiaobu_STUDENT
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """A task's recipe as ``make <task>-recipe`` runs it (keep in step with the Makefile)."""
+
+    source: str  # the recipe's finished k-fold run: its pool, folds and data_dir
+    neural: tuple[str, ...]  # <task>_RECIPE
+    student: tuple[str, ...]  # --distill-alpha 1 and <task>_STUDENT
+    single: tuple[str, ...] = ()  # train-command flags of the single models (student, plain)
+
+
+RECIPES = {
+    "xiaobu": Recipe("runs/xiaobu/cv5", ("--model", "cache/xiaobu-pretrain"),
+                     ("--distill-alpha", "1", "--distill-test-fraction", "0.25", "--epochs", "3")),
+    "sohu": Recipe("runs/sohu/cv5-quick-mlm8-stats",
+                   ("--model", "cache/sohu-mlm-8ep", "--config", "competitions/sohu/configs/quick.toml",
+                    "--pair-statistics", "true"),
+                   ("--distill-alpha", "1", "--distill-test-fraction", "0.25"),
+                   ("--blend-with", "")),  # the TF-IDF baseline's probabilities are of the real test set
+}
+
+
+def write_xiaobu(source_dir: Path, kept: list[str], held: list[str], data: Path) -> dict[str, int]:
+    """The kept ``train:<line>`` rows as ``data``'s train file, the held ones (labels cut) as its test file.
+
+    Returns: {test id: label} of the held rows (``test:<line>``, the test file's numbering).
+    """
+    from competitions.xiaobu.config import XiaobuData
+
+    lines = (source_dir / XiaobuData.train_file).read_text(encoding="utf-8").splitlines()
+    line = [int(i.split(":")[1]) for i in kept], [int(i.split(":")[1]) for i in held]
+    write_text_atomic(data / XiaobuData.train_file, "".join(lines[i] + "\n" for i in line[0]))
+    write_text_atomic(data / XiaobuData.test_file, "".join("\t".join(lines[i].split("\t")[:2]) + "\n" for i in line[1]))
+    return {f"test:{n}": int(lines[i].split("\t")[2]) for n, i in enumerate(line[1])}
+
+
+def write_sohu(source_dir: Path, kept: list[str], held: list[str], data: Path) -> dict[str, int]:
+    """The kept ``<split>:<subtask>:<n>`` rows in their own split files, the held ones as test files with new ids.
+
+    Held rows get ids ``<prefix><n>_<group>`` numbered per subtask, listed in a
+    ``sample_submission.csv`` so that the official submission path validates them.
+
+    Returns: {test id: label} of the held rows.
+    """
+    from competitions.sohu.data import ROOT, SUBTASKS, load_split
+
+    examples = {e.id: e for split in ("train", "valid") for e in load_split(source_dir, split)[0]}
+    files: dict[tuple[str, str], list[str]] = defaultdict(list)
+    for i in kept:
+        e, task = examples[i], SUBTASKS[examples[i].subtask]
+        files[(task.folder, i.split(":")[0])].append(json.dumps(
+            {"source": e.source, "target": e.target, f"label{task.group}": str(e.label)}, ensure_ascii=False))
+    labels: dict[str, int] = {}
+    for i in held:
+        e, task = examples[i], SUBTASKS[examples[i].subtask]
+        test_id = f"{task.prefix}{len(files[(task.folder, 'test_with_id')])}_{task.group.lower()}"
+        files[(task.folder, "test_with_id")].append(json.dumps(
+            {"source": e.source, "target": e.target, "id": test_id}, ensure_ascii=False))
+        labels[test_id] = e.label
+    for (folder, split), rows in files.items():
+        write_text_atomic(data / ROOT / folder / f"{split}.txt", "".join(r + "\n" for r in rows))
+    write_text_atomic(data / ROOT / "sample_submission.csv", "id,label\n" + "".join(f"{i},0\n" for i in labels))
+    return labels
+
+
+WRITERS = {"xiaobu": write_xiaobu, "sohu": write_sohu}
+
+
+class Scorer:
+    """Held-out scores of saved runs, each with the decision state its submission would use."""
+
+    def __init__(self, task: Task, data: Path, labels: dict[str, int]):
+        config = task.config_class()
+        config.data_dir = str(data)
+        splits = task.load_data(config)
+        self.task, self.labels = task, labels
+        self.held = task.with_labels(splits.test, [labels[i] for i in task.ids(splits.test)])
+        self.held_ids = task.ids(self.held)
+        self.pool = {i: e for i, e in zip(task.ids(task.cv_pool(config, splits)), task.cv_pool(config, splits))}
+
+    def _aligned(self, ids: np.ndarray, probs: np.ndarray) -> np.ndarray:
+        where = {str(i): n for n, i in enumerate(ids)}
+        if set(where) != set(self.held_ids):
+            raise ValueError(f"predictions of {len(where)} rows, {len(self.held_ids)} held out")
+        return np.asarray(probs)[[where[i] for i in self.held_ids]]
+
+    def kfold(self, run: Path, fold: int | None = None) -> tuple[np.ndarray, dict, float]:
+        """(held-out P, state tuned on the run's OOF rows, that OOF score); ``fold``: that fold's model and rows."""
+        test, oof = np.load(run / "test_predictions.npz"), np.load(run / "oof.npz")
+        rows = np.arange(len(oof["ids"])) if fold is None else np.flatnonzero(oof["fold"] == fold)
+        metrics, state = self.task.score([self.pool[str(oof["ids"][r])] for r in rows], oof["oof"][rows])
+        probs = test["test"] if fold is None else test["per_fold"][fold]
+        return self._aligned(test["test_ids"], probs), state, metrics[self.task.metric_name]
+
+    def single(self, run: Path) -> tuple[np.ndarray, dict, float]:
+        """(held-out P, state of its validation split, validation score) of a trained run."""
+        saved = np.load(run / "probabilities.npz")
+        state = json.loads((run / "thresholds.json").read_text()) if (run / "thresholds.json").exists() else {}
+        metrics = json.loads((run / "metrics.json").read_text())
+        return self._aligned(saved["test_ids"], saved["test_probs"]), state, metrics.get("best_metric", float("nan"))
+
+    def score(self, probs: np.ndarray, state: dict | None, rows: np.ndarray | None = None) -> float:
+        rows = np.arange(len(self.held)) if rows is None else rows
+        return self.task.score([self.held[r] for r in rows], probs[rows], state)[0][self.task.metric_name]
 
 
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--source", default="runs/xiaobu/cv5", help="a finished Xiaobu k-fold run (its pool and folds)")
+    parser.add_argument("--task", choices=sorted(RECIPES), default="xiaobu")
+    parser.add_argument("--source", default=None, help="a finished k-fold run of the task (default: its recipe's)")
     parser.add_argument("--holdout-fold", type=int, default=0)
-    parser.add_argument("--model", default="cache/xiaobu-pretrain")
+    parser.add_argument("--pseudo", type=parse_bool, default=False,
+                        help="also a k-fold run with the ensemble's pseudo-labels (--pseudo-from), true/false")
+    parser.add_argument("--rounds", type=int, default=1000, help="paired bootstrap resamples")
     args = parser.parse_args(argv)
     from common.commands import cv, ensemble, train
 
-    source = Path(args.source)
+    task, recipe = get_task(args.task), RECIPES[args.task]
+    source = Path(args.source or recipe.source)
     config = json.loads((source / "config.json").read_text(encoding="utf-8"))
+    if config.get("limit"):
+        raise ValueError(f"{source} was run with --limit {config['limit']}: hold out of a full run")
     oof = np.load(source / "oof.npz")
-    lines = (Path(config.get("data_dir", XiaobuData.data_dir)) / config.get("train_file", XiaobuData.train_file)).read_text(
-        encoding="utf-8").splitlines()
-    index = np.array([int(i.split(":")[1]) for i in oof["ids"]])  # "train:<line>"
-    held = np.sort(index[oof["fold"] == args.holdout_fold])
-    kept = np.sort(index[oof["fold"] != args.holdout_fold])
+    held = [str(i) for i in oof["ids"][oof["fold"] == args.holdout_fold]]
+    kept = [str(i) for i in oof["ids"][oof["fold"] != args.holdout_fold]]
+    if not held:
+        raise ValueError(f"{source} has no fold {args.holdout_fold}")
     root = source.parent / f"holdout-fold{args.holdout_fold}"
     data = root / "data"
-    write_text_atomic(data / "train.tsv", "".join(lines[i] + "\n" for i in kept))
-    write_text_atomic(data / "test.tsv", "".join("\t".join(lines[i].split("\t")[:2]) + "\n" for i in held))
-    labels = np.array([int(lines[i].split("\t")[2]) for i in held])
+    labels = WRITERS[args.task](Path(config["data_dir"]), kept, held, data)
     folds = len(np.unique(oof["fold"])) - 1
-    common = ["--task", "xiaobu", "--data-dir", str(data), "--train-file", "train.tsv", "--test-file", "test.tsv",
-              "--model", args.model, "--submission-dir", str(root / "submissions")]
+    shared = ["--task", args.task, "--data-dir", str(data), *recipe.neural, "--submission-dir", str(root / "submissions")]
     start, seconds = time.time(), {}
 
     def timed(name, fn, argv):
@@ -65,35 +181,52 @@ def main(argv: list[str] | None = None) -> dict:
         fn(argv)
         seconds[name] = round(time.time() - t, 1)
 
-    timed("neural k-fold", cv.main, common + ["--folds", str(folds), "--run-dir", str(root / "cv")])
+    timed("neural k-fold", cv.main, shared + ["--folds", str(folds), "--run-dir", str(root / "cv")])
     timed("ensemble (tfidf, gbm fitted)", ensemble.main,
-          ["--task", "xiaobu", "--data-dir", str(data), "--runs", str(root / "cv"), "tfidf", "gbm",
+          ["--task", args.task, "--data-dir", str(data), "--runs", str(root / "cv"), "tfidf", "gbm",
            "--run-dir", str(root / "ensemble")])
-    timed("student", train.main, common + ["--run-dir", str(root / "student"), "--distill-from", str(root / "ensemble"),
-                                            *STUDENT])
-    timed("plain model", train.main, common + ["--run-dir", str(root / "plain")])
+    timed("student", train.main, shared + [*recipe.single, "--run-dir", str(root / "student"),
+                                            "--distill-from", str(root / "ensemble"), *recipe.student])
+    timed("plain model", train.main, shared + [*recipe.single, "--run-dir", str(root / "plain")])
+    if args.pseudo:
+        timed("neural k-fold + pseudo-labels", cv.main, shared + [
+            "--folds", str(folds), "--run-dir", str(root / "pseudo"), "--pseudo-from", str(root / "ensemble")])
 
-    def test_of(run: str, row: int | None = None) -> np.ndarray:
-        arrays = np.load(root / run / "test_predictions.npz")
-        return arrays["test"] if row is None else arrays["per_fold"][row]
-
-    def single(run: str) -> np.ndarray:
-        return np.load(root / run / "probabilities.npz")["test_probs"]
-
-    rows = [("neural, fold-model mean", test_of("cv")), ("neural, one fold model", test_of("cv", 0)),
-            ("tfidf", test_of("cv-tfidf")), ("gbm", test_of("cv-gbm")), ("ensemble", test_of("ensemble")),
-            ("student (one model)", single("student")), ("plain model (one, same budget as a fold)", single("plain"))]
-    kfold = {"neural": json.loads((root / "cv" / "cv_metrics.json").read_text())["cv"]["auc"],
-             "ensemble": json.loads((root / "ensemble" / "ensemble.json").read_text())["oof"]["auc"]}
-    table = [{"model": name, "holdout_auc": round(float(roc_auc_score(labels, p)), 4)} for name, p in rows]
-    print(f"{'model':<44} {'held-out AUC':>12}")
+    scorer = Scorer(task, data, labels)
+    models = [("neural, fold-model mean", scorer.kfold(root / "cv")),
+              ("neural, one fold model", scorer.kfold(root / "cv", 0)),
+              ("tfidf", scorer.kfold(root / "cv-tfidf")), ("gbm", scorer.kfold(root / "cv-gbm")),
+              ("ensemble", scorer.kfold(root / "ensemble")),
+              ("student (one model)", scorer.single(root / "student")),
+              ("plain model (one, same budget as a fold)", scorer.single(root / "plain"))]
+    if args.pseudo:
+        models += [("neural + pseudo-labels, fold-model mean", scorer.kfold(root / "pseudo")),
+                   ("neural + pseudo-labels, one fold model", scorer.kfold(root / "pseudo", 0))]
+    reference, reference_state = models[4][1][:2]
+    table = []
+    for name, (probs, state, inner) in models:
+        row = {"model": name, "inner": round(float(inner), 4), "holdout": round(scorer.score(probs, state), 4),
+               "holdout_tuned": round(scorer.score(probs, None), 4)}
+        if name != "ensemble":
+            states = {id(reference): reference_state, id(probs): state}  # each scored with its own decisions
+            pair = paired_bootstrap(lambda rows, p: scorer.score(p, states[id(p)], rows), reference, probs,
+                                    args.rounds)
+            row["vs_ensemble"] = {k: round(v, 4) for k, v in pair.items()}
+        table.append(row)
+    metric = task.metric_name
+    print(f"{'model':<44} {'inner ' + metric:>12} {'held-out':>9} {'tuned on held-out':>18} {'vs ensemble [95%]':>26}")
     for row in table:
-        print(f"{row['model']:<44} {row['holdout_auc']:>12}")
-    result = {"source": str(source), "holdout_fold": args.holdout_fold, "holdout_rows": len(held),
-              "holdout_positives": int(labels.sum()), "training_rows": len(kept), "inner_folds": folds,
-              "student_flags": STUDENT, "rows": table, "inner_oof_auc": kfold, "seconds": seconds,
+        gap = row.get("vs_ensemble")
+        interval = f"{gap['diff']:+.4f} [{gap['low']:+.4f}, {gap['high']:+.4f}]" if gap else ""
+        print(f"{row['model']:<44} {row['inner']:>12} {row['holdout']:>9} {row['holdout_tuned']:>18} {interval:>26}")
+    values = np.array(list(labels.values()))
+    result = {"task": args.task, "source": str(source), "holdout_fold": args.holdout_fold, "holdout_rows": len(held),
+              "holdout_positives": int(values.sum()), "training_rows": len(kept), "inner_folds": folds,
+              "neural_flags": list(recipe.neural), "student_flags": list(recipe.student), "metric": metric,
+              "inner": "k-fold models: their OOF score; single models: their validation score",
+              "bootstrap_rounds": args.rounds, "rows": table, "seconds": seconds,
               "wall_seconds": round(time.time() - start, 1), "load_average": os.getloadavg()}
-    write_json_atomic(RESULTS, result)
+    write_json_atomic(RESULTS / f"student_holdout_{args.task}.json", result)
     return result
 
 

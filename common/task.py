@@ -182,8 +182,13 @@ class Task:
         raise NotImplementedError
 
     # --------------------------------------------------- metric, submission
-    def score(self, examples: list, probs: np.ndarray) -> tuple[dict[str, float], dict]:
-        """(metrics including ``metric_name``, decision state e.g. tuned thresholds) of ``probs``."""
+    def score(self, examples: list, probs: np.ndarray, state: dict | None = None) -> tuple[dict[str, float], dict]:
+        """(metrics including ``metric_name``, decision state e.g. tuned thresholds) of ``probs``.
+
+        ``state``: decisions fixed beforehand (what an earlier ``score`` returned, e.g. the
+        thresholds tuned on OOF or validation rows), for scoring held-out rows as the
+        submission would decide them; None tunes them on these labels.
+        """
         raise NotImplementedError
 
     def write_submission(self, config: Any, test: list, probs: np.ndarray, state: dict, name: str,

@@ -52,8 +52,9 @@ class AfqmcTask(PairTask):
     def test_path(self, config: AfqmcConfig) -> Path:
         return resolve(config.data_dir, config.test_file)
 
-    def score(self, examples: list[Pair], probs: np.ndarray) -> tuple[dict[str, float], dict]:
-        return afqmc_scores(self.labels(examples), np.asarray(probs)), {"threshold": THRESHOLD}
+    def score(self, examples: list[Pair], probs: np.ndarray,
+              state: dict | None = None) -> tuple[dict[str, float], dict]:
+        return afqmc_scores(self.labels(examples), np.asarray(probs)), {"threshold": THRESHOLD}  # fixed: nothing tuned
 
     def write_submission(self, config: AfqmcConfig, test: list[Pair], probs: np.ndarray, state: dict, name: str,
                          test_file: str | None = None) -> dict:

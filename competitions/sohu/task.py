@@ -57,8 +57,9 @@ class SohuTask(PairTask):
     def strata(self, examples: Sequence[Example]) -> list[str]:
         return [f"{e.subtask}:{e.label}" for e in examples]
 
-    def score(self, examples: list[Example], probs: np.ndarray) -> tuple[dict[str, float], dict]:
-        return sohu_scores(self.labels(examples), probs, np.array([e.subtask for e in examples]))
+    def score(self, examples: list[Example], probs: np.ndarray,
+              state: dict | None = None) -> tuple[dict[str, float], dict]:
+        return sohu_scores(self.labels(examples), probs, np.array([e.subtask for e in examples]), state or None)
 
     def write_submission(self, config: SohuConfig, test: list[Example], probs: np.ndarray, state: dict, name: str,
                          test_file: str | None = None) -> dict:

@@ -137,8 +137,9 @@ class XiaobuTask(Task):
             return JointPredictStep(model.processor)
         return PairPredictStep(log_prior, posthoc_tau)
 
-    def score(self, examples: list[Pair], probs: np.ndarray) -> tuple[dict[str, float], dict]:
-        return {"auc": pair_auc(self.labels(examples), probs)}, {}
+    def score(self, examples: list[Pair], probs: np.ndarray,
+              state: dict | None = None) -> tuple[dict[str, float], dict]:
+        return {"auc": pair_auc(self.labels(examples), probs)}, {}  # AUC: no decision to fix
 
     def write_submission(self, config: XiaobuConfig, test: list[Pair], probs: np.ndarray, state: dict, name: str,
                          test_file: str | None = None) -> dict:

@@ -1,0 +1,83 @@
+"""bench.student_holdout's data copies and held-out scoring: the held rows keep their texts and labels, nothing leaks."""
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from bench.student_holdout import Scorer, write_sohu, write_xiaobu
+from common.task import get_task
+from competitions.sohu.data import ROOT, SUBTASKS
+from competitions.sohu.metrics import sohu_scores
+from competitions.xiaobu.config import XiaobuData
+
+
+def _sohu_source(tmp_path, n=12):
+    """Two subtasks (短短A, 短长B) with train, valid and test files of distinct texts."""
+    for task in (SUBTASKS[0], SUBTASKS[3]):
+        folder = tmp_path / ROOT / task.folder
+        folder.mkdir(parents=True)
+        for split, count in (("train", n), ("valid", n // 3)):
+            rows = [{"source": f"{task.prefix}{split}源{i}", "target": f"目标{i}", f"label{task.group}": str(i % 2)}
+                    for i in range(count)]
+            (folder / f"{split}.txt").write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows),
+                                                 encoding="utf-8")
+        (folder / "test_with_id.txt").write_text(json.dumps(
+            {"source": "测", "target": "试", "id": f"{task.prefix}0_{task.group.lower()}"}, ensure_ascii=False) + "\n",
+            encoding="utf-8")
+    return tmp_path
+
+
+def _pool(task, data_dir):
+    config = task.config_class()
+    config.data_dir = str(data_dir)
+    splits = task.load_data(config)
+    return task.cv_pool(config, splits), splits
+
+
+def test_sohu_copy_holds_out_rows_with_their_texts_and_labels(tmp_path):
+    task = get_task("sohu")
+    source = _sohu_source(tmp_path / "source")
+    pool, _ = _pool(task, source)
+    ids = task.ids(pool)
+    held = ids[1::4]  # from train and valid, both subtasks
+    kept = [i for i in ids if i not in held]
+    labels = write_sohu(source, kept, held, tmp_path / "copy")
+    copy_pool, copy = _pool(task, tmp_path / "copy")
+    by_id = {e.id: e for e in pool}
+    assert [(e.source, e.target, e.subtask, e.label) for e in copy_pool] == \
+        [(by_id[i].source, by_id[i].target, by_id[i].subtask, by_id[i].label) for i in kept]
+    assert [e.id.split(":")[0] for e in copy_pool] == [i.split(":")[0] for i in kept]  # each row stays in its split
+    assert sorted((e.source, e.target, e.subtask, labels[e.id]) for e in copy.test) == \
+        sorted((by_id[i].source, by_id[i].target, by_id[i].subtask, by_id[i].label) for i in held)
+    sample = (tmp_path / "copy" / ROOT / "sample_submission.csv").read_text().splitlines()
+    assert sample[0] == "id,label" and sorted(r.split(",")[0] for r in sample[1:]) == sorted(labels)
+
+
+def test_xiaobu_copy_holds_out_lines(tmp_path):
+    source = tmp_path / "source"
+    (source / XiaobuData.train_file).parent.mkdir(parents=True)
+    shutil.copy("tests/fixtures/xiaobu/train.tsv", source / XiaobuData.train_file)
+    lines = (source / XiaobuData.train_file).read_text().splitlines()
+    kept, held = [f"train:{i}" for i in range(0, len(lines), 2)], [f"train:{i}" for i in range(1, len(lines), 2)]
+    labels = write_xiaobu(source, kept, held, tmp_path / "copy")
+    assert (tmp_path / "copy" / XiaobuData.test_file).read_text().splitlines() == \
+        ["\t".join(lines[i].split("\t")[:2]) for i in range(1, len(lines), 2)]
+    assert list(labels.values()) == [int(lines[i].split("\t")[2]) for i in range(1, len(lines), 2)]
+
+
+def test_held_out_score_uses_the_given_thresholds_and_tunes_without_them(tmp_path):
+    task = get_task("sohu")
+    source = _sohu_source(tmp_path / "source", n=40)
+    ids = task.ids(_pool(task, source)[0])
+    labels = write_sohu(source, ids[::2], ids[1::2], tmp_path / "copy")
+    scorer = Scorer(task, tmp_path / "copy", labels)
+    y = np.array([labels[i] for i in scorer.held_ids])
+    groups = np.array([e.subtask for e in scorer.held])
+    probs = np.random.default_rng(0).random(len(y)) * 0.5 + 0.3 * y
+    fixed = {"A": 0.35, "B": 0.6}
+    assert scorer.score(probs, fixed) == pytest.approx(sohu_scores(y, probs, groups, fixed)[0]["score"])
+    assert scorer.score(probs, None) == pytest.approx(sohu_scores(y, probs, groups)[0]["score"])
+    assert scorer.score(probs, None) >= scorer.score(probs, fixed)
+    assert scorer.score(y.astype(float), None) == 1.0
