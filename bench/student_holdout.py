@@ -117,10 +117,11 @@ class Scorer:
         config = task.config_class()
         config.data_dir = str(data)
         splits = task.load_data(config)
-        self.task, self.labels = task, labels
+        self.task = task
         self.held = task.with_labels(splits.test, [labels[i] for i in task.ids(splits.test)])
         self.held_ids = task.ids(self.held)
-        self.pool = {i: e for i, e in zip(task.ids(task.cv_pool(config, splits)), task.cv_pool(config, splits))}
+        pool = task.cv_pool(config, splits)
+        self.pool = dict(zip(task.ids(pool), pool))
 
     def _aligned(self, ids: np.ndarray, probs: np.ndarray) -> np.ndarray:
         where = {str(i): n for n, i in enumerate(ids)}
