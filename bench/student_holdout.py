@@ -15,7 +15,8 @@ and scores every model's predictions of the held-out rows.
 
 Each model is scored as its submission would decide: with the decision state (Sohu's
 per-group thresholds) tuned on its own OOF rows (k-fold models) or validation split
-(single models); ``tuned on held-out`` re-tunes them on the scored rows (an upper bound,
+(single models), the student also with its teacher's (``--distill-thresholds teacher``:
+the ensemble's, tuned on its OOF rows); ``tuned on held-out`` re-tunes them on the scored rows (an upper bound,
 equal to the first for AUC). Differences from the ensemble come with a 95% paired
 bootstrap interval over the held-out rows (:func:`bench.oof_compare.paired_bootstrap`).
 
@@ -36,6 +37,7 @@ from pathlib import Path
 import numpy as np
 
 from bench.oof_compare import paired_bootstrap
+from common.ensemble import load_member
 from common.io import write_json_atomic, write_text_atomic
 from common.task import Task, get_task
 from common.config import parse_bool
@@ -122,6 +124,7 @@ class Scorer:
         self.held_ids = task.ids(self.held)
         pool = task.cv_pool(config, splits)
         self.pool = dict(zip(task.ids(pool), pool))
+        self.valid = splits.valid
 
     def _aligned(self, ids: np.ndarray, probs: np.ndarray) -> np.ndarray:
         where = {str(i): n for n, i in enumerate(ids)}
@@ -131,18 +134,21 @@ class Scorer:
 
     def kfold(self, run: Path, fold: int | None = None) -> tuple[np.ndarray, dict, float]:
         """(held-out P, state tuned on the run's OOF rows, that OOF score); ``fold``: that fold's model and rows."""
-        test, oof = np.load(run / "test_predictions.npz"), np.load(run / "oof.npz")
-        rows = np.arange(len(oof["ids"])) if fold is None else np.flatnonzero(oof["fold"] == fold)
-        metrics, state = self.task.score([self.pool[str(oof["ids"][r])] for r in rows], oof["oof"][rows])
-        probs = test["test"] if fold is None else test["per_fold"][fold]
-        return self._aligned(test["test_ids"], probs), state, metrics[self.task.metric_name]
+        run = load_member(run)
+        rows = np.arange(len(run.ids)) if fold is None else np.flatnonzero(run.fold == fold)
+        metrics, state = self.task.score([self.pool[run.ids[r]] for r in rows], run.oof[rows])
+        probs = run.test if fold is None else run.per_fold[fold]
+        return self._aligned(run.test_ids, probs), state, metrics[self.task.metric_name]
 
-    def single(self, run: Path) -> tuple[np.ndarray, dict, float]:
-        """(held-out P, state of its validation split, validation score) of a trained run."""
+    def single(self, run: Path, state: dict | None = None) -> tuple[np.ndarray, dict, float]:
+        """(held-out P, state, validation score with it) of a trained run; state: default its ``thresholds.json``."""
         saved = np.load(run / "probabilities.npz")
-        state = json.loads((run / "thresholds.json").read_text()) if (run / "thresholds.json").exists() else {}
-        metrics = json.loads((run / "metrics.json").read_text())
-        return self._aligned(saved["test_ids"], saved["test_probs"]), state, metrics.get("best_metric", float("nan"))
+        if state is None:
+            state = json.loads((run / "thresholds.json").read_text()) if (run / "thresholds.json").exists() else {}
+        if saved["valid_keys"].astype(str).tolist() != self.task.ids(self.valid):
+            raise ValueError(f"{run}/probabilities.npz: not the validation rows of the held-out data copy")
+        inner = self.task.score(self.valid, saved["valid_probs"], state)[0][self.task.metric_name]
+        return self._aligned(saved["test_ids"], saved["test_probs"]), state, inner
 
     def score(self, probs: np.ndarray, state: dict | None, rows: np.ndarray | None = None) -> float:
         rows = np.arange(len(self.held)) if rows is None else rows
@@ -194,16 +200,18 @@ def main(argv: list[str] | None = None) -> dict:
             "--folds", str(folds), "--run-dir", str(root / "pseudo"), "--pseudo-from", str(root / "ensemble")])
 
     scorer = Scorer(task, data, labels)
+    ensemble = scorer.kfold(root / "ensemble")
     models = [("neural, fold-model mean", scorer.kfold(root / "cv")),
               ("neural, one fold model", scorer.kfold(root / "cv", 0)),
               ("tfidf", scorer.kfold(root / "cv-tfidf")), ("gbm", scorer.kfold(root / "cv-gbm")),
-              ("ensemble", scorer.kfold(root / "ensemble")),
-              ("student (one model)", scorer.single(root / "student")),
+              ("ensemble", ensemble), ("student (one model)", scorer.single(root / "student")),
+              # what --distill-thresholds teacher decides: the teacher's thresholds, tuned on its OOF rows
+              ("student, the ensemble's thresholds", scorer.single(root / "student", ensemble[1])),
               ("plain model (one, same budget as a fold)", scorer.single(root / "plain"))]
     if args.pseudo:
         models += [("neural + pseudo-labels, fold-model mean", scorer.kfold(root / "pseudo")),
                    ("neural + pseudo-labels, one fold model", scorer.kfold(root / "pseudo", 0))]
-    reference, reference_state = models[4][1][:2]
+    reference, reference_state = ensemble[:2]
     table = []
     for name, (probs, state, inner) in models:
         row = {"model": name, "inner": round(float(inner), 4), "holdout": round(scorer.score(probs, state), 4),
@@ -224,7 +232,7 @@ def main(argv: list[str] | None = None) -> dict:
     result = {"task": args.task, "source": str(source), "holdout_fold": args.holdout_fold, "holdout_rows": len(held),
               "holdout_positives": int(values.sum()), "training_rows": len(kept), "inner_folds": folds,
               "neural_flags": list(recipe.neural), "student_flags": list(recipe.student), "metric": metric,
-              "inner": "k-fold models: their OOF score; single models: their validation score",
+              "inner": "k-fold models: their OOF score; single models: validation score with the row's thresholds",
               "bootstrap_rounds": args.rounds, "rows": table, "seconds": seconds,
               "wall_seconds": round(time.time() - start, 1), "load_average": os.getloadavg()}
     write_json_atomic(RESULTS / f"student_holdout_{args.task}.json", result)

@@ -18,6 +18,11 @@ One caveat remains in a CV of the student: a training row of fold j got its OOF 
 from the teacher's fold-j model, which trained on fold k's rows too; the student's fold-k
 score is therefore slightly optimistic, the way any OOF-on-OOF level-2 model is.
 
+A student's decisions (Sohu's per-group F1 thresholds) are tuned on its own validation
+rows by default. ``--distill-thresholds teacher`` takes instead the teacher's, tuned on
+the teacher's OOF probabilities of the whole pool: a soft-target student approximates
+those probabilities, and the pool has several times the validation split's rows.
+
 The loss (:func:`distillation_loss`) is ``(1 - alpha) * CE(hard) + alpha * T^2 * CE(soft_T)``
 with the soft targets ``[1 - p, p]`` softened to temperature T.
 """
@@ -42,16 +47,27 @@ class DistillConfig:
     distill_temperature: float = 1.0  # T: teacher and student logits divided by T, the soft loss times T^2
     # share of the test rows trained on their soft targets (a subset fixed by --seed; 0: the pool rows only)
     distill_test_fraction: float = 1.0
+    # where the student's decision thresholds (Sohu's per group; AUC tasks have none) are tuned: "valid" on its
+    # own validation rows (a k-fold student: its OOF), "teacher" on the teacher's OOF rows, all of the pool
+    distill_thresholds: str = "valid"
+
+
+THRESHOLD_SOURCES = ("valid", "teacher")
+TEACHER_THRESHOLDS_FILE = "teacher_thresholds.json"  # a student's fixed decision state (--distill-thresholds teacher)
 
 
 def check_options(config: DistillConfig) -> None:
-    """Raises ValueError: ``distill_alpha`` or ``distill_test_fraction`` outside [0, 1]; temperature <= 0."""
+    """Raises ValueError: ``distill_alpha`` or ``distill_test_fraction`` outside [0, 1], temperature <= 0,
+    or ``distill_thresholds`` not one of :data:`THRESHOLD_SOURCES`."""
     if not 0 <= config.distill_alpha <= 1:
         raise ValueError(f"--distill-alpha must be in [0, 1] (1.0: soft targets only), got {config.distill_alpha}")
     if config.distill_temperature <= 0:
         raise ValueError(f"--distill-temperature must be > 0, got {config.distill_temperature}")
     if not 0 <= config.distill_test_fraction <= 1:
         raise ValueError(f"--distill-test-fraction must be in [0, 1], got {config.distill_test_fraction}")
+    if config.distill_thresholds not in THRESHOLD_SOURCES:
+        raise ValueError(f"--distill-thresholds must be one of {', '.join(THRESHOLD_SOURCES)}, "
+                         f"got {config.distill_thresholds!r}")
 
 
 def transfer_rows(n_test: int, fraction: float, seed: int) -> np.ndarray:

@@ -60,6 +60,18 @@ class Teacher(Member):
         """Raises ValueError unless ``test_ids`` are the teacher's test ids, in order."""
         assert_same_ids(self.test_ids, np.asarray(test_ids, dtype=str), f"{self.run_dir}/{TEST_FILE} against the test set")
 
+    def thresholds(self, task, pool: list) -> dict:
+        """The decision state (Sohu: per-group thresholds; {} for AUC tasks) tuned on the teacher's OOF of ``pool``.
+
+        Args:
+            task: the :class:`common.task.Task` that scores ``pool``.
+            pool: labelled examples the teacher predicted out of fold (any subset, any order).
+
+        Raises:
+            ValueError: examples outside the teacher's pool (:meth:`oof_of`).
+        """
+        return task.score(pool, self.oof_of(task.ids(pool)))[1]
+
     def oof_of(self, ids: np.ndarray) -> np.ndarray:
         """(n,) OOF probabilities of the pool rows ``ids`` (any subset, any order).
 

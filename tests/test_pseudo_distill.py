@@ -270,3 +270,56 @@ def test_xiaobu_cv_distilled_from_a_kfold_run(tmp_path):
     with pytest.raises(ValueError, match="not --joint"):
         cv.main(flags + ["--run-dir", str(tmp_path / "joint"), "--distill-from", str(tmp_path / "round1"), "--joint", "true",
                          "--logit-adjust-tau", "0", "--posthoc-tau", "0"])
+
+
+def test_sohu_student_decides_with_the_teachers_thresholds_now_and_on_predict(tmp_path):
+    """--distill-thresholds teacher: thresholds tuned on the teacher's OOF of the pool, kept by a later predict."""
+    from bench.student_holdout import write_sohu
+    from common.commands import cv, predict, train
+    from common.task import get_task
+    from competitions.sohu.data import SUBTASKS
+    from competitions.sohu.metrics import sohu_scores
+    from tests.test_student_holdout import _sohu_source
+
+    task = get_task("sohu")
+    source = _sohu_source(tmp_path / "source", n=40)
+    config = task.config_class()
+    config.data_dir = str(source)
+    ids = task.ids(task.cv_pool(config, task.load_data(config)))
+    data = tmp_path / "data"
+    write_sohu(source, ids[::2], ids[1::2], data)  # 53 labelled rows, 53 test rows with a sample submission
+    vocab = str(SHARED_VOCAB) if SHARED_VOCAB.is_dir() else str(tmp_path / "none")
+    flags = ["--task", "sohu", "--data-dir", str(data), "--submission-dir", str(tmp_path / "sub"), "--vocab", vocab,
+             "--blend-with", ""] + TINY
+    cv.main(flags + ["--run-dir", str(tmp_path / "round1")])
+    teacher = load_teacher(tmp_path / "round1")
+    config.data_dir = str(data)
+    splits = task.load_data(config)
+    pool = task.cv_pool(config, splits)
+    by_id = {e.id: e for e in pool}
+    expected = sohu_scores(teacher.labels, teacher.oof, np.array([by_id[i].subtask for i in teacher.ids]))[1]
+
+    args = [a for a in flags if a not in ("--folds", "3")] + ["--distill-from", str(tmp_path / "round1")]
+    own = train.main(args + ["--run-dir", str(tmp_path / "own")])
+    student = tmp_path / "student"
+    result = train.main(args + ["--run-dir", str(student), "--distill-thresholds", "teacher"])
+    assert result["thresholds"] == pytest.approx(expected) != own["thresholds"]
+    assert json.loads((student / "thresholds.json").read_text()) == pytest.approx(expected)
+    valid = np.load(student / "probabilities.npz")["valid_probs"]
+    assert result["valid"]["score"] == pytest.approx(task.score(splits.valid, valid, expected)[0]["score"])
+    submitted = dict(line.split(",") for line in open(result["submission"]).read().splitlines()[1:])
+    saved = np.load(student / "probabilities.npz")
+    groups = {e.id: SUBTASKS[e.subtask].group for e in splits.test}
+    assert {i: int(p >= expected[groups[i]]) for i, p in zip(saved["test_ids"], saved["test_probs"])} == \
+        {i: int(y) for i, y in submitted.items()}
+    again = predict.main(["--task", "sohu", "--run", str(student)])  # a later predict keeps the teacher's
+    assert again["thresholds"] == pytest.approx(expected)
+
+    kfold = cv.main(flags + ["--run-dir", str(tmp_path / "student-cv"), "--distill-from", str(tmp_path / "round1"),
+                             "--distill-thresholds", "teacher"])
+    assert kfold["thresholds"] == pytest.approx(expected)
+    oof = np.load(tmp_path / "student-cv" / "oof.npz")
+    assert kfold["cv_teacher_thresholds"]["score"] == pytest.approx(
+        task.score([by_id[i] for i in oof["ids"]], oof["oof"], expected)[0]["score"])
+    with pytest.raises(ValueError, match="--distill-thresholds must be one of valid, teacher"):
+        train.main(args + ["--run-dir", str(tmp_path / "bad"), "--distill-thresholds", "test"])

@@ -81,3 +81,25 @@ def test_held_out_score_uses_the_given_thresholds_and_tunes_without_them(tmp_pat
     assert scorer.score(probs, None) == pytest.approx(sohu_scores(y, probs, groups)[0]["score"])
     assert scorer.score(probs, None) >= scorer.score(probs, fixed)
     assert scorer.score(y.astype(float), None) == 1.0
+
+
+def test_single_run_scored_with_its_own_or_a_given_state(tmp_path):
+    task = get_task("sohu")
+    source = _sohu_source(tmp_path / "source", n=40)
+    ids = task.ids(_pool(task, source)[0])
+    labels = write_sohu(source, ids[::2], ids[1::2], tmp_path / "copy")
+    scorer = Scorer(task, tmp_path / "copy", labels)
+    rng = np.random.default_rng(1)
+    run = tmp_path / "run"
+    run.mkdir()
+    valid_probs, test_probs = rng.random(len(scorer.valid)), rng.random(len(scorer.held))
+    np.savez(run / "probabilities.npz", valid_keys=np.array(task.ids(scorer.valid)), valid_probs=valid_probs,
+             test_ids=np.array(scorer.held_ids[::-1]), test_probs=test_probs[::-1])
+    own, given = {"A": 0.3, "B": 0.7}, {"A": 0.6, "B": 0.2}
+    (run / "thresholds.json").write_text(json.dumps(own))
+    y = task.labels(scorer.valid)
+    groups = np.array([e.subtask for e in scorer.valid])
+    for state, expected in ((None, own), (given, given)):
+        probs, used, inner = scorer.single(run, state)
+        assert np.array_equal(probs, test_probs) and used == expected  # aligned to the held rows' order
+        assert inner == pytest.approx(sohu_scores(y, valid_probs, groups, expected)[0]["score"])

@@ -20,7 +20,9 @@ its folds (ids and folds asserted equal), fold k only from models that never saw
   threshold and row count per fold go to ``cv_metrics.json``;
 * ``--distill-from RUN [--distill-alpha A] [--distill-temperature T]``
   (:mod:`common.distillation`): fold k trains on the teacher's OOF probabilities of its
-  training rows and its fold-k test probabilities as soft targets.
+  training rows and its fold-k test probabilities as soft targets; with
+  ``--distill-thresholds teacher`` the submission decides with the teacher's thresholds
+  (its OOF scored so: ``cv_teacher_thresholds``).
 """
 
 from __future__ import annotations
@@ -102,9 +104,12 @@ def main(argv: list[str] | None = None) -> dict:
     out = {"run_dir": str(run_dir), "folds_done": result["folds_done"], "complete": result["complete"],
            "missing": data.missing, "wall_seconds": round(time.time() - start, 1), "folds": result["folds"]}
     if result["complete"]:
-        _, state = task.score(pool, result["oof"])
+        fixed = teacher.thresholds(task, pool) if distill and config.distill_thresholds == "teacher" else None
+        metrics, state = task.score(pool, result["oof"], fixed)
         name = submission_name(task, config, "", f"cv{result['cv_score']:.4f}", None)
         out.update(cv=result["cv"], thresholds=state)
+        if fixed is not None:  # the student's OOF as its submission decides (the teacher's thresholds)
+            out["cv_teacher_thresholds"] = metrics
         if process_state().is_main_process:
             out.update(task.write_submission(config, data.test, result["test"], state, name))
     if process_state().is_main_process:

@@ -4,7 +4,8 @@
     accelerate launch [--multi_gpu --num_processes N] -m common.commands.predict --task sohu --run ...
 
 On the run's own data it (re)writes ``probabilities.npz`` and ``thresholds.json`` in
-the run folder (what blending reads) and the submission. With ``--test-file`` or
+the run folder (what blending reads) and the submission; a student trained with
+``--distill-thresholds teacher`` decides with its saved ``teacher_thresholds.json``. With ``--test-file`` or
 another ``--data-dir`` the run folder is never written: the submission and its
 ``<submission>.probabilities.npz`` go to the submission folder. Inference goes
 through ``accelerate`` (device, the run's mixed precision, the rows sharded across
@@ -27,6 +28,7 @@ from accelerate import Accelerator
 from common.checkpoint import load_model_weights
 from common.commands.args import run_cli, split_task
 from common.config import config_from_dict, parse_bool
+from common.distillation import TEACHER_THRESHOLDS_FILE
 from common.io import atomic_path, print_result, write_json_atomic
 from common.losses import posthoc_arguments
 from common.run import process_state
@@ -134,7 +136,9 @@ def predict_run(task: Task, run_dir: str | Path, data_dir: str | None = None, te
     data = task.load_data(config)
     test = data.test if test_file is None else task.load_test(config, test_file)
     valid_probs = probabilities(task, config, model, data.valid, accelerator, **adjust)
-    metrics, state = task.score(data.valid, valid_probs) if data.valid else ({}, {})
+    fixed = run_dir / TEACHER_THRESHOLDS_FILE  # a student that decides with its teacher's thresholds
+    fixed_state = json.loads(fixed.read_text(encoding="utf-8")) if fixed.is_file() else None
+    metrics, state = task.score(data.valid, valid_probs, fixed_state) if data.valid else ({}, fixed_state or {})
     test_probs = probabilities(task, config, model, test, accelerator, **adjust)
     value = metrics.get(task.metric_name)
     name = submission_name(task, config, tag, f"{task.metric_name}{value:.4f}" if value is not None else "",

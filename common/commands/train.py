@@ -8,8 +8,10 @@ runs :func:`common.commands.predict.predict_run` on the best weights. With a
 ``blend_with`` option (Sohu's TF-IDF reference), also writes the blend's submission.
 ``--distill-from RUN`` (a finished k-fold or ensemble run) trains a student on the
 teacher's soft targets as well (:mod:`common.distillation`): its OOF probability of each
-training row and its fold-mean probability of each test row. Ends by printing one JSON
-line (main process only).
+training row and its fold-mean probability of each test row; with ``--distill-thresholds
+teacher`` the student decides with the teacher's thresholds, saved in the run
+(``teacher_thresholds.json``) for every later prediction. Ends by printing one JSON line
+(main process only).
 """
 
 from __future__ import annotations
@@ -23,11 +25,12 @@ from accelerate.utils import set_seed
 
 from common.commands.args import compound_config, run_cli, split_task
 from common.config import narrow_config, parse_config
-from common.distillation import DistillConfig, SoftTargets, check_options, transfer_rows
+from common.distillation import TEACHER_THRESHOLDS_FILE, DistillConfig, SoftTargets, check_options, transfer_rows
+from common.io import write_json_atomic
 from common.io import print_result
 from common.run import check_resume_config, process_state, resolve_run_dir, save_config
 from common.task import Splits, Task
-from common.teacher import load_teacher
+from common.teacher import Teacher, load_teacher
 from common.training.callbacks import Callback
 from common.training.trainer import Trainer, build_callbacks
 
@@ -87,13 +90,17 @@ def main(argv: list[str] | None = None) -> dict:
     config = parse_config(compound_config(f"{task.name}Train", DistillConfig, task.config_class), rest,
                           description=__doc__)
     data = task.load_data(config)  # bad data fails before any run folder exists
-    soft = None
+    soft = teacher = None
     if config.distill_from:
-        soft = student_targets(task, config, data)
+        soft, teacher = student_targets(task, config, data)
     else:  # config.json as before: the task's options only
         config = narrow_config(config, task.config_class)
     run_dir = resolve_run_dir(config, task.name)
     summary = fit(task, config, run_dir, data.train, data.valid, data, soft_targets=soft)
+    if teacher is not None and config.distill_thresholds == "teacher":  # read by predict_run, now and later
+        if process_state().is_main_process:
+            write_json_atomic(run_dir / TEACHER_THRESHOLDS_FILE, teacher.thresholds(task, task.cv_pool(config, data)))
+        process_state().wait_for_everyone()
     result = predict_run(task, run_dir)
     blend_with = getattr(config, "blend_with", "")
     if blend_with and (Path(blend_with) / "probabilities.npz").is_file():
@@ -112,8 +119,10 @@ def main(argv: list[str] | None = None) -> dict:
     return result
 
 
-def student_targets(task: Task, config: Any, data: Splits) -> SoftTargets:
+def student_targets(task: Task, config: Any, data: Splits) -> tuple[SoftTargets, Teacher]:
     """The teacher ``config.distill_from``'s OOF probabilities of ``data.train`` and fold-mean ones of ``data.test``.
+
+    Returns: (those soft targets, the teacher).
 
     Raises:
         ValueError: a task without soft-target training, bad distillation options, training
@@ -126,7 +135,7 @@ def student_targets(task: Task, config: Any, data: Splits) -> SoftTargets:
     teacher = load_teacher(config.distill_from)
     teacher.check_test(task.ids(data.test))
     rows = transfer_rows(len(data.test), config.distill_test_fraction, config.seed)
-    return SoftTargets(teacher.oof_of(task.ids(data.train)), [data.test[i] for i in rows], teacher.test[rows])
+    return SoftTargets(teacher.oof_of(task.ids(data.train)), [data.test[i] for i in rows], teacher.test[rows]), teacher
 
 
 if __name__ == "__main__":
