@@ -290,3 +290,34 @@ def test_steps_per_epoch_count_the_sharded_batches(runs):
         steps = json.loads((run.run_dir / "metrics.json").read_text(encoding="utf-8"))["global_step"]
         assert steps == counts[-1] * 2, line  # TINY trains 2 epochs
     assert counts[1] == math.ceil(counts[0] / 2)
+
+
+def test_student_with_teacher_thresholds_under_2_processes(tmp_path):
+    """``train --distill-from T --distill-thresholds teacher`` with 2 processes: T's OOF thresholds, written once."""
+    if not SOHU.is_dir():
+        pytest.skip(f"real Sohu data not linked at {SOHU}")
+    from common.task import get_task
+    from competitions.sohu.metrics import sohu_scores
+
+    data = tiny_sohu_tree(tmp_path / "data")
+    task = get_task("sohu")
+    config = task.config_class()
+    config.data_dir = str(data)
+    splits = task.load_data(config)
+    pool, rng = task.cv_pool(config, splits), np.random.default_rng(0)
+    labels, subtasks = task.labels(pool), np.array([e.subtask for e in pool])
+    teacher = tmp_path / "teacher"  # a k-fold run's two files: what --distill-from reads
+    teacher.mkdir()
+    oof = np.clip(0.35 * labels + 0.65 * rng.random(len(pool)), 0, 1)
+    np.savez(teacher / "oof.npz", ids=np.array(task.ids(pool)), labels=labels, fold=np.arange(len(pool)) % 3, oof=oof)
+    per_fold = rng.random((3, len(splits.test)))
+    np.savez(teacher / "test_predictions.npz", test_ids=np.array(task.ids(splits.test)), test=per_fold.mean(0),
+             per_fold=per_fold)
+    run = train("sohu", data, tmp_path / "p2", 2, "--distill-from", str(teacher), "--distill-thresholds", "teacher")
+    assert run.proc.returncode == 0, describe(run.proc)
+    (line,) = result_lines(run.proc.stdout)
+    expected = sohu_scores(labels, oof, subtasks)[1]
+    assert line["thresholds"] == pytest.approx(expected)
+    assert json.loads((run.run_dir / "teacher_thresholds.json").read_text()) == pytest.approx(expected)
+    assert len({pid for pid, _ in run.writes}) == 1
+    assert run.relative_writes()["run/teacher_thresholds.json"] == 1
