@@ -16,8 +16,8 @@ and scores every model's predictions of the held-out rows.
 Each model is scored as its submission would decide: with the decision state (Sohu's
 per-group thresholds) tuned on its own OOF rows (k-fold models) or validation split
 (single models), the student also with its teacher's (``--distill-thresholds teacher``:
-the ensemble's, tuned on its OOF rows); ``tuned on held-out`` re-tunes them on the scored rows (an upper bound,
-equal to the first for AUC). Differences from the ensemble come with a 95% paired
+the ensemble's, tuned on its OOF rows); ``tuned on held-out`` re-tunes them on the
+scored rows (an upper bound, equal to the first for AUC). Differences from the ensemble come with a 95% paired
 bootstrap interval over the held-out rows (:func:`bench.oof_compare.paired_bootstrap`).
 
 Writes ``runs/<task>/holdout-fold<k>/`` (the data copy, the runs) and

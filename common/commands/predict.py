@@ -5,8 +5,8 @@
 
 On the run's own data it (re)writes ``probabilities.npz`` and ``thresholds.json`` in
 the run folder (what blending reads) and the submission; a student trained with
-``--distill-thresholds teacher`` decides with its saved ``teacher_thresholds.json``. With ``--test-file`` or
-another ``--data-dir`` the run folder is never written: the submission and its
+``--distill-thresholds teacher`` decides with its saved ``teacher_thresholds.json``.
+With ``--test-file`` or another ``--data-dir`` the run folder is never written: the submission and its
 ``<submission>.probabilities.npz`` go to the submission folder. Inference goes
 through ``accelerate`` (device, the run's mixed precision, the rows sharded across
 processes and gathered); only the main process writes and prints the JSON line.

@@ -26,8 +26,7 @@ from accelerate.utils import set_seed
 from common.commands.args import compound_config, run_cli, split_task
 from common.config import narrow_config, parse_config
 from common.distillation import TEACHER_THRESHOLDS_FILE, DistillConfig, SoftTargets, check_options, transfer_rows
-from common.io import write_json_atomic
-from common.io import print_result
+from common.io import print_result, write_json_atomic
 from common.run import check_resume_config, process_state, resolve_run_dir, save_config
 from common.task import Splits, Task
 from common.teacher import Teacher, load_teacher
