@@ -67,12 +67,17 @@ def test_xiaobu_copy_holds_out_lines(tmp_path):
     assert list(labels.values()) == [int(lines[i].split("\t")[2]) for i in range(1, len(lines), 2)]
 
 
-def test_held_out_score_uses_the_given_thresholds_and_tunes_without_them(tmp_path):
+def _sohu_scorer(tmp_path):
+    """(task, held-out labels by test id, Scorer) of a copy holding out every other row of a 40-row source."""
     task = get_task("sohu")
     source = _sohu_source(tmp_path / "source", n=40)
     ids = task.ids(_pool(task, source)[0])
     labels = write_sohu(source, ids[::2], ids[1::2], tmp_path / "copy")
-    scorer = Scorer(task, tmp_path / "copy", labels)
+    return task, labels, Scorer(task, tmp_path / "copy", labels)
+
+
+def test_held_out_score_uses_the_given_thresholds_and_tunes_without_them(tmp_path):
+    task, labels, scorer = _sohu_scorer(tmp_path)
     y = np.array([labels[i] for i in scorer.held_ids])
     groups = np.array([e.subtask for e in scorer.held])
     probs = np.random.default_rng(0).random(len(y)) * 0.5 + 0.3 * y
@@ -84,11 +89,7 @@ def test_held_out_score_uses_the_given_thresholds_and_tunes_without_them(tmp_pat
 
 
 def test_single_run_scored_with_its_own_or_a_given_state(tmp_path):
-    task = get_task("sohu")
-    source = _sohu_source(tmp_path / "source", n=40)
-    ids = task.ids(_pool(task, source)[0])
-    labels = write_sohu(source, ids[::2], ids[1::2], tmp_path / "copy")
-    scorer = Scorer(task, tmp_path / "copy", labels)
+    task, _, scorer = _sohu_scorer(tmp_path)
     rng = np.random.default_rng(1)
     run = tmp_path / "run"
     run.mkdir()
