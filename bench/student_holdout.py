@@ -15,8 +15,8 @@ and scores every model's predictions of the held-out rows.
 
 Each model is scored as its submission would decide: with the decision state (Sohu's
 per-group thresholds) tuned on its own OOF rows (k-fold models) or validation split
-(single models), the student also with its teacher's (``--distill-thresholds teacher``:
-the ensemble's, tuned on its OOF rows); ``tuned on held-out`` re-tunes them on the
+(single models; the recipe's student, ``--distill-thresholds teacher``, with its teacher's:
+the ensemble's, tuned on its OOF rows), the student also both ways; ``tuned on held-out`` re-tunes them on the
 scored rows (an upper bound, equal to the first for AUC). Differences from the ensemble come with a 95% paired
 bootstrap interval over the held-out rows (:func:`bench.oof_compare.paired_bootstrap`).
 
@@ -61,7 +61,7 @@ RECIPES = {
     "sohu": Recipe("runs/sohu/cv5-quick-mlm8-stats",
                    ("--model", "cache/sohu-mlm-8ep", "--config", "competitions/sohu/configs/quick.toml",
                     "--pair-statistics", "true"),
-                   ("--distill-alpha", "1", "--distill-test-fraction", "0.25"),
+                   ("--distill-alpha", "1", "--distill-test-fraction", "0.25", "--distill-thresholds", "teacher"),
                    ("--blend-with", "")),  # the TF-IDF baseline's probabilities are of the real test set
 }
 
@@ -140,13 +140,20 @@ class Scorer:
         probs = run.test if fold is None else run.per_fold[fold]
         return self._aligned(run.test_ids, probs), state, metrics[self.task.metric_name]
 
-    def single(self, run: Path, state: dict | None = None) -> tuple[np.ndarray, dict, float]:
-        """(held-out P, state, validation score with it) of a trained run; state: default its ``thresholds.json``."""
+    def single(self, run: Path, state: dict | str | None = None) -> tuple[np.ndarray, dict, float]:
+        """(held-out P, state, validation score with it) of a trained run.
+
+        state: None: its ``thresholds.json`` (what its submission decided with: tuned on its
+        validation rows, or its teacher's with ``--distill-thresholds teacher``); ``"valid"``:
+        tuned on its validation rows now; a dict: that state.
+        """
         saved = np.load(run / "probabilities.npz")
-        if state is None:
-            state = json.loads((run / "thresholds.json").read_text()) if (run / "thresholds.json").exists() else {}
         if saved["valid_keys"].astype(str).tolist() != self.task.ids(self.valid):
             raise ValueError(f"{run}/probabilities.npz: not the validation rows of the held-out data copy")
+        if state == "valid":
+            state = self.task.score(self.valid, saved["valid_probs"])[1]
+        elif state is None:
+            state = json.loads((run / "thresholds.json").read_text()) if (run / "thresholds.json").exists() else {}
         inner = self.task.score(self.valid, saved["valid_probs"], state)[0][self.task.metric_name]
         return self._aligned(saved["test_ids"], saved["test_probs"]), state, inner
 
@@ -204,7 +211,8 @@ def main(argv: list[str] | None = None) -> dict:
     models = [("neural, fold-model mean", scorer.kfold(root / "cv")),
               ("neural, one fold model", scorer.kfold(root / "cv", 0)),
               ("tfidf", scorer.kfold(root / "cv-tfidf")), ("gbm", scorer.kfold(root / "cv-gbm")),
-              ("ensemble", ensemble), ("student (one model)", scorer.single(root / "student")),
+              ("ensemble", ensemble), ("student (one model), as it decides", scorer.single(root / "student")),
+              ("student, thresholds of its validation rows", scorer.single(root / "student", "valid")),
               # what --distill-thresholds teacher decides: the teacher's thresholds, tuned on its OOF rows
               ("student, the ensemble's thresholds", scorer.single(root / "student", ensemble[1])),
               ("plain model (one, same budget as a fold)", scorer.single(root / "plain"))]

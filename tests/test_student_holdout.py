@@ -88,7 +88,7 @@ def test_held_out_score_uses_the_given_thresholds_and_tunes_without_them(tmp_pat
     assert scorer.score(y.astype(float), None) == 1.0
 
 
-def test_single_run_scored_with_its_own_or_a_given_state(tmp_path):
+def test_single_run_scored_with_its_saved_its_valid_or_a_given_state(tmp_path):
     task, _, scorer = _sohu_scorer(tmp_path)
     rng = np.random.default_rng(1)
     run = tmp_path / "run"
@@ -100,7 +100,9 @@ def test_single_run_scored_with_its_own_or_a_given_state(tmp_path):
     (run / "thresholds.json").write_text(json.dumps(own))
     y = task.labels(scorer.valid)
     groups = np.array([e.subtask for e in scorer.valid])
-    for state, expected in ((None, own), (given, given)):
+    tuned = sohu_scores(y, valid_probs, groups)[1]  # "valid": tuned on the run's validation rows
+    assert tuned not in (own, given)
+    for state, expected in ((None, own), (given, given), ("valid", tuned)):
         probs, used, inner = scorer.single(run, state)
         assert np.array_equal(probs, test_probs) and used == expected  # aligned to the held rows' order
         assert inner == pytest.approx(sohu_scores(y, valid_probs, groups, expected)[0]["score"])
