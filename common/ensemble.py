@@ -39,7 +39,7 @@ from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.linear_model import LogisticRegression
 
 from common.cv import assert_same_ids
-from common.match_features import pair_statistics
+from common.match_features import alignment_statistics, pair_statistics, word2vec_alignment
 from common.tfidf_reference import PairFeatures
 
 
@@ -286,6 +286,7 @@ def cross_fit(fold: np.ndarray, fit_predict: Callable[[np.ndarray, np.ndarray], 
 
 # -------------------------------------------------- non-neural members
 FEATURE_MEMBERS = ("tfidf", "tfidf-word", "gbm")
+GBM_FEATURES = ("statistics", "alignment")
 
 
 @dataclass
@@ -302,6 +303,11 @@ class FeatureOptions:
             ``max_iter``, ``learning_rate``, ``max_leaf_nodes``.
         gbm_svd: components of a truncated SVD of ``tfidf(a) + tfidf(b)`` added to the
             pair statistics (what the pair is about; 0: none; at most the vocabulary size - 1).
+        gbm_features: ``"statistics"``: the pair statistics, the TF-IDF cosine and the SVD;
+            ``"alignment"`` (default): also word- and sequence-level overlap
+            (:func:`common.match_features.alignment_statistics`), word2vec soft matches
+            (:func:`common.match_features.word2vec_alignment`), the cosine of the word (or id)
+            TF-IDF vectors and of the two texts' SVD vectors (LSA).
         seed: random state of the SVD and the boosting.
     """
 
@@ -312,7 +318,12 @@ class FeatureOptions:
     gbm_learning_rate: float = 0.05
     gbm_leaves: int = 15
     gbm_svd: int = 16
+    gbm_features: str = "alignment"
     seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.gbm_features not in GBM_FEATURES:
+            raise ValueError(f"gbm_features must be one of {list(GBM_FEATURES)}, got {self.gbm_features!r}")
 
 
 def text_kind(pairs: Sequence[tuple]) -> str:
@@ -323,6 +334,12 @@ def text_kind(pairs: Sequence[tuple]) -> str:
 def _vectors(features: PairFeatures, texts: Sequence) -> sp.csr_matrix:
     """(N, V) L2-normalised TF-IDF rows of ``texts`` under the fitted ``features``."""
     return features.vectorizer.transform([features._doc(t) for t in texts])
+
+
+def _row_cosine(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """(N, 1) cosine of the rows of two (N, D) arrays (0 for a zero row)."""
+    norms = np.maximum(np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1), 1e-12)
+    return ((a * b).sum(axis=1) / norms)[:, None]
 
 
 def feature_member(spec: str, pairs: Sequence[tuple], labels: np.ndarray, fold: np.ndarray,
@@ -336,7 +353,8 @@ def feature_member(spec: str, pairs: Sequence[tuple], labels: np.ndarray, fold: 
     jieba's words instead of characters (string texts only). ``gbm``: scikit-learn's
     ``HistGradientBoostingClassifier`` (histogram gradient boosting as in LightGBM, Ke et
     al., NeurIPS 2017) on :func:`pair_statistics`, the TF-IDF cosine, an SVD of
-    ``tfidf(a) + tfidf(b)`` and the group as a categorical feature. In both, fold k's
+    ``tfidf(a) + tfidf(b)`` and the group as a categorical feature, and with
+    ``options.gbm_features == "alignment"`` the alignment features (:class:`FeatureOptions`). In both, fold k's
     vectorizer (IDF), SVD and model see only the other folds' pairs; ``per_fold[k]``
     holds fold k's model's test probabilities.
 
@@ -367,10 +385,14 @@ def feature_member(spec: str, pairs: Sequence[tuple], labels: np.ndarray, fold: 
     N = len(pairs)  # rows 0..N-1 of first/second are the pool, N.. the test set
     folds = np.unique(fold).tolist()
     per_fold = np.zeros((len(folds), len(test_pairs)))
+    alignment = spec == "gbm" and options.gbm_features == "alignment"
     if spec == "gbm":
         statistics = pair_statistics(first, second)  # (N + M, 13), the same for every fold
         if groups is not None:
             statistics = np.hstack([statistics, np.concatenate([groups, test_groups]).astype(np.float64)[:, None]])
+        if alignment:  # (N + M, 15 + 3), no labels read: fitted once on all texts
+            statistics = np.hstack([statistics, alignment_statistics(first, second),
+                                    word2vec_alignment(first, second, seed=options.seed)])
 
     def fit_predict(train: np.ndarray, held: np.ndarray) -> np.ndarray:
         k = folds.index(int(fold[held[0]]))
@@ -385,6 +407,13 @@ def feature_member(spec: str, pairs: Sequence[tuple], labels: np.ndarray, fold: 
         if components > 0:
             svd = TruncatedSVD(components, random_state=options.seed).fit((a + b)[train])
             columns.append(svd.transform(a + b))  # (N + M, components)
+            if alignment:  # LSA: the cosine of the two texts' own SVD vectors
+                sa, sb = svd.transform(a), svd.transform(b)
+                columns.append(_row_cosine(sa, sb))
+        if alignment:  # the cosine of word (ids: unigram) TF-IDF vectors
+            words = PairFeatures("word" if kind == "char" else kind, 1, False).fit(
+                [t for i in train for t in (first[i], second[i])])
+            columns.append(np.asarray(_vectors(words, first).multiply(_vectors(words, second)).sum(axis=1)))
         X = np.hstack(columns)
         model = HistGradientBoostingClassifier(
             max_iter=options.gbm_iterations, learning_rate=options.gbm_learning_rate,

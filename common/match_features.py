@@ -7,11 +7,18 @@ Xiaobu add it to the token embeddings through a zero-initialised 2-row embedding
 
 The pair statistics (lengths, n-gram Jaccard and containment) are the hand features of
 the Quora question-pairs solutions: the ``gbm`` ensemble member is fitted on them, and
-``--pair-statistics`` adds them to a neural model's pooled output.
+``--pair-statistics`` adds them to a neural model's pooled output. The ``gbm`` member
+also reads :func:`alignment_statistics` (word overlap, longest common substring, shared
+numbers and names) and :func:`word2vec_alignment` (soft word matches).
 """
 
 from __future__ import annotations
 
+import difflib
+import re
+import zlib
+from collections import Counter
+from functools import lru_cache
 from typing import Iterable, Sequence
 
 import numpy as np
@@ -82,3 +89,107 @@ def scaled_statistics(first: Sequence, second: Sequence) -> np.ndarray:
     stats = pair_statistics(first, second)
     stats[:, :3] = np.log1p(stats[:, :3])
     return stats.astype(np.float32)
+
+
+# ------------------------------------------- alignment features of the gbm member
+NUM_ALIGNMENT = 15  # columns of alignment_statistics
+_NUMBER = re.compile(r"\d+(?:\.\d+)?")
+# jieba.posseg tags of names: person, place, organisation, other proper noun, Latin-script word
+PROPER_NOUN_TAGS = ("nr", "ns", "nt", "nz", "eng")
+
+
+@lru_cache(maxsize=1 << 18)
+def proper_nouns(text: str) -> frozenset[str]:
+    """The names in a string: words of 2+ characters that ``jieba.posseg`` tags as a person, place,
+    organisation, other proper noun or Latin-script word (``PROPER_NOUN_TAGS``). Cached per process."""
+    import logging
+
+    import jieba
+    import jieba.posseg
+
+    jieba.setLogLevel(logging.WARNING)
+    return frozenset(p.word for p in jieba.posseg.lcut(text) if p.flag in PROPER_NOUN_TAGS and len(p.word) > 1)
+
+
+def content_tokens(text: Sequence) -> list:
+    """The units a pair is aligned on: jieba's words of a string without punctuation or space
+    (words with at least one letter, digit or CJK character), or the ids of an id sequence as they are."""
+    if not isinstance(text, str):
+        return list(text)
+    from common.tfidf_reference import segmented
+
+    return [w for w in segmented(text).split(" ") if any(c.isalnum() for c in w)]
+
+
+def _longest_common_run(x: Sequence, y: Sequence) -> tuple[int, float]:
+    """(length of the longest common contiguous run, difflib's similarity ratio 2M/T) of two sequences."""
+    matcher = difflib.SequenceMatcher(None, x, y, autojunk=False)
+    return matcher.find_longest_match(0, len(x), 0, len(y)).size, matcher.ratio()
+
+
+def alignment_statistics(first: Sequence, second: Sequence, max_length: int = 512) -> np.ndarray:
+    """(N, 15) word- and sequence-level overlap of N pairs, beside :func:`pair_statistics` for a tree model.
+
+    Columns: Jaccard of the two :func:`content_tokens` sets, the share of a's set found in b
+    and of b's in a, the number of shared tokens; the longest common substring (contiguous
+    run of characters or ids) in tokens, its share of the shorter text, and difflib's
+    ``SequenceMatcher.ratio`` (2·matches / total length); Jaccard of the numbers written in the
+    two texts and the number of numbers only one of them holds; Jaccard of their
+    :func:`proper_nouns`, the number shared, only in a, only in b, in a and in b (news pairs
+    about the same event share their figures and names). The number and name columns are 0
+    for id texts. Nothing is fitted. The sequence columns read the first ``max_length``
+    tokens of each text (difflib is quadratic in the worst case).
+    """
+    rows = []
+    for x, y in zip(first, second):
+        wa, wb = set(content_tokens(x)), set(content_tokens(y))
+        shared = len(wa & wb)
+        run, ratio = _longest_common_run(x[:max_length], y[:max_length])
+        strings = isinstance(x, str)
+        na, nb = (set(_NUMBER.findall(x)), set(_NUMBER.findall(y))) if strings else (set(), set())
+        ea, eb = (proper_nouns(x), proper_nouns(y)) if strings else (frozenset(), frozenset())
+        rows.append([shared / max(len(wa | wb), 1), shared / max(len(wa), 1), shared / max(len(wb), 1), shared,
+                     run, run / max(min(len(x), len(y), max_length), 1), ratio,
+                     len(na & nb) / max(len(na | nb), 1), len(na ^ nb),
+                     len(ea & eb) / max(len(ea | eb), 1), len(ea & eb), len(ea - eb), len(eb - ea), len(ea), len(eb)])
+    return np.asarray(rows, dtype=np.float64).reshape(len(rows), NUM_ALIGNMENT)
+
+
+def _stable_hash(text: str) -> int:
+    """gensim's vector-seeding hash made independent of PYTHONHASHSEED (same vectors in every process)."""
+    return zlib.crc32(text.encode("utf-8"))
+
+
+def word2vec_alignment(first: Sequence, second: Sequence, dim: int = 100, epochs: int = 10,
+                       seed: int = 0) -> np.ndarray:
+    """(N, 3) soft overlap of N pairs under word2vec vectors fitted on their own texts.
+
+    A CBOW word2vec (gensim's default; Mikolov et al., 2013) is fitted on the
+    :func:`content_tokens` of all 2N texts (no labels: the test pairs may be among them);
+    then for each pair, with S the cosine matrix of a's and b's token vectors, the mean over
+    a's tokens of their best match in b (S.max(1).mean()), the same from b, and the cosine of
+    the two mean vectors: a synonym counts as a partial match, which the n-gram features miss.
+    One worker and a fixed hash, so the vectors are the same for a seed at any process count.
+    Tokens seen once are not embedded; a text with no embedded token gives 0s.
+    """
+    from gensim.models import Word2Vec
+
+    tokens = [[str(t) for t in content_tokens(x)] for x in list(first) + list(second)]
+    if max(Counter(t for text in tokens for t in text).values(), default=0) < 2:
+        return np.zeros((len(first), 3))  # no token to embed
+    vectors = Word2Vec(tokens, vector_size=dim, window=5, min_count=2, workers=1, epochs=epochs, seed=seed,
+                       hashfxn=_stable_hash).wv
+
+    def unit(words: list[str]) -> np.ndarray:
+        rows = np.array([vectors[w] for w in words if w in vectors.key_to_index]).reshape(-1, dim)
+        return rows / np.maximum(np.linalg.norm(rows, axis=1, keepdims=True), 1e-9)
+
+    n, out = len(first), np.zeros((len(first), 3))
+    for i in range(n):
+        a, b = unit(tokens[i]), unit(tokens[n + i])
+        if len(a) and len(b):
+            similarity = a @ b.T
+            ma, mb = a.mean(axis=0), b.mean(axis=0)
+            out[i] = [similarity.max(axis=1).mean(), similarity.max(axis=0).mean(),
+                      ma @ mb / max(np.linalg.norm(ma) * np.linalg.norm(mb), 1e-9)]
+    return out

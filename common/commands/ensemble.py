@@ -40,8 +40,8 @@ from common.commands.args import run_cli, split_task
 from common.commands.predict import submission_name
 from common.config import config_from_dict, save_config_json
 from common.cv import assert_same_ids
-from common.ensemble import (FEATURE_MEMBERS, OOF_FILE, TEST_FILE, FeatureOptions, Member, apply_stack, better,
-                             caruana_select, check_members, cross_fit, feature_member, fit_stack, load_member,
+from common.ensemble import (FEATURE_MEMBERS, GBM_FEATURES, OOF_FILE, TEST_FILE, FeatureOptions, Member, apply_stack,
+                             better, caruana_select, check_members, cross_fit, feature_member, fit_stack, load_member,
                              stack_coefficients)
 from common.io import atomic_path, print_result, write_json_atomic, write_text_atomic
 from common.pair_task import PairTask
@@ -126,6 +126,7 @@ def _parser() -> argparse.ArgumentParser:
             continue
         flag = "--" + ("tfidf-" + name if name in ("ngram_max", "C") else name).replace("_", "-")
         parser.add_argument(flag, type=type(value), default=value, dest=name,
+                            choices=GBM_FEATURES if name == "gbm_features" else None,
                             help=f"common.ensemble.FeatureOptions.{name} (default {value})")
     return parser
 
