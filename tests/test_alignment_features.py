@@ -13,6 +13,7 @@ from common.ensemble import FeatureOptions, feature_member
 from common.match_features import (NUM_ALIGNMENT, PROPER_NOUN_TAGS, alignment_statistics, content_tokens,
                                    word2vec_alignment)
 from tests.conftest import ROOT
+from tests.test_ensemble import word_pairs
 
 
 def test_alignment_statistics_of_id_pairs_by_hand():
@@ -58,12 +59,7 @@ def test_word2vec_alignment_identical_pairs_match_fully_and_vectors_ignore_the_h
 
 
 def test_gbm_features_option():
-    rng = np.random.default_rng(3)
-    words = ["天气", "很好", "公园", "散步", "北京", "地区", "风险", "调整"]
-    first = ["".join(rng.choice(words, 4)) for _ in range(60)]
-    y = rng.integers(0, 2, 60)
-    second = [a if label else "".join(rng.choice(words, 4)) for a, label in zip(first, y)]
-    pairs, fold, groups = list(zip(first, second)), np.arange(60) % 3, np.arange(60) % 2
+    pairs, y, fold, groups = word_pairs(60, 3, seed=3)
     outputs = {}
     for features in ("statistics", "alignment"):
         options = FeatureOptions(gbm_iterations=20, gbm_features=features)

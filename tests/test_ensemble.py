@@ -94,15 +94,20 @@ def test_stack_per_group():
     assert unseen.shape == (4,) and ((unseen > 0) & (unseen < 1)).all()
 
 
+def word_pairs(n: int, n_folds: int, seed: int):
+    """(pairs, labels, fold, groups) of n synthetic char pairs: a positive pair repeats its first text."""
+    rng = np.random.default_rng(seed)
+    words = ["天气", "很好", "公园", "散步", "北京", "地区", "风险", "调整"]
+    first = ["".join(rng.choice(words, 4)) for _ in range(n)]
+    y = rng.integers(0, 2, n)
+    second = [a if label else "".join(rng.choice(words, 4)) for a, label in zip(first, y)]
+    return list(zip(first, second)), y, np.arange(n) % n_folds, np.arange(n) % 2
+
+
 def test_feature_members_on_given_folds():
     """tfidf, tfidf-word and gbm on char pairs (with groups), gbm on id pairs: one OOF probability per row, one
     test row per fold."""
-    rng = np.random.default_rng(5)
-    words = ["天气", "很好", "公园", "散步", "北京", "地区", "风险", "调整"]
-    first = ["".join(rng.choice(words, 4)) for _ in range(80)]
-    y = rng.integers(0, 2, 80)
-    second = [a if label else "".join(rng.choice(words, 4)) for a, label in zip(first, y)]
-    pairs, fold, groups = list(zip(first, second)), np.arange(80) % 4, np.arange(80) % 2
+    pairs, y, fold, groups = word_pairs(80, 4, seed=5)
     quick = FeatureOptions(gbm_iterations=20)
     for spec in ("tfidf", "tfidf-word", "gbm"):
         oof, per_fold = feature_member(spec, pairs, y, fold, pairs[:10], groups, groups[:10], quick)
