@@ -3,8 +3,8 @@
     python -m bench.feature_members --task xiaobu [--members tfidf gbm:statistics gbm:alignment] [--folds 5]
 
 No neural run is needed: the folds are those ``common.commands.cv`` makes for the task's
-pool with its defaults (:func:`common.cv.make_folds`, stratified by ``Task.strata``, pairs
-that share a text in one fold, ``fold_seed`` 42), so the numbers line up with a later
+pool with its defaults (:func:`common.commands.cv.draw_folds`: stratified by ``Task.strata``,
+pairs that share a text in one fold, ``fold_seed`` 42), so the numbers line up with a later
 ``make <task>-recipe``. Each member (``tfidf``, ``tfidf-word``, ``gbm`` or
 ``gbm:<gbm_features>``) is fitted by :func:`common.ensemble.feature_member` and scored on
 every fold and pooled; the others are compared with the first by a paired bootstrap
@@ -20,10 +20,10 @@ import time
 import numpy as np
 
 from bench.oof_compare import RESULTS, paired_bootstrap
-from common.cv import CVConfig, make_folds, text_groups
-from common.ensemble import FeatureOptions, feature_member
+from common.commands.cv import draw_folds
+from common.cv import CVConfig
+from common.ensemble import FeatureOptions, condition_groups, feature_member
 from common.io import write_json_atomic
-from common.pair_task import PairTask
 from common.task import get_task
 
 
@@ -35,7 +35,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--folds", type=int, default=5)
     parser.add_argument("--rounds", type=int, default=1000, help="paired bootstrap resamples")
     args = parser.parse_args(argv)
-    task, defaults = get_task(args.task), CVConfig()
+    task = get_task(args.task)
     config = task.config_class()
     if args.data_dir:
         config.data_dir = args.data_dir
@@ -44,11 +44,8 @@ def main(argv: list[str] | None = None) -> dict:
     pairs, test_pairs = task.text_pairs(pool), task.text_pairs(data.test)
     if pairs is None:
         raise ValueError(f"task {task.name} gives no text pairs (Task.text_pairs) to fit the members on")
-    fold = make_folds(task.strata(pool), args.folds, defaults.fold_seed,
-                      text_groups(pairs) if defaults.group_by_text else None)
-    groups = test_groups = None
-    if isinstance(task, PairTask) and task.num_conditions:
-        groups, test_groups = np.asarray(task.conditions(pool)), np.asarray(task.conditions(data.test))
+    fold = draw_folds(task, pool, CVConfig(folds=args.folds))
+    groups, test_groups = condition_groups(task, pool, data.test)
     labels = np.asarray(task.labels(pool))
     metric = task.metric_name
 
@@ -74,7 +71,7 @@ def main(argv: list[str] | None = None) -> dict:
         folds_text = " ".join(f"{v:.4f}" for v in rows[name]["per_fold"].values())
         print(f"{rows[name]['oof']:.4f}  folds {folds_text}  {interval}  {name}")
     result = {"task": task.name, "metric": metric, "rows": len(pool), "folds": args.folds,
-              "fold_seed": defaults.fold_seed, "rounds": args.rounds, "members": rows,
+              "fold_seed": CVConfig.fold_seed, "rounds": args.rounds, "members": rows,
               "seconds": round(time.time() - start, 1)}
     write_json_atomic(RESULTS / f"feature_members_{task.name}.json", result)
     return result

@@ -258,6 +258,16 @@ def apply_stack(stack: Stack, predictions: np.ndarray, groups: np.ndarray | None
     return out
 
 
+def condition_groups(task, pool: Sequence, test: Sequence) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """(N,) and (M,) the condition id (e.g. Sohu's subtask) of each pool and test row: the groups of the
+    per-group stack and of a feature member's per-group fits. (None, None) for a task without conditions
+    (``PairTask.conditions`` gives None, or the task has no such method)."""
+    conditions = getattr(task, "conditions", None)
+    if conditions is None or conditions(pool) is None:
+        return None, None
+    return np.asarray(conditions(pool)), np.asarray(conditions(test))
+
+
 def stack_coefficients(stack: Stack, names: Sequence[str]) -> dict:
     """The all-rows regression's ``{member: coefficient on its logit, "intercept": b}``."""
     model = stack.models[None]

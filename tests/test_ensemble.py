@@ -181,6 +181,14 @@ def test_ensemble_of_two_kfold_runs_and_tfidf_gbm_writes_a_valid_submission(tmp_
     check_members(members)
     assert members[1].per_fold.shape == (2, 16)
     assert json.loads((run / "folds.json").read_text())["fold"] == members[1].fold.tolist()
+    # draw_folds (bench.feature_members' folds, no run needed) gives the folds the cv command drew
+    from common.commands.cv import draw_folds
+    from common.cv import CVConfig
+    from common.task import get_task
+    task = get_task("xiaobu")
+    config = task.config_class(data_dir=str(XIAOBU), train_file="train.tsv", test_file="test.tsv")
+    assert draw_folds(task, task.cv_pool(config, task.load_data(config)), CVConfig(folds=2)).tolist() == \
+        members[0].fold.tolist()
     # per_fold[k]: fold k's weights on the members' fold-k test predictions (models that never saw
     # fold k), not on their fold means, which a second round on these folds must not learn from
     caruana = ensemble.main(args + ["--method", "caruana", "--run-name", "caruana"])

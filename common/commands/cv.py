@@ -67,8 +67,7 @@ def main(argv: list[str] | None = None) -> dict:
     data = task.load_data(config)  # bad data fails before any run folder exists
     pool = task.cv_pool(config, data)
     labels = task.labels(pool)
-    pairs = task.text_pairs(pool) if config.group_by_text else None
-    groups = text_groups(pairs) if pairs is not None else None
+    groups = pool_groups(task, pool, config)
     run_dir = resolve_run_dir(config, task.name)
     teacher = None
     if pseudo or distill:  # checked before anything is written
@@ -117,6 +116,20 @@ def main(argv: list[str] | None = None) -> dict:
     return out
 
 
+def pool_groups(task, pool: list, config: CVConfig) -> np.ndarray | None:
+    """(N,) text-group ids of the pool's rows (:func:`common.cv.text_groups`: pairs sharing a text, transitively,
+    share an id), or None when ``config.group_by_text`` is off or the task gives no text pairs."""
+    pairs = task.text_pairs(pool) if config.group_by_text else None
+    return text_groups(pairs) if pairs is not None else None
+
+
+def draw_folds(task, pool: list, config: CVConfig, groups: np.ndarray | None = None) -> np.ndarray:
+    """(N,) the fold of each pool row as a new k-fold run with ``config`` draws it (:func:`common.cv.make_folds`:
+    stratified by ``Task.strata``, grouped by ``groups``, default :func:`pool_groups`). Deterministic; writes nothing."""
+    groups = pool_groups(task, pool, config) if groups is None else groups
+    return make_folds(task.strata(pool), config.folds, config.fold_seed, groups)
+
+
 def round_one(task, path: str, config, run_dir: Path, pool: list, test: list, groups: np.ndarray | None) -> Teacher:
     """The teacher at ``path`` (``--pseudo-from`` / ``--distill-from``), checked against this run's pool, folds and test set.
 
@@ -133,7 +146,7 @@ def round_one(task, path: str, config, run_dir: Path, pool: list, test: list, gr
     if saved.is_file():
         fold = np.asarray(json.loads(saved.read_text(encoding="utf-8"))["fold"])
     else:
-        fold = make_folds(task.strata(pool), config.folds, config.fold_seed, groups)
+        fold = draw_folds(task, pool, config, groups)
     teacher.check_pool(ids, fold if len(fold) == len(ids) else None, str(run_dir))
     teacher.check_test(task.ids(test))
     return teacher

@@ -41,10 +41,9 @@ from common.commands.predict import submission_name
 from common.config import config_from_dict, save_config_json
 from common.cv import assert_same_ids
 from common.ensemble import (FEATURE_MEMBERS, GBM_FEATURES, OOF_FILE, TEST_FILE, FeatureOptions, Member, apply_stack,
-                             better, caruana_select, check_members, cross_fit, feature_member, fit_stack, load_member,
-                             stack_coefficients)
+                             better, caruana_select, check_members, condition_groups, cross_fit, feature_member,
+                             fit_stack, load_member, stack_coefficients)
 from common.io import atomic_path, print_result, write_json_atomic, write_text_atomic
-from common.pair_task import PairTask
 from common.run import process_state
 from common.task import Task
 
@@ -148,9 +147,7 @@ def main(argv: list[str] | None = None) -> dict:
                     f"{ref.run_dir}/{OOF_FILE} against the task's pool (the run's data and --limit)")
     assert_same_ids(np.asarray(task.ids(data.test), dtype=str), ref.test_ids,
                     f"{ref.run_dir}/{TEST_FILE} against the task's test set")
-    groups = test_groups = None
-    if isinstance(task, PairTask) and task.num_conditions:  # e.g. Sohu's subtask: per-group fits
-        groups, test_groups = np.asarray(task.conditions(pool)), np.asarray(task.conditions(data.test))
+    groups, test_groups = condition_groups(task, pool, data.test)  # e.g. Sohu's subtask: per-group fits
 
     def scorer(rows: np.ndarray) -> Callable[[np.ndarray], dict]:
         examples = [pool[i] for i in rows]
