@@ -7,7 +7,9 @@ row of fold j carries a soft target from the teacher's fold-j models, which trai
 fold k's labels, so fold k's student has seen them second-hand (docs/cv-tuning.md). This
 bench measures the whole recipe where nothing saw the scored rows' labels: one fold of
 ``--source`` (the task's finished recipe k-fold run) is set aside with its labels hidden
-and written as the test set of a copy of the data; on the other rows it runs the recipe's
+and written as the test set of a copy of the data, followed by the task's own test rows
+(``--real-test true``, the default: the student's transfer set and the pseudo-labels then
+draw on as many unlabelled rows as in the recipe; only the held rows are scored); on the other rows it runs the recipe's
 steps with the Makefile's flags (a (K-1)-fold neural run, ``tfidf`` and ``gbm`` on its
 folds, their ensemble, one distilled student, and one plainly trained model as the
 control; with ``--pseudo true`` also a (K-1)-fold run with the ensemble's pseudo-labels)
@@ -66,29 +68,36 @@ RECIPES = {
 }
 
 
-def write_xiaobu(source_dir: Path, kept: list[str], held: list[str], data: Path) -> dict[str, int]:
-    """The kept ``train:<line>`` rows as ``data``'s train file, the held ones (labels cut) as its test file.
+def write_xiaobu(source_dir: Path, kept: list[str], held: list[str], data: Path,
+                 real_test: bool = True) -> dict[str, int]:
+    """The kept ``train:<line>`` rows as ``data``'s train file; the held ones (labels cut) as its test file, then
+    (``real_test``) the source's own test rows, the unlabelled rows the recipe's student and pseudo-labels draw on.
 
-    Returns: {test id: label} of the held rows (``test:<line>``, the test file's numbering).
+    Returns: {test id: label} of the held rows (``test:<line>``, the test file's numbering: the first lines).
     """
     from competitions.xiaobu.config import XiaobuData
 
     lines = (source_dir / XiaobuData.train_file).read_text(encoding="utf-8").splitlines()
     line = [int(i.split(":")[1]) for i in kept], [int(i.split(":")[1]) for i in held]
+    test = ["\t".join(lines[i].split("\t")[:2]) for i in line[1]]
+    if real_test:
+        test += (source_dir / XiaobuData.test_file).read_text(encoding="utf-8").splitlines()
     write_text_atomic(data / XiaobuData.train_file, "".join(lines[i] + "\n" for i in line[0]))
-    write_text_atomic(data / XiaobuData.test_file, "".join("\t".join(lines[i].split("\t")[:2]) + "\n" for i in line[1]))
+    write_text_atomic(data / XiaobuData.test_file, "".join(row + "\n" for row in test))
     return {f"test:{n}": int(lines[i].split("\t")[2]) for n, i in enumerate(line[1])}
 
 
-def write_sohu(source_dir: Path, kept: list[str], held: list[str], data: Path) -> dict[str, int]:
+def write_sohu(source_dir: Path, kept: list[str], held: list[str], data: Path,
+               real_test: bool = True) -> dict[str, int]:
     """The kept ``<split>:<subtask>:<n>`` rows in their own split files, the held ones as test files with new ids.
 
-    Held rows get ids ``<prefix><n>_<group>`` numbered per subtask, listed in a
-    ``sample_submission.csv`` so that the official submission path validates them.
+    With ``real_test`` each subtask's test file starts with the source's own test rows (the unlabelled rows the
+    recipe's student and pseudo-labels draw on) and the held rows follow, numbered after them. Every test id is
+    listed in a ``sample_submission.csv`` so that the official submission path validates them.
 
     Returns: {test id: label} of the held rows.
     """
-    from competitions.sohu.data import ROOT, SUBTASKS, load_split
+    from competitions.sohu.data import ROOT, SUBTASKS, load_split, read_file
 
     examples = {e.id: e for split in ("train", "valid") for e in load_split(source_dir, split)[0]}
     files: dict[tuple[str, str], list[str]] = defaultdict(list)
@@ -96,16 +105,31 @@ def write_sohu(source_dir: Path, kept: list[str], held: list[str], data: Path) -
         e, task = examples[i], SUBTASKS[examples[i].subtask]
         files[(task.folder, i.split(":")[0])].append(json.dumps(
             {"source": e.source, "target": e.target, f"label{task.group}": str(e.label)}, ensure_ascii=False))
+    test_ids: list[str] = []
+    if real_test:
+        for task in SUBTASKS:
+            path = source_dir / ROOT / task.folder / "test_with_id.txt"
+            if path.is_file() and any(task.folder == folder for folder, _ in files):
+                for e in read_file(path, task, labelled=False):
+                    files[(task.folder, "test_with_id")].append(json.dumps(
+                        {"source": e.source, "target": e.target, "id": e.id}, ensure_ascii=False))
+                    test_ids.append(e.id)
     labels: dict[str, int] = {}
+    taken = set(test_ids)
     for i in held:
         e, task = examples[i], SUBTASKS[examples[i].subtask]
-        test_id = f"{task.prefix}{len(files[(task.folder, 'test_with_id')])}_{task.group.lower()}"
+        n = len(files[(task.folder, "test_with_id")])
+        while f"{task.prefix}{n}_{task.group.lower()}" in taken:
+            n += 1
+        test_id = f"{task.prefix}{n}_{task.group.lower()}"
         files[(task.folder, "test_with_id")].append(json.dumps(
             {"source": e.source, "target": e.target, "id": test_id}, ensure_ascii=False))
         labels[test_id] = e.label
+        taken.add(test_id)
+        test_ids.append(test_id)
     for (folder, split), rows in files.items():
         write_text_atomic(data / ROOT / folder / f"{split}.txt", "".join(r + "\n" for r in rows))
-    write_text_atomic(data / ROOT / "sample_submission.csv", "id,label\n" + "".join(f"{i},0\n" for i in labels))
+    write_text_atomic(data / ROOT / "sample_submission.csv", "id,label\n" + "".join(f"{i},0\n" for i in test_ids))
     return labels
 
 
@@ -120,7 +144,11 @@ class Scorer:
         config.data_dir = str(data)
         splits = task.load_data(config)
         self.task = task
-        self.held = task.with_labels(splits.test, [labels[i] for i in task.ids(splits.test)])
+        self.test_ids = set(task.ids(splits.test))
+        held = [e for e, i in zip(splits.test, task.ids(splits.test)) if i in labels]
+        if len(held) != len(labels):
+            raise ValueError(f"{data}: {len(held)} of the {len(labels)} held-out ids are in its test set")
+        self.held = task.with_labels(held, [labels[i] for i in task.ids(held)])
         self.held_ids = task.ids(self.held)
         pool = task.cv_pool(config, splits)
         self.pool = dict(zip(task.ids(pool), pool))
@@ -128,8 +156,8 @@ class Scorer:
 
     def _aligned(self, ids: np.ndarray, probs: np.ndarray) -> np.ndarray:
         where = {str(i): n for n, i in enumerate(ids)}
-        if set(where) != set(self.held_ids):
-            raise ValueError(f"predictions of {len(where)} rows, {len(self.held_ids)} held out")
+        if set(where) != self.test_ids:
+            raise ValueError(f"predictions of {len(where)} rows, the data copy's test set has {len(self.test_ids)}")
         return np.asarray(probs)[[where[i] for i in self.held_ids]]
 
     def kfold(self, run: Path, fold: int | None = None) -> tuple[np.ndarray, dict, float]:
@@ -169,6 +197,10 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--holdout-fold", type=int, default=0)
     parser.add_argument("--pseudo", type=parse_bool, default=False,
                         help="also a k-fold run with the ensemble's pseudo-labels (--pseudo-from), true/false")
+    parser.add_argument("--real-test", type=parse_bool, default=True,
+                        help="true: the copy's test set is the held rows and then the task's own test rows, so the "
+                             "student's transfer set (--distill-test-fraction of the test rows) and the pseudo-labels "
+                             "are drawn from as many rows as in the recipe; false: the held rows only (before 2026-12-01)")
     parser.add_argument("--rounds", type=int, default=1000, help="paired bootstrap resamples")
     args = parser.parse_args(argv)
     from common.commands import cv, ensemble, train
@@ -185,7 +217,7 @@ def main(argv: list[str] | None = None) -> dict:
         raise ValueError(f"{source} has no fold {args.holdout_fold}")
     root = source.parent / f"holdout-fold{args.holdout_fold}"
     data = root / "data"
-    labels = WRITERS[args.task](Path(config["data_dir"]), kept, held, data)
+    labels = WRITERS[args.task](Path(config["data_dir"]), kept, held, data, args.real_test)
     folds = len(np.unique(oof["fold"])) - 1
     shared = ["--task", args.task, "--data-dir", str(data), *recipe.neural, "--submission-dir", str(root / "submissions")]
     start, seconds = time.time(), {}
@@ -239,6 +271,7 @@ def main(argv: list[str] | None = None) -> dict:
     values = np.array(list(labels.values()))
     result = {"task": args.task, "source": str(source), "holdout_fold": args.holdout_fold, "holdout_rows": len(held),
               "holdout_positives": int(values.sum()), "training_rows": len(kept), "inner_folds": folds,
+              "real_test": args.real_test, "test_rows": len(scorer.test_ids),
               "neural_flags": list(recipe.neural), "student_flags": list(recipe.student), "metric": metric,
               "inner": "k-fold models: their OOF score; single models: validation score with the row's thresholds",
               "bootstrap_rounds": args.rounds, "rows": table, "seconds": seconds,

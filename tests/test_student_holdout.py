@@ -49,10 +49,18 @@ def test_sohu_copy_holds_out_rows_with_their_texts_and_labels(tmp_path):
     assert [(e.source, e.target, e.subtask, e.label) for e in copy_pool] == \
         [(by_id[i].source, by_id[i].target, by_id[i].subtask, by_id[i].label) for i in kept]
     assert [e.id.split(":")[0] for e in copy_pool] == [i.split(":")[0] for i in kept]  # each row stays in its split
-    assert sorted((e.source, e.target, e.subtask, labels[e.id]) for e in copy.test) == \
+    # the test set: the source's own test rows (ids kept), then the held rows under new ids
+    _, source_splits = _pool(task, source)
+    real = {e.id: (e.source, e.target) for e in source_splits.test}
+    assert {e.id: (e.source, e.target) for e in copy.test if e.id in real} == real
+    assert not set(real) & set(labels) and len(copy.test) == len(real) + len(held)
+    assert sorted((e.source, e.target, e.subtask, labels[e.id]) for e in copy.test if e.id in labels) == \
         sorted((by_id[i].source, by_id[i].target, by_id[i].subtask, by_id[i].label) for i in held)
     sample = (tmp_path / "copy" / ROOT / "sample_submission.csv").read_text().splitlines()
-    assert sample[0] == "id,label" and sorted(r.split(",")[0] for r in sample[1:]) == sorted(labels)
+    assert sample[0] == "id,label" and sorted(r.split(",")[0] for r in sample[1:]) == sorted(e.id for e in copy.test)
+    held_only = write_sohu(source, kept, held, tmp_path / "held-only", real_test=False)
+    assert sorted(e.id for e in _pool(task, tmp_path / "held-only")[1].test) == sorted(held_only)
+    assert sorted(held_only.values()) == sorted(labels.values()) and len(held_only) == len(held)
 
 
 def test_xiaobu_copy_holds_out_lines(tmp_path):
@@ -61,10 +69,14 @@ def test_xiaobu_copy_holds_out_lines(tmp_path):
     shutil.copy("tests/fixtures/xiaobu/train.tsv", source / XiaobuData.train_file)
     lines = (source / XiaobuData.train_file).read_text().splitlines()
     kept, held = [f"train:{i}" for i in range(0, len(lines), 2)], [f"train:{i}" for i in range(1, len(lines), 2)]
-    labels = write_xiaobu(source, kept, held, tmp_path / "copy")
-    assert (tmp_path / "copy" / XiaobuData.test_file).read_text().splitlines() == \
-        ["\t".join(lines[i].split("\t")[:2]) for i in range(1, len(lines), 2)]
-    assert list(labels.values()) == [int(lines[i].split("\t")[2]) for i in range(1, len(lines), 2)]
+    real = ["7 8 9\t7 8", "1 2\t3 4 5"]
+    (source / XiaobuData.test_file).write_text("".join(r + "\n" for r in real))
+    held_rows = ["\t".join(lines[i].split("\t")[:2]) for i in range(1, len(lines), 2)]
+    for real_test, test in ((True, held_rows + real), (False, held_rows)):
+        copy = tmp_path / f"copy-{real_test}"
+        labels = write_xiaobu(source, kept, held, copy, real_test)
+        assert (copy / XiaobuData.test_file).read_text().splitlines() == test  # held rows first, then the real ones
+        assert labels == {f"test:{n}": int(lines[i].split("\t")[2]) for n, i in enumerate(range(1, len(lines), 2))}
 
 
 def _sohu_scorer(tmp_path):
@@ -94,8 +106,10 @@ def test_single_run_scored_with_its_saved_its_valid_or_a_given_state(tmp_path):
     run = tmp_path / "run"
     run.mkdir()
     valid_probs, test_probs = rng.random(len(scorer.valid)), rng.random(len(scorer.held))
+    real = sorted(scorer.test_ids - set(scorer.held_ids))  # the source's own test rows: predicted, not scored
+    assert len(real) == 2
     np.savez(run / "probabilities.npz", valid_keys=np.array(task.ids(scorer.valid)), valid_probs=valid_probs,
-             test_ids=np.array(scorer.held_ids[::-1]), test_probs=test_probs[::-1])
+             test_ids=np.array(scorer.held_ids[::-1] + real), test_probs=np.r_[test_probs[::-1], 0.5, 0.5])
     own, given = {"A": 0.3, "B": 0.7}, {"A": 0.6, "B": 0.2}
     (run / "thresholds.json").write_text(json.dumps(own))
     y = task.labels(scorer.valid)
