@@ -184,7 +184,9 @@ xiaobu-pretrain: $(XIAOBU_PRETRAINED)/config.json ## MLM pretraining on the ids 
 xiaobu_RECIPE := --model $(XIAOBU_PRETRAINED)
 xiaobu_RECIPE_RUN := cv$(FOLDS)
 xiaobu_RECIPE_NEEDS := xiaobu-pretrain
-xiaobu_STUDENT := --distill-test-fraction 0.25 --epochs 3
+# The student trains on every test row's soft target (the default --distill-test-fraction 1), not a quarter:
+# validation AUC 0.842 -> 0.857 in the held-out copy (bench.student_holdout, RESULTS.md).
+xiaobu_STUDENT := --epochs 3
 
 # ------------------------------------------------------------- CLUE AFQMC
 # Ant Financial question matching (competitions/afqmc/README.md). No pretraining step: a small

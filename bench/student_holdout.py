@@ -59,7 +59,7 @@ class Recipe:
 
 RECIPES = {
     "xiaobu": Recipe("runs/xiaobu/cv5", ("--model", "cache/xiaobu-pretrain"),
-                     ("--distill-alpha", "1", "--distill-test-fraction", "0.25", "--epochs", "3")),
+                     ("--distill-alpha", "1", "--epochs", "3")),
     "sohu": Recipe("runs/sohu/cv5-quick-mlm8-stats",
                    ("--model", "cache/sohu-mlm-8ep", "--config", "competitions/sohu/configs/quick.toml",
                     "--pair-statistics", "true"),
