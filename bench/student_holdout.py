@@ -23,7 +23,7 @@ scored rows (an upper bound, equal to the first for AUC). Differences from the e
 bootstrap interval over the held-out rows (:func:`bench.oof_compare.paired_bootstrap`).
 
 Writes ``runs/<task>/holdout-fold<k>/`` (the data copy, the runs) and
-``bench/results/student_holdout_<task>.json``; prints a table.
+``bench/results/student_holdout_<task>.json`` (``student_holdout_<task>_fold<k>.json`` for k > 0); prints a table.
 """
 
 from __future__ import annotations
@@ -200,7 +200,8 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--real-test", type=parse_bool, default=True,
                         help="true: the copy's test set is the held rows and then the task's own test rows, so the "
                              "student's transfer set (--distill-test-fraction of the test rows) and the pseudo-labels "
-                             "are drawn from as many rows as in the recipe; false: the held rows only (before 2026-12-01)")
+                             "are drawn from as many rows as in the recipe; false: the held rows only "
+                             "(as before 2026-12-01)")
     parser.add_argument("--rounds", type=int, default=1000, help="paired bootstrap resamples")
     args = parser.parse_args(argv)
     from common.commands import cv, ensemble, train
@@ -276,7 +277,8 @@ def main(argv: list[str] | None = None) -> dict:
               "inner": "k-fold models: their OOF score; single models: validation score with the row's thresholds",
               "bootstrap_rounds": args.rounds, "rows": table, "seconds": seconds,
               "wall_seconds": round(time.time() - start, 1), "load_average": os.getloadavg()}
-    write_json_atomic(RESULTS / f"student_holdout_{args.task}.json", result)
+    suffix = f"_fold{args.holdout_fold}" if args.holdout_fold else ""  # fold 0 keeps the name RESULTS.md cites
+    write_json_atomic(RESULTS / f"student_holdout_{args.task}{suffix}.json", result)
     return result
 
 
