@@ -63,7 +63,7 @@ RECIPES = {
     "sohu": Recipe("runs/sohu/cv5-quick-mlm8-stats",
                    ("--model", "cache/sohu-mlm-8ep", "--config", "competitions/sohu/configs/quick.toml",
                     "--pair-statistics", "true"),
-                   ("--distill-alpha", "1", "--distill-test-fraction", "0.25", "--distill-thresholds", "teacher"),
+                   ("--distill-alpha", "1", "--distill-thresholds", "teacher"),
                    ("--blend-with", "")),  # the TF-IDF baseline's probabilities are of the real test set
 }
 
