@@ -7,12 +7,12 @@ row of fold j carries a soft target from the teacher's fold-j models, which trai
 fold k's labels, so fold k's student has seen them second-hand (docs/cv-tuning.md). This
 bench measures the whole recipe where nothing saw the scored rows' labels: one fold of
 ``--source`` (the task's finished recipe k-fold run) is set aside with its labels hidden
-and written as the test set of a copy of the data, followed by the task's own test rows
+and written, beside the task's own test rows, as the test set of a copy of the data
 (``--real-test true``, the default: the student's transfer set and the pseudo-labels then
-draw on as many unlabelled rows as in the recipe; only the held rows are scored); on the other rows it runs the recipe's
-steps with the Makefile's flags (a (K-1)-fold neural run, ``tfidf`` and ``gbm`` on its
-folds, their ensemble, one distilled student, and one plainly trained model as the
-control; with ``--pseudo true`` also a (K-1)-fold run with the ensemble's pseudo-labels)
+draw on as many unlabelled rows as in the recipe; only the held rows are scored); on the
+other rows it runs the recipe's steps with the Makefile's flags (a (K-1)-fold neural run,
+``tfidf`` and ``gbm`` on its folds, their ensemble, one distilled student, and one plainly
+trained model as the control; with ``--pseudo true`` also a (K-1)-fold run with the ensemble's pseudo-labels)
 and scores every model's predictions of the held-out rows.
 
 Each model is scored as its submission would decide: with the decision state (Sohu's
