@@ -51,13 +51,15 @@ def neural_predictor(task, run_dirs: list[Path], test: list) -> Callable[[], np.
 
 def feature_predictor(spec: str, pool: list, test: list, task, fold: np.ndarray, labels: np.ndarray,
                       folds: int) -> Callable[[], np.ndarray]:
-    """``tfidf`` / ``gbm`` as :func:`common.ensemble.feature_member` fits it for fold 0; its test-set prediction run ``folds`` times."""
+    """``tfidf`` / ``gbm`` as :func:`common.ensemble.feature_member` fits it for fold 0 (same tokens and columns;
+    no per-group fits); its test-set prediction, features included, run ``folds`` times. The gbm's word2vec is
+    fitted on the texts it is given, as the member fits it, without labels, on all the texts it sees."""
     from sklearn.decomposition import TruncatedSVD
     from sklearn.ensemble import HistGradientBoostingClassifier
     from sklearn.linear_model import LogisticRegression
 
-    from common.ensemble import FeatureOptions
-    from common.match_features import pair_statistics
+    from common.ensemble import FeatureOptions, member_tokens, row_cosine, tfidf_rows
+    from common.match_features import alignment_statistics, pair_statistics, word2vec_alignment
     from common.tfidf_reference import PairFeatures
 
     options = FeatureOptions()
@@ -65,24 +67,43 @@ def feature_predictor(spec: str, pool: list, test: list, task, fold: np.ndarray,
     train = np.flatnonzero(fold != 0)
     first, second = [pairs[i][0] for i in train], [pairs[i][1] for i in train]
     tf, ts = [p[0] for p in test_pairs], [p[1] for p in test_pairs]
-    features = PairFeatures("char", 3, True).fit([t for pair in zip(first, second) for t in pair])
-    if spec == "tfidf":
+    kind, ngram_max, with_sum = member_tokens(spec, pairs, options)
+    texts = [t for pair in zip(first, second) for t in pair]
+    features = PairFeatures(kind, ngram_max, with_sum).fit(texts)
+    if spec != "gbm":
         model = LogisticRegression(C=options.C, max_iter=3000).fit(features.transform(first, second), labels[train])
         return lambda: np.mean([model.predict_proba(features.transform(tf, ts))[:, 1] for _ in range(folds)], axis=0)
+    alignment = options.gbm_features == "alignment"
+    words = PairFeatures("word" if kind == "char" else kind, 1, False).fit(texts) if alignment else None
 
-    def gbm_features(a_texts, b_texts, svd=None):
-        a = features.vectorizer.transform(a_texts)
-        b = features.vectorizer.transform(b_texts)
-        columns = [pair_statistics(a_texts, b_texts), np.asarray(a.multiply(b).sum(axis=1))]
+    def row_features(a_texts, b_texts):  # label-free and the same for every fold: computed once
+        columns = [pair_statistics(a_texts, b_texts)]
+        if alignment:
+            columns += [alignment_statistics(a_texts, b_texts), word2vec_alignment(a_texts, b_texts, seed=options.seed)]
+        return columns
+
+    def fold_features(a_texts, b_texts, svd=None):  # fold k's vectorizers and SVD
+        a, b = tfidf_rows(features, a_texts), tfidf_rows(features, b_texts)
+        columns = [np.asarray(a.multiply(b).sum(axis=1))]
         svd = svd or TruncatedSVD(options.gbm_svd, random_state=options.seed).fit(a + b)
-        return np.hstack(columns + [svd.transform(a + b)]), svd
+        columns.append(svd.transform(a + b))
+        if alignment:
+            columns += [row_cosine(svd.transform(a), svd.transform(b)),
+                        np.asarray(tfidf_rows(words, a_texts).multiply(tfidf_rows(words, b_texts)).sum(axis=1))]
+        return columns, svd
 
-    X, svd = gbm_features(first, second)
+    columns, svd = fold_features(first, second)
     model = HistGradientBoostingClassifier(max_iter=options.gbm_iterations, learning_rate=options.gbm_learning_rate,
                                            max_leaf_nodes=options.gbm_leaves, early_stopping=False,
-                                           random_state=options.seed).fit(X, labels[train])
-    return lambda: np.mean([model.predict_proba(gbm_features(tf, ts, svd)[0])[:, 1] for _ in range(folds)], axis=0)
+                                           random_state=options.seed).fit(
+        np.hstack(row_features(first, second) + columns), labels[train])
 
+    def predict() -> np.ndarray:
+        rows = row_features(tf, ts)
+        return np.mean([model.predict_proba(np.hstack(rows + fold_features(tf, ts, svd)[0]))[:, 1]
+                        for _ in range(folds)], axis=0)
+
+    return predict
 
 def teacher_parts(task, run_dir: Path, pool: list, test: list) -> list[tuple[str, int, Callable[[], np.ndarray]]]:
     """``[(name, models, predict)]``: the fold models of a k-fold run, or of every member of an ensemble."""

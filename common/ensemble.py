@@ -341,15 +341,32 @@ def text_kind(pairs: Sequence[tuple]) -> str:
     return "char" if pairs and isinstance(pairs[0][0], str) else "ids"
 
 
-def _vectors(features: PairFeatures, texts: Sequence) -> sp.csr_matrix:
+def tfidf_rows(features: PairFeatures, texts: Sequence) -> sp.csr_matrix:
     """(N, V) L2-normalised TF-IDF rows of ``texts`` under the fitted ``features``."""
     return features.vectorizer.transform([features._doc(t) for t in texts])
 
 
-def _row_cosine(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+def row_cosine(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """(N, 1) cosine of the rows of two (N, D) arrays (0 for a zero row)."""
     norms = np.maximum(np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1), 1e-12)
     return ((a * b).sum(axis=1) / norms)[:, None]
+
+
+def member_tokens(spec: str, pairs: Sequence[tuple], options: FeatureOptions) -> tuple[str, int, bool]:
+    """``(tokens, ngram_max, with_sum)`` of a member's :class:`PairFeatures`: characters (1-3-grams, with the sum)
+    for string texts, ids (1-2-grams, without) for id texts, jieba words for ``tfidf-word``; options override.
+
+    Raises:
+        ValueError: ``tfidf-word`` on id texts.
+    """
+    kind = text_kind(pairs)
+    if spec == "tfidf-word":
+        if kind != "char":
+            raise ValueError("tfidf-word: the texts are token ids, not strings that jieba can cut into words")
+        kind = "word"
+    ngram_max = options.ngram_max or (3 if kind == "char" else 2)
+    with_sum = options.with_sum if options.with_sum is not None else kind != "ids"
+    return kind, ngram_max, with_sum
 
 
 def feature_member(spec: str, pairs: Sequence[tuple], labels: np.ndarray, fold: np.ndarray,
@@ -383,13 +400,7 @@ def feature_member(spec: str, pairs: Sequence[tuple], labels: np.ndarray, fold: 
     if spec not in FEATURE_MEMBERS:
         raise ValueError(f"unknown member {spec!r}: a k-fold run folder or one of {list(FEATURE_MEMBERS)}")
     options = options or FeatureOptions()
-    kind = text_kind(pairs)
-    if spec == "tfidf-word":
-        if kind != "char":
-            raise ValueError("tfidf-word: the texts are token ids, not strings that jieba can cut into words")
-        kind = "word"
-    ngram_max = options.ngram_max or (3 if kind == "char" else 2)
-    with_sum = options.with_sum if options.with_sum is not None else kind != "ids"
+    kind, ngram_max, with_sum = member_tokens(spec, pairs, options)
     labels = np.asarray(labels)
     first, second = [p[0] for p in pairs] + [p[0] for p in test_pairs], [p[1] for p in pairs] + [p[1] for p in test_pairs]
     N = len(pairs)  # rows 0..N-1 of first/second are the pool, N.. the test set
@@ -411,7 +422,7 @@ def feature_member(spec: str, pairs: Sequence[tuple], labels: np.ndarray, fold: 
             X = features.transform(first, second)  # (N + M, F) sparse
             model = partial(LogisticRegression, C=options.C, max_iter=3000)
             return _fit_per_group(model, X[:N], X[N:], labels, train, held, groups, test_groups, per_fold[k])
-        a, b = _vectors(features, first), _vectors(features, second)  # (N + M, V) each
+        a, b = tfidf_rows(features, first), tfidf_rows(features, second)  # (N + M, V) each
         columns = [statistics, np.asarray(a.multiply(b).sum(axis=1))]  # + cosine
         components = min(options.gbm_svd, a.shape[1] - 1)  # TruncatedSVD needs fewer than V
         if components > 0:
@@ -419,11 +430,11 @@ def feature_member(spec: str, pairs: Sequence[tuple], labels: np.ndarray, fold: 
             columns.append(svd.transform(a + b))  # (N + M, components)
             if alignment:  # LSA: the cosine of the two texts' own SVD vectors
                 sa, sb = svd.transform(a), svd.transform(b)
-                columns.append(_row_cosine(sa, sb))
+                columns.append(row_cosine(sa, sb))
         if alignment:  # the cosine of word (ids: unigram) TF-IDF vectors
             words = PairFeatures("word" if kind == "char" else kind, 1, False).fit(
                 [t for i in train for t in (first[i], second[i])])
-            columns.append(np.asarray(_vectors(words, first).multiply(_vectors(words, second)).sum(axis=1)))
+            columns.append(np.asarray(tfidf_rows(words, first).multiply(tfidf_rows(words, second)).sum(axis=1)))
         X = np.hstack(columns)
         model = HistGradientBoostingClassifier(
             max_iter=options.gbm_iterations, learning_rate=options.gbm_learning_rate,
