@@ -263,9 +263,10 @@ def condition_groups(task, pool: Sequence, test: Sequence) -> tuple[np.ndarray |
     per-group stack and of a feature member's per-group fits. (None, None) for a task without conditions
     (``PairTask.conditions`` gives None, or the task has no such method)."""
     conditions = getattr(task, "conditions", None)
-    if conditions is None or conditions(pool) is None:
+    pool_conditions = None if conditions is None else conditions(pool)
+    if pool_conditions is None:
         return None, None
-    return np.asarray(conditions(pool)), np.asarray(conditions(test))
+    return np.asarray(pool_conditions), np.asarray(conditions(test))
 
 
 def stack_coefficients(stack: Stack, names: Sequence[str]) -> dict:
