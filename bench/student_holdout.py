@@ -31,6 +31,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import tempfile
 import time
 from collections import defaultdict
 from dataclasses import dataclass
@@ -190,6 +191,30 @@ class Scorer:
         return self.task.score([self.held[r] for r in rows], probs[rows], state)[0][self.task.metric_name]
 
 
+def score_table(scorer: Scorer, ensemble: tuple, models: list[tuple[str, tuple]], rounds: int) -> list[dict]:
+    """One row per ``(name, (held-out P, state, inner score))``: its held-out score with its own state and
+    re-tuned, and (but the ensemble's) its paired bootstrap difference from ``ensemble``."""
+    reference, reference_state = ensemble[:2]
+    table = []
+    for name, (probs, state, inner) in models:
+        row = {"model": name, "inner": round(float(inner), 4), "holdout": round(scorer.score(probs, state), 4),
+               "holdout_tuned": round(scorer.score(probs, None), 4)}
+        if name != "ensemble":
+            states = {id(reference): reference_state, id(probs): state}  # each scored with its own decisions
+            pair = paired_bootstrap(lambda rows, p: scorer.score(p, states[id(p)], rows), reference, probs, rounds)
+            row["vs_ensemble"] = {k: round(v, 4) for k, v in pair.items()}
+        table.append(row)
+    return table
+
+
+def print_table(table: list[dict], metric: str) -> None:
+    print(f"{'model':<44} {'inner ' + metric:>12} {'held-out':>9} {'tuned on held-out':>18} {'vs ensemble [95%]':>26}")
+    for row in table:
+        gap = row.get("vs_ensemble")
+        interval = f"{gap['diff']:+.4f} [{gap['low']:+.4f}, {gap['high']:+.4f}]" if gap else ""
+        print(f"{row['model']:<44} {row['inner']:>12} {row['holdout']:>9} {row['holdout_tuned']:>18} {interval:>26}")
+
+
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--task", choices=sorted(RECIPES), default="xiaobu")
@@ -203,6 +228,9 @@ def main(argv: list[str] | None = None) -> dict:
                              "are drawn from as many rows as in the recipe; false: the held rows only "
                              "(as before 2026-12-01)")
     parser.add_argument("--rounds", type=int, default=1000, help="paired bootstrap resamples")
+    parser.add_argument("--score", nargs="+", default=None, metavar="RUN",
+                        help="train nothing: score these single runs, trained on an earlier call's data copy (e.g. a "
+                             "student with other flags), against its ensemble; prints the table, writes no JSON")
     args = parser.parse_args(argv)
     from common.commands import cv, ensemble, train
 
@@ -218,6 +246,15 @@ def main(argv: list[str] | None = None) -> dict:
         raise ValueError(f"{source} has no fold {args.holdout_fold}")
     root = source.parent / f"holdout-fold{args.holdout_fold}"
     data = root / "data"
+    if args.score:  # the held rows' labels, from a scratch copy: the existing one stays as its runs saw it
+        with tempfile.TemporaryDirectory() as scratch:
+            labels = WRITERS[args.task](Path(config["data_dir"]), kept, held, Path(scratch), args.real_test)
+        scorer = Scorer(task, data, labels)
+        ensemble = scorer.kfold(root / "ensemble")
+        print_table(score_table(scorer, ensemble, [("ensemble", ensemble)] +
+                                [(run, scorer.single(Path(run))) for run in args.score], args.rounds),
+                    task.metric_name)
+        return {}
     labels = WRITERS[args.task](Path(config["data_dir"]), kept, held, data, args.real_test)
     folds = len(np.unique(oof["fold"])) - 1
     shared = ["--task", args.task, "--data-dir", str(data), *recipe.neural, "--submission-dir", str(root / "submissions")]
@@ -252,23 +289,9 @@ def main(argv: list[str] | None = None) -> dict:
     if args.pseudo:
         models += [("neural + pseudo-labels, fold-model mean", scorer.kfold(root / "pseudo")),
                    ("neural + pseudo-labels, one fold model", scorer.kfold(root / "pseudo", 0))]
-    reference, reference_state = ensemble[:2]
-    table = []
-    for name, (probs, state, inner) in models:
-        row = {"model": name, "inner": round(float(inner), 4), "holdout": round(scorer.score(probs, state), 4),
-               "holdout_tuned": round(scorer.score(probs, None), 4)}
-        if name != "ensemble":
-            states = {id(reference): reference_state, id(probs): state}  # each scored with its own decisions
-            pair = paired_bootstrap(lambda rows, p: scorer.score(p, states[id(p)], rows), reference, probs,
-                                    args.rounds)
-            row["vs_ensemble"] = {k: round(v, 4) for k, v in pair.items()}
-        table.append(row)
+    table = score_table(scorer, ensemble, models, args.rounds)
     metric = task.metric_name
-    print(f"{'model':<44} {'inner ' + metric:>12} {'held-out':>9} {'tuned on held-out':>18} {'vs ensemble [95%]':>26}")
-    for row in table:
-        gap = row.get("vs_ensemble")
-        interval = f"{gap['diff']:+.4f} [{gap['low']:+.4f}, {gap['high']:+.4f}]" if gap else ""
-        print(f"{row['model']:<44} {row['inner']:>12} {row['holdout']:>9} {row['holdout_tuned']:>18} {interval:>26}")
+    print_table(table, metric)
     values = np.array(list(labels.values()))
     result = {"task": args.task, "source": str(source), "holdout_fold": args.holdout_fold, "holdout_rows": len(held),
               "holdout_positives": int(values.sum()), "training_rows": len(kept), "inner_folds": folds,

@@ -120,3 +120,17 @@ def test_single_run_scored_with_its_saved_its_valid_or_a_given_state(tmp_path):
         probs, used, inner = scorer.single(run, state)
         assert np.array_equal(probs, test_probs) and used == expected  # aligned to the held rows' order
         assert inner == pytest.approx(sohu_scores(y, valid_probs, groups, expected)[0]["score"])
+
+
+def test_score_table_rows_match_the_scorer_and_leave_the_ensemble_without_a_gap(tmp_path):
+    from bench.student_holdout import score_table
+
+    task, labels, scorer = _sohu_scorer(tmp_path)
+    y = np.array([labels[i] for i in scorer.held_ids])
+    rng = np.random.default_rng(2)
+    ensemble = (y * 0.5 + rng.random(len(y)) * 0.5, {"A": 0.5, "B": 0.5}, 0.7)
+    other = (rng.random(len(y)), {"A": 0.4, "B": 0.6}, 0.6)
+    table = score_table(scorer, ensemble, [("ensemble", ensemble), ("other", other)], rounds=20)
+    assert "vs_ensemble" not in table[0] and table[1]["inner"] == 0.6
+    assert table[1]["holdout"] == round(scorer.score(other[0], other[1]), 4)
+    assert table[1]["vs_ensemble"]["diff"] == round(scorer.score(other[0], other[1]) - scorer.score(*ensemble[:2]), 4)
