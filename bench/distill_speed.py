@@ -50,60 +50,41 @@ def neural_predictor(task, run_dirs: list[Path], test: list) -> Callable[[], np.
 
 
 def feature_predictor(spec: str, pool: list, test: list, task, fold: np.ndarray, labels: np.ndarray,
-                      folds: int) -> Callable[[], np.ndarray]:
-    """``tfidf`` / ``gbm`` as :func:`common.ensemble.feature_member` fits it for fold 0 (same tokens and columns;
-    no per-group fits); its test-set prediction, features included, run ``folds`` times. The gbm's word2vec is
-    fitted on the texts it is given, as the member fits it, without labels, on all the texts it sees."""
-    from sklearn.decomposition import TruncatedSVD
-    from sklearn.ensemble import HistGradientBoostingClassifier
+                      folds: int, options=None) -> Callable[[], np.ndarray]:
+    """``tfidf`` / ``gbm`` as :func:`common.ensemble.feature_member` fits it for fold 0 (its tokens; the gbm's
+    columns through the member's own :func:`~common.ensemble.gbm_row_columns` and
+    :class:`~common.ensemble.GbmFoldColumns`, the group column included; the tfidf without per-group fits); its
+    test-set prediction, features included, run ``folds`` times. The gbm's word2vec is fitted without labels
+    on the texts it is given (the member fits it on the pool and test texts together)."""
     from sklearn.linear_model import LogisticRegression
 
-    from common.ensemble import FeatureOptions, member_tokens, row_cosine, tfidf_rows
-    from common.match_features import alignment_statistics, pair_statistics, word2vec_alignment
+    from common.ensemble import FeatureOptions, GbmFoldColumns, condition_groups, gbm_classifier, gbm_row_columns, \
+        member_tokens
     from common.tfidf_reference import PairFeatures
 
-    options = FeatureOptions()
+    options = options or FeatureOptions()
     pairs, test_pairs = task.text_pairs(pool), task.text_pairs(test)
     train = np.flatnonzero(fold != 0)
     first, second = [pairs[i][0] for i in train], [pairs[i][1] for i in train]
     tf, ts = [p[0] for p in test_pairs], [p[1] for p in test_pairs]
     kind, ngram_max, with_sum = member_tokens(spec, pairs, options)
-    texts = [t for pair in zip(first, second) for t in pair]
-    features = PairFeatures(kind, ngram_max, with_sum).fit(texts)
     if spec != "gbm":
+        features = PairFeatures(kind, ngram_max, with_sum).fit([t for pair in zip(first, second) for t in pair])
         model = LogisticRegression(C=options.C, max_iter=3000).fit(features.transform(first, second), labels[train])
         return lambda: np.mean([model.predict_proba(features.transform(tf, ts))[:, 1] for _ in range(folds)], axis=0)
-    alignment = options.gbm_features == "alignment"
-    words = PairFeatures("word" if kind == "char" else kind, 1, False).fit(texts) if alignment else None
-
-    def row_features(a_texts, b_texts):  # label-free and the same for every fold: computed once
-        columns = [pair_statistics(a_texts, b_texts)]
-        if alignment:
-            columns += [alignment_statistics(a_texts, b_texts), word2vec_alignment(a_texts, b_texts, seed=options.seed)]
-        return columns
-
-    def fold_features(a_texts, b_texts, svd=None):  # fold k's vectorizers and SVD
-        a, b = tfidf_rows(features, a_texts), tfidf_rows(features, b_texts)
-        columns = [np.asarray(a.multiply(b).sum(axis=1))]
-        svd = svd or TruncatedSVD(options.gbm_svd, random_state=options.seed).fit(a + b)
-        columns.append(svd.transform(a + b))
-        if alignment:
-            columns += [row_cosine(svd.transform(a), svd.transform(b)),
-                        np.asarray(tfidf_rows(words, a_texts).multiply(tfidf_rows(words, b_texts)).sum(axis=1))]
-        return columns, svd
-
-    columns, svd = fold_features(first, second)
-    model = HistGradientBoostingClassifier(max_iter=options.gbm_iterations, learning_rate=options.gbm_learning_rate,
-                                           max_leaf_nodes=options.gbm_leaves, early_stopping=False,
-                                           random_state=options.seed).fit(
-        np.hstack(row_features(first, second) + columns), labels[train])
+    groups, test_groups = condition_groups(task, pool, test)
+    columns = GbmFoldColumns.fit(first, second, kind, ngram_max, with_sum, options)
+    model = gbm_classifier(options, grouped=groups is not None).fit(
+        np.hstack([gbm_row_columns(first, second, None if groups is None else groups[train], options),
+                   columns.transform(first, second)]), labels[train])
 
     def predict() -> np.ndarray:
-        rows = row_features(tf, ts)
-        return np.mean([model.predict_proba(np.hstack(rows + fold_features(tf, ts, svd)[0]))[:, 1]
+        rows = gbm_row_columns(tf, ts, test_groups, options)  # label-free: computed once for the K fold models
+        return np.mean([model.predict_proba(np.hstack([rows, columns.transform(tf, ts)]))[:, 1]
                         for _ in range(folds)], axis=0)
 
     return predict
+
 
 def teacher_parts(task, run_dir: Path, pool: list, test: list) -> list[tuple[str, int, Callable[[], np.ndarray]]]:
     """``[(name, models, predict)]``: the fold models of a k-fold run, or of every member of an ensemble."""

@@ -370,6 +370,76 @@ def member_tokens(spec: str, pairs: Sequence[tuple], options: FeatureOptions) ->
     return kind, ngram_max, with_sum
 
 
+GROUP_COLUMN = 13  # the gbm's categorical group column: after the 13 pair statistics
+
+
+def gbm_row_columns(first: Sequence, second: Sequence, groups: np.ndarray | None = None,
+                    options: FeatureOptions | None = None) -> np.ndarray:
+    """(R, C) the gbm member's label-free columns of R pairs, fitted on nothing but these texts.
+
+    :func:`pair_statistics` (13), then the group id when ``groups`` (R,) is given (column
+    :data:`GROUP_COLUMN`, categorical), then with ``options.gbm_features == "alignment"``
+    :func:`alignment_statistics` (15) and :func:`word2vec_alignment` (3; its vectors are trained
+    without labels on these R pairs' texts, so the member passes the pool and the test set together).
+    """
+    options = options or FeatureOptions()
+    columns = [pair_statistics(first, second)]
+    if groups is not None:
+        columns.append(np.asarray(groups).astype(np.float64)[:, None])
+    if options.gbm_features == "alignment":
+        columns += [alignment_statistics(first, second), word2vec_alignment(first, second, seed=options.seed)]
+    return np.hstack(columns)
+
+
+@dataclass
+class GbmFoldColumns:
+    """The gbm member's columns fitted on one fold's training pairs (the IDF, the SVD, the word IDF).
+
+    Attributes:
+        features: the member's TF-IDF (:class:`PairFeatures`, tokens from :func:`member_tokens`).
+        svd: a truncated SVD of ``tfidf(a) + tfidf(b)`` (``options.gbm_svd`` components), or None
+            when the vocabulary is too small.
+        words: unigram word (ids: id) TF-IDF for the word cosine, with ``gbm_features == "alignment"`` only.
+    """
+
+    features: PairFeatures
+    svd: TruncatedSVD | None
+    words: PairFeatures | None
+
+    @classmethod
+    def fit(cls, first: Sequence, second: Sequence, kind: str, ngram_max: int, with_sum: bool,
+            options: FeatureOptions) -> "GbmFoldColumns":
+        """Fit on the (T,) training pairs ``zip(first, second)`` of a fold; nothing else is seen."""
+        texts = [t for pair in zip(first, second) for t in pair]
+        features = PairFeatures(kind, ngram_max, with_sum).fit(texts)
+        a, b = tfidf_rows(features, first), tfidf_rows(features, second)
+        components = min(options.gbm_svd, a.shape[1] - 1)  # TruncatedSVD needs fewer than V
+        svd = TruncatedSVD(components, random_state=options.seed).fit(a + b) if components > 0 else None
+        words = PairFeatures("word" if kind == "char" else kind, 1, False).fit(texts) \
+            if options.gbm_features == "alignment" else None
+        return cls(features, svd, words)
+
+    def transform(self, first: Sequence, second: Sequence) -> np.ndarray:
+        """(R, D) columns of R pairs: the TF-IDF cosine, the SVD of ``tfidf(a) + tfidf(b)``, and with alignment
+        the cosine of the two texts' SVD vectors (LSA) and of their word TF-IDF vectors."""
+        a, b = tfidf_rows(self.features, first), tfidf_rows(self.features, second)  # (R, V) each
+        columns = [np.asarray(a.multiply(b).sum(axis=1))]
+        if self.svd is not None:
+            columns.append(self.svd.transform(a + b))
+            if self.words is not None:
+                columns.append(row_cosine(self.svd.transform(a), self.svd.transform(b)))
+        if self.words is not None:
+            columns.append(np.asarray(tfidf_rows(self.words, first).multiply(tfidf_rows(self.words, second)).sum(axis=1)))
+        return np.hstack(columns)
+
+
+def gbm_classifier(options: FeatureOptions, grouped: bool) -> HistGradientBoostingClassifier:
+    """The gbm member's unfitted model; ``grouped``: column :data:`GROUP_COLUMN` is the categorical group."""
+    return HistGradientBoostingClassifier(
+        max_iter=options.gbm_iterations, learning_rate=options.gbm_learning_rate, max_leaf_nodes=options.gbm_leaves,
+        early_stopping=False, random_state=options.seed, categorical_features=[GROUP_COLUMN] if grouped else None)
+
+
 def feature_member(spec: str, pairs: Sequence[tuple], labels: np.ndarray, fold: np.ndarray,
                    test_pairs: Sequence[tuple], groups: np.ndarray | None = None,
                    test_groups: np.ndarray | None = None,
@@ -407,40 +477,21 @@ def feature_member(spec: str, pairs: Sequence[tuple], labels: np.ndarray, fold: 
     N = len(pairs)  # rows 0..N-1 of first/second are the pool, N.. the test set
     folds = np.unique(fold).tolist()
     per_fold = np.zeros((len(folds), len(test_pairs)))
-    alignment = spec == "gbm" and options.gbm_features == "alignment"
-    if spec == "gbm":
-        statistics = pair_statistics(first, second)  # (N + M, 13), the same for every fold
-        if groups is not None:
-            statistics = np.hstack([statistics, np.concatenate([groups, test_groups]).astype(np.float64)[:, None]])
-        if alignment:  # (N + M, 15 + 3), no labels read: fitted once on all texts
-            statistics = np.hstack([statistics, alignment_statistics(first, second),
-                                    word2vec_alignment(first, second, seed=options.seed)])
+    if spec == "gbm":  # (N + M, C) label-free columns, the same for every fold
+        rows = gbm_row_columns(first, second, None if groups is None else np.concatenate([groups, test_groups]),
+                               options)
 
     def fit_predict(train: np.ndarray, held: np.ndarray) -> np.ndarray:
         k = folds.index(int(fold[held[0]]))
-        features = PairFeatures(kind, ngram_max, with_sum).fit([t for i in train for t in (first[i], second[i])])
         if spec != "gbm":
+            features = PairFeatures(kind, ngram_max, with_sum).fit([t for i in train for t in (first[i], second[i])])
             X = features.transform(first, second)  # (N + M, F) sparse
             model = partial(LogisticRegression, C=options.C, max_iter=3000)
             return _fit_per_group(model, X[:N], X[N:], labels, train, held, groups, test_groups, per_fold[k])
-        a, b = tfidf_rows(features, first), tfidf_rows(features, second)  # (N + M, V) each
-        columns = [statistics, np.asarray(a.multiply(b).sum(axis=1))]  # + cosine
-        components = min(options.gbm_svd, a.shape[1] - 1)  # TruncatedSVD needs fewer than V
-        if components > 0:
-            svd = TruncatedSVD(components, random_state=options.seed).fit((a + b)[train])
-            columns.append(svd.transform(a + b))  # (N + M, components)
-            if alignment:  # LSA: the cosine of the two texts' own SVD vectors
-                sa, sb = svd.transform(a), svd.transform(b)
-                columns.append(row_cosine(sa, sb))
-        if alignment:  # the cosine of word (ids: unigram) TF-IDF vectors
-            words = PairFeatures("word" if kind == "char" else kind, 1, False).fit(
-                [t for i in train for t in (first[i], second[i])])
-            columns.append(np.asarray(tfidf_rows(words, first).multiply(tfidf_rows(words, second)).sum(axis=1)))
-        X = np.hstack(columns)
-        model = HistGradientBoostingClassifier(
-            max_iter=options.gbm_iterations, learning_rate=options.gbm_learning_rate,
-            max_leaf_nodes=options.gbm_leaves, early_stopping=False, random_state=options.seed,
-            categorical_features=[13] if groups is not None else None).fit(X[train], labels[train])
+        columns = GbmFoldColumns.fit([first[i] for i in train], [second[i] for i in train], kind, ngram_max,
+                                     with_sum, options)
+        X = np.hstack([rows, columns.transform(first, second)])
+        model = gbm_classifier(options, grouped=groups is not None).fit(X[train], labels[train])
         per_fold[k] = model.predict_proba(X[N:])[:, 1] if len(test_pairs) else per_fold[k]
         return model.predict_proba(X[held])[:, 1]
 

@@ -20,3 +20,31 @@ def test_feature_predictor_times_id_texts_with_the_members_features(spec):
     probs = predict()
     assert probs.shape == (len(data.test),) and np.all((probs >= 0) & (probs <= 1))
     assert np.array_equal(predict(), probs)  # the timed call is repeatable
+
+
+@pytest.mark.parametrize("task_name", ["xiaobu", "sohu"])
+def test_gbm_predictor_predicts_what_the_members_fold0_model_predicts(task_name, tmp_path):
+    # the bench times the member's own columns and model: with the label-free word2vec columns off (they are
+    # fitted on the texts at hand, so they differ between the member and the bench), fold 0's test
+    # probabilities are the member's per_fold[0]; on Sohu the group column (the subtask) is in both
+    from common.ensemble import FeatureOptions, condition_groups, feature_member
+    from tests.test_feature_members_bench import _sohu_data
+
+    task = get_task(task_name)
+    if task_name == "xiaobu":
+        config = task.config_class(data_dir=str(ROOT / "tests" / "fixtures" / "xiaobu"), train_file="train.tsv",
+                                   test_file="test.tsv")
+    else:
+        config = task.config_class()
+        config.data_dir = str(_sohu_data(tmp_path / "data"))
+    data = task.load_data(config)
+    pool = task.cv_pool(config, data)
+    fold, labels = np.arange(len(pool)) % 3, np.asarray(task.labels(pool))
+    groups, test_groups = condition_groups(task, pool, data.test)
+    assert (groups is not None) == (task_name == "sohu")
+    options = FeatureOptions(gbm_features="statistics", gbm_iterations=20, gbm_svd=4)
+    _, per_fold = feature_member("gbm", task.text_pairs(pool), labels, fold, task.text_pairs(data.test), groups,
+                                 test_groups, options)
+    predicted = feature_predictor("gbm", pool, data.test, task, fold, labels, folds=3, options=options)()
+    np.testing.assert_allclose(predicted, per_fold[0], rtol=0, atol=1e-12)
+    assert not np.allclose(per_fold[0], per_fold[1])  # another fold's model would not pass
