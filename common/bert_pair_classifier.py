@@ -18,6 +18,7 @@ from transformers import BertForSequenceClassification
 from transformers.modeling_outputs import SequenceClassifierOutput
 
 from common.distillation import DistillConfig, distillation_loss
+from common.layers.esim import ESIMInteraction, segment_masks
 from common.losses import logit_adjusted_cross_entropy
 
 
@@ -34,6 +35,9 @@ class BertPairClassifier(BertForSequenceClassification):
       of :func:`common.match_features.scaled_statistics`): a zero-initialised linear map
       of the pair's statistics is added to the pooled [CLS] output before the classifier
       (hand features beside the encoder, as the Quora question-pairs solutions did);
+    - ``config.esim`` (a BertConfig attribute): ESIM's alignment, enhancement and mean/max
+      pooling of the two segments' last-layer states (:class:`common.layers.esim.ESIMInteraction`,
+      zero at initialisation) added to the pooled [CLS] output before the classifier;
     - after :meth:`set_logit_adjustment` with ``tau > 0`` the training loss is
       cross-entropy on ``logits + tau * log_prior`` (Menon et al., ICLR 2021;
       kexue.fm/archives/7615); the logits stay raw.
@@ -51,6 +55,7 @@ class BertPairClassifier(BertForSequenceClassification):
         self.match_embedding = nn.Embedding(2, config.hidden_size) if getattr(config, "use_match", False) else None
         n_statistics = int(getattr(config, "pair_statistics", 0) or 0)
         self.statistics_projection = nn.Linear(n_statistics, config.hidden_size) if n_statistics else None
+        self.esim = ESIMInteraction(config.hidden_size) if getattr(config, "esim", False) else None
         zero_match(self)
         self.logit_adjust_tau = 0.0
         self.label_log_prior = torch.full((2,), math.log(0.5))  # a plain attribute: not in the state dict
@@ -66,20 +71,26 @@ class BertPairClassifier(BertForSequenceClassification):
 
     def forward(self, input_ids=None, attention_mask=None, token_type_ids=None, labels=None, match_ids=None,
                 soft_labels=None, statistics=None, **kwargs):
-        """Raises ValueError: a model built with pair statistics called without them."""
+        """Raises ValueError: a model built with pair statistics (ESIM) called without them (token type ids)."""
         if self.match_embedding is not None and match_ids is not None:
             embeds = self.bert.embeddings.word_embeddings(input_ids) + self.match_embedding(match_ids)  # (B, T, H)
             input_ids, kwargs["inputs_embeds"] = None, embeds
-        if self.statistics_projection is None:
+        if self.statistics_projection is None and self.esim is None:
             outputs = super().forward(input_ids=input_ids, attention_mask=attention_mask,
                                       token_type_ids=token_type_ids, **kwargs)
-        else:  # BertForSequenceClassification's own path, with the statistics added to the pooled output
-            if statistics is None:
-                raise ValueError("this model was built with --pair-statistics: its inputs need `statistics` (B, S)")
+        else:  # BertForSequenceClassification's own path, with the additions to the pooled output
             encoded = self.bert(input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids,
                                 **kwargs)
-            pooled = encoded.pooler_output  # (B, H)
-            pooled = self.dropout(pooled) + self.statistics_projection(statistics.to(pooled.dtype))
+            pooled = self.dropout(encoded.pooler_output)  # (B, H)
+            if self.statistics_projection is not None:
+                if statistics is None:
+                    raise ValueError("this model was built with --pair-statistics: its inputs need `statistics` (B, S)")
+                pooled = pooled + self.statistics_projection(statistics.to(pooled.dtype))
+            if self.esim is not None:
+                if token_type_ids is None:
+                    raise ValueError("this model was built with --esim: its inputs need `token_type_ids` (B, T)")
+                mask = attention_mask if attention_mask is not None else torch.ones_like(token_type_ids)
+                pooled = pooled + self.esim(encoded.last_hidden_state, *segment_masks(mask, token_type_ids))
             outputs = SequenceClassifierOutput(logits=self.classifier(pooled))  # (B, H) -> (B, 2)
         logits = outputs.logits  # (B, 2)
         prior = self.label_log_prior.to(logits.device)
@@ -96,10 +107,13 @@ class BertPairClassifier(BertForSequenceClassification):
 
 
 def zero_match(model: nn.Module) -> nn.Module:
-    """Zero the match embedding and statistics map that ``from_pretrained`` initialised; returns ``model``."""
+    """Zero the match embedding, statistics map and ESIM output that ``from_pretrained`` initialised; returns ``model``."""
     if getattr(model, "match_embedding", None) is not None:
         nn.init.zeros_(model.match_embedding.weight)
     if getattr(model, "statistics_projection", None) is not None:
         nn.init.zeros_(model.statistics_projection.weight)
         nn.init.zeros_(model.statistics_projection.bias)
+    if getattr(model, "esim", None) is not None:
+        nn.init.zeros_(model.esim.output.weight)
+        nn.init.zeros_(model.esim.output.bias)
     return model

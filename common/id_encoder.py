@@ -36,11 +36,12 @@ def build_id_vocab_and_model(config: Any, sequences: Sequence[Sequence[int]], ml
 
     Args:
         config: an :class:`common.encoder.EncoderConfig` with ``min_freq``, ``data_dir``,
-            ``counts_file`` and (classification) ``use_match`` and ``pair_statistics``.
+            ``counts_file`` and (classification) ``use_match``, ``pair_statistics`` and ``esim``.
         sequences: every id sequence known (for a new vocabulary).
         mlm_head: ``BertForMaskedLM`` (pretraining, joint variant), else
             :class:`common.bert_pair_classifier.BertPairClassifier` (with the exact-match
-            bit when ``config.use_match``, the pair statistics when ``config.pair_statistics``).
+            bit when ``config.use_match``, the pair statistics when ``config.pair_statistics``,
+            the ESIM head when ``config.esim``).
         extra_special_tokens: reserved tokens of a new vocabulary (e.g.
             :data:`common.joint_mlm.LABEL_TOKENS`).
 
@@ -54,11 +55,13 @@ def build_id_vocab_and_model(config: Any, sequences: Sequence[Sequence[int]], ml
     cls = BertForMaskedLM if mlm_head else BertPairClassifier
     use_match = bool(getattr(config, "use_match", False)) and not mlm_head
     statistics = NUM_STATISTICS if getattr(config, "pair_statistics", False) and not mlm_head else 0
+    esim = bool(getattr(config, "esim", False)) and not mlm_head
     if config.model:
         pretrained_config = encoder_config(config)  # --dropout applied
         if not mlm_head:
             pretrained_config.num_labels = 2
         pretrained_config.use_match, pretrained_config.pair_statistics = use_match, statistics
+        pretrained_config.esim = esim
         extra = {"config": pretrained_config}
     if config.model and (Path(config.model) / VOCAB_FILE).is_file():
         vocab = IdVocab.load(Path(config.model) / VOCAB_FILE)
@@ -79,6 +82,7 @@ def build_id_vocab_and_model(config: Any, sequences: Sequence[Sequence[int]], ml
     if not mlm_head:
         bert_config.num_labels = 2
         bert_config.use_match, bert_config.pair_statistics = use_match, statistics
+        bert_config.esim = esim
     model = cls(bert_config)
     logger.info("encoder: small BERT from scratch (%d layers, hidden %d, vocab %d)",
                 config.num_layers, config.hidden_size, len(vocab))

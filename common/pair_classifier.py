@@ -36,6 +36,7 @@ from transformers.modeling_outputs import SequenceClassifierOutput
 from common.distillation import DistillConfig, distillation_loss
 from common.encoder import build_encoder, load_tokenizer
 from common.layers.conditional_layer_norm import ConditionalEncoder
+from common.layers.esim import ESIMInteraction, segment_masks
 from common.losses import log_prior, logit_adjusted_cross_entropy, posthoc_logit_adjustment, save_log_prior
 from common.match_features import NUM_STATISTICS
 from common.task import Model
@@ -49,6 +50,7 @@ class PairClassifierConfig:
     pooling: str = "mean"  # mean | cls
     use_match: bool = True  # exact-match bit per token
     pair_statistics: bool = False  # 13 pair statistics (common/match_features.py) added to the pooled output
+    esim: bool = False  # ESIM's alignment head on the two segments added to the pooled output (common/layers/esim.py)
     pair_swap_prob: float = 0.0  # training: present a pair as (b, a) with this probability (symmetric tasks)
 
 
@@ -80,9 +82,11 @@ class PairClassifier(nn.Module):
         num_statistics: S > 0 adds a zero-initialised linear map of the (B, S) ``statistics``
             (:func:`common.match_features.scaled_statistics`) to the pooled output (hand
             features beside the encoder, as the Quora question-pairs solutions did).
+        esim: add :class:`common.layers.esim.ESIMInteraction` of the last layer's two segments
+            (from ``token_type_ids``) to the pooled output; zero at initialisation.
 
     Parameters are created in the order: condition embedding and Conditional LayerNorm
-    projections, match embedding, classifier, statistics map (a fixed seed gives the same
+    projections, match embedding, classifier, statistics map, ESIM head (a fixed seed gives the same
     weights as the Sohu matcher it replaces).
 
     ``forward`` takes (B, T) ``input_ids``, ``attention_mask``, optional ``token_type_ids``,
@@ -95,13 +99,15 @@ class PairClassifier(nn.Module):
 
     Raises:
         ValueError: an unknown ``pooling``; ``forward`` without ``condition_ids`` on a
-            conditioned model, or without ``statistics`` on a model with ``num_statistics``.
+            conditioned model, without ``statistics`` on a model with ``num_statistics``, or
+            without ``token_type_ids`` on a model with ``esim``.
     """
 
     def __init__(self, encoder: nn.Module, num_labels: int = 2, pooling: str = "mean", use_match: bool = True,
                  dropout: float = 0.1, logit_adjust_tau: float = 0.0, num_conditions: int = 0,
                  condition_size: int = 64, distill_alpha: float = DistillConfig.distill_alpha,
-                 distill_temperature: float = DistillConfig.distill_temperature, num_statistics: int = 0) -> None:
+                 distill_temperature: float = DistillConfig.distill_temperature, num_statistics: int = 0,
+                 esim: bool = False) -> None:
         super().__init__()
         if pooling not in ("mean", "cls"):
             raise ValueError(f"pooling must be 'mean' or 'cls', got {pooling!r}")
@@ -118,6 +124,7 @@ class PairClassifier(nn.Module):
         if self.statistics_projection is not None:  # starts as the model without statistics
             nn.init.zeros_(self.statistics_projection.weight)
             nn.init.zeros_(self.statistics_projection.bias)
+        self.esim = ESIMInteraction(hidden) if esim else None
         # (C,) or (G, C) log prior of the training labels; not in model.pt (the run keeps label_prior.json)
         shape = (num_conditions, num_labels) if num_conditions else (num_labels,)
         self.register_buffer("log_prior", torch.full(shape, -math.log(num_labels)), persistent=False)
@@ -145,6 +152,10 @@ class PairClassifier(nn.Module):
             if statistics is None:
                 raise ValueError("this PairClassifier was built with --pair-statistics: it needs (B, S) statistics")
             pooled = pooled + self.statistics_projection(statistics.to(pooled.dtype))
+        if self.esim is not None:
+            if token_type_ids is None:
+                raise ValueError("this PairClassifier was built with --esim: it needs (B, T) token_type_ids")
+            pooled = pooled + self.esim(hidden, *segment_masks(attention_mask, token_type_ids))
         logits = self.classifier(pooled)  # (B, C)
         loss = None
         if soft_labels is not None:
@@ -197,7 +208,8 @@ def _classifier(config: Any, encoder: nn.Module, num_conditions: int) -> PairCla
                           num_conditions, getattr(config, "condition_size", 64),
                           getattr(config, "distill_alpha", DistillConfig.distill_alpha),
                           getattr(config, "distill_temperature", DistillConfig.distill_temperature),
-                          NUM_STATISTICS if getattr(config, "pair_statistics", False) else 0)
+                          NUM_STATISTICS if getattr(config, "pair_statistics", False) else 0,
+                          getattr(config, "esim", False))
 
 
 def build_pair_model(config: Any, run_dir: Path, texts: Sequence[str], labels: Sequence[int],
