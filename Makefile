@@ -68,7 +68,7 @@ TUNE_RUN ?= tune
 # OOF-weighted ensemble -> a distilled student (one model per fold) on the ensemble's soft targets.
 # Every step resumes (k-fold) or is cached (tfidf, gbm), so a rerun redoes only what is missing.
 # <task>_RECIPE: the neural run's flags; <task>_RECIPE_RUN: its run name; <task>_STUDENT: the student's
-# flags, sized so a fold costs about what the teacher's did (a quarter of the test rows as transfer set).
+# flags (it trains on the fold's training rows and every test row, each with the ensemble's soft target).
 %-recipe: venv $$($$*_RECIPE_NEEDS) ## cv + ensemble(tfidf, gbm) + distilled student: make sohu-recipe
 	$(PY) -m common.commands.cv --task $* $($*_DATA) $($*_RECIPE) --folds $(FOLDS) --run-name $($*_RECIPE_RUN) $(ARGS)
 	$(PY) -m common.commands.ensemble --task $* $($*_DATA) --runs runs/$*/$($*_RECIPE_RUN) tfidf gbm
