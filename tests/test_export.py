@@ -153,6 +153,19 @@ def test_xiaobu_model_with_exact_match_bits(tmp_path, joint):
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".out.")]  # its temporary folder is gone
 
 
+def test_xiaobu_model_with_the_esim_head_exports_within_tolerance(tmp_path):
+    """--esim: the head's masked softmax and max pooling go through the exporter and match the eager model."""
+    from common.export import export_run
+
+    fixtures = ROOT / "tests" / "fixtures" / "xiaobu"
+    run = _fit("xiaobu", ["--data-dir", str(fixtures), "--train-file", "train.tsv", "--test-file", "test.tsv",
+                          "--valid-fraction", "0.25", "--esim", "true", "--batch-size", "16"] + TINY_BERT,
+               tmp_path / "run")
+    out = tmp_path / "out"
+    info = _check_export(export_run(run, out, task="xiaobu"), out, 12)
+    assert [i["name"] for i in info["inputs"]] == ["input_ids", "attention_mask", "token_type_ids", "match_ids"]
+
+
 @pytest.mark.parametrize("head, encoder", [("gp", "bilstm"), ("crf", "bilstm"),
                                            pytest.param("egp", "bert", marks=pytest.mark.slow)])
 def test_ner_model(tmp_path, head, encoder):

@@ -56,7 +56,9 @@ class ESIMInteraction(nn.Module):
         scores = hidden @ hidden.transpose(1, 2) / math.sqrt(H)  # (B, T, T)
         lowest = torch.finfo(scores.dtype).min
         # a token of the first segment attends over the second's tokens, and the reverse
-        other = torch.where(first.unsqueeze(-1), second.unsqueeze(1), first.unsqueeze(1))  # (B, T, T)
+        # (boolean algebra, not torch.where: ONNX Runtime has no Where on booleans)
+        row_first = first.unsqueeze(-1)  # (B, T, 1)
+        other = (row_first & second.unsqueeze(1)) | (~row_first & first.unsqueeze(1))  # (B, T, T)
         attention = torch.softmax(scores.masked_fill(~other, lowest), dim=-1)  # (B, T, T)
         aligned = attention @ hidden  # (B, T, H)
         enhanced = torch.cat([hidden, aligned, hidden - aligned, hidden * aligned], dim=-1)  # (B, T, 4H)
