@@ -50,12 +50,13 @@ def neural_predictor(task, run_dirs: list[Path], test: list) -> Callable[[], np.
 
 
 def feature_predictor(spec: str, pool: list, test: list, task, fold: np.ndarray, labels: np.ndarray,
-                      folds: int, options=None) -> Callable[[], np.ndarray]:
+                      folds: int, options: "FeatureOptions | None" = None) -> Callable[[], np.ndarray]:
     """``tfidf`` / ``gbm`` as :func:`common.ensemble.feature_member` fits it for fold 0 (its tokens; the gbm's
     columns through the member's own :func:`~common.ensemble.gbm_row_columns` and
     :class:`~common.ensemble.GbmFoldColumns`, the group column included; the tfidf without per-group fits); its
     test-set prediction, features included, run ``folds`` times. The gbm's word2vec is fitted without labels
-    on the texts it is given (the member fits it on the pool and test texts together)."""
+    on the texts it is given (the member fits it on the pool and test texts together). ``options``: the member's
+    (default :class:`~common.ensemble.FeatureOptions`)."""
     from sklearn.linear_model import LogisticRegression
 
     from common.ensemble import FeatureOptions, GbmFoldColumns, condition_groups, gbm_classifier, gbm_row_columns, \
