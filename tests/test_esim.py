@@ -102,3 +102,13 @@ def test_xiaobu_run_with_esim_trains_and_reloads_as_trained(tmp_path):
     again = predict.main(["--task", "xiaobu", "--run", str(run), "--submission-dir", str(tmp_path / "again")])
     assert again["valid"] == result["valid"]
     assert np.isfinite(result["valid"]["auc"])
+
+
+def test_joint_variant_refuses_the_heads_it_does_not_have(tmp_path):
+    from common.commands import train
+
+    joint = ["--joint", "true", "--logit-adjust-tau", "0", "--posthoc-tau", "0"]
+    for flag in ("--esim", "--pair-statistics"):
+        with pytest.raises(ValueError, match=f"{flag} add to the classification variant"):
+            train.main(["--task", "xiaobu"] + TINY + joint + [flag, "true", "--run-dir", str(tmp_path / flag),
+                                                                "--submission-dir", str(tmp_path / "sub")])
