@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from common.layers.esim import ESIMInteraction, segment_masks
-from tests.test_pair_tta_statistics import TINY
+from tests.test_pair_tta_statistics import TINY, TINY_PAIR_BERT, classifier_and_plain
 
 
 def reference(head: ESIMInteraction, hidden: torch.Tensor, first: list[int], second: list[int]) -> torch.Tensor:
@@ -44,15 +44,7 @@ def test_esim_head_matches_the_equations_per_example_with_padding():
 
 
 def test_bert_pair_classifier_with_esim_starts_as_without_and_learns():
-    from transformers import BertConfig, BertForSequenceClassification
-
-    from common.bert_pair_classifier import BertPairClassifier
-
-    torch.manual_seed(0)
-    kwargs = dict(vocab_size=30, hidden_size=16, num_hidden_layers=1, num_attention_heads=2, intermediate_size=32,
-                  max_position_embeddings=16, num_labels=2)
-    model = BertPairClassifier(BertConfig(esim=True, **kwargs)).eval()
-    plain = BertForSequenceClassification(BertConfig(**kwargs)).eval()
+    model, plain = classifier_and_plain(esim=True)
     missing = plain.load_state_dict(model.state_dict(), strict=False)
     assert {k.split(".")[0] for k in missing.unexpected_keys} == {"esim"}
     ids, types = torch.randint(0, 30, (3, 6)), torch.tensor([[0, 0, 0, 1, 1, 1]] * 3)
@@ -74,8 +66,7 @@ def test_pair_classifier_esim_keeps_the_seeded_weights_and_reaches_the_logits():
 
     def make(esim):
         torch.manual_seed(0)
-        encoder = BertModel(BertConfig(vocab_size=30, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
-                                       intermediate_size=32, max_position_embeddings=16))
+        encoder = BertModel(BertConfig(**TINY_PAIR_BERT))
         return PairClassifier(encoder, esim=esim).eval()
 
     plain, model = make(False), make(True)

@@ -13,6 +13,20 @@ FIXTURES = ROOT / "tests" / "fixtures" / "xiaobu"
 TINY = ["--hidden-size", "32", "--num-layers", "1", "--num-heads", "2", "--intermediate-size", "64",
         "--batch-size", "16", "--data-dir", str(FIXTURES), "--train-file", "train.tsv", "--test-file", "test.tsv",
         "--model", "", "--valid-fraction", "0.25", "--epochs", "1"]
+TINY_PAIR_BERT = dict(vocab_size=30, hidden_size=16, num_hidden_layers=1, num_attention_heads=2, intermediate_size=32,
+                      max_position_embeddings=16)  # BertConfig fields of the head tests' one-layer encoder
+
+
+def classifier_and_plain(**extra):
+    """(BertPairClassifier with the ``extra`` BertConfig fields, BertForSequenceClassification), both in eval mode,
+    at seed 0; the plain one is not yet given the classifier's weights."""
+    from transformers import BertConfig, BertForSequenceClassification
+
+    from common.bert_pair_classifier import BertPairClassifier
+
+    torch.manual_seed(0)
+    model = BertPairClassifier(BertConfig(num_labels=2, **extra, **TINY_PAIR_BERT)).eval()
+    return model, BertForSequenceClassification(BertConfig(num_labels=2, **TINY_PAIR_BERT)).eval()
 
 
 def test_pair_statistics_by_hand():
@@ -56,15 +70,7 @@ def test_dataset_statistics_follow_the_swap_and_collate_to_float():
 
 
 def test_statistics_head_starts_as_the_plain_classifier_and_then_uses_them():
-    from transformers import BertConfig, BertForSequenceClassification
-
-    from common.bert_pair_classifier import BertPairClassifier
-
-    torch.manual_seed(0)
-    kwargs = dict(vocab_size=30, hidden_size=16, num_hidden_layers=1, num_attention_heads=2, intermediate_size=32,
-                  max_position_embeddings=16, num_labels=2)
-    model = BertPairClassifier(BertConfig(pair_statistics=NUM_STATISTICS, **kwargs)).eval()
-    plain = BertForSequenceClassification(BertConfig(**kwargs)).eval()
+    model, plain = classifier_and_plain(pair_statistics=NUM_STATISTICS)
     missing = plain.load_state_dict(model.state_dict(), strict=False)
     assert set(missing.unexpected_keys) == {"statistics_projection.weight", "statistics_projection.bias"}
     ids, stats = torch.randint(0, 30, (3, 6)), torch.rand(3, NUM_STATISTICS)
@@ -136,8 +142,7 @@ def test_pair_classifier_statistics_start_at_zero_and_reach_the_logits():
 
     def make(num_statistics):
         torch.manual_seed(0)
-        encoder = BertModel(BertConfig(vocab_size=30, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
-                                       intermediate_size=32, max_position_embeddings=16))
+        encoder = BertModel(BertConfig(**TINY_PAIR_BERT))
         return PairClassifier(encoder, num_statistics=num_statistics).eval()
 
     plain, model = make(0), make(NUM_STATISTICS)
