@@ -18,7 +18,8 @@ from transformers import BertForSequenceClassification
 from transformers.modeling_outputs import SequenceClassifierOutput
 
 from common.distillation import DistillConfig, distillation_loss
-from common.layers.esim import ESIMInteraction, segment_masks
+from common.layers.esim import ESIMInteraction
+from common.layers.pooled_heads import add_pooled_heads
 from common.losses import logit_adjusted_cross_entropy
 
 
@@ -81,16 +82,8 @@ class BertPairClassifier(BertForSequenceClassification):
         else:  # BertForSequenceClassification's own path, with the additions to the pooled output
             encoded = self.bert(input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids,
                                 **kwargs)
-            pooled = self.dropout(encoded.pooler_output)  # (B, H)
-            if self.statistics_projection is not None:
-                if statistics is None:
-                    raise ValueError("this model was built with --pair-statistics: its inputs need `statistics` (B, S)")
-                pooled = pooled + self.statistics_projection(statistics.to(pooled.dtype))
-            if self.esim is not None:
-                if token_type_ids is None:
-                    raise ValueError("this model was built with --esim: its inputs need `token_type_ids` (B, T)")
-                mask = attention_mask if attention_mask is not None else torch.ones_like(token_type_ids)
-                pooled = pooled + self.esim(encoded.last_hidden_state, *segment_masks(mask, token_type_ids))
+            pooled = add_pooled_heads(self.dropout(encoded.pooler_output), encoded.last_hidden_state, attention_mask,
+                                      token_type_ids, statistics, self.statistics_projection, self.esim)  # (B, H)
             outputs = SequenceClassifierOutput(logits=self.classifier(pooled))  # (B, H) -> (B, 2)
         logits = outputs.logits  # (B, 2)
         prior = self.label_log_prior.to(logits.device)

@@ -36,7 +36,8 @@ from transformers.modeling_outputs import SequenceClassifierOutput
 from common.distillation import DistillConfig, distillation_loss
 from common.encoder import build_encoder, load_tokenizer
 from common.layers.conditional_layer_norm import ConditionalEncoder
-from common.layers.esim import ESIMInteraction, segment_masks
+from common.layers.esim import ESIMInteraction
+from common.layers.pooled_heads import add_pooled_heads
 from common.losses import log_prior, logit_adjusted_cross_entropy, posthoc_logit_adjustment, save_log_prior
 from common.match_features import NUM_STATISTICS
 from common.task import Model
@@ -147,15 +148,8 @@ class PairClassifier(nn.Module):
             kwargs["condition_ids"] = condition_ids
         hidden = self.encoder(**kwargs).last_hidden_state  # (B, T, H)
         pooled = hidden[:, 0] if self.pooling == "cls" else masked_mean(hidden, attention_mask)  # (B, H)
-        pooled = self.dropout(pooled)
-        if self.statistics_projection is not None:
-            if statistics is None:
-                raise ValueError("this PairClassifier was built with --pair-statistics: it needs (B, S) statistics")
-            pooled = pooled + self.statistics_projection(statistics.to(pooled.dtype))
-        if self.esim is not None:
-            if token_type_ids is None:
-                raise ValueError("this PairClassifier was built with --esim: it needs (B, T) token_type_ids")
-            pooled = pooled + self.esim(hidden, *segment_masks(attention_mask, token_type_ids))
+        pooled = add_pooled_heads(self.dropout(pooled), hidden, attention_mask, token_type_ids, statistics,
+                                  self.statistics_projection, self.esim)  # (B, H)
         logits = self.classifier(pooled)  # (B, C)
         loss = None
         if soft_labels is not None:
