@@ -29,7 +29,9 @@ with the soft targets ``[1 - p, p]`` softened to temperature T.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -50,6 +52,9 @@ class DistillConfig:
     # where the student's decision thresholds (Sohu's per group; AUC tasks have none) are tuned: "valid" on its
     # own validation rows (a k-fold student: its OOF), "teacher" on the teacher's OOF rows, all of the pool
     distill_thresholds: str = "valid"
+    # the student's starting weights: a finished run of the same architecture (its model.pt; a k-fold student
+    # starts fold k from a k-fold run's fold k, on the same folds); empty: the --model initialisation
+    init_from: str = ""
 
 
 THRESHOLD_SOURCES = ("valid", "teacher")
@@ -58,7 +63,9 @@ TEACHER_THRESHOLDS_FILE = "teacher_thresholds.json"  # a student's fixed decisio
 
 def check_options(config: DistillConfig) -> None:
     """Raises ValueError: ``distill_alpha`` or ``distill_test_fraction`` outside [0, 1], temperature <= 0,
-    or ``distill_thresholds`` not one of :data:`THRESHOLD_SOURCES`."""
+    ``distill_thresholds`` not one of :data:`THRESHOLD_SOURCES`, or ``init_from`` without ``distill_from``."""
+    if config.init_from and not config.distill_from:
+        raise ValueError("--init-from starts a student from a trained run: it needs --distill-from")
     if not 0 <= config.distill_alpha <= 1:
         raise ValueError(f"--distill-alpha must be in [0, 1] (1.0: soft targets only), got {config.distill_alpha}")
     if config.distill_temperature <= 0:
@@ -68,6 +75,52 @@ def check_options(config: DistillConfig) -> None:
     if config.distill_thresholds not in THRESHOLD_SOURCES:
         raise ValueError(f"--distill-thresholds must be one of {', '.join(THRESHOLD_SOURCES)}, "
                          f"got {config.distill_thresholds!r}")
+
+
+def init_weights_file(run: str | Path, fold: int | None = None) -> Path:
+    """The ``model.pt`` a student starts from (``--init-from``): a run folder's, or the file itself.
+
+    A student that starts from a model trained with hard labels on the same rows continues its
+    training on the teacher's soft targets instead of starting again from the pretrained encoder
+    (a warm start). The weights are only a starting point: the run saves its own ``model.pt``, and
+    the architecture options (``--model``, heads) must be the run's (else RuntimeError on loading).
+
+    Args:
+        run: a single run's folder, a ``model.pt`` file, or (with ``fold``) a k-fold run's folder.
+        fold: k of a k-fold student's fold: ``run/fold<k>/model.pt``.
+
+    Raises:
+        FileNotFoundError: no such ``model.pt`` (a k-fold run given to a single student names its folds).
+    """
+    path = Path(run)
+    if fold is not None:
+        path = path / f"fold{fold}"
+    if path.is_dir():
+        path = path / "model.pt"
+    if not path.is_file():
+        hint = "; a k-fold run: pass one fold's folder, RUN/fold<k>" if (Path(run) / "fold0").is_dir() else ""
+        raise FileNotFoundError(f"--init-from {run}: no {path}{hint}")
+    return path
+
+
+def check_init_folds(run: str | Path, ids: np.ndarray, fold: np.ndarray) -> None:
+    """Refuse a k-fold ``--init-from`` run whose folds differ from the student's: its fold-k model would have
+    trained on the student's fold-k rows, and the student's OOF score would count them.
+
+    Args:
+        run: the k-fold run (its ``folds.json``).
+        ids: (N,) the student's pool ids, in order; fold: (N,) their folds.
+
+    Raises:
+        FileNotFoundError: no ``folds.json`` in ``run``. ValueError: other ids or folds (one line).
+    """
+    path = Path(run) / "folds.json"
+    if not path.is_file():
+        raise FileNotFoundError(f"--init-from {run}: a k-fold student starts from a k-fold run, and {path} is missing")
+    saved = json.loads(path.read_text(encoding="utf-8"))
+    if list(map(str, saved["ids"])) != list(map(str, ids)) or saved["fold"] != [int(k) for k in fold]:
+        raise ValueError(f"--init-from {run}: its folds ({path}) are not the student's; use its --folds, --fold-seed "
+                         "and --group-by-text on the same data")
 
 
 def transfer_rows(n_test: int, fraction: float, seed: int) -> np.ndarray:

@@ -255,6 +255,48 @@ def test_train_and_cv_distilled_from_a_kfold_run(afqmc):
                             "--train-file", str(AFQMC / "train.txt"), "--limit", "100"])
 
 
+def _same_weights(a, b) -> bool:
+    sa, sb = (torch.load(p, map_location="cpu", weights_only=False)["state_dict"] for p in (a, b))
+    return sa.keys() == sb.keys() and all(torch.equal(sa[k], sb[k]) for k in sa)
+
+
+@needs_data
+def test_a_student_starts_from_the_init_run_fold_by_fold(afqmc):
+    """--init-from: at learning rate 0 the student's weights are exactly those it started from (fold k from fold k)."""
+    from common.commands import cv, train
+
+    root, flags = afqmc
+    still = ["--learning-rate", "0", "--distill-from", str(root / "round1"), "--distill-alpha", "1.0"]
+    cv.main(flags + still + ["--run-dir", str(root / "warm-cv"), "--init-from", str(root / "round1")])
+    for k in range(3):
+        assert _same_weights(root / "warm-cv" / f"fold{k}" / "model.pt", root / "round1" / f"fold{k}" / "model.pt")
+    assert not _same_weights(root / "warm-cv" / "fold0" / "model.pt", root / "round1" / "fold1" / "model.pt")
+    saved = json.loads((root / "warm-cv" / "fold2" / "config.json").read_text())
+    assert saved["init_from"] == str(root / "round1" / "fold2" / "model.pt")
+    args = [a for a in flags if a not in ("--folds", "3")]
+    train.main(args + still + ["--run-dir", str(root / "warm"), "--init-from", str(root / "round1" / "fold1")])
+    assert _same_weights(root / "warm" / "model.pt", root / "round1" / "fold1" / "model.pt")
+    with pytest.raises(FileNotFoundError, match="pass one fold's folder"):  # a single student, a k-fold run
+        train.main(args + still + ["--run-dir", str(root / "w1"), "--init-from", str(root / "round1")])
+    with pytest.raises(ValueError, match="needs --distill-from"):
+        train.main(args + ["--run-dir", str(root / "w2"), "--init-from", str(root / "round1" / "fold1")])
+    assert not (root / "w1").exists() and not (root / "w2").exists()
+
+
+def test_a_kfold_init_run_on_other_folds_is_refused(tmp_path):
+    from common.distillation import check_init_folds
+
+    ids, fold = np.array(["a", "b", "c", "d"]), np.array([0, 1, 0, 1])
+    (tmp_path / "folds.json").write_text(json.dumps({"ids": ids.tolist(), "fold": fold.tolist()}))
+    check_init_folds(tmp_path, ids, fold)
+    with pytest.raises(ValueError, match="are not the student's"):
+        check_init_folds(tmp_path, ids, np.array([1, 0, 0, 1]))
+    with pytest.raises(ValueError, match="are not the student's"):
+        check_init_folds(tmp_path, ids[::-1], fold)
+    with pytest.raises(FileNotFoundError, match="folds.json is missing"):
+        check_init_folds(tmp_path / "none", ids, fold)
+
+
 def test_xiaobu_cv_distilled_from_a_kfold_run(tmp_path):
     from common.commands import cv
     from common.submission import validate_probability_file

@@ -22,7 +22,8 @@ its folds (ids and folds asserted equal), fold k only from models that never saw
   (:mod:`common.distillation`): fold k trains on the teacher's OOF probabilities of its
   training rows and its fold-k test probabilities as soft targets; with
   ``--distill-thresholds teacher`` the submission decides with the teacher's thresholds
-  (its OOF scored so: ``cv_teacher_thresholds``).
+  (its OOF scored so: ``cv_teacher_thresholds``); ``--init-from RUN`` starts fold k from the
+  fold-k model of a k-fold run on the same folds (asserted), e.g. the teacher's neural member.
 """
 
 from __future__ import annotations
@@ -39,7 +40,8 @@ from common.commands.predict import load_run, probabilities, submission_name
 from common.commands.train import fit
 from common.config import narrow_config, parse_config
 from common.cv import CVConfig, FoldResult, fold_overrides, make_folds, run_cv, text_groups
-from common.distillation import DistillConfig, SoftTargets, check_options, transfer_rows
+from common.distillation import (DistillConfig, SoftTargets, check_init_folds, check_options, init_weights_file,
+                                 transfer_rows)
 from common.io import print_result
 from common.losses import posthoc_arguments
 from common.pseudo_labels import PseudoLabelConfig, fold_pseudo_labels
@@ -55,10 +57,9 @@ def main(argv: list[str] | None = None) -> dict:
     pseudo, distill = bool(config.pseudo_from), bool(config.distill_from)
     if pseudo and distill:
         raise ValueError("--pseudo-from and --distill-from: one teacher use at a time")
-    if distill:
-        if not task.soft_targets:
-            raise ValueError(f"task {task.name} does not train on soft targets (--distill-from needs a PairTask task)")
-        check_options(config)
+    check_options(config)
+    if distill and not task.soft_targets:
+        raise ValueError(f"task {task.name} does not train on soft targets (--distill-from needs a PairTask task)")
     # config.json and each fold's hold the options in use only (a plain run's are as before)
     extras = [c for c, on in ((PseudoLabelConfig, pseudo), (DistillConfig, distill)) if on]
     config = narrow_config(config, compound_config(f"{task.name}CV", CVConfig, *extras, task.config_class))
@@ -73,11 +74,16 @@ def main(argv: list[str] | None = None) -> dict:
     if pseudo or distill:  # checked before anything is written
         teacher = round_one(task, config.pseudo_from if pseudo else config.distill_from, config, run_dir, pool,
                             data.test, groups)
+    if distill and config.init_from:
+        check_init_folds(config.init_from, np.asarray(task.ids(pool), dtype=str), teacher.fold)
+        for k in range(config.folds):  # every fold's weights are there before any fold trains
+            init_weights_file(config.init_from, k)
     if process_state().is_main_process:
         save_config(config, run_dir)
 
     def train_fold(k: int, train_idx: np.ndarray, held_idx: np.ndarray, fold_dir: Path) -> FoldResult:
-        cfg = narrow_config(config, fold_class, **fold_overrides(config, run_dir, k), **task.fold_overrides)
+        init = {"init_from": str(init_weights_file(config.init_from, k))} if distill and config.init_from else {}
+        cfg = narrow_config(config, fold_class, **fold_overrides(config, run_dir, k), **task.fold_overrides, **init)
         held, train, soft, extra = [pool[i] for i in held_idx], [pool[i] for i in train_idx], None, {}
         if pseudo:
             chosen = fold_pseudo_labels(teacher, k, config.pseudo_min_accuracy)

@@ -10,7 +10,9 @@ runs :func:`common.commands.predict.predict_run` on the best weights. With a
 teacher's soft targets as well (:mod:`common.distillation`): its OOF probability of each
 training row and its fold-mean probability of each test row; with ``--distill-thresholds
 teacher`` the student decides with the teacher's thresholds, saved in the run
-(``teacher_thresholds.json``) for every later prediction. Ends by printing one JSON line
+(``teacher_thresholds.json``) for every later prediction; ``--init-from RUN`` starts it from
+a trained single run's weights (one trained on the same training rows: it must not have
+seen the validation rows' labels, which choose the student's epoch). Ends by printing one JSON line
 (main process only).
 """
 
@@ -25,7 +27,9 @@ from accelerate.utils import set_seed
 
 from common.commands.args import compound_config, run_cli, split_task
 from common.config import narrow_config, parse_config
-from common.distillation import TEACHER_THRESHOLDS_FILE, DistillConfig, SoftTargets, check_options, transfer_rows
+from common.checkpoint import load_model_weights
+from common.distillation import (TEACHER_THRESHOLDS_FILE, DistillConfig, SoftTargets, check_options,
+                                 init_weights_file, transfer_rows)
 from common.io import print_result, write_json_atomic
 from common.run import check_resume_config, process_state, resolve_run_dir, save_config
 from common.task import Splits, Task
@@ -46,11 +50,16 @@ def fit(task: Task, config: Any, run_dir: Path, train: list, valid: list, data: 
     (vocabulary building, unlabelled text for tasks that train on it). ``soft_targets``:
     a teacher's probabilities of ``train`` and of unlabelled rows trained on them too
     (a task with ``soft_targets``; the loss weights come from ``config``'s
-    :class:`common.distillation.DistillConfig` fields).
+    :class:`common.distillation.DistillConfig` fields, and its ``init_from``, a run folder or
+    ``model.pt``, gives the starting weights).
     """
     check_resume_config(config, run_dir)
     set_seed(config.seed)
     model = task.build(config, run_dir, train, data)
+    if getattr(config, "init_from", ""):  # a resumed run's checkpoint replaces these weights
+        path = init_weights_file(config.init_from)
+        load_model_weights(model.module, path)
+        model.origin = f"{model.origin}, then {path}" if model.origin else str(path)
     if process_state().is_main_process:
         save_config(config, run_dir)
         model.save(run_dir)
@@ -88,6 +97,7 @@ def main(argv: list[str] | None = None) -> dict:
     task, rest = split_task(argv, __doc__)
     config = parse_config(compound_config(f"{task.name}Train", DistillConfig, task.config_class), rest,
                           description=__doc__)
+    check_options(config)
     data = task.load_data(config)  # bad data fails before any run folder exists
     soft = teacher = None
     if config.distill_from:
@@ -130,7 +140,8 @@ def student_targets(task: Task, config: Any, data: Splits) -> tuple[SoftTargets,
     """
     if not task.soft_targets:
         raise ValueError(f"task {task.name} does not train on soft targets (--distill-from needs a PairTask task)")
-    check_options(config)
+    if config.init_from:
+        init_weights_file(config.init_from)  # missing weights fail before any run folder exists
     teacher = load_teacher(config.distill_from)
     teacher.check_test(task.ids(data.test))
     rows = transfer_rows(len(data.test), config.distill_test_fraction, config.seed)
