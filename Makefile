@@ -124,7 +124,7 @@ sohu_RECIPE_NEEDS := sohu-mlm-long
 # own 3.3k validation rows: held out, 0.6697 -> 0.6786; and it trains on every test row's soft target (the
 # default --distill-test-fraction 1), not a quarter: validation 0.6710 -> 0.6777 (bench.student_holdout, RESULTS.md).
 # Fold k starts from the neural run's fold-k model (--init-from), not from the MLM encoder, at no extra training:
-# validation AUC up on three held-out copies (+0.0015 to +0.0017); held out a wash (+0.0044, -0.0002, -0.0009).
+# validation AUC up on three held-out copies (+0.0014 to +0.0017); held out a wash (+0.0044, -0.0002, -0.0009).
 sohu_STUDENT := --distill-thresholds teacher --init-from runs/sohu/$(sohu_RECIPE_RUN)
 
 $(SOHU_TFIDF): | venv
