@@ -98,6 +98,8 @@ def main(argv: list[str] | None = None) -> dict:
     config = parse_config(compound_config(f"{task.name}Train", DistillConfig, task.config_class), rest,
                           description=__doc__)
     check_options(config)
+    if config.init_from:
+        init_weights_file(config.init_from)  # missing weights fail before any run folder exists
     data = task.load_data(config)  # bad data fails before any run folder exists
     soft = teacher = None
     if config.distill_from:
@@ -134,14 +136,12 @@ def student_targets(task: Task, config: Any, data: Splits) -> tuple[SoftTargets,
     Returns: (those soft targets, the teacher).
 
     Raises:
-        ValueError: a task without soft-target training, bad distillation options, training
-            rows outside the teacher's pool or other test ids.
+        ValueError: a task without soft-target training, training rows outside the teacher's pool
+            or other test ids (the options are checked by :func:`common.distillation.check_options`).
         FileNotFoundError: not a finished k-fold or ensemble run.
     """
     if not task.soft_targets:
         raise ValueError(f"task {task.name} does not train on soft targets (--distill-from needs a PairTask task)")
-    if config.init_from:
-        init_weights_file(config.init_from)  # missing weights fail before any run folder exists
     teacher = load_teacher(config.distill_from)
     teacher.check_test(task.ids(data.test))
     rows = transfer_rows(len(data.test), config.distill_test_fraction, config.seed)
