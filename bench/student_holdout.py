@@ -13,7 +13,7 @@ draw on as many unlabelled rows as in the recipe; only the held rows are scored)
 other rows it runs the recipe's steps with the Makefile's flags (a (K-1)-fold neural run,
 ``tfidf`` and ``gbm`` on its folds, their ensemble, one distilled student, and one plainly
 trained model as the control; with ``--pseudo true`` also a (K-1)-fold run with the ensemble's pseudo-labels;
-the student starts from the control's weights, ``--init-from``, where the recipe's does: ``--student-init``)
+with ``--student-init true`` the student starts from the control's weights, ``--init-from``)
 and scores every model's predictions of the held-out rows.
 
 Each model is scored as its submission would decide: with the decision state (Sohu's
@@ -51,15 +51,13 @@ RESULTS = Path(__file__).resolve().parent / "results"
 
 @dataclass(frozen=True)
 class Recipe:
-    """A task's recipe as ``make <task>-recipe`` runs it (keep in step with the Makefile)."""
+    """A task's recipe as ``make <task>-recipe`` runs it (tests/test_student_holdout.py checks it against the
+    Makefile's ``<task>_RECIPE``, ``<task>_RECIPE_RUN`` and ``<task>_STUDENT``)."""
 
     source: str  # the recipe's finished k-fold run: its pool, folds and data_dir
     neural: tuple[str, ...]  # <task>_RECIPE
-    student: tuple[str, ...]  # --distill-alpha 1 and <task>_STUDENT
-    single: tuple[str, ...] = ()  # train-command flags of the single models (student, plain)
-    # the student starts from the plain model's weights, as the recipe's fold-k student from the neural run's fold k
-    # (<task>_STUDENT's --init-from)
-    student_init: bool = False
+    student: tuple[str, ...]  # --distill-alpha 1 and <task>_STUDENT, less `single`
+    single: tuple[str, ...] = ()  # train-command flags of the single models (student, plain); in <task>_STUDENT
 
 
 RECIPES = {
@@ -69,8 +67,8 @@ RECIPES = {
                    ("--model", "cache/sohu-mlm-8ep", "--config", "competitions/sohu/configs/quick.toml",
                     "--pair-statistics", "true"),
                    ("--distill-alpha", "1", "--distill-thresholds", "teacher"),
-                   ("--blend-with", ""),  # the TF-IDF baseline's probabilities are of the real test set
-                   student_init=True),
+                   ("--blend-with", "")),  # the student alone, not blended with TF-IDF (whose probabilities are of
+                                           # the real test set)
 }
 
 
@@ -232,9 +230,9 @@ def main(argv: list[str] | None = None) -> dict:
                              "student's transfer set (--distill-test-fraction of the test rows) and the pseudo-labels "
                              "are drawn from as many rows as in the recipe; false: the held rows only "
                              "(as before 2026-12-01)")
-    parser.add_argument("--student-init", type=parse_bool, default=None,
-                        help="true: the student starts from the plain model's weights (--init-from); default: as the "
-                             "task's recipe does (Sohu true, Xiaobu false: RESULTS.md)")
+    parser.add_argument("--student-init", type=parse_bool, default=False,
+                        help="true: the student starts from the plain model's weights (--init-from), which the "
+                             "recipe's student has no counterpart of (RESULTS.md measures it)")
     parser.add_argument("--rounds", type=int, default=1000, help="paired bootstrap resamples")
     parser.add_argument("--score", nargs="+", default=None, metavar="RUN",
                         help="train nothing: score these single runs, trained on an earlier call's data copy (e.g. a "
@@ -277,7 +275,7 @@ def main(argv: list[str] | None = None) -> dict:
     timed("ensemble (tfidf, gbm fitted)", ensemble.main,
           ["--task", args.task, "--data-dir", str(data), "--runs", str(root / "cv"), "tfidf", "gbm",
            "--run-dir", str(root / "ensemble")])
-    student_init = recipe.student_init if args.student_init is None else args.student_init
+    student_init = args.student_init
     timed("plain model", train.main, shared + [*recipe.single, "--run-dir", str(root / "plain")])
     # the plain model trained on the student's labelled rows only: it saw no label the student should not
     init = ["--init-from", str(root / "plain")] if student_init else []

@@ -1,16 +1,19 @@
 """bench.student_holdout's data copies and held-out scoring: the held rows keep their texts and labels, nothing leaks."""
 
 import json
+import re
+import shlex
 import shutil
 
 import numpy as np
 import pytest
 
-from bench.student_holdout import Scorer, write_sohu, write_xiaobu
+from bench.student_holdout import RECIPES, Scorer, write_sohu, write_xiaobu
 from common.task import get_task
 from competitions.sohu.data import ROOT, SUBTASKS
 from competitions.sohu.metrics import sohu_scores
 from competitions.xiaobu.config import XiaobuData
+from tests.conftest import ROOT as REPO
 
 
 def _sohu_source(tmp_path, n=12):
@@ -134,3 +137,35 @@ def test_score_table_rows_match_the_scorer_and_leave_the_ensemble_without_a_gap(
     assert "vs_ensemble" not in table[0] and table[1]["inner"] == 0.6
     assert table[1]["holdout"] == round(scorer.score(other[0], other[1]), 4)
     assert table[1]["vs_ensemble"]["diff"] == round(scorer.score(other[0], other[1]) - scorer.score(*ensemble[:2]), 4)
+
+
+# ------------------------------------------------------------- the bench runs the Makefile's recipe
+def _makefile_variable(name):
+    """The Makefile's assignment of ``name`` (``NAME := value``, ``?=``, ``=``), its ``$(NAME)``s expanded."""
+    raw = {}
+    for line in (REPO / "Makefile").read_text(encoding="utf-8").splitlines():
+        match = re.match(r"^([A-Za-z_][A-Za-z0-9_]*)\s*(?::=|\?=|=)\s*(.*)$", line)
+        if match:
+            raw[match.group(1)] = match.group(2).strip()
+
+    def expand(value):
+        return re.sub(r"\$\(([A-Za-z_][A-Za-z0-9_]*)\)", lambda m: expand(raw[m.group(1)]), value)
+
+    return expand(raw[name])
+
+
+def _pairs(tokens):
+    assert len(tokens) % 2 == 0 and all(t.startswith("--") for t in tokens[::2]), tokens
+    return sorted(zip(tokens[::2], tokens[1::2]))
+
+
+@pytest.mark.parametrize("name", sorted(RECIPES))
+def test_bench_recipe_is_the_makefiles(name):
+    """What bench.student_holdout reruns held out is what `make <task>-recipe` runs: same source run, same flags."""
+    recipe = RECIPES[name]
+    rule = (REPO / "Makefile").read_text(encoding="utf-8")
+    assert "--distill-alpha 1 $($*_STUDENT)" in rule  # the recipe's student step
+    assert recipe.source == f"runs/{name}/{_makefile_variable(f'{name}_RECIPE_RUN')}"
+    assert list(recipe.neural) == shlex.split(_makefile_variable(f"{name}_RECIPE"))
+    assert _pairs([*recipe.student, *recipe.single]) == _pairs(
+        ["--distill-alpha", "1", *shlex.split(_makefile_variable(f"{name}_STUDENT"))])
