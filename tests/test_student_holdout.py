@@ -164,7 +164,10 @@ def test_bench_recipe_is_the_makefiles(name):
     """What bench.student_holdout reruns held out is what `make <task>-recipe` runs: same source run, same flags."""
     recipe = RECIPES[name]
     rule = (REPO / "Makefile").read_text(encoding="utf-8")
-    assert "--distill-alpha 1 $($*_STUDENT)" in rule  # the recipe's student step
+    # the recipe's student step: one `train` run, as the bench's student (not a k-fold `cv` of students)
+    student_step = re.search(r"-m common\.commands\.(\w+) --task \$\* \$\(\$\*_DATA\) \$\(\$\*_RECIPE\) [^\n]*"
+                             r"\\\n\s*--distill-from [^\n]*--distill-alpha 1 \$\(\$\*_STUDENT\)", rule)
+    assert student_step and student_step.group(1) == "train"
     assert recipe.source == f"runs/{name}/{_makefile_variable(f'{name}_RECIPE_RUN')}"
     assert list(recipe.neural) == shlex.split(_makefile_variable(f"{name}_RECIPE"))
     assert _pairs([*recipe.student, *recipe.single]) == _pairs(
