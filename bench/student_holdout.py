@@ -13,7 +13,7 @@ draw on as many unlabelled rows as in the recipe; only the held rows are scored)
 other rows it runs the recipe's steps with the Makefile's flags (a (K-1)-fold neural run,
 ``tfidf`` and ``gbm`` on its folds, their ensemble, one distilled student, and one plainly
 trained model as the control; with ``--pseudo true`` also a (K-1)-fold run with the ensemble's pseudo-labels;
-with ``--student-init true`` the student starts from the control's weights, ``--init-from``)
+with ``--student-init true`` also a student started from the control's weights, ``--init-from``)
 and scores every model's predictions of the held-out rows.
 
 Each model is scored as its submission would decide: with the decision state (Sohu's
@@ -231,8 +231,7 @@ def main(argv: list[str] | None = None) -> dict:
                              "are drawn from as many rows as in the recipe; false: the held rows only "
                              "(as before 2026-12-01)")
     parser.add_argument("--student-init", type=parse_bool, default=False,
-                        help="true: the student starts from the plain model's weights (--init-from), which the "
-                             "recipe's student has no counterpart of (RESULTS.md measures it)")
+                        help="also a student started from the plain model's weights (--init-from), true/false")
     parser.add_argument("--rounds", type=int, default=1000, help="paired bootstrap resamples")
     parser.add_argument("--score", nargs="+", default=None, metavar="RUN",
                         help="train nothing: score these single runs, trained on an earlier call's data copy (e.g. a "
@@ -275,12 +274,12 @@ def main(argv: list[str] | None = None) -> dict:
     timed("ensemble (tfidf, gbm fitted)", ensemble.main,
           ["--task", args.task, "--data-dir", str(data), "--runs", str(root / "cv"), "tfidf", "gbm",
            "--run-dir", str(root / "ensemble")])
-    student_init = args.student_init
+    student = shared + [*recipe.single, "--distill-from", str(root / "ensemble"), *recipe.student]
+    timed("student", train.main, student + ["--run-dir", str(root / "student")])
     timed("plain model", train.main, shared + [*recipe.single, "--run-dir", str(root / "plain")])
-    # the plain model trained on the student's labelled rows only: it saw no label the student should not
-    init = ["--init-from", str(root / "plain")] if student_init else []
-    timed("student", train.main, shared + [*recipe.single, "--run-dir", str(root / "student"),
-                                            "--distill-from", str(root / "ensemble"), *recipe.student, *init])
+    if args.student_init:  # the plain model trained on the student's labelled rows: no label it should not see
+        timed("student from the plain model", train.main,
+              student + ["--run-dir", str(root / "student-init"), "--init-from", str(root / "plain")])
     if args.pseudo:
         timed("neural k-fold + pseudo-labels", cv.main, shared + [
             "--folds", str(folds), "--run-dir", str(root / "pseudo"), "--pseudo-from", str(root / "ensemble")])
@@ -295,6 +294,9 @@ def main(argv: list[str] | None = None) -> dict:
               # what --distill-thresholds teacher decides: the teacher's thresholds, tuned on its OOF rows
               ("student, the ensemble's thresholds", scorer.single(root / "student", ensemble[1])),
               ("plain model (one, same budget as a fold)", scorer.single(root / "plain"))]
+    if args.student_init:
+        models += [("student from the plain model, as it decides", scorer.single(root / "student-init")),
+                   ("student from the plain model, own thresholds", scorer.single(root / "student-init", "valid"))]
     if args.pseudo:
         models += [("neural + pseudo-labels, fold-model mean", scorer.kfold(root / "pseudo")),
                    ("neural + pseudo-labels, one fold model", scorer.kfold(root / "pseudo", 0))]
@@ -304,7 +306,7 @@ def main(argv: list[str] | None = None) -> dict:
     values = np.array(list(labels.values()))
     result = {"task": args.task, "source": str(source), "holdout_fold": args.holdout_fold, "holdout_rows": len(held),
               "holdout_positives": int(values.sum()), "training_rows": len(kept), "inner_folds": folds,
-              "real_test": args.real_test, "test_rows": len(scorer.test_ids), "student_init": student_init,
+              "real_test": args.real_test, "test_rows": len(scorer.test_ids), "student_init": args.student_init,
               "neural_flags": list(recipe.neural), "student_flags": list(recipe.student), "metric": metric,
               "inner": "k-fold models: their OOF score; single models: validation score with the row's thresholds",
               "bootstrap_rounds": args.rounds, "rows": table, "seconds": seconds,
