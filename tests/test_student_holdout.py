@@ -1,9 +1,9 @@
 """bench.student_holdout's data copies and held-out scoring: the held rows keep their texts and labels, nothing leaks."""
 
 import json
-import re
 import shlex
 import shutil
+import subprocess
 
 import numpy as np
 import pytest
@@ -140,18 +140,16 @@ def test_score_table_rows_match_the_scorer_and_leave_the_ensemble_without_a_gap(
 
 
 # ------------------------------------------------------------- the bench runs the Makefile's recipe
-def _makefile_variable(name):
-    """The Makefile's assignment of ``name`` (``NAME := value``, ``?=``, ``=``), its ``$(NAME)``s expanded."""
-    raw = {}
-    for line in (REPO / "Makefile").read_text(encoding="utf-8").splitlines():
-        match = re.match(r"^([A-Za-z_][A-Za-z0-9_]*)\s*(?::=|\?=|=)\s*(.*)$", line)
-        if match:
-            raw[match.group(1)] = match.group(2).strip()
+def _recipe_commands(name):
+    """The module and argv of each Python command ``make -n <name>-recipe`` prints (Make expands the variables)."""
+    out = subprocess.run(["make", "-n", "--no-print-directory", f"{name}-recipe"], cwd=REPO, check=True,
+                         capture_output=True, text=True).stdout.replace("\\\n", " ")
+    commands = [shlex.split(line) for line in out.splitlines() if " -m common.commands." in line]
+    return [(argv[argv.index("-m") + 1], argv[argv.index("-m") + 2:]) for argv in commands]
 
-    def expand(value):
-        return re.sub(r"\$\(([A-Za-z_][A-Za-z0-9_]*)\)", lambda m: expand(raw[m.group(1)]), value)
 
-    return expand(raw[name])
+def _flag(argv, name):
+    return argv[argv.index(name) + 1]
 
 
 def _pairs(tokens):
@@ -163,12 +161,14 @@ def _pairs(tokens):
 def test_bench_recipe_is_the_makefiles(name):
     """What bench.student_holdout reruns held out is what `make <task>-recipe` runs: same source run, same flags."""
     recipe = RECIPES[name]
-    rule = (REPO / "Makefile").read_text(encoding="utf-8")
-    # the recipe's student step: one `train` run, as the bench's student (not a k-fold `cv` of students)
-    student_step = re.search(r"-m common\.commands\.(\w+) --task \$\* \$\(\$\*_DATA\) \$\(\$\*_RECIPE\) [^\n]*"
-                             r"\\\n\s*--distill-from [^\n]*--distill-alpha 1 \$\(\$\*_STUDENT\)", rule)
-    assert student_step and student_step.group(1) == "train"
-    assert recipe.source == f"runs/{name}/{_makefile_variable(f'{name}_RECIPE_RUN')}"
-    assert list(recipe.neural) == shlex.split(_makefile_variable(f"{name}_RECIPE"))
-    assert _pairs([*recipe.student, *recipe.single]) == _pairs(
-        ["--distill-alpha", "1", *shlex.split(_makefile_variable(f"{name}_STUDENT"))])
+    (cv_module, cv_argv), _, (student_module, student_argv) = _recipe_commands(name)[-3:]
+    # the neural k-fold run: the bench's source and flags
+    assert cv_module == "common.commands.cv"
+    assert recipe.source == f"runs/{name}/{_flag(cv_argv, '--run-name')}"
+    data_dir = cv_argv.index("--data-dir")
+    assert cv_argv[data_dir + 2:cv_argv.index("--folds")] == list(recipe.neural)
+    # the student: one `train` run, as the bench's (not a k-fold `cv` of students), with the bench's flags
+    assert student_module == "common.commands.train"
+    after = student_argv.index("--distill-from") + 2
+    assert student_argv[data_dir + 2:data_dir + 2 + len(recipe.neural)] == list(recipe.neural)
+    assert _pairs(student_argv[after:]) == _pairs([*recipe.student, *recipe.single])
