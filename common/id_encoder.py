@@ -17,7 +17,7 @@ from transformers import AutoTokenizer, BertForMaskedLM
 from common.bert_pair_classifier import BertPairClassifier, zero_match
 from common.encoder import pretrained_config as encoder_config, small_bert_config
 from common.id_vocab import IdVocab, apply_keep_tokens, build_id_vocab, frequency_rank_keep_tokens, load_char_counts
-from common.match_features import NUM_STATISTICS
+from common.match_features import num_statistics
 from common.task import resolve
 
 logger = logging.getLogger("common.id_encoder")
@@ -36,12 +36,14 @@ def build_id_vocab_and_model(config: Any, sequences: Sequence[Sequence[int]], ml
 
     Args:
         config: an :class:`common.encoder.EncoderConfig` with ``min_freq``, ``data_dir``,
-            ``counts_file`` and (classification) ``use_match``, ``pair_statistics`` and ``esim``.
+            ``counts_file`` and (classification) ``use_match``, ``pair_statistics``,
+            ``alignment_statistics`` and ``esim``.
         sequences: every id sequence known (for a new vocabulary).
         mlm_head: ``BertForMaskedLM`` (pretraining, joint variant), else
             :class:`common.bert_pair_classifier.BertPairClassifier` (with the exact-match
-            bit when ``config.use_match``, the pair statistics when ``config.pair_statistics``,
-            the ESIM head when ``config.esim``).
+            bit when ``config.use_match``, the statistics of
+            :func:`common.match_features.scaled_statistics` when ``config.pair_statistics`` or
+            ``config.alignment_statistics``, the ESIM head when ``config.esim``).
         extra_special_tokens: reserved tokens of a new vocabulary (e.g.
             :data:`common.joint_mlm.LABEL_TOKENS`).
 
@@ -54,7 +56,8 @@ def build_id_vocab_and_model(config: Any, sequences: Sequence[Sequence[int]], ml
     """
     cls = BertForMaskedLM if mlm_head else BertPairClassifier
     use_match = bool(getattr(config, "use_match", False)) and not mlm_head
-    statistics = NUM_STATISTICS if getattr(config, "pair_statistics", False) and not mlm_head else 0
+    statistics = 0 if mlm_head else num_statistics(getattr(config, "pair_statistics", False),
+                                                   getattr(config, "alignment_statistics", False))
     esim = bool(getattr(config, "esim", False)) and not mlm_head
     if config.model:
         pretrained_config = encoder_config(config)  # --dropout applied

@@ -9,7 +9,8 @@ The pair statistics (lengths, n-gram Jaccard and containment) are the hand featu
 the Quora question-pairs solutions: the ``gbm`` ensemble member is fitted on them, and
 ``--pair-statistics`` adds them to a neural model's pooled output. The ``gbm`` member
 also reads :func:`alignment_statistics` (word overlap, longest common substring, shared
-numbers and names) and :func:`word2vec_alignment` (soft word matches).
+numbers and names; ``--alignment-statistics`` gives them to a neural model too, being
+unfitted) and :func:`word2vec_alignment` (soft word matches, fitted on the texts).
 """
 
 from __future__ import annotations
@@ -75,20 +76,44 @@ SWAPPED_ORDER = (1, 0, 2, 3, 4, 5, 6, 8, 7, 10, 9, 12, 11)
 
 
 def swapped_statistics(stats: np.ndarray) -> np.ndarray:
-    """(..., 13) statistics of the pairs with their two texts exchanged, from (..., 13) ``stats`` of
-    :func:`pair_statistics` or :func:`scaled_statistics` (a column permutation, nothing recomputed)."""
-    return stats[..., SWAPPED_ORDER]
+    """Statistics of the pairs with their two texts exchanged, by a column permutation (nothing recomputed).
 
+    ``stats``: (..., 13) of :func:`pair_statistics`, (..., 15) of :func:`alignment_statistics`, or
+    (..., 13 | 15 | 28) of :func:`scaled_statistics` with either or both.
 
-def scaled_statistics(first: Sequence, second: Sequence) -> np.ndarray:
-    """(N, 13) :func:`pair_statistics` as a neural input: the three length columns as ``log1p``, float32.
-
-    Every other column is a share in [0, 1] already; nothing is fitted, so a saved run
-    needs no state to compute them again.
+    Raises:
+        ValueError: another number of columns.
     """
-    stats = pair_statistics(first, second)
-    stats[:, :3] = np.log1p(stats[:, :3])
-    return stats.astype(np.float32)
+    orders = {NUM_STATISTICS: SWAPPED_ORDER, NUM_ALIGNMENT: ALIGNMENT_SWAPPED_ORDER,
+              NUM_STATISTICS + NUM_ALIGNMENT: SWAPPED_ORDER + tuple(NUM_STATISTICS + i for i in ALIGNMENT_SWAPPED_ORDER)}
+    if stats.shape[-1] not in orders:
+        raise ValueError(f"statistics have {stats.shape[-1]} columns; expected one of {sorted(orders)}")
+    return stats[..., orders[stats.shape[-1]]]
+
+
+def num_statistics(pair: bool, alignment: bool) -> int:
+    """Columns of :func:`scaled_statistics` with these options (0: no statistics)."""
+    return NUM_STATISTICS * bool(pair) + NUM_ALIGNMENT * bool(alignment)
+
+
+def scaled_statistics(first: Sequence, second: Sequence, pair: bool = True, alignment: bool = False) -> np.ndarray:
+    """(N, S) statistics of N pairs as a neural input, float32: S = :func:`num_statistics` (pair, alignment).
+
+    The 13 :func:`pair_statistics` columns with ``pair``, then the 15 :func:`alignment_statistics`
+    columns with ``alignment``. Counts and lengths enter as ``log1p`` (the three length columns;
+    the shared-token, substring, number and name counts); every other column is a share in
+    [0, 1] already. Nothing is fitted, so a saved run needs no state to compute them again.
+    """
+    parts = [np.zeros((len(first), 0))]
+    if pair:
+        stats = pair_statistics(first, second)
+        stats[:, :3] = np.log1p(stats[:, :3])
+        parts.append(stats)
+    if alignment:
+        aligned = alignment_statistics(first, second)
+        aligned[:, ALIGNMENT_COUNTS] = np.log1p(aligned[:, ALIGNMENT_COUNTS])
+        parts.append(aligned)
+    return np.concatenate(parts, axis=1).astype(np.float32)
 
 
 # ------------------------------------------- alignment features of the gbm member
@@ -125,6 +150,13 @@ def _longest_common_run(x: Sequence, y: Sequence) -> tuple[int, float]:
     """(length of the longest common contiguous run, difflib's similarity ratio 2M/T) of two sequences."""
     matcher = difflib.SequenceMatcher(None, x, y, autojunk=False)
     return matcher.find_longest_match(0, len(x), 0, len(y)).size, matcher.ratio()
+
+
+# Column order of alignment_statistics(a, b) that gives alignment_statistics(b, a): the two
+# containment shares and the a-only/b-only and in-a/in-b name counts trade places. (difflib's ratio and
+# longest run are taken as symmetric; on rare ties they can differ by order.)
+ALIGNMENT_SWAPPED_ORDER = (0, 2, 1, 3, 4, 5, 6, 7, 8, 9, 10, 12, 11, 14, 13)
+ALIGNMENT_COUNTS = [3, 4, 8, 10, 11, 12, 13, 14]  # columns of alignment_statistics that are counts, not shares
 
 
 def alignment_statistics(first: Sequence, second: Sequence, max_length: int = 512) -> np.ndarray:

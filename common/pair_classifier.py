@@ -39,7 +39,7 @@ from common.layers.conditional_layer_norm import ConditionalEncoder
 from common.layers.esim import ESIMInteraction
 from common.layers.pooled_heads import add_pooled_heads
 from common.losses import log_prior, logit_adjusted_cross_entropy, posthoc_logit_adjustment, save_log_prior
-from common.match_features import NUM_STATISTICS
+from common.match_features import num_statistics
 from common.task import Model
 
 
@@ -51,6 +51,7 @@ class PairClassifierConfig:
     pooling: str = "mean"  # mean | cls
     use_match: bool = True  # exact-match bit per token
     pair_statistics: bool = False  # 13 pair statistics (common/match_features.py) added to the pooled output
+    alignment_statistics: bool = False  # the gbm's 15 alignment statistics (word, substring, number, name overlap) too
     esim: bool = False  # ESIM's alignment head on the two segments added to the pooled output (common/layers/esim.py)
     pair_swap_prob: float = 0.0  # training: present a pair as (b, a) with this probability (symmetric tasks)
 
@@ -202,7 +203,8 @@ def _classifier(config: Any, encoder: nn.Module, num_conditions: int) -> PairCla
                           num_conditions, getattr(config, "condition_size", 64),
                           getattr(config, "distill_alpha", DistillConfig.distill_alpha),
                           getattr(config, "distill_temperature", DistillConfig.distill_temperature),
-                          NUM_STATISTICS if getattr(config, "pair_statistics", False) else 0,
+                          num_statistics(getattr(config, "pair_statistics", False),
+                                         getattr(config, "alignment_statistics", False)),
                           getattr(config, "esim", False))
 
 

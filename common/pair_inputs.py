@@ -49,8 +49,10 @@ class PairDataset(Dataset):
         truncation: ``"longest_first"`` (the tokenizer's own) or ``"trim_longer"``
             (:func:`trim_longer_first` on the separately tokenised sides).
         soft_labels: N float teacher P(label 1) (NaN: none), for distillation; or None.
-        use_statistics: add each pair's (13,) :func:`common.match_features.scaled_statistics`
-            of the two whole texts.
+        use_statistics: add each pair's (13,) :func:`common.match_features.pair_statistics`
+            (scaled, :func:`common.match_features.scaled_statistics`) of the two whole texts.
+        use_alignment: add its (15,) :func:`common.match_features.alignment_statistics` (scaled),
+            after the 13 when both are on.
         swap_prob: > 0 presents a pair as ``[CLS] b [SEP] a [SEP]`` (same kept tokens, match bits
             and statistics of the swapped pair) with a draw of
             :func:`common.pretraining.example_uniform` on (``seed``, epoch, index): a symmetric
@@ -59,8 +61,8 @@ class PairDataset(Dataset):
 
     Each item holds ``input_ids``, ``token_type_ids``, ``match_ids`` (lists of length
     T <= max_length), ``condition_ids`` (int) with ``conditions``, ``labels`` (int)
-    when labelled, ``soft_labels`` (float) with ``soft_labels`` and ``statistics`` (13 floats)
-    with ``use_statistics``. ``lengths`` (N,) are the T's, for length-grouped batches.
+    when labelled, ``soft_labels`` (float) with ``soft_labels`` and ``statistics`` (S floats, S = 13 * ``use_statistics``
+    + 15 * ``use_alignment``) with either. ``lengths`` (N,) are the T's, for length-grouped batches.
 
     Raises:
         ValueError: ``texts_a``, ``texts_b`` (``labels``, ``conditions``, ``soft_labels``) of
@@ -70,7 +72,8 @@ class PairDataset(Dataset):
     def __init__(self, texts_a: Sequence[str], texts_b: Sequence[str], labels: Sequence[int] | None,
                  tokenizer, max_length: int, conditions: Sequence[int] | None = None,
                  truncation: str = "longest_first", soft_labels: Sequence[float] | None = None,
-                 use_statistics: bool = False, swap_prob: float = 0.0, seed: int = 0) -> None:
+                 use_statistics: bool = False, swap_prob: float = 0.0, seed: int = 0,
+                 use_alignment: bool = False) -> None:
         n = len(texts_a)
         if len(texts_b) != n or any(x is not None and len(x) != n for x in (labels, conditions, soft_labels)):
             raise ValueError(f"{n} first texts, {len(texts_b)} second texts, "
@@ -91,7 +94,8 @@ class PairDataset(Dataset):
             sides = [trim_longer_first(a, b, max_length - 3) for a, b in zip(side_a, side_b)]
         else:
             raise ValueError(f"truncation must be 'longest_first' or 'trim_longer', got {truncation!r}")
-        statistics = scaled_statistics(texts_a, texts_b) if use_statistics else None  # (N, 13)
+        statistics = scaled_statistics(texts_a, texts_b, use_statistics, use_alignment) \
+            if use_statistics or use_alignment else None  # (N, S)
         self.swap_prob, self.seed, self.epoch = swap_prob, seed, 0
         self.swapped_statistics = swapped_statistics(statistics).tolist() \
             if statistics is not None and swap_prob > 0 else None
@@ -146,12 +150,15 @@ class IdPairDataset(Dataset):
         seed: of the swap draws.
         soft_labels: N float teacher P(label 1) (NaN: none), for distillation; then an
             unlabelled pair's ``labels`` is -100 (:data:`common.distillation.IGNORE_INDEX`).
-        use_statistics: add the pair's (13,) :func:`common.match_features.scaled_statistics`
-            (of the whole sides, in the order presented).
+        use_statistics: add the pair's (13,) :func:`common.match_features.pair_statistics`
+            (scaled, :func:`common.match_features.scaled_statistics`; of the whole sides, in the
+            order presented).
+        use_alignment: add its (15,) :func:`common.match_features.alignment_statistics` (scaled;
+            the number and name columns are 0 for ids), after the 13 when both are on.
 
     Items: ``input_ids``, ``token_type_ids`` (T,) lists, ``match_ids`` (T,) with
     ``use_match`` (the exact-match bit, :mod:`common.match_features`), ``statistics``
-    (13 floats) with ``use_statistics``, ``labels``
+    (S floats, S = 13 * ``use_statistics`` + 15 * ``use_alignment``) with either, ``labels``
     int (labelled pairs) and ``soft_labels`` float (with ``soft_labels``). With
     ``swap_prob > 0`` (training) the sides are swapped with a
     draw of :func:`common.pretraining.example_uniform` on (``seed``, epoch, index), so a
@@ -163,7 +170,7 @@ class IdPairDataset(Dataset):
 
     def __init__(self, pairs: Sequence[Any], vocab: IdVocab, max_length: int, swap_prob: float = 0.0,
                  use_match: bool = False, seed: int = 0, soft_labels: Sequence[float] | None = None,
-                 use_statistics: bool = False) -> None:
+                 use_statistics: bool = False, use_alignment: bool = False) -> None:
         self.seed, self.epoch = seed, 0
         self.pairs = list(pairs)
         if soft_labels is not None and len(soft_labels) != len(self.pairs):
@@ -172,8 +179,9 @@ class IdPairDataset(Dataset):
         self.encoded = [(vocab.encode(p.a), vocab.encode(p.b)) for p in self.pairs]
         self.cls_id, self.sep_id, self.max_length, self.swap_prob = vocab.cls_id, vocab.sep_id, max_length, swap_prob
         self.use_match, self.ignore = use_match, {vocab.unk_id, vocab.pad_id}
-        # (N, 13) statistics of (a, b) as given, once; a swapped draw permutes the row's columns
-        self.statistics = scaled_statistics(*zip(*self.encoded)) if use_statistics and self.encoded else None
+        # (N, S) statistics of (a, b) as given, once; a swapped draw permutes the row's columns
+        self.statistics = scaled_statistics(*zip(*self.encoded), use_statistics, use_alignment) \
+            if (use_statistics or use_alignment) and self.encoded else None
 
     def __len__(self) -> int:
         return len(self.pairs)
@@ -195,7 +203,7 @@ class IdPairDataset(Dataset):
             n_b = len(special) - n_a - 3  # b [SEP]: the kept prefix of b
             item["match_ids"] = [0] + ma[:n_a] + [0] + mb[:n_b] + [0]
         if self.statistics is not None:
-            row = self.statistics[index]  # (13,)
+            row = self.statistics[index]  # (S,)
             item["statistics"] = (swapped_statistics(row) if swapped else row).tolist()
         label = self.pairs[index].label
         if self.soft_labels is not None:

@@ -1,4 +1,5 @@
-"""``--tta-swap`` (both text orders averaged) and ``--pair-statistics`` (hand features beside the encoder)."""
+"""``--tta-swap`` (both text orders averaged), ``--pair-statistics`` and ``--alignment-statistics`` (hand features
+beside the encoder)."""
 
 import math
 
@@ -193,3 +194,66 @@ def test_char_pair_swap_equals_the_pair_built_the_other_way_round(tmp_path):
     assert 10 < sum(epoch0) < 50 and epoch0 != epoch1  # about half kept, other draws in another epoch
     half.set_epoch(0)
     assert [half[i]["input_ids"] == forward[i % 3]["input_ids"] for i in range(60)] == epoch0
+
+
+# --------------------------------------------------------------- --alignment-statistics
+NEWS_A = ["2021年北京冬奥会将于2月4日开幕，张艺谋担任总导演", "苹果发布新款手机", "", "上海 3.5 万人参加马拉松"]
+NEWS_B = ["张艺谋执导北京冬奥会开幕式，2月4日举行", "华为在深圳发布新款手机和平板电脑", "今天", "马拉松在上海举行"]
+COUNT_COLUMNS = [3, 4, 8, 10, 11, 12, 13, 14]  # alignment_statistics' counts (its docstring), the rest are shares
+
+
+def test_scaled_alignment_statistics_are_the_gbm_columns_with_counts_as_log1p():
+    from common.match_features import NUM_ALIGNMENT, alignment_statistics, num_statistics
+
+    raw = alignment_statistics(NEWS_A, NEWS_B)
+    expected = raw.copy()
+    expected[:, COUNT_COLUMNS] = np.log1p(raw[:, COUNT_COLUMNS])
+    both = scaled_statistics(NEWS_A, NEWS_B, alignment=True)
+    assert both.shape == (4, num_statistics(True, True)) == (4, NUM_STATISTICS + NUM_ALIGNMENT)
+    np.testing.assert_allclose(both[:, :NUM_STATISTICS], scaled_statistics(NEWS_A, NEWS_B), rtol=1e-6)
+    np.testing.assert_allclose(both[:, NUM_STATISTICS:], expected, rtol=1e-6)
+    only = scaled_statistics(NEWS_A, NEWS_B, pair=False, alignment=True)
+    np.testing.assert_allclose(only, expected, rtol=1e-6)
+    assert num_statistics(False, False) == 0 and scaled_statistics(NEWS_A, NEWS_B, pair=False).shape == (4, 0)
+    assert raw[0, 10] >= 1 and raw[0, 7] > 0  # a shared name (张艺谋 or 北京) and a shared number (4)
+
+
+def test_swapped_alignment_statistics_equal_those_of_the_swapped_pairs():
+    from common.match_features import swapped_statistics
+
+    for pair, alignment in ((True, True), (False, True)):
+        forward = scaled_statistics(NEWS_A, NEWS_B, pair, alignment)
+        np.testing.assert_allclose(swapped_statistics(forward), scaled_statistics(NEWS_B, NEWS_A, pair, alignment),
+                                   rtol=1e-6)
+    with pytest.raises(ValueError, match="14 columns"):
+        swapped_statistics(np.zeros((2, 14)))
+
+
+def test_char_pair_dataset_carries_alignment_statistics_and_the_model_reads_them(tmp_path):
+    """A tiny Sohu run with both statistics flags: 28 columns in, saved, and reloaded by predict as trained."""
+    from common.commands import predict, train
+    from common.task import get_task
+    from tests.smoke_reference import sohu_args
+
+    args = ["--task", "sohu"] + sohu_args(tmp_path) + ["--epochs", "1", "--pair-statistics", "true",
+                                                      "--alignment-statistics", "true"]
+    result = train.main(args)
+    config, model = predict.load_run(get_task("sohu"), tmp_path / "sohu")
+    assert config.alignment_statistics and model.module.statistics_projection.in_features == 28
+    assert model.module.statistics_projection.weight.abs().sum() > 0  # trained from its zero start
+    again = predict.main(["--task", "sohu", "--run", str(tmp_path / "sohu"), "--submission-dir", str(tmp_path / "p")])
+    assert again["valid"] == result["valid"]
+
+
+def test_id_pair_dataset_alignment_statistics_follow_the_swap():
+    from common.id_vocab import build_id_vocab
+    from common.pair_inputs import IdPairDataset
+    from competitions.xiaobu.data import Pair
+
+    a, b = [5, 6, 7, 8, 9], [7, 8, 9, 4]
+    vocab = build_id_vocab([a, b], min_freq=1)
+    kept = IdPairDataset([Pair(a, b, 1)], vocab, 64, use_statistics=True, use_alignment=True)[0]
+    swapped = IdPairDataset([Pair(a, b, 1)], vocab, 64, swap_prob=1.0, use_statistics=True, use_alignment=True)[0]
+    assert kept["statistics"] == pytest.approx(scaled_statistics([a], [b], alignment=True)[0].tolist())
+    assert swapped["statistics"] == pytest.approx(scaled_statistics([b], [a], alignment=True)[0].tolist())
+    assert kept["statistics"][NUM_STATISTICS + 4] == pytest.approx(math.log1p(3))  # longest common run 7 8 9

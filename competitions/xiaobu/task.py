@@ -86,7 +86,9 @@ class XiaobuTask(Task):
         if config.joint and (config.logit_adjust_tau > 0 or config.posthoc_tau > 0):
             raise ValueError("logit adjustment applies to the classification variant, not --joint: "
                              "add --logit-adjust-tau 0 --posthoc-tau 0 (configs/joint.toml does)")
-        heads = [flag for flag, on in (("--pair-statistics", config.pair_statistics), ("--esim", config.esim)) if on]
+        heads = [flag for flag, on in (("--pair-statistics", config.pair_statistics),
+                                       ("--alignment-statistics", config.alignment_statistics),
+                                       ("--esim", config.esim)) if on]
         if config.joint and heads:
             raise ValueError(f"{' and '.join(heads)} add to the classification variant's pooled output; "
                              "--joint predicts through the MLM head and has none: drop them or --joint")
@@ -127,7 +129,7 @@ class XiaobuTask(Task):
             return joint_dataset(config, vocab, examples, training, unlabelled)
         return IdPairDataset(examples, vocab, config.max_length, swap_prob=config.pair_swap_prob if training else 0.0,
                            use_match=config.use_match, seed=config.seed, soft_labels=soft_labels,
-                           use_statistics=config.pair_statistics)
+                           use_statistics=config.pair_statistics, use_alignment=config.alignment_statistics)
 
     def collate_fn(self, config: XiaobuConfig, model: Model, training: bool):
         vocab = model.processor
