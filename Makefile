@@ -1,9 +1,11 @@
 # Users live in these targets. Each creates .venv from requirements.txt when missing.
-# Variables: DATA (data root), RUN (a run folder), ARGS (extra flags for the command).
+# Variables: DATA (data root), RUN (a run folder), ARGS (extra flags for the command; in <task>-recipe, for
+# its k-fold run and its student), CV_ARGS (<task>-recipe: flags of its k-fold run only, e.g. --fold-seed).
 SHELL := /bin/bash
 PY := .venv/bin/python
 DATA ?= data
 ARGS ?=
+CV_ARGS ?=
 # A CPU torch wheel shipped on this machine image is preferred over PyPI's CUDA build.
 TORCH_WHEEL := $(firstword $(wildcard /opt/wheels/torch-*+cpu-cp311-*.whl))
 
@@ -72,7 +74,8 @@ TUNE_RUN ?= tune
 # flags (it trains on the task's training rows and every test row, each with the ensemble's soft target,
 # and picks its epoch on the validation rows).
 %-recipe: venv $$($$*_RECIPE_NEEDS) ## cv + ensemble(tfidf, gbm) + distilled student: make sohu-recipe
-	$(PY) -m common.commands.cv --task $* $($*_DATA) $($*_RECIPE) --folds $(FOLDS) --run-name $($*_RECIPE_RUN) $(ARGS)
+	$(PY) -m common.commands.cv --task $* $($*_DATA) $($*_RECIPE) --folds $(FOLDS) --run-name $($*_RECIPE_RUN) \
+		$(CV_ARGS) $(ARGS)
 	$(PY) -m common.commands.ensemble --task $* $($*_DATA) --runs runs/$*/$($*_RECIPE_RUN) tfidf gbm
 	$(PY) -m common.commands.train --task $* $($*_DATA) $($*_RECIPE) --run-name $($*_RECIPE_RUN)-student --resume true \
 		--distill-from runs/$*/ensemble-$($*_RECIPE_RUN) --distill-alpha 1 $($*_STUDENT) $(ARGS)

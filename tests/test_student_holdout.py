@@ -140,9 +140,10 @@ def test_score_table_rows_match_the_scorer_and_leave_the_ensemble_without_a_gap(
 
 
 # ------------------------------------------------------------- the bench runs the Makefile's recipe
-def _recipe_commands(name):
-    """The module and argv of each Python command ``make -n <name>-recipe`` prints (Make expands the variables)."""
-    out = subprocess.run(["make", "-n", "--no-print-directory", f"{name}-recipe"], cwd=REPO, check=True,
+def _recipe_commands(name, *variables):
+    """The module and argv of each Python command ``make -n <name>-recipe`` prints (Make expands the variables;
+    ``variables``: extra ``NAME=value`` arguments to make)."""
+    out = subprocess.run(["make", "-n", "--no-print-directory", f"{name}-recipe", *variables], cwd=REPO, check=True,
                          capture_output=True, text=True).stdout.replace("\\\n", " ")
     commands = [shlex.split(line) for line in out.splitlines() if " -m common.commands." in line]
     return [(argv[argv.index("-m") + 1], argv[argv.index("-m") + 2:]) for argv in commands]
@@ -172,3 +173,12 @@ def test_bench_recipe_is_the_makefiles(name):
     after = student_argv.index("--distill-from") + 2
     assert student_argv[data_dir + 2:data_dir + 2 + len(recipe.neural)] == list(recipe.neural)
     assert _pairs(student_argv[after:]) == _pairs([*recipe.student, *recipe.single])
+
+
+def test_recipe_cv_args_reach_the_k_fold_step_only():
+    """A k-fold-only flag (CV_ARGS) is not handed to the student's `train`, which would refuse it; ARGS reach both."""
+    commands = _recipe_commands("sohu", "CV_ARGS=--fold-seed 3", "ARGS=--seed 7")
+    (cv_module, cv_argv), (student_module, student_argv) = commands[-3], commands[-1]
+    assert cv_module == "common.commands.cv" and _flag(cv_argv, "--fold-seed") == "3"
+    assert student_module == "common.commands.train" and "--fold-seed" not in student_argv
+    assert _flag(cv_argv, "--seed") == _flag(student_argv, "--seed") == "7"
