@@ -66,7 +66,7 @@ RECIPES = {
     "sohu": Recipe("runs/sohu/cv5-quick-mlm8-stats",
                    ("--model", "cache/sohu-mlm-8ep", "--config", "competitions/sohu/configs/quick.toml",
                     "--pair-statistics", "true"),
-                   ("--distill-alpha", "1", "--distill-thresholds", "teacher", "--alignment-statistics", "true"),
+                   ("--distill-alpha", "1", "--distill-thresholds", "teacher"),
                    ("--blend-with", "")),  # the student alone, not blended with TF-IDF (whose probabilities are of
                                            # the real test set)
 }
