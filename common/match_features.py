@@ -84,8 +84,9 @@ def swapped_statistics(stats: np.ndarray) -> np.ndarray:
     Raises:
         ValueError: another number of columns.
     """
+    both = SWAPPED_ORDER + tuple(NUM_STATISTICS + i for i in ALIGNMENT_SWAPPED_ORDER)
     orders = {NUM_STATISTICS: SWAPPED_ORDER, NUM_ALIGNMENT: ALIGNMENT_SWAPPED_ORDER,
-              NUM_STATISTICS + NUM_ALIGNMENT: SWAPPED_ORDER + tuple(NUM_STATISTICS + i for i in ALIGNMENT_SWAPPED_ORDER)}
+              NUM_STATISTICS + NUM_ALIGNMENT: both}
     if stats.shape[-1] not in orders:
         raise ValueError(f"statistics have {stats.shape[-1]} columns; expected one of {sorted(orders)}")
     return stats[..., orders[stats.shape[-1]]]

@@ -61,8 +61,9 @@ class PairDataset(Dataset):
 
     Each item holds ``input_ids``, ``token_type_ids``, ``match_ids`` (lists of length
     T <= max_length), ``condition_ids`` (int) with ``conditions``, ``labels`` (int)
-    when labelled, ``soft_labels`` (float) with ``soft_labels`` and ``statistics`` (S floats, S = 13 * ``use_statistics``
-    + 15 * ``use_alignment``) with either. ``lengths`` (N,) are the T's, for length-grouped batches.
+    when labelled, ``soft_labels`` (float) with ``soft_labels`` and ``statistics`` (S floats,
+    S = 13 * ``use_statistics`` + 15 * ``use_alignment``) with either. ``lengths`` (N,) are the
+    T's, for length-grouped batches.
 
     Raises:
         ValueError: ``texts_a``, ``texts_b`` (``labels``, ``conditions``, ``soft_labels``) of

@@ -47,7 +47,7 @@ class XiaobuConfig(TrainConfig, LogitAdjustmentConfig, SymmetricPairConfig, MLMC
     joint: bool = False  # bojone's variant: label as the MLM target at [CLS], MLM continued on all text
     use_match: bool = True  # classification: add the exact-match bit per token (common/match_features.py)
     pair_statistics: bool = False  # classification: 13 pair statistics added to the pooled output (match_features.py)
-    alignment_statistics: bool = False  # classification: the gbm's 15 alignment statistics too (ids: overlap, substrings)
+    alignment_statistics: bool = False  # classification: the gbm's 15 alignment statistics too (ids: overlap, runs)
     esim: bool = False  # classification: ESIM's alignment head on the two segments, added to the pooled output (common/layers/esim.py)
     pair_swap_prob: float = 0.5  # classification: swap the two sentences of a training pair (symmetric task)
     # Defaults from `make xiaobu-tune TRIALS=6` (2026-11-23, competitions/xiaobu/results/tune/),
