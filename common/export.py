@@ -10,7 +10,9 @@ folder is only read. What the graph computes, per model kind:
 
 - pair classifiers (Sohu, AFQMC, Xiaobu): the inputs the task's collate gives
   (``input_ids``, ``attention_mask``, ``token_type_ids``, the exact-match ``match_ids``
-  when the run uses them, Sohu's subtask ``condition_ids`` (B,)) -> ``logits`` (B, 2);
+  when the run uses them, Sohu's subtask ``condition_ids`` (B,), the (B, S) float ``statistics``
+  of ``--pair-statistics`` / ``--alignment-statistics``, computed by the caller with
+  :func:`common.match_features.scaled_statistics`) -> ``logits`` (B, 2);
   Xiaobu's joint variant: the MLM logits of ``[LABEL0]``/``[LABEL1]`` at [CLS] (B, 2),
   what its predict step takes the softmax of;
 - NER span heads (GlobalPointer, Efficient GlobalPointer): ``input_ids``,
@@ -70,6 +72,8 @@ TOLERANCE = 1e-4
 EXPORTERS = ("dynamo", "torchscript")
 # Inputs in this order when the collate gives them; any other key follows, sorted.
 INPUT_ORDER = ("input_ids", "attention_mask", "token_type_ids", "match_ids", "condition_ids")
+# (B, S) inputs whose second axis is a fixed number of columns, not the sequence: the pair statistics
+FIXED_WIDTH_INPUTS = ("statistics",)
 LABEL_KEYS = ("labels", "soft_labels", "span_labels", "tag_labels")  # targets, never model inputs
 OUTPUT_FILES = ("model.onnx", "export.json")
 # Measured with torch 2.13: torch.export fixes the sequence length of any graph holding nn.LSTM (computing
@@ -421,9 +425,11 @@ def load_spec(run_dir: str | Path, task: str | None = None, rows: int = 64, batc
 
 # ------------------------------------------------------------ export, parity
 def dynamic_axes(spec: ExportSpec) -> dict[str, dict[int, str]]:
-    """Per input: batch axis 0 and, for (B, T) inputs, sequence axis 1; the output's from the spec."""
+    """Per input: batch axis 0 and, for (B, T) inputs, sequence axis 1 (not for the (B, S) columns of
+    :data:`FIXED_WIDTH_INPUTS`); the output's from the spec."""
     first = spec.batches[0]
-    axes = {name: ({0: "batch", 1: "sequence"} if first[name].dim() == 2 else {0: "batch"})
+    axes = {name: ({0: "batch", 1: "sequence"} if first[name].dim() == 2 and name not in FIXED_WIDTH_INPUTS
+                   else {0: "batch"})
             for name in spec.input_names}
     axes["logits"] = dict(spec.output_axes)
     return axes

@@ -50,7 +50,8 @@ def _check_export(result: dict, out, rows: int) -> dict:
     shapes = check["batch_shapes"]
     assert len({t for _, t in shapes}) >= 2 and shapes[-1][0] == 1 and check["padded_rows"] > 0
     assert info["exporter"] in ("dynamo", "torchscript") and info["opset"] == 18
-    assert all(i["dtype"] == "int64" and i["shape"][0] == "batch" for i in info["inputs"])
+    assert all(i["dtype"] == ("float32" if i["name"] == "statistics" else "int64") and i["shape"][0] == "batch"
+               for i in info["inputs"])
     assert result["parity"] == check
     return info
 
@@ -118,6 +119,20 @@ def test_sohu_pair_model_with_its_subtask_condition(tmp_path):
     assert info["inputs"][-1]["shape"] == ["batch"] and info["outputs"][0]["shape"] == ["batch", 2]
     assert info["task"] == "sohu" and info["rows_from"] == "valid"
     assert _snapshot(run) == before  # the run is only read
+
+
+@pytest.mark.skipif(not (SOHU / "sohu2021_open_data_clean").is_dir(), reason=f"real Sohu data not linked at {SOHU}")
+def test_sohu_pair_model_with_statistics_keeps_their_width_fixed(tmp_path):
+    """--pair-statistics and --alignment-statistics: a (B, 28) float input whose second axis is not the sequence."""
+    from common.export import export_run
+
+    run = _fit("sohu", ["--data-dir", str(SOHU), "--limit", "32", "--max-length", "64", "--batch-size", "16",
+                        "--blend-with", "", "--pair-statistics", "true", "--alignment-statistics", "true"]
+               + TINY_BERT + _vocab(tmp_path), tmp_path / "runs" / "tiny")
+    out = tmp_path / "out"
+    info = _check_export(export_run(run, out), out, 64)
+    statistics = info["inputs"][-1]
+    assert statistics["name"] == "statistics" and statistics["shape"] == ["batch", 28]
 
 
 @pytest.mark.parametrize("joint", [False, True])
