@@ -229,22 +229,6 @@ def test_swapped_alignment_statistics_equal_those_of_the_swapped_pairs():
         swapped_statistics(np.zeros((2, 14)))
 
 
-def test_char_pair_dataset_carries_alignment_statistics_and_the_model_reads_them(tmp_path):
-    """A tiny Sohu run with both statistics flags: 28 columns in, saved, and reloaded by predict as trained."""
-    from common.commands import predict, train
-    from common.task import get_task
-    from tests.smoke_reference import sohu_args
-
-    args = ["--task", "sohu"] + sohu_args(tmp_path) + ["--epochs", "1", "--pair-statistics", "true",
-                                                      "--alignment-statistics", "true"]
-    result = train.main(args)
-    config, model = predict.load_run(get_task("sohu"), tmp_path / "sohu")
-    assert config.alignment_statistics and model.module.statistics_projection.in_features == 28
-    assert model.module.statistics_projection.weight.abs().sum() > 0  # trained from its zero start
-    again = predict.main(["--task", "sohu", "--run", str(tmp_path / "sohu"), "--submission-dir", str(tmp_path / "p")])
-    assert again["valid"] == result["valid"]
-
-
 def test_id_pair_dataset_alignment_statistics_follow_the_swap():
     from common.id_vocab import build_id_vocab
     from common.pair_inputs import IdPairDataset
