@@ -84,12 +84,9 @@ def swapped_statistics(stats: np.ndarray) -> np.ndarray:
     Raises:
         ValueError: another number of columns.
     """
-    both = SWAPPED_ORDER + tuple(NUM_STATISTICS + i for i in ALIGNMENT_SWAPPED_ORDER)
-    orders = {NUM_STATISTICS: SWAPPED_ORDER, NUM_ALIGNMENT: ALIGNMENT_SWAPPED_ORDER,
-              NUM_STATISTICS + NUM_ALIGNMENT: both}
-    if stats.shape[-1] not in orders:
-        raise ValueError(f"statistics have {stats.shape[-1]} columns; expected one of {sorted(orders)}")
-    return stats[..., orders[stats.shape[-1]]]
+    if stats.shape[-1] not in _SWAPPED_ORDERS:
+        raise ValueError(f"statistics have {stats.shape[-1]} columns; expected one of {sorted(_SWAPPED_ORDERS)}")
+    return stats[..., _SWAPPED_ORDERS[stats.shape[-1]]]
 
 
 def num_statistics(pair: bool, alignment: bool) -> int:
@@ -158,6 +155,10 @@ def _longest_common_run(x: Sequence, y: Sequence) -> tuple[int, float]:
 # longest run are taken as symmetric; on rare ties they can differ by order.)
 ALIGNMENT_SWAPPED_ORDER = (0, 2, 1, 3, 4, 5, 6, 7, 8, 9, 10, 12, 11, 14, 13)
 ALIGNMENT_COUNTS = [3, 4, 8, 10, 11, 12, 13, 14]  # columns of alignment_statistics that are counts, not shares
+# swapped_statistics' permutation per number of columns (13, 15, or both: 28)
+_SWAPPED_ORDERS = {NUM_STATISTICS: SWAPPED_ORDER, NUM_ALIGNMENT: ALIGNMENT_SWAPPED_ORDER,
+                   NUM_STATISTICS + NUM_ALIGNMENT: SWAPPED_ORDER + tuple(NUM_STATISTICS + i
+                                                                         for i in ALIGNMENT_SWAPPED_ORDER)}
 
 
 def alignment_statistics(first: Sequence, second: Sequence, max_length: int = 512) -> np.ndarray:
