@@ -1,11 +1,12 @@
 """Distributed tier: the Sohu and Xiaobu smoke runs under 2 CPU processes (gloo), compared with 1 process.
 
 For each task a module-scoped fixture trains the same tiny config with 1 process
-(plain ``python -m``) and with 2 (``accelerate launch --multi_gpu``, see
-tests/distributed.py), each logging its atomic writes (``COMMON_IO_WRITE_LOG``). The
-tests then check, under 2 processes: exit 0 and one result line; every output
-written once, by one process, as often as the 1-process run writes it; the
-validation metric over the whole validation set; one saved model predicting the
+(plain ``python -m``, --batch-size 16) and with 2 (``accelerate launch --multi_gpu``,
+see tests/distributed.py, --batch-size 8: the same effective batch), each logging its
+atomic writes (``COMMON_IO_WRITE_LOG``). The tests then check, under 2 processes: exit
+0 and one result line; every output written once, by one process, as often as the
+1-process run writes it; the validation metric over the whole validation set; the
+same metrics and probabilities as the 1-process run; one saved model predicting the
 same submission with 1 and 2 processes; and (slow) a run killed mid-epoch and
 resumed under 2 processes ending exactly where the uninterrupted run ends.
 
@@ -31,8 +32,12 @@ from tests.distributed import describe, kill_group, launch, read_write_log, resu
 SOHU = DATA / "sohu2021" / "sohu2021_open_data_clean"
 XIAOBU = ROOT / "tests" / "fixtures" / "xiaobu"
 AFQMC = DATA / "xiaobu" / "pairs" / "csts_afqmc"
+# --batch-size is per process: the runs take EFFECTIVE_BATCH // nprocs each, so 1 and 2 processes take the
+# same optimizer steps on the same examples. Dropout draws its masks from each process's own RNG stream, so
+# it is off here: with it the runs are alike in distribution only.
 TINY = ["--num-layers", "1", "--hidden-size", "32", "--num-heads", "2", "--intermediate-size", "64",
-        "--batch-size", "8", "--epochs", "2"]
+        "--epochs", "2", "--dropout", "0"]
+EFFECTIVE_BATCH = 16
 # metrics.json history fields that are wall-clock measurements, not results
 TIMING = ("epoch_seconds", "train_samples_per_s", "train_seconds")
 
@@ -73,10 +78,13 @@ def task_args(task: str, data: Path) -> list[str]:
         return ["--task", "sohu", *TINY, "--data-dir", str(data), "--max-length", "32", "--blend-with", "",
                 "--vocab", str(SHARED_VOCAB)]
     return ["--task", "xiaobu", *TINY, "--data-dir", str(XIAOBU), "--train-file", "train.tsv",
-            "--test-file", "test.tsv", "--valid-fraction", "0.25", "--max-length", "32"]
+            "--test-file", "test.tsv", "--valid-fraction", "0.3333", "--max-length", "32"]
 
 
-VALID_ROWS = {"sohu": 2 * 24, "xiaobu": 12, "afqmc": 16}  # Xiaobu: 25 % of its 48 train lines
+VALID_ROWS = {"sohu": 2 * 24, "xiaobu": 16, "afqmc": 16}  # Xiaobu: a third of its 48 train lines
+# Whole effective batches (96, 32, 48 rows), so no process's last batch is topped up with repeated rows
+# (accelerate's even_batches), which a 1-process run does not see.
+TRAIN_ROWS = {"sohu": 2 * 48, "xiaobu": 32, "afqmc": 48}
 
 
 @dataclass
@@ -106,8 +114,9 @@ class Run:
 def train(task: str, data: Path, base: Path, nprocs: int, *extra: str) -> Run:
     log = base / "writes.log"
     base.mkdir(parents=True, exist_ok=True)
-    proc = launch(["common.commands.train", *task_args(task, data), "--run-dir", str(base / "run"),
-                   "--submission-dir", str(base / "sub"), *extra], nprocs, env={"COMMON_IO_WRITE_LOG": str(log)})
+    proc = launch(["common.commands.train", *task_args(task, data), "--batch-size", str(EFFECTIVE_BATCH // nprocs),
+                   "--run-dir", str(base / "run"), "--submission-dir", str(base / "sub"), *extra], nprocs,
+                  env={"COMMON_IO_WRITE_LOG": str(log)})
     return Run(proc, base, read_write_log(log))
 
 
@@ -170,6 +179,33 @@ def test_validation_metric_covers_the_whole_validation_set(runs):
         history = run.history()
         assert len(history) == 2
         assert [h["eval_examples"] for h in history] == [VALID_ROWS[task]] * 2
+
+
+def test_2_processes_train_what_1_process_trains_at_equal_effective_batch(runs):
+    """1 process at --batch-size 16 and 2 at --batch-size 8: the same optimizer steps on the same rows.
+
+    So the same learning-rate schedule (warmup included), the same validation metrics every
+    epoch and the same probabilities, up to the float noise of averaging gradients across
+    processes. Before the fix the schedule was declared in one-process batches and stepped
+    twice per optimizer step: a rounded warmup of 1 step, not 0, and Sohu's test
+    probabilities 0.05 apart.
+    """
+    task, _, one, two = runs
+    assert two.proc.returncode == 0, describe(two.proc)
+    for run in (one, two):
+        assert run.result["train_examples"] == TRAIN_ROWS[task], run.result
+    first, second = one.history(), two.history()
+    assert len(first) == len(second) == 2
+    for a, b in zip(first, second):
+        # train_loss is each process's mean over its own rows: not compared
+        metrics = set(a) - set(TIMING) - {"train_loss"}
+        assert metrics == set(b) - set(TIMING) - {"train_loss"}
+        for key in metrics:
+            assert a[key] == pytest.approx(b[key], abs=1e-5), (a["epoch"], key, a[key], b[key])
+    p1, p2 = np.load(one.run_dir / "probabilities.npz"), np.load(two.run_dir / "probabilities.npz")
+    assert p1["test_ids"].tolist() == p2["test_ids"].tolist()
+    for key in ("valid_probs", "test_probs"):
+        np.testing.assert_allclose(p1[key], p2[key], atol=1e-5, rtol=0, err_msg=key)
 
 
 def test_one_model_predicts_the_same_with_1_and_2_processes(runs, tmp_path):
@@ -248,7 +284,8 @@ def test_kill_and_resume_under_2_processes_equals_the_uninterrupted_run(runs, tm
     task, data, _, uninterrupted = runs
     assert uninterrupted.proc.returncode == 0, describe(uninterrupted.proc)
     run_dir = tmp_path / "run"
-    args = ["common.commands.train", *task_args(task, data), "--run-dir", str(run_dir),
+    args = ["common.commands.train", *task_args(task, data), "--batch-size", str(EFFECTIVE_BATCH // 2),
+            "--run-dir", str(run_dir),
             "--submission-dir", str(tmp_path / "sub"), "--checkpoint-every-steps", "2"]
     proc = start(args, 2)
     state_file = run_dir / "checkpoint" / "trainer_state.json"
@@ -277,11 +314,12 @@ def test_kill_and_resume_under_2_processes_equals_the_uninterrupted_run(runs, tm
 
 
 def test_steps_per_epoch_count_the_sharded_batches(runs):
-    """The log's optimizer steps/epoch and the steps taken: each process takes every other batch."""
+    """The log's optimizer steps/epoch and the steps taken: each process takes every other batch of 8,
+    so 2 processes take as many steps as 1 process at batch 16."""
     import math
     import re
 
-    _, _, one, two = runs
+    task, _, one, two = runs
     counts = []
     for run in (one, two):
         line = next(x for x in (run.run_dir / "train.log").read_text(encoding="utf-8").splitlines()
@@ -289,7 +327,7 @@ def test_steps_per_epoch_count_the_sharded_batches(runs):
         counts.append(int(re.search(r"(\d+) optimizer steps/epoch", line).group(1)))
         steps = json.loads((run.run_dir / "metrics.json").read_text(encoding="utf-8"))["global_step"]
         assert steps == counts[-1] * 2, line  # TINY trains 2 epochs
-    assert counts[1] == math.ceil(counts[0] / 2)
+    assert counts[0] == counts[1] == math.ceil(TRAIN_ROWS[task] / EFFECTIVE_BATCH)
 
 
 def test_student_with_teacher_thresholds_under_2_processes(tmp_path):

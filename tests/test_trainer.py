@@ -49,8 +49,8 @@ class Crash(Callback):
 
 def _trainer(run_dir, callbacks=(), **overrides):
     torch.manual_seed(0)
-    config = TrainConfig(epochs=3, batch_size=8, learning_rate=0.05, warmup_ratio=0.0,
-                         checkpoint_every_steps=3, log_every_steps=0, **overrides)
+    config = TrainConfig(**{"epochs": 3, "batch_size": 8, "learning_rate": 0.05, "warmup_ratio": 0.0,
+                            "checkpoint_every_steps": 3, "log_every_steps": 0, **overrides})
     return Trainer(Linear2(), config, run_dir, _data(), _data(16, seed=1), _collate,
                    compute_metrics=_accuracy, metric_name="acc", greater_is_better=True, callbacks=callbacks)
 
@@ -143,3 +143,29 @@ def test_resume_mid_epoch_with_length_grouped_batches_reproduces_the_uninterrupt
     for a, b in zip(straight.unwrapped_model.parameters(), resumed.unwrapped_model.parameters()):
         torch.testing.assert_close(a, b, rtol=0, atol=0)
     assert [h["acc"] for h in resumed.state["history"]] == [h["acc"] for h in straight.state["history"]]
+
+
+def test_schedule_is_declared_and_stepped_in_optimizer_steps(tmp_path):
+    """The rate each optimizer step applies is transformers' linear schedule over the run's optimizer steps.
+
+    40 rows, batch 8, 2 accumulated batches: 3 optimizer steps an epoch (the last from the
+    epoch's fifth batch alone), 9 in 3 epochs, warmup int(0.25 x 9) = 2 steps. The scheduler
+    moves once per optimizer step, never on an accumulation batch (accelerate's own stepping
+    moves it num_processes times per step, a schedule in other units: tests/test_distributed.py
+    checks 2 processes against 1). With one process the two ways agree: this pins the units.
+    """
+    class Rates(Callback):
+        def __init__(self):
+            self.rates = []
+
+        def on_after_backward(self, trainer, batch, compute_loss):
+            if trainer.accelerator.sync_gradients:
+                self.rates.append(trainer.optimizer.param_groups[0]["lr"])
+
+    rates = Rates()
+    trainer = _trainer(tmp_path, callbacks=[rates], warmup_ratio=0.25, grad_accum_steps=2)
+    assert (trainer.steps_per_epoch, trainer.total_steps) == (3, 9)
+    trainer.train()
+    warmup, total = 2, 9
+    expected = [0.05 * (k / warmup if k < warmup else (total - k) / (total - warmup)) for k in range(total)]
+    assert rates.rates == pytest.approx(expected)

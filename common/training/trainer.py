@@ -384,7 +384,11 @@ class Trainer:
         self.config = config
         self.run_dir = Path(run_dir)
         self.run_dir.mkdir(parents=True, exist_ok=True)
+        # The scheduler is stepped by the loop, once per optimizer step (step_scheduler_with_optimizer=False):
+        # accelerate's default steps it num_processes times per optimizer step, a schedule declared in
+        # one-process batches whose rounded warmup differs from the 1-process run's at equal effective batch.
         self.accelerator = Accelerator(gradient_accumulation_steps=config.grad_accum_steps,
+                                       step_scheduler_with_optimizer=False,
                                        mixed_precision=config.mixed_precision,
                                        log_with=self._tracker_specs() or None, project_dir=str(self.run_dir))
         setup_logging(self.run_dir, self.accelerator.is_main_process)
@@ -405,15 +409,14 @@ class Trainer:
         optimizer = torch.optim.AdamW(parameter_groups(model, config.learning_rate, config.weight_decay,
                                                        config.layer_lr_decay), lr=config.learning_rate)
         # Each process takes every n-th batch, so an optimizer step consumes n x batch x accum examples:
-        # steps_per_epoch counts real optimizer steps. The schedule is declared over the one-process
-        # count, because accelerate's prepared scheduler advances n times per optimizer step.
+        # steps_per_epoch counts real optimizer steps, and the schedule (warmup included) is declared in
+        # them, so n processes at --batch-size b follow the 1-process run at --batch-size n x b step by step.
         batches = math.ceil(len(train_dataset) / config.batch_size)
         self.steps_per_epoch = math.ceil(math.ceil(batches / self.accelerator.num_processes) / config.grad_accum_steps)
         self.total_steps = self.steps_per_epoch * config.epochs
-        schedule_steps = math.ceil(batches / config.grad_accum_steps) * config.epochs
         scheduler = get_scheduler(config.lr_scheduler, optimizer,
-                                  num_warmup_steps=int(config.warmup_ratio * schedule_steps),
-                                  num_training_steps=schedule_steps)
+                                  num_warmup_steps=int(config.warmup_ratio * self.total_steps),
+                                  num_training_steps=self.total_steps)
         self.model, self.optimizer, self.scheduler = self.accelerator.prepare(model, optimizer, scheduler)
         self.state: dict[str, Any] = {"epoch": 0, "batch_in_epoch": 0, "global_step": 0,
                                       "best_metric": None, "best_epoch": None, "history": [],
@@ -632,7 +635,8 @@ class Trainer:
                     if self.accelerator.sync_gradients:  # the rate this step applies (heads' under layer decay)
                         step_lr = max(group["lr"] for group in self.optimizer.param_groups)
                     self.optimizer.step()
-                    self.scheduler.step()
+                    if self.accelerator.sync_gradients and not self.accelerator.optimizer_step_was_skipped:
+                        self.scheduler.step()  # skipped: an accumulation batch, an fp16 step with inf gradients
                     self.optimizer.zero_grad()
                 self.state["batch_in_epoch"] += 1
                 if self.accelerator.sync_gradients:
