@@ -609,6 +609,10 @@ class Trainer:
                     len(self.train_dataset), cfg.batch_size * cfg.grad_accum_steps * n,
                     cfg.batch_size, cfg.grad_accum_steps, n, self.steps_per_epoch, cfg.epochs,
                     self.total_steps, [type(c).__name__ for c in self.callbacks] or "none")
+        repeated = math.ceil(len(self.train_dataset) / (cfg.batch_size * n)) * cfg.batch_size * n - len(self.train_dataset)
+        if n > 1 and repeated:  # a 1-process run at the same effective batch takes a short last batch instead
+            logger.info("each epoch's last step repeats %d rows from the epoch's start, so every process has a "
+                        "full batch (accelerate's even_batches)", repeated)
         budget = cfg.max_train_minutes * 60 if cfg.max_train_minutes > 0 else math.inf
         start = time.time() - self.state["train_seconds"]
         out_of_time = False
