@@ -7,6 +7,14 @@ run forward/backward again so the gradients of both passes add up, then put the
 embeddings back. PGD (Madry et al., ICLR 2018) takes ``steps`` smaller steps of
 size ``alpha``, projecting back into the eps-ball each time, and keeps only the
 last adversarial gradient on top of the clean one.
+
+The direction is the embedding gradient as it stands after the batch's backward pass:
+with ``--grad-accum-steps`` > 1, that of the batches accumulated so far in the optimizer
+step, and under several processes it is averaged across them only on the step's last
+batch (where they synchronise). So 1 process at batch 16 and 2 at batch 8 agree (the
+last batch is the only one), while accumulated runs perturb each micro-batch from a
+partial gradient and do not match an unaccumulated run exactly (measured on a tiny Sohu
+run: probabilities 0.002 apart with 2 accumulated batches of 8 against one of 16).
 """
 
 from __future__ import annotations
