@@ -313,6 +313,27 @@ def test_kill_and_resume_under_2_processes_equals_the_uninterrupted_run(runs, tm
         np.testing.assert_array_equal(mine[key], theirs[key], err_msg=key)
 
 
+def test_time_budget_stops_every_process_at_the_same_batch(tmp_path):
+    """``--max-train-minutes`` under 2 processes whose clocks disagree: both stop, at the same batch.
+
+    Rank 1's clock jumps an hour ahead a few batches in (tests/skewed_clock.py); rank 0
+    never sees the budget spent. Before the fix rank 1 stopped alone and rank 0 waited in
+    the next gradient all-reduce for good (the launch ran into its timeout).
+    """
+    if not SOHU.is_dir():
+        pytest.skip(f"real Sohu data not linked at {SOHU}")
+    data = tiny_sohu_tree(tmp_path / "data")
+    proc = launch(["tests.skewed_clock", "--skew-rank", "1", "--skew-after", "8", "--", *task_args("sohu", data),
+                   "--batch-size", "8", "--max-train-minutes", "30", "--run-dir", str(tmp_path / "run"),
+                   "--submission-dir", str(tmp_path / "sub")], 2, timeout=240)
+    assert proc.returncode == 0, describe(proc)
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text(encoding="utf-8"))
+    assert [h["complete"] for h in metrics["history"]] == [False]  # stopped inside epoch 1 of 2
+    assert 0 < metrics["global_step"] < 6
+    assert metrics["history"][0]["eval_examples"] == VALID_ROWS["sohu"]
+    assert len(result_lines(proc.stdout)) == 1
+
+
 def test_steps_per_epoch_count_the_sharded_batches(runs):
     """The log's optimizer steps/epoch and the steps taken: each process takes every other batch of 8,
     so 2 processes take as many steps as 1 process at batch 16."""

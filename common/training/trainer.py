@@ -666,7 +666,7 @@ class Trainer:
                 if (cfg.checkpoint_every_steps and self.accelerator.sync_gradients
                         and step % cfg.checkpoint_every_steps == 0):
                     self.save_checkpoint()
-                if self.state["train_seconds"] > budget:
+                if self._budget_spent(budget):
                     logger.info("time budget of %.1f min reached at step %d", cfg.max_train_minutes, step)
                     out_of_time = True
                     break
@@ -702,6 +702,20 @@ class Trainer:
             for cb in self.callbacks:
                 cb.on_evaluate(self, record)
         return self.summary()
+
+    def _budget_spent(self, budget: float) -> bool:
+        """Whether ``--max-train-minutes`` (``budget``, seconds) is spent on any process.
+
+        Each process reads its own clock, so they can cross the budget at different
+        batches; one stopping alone would leave the others waiting in the next gradient
+        all-reduce. With a budget and several processes the decision is all-reduced
+        every batch (one scalar), so every process stops at the same batch.
+        """
+        spent = self.state["train_seconds"] > budget
+        if math.isinf(budget) or self.accelerator.num_processes == 1:
+            return spent
+        flag = torch.tensor([float(spent)], device=self.accelerator.device)
+        return bool(self.accelerator.reduce(flag, reduction="sum").item() > 0)
 
     def summary(self) -> dict[str, Any]:
         best = next((h for h in self.state["history"] if h["epoch"] == self.state["best_epoch"]), {})
