@@ -43,6 +43,13 @@ Several workers, on one machine or many, share one study through one storage
   to finish leaves the complete set; ``--report-only true`` rebuilds them on any
   machine without running trials. Each trial records its host and folder as user
   attributes, and the outputs say where the best trial's ``model.pt`` lives.
+
+A worker may itself be several processes (``accelerate launch --num_processes N``,
+one trial on N GPUs): its main process holds the study (draws, reports, pruning,
+outputs) and sends each trial's number, parameters and folder to the other
+processes, which train it with it (:func:`follow_trials`); the pruner's decision after
+each epoch is sent the same way, and a message every poll keeps them in step while
+the main process waits for other workers.
 """
 
 from __future__ import annotations
@@ -302,11 +309,68 @@ class OptunaPruning(Callback):
     def on_evaluate(self, trainer, record: dict[str, Any]) -> None:
         if self.metric_name not in record:
             return
-        self.trial.report(float(record[self.metric_name]), step=int(record["epoch"]))
-        if self.trial.should_prune():
+        state = _process_state()
+        prune = False
+        if state.is_main_process:  # the study is the main process's; the others follow its decision
+            self.trial.report(float(record[self.metric_name]), step=int(record["epoch"]))
+            prune = self.trial.should_prune()
+        if state.num_processes > 1:
+            prune = _broadcast(prune)
+        if prune:
             logger.info("trial %d pruned after epoch %d (%s %.4f)", self.trial.number, record["epoch"],
                         self.metric_name, record[self.metric_name])
             raise optuna.TrialPruned()
+
+
+def _process_state():
+    from common.run import process_state
+
+    return process_state()
+
+
+def _broadcast(value: Any) -> Any:
+    """``value`` of the main process, on every process (pickled; a collective: every process must call it)."""
+    from accelerate.utils import broadcast_object_list
+
+    return broadcast_object_list([value], from_process=0)[0]
+
+
+@dataclass
+class FollowedTrial:
+    """What a non-main process knows of the trial it trains with the main process: its number."""
+
+    number: int
+
+
+WAIT = "wait"  # message: the main process polls the study, no trial yet
+
+
+def follow_trials(train_trial: "TrialFn") -> int:
+    """A non-main process of a multi-process worker: train each trial the main process sends, until it says stop.
+
+    Messages (from :func:`run_tuning` on the main process): ``(number, params, trial
+    folder)`` trains that trial through ``train_trial`` (a pruned or failed trial ends
+    here as it does there: the same computation raises the same way); ``WAIT`` comes
+    every poll while the main process waits for other workers; ``None`` stops.
+
+    Returns:
+        the number of trials trained here.
+    """
+    ran = 0
+    while True:
+        message = _broadcast(None)
+        if message is None:
+            return ran
+        if message == WAIT:
+            continue
+        number, params, trial_dir = message
+        ran += 1
+        try:
+            train_trial(FollowedTrial(number), params, Path(trial_dir))
+        except optuna.TrialPruned:
+            pass
+        except Exception:  # the main process records the failure in the study
+            logger.exception("trial %d failed on this process", number)
 
 
 def finished_trials(study: optuna.Study) -> int:
@@ -340,14 +404,15 @@ def within_budget(study: optuna.Study, trial: optuna.Trial, trials: int) -> bool
 
 
 def run_study(study: optuna.Study, objective: Callable[[optuna.Trial], float], trials: int,
-              poll_seconds: float = 5.0) -> int:
+              poll_seconds: float = 5.0, on_wait: Callable[[], None] | None = None) -> int:
     """Run trials until the study holds ``trials`` finished ones, all workers together; returns how many ran here.
 
     Before each trial, trials of dead workers are failed (and re-queued by the
     storage's retry callback). A new trial starts only while finished + running
     trials are fewer than ``trials`` (queued retries always run); otherwise this
     worker waits ``poll_seconds`` for the others. A trial that still overshoots is
-    marked ``surplus`` and failed before it trains.
+    marked ``surplus`` and failed before it trains. ``on_wait`` is called at every
+    poll while waiting.
 
     Raises:
         RuntimeError: 3 × ``trials`` trials failed here (every trial failing).
@@ -376,6 +441,8 @@ def run_study(study: optuna.Study, objective: Callable[[optuna.Trial], float], t
                             finished, counts[TrialState.RUNNING])
                 waiting_logged = True
             time.sleep(poll_seconds)
+            if on_wait is not None:
+                on_wait()
             continue
         waiting_logged = False
         study.optimize(guarded, n_trials=1, catch=(SurplusTrial,))
@@ -411,15 +478,23 @@ def run_tuning(config: TuneConfig, run_dir: str | Path, space: SearchSpace, trai
     best one's is deleted unless ``config.keep_trial_models``. With
     ``config.report_only`` no trial runs: only the outputs are rebuilt.
 
+    Several processes (``accelerate launch``): the main process does all of the above
+    and sends each trial to the others, which train it with it (:func:`follow_trials`).
+
     Raises:
         KeyError: ``report_only`` and no such study in the storage.
         ImportError: a PostgreSQL URL without its driver.
         RuntimeError: from :func:`run_study` when every trial fails.
 
     Returns:
-        the summary of :func:`save_study_outputs` plus ``trials_run_now``.
+        the summary of :func:`save_study_outputs` plus ``trials_run_now`` (a non-main
+        process: only ``trials_run_now``).
     """
     run_dir = Path(run_dir)
+    state = _process_state()
+    several = state.num_processes > 1
+    if several and not state.is_main_process:
+        return {"trials_run_now": 0 if config.report_only else follow_trials(train_trial)}
     if config.report_only:
         study = optuna.load_study(study_name=config.study_name or default_name,
                                   storage=open_storage(config, storage_url(config, run_dir)))
@@ -437,12 +512,19 @@ def run_tuning(config: TuneConfig, run_dir: str | Path, space: SearchSpace, trai
         trial.set_user_attr("trial_dir", str(trial_dir.resolve()))
         if trial_dir.exists():
             shutil.rmtree(trial_dir)
+        if several:
+            _broadcast((trial.number, params, str(trial_dir)))
         try:
             return float(train_trial(trial, params, trial_dir))
         finally:
             _clean_trial_dir(trial_dir, keep_model=True)
 
-    ran = run_study(study, objective, config.trials, poll_seconds=max(1, min(config.heartbeat_interval, 10)))
+    try:
+        ran = run_study(study, objective, config.trials, poll_seconds=max(1, min(config.heartbeat_interval, 10)),
+                        on_wait=(lambda: _broadcast(WAIT)) if several else None)
+    finally:
+        if several:
+            _broadcast(None)  # the other processes stop following
     for trial in study.get_trials(deepcopy=False, states=(TrialState.FAIL,)):
         _clean_trial_dir(run_dir / f"trial{trial.number}", keep_model=False)
     summary = save_study_outputs(study, run_dir, command_hint)

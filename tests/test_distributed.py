@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from tests.conftest import DATA, ROOT, SHARED_VOCAB
@@ -332,6 +333,42 @@ def test_time_budget_stops_every_process_at_the_same_batch(tmp_path):
     assert 0 < metrics["global_step"] < 6
     assert metrics["history"][0]["eval_examples"] == VALID_ROWS["sohu"]
     assert len(result_lines(proc.stdout)) == 1
+
+
+def test_tune_under_2_processes_runs_each_trial_on_both(tmp_path):
+    """``accelerate launch -m common.commands.tune`` with 2 processes: one study, each trial trained by both.
+
+    The main process draws (per-trial seeded TPE, so the same parameters as a 1-process
+    study), sends each trial to the other and, after each epoch, the pruner's decision.
+    Checked against 1 process: the same trials and parameters, each finished (complete
+    or pruned: the pruner may stop trials from the second on), every validation over the
+    whole set; every file written by one process and one result line. Before the fix
+    each process ran a study of its own: two different trials in one process group,
+    which hung.
+    """
+    if not SOHU.is_dir():
+        pytest.skip(f"real Sohu data not linked at {SOHU}")
+    data = tiny_sohu_tree(tmp_path / "data")
+    trials = {}
+    for nprocs in (1, 2):
+        base = tmp_path / f"p{nprocs}"
+        log = base / "writes.log"
+        base.mkdir()
+        proc = launch(["common.commands.tune", *task_args("sohu", data), "--trials", "4", "--pruner-startup-trials", "1",
+                       "--batch-size", str(EFFECTIVE_BATCH // nprocs), "--run-dir", str(base / "tune"),
+                       "--submission-dir", str(base / "sub")], nprocs, env={"COMMON_IO_WRITE_LOG": str(log)},
+                      timeout=300)
+        assert proc.returncode == 0, describe(proc)
+        assert len(result_lines(proc.stdout)) == 1, describe(proc)
+        writes = read_write_log(log)
+        assert len({pid for pid, _ in writes}) == 1, writes
+        table = pd.read_csv(base / "tune" / "trials.csv")
+        assert len(table) == 4 and set(table["state"]) <= {"COMPLETE", "PRUNED"}, table["state"]
+        trials[nprocs] = table[[c for c in table if c.startswith("params_")]]
+        for n in range(4):
+            history = json.loads((base / "tune" / f"trial{n}" / "metrics.json").read_text(encoding="utf-8"))["history"]
+            assert {h["eval_examples"] for h in history} == {VALID_ROWS["sohu"]}
+    pd.testing.assert_frame_equal(trials[1], trials[2])
 
 
 def test_steps_per_epoch_count_the_sharded_batches(runs):

@@ -7,8 +7,10 @@ Every other flag fixes that option for all trials (e.g. ``--limit 2000`` for qui
 trials). Trials train into ``runs/<task>/<run>/trial<N>/``; the study lives in
 ``runs/<task>/<run>/study.db`` or ``--storage`` (rerun to add the missing trials).
 The best values are written as ``best_params.toml``, which ``train --config``
-accepts; plots as PNG. Ends with one JSON line. One process per trial: run several
-commands (machines) on one ``--storage`` to tune in parallel.
+accepts; plots as PNG. Ends with one JSON line. Trials in parallel: run several
+commands (GPUs, machines) on one ``--storage``. One trial on several GPUs: ``accelerate
+launch --num_processes N -m common.commands.tune ...`` (the main process holds the
+study and sends each trial to the others; see common.hpo).
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from common.commands.train import fit
 from common.config import narrow_config, parse_config
 from common.hpo import OptunaPruning, TuneConfig, run_tuning
 from common.io import print_result
-from common.run import resolve_run_dir, save_config
+from common.run import process_state, resolve_run_dir, save_config
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -33,7 +35,8 @@ def main(argv: list[str] | None = None) -> dict:
                           description=__doc__)
     data = task.load_data(config)  # bad data fails before any run folder exists
     run_dir = resolve_run_dir(config, task.name)
-    save_config(config, run_dir)
+    if process_state().is_main_process:
+        save_config(config, run_dir)
 
     def train_trial(trial: optuna.Trial, params: dict, trial_dir: Path) -> float:
         cfg = narrow_config(config, task.config_class, **params, run_dir=str(trial_dir),
@@ -47,7 +50,8 @@ def main(argv: list[str] | None = None) -> dict:
                          f"Use: python -m common.commands.train --task {task.name} --config <this file> "
                          "(with the same fixed flags as the study).")
     summary.update(run_dir=str(run_dir), wall_seconds=round(time.time() - start, 1))
-    print_result(summary)
+    if process_state().is_main_process:
+        print_result(summary)
     return summary
 
 
