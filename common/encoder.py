@@ -19,6 +19,8 @@ from typing import Iterable
 from torch import nn
 from transformers import AutoConfig, AutoModel, AutoTokenizer, BertConfig, BertModel, BertTokenizerFast, PreTrainedTokenizerBase
 
+from common.run import write_text_once
+
 logger = logging.getLogger("common.encoder")
 
 SPECIAL_TOKENS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
@@ -65,10 +67,7 @@ def build_char_vocab(texts: Iterable[str], path: str | Path, min_freq: int = 2) 
     """
     counts = collections.Counter(ch for text in texts for ch in text if not ch.isspace())
     chars = sorted((c for c, n in counts.items() if n >= min_freq), key=lambda c: (-counts[c], c))
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("\n".join(SPECIAL_TOKENS + chars) + "\n", encoding="utf-8")
-    return path
+    return write_text_once(path, "\n".join(SPECIAL_TOKENS + chars) + "\n")  # main process; all wait for it
 
 
 def pruned_vocab_tokenizer(tokenizer: PreTrainedTokenizerBase, texts: Iterable[str],
@@ -84,10 +83,7 @@ def pruned_vocab_tokenizer(tokenizer: PreTrainedTokenizerBase, texts: Iterable[s
     special = set(SPECIAL_TOKENS)
     tokens = [t for i, t in enumerate(tokenizer.convert_ids_to_tokens(list(range(len(tokenizer)))))
               if i in used and t not in special]
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("\n".join(SPECIAL_TOKENS + tokens) + "\n", encoding="utf-8")
-    return _wordpiece_tokenizer(path)
+    return _wordpiece_tokenizer(write_text_once(path, "\n".join(SPECIAL_TOKENS + tokens) + "\n"))
 
 
 REPO_ROOT = Path(__file__).resolve().parents[1]

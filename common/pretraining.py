@@ -300,6 +300,9 @@ def pretrain_mlm(model: nn.Module, tokenizer: Any, dataset: Dataset, collator: N
         save_extra: called with the folder before the swap, to add task files
             (e.g. the id vocabulary and the pretraining config).
 
+    Under several processes the main process writes ``output_dir``; every process
+    returns once it is in place.
+
     Returns:
         The trainer's summary plus ``output_dir`` and ``wall_seconds``.
     """
@@ -313,14 +316,16 @@ def pretrain_mlm(model: nn.Module, tokenizer: Any, dataset: Dataset, collator: N
     summary = trainer.train()
     output_dir = Path(output_dir)
     tmp = output_dir.with_name(output_dir.name + ".tmp")
-    with ExitStack() as stack:  # the final weights (EMA ones when EMA is on)
-        for cb in trainer.callbacks:
-            stack.enter_context(cb.evaluation_weights(trainer))
-        trainer.unwrapped_model.save_pretrained(tmp)
-    tokenizer.save_pretrained(tmp)
-    if save_extra is not None:
-        save_extra(tmp)
-    replace_dir_atomic(tmp, output_dir)
+    if trainer.accelerator.is_main_process:  # one writer; the others wait until the folder is in place
+        with ExitStack() as stack:  # the final weights (EMA ones when EMA is on)
+            for cb in trainer.callbacks:
+                stack.enter_context(cb.evaluation_weights(trainer))
+            trainer.unwrapped_model.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
+        if save_extra is not None:
+            save_extra(tmp)
+        replace_dir_atomic(tmp, output_dir)
+    trainer.accelerator.wait_for_everyone()
     summary.update({"output_dir": str(output_dir), "wall_seconds": time.time() - start})
     logger.info("MLM model saved to %s after %d steps", output_dir, summary["global_step"])
     return summary

@@ -24,6 +24,30 @@ def process_state():
     return PartialState(cpu=parse_flag_from_env("ACCELERATE_USE_CPU"))
 
 
+def write_text_once(path: str | Path, text: str, timeout: float = 600.0) -> Path:
+    """Write ``text`` to ``path`` (atomically) from the main process; every process returns once it is there.
+
+    For files every process computes alike and then reads (a vocabulary built from
+    the data): one writer, and no process reads a file that is not complete. The other
+    processes wait until ``path`` holds ``text`` (polling, no collective, so callers
+    may also run it on the main process alone). One process: a plain atomic write.
+
+    Raises:
+        TimeoutError: a non-main process waited ``timeout`` seconds.
+    """
+    from common.io import write_text_atomic
+
+    path = Path(path)
+    if process_state().is_main_process:
+        return write_text_atomic(path, text)
+    deadline = time.time() + timeout
+    while not (path.is_file() and path.read_text(encoding="utf-8") == text):
+        if time.time() > deadline:
+            raise TimeoutError(f"{path}: the main process had not written it after {timeout:.0f} s")
+        time.sleep(0.05)
+    return path
+
+
 def _timestamp_name() -> str:
     """``YYYYmmdd-HHMMSS`` decided by the main process and broadcast, so every rank names the same folder."""
     name = time.strftime("%Y%m%d-%H%M%S")

@@ -371,6 +371,32 @@ def test_tune_under_2_processes_runs_each_trial_on_both(tmp_path):
     pd.testing.assert_frame_equal(trials[1], trials[2])
 
 
+def test_mlm_pretraining_under_2_processes_writes_one_encoder(tmp_path):
+    """``accelerate launch -m competitions.sohu.pretrain_mlm`` with 2 processes: one writer, one result line.
+
+    Before the fix both processes saved the encoder into the same temporary folder and
+    swapped it in, and the second found it gone (``No such file or directory: ...tmp``);
+    both wrote the pruned vocabulary and the config and printed a result.
+    """
+    if not SOHU.is_dir():
+        pytest.skip(f"real Sohu data not linked at {SOHU}")
+    from transformers import BertForMaskedLM, BertTokenizerFast
+
+    data = tiny_sohu_tree(tmp_path / "data")
+    log, out = tmp_path / "writes.log", tmp_path / "mlm"
+    proc = launch(["competitions.sohu.pretrain_mlm", "--data-dir", str(data), *TINY, "--max-length", "32",
+                   "--vocab", str(SHARED_VOCAB), "--batch-size", "8", "--run-dir", str(tmp_path / "run"),
+                   "--output-dir", str(out)], 2, env={"COMMON_IO_WRITE_LOG": str(log)}, timeout=300)
+    assert proc.returncode == 0, describe(proc)
+    assert len(result_lines(proc.stdout)) == 1, describe(proc)
+    writes = read_write_log(log)
+    assert len({pid for pid, _ in writes}) == 1, writes
+    assert {Path(p).name for _, p in writes} >= {"vocab.txt", "config.json", out.name}
+    assert not out.with_name(out.name + ".tmp").exists()
+    tokenizer = BertTokenizerFast.from_pretrained(out)
+    assert BertForMaskedLM.from_pretrained(out).config.vocab_size == len(tokenizer)
+
+
 def test_steps_per_epoch_count_the_sharded_batches(runs):
     """The log's optimizer steps/epoch and the steps taken: each process takes every other batch of 8,
     so 2 processes take as many steps as 1 process at batch 16."""

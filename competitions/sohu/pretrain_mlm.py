@@ -30,7 +30,7 @@ from common.config import parse_config, save_config_json
 from common.encoder import EncoderConfig, load_tokenizer, pretrained_config, pruned_vocab_tokenizer, small_bert_config
 from common.io import print_result
 from common.pretraining import MLMConfig, MLMPairDataset, masking_collator, pretrain_mlm
-from common.run import resolve_run_dir, save_config
+from common.run import process_state, resolve_run_dir, save_config
 from common.training.trainer import TrainConfig, build_callbacks
 from competitions.sohu.data import SPLITS, limit_per_subtask, load_split
 
@@ -70,7 +70,8 @@ def main(argv: list[str] | None = None) -> dict:
     set_seed(config.seed)  # the random init below: same seed, same pretrained encoder (the trainer seeds later)
     pairs = task_pairs(config)
     run_dir = resolve_run_dir(config, "sohu-mlm")
-    save_config(config, run_dir)
+    if process_state().is_main_process:
+        save_config(config, run_dir)
     texts = [t for p in pairs for t in p]
     tokenizer = load_tokenizer(config, texts=texts, build_dir=run_dir / "vocab")
     if not config.model and config.prune_vocab:
@@ -95,7 +96,8 @@ def main(argv: list[str] | None = None) -> dict:
               "steps": summary["global_step"], "first_epoch_loss": history[0]["train_loss"] if history else None,
               "last_epoch_loss": history[-1]["train_loss"] if history else None,
               "train_seconds": round(summary["train_seconds"], 1), "wall_seconds": round(time.time() - start, 1)}
-    print_result(result)
+    if process_state().is_main_process:
+        print_result(result)
     return result
 
 

@@ -26,7 +26,7 @@ from common.config import parse_config, save_config_json
 from common.id_encoder import VOCAB_FILE
 from common.io import print_result
 from common.pretraining import MLMPairDataset, masking_collator, pretrain_mlm
-from common.run import resolve_run_dir, save_config
+from common.run import process_state, resolve_run_dir, save_config
 from common.task import resolve
 from common.training.trainer import build_callbacks
 from competitions.xiaobu.config import XiaobuPretrainConfig
@@ -48,7 +48,8 @@ def main(argv: list[str] | None = None) -> dict:
     pairs = [p for path in files for p in read_pairs(path, labelled=None, limit=config.limit)]
     vocab, model, origin = build_vocab_and_model(config, [s for p in pairs for s in (p.a, p.b)], mlm_head=True)
     run_dir = resolve_run_dir(config, "xiaobu-pretrain")
-    save_config(config, run_dir)
+    if process_state().is_main_process:
+        save_config(config, run_dir)
     tokenizer = vocab.to_tokenizer()
     dataset = MLMPairDataset([(vocab.encode(p.a), vocab.encode(p.b)) for p in pairs], vocab.cls_id, vocab.sep_id,
                              max_length=config.max_length, swap_prob=config.swap_prob, seed=config.seed)
@@ -67,7 +68,8 @@ def main(argv: list[str] | None = None) -> dict:
               "first_epoch_loss": history[0]["train_loss"] if history else None,
               "best_loss": summary["best_metric"], "best_epoch": summary["best_epoch"],
               "train_seconds": round(summary["train_seconds"], 1), "wall_seconds": round(time.time() - start, 1)}
-    print_result(result)
+    if process_state().is_main_process:
+        print_result(result)
     return result
 
 
