@@ -245,6 +245,23 @@ def test_one_model_predicts_the_same_with_1_and_2_processes(runs, tmp_path):
         np.testing.assert_allclose(p1[key], p2[key], atol=1e-6, rtol=0, err_msg=key)
 
 
+def test_blend_under_2_processes_writes_once(runs, tmp_path):
+    """``blend`` (also what ``train --blend-with`` runs after training) with 2 processes: one writer, one line.
+
+    Before the fix every process wrote the blend's submission and metrics.json, and printed a result.
+    """
+    task, _, one, two = runs
+    assert two.proc.returncode == 0, describe(two.proc)
+    log = tmp_path / "writes.log"
+    proc = launch(["common.commands.blend", "--task", task, "--runs", str(one.run_dir), str(two.run_dir),
+                   "--submission-dir", str(tmp_path / "sub")], 2, env={"COMMON_IO_WRITE_LOG": str(log)})
+    assert proc.returncode == 0, describe(proc)
+    lines = result_lines(proc.stdout)
+    assert len(lines) == 1 and Path(lines[0]["submission"]).is_file(), describe(proc)
+    writes = read_write_log(log)
+    assert len({pid for pid, _ in writes}) == 1 and len(writes) == len({p for _, p in writes}) == 2, writes
+
+
 def test_swap_tta_predicts_the_same_with_1_and_2_processes(runs, tmp_path):
     """``predict --tta-swap true`` (both text orders, sharded and gathered twice) agrees across process counts."""
     task, _, one, _ = runs

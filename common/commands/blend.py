@@ -21,6 +21,7 @@ from common.commands.args import run_cli, split_task
 from common.config import config_from_dict
 from common.cv import assert_same_ids
 from common.io import print_result, write_json_atomic
+from common.run import process_state
 from common.task import Task
 
 
@@ -71,6 +72,8 @@ def blend_runs(task: Task, run_dirs: list[str], weights: list[float] | None = No
                submission_dir: str | None = None) -> dict:
     """Blend ``run_dirs``, tune decisions on valid, write the submission and metrics.
 
+    Under several processes the main process writes; every process returns the same.
+
     Returns ``{"valid", "thresholds", "submission", "rows", "run_dir"}``.
 
     Raises:
@@ -91,12 +94,18 @@ def blend_runs(task: Task, run_dirs: list[str], weights: list[float] | None = No
     config.run_name = tag
     from common.commands.predict import submission_name
 
-    written = task.write_submission(config, data.test, mixed["test_probs"], state,
-                                    submission_name(task, config, "", f"{task.metric_name}{metrics[task.metric_name]:.4f}",
-                                                    None))
     run_dir = Path(run_dirs[0]).parent / tag
-    write_json_atomic(run_dir / "metrics.json", {"valid": metrics, "thresholds": state,
-                                                 "runs": list(run_dirs), "weights": weights})
+    written: dict[str, Any] = {}
+    if process_state().is_main_process:  # under accelerate launch (train's blend): one writer
+        written = task.write_submission(config, data.test, mixed["test_probs"], state,
+                                        submission_name(task, config, "",
+                                                        f"{task.metric_name}{metrics[task.metric_name]:.4f}", None))
+        write_json_atomic(run_dir / "metrics.json", {"valid": metrics, "thresholds": state,
+                                                     "runs": list(run_dirs), "weights": weights})
+    if process_state().num_processes > 1:
+        from accelerate.utils import broadcast_object_list
+
+        written = broadcast_object_list([written], from_process=0)[0]
     return {"valid": metrics, "thresholds": state, **written, "run_dir": str(run_dir)}
 
 
@@ -109,7 +118,8 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--submission-dir", default=None, help="default: the first run's")
     args = parser.parse_args(rest)
     result = blend_runs(task, args.runs, args.weights, args.data_dir, args.submission_dir)
-    print_result(result)
+    if process_state().is_main_process:
+        print_result(result)
     return result
 
 
