@@ -651,9 +651,9 @@ class Trainer:
                 running = value if running is None else 0.98 * running + 0.02 * value  # for the bar
                 loss_sum, loss_count = loss_sum + value, loss_count + 1
                 window_sum, window_count = window_sum + value, window_count + 1
-                if self.accelerator.sync_gradients:  # this process's mean loss over the step's batches
-                    self._log({"train/loss": window_sum / window_count, "train/learning_rate": step_lr},
-                              self.state["global_step"])
+                if self.accelerator.sync_gradients:  # the mean loss over the step's batches, every process's
+                    self._log({"train/loss": self._mean_over_processes(window_sum, window_count),
+                               "train/learning_rate": step_lr}, self.state["global_step"])
                     window_sum, window_count = 0.0, 0
                 seen += next(iter(batch.values())).shape[0] * n
                 rate = seen / max(time.time() - t0, 1e-9)
@@ -672,7 +672,7 @@ class Trainer:
                     break
             bar.close()
             epoch_seconds = time.time() - t0
-            mean_loss = loss_sum / loss_count if loss_count else None  # this epoch's batches (since resume)
+            mean_loss = self._mean_over_processes(loss_sum, loss_count)  # this epoch's batches (since resume)
             record = {"epoch": epoch + 1, "train_loss": mean_loss, "train_samples_per_s": seen / max(epoch_seconds, 1e-9),
                       "epoch_seconds": epoch_seconds, "complete": not out_of_time}
             if skip:  # resumed inside this epoch: train_loss covers only the batches after the resume
@@ -702,6 +702,19 @@ class Trainer:
             for cb in self.callbacks:
                 cb.on_evaluate(self, record)
         return self.summary()
+
+    def _mean_over_processes(self, total: float, count: int) -> float | None:
+        """``total / count`` summed over every process (a loss sum and its batch count); None for no batch.
+
+        Each process's loss is the mean over its own rows, so with equal batches the mean
+        of the processes' batch losses is the loss a 1-process run at the same effective
+        batch logs, and every process holds the same value (an epoch chosen by training
+        loss is chosen alike). Several processes: one all-reduce of two numbers.
+        """
+        if self.accelerator.num_processes > 1:
+            sums = torch.tensor([total, float(count)], device=self.accelerator.device)
+            total, count = self.accelerator.reduce(sums, reduction="sum").tolist()
+        return total / count if count else None
 
     def _budget_spent(self, budget: float) -> bool:
         """Whether ``--max-train-minutes`` (``budget``, seconds) is spent on any process.
