@@ -31,6 +31,9 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 import torch
+import torch.nn.functional as F
+from accelerate import PartialState
+from accelerate.utils import reduce
 from torch import nn
 from torch.utils.data import Dataset
 from transformers import DataCollatorForLanguageModeling
@@ -281,6 +284,35 @@ def encode_pair(a: list[int], b: list[int] | None, cls_id: int, sep_id: int, max
     return {"input_ids": ids, "token_type_ids": types, "special_tokens_mask": special}
 
 
+def masked_token_loss(model: nn.Module, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+    """The MLM loss as the mean over the masked tokens of the whole batch, every process's together.
+
+    ``model(**batch)`` without ``labels`` gives (B, T, V) logits; the cross-entropy is summed
+    over this process's masked tokens (label != -100) and divided by the mean masked-token
+    count per process (all-reduced). DDP averages the processes' gradients, so the step's
+    gradient is that of the mean over all their masked tokens: what one process computes
+    on the whole batch. A model's own mean over its process's tokens weights a token of a
+    process with few masked tokens more (HF Trainer's ``average_tokens_across_devices``
+    corrects the same). One process: the plain mean.
+
+    Args:
+        model: a masked LM (``BertForMaskedLM``): forward(input_ids, attention_mask,
+            token_type_ids) -> ``logits`` (B, T, V).
+        batch: the collator's batch, with ``labels`` (B, T), -100 where not masked.
+
+    Returns:
+        the scalar loss (0 for a batch without a masked token).
+    """
+    labels = batch["labels"]
+    logits = model(**{k: v for k, v in batch.items() if k != "labels"}).logits  # (B, T, V)
+    total = F.cross_entropy(logits.flatten(0, 1).float(), labels.flatten(), ignore_index=-100, reduction="sum")
+    count = (labels != -100).sum().float()
+    state = PartialState()
+    if state.num_processes > 1:
+        count = reduce(count, reduction="mean")
+    return total / count.clamp(min=1.0)
+
+
 def pretrain_mlm(model: nn.Module, tokenizer: Any, dataset: Dataset, collator: NgramMaskingCollator,
                  config: Any, run_dir: str | Path, output_dir: str | Path,
                  callbacks: Sequence[Any] = (), save_extra: Callable[[Path], None] | None = None) -> dict[str, Any]:
@@ -312,7 +344,7 @@ def pretrain_mlm(model: nn.Module, tokenizer: Any, dataset: Dataset, collator: N
     start = time.time()
     # export_encoder off: the MLM model is saved below, whole, into output_dir
     trainer = Trainer(model, config, run_dir, dataset, None, collate_fn=collator, callbacks=callbacks,
-                      export_encoder=False)
+                      export_encoder=False, loss_fn=masked_token_loss)
     summary = trainer.train()
     output_dir = Path(output_dir)
     tmp = output_dir.with_name(output_dir.name + ".tmp")

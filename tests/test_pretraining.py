@@ -8,7 +8,8 @@ import torch
 from transformers import BertConfig, BertForMaskedLM
 
 from common.id_vocab import build_id_vocab
-from common.pretraining import MLMPairDataset, NgramMaskingCollator, encode_pair, ngram_span_mask, pretrain_mlm
+from common.pretraining import (MLMPairDataset, NgramMaskingCollator, encode_pair, masked_token_loss,
+                                ngram_span_mask, pretrain_mlm)
 from common.training.trainer import TrainConfig
 
 
@@ -141,3 +142,22 @@ def test_masks_depend_only_on_seed_epoch_and_index_not_on_the_batch():
     again = MLMPairDataset(pairs, vocab.cls_id, vocab.sep_id, max_length=64, seed=5)
     again.set_epoch(2)
     assert torch.equal(collator([again[i] for i in range(16)])["input_ids"], whole["input_ids"])
+
+
+def test_masked_token_loss_is_the_models_own_loss_in_one_process():
+    """One process: the mean cross-entropy over the masked tokens, as ``BertForMaskedLM`` computes it.
+
+    (Under several processes it divides by the mean count of masked tokens per process:
+    tests/test_distributed.py checks 2 processes against 1.)
+    """
+    torch.manual_seed(0)
+    model = BertForMaskedLM(BertConfig(vocab_size=50, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
+                                       intermediate_size=32, max_position_embeddings=16)).eval()
+    input_ids = torch.randint(5, 50, (3, 10))
+    labels = torch.full((3, 10), -100)
+    labels[0, 2], labels[0, 7], labels[1, 4], labels[2, 0], labels[2, 9] = 7, 8, 9, 10, 11  # 5 tokens, 2/1/2 a row
+    batch = {"input_ids": input_ids, "attention_mask": torch.ones_like(input_ids), "labels": labels}
+    expected = model(**batch).loss
+    torch.testing.assert_close(masked_token_loss(model, batch), expected)
+    labels[:] = -100  # nothing masked: 0, not NaN
+    assert masked_token_loss(model, batch).item() == 0.0

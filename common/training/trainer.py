@@ -347,6 +347,9 @@ class Trainer:
             encoder (:func:`exportable_encoder`) to ``run_dir/encoder`` with
             ``save_pretrained`` (:func:`save_encoder`); False where the caller saves the
             model itself (MLM pretraining).
+        loss_fn: ``(model, batch) -> scalar loss`` in place of ``model(**batch).loss``
+            (MLM pretraining: the mean over the masked tokens of every process,
+            :func:`common.pretraining.masked_token_loss`).
         A training dataset with a ``set_epoch(epoch)`` method is told the epoch before
         each one, so per-example randomness can derive from (seed, epoch, index) and a
         resumed run draws what the uninterrupted one drew, at any process count.
@@ -358,7 +361,7 @@ class Trainer:
     Raises:
         ValueError: on an impossible config (no training data, bad mixed precision,
             ``group_by_length`` without one length per training example, an unknown
-            or uninstalled ``report_to`` tracker).
+            or uninstalled ``report_to`` tracker, ``loss_fn`` with R-Drop).
         FileNotFoundError: ``resume`` without a checkpoint in the run folder.
     """
 
@@ -372,7 +375,8 @@ class Trainer:
                  checkpoint_extra: Callable[[Path], None] | None = None,
                  lengths: Sequence[int] | None = None,
                  eval_collate_fn: Callable[[list[Any]], dict[str, torch.Tensor]] | None = None,
-                 export_encoder: bool = True) -> None:
+                 export_encoder: bool = True,
+                 loss_fn: Callable[[nn.Module, dict[str, torch.Tensor]], torch.Tensor] | None = None) -> None:
         if len(train_dataset) == 0:
             raise ValueError("the training set is empty")
         if config.group_by_length and (lengths is None or len(lengths) != len(train_dataset)):
@@ -402,6 +406,9 @@ class Trainer:
         self.predict_step = predict_step
         self.checkpoint_extra = checkpoint_extra
         self.export_encoder = export_encoder
+        self.loss_fn = loss_fn
+        if loss_fn is not None and config.rdrop_alpha > 0:
+            raise ValueError("--rdrop-alpha needs the model's own loss and logits, not a loss_fn")
         self.lengths = list(lengths) if lengths is not None else None
 
         if config.gradient_checkpointing:
@@ -449,6 +456,8 @@ class Trainer:
         Raises:
             ValueError: no loss returned; R-Drop on a model without (B, C) logits.
         """
+        if self.loss_fn is not None:
+            return self.loss_fn(self.model, batch)
         alpha = self.config.rdrop_alpha
         if alpha > 0:
             B = len(batch["input_ids"]) if "input_ids" in batch else len(next(iter(batch.values())))
