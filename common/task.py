@@ -74,6 +74,8 @@ class Model:
     # Writes what Task.load needs (tokenizer, encoder config, priors) into a run folder; the
     # commands call it on the main process only.
     save: Callable[[Path], None] = lambda run_dir: None
+    # (module, batch) -> training loss in place of module(**batch).loss (the trainer's loss_fn); None: the module's
+    loss_fn: Callable[[nn.Module, dict], Any] | None = None
 
 
 class Task:

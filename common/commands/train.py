@@ -83,7 +83,7 @@ def fit(task: Task, config: Any, run_dir: Path, train: list, valid: list, data: 
                       greater_is_better=task.greater_is_better if valid else False,
                       callbacks=[*build_callbacks(config), *callbacks],
                       predict_step=task.predict_step(config, model),
-                      lengths=getattr(train_ds, "lengths", None))
+                      lengths=getattr(train_ds, "lengths", None), loss_fn=model.loss_fn)
     summary = trainer.train()
     summary["origin"] = model.origin
     return summary

@@ -29,6 +29,7 @@ from common.joint_mlm import JointPredictStep, joint_collator, joint_dataset
 from common.losses import log_prior, save_log_prior
 from common.pair_classifier import PairPredictStep
 from common.pair_inputs import IdPairDataset, collate_pairs
+from common.pretraining import masked_token_loss
 from common.submission import validate_probability_file, write_probability_submission
 from common.task import Model, Splits, Task, resolve, training_search_space
 from competitions.xiaobu.config import XiaobuConfig
@@ -106,7 +107,8 @@ class XiaobuTask(Task):
             module.config.save_pretrained(run_dir / "encoder")
             save_log_prior(run_dir, prior)
 
-        return Model(module, vocab, origin, save)
+        # the joint variant's MLM loss: the mean over every process's masked tokens, as in pretraining
+        return Model(module, vocab, origin, save, loss_fn=masked_token_loss if config.joint else None)
 
     def load(self, config: XiaobuConfig, run_dir: Path) -> Model:
         for name in (VOCAB_FILE, "encoder"):
