@@ -115,7 +115,7 @@ def test_rdrop_loss_is_two_dropout_passes_plus_alpha_times_their_kl():
     model = DropoutClassifier().train()
     batch = {"input_ids": torch.randn(6, 4), "labels": torch.tensor([0, 1, 1, 0, 1, 0])}
     torch.manual_seed(1)
-    loss = Trainer._compute_loss(SimpleNamespace(config=SimpleNamespace(rdrop_alpha=0.7), model=model), batch)
+    loss = Trainer._compute_loss(SimpleNamespace(config=SimpleNamespace(rdrop_alpha=0.7), model=model, loss_fn=None), batch)
     torch.manual_seed(1)  # by hand: the same dropout draws over the batch stacked on itself
     logits = model.linear(model.dropout(torch.cat([batch["input_ids"]] * 2)))
     ce = (nn.functional.cross_entropy(logits[:6], batch["labels"]) +
@@ -123,6 +123,6 @@ def test_rdrop_loss_is_two_dropout_passes_plus_alpha_times_their_kl():
     kl = rdrop_kl(logits[:6], logits[6:])
     assert kl.item() > 0.01 and torch.allclose(loss, ce + 0.7 * kl)
     torch.manual_seed(1)
-    plain = Trainer._compute_loss(SimpleNamespace(config=SimpleNamespace(rdrop_alpha=0.0), model=model), batch)
+    plain = Trainer._compute_loss(SimpleNamespace(config=SimpleNamespace(rdrop_alpha=0.0), model=model, loss_fn=None), batch)
     torch.manual_seed(1)
     assert torch.allclose(plain, model(**batch)["loss"])  # alpha 0: the model's own loss, one pass
