@@ -349,9 +349,10 @@ def follow_trials(train_trial: "TrialFn") -> int:
     """A non-main process of a multi-process worker: train each trial the main process sends, until it says stop.
 
     Messages (from :func:`run_tuning` on the main process): ``(number, params, trial
-    folder)`` trains that trial through ``train_trial`` (a pruned or failed trial ends
-    here as it does there: the same computation raises the same way); ``WAIT`` comes
-    every poll while the main process waits for other workers; ``None`` stops.
+    folder)`` trains that trial through ``train_trial`` (pruned here when the main
+    process's pruner says so); ``WAIT`` comes every poll while the main process waits
+    for other workers; ``None`` stops. Any other exception propagates: the launcher then
+    stops every process, rather than leave the main process waiting in a collective.
 
     Returns:
         the number of trials trained here.
@@ -369,8 +370,6 @@ def follow_trials(train_trial: "TrialFn") -> int:
             train_trial(FollowedTrial(number), params, Path(trial_dir))
         except optuna.TrialPruned:
             pass
-        except Exception:  # the main process records the failure in the study
-            logger.exception("trial %d failed on this process", number)
 
 
 def finished_trials(study: optuna.Study) -> int:
