@@ -425,6 +425,7 @@ def test_mlm_pretraining_under_2_processes_equals_1_process(tmp_path):
         torch.testing.assert_close(weights[1][key], weights[2][key], atol=1e-6, rtol=0, msg=key)
 
 
+@pytest.mark.slow
 def test_xiaobu_joint_variant_under_2_processes_equals_1_process(tmp_path):
     """``--joint true`` (the label as an MLM target at [CLS]) trains alike on 1 process at 16 and 2 at 8.
 
