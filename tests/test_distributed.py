@@ -8,7 +8,10 @@ atomic writes (``COMMON_IO_WRITE_LOG``). The tests then check, under 2 processes
 1-process run writes it; the validation metric over the whole validation set; the
 same metrics and probabilities as the 1-process run; one saved model predicting the
 same submission with 1 and 2 processes; and (slow) a run killed mid-epoch and
-resumed under 2 processes ending exactly where the uninterrupted run ends.
+resumed under 2 processes ending exactly where the uninterrupted run ends. Other
+commands under 2 processes: ``blend`` (one writer), ``tune`` (one study, each trial on
+both processes), MLM pretraining and Xiaobu's ``--joint`` (the same weights as 1
+process), and ``--max-train-minutes`` with clocks that disagree (both stop together).
 
 A tiny Sohu data tree (two subtasks, 48 train / 24 valid / 20 test rows each, a
 sample submission of exactly those test ids) keeps predict off the 10k-row test set.
