@@ -74,6 +74,7 @@ from optuna.distributions import BaseDistribution
 from optuna.trial import FrozenTrial, TrialState
 
 from common.io import atomic_path, write_json_atomic, write_text_atomic
+from common.run import broadcast_from_main, process_state
 from common.training.callbacks import Callback
 
 logger = logging.getLogger("common.hpo")
@@ -309,30 +310,15 @@ class OptunaPruning(Callback):
     def on_evaluate(self, trainer, record: dict[str, Any]) -> None:
         if self.metric_name not in record:
             return
-        state = _process_state()
+        state = process_state()
         prune = False
         if state.is_main_process:  # the study is the main process's; the others follow its decision
             self.trial.report(float(record[self.metric_name]), step=int(record["epoch"]))
             prune = self.trial.should_prune()
-        if state.num_processes > 1:
-            prune = _broadcast(prune)
-        if prune:
+        if broadcast_from_main(prune):
             logger.info("trial %d pruned after epoch %d (%s %.4f)", self.trial.number, record["epoch"],
                         self.metric_name, record[self.metric_name])
             raise optuna.TrialPruned()
-
-
-def _process_state():
-    from common.run import process_state
-
-    return process_state()
-
-
-def _broadcast(value: Any) -> Any:
-    """``value`` of the main process, on every process (pickled; a collective: every process must call it)."""
-    from accelerate.utils import broadcast_object_list
-
-    return broadcast_object_list([value], from_process=0)[0]
 
 
 @dataclass
@@ -359,7 +345,7 @@ def follow_trials(train_trial: "TrialFn") -> int:
     """
     ran = 0
     while True:
-        message = _broadcast(None)
+        message = broadcast_from_main(None)
         if message is None:
             return ran
         if message == WAIT:
@@ -490,7 +476,7 @@ def run_tuning(config: TuneConfig, run_dir: str | Path, space: SearchSpace, trai
         process: only ``trials_run_now``).
     """
     run_dir = Path(run_dir)
-    state = _process_state()
+    state = process_state()
     several = state.num_processes > 1
     if several and not state.is_main_process:
         return {"trials_run_now": 0 if config.report_only else follow_trials(train_trial)}
@@ -511,8 +497,7 @@ def run_tuning(config: TuneConfig, run_dir: str | Path, space: SearchSpace, trai
         trial.set_user_attr("trial_dir", str(trial_dir.resolve()))
         if trial_dir.exists():
             shutil.rmtree(trial_dir)
-        if several:
-            _broadcast((trial.number, params, str(trial_dir)))
+        broadcast_from_main((trial.number, params, str(trial_dir)))  # to the other processes, if any
         try:
             return float(train_trial(trial, params, trial_dir))
         finally:
@@ -520,10 +505,9 @@ def run_tuning(config: TuneConfig, run_dir: str | Path, space: SearchSpace, trai
 
     try:
         ran = run_study(study, objective, config.trials, poll_seconds=max(1, min(config.heartbeat_interval, 10)),
-                        on_wait=(lambda: _broadcast(WAIT)) if several else None)
+                        on_wait=(lambda: broadcast_from_main(WAIT)) if several else None)
     finally:
-        if several:
-            _broadcast(None)  # the other processes stop following
+        broadcast_from_main(None)  # the other processes, if any, stop following
     for trial in study.get_trials(deepcopy=False, states=(TrialState.FAIL,)):
         _clean_trial_dir(run_dir / f"trial{trial.number}", keep_model=False)
     summary = save_study_outputs(study, run_dir, command_hint)

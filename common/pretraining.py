@@ -32,11 +32,12 @@ from typing import Any, Callable, Sequence
 import numpy as np
 import torch
 import torch.nn.functional as F
-from accelerate import PartialState
 from accelerate.utils import reduce
 from torch import nn
 from torch.utils.data import Dataset
 from transformers import DataCollatorForLanguageModeling
+
+from common.run import process_state
 
 logger = logging.getLogger("common.pretraining")
 
@@ -307,8 +308,7 @@ def masked_token_loss(model: nn.Module, batch: dict[str, torch.Tensor]) -> torch
     logits = model(**{k: v for k, v in batch.items() if k != "labels"}).logits  # (B, T, V)
     total = F.cross_entropy(logits.flatten(0, 1).float(), labels.flatten(), ignore_index=-100, reduction="sum")
     count = (labels != -100).sum().float()
-    state = PartialState()
-    if state.num_processes > 1:
+    if process_state().num_processes > 1:
         count = reduce(count, reduction="mean")
     return total / count.clamp(min=1.0)
 

@@ -24,6 +24,18 @@ def process_state():
     return PartialState(cpu=parse_flag_from_env("ACCELERATE_USE_CPU"))
 
 
+def broadcast_from_main(value: Any) -> Any:
+    """The main process's ``value`` on every process (pickled); one process: ``value`` itself.
+
+    A collective under several processes: every process must call it, in the same order.
+    """
+    if process_state().num_processes == 1:
+        return value
+    from accelerate.utils import broadcast_object_list
+
+    return broadcast_object_list([value], from_process=0)[0]
+
+
 def write_text_once(path: str | Path, text: str, timeout: float = 600.0) -> Path:
     """Write ``text`` to ``path`` (atomically) from the main process; every process returns once it is there.
 
@@ -50,13 +62,7 @@ def write_text_once(path: str | Path, text: str, timeout: float = 600.0) -> Path
 
 def _timestamp_name() -> str:
     """``YYYYmmdd-HHMMSS`` decided by the main process and broadcast, so every rank names the same folder."""
-    name = time.strftime("%Y%m%d-%H%M%S")
-    state = process_state()
-    if state.num_processes > 1:
-        from accelerate.utils import broadcast_object_list
-
-        name = broadcast_object_list([name], from_process=0)[0]
-    return name
+    return broadcast_from_main(time.strftime("%Y%m%d-%H%M%S"))
 
 
 # Options that may change when a run is resumed: where things go and how often it logs.

@@ -21,7 +21,7 @@ from common.commands.args import run_cli, split_task
 from common.config import config_from_dict
 from common.cv import assert_same_ids
 from common.io import print_result, write_json_atomic
-from common.run import process_state
+from common.run import broadcast_from_main, process_state
 from common.task import Task
 
 
@@ -102,10 +102,7 @@ def blend_runs(task: Task, run_dirs: list[str], weights: list[float] | None = No
                                                         f"{task.metric_name}{metrics[task.metric_name]:.4f}", None))
         write_json_atomic(run_dir / "metrics.json", {"valid": metrics, "thresholds": state,
                                                      "runs": list(run_dirs), "weights": weights})
-    if process_state().num_processes > 1:
-        from accelerate.utils import broadcast_object_list
-
-        written = broadcast_object_list([written], from_process=0)[0]
+    written = broadcast_from_main(written)
     return {"valid": metrics, "thresholds": state, **written, "run_dir": str(run_dir)}
 
 

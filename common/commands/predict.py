@@ -31,7 +31,7 @@ from common.config import config_from_dict, parse_bool
 from common.distillation import TEACHER_THRESHOLDS_FILE
 from common.io import atomic_path, print_result, write_json_atomic
 from common.losses import posthoc_arguments
-from common.run import process_state
+from common.run import broadcast_from_main, process_state
 from common.task import Model, Task
 from common.training.inference import inference_loader, prepare_model_for_inference, run_inference
 
@@ -154,19 +154,10 @@ def predict_run(task: Task, run_dir: str | Path, data_dir: str | None = None, te
         else:
             save_probabilities(Path(written["submission"]).with_suffix(".probabilities.npz"), task, [],
                                np.zeros(0), test, test_probs)
-    written = _broadcast(written, accelerator)
+    written = broadcast_from_main(written)
     result.update(written)
     result.update(missing=data.missing, predict_seconds=round(time.time() - start, 1))
     return result
-
-
-def _broadcast(obj: dict, accelerator: Accelerator) -> dict:
-    """The main process's ``obj`` on every process."""
-    if accelerator.num_processes == 1:
-        return obj
-    from accelerate.utils import broadcast_object_list
-
-    return broadcast_object_list([obj])[0]
 
 
 def main(argv: list[str] | None = None) -> dict:

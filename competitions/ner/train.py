@@ -24,7 +24,7 @@ import time
 from dataclasses import replace
 from functools import partial
 
-from accelerate.utils import broadcast_object_list, set_seed
+from accelerate.utils import set_seed
 from transformers import AutoTokenizer
 
 from common.commands.args import run_cli
@@ -33,7 +33,7 @@ from common.embedding_init import init_embeddings_from_word2vec, train_token_wor
 from common.encoder import build_encoder, load_tokenizer
 from common.io import print_result, write_json_atomic
 from common.ner.metric import span_scores
-from common.run import process_state, resolve_run_dir, save_config
+from common.run import broadcast_from_main, process_state, resolve_run_dir, save_config
 from common.training.trainer import Trainer, build_callbacks
 from competitions.ner.config import NerConfig
 from competitions.ner.data import (NerDataset, collate, dataset_name, entity_types, load_splits, merge_piece_spans,
@@ -76,7 +76,7 @@ def main(argv: list[str] | None = None) -> dict:
         config.head_size = DEFAULT_HEAD_SIZE[config.head]  # saved resolved: a later default cannot change the run
     if not config.run_dir and not config.run_name:
         name = f"{dataset_name(config)}-{config.head}-{config.encoder_type}-{time.strftime('%Y%m%d-%H%M%S')}"
-        config.run_name = broadcast_object_list([name])[0]  # the main process's clock: one folder for all
+        config.run_name = broadcast_from_main(name)  # the main process's clock: one folder for all
     data = load_splits(config)  # bad data stops here, before a run folder exists
     run_dir = resolve_run_dir(config, "ner")
     types = entity_types(data["train"])
