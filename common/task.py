@@ -115,6 +115,15 @@ class Task:
         """The labelled examples k-fold splits (default: train + valid), with unique ids."""
         return data.train + data.valid
 
+    def implied_rows(self, config: Any, train: list, data: Splits) -> list:
+        """Labelled rows the task's definition derives from ``train``'s labels: trained on, never scored.
+
+        :func:`common.commands.train.fit` adds them to every run's training rows (a k-fold
+        run's fold k: from its training folds only). Default: none. Sohu: a pair labelled 1
+        in group B is an A positive (``--implied-labels``).
+        """
+        return []
+
     def ids(self, examples: Sequence) -> list[str]:
         """(N,) unique string id of each example (test ids are the submission's)."""
         return [e.id for e in examples]

@@ -46,7 +46,9 @@ def test_sohu_submission_refuses_a_missing_id_of_a_present_subtask(tmp_path):
     root = tmp_path / "sohu2021_open_data_clean"
     root.mkdir()
     (root / "sample_submission.csv").write_text("id,label\nss0_a,0\nss1_a,0\nsl0_a,0\n")
-    config = SimpleNamespace(data_dir=str(tmp_path), submission_dir=str(tmp_path / "sub"))
+    # label_implication with no train or valid files: no evidence, nothing set
+    config = SimpleNamespace(data_dir=str(tmp_path), submission_dir=str(tmp_path / "sub"), label_implication=True,
+                             subtasks=[])
     test = [Example("甲", "乙", 0, id="ss0_a")]  # ss1_a (a present subtask) has no prediction
     with pytest.raises(SubmissionError, match=r"1 ids of .* are missing .* e\.g\. \['ss1_a'\]"):
         TASK.write_submission(config, test, np.array([0.9]), {"A": 0.5}, "x")

@@ -23,6 +23,7 @@ import time
 from pathlib import Path
 from typing import Any, Sequence
 
+import numpy as np
 from accelerate.utils import set_seed
 
 from common.commands.args import compound_config, run_cli, split_task
@@ -51,9 +52,17 @@ def fit(task: Task, config: Any, run_dir: Path, train: list, valid: list, data: 
     a teacher's probabilities of ``train`` and of unlabelled rows trained on them too
     (a task with ``soft_targets``; the loss weights come from ``config``'s
     :class:`common.distillation.DistillConfig` fields, and its ``init_from``, a run folder or
-    ``model.pt``, gives the starting weights).
+    ``model.pt``, gives the starting weights). The task's :meth:`~common.task.Task.implied_rows` of
+    ``train`` are trained on too (with their label as soft target when distilling).
     """
     check_resume_config(config, run_dir)
+    implied = task.implied_rows(config, train, data)
+    if implied:  # derived from train's labels: trained on like them, never scored
+        logger.info("%d training rows implied by the labels of %d", len(implied), len(train))
+        if soft_targets is not None:  # their soft target is their label
+            soft_targets = SoftTargets(np.concatenate([soft_targets.probs, task.labels(implied)]),
+                                       soft_targets.extra, soft_targets.extra_probs)
+        train = train + implied
     set_seed(config.seed)
     model = task.build(config, run_dir, train, data)
     if getattr(config, "init_from", ""):  # a resumed run's checkpoint replaces these weights

@@ -27,6 +27,12 @@ class SohuConfig(TrainConfig, LogitAdjustmentConfig, SymmetricPairConfig, Encode
     # After training, average probabilities with this saved run (the TF-IDF reference by default:
     # `make sohu-baseline` writes it) and write that blend's submission too; "" or absent: no blend.
     blend_with: str = "runs/sohu/tfidf-baseline"
+    # The submission sets an A row to 1 when the same pair is labelled 1 in B (train or valid files), and a
+    # B row to 0 when it is labelled 0 in A: an event match is a topic match (competitions/sohu/implication.py).
+    label_implication: bool = True
+    # Train also on the rows the same rule implies: a pair labelled 1 in B as an A positive, one labelled 0 in A
+    # as a B negative, for pairs no split asks in that group (986 and 5,768 rows from the short-short train files).
+    implied_labels: bool = False
     # Sized for `make sohu-train` in under 20 minutes on 2 CPU cores (about 65 samples/s).
     num_layers: int = 2
     epochs: int = 3

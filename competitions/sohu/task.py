@@ -22,6 +22,7 @@ from common.submission import (SubmissionError, read_sample_ids, validate_rows, 
 from common.task import Splits, training_search_space
 from competitions.sohu.config import SohuConfig
 from competitions.sohu.data import ROOT, SUBTASKS, Example, limit_per_subtask, load_split, read_pairs_file, subtask_of_id
+from competitions.sohu.implication import apply_label_implication, implied_rows
 from competitions.sohu.metrics import group_of, sohu_scores
 
 logger = logging.getLogger("sohu.task")
@@ -54,6 +55,12 @@ class SohuTask(PairTask):
     def test_path(self, config: SohuConfig) -> Path:
         return Path(config.data_dir) / ROOT
 
+    def implied_rows(self, config: SohuConfig, train: list[Example], data: Splits) -> list[Example]:
+        """With ``implied_labels``: :func:`competitions.sohu.implication.implied_rows` of ``train``, every split asked."""
+        if not config.implied_labels:
+            return []
+        return implied_rows(train, data.train + data.valid + data.test)
+
     def strata(self, examples: Sequence[Example]) -> list[str]:
         return [f"{e.subtask}:{e.label}" for e in examples]
 
@@ -68,9 +75,14 @@ class SohuTask(PairTask):
         Official test set: the sample's ids, in its order; only ids of subtasks absent from
         the data are filled with 0. ``test_file``: that file's ids, in its order.
 
+        With ``label_implication`` (the default), rows whose twin in the other group is labelled
+        in the train or valid files are decided by it first (:meth:`implied`).
+
         Raises:
             SubmissionError: an official id of a present subtask without a prediction.
         """
+        if config.label_implication:
+            probs = self.implied(config, test, probs)
         groups = group_of(np.array([e.subtask for e in test]))
         predictions = {e.id: int(p >= state.get(g, 0.5)) for e, p, g in zip(test, probs, groups)}
         path = Path(config.submission_dir) / f"{name}.csv"
@@ -92,6 +104,23 @@ class SohuTask(PairTask):
             logger.warning("subtasks without data: their %d test ids are filled with label 0", len(written["filled"]))
         return {"submission": str(path), "rows": validate_submission_file(path, sample),
                 "filled_ids": len(written["filled"])}
+
+    def implied(self, config: SohuConfig, test: list[Example], probs: np.ndarray) -> np.ndarray:
+        """``probs`` with :func:`apply_label_implication` applied, the evidence every labelled row under ``data_dir``.
+
+        The train and valid files of the subtasks in use are read whole (``--limit`` does not cut the
+        evidence); a split absent from ``data_dir`` gives none. Returns a new (N,) array.
+        """
+        evidence = []
+        for split in ("train", "valid"):
+            try:
+                evidence += load_split(config.data_dir, split, config.subtasks or None)[0]
+            except FileNotFoundError:
+                pass
+        probs, counts = apply_label_implication(test, probs, evidence)
+        logger.info("label implication: %d A rows set to 1 (their pair is labelled 1 in B), %d B rows set to 0 "
+                    "(labelled 0 in A), from %d labelled rows", counts["A"], counts["B"], len(evidence))
+        return probs
 
 
 TASK = SohuTask()
