@@ -30,7 +30,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import scipy.sparse as sp
@@ -440,10 +440,41 @@ def gbm_classifier(options: FeatureOptions, grouped: bool) -> HistGradientBoosti
         early_stopping=False, random_state=options.seed, categorical_features=[GROUP_COLUMN] if grouped else None)
 
 
+@dataclass
+class ExtraRows:
+    """Labelled rows a feature member trains on and never scores: a task's implied rows (``Task.implied_rows``).
+
+    Attributes:
+        pairs: (E,) ``(text_a, text_b)``; labels: (E,) 0/1.
+        fold: (E,) the fold of the pool rows each was derived from: fold k's model trains on
+            those with another fold, as a neural fold model does.
+        groups: (E,) condition ids, or None (the task has none).
+    """
+
+    pairs: list
+    labels: np.ndarray
+    fold: np.ndarray
+    groups: np.ndarray | None = None
+
+
+def implied_extra_rows(task, config: Any, pool: Sequence, fold: np.ndarray, data: Any) -> ExtraRows | None:
+    """The task's implied rows of each fold's pool rows (``task.implied_rows``), with that fold; None if there are none."""
+    pairs, labels, folds, examples = [], [], [], []
+    for k in np.unique(fold).tolist():
+        implied = task.implied_rows(config, [pool[i] for i in np.flatnonzero(fold == k)], data)
+        examples += implied
+        folds += [k] * len(implied)
+    if not examples:
+        return None
+    pairs, labels = task.text_pairs(examples), task.labels(examples)
+    groups = condition_groups(task, examples, [])[0]
+    return ExtraRows(pairs, np.asarray(labels), np.asarray(folds), groups)
+
+
 def feature_member(spec: str, pairs: Sequence[tuple], labels: np.ndarray, fold: np.ndarray,
                    test_pairs: Sequence[tuple], groups: np.ndarray | None = None,
                    test_groups: np.ndarray | None = None,
-                   options: FeatureOptions | None = None) -> tuple[np.ndarray, np.ndarray]:
+                   options: FeatureOptions | None = None, extra: ExtraRows | None = None) -> tuple[np.ndarray, np.ndarray]:
     """OOF and per-fold test probabilities of a non-neural member, on given folds.
 
     ``tfidf``: :mod:`common.tfidf_reference`'s pair features and logistic regression
@@ -461,6 +492,7 @@ def feature_member(spec: str, pairs: Sequence[tuple], labels: np.ndarray, fold: 
         pairs: (N,) ``(text_a, text_b)`` (strings, or sequences of ids) of the pool.
         labels: (N,) 0/1; fold: (N,) fold numbers (a k-fold run's).
         test_pairs: (M,) test pairs; groups / test_groups: optional (N,) / (M,) int group ids.
+        extra: rows fold k's model also trains on (those of another fold), never scored.
 
     Returns:
         ``(oof (N,), per_fold (K, M))``.
@@ -473,26 +505,33 @@ def feature_member(spec: str, pairs: Sequence[tuple], labels: np.ndarray, fold: 
     options = options or FeatureOptions()
     kind, ngram_max, with_sum = member_tokens(spec, pairs, options)
     labels = np.asarray(labels)
+    N = len(pairs)
+    if extra is not None and len(extra.pairs):  # rows N..L-1: the extra rows, labelled like the pool
+        pairs, labels = list(pairs) + list(extra.pairs), np.concatenate([labels, np.asarray(extra.labels)])
+        if groups is not None:
+            groups = np.concatenate([groups, np.asarray(extra.groups)])
+    L = len(pairs)  # rows 0..N-1 of first/second are the pool, N..L-1 the extra rows, L.. the test set
     first, second = [p[0] for p in pairs] + [p[0] for p in test_pairs], [p[1] for p in pairs] + [p[1] for p in test_pairs]
-    N = len(pairs)  # rows 0..N-1 of first/second are the pool, N.. the test set
     folds = np.unique(fold).tolist()
     per_fold = np.zeros((len(folds), len(test_pairs)))
-    if spec == "gbm":  # (N + M, C) label-free columns, the same for every fold
+    if spec == "gbm":  # (L + M, C) label-free columns, the same for every fold
         rows = gbm_row_columns(first, second, None if groups is None else np.concatenate([groups, test_groups]),
                                options)
 
     def fit_predict(train: np.ndarray, held: np.ndarray) -> np.ndarray:
         k = folds.index(int(fold[held[0]]))
+        if L > N:
+            train = np.concatenate([train, N + np.flatnonzero(np.asarray(extra.fold) != folds[k])])
         if spec != "gbm":
             features = PairFeatures(kind, ngram_max, with_sum).fit([t for i in train for t in (first[i], second[i])])
-            X = features.transform(first, second)  # (N + M, F) sparse
+            X = features.transform(first, second)  # (L + M, F) sparse
             model = partial(LogisticRegression, C=options.C, max_iter=3000)
-            return _fit_per_group(model, X[:N], X[N:], labels, train, held, groups, test_groups, per_fold[k])
+            return _fit_per_group(model, X[:L], X[L:], labels, train, held, groups, test_groups, per_fold[k])
         columns = GbmFoldColumns.fit([first[i] for i in train], [second[i] for i in train], kind, ngram_max,
                                      with_sum, options)
         X = np.hstack([rows, columns.transform(first, second)])
         model = gbm_classifier(options, grouped=groups is not None).fit(X[train], labels[train])
-        per_fold[k] = model.predict_proba(X[N:])[:, 1] if len(test_pairs) else per_fold[k]
+        per_fold[k] = model.predict_proba(X[L:])[:, 1] if len(test_pairs) else per_fold[k]
         return model.predict_proba(X[held])[:, 1]
 
     return cross_fit(fold, fit_predict), per_fold

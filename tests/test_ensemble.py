@@ -3,14 +3,15 @@ stack against a direct scikit-learn computation, aligned members, and an end-to-
 
 import json
 import shutil
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import log_loss, roc_auc_score
 
-from common.ensemble import (FeatureOptions, apply_stack, caruana_select, check_members, cross_fit, feature_member, fit_stack,
-                             load_member, logit)
+from common.ensemble import (ExtraRows, FeatureOptions, apply_stack, caruana_select, check_members, cross_fit,
+                             feature_member, fit_stack, implied_extra_rows, load_member, logit)
 from tests.conftest import ROOT
 
 
@@ -120,6 +121,35 @@ def test_feature_members_on_given_folds():
         feature_member("tfidf-word", ids, np.arange(40) % 2, np.arange(40) % 2, ids[:3])
     with pytest.raises(ValueError, match="unknown member 'svm'"):
         feature_member("svm", pairs, y, fold, pairs)
+
+
+@pytest.mark.parametrize("spec", ["tfidf", "gbm"])
+def test_feature_member_extra_rows_train_the_other_folds_models_only(spec):
+    """Extra rows of fold 0 leave fold 0's OOF and model unchanged and change the other folds'; scored rows stay N."""
+    pairs, y, fold, groups = word_pairs(80, 4, seed=5)
+    more, y_more, _, groups_more = word_pairs(30, 1, seed=6)
+    quick = FeatureOptions(gbm_iterations=20)
+    base, base_test = feature_member(spec, pairs, y, fold, pairs[:10], groups, groups[:10], quick)
+    extra = ExtraRows(more, y_more, np.zeros(30, dtype=int), groups_more)
+    oof, per_fold = feature_member(spec, pairs, y, fold, pairs[:10], groups, groups[:10], quick, extra)
+    assert oof.shape == (80,) and per_fold.shape == (4, 10)
+    np.testing.assert_allclose(oof[fold == 0], base[fold == 0])
+    np.testing.assert_allclose(per_fold[0], base_test[0])
+    assert not np.allclose(oof[fold == 1], base[fold == 1]) and not np.allclose(per_fold[1], base_test[1])
+
+
+def test_implied_extra_rows_take_each_fold_of_its_source_rows():
+    from competitions.sohu.data import Example
+    from competitions.sohu.task import TASK
+    from common.task import Splits
+
+    pool = [Example("甲", "乙", 1, 1, "train:1:0"), Example("丙", "丁", 0, 0, "train:0:0"),
+            Example("戊", "己", 0, 1, "train:0:1")]
+    data = Splits(pool, [], [])
+    extra = implied_extra_rows(TASK, SimpleNamespace(implied_labels=True), pool, np.array([2, 0, 1]), data)
+    assert extra.pairs == [("丙", "丁"), ("甲", "乙")] and extra.labels.tolist() == [0, 1]
+    assert extra.fold.tolist() == [0, 2] and extra.groups.tolist() == [1, 0]
+    assert implied_extra_rows(TASK, SimpleNamespace(implied_labels=False), pool, np.array([2, 0, 1]), data) is None
 
 
 def _write_run(path, ids, labels, fold, test_ids):

@@ -9,7 +9,9 @@ folds: ``tfidf`` (the TF-IDF pair features + logistic regression of
 :mod:`common.tfidf_reference`), ``tfidf-word`` (the same over jieba's words; string texts)
 and ``gbm`` (gradient boosting on pair statistics), cached as k-fold-like folders
 ``<first run>-tfidf/``, ``<first run>-gbm/``, ... beside it (a
-rerun reuses them; ``--refresh`` refits). The task's data come from the first run's
+rerun reuses them; ``--refresh`` refits). When the first run's config makes the task imply
+training rows (``Task.implied_rows``, e.g. Sohu's ``--implied-labels``), fold k's feature
+models train on the rows implied by the other folds' rows too, as its neural fold model did. The task's data come from the first run's
 ``config.json`` (its ``--limit`` included; ``--data-dir`` overrides the folder), and its
 pool's ids, every member's ids, labels, folds and test ids are asserted equal first.
 
@@ -40,9 +42,9 @@ from common.commands.args import run_cli, split_task
 from common.commands.predict import submission_name
 from common.config import config_from_dict, save_config_json
 from common.cv import assert_same_ids
-from common.ensemble import (FEATURE_MEMBERS, GBM_FEATURES, OOF_FILE, TEST_FILE, FeatureOptions, Member, apply_stack,
-                             better, caruana_select, check_members, condition_groups, cross_fit, feature_member,
-                             fit_stack, load_member, stack_coefficients)
+from common.ensemble import (FEATURE_MEMBERS, GBM_FEATURES, OOF_FILE, TEST_FILE, ExtraRows, FeatureOptions, Member,
+                             apply_stack, better, caruana_select, check_members, condition_groups, cross_fit,
+                             feature_member, fit_stack, implied_extra_rows, load_member, stack_coefficients)
 from common.io import atomic_path, print_result, write_json_atomic, write_text_atomic
 from common.run import process_state
 from common.task import Task
@@ -76,7 +78,7 @@ def run_config(task: Task, run_dir: Path, data_dir: str | None, submission_dir: 
 
 def cached_feature_member(spec: str, cache_dir: Path, ref: Member, pairs: list, test_pairs: list,
                           groups: np.ndarray | None, test_groups: np.ndarray | None, options: FeatureOptions,
-                          score: Callable[[np.ndarray], dict], refresh: bool) -> Member:
+                          score: Callable[[np.ndarray], dict], refresh: bool, extra: ExtraRows | None = None) -> Member:
     """The ``tfidf`` / ``gbm`` member on ``ref``'s folds, read from ``cache_dir`` when it was made the same way.
 
     The cache is reused when its ``member.json`` (spec, options, fold source) matches and
@@ -85,6 +87,8 @@ def cached_feature_member(spec: str, cache_dir: Path, ref: Member, pairs: list, 
     (``oof.npz``, ``test_predictions.npz``, ``cv_metrics.json``, ``member.json``).
     """
     meta = {"spec": spec, "options": asdict(options), "folds_from": str(ref.run_dir)}
+    if extra is not None:  # trained on the task's implied rows too (a cache made without them is refitted)
+        meta["implied_rows"] = len(extra.pairs)
     if not refresh and (cache_dir / "member.json").is_file() and (cache_dir / TEST_FILE).is_file():
         saved = json.loads((cache_dir / "member.json").read_text(encoding="utf-8"))
         if saved == meta:
@@ -93,7 +97,7 @@ def cached_feature_member(spec: str, cache_dir: Path, ref: Member, pairs: list, 
                     and np.array_equal(cached.fold, ref.fold) and np.array_equal(cached.test_ids, ref.test_ids)):
                 return cached
     start = time.time()
-    oof, per_fold = feature_member(spec, pairs, ref.labels, ref.fold, test_pairs, groups, test_groups, options)
+    oof, per_fold = feature_member(spec, pairs, ref.labels, ref.fold, test_pairs, groups, test_groups, options, extra)
     member = Member(cache_dir, ref.ids, ref.labels, ref.fold, oof, ref.test_ids, per_fold.mean(axis=0), per_fold, spec)
     if process_state().is_main_process:
         _save_npz(cache_dir / OOF_FILE, ids=ref.ids, labels=ref.labels, fold=ref.fold, oof=oof)
@@ -155,6 +159,8 @@ def main(argv: list[str] | None = None) -> dict:
 
     everything = scorer(np.arange(len(pool)))
     options = FeatureOptions(**{k: getattr(args, k) for k in asdict(FeatureOptions()) if hasattr(args, k)})
+    # the rows the first run's fold models trained on besides the pool's (its config's e.g. --implied-labels)
+    extra = implied_extra_rows(task, config, pool, ref.fold, data)
     members = []
     for spec in args.runs:
         if spec in FEATURE_MEMBERS:
@@ -163,7 +169,7 @@ def main(argv: list[str] | None = None) -> dict:
                 raise ValueError(f"{spec}: task {task.name} gives no text pairs (Task.text_pairs) to fit it on")
             cache = ref.run_dir.parent / f"{ref.run_dir.name}-{spec}"
             members.append(cached_feature_member(spec, cache, ref, pairs, task.text_pairs(data.test), groups,
-                                                 test_groups, options, everything, args.refresh))
+                                                 test_groups, options, everything, args.refresh, extra))
         else:
             members.append(ref if spec == folders[0] else load_member(spec))
     check_members(members)
