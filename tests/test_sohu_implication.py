@@ -72,6 +72,7 @@ def test_submission_applies_the_rule_with_train_and_valid_as_evidence(tmp_path, 
     out = TASK.write_submission(config, test, np.array([0.1, 0.9, 0.9]), {"A": 0.5, "B": 0.5}, "x")
     expected = "ss0_a,1\nss1_a,1\nss0_b,0\n" if implication else "ss0_a,0\nss1_a,1\nss0_b,1\n"
     assert open(out["submission"]).read() == "id,label\n" + expected
+    assert out.get("label_implication") == ({"A": 1, "B": 1} if implication else None)
 
 
 def test_implied_rows_copy_b_positives_and_a_negatives_into_the_other_group_for_unasked_pairs_only():

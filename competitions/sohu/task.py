@@ -81,8 +81,10 @@ class SohuTask(PairTask):
         Raises:
             SubmissionError: an official id of a present subtask without a prediction.
         """
+        implied = {}
         if config.label_implication:
-            probs = self.implied(config, test, probs)
+            probs, counts = self.implied(config, test, probs)
+            implied = {"label_implication": counts}
         groups = group_of(np.array([e.subtask for e in test]))
         predictions = {e.id: int(p >= state.get(g, 0.5)) for e, p, g in zip(test, probs, groups)}
         path = Path(config.submission_dir) / f"{name}.csv"
@@ -92,7 +94,7 @@ class SohuTask(PairTask):
             from common.io import write_text_atomic
 
             write_text_atomic(path, "id,label\n" + "".join(f"{i},{y}\n" for i, y in rows))
-            return {"submission": str(path), "rows": len(rows), "filled_ids": 0}
+            return {"submission": str(path), "rows": len(rows), "filled_ids": 0, **implied}
         sample = Path(config.data_dir) / ROOT / "sample_submission.csv"
         present = {e.subtask for e in test}
         unpredicted = [i for i in read_sample_ids(sample)[1] if i not in predictions and subtask_of_id(i) in present]
@@ -103,13 +105,14 @@ class SohuTask(PairTask):
         if written["filled"]:
             logger.warning("subtasks without data: their %d test ids are filled with label 0", len(written["filled"]))
         return {"submission": str(path), "rows": validate_submission_file(path, sample),
-                "filled_ids": len(written["filled"])}
+                "filled_ids": len(written["filled"]), **implied}
 
-    def implied(self, config: SohuConfig, test: list[Example], probs: np.ndarray) -> np.ndarray:
+    def implied(self, config: SohuConfig, test: list[Example], probs: np.ndarray) -> tuple[np.ndarray, dict[str, int]]:
         """``probs`` with :func:`apply_label_implication` applied, the evidence every labelled row under ``data_dir``.
 
         The train and valid files of the subtasks in use are read whole (``--limit`` does not cut the
-        evidence); a split absent from ``data_dir`` gives none. Returns a new (N,) array.
+        evidence); a split absent from ``data_dir`` gives none. Returns a new (N,) array and the
+        counts of rows set (``{"A": set to 1, "B": set to 0}``, also in the submission's result).
         """
         evidence = []
         for split in ("train", "valid"):
@@ -120,7 +123,7 @@ class SohuTask(PairTask):
         probs, counts = apply_label_implication(test, probs, evidence)
         logger.info("label implication: %d A rows set to 1 (their pair is labelled 1 in B), %d B rows set to 0 "
                     "(labelled 0 in A), from %d labelled rows", counts["A"], counts["B"], len(evidence))
-        return probs
+        return probs, counts
 
 
 TASK = SohuTask()
