@@ -22,6 +22,7 @@ the submission does. Writes ``bench/results/label_implication_sohu.json``; print
 from __future__ import annotations
 
 import argparse
+import functools
 import time
 from pathlib import Path
 from typing import Sequence
@@ -35,29 +36,42 @@ from competitions.sohu.implication import apply_label_implication
 from competitions.sohu.metrics import group_of, sohu_scores
 
 
-def _rows(run: Path, data_dir: str) -> tuple[str, list, np.ndarray, np.ndarray | None, list, np.ndarray | None]:
-    """(kind, scored examples, their probs, test probs, evidence, test ids) of one run folder."""
-    train, _ = load_split(data_dir, "train")
-    valid, _ = load_split(data_dir, "valid")
+@functools.lru_cache(maxsize=4)
+def _splits(data_dir: str) -> tuple[list, list, list]:
+    """The train, valid and test rows under ``data_dir``, read once per folder."""
+    return tuple(load_split(data_dir, split)[0] for split in ("train", "valid", "test_with_id"))
+
+
+def _by_id(examples: list, ids: np.ndarray, where: str) -> list:
+    """The rows of ``ids`` in that order; SystemExit naming ``where`` when one is not among ``examples``."""
+    index = {e.id: e for e in examples}
+    missing = [i for i in ids.tolist() if i not in index]
+    if missing:
+        raise SystemExit(f"{where}: {len(missing)} ids not in the data's files, e.g. {missing[:3]}")
+    return [index[i] for i in ids.tolist()]
+
+
+def _rows(run: Path, data_dir: str) -> tuple[str, list, np.ndarray, list, np.ndarray | None, np.ndarray | None]:
+    """(kind, scored examples, their probs, evidence, test probs, test ids) of one run folder."""
+    train, valid, _ = _splits(data_dir)
     if (run / "oof.npz").exists():
         saved = np.load(run / "oof.npz", allow_pickle=False)
-        pool = {e.id: e for e in train + valid}
-        missing = [i for i in saved["ids"].tolist() if i not in pool]
-        if missing:
-            raise SystemExit(f"{run}/oof.npz: {len(missing)} ids not in {data_dir}'s train and valid files, e.g. {missing[:3]}")
-        scored = [pool[i] for i in saved["ids"].tolist()]
+        scored = _by_id(train + valid, saved["ids"], f"{run}/oof.npz")
         test = np.load(run / "test_predictions.npz", allow_pickle=False) if (run / "test_predictions.npz").exists() else None
-        return ("oof", scored, saved["oof"].astype(float), None if test is None else test["test"].astype(float),
-                train + valid, None if test is None else test["test_ids"])
+        return ("oof", scored, saved["oof"].astype(float), train + valid,
+                None if test is None else test["test"].astype(float), None if test is None else test["test_ids"])
     saved = np.load(run / "probabilities.npz", allow_pickle=False)
-    by_id = {e.id: e for e in valid}
-    scored = [by_id[i] for i in saved["valid_keys"].tolist()]
-    return "valid", scored, saved["valid_probs"].astype(float), saved["test_probs"].astype(float), train, saved["test_ids"]
+    scored = _by_id(valid, saved["valid_keys"], f"{run}/probabilities.npz")
+    return "valid", scored, saved["valid_probs"].astype(float), train, saved["test_probs"].astype(float), saved["test_ids"]
 
 
 def measure(run: Path, data_dir: str, rounds: int, seed: int) -> dict:
-    """One run's row of the table (see the module docstring)."""
-    kind, scored, probs, test_probs, evidence, test_ids = _rows(run, data_dir)
+    """One run's row of the table (see the module docstring).
+
+    Raises:
+        SystemExit: an id of the run's files absent from ``data_dir``'s files.
+    """
+    kind, scored, probs, evidence, test_probs, test_ids = _rows(run, data_dir)
     labels = np.array([e.label for e in scored])
     subtasks = np.array([e.subtask for e in scored])
     before, thresholds = sohu_scores(labels, probs, subtasks)
@@ -73,11 +87,9 @@ def measure(run: Path, data_dir: str, rounds: int, seed: int) -> dict:
            "f1_B": [before["f1_B"], fixed["f1_B"]], "thresholds": thresholds,
            "vs_before": paired_bootstrap(score, probs, implied, rounds, seed)}
     if test_probs is not None:
-        test, _ = load_split(data_dir, "test_with_id")
-        by_id = {e.id: e for e in test}
-        test = [by_id[i] for i in test_ids.tolist()]
-        test_implied, test_counts = apply_label_implication(test, test_probs, load_split(data_dir, "train")[0]
-                                                           + load_split(data_dir, "valid")[0])
+        train, valid, test = _splits(data_dir)
+        test = _by_id(test, test_ids, f"{run}: test ids")
+        test_implied, test_counts = apply_label_implication(test, test_probs, train + valid)  # as the submission
         cut = np.array([thresholds[g] for g in group_of(np.array([e.subtask for e in test]))])
         row["test"] = {"rows": len(test), "set": test_counts,
                        "decisions_changed": int(((test_probs >= cut) != (test_implied >= cut)).sum())}

@@ -458,8 +458,16 @@ class ExtraRows:
 
 
 def implied_extra_rows(task, config: Any, pool: Sequence, fold: np.ndarray, data: Any) -> ExtraRows | None:
-    """The task's implied rows of each fold's pool rows (``task.implied_rows``), with that fold; None if there are none."""
-    pairs, labels, folds, examples = [], [], [], []
+    """The task's implied rows (``task.implied_rows``) of each fold's pool rows, each given that fold.
+
+    Args:
+        task, config, data: the task, the first run's config and its loaded splits.
+        pool: N pool examples; fold: (N,) their folds.
+
+    Returns:
+        The E rows with their (E,) folds, or None when the task implies none.
+    """
+    folds, examples = [], []
     for k in np.unique(fold).tolist():
         implied = task.implied_rows(config, [pool[i] for i in np.flatnonzero(fold == k)], data)
         examples += implied
