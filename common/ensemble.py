@@ -493,7 +493,8 @@ def feature_member(spec: str, pairs: Sequence[tuple], labels: np.ndarray, fold: 
     ``tfidf(a) + tfidf(b)`` and the group as a categorical feature, and with
     ``options.gbm_features == "alignment"`` the alignment features (:class:`FeatureOptions`). In both, fold k's
     vectorizer (IDF), SVD and model see only the other folds' pairs; ``per_fold[k]``
-    holds fold k's model's test probabilities.
+    holds fold k's model's test probabilities. ``extra`` rows train the models but not the
+    vocabulary, IDF or SVD, which count each pool pair's texts once.
 
     Args:
         spec: ``"tfidf"``, ``"tfidf-word"`` or ``"gbm"``.
@@ -528,14 +529,18 @@ def feature_member(spec: str, pairs: Sequence[tuple], labels: np.ndarray, fold: 
 
     def fit_predict(train: np.ndarray, held: np.ndarray) -> np.ndarray:
         k = folds.index(int(fold[held[0]]))
+        # The vocabulary, IDF and SVD come from the fold's pool rows only: an extra row copies a pool row's texts,
+        # and counting them twice lowered the IDF of exactly the texts it copies (with Sohu's A-only implied rows,
+        # B's TF-IDF member lost 0.015 F1 though no B row was added). The models train on the extra rows too.
+        texts_from = train
         if L > N:
             train = np.concatenate([train, N + np.flatnonzero(np.asarray(extra.fold) != folds[k])])
         if spec != "gbm":
-            features = PairFeatures(kind, ngram_max, with_sum).fit([t for i in train for t in (first[i], second[i])])
+            features = PairFeatures(kind, ngram_max, with_sum).fit([t for i in texts_from for t in (first[i], second[i])])
             X = features.transform(first, second)  # (L + M, F) sparse
             model = partial(LogisticRegression, C=options.C, max_iter=3000)
             return _fit_per_group(model, X[:L], X[L:], labels, train, held, groups, test_groups, per_fold[k])
-        columns = GbmFoldColumns.fit([first[i] for i in train], [second[i] for i in train], kind, ngram_max,
+        columns = GbmFoldColumns.fit([first[i] for i in texts_from], [second[i] for i in texts_from], kind, ngram_max,
                                      with_sum, options)
         X = np.hstack([rows, columns.transform(first, second)])
         model = gbm_classifier(options, grouped=groups is not None).fit(X[train], labels[train])

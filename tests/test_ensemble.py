@@ -138,6 +138,19 @@ def test_feature_member_extra_rows_train_the_other_folds_models_only(spec):
     assert not np.allclose(oof[fold == 1], base[fold == 1]) and not np.allclose(per_fold[1], base_test[1])
 
 
+def test_feature_member_extra_rows_copying_pool_texts_leave_the_vocabulary_and_the_other_groups_alone():
+    """Extra rows that copy pool pairs into group 0 (Sohu's A-only implied rows) train group 0's models only: the
+    TF-IDF vocabulary and IDF count each pool text once, so group 1's OOF and test probabilities stay bit-equal."""
+    pairs, y, fold, groups = word_pairs(80, 4, seed=5)
+    copied = np.flatnonzero(groups == 1)[:20]
+    extra = ExtraRows([pairs[i] for i in copied], y[copied], fold[copied], np.zeros(len(copied), dtype=int))
+    base, base_test = feature_member("tfidf", pairs, y, fold, pairs[:10], groups, groups[:10])
+    oof, per_fold = feature_member("tfidf", pairs, y, fold, pairs[:10], groups, groups[:10], extra=extra)
+    np.testing.assert_array_equal(oof[groups == 1], base[groups == 1])
+    np.testing.assert_array_equal(per_fold[:, groups[:10] == 1], base_test[:, groups[:10] == 1])
+    assert not np.allclose(oof[groups == 0], base[groups == 0])
+
+
 def test_implied_extra_rows_take_each_fold_of_its_source_rows():
     from competitions.sohu.data import Example
     from competitions.sohu.task import TASK

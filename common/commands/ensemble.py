@@ -89,6 +89,7 @@ def cached_feature_member(spec: str, cache_dir: Path, ref: Member, pairs: list, 
     meta = {"spec": spec, "options": asdict(options), "folds_from": str(ref.run_dir)}
     if extra is not None:  # trained on the task's implied rows too (a cache made without them is refitted)
         meta["implied_rows"] = len(extra.pairs)
+        meta["vocabulary"] = "pool rows"  # since the IDF and SVD stopped counting the implied rows' texts again
     if not refresh and (cache_dir / "member.json").is_file() and (cache_dir / TEST_FILE).is_file():
         saved = json.loads((cache_dir / "member.json").read_text(encoding="utf-8"))
         if saved == meta:
