@@ -83,15 +83,33 @@ def test_implied_rows_copy_b_positives_and_a_negatives_into_the_other_group_for_
     rows = implied_rows(train, asked)
     assert [(e.source, e.subtask, e.label, e.id) for e in rows] == [("甲", A, 1, "implied:train:1:0"),
                                                                   ("丙", B, 0, "implied:train:0:0")]
+    assert [e.id for e in implied_rows(train, asked, groups=("A",))] == ["implied:train:1:0"]  # A positives only
+    assert [e.id for e in implied_rows(train, asked, groups=("B",))] == ["implied:train:0:0"]
+    assert implied_rows(train, asked, groups=()) == []
 
 
 def test_task_implied_rows_follow_the_flag():
     from common.task import Splits
     from competitions.sohu.task import TASK
 
-    data = Splits([Example("甲", "乙", B, 1, "train:1:0")], [], [])
-    assert TASK.implied_rows(SimpleNamespace(implied_labels=False), data.train, data) == []
-    assert [e.subtask for e in TASK.implied_rows(SimpleNamespace(implied_labels=True), data.train, data)] == [A]
+    data = Splits([Example("甲", "乙", B, 1, "train:1:0"), Example("丙", "丁", A, 0, "train:0:0")], [], [])
+
+    def implied(value):
+        return [e.subtask for e in TASK.implied_rows(SimpleNamespace(implied_labels=value), data.train, data)]
+
+    assert implied("none") == [] and implied("A") == [A] and implied("B") == [B] and implied("both") == [A, B]
+    assert implied(False) == [] and implied(True) == [A, B]  # a run saved when the flag was a boolean
+    assert implied("false") == [] and implied("true") == [A, B]  # its command-line spelling
+    with pytest.raises(ValueError, match="none|A|B|both"):
+        implied("a")
+
+
+def test_implied_labels_flag_parses_the_group_choice():
+    from common.config import parse_config
+    from competitions.sohu.config import SohuConfig
+
+    assert parse_config(SohuConfig, []).implied_labels == "none"
+    assert parse_config(SohuConfig, ["--implied-labels", "A"]).implied_labels == "A"
 
 
 def test_fit_trains_on_the_implied_rows_with_their_label_as_soft_target(tmp_path):

@@ -32,7 +32,8 @@ class SohuConfig(TrainConfig, LogitAdjustmentConfig, SymmetricPairConfig, Encode
     label_implication: bool = True
     # Train also on the rows the same rule implies: a pair labelled 1 in B as an A positive, one labelled 0 in A
     # as a B negative, for pairs no split asks in that group (986 and 5,768 rows from the short-short train files).
-    implied_labels: bool = False
+    # none | A (the A positives only) | B (the B negatives only) | both
+    implied_labels: str = "none"
     # Sized for `make sohu-train` in under 20 minutes on 2 CPU cores (about 65 samples/s).
     num_layers: int = 2
     epochs: int = 3

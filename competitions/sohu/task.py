@@ -22,7 +22,7 @@ from common.submission import (SubmissionError, read_sample_ids, validate_rows, 
 from common.task import Splits, training_search_space
 from competitions.sohu.config import SohuConfig
 from competitions.sohu.data import ROOT, SUBTASKS, Example, limit_per_subtask, load_split, read_pairs_file, subtask_of_id
-from competitions.sohu.implication import apply_label_implication, implied_rows
+from competitions.sohu.implication import apply_label_implication, implied_groups, implied_rows
 from competitions.sohu.metrics import group_of, sohu_scores
 
 logger = logging.getLogger("sohu.task")
@@ -56,10 +56,16 @@ class SohuTask(PairTask):
         return Path(config.data_dir) / ROOT
 
     def implied_rows(self, config: SohuConfig, train: list[Example], data: Splits) -> list[Example]:
-        """With ``implied_labels``: :func:`competitions.sohu.implication.implied_rows` of ``train``, every split asked."""
-        if not config.implied_labels:
+        """:func:`competitions.sohu.implication.implied_rows` of ``train`` for the groups ``implied_labels`` names
+        (:func:`~competitions.sohu.implication.implied_groups`), every split asked.
+
+        Raises:
+            ValueError: an unknown ``implied_labels``.
+        """
+        groups = implied_groups(config.implied_labels)
+        if not groups:
             return []
-        return implied_rows(train, data.train + data.valid + data.test)
+        return implied_rows(train, data.train + data.valid + data.test, groups)
 
     def strata(self, examples: Sequence[Example]) -> list[str]:
         return [f"{e.subtask}:{e.label}" for e in examples]
