@@ -30,19 +30,19 @@ from competitions.sohu.data import SUBTASKS, Example
 # (group of the row, the twin's label that decides it) -> the probability it is given
 RULES = {("A", 1): 1.0, ("B", 0): 0.0}
 IMPLIES = {("B", 1): "A", ("A", 0): "B"}  # (group, label) of a labelled row -> the group where it holds too
-# --implied-labels: the groups that receive implied rows ("true"/"false": the flag's earlier boolean spelling)
-IMPLIED_GROUPS = {"none": (), "A": ("A",), "B": ("B",), "both": ("A", "B"), "true": ("A", "B"), "false": ()}
+# --implied-labels: the groups that receive implied rows
+IMPLIED_GROUPS = {"none": (), "A": ("A",), "B": ("B",), "both": ("A", "B")}
 
 
 def implied_groups(value: str | bool) -> tuple[str, ...]:
     """The groups ``--implied-labels`` gives implied rows to: ``none``, ``A`` (A positives from B positives),
-    ``B`` (B negatives from A negatives) or ``both``; a boolean (a run saved before the choice) is both or none.
+    ``B`` (B negatives from A negatives) or ``both``. The flag's earlier boolean, in a run saved before the
+    choice (``True``) or spelt on a command line (``"true"``), means ``both``; its false means ``none``.
 
     Raises:
         ValueError: any other value.
     """
-    if isinstance(value, bool):
-        return ("A", "B") if value else ()
+    value = {True: "both", False: "none", "true": "both", "false": "none"}.get(value, value)
     if value not in IMPLIED_GROUPS:
         raise ValueError(f"--implied-labels must be one of none|A|B|both, got {value!r}")
     return IMPLIED_GROUPS[value]
