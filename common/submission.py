@@ -95,7 +95,8 @@ def write_id_label_submission(path: str | Path, predictions: Mapping[str, int], 
         SubmissionError: see :func:`validate_rows`; also predictions for unknown ids.
     """
     header, sample_ids = read_sample_ids(sample_path)
-    unknown = [i for i in predictions if i not in set(sample_ids)]
+    known = set(sample_ids)
+    unknown = [i for i in predictions if i not in known]
     if unknown:
         raise SubmissionError(f"{len(unknown)} predicted ids are not in {sample_path}, e.g. {unknown[:5]}")
     filled = [i for i in sample_ids if i not in predictions]
