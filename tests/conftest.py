@@ -29,3 +29,18 @@ def tiny_bert(vocab_size: int, hidden: int = 32, layers: int = 2):
     config = BertConfig(vocab_size=vocab_size, hidden_size=hidden, num_hidden_layers=layers,
                         num_attention_heads=2, intermediate_size=2 * hidden, max_position_embeddings=64)
     return BertModel(config, add_pooling_layer=False)
+
+
+@pytest.hookimpl(tryfirst=True)  # before -m "not slow" deselects
+def pytest_collection_modifyitems(config, items):
+    """Mark ``slow`` the cases of a fixture-parametrized test that its module lists in ``SLOW_CASES``.
+
+    ``SLOW_CASES`` maps a test function's name to the parameter ids whose cases are slow, for tests
+    parametrized through a fixture (where ``pytest.param(..., marks=...)`` cannot single out one test).
+    The fast suite keeps one case of each such test; ``make test-all`` runs them all.
+    """
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        cases = getattr(item.module, "SLOW_CASES", {}) if item.module else {}
+        if callspec is not None and callspec.id in cases.get(item.originalname, ()):
+            item.add_marker(pytest.mark.slow)

@@ -53,6 +53,11 @@ def postgres_url():
     server.__exit__(None, None, None)
 
 
+# PostgreSQL's cases (about 15 s each) run in `make test-all`; SQLite's, the default storage, in the fast suite.
+SLOW_CASES = {"test_two_workers_on_a_new_database_share_the_work": {"postgres"},
+              "test_a_killed_workers_trial_is_failed_and_retried": {"postgres"}}
+
+
 @pytest.fixture(params=["sqlite", "postgres"])
 def storage(request, tmp_path):
     """A storage URL of a new, empty database: a SQLite file, or a new database on the PostgreSQL server."""
