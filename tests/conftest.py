@@ -41,6 +41,6 @@ def pytest_collection_modifyitems(config, items):
     """
     for item in items:
         callspec = getattr(item, "callspec", None)
-        cases = getattr(item.module, "SLOW_CASES", {}) if item.module else {}
+        cases = getattr(getattr(item, "module", None), "SLOW_CASES", {})
         if callspec is not None and callspec.id in cases.get(item.originalname, ()):
             item.add_marker(pytest.mark.slow)
