@@ -1,6 +1,7 @@
 """k-fold end to end on slices: Sohu (real data) and Xiaobu (fixtures): OOF, averaged submission, resume."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -72,3 +73,56 @@ def test_xiaobu_cv_writes_oof_and_a_probability_submission(tmp_path):
     (tmp_path / "short.tsv").write_text("".join(open(fixtures / "train.tsv").readlines()[:40]))
     with pytest.raises(ValueError, match="folds for 48 pairs"):
         baseline.main(common[:2] + ["--train-file", str(tmp_path / "short.tsv")] + common[4:])
+
+
+def test_a_kfold_run_predicts_anew_without_being_written(tmp_path):
+    """``predict --run <k-fold run>``: swap TTA as a new k-fold run folder (against each fold model's own
+    predictions of both orders), another test file as the fold mean, the trained run's files byte for byte as before."""
+    from accelerate import Accelerator
+    from sklearn.metrics import roc_auc_score
+
+    from common.commands import cv, predict
+    from common.ensemble import check_members, load_member
+    from common.task import get_task
+
+    fixtures = ROOT / "tests" / "fixtures" / "xiaobu"
+    run = tmp_path / "cv"
+    cv.main(["--task", "xiaobu"] + TINY + ["--data-dir", str(fixtures), "--train-file", "train.tsv",
+                                           "--test-file", "test.tsv", "--run-dir", str(run),
+                                           "--submission-dir", str(tmp_path / "sub")])
+    trained = {p: p.read_bytes() for p in run.rglob("*") if p.is_file()}
+    with pytest.raises(ValueError, match="predicted as trained"):
+        predict.main(["--task", "xiaobu", "--run", str(run)])
+
+    result = predict.main(["--task", "xiaobu", "--run", str(run), "--tta-swap", "true"])
+    tta = tmp_path / "cv-tta"
+    assert result["run_dir"] == str(tta) and json.loads((tta / "config.json").read_text())["tta_swap"]
+    before, after = np.load(run / "oof.npz"), np.load(tta / "oof.npz")
+    for key in ("ids", "labels", "fold"):
+        assert np.array_equal(before[key], after[key])
+    task, accelerator = get_task("xiaobu"), Accelerator(cpu=True)
+    config = task.config_class(data_dir=str(fixtures), train_file="train.tsv", test_file="test.tsv")
+    pool = task.cv_pool(config, task.load_data(config))
+    for k in range(3):
+        fold_config, model = predict.load_run(task, run / f"fold{k}")
+        held = [pool[i] for i in np.flatnonzero(after["fold"] == k)]
+        plain = predict.probabilities(task, fold_config, model, held, accelerator)
+        swapped = predict.probabilities(task, fold_config, model, task.swapped(held), accelerator)
+        np.testing.assert_allclose(plain, before["oof"][after["fold"] == k], rtol=1e-5)
+        np.testing.assert_allclose(after["oof"][after["fold"] == k], (plain + swapped) / 2, rtol=1e-5)
+    assert result["cv"]["auc"] == pytest.approx(roc_auc_score(after["labels"], after["oof"]))
+    assert Path(result["submission"]).name == f"cv-tta-test-cv{result['cv']['auc']:.4f}.txt"
+    assert validate_probability_file(result["submission"], 16) == 16
+    tests = np.load(tta / "test_predictions.npz")
+    assert tests["per_fold"].shape == (3, 16) and np.allclose(tests["test"], tests["per_fold"].mean(axis=0))
+    check_members([load_member(run), load_member(tta)])  # an ensemble member on the run's folds
+    marks = {p: p.stat().st_mtime_ns for p in tta.glob("fold*/predictions.npz")}
+    assert predict.main(["--task", "xiaobu", "--run", str(run), "--tta-swap", "true"])["cv"] == result["cv"]
+    assert {p: p.stat().st_mtime_ns for p in tta.glob("fold*/predictions.npz")} == marks  # done folds kept
+
+    other = predict.main(["--task", "xiaobu", "--run", str(run), "--test-file", str(fixtures / "test.tsv"),
+                          "--submission-dir", str(tmp_path / "other")])
+    probs = np.load(other["submission"].rsplit(".", 1)[0] + ".probabilities.npz")
+    np.testing.assert_allclose(probs["test_probs"], np.load(run / "test_predictions.npz")["test"], rtol=1e-5)
+    assert validate_probability_file(other["submission"], 16) == 16
+    assert {p: p.read_bytes() for p in run.rglob("*") if p.is_file()} == trained

@@ -500,3 +500,30 @@ def test_student_with_teacher_thresholds_under_2_processes(tmp_path):
     assert json.loads((run.run_dir / "teacher_thresholds.json").read_text()) == pytest.approx(expected)
     assert len({pid for pid, _ in run.writes}) == 1
     assert run.relative_writes()["run/teacher_thresholds.json"] == 1
+
+
+def test_kfold_predict_under_2_processes_equals_1_process(tmp_path):
+    """``predict --run <k-fold run> --tta-swap true`` (every fold model, both text orders, sharded and gathered):
+    the new k-fold folder's OOF and test predictions as with 1 process, each file written once, by one process."""
+    from common.commands import cv
+
+    run = tmp_path / "cv"
+    cv.main(task_args("xiaobu", XIAOBU)[:-4] + ["--valid-fraction", "0", "--folds", "3", "--batch-size", "16",
+                                                 "--run-dir", str(run), "--submission-dir", str(tmp_path / "sub")])
+    saved = {}
+    for nprocs in (1, 2):
+        shutil.rmtree(tmp_path / "cv-tta", ignore_errors=True)
+        log = tmp_path / f"writes{nprocs}.log"
+        proc = launch(["common.commands.predict", "--task", "xiaobu", "--run", str(run), "--tta-swap", "true",
+                       "--submission-dir", str(tmp_path / f"sub{nprocs}")], nprocs, env={"COMMON_IO_WRITE_LOG": str(log)})
+        assert proc.returncode == 0, describe(proc)
+        assert len(result_lines(proc.stdout)) == 1, describe(proc)
+        saved[nprocs] = {name: dict(np.load(tmp_path / "cv-tta" / name)) for name in ("oof.npz", "test_predictions.npz")}
+        writes = read_write_log(log)
+        assert len({pid for pid, _ in writes}) == 1 and len(writes) == len({p for _, p in writes}), writes
+    for name, arrays in saved[1].items():
+        for key, value in arrays.items():
+            if value.dtype.kind == "f":
+                np.testing.assert_allclose(value, saved[2][name][key], atol=1e-6, rtol=0, err_msg=f"{name} {key}")
+            else:
+                assert value.tolist() == saved[2][name][key].tolist(), f"{name} {key}"

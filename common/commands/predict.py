@@ -2,6 +2,7 @@
 
     python -m common.commands.predict --task sohu --run runs/sohu/<name> [--test-file FILE] [--data-dir DIR]
     accelerate launch [--multi_gpu --num_processes N] -m common.commands.predict --task sohu --run ...
+    python -m common.commands.predict --task xiaobu --run runs/xiaobu/cv5 --tta-swap true   # a k-fold run
 
 On the run's own data it (re)writes ``probabilities.npz`` and ``thresholds.json`` in
 the run folder (what blending reads) and the submission; a student trained with
@@ -10,6 +11,12 @@ With ``--test-file`` or another ``--data-dir`` the run folder is never written: 
 ``<submission>.probabilities.npz`` go to the submission folder. Inference goes
 through ``accelerate`` (device, the run's mixed precision, the rows sharded across
 processes and gathered); only the main process writes and prints the JSON line.
+
+A k-fold run (``common.commands.cv``, a folder with ``folds.json``) predicts with every
+fold model (:func:`predict_kfold_run`): another test file gets the fold mean; another
+inference setting (``--tta-swap``, ``--posthoc-tau``) gets a new k-fold run folder
+``<run>-tta`` beside the trained one, re-predicted out of fold on the same folds, so
+that the setting is scored by CV and the folder is an ensemble member.
 """
 
 from __future__ import annotations
@@ -26,14 +33,16 @@ import logging
 from accelerate import Accelerator
 
 from common.checkpoint import load_model_weights
-from common.commands.args import run_cli, split_task
-from common.config import config_from_dict, parse_bool
+from common.commands.args import compound_config, run_cli, split_task
+from common.config import config_from_dict, parse_bool, save_config_json
+from common.cv import CVConfig, FoldResult, run_cv
 from common.distillation import TEACHER_THRESHOLDS_FILE
 from common.io import atomic_path, print_result, write_json_atomic
 from common.losses import posthoc_arguments
 from common.run import broadcast_from_main, process_state
 from common.task import Model, Task
 from common.training.inference import inference_loader, prepare_model_for_inference, run_inference
+from common.training.trainer import release_logging
 
 
 def load_run(task: Task, run_dir: str | Path) -> tuple[Any, Model]:
@@ -120,6 +129,7 @@ def predict_run(task: Task, run_dir: str | Path, data_dir: str | None = None, te
     """
     run_dir = Path(run_dir)
     start = time.time()
+    release_logging()  # a run trained in this process: its train.log stays as written
     config, model = load_run(task, run_dir)
     accelerator = Accelerator(mixed_precision=config.mixed_precision)
     own_data = (data_dir is None or Path(data_dir) == Path(config.data_dir)) and test_file is None
@@ -160,6 +170,137 @@ def predict_run(task: Task, run_dir: str | Path, data_dir: str | None = None, te
     return result
 
 
+def is_kfold_run(run_dir: str | Path) -> bool:
+    """Whether ``run_dir`` is a k-fold run folder of :mod:`common.commands.cv` (it holds ``folds.json``)."""
+    return (Path(run_dir) / "folds.json").is_file()
+
+
+def predict_kfold_run(task: Task, run_dir: str | Path, data_dir: str | None = None, test_file: str | None = None,
+                      submission_dir: str | None = None, posthoc_tau: float | None = None,
+                      tta_swap: bool | None = None) -> dict:
+    """Predict with every fold model of a finished k-fold run; the trained run folder is never written.
+
+    * Another inference setting (``tta_swap`` or ``posthoc_tau`` other than the run's) on the
+      run's own data: a new k-fold run folder ``<run><tag>`` beside it (tags as in
+      :func:`predict_run`: ``-tta``, ``-posthoc<tau>``). Fold k's model re-predicts fold k's
+      held-out rows and the test set, through :func:`common.cv.run_cv` on a copy of the
+      run's ``folds.json``: ``oof.npz``, ``test_predictions.npz``, ``cv_metrics.json`` as the
+      k-fold command writes them, resumable fold by fold, and usable wherever a k-fold run
+      is (``common.commands.ensemble``, ``bench.oof_compare``, ``--pseudo-from``). Its
+      submission is named with its CV score; thresholds, where the task has them, are tuned
+      on its OOF rows.
+    * Another test set (``test_file`` or ``data_dir``): every fold model predicts it, the
+      fold mean (ids asserted equal) is the submission, decided by the thresholds tuned on
+      the OOF rows of the run (or of its ``<run><tag>`` folder, made first, for another
+      setting); ``<submission>.probabilities.npz`` (test ids and the mean) goes beside it.
+
+    Args:
+        run_dir: the k-fold run folder (``folds.json``, ``oof.npz``, ``fold<k>/model.pt``).
+        data_dir / test_file / submission_dir / posthoc_tau / tta_swap: as :func:`predict_run`.
+
+    Returns:
+        ``{"cv": OOF metrics, "thresholds", "submission", "rows", "run_dir": the folder whose
+        OOF rows were scored, ...}`` (the same on every process).
+
+    Raises:
+        FileNotFoundError: an unfinished run (no ``oof.npz``, a fold without ``model.pt``).
+        ValueError: the run's own data with its own settings (nothing to predict: its
+            ``oof.npz`` and ``test_predictions.npz`` hold it), or data whose ids differ from
+            its ``folds.json``.
+    """
+    run_dir = Path(run_dir)
+    start = time.time()
+    release_logging()  # a run trained in this process: its train.log stays as written
+    if not (run_dir / "oof.npz").is_file():
+        raise FileNotFoundError(f"{run_dir / 'oof.npz'} missing: finish the k-fold run first "
+                                "(rerun common.commands.cv with the same run name)")
+    config_class = compound_config(f"{task.name}CVPredict", CVConfig, task.config_class)
+    config = config_from_dict(config_class, json.loads((run_dir / "config.json").read_text(encoding="utf-8")))
+    folds = json.loads((run_dir / "folds.json").read_text(encoding="utf-8"))
+    config.folds, config.only_folds = folds["folds"], ""
+    if submission_dir:
+        config.submission_dir = submission_dir
+    tau = config.posthoc_tau if posthoc_tau is None else posthoc_tau
+    tag = f"-posthoc{tau:g}" if tau != config.posthoc_tau else ""
+    if tta_swap is not None and tta_swap != getattr(config, "tta_swap", False):
+        tag += "-tta" if tta_swap else "-notta"
+    other_test = test_file is not None or (data_dir is not None and Path(data_dir) != Path(config.data_dir))
+    if not other_test and not tag:
+        raise ValueError(f"{run_dir} is a k-fold run predicted as trained: its oof.npz and test_predictions.npz "
+                         "hold that (rerun common.commands.cv to rewrite its submission); give --tta-swap, "
+                         "--posthoc-tau, --test-file or --data-dir to predict anew")
+    accelerator = Accelerator(mixed_precision=config.mixed_precision)
+    state = process_state()
+    fold_dirs = [run_dir / f"fold{k}" for k in range(config.folds)]
+    for fold_dir in fold_dirs:  # every fold model is there before anything is written
+        if not (fold_dir / "model.pt").is_file():
+            raise FileNotFoundError(f"{fold_dir / 'model.pt'} missing: is {run_dir} a finished k-fold run?")
+
+    def fold_model(k: int) -> tuple[Any, Model, dict]:
+        fold_config, model = load_run(task, fold_dirs[k])
+        if tta_swap is not None:
+            fold_config.tta_swap = tta_swap
+        return fold_config, model, posthoc_arguments(fold_dirs[k], tau)
+
+    data = task.load_data(config)
+    pool = task.cv_pool(config, data)
+    scored = run_dir
+    if tag:  # the setting's own OOF rows: a new k-fold run folder beside the trained one
+        scored = run_dir.with_name(run_dir.name + tag)
+        config.run_name, config.run_dir = f"{config.run_name}{tag}", str(scored)
+        config.tta_swap, config.posthoc_tau = getattr(config, "tta_swap", False) if tta_swap is None else tta_swap, tau
+        if state.is_main_process:
+            scored.mkdir(parents=True, exist_ok=True)
+            if not (scored / "folds.json").is_file():
+                write_json_atomic(scored / "folds.json", folds)
+            save_config_json(config, scored / "config.json")
+        state.wait_for_everyone()
+
+        def predict_fold(k: int, train_idx: np.ndarray, held_idx: np.ndarray, fold_dir: Path) -> FoldResult:
+            fold_config, model, adjust = fold_model(k)
+            held = [pool[i] for i in held_idx]
+            return FoldResult(oof=probabilities(task, fold_config, model, held, accelerator, **adjust),
+                              test=probabilities(task, fold_config, model, data.test, accelerator, **adjust),
+                              metrics={"model": str(fold_dirs[k])})
+
+        def score_rows(rows: np.ndarray, predictions: np.ndarray) -> dict[str, float]:
+            return task.score([pool[i] for i in rows], predictions)[0]
+
+        cv = run_cv(scored, task.ids(pool), task.labels(pool), task.strata(pool), predict_fold, score_rows, config,
+                    test_ids=task.ids(data.test), metric_name=task.metric_name)
+        oof, test_probs = cv["oof"], cv["test"]
+    else:
+        with np.load(run_dir / "oof.npz") as saved:
+            if not np.array_equal(saved["ids"].astype(str), np.asarray(task.ids(pool), dtype=str)):
+                raise ValueError(f"{run_dir / 'oof.npz'}: ids differ from the data at {config.data_dir}; "
+                                 "predict with the data the run was trained on")
+            oof, test_probs = saved["oof"], None
+    metrics, thresholds = task.score(pool, oof)
+    score = f"cv{metrics[task.metric_name]:.4f}"
+    result: dict[str, Any] = {"cv": metrics, "thresholds": thresholds, "posthoc_tau": tau, "run_dir": str(scored)}
+    if other_test:
+        if data_dir:
+            config.data_dir = data_dir
+        test = task.load_test(config, test_file) if test_file else task.load_data(config).test
+        per_fold = []
+        for k in range(config.folds):
+            fold_config, model, adjust = fold_model(k)
+            per_fold.append(probabilities(task, fold_config, model, test, accelerator, **adjust))
+        test_probs = np.mean(np.stack([np.asarray(p, dtype=np.float64) for p in per_fold]), axis=0)
+        name = submission_name(task, config, "", score, test_file or str(task.test_path(config)))
+    else:
+        test, name = data.test, submission_name(task, config, "", score, None)
+    written: dict[str, Any] = {}
+    if state.is_main_process:
+        written = task.write_submission(config, test, test_probs, thresholds, name, test_file)
+        if other_test:
+            save_probabilities(Path(written["submission"]).with_suffix(".probabilities.npz"), task, [],
+                               np.zeros(0), test, test_probs)
+    result.update(broadcast_from_main(written))
+    result.update(missing=data.missing, predict_seconds=round(time.time() - start, 1))
+    return result
+
+
 def main(argv: list[str] | None = None) -> dict:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     task, rest = split_task(argv, __doc__)
@@ -174,9 +315,13 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--tta-swap", type=parse_bool, default=None,
                         help="average P over both text orders, true/false (default: the run's tta_swap)")
     args = parser.parse_args(rest)
-    result = predict_run(task, args.run, args.data_dir, args.test_file, args.submission_dir, args.posthoc_tau,
-                         args.tta_swap)
-    result["run_dir"] = args.run
+    if is_kfold_run(args.run):
+        result = predict_kfold_run(task, args.run, args.data_dir, args.test_file, args.submission_dir,
+                                   args.posthoc_tau, args.tta_swap)
+    else:
+        result = predict_run(task, args.run, args.data_dir, args.test_file, args.submission_dir,
+                             args.posthoc_tau, args.tta_swap)
+        result["run_dir"] = args.run
     if process_state().is_main_process:
         print_result(result)
     return result

@@ -229,9 +229,7 @@ def setup_logging(run_dir: Path, main_process: bool = True) -> None:
     """Log to ``run_dir/train.log`` and stderr (main process only)."""
     root = logging.getLogger()
     root.setLevel(logging.INFO)
-    for handler in list(root.handlers):
-        if getattr(handler, "_common_handler", False):
-            root.removeHandler(handler)
+    release_logging()
     if not main_process:
         return
     fmt = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s", "%H:%M:%S")
@@ -240,6 +238,19 @@ def setup_logging(run_dir: Path, main_process: bool = True) -> None:
         handler.setFormatter(fmt)
         handler._common_handler = True  # type: ignore[attr-defined]
         root.addHandler(handler)
+
+
+def release_logging() -> None:
+    """Detach (and close) the handlers :func:`setup_logging` attached: the last run's ``train.log`` gets no more lines.
+
+    For commands that read a finished run in the process that trained it (predict after
+    k-fold in one script): the run folder stays as it was written.
+    """
+    root = logging.getLogger()
+    for handler in list(root.handlers):
+        if getattr(handler, "_common_handler", False):
+            root.removeHandler(handler)
+            handler.close()
 
 
 def _depth(name: str, num_layers: int) -> int:
