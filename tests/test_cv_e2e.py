@@ -1,6 +1,7 @@
 """k-fold end to end on slices: Sohu (real data) and Xiaobu (fixtures): OOF, averaged submission, resume."""
 
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -119,6 +120,11 @@ def test_a_kfold_run_predicts_anew_without_being_written(tmp_path):
     marks = {p: p.stat().st_mtime_ns for p in tta.glob("fold*/predictions.npz")}
     assert predict.main(["--task", "xiaobu", "--run", str(run), "--tta-swap", "true"])["cv"] == result["cv"]
     assert {p: p.stat().st_mtime_ns for p in tta.glob("fold*/predictions.npz")} == marks  # done folds kept
+    stale = tta / "fold1" / "predictions.npz"  # fold models newer than its predictions: refused, not mixed
+    os.utime(stale, ns=(0, 0))
+    with pytest.raises(ValueError, match="older than .*fold1/model.pt"):
+        predict.main(["--task", "xiaobu", "--run", str(run), "--tta-swap", "true"])
+    os.utime(stale)
 
     other = predict.main(["--task", "xiaobu", "--run", str(run), "--test-file", str(fixtures / "test.tsv"),
                           "--submission-dir", str(tmp_path / "other")])

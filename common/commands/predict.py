@@ -35,7 +35,7 @@ from accelerate import Accelerator
 from common.checkpoint import load_model_weights
 from common.commands.args import compound_config, run_cli, split_task
 from common.config import config_from_dict, parse_bool, save_config_json
-from common.cv import CVConfig, FoldResult, run_cv
+from common.cv import FOLD_PREDICTIONS, CVConfig, FoldResult, run_cv
 from common.distillation import TEACHER_THRESHOLDS_FILE
 from common.io import atomic_path, print_result, write_json_atomic
 from common.losses import posthoc_arguments
@@ -190,7 +190,7 @@ def predict_kfold_run(task: Task, run_dir: str | Path, data_dir: str | None = No
       submission is named with its CV score; thresholds, where the task has them, are tuned
       on its OOF rows.
     * Another test set (``test_file`` or ``data_dir``): every fold model predicts it, the
-      fold mean (ids asserted equal) is the submission, decided by the thresholds tuned on
+      fold mean is the submission, decided by the thresholds tuned on
       the OOF rows of the run (or of its ``<run><tag>`` folder, made first, for another
       setting); ``<submission>.probabilities.npz`` (test ids and the mean) goes beside it.
 
@@ -205,8 +205,9 @@ def predict_kfold_run(task: Task, run_dir: str | Path, data_dir: str | None = No
     Raises:
         FileNotFoundError: an unfinished run (no ``oof.npz``, a fold without ``model.pt``).
         ValueError: the run's own data with its own settings (nothing to predict: its
-            ``oof.npz`` and ``test_predictions.npz`` hold it), or data whose ids differ from
-            its ``folds.json``.
+            ``oof.npz`` and ``test_predictions.npz`` hold it), data whose ids differ from
+            its ``folds.json``, or a ``<run><tag>`` folder holding predictions older than
+            the fold models.
     """
     run_dir = Path(run_dir)
     start = time.time()
@@ -247,6 +248,11 @@ def predict_kfold_run(task: Task, run_dir: str | Path, data_dir: str | None = No
     scored = run_dir
     if tag:  # the setting's own OOF rows: a new k-fold run folder beside the trained one
         scored = run_dir.with_name(run_dir.name + tag)
+        for k, fold_dir in enumerate(fold_dirs):  # a resumed folder must hold these models' predictions
+            done = scored / f"fold{k}" / FOLD_PREDICTIONS
+            if done.is_file() and done.stat().st_mtime < (fold_dir / "model.pt").stat().st_mtime:
+                raise ValueError(f"{done} is older than {fold_dir / 'model.pt'}: predictions of earlier fold "
+                                 f"models; remove {scored} to predict again")
         config.run_name, config.run_dir = f"{config.run_name}{tag}", str(scored)
         config.tta_swap, config.posthoc_tau = getattr(config, "tta_swap", False) if tta_swap is None else tta_swap, tau
         if state.is_main_process:
