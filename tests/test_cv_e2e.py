@@ -1,5 +1,6 @@
 """k-fold end to end on slices: Sohu (real data) and Xiaobu (fixtures): OOF, averaged submission, resume."""
 
+import hashlib
 import json
 import os
 from pathlib import Path
@@ -131,4 +132,13 @@ def test_a_kfold_run_predicts_anew_without_being_written(tmp_path):
     probs = np.load(other["submission"].rsplit(".", 1)[0] + ".probabilities.npz")
     np.testing.assert_allclose(probs["test_probs"], np.load(run / "test_predictions.npz")["test"], rtol=1e-5)
     assert validate_probability_file(other["submission"], 16) == 16
+    # another file named like the run's own test file: its own submission name, the run's submission kept
+    own = {p: p.read_bytes() for p in (tmp_path / "sub").iterdir()}
+    (tmp_path / "foreign").mkdir()
+    (tmp_path / "foreign" / "test.tsv").write_text("".join(open(fixtures / "test.tsv").readlines()[:8]))
+    foreign = predict.main(["--task", "xiaobu", "--run", str(run), "--test-file", str(tmp_path / "foreign" / "test.tsv")])
+    digest = hashlib.sha256((tmp_path / "foreign" / "test.tsv").read_bytes()).hexdigest()[:8]
+    assert Path(foreign["submission"]).name == f"cv-test-{digest}-cv{other['cv']['auc']:.4f}.txt"
+    assert validate_probability_file(foreign["submission"], 8) == 8
+    assert {p: p.read_bytes() for p in own} == own
     assert {p: p.read_bytes() for p in run.rglob("*") if p.is_file()} == trained

@@ -22,6 +22,7 @@ that the setting is scored by CV and the folder is an ensemble member.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import time
 from pathlib import Path
@@ -100,11 +101,34 @@ def save_probabilities(path: Path, task: Task, valid: list, valid_probs: np.ndar
                      test_ids=np.array(task.ids(test), dtype=str), test_probs=test_probs)
 
 
-def submission_name(task: Task, config: Any, tag: str, score: str, test_file: str | None) -> str:
-    """``<run><tag>[-<test file stem>]-<score>``; the stem when the task names it or the file is not the run's."""
+def content_digest(path: Path) -> str:
+    """First 8 hex digits of the SHA-256 of a file's bytes, or of a folder's files (relative names and bytes, sorted)."""
+    digest = hashlib.sha256()
+    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+    for file in files:
+        if path.is_dir():
+            digest.update(file.relative_to(path).as_posix().encode() + b"\0")
+        digest.update(file.read_bytes())
+    return digest.hexdigest()[:8]
+
+
+def submission_name(task: Task, config: Any, tag: str, score: str, test_file: str | None,
+                    own_test: Path | None = None) -> str:
+    """``<run><tag>[-<test file stem>[-<digest>]]-<score>``: the submission's file name, no suffix.
+
+    The stem is there when the task names it or the file is not the run's. ``own_test`` is
+    the run's own test file: where the task names test files, another file (or folder) with
+    its stem gets the first 8 hex digits of the SHA-256 of its content after the stem, so that
+    predicting a foreign ``test.tsv`` never overwrites the submission the run wrote for its
+    own, and the same content always gets the same name.
+    """
     parts = [f"{config.run_name}{tag}"]
     if test_file or task.test_in_name:
-        parts.append(Path(test_file or task.test_path(config)).stem)
+        path = Path(test_file or task.test_path(config))
+        parts.append(path.stem)
+        if task.test_in_name and own_test is not None and path.stem == own_test.stem \
+                and path.resolve() != own_test.resolve():
+            parts.append(content_digest(path))
     if score:
         parts.append(score)
     return "-".join(parts)
@@ -133,6 +157,7 @@ def predict_run(task: Task, run_dir: str | Path, data_dir: str | None = None, te
     config, model = load_run(task, run_dir)
     accelerator = Accelerator(mixed_precision=config.mixed_precision)
     own_data = (data_dir is None or Path(data_dir) == Path(config.data_dir)) and test_file is None
+    own_test = task.test_path(config)
     if data_dir:
         config.data_dir = data_dir
     if submission_dir:
@@ -152,7 +177,7 @@ def predict_run(task: Task, run_dir: str | Path, data_dir: str | None = None, te
     test_probs = probabilities(task, config, model, test, accelerator, **adjust)
     value = metrics.get(task.metric_name)
     name = submission_name(task, config, tag, f"{task.metric_name}{value:.4f}" if value is not None else "",
-                           test_file)
+                           test_file, own_test)
     result: dict[str, Any] = {"valid": metrics, "thresholds": state, "posthoc_tau": tau}
     written: dict[str, Any] = {}
     if accelerator.is_main_process:
@@ -285,6 +310,7 @@ def predict_kfold_run(task: Task, run_dir: str | Path, data_dir: str | None = No
     score = f"cv{metrics[task.metric_name]:.4f}"
     result: dict[str, Any] = {"cv": metrics, "thresholds": thresholds, "posthoc_tau": tau, "run_dir": str(scored)}
     if other_test:
+        own_test = task.test_path(config)
         if data_dir:
             config.data_dir = data_dir
         test = task.load_test(config, test_file) if test_file else task.load_data(config).test
@@ -293,7 +319,7 @@ def predict_kfold_run(task: Task, run_dir: str | Path, data_dir: str | None = No
             fold_config, model, adjust = fold_model(k)
             per_fold.append(probabilities(task, fold_config, model, test, accelerator, **adjust))
         test_probs = np.mean(np.stack([np.asarray(p, dtype=np.float64) for p in per_fold]), axis=0)
-        name = submission_name(task, config, "", score, test_file or str(task.test_path(config)))
+        name = submission_name(task, config, "", score, test_file or str(task.test_path(config)), own_test)
     else:
         test, name = data.test, submission_name(task, config, "", score, None)
     written: dict[str, Any] = {}
