@@ -1,6 +1,7 @@
 """End to end on the hand-made slice: pretrain (MLM), fine-tune (plain and joint), predict, validate submissions."""
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -54,6 +55,15 @@ def test_train_predict_and_submission(pretrained, tmp_path, capsys, joint):
     again = predict.main(["--task", "xiaobu", "--run", str(run), "--test-file", str(head), "--submission-dir", str(tmp_path / "sub2")])
     assert again["valid"] == result["valid"]
     assert validate_probability_file(again["submission"], count_lines(head)) == again["rows"] == count_lines(head)
+    # another file named like the run's own test.tsv, into the run's submission folder: the run's submission stays
+    (tmp_path / "foreign").mkdir()
+    foreign = tmp_path / "foreign" / "test.tsv"
+    foreign.write_text("".join((FIXTURES / "test.tsv").read_text().splitlines(keepends=True)[:5]))
+    own = Path(result["submission"]).read_bytes()
+    other = predict.main(["--task", "xiaobu", "--run", str(run), "--test-file", str(foreign)])
+    assert Path(other["submission"]).parent == Path(result["submission"]).parent
+    assert Path(other["submission"]).name != Path(result["submission"]).name and "-test-" in other["submission"]
+    assert Path(result["submission"]).read_bytes() == own and validate_probability_file(other["submission"], 5) == 5
 
 
 def test_general_bert_start_maps_ids_by_frequency_rank(tmp_path):
