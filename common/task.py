@@ -107,6 +107,10 @@ class Task:
         """Unlabelled examples of any file in the task's test format (``predict --test-file``)."""
         raise NotImplementedError
 
+    def test_file_path(self, config: Any, path: str) -> Path:
+        """The file :meth:`load_test` reads for ``path`` (default: ``path`` as given)."""
+        return Path(path)
+
     def test_path(self, config: Any) -> Path:
         """The run's test file (for submission names)."""
         raise NotImplementedError

@@ -141,4 +141,8 @@ def test_a_kfold_run_predicts_anew_without_being_written(tmp_path):
     assert Path(foreign["submission"]).name == f"cv-test-{digest}-cv{other['cv']['auc']:.4f}.txt"
     assert validate_probability_file(foreign["submission"], 8) == 8
     assert {p: p.read_bytes() for p in own} == own
+    # a relative --test-file is read under the data folder, as training's: the run's own file, no digest
+    relative = predict.main(["--task", "xiaobu", "--run", str(run), "--test-file", "test.tsv",
+                             "--submission-dir", str(tmp_path / "relative")])
+    assert Path(relative["submission"]).name == f"cv-test-cv{other['cv']['auc']:.4f}.txt"
     assert {p: p.read_bytes() for p in run.rglob("*") if p.is_file()} == trained

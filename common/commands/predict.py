@@ -112,21 +112,25 @@ def content_digest(path: Path) -> str:
     return digest.hexdigest()[:8]
 
 
-def submission_name(task: Task, config: Any, tag: str, score: str, test_file: str | None,
+def submission_name(task: Task, config: Any, tag: str, score: str, test: Path | None,
                     own_test: Path | None = None) -> str:
     """``<run><tag>[-<test file stem>[-<digest>]]-<score>``: the submission's file name, no suffix.
 
-    The stem is there when the task names it or the file is not the run's. ``own_test`` is
-    the run's own test file: where the task names test files, another file (or folder) with
-    its stem gets the first 8 hex digits of the SHA-256 of its content after the stem, so that
-    predicting a foreign ``test.tsv`` never overwrites the submission the run wrote for its
-    own, and the same content always gets the same name.
+    Args:
+        test: the test file (or folder) predicted when it is not the run's own, as the task
+            reads it (:meth:`common.task.Task.test_file_path`); None: the run's own. Its stem
+            is in the name, as the run's own test file's is where the task names test files
+            (``Task.test_in_name``).
+        own_test: the run's own test file. Where the task names test files, another file with
+            its stem gets the first 8 hex digits of the SHA-256 of its content after the stem,
+            so that predicting a foreign ``test.tsv`` never overwrites the submission the run
+            wrote for its own, and the same content always gets the same name.
     """
     parts = [f"{config.run_name}{tag}"]
-    if test_file or task.test_in_name:
-        path = Path(test_file or task.test_path(config))
+    if test is not None or task.test_in_name:
+        path = test if test is not None else task.test_path(config)
         parts.append(path.stem)
-        if task.test_in_name and own_test is not None and path.stem == own_test.stem \
+        if test is not None and task.test_in_name and own_test is not None and path.stem == own_test.stem \
                 and path.resolve() != own_test.resolve():
             parts.append(content_digest(path))
     if score:
@@ -176,8 +180,9 @@ def predict_run(task: Task, run_dir: str | Path, data_dir: str | None = None, te
     metrics, state = task.score(data.valid, valid_probs, fixed_state) if data.valid else ({}, fixed_state or {})
     test_probs = probabilities(task, config, model, test, accelerator, **adjust)
     value = metrics.get(task.metric_name)
+    foreign = None if own_data else (task.test_file_path(config, test_file) if test_file else task.test_path(config))
     name = submission_name(task, config, tag, f"{task.metric_name}{value:.4f}" if value is not None else "",
-                           test_file, own_test)
+                           foreign, own_test)
     result: dict[str, Any] = {"valid": metrics, "thresholds": state, "posthoc_tau": tau}
     written: dict[str, Any] = {}
     if accelerator.is_main_process:
@@ -319,7 +324,8 @@ def predict_kfold_run(task: Task, run_dir: str | Path, data_dir: str | None = No
             fold_config, model, adjust = fold_model(k)
             per_fold.append(probabilities(task, fold_config, model, test, accelerator, **adjust))
         test_probs = np.mean(np.stack([np.asarray(p, dtype=np.float64) for p in per_fold]), axis=0)
-        name = submission_name(task, config, "", score, test_file or str(task.test_path(config)), own_test)
+        foreign = task.test_file_path(config, test_file) if test_file else task.test_path(config)
+        name = submission_name(task, config, "", score, foreign, own_test)
     else:
         test, name = data.test, submission_name(task, config, "", score, None)
     written: dict[str, Any] = {}

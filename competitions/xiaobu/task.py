@@ -68,7 +68,10 @@ class XiaobuTask(Task):
         return Splits(train, valid, test)
 
     def load_test(self, config: XiaobuConfig, path: str) -> list[Pair]:
-        return _numbered(read_pairs(resolve(config.data_dir, path), labelled=False), "test")
+        return _numbered(read_pairs(self.test_file_path(config, path), labelled=False), "test")
+
+    def test_file_path(self, config: XiaobuConfig, path: str) -> Path:
+        return resolve(config.data_dir, path)  # relative to the data folder, as --train-file/--test-file
 
     def test_path(self, config: XiaobuConfig) -> Path:
         return resolve(config.data_dir, config.test_file)
