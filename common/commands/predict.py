@@ -102,14 +102,8 @@ def save_probabilities(path: Path, task: Task, valid: list, valid_probs: np.ndar
 
 
 def content_digest(path: Path) -> str:
-    """First 8 hex digits of the SHA-256 of a file's bytes, or of a folder's files (relative names and bytes, sorted)."""
-    digest = hashlib.sha256()
-    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
-    for file in files:
-        if path.is_dir():
-            digest.update(file.relative_to(path).as_posix().encode() + b"\0")
-        digest.update(file.read_bytes())
-    return digest.hexdigest()[:8]
+    """First 8 hex digits of the SHA-256 of a file's bytes. Raises OSError when ``path`` is no readable file."""
+    return hashlib.sha256(path.read_bytes()).hexdigest()[:8]
 
 
 def submission_name(task: Task, config: Any, tag: str, score: str, test: Path | None,
@@ -117,7 +111,7 @@ def submission_name(task: Task, config: Any, tag: str, score: str, test: Path | 
     """``<run><tag>[-<test file stem>[-<digest>]]-<score>``: the submission's file name, no suffix.
 
     Args:
-        test: the test file (or folder) predicted when it is not the run's own, as the task
+        test: the test file (a task's test folder) predicted when it is not the run's own, as the task
             reads it (:meth:`common.task.Task.test_file_path`); None: the run's own. Its stem
             is in the name, as the run's own test file's is where the task names test files
             (``Task.test_in_name``).
