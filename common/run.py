@@ -70,25 +70,55 @@ RESUME_FREE = {"resume", "run_dir", "run_name", "log_every_steps", "eval_batch_s
                "max_train_minutes", "submission_dir", "blend_with", "report_to"}
 
 
+def changed_options(config: Any, path: Path, free: frozenset[str] | set[str] = RESUME_FREE) -> list[str]:
+    """``"name old -> new"`` for every option of ``config`` that differs from the saved ``path`` (a config.json),
+    except ``free`` and options the saved file does not hold (added since it was written)."""
+    import dataclasses
+    import json
+
+    saved = json.loads(path.read_text(encoding="utf-8"))
+    now = dataclasses.asdict(config)
+    return [f"{k} {saved[k]!r} -> {now[k]!r}" for k in sorted(now)
+            if k in saved and k not in free and saved[k] != now[k]]
+
+
 def check_resume_config(config: Any, run_dir: Path) -> None:
     """Refuse ``--resume true`` with options other than those the run was started with.
 
     Raises:
         ValueError: naming every changed option (old -> new), except :data:`RESUME_FREE`.
     """
-    import dataclasses
-    import json
-
     path = Path(run_dir) / "config.json"
     if not getattr(config, "resume", False) or not path.is_file():
         return
-    saved = json.loads(path.read_text(encoding="utf-8"))
-    now = dataclasses.asdict(config)
-    changed = [f"{k} {saved[k]!r} -> {now[k]!r}" for k in sorted(now)
-               if k in saved and k not in RESUME_FREE and saved[k] != now[k]]
+    changed = changed_options(config, path)
     if changed:
         raise ValueError(f"--resume true: {path} was started with other options ({'; '.join(changed)}); resume "
                          "with the same options, or start another --run-name")
+
+
+# A k-fold rerun may also run other folds now, and keep or drop the finished folds' checkpoints.
+RERUN_FREE = RESUME_FREE | {"only_folds", "keep_fold_checkpoints"}
+
+
+def check_rerun_config(config: Any, run_dir: Path) -> None:
+    """Refuse to continue a k-fold run folder with other options than it was started with.
+
+    A k-fold rerun always resumes: finished folds are skipped, whatever options trained
+    them. With other options the OOF and test predictions would mix models of two
+    settings under a ``config.json`` that names only the new one.
+
+    Raises:
+        ValueError: naming ``run_dir/config.json`` and every changed option (old -> new),
+            except :data:`RERUN_FREE`.
+    """
+    path = Path(run_dir) / "config.json"
+    if not path.is_file():
+        return
+    changed = changed_options(config, path, RERUN_FREE)
+    if changed:
+        raise ValueError(f"{path}: this k-fold run was started with other options ({'; '.join(changed)}); rerun "
+                         "it with the same options to finish it, or start another --run-name")
 
 
 def resolve_run_dir(config: Any, task: str, root: str | Path = "runs") -> Path:

@@ -65,6 +65,15 @@ def test_xiaobu_cv_writes_oof_and_a_probability_submission(tmp_path):
     after = _fold_mtimes(run)
     assert after["fold0"] == before["fold0"] and after["fold2"] == before["fold2"] and after["fold1"] != before["fold1"]
     assert again["complete"] and again["rows"] == 16
+    # a rerun with another setting would keep these folds under its own config.json: refused, nothing written
+    saved = (run / "config.json").read_bytes()
+    with pytest.raises(ValueError, match=r"config.json: this k-fold run was started with other options "
+                                         r"\(learning_rate 0.0009 -> 0.002; seed 42 -> 7\)"):
+        cv.main(args + ["--seed", "7", "--learning-rate", "0.002"])
+    assert (run / "config.json").read_bytes() == saved and _fold_mtimes(run) == after
+    # where things go and which folds to run now may change (RERUN_FREE)
+    assert cv.main(args + ["--only-folds", "0", "--eval-batch-size", "8"])["complete"]
+    assert _fold_mtimes(run) == after
     # the TF-IDF reference scored out-of-fold on the same saved folds
     from competitions.xiaobu import baseline
 

@@ -8,7 +8,9 @@ grouped by text when the task gives ``text_pairs``. One shared-trainer run per f
 (its held-out fold picks the epoch); OOF probabilities give the CV score (the task's
 metric, thresholds tuned on them); the fold models' test probabilities are averaged
 (ids asserted equal) into ``<submission_dir>/<run>[-<test>]-cv<score>``. Rerunning
-resumes: finished folds are skipped, an interrupted fold continues from its checkpoint.
+resumes: finished folds are skipped, an interrupted fold continues from its checkpoint; a rerun
+with other options than the run folder's config.json (except where things go and --only-folds) is
+refused, since its finished folds would be mixed with the new setting's.
 Ends with one JSON line.
 
 A second round learns from a finished k-fold or ensemble run (the teacher) on exactly
@@ -45,7 +47,7 @@ from common.distillation import (DistillConfig, SoftTargets, check_init_folds, c
 from common.io import print_result
 from common.losses import posthoc_arguments
 from common.pseudo_labels import PseudoLabelConfig, fold_pseudo_labels
-from common.run import process_state, resolve_run_dir, save_config
+from common.run import check_rerun_config, process_state, resolve_run_dir, save_config
 from common.teacher import Teacher, load_teacher
 
 
@@ -70,6 +72,7 @@ def main(argv: list[str] | None = None) -> dict:
     labels = task.labels(pool)
     groups = pool_groups(task, pool, config)
     run_dir = resolve_run_dir(config, task.name)
+    check_rerun_config(config, run_dir)  # its finished folds are kept: they must be this setting's
     teacher = None
     if pseudo or distill:  # checked before anything is written
         teacher = round_one(task, config.pseudo_from if pseudo else config.distill_from, config, run_dir, pool,
