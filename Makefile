@@ -202,12 +202,14 @@ $(XIAOBU_LARGE)/config.json: | venv
 
 xiaobu-pretrain-large: $(XIAOBU_LARGE)/config.json ## the larger Xiaobu encoder (hidden 256, 4 layers, 5 MLM epochs), cached in cache/xiaobu-pretrain-large
 
-xiaobu_RECIPE := --model $(XIAOBU_PRETRAINED)
-xiaobu_RECIPE_RUN := cv$(FOLDS)
-xiaobu_RECIPE_NEEDS := xiaobu-pretrain
+# The recipe's neural member is the larger encoder with the ESIM head and swap TTA (5-fold OOF AUC 0.844, the
+# small encoder's 0.820); its student is the default small encoder, trained plainly apart from the soft targets.
+xiaobu_RECIPE := --model $(XIAOBU_LARGE) --learning-rate 2e-4 --tta-swap true --esim true
+xiaobu_RECIPE_RUN := cv$(FOLDS)-large-esim-tta
+xiaobu_RECIPE_NEEDS := xiaobu-pretrain xiaobu-pretrain-large
 # The student trains on every test row's soft target (the default --distill-test-fraction 1), not a quarter:
 # validation AUC 0.842 -> 0.857 in the held-out copy (bench.student_holdout, RESULTS.md).
-xiaobu_STUDENT := --epochs 3
+xiaobu_STUDENT := --model $(XIAOBU_PRETRAINED) --learning-rate 9e-4 --tta-swap false --esim false --epochs 3
 
 # ------------------------------------------------------------- CLUE AFQMC
 # Ant Financial question matching (competitions/afqmc/README.md). No pretraining step: a small

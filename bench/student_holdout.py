@@ -61,8 +61,12 @@ class Recipe:
 
 
 RECIPES = {
-    "xiaobu": Recipe("runs/xiaobu/cv5", ("--model", "cache/xiaobu-pretrain"),
-                     ("--distill-alpha", "1", "--epochs", "3")),
+    "xiaobu": Recipe("runs/xiaobu/cv5-large-esim-tta",
+                     ("--model", "cache/xiaobu-pretrain-large", "--learning-rate", "2e-4", "--tta-swap", "true",
+                      "--esim", "true"),
+                     ("--distill-alpha", "1", "--epochs", "3"),
+                     ("--model", "cache/xiaobu-pretrain", "--learning-rate", "9e-4", "--tta-swap", "false",
+                      "--esim", "false")),  # the student and the plain control: the default small encoder
     "sohu": Recipe("runs/sohu/cv5-quick-mlm8-stats",
                    ("--model", "cache/sohu-mlm-8ep", "--config", "competitions/sohu/configs/quick.toml",
                     "--pair-statistics", "true"),
