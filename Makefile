@@ -208,8 +208,9 @@ xiaobu_RECIPE := --model $(XIAOBU_LARGE) --learning-rate 2e-4 --tta-swap true --
 xiaobu_RECIPE_RUN := cv$(FOLDS)-large-esim-tta
 xiaobu_RECIPE_NEEDS := xiaobu-pretrain xiaobu-pretrain-large
 # The student trains on every test row's soft target (the default --distill-test-fraction 1), not a quarter:
-# validation AUC 0.842 -> 0.857 in the held-out copy (bench.student_holdout, RESULTS.md).
-xiaobu_STUDENT := --model $(XIAOBU_PRETRAINED) --learning-rate 9e-4 --tta-swap false --esim false --epochs 3
+# validation AUC 0.842 -> 0.857 in the held-out copy (bench.student_holdout, RESULTS.md); for 6 epochs, not 3
+# (its validation AUC still rose at 3: 0.859 -> 0.868; held out 0.835 -> 0.839).
+xiaobu_STUDENT := --model $(XIAOBU_PRETRAINED) --learning-rate 9e-4 --tta-swap false --esim false --epochs 6
 
 # ------------------------------------------------------------- CLUE AFQMC
 # Ant Financial question matching (competitions/afqmc/README.md). No pretraining step: a small

@@ -64,7 +64,7 @@ RECIPES = {
     "xiaobu": Recipe("runs/xiaobu/cv5-large-esim-tta",
                      ("--model", "cache/xiaobu-pretrain-large", "--learning-rate", "2e-4", "--tta-swap", "true",
                       "--esim", "true"),
-                     ("--distill-alpha", "1", "--epochs", "3"),
+                     ("--distill-alpha", "1", "--epochs", "6"),
                      ("--model", "cache/xiaobu-pretrain", "--learning-rate", "9e-4", "--tta-swap", "false",
                       "--esim", "false")),  # the student and the plain control: the default small encoder
     "sohu": Recipe("runs/sohu/cv5-quick-mlm8-stats",
