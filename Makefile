@@ -70,14 +70,16 @@ TUNE_RUN ?= tune
 # OOF-weighted ensemble -> one distilled student on the ensemble's soft targets: a single model, the one
 # `bench.student_holdout` scores held out and the one whose speed the submission gets.
 # Every step resumes (k-fold, the student) or is cached (tfidf, gbm), so a rerun redoes only what is missing.
-# <task>_RECIPE: the neural run's flags; <task>_RECIPE_RUN: its run name; <task>_STUDENT: the student's
-# flags (it trains on the task's training rows and every test row, each with the ensemble's soft target,
-# and picks its epoch on the validation rows).
+# <task>_RECIPE: the neural run's flags; <task>_RECIPE_RUN: its run name; <task>_STUDENT_BASE: the student's
+# model flags where they are not the neural run's (unset: <task>_RECIPE; set, the task's defaults under it);
+# <task>_STUDENT: the student's own flags (it trains on the task's training rows and every test row, each with
+# the ensemble's soft target, and picks its epoch on the validation rows).
 %-recipe: venv $$($$*_RECIPE_NEEDS) ## cv + ensemble(tfidf, gbm) + distilled student: make sohu-recipe
 	$(PY) -m common.commands.cv --task $* $($*_DATA) $($*_RECIPE) --folds $(FOLDS) --run-name $($*_RECIPE_RUN) \
 		$(CV_ARGS) $(ARGS)
 	$(PY) -m common.commands.ensemble --task $* $($*_DATA) --runs runs/$*/$($*_RECIPE_RUN) tfidf gbm
-	$(PY) -m common.commands.train --task $* $($*_DATA) $($*_RECIPE) --run-name $($*_RECIPE_RUN)-student --resume true \
+	$(PY) -m common.commands.train --task $* $($*_DATA) $(or $($*_STUDENT_BASE),$($*_RECIPE)) \
+		--run-name $($*_RECIPE_RUN)-student --resume true \
 		--distill-from runs/$*/ensemble-$($*_RECIPE_RUN) --distill-alpha 1 $($*_STUDENT) $(ARGS)
 
 # ------------------------------------------------- runs you can look at and ship
@@ -210,7 +212,8 @@ xiaobu_RECIPE_NEEDS := xiaobu-pretrain xiaobu-pretrain-large
 # The student trains on every test row's soft target (the default --distill-test-fraction 1), not a quarter:
 # validation AUC 0.842 -> 0.857 in the held-out copy (bench.student_holdout, RESULTS.md); for 6 epochs, not 3
 # (its validation AUC still rose at 3: 0.859 -> 0.868; held out 0.835 -> 0.839).
-xiaobu_STUDENT := --model $(XIAOBU_PRETRAINED) --learning-rate 9e-4 --tta-swap false --esim false --epochs 6
+xiaobu_STUDENT_BASE := --model $(XIAOBU_PRETRAINED)
+xiaobu_STUDENT := --epochs 6
 
 # ------------------------------------------------------------- CLUE AFQMC
 # Ant Financial question matching (competitions/afqmc/README.md). No pretraining step: a small

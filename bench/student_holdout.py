@@ -52,12 +52,18 @@ RESULTS = Path(__file__).resolve().parent / "results"
 @dataclass(frozen=True)
 class Recipe:
     """A task's recipe as ``make <task>-recipe`` runs it (tests/test_student_holdout.py checks it against the
-    Makefile's ``<task>_RECIPE``, ``<task>_RECIPE_RUN`` and ``<task>_STUDENT``)."""
+    Makefile's ``<task>_RECIPE``, ``<task>_RECIPE_RUN``, ``<task>_STUDENT_BASE`` and ``<task>_STUDENT``)."""
 
     source: str  # the recipe's finished k-fold run: its pool, folds and data_dir
     neural: tuple[str, ...]  # <task>_RECIPE
     student: tuple[str, ...]  # --distill-alpha 1 and <task>_STUDENT, less `single`
     single: tuple[str, ...] = ()  # train-command flags of the single models (student, plain); in <task>_STUDENT
+    base: tuple[str, ...] = ()  # <task>_STUDENT_BASE: the single models' model flags in place of `neural`, if set
+
+    @property
+    def single_base(self) -> tuple[str, ...]:
+        """The model flags the single models (student, plain control) start from."""
+        return self.base or self.neural
 
 
 RECIPES = {
@@ -65,8 +71,8 @@ RECIPES = {
                      ("--model", "cache/xiaobu-pretrain-large", "--learning-rate", "2e-4", "--tta-swap", "true",
                       "--esim", "true"),
                      ("--distill-alpha", "1", "--epochs", "6"),
-                     ("--model", "cache/xiaobu-pretrain", "--learning-rate", "9e-4", "--tta-swap", "false",
-                      "--esim", "false")),  # the student and the plain control: the default small encoder
+                     base=("--model", "cache/xiaobu-pretrain")),  # the student and the plain control: the
+                                                                   # default small encoder
     "sohu": Recipe("runs/sohu/cv5-quick-mlm8-stats",
                    ("--model", "cache/sohu-mlm-8ep", "--config", "competitions/sohu/configs/quick.toml",
                     "--pair-statistics", "true"),
@@ -266,7 +272,9 @@ def main(argv: list[str] | None = None) -> dict:
         return {}
     labels = WRITERS[args.task](Path(config["data_dir"]), kept, held, data, args.real_test)
     folds = len(np.unique(oof["fold"])) - 1
-    shared = ["--task", args.task, "--data-dir", str(data), *recipe.neural, "--submission-dir", str(root / "submissions")]
+    place = ["--task", args.task, "--data-dir", str(data), "--submission-dir", str(root / "submissions")]
+    shared = place + list(recipe.neural)  # the neural k-fold run's
+    singles = place + [*recipe.single_base, *recipe.single]  # the student's and the plain control's
     start, seconds = time.time(), {}
 
     def timed(name, fn, argv):
@@ -278,9 +286,9 @@ def main(argv: list[str] | None = None) -> dict:
     timed("ensemble (tfidf, gbm fitted)", ensemble.main,
           ["--task", args.task, "--data-dir", str(data), "--runs", str(root / "cv"), "tfidf", "gbm",
            "--run-dir", str(root / "ensemble")])
-    student = shared + [*recipe.single, "--distill-from", str(root / "ensemble"), *recipe.student]
+    student = singles + ["--distill-from", str(root / "ensemble"), *recipe.student]
     timed("student", train.main, student + ["--run-dir", str(root / "student")])
-    timed("plain model", train.main, shared + [*recipe.single, "--run-dir", str(root / "plain")])
+    timed("plain model", train.main, singles + ["--run-dir", str(root / "plain")])
     if args.student_init:  # the plain model trained on the student's labelled rows: no label it should not see
         timed("student from the plain model", train.main,
               student + ["--run-dir", str(root / "student-init"), "--init-from", str(root / "plain")])

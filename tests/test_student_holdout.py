@@ -171,8 +171,20 @@ def test_bench_recipe_is_the_makefiles(name):
     # the student: one `train` run, as the bench's (not a k-fold `cv` of students), with the bench's flags
     assert student_module == "common.commands.train"
     after = student_argv.index("--distill-from") + 2
-    assert student_argv[data_dir + 2:data_dir + 2 + len(recipe.neural)] == list(recipe.neural)
+    base = recipe.single_base  # <task>_STUDENT_BASE, else the neural run's flags
+    assert student_argv[data_dir + 2:data_dir + 2 + len(base)] == list(base)
+    assert student_argv[data_dir + 2 + len(base)] == "--run-name"
     assert _pairs(student_argv[after:]) == _pairs([*recipe.student, *recipe.single])
+
+
+def test_recipe_student_base_replaces_the_neural_flags_only_for_the_student():
+    """<task>_STUDENT_BASE set: the student starts from those model flags, not the k-fold run's; unset (Sohu's
+    recipe), the student takes <task>_RECIPE."""
+    sohu = RECIPES["sohu"]
+    assert not sohu.base and sohu.single_base == sohu.neural
+    (_, cv_argv), _, (_, student_argv) = _recipe_commands("sohu", "sohu_STUDENT_BASE=--model cache/other")[-3:]
+    assert _flag(cv_argv, "--model") == _flag(sohu.neural, "--model")
+    assert _flag(student_argv, "--model") == "cache/other" and "--pair-statistics" not in student_argv
 
 
 def test_recipe_cv_args_reach_the_k_fold_step_only():
