@@ -1,12 +1,13 @@
 """Inference speed of a distilled student (one model) against its teacher (every fold model, every member).
 
-    python -m bench.distill_speed --task afqmc --student runs/afqmc/<run>[/fold0] \\
-        --teacher runs/afqmc/ensemble-cv5-limit8000-1ep [--rounds 3] [--threads 0]
+    python -m bench.distill_speed --task afqmc --student runs/afqmc/<run>[/fold0] [runs/afqmc/<run2> ...] \\
+        --teacher runs/afqmc/ensemble-cv5-limit8000-1ep [--rounds 3] [--threads 0] [--test-rows 0] [--name TAG]
 
 Times the prediction of the teacher's test set (tokenising included, through
 :func:`common.commands.predict.probabilities`, the path ``predict`` takes):
 
 - the student: one run folder holding ``model.pt`` (a ``train`` run or one fold of a k-fold run);
+  several students are timed in the same rounds, each against the same teacher;
 - the teacher: a k-fold run predicts with all its fold models (``fold<k>/model.pt``), then
   averages; an ensemble run with every member's: a neural member's fold models as above,
   a ``tfidf`` / ``gbm`` member's K fold models (their features and model; the ensemble
@@ -16,8 +17,9 @@ Times the prediction of the teacher's test set (tokenising included, through
 Each predictor runs once untimed (warm-up), then the rounds are interleaved, their order
 rotating; the median time over rounds is reported, as pairs/s of the whole test set, and
 the speed-up as the median of the per-round ratios teacher / student (paired, so machine
-load drifting between rounds cancels). Prints a table and writes
-``bench/results/distill_speed_<task>.json``.
+load drifting between rounds cancels). ``--test-rows N`` times the first N test rows only
+(pairs/s stay comparable; the rounds get shorter). Prints a table and writes
+``bench/results/distill_speed_<task>.json`` (``distill_speed_<task>_<name>.json`` with ``--name``).
 """
 
 from __future__ import annotations
@@ -29,13 +31,16 @@ import platform
 import statistics
 import time
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 import torch
 from accelerate import Accelerator
 
 from common.io import write_json_atomic
+
+if TYPE_CHECKING:
+    from common.ensemble import FeatureOptions
 
 RESULTS = Path(__file__).resolve().parent / "results"  # distill_speed_<task>.json
 
@@ -111,10 +116,12 @@ def teacher_parts(task, run_dir: Path, pool: list, test: list) -> list[tuple[str
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--task", required=True)
-    parser.add_argument("--student", required=True, help="a run folder holding model.pt")
+    parser.add_argument("--student", required=True, nargs="+", help="run folders holding model.pt, each one student")
     parser.add_argument("--teacher", required=True, help="a k-fold or ensemble run folder")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    parser.add_argument("--test-rows", type=int, default=0, help="time the first N test rows (0: all of them)")
+    parser.add_argument("--name", default="", help="results file suffix: distill_speed_<task>_<name>.json")
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -129,9 +136,14 @@ def main(argv: list[str] | None = None) -> dict:
     config = run_config(task, first, None, None)
     data = task.load_data(config)
     pool, test = task.cv_pool(config, data), data.test
-    student = neural_predictor(task, [Path(args.student)], test)
+    if args.test_rows < 0:
+        raise ValueError(f"--test-rows {args.test_rows}: expected 0 (all) or a positive number of rows")
+    test = test[:args.test_rows or len(test)]
+    students = {f"student: {Path(s).name}": neural_predictor(task, [Path(s)], test) for s in args.student}
+    if len(students) < len(args.student):
+        raise ValueError(f"--student {' '.join(args.student)}: two students share a folder name")
     parts = teacher_parts(task, teacher_dir, pool, test)
-    timed = [("student", student)] + [(n, f) for n, _, f in parts]
+    timed = list(students.items()) + [(n, f) for n, _, f in parts]
     for _, fn in timed:
         fn()  # warm-up, untimed
     times: dict[str, list[float]] = {name: [] for name, _ in timed}
@@ -142,9 +154,10 @@ def main(argv: list[str] | None = None) -> dict:
             times[name].append(time.perf_counter() - start)
     median = {name: statistics.median(t) for name, t in times.items()}
     # paired: the teacher's time in a round over the student's in the same round (load drifts between rounds)
-    ratios = [sum(times[name][r] for name, _, _ in parts) / times["student"][r] for r in range(args.rounds)]
+    ratios = {who: [sum(times[name][r] for name, _, _ in parts) / times[who][r] for r in range(args.rounds)]
+              for who in students}
     teacher_seconds = sum(median[name] for name, _, _ in parts)
-    rows = [{"what": "student (1 model)", "models": 1, "seconds": median["student"]}]
+    rows = [{"what": who, "models": 1, "seconds": median[who]} for who in students]
     rows += [{"what": f"teacher: {name}", "models": n, "seconds": median[name]} for name, n, _ in parts]
     rows.append({"what": "teacher, all", "models": sum(n for _, n, _ in parts), "seconds": teacher_seconds})
     for row in rows:
@@ -153,14 +166,20 @@ def main(argv: list[str] | None = None) -> dict:
     print(f"{'what':<32} {'models':>6} {'seconds':>8} {'pairs/s':>9}")
     for row in rows:
         print(f"{row['what']:<32} {row['models']:>6} {row['seconds']:>8} {row['pairs_per_second']:>9}")
-    result = {"task": task.name, "student": args.student, "teacher": args.teacher, "test_pairs": len(test),
-              "rounds": args.rounds, "threads": torch.get_num_threads(), "cpus": os.cpu_count(),
-              "load_average": os.getloadavg(), "machine": platform.processor() or platform.machine(), "rows": rows,
-              "speedup": round(statistics.median(ratios), 2), "speedup_per_round": [round(x, 2) for x in ratios],
+    first = next(iter(students))  # "speedup": the first student's, as before several could be timed
+    result = {"task": task.name, "student": args.student[0], "students": args.student, "teacher": args.teacher,
+              "test_pairs": len(test), "rounds": args.rounds, "threads": torch.get_num_threads(),
+              "cpus": os.cpu_count(), "load_average": os.getloadavg(),
+              "machine": platform.processor() or platform.machine(), "rows": rows,
+              "speedup": round(statistics.median(ratios[first]), 2),
+              "speedup_per_round": [round(x, 2) for x in ratios[first]],
+              "speedups": {who: round(statistics.median(r), 2) for who, r in ratios.items()},
               "seconds_per_round": {name: [round(t, 2) for t in ts] for name, ts in times.items()}}
-    path = RESULTS / f"distill_speed_{task.name}.json"
+    path = RESULTS / f"distill_speed_{task.name}{'_' + args.name if args.name else ''}.json"
     write_json_atomic(path, result)
-    print(f"student {result['speedup']}x faster than the teacher (median of per-round ratios); wrote {path}")
+    for who, speedup in result["speedups"].items():
+        print(f"{who}: {speedup}x faster than the teacher (median of per-round ratios)")
+    print(f"wrote {path}")
     return result
 
 

@@ -48,3 +48,31 @@ def test_gbm_predictor_predicts_what_the_members_fold0_model_predicts(task_name,
     predicted = feature_predictor("gbm", pool, data.test, task, fold, labels, folds=3, options=options)()
     np.testing.assert_allclose(predicted, per_fold[0], rtol=0, atol=1e-12)
     assert not np.allclose(per_fold[0], per_fold[1])  # another fold's model would not pass
+
+
+def test_several_students_timed_against_one_teacher_on_the_first_test_rows(tmp_path, monkeypatch):
+    import json
+
+    import bench.distill_speed as bench
+    from common.commands import cv
+    from tests.test_cv_e2e import TINY
+
+    fixtures = ROOT / "tests" / "fixtures" / "xiaobu"
+    run = tmp_path / "cv"
+    cv.main(["--task", "xiaobu"] + TINY + ["--data-dir", str(fixtures), "--train-file", "train.tsv",
+                                           "--test-file", "test.tsv", "--run-dir", str(run),
+                                           "--submission-dir", str(tmp_path / "sub")])
+    monkeypatch.setattr(bench, "RESULTS", tmp_path / "results")
+    args = ["--task", "xiaobu", "--teacher", str(run), "--rounds", "2", "--test-rows", "5"]
+    result = bench.main(args + ["--student", str(run / "fold0"), str(run / "fold2"), "--name", "two"])
+    assert result["test_pairs"] == 5  # of the fixture's 16
+    assert [r["what"] for r in result["rows"]] == ["student: fold0", "student: fold2", "teacher: cv", "teacher, all"]
+    assert result["rows"][2]["models"] == 3 and set(result["speedups"]) == {"student: fold0", "student: fold2"}
+    assert result["speedup"] == result["speedups"]["student: fold0"]
+    assert all(len(t) == 2 for t in result["seconds_per_round"].values())
+    saved = json.loads((tmp_path / "results" / "distill_speed_xiaobu_two.json").read_text())
+    assert saved["rows"] == result["rows"] and saved["speedups"] == result["speedups"]
+    with pytest.raises(ValueError, match="--test-rows -1"):
+        bench.main(args[:-1] + ["-1", "--student", str(run / "fold0")])
+    with pytest.raises(ValueError, match="share a folder name"):
+        bench.main(args + ["--student", str(run / "fold0"), str(run / "fold0")])
