@@ -123,6 +123,10 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--test-rows", type=int, default=0, help="time the first N test rows (0: all of them)")
     parser.add_argument("--name", default="", help="results file suffix: distill_speed_<task>_<name>.json")
     args = parser.parse_args(argv)
+    if args.test_rows < 0:  # both checked before any data or model is loaded
+        raise ValueError(f"--test-rows {args.test_rows}: expected 0 (all) or a positive number of rows")
+    if len({Path(s).name for s in args.student}) < len(args.student):
+        raise ValueError(f"--student {' '.join(args.student)}: two students share a folder name")
     if args.threads:
         torch.set_num_threads(args.threads)
     from common.commands.ensemble import run_config
@@ -136,12 +140,8 @@ def main(argv: list[str] | None = None) -> dict:
     config = run_config(task, first, None, None)
     data = task.load_data(config)
     pool, test = task.cv_pool(config, data), data.test
-    if args.test_rows < 0:
-        raise ValueError(f"--test-rows {args.test_rows}: expected 0 (all) or a positive number of rows")
     test = test[:args.test_rows or len(test)]
     students = {f"student: {Path(s).name}": neural_predictor(task, [Path(s)], test) for s in args.student}
-    if len(students) < len(args.student):
-        raise ValueError(f"--student {' '.join(args.student)}: two students share a folder name")
     parts = teacher_parts(task, teacher_dir, pool, test)
     timed = list(students.items()) + [(n, f) for n, _, f in parts]
     for _, fn in timed:
