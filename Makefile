@@ -1,11 +1,13 @@
 # Users live in these targets. Each creates .venv from requirements.txt when missing.
 # Variables: DATA (data root), RUN (a run folder), ARGS (extra flags for the command; in <task>-recipe, for
-# its k-fold run and its student), CV_ARGS (<task>-recipe: flags of its k-fold run only, e.g. --fold-seed).
+# its k-fold run and its student), CV_ARGS (<task>-recipe: flags of its k-fold run only, e.g. --fold-seed),
+# STUDENT_RUN (<task>-recipe: the student's run name, default <k-fold run>-student).
 SHELL := /bin/bash
 PY := .venv/bin/python
 DATA ?= data
 ARGS ?=
 CV_ARGS ?=
+STUDENT_RUN ?=
 # A CPU torch wheel shipped on this machine image is preferred over PyPI's CUDA build.
 TORCH_WHEEL := $(firstword $(wildcard /opt/wheels/torch-*+cpu-cp311-*.whl))
 
@@ -74,13 +76,18 @@ TUNE_RUN ?= tune
 # model flags where they are not the neural run's (unset: <task>_RECIPE; set, the task's defaults under it);
 # <task>_STUDENT: the student's own flags (it trains on the task's training rows and every test row, each with
 # the ensemble's soft target, and picks its epoch on the validation rows).
+# The student resumes its run folder (STUDENT_RUN, default <k-fold run>-student), which refuses other flags than
+# it was started with: after a change of <task>_STUDENT or <task>_STUDENT_BASE, STUDENT_RUN=<new name> trains a
+# new student beside the old one and leaves the k-fold run, its ensemble and the old student as they are.
 %-recipe: venv $$($$*_RECIPE_NEEDS) ## cv + ensemble(tfidf, gbm) + distilled student: make sohu-recipe
 	$(PY) -m common.commands.cv --task $* $($*_DATA) $($*_RECIPE) --folds $(FOLDS) --run-name $($*_RECIPE_RUN) \
 		$(CV_ARGS) $(ARGS)
 	$(PY) -m common.commands.ensemble --task $* $($*_DATA) --runs runs/$*/$($*_RECIPE_RUN) tfidf gbm
 	$(PY) -m common.commands.train --task $* $($*_DATA) $(or $($*_STUDENT_BASE),$($*_RECIPE)) \
-		--run-name $($*_RECIPE_RUN)-student --resume true \
-		--distill-from runs/$*/ensemble-$($*_RECIPE_RUN) --distill-alpha 1 $($*_STUDENT) $(ARGS)
+		--run-name $(or $(STUDENT_RUN),$($*_RECIPE_RUN)-student) --resume true \
+		--distill-from runs/$*/ensemble-$($*_RECIPE_RUN) --distill-alpha 1 $($*_STUDENT) $(ARGS) \
+		|| { echo "make $@: the student step failed; if it was refused for other options than its run folder's," \
+			"STUDENT_RUN=<new name> trains a new student beside it (the k-fold run and ensemble are kept)" >&2; exit 1; }
 
 # ------------------------------------------------- runs you can look at and ship
 REPORT_DIR ?= reports

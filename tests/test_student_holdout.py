@@ -1,6 +1,7 @@
 """bench.student_holdout's data copies and held-out scoring: the held rows keep their texts and labels, nothing leaks."""
 
 import json
+import re
 import shlex
 import shutil
 import subprocess
@@ -145,7 +146,7 @@ def _recipe_commands(name, *variables):
     ``variables``: extra ``NAME=value`` arguments to make)."""
     out = subprocess.run(["make", "-n", "--no-print-directory", f"{name}-recipe", *variables], cwd=REPO, check=True,
                          capture_output=True, text=True).stdout.replace("\\\n", " ")
-    commands = [shlex.split(line) for line in out.splitlines() if " -m common.commands." in line]
+    commands = [shlex.split(re.split(r"\s\|\|\s", line)[0]) for line in out.splitlines() if " -m common.commands." in line]
     return [(argv[argv.index("-m") + 1], argv[argv.index("-m") + 2:]) for argv in commands]
 
 
@@ -185,6 +186,34 @@ def test_recipe_student_base_replaces_the_neural_flags_only_for_the_student():
     (_, cv_argv), _, (_, student_argv) = _recipe_commands("sohu", "sohu_STUDENT_BASE=--model cache/other")[-3:]
     assert _flag(cv_argv, "--model") == _flag(sohu.neural, "--model")
     assert _flag(student_argv, "--model") == "cache/other" and "--pair-statistics" not in student_argv
+
+
+def test_recipe_student_run_names_the_student_only():
+    """STUDENT_RUN renames the student's run folder; the k-fold run and the ensemble it distils from keep theirs."""
+    (_, cv_argv), _, (_, student_argv) = _recipe_commands("xiaobu")[-3:]
+    default_cv, default_student = _flag(cv_argv, "--run-name"), _flag(student_argv, "--run-name")
+    assert default_student == f"{default_cv}-student"
+    (_, cv_argv), (_, ensemble_argv), (_, student_argv) = _recipe_commands("xiaobu", "STUDENT_RUN=student-b")[-3:]
+    assert _flag(student_argv, "--run-name") == "student-b" and _flag(cv_argv, "--run-name") == default_cv
+    assert _flag(ensemble_argv, "--runs") == f"runs/xiaobu/{default_cv}"
+    assert _flag(student_argv, "--distill-from") == f"runs/xiaobu/ensemble-{default_cv}"
+
+
+def test_recipe_names_student_run_when_the_student_step_fails(tmp_path):
+    """A refused student step (e.g. its folder was started with other flags) fails make and names STUDENT_RUN;
+    the steps before it ran. PY is a stand-in that fails only the `train` command; prerequisites are not made."""
+    fake = tmp_path / "py"
+    fake.write_text("#!/bin/sh\necho \"$*\" >> \"$0.log\"\n"
+                    "case \"$*\" in *common.commands.train*) echo refused >&2; exit 3;; esac\n")
+    fake.chmod(0o755)
+    done = subprocess.run(["make", "--no-print-directory", "-o", "venv", "-o", "xiaobu-pretrain", "-o",
+                           "xiaobu-pretrain-large", "xiaobu-recipe", f"PY={fake}"], cwd=REPO, capture_output=True,
+                          text=True)
+    assert done.returncode != 0
+    assert "refused" in done.stderr and "STUDENT_RUN=<new name>" in done.stderr
+    ran = (tmp_path / "py.log").read_text().splitlines()
+    assert [line.split()[1] for line in ran] == ["common.commands.cv", "common.commands.ensemble",
+                                                 "common.commands.train"]
 
 
 def test_recipe_cv_args_reach_the_k_fold_step_only():
