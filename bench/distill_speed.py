@@ -61,11 +61,12 @@ def feature_predictor(spec: str, pool: list, test: list, task, fold: np.ndarray,
     :class:`~common.ensemble.GbmFoldColumns`, the group column included; the tfidf without per-group fits); its
     test-set prediction, features included, run ``folds`` times. The gbm's word2vec is fitted without labels
     on the texts it is given (the member fits it on the pool and test texts together). ``options``: the member's
-    (default :class:`~common.ensemble.FeatureOptions`)."""
+    (default :class:`~common.ensemble.FeatureOptions`). Fit and prediction run in
+    :func:`~common.ensemble.member_threads`, as the member's do."""
     from sklearn.linear_model import LogisticRegression
 
     from common.ensemble import FeatureOptions, GbmFoldColumns, condition_groups, gbm_classifier, gbm_row_columns, \
-        member_tokens
+        member_threads, member_tokens
     from common.tfidf_reference import PairFeatures
 
     options = options or FeatureOptions()
@@ -74,20 +75,25 @@ def feature_predictor(spec: str, pool: list, test: list, task, fold: np.ndarray,
     first, second = [pairs[i][0] for i in train], [pairs[i][1] for i in train]
     tf, ts = [p[0] for p in test_pairs], [p[1] for p in test_pairs]
     kind, ngram_max, with_sum = member_tokens(spec, pairs, options)
-    if spec != "gbm":
-        features = PairFeatures(kind, ngram_max, with_sum).fit([t for pair in zip(first, second) for t in pair])
-        model = LogisticRegression(C=options.C, max_iter=3000).fit(features.transform(first, second), labels[train])
-        return lambda: np.mean([model.predict_proba(features.transform(tf, ts))[:, 1] for _ in range(folds)], axis=0)
-    groups, test_groups = condition_groups(task, pool, test)
-    columns = GbmFoldColumns.fit(first, second, kind, ngram_max, with_sum, options)
-    model = gbm_classifier(options, grouped=groups is not None).fit(
-        np.hstack([gbm_row_columns(first, second, None if groups is None else groups[train], options),
-                   columns.transform(first, second)]), labels[train])
+    with member_threads():  # as the member computes: one BLAS / OpenMP thread
+        if spec != "gbm":
+            features = PairFeatures(kind, ngram_max, with_sum).fit([t for pair in zip(first, second) for t in pair])
+            model = LogisticRegression(C=options.C, max_iter=3000).fit(features.transform(first, second),
+                                                                       labels[train])
+        else:
+            groups, test_groups = condition_groups(task, pool, test)
+            columns = GbmFoldColumns.fit(first, second, kind, ngram_max, with_sum, options)
+            model = gbm_classifier(options, grouped=groups is not None).fit(
+                np.hstack([gbm_row_columns(first, second, None if groups is None else groups[train], options),
+                           columns.transform(first, second)]), labels[train])
 
     def predict() -> np.ndarray:
-        rows = gbm_row_columns(tf, ts, test_groups, options)  # label-free: computed once for the K fold models
-        return np.mean([model.predict_proba(np.hstack([rows, columns.transform(tf, ts)]))[:, 1]
-                        for _ in range(folds)], axis=0)
+        with member_threads():
+            if spec != "gbm":
+                return np.mean([model.predict_proba(features.transform(tf, ts))[:, 1] for _ in range(folds)], axis=0)
+            rows = gbm_row_columns(tf, ts, test_groups, options)  # label-free: computed once for the K fold models
+            return np.mean([model.predict_proba(np.hstack([rows, columns.transform(tf, ts)]))[:, 1]
+                            for _ in range(folds)], axis=0)
 
     return predict
 

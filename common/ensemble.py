@@ -37,6 +37,7 @@ import scipy.sparse as sp
 from sklearn.decomposition import TruncatedSVD
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.linear_model import LogisticRegression
+from threadpoolctl import threadpool_limits
 
 from common.cv import assert_same_ids
 from common.match_features import alignment_statistics, pair_statistics, word2vec_alignment
@@ -479,6 +480,21 @@ def implied_extra_rows(task, config: Any, pool: Sequence, fold: np.ndarray, data
     return ExtraRows(pairs, np.asarray(labels), np.asarray(folds), groups)
 
 
+def member_threads() -> threadpool_limits:
+    """Context in which the feature members compute and fit: one BLAS and one OpenMP thread (threadpoolctl).
+
+    The word2vec similarities and the SVD sum floats in an order that depends on the BLAS thread count
+    (measured differences of 1e-7 and 4e-14 between 1 and 2 threads), and ``HistGradientBoostingClassifier``
+    bins its columns at quantiles, so a last-bit change moved the Sohu gbm member's 5-fold OOF score from
+    0.6755 (1 thread) to 0.6744 (2 threads) on the same folds; the boosting itself gave the same model at
+    either count. Under this context the member is the same for a seed at any thread count (the same
+    library versions and CPU assumed). One thread also keeps the member's loops from fighting another
+    process for the cores: ``tests/test_feature_members_bench.py`` took 52 s beside a two-thread torch load
+    without it and 18 s with it, 12 s alone either way. The caller's limits are restored on exit.
+    """
+    return threadpool_limits(limits=1)
+
+
 def feature_member(spec: str, pairs: Sequence[tuple], labels: np.ndarray, fold: np.ndarray,
                    test_pairs: Sequence[tuple], groups: np.ndarray | None = None,
                    test_groups: np.ndarray | None = None,
@@ -494,7 +510,8 @@ def feature_member(spec: str, pairs: Sequence[tuple], labels: np.ndarray, fold: 
     ``options.gbm_features == "alignment"`` the alignment features (:class:`FeatureOptions`). In both, fold k's
     vectorizer (IDF), SVD and model see only the other folds' pairs; ``per_fold[k]``
     holds fold k's model's test probabilities. ``extra`` rows train the models but not the
-    vocabulary, IDF or SVD, which count each pool pair's texts once.
+    vocabulary, IDF or SVD, which count each pool pair's texts once. Everything runs in
+    :func:`member_threads`, so the output does not depend on the machine's thread count.
 
     Args:
         spec: ``"tfidf"``, ``"tfidf-word"`` or ``"gbm"``.
@@ -511,6 +528,14 @@ def feature_member(spec: str, pairs: Sequence[tuple], labels: np.ndarray, fold: 
     """
     if spec not in FEATURE_MEMBERS:
         raise ValueError(f"unknown member {spec!r}: a k-fold run folder or one of {list(FEATURE_MEMBERS)}")
+    with member_threads():
+        return _feature_member(spec, pairs, labels, fold, test_pairs, groups, test_groups, options, extra)
+
+
+def _feature_member(spec: str, pairs: Sequence[tuple], labels: np.ndarray, fold: np.ndarray,
+                    test_pairs: Sequence[tuple], groups: np.ndarray | None, test_groups: np.ndarray | None,
+                    options: FeatureOptions | None, extra: ExtraRows | None) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`feature_member`'s work, called under :func:`member_threads`."""
     options = options or FeatureOptions()
     kind, ngram_max, with_sum = member_tokens(spec, pairs, options)
     labels = np.asarray(labels)

@@ -86,7 +86,9 @@ def cached_feature_member(spec: str, cache_dir: Path, ref: Member, pairs: list, 
     (:func:`common.ensemble.feature_member`) and the folder rewritten as a k-fold-like run
     (``oof.npz``, ``test_predictions.npz``, ``cv_metrics.json``, ``member.json``).
     """
-    meta = {"spec": spec, "options": asdict(options), "folds_from": str(ref.run_dir)}
+    # "threads": fitted in member_threads (one BLAS / OpenMP thread); a cache fitted before, at the machine's thread
+    # count, is refitted, since its floats (and the gbm's bins) depended on that count
+    meta = {"spec": spec, "options": asdict(options), "folds_from": str(ref.run_dir), "threads": 1}
     if extra is not None:  # trained on the task's implied rows too (a cache made without them is refitted)
         meta["implied_rows"] = len(extra.pairs)
         meta["vocabulary"] = "pool rows"  # since the IDF and SVD stopped counting the implied rows' texts again
