@@ -143,5 +143,86 @@ def resolve_run_dir(config: Any, task: str, root: str | Path = "runs") -> Path:
 
 
 def save_config(config: Any, run_dir: Path) -> Path:
-    """Write the resolved config as ``run_dir/config.json`` (atomically)."""
-    return save_config_json(config, Path(run_dir) / "config.json")
+    """Write the resolved config as ``run_dir/config.json`` (atomically) and add this start's
+    :func:`environment` to ``run_dir/environment.json`` (:func:`record_environment`)."""
+    path = save_config_json(config, Path(run_dir) / "config.json")
+    record_environment(run_dir)
+    return path
+
+
+ENVIRONMENT_FILE = "environment.json"
+# Installed distributions whose numerics reach a run's numbers (None where not installed).
+NUMERIC_PACKAGES = ("torch", "transformers", "accelerate", "numpy", "scipy", "scikit-learn", "threadpoolctl",
+                    "gensim", "jieba", "pytorch-crf", "onnxruntime")
+
+
+def _git_state() -> dict[str, Any] | None:
+    """``{"commit", "dirty"}`` of the project's git checkout, or None outside one (or without git)."""
+    import subprocess
+
+    root = Path(__file__).resolve().parents[1]
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=10)
+        status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
+                                capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    if commit.returncode != 0 or status.returncode != 0:
+        return None
+    return {"commit": commit.stdout.strip(), "dirty": bool(status.stdout.strip())}
+
+
+def environment() -> dict[str, Any]:
+    """What a run's numbers depend on besides its config, seed and data: the code and where it ran.
+
+    Keys: ``time`` (UTC, ISO 8601), ``python``, ``platform``, ``cpu_count``, ``packages``
+    (installed version of each of :data:`NUMERIC_PACKAGES`, None when absent), ``git``
+    (:func:`_git_state`), ``torch_threads`` (intra-op threads), ``threadpools`` (each BLAS /
+    OpenMP library threadpoolctl finds: ``internal_api``, ``version``, ``num_threads``),
+    ``processes`` (accelerate's process count) and ``cuda`` (torch's CUDA version and each visible
+    device's name; None and empty on a CPU build). Two runs of one config and seed that score differently differ here: the Sohu gbm
+    member moved with the BLAS thread count and again with a new venv
+    (``competitions/sohu/RESULTS.md``, "The gbm member and the thread count").
+    """
+    import datetime
+    import os
+    import platform
+    from importlib.metadata import PackageNotFoundError, version
+
+    import torch
+    from threadpoolctl import threadpool_info
+
+    def installed(name: str) -> str | None:
+        try:
+            return version(name)
+        except PackageNotFoundError:
+            return None
+
+    return {"time": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+            "python": platform.python_version(), "platform": platform.platform(), "cpu_count": os.cpu_count(),
+            "packages": {name: installed(name) for name in NUMERIC_PACKAGES}, "git": _git_state(),
+            "torch_threads": torch.get_num_threads(),
+            "threadpools": [{k: lib.get(k) for k in ("internal_api", "version", "num_threads")}
+                            for lib in threadpool_info()],
+            "processes": process_state().num_processes,
+            "cuda": {"version": torch.version.cuda,
+                     "devices": [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
+                     if torch.cuda.is_available() else []}}
+
+
+def record_environment(run_dir: str | Path) -> Path:
+    """Append :func:`environment` to ``run_dir/environment.json`` (``{"starts": [...]}``, one entry per start, so a
+    run resumed elsewhere keeps both; an unreadable file starts the list again), atomically. Main process only.
+    """
+    import json
+
+    from common.io import write_json_atomic
+
+    path = Path(run_dir) / ENVIRONMENT_FILE
+    starts = []
+    if path.is_file():
+        try:
+            starts = list(json.loads(path.read_text(encoding="utf-8"))["starts"])
+        except (ValueError, KeyError, TypeError):
+            starts = []
+    return write_json_atomic(path, {"starts": starts + [environment()]})

@@ -157,6 +157,13 @@ def test_two_processes_exit_0_with_one_result_line(runs):
     assert Path(lines[0]["submission"]).is_file() and lines[0]["valid_examples"] == VALID_ROWS[task]
 
 
+def test_environment_records_the_process_count(runs):
+    _, _, one, two = runs
+    for run, processes in ((one, 1), (two, 2)):
+        (start,) = json.loads((run.base / "run" / "environment.json").read_text(encoding="utf-8"))["starts"]
+        assert start["processes"] == processes
+
+
 def test_each_output_written_once_by_one_process(runs):
     _, _, one, two = runs
     assert two.proc.returncode == 0, describe(two.proc)

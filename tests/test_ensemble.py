@@ -282,6 +282,9 @@ def test_ensemble_of_two_kfold_runs_and_tfidf_gbm_writes_a_valid_submission(tmp_
         k = int(k)
         assert np.allclose(per_fold[k], sum(w * parts[n].per_fold[k] for n, w in weights.items()), atol=1e-3)
         assert not np.allclose(per_fold[k], sum(w * parts[n].test for n, w in weights.items()), atol=1e-3)
+    # each member cache and the ensemble record the environment they were fitted in
+    for folder in ("cv-gbm", "cv-tfidf", "ensemble-cv"):
+        assert len(json.loads((tmp_path / folder / "environment.json").read_text())["starts"]) == 1
     # a rerun reuses the cached tfidf / gbm members
     stamp = (tmp_path / "cv-gbm" / "oof.npz").stat().st_mtime_ns
     again = ensemble.main(args)

@@ -104,6 +104,19 @@ def test_resume_before_the_first_checkpoint_and_with_changed_options(tmp_path):
     with pytest.raises(ValueError, match=r"learning_rate 0.0009 -> 0.001; limit 0 -> 40"):
         train.main(args + ["--resume", "true", "--learning-rate", "1e-3", "--limit", "40"])
     assert json.loads((run / "config.json").read_text())["learning_rate"] == 9e-4  # config.json untouched
+    # environment.json: one entry per start that ran (the first and the resume, not the refused ones), each with the
+    # versions that compute and the thread and process counts
+    import sklearn
+    import torch
+
+    starts = json.loads((run / "environment.json").read_text())["starts"]
+    assert len(starts) == 2 and starts[0]["time"] <= starts[1]["time"]
+    for start in starts:
+        assert start["packages"]["scikit-learn"] == sklearn.__version__
+        assert start["packages"]["torch"] == torch.__version__ and start["packages"]["onnxruntime"] is not None
+        assert start["torch_threads"] == torch.get_num_threads() and start["processes"] == 1
+        assert start["threadpools"] and all(pool["num_threads"] >= 1 for pool in start["threadpools"])
+        assert start["git"] is None or len(start["git"]["commit"]) == 40
 
 
 def test_cli_data_error_is_one_line_and_leaves_no_run_folder(tmp_path):

@@ -40,13 +40,13 @@ import numpy as np
 
 from common.commands.args import run_cli, split_task
 from common.commands.predict import submission_name
-from common.config import config_from_dict, save_config_json
+from common.config import config_from_dict
 from common.cv import assert_same_ids
 from common.ensemble import (FEATURE_MEMBERS, GBM_FEATURES, OOF_FILE, TEST_FILE, ExtraRows, FeatureOptions, Member,
                              apply_stack, better, caruana_select, check_members, condition_groups, cross_fit,
                              feature_member, fit_stack, implied_extra_rows, load_member, stack_coefficients)
 from common.io import atomic_path, print_result, write_json_atomic, write_text_atomic
-from common.run import process_state
+from common.run import process_state, record_environment, save_config
 from common.task import Task
 
 METHODS = ("auto", "caruana", "stack")
@@ -107,6 +107,7 @@ def cached_feature_member(spec: str, cache_dir: Path, ref: Member, pairs: list, 
         _save_npz(cache_dir / TEST_FILE, test_ids=ref.test_ids, test=member.test, per_fold=per_fold)
         write_json_atomic(cache_dir / "cv_metrics.json", {"cv": score(oof), "fit_seconds": round(time.time() - start, 1),
                                                           "n_folds": len(per_fold)})
+        record_environment(cache_dir)  # the versions and threads the member was fitted with
         write_json_atomic(cache_dir / "member.json", meta)  # last: marks the cache complete
     return member
 
@@ -194,7 +195,7 @@ def main(argv: list[str] | None = None) -> dict:
            "stack": {k: result["report"]["stack"][k][metric] for k in ("oof_in_sample", "oof_cross_fitted")},
            "cv": chosen["metrics"], "thresholds": state}
     if process_state().is_main_process:
-        save_config_json(config, run_dir / "config.json")
+        save_config(config, run_dir)  # and environment.json
         folds = ref.run_dir / "folds.json"
         if folds.is_file():
             write_text_atomic(run_dir / "folds.json", folds.read_text(encoding="utf-8"))
