@@ -713,10 +713,37 @@ def describe_run(run_dir: Path, info: TaskInfo, curves_dir: Path, runs: dict[str
         logger.warning("%s: %s: %s", run_dir, type(err).__name__, err)
         run.problems.append(f"unreadable ({type(err).__name__}: {err})")
     try:
+        run.details.append(_environment_html(run_dir))
+    except Incomplete as err:  # informational: an unreadable one does not make the run incomplete
+        run.details.append(f'<div class="note">{_e(str(err))}</div>')
+    try:
         run.details.append(_listing(run_dir))
     except OSError as err:
         run.problems.append(f"cannot list the folder ({err})")
     return run
+
+
+def _environment_html(run_dir: Path) -> str:
+    """The last start recorded in ``environment.json`` (:func:`common.run.record_environment`) as one row: the
+    code's commit, the versions that compute, the threads, processes and device; "" when there is none.
+
+    Raises:
+        Incomplete: the file is unreadable or not valid JSON.
+    """
+    data = _read_json(run_dir / "environment.json", required=False)
+    starts = data.get("starts") if isinstance(data, dict) else None
+    if not isinstance(starts, list) or not starts or not isinstance(starts[-1], dict):
+        return ""
+    last = starts[-1]
+    git, packages, cuda = (last.get(k) if isinstance(last.get(k), dict) else {} for k in ("git", "packages", "cuda"))
+    pools = [p.get("num_threads") for p in last.get("threadpools") or [] if isinstance(p, dict)]
+    row = {"code": f"{str(git.get('commit', '?'))[:10]}{' + changes' if git.get('dirty') else ''}" if git
+           else "not a git checkout",
+           **{name: packages.get(name) for name in ("torch", "transformers", "scikit-learn", "numpy")},
+           "threads (torch / BLAS, OpenMP)": f"{last.get('torch_threads')} / {max(pools) if pools else '?'}",
+           "processes": last.get("processes"), "device": ", ".join(map(str, cuda.get("devices") or [])) or "CPU"}
+    caption = "environment.json" + (f": the last of {len(starts)} starts" if len(starts) > 1 else "")
+    return _kv_table(row, caption)
 
 
 def collect(runs_dir: Path, curves_dir: Path) -> tuple[dict[str, list[Run]], dict[str, TaskInfo]]:

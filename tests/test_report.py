@@ -86,6 +86,7 @@ def _runs_tree(root):
     _write(x / "drawn" / "metrics.json", {"best_epoch": 3, "best_metric": 0.65, "metric_name": "auc",
                                           "history": history, "train_seconds": 12.5})
     _write(x / "drawn" / "config.json", dict(config, run_name="drawn", epochs=3))
+    _write(x / "drawn" / "environment.json", '{"starts": [{"time": ')
     # k-fold (common/cv.py layout)
     cv = x / "cv3"
     _write(cv / "config.json", dict(config, run_name="cv3", folds=3, fold_seed=42, group_by_text=True,
@@ -168,6 +169,13 @@ def test_page_over_every_kind_of_run_renders_in_chromium(tmp_path, capsys, monke
     for kind in ("single run", "k-fold", "tune", "blend", "baseline", "ensemble", "ensemble member", "other"):
         assert f"<td>{kind}</td>" in page, kind
     assert "metrics.json: not valid JSON (truncated?)" in page and "config.json: not valid JSON (truncated?)" in page
+    # the real run's environment.json: its code, versions and device; a truncated one is a note, not a problem
+    import sklearn
+    import torch
+
+    assert "environment.json" in page and f"<td>{torch.__version__}</td>" in page
+    assert f"<td>{sklearn.__version__}</td>" in page and "<td>CPU</td>" in page
+    assert "environment.json: not valid JSON (truncated?)" in page
 
     browser = _browser()
     if browser is None:
