@@ -49,6 +49,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from common.io import print_result, write_text_atomic
+from common.run import ENVIRONMENT_FILE
 
 logger = logging.getLogger("common.report")
 
@@ -716,6 +717,8 @@ def describe_run(run_dir: Path, info: TaskInfo, curves_dir: Path, runs: dict[str
         run.details.append(_environment_html(run_dir))
     except Incomplete as err:  # informational: an unreadable one does not make the run incomplete
         run.details.append(f'<div class="note">{_e(str(err))}</div>')
+    except Exception as err:  # a readable file of another shape: the same, named
+        run.details.append(f'<div class="note">{ENVIRONMENT_FILE}: unreadable ({_e(type(err).__name__)})</div>')
     try:
         run.details.append(_listing(run_dir))
     except OSError as err:
@@ -730,19 +733,20 @@ def _environment_html(run_dir: Path) -> str:
     Raises:
         Incomplete: the file is unreadable or not valid JSON.
     """
-    data = _read_json(run_dir / "environment.json", required=False)
+    data = _read_json(run_dir / ENVIRONMENT_FILE, required=False)
     starts = data.get("starts") if isinstance(data, dict) else None
     if not isinstance(starts, list) or not starts or not isinstance(starts[-1], dict):
         return ""
     last = starts[-1]
     git, packages, cuda = (last.get(k) if isinstance(last.get(k), dict) else {} for k in ("git", "packages", "cuda"))
-    pools = [p.get("num_threads") for p in last.get("threadpools") or [] if isinstance(p, dict)]
+    pools = [p["num_threads"] for p in last.get("threadpools") or []
+             if isinstance(p, dict) and isinstance(p.get("num_threads"), int)]
     row = {"code": f"{str(git.get('commit', '?'))[:10]}{' + changes' if git.get('dirty') else ''}" if git
            else "not a git checkout",
            **{name: packages.get(name) for name in ("torch", "transformers", "scikit-learn", "numpy")},
            "threads (torch / BLAS, OpenMP)": f"{last.get('torch_threads')} / {max(pools) if pools else '?'}",
            "processes": last.get("processes"), "device": ", ".join(map(str, cuda.get("devices") or [])) or "CPU"}
-    caption = "environment.json" + (f": the last of {len(starts)} starts" if len(starts) > 1 else "")
+    caption = ENVIRONMENT_FILE + (f": the last of {len(starts)} starts" if len(starts) > 1 else "")
     return _kv_table(row, caption)
 
 

@@ -180,9 +180,9 @@ def environment() -> dict[str, Any]:
     (:func:`_git_state`), ``torch_threads`` (intra-op threads), ``threadpools`` (each BLAS /
     OpenMP library threadpoolctl finds: ``internal_api``, ``version``, ``num_threads``),
     ``processes`` (accelerate's process count) and ``cuda`` (torch's CUDA version and each visible
-    device's name; None and empty on a CPU build). Two runs of one config and seed that score differently differ here: the Sohu gbm
-    member moved with the BLAS thread count and again with a new venv
-    (``competitions/sohu/RESULTS.md``, "The gbm member and the thread count").
+    device's name; None and empty on a CPU build). Two runs of one config and seed that score
+    differently differ here or in their code: the Sohu gbm member moved with the BLAS thread count
+    and again with a new venv (``competitions/sohu/RESULTS.md``, "The gbm member and the thread count").
     """
     import datetime
     import os

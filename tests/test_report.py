@@ -87,6 +87,7 @@ def _runs_tree(root):
                                           "history": history, "train_seconds": 12.5})
     _write(x / "drawn" / "config.json", dict(config, run_name="drawn", epochs=3))
     _write(x / "drawn" / "environment.json", '{"starts": [{"time": ')
+    _write(x / "cv3" / "environment.json", {"starts": [{"git": "?", "cuda": [], "threadpools": [{"num_threads": None}]}]})
     # k-fold (common/cv.py layout)
     cv = x / "cv3"
     _write(cv / "config.json", dict(config, run_name="cv3", folds=3, fold_seed=42, group_by_text=True,
@@ -176,6 +177,7 @@ def test_page_over_every_kind_of_run_renders_in_chromium(tmp_path, capsys, monke
     assert "environment.json" in page and f"<td>{torch.__version__}</td>" in page
     assert f"<td>{sklearn.__version__}</td>" in page and "<td>CPU</td>" in page
     assert "environment.json: not valid JSON (truncated?)" in page
+    assert "<td>not a git checkout</td>" in page and "<td>None / ?</td>" in page  # another shape: shown as far as known
 
     browser = _browser()
     if browser is None:
