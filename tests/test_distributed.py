@@ -160,7 +160,7 @@ def test_two_processes_exit_0_with_one_result_line(runs):
 def test_environment_records_the_process_count(runs):
     _, _, one, two = runs
     for run, processes in ((one, 1), (two, 2)):
-        (start,) = json.loads((run.base / "run" / "environment.json").read_text(encoding="utf-8"))["starts"]
+        (start,) = json.loads((run.run_dir / "environment.json").read_text(encoding="utf-8"))["starts"]
         assert start["processes"] == processes
 
 
