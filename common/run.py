@@ -212,7 +212,10 @@ def environment() -> dict[str, Any]:
 
 def record_environment(run_dir: str | Path) -> Path:
     """Append :func:`environment` to ``run_dir/environment.json`` (``{"starts": [...]}``, one entry per start, so a
-    run resumed elsewhere keeps both; an unreadable file starts the list again), atomically. Main process only.
+    run resumed elsewhere keeps both), atomically. Main process only.
+
+    An unreadable file (not JSON, or no ``starts`` list) is renamed aside to ``environment.json.bad-YYYYmmdd-HHMMSS``
+    (``-1``, ``-2``... if taken) and the list starts again, so nothing it held is lost.
     """
     import json
 
@@ -222,7 +225,15 @@ def record_environment(run_dir: str | Path) -> Path:
     starts = []
     if path.is_file():
         try:
-            starts = list(json.loads(path.read_text(encoding="utf-8"))["starts"])
+            starts = json.loads(path.read_text(encoding="utf-8"))["starts"]
+            if not isinstance(starts, list):
+                raise TypeError("starts is not a list")
         except (ValueError, KeyError, TypeError):
+            stamp = time.strftime("%Y%m%d-%H%M%S")
+            aside, n = path.with_name(f"{path.name}.bad-{stamp}"), 0
+            while aside.exists():
+                n += 1
+                aside = path.with_name(f"{path.name}.bad-{stamp}-{n}")
+            path.rename(aside)
             starts = []
     return write_json_atomic(path, {"starts": starts + [environment()]})

@@ -119,6 +119,24 @@ def test_resume_before_the_first_checkpoint_and_with_changed_options(tmp_path):
         assert start["git"] is None or len(start["git"]["commit"]) == 40
 
 
+def test_record_environment_appends_and_moves_an_unreadable_file_aside(tmp_path):
+    from common.run import record_environment
+
+    path = record_environment(tmp_path)
+    record_environment(tmp_path)
+    first = json.loads(path.read_text())["starts"]
+    assert len(first) == 2
+    # a truncated file, then one whose starts is not a list: each renamed aside byte for byte, the list restarted
+    for bad in ['{"starts": [{"time": 1}', '{"starts": "x"}']:
+        path.write_text(bad)
+        record_environment(tmp_path)
+        assert len(json.loads(path.read_text())["starts"]) == 1
+    asides = sorted(tmp_path.glob("environment.json.bad-*"))
+    assert sorted(p.read_text() for p in asides) == sorted(['{"starts": [{"time": 1}', '{"starts": "x"}'])
+    record_environment(tmp_path)
+    assert len(json.loads(path.read_text())["starts"]) == 2 and len(list(tmp_path.glob("environment.json*"))) == 3
+
+
 def test_cli_data_error_is_one_line_and_leaves_no_run_folder(tmp_path):
     (tmp_path / "train.tsv").write_bytes(b"1 2\t3 4\t1\n1 x\t3\t0\n")
     (tmp_path / "test.tsv").write_bytes(b"1 2\t3 4\n")
