@@ -73,11 +73,13 @@ RECIPES = {
                      ("--distill-alpha", "1", "--epochs", "6", "--esim", "true"),
                      base=("--model", "cache/xiaobu-pretrain")),  # the student and the plain control: the
                                                                    # default small encoder
-    "sohu": Recipe("runs/sohu/cv5-quick-mlm8-stats",
+    "sohu": Recipe("runs/sohu/cv5-quick-mlm8-stats-impliedA",
                    ("--model", "cache/sohu-mlm-8ep", "--config", "competitions/sohu/configs/quick.toml",
-                    "--pair-statistics", "true"),
+                    "--pair-statistics", "true", "--implied-labels", "A"),
                    ("--distill-alpha", "1", "--distill-thresholds", "teacher"),
-                   ("--blend-with", "")),  # the student alone, not blended with TF-IDF (whose probabilities are of
+                   ("--blend-with", ""),
+                   base=("--model", "cache/sohu-mlm-8ep", "--config", "competitions/sohu/configs/quick.toml",
+                         "--pair-statistics", "true")),  # the student and the plain control: without the implied rows  # the student alone, not blended with TF-IDF (whose probabilities are of
                                            # the real test set)
 }
 

@@ -179,13 +179,16 @@ def test_bench_recipe_is_the_makefiles(name):
 
 
 def test_recipe_student_base_replaces_the_neural_flags_only_for_the_student():
-    """<task>_STUDENT_BASE set: the student starts from those model flags, not the k-fold run's; unset (Sohu's
-    recipe), the student takes <task>_RECIPE."""
+    """<task>_STUDENT_BASE set: the student starts from those model flags, not the k-fold run's; emptied, the
+    student takes <task>_RECIPE."""
     sohu = RECIPES["sohu"]
-    assert not sohu.base and sohu.single_base == sohu.neural
+    assert sohu.base and "--implied-labels" in sohu.neural and "--implied-labels" not in sohu.base
     (_, cv_argv), _, (_, student_argv) = _recipe_commands("sohu", "sohu_STUDENT_BASE=--model cache/other")[-3:]
-    assert _flag(cv_argv, "--model") == _flag(sohu.neural, "--model")
+    assert _flag(cv_argv, "--model") == _flag(sohu.neural, "--model") and _flag(cv_argv, "--implied-labels") == "A"
     assert _flag(student_argv, "--model") == "cache/other" and "--pair-statistics" not in student_argv
+    (_, cv_argv), _, (_, student_argv) = _recipe_commands("sohu", "sohu_STUDENT_BASE=")[-3:]
+    data_dir = student_argv.index("--data-dir")
+    assert student_argv[data_dir + 2:data_dir + 2 + len(sohu.neural)] == list(sohu.neural)
 
 
 def test_recipe_student_run_names_the_student_only():
