@@ -77,10 +77,11 @@ RECIPES = {
                    ("--model", "cache/sohu-mlm-8ep", "--config", "competitions/sohu/configs/quick.toml",
                     "--pair-statistics", "true", "--implied-labels", "A"),
                    ("--distill-alpha", "1", "--distill-thresholds", "teacher"),
+                   # the student alone, not blended with TF-IDF (whose probabilities are of the real test set)
                    ("--blend-with", ""),
+                   # the student and the plain control: the recipe's model flags without the implied rows
                    base=("--model", "cache/sohu-mlm-8ep", "--config", "competitions/sohu/configs/quick.toml",
-                         "--pair-statistics", "true")),  # the student and the plain control: without the implied rows  # the student alone, not blended with TF-IDF (whose probabilities are of
-                                           # the real test set)
+                         "--pair-statistics", "true")),
 }
 
 
