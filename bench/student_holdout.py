@@ -66,6 +66,9 @@ class Recipe:
         return self.base or self.neural
 
 
+SOHU_MODEL = ("--model", "cache/sohu-mlm-8ep", "--config", "competitions/sohu/configs/quick.toml",
+              "--pair-statistics", "true")  # the Makefile's sohu_MODEL
+
 RECIPES = {
     "xiaobu": Recipe("runs/xiaobu/cv5-large-esim-tta",
                      ("--model", "cache/xiaobu-pretrain-large", "--learning-rate", "2e-4", "--tta-swap", "true",
@@ -74,14 +77,12 @@ RECIPES = {
                      base=("--model", "cache/xiaobu-pretrain")),  # the student and the plain control: the
                                                                    # default small encoder
     "sohu": Recipe("runs/sohu/cv5-quick-mlm8-stats-impliedA",
-                   ("--model", "cache/sohu-mlm-8ep", "--config", "competitions/sohu/configs/quick.toml",
-                    "--pair-statistics", "true", "--implied-labels", "A"),
+                   SOHU_MODEL + ("--implied-labels", "A"),
                    ("--distill-alpha", "1", "--distill-thresholds", "teacher"),
                    # the student alone, not blended with TF-IDF (whose probabilities are of the real test set)
                    ("--blend-with", ""),
                    # the student and the plain control: the recipe's model flags without the implied rows
-                   base=("--model", "cache/sohu-mlm-8ep", "--config", "competitions/sohu/configs/quick.toml",
-                         "--pair-statistics", "true")),
+                   base=SOHU_MODEL),
 }
 
 
