@@ -67,7 +67,7 @@ class Recipe:
 
 
 SOHU_MODEL = ("--model", "cache/sohu-mlm-8ep", "--config", "competitions/sohu/configs/quick.toml",
-              "--pair-statistics", "true")  # the Makefile's sohu_MODEL
+              "--pair-statistics", "true", "--max-length", "160")  # the Makefile's sohu_MODEL
 
 RECIPES = {
     "xiaobu": Recipe("runs/xiaobu/cv5-large-esim-tta",
@@ -76,7 +76,7 @@ RECIPES = {
                      ("--distill-alpha", "1", "--epochs", "6", "--esim", "true"),
                      base=("--model", "cache/xiaobu-pretrain")),  # the student and the plain control: the
                                                                    # default small encoder
-    "sohu": Recipe("runs/sohu/cv5-quick-mlm8-stats-impliedA",
+    "sohu": Recipe("runs/sohu/cv5-quick-mlm8-stats-impliedA-len160",
                    SOHU_MODEL + ("--implied-labels", "A"),
                    ("--distill-alpha", "1", "--distill-thresholds", "teacher"),
                    # the student alone, not blended with TF-IDF (whose probabilities are of the real test set)
