@@ -11,9 +11,10 @@ weights (no pretrained weights exist here; the cost does not depend on them), sa
 run folder in a temporary directory and exported by ``common.export`` (whose parity check
 on these default-size models is reported too).
 
-Queries: real validation pairs (``--rows`` rows spread over the set), as ``predict``
-collates them: at batch 1 each pair alone (its own length, no padding), at batch 32
-consecutive pairs padded to the longest of the batch. Contenders, all at ``n`` threads for
+Queries: real validation pairs (``--rows`` rows spread over the set), collated as
+``predict`` collates them: at batch 1 each pair alone (its own length, no padding), at batch 32
+consecutive pairs padded to the longest of the batch (a query stream's batches; ``predict``
+itself batches a whole set shortest first, which pads less: ``bench.sorted_inference``). Contenders, all at ``n`` threads for
 each ``n`` of ``--threads`` (default 1 and torch's default, the core count;
 ``torch.set_num_threads(n)``; ONNX Runtime ``intra_op_num_threads = n``, sequential
 execution, pool threads not spinning between runs so they leave the cores to the next

@@ -200,7 +200,7 @@ def main(argv: list[str] | None = None) -> dict:
     coll = partial(collate, pad_id=tokenizer.pad_token_id)
     train_ds = NerDataset(data["train"], tokenizer, types_, 256)
     dev_ds = NerDataset(dev_examples, tokenizer, types_, 256)
-    lengths = [len(it["input_ids"]) for it in train_ds.items]
+    lengths = train_ds.lengths
 
     def epoch_order(epoch: int) -> list[int]:
         g = torch.Generator().manual_seed(args.seed + epoch)

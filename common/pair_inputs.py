@@ -63,7 +63,7 @@ class PairDataset(Dataset):
     T <= max_length), ``condition_ids`` (int) with ``conditions``, ``labels`` (int)
     when labelled, ``soft_labels`` (float) with ``soft_labels`` and ``statistics`` (S floats,
     S = 13 * ``use_statistics`` + 15 * ``use_alignment``) with either. ``lengths`` (N,) are the
-    T's, for length-grouped batches.
+    T's, for length-grouped batches and shortest-first inference.
 
     Raises:
         ValueError: ``texts_a``, ``texts_b`` (``labels``, ``conditions``, ``soft_labels``) of
@@ -164,6 +164,8 @@ class IdPairDataset(Dataset):
     ``swap_prob > 0`` (training) the sides are swapped with a
     draw of :func:`common.pretraining.example_uniform` on (``seed``, epoch, index), so a
     resumed run at any process count swaps what the uninterrupted one swapped.
+    ``lengths`` (N,) are the pairs' token counts as cut (a swap keeps them), for length-grouped
+    training batches and shortest-first inference (:mod:`common.training.inference`).
 
     Raises:
         ValueError: ``soft_labels`` of another length than ``pairs``.
@@ -183,6 +185,8 @@ class IdPairDataset(Dataset):
         # (N, S) statistics of (a, b) as given, once; a swapped draw permutes the row's columns
         self.statistics = scaled_statistics(*zip(*self.encoded), use_statistics, use_alignment) \
             if (use_statistics or use_alignment) and self.encoded else None
+        # tokens per pair as encode_pair cuts it (for length-grouped batches and shortest-first inference)
+        self.lengths = [min(len(a) + len(b), max_length - 3) + 2 + (len(b) > 0) for a, b in self.encoded]
 
     def __len__(self) -> int:
         return len(self.pairs)

@@ -5,16 +5,22 @@ Every prediction goes through an ``Accelerator`` the way training does: the mode
 run's mixed precision, outputs gathered from every process with ``gather_for_metrics``
 (which drops the duplicated tail of the last batch), so N processes predict each row
 once and every process ends with all rows in dataset order.
+
+A dataset with example lengths (a ``lengths`` attribute, as the pair datasets have, or
+``lengths=`` given) is predicted shortest first: each batch is padded only to its own
+longest row, so a length-skewed set pads far less than in dataset order, and the outputs
+are put back in dataset order. The rows do not interact (attention masks), so the
+predictions are those of dataset order up to float rounding.
 """
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import torch
 from torch import nn
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, Subset
 from tqdm.auto import tqdm
 
 PredictStep = Callable[[nn.Module, dict[str, torch.Tensor]], dict[str, Any]]
@@ -39,10 +45,58 @@ def stack_outputs(chunks: list[torch.Tensor]) -> np.ndarray | list[np.ndarray]:
     return [row for a in arrays for row in a]
 
 
-def inference_loader(dataset: Dataset, batch_size: int, collate_fn: Callable, accelerator: Any = None) -> DataLoader:
-    """An in-order loader over ``dataset``; with an accelerator, sharded across its processes and on its device."""
+class ByLength(Subset):
+    """A dataset's rows in ascending length (stable: ties keep dataset order), for inference.
+
+    Args:
+        dataset: any map-style dataset of N rows.
+        lengths: (N,) row lengths (e.g. tokens with the special ones).
+
+    Attributes:
+        order: (N,) int64, ``order[j]`` the dataset index of row j of this view;
+        :func:`run_inference` uses it to put outputs back in dataset order.
+
+    Raises:
+        ValueError: ``lengths`` of another length than ``dataset``.
+    """
+
+    def __init__(self, dataset: Dataset, lengths: Sequence[int]) -> None:
+        if len(lengths) != len(dataset):
+            raise ValueError(f"{len(lengths)} lengths for a dataset of {len(dataset)} rows")
+        self.order = np.argsort(np.asarray(lengths, dtype=np.int64), kind="stable")
+        super().__init__(dataset, self.order.tolist())
+
+
+def inference_loader(dataset: Dataset, batch_size: int, collate_fn: Callable, accelerator: Any = None,
+                     lengths: Sequence[int] | None = None) -> DataLoader:
+    """A loader over ``dataset`` for :func:`run_inference`; with an accelerator, sharded across its processes.
+
+    Args:
+        lengths: (N,) row lengths; default the dataset's ``lengths`` attribute when it has
+            one. With lengths the batches are made shortest first (:class:`ByLength`), and
+            :func:`run_inference` returns the outputs in dataset order all the same.
+            Without, the loader is in dataset order.
+
+    Raises:
+        ValueError: lengths of another length than ``dataset``.
+    """
+    lengths = getattr(dataset, "lengths", None) if lengths is None else lengths
+    if lengths is not None:
+        dataset = ByLength(dataset, lengths)
     loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, collate_fn=collate_fn)
     return accelerator.prepare_data_loader(loader) if accelerator is not None else loader
+
+
+def _in_dataset_order(value: np.ndarray | list, order: np.ndarray) -> np.ndarray | list:
+    """Rows of a :class:`ByLength` view's output (row j = dataset row ``order[j]``) back in dataset order."""
+    if isinstance(value, np.ndarray):
+        restored = np.empty_like(value)
+        restored[order] = value
+        return restored
+    restored_list: list = [None] * len(value)
+    for j, i in enumerate(order.tolist()):
+        restored_list[i] = value[j]
+    return restored_list
 
 
 @torch.no_grad()
@@ -52,7 +106,8 @@ def run_inference(model: nn.Module, loader: DataLoader, predict_step: PredictSte
 
     Args:
         model: on the accelerator's device (see :func:`prepare_model_for_inference`).
-        loader: from :func:`inference_loader` (sharded when an accelerator is given).
+        loader: from :func:`inference_loader` (sharded when an accelerator is given; over a
+            :class:`ByLength` view, the outputs are put back in the underlying dataset's order).
         predict_step: ``(model, batch) -> {name: value}`` where a value is a (B, ...)
             tensor, or a Python list of B objects (e.g. each example's decoded spans,
             whose sizes differ between examples and processes).
@@ -87,6 +142,12 @@ def run_inference(model: nn.Module, loader: DataLoader, predict_step: PredictSte
     model.train(was_training)
     result: dict[str, Any] = {k: stack_outputs(v) for k, v in tensors.items()}
     result.update(objects)
+    view = getattr(loader, "dataset", None)
+    if isinstance(view, ByLength):
+        for key, value in result.items():
+            if len(value) != len(view.order):
+                raise RuntimeError(f"inference returned {len(value)} rows of {key!r} for {len(view.order)} examples")
+            result[key] = _in_dataset_order(value, view.order)
     return result
 
 

@@ -265,7 +265,8 @@ class NerDataset(Dataset):
     ``(start, end, type_id)`` within the piece, and ``tag_labels`` (BIO ids, the
     flattened spans: a CRF cannot hold nested ones). Spans crossing a piece
     boundary, and spans of types not in ``types``, are dropped from the targets (but
-    stay in ``examples`` for scoring).
+    stay in ``examples`` for scoring). ``lengths``: each piece's token count, for
+    length-grouped training and shortest-first inference (:mod:`common.training.inference`).
     """
 
     def __init__(self, examples: Sequence[NerExample], tokenizer, types: Sequence[str], max_length: int) -> None:
@@ -290,6 +291,7 @@ class NerDataset(Dataset):
                 self.items.append({"input_ids": [cls_id] + ids[offset:offset + n] + [sep_id],
                                    "span_labels": sorted({(s.start, s.end, type_id[s.type]) for s in local}),
                                    "tag_labels": [tag_id[t] for t in tags]})
+        self.lengths = [len(item["input_ids"]) for item in self.items]
         if dropped:
             logger.info("%d gold spans cross a piece boundary or have an unknown type: not in the targets", dropped)
 

@@ -28,7 +28,6 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from accelerate import Accelerator
-from torch.utils.data import DataLoader, Subset
 from transformers import AutoConfig, AutoModel, AutoTokenizer
 
 from common.checkpoint import load_model_weights
@@ -38,7 +37,7 @@ from common.io import print_result, write_json_atomic
 from common.ner.metric import format_table, span_scores
 from common.ner.spans import NerExample, Span
 from common.ner.writers import write_cluener, write_span_jsonl
-from common.training.inference import run_inference
+from common.training.inference import inference_loader, run_inference
 from competitions.ner.config import NerConfig
 from competitions.ner.data import (NerDataset, collate, data_path, dataset_name, load_splits, merge_piece_spans,
                                    read_examples, resolve_data_options)
@@ -86,25 +85,19 @@ def predict_spans(model: NerModel, examples: Sequence[NerExample], tokenizer, ty
                   ) -> tuple[list[list[Span]], float]:
     """Predicted spans per example (text offsets) and the sentences per second of the pass.
 
-    Pieces are batched shortest first (batches of similar lengths pad less, and the span
-    heads' score tensors grow as T^2); the outputs are put back in dataset order. With an
+    Pieces are batched shortest first (their ``lengths``, :func:`common.training.inference.inference_loader`:
+    batches of similar lengths pad less, and the span heads' score tensors grow as T^2); the
+    outputs come back in dataset order. With an
     ``accelerator`` the batches are sharded over its processes (the model must be on
     ``accelerator.device``) and every process gets all the spans back.
     """
     dataset = NerDataset(examples, tokenizer, types, max_length)
-    by_length = sorted(range(len(dataset)), key=lambda i: len(dataset[i]["input_ids"]))
-    loader = DataLoader(Subset(dataset, by_length), batch_size=batch_size, shuffle=False,
-                        collate_fn=partial(collate, pad_id=tokenizer.pad_token_id))
-    if accelerator is not None:
-        loader = accelerator.prepare_data_loader(loader)
+    loader = inference_loader(dataset, batch_size, partial(collate, pad_id=tokenizer.pad_token_id), accelerator)
     start = time.time()
-    sorted_spans = run_inference(model, loader, predict_step, accelerator, show_progress=False).get("spans", [])
+    spans = run_inference(model, loader, predict_step, accelerator, show_progress=False).get("spans", [])
     seconds = time.time() - start
-    if len(sorted_spans) != len(dataset):
-        raise RuntimeError(f"inference returned {len(sorted_spans)} piece outputs for {len(dataset)} pieces")
-    spans: list = [None] * len(dataset)
-    for i, rows in zip(by_length, sorted_spans):
-        spans[i] = rows
+    if len(spans) != len(dataset):
+        raise RuntimeError(f"inference returned {len(spans)} piece outputs for {len(dataset)} pieces")
     return merge_piece_spans(dataset, spans), len(examples) / max(seconds, 1e-9)
 
 

@@ -103,7 +103,7 @@ def main(argv: list[str] | None = None) -> dict:
                       collate_fn=partial(collate, pad_id=tokenizer.pad_token_id),
                       compute_metrics=compute_metrics, metric_name="f1", greater_is_better=True,
                       callbacks=build_callbacks(config), predict_step=predict_step,
-                      lengths=[len(item["input_ids"]) for item in train_ds.items])
+                      lengths=train_ds.lengths)
     summary = trainer.train()
     result = predict_run(run_dir, accelerator=trainer.accelerator)
     best = summary["best"]
