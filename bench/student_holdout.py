@@ -23,6 +23,9 @@ the ensemble's, tuned on its OOF rows), the student also both ways; ``tuned on h
 scored rows (an upper bound, equal to the first for AUC). Differences from the ensemble come with a 95% paired
 bootstrap interval over the held-out rows (:func:`bench.oof_compare.paired_bootstrap`).
 
+Resumable: rerun the same command after a kill and the k-fold runs skip their finished folds, the
+single models continue from their checkpoints (``--resume true``; a finished one only predicts again).
+
 Writes ``runs/<task>/holdout-fold<k>/`` (the data copy, the runs) and
 ``bench/results/student_holdout_<task>.json`` (``student_holdout_<task>_fold<k>.json`` for k > 0); prints a table.
 """
@@ -290,6 +293,7 @@ def main(argv: list[str] | None = None) -> dict:
     timed("ensemble (tfidf, gbm fitted)", ensemble.main,
           ["--task", args.task, "--data-dir", str(data), "--runs", str(root / "cv"), "tfidf", "gbm",
            "--run-dir", str(root / "ensemble")])
+    singles += ["--resume", "true"]  # a rerun after a kill continues each single model (or starts it)
     student = singles + ["--distill-from", str(root / "ensemble"), *recipe.student]
     timed("student", train.main, student + ["--run-dir", str(root / "student")])
     timed("plain model", train.main, singles + ["--run-dir", str(root / "plain")])
