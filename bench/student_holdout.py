@@ -282,6 +282,7 @@ def main(argv: list[str] | None = None) -> dict:
     place = ["--task", args.task, "--data-dir", str(data), "--submission-dir", str(root / "submissions")]
     shared = place + list(recipe.neural)  # the neural k-fold run's
     singles = place + [*recipe.single_base, *recipe.single]  # the student's and the plain control's
+    singles += ["--resume", "true"]  # a rerun after a kill continues each single model (or starts it)
     start, seconds = time.time(), {}
 
     def timed(name, fn, argv):
@@ -293,7 +294,6 @@ def main(argv: list[str] | None = None) -> dict:
     timed("ensemble (tfidf, gbm fitted)", ensemble.main,
           ["--task", args.task, "--data-dir", str(data), "--runs", str(root / "cv"), "tfidf", "gbm",
            "--run-dir", str(root / "ensemble")])
-    singles += ["--resume", "true"]  # a rerun after a kill continues each single model (or starts it)
     student = singles + ["--distill-from", str(root / "ensemble"), *recipe.student]
     timed("student", train.main, student + ["--run-dir", str(root / "student")])
     timed("plain model", train.main, singles + ["--run-dir", str(root / "plain")])
