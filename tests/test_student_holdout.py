@@ -226,3 +226,45 @@ def test_recipe_cv_args_reach_the_k_fold_step_only():
     assert cv_module == "common.commands.cv" and _flag(cv_argv, "--fold-seed") == "3"
     assert student_module == "common.commands.train" and "--fold-seed" not in student_argv
     assert _flag(cv_argv, "--seed") == _flag(student_argv, "--seed") == "7"
+
+
+def test_bench_rerun_resumes_its_single_models(tmp_path, monkeypatch):
+    """A rerun after a kill issues the same commands, and every single model's (student, plain control, student
+    from the plain model) carries ``--resume true``, so it continues from its checkpoint instead of being refused
+    for an existing run folder. The commands are recorded, not run; the bench stops where scoring starts."""
+    import bench.student_holdout as bench
+    from common.commands import cv, ensemble, train
+
+    source = tmp_path / "source"
+    (source / XiaobuData.train_file).parent.mkdir(parents=True)
+    shutil.copy("tests/fixtures/xiaobu/train.tsv", source / XiaobuData.train_file)
+    shutil.copy("tests/fixtures/xiaobu/test.tsv", source / XiaobuData.test_file)
+    run = tmp_path / "runs" / "cv3"
+    run.mkdir(parents=True)
+    (run / "config.json").write_text(json.dumps({"data_dir": str(source)}))
+    rows = len((source / XiaobuData.train_file).read_text().splitlines())
+    np.savez(run / "oof.npz", ids=np.array([f"train:{i}" for i in range(rows)]), fold=np.arange(rows) % 3)
+    calls = []
+    for module in (cv, ensemble, train):
+        monkeypatch.setattr(module, "main", lambda argv, name=module.__name__: calls.append((name, argv)))
+
+    class Stop(Exception):
+        pass
+
+    def stop(*args):
+        raise Stop
+
+    monkeypatch.setattr(bench, "Scorer", stop)
+    argv = ["--task", "xiaobu", "--source", str(run), "--holdout-fold", "1", "--student-init", "true",
+            "--pseudo", "true"]
+    for _ in range(2):  # the first call, then the rerun after a kill
+        with pytest.raises(Stop):
+            bench.main(argv)
+    first, rerun = calls[:len(calls) // 2], calls[len(calls) // 2:]
+    assert first == rerun
+    singles = [a for name, a in first if name.endswith(".train")]
+    assert sorted(_flag(a, "--run-dir").rsplit("/", 1)[1] for a in singles) == ["plain", "student", "student-init"]
+    assert all(_flag(a, "--resume") == "true" for a in singles)
+    kfold = [a for name, a in first if name.endswith(".cv")]  # k-fold runs resume by default (finished folds kept)
+    assert len(kfold) == 2 and all("--resume" not in a for a in kfold)
+    assert all(_flag(a, "--data-dir") == str(tmp_path / "runs" / "holdout-fold1" / "data") for _, a in first)
