@@ -178,11 +178,13 @@ def environment() -> dict[str, Any]:
     Keys: ``time`` (UTC, ISO 8601), ``python``, ``platform``, ``cpu_count``, ``packages``
     (installed version of each of :data:`NUMERIC_PACKAGES`, None when absent), ``git``
     (:func:`_git_state`), ``torch_threads`` (intra-op threads), ``threadpools`` (each BLAS /
-    OpenMP library threadpoolctl finds: ``internal_api``, ``version``, ``num_threads``),
+    OpenMP library threadpoolctl finds: ``internal_api``, ``version``, ``num_threads``, and OpenBLAS's kernel set
+    ``architecture``, pinned by :mod:`common.blas`), ``openblas_coretype`` (that variable, None when unset),
     ``processes`` (accelerate's process count) and ``cuda`` (torch's CUDA version and each visible
     device's name; None and empty on a CPU build). Two runs of one config and seed that score
     differently differ here or in their code: the Sohu gbm member moved with the BLAS thread count
-    and again with a new venv (``competitions/sohu/RESULTS.md``, "The gbm member and the thread count").
+    and again with a new venv (``competitions/sohu/RESULTS.md``, "The gbm member and the thread count"), and
+    with OpenBLAS's kernel set (:mod:`common.blas`).
     """
     import datetime
     import os
@@ -202,8 +204,9 @@ def environment() -> dict[str, Any]:
             "python": platform.python_version(), "platform": platform.platform(), "cpu_count": os.cpu_count(),
             "packages": {name: installed(name) for name in NUMERIC_PACKAGES}, "git": _git_state(),
             "torch_threads": torch.get_num_threads(),
-            "threadpools": [{k: lib.get(k) for k in ("internal_api", "version", "num_threads")}
-                            for lib in threadpool_info()],
+            "threadpools": [{k: lib.get(k) for k in ("internal_api", "version", "num_threads", "architecture")
+                             if k in lib or k != "architecture"} for lib in threadpool_info()],
+            "openblas_coretype": os.environ.get("OPENBLAS_CORETYPE"),
             "processes": process_state().num_processes,
             "cuda": {"version": torch.version.cuda,
                      "devices": [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]

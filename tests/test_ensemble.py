@@ -10,6 +10,7 @@ import pytest
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import log_loss, roc_auc_score
 
+from common.blas import openblas_kernels
 from common.ensemble import (ExtraRows, FeatureOptions, apply_stack, caruana_select, check_members, cross_fit,
                              feature_member, fit_stack, implied_extra_rows, load_member, logit)
 from tests.conftest import ROOT
@@ -293,6 +294,13 @@ def test_ensemble_of_two_kfold_runs_and_tfidf_gbm_writes_a_valid_submission(tmp_
     meta = json.loads((tmp_path / "cv-gbm" / "member.json").read_text())
     assert meta.pop("threads") == 1
     (tmp_path / "cv-gbm" / "member.json").write_text(json.dumps(meta))
+    ensemble.main(args)
+    assert (tmp_path / "cv-gbm" / "oof.npz").stat().st_mtime_ns != stamp
+    # ... nor one fitted with another OpenBLAS kernel set (common.blas), which moved the Sohu gbm's bins
+    meta = json.loads((tmp_path / "cv-gbm" / "member.json").read_text())
+    assert meta["blas"] == openblas_kernels()
+    (tmp_path / "cv-gbm" / "member.json").write_text(json.dumps({**meta, "blas": "AnotherCore"}))
+    stamp = (tmp_path / "cv-gbm" / "oof.npz").stat().st_mtime_ns
     ensemble.main(args)
     assert (tmp_path / "cv-gbm" / "oof.npz").stat().st_mtime_ns != stamp
     # a run on other folds is refused with one line naming it
