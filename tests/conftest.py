@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import common  # noqa: F401  first: pins OpenBLAS's kernels before any test module loads numpy (common.blas)
 import os
 from pathlib import Path
 
