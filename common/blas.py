@@ -28,16 +28,27 @@ KERNELS = "Haswell"  # OpenBLAS's AVX2 + FMA kernels: the newest set every x86-6
 VARIABLE = "OPENBLAS_CORETYPE"
 
 
-def _cpu_flags(cpuinfo: Path = Path("/proc/cpuinfo")) -> set[str]:
-    """The first processor's flags from ``/proc/cpuinfo`` (Linux); empty elsewhere or when unreadable."""
+def _cpuinfo_field(name: str, cpuinfo: Path = Path("/proc/cpuinfo")) -> str | None:
+    """The first processor's ``name`` line of ``/proc/cpuinfo`` (Linux); None elsewhere or when unreadable."""
     try:
         with open(cpuinfo, encoding="utf-8", errors="replace") as f:
             for line in f:
-                if line.startswith("flags"):
-                    return set(line.split(":", 1)[1].split())
+                key, _, value = line.partition(":")
+                if key.strip() == name:
+                    return value.strip()
     except OSError:
         pass
-    return set()
+    return None
+
+
+def _cpu_flags(cpuinfo: Path = Path("/proc/cpuinfo")) -> set[str]:
+    """The first processor's flags from ``/proc/cpuinfo`` (Linux); empty elsewhere or when unreadable."""
+    return set((_cpuinfo_field("flags", cpuinfo) or "").split())
+
+
+def cpu_model() -> str | None:
+    """The CPU's name (``/proc/cpuinfo``'s ``model name``, else ``platform.processor()``), None when unknown."""
+    return _cpuinfo_field("model name") or platform.processor() or None
 
 
 def pin_openblas_kernels(environ: dict | None = None, machine: str | None = None,

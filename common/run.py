@@ -175,7 +175,7 @@ def _git_state() -> dict[str, Any] | None:
 def environment() -> dict[str, Any]:
     """What a run's numbers depend on besides its config, seed and data: the code and where it ran.
 
-    Keys: ``time`` (UTC, ISO 8601), ``python``, ``platform``, ``cpu_count``, ``packages``
+    Keys: ``time`` (UTC, ISO 8601), ``python``, ``platform``, ``cpu`` (the CPU's model name), ``cpu_count``, ``packages``
     (installed version of each of :data:`NUMERIC_PACKAGES`, None when absent), ``git``
     (:func:`_git_state`), ``torch_threads`` (intra-op threads), ``threadpools`` (each BLAS /
     OpenMP library threadpoolctl finds: ``internal_api``, ``version``, ``num_threads``, and OpenBLAS's kernel set
@@ -194,6 +194,8 @@ def environment() -> dict[str, Any]:
     import torch
     from threadpoolctl import threadpool_info
 
+    from common.blas import cpu_model
+
     def installed(name: str) -> str | None:
         try:
             return version(name)
@@ -201,7 +203,8 @@ def environment() -> dict[str, Any]:
             return None
 
     return {"time": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-            "python": platform.python_version(), "platform": platform.platform(), "cpu_count": os.cpu_count(),
+            "python": platform.python_version(), "platform": platform.platform(), "cpu": cpu_model(),
+            "cpu_count": os.cpu_count(),
             "packages": {name: installed(name) for name in NUMERIC_PACKAGES}, "git": _git_state(),
             "torch_threads": torch.get_num_threads(),
             "threadpools": [{k: lib.get(k) for k in ("internal_api", "version", "num_threads", "architecture")

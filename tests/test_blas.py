@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from common.blas import KERNELS, VARIABLE, _cpu_flags, pin_openblas_kernels
+from common.blas import KERNELS, VARIABLE, _cpu_flags, _cpuinfo_field, pin_openblas_kernels
 from tests.conftest import ROOT
 
 
@@ -32,6 +32,7 @@ def test_cpu_flags_read_from_cpuinfo(tmp_path):
     cpuinfo.write_text("processor\t: 0\nmodel name\t: X\nflags\t\t: fpu avx2 fma\n\nprocessor\t: 1\nflags\t\t: fpu\n")
     assert _cpu_flags(cpuinfo) == {"fpu", "avx2", "fma"}
     assert _cpu_flags(tmp_path / "absent") == set()
+    assert _cpuinfo_field("model name", cpuinfo) == "X" and _cpuinfo_field("model name", tmp_path / "absent") is None
 
 
 def _loaded_kernels(code: str, **env) -> str:

@@ -109,6 +109,8 @@ def test_resume_before_the_first_checkpoint_and_with_changed_options(tmp_path):
     import sklearn
     import torch
 
+    from common.blas import cpu_model
+
     starts = json.loads((run / "environment.json").read_text())["starts"]
     assert len(starts) == 2 and starts[0]["time"] <= starts[1]["time"]
     for start in starts:
@@ -117,6 +119,7 @@ def test_resume_before_the_first_checkpoint_and_with_changed_options(tmp_path):
         assert start["torch_threads"] == torch.get_num_threads() and start["processes"] == 1
         assert start["threadpools"] and all(pool["num_threads"] >= 1 for pool in start["threadpools"])
         assert start["git"] is None or len(start["git"]["commit"]) == 40
+        assert start["cpu"] == cpu_model()  # which machine: the feature members' floats depend on its CPU
 
 
 def test_record_environment_appends_and_moves_an_unreadable_file_aside(tmp_path):
