@@ -489,8 +489,8 @@ def member_threads() -> threadpool_limits:
     0.6755 (1 thread) to 0.6744 (2 threads) on the same folds; the boosting itself gave the same model at
     either count. Under this context the member is the same for a seed at any thread count (the same
     library versions and OpenBLAS kernel set assumed: :mod:`common.blas` pins one on x86-64, since the
-    SkylakeX and Haswell kernels gave 0.6762 and 0.6749 on the same machine). One thread also keeps the member's loops from fighting another
-    process for the cores: ``tests/test_feature_members_bench.py`` took 52 s beside a two-thread torch load
+    SkylakeX and Haswell kernels gave 0.6762 and 0.6749 on the same machine). One thread also keeps the
+    member's loops from fighting another process for the cores: ``tests/test_feature_members_bench.py`` took 52 s beside a two-thread torch load
     without it and 18 s with it, 12 s alone either way. The caller's limits are restored on exit.
     """
     return threadpool_limits(limits=1)

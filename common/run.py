@@ -175,8 +175,8 @@ def _git_state() -> dict[str, Any] | None:
 def environment() -> dict[str, Any]:
     """What a run's numbers depend on besides its config, seed and data: the code and where it ran.
 
-    Keys: ``time`` (UTC, ISO 8601), ``python``, ``platform``, ``cpu`` (the CPU's model name), ``cpu_count``, ``packages``
-    (installed version of each of :data:`NUMERIC_PACKAGES`, None when absent), ``git``
+    Keys: ``time`` (UTC, ISO 8601), ``python``, ``platform``, ``cpu`` (the CPU's model name), ``cpu_count``,
+    ``packages`` (installed version of each of :data:`NUMERIC_PACKAGES`, None when absent), ``git``
     (:func:`_git_state`), ``torch_threads`` (intra-op threads), ``threadpools`` (each BLAS /
     OpenMP library threadpoolctl finds: ``internal_api``, ``version``, ``num_threads``, and OpenBLAS's kernel set
     ``architecture``, pinned by :mod:`common.blas`), ``openblas_coretype`` (that variable, None when unset),
@@ -207,8 +207,9 @@ def environment() -> dict[str, Any]:
             "cpu_count": os.cpu_count(),
             "packages": {name: installed(name) for name in NUMERIC_PACKAGES}, "git": _git_state(),
             "torch_threads": torch.get_num_threads(),
-            "threadpools": [{k: lib.get(k) for k in ("internal_api", "version", "num_threads", "architecture")
-                             if k in lib or k != "architecture"} for lib in threadpool_info()],
+            "threadpools": [{**{k: lib.get(k) for k in ("internal_api", "version", "num_threads")},
+                             **({"architecture": lib["architecture"]} if "architecture" in lib else {})}
+                            for lib in threadpool_info()],
             "openblas_coretype": os.environ.get("OPENBLAS_CORETYPE"),
             "processes": process_state().num_processes,
             "cuda": {"version": torch.version.cuda,

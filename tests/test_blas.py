@@ -35,8 +35,8 @@ def test_cpu_flags_read_from_cpuinfo(tmp_path):
     assert _cpuinfo_field("model name", cpuinfo) == "X" and _cpuinfo_field("model name", tmp_path / "absent") is None
 
 
-def _loaded_kernels(code: str, **env) -> str:
-    environ = {k: v for k, v in os.environ.items() if k != VARIABLE} | env
+def _loaded_kernels(code: str) -> str:
+    environ = {k: v for k, v in os.environ.items() if k != VARIABLE}
     return subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=environ, check=True, capture_output=True,
                           text=True).stdout.strip()
 

@@ -38,8 +38,8 @@ from typing import Any, Callable
 
 import numpy as np
 
-from common.commands.args import run_cli, split_task
 from common.blas import openblas_kernels
+from common.commands.args import run_cli, split_task
 from common.commands.predict import submission_name
 from common.config import config_from_dict
 from common.cv import assert_same_ids
@@ -89,10 +89,10 @@ def cached_feature_member(spec: str, cache_dir: Path, ref: Member, pairs: list, 
     """
     # "threads": fitted in member_threads (one BLAS / OpenMP thread); a cache fitted before, at the machine's thread
     # count, is refitted, since its floats (and the gbm's bins) depended on that count
-    meta = {"spec": spec, "options": asdict(options), "folds_from": str(ref.run_dir), "threads": 1}
     # "blas": OpenBLAS's kernel set (common.blas pins one on x86-64); a cache fitted with another set is refitted,
     # since the gbm's bins moved with it (Sohu OOF 0.6762 with SkylakeX kernels, 0.6749 with Haswell's)
-    meta["blas"] = openblas_kernels()
+    meta = {"spec": spec, "options": asdict(options), "folds_from": str(ref.run_dir), "threads": 1,
+            "blas": openblas_kernels()}
     if extra is not None:  # trained on the task's implied rows too (a cache made without them is refitted)
         meta["implied_rows"] = len(extra.pairs)
         meta["vocabulary"] = "pool rows"  # since the IDF and SVD stopped counting the implied rows' texts again
