@@ -728,7 +728,8 @@ def describe_run(run_dir: Path, info: TaskInfo, curves_dir: Path, runs: dict[str
 
 def _environment_html(run_dir: Path) -> str:
     """The last start recorded in ``environment.json`` (:func:`common.run.record_environment`) as one row: the
-    code's commit, the versions that compute, the threads, processes and device; "" when there is none.
+    code's commit, the versions that compute, the threads, processes and device (on a CPU, its model and the
+    kernel sets of torch and OpenBLAS); "" when there is none.
 
     Raises:
         Incomplete: the file is unreadable or not valid JSON.
@@ -741,11 +742,17 @@ def _environment_html(run_dir: Path) -> str:
     git, packages, cuda = (last.get(k) if isinstance(last.get(k), dict) else {} for k in ("git", "packages", "cuda"))
     pools = [p["num_threads"] for p in last.get("threadpools") or []
              if isinstance(p, dict) and isinstance(p.get("num_threads"), int)]
+    # on a CPU, its model and the kernel sets its floats depend on (torch's own, OpenBLAS's), as far as recorded
+    openblas = next((p.get("architecture") for p in last.get("threadpools") or []
+                     if isinstance(p, dict) and p.get("architecture")), None)
+    kernels = ", ".join(f"{name} {value}" for name, value in
+                        (("torch", last.get("torch_cpu_capability")), ("OpenBLAS", openblas)) if value)
+    cpu = "CPU" + (f" {last['cpu']}" if last.get("cpu") else "") + (f" (kernels: {kernels})" if kernels else "")
     row = {"code": f"{str(git.get('commit', '?'))[:10]}{' + changes' if git.get('dirty') else ''}" if git
            else "not a git checkout",
            **{name: packages.get(name) for name in ("torch", "transformers", "scikit-learn", "numpy")},
            "threads (torch / BLAS, OpenMP)": f"{last.get('torch_threads')} / {max(pools) if pools else '?'}",
-           "processes": last.get("processes"), "device": ", ".join(map(str, cuda.get("devices") or [])) or "CPU"}
+           "processes": last.get("processes"), "device": ", ".join(map(str, cuda.get("devices") or [])) or cpu}
     caption = ENVIRONMENT_FILE + (f": the last of {len(starts)} starts" if len(starts) > 1 else "")
     return _kv_table(row, caption)
 

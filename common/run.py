@@ -177,7 +177,9 @@ def environment() -> dict[str, Any]:
 
     Keys: ``time`` (UTC, ISO 8601), ``python``, ``platform``, ``cpu`` (the CPU's model name), ``cpu_count``,
     ``packages`` (installed version of each of :data:`NUMERIC_PACKAGES`, None when absent), ``git``
-    (:func:`_git_state`), ``torch_threads`` (intra-op threads), ``threadpools`` (each BLAS /
+    (:func:`_git_state`), ``torch_threads`` (intra-op threads), ``torch_cpu_capability`` (the vector
+    instruction set torch's own CPU kernels dispatch to: ``AVX512``, ``AVX2``, ``DEFAULT``...; set by the CPU
+    or ``ATEN_CPU_CAPABILITY``), ``threadpools`` (each BLAS /
     OpenMP library threadpoolctl finds: ``internal_api``, ``version``, ``num_threads``, and OpenBLAS's kernel set
     ``architecture``, pinned by :mod:`common.blas`), ``openblas_coretype`` (that variable, None when unset),
     ``processes`` (accelerate's process count) and ``cuda`` (torch's CUDA version and each visible
@@ -206,7 +208,7 @@ def environment() -> dict[str, Any]:
             "python": platform.python_version(), "platform": platform.platform(), "cpu": cpu_model(),
             "cpu_count": os.cpu_count(),
             "packages": {name: installed(name) for name in NUMERIC_PACKAGES}, "git": _git_state(),
-            "torch_threads": torch.get_num_threads(),
+            "torch_threads": torch.get_num_threads(), "torch_cpu_capability": torch.backends.cpu.get_cpu_capability(),
             "threadpools": [{**{k: lib.get(k) for k in ("internal_api", "version", "num_threads")},
                              **({"architecture": lib["architecture"]} if "architecture" in lib else {})}
                             for lib in threadpool_info()],

@@ -52,3 +52,13 @@ def test_a_command_loads_numpy_with_the_pinned_kernels():
         assert _loaded_kernels(f"import {package}; {probe}") == f"{KERNELS} {KERNELS}"
     first = _loaded_kernels(f"import numpy, common; {probe}")
     assert first.endswith(" None")
+
+
+def test_environment_records_the_kernel_set_torch_dispatches_to():
+    """torch picks its CPU kernels (AVX512, AVX2, DEFAULT...) by the CPU unless ATEN_CPU_CAPABILITY says otherwise,
+    and their floats differ (Xiaobu RESULTS, "make xiaobu-recipe end to end"): the record is the set in use."""
+    probe = "from common.run import environment; print(environment()['torch_cpu_capability'])"
+    environ = {**os.environ, "ATEN_CPU_CAPABILITY": "default"}
+    out = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, env=environ, check=True, capture_output=True,
+                         text=True).stdout.strip()
+    assert out == "DEFAULT"

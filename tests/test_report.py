@@ -175,7 +175,8 @@ def test_page_over_every_kind_of_run_renders_in_chromium(tmp_path, capsys, monke
     import torch
 
     assert "environment.json" in page and f"<td>{torch.__version__}</td>" in page
-    assert f"<td>{sklearn.__version__}</td>" in page and "<td>CPU</td>" in page
+    assert f"<td>{sklearn.__version__}</td>" in page and "<td>CPU</td>" in page  # the other shape: no CPU recorded
+    assert f"(kernels: torch {torch.backends.cpu.get_cpu_capability()}, OpenBLAS " in page  # the real run's CPU
     assert "environment.json: not valid JSON (truncated?)" in page
     assert "<td>not a git checkout</td>" in page and "<td>None / ?</td>" in page  # another shape: shown as far as known
 

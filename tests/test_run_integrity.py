@@ -120,6 +120,7 @@ def test_resume_before_the_first_checkpoint_and_with_changed_options(tmp_path):
         assert start["threadpools"] and all(pool["num_threads"] >= 1 for pool in start["threadpools"])
         assert start["git"] is None or len(start["git"]["commit"]) == 40
         assert start["cpu"] == cpu_model()  # which machine: the feature members' floats depend on its CPU
+        assert start["torch_cpu_capability"] == torch.backends.cpu.get_cpu_capability()  # and the neural ones' kernels
 
 
 def test_record_environment_appends_and_moves_an_unreadable_file_aside(tmp_path):
