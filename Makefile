@@ -208,7 +208,7 @@ $(XIAOBU_PRETRAINED)/config.json: | venv
 
 xiaobu-pretrain: $(XIAOBU_PRETRAINED)/config.json ## MLM pretraining on the ids (one epoch), cached in cache/xiaobu-pretrain
 
-# The larger encoder (hidden 256, 4 layers, 5 MLM epochs: 65 min on 2 CPU cores; resumes when made again),
+# The larger encoder (hidden 256, 4 layers, 5 MLM epochs: 33-65 min on 2 CPU cores; resumes when made again),
 # fine-tuned at a lower learning rate than the small encoder's 9e-4 (competitions/xiaobu/RESULTS.md: 5-fold
 # OOF AUC 0.833 at 3e-4, 0.838 at 2e-4 with swap TTA, 0.844 with the ESIM head too, against TF-IDF's 0.814
 # and the small encoder's 0.820):
