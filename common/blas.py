@@ -7,7 +7,8 @@ quantile bins turn that into different trees: the Sohu gbm member's 5-fold OOF s
 SkylakeX kernels and 0.6749 with Haswell kernels on the same Xeon, the same code and data, the latter
 equal to the last digit to what an earlier machine gave (``competitions/sohu/RESULTS.md``, "make
 sohu-recipe end to end from a clean checkout; the gbm member and OpenBLAS's kernels"). torch's CPU build
-uses its own BLAS, so the neural members are not affected.
+does not use OpenBLAS; its own kernels also follow the CPU (``torch_cpu_capability`` in ``environment.json``)
+and are not pinned here (``docs/runs-and-export.md``).
 
 :func:`pin_openblas_kernels` sets ``OPENBLAS_CORETYPE=Haswell`` before numpy is imported, on x86-64 CPUs
 that have AVX2 and FMA (every x86-64 server CPU since 2013). It runs when ``common``, ``competitions`` or

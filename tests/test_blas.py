@@ -35,8 +35,9 @@ def test_cpu_flags_read_from_cpuinfo(tmp_path):
     assert _cpuinfo_field("model name", cpuinfo) == "X" and _cpuinfo_field("model name", tmp_path / "absent") is None
 
 
-def _loaded_kernels(code: str) -> str:
-    environ = {k: v for k, v in os.environ.items() if k != VARIABLE}
+def _python(code: str, **env: str) -> str:
+    """What ``python -c code`` prints, run in the project folder without OPENBLAS_CORETYPE and with ``env`` set."""
+    environ = {**{k: v for k, v in os.environ.items() if k != VARIABLE}, **env}
     return subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=environ, check=True, capture_output=True,
                           text=True).stdout.strip()
 
@@ -49,8 +50,8 @@ def test_a_command_loads_numpy_with_the_pinned_kernels():
     probe = ("import numpy, scipy.linalg; from common.blas import openblas_kernels; from common.run import environment;"
              "print(openblas_kernels(), environment()['openblas_coretype'])")
     for package in ("common", "competitions", "bench"):
-        assert _loaded_kernels(f"import {package}; {probe}") == f"{KERNELS} {KERNELS}"
-    first = _loaded_kernels(f"import numpy, common; {probe}")
+        assert _python(f"import {package}; {probe}") == f"{KERNELS} {KERNELS}"
+    first = _python(f"import numpy, common; {probe}")
     assert first.endswith(" None")
 
 
@@ -58,7 +59,4 @@ def test_environment_records_the_kernel_set_torch_dispatches_to():
     """torch picks its CPU kernels (AVX512, AVX2, DEFAULT...) by the CPU unless ATEN_CPU_CAPABILITY says otherwise,
     and their floats differ (Xiaobu RESULTS, "make xiaobu-recipe end to end"): the record is the set in use."""
     probe = "from common.run import environment; print(environment()['torch_cpu_capability'])"
-    environ = {**os.environ, "ATEN_CPU_CAPABILITY": "default"}
-    out = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, env=environ, check=True, capture_output=True,
-                         text=True).stdout.strip()
-    assert out == "DEFAULT"
+    assert _python(probe, ATEN_CPU_CAPABILITY="default") == "DEFAULT"
