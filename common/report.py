@@ -740,11 +740,10 @@ def _environment_html(run_dir: Path) -> str:
         return ""
     last = starts[-1]
     git, packages, cuda = (last.get(k) if isinstance(last.get(k), dict) else {} for k in ("git", "packages", "cuda"))
-    pools = [p["num_threads"] for p in last.get("threadpools") or []
-             if isinstance(p, dict) and isinstance(p.get("num_threads"), int)]
+    libraries = [p for p in last.get("threadpools") or [] if isinstance(p, dict)]
+    pools = [p["num_threads"] for p in libraries if isinstance(p.get("num_threads"), int)]
     # on a CPU, its model and the kernel sets its floats depend on (torch's own, OpenBLAS's), as far as recorded
-    openblas = next((p.get("architecture") for p in last.get("threadpools") or []
-                     if isinstance(p, dict) and p.get("architecture")), None)
+    openblas = next((p["architecture"] for p in libraries if p.get("architecture")), None)
     kernels = ", ".join(f"{name} {value}" for name, value in
                         (("torch", last.get("torch_cpu_capability")), ("OpenBLAS", openblas)) if value)
     cpu = "CPU" + (f" {last['cpu']}" if last.get("cpu") else "") + (f" (kernels: {kernels})" if kernels else "")
