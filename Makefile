@@ -72,20 +72,24 @@ TUNE_RUN ?= tune
 # OOF-weighted ensemble -> one distilled student on the ensemble's soft targets: a single model, the one
 # `bench.student_holdout` scores held out and the one whose speed the submission gets.
 # Every step resumes (k-fold, the student) or is cached (tfidf, gbm), so a rerun redoes only what is missing.
-# <task>_RECIPE: the neural run's flags; <task>_RECIPE_RUN: its run name; <task>_STUDENT_BASE: the student's
-# model flags where they are not the neural run's (unset: <task>_RECIPE; set, the task's defaults under it);
+# <task>_RECIPE: the neural run's flags (unset: <task>_ARGS, the task's defaults, so a new task has a recipe
+# before it has tuned one); <task>_RECIPE_RUN: its run name (unset: cv$(FOLDS)-recipe); <task>_STUDENT_BASE: the
+# student's model flags where they are not the neural run's (unset: the neural run's; set, the task's defaults under it);
 # <task>_STUDENT: the student's own flags (it trains on the task's training rows and every test row, each with
 # the ensemble's soft target, and picks its epoch on the validation rows).
 # The student resumes its run folder (STUDENT_RUN, default <k-fold run>-student), which refuses other flags than
 # it was started with: after a change of <task>_STUDENT or <task>_STUDENT_BASE, STUDENT_RUN=<new name> trains a
 # new student beside the old one and leaves the k-fold run, its ensemble and the old student as they are.
-%-recipe: venv $$($$*_RECIPE_NEEDS) ## cv + ensemble(tfidf, gbm) + distilled student: make sohu-recipe
-	$(PY) -m common.commands.cv --task $* $($*_DATA) $($*_RECIPE) --folds $(FOLDS) --run-name $($*_RECIPE_RUN) \
+recipe_flags = $(if $($(1)_RECIPE),$($(1)_DATA) $($(1)_RECIPE),$($(1)_ARGS))
+recipe_run = $(or $($(1)_RECIPE_RUN),cv$(FOLDS)-recipe)
+%-recipe: venv $$(if $$($$*_RECIPE),,$$($$*_NEEDS)) $$($$*_RECIPE_NEEDS) ## cv + ensemble(tfidf, gbm) + distilled student: make sohu-recipe
+	$(PY) -m common.commands.cv --task $* $(call recipe_flags,$*) --folds $(FOLDS) --run-name $(call recipe_run,$*) \
 		$(CV_ARGS) $(ARGS)
-	$(PY) -m common.commands.ensemble --task $* $($*_DATA) --runs runs/$*/$($*_RECIPE_RUN) tfidf gbm
-	$(PY) -m common.commands.train --task $* $($*_DATA) $(or $($*_STUDENT_BASE),$($*_RECIPE)) \
-		--run-name $(or $(STUDENT_RUN),$($*_RECIPE_RUN)-student) --resume true \
-		--distill-from runs/$*/ensemble-$($*_RECIPE_RUN) --distill-alpha 1 $($*_STUDENT) $(ARGS) \
+	$(PY) -m common.commands.ensemble --task $* $($*_DATA) --runs runs/$*/$(call recipe_run,$*) tfidf gbm
+	$(PY) -m common.commands.train --task $* \
+		$(if $($*_STUDENT_BASE),$($*_DATA) $($*_STUDENT_BASE),$(call recipe_flags,$*)) \
+		--run-name $(or $(STUDENT_RUN),$(call recipe_run,$*)-student) --resume true \
+		--distill-from runs/$*/ensemble-$(call recipe_run,$*) --distill-alpha 1 $($*_STUDENT) $(ARGS) \
 		|| { echo "make $@: the student step failed; if it was refused for other options than its run folder's," \
 			"STUDENT_RUN=<new name> trains a new student beside it (the k-fold run and ensemble are kept)" >&2; exit 1; }
 

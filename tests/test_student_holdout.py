@@ -202,6 +202,19 @@ def test_recipe_student_run_names_the_student_only():
     assert _flag(student_argv, "--distill-from") == f"runs/xiaobu/ensemble-{default_cv}"
 
 
+def test_recipe_of_a_task_without_recipe_variables_runs_its_defaults():
+    """A task that sets only <task>_DATA/_ARGS (AFQMC, a newly added one) still gets a whole recipe: its
+    defaults under cv<FOLDS>-recipe. Before, `make afqmc-recipe` ran `cv ... --run-name` with no name."""
+    (cv_module, cv_argv), (ens_module, ens_argv), (student_module, student_argv) = _recipe_commands("afqmc", "FOLDS=3")
+    assert (cv_module, ens_module, student_module) == ("common.commands.cv", "common.commands.ensemble",
+                                                       "common.commands.train")
+    data = ["--data-dir", "data/xiaobu/pairs/csts_afqmc"]
+    assert cv_argv == ["--task", "afqmc", *data, "--folds", "3", "--run-name", "cv3-recipe"]
+    assert ens_argv == ["--task", "afqmc", *data, "--runs", "runs/afqmc/cv3-recipe", "tfidf", "gbm"]
+    assert student_argv == ["--task", "afqmc", *data, "--run-name", "cv3-recipe-student", "--resume", "true",
+                            "--distill-from", "runs/afqmc/ensemble-cv3-recipe", "--distill-alpha", "1"]
+
+
 def test_recipe_names_student_run_when_the_student_step_fails(tmp_path):
     """A refused student step (e.g. its folder was started with other flags) fails make and names STUDENT_RUN;
     the steps before it ran. PY is a stand-in that fails only the `train` command; prerequisites are not made."""
