@@ -5,12 +5,14 @@ developed on, so the default encoder is a small BERT built from a config (random
 init, or the output of ``common.pretraining`` MLM) with the standard 21128-token
 Chinese BERT vocab; when that vocab is absent too, a character vocab is built from
 the training text and saved with the run. ``--model`` takes any HF name or path
-for users who have weights (e.g. ``hfl/chinese-roberta-wwm-ext``).
+for users who have weights (e.g. ``hfl/chinese-roberta-wwm-ext``), or a finished run of
+a text pair task here, whose fine-tuned encoder then starts the new run (:func:`model_folders`).
 """
 
 from __future__ import annotations
 
 import collections
+import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -55,8 +57,54 @@ class EncoderConfig:
 
 
 def is_project_pretraining(model: str) -> bool:
-    """True for a folder written by this project's pretraining commands (it holds pretrain_config.json)."""
-    return (Path(model) / "pretrain_config.json").is_file()
+    """True for a folder written by this project's pretraining commands (it holds pretrain_config.json),
+    and for a run folder (:func:`model_folders`) whose own ``--model`` was one, or was empty (a small
+    encoder trained here from scratch): the task's learning rate suits what this project trained."""
+    for _ in range(8):  # a run started from a run started from ...; deeper chains count as outside
+        if (Path(model) / "pretrain_config.json").is_file():
+            return True
+        if not is_pair_run(model):
+            return False
+        model = str(json.loads((Path(model) / "config.json").read_text(encoding="utf-8")).get("model", ""))
+        if not model:
+            return True
+    return False
+
+
+def is_pair_run(folder: str | Path) -> bool:
+    """True for a pair-classifier run folder of this project: ``encoder/config.json``, ``tokenizer/`` and the
+    run's ``config.json`` beside them."""
+    folder = Path(folder)
+    return (folder / "encoder" / "config.json").is_file() and (folder / "tokenizer").is_dir() \
+        and (folder / "config.json").is_file()
+
+
+WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
+
+
+def model_folders(model: str) -> tuple[str, str]:
+    """(weights folder, tokenizer folder) that ``--model`` names.
+
+    A finished pair-classifier run of this project (:func:`is_pair_run`: Sohu, AFQMC, a new
+    text task) gives its fine-tuned ``encoder/`` and its ``tokenizer/``, so a run on one task
+    starts another: intermediate-task transfer (Phang et al. 2018, "Sentence Encoders on
+    STILTs"), e.g. ``--model runs/afqmc/<run>``. Anything else (an HF name, a model folder)
+    is both.
+
+    Raises:
+        FileNotFoundError: a k-fold run folder (``fold0/`` and no ``encoder/``: name one fold's
+            folder), or a run whose ``encoder/`` holds no weights yet (it saves them at its first
+            best epoch).
+    """
+    folder = Path(model)
+    if not is_pair_run(folder):
+        if (folder / "fold0" / "encoder").is_dir() and not (folder / "encoder").exists():
+            raise FileNotFoundError(f"--model {model}: a k-fold run; give one fold's folder, e.g. {folder / 'fold0'}")
+        return model, model
+    if not any((folder / "encoder" / name).is_file() for name in WEIGHT_FILES):
+        raise FileNotFoundError(f"--model {model}: {folder / 'encoder'} holds no weights yet "
+                                "(a run saves them at its first best epoch)")
+    return str(folder / "encoder"), str(folder / "tokenizer")
 
 
 def build_char_vocab(texts: Iterable[str], path: str | Path, min_freq: int = 2) -> Path:
@@ -99,7 +147,7 @@ def resolve_vocab(vocab: str) -> Path:
 
 def load_tokenizer(config: EncoderConfig, texts: Iterable[str] | None = None,
                    build_dir: str | Path | None = None) -> PreTrainedTokenizerBase:
-    """The tokenizer of ``config.model``, else a WordPiece tokenizer on ``config.vocab``.
+    """The tokenizer of ``config.model`` (a run folder: its ``tokenizer/``), else a WordPiece tokenizer on ``config.vocab``.
 
     When neither exists and ``texts`` is given, builds a character vocab in
     ``build_dir`` (see :func:`build_char_vocab`).
@@ -108,7 +156,7 @@ def load_tokenizer(config: EncoderConfig, texts: Iterable[str] | None = None,
         FileNotFoundError: no model, no vocab, and no texts to build one from.
     """
     if config.model:
-        return AutoTokenizer.from_pretrained(config.model)
+        return AutoTokenizer.from_pretrained(model_folders(config.model)[1])
     vocab = resolve_vocab(config.vocab)
     vocab_file = vocab / "vocab.txt" if vocab.is_dir() else vocab
     if vocab_file.is_file():
@@ -149,7 +197,7 @@ def pretrained_config(config: EncoderConfig):
     So that ``--dropout`` (and a tuned dropout) reaches a pretrained encoder too; configs
     without BERT's dropout fields are returned unchanged.
     """
-    loaded = AutoConfig.from_pretrained(config.model)
+    loaded = AutoConfig.from_pretrained(model_folders(config.model)[0])
     for name in ("hidden_dropout_prob", "attention_probs_dropout_prob"):
         if hasattr(loaded, name):
             setattr(loaded, name, config.dropout)
@@ -157,13 +205,14 @@ def pretrained_config(config: EncoderConfig):
 
 
 def build_encoder(config: EncoderConfig, tokenizer: PreTrainedTokenizerBase) -> nn.Module:
-    """``AutoModel.from_pretrained(config.model)``, else a randomly initialised small BERT.
+    """``AutoModel.from_pretrained(config.model)`` (a run folder: its ``encoder/``, :func:`model_folders`),
+    else a randomly initialised small BERT.
 
     The small BERT's vocabulary size is ``len(tokenizer)``.
     """
     if config.model:
         logger.info("encoder: %s (pretrained)", config.model)
-        return AutoModel.from_pretrained(config.model, config=pretrained_config(config))
+        return AutoModel.from_pretrained(model_folders(config.model)[0], config=pretrained_config(config))
     logger.info("encoder: small BERT from config (%d layers, hidden %d), random init",
                 config.num_layers, config.hidden_size)
     return BertModel(small_bert_config(config, len(tokenizer)), add_pooling_layer=False)

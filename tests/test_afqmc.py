@@ -98,3 +98,31 @@ def test_cv_and_tfidf_reference_on_the_same_folds(tmp_path, data_dir):
     with pytest.raises(ValueError, match="ids differ"):
         baseline.main(["--data-dir", str(data_dir), "--run-dir", str(tmp_path / "ref"),
                        "--submission-dir", str(tmp_path / "sub"), "--folds-from", str(tmp_path / "shuffled")])
+
+
+@needs_data
+def test_a_finished_run_starts_a_run_of_another_task(tmp_path, data_dir):
+    """--model <run folder> (intermediate-task transfer): the new run starts from the run's trained encoder and
+    tokenizer, at the task's own learning rate (the first run trained a small encoder here)."""
+    import torch
+    from transformers import AutoTokenizer
+
+    from common.commands import train
+    from common.config import parse_config
+    from common.pair_classifier import build_pair_model
+    from competitions.afqmc.config import AfqmcConfig
+
+    first = tmp_path / "first"
+    train.main(_flags(tmp_path, data_dir) + ["--run-dir", str(first), "--limit", "40"])
+    config = parse_config(AfqmcConfig, _flags(tmp_path, data_dir)[2:] + ["--model", str(first)])
+    assert config.learning_rate == AfqmcConfig.learning_rate  # not pretrained_learning_rate
+    model = build_pair_model(config, tmp_path / "second", ["今天"], [0, 1])
+    trained = torch.load(first / "model.pt", map_location="cpu")["state_dict"]  # the first run's best weights
+    start = model.module.encoder.state_dict()  # AutoModel adds BERT's pooler, which the classifier does not use
+    assert {k for k in start if f"encoder.{k}" not in trained} == {"pooler.dense.weight", "pooler.dense.bias"}
+    assert all(torch.equal(v, trained[f"encoder.{k}"]) for k, v in start.items() if not k.startswith("pooler."))
+    assert model.processor.get_vocab() == AutoTokenizer.from_pretrained(first / "tokenizer").get_vocab()
+    second = train.main(_flags(tmp_path, data_dir) + ["--model", str(first), "--run-dir", str(tmp_path / "run2"),
+                                                      "--limit", "40"])
+    assert second["start"] == "pretrained"
+    assert validate_clue_submission_file(second["submission"], list(range(25))) == 25

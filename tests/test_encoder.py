@@ -31,3 +31,48 @@ def test_default_vocab_is_the_shipped_one_from_any_working_directory(tmp_path, m
     assert len(tokenizer) == 21128 and not (tmp_path / "built").exists()
     assert tokenizer("我爱北京天安门")["input_ids"] == [101, 2769, 4263, 1266, 776, 1921, 2128, 7305, 102]
     assert "not found" not in caplog.text
+
+
+def _pair_run(folder, model="", weights=True):
+    """A fabricated pair-classifier run folder: run config, encoder/ (config, weights), tokenizer/."""
+    import json
+
+    (folder / "encoder").mkdir(parents=True)
+    (folder / "tokenizer").mkdir()
+    (folder / "config.json").write_text(json.dumps({"model": model}), encoding="utf-8")
+    (folder / "encoder" / "config.json").write_text("{}", encoding="utf-8")
+    if weights:
+        (folder / "encoder" / "model.safetensors").write_bytes(b"")
+    return folder
+
+
+def test_model_folders_of_a_run_a_kfold_run_and_anything_else(tmp_path):
+    import pytest
+
+    from common.encoder import model_folders
+
+    run = _pair_run(tmp_path / "run")
+    assert model_folders(str(run)) == (str(run / "encoder"), str(run / "tokenizer"))
+    assert model_folders("hfl/chinese-roberta-wwm-ext") == ("hfl/chinese-roberta-wwm-ext",) * 2
+    assert model_folders(str(tmp_path)) == (str(tmp_path),) * 2  # a model folder of any other layout
+    _pair_run(tmp_path / "cv" / "fold0")
+    with pytest.raises(FileNotFoundError, match=r"a k-fold run; give one fold's folder, e.g. .*cv/fold0"):
+        model_folders(str(tmp_path / "cv"))
+    _pair_run(tmp_path / "early", weights=False)
+    with pytest.raises(FileNotFoundError, match="holds no weights yet"):
+        model_folders(str(tmp_path / "early"))
+
+
+def test_a_run_keeps_the_learning_rate_rule_of_what_it_started_from(tmp_path):
+    """A run from scratch or from this project's pretraining counts as this project's (the task's rate);
+    a run from an outside checkpoint, as outside (pretrained_learning_rate); the rule follows chains."""
+    from common.encoder import is_project_pretraining
+
+    (tmp_path / "mlm").mkdir()
+    (tmp_path / "mlm" / "pretrain_config.json").write_text("{}", encoding="utf-8")
+    assert is_project_pretraining(str(_pair_run(tmp_path / "scratch", model="")))
+    assert is_project_pretraining(str(_pair_run(tmp_path / "from-mlm", model=str(tmp_path / "mlm"))))
+    assert not is_project_pretraining(str(_pair_run(tmp_path / "from-hf", model="hfl/chinese-macbert-base")))
+    assert is_project_pretraining(str(_pair_run(tmp_path / "chain", model=str(tmp_path / "from-mlm"))))
+    assert not is_project_pretraining(str(_pair_run(tmp_path / "chain-hf", model=str(tmp_path / "from-hf"))))
+    assert not is_project_pretraining("hfl/chinese-macbert-base")

@@ -27,7 +27,8 @@ from transformers import BertForMaskedLM
 
 from common.commands.args import run_cli
 from common.config import parse_config, save_config_json
-from common.encoder import EncoderConfig, load_tokenizer, pretrained_config, pruned_vocab_tokenizer, small_bert_config
+from common.encoder import (EncoderConfig, load_tokenizer, model_folders, pretrained_config, pruned_vocab_tokenizer,
+                            small_bert_config)
 from common.io import print_result
 from common.pretraining import MLMConfig, MLMPairDataset, masking_collator, pretrain_mlm
 from common.run import process_state, resolve_run_dir, save_config
@@ -77,7 +78,7 @@ def main(argv: list[str] | None = None) -> dict:
     if not config.model and config.prune_vocab:
         tokenizer = pruned_vocab_tokenizer(tokenizer, texts, run_dir / "vocab" / "vocab.txt")
     if config.model:
-        model = BertForMaskedLM.from_pretrained(config.model, config=pretrained_config(config))
+        model = BertForMaskedLM.from_pretrained(model_folders(config.model)[0], config=pretrained_config(config))
     else:
         model = BertForMaskedLM(small_bert_config(config, len(tokenizer)))
     encoded = tokenizer([a for a, _ in pairs], add_special_tokens=False)["input_ids"], \
