@@ -205,14 +205,21 @@ def pretrained_config(config: EncoderConfig):
 
 
 def build_encoder(config: EncoderConfig, tokenizer: PreTrainedTokenizerBase) -> nn.Module:
-    """``AutoModel.from_pretrained(config.model)`` (a run folder: its ``encoder/``, :func:`model_folders`),
-    else a randomly initialised small BERT.
+    """``AutoModel.from_pretrained(config.model)`` (a run folder: its ``encoder/``, :func:`model_folders`)
+    without BERT's pooler, which no head here uses (as the small BERT is built), else a randomly
+    initialised small BERT.
 
     The small BERT's vocabulary size is ``len(tokenizer)``.
     """
     if config.model:
         logger.info("encoder: %s (pretrained)", config.model)
-        return AutoModel.from_pretrained(model_folders(config.model)[0], config=pretrained_config(config))
+        encoder = AutoModel.from_pretrained(model_folders(config.model)[0], config=pretrained_config(config))
+        if getattr(encoder, "pooler", None) is not None:
+            # BERT's pooler ([CLS] -> tanh): the heads here pool the last layer themselves, and a parameter
+            # without a gradient stops DistributedDataParallel at the second step of a multi-process run
+            # ("Expected to have finished reduction in the prior iteration").
+            encoder.pooler = None
+        return encoder
     logger.info("encoder: small BERT from config (%d layers, hidden %d), random init",
                 config.num_layers, config.hidden_size)
     return BertModel(small_bert_config(config, len(tokenizer)), add_pooling_layer=False)

@@ -461,6 +461,35 @@ def test_xiaobu_joint_variant_under_2_processes_equals_1_process(tmp_path):
         np.testing.assert_allclose(probs[1][key], probs[2][key], atol=1e-6, rtol=0, err_msg=key)
 
 
+def test_a_pretrained_encoder_trains_under_2_processes_as_under_1(tmp_path):
+    """``--model`` naming an HF checkpoint (a BertModel saved with its pooler, as hfl/* are): the README's
+    multi-GPU command. Before the fix the unused pooler stopped DistributedDataParallel at the second step
+    ("Expected to have finished reduction in the prior iteration"); now 2 processes train what 1 does."""
+    from transformers import BertConfig, BertModel, BertTokenizerFast
+
+    if not SOHU.is_dir():
+        pytest.skip(f"real Sohu data not linked at {SOHU}")
+    tokenizer = BertTokenizerFast.from_pretrained(str(SHARED_VOCAB))
+    torch.manual_seed(0)
+    checkpoint = BertModel(BertConfig(vocab_size=len(tokenizer), hidden_size=32, num_hidden_layers=1,
+                                      num_attention_heads=2, intermediate_size=64))
+    assert checkpoint.pooler is not None
+    checkpoint.save_pretrained(tmp_path / "checkpoint")
+    tokenizer.save_pretrained(tmp_path / "checkpoint")
+    data = tiny_sohu_tree(tmp_path / "data")
+    flags = ("--model", str(tmp_path / "checkpoint"), "--learning-rate", "1e-3")
+    one = train("sohu", data, tmp_path / "p1", 1, *flags)
+    two = train("sohu", data, tmp_path / "p2", 2, *flags)
+    for run in (one, two):
+        assert run.proc.returncode == 0, describe(run.proc)
+        assert run.result["start"] == "pretrained"
+    for a, b in zip(one.history(), two.history()):
+        for key in set(a) - set(TIMING):
+            assert a[key] == pytest.approx(b[key], abs=1e-5), (a["epoch"], key, a[key], b[key])
+    p1, p2 = np.load(one.run_dir / "probabilities.npz"), np.load(two.run_dir / "probabilities.npz")
+    np.testing.assert_allclose(p1["test_probs"], p2["test_probs"], atol=1e-5, rtol=0)
+
+
 def test_steps_per_epoch_count_the_sharded_batches(runs):
     """The log's optimizer steps/epoch and the steps taken: each process takes every other batch of 8,
     so 2 processes take as many steps as 1 process at batch 16."""
