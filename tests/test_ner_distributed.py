@@ -74,3 +74,20 @@ def test_two_process_training_and_prediction(tmp_path):
     assert two["processes"] == 2 and two["dev"] == one["dev"] and two["test_lines"] == one["test_lines"] == 11
     assert two["test"] == one["test"]
     assert Path(two["prediction"]).read_bytes() == Path(one["prediction"]).read_bytes()
+
+
+def test_two_process_training_from_a_pretrained_checkpoint(tmp_path):
+    """``--encoder-type bert --model <HF checkpoint>`` (a BertModel saved with its pooler, as hfl/* are) under 2
+    processes. Before the fix the unused pooler stopped DistributedDataParallel at the second step."""
+    import torch
+    from transformers import BertConfig, BertModel, BertTokenizerFast
+
+    tokenizer = BertTokenizerFast.from_pretrained(str(SHARED_VOCAB))
+    torch.manual_seed(0)
+    BertModel(BertConfig(vocab_size=len(tokenizer), hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
+                         intermediate_size=64)).save_pretrained(tmp_path / "checkpoint")
+    tokenizer.save_pretrained(tmp_path / "checkpoint")
+    done = launch(["competitions.ner.train"] + train_args(tmp_path)
+                  + ["--encoder-type", "bert", "--model", str(tmp_path / "checkpoint")])
+    assert done.returncode == 0, describe(done)
+    assert len(result_lines(done.stdout)) == 1
