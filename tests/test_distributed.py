@@ -490,6 +490,25 @@ def test_a_pretrained_encoder_trains_under_2_processes_as_under_1(tmp_path):
     np.testing.assert_allclose(p1["test_probs"], p2["test_probs"], atol=1e-5, rtol=0)
 
 
+def test_fgm_and_ema_under_2_processes_train_what_1_process_trains(tmp_path):
+    """FGM's second backward and EMA's shadow weights under DistributedDataParallel: the perturbation is taken
+    from the all-reduced embedding gradient and the shadow is updated after each synchronized step, so at
+    equal effective batch 2 processes give the 1-process metrics and probabilities."""
+    if not AFQMC.is_dir():
+        pytest.skip(f"real AFQMC data not linked at {AFQMC}")
+    data = tiny_afqmc_tree(tmp_path / "data")
+    flags = ("--fgm-epsilon", "0.5", "--ema-decay", "0.9")
+    one, two = (train("afqmc", data, tmp_path / f"p{n}", n, *flags) for n in (1, 2))
+    for run in (one, two):
+        assert run.proc.returncode == 0, describe(run.proc)
+    for a, b in zip(one.history(), two.history()):
+        for key in set(a) - set(TIMING):
+            assert a[key] == pytest.approx(b[key], abs=1e-5), (a["epoch"], key, a[key], b[key])
+    p1, p2 = np.load(one.run_dir / "probabilities.npz"), np.load(two.run_dir / "probabilities.npz")
+    for key in ("valid_probs", "test_probs"):
+        np.testing.assert_allclose(p1[key], p2[key], atol=1e-5, rtol=0, err_msg=key)
+
+
 def test_steps_per_epoch_count_the_sharded_batches(runs):
     """The log's optimizer steps/epoch and the steps taken: each process takes every other batch of 8,
     so 2 processes take as many steps as 1 process at batch 16."""
