@@ -58,7 +58,33 @@ def test_wrapped_bert_is_unchanged_at_init_and_every_layer_norm_is_conditioned()
     out = wrapped(condition_ids=torch.tensor([0, 3, 5]), input_ids=ids, attention_mask=mask).last_hidden_state
     ref = reference(input_ids=ids, attention_mask=mask).last_hidden_state
     torch.testing.assert_close(out, ref)
-    assert wrapped.context.condition is None  # cleared after the pass
+    assert wrapped.context.condition.shape == (3, 8)  # kept until the next pass (gradient checkpointing reruns)
+    assert copy.deepcopy(wrapped).context.condition is None  # a copy (EMA's) starts empty, not with a graph tensor
+
+
+def test_gradient_checkpointing_of_a_conditioned_encoder_gives_the_same_gradients():
+    """--gradient-checkpointing reruns each layer in backward; its ConditionalLayerNorms must read the same
+    condition there (before the fix they found none: 'ConditionalLayerNorm needs a condition')."""
+    from common.training.trainer import enable_gradient_checkpointing
+
+    ids, conditions = torch.randint(0, 50, (4, 9)), torch.tensor([0, 1, 1, 0])
+    grads = []
+    for checkpointing in (False, True):
+        torch.manual_seed(0)
+        wrapped = ConditionalEncoder(tiny_bert(50), num_conditions=2, condition_size=4)
+        for module in wrapped.modules():
+            if isinstance(module, ConditionalLayerNorm):
+                nn.init.normal_(module.gamma_proj.weight, std=0.1)
+        if checkpointing:
+            assert enable_gradient_checkpointing(wrapped) == 1
+        wrapped.train()
+        torch.manual_seed(1)  # the same dropout masks; checkpointing replays them in its rerun
+        wrapped(condition_ids=conditions, input_ids=ids).last_hidden_state.pow(2).sum().backward()
+        grads.append({n: p.grad.clone() for n, p in wrapped.named_parameters() if p.grad is not None})
+    assert grads[0].keys() == grads[1].keys() and "condition_embedding.weight" in grads[0]
+    assert grads[0]["condition_embedding.weight"].abs().sum() > 0
+    for name in grads[0]:
+        torch.testing.assert_close(grads[0][name], grads[1][name], rtol=1e-5, atol=1e-6, msg=name)
 
 
 def test_conditions_diverge_after_training_the_projections():

@@ -23,14 +23,20 @@ from torch import nn
 
 
 class ConditionContext:
-    """The condition of the forward pass in progress, shared by the ConditionalLayerNorms.
+    """The condition of the latest forward pass, shared by the ConditionalLayerNorms.
 
-    Not a module: it holds no parameters and is not saved; ``copy.deepcopy`` of the
-    wrapper (EMA copies) gets its own context, still shared inside the copy.
+    Kept after the pass, until the next one: gradient checkpointing
+    (``--gradient-checkpointing``) reruns each layer's forward inside ``backward``, and the
+    rerun must read the same (B, C) condition tensor. Not a module: it holds no parameters
+    and is not saved; ``copy.deepcopy`` of the wrapper (EMA copies) gets its own, empty
+    context, still shared inside the copy (a condition tensor in a graph cannot be deep-copied).
     """
 
     def __init__(self) -> None:
         self.condition: torch.Tensor | None = None
+
+    def __deepcopy__(self, memo: dict) -> "ConditionContext":
+        return ConditionContext()
 
 
 class ConditionalLayerNorm(nn.Module):
@@ -120,7 +126,8 @@ class ConditionalEncoder(nn.Module):
         condition_size: C, size of the learned condition embedding.
 
     ``forward(condition_ids, **kwargs)``: condition_ids (B,) long; the other keyword
-    arguments go to the encoder unchanged and its output is returned unchanged.
+    arguments go to the encoder unchanged and its output is returned unchanged. Works with
+    the encoder's gradient checkpointing (the condition stays set for the rerun in backward).
     """
 
     def __init__(self, encoder: nn.Module, num_conditions: int, condition_size: int = 64) -> None:
@@ -134,8 +141,6 @@ class ConditionalEncoder(nn.Module):
         return self.encoder.get_input_embeddings()
 
     def forward(self, condition_ids: torch.Tensor, **encoder_kwargs):
+        # kept after the pass: a checkpointed layer reruns in backward and reads it (ConditionContext)
         self.context.condition = self.condition_embedding(condition_ids)  # (B, C)
-        try:
-            return self.encoder(**encoder_kwargs)
-        finally:
-            self.context.condition = None
+        return self.encoder(**encoder_kwargs)
