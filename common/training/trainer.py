@@ -302,7 +302,11 @@ def enable_gradient_checkpointing(model: nn.Module) -> int:
     count = 0
     for module in model.modules():
         if isinstance(module, PreTrainedModel) and module.supports_gradient_checkpointing:
-            if not getattr(module, "is_gradient_checkpointing", False):
+            # transformers >= 5.x: activation_checkpointing_*; the gradient_checkpointing_* names go in v6
+            if hasattr(module, "activation_checkpointing_enable"):
+                if not module.is_activation_checkpointing:
+                    module.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
+            elif not getattr(module, "is_gradient_checkpointing", False):
                 module.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
             count += 1
     if not count:
