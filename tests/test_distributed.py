@@ -116,6 +116,21 @@ class Run:
         return json.loads((self.run_dir / "metrics.json").read_text(encoding="utf-8"))["history"]
 
 
+def assert_same_training(one: Run, two: Run, keys: tuple[str, ...] = ("valid_probs", "test_probs")) -> None:
+    """Two runs' per-epoch metrics (timings aside) and saved probabilities agree to float noise (1e-5)."""
+    first, second = one.history(), two.history()
+    assert len(first) == len(second)
+    for a, b in zip(first, second):
+        metrics = set(a) - set(TIMING)  # train_loss included: the mean over every process's batches
+        assert metrics == set(b) - set(TIMING)
+        for key in metrics:
+            assert a[key] == pytest.approx(b[key], abs=1e-5), (a["epoch"], key, a[key], b[key])
+    p1, p2 = np.load(one.run_dir / "probabilities.npz"), np.load(two.run_dir / "probabilities.npz")
+    assert p1["test_ids"].tolist() == p2["test_ids"].tolist()
+    for key in keys:
+        np.testing.assert_allclose(p1[key], p2[key], atol=1e-5, rtol=0, err_msg=key)
+
+
 def train(task: str, data: Path, base: Path, nprocs: int, *extra: str) -> Run:
     log = base / "writes.log"
     base.mkdir(parents=True, exist_ok=True)
@@ -213,17 +228,8 @@ def test_2_processes_train_what_1_process_trains_at_equal_effective_batch(runs):
     assert two.proc.returncode == 0, describe(two.proc)
     for run in (one, two):
         assert run.result["train_examples"] == TRAIN_ROWS[task], run.result
-    first, second = one.history(), two.history()
-    assert len(first) == len(second) == 2
-    for a, b in zip(first, second):
-        metrics = set(a) - set(TIMING)  # train_loss included: the mean over every process's batches
-        assert metrics == set(b) - set(TIMING)
-        for key in metrics:
-            assert a[key] == pytest.approx(b[key], abs=1e-5), (a["epoch"], key, a[key], b[key])
-    p1, p2 = np.load(one.run_dir / "probabilities.npz"), np.load(two.run_dir / "probabilities.npz")
-    assert p1["test_ids"].tolist() == p2["test_ids"].tolist()
-    for key in ("valid_probs", "test_probs"):
-        np.testing.assert_allclose(p1[key], p2[key], atol=1e-5, rtol=0, err_msg=key)
+    assert len(one.history()) == 2
+    assert_same_training(one, two)
 
 
 def test_one_model_predicts_the_same_with_1_and_2_processes(runs, tmp_path):
@@ -483,11 +489,7 @@ def test_a_pretrained_encoder_trains_under_2_processes_as_under_1(tmp_path):
     for run in (one, two):
         assert run.proc.returncode == 0, describe(run.proc)
         assert run.result["start"] == "pretrained"
-    for a, b in zip(one.history(), two.history()):
-        for key in set(a) - set(TIMING):
-            assert a[key] == pytest.approx(b[key], abs=1e-5), (a["epoch"], key, a[key], b[key])
-    p1, p2 = np.load(one.run_dir / "probabilities.npz"), np.load(two.run_dir / "probabilities.npz")
-    np.testing.assert_allclose(p1["test_probs"], p2["test_probs"], atol=1e-5, rtol=0)
+    assert_same_training(one, two, keys=("test_probs",))
 
 
 def test_fgm_and_ema_under_2_processes_train_what_1_process_trains(tmp_path):
@@ -501,12 +503,7 @@ def test_fgm_and_ema_under_2_processes_train_what_1_process_trains(tmp_path):
     one, two = (train("afqmc", data, tmp_path / f"p{n}", n, *flags) for n in (1, 2))
     for run in (one, two):
         assert run.proc.returncode == 0, describe(run.proc)
-    for a, b in zip(one.history(), two.history()):
-        for key in set(a) - set(TIMING):
-            assert a[key] == pytest.approx(b[key], abs=1e-5), (a["epoch"], key, a[key], b[key])
-    p1, p2 = np.load(one.run_dir / "probabilities.npz"), np.load(two.run_dir / "probabilities.npz")
-    for key in ("valid_probs", "test_probs"):
-        np.testing.assert_allclose(p1[key], p2[key], atol=1e-5, rtol=0, err_msg=key)
+    assert_same_training(one, two)
 
 
 def test_steps_per_epoch_count_the_sharded_batches(runs):
