@@ -54,6 +54,8 @@ class PairClassifierConfig:
     alignment_statistics: bool = False  # the gbm's 15 alignment statistics (word, substring, number, name overlap) too
     esim: bool = False  # ESIM's alignment head on the two segments added to the pooled output (common/layers/esim.py)
     pair_swap_prob: float = 0.0  # training: present a pair as (b, a) with this probability (symmetric tasks)
+    word_match: bool = False  # exact-match bit of each token's jieba word (char+word inputs)
+    word_buckets: int = 0  # > 1: each token's jieba word, hashed into this many embedding rows (char+word inputs)
 
 
 def masked_mean(hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -86,13 +88,19 @@ class PairClassifier(nn.Module):
             features beside the encoder, as the Quora question-pairs solutions did).
         esim: add :class:`common.layers.esim.ESIMInteraction` of the last layer's two segments
             (from ``token_type_ids``) to the pooled output; zero at initialisation.
+        word_match: add a zero-initialised 2-row embedding of ``word_match_ids``, the exact-match
+            bit of each token's jieba word (:func:`common.match_features.token_word_features`).
+        word_buckets: W > 1 adds a zero-initialised (W, H) embedding of ``word_ids``, each token's
+            hashed jieba word (row 0, learned too: a token outside a content word): char+word inputs
+            on a character encoder.
 
     Parameters are created in the order: condition embedding and Conditional LayerNorm
-    projections, match embedding, classifier, statistics map, ESIM head (a fixed seed gives the same
-    weights as the Sohu matcher it replaces).
+    projections, match embedding, classifier, statistics map, ESIM head, word-match and word
+    embeddings (a fixed seed gives the same weights as the Sohu matcher it replaces, and as
+    before the word inputs).
 
     ``forward`` takes (B, T) ``input_ids``, ``attention_mask``, optional ``token_type_ids``,
-    ``match_ids``, (B, S) float ``statistics`` (required with ``num_statistics``), (B,)
+    ``match_ids``, ``word_match_ids``, ``word_ids``, (B, S) float ``statistics`` (required with ``num_statistics``), (B,)
     ``condition_ids`` (required with ``num_conditions``), (B,)
     ``labels`` and (B,) float ``soft_labels`` (a teacher's P(label 1), NaN for none; labels
     then may hold -100 for none); returns ``SequenceClassifierOutput(loss, logits (B, C))``.
@@ -109,7 +117,7 @@ class PairClassifier(nn.Module):
                  dropout: float = 0.1, logit_adjust_tau: float = 0.0, num_conditions: int = 0,
                  condition_size: int = 64, distill_alpha: float = DistillConfig.distill_alpha,
                  distill_temperature: float = DistillConfig.distill_temperature, num_statistics: int = 0,
-                 esim: bool = False) -> None:
+                 esim: bool = False, word_match: bool = False, word_buckets: int = 0) -> None:
         super().__init__()
         if pooling not in ("mean", "cls"):
             raise ValueError(f"pooling must be 'mean' or 'cls', got {pooling!r}")
@@ -127,6 +135,11 @@ class PairClassifier(nn.Module):
             nn.init.zeros_(self.statistics_projection.weight)
             nn.init.zeros_(self.statistics_projection.bias)
         self.esim = ESIMInteraction(hidden) if esim else None
+        self.word_match_embedding = nn.Embedding(2, hidden) if word_match else None
+        self.word_embedding = nn.Embedding(word_buckets, hidden) if word_buckets > 1 else None
+        for table in (self.word_match_embedding, self.word_embedding):
+            if table is not None:
+                nn.init.zeros_(table.weight)  # starts as the model without word inputs
         # (C,) or (G, C) log prior of the training labels; not in model.pt (the run keeps label_prior.json)
         shape = (num_conditions, num_labels) if num_conditions else (num_labels,)
         self.register_buffer("log_prior", torch.full(shape, -math.log(num_labels)), persistent=False)
@@ -135,11 +148,14 @@ class PairClassifier(nn.Module):
                 token_type_ids: torch.Tensor | None = None, match_ids: torch.Tensor | None = None,
                 condition_ids: torch.Tensor | None = None, labels: torch.Tensor | None = None,
                 soft_labels: torch.Tensor | None = None,
-                statistics: torch.Tensor | None = None) -> SequenceClassifierOutput:
+                statistics: torch.Tensor | None = None, word_match_ids: torch.Tensor | None = None,
+                word_ids: torch.Tensor | None = None) -> SequenceClassifierOutput:
         B, T = input_ids.shape
         embeds = self.encoder.get_input_embeddings()(input_ids)  # (B, T, H)
-        if self.match_embedding is not None and match_ids is not None:
-            embeds = embeds + self.match_embedding(match_ids)  # (B, T, H)
+        for table, ids in ((self.match_embedding, match_ids), (self.word_match_embedding, word_match_ids),
+                           (self.word_embedding, word_ids)):
+            if table is not None and ids is not None:
+                embeds = embeds + table(ids)  # (B, T, H)
         kwargs = {"inputs_embeds": embeds, "attention_mask": attention_mask}
         if token_type_ids is not None:
             kwargs["token_type_ids"] = token_type_ids
@@ -205,7 +221,8 @@ def _classifier(config: Any, encoder: nn.Module, num_conditions: int) -> PairCla
                           getattr(config, "distill_temperature", DistillConfig.distill_temperature),
                           num_statistics(getattr(config, "pair_statistics", False),
                                          getattr(config, "alignment_statistics", False)),
-                          getattr(config, "esim", False))
+                          getattr(config, "esim", False), getattr(config, "word_match", False),
+                          getattr(config, "word_buckets", 0))
 
 
 def build_pair_model(config: Any, run_dir: Path, texts: Sequence[str], labels: Sequence[int],

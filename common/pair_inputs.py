@@ -16,7 +16,7 @@ from torch.utils.data import Dataset
 
 from common.distillation import IGNORE_INDEX
 from common.id_vocab import IdVocab
-from common.match_features import exact_match_flags, scaled_statistics, swapped_statistics
+from common.match_features import exact_match_flags, scaled_statistics, swapped_statistics, token_word_features
 from common.pretraining import encode_pair, example_uniform
 
 
@@ -58,23 +58,29 @@ class PairDataset(Dataset):
             :func:`common.pretraining.example_uniform` on (``seed``, epoch, index): a symmetric
             task's augmentation, the same at any process count and after a resume.
         seed: of the swap draws.
+        word_match: add ``word_match_ids``, the exact-match bit of each token's jieba word
+            (:func:`common.match_features.token_word_features`; needs a fast tokenizer's offsets).
+        word_buckets: > 1 adds ``word_ids``, each token's jieba word hashed into that many rows
+            (char+word inputs; the same function).
 
     Each item holds ``input_ids``, ``token_type_ids``, ``match_ids`` (lists of length
-    T <= max_length), ``condition_ids`` (int) with ``conditions``, ``labels`` (int)
+    T <= max_length), ``word_match_ids`` / ``word_ids`` (the same length, 0 at the special
+    tokens) with ``word_match`` / ``word_buckets``, ``condition_ids`` (int) with ``conditions``, ``labels`` (int)
     when labelled, ``soft_labels`` (float) with ``soft_labels`` and ``statistics`` (S floats,
     S = 13 * ``use_statistics`` + 15 * ``use_alignment``) with either. ``lengths`` (N,) are the
     T's, for length-grouped batches and shortest-first inference.
 
     Raises:
         ValueError: ``texts_a``, ``texts_b`` (``labels``, ``conditions``, ``soft_labels``) of
-            different lengths, or an unknown ``truncation``.
+            different lengths, an unknown ``truncation``, or word inputs with a tokenizer
+            without offsets (not a fast one).
     """
 
     def __init__(self, texts_a: Sequence[str], texts_b: Sequence[str], labels: Sequence[int] | None,
                  tokenizer, max_length: int, conditions: Sequence[int] | None = None,
                  truncation: str = "longest_first", soft_labels: Sequence[float] | None = None,
                  use_statistics: bool = False, swap_prob: float = 0.0, seed: int = 0,
-                 use_alignment: bool = False) -> None:
+                 use_alignment: bool = False, word_match: bool = False, word_buckets: int = 0) -> None:
         n = len(texts_a)
         if len(texts_b) != n or any(x is not None and len(x) != n for x in (labels, conditions, soft_labels)):
             raise ValueError(f"{n} first texts, {len(texts_b)} second texts, "
@@ -83,16 +89,27 @@ class PairDataset(Dataset):
                              f"{'no' if soft_labels is None else len(soft_labels)} soft labels")
         cls_id, sep_id = tokenizer.cls_token_id, tokenizer.sep_token_id
         special = {cls_id, sep_id, tokenizer.pad_token_id, tokenizer.unk_token_id}
+        words = word_match or word_buckets > 1
+        if words and not getattr(tokenizer, "is_fast", False):
+            raise ValueError(f"word inputs need a fast tokenizer's offsets; {type(tokenizer).__name__} has none")
+        spans = []  # with word inputs: per pair, the (start, end) characters of each kept token of a and of b
         if truncation == "longest_first":
-            encoded = tokenizer(list(texts_a), list(texts_b), truncation="longest_first", max_length=max_length)
+            encoded = tokenizer(list(texts_a), list(texts_b), truncation="longest_first", max_length=max_length,
+                                return_offsets_mapping=words)
             sides = []
-            for ids, types in zip(encoded["input_ids"], encoded["token_type_ids"]):
+            for i, (ids, types) in enumerate(zip(encoded["input_ids"], encoded["token_type_ids"])):
                 n_a = types.count(0) - 2  # [CLS] a [SEP]
                 sides.append((ids[1:n_a + 1], ids[n_a + 2:-1]))
+                if words:
+                    offsets = encoded["offset_mapping"][i]
+                    spans.append((offsets[1:n_a + 1], offsets[n_a + 2:-1]))
         elif truncation == "trim_longer":
-            side_a = tokenizer(list(texts_a), add_special_tokens=False)["input_ids"]
-            side_b = tokenizer(list(texts_b), add_special_tokens=False)["input_ids"]
-            sides = [trim_longer_first(a, b, max_length - 3) for a, b in zip(side_a, side_b)]
+            enc_a = tokenizer(list(texts_a), add_special_tokens=False, return_offsets_mapping=words)
+            enc_b = tokenizer(list(texts_b), add_special_tokens=False, return_offsets_mapping=words)
+            sides = [trim_longer_first(a, b, max_length - 3) for a, b in zip(enc_a["input_ids"], enc_b["input_ids"])]
+            if words:
+                spans = [(oa[:len(a)], ob[:len(b)])
+                         for (a, b), oa, ob in zip(sides, enc_a["offset_mapping"], enc_b["offset_mapping"])]
         else:
             raise ValueError(f"truncation must be 'longest_first' or 'trim_longer', got {truncation!r}")
         statistics = scaled_statistics(texts_a, texts_b, use_statistics, use_alignment) \
@@ -106,6 +123,13 @@ class PairDataset(Dataset):
             item = {"input_ids": [cls_id] + a + [sep_id] + b + [sep_id],
                     "token_type_ids": [0] * (len(a) + 2) + [1] * (len(b) + 1),
                     "match_ids": [0] + flags_a + [0] + flags_b + [0]}
+            if words:
+                ids_a, match_a = token_word_features(texts_a[i], spans[i][0], texts_b[i], word_buckets)
+                ids_b, match_b = token_word_features(texts_b[i], spans[i][1], texts_a[i], word_buckets)
+                if word_match:
+                    item["word_match_ids"] = [0] + match_a + [0] + match_b + [0]
+                if word_buckets > 1:
+                    item["word_ids"] = [0] + ids_a + [0] + ids_b + [0]
             if conditions is not None:
                 item["condition_ids"] = int(conditions[i])
             if labels is not None:
@@ -129,10 +153,13 @@ class PairDataset(Dataset):
         if self.swap_prob <= 0 or example_uniform(self.seed, self.epoch, index) >= self.swap_prob:
             return item
         n_a = item["token_type_ids"].count(0) - 2  # [CLS] a [SEP]
-        ids, match = item["input_ids"], item["match_ids"]
+        ids = item["input_ids"]
         swapped = dict(item, input_ids=ids[:1] + ids[n_a + 2:-1] + ids[n_a + 1:n_a + 2] + ids[1:n_a + 1] + ids[-1:],
-                       token_type_ids=[0] * (len(ids) - n_a - 1) + [1] * (n_a + 1),
-                       match_ids=[0] + match[n_a + 2:-1] + [0] + match[1:n_a + 1] + [0])
+                       token_type_ids=[0] * (len(ids) - n_a - 1) + [1] * (n_a + 1))
+        for key in ("match_ids", "word_match_ids", "word_ids"):  # per-token features, 0 at the special tokens
+            if key in item:
+                values = item[key]
+                swapped[key] = [0] + values[n_a + 2:-1] + [0] + values[1:n_a + 1] + [0]
         if self.swapped_statistics is not None:
             swapped["statistics"] = self.swapped_statistics[index]
         return swapped
@@ -222,15 +249,16 @@ class IdPairDataset(Dataset):
 def collate_pairs(items: list[dict], pad_id: int = 0) -> dict[str, torch.Tensor]:
     """Pad pair items (:class:`PairDataset`'s, or any with ``input_ids``) to the batch's longest pair.
 
-    Returns ``input_ids`` (padded with ``pad_id``), ``token_type_ids``, ``match_ids``
-    when the items have them (padded with 0) and ``attention_mask``, all (B, T) int64,
+    Returns ``input_ids`` (padded with ``pad_id``), ``token_type_ids``, ``match_ids``,
+    ``word_match_ids`` and ``word_ids`` when the items have them (padded with 0) and ``attention_mask``, all (B, T) int64,
     and (B,) ``condition_ids`` / ``labels`` (int64), ``soft_labels`` (float32) and (B, S)
     ``statistics`` (float32) when the items carry them.
     """
     T = max(len(it["input_ids"]) for it in items)
     batch = {key: torch.tensor([it[key] + [pad_id if key == "input_ids" else 0] * (T - len(it[key]))
                                 for it in items])  # (B, T)
-             for key in ("input_ids", "token_type_ids", "match_ids") if key in items[0]}
+             for key in ("input_ids", "token_type_ids", "match_ids", "word_match_ids", "word_ids")
+             if key in items[0]}
     batch["attention_mask"] = (torch.arange(T)[None, :] <
                                torch.tensor([len(it["input_ids"]) for it in items])[:, None]).long()  # (B, T)
     for key in ("condition_ids", "labels"):

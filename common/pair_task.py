@@ -81,7 +81,8 @@ class PairTask(Task):
                            self.conditions(examples), self.truncation, soft_labels,
                            getattr(config, "pair_statistics", False),
                            getattr(config, "pair_swap_prob", 0.0) if training else 0.0, config.seed,
-                           getattr(config, "alignment_statistics", False))
+                           getattr(config, "alignment_statistics", False), getattr(config, "word_match", False),
+                           getattr(config, "word_buckets", 0))
 
     def collate_fn(self, config: Any, model: Model, training: bool):
         return partial(collate_pairs, pad_id=model.processor.pad_token_id)

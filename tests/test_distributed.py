@@ -470,7 +470,8 @@ def test_xiaobu_joint_variant_under_2_processes_equals_1_process(tmp_path):
 def test_a_pretrained_encoder_trains_under_2_processes_as_under_1(tmp_path):
     """``--model`` naming an HF checkpoint (a BertModel saved with its pooler, as hfl/* are): the README's
     multi-GPU command. Before the fix the unused pooler stopped DistributedDataParallel at the second step
-    ("Expected to have finished reduction in the prior iteration"); now 2 processes train what 1 does."""
+    ("Expected to have finished reduction in the prior iteration"); now 2 processes train what 1 does.
+    With the char+word inputs on: their two tables are new parameters beside the loaded ones."""
     from transformers import BertConfig, BertModel, BertTokenizerFast
 
     if not SOHU.is_dir():
@@ -483,7 +484,8 @@ def test_a_pretrained_encoder_trains_under_2_processes_as_under_1(tmp_path):
     checkpoint.save_pretrained(tmp_path / "checkpoint")
     tokenizer.save_pretrained(tmp_path / "checkpoint")
     data = tiny_sohu_tree(tmp_path / "data")
-    flags = ("--model", str(tmp_path / "checkpoint"), "--learning-rate", "1e-3")
+    flags = ("--model", str(tmp_path / "checkpoint"), "--learning-rate", "1e-3", "--word-match", "true",
+             "--word-buckets", "64")
     one = train("sohu", data, tmp_path / "p1", 1, *flags)
     two = train("sohu", data, tmp_path / "p2", 2, *flags)
     for run in (one, two):

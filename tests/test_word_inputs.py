@@ -1,0 +1,88 @@
+"""Char+word inputs of the pair classifier: the jieba-word match bit and hashed word ids (--word-match, --word-buckets)."""
+
+import jieba
+import torch
+
+from common.match_features import is_content_word, token_word_features, word_bucket, word_spans
+from common.pair_classifier import PairClassifier
+from common.pair_inputs import PairDataset, collate_pairs
+from tests.conftest import tiny_bert
+
+FIRST = ["北京市长江大桥今天通车了", "科比与奥尼尔的湖人王朝"]
+SECOND = ["长江大桥通车", "湖人王朝的科比"]
+
+
+def _reference(text: str, other: str, buckets: int) -> tuple[list[int], list[int]]:
+    """Per character of ``text`` (the tiny tokenizer's tokens), straight from jieba.lcut."""
+    others = {w.lower() for w in jieba.lcut(other)}
+    ids, match = [], []
+    for word in jieba.lcut(text):
+        content = len(word) > 1 and any(c.isalnum() for c in word)
+        for _ in word:
+            ids.append(word_bucket(word.lower(), buckets) if content else 0)
+            match.append(int(content and word.lower() in others))
+    return ids, match
+
+
+def test_word_spans_tile_the_text_and_features_follow_jieba():
+    for text in FIRST + SECOND + ["Apple公司 发布 iPhone"]:
+        words, owner = word_spans(text)
+        assert "".join(words) == text.lower() and len(owner) == len(text)
+    offsets = [(i, i + 1) for i in range(len(FIRST[0]))]
+    ids, match = token_word_features(FIRST[0], offsets, SECOND[0], 97)
+    assert (ids, match) == _reference(FIRST[0], SECOND[0], 97)
+    assert match[3:7] == [1, 1, 1, 1] and match[-1] == 0  # 长江大桥 is a word of both texts; 了 is one character
+    assert all(0 < i < 97 for i, w in zip(ids, match) if w)
+    # an empty span ([UNK] of nothing, a special token) and one-character words get nothing
+    assert token_word_features("的", [(0, 0), (0, 1)], "的", 97) == ([0, 0], [0, 0])
+    assert not is_content_word("，，") and is_content_word("a1")
+
+
+def test_items_carry_the_word_features_of_their_kept_tokens(tiny_tokenizer):
+    ds = PairDataset(FIRST, SECOND, [1, 0], tiny_tokenizer, 64, word_match=True, word_buckets=97)
+    for item, a, b in zip(ds.items, FIRST, SECOND):
+        ids_a, match_a = _reference(a, b, 97)
+        ids_b, match_b = _reference(b, a, 97)
+        assert item["word_match_ids"] == [0] + match_a + [0] + match_b + [0]
+        assert item["word_ids"] == [0] + ids_a + [0] + ids_b + [0]
+    batch = collate_pairs(ds.items, tiny_tokenizer.pad_token_id)
+    assert batch["word_ids"].shape == batch["word_match_ids"].shape == batch["input_ids"].shape
+    # cut pairs: both truncation rules give every kept token its word's features
+    for truncation in ("longest_first", "trim_longer"):
+        cut = PairDataset(FIRST, SECOND, None, tiny_tokenizer, 12, truncation=truncation, word_match=True,
+                          word_buckets=97)
+        for item, a, b in zip(cut.items, FIRST, SECOND):
+            n_a = item["token_type_ids"].count(0) - 2
+            n_b = len(item["input_ids"]) - n_a - 3
+            ids_a, match_a = _reference(a, b, 97)
+            ids_b, match_b = _reference(b, a, 97)
+            assert item["word_ids"] == [0] + ids_a[:n_a] + [0] + ids_b[:n_b] + [0]
+            assert item["word_match_ids"] == [0] + match_a[:n_a] + [0] + match_b[:n_b] + [0]
+    plain = PairDataset(FIRST, SECOND, [1, 0], tiny_tokenizer, 64)
+    assert "word_ids" not in plain.items[0] and "word_match_ids" not in plain.items[0]
+
+
+def test_a_swapped_item_is_the_item_of_the_swapped_pair(tiny_tokenizer):
+    swapped = PairDataset(FIRST, SECOND, [1, 0], tiny_tokenizer, 64, swap_prob=1.0, word_match=True,
+                          word_buckets=97)
+    direct = PairDataset(SECOND, FIRST, [1, 0], tiny_tokenizer, 64, word_match=True, word_buckets=97)
+    for i in range(len(FIRST)):
+        assert swapped[i] == direct.items[i]
+
+
+def test_word_embeddings_start_at_zero_and_learn_the_rows_in_use(tiny_tokenizer):
+    ds = PairDataset(FIRST, SECOND, [1, 0], tiny_tokenizer, 64, word_match=True, word_buckets=97)
+    batch = collate_pairs(ds.items, tiny_tokenizer.pad_token_id)
+    torch.manual_seed(0)
+    plain = PairClassifier(tiny_bert(len(tiny_tokenizer)), dropout=0.0).eval()
+    torch.manual_seed(0)
+    model = PairClassifier(tiny_bert(len(tiny_tokenizer)), dropout=0.0, word_match=True, word_buckets=97).eval()
+    without = {k: v for k, v in batch.items() if k not in ("word_ids", "word_match_ids")}
+    out = model(**batch)
+    # same seed, word tables created last and zero: the model without them, the same weights and logits
+    assert torch.equal(out.logits, plain(**without).logits)
+    out.loss.backward()
+    used = sorted(set(batch["word_ids"].flatten().tolist()))  # row 0 too: tokens outside a content word
+    grad = model.word_embedding.weight.grad.abs().sum(1)  # (97,)
+    assert 0 in used and len(used) > 5 and torch.nonzero(grad).flatten().tolist() == used
+    assert (model.word_match_embedding.weight.grad.abs().sum(1) > 0).all()
