@@ -36,6 +36,9 @@ class BertPairClassifier(BertForSequenceClassification):
       of :func:`common.match_features.scaled_statistics`): a zero-initialised linear map
       of the pair's statistics is added to the pooled [CLS] output before the classifier
       (hand features beside the encoder, as the Quora question-pairs solutions did);
+    - ``config.ngram_match`` (a BertConfig attribute: 0, or n >= 2): the n-gram match bit
+      (:func:`common.match_features.ngram_match_flags`) as a second zero-initialised 2-row
+      embedding added to the token embeddings;
     - ``config.esim`` (a BertConfig attribute): ESIM's alignment, enhancement and mean/max
       pooling of the two segments' last-layer states (:class:`common.layers.esim.ESIMInteraction`,
       zero at initialisation) added to the pooled [CLS] output before the classifier;
@@ -44,7 +47,7 @@ class BertPairClassifier(BertForSequenceClassification):
       kexue.fm/archives/7615); the logits stay raw.
 
     ``forward`` takes (B, T) ``input_ids``, ``attention_mask``, ``token_type_ids``,
-    optional (B, T) ``match_ids``, (B, S) float ``statistics``, (B,) ``labels`` and (B,) float ``soft_labels`` (a
+    optional (B, T) ``match_ids`` and ``ngram_match_ids``, (B, S) float ``statistics``, (B,) ``labels`` and (B,) float ``soft_labels`` (a
     teacher's P(label 1), NaN for none; labels then may hold -100 for none); returns
     ``SequenceClassifierOutput(loss, logits (B, 2))``. With ``soft_labels`` the loss is
     :func:`common.distillation.distillation_loss` with the weights of
@@ -57,6 +60,8 @@ class BertPairClassifier(BertForSequenceClassification):
         n_statistics = int(getattr(config, "pair_statistics", 0) or 0)
         self.statistics_projection = nn.Linear(n_statistics, config.hidden_size) if n_statistics else None
         self.esim = ESIMInteraction(config.hidden_size) if getattr(config, "esim", False) else None
+        self.ngram_match_embedding = nn.Embedding(2, config.hidden_size) \
+            if int(getattr(config, "ngram_match", 0) or 0) else None
         zero_match(self)
         self.logit_adjust_tau = 0.0
         self.label_log_prior = torch.full((2,), math.log(0.5))  # a plain attribute: not in the state dict
@@ -71,10 +76,15 @@ class BertPairClassifier(BertForSequenceClassification):
         self.distill_alpha, self.distill_temperature = float(alpha), float(temperature)
 
     def forward(self, input_ids=None, attention_mask=None, token_type_ids=None, labels=None, match_ids=None,
-                soft_labels=None, statistics=None, **kwargs):
+                soft_labels=None, statistics=None, ngram_match_ids=None, **kwargs):
         """Raises ValueError: a model built with pair statistics (ESIM) called without them (token type ids)."""
-        if self.match_embedding is not None and match_ids is not None:
-            embeds = self.bert.embeddings.word_embeddings(input_ids) + self.match_embedding(match_ids)  # (B, T, H)
+        added = [(table, ids) for table, ids in ((self.match_embedding, match_ids),
+                                                 (self.ngram_match_embedding, ngram_match_ids))
+                 if table is not None and ids is not None]
+        if added:
+            embeds = self.bert.embeddings.word_embeddings(input_ids)  # (B, T, H)
+            for table, ids in added:
+                embeds = embeds + table(ids)  # (B, T, H)
             input_ids, kwargs["inputs_embeds"] = None, embeds
         if self.statistics_projection is None and self.esim is None:
             outputs = super().forward(input_ids=input_ids, attention_mask=attention_mask,
@@ -100,9 +110,10 @@ class BertPairClassifier(BertForSequenceClassification):
 
 
 def zero_match(model: nn.Module) -> nn.Module:
-    """Zero the match embedding, statistics map and ESIM output that ``from_pretrained`` initialised; returns ``model``."""
-    if getattr(model, "match_embedding", None) is not None:
-        nn.init.zeros_(model.match_embedding.weight)
+    """Zero the match embeddings, statistics map and ESIM output that ``from_pretrained`` initialised; returns ``model``."""
+    for name in ("match_embedding", "ngram_match_embedding"):
+        if getattr(model, name, None) is not None:
+            nn.init.zeros_(getattr(model, name).weight)
     if getattr(model, "statistics_projection", None) is not None:
         nn.init.zeros_(model.statistics_projection.weight)
         nn.init.zeros_(model.statistics_projection.bias)

@@ -36,12 +36,12 @@ def build_id_vocab_and_model(config: Any, sequences: Sequence[Sequence[int]], ml
 
     Args:
         config: an :class:`common.encoder.EncoderConfig` with ``min_freq``, ``data_dir``,
-            ``counts_file`` and (classification) ``use_match``, ``pair_statistics``,
+            ``counts_file`` and (classification) ``use_match``, ``ngram_match``, ``pair_statistics``,
             ``alignment_statistics`` and ``esim``.
         sequences: every id sequence known (for a new vocabulary).
         mlm_head: ``BertForMaskedLM`` (pretraining, joint variant), else
             :class:`common.bert_pair_classifier.BertPairClassifier` (with the exact-match
-            bit when ``config.use_match``, the statistics of
+            bit when ``config.use_match``, the n-gram match bit when ``config.ngram_match``, the statistics of
             :func:`common.match_features.scaled_statistics` when ``config.pair_statistics`` or
             ``config.alignment_statistics``, the ESIM head when ``config.esim``).
         extra_special_tokens: reserved tokens of a new vocabulary (e.g.
@@ -59,12 +59,13 @@ def build_id_vocab_and_model(config: Any, sequences: Sequence[Sequence[int]], ml
     statistics = 0 if mlm_head else num_statistics(getattr(config, "pair_statistics", False),
                                                    getattr(config, "alignment_statistics", False))
     esim = bool(getattr(config, "esim", False)) and not mlm_head
+    ngram_match = 0 if mlm_head else int(getattr(config, "ngram_match", 0) or 0)
     if config.model:
         pretrained_config = encoder_config(config)  # --dropout applied
         if not mlm_head:
             pretrained_config.num_labels = 2
         pretrained_config.use_match, pretrained_config.pair_statistics = use_match, statistics
-        pretrained_config.esim = esim
+        pretrained_config.esim, pretrained_config.ngram_match = esim, ngram_match
         extra = {"config": pretrained_config}
     if config.model and (Path(config.model) / VOCAB_FILE).is_file():
         vocab = IdVocab.load(Path(config.model) / VOCAB_FILE)
@@ -85,7 +86,7 @@ def build_id_vocab_and_model(config: Any, sequences: Sequence[Sequence[int]], ml
     if not mlm_head:
         bert_config.num_labels = 2
         bert_config.use_match, bert_config.pair_statistics = use_match, statistics
-        bert_config.esim = esim
+        bert_config.esim, bert_config.ngram_match = esim, ngram_match
     model = cls(bert_config)
     logger.info("encoder: small BERT from scratch (%d layers, hidden %d, vocab %d)",
                 config.num_layers, config.hidden_size, len(vocab))

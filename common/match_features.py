@@ -98,6 +98,42 @@ def token_word_features(text: str, offsets: Sequence[tuple[int, int]], other: st
     return ids, match
 
 
+def ngram_match_flags(ids_a: Sequence[int], ids_b: Sequence[int], n: int,
+                      ignore: Iterable[int] = ()) -> tuple[list[int], list[int]]:
+    """Per token: 1 if it lies in an ``n``-gram that also occurs in the other sequence, else 0.
+
+    The exact-match bit (:func:`exact_match_flags`) one level up, for id texts without word
+    boundaries (desensitized Xiaobu): a shared run of ``n`` ids is a shared phrase, where a
+    shared single id may be a function word. An n-gram holding an ``ignore`` id never matches.
+
+    Args:
+        ids_a, ids_b: the two id sequences (no special tokens).
+        n: the n-gram length, >= 2.
+
+    Returns:
+        (flags_a, flags_b): 0/1 lists of the lengths of ``ids_a`` and ``ids_b``.
+
+    Raises:
+        ValueError: ``n`` < 2.
+    """
+    if n < 2:
+        raise ValueError(f"n-gram match needs n >= 2, got {n}")
+    ignore = set(ignore)
+
+    def grams(ids: Sequence[int]) -> list[tuple]:
+        return [tuple(ids[i:i + n]) for i in range(len(ids) - n + 1)]
+
+    def flags(ids: Sequence[int], other: set) -> list[int]:
+        out = [0] * len(ids)
+        for i, gram in enumerate(grams(ids)):
+            if gram in other and not ignore.intersection(gram):
+                out[i:i + n] = [1] * n
+        return out
+
+    grams_a, grams_b = set(grams(ids_a)), set(grams(ids_b))
+    return flags(ids_a, grams_b), flags(ids_b, grams_a)
+
+
 NUM_STATISTICS = 13  # columns of pair_statistics
 
 

@@ -16,7 +16,7 @@ from torch.utils.data import Dataset
 
 from common.distillation import IGNORE_INDEX
 from common.id_vocab import IdVocab
-from common.match_features import exact_match_flags, scaled_statistics, swapped_statistics, token_word_features
+from common.match_features import exact_match_flags, ngram_match_flags, scaled_statistics, swapped_statistics, token_word_features
 from common.pretraining import encode_pair, example_uniform
 
 
@@ -183,9 +183,13 @@ class IdPairDataset(Dataset):
             order presented).
         use_alignment: add its (15,) :func:`common.match_features.alignment_statistics` (scaled;
             the number and name columns are 0 for ids), after the 13 when both are on.
+        ngram_match: n >= 2 adds ``ngram_match_ids``, the bit of
+            :func:`common.match_features.ngram_match_flags` (computed over the whole sides, then cut);
+            0: none.
 
     Items: ``input_ids``, ``token_type_ids`` (T,) lists, ``match_ids`` (T,) with
-    ``use_match`` (the exact-match bit, :mod:`common.match_features`), ``statistics``
+    ``use_match`` (the exact-match bit, :mod:`common.match_features`), ``ngram_match_ids`` (T,)
+    with ``ngram_match``, ``statistics``
     (S floats, S = 13 * ``use_statistics`` + 15 * ``use_alignment``) with either, ``labels``
     int (labelled pairs) and ``soft_labels`` float (with ``soft_labels``). With
     ``swap_prob > 0`` (training) the sides are swapped with a
@@ -200,8 +204,10 @@ class IdPairDataset(Dataset):
 
     def __init__(self, pairs: Sequence[Any], vocab: IdVocab, max_length: int, swap_prob: float = 0.0,
                  use_match: bool = False, seed: int = 0, soft_labels: Sequence[float] | None = None,
-                 use_statistics: bool = False, use_alignment: bool = False) -> None:
-        self.seed, self.epoch = seed, 0
+                 use_statistics: bool = False, use_alignment: bool = False, ngram_match: int = 0) -> None:
+        if ngram_match == 1 or ngram_match < 0:
+            raise ValueError(f"ngram_match: 0 (off) or an n-gram length >= 2, got {ngram_match}")
+        self.seed, self.epoch, self.ngram_match = seed, 0, ngram_match
         self.pairs = list(pairs)
         if soft_labels is not None and len(soft_labels) != len(self.pairs):
             raise ValueError(f"{len(self.pairs)} pairs, {len(soft_labels)} soft labels")
@@ -229,11 +235,14 @@ class IdPairDataset(Dataset):
             a, b = b, a
         item = encode_pair(a, b, self.cls_id, self.sep_id, self.max_length)
         special = item.pop("special_tokens_mask")
+        n_a = item["token_type_ids"].count(0) - 2  # [CLS] a [SEP]: the kept prefix of a
+        n_b = len(special) - n_a - 3  # b [SEP]: the kept prefix of b
         if self.use_match:
             ma, mb = exact_match_flags(a, b, self.ignore)  # over the whole sides
-            n_a = item["token_type_ids"].count(0) - 2  # [CLS] a [SEP]: the kept prefix of a
-            n_b = len(special) - n_a - 3  # b [SEP]: the kept prefix of b
             item["match_ids"] = [0] + ma[:n_a] + [0] + mb[:n_b] + [0]
+        if self.ngram_match:
+            ma, mb = ngram_match_flags(a, b, self.ngram_match, self.ignore)  # over the whole sides
+            item["ngram_match_ids"] = [0] + ma[:n_a] + [0] + mb[:n_b] + [0]
         if self.statistics is not None:
             row = self.statistics[index]  # (S,)
             item["statistics"] = (swapped_statistics(row) if swapped else row).tolist()
@@ -250,14 +259,15 @@ def collate_pairs(items: list[dict], pad_id: int = 0) -> dict[str, torch.Tensor]
     """Pad pair items (:class:`PairDataset`'s, or any with ``input_ids``) to the batch's longest pair.
 
     Returns ``input_ids`` (padded with ``pad_id``), ``token_type_ids``, ``match_ids``,
-    ``word_match_ids`` and ``word_ids`` when the items have them (padded with 0) and ``attention_mask``, all (B, T) int64,
+    ``word_match_ids``, ``word_ids`` and ``ngram_match_ids`` when the items have them (padded with 0) and ``attention_mask``, all (B, T) int64,
     and (B,) ``condition_ids`` / ``labels`` (int64), ``soft_labels`` (float32) and (B, S)
     ``statistics`` (float32) when the items carry them.
     """
     T = max(len(it["input_ids"]) for it in items)
     batch = {key: torch.tensor([it[key] + [pad_id if key == "input_ids" else 0] * (T - len(it[key]))
                                 for it in items])  # (B, T)
-             for key in ("input_ids", "token_type_ids", "match_ids", "word_match_ids", "word_ids")
+             for key in ("input_ids", "token_type_ids", "match_ids", "word_match_ids", "word_ids",
+                         "ngram_match_ids")
              if key in items[0]}
     batch["attention_mask"] = (torch.arange(T)[None, :] <
                                torch.tensor([len(it["input_ids"]) for it in items])[:, None]).long()  # (B, T)

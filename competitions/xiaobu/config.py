@@ -46,6 +46,7 @@ class XiaobuConfig(TrainConfig, LogitAdjustmentConfig, SymmetricPairConfig, MLMC
     submission_dir: str = "submissions/xiaobu"
     joint: bool = False  # bojone's variant: label as the MLM target at [CLS], MLM continued on all text
     use_match: bool = True  # classification: add the exact-match bit per token (common/match_features.py)
+    ngram_match: int = 0  # classification, n >= 2: bit per token, it lies in an n-gram of ids the other side shares
     pair_statistics: bool = False  # classification: 13 pair statistics added to the pooled output (match_features.py)
     alignment_statistics: bool = False  # classification: the gbm's 15 alignment statistics too (ids: overlap, runs)
     esim: bool = False  # classification: ESIM's alignment head on the two segments, added to the pooled output (common/layers/esim.py)

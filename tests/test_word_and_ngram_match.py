@@ -1,11 +1,20 @@
-"""Char+word inputs of the pair classifier: the jieba-word match bit and hashed word ids (--word-match, --word-buckets)."""
+"""Match bits above the token: text pairs' char+word inputs (jieba-word match bit, hashed word ids:
+--word-match, --word-buckets) and id pairs' n-gram match bit (--ngram-match)."""
+
+import random
+from types import SimpleNamespace
 
 import jieba
+import pytest
 import torch
+from transformers import BertConfig
 
-from common.match_features import is_content_word, token_word_features, word_bucket, word_spans
+from common.bert_pair_classifier import BertPairClassifier
+from common.id_vocab import build_id_vocab
+
+from common.match_features import is_content_word, ngram_match_flags, token_word_features, word_bucket, word_spans
 from common.pair_classifier import PairClassifier
-from common.pair_inputs import PairDataset, collate_pairs
+from common.pair_inputs import IdPairDataset, PairDataset, collate_pairs
 from tests.conftest import tiny_bert
 
 FIRST = ["北京市长江大桥今天通车了", "科比与奥尼尔的湖人王朝"]
@@ -86,3 +95,62 @@ def test_word_embeddings_start_at_zero_and_learn_the_rows_in_use(tiny_tokenizer)
     grad = model.word_embedding.weight.grad.abs().sum(1)  # (97,)
     assert 0 in used and len(used) > 5 and torch.nonzero(grad).flatten().tolist() == used
     assert (model.word_match_embedding.weight.grad.abs().sum(1) > 0).all()
+
+
+def _ngram_reference(a: list[int], b: list[int], n: int, ignore: set[int]) -> list[int]:
+    """Per position of ``a``: does any n-gram of ``a`` covering it, free of ``ignore``, occur in ``b``."""
+    grams_b = {tuple(b[s:s + n]) for s in range(len(b) - n + 1)}
+    return [int(any(tuple(a[s:s + n]) in grams_b and not ignore & set(a[s:s + n])
+                    for s in range(max(0, i - n + 1), min(i, len(a) - n) + 1))) for i in range(len(a))]
+
+
+def test_ngram_match_flags_against_brute_force():
+    rng = random.Random(0)
+    for _ in range(300):
+        n = rng.choice([2, 3])
+        a, b = ([rng.randint(1, 4) for _ in range(rng.randint(0, 9))] for _ in range(2))
+        flags_a, flags_b = ngram_match_flags(a, b, n, ignore={4})
+        assert flags_a == _ngram_reference(a, b, n, {4}) and flags_b == _ngram_reference(b, a, n, {4})
+    assert ngram_match_flags([5, 6, 7, 8], [7, 8, 5], 2) == ([0, 0, 1, 1], [1, 1, 0])
+    with pytest.raises(ValueError, match="n >= 2"):
+        ngram_match_flags([1], [1], 1)
+
+
+def test_id_pairs_carry_the_ngram_bit_of_the_whole_sides_and_swap_it():
+    rng = random.Random(1)
+    pairs = [SimpleNamespace(a=[rng.randint(1, 6) for _ in range(rng.randint(2, 12))],
+                             b=[rng.randint(1, 6) for _ in range(rng.randint(2, 12))], label=i % 2) for i in range(40)]
+    vocab = build_id_vocab([p.a + p.b for p in pairs])
+    ds = IdPairDataset(pairs, vocab, max_length=16, ngram_match=2)
+    swapped = IdPairDataset(pairs, vocab, max_length=16, ngram_match=2, swap_prob=1.0)
+    direct = IdPairDataset([SimpleNamespace(a=p.b, b=p.a, label=p.label) for p in pairs], vocab, max_length=16,
+                           ngram_match=2)
+    for i, p in enumerate(pairs):
+        item = ds[i]
+        n_a = item["token_type_ids"].count(0) - 2
+        n_b = len(item["input_ids"]) - n_a - 3
+        ref_a, ref_b = _ngram_reference(vocab.encode(p.a), vocab.encode(p.b), 2, {vocab.unk_id, vocab.pad_id}), \
+            _ngram_reference(vocab.encode(p.b), vocab.encode(p.a), 2, {vocab.unk_id, vocab.pad_id})
+        assert item["ngram_match_ids"] == [0] + ref_a[:n_a] + [0] + ref_b[:n_b] + [0]
+        assert swapped[i] == direct[i]
+    assert "ngram_match_ids" not in IdPairDataset(pairs, vocab, max_length=16)[0]
+    with pytest.raises(ValueError, match="ngram_match"):
+        IdPairDataset(pairs, vocab, max_length=16, ngram_match=1)
+
+
+def test_ngram_match_embedding_starts_at_zero_and_learns(tmp_path):
+    config = BertConfig(vocab_size=30, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
+                        intermediate_size=32, max_position_embeddings=16, num_labels=2, use_match=True)
+    torch.manual_seed(0)
+    plain = BertPairClassifier(config).eval()
+    config.ngram_match = 2
+    torch.manual_seed(0)
+    model = BertPairClassifier(config).eval()
+    batch = {"input_ids": torch.randint(0, 30, (5, 6)), "match_ids": torch.randint(0, 2, (5, 6)),
+             "ngram_match_ids": torch.randint(0, 2, (5, 6)), "labels": torch.tensor([0, 1, 0, 0, 1])}
+    out = model(**batch)
+    assert torch.equal(out.logits, plain(**{k: v for k, v in batch.items() if k != "ngram_match_ids"}).logits)
+    out.loss.backward()
+    assert (model.ngram_match_embedding.weight.grad.abs().sum(1) > 0).all()
+    model.save_pretrained(tmp_path / "run")  # the bit is a config attribute: a reloaded model has the table
+    assert BertPairClassifier.from_pretrained(tmp_path / "run").ngram_match_embedding is not None
