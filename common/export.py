@@ -10,7 +10,9 @@ folder is only read. What the graph computes, per model kind:
 
 - pair classifiers (Sohu, AFQMC, Xiaobu): the inputs the task's collate gives
   (``input_ids``, ``attention_mask``, ``token_type_ids``, the exact-match ``match_ids``
-  when the run uses them, Sohu's subtask ``condition_ids`` (B,), the (B, S) float ``statistics``
+  when the run uses them, likewise ``word_match_ids`` / ``word_ids`` (``--word-match`` /
+  ``--word-buckets``, :func:`common.match_features.token_word_features`) and ``ngram_match_ids``
+  (``--ngram-match``), Sohu's subtask ``condition_ids`` (B,), the (B, S) float ``statistics``
   of ``--pair-statistics`` / ``--alignment-statistics``, computed by the caller with
   :func:`common.match_features.scaled_statistics`) -> ``logits`` (B, 2);
   Xiaobu's joint variant: the MLM logits of ``[LABEL0]``/``[LABEL1]`` at [CLS] (B, 2),
