@@ -75,8 +75,8 @@ SOHU_MODEL = ("--model", "cache/sohu-mlm-8ep", "--config", "competitions/sohu/co
 RECIPES = {
     "xiaobu": Recipe("runs/xiaobu/cv5-large-esim-tta",
                      ("--model", "cache/xiaobu-pretrain-large", "--learning-rate", "2e-4", "--tta-swap", "true",
-                      "--esim", "true"),
-                     ("--distill-alpha", "1", "--epochs", "6", "--esim", "true"),
+                      "--esim", "true", "--ngram-match", "0"),
+                     ("--distill-alpha", "1", "--epochs", "6", "--esim", "true", "--ngram-match", "0"),
                      base=("--model", "cache/xiaobu-pretrain")),  # the student and the plain control: the
                                                                    # default small encoder
     "sohu": Recipe("runs/sohu/cv5-quick-mlm8-stats-impliedA-len160",

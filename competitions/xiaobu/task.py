@@ -86,15 +86,15 @@ class XiaobuTask(Task):
         return [(tuple(p.a), tuple(p.b)) for p in examples]
 
     def build(self, config: XiaobuConfig, run_dir: Path, train: list[Pair], data: Splits) -> Model:
-        """Raises ValueError: logit adjustment, pair statistics, the ESIM head or the n-gram match bit asked of the joint variant."""
+        """Raises ValueError: logit adjustment, pair statistics or the ESIM head asked of the joint variant."""
         if config.joint and (config.logit_adjust_tau > 0 or config.posthoc_tau > 0):
             raise ValueError("logit adjustment applies to the classification variant, not --joint: "
                              "add --logit-adjust-tau 0 --posthoc-tau 0 (configs/joint.toml does)")
         heads = [flag for flag, on in (("--pair-statistics", config.pair_statistics),
                                        ("--alignment-statistics", config.alignment_statistics),
-                                       ("--esim", config.esim), ("--ngram-match", config.ngram_match)) if on]
+                                       ("--esim", config.esim)) if on]
         if config.joint and heads:
-            raise ValueError(f"{' and '.join(heads)} belong to the classification variant; "
+            raise ValueError(f"{' and '.join(heads)} add to the classification variant's pooled output; "
                              "--joint predicts through the MLM head and has none: drop them or --joint")
         labelled = sorted(data.train + data.valid, key=_line)
         sequences = [s for p in labelled + data.test for s in (p.a, p.b)]
