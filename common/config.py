@@ -133,10 +133,18 @@ def config_to_dict(config: Any) -> dict[str, Any]:
     return dataclasses.asdict(config)
 
 
+# Options added on by default after runs were saved without them: the value those runs had. A saved config.json
+# that lacks one is read back with this value (config_from_dict), and a resumed or rerun run folder compares it
+# with the options it is continued with (common.run.changed_options). Options added off need no entry.
+VALUE_WHEN_ABSENT = {"ngram_match": 0}  # Xiaobu's n-gram match bit, on since 2026-12-05
+
+
 def config_from_dict(cls: type[T], data: dict[str, Any]) -> T:
-    """Rebuild a config saved by :func:`config_to_dict`, ignoring keys the class no longer has."""
+    """Rebuild a config saved by :func:`config_to_dict`, ignoring keys the class no longer has; a key it lacks
+    takes :data:`VALUE_WHEN_ABSENT`'s value if there is one, else the class default."""
     names = {f.name for f in dataclasses.fields(cls)}
-    return cls(**{k: v for k, v in data.items() if k in names})
+    absent = {k: v for k, v in VALUE_WHEN_ABSENT.items() if k in names and k not in data}
+    return cls(**{k: v for k, v in data.items() if k in names}, **absent)
 
 
 def save_config_json(config: Any, path: str | Path) -> Path:

@@ -72,11 +72,14 @@ RESUME_FREE = {"resume", "run_dir", "run_name", "log_every_steps", "eval_batch_s
 
 def changed_options(config: Any, path: Path, free: frozenset[str] | set[str] = RESUME_FREE) -> list[str]:
     """``"name old -> new"`` for every option of ``config`` that differs from the saved ``path`` (a config.json),
-    except ``free`` and options the saved file does not hold (added since it was written)."""
+    except ``free`` and options the saved file does not hold (added since it was written, off), unless
+    :data:`common.config.VALUE_WHEN_ABSENT` names the value such a run had."""
     import dataclasses
     import json
 
-    saved = json.loads(path.read_text(encoding="utf-8"))
+    from common.config import VALUE_WHEN_ABSENT
+
+    saved = VALUE_WHEN_ABSENT | json.loads(path.read_text(encoding="utf-8"))
     now = dataclasses.asdict(config)
     return [f"{k} {saved[k]!r} -> {now[k]!r}" for k in sorted(now)
             if k in saved and k not in free and saved[k] != now[k]]

@@ -123,6 +123,27 @@ def test_resume_before_the_first_checkpoint_and_with_changed_options(tmp_path):
         assert start["torch_cpu_capability"] == torch.backends.cpu.get_cpu_capability()  # and the neural ones' kernels
 
 
+def test_a_run_saved_before_a_default_on_option_keeps_it_off(tmp_path):
+    """Xiaobu's n-gram match bit came on by default after runs were saved without the option: such a run is read
+    back with it off (the model it saved has no table for it), and continuing its folder with it on is refused."""
+    from common.config import config_from_dict, config_to_dict
+    from common.run import check_rerun_config, check_resume_config
+    from competitions.xiaobu.config import XiaobuConfig
+
+    old = config_to_dict(XiaobuConfig(resume=True))
+    del old["ngram_match"]
+    (tmp_path / "config.json").write_text(json.dumps(old))
+    assert XiaobuConfig().ngram_match == 2 and config_from_dict(XiaobuConfig, old).ngram_match == 0
+    for check in (check_resume_config, check_rerun_config):
+        with pytest.raises(ValueError, match=r"ngram_match 0 -> 2"):
+            check(XiaobuConfig(resume=True), tmp_path)
+        check(XiaobuConfig(resume=True, ngram_match=0), tmp_path)
+    # an option added off stays free: a run saved without it continues with its default
+    del old["esim"]
+    (tmp_path / "config.json").write_text(json.dumps(old))
+    check_rerun_config(XiaobuConfig(ngram_match=0), tmp_path)
+
+
 def test_record_environment_appends_and_moves_an_unreadable_file_aside(tmp_path):
     from common.run import record_environment
 
