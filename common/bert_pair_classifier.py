@@ -47,8 +47,8 @@ class BertPairClassifier(BertForSequenceClassification):
       kexue.fm/archives/7615); the logits stay raw.
 
     ``forward`` takes (B, T) ``input_ids``, ``attention_mask``, ``token_type_ids``,
-    optional (B, T) ``match_ids`` and ``ngram_match_ids``, (B, S) float ``statistics``, (B,) ``labels`` and (B,) float ``soft_labels`` (a
-    teacher's P(label 1), NaN for none; labels then may hold -100 for none); returns
+    optional (B, T) ``match_ids`` and ``ngram_match_ids``, (B, S) float ``statistics``, (B,) ``labels`` and
+    (B,) float ``soft_labels`` (a teacher's P(label 1), NaN for none; labels then may hold -100 for none); returns
     ``SequenceClassifierOutput(loss, logits (B, 2))``. With ``soft_labels`` the loss is
     :func:`common.distillation.distillation_loss` with the weights of
     :meth:`set_distillation` (Hinton et al. 2015), the hard term logit-adjusted as above.
@@ -110,7 +110,9 @@ class BertPairClassifier(BertForSequenceClassification):
 
 
 def zero_match(model: nn.Module) -> nn.Module:
-    """Zero the match embeddings, statistics map and ESIM output that ``from_pretrained`` initialised; returns ``model``."""
+    """Zero the match embeddings, statistics map and ESIM output that ``from_pretrained`` initialised.
+
+    Returns ``model``."""
     for name in ("match_embedding", "ngram_match_embedding"):
         if getattr(model, name, None) is not None:
             nn.init.zeros_(getattr(model, name).weight)

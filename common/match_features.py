@@ -42,7 +42,9 @@ def exact_match_flags(ids_a: list[int], ids_b: list[int], ignore: Iterable[int] 
 
 @lru_cache(maxsize=1 << 18)
 def word_spans(text: str) -> tuple[tuple[str, ...], tuple[int, ...]]:
-    """(jieba's words of ``text``, lowercased; for each character of ``text`` the index of its word). Cached per process.
+    """(jieba's words of ``text``, lowercased; for each character of ``text`` the index of its word).
+
+    Cached per process.
 
     ``jieba.lcut`` (precise mode, HMM on) keeps every character, so the words tile the text.
     """

@@ -100,7 +100,8 @@ class PairClassifier(nn.Module):
     before the word inputs).
 
     ``forward`` takes (B, T) ``input_ids``, ``attention_mask``, optional ``token_type_ids``,
-    ``match_ids``, ``word_match_ids``, ``word_ids``, (B, S) float ``statistics`` (required with ``num_statistics``), (B,)
+    ``match_ids``, ``word_match_ids``, ``word_ids``, (B, S) float ``statistics`` (required with
+    ``num_statistics``), (B,)
     ``condition_ids`` (required with ``num_conditions``), (B,)
     ``labels`` and (B,) float ``soft_labels`` (a teacher's P(label 1), NaN for none; labels
     then may hold -100 for none); returns ``SequenceClassifierOutput(loss, logits (B, C))``.

@@ -16,7 +16,8 @@ from torch.utils.data import Dataset
 
 from common.distillation import IGNORE_INDEX
 from common.id_vocab import IdVocab
-from common.match_features import exact_match_flags, ngram_match_flags, scaled_statistics, swapped_statistics, token_word_features
+from common.match_features import (exact_match_flags, ngram_match_flags, scaled_statistics, swapped_statistics,
+                                   token_word_features)
 from common.pretraining import encode_pair, example_uniform
 
 
@@ -72,8 +73,8 @@ class PairDataset(Dataset):
 
     Raises:
         ValueError: ``texts_a``, ``texts_b`` (``labels``, ``conditions``, ``soft_labels``) of
-            different lengths, an unknown ``truncation``, or word inputs with a tokenizer
-            without offsets (not a fast one).
+            different lengths, an unknown ``truncation``, ``word_buckets`` 1 or negative, or word
+            inputs with a tokenizer without offsets (not a fast one).
     """
 
     def __init__(self, texts_a: Sequence[str], texts_b: Sequence[str], labels: Sequence[int] | None,
@@ -89,6 +90,8 @@ class PairDataset(Dataset):
                              f"{'no' if soft_labels is None else len(soft_labels)} soft labels")
         cls_id, sep_id = tokenizer.cls_token_id, tokenizer.sep_token_id
         special = {cls_id, sep_id, tokenizer.pad_token_id, tokenizer.unk_token_id}
+        if word_buckets == 1 or word_buckets < 0:
+            raise ValueError(f"word_buckets: 0 (off) or the hashed word embedding's rows, >= 2; got {word_buckets}")
         words = word_match or word_buckets > 1
         if words and not getattr(tokenizer, "is_fast", False):
             raise ValueError(f"word inputs need a fast tokenizer's offsets; {type(tokenizer).__name__} has none")
@@ -259,7 +262,8 @@ def collate_pairs(items: list[dict], pad_id: int = 0) -> dict[str, torch.Tensor]
     """Pad pair items (:class:`PairDataset`'s, or any with ``input_ids``) to the batch's longest pair.
 
     Returns ``input_ids`` (padded with ``pad_id``), ``token_type_ids``, ``match_ids``,
-    ``word_match_ids``, ``word_ids`` and ``ngram_match_ids`` when the items have them (padded with 0) and ``attention_mask``, all (B, T) int64,
+    ``word_match_ids``, ``word_ids`` and ``ngram_match_ids`` when the items have them (padded with 0) and
+    ``attention_mask``, all (B, T) int64,
     and (B,) ``condition_ids`` / ``labels`` (int64), ``soft_labels`` (float32) and (B, S)
     ``statistics`` (float32) when the items carry them.
     """

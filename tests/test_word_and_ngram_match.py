@@ -69,6 +69,8 @@ def test_items_carry_the_word_features_of_their_kept_tokens(tiny_tokenizer):
             assert item["word_match_ids"] == [0] + match_a[:n_a] + [0] + match_b[:n_b] + [0]
     plain = PairDataset(FIRST, SECOND, [1, 0], tiny_tokenizer, 64)
     assert "word_ids" not in plain.items[0] and "word_match_ids" not in plain.items[0]
+    with pytest.raises(ValueError, match="word_buckets"):
+        PairDataset(FIRST, SECOND, [1, 0], tiny_tokenizer, 64, word_buckets=1)
 
 
 def test_a_swapped_item_is_the_item_of_the_swapped_pair(tiny_tokenizer):
