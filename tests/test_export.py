@@ -152,8 +152,8 @@ def test_xiaobu_model_with_exact_match_bits(tmp_path, joint):
     out = tmp_path / "out"
     info = _check_export(export_run(run, out, task="xiaobu"), out, rows)
     names = [i["name"] for i in info["inputs"]]
-    assert names == (["input_ids", "attention_mask", "token_type_ids"] if joint else
-                     ["input_ids", "attention_mask", "token_type_ids", "match_ids"])
+    assert names == (["input_ids", "attention_mask", "token_type_ids"] if joint else  # the default n-gram bit too
+                     ["input_ids", "attention_mask", "token_type_ids", "match_ids", "ngram_match_ids"])
     assert ("joint" in info["model"]) == joint
     if joint:
         return
@@ -178,7 +178,8 @@ def test_xiaobu_model_with_the_esim_head_exports_within_tolerance(tmp_path):
                tmp_path / "run")
     out = tmp_path / "out"
     info = _check_export(export_run(run, out, task="xiaobu"), out, 12)
-    assert [i["name"] for i in info["inputs"]] == ["input_ids", "attention_mask", "token_type_ids", "match_ids"]
+    assert [i["name"] for i in info["inputs"]] == ["input_ids", "attention_mask", "token_type_ids", "match_ids",
+                                                   "ngram_match_ids"]
 
 
 @pytest.mark.parametrize("head, encoder", [("gp", "bilstm"), ("crf", "bilstm"),
