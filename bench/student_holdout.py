@@ -73,9 +73,9 @@ SOHU_MODEL = ("--model", "cache/sohu-mlm-8ep", "--config", "competitions/sohu/co
               "--pair-statistics", "true", "--max-length", "160")  # the Makefile's sohu_MODEL
 
 RECIPES = {
-    "xiaobu": Recipe("runs/xiaobu/cv5-large-esim-tta",
+    "xiaobu": Recipe("runs/xiaobu/cv5-large-esim-tta-ngram2",
                      ("--model", "cache/xiaobu-pretrain-large", "--learning-rate", "2e-4", "--tta-swap", "true",
-                      "--esim", "true", "--ngram-match", "0"),
+                      "--esim", "true"),
                      ("--distill-alpha", "1", "--epochs", "6", "--esim", "true", "--ngram-match", "0"),
                      base=("--model", "cache/xiaobu-pretrain")),  # the student and the plain control: the
                                                                    # default small encoder
