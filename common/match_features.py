@@ -64,7 +64,10 @@ def is_content_word(word: str) -> bool:
 
 
 def word_bucket(word: str, buckets: int) -> int:
-    """``word``'s row 1..``buckets``-1 of a hashed word embedding (CRC32: the same in every process; 0 is none)."""
+    """``word``'s row 1..``buckets``-1 of a hashed word embedding (CRC32: the same in every process; 0 is none).
+
+    ``buckets`` >= 2 (1 has no row for a word: ZeroDivisionError).
+    """
     return zlib.crc32(word.encode("utf-8")) % (buckets - 1) + 1
 
 

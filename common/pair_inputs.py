@@ -20,6 +20,9 @@ from common.match_features import (exact_match_flags, ngram_match_flags, scaled_
                                    token_word_features)
 from common.pretraining import encode_pair, example_uniform
 
+# Per-token inputs beside input_ids and token_type_ids: 0/1 or row ids, 0 at the special tokens and padding
+TOKEN_FEATURES = ("match_ids", "word_match_ids", "word_ids", "ngram_match_ids")
+
 
 def trim_longer_first(a: list[int], b: list[int], budget: int) -> tuple[list[int], list[int]]:
     """Cut the end of the longer side one token at a time (the first side on ties) until ``len(a) + len(b) <= budget``.
@@ -159,7 +162,7 @@ class PairDataset(Dataset):
         ids = item["input_ids"]
         swapped = dict(item, input_ids=ids[:1] + ids[n_a + 2:-1] + ids[n_a + 1:n_a + 2] + ids[1:n_a + 1] + ids[-1:],
                        token_type_ids=[0] * (len(ids) - n_a - 1) + [1] * (n_a + 1))
-        for key in ("match_ids", "word_match_ids", "word_ids"):  # per-token features, 0 at the special tokens
+        for key in TOKEN_FEATURES:
             if key in item:
                 values = item[key]
                 swapped[key] = [0] + values[n_a + 2:-1] + [0] + values[1:n_a + 1] + [0]
@@ -261,18 +264,15 @@ class IdPairDataset(Dataset):
 def collate_pairs(items: list[dict], pad_id: int = 0) -> dict[str, torch.Tensor]:
     """Pad pair items (:class:`PairDataset`'s, or any with ``input_ids``) to the batch's longest pair.
 
-    Returns ``input_ids`` (padded with ``pad_id``), ``token_type_ids``, ``match_ids``,
-    ``word_match_ids``, ``word_ids`` and ``ngram_match_ids`` when the items have them (padded with 0) and
-    ``attention_mask``, all (B, T) int64,
+    Returns ``input_ids`` (padded with ``pad_id``), ``token_type_ids``, the :data:`TOKEN_FEATURES`
+    the items have (padded with 0) and ``attention_mask``, all (B, T) int64,
     and (B,) ``condition_ids`` / ``labels`` (int64), ``soft_labels`` (float32) and (B, S)
     ``statistics`` (float32) when the items carry them.
     """
     T = max(len(it["input_ids"]) for it in items)
     batch = {key: torch.tensor([it[key] + [pad_id if key == "input_ids" else 0] * (T - len(it[key]))
                                 for it in items])  # (B, T)
-             for key in ("input_ids", "token_type_ids", "match_ids", "word_match_ids", "word_ids",
-                         "ngram_match_ids")
-             if key in items[0]}
+             for key in ("input_ids", "token_type_ids", *TOKEN_FEATURES) if key in items[0]}
     batch["attention_mask"] = (torch.arange(T)[None, :] <
                                torch.tensor([len(it["input_ids"]) for it in items])[:, None]).long()  # (B, T)
     for key in ("condition_ids", "labels"):
