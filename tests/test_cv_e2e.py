@@ -99,8 +99,8 @@ def test_a_kfold_run_predicts_anew_without_being_written(tmp_path):
     fixtures = ROOT / "tests" / "fixtures" / "xiaobu"
     run = tmp_path / "cv"
     cv.main(["--task", "xiaobu"] + TINY + ["--data-dir", str(fixtures), "--train-file", "train.tsv",
-                                           "--test-file", "test.tsv", "--run-dir", str(run),
-                                           "--submission-dir", str(tmp_path / "sub")])
+                                           "--test-file", "test.tsv", "--run-dir", str(run), "--tta-swap", "false",
+                                           "--submission-dir", str(tmp_path / "sub")])  # one order: TTA added after
     trained = {p: p.read_bytes() for p in run.rglob("*") if p.is_file()}
     with pytest.raises(ValueError, match="predicted as trained"):
         predict.main(["--task", "xiaobu", "--run", str(run)])

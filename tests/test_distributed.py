@@ -286,24 +286,29 @@ def test_blend_under_2_processes_writes_once(runs, tmp_path):
 
 
 def test_swap_tta_predicts_the_same_with_1_and_2_processes(runs, tmp_path):
-    """``predict --tta-swap true`` (both text orders, sharded and gathered twice) agrees across process counts."""
+    """``predict --tta-swap`` with the other setting than the run's (Sohu: both text orders, sharded and gathered
+    twice; Xiaobu, trained with it: one order) agrees across process counts."""
     task, _, one, _ = runs
     if task == "afqmc":
         pytest.skip("AFQMC swaps as Sohu does (PairTask.swapped)")
+    trained_tta = json.loads((one.run_dir / "config.json").read_text(encoding="utf-8"))["tta_swap"]
+    assert trained_tta == (task == "xiaobu")  # the tasks' defaults
+    tag = "-notta" if trained_tta else "-tta"
     probs = {}
     for nprocs in (1, 2):
-        proc = launch(["common.commands.predict", "--task", task, "--run", str(one.run_dir), "--tta-swap", "true",
+        proc = launch(["common.commands.predict", "--task", task, "--run", str(one.run_dir),
+                       "--tta-swap", str(not trained_tta).lower(),
                        "--submission-dir", str(tmp_path / f"sub{nprocs}")], nprocs)
         assert proc.returncode == 0, describe(proc)
         result = result_lines(proc.stdout)[-1]
-        assert "-tta" in Path(result["submission"]).name
-        probs[nprocs] = dict(np.load(one.run_dir / "probabilities-tta.npz"))  # beside the run's own, tagged
+        assert tag in Path(result["submission"]).name
+        probs[nprocs] = dict(np.load(one.run_dir / f"probabilities{tag}.npz"))  # beside the run's own, tagged
     for key in ("valid_keys", "test_ids"):
         assert probs[1][key].tolist() == probs[2][key].tolist(), key
     for key in ("valid_probs", "test_probs"):
         np.testing.assert_allclose(probs[1][key], probs[2][key], atol=1e-6, rtol=0, err_msg=key)
-    plain = np.load(one.run_dir / "probabilities.npz")["valid_probs"]  # one order, written by training
-    assert not np.allclose(plain, probs[1]["valid_probs"], atol=1e-6, rtol=0)  # the other order took part
+    trained = np.load(one.run_dir / "probabilities.npz")["valid_probs"]  # the run's own setting, written by training
+    assert not np.allclose(trained, probs[1]["valid_probs"], atol=1e-6, rtol=0)  # the other setting took effect
 
 
 def _comparable(history: list[dict], resumed_epoch: int | None) -> list[dict]:
@@ -563,6 +568,7 @@ def test_kfold_predict_under_2_processes_equals_1_process(tmp_path):
 
     run = tmp_path / "cv"
     cv.main(task_args("xiaobu", XIAOBU)[:-4] + ["--valid-fraction", "0", "--folds", "3", "--batch-size", "16",
+                                                 "--tta-swap", "false",  # trained in one order, TTA added by predict
                                                  "--run-dir", str(run), "--submission-dir", str(tmp_path / "sub")])
     saved = {}
     for nprocs in (1, 2):

@@ -98,6 +98,7 @@ def test_tta_swap_is_the_mean_of_both_orders_and_statistics_survive_reload(tmp_p
 
     run = tmp_path / "run"
     result = train.main(["--task", "xiaobu"] + TINY + ["--pair-statistics", "true", "--run-dir", str(run),
+                                                      "--tta-swap", "false",  # Xiaobu's default is on
                                                       "--submission-dir", str(tmp_path / "sub")])
     task = get_task("xiaobu")
     config, model = predict.load_run(task, run)

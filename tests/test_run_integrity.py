@@ -125,7 +125,8 @@ def test_resume_before_the_first_checkpoint_and_with_changed_options(tmp_path):
 
 def test_a_run_saved_before_a_default_on_option_keeps_it_off(tmp_path):
     """Xiaobu's n-gram match bit came on by default after runs were saved without the option: such a run is read
-    back with it off (the model it saved has no table for it), and continuing its folder with it on is refused."""
+    back with it off (the model it saved has no table for it), and continuing its folder with it on is refused.
+    The same for a run saved before the ESIM head and swap TTA had options."""
     from common.config import config_from_dict, config_to_dict
     from common.run import check_rerun_config, check_resume_config
     from competitions.xiaobu.config import XiaobuConfig
@@ -138,10 +139,19 @@ def test_a_run_saved_before_a_default_on_option_keeps_it_off(tmp_path):
         with pytest.raises(ValueError, match=r"ngram_match 0 -> 2"):
             check(XiaobuConfig(resume=True), tmp_path)
         check(XiaobuConfig(resume=True, ngram_match=0), tmp_path)
-    # an option added off stays free: a run saved without it continues with its default
-    del old["esim"]
+    # so are the ESIM head and swap TTA, on by default since later the same day
+    old = config_to_dict(XiaobuConfig(resume=True))
+    del old["esim"], old["tta_swap"]
     (tmp_path / "config.json").write_text(json.dumps(old))
-    check_rerun_config(XiaobuConfig(ngram_match=0), tmp_path)
+    back = config_from_dict(XiaobuConfig, old)
+    assert XiaobuConfig().esim and XiaobuConfig().tta_swap and not back.esim and not back.tta_swap
+    with pytest.raises(ValueError, match=r"esim False -> True"):
+        check_resume_config(XiaobuConfig(resume=True), tmp_path)
+    check_resume_config(XiaobuConfig(resume=True, esim=False, tta_swap=False), tmp_path)
+    # an option added off stays free: a run saved without it continues with its default
+    del old["alignment_statistics"]
+    (tmp_path / "config.json").write_text(json.dumps(old))
+    check_rerun_config(XiaobuConfig(esim=False, tta_swap=False), tmp_path)
 
 
 def test_record_environment_appends_and_moves_an_unreadable_file_aside(tmp_path):
