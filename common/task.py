@@ -36,8 +36,8 @@ class SymmetricPairConfig:
 
     ``tta_swap``: every probability (validation, test, out-of-fold) is the mean of the
     model's P(label 1) for ``(a, b)`` and for ``(b, a)`` (:meth:`Task.swapped`), the flip
-    augmentation of image models carried to pairs. Model selection inside training (the
-    best epoch) still scores one order.
+    augmentation of image models carried to pairs. The best epoch is chosen on the same mean
+    (since 2026-12-05; before, on one order), so the score that picks it is the one the run reports.
     """
 
     tta_swap: bool = False

@@ -127,6 +127,30 @@ def test_tta_swap_is_the_mean_of_both_orders_and_statistics_survive_reload(tmp_p
         predict.probabilities(Unordered(), config, model, data.test, accelerator)
 
 
+def test_with_swap_tta_the_best_epoch_is_chosen_on_the_score_the_run_reports(tmp_path):
+    """Xiaobu's default (--tta-swap on): every epoch's validation AUC is that of the mean of both orders, so
+    metrics.json's best score, the run's validation score and its submission's name agree."""
+    import json
+
+    from accelerate import Accelerator
+    from sklearn.metrics import roc_auc_score
+
+    from common.commands import predict, train
+    from common.task import get_task
+
+    run = tmp_path / "run"
+    result = train.main(["--task", "xiaobu"] + TINY + ["--run-dir", str(run), "--submission-dir", str(tmp_path / "s")])
+    metrics = json.loads((run / "metrics.json").read_text(encoding="utf-8"))
+    task = get_task("xiaobu")
+    config, model = predict.load_run(task, run)
+    assert config.tta_swap
+    valid = task.load_data(config).valid
+    both = predict.probabilities(task, config, model, valid, Accelerator(cpu=True))  # the best epoch's weights
+    assert metrics["best_metric"] == pytest.approx(roc_auc_score(task.labels(valid), both), abs=1e-6)
+    assert result["valid"]["auc"] == metrics["best_metric"] and f"auc{metrics['best_metric']:.4f}" in result["submission"]
+    assert {h["eval_examples"] for h in metrics["history"]} == {2 * len(valid)}
+
+
 def test_pair_task_swapped_exchanges_its_text_fields():
     from competitions.sohu.data import Example
     from competitions.sohu.task import TASK

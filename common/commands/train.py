@@ -79,10 +79,20 @@ def fit(task: Task, config: Any, run_dir: Path, train: list, valid: list, data: 
             raise ValueError(f"{len(soft_targets.probs)} soft targets for {len(train)} training rows")
         train_ds = task.dataset(config, model, train + soft_targets.extra, training=True, unlabelled=data.test,
                                 soft_labels=soft_targets.all_probs())
-    valid_ds = task.dataset(config, model, valid, training=False) if valid else None
+    # With swap TTA each epoch is scored, as the run's predictions are, on the mean of both text orders: the
+    # validation set in one order, then swapped (the task's swapped examples), halves averaged
+    swapped = task.swapped(valid) if valid and getattr(config, "tta_swap", False) else None
+    if getattr(config, "tta_swap", False) and valid and swapped is None:
+        raise ValueError(f"--tta-swap: task {task.name} has no symmetric text pairs (Task.swapped)")
+    valid_ds = task.dataset(config, model, valid + (swapped or []), training=False) if valid else None
 
     def compute_metrics(outputs: dict, dataset) -> dict[str, float]:
-        return task.score(valid, outputs["prob"])[0]
+        probs = outputs["prob"]
+        if swapped is not None:
+            if len(probs) != 2 * len(valid):
+                raise RuntimeError(f"{len(probs)} validation predictions for {len(valid)} rows in both orders")
+            probs = (probs[:len(valid)] + probs[len(valid):]) / 2
+        return task.score(valid, probs)[0]
 
     trainer = Trainer(model.module, config, run_dir, train_ds, valid_ds,
                       collate_fn=task.collate_fn(config, model, training=True),

@@ -783,7 +783,8 @@ class Trainer:
                              show_progress=self.accelerator.is_local_main_process)
 
     def evaluate(self) -> dict[str, float]:
-        """The validation metrics, plus ``eval_examples``: how many rows they cover (all of them, once)."""
+        """The validation metrics, plus ``eval_examples``: how many predictions they cover (every row of
+        ``eval_dataset`` once; a task scoring both text orders puts each pair in it twice)."""
         outputs = self.predict(self.eval_dataset)
         if self.compute_metrics is None:
             return {}
