@@ -76,8 +76,7 @@ RECIPES = {
     "xiaobu": Recipe("runs/xiaobu/cv5-large-esim-tta-ngram2",
                      ("--model", "cache/xiaobu-pretrain-large", "--learning-rate", "2e-4", "--tta-swap", "true",
                       "--esim", "true"),
-                     ("--distill-alpha", "1", "--epochs", "6", "--esim", "true", "--ngram-match", "0",
-                      "--tta-swap", "false"),
+                     ("--distill-alpha", "1", "--epochs", "6"),
                      base=("--model", "cache/xiaobu-pretrain")),  # the student and the plain control: the
                                                                    # default small encoder
     "sohu": Recipe("runs/sohu/cv5-quick-mlm8-stats-impliedA-len160",
