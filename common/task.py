@@ -156,6 +156,19 @@ class Task:
         """
         return None
 
+    def tta_swapped(self, config: Any, examples: Sequence) -> list | None:
+        """The other text order of ``examples`` (:meth:`swapped`) when ``config.tta_swap`` is on, else None.
+
+        Raises:
+            ValueError: ``tta_swap`` on for a task without symmetric pairs.
+        """
+        if not getattr(config, "tta_swap", False):
+            return None
+        swapped = self.swapped(examples)
+        if swapped is None:
+            raise ValueError(f"--tta-swap: task {self.name} has no symmetric text pairs (Task.swapped)")
+        return swapped
+
     def strata(self, examples: Sequence) -> list:
         """(N,) keys the k-fold split balances (default: the label)."""
         return self.labels(examples).tolist()

@@ -75,9 +75,7 @@ def probabilities(task: Task, config: Any, model: Model, examples: list, acceler
     """
     if not examples:
         return np.zeros(0, dtype=np.float32)
-    swapped = task.swapped(examples) if getattr(config, "tta_swap", False) else None
-    if getattr(config, "tta_swap", False) and swapped is None:
-        raise ValueError(f"--tta-swap: task {task.name} has no symmetric text pairs (Task.swapped)")
+    swapped = task.tta_swapped(config, examples)
     module = prepare_model_for_inference(model.module, accelerator)
     loader = inference_loader(task.dataset(config, model, examples, training=False), config.eval_batch_size,
                               task.collate_fn(config, model, training=False), accelerator)

@@ -81,9 +81,7 @@ def fit(task: Task, config: Any, run_dir: Path, train: list, valid: list, data: 
                                 soft_labels=soft_targets.all_probs())
     # With swap TTA each epoch is scored, as the run's predictions are, on the mean of both text orders: the
     # validation set in one order, then swapped (the task's swapped examples), halves averaged
-    swapped = task.swapped(valid) if valid and getattr(config, "tta_swap", False) else None
-    if getattr(config, "tta_swap", False) and valid and swapped is None:
-        raise ValueError(f"--tta-swap: task {task.name} has no symmetric text pairs (Task.swapped)")
+    swapped = task.tta_swapped(config, valid) if valid else None
     valid_ds = task.dataset(config, model, valid + (swapped or []), training=False) if valid else None
 
     def compute_metrics(outputs: dict, dataset) -> dict[str, float]:
