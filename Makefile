@@ -207,7 +207,8 @@ ner-bench: venv ## our GP/EGP vs bert4torch's GP/EGP vs CRF, one process, interl
 XIAOBU_LARGE := cache/xiaobu-pretrain-large
 PRETRAIN_ARGS ?=
 xiaobu_DATA := --data-dir $(DATA)/xiaobu
-xiaobu_ARGS := --model $(XIAOBU_LARGE) --learning-rate 2e-4 $(xiaobu_DATA)
+xiaobu_MODEL := --model $(XIAOBU_LARGE) --learning-rate 2e-4
+xiaobu_ARGS := $(xiaobu_MODEL) $(xiaobu_DATA)
 xiaobu_NEEDS := xiaobu-pretrain-large
 
 $(XIAOBU_LARGE)/config.json: | venv
@@ -230,7 +231,7 @@ xiaobu-pretrain: $(XIAOBU_PRETRAINED)/config.json ## the small Xiaobu encoder (o
 # bit (5-fold OOF AUC 0.850, 0.844 without the bit; ensemble 0.853, 0.850 without: RESULTS.md); its student is the
 # small encoder with the task's defaults (ESIM head, swap TTA, n-gram bit): on held-out fold 2 its validation AUC
 # 0.8854 -> 0.8865 against the one-order student without the bit, held out 0.8309 -> 0.8320 (RESULTS.md).
-xiaobu_RECIPE := --model $(XIAOBU_LARGE) --learning-rate 2e-4 --tta-swap true --esim true
+xiaobu_RECIPE := $(xiaobu_MODEL)
 xiaobu_RECIPE_RUN := cv$(FOLDS)-large-esim-tta-ngram2
 xiaobu_RECIPE_NEEDS := xiaobu-pretrain xiaobu-pretrain-large
 # The student trains on every test row's soft target (the default --distill-test-fraction 1), not a quarter:

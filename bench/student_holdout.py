@@ -74,8 +74,7 @@ SOHU_MODEL = ("--model", "cache/sohu-mlm-8ep", "--config", "competitions/sohu/co
 
 RECIPES = {
     "xiaobu": Recipe("runs/xiaobu/cv5-large-esim-tta-ngram2",
-                     ("--model", "cache/xiaobu-pretrain-large", "--learning-rate", "2e-4", "--tta-swap", "true",
-                      "--esim", "true"),
+                     ("--model", "cache/xiaobu-pretrain-large", "--learning-rate", "2e-4"),  # the Makefile's xiaobu_MODEL
                      ("--distill-alpha", "1", "--epochs", "6"),
                      base=("--model", "cache/xiaobu-pretrain")),  # the student and the plain control: the
                                                                    # default small encoder
