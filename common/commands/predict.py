@@ -75,18 +75,20 @@ def probabilities(task: Task, config: Any, model: Model, examples: list, acceler
     """
     if not examples:
         return np.zeros(0, dtype=np.float32)
+    # With swap TTA one pass over the rows in their order, then swapped, halves averaged: the batches that
+    # scored each epoch in training (common.commands.train), so a run's saved probabilities are those its
+    # best epoch was chosen on
     swapped = task.tta_swapped(config, examples)
     module = prepare_model_for_inference(model.module, accelerator)
-    loader = inference_loader(task.dataset(config, model, examples, training=False), config.eval_batch_size,
+    rows = list(examples) + (swapped or [])
+    loader = inference_loader(task.dataset(config, model, rows, training=False), config.eval_batch_size,
                               task.collate_fn(config, model, training=False), accelerator)
     step = task.predict_step(config, model, **adjust)
     probs = run_inference(module, loader, step, accelerator, show_progress=accelerator.is_local_main_process)["prob"]
     if swapped is None:
         return probs
-    loader = inference_loader(task.dataset(config, model, swapped, training=False), config.eval_batch_size,
-                              task.collate_fn(config, model, training=False), accelerator)
-    return (probs + run_inference(module, loader, step, accelerator,
-                                  show_progress=accelerator.is_local_main_process)["prob"]) / 2
+    n = len(examples)
+    return (probs[:n] + probs[n:]) / 2
 
 
 def save_probabilities(path: Path, task: Task, valid: list, valid_probs: np.ndarray, test: list,
