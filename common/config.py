@@ -82,7 +82,9 @@ def load_overrides(cls: type, path: str | Path) -> dict[str, Any]:
 def build_parser(cls: type, description: str = "") -> argparse.ArgumentParser:
     """An ``argparse`` parser with one ``--flag`` per dataclass field (defaults left unset)."""
     parser = argparse.ArgumentParser(description=description or cls.__doc__)
-    parser.add_argument("--config", help="TOML file of overrides, applied before the flags")
+    parser.add_argument("--config", action="append", default=None,
+                        help="TOML file of overrides, applied before the flags; repeated, the files stack in order "
+                             "(a later file's keys win)")
     for field in dataclasses.fields(cls):
         tp = _field_type(cls, field)
         flag = "--" + field.name.replace("_", "-")
@@ -101,7 +103,7 @@ def _default(field: dataclasses.Field) -> Any:
 
 
 def parse_config(cls: type[T], argv: list[str] | None = None, description: str = "") -> T:
-    """Resolve ``cls`` from defaults, then ``--config`` overrides, then flags.
+    """Resolve ``cls`` from defaults, then ``--config`` overrides (each file in the order given), then flags.
 
     Args:
         cls: a dataclass type whose fields are str/int/float/bool/list.
@@ -116,8 +118,8 @@ def parse_config(cls: type[T], argv: list[str] | None = None, description: str =
     """
     args = build_parser(cls, description).parse_args(argv)
     values: dict[str, Any] = {}
-    if args.config:
-        values.update(load_overrides(cls, args.config))
+    for path in args.config or []:  # e.g. a Makefile's --config, then the user's ARGS="--config ..."
+        values.update(load_overrides(cls, path))
     for field in dataclasses.fields(cls):
         given = getattr(args, field.name)
         if given is not None:

@@ -21,6 +21,17 @@ def test_defaults_then_file_then_flags(tmp_path):
     assert config_from_dict(Demo, config_to_dict(config) | {"gone": 1}) == config
 
 
+def test_override_files_stack_in_order(tmp_path):
+    """``--config a --config b``: b's keys over a's, a's other keys kept, flags over both (the Makefile's
+    ``--config quick.toml`` with a user's ``ARGS="--config fgm.toml"`` keeps quick's epochs)."""
+    first, second = tmp_path / "a.toml", tmp_path / "b.toml"
+    first.write_text("epochs = 1\nlr = 3e-4\n", encoding="utf-8")
+    second.write_text("lr = 1e-4\nname = 'b'\n", encoding="utf-8")
+    config = parse_config(Demo, ["--config", str(first), "--config", str(second), "--name", "flag"])
+    assert config == Demo(lr=1e-4, epochs=1, use_match=True, name="flag")
+    assert parse_config(Demo, ["--config", str(second), "--config", str(first)]).lr == 3e-4
+
+
 def test_unknown_key_in_override_names_the_file(tmp_path):
     override = tmp_path / "bad.toml"
     override.write_text("epochz = 5\n", encoding="utf-8")
