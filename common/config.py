@@ -139,7 +139,8 @@ def config_to_dict(config: Any) -> dict[str, Any]:
 # that lacks one is read back with this value (config_from_dict), and a resumed or rerun run folder compares it
 # with the options it is continued with (common.run.changed_options). Options added off need no entry.
 VALUE_WHEN_ABSENT = {"ngram_match": 0,  # Xiaobu's n-gram match bit, on since 2026-12-05
-                     "esim": False, "tta_swap": False}  # Xiaobu's ESIM head and swap TTA, on since 2026-12-05 (later)
+                     "esim": False, "tta_swap": False,  # Xiaobu's ESIM head and swap TTA, on since 2026-12-05 (later)
+                     "mlm_head_masked_only": False}  # MLM pretraining's head at the masked positions, 2026-12-05
 
 
 def config_from_dict(cls: type[T], data: dict[str, Any]) -> T:

@@ -53,6 +53,16 @@ class MLMConfig:
     swap_prob: float = 0.5  # probability of swapping the two sentences of a pair
 
 
+@dataclass
+class MLMPretrainConfig(MLMConfig):
+    """Options of an MLM pretraining run (not of fine-tuning): a task's pretraining config inherits these."""
+
+    # The head (dense, GELU, LayerNorm, V-way decoder) at the masked positions only, not all T: the same loss
+    # (Sohu's epoch losses agree to 4 digits), a Sohu MLM epoch 459 -> 216 s on 2 CPU cores (RESULTS.md,
+    # bench.mlm_head). false: (B, T, V) logits at every position, as runs before 2026-12-05 were trained
+    mlm_head_masked_only: bool = True
+
+
 def masking_collator(tokenizer: Any, config: MLMConfig) -> "NgramMaskingCollator":
     """The :class:`NgramMaskingCollator` of ``config``'s MLM options."""
     return NgramMaskingCollator(tokenizer, mlm_probability=config.mlm_probability,
@@ -285,12 +295,59 @@ def encode_pair(a: list[int], b: list[int] | None, cls_id: int, sep_id: int, max
     return {"input_ids": ids, "token_type_ids": types, "special_tokens_mask": special}
 
 
+# HuggingFace masked LMs' prediction heads: position-wise maps of (..., H) hidden states to (..., V) logits
+# (BERT, RoFormer, MacBERT: cls; RoBERTa, XLM-R: lm_head; ALBERT: predictions)
+MLM_HEAD_NAMES = ("cls", "lm_head", "predictions")
+
+
+class MaskedPositionsLM(nn.Module):
+    """A HuggingFace masked LM whose prediction head runs at the masked positions only.
+
+    ``forward(labels, input_ids, attention_mask, token_type_ids)`` runs the encoder
+    (``mlm.base_model``) on the whole (B, T) batch, keeps the (M, H) hidden states where
+    ``labels != -100`` (row-major order) and gives their (M, V) ``logits``. The head is
+    position-wise, so these are the rows of the (B, T, V) logits of ``mlm(...)`` at those
+    positions, computed without the other B*T - M rows: for a small encoder with a large
+    vocabulary the head is most of a step (Sohu's: hidden 256, 2 layers, V 7,984, 15%
+    masked: ``bench.mlm_head``). Masking only the positions to predict before the output
+    layer is what fairseq's ``masked_tokens`` and Megatron's MLM loss do.
+
+    ``mlm``: the wrapped model, saved with its own ``save_pretrained`` (``mlm`` attribute).
+
+    Raises:
+        ValueError: ``mlm`` has no ``base_model`` or none of :data:`MLM_HEAD_NAMES`
+            (:meth:`supports` says so beforehand).
+    """
+
+    def __init__(self, mlm: nn.Module) -> None:
+        super().__init__()
+        if not self.supports(mlm):
+            raise ValueError(f"{type(mlm).__name__}: no base_model and prediction head "
+                             f"({', '.join(MLM_HEAD_NAMES)}) to run at the masked positions")
+        self.mlm = mlm
+        self.head_name = next(name for name in MLM_HEAD_NAMES if isinstance(getattr(mlm, name, None), nn.Module))
+
+    @staticmethod
+    def supports(mlm: nn.Module) -> bool:
+        """Whether ``mlm`` splits into an encoder (``base_model``, not itself) and one of :data:`MLM_HEAD_NAMES`."""
+        base = getattr(mlm, "base_model", None)
+        return isinstance(base, nn.Module) and base is not mlm and any(
+            isinstance(getattr(mlm, name, None), nn.Module) for name in MLM_HEAD_NAMES)
+
+    def forward(self, labels: torch.Tensor, **inputs: torch.Tensor) -> Any:
+        from transformers.modeling_outputs import MaskedLMOutput
+
+        hidden = self.mlm.base_model(**inputs, return_dict=True).last_hidden_state  # (B, T, H)
+        return MaskedLMOutput(logits=getattr(self.mlm, self.head_name)(hidden[labels != -100]))  # (M, V)
+
+
 def masked_token_loss(model: nn.Module, batch: dict[str, torch.Tensor]) -> torch.Tensor:
     """The MLM loss as the mean over the masked tokens of the whole batch, every process's together.
 
-    ``model(**batch)`` without ``labels`` gives (B, T, V) logits; the cross-entropy is summed
-    over this process's masked tokens (label != -100) and divided by the mean masked-token
-    count per process (all-reduced). DDP averages the processes' gradients, so the step's
+    ``model(**batch)`` without ``labels`` gives (B, T, V) logits (a :class:`MaskedPositionsLM`,
+    under DDP or not, is given the labels and gives the (M, V) logits of the masked tokens);
+    the cross-entropy is summed over this process's masked tokens (label != -100) and divided
+    by the mean masked-token count per process (all-reduced). DDP averages the processes' gradients, so the step's
     gradient is that of the mean over all their masked tokens: what one process computes
     on the whole batch. A model's own mean over its process's tokens weights a token of a
     process with few masked tokens more (HF Trainer's ``average_tokens_across_devices``
@@ -304,9 +361,15 @@ def masked_token_loss(model: nn.Module, batch: dict[str, torch.Tensor]) -> torch
     Returns:
         the scalar loss (0 for a batch without a masked token).
     """
+    from accelerate.utils import extract_model_from_parallel
+
     labels = batch["labels"]
-    logits = model(**{k: v for k, v in batch.items() if k != "labels"}).logits  # (B, T, V)
-    total = F.cross_entropy(logits.flatten(0, 1).float(), labels.flatten(), ignore_index=-100, reduction="sum")
+    inputs = {k: v for k, v in batch.items() if k != "labels"}
+    if isinstance(extract_model_from_parallel(model), MaskedPositionsLM):
+        logits, targets = model(labels=labels, **inputs).logits, labels[labels != -100]  # (M, V), (M,)
+    else:
+        logits, targets = model(**inputs).logits.flatten(0, 1), labels.flatten()  # (B*T, V), (B*T,)
+    total = F.cross_entropy(logits.float(), targets, ignore_index=-100, reduction="sum")
     count = (labels != -100).sum().float()
     if process_state().num_processes > 1:
         count = reduce(count, reduction="mean")
@@ -319,7 +382,9 @@ def pretrain_mlm(model: nn.Module, tokenizer: Any, dataset: Dataset, collator: N
     """MLM-train ``model`` (e.g. ``BertForMaskedLM``) with the shared trainer and save it.
 
     Args:
-        model: forward(input_ids, attention_mask, token_type_ids, labels) -> loss, logits.
+        model: forward(input_ids, attention_mask, token_type_ids, labels) -> loss, logits. With
+            ``config.mlm_head_masked_only`` (:class:`MLMPretrainConfig`) and a model
+            :meth:`MaskedPositionsLM.supports`, its head runs at the masked positions only.
         tokenizer: saved beside the model (``save_pretrained``).
         dataset / collator: e.g. :class:`MLMPairDataset` and :class:`NgramMaskingCollator`.
         config: a :class:`common.training.trainer.TrainConfig` (epochs, batch size,
@@ -342,6 +407,11 @@ def pretrain_mlm(model: nn.Module, tokenizer: Any, dataset: Dataset, collator: N
     from common.training.trainer import Trainer
 
     start = time.time()
+    if getattr(config, "mlm_head_masked_only", True) and MaskedPositionsLM.supports(model):
+        model = MaskedPositionsLM(model)  # trained (and checkpointed) as the wrapper, saved as the model inside
+    elif getattr(config, "mlm_head_masked_only", True):
+        logger.info("%s has no head to run at the masked positions only: the logits of every position",
+                    type(model).__name__)
     # export_encoder off: the MLM model is saved below, whole, into output_dir
     trainer = Trainer(model, config, run_dir, dataset, None, collate_fn=collator, callbacks=callbacks,
                       export_encoder=False, loss_fn=masked_token_loss)
@@ -352,7 +422,8 @@ def pretrain_mlm(model: nn.Module, tokenizer: Any, dataset: Dataset, collator: N
         with ExitStack() as stack:  # the final weights (EMA ones when EMA is on)
             for cb in trainer.callbacks:
                 stack.enter_context(cb.evaluation_weights(trainer))
-            trainer.unwrapped_model.save_pretrained(tmp)
+            saved = trainer.unwrapped_model
+            (saved.mlm if isinstance(saved, MaskedPositionsLM) else saved).save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
         if save_extra is not None:
             save_extra(tmp)

@@ -5,11 +5,11 @@ import random
 import numpy as np
 import pytest
 import torch
-from transformers import BertConfig, BertForMaskedLM
+from transformers import BertConfig, BertForMaskedLM, BertModel, RobertaConfig, RobertaForMaskedLM
 
 from common.id_vocab import build_id_vocab
 from common.pretraining import (MLMPairDataset, NgramMaskingCollator, encode_pair, masked_token_loss,
-                                ngram_span_mask, pretrain_mlm)
+                                MaskedPositionsLM, ngram_span_mask, pretrain_mlm)
 from common.training.trainer import TrainConfig
 
 
@@ -161,3 +161,41 @@ def test_masked_token_loss_is_the_models_own_loss_in_one_process():
     torch.testing.assert_close(masked_token_loss(model, batch), expected)
     labels[:] = -100  # nothing masked: 0, not NaN
     assert masked_token_loss(model, batch).item() == 0.0
+
+
+@pytest.mark.parametrize("arch", ["bert", "roberta"])
+def test_the_head_at_the_masked_positions_gives_the_full_logits_loss_and_gradients(arch):
+    """:class:`MaskedPositionsLM` against the model's own (B, T, V) logits: the same loss and the same gradient in
+    every parameter (BERT's ``cls`` head, tied to the input embeddings; RoBERTa's ``lm_head``), padding included."""
+    torch.manual_seed(0)
+    sizes = dict(vocab_size=50, hidden_size=16, num_hidden_layers=1, num_attention_heads=2, intermediate_size=32,
+                 max_position_embeddings=24, hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
+    model = BertForMaskedLM(BertConfig(**sizes)) if arch == "bert" else RobertaForMaskedLM(RobertaConfig(**sizes))
+    input_ids = torch.randint(5, 50, (3, 10))
+    attention_mask = torch.ones_like(input_ids)
+    attention_mask[1, 6:] = 0  # a shorter row, padded
+    labels = torch.full((3, 10), -100)
+    labels[0, 2], labels[0, 7], labels[1, 4], labels[2, 0], labels[2, 9] = 7, 8, 9, 10, 11
+    batch = {"input_ids": input_ids, "attention_mask": attention_mask, "labels": labels}
+
+    def loss_and_grads(m):
+        model.zero_grad()
+        loss = masked_token_loss(m, batch)
+        loss.backward()
+        return loss.detach(), {name: p.grad.clone() for name, p in model.named_parameters() if p.grad is not None}
+
+    full, full_grads = loss_and_grads(model)
+    wrapped = MaskedPositionsLM(model)
+    assert wrapped(**batch).logits.shape == (5, 50)  # 5 masked tokens, not 3 x 10
+    masked, masked_grads = loss_and_grads(wrapped)
+    torch.testing.assert_close(masked, full)
+    assert masked_grads.keys() == full_grads.keys() and len(full_grads) > 10
+    for name, grad in full_grads.items():
+        torch.testing.assert_close(masked_grads[name], grad, rtol=1e-4, atol=1e-6, msg=name)
+    labels[:] = -100  # nothing masked: 0, not NaN, and backward runs
+    loss = masked_token_loss(wrapped, batch)
+    loss.backward()
+    assert loss.item() == 0.0
+    assert not MaskedPositionsLM.supports(model.base_model)  # an encoder without a head
+    with pytest.raises(ValueError, match="no base_model and prediction head"):
+        MaskedPositionsLM(BertModel(BertConfig(**sizes)))

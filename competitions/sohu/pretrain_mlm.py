@@ -30,14 +30,14 @@ from common.config import parse_config, save_config_json
 from common.encoder import (EncoderConfig, load_tokenizer, model_folders, pretrained_config, pruned_vocab_tokenizer,
                             small_bert_config)
 from common.io import print_result
-from common.pretraining import MLMConfig, MLMPairDataset, masking_collator, pretrain_mlm
+from common.pretraining import MLMPairDataset, MLMPretrainConfig, masking_collator, pretrain_mlm
 from common.run import process_state, resolve_run_dir, save_config
 from common.training.trainer import TrainConfig, build_callbacks
 from competitions.sohu.data import SPLITS, limit_per_subtask, load_split
 
 
 @dataclass
-class SohuMLMConfig(TrainConfig, MLMConfig, EncoderConfig):
+class SohuMLMConfig(TrainConfig, MLMPretrainConfig, EncoderConfig):
     """MLM pretraining of the encoder ``sohu-train`` fine-tunes (its architecture fields are saved in the output)."""
 
     data_dir: str = "data/sohu2021"

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 from common.encoder import EncoderConfig
 from common.losses import LogitAdjustmentConfig
-from common.pretraining import MLMConfig
+from common.pretraining import MLMConfig, MLMPretrainConfig
 from common.task import SymmetricPairConfig
 from common.training.trainer import TrainConfig
 
@@ -85,7 +85,7 @@ class XiaobuConfig(TrainConfig, LogitAdjustmentConfig, SymmetricPairConfig, MLMC
 
 
 @dataclass
-class XiaobuPretrainConfig(TrainConfig, MLMConfig, XiaobuData, EncoderConfig):
+class XiaobuPretrainConfig(TrainConfig, MLMPretrainConfig, XiaobuData, EncoderConfig):
     """MLM pretraining on the id text of the train and test files (labels unused)."""
 
     extra_files: list[str] = field(default_factory=list)  # more unlabelled pair files (comma-separated), e.g. official test files
