@@ -111,7 +111,8 @@ sohu_DATA := --data-dir $(DATA)/sohu2021
 # MLM encoder of `make sohu-mlm-long` (30 min of pretraining in all, cached, resumable), training on the implied A
 # rows (= expands later). 5-fold OOF 0.6745 against TF-IDF's 0.6648 (+0.0097 [+0.0007, +0.0185]), the same flags on
 # the 3-epoch encoder 0.6678 (+0.0067 [+0.0012, +0.0135]) and the word2vec-initialised encoder of
-# `make sohu-pretrain` at the default config and 96 tokens 0.6553 (RESULTS.md). ARGS="--config X.toml" stacks on quick.toml.
+# `make sohu-pretrain` at the default config and 96 tokens 0.6553 (RESULTS.md).
+# ARGS="--config X.toml" stacks on quick.toml (repeated --config files apply in order).
 sohu_ARGS = $(sohu_MODEL) --implied-labels A $(sohu_DATA)
 sohu_NEEDS := sohu-mlm-long
 sohu_TRAIN_NEEDS := $(SOHU_TFIDF)
@@ -208,8 +209,8 @@ ner-bench: venv ## our GP/EGP vs bert4torch's GP/EGP vs CRF, one process, interl
 
 # ------------------------------------------------------ Xiaobu (GAIIC 2021 track 3)
 # The default encoder: hidden 256, 4 layers, 5 MLM epochs on the ids (33 min on 2 CPU cores with the MLM head at
-# every position, 1.21x the steps/s now: bench.mlm_head; once, cached, and a killed run resumes when made again), fine-tuned at 2e-4 with the task's defaults (n-gram match bit, ESIM head,
-# swap TTA). 5-fold OOF AUC 0.850 against TF-IDF's 0.814 and the small encoder's 0.830 (RESULTS.md).
+# every position, 1.21x the steps/s now: bench.mlm_head; once, cached, and a killed run resumes when made again),
+# fine-tuned at 2e-4 with the task's defaults (n-gram match bit, ESIM head, swap TTA). 5-fold OOF AUC 0.850 against TF-IDF's 0.814 and the small encoder's 0.830 (RESULTS.md).
 XIAOBU_LARGE := cache/xiaobu-pretrain-large
 PRETRAIN_ARGS ?=
 xiaobu_DATA := --data-dir $(DATA)/xiaobu
