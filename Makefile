@@ -208,8 +208,8 @@ ner-bench: venv ## our GP/EGP vs bert4torch's GP/EGP vs CRF, one process, interl
 	$(PY) -m bench.ner_heads $(if $(NER_DATA_GIVEN),--dataset $(DATASET) --data-dir $(NER_DATA_DIR)) $(ARGS)
 
 # ------------------------------------------------------ Xiaobu (GAIIC 2021 track 3)
-# The default encoder: hidden 256, 4 layers, 5 MLM epochs on the ids (33 min on 2 CPU cores with the MLM head at
-# every position, 1.21x the steps/s now: bench.mlm_head; once, cached, and a killed run resumes when made again),
+# The default encoder: hidden 256, 4 layers, 5 MLM epochs on the ids (22 min on 2 CPU cores; with the MLM head at
+# every position 330 s an epoch, not 262, the same day: RESULTS.md; once, cached, a killed run resumes),
 # fine-tuned at 2e-4 with the task's defaults (n-gram match bit, ESIM head, swap TTA). 5-fold OOF AUC 0.850 against TF-IDF's 0.814 and the small encoder's 0.830 (RESULTS.md).
 XIAOBU_LARGE := cache/xiaobu-pretrain-large
 PRETRAIN_ARGS ?=
