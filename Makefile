@@ -130,7 +130,8 @@ $(SOHU_MLM)/config.json: | venv
 sohu-mlm: $(SOHU_MLM)/config.json ## MLM pretraining on the task's text pairs (3 epochs), cached in cache/sohu-mlm
 
 # 5 more MLM epochs from cache/sohu-mlm, the learning rate warmed up again (8 in all; MLM loss 6.04 -> 5.28;
-# 11 + 19 min on 2 CPU cores with the head at the masked positions only, 23 + 39.5 min before: RESULTS.md).
+# 11 + 19 min on 2 CPU cores with the MLM head at the masked positions only; at every position an epoch took
+# 468 s, not 216, the same day: RESULTS.md).
 # A killed run resumes from its last epoch when the target is made again (--resume true, fixed run name).
 SOHU_MLM_LONG := cache/sohu-mlm-8ep
 $(SOHU_MLM_LONG)/config.json: $(SOHU_MLM)/config.json

@@ -10,7 +10,7 @@ once with ``--mlm-head-masked-only true`` and once ``false``, in a fresh process
 alternating between rounds, and reports the median training steps/s (the trainer's
 ``train_seconds``, so start-up and data loading are left out) and the first epoch's MLM loss of
 each (the same loss up to float rounding, so they should agree to a few digits). Tasks:
-``sohu`` (hidden 256, 2 layers, 7,980-token pruned vocabulary, ``make sohu-mlm``'s encoder) and
+``sohu`` (hidden 256, 2 layers, the pruned vocabulary: 7,984 tokens on all pairs, ``make sohu-mlm``'s encoder) and
 ``xiaobu-large`` (hidden 256, 4 layers, the id vocabulary, ``make xiaobu-pretrain-large``'s).
 Prints a table and writes ``bench/results/mlm_head.json``.
 """

@@ -58,8 +58,8 @@ class MLMPretrainConfig(MLMConfig):
     """Options of an MLM pretraining run (not of fine-tuning): a task's pretraining config inherits these."""
 
     # The head (dense, GELU, LayerNorm, V-way decoder) at the masked positions only, not all T: the same loss
-    # (Sohu's epoch losses agree to 4 digits), a Sohu MLM epoch 459 -> 216 s on 2 CPU cores (RESULTS.md,
-    # bench.mlm_head). false: (B, T, V) logits at every position, as runs before 2026-12-05 were trained
+    # (Sohu's epoch losses agree to 4 digits), a Sohu MLM epoch 468 -> 216 s on 2 CPU cores the same day
+    # (RESULTS.md, bench.mlm_head). false: (B, T, V) logits at every position, as runs before 2026-12-05 were trained
     mlm_head_masked_only: bool = True
 
 
@@ -407,9 +407,10 @@ def pretrain_mlm(model: nn.Module, tokenizer: Any, dataset: Dataset, collator: N
     from common.training.trainer import Trainer
 
     start = time.time()
-    if getattr(config, "mlm_head_masked_only", True) and MaskedPositionsLM.supports(model):
+    masked_only = getattr(config, "mlm_head_masked_only", True)
+    if masked_only and MaskedPositionsLM.supports(model):
         model = MaskedPositionsLM(model)  # trained (and checkpointed) as the wrapper, saved as the model inside
-    elif getattr(config, "mlm_head_masked_only", True):
+    elif masked_only:
         logger.info("%s has no head to run at the masked positions only: the logits of every position",
                     type(model).__name__)
     # export_encoder off: the MLM model is saved below, whole, into output_dir
