@@ -108,11 +108,11 @@ SOHU_PRETRAINED := cache/sohu-pretrain
 SOHU_TFIDF := runs/sohu/tfidf-baseline/probabilities.npz
 sohu_DATA := --data-dir $(DATA)/sohu2021
 # The default model (train, cv, tune) is the recipe's neural member: its flags (sohu_MODEL, below) on the 8-epoch
-# MLM encoder of `make sohu-mlm-long` (30 min of pretraining in all, cached, resumable), training on the implied A
-# rows (= expands later). 5-fold OOF 0.6745 against TF-IDF's 0.6648 (+0.0097 [+0.0007, +0.0185]), the same flags on
-# the 3-epoch encoder 0.6678 (+0.0067 [+0.0012, +0.0135]) and the word2vec-initialised encoder of
-# `make sohu-pretrain` at the default config and 96 tokens 0.6553 (RESULTS.md).
-# ARGS="--config X.toml" stacks on quick.toml (repeated --config files apply in order).
+# MLM encoder of `make sohu-mlm-long` (30 min of pretraining on a Xeon, 56 on an AMD EPYC, cached, resumable),
+# training on the implied A rows (= expands later). 5-fold OOF 0.6745 against TF-IDF's 0.6648 (+0.0097 [+0.0007,
+# +0.0185]), the same flags on the 3-epoch encoder 0.6678 (+0.0067 [+0.0012, +0.0135]) and the word2vec-initialised
+# encoder of `make sohu-pretrain` at the default config and 96 tokens 0.6553 (RESULTS.md). ARGS="--config X.toml"
+# stacks on quick.toml (repeated --config files apply in order).
 sohu_ARGS = $(sohu_MODEL) --implied-labels A $(sohu_DATA)
 sohu_NEEDS := sohu-mlm-long
 sohu_TRAIN_NEEDS := $(SOHU_TFIDF)
