@@ -25,7 +25,8 @@ VOCAB_FILE = "id_vocab.json"
 
 
 def build_id_vocab_and_model(config: Any, sequences: Sequence[Sequence[int]], mlm_head: bool,
-                             extra_special_tokens: Sequence[str] = ()) -> tuple[IdVocab, nn.Module, str]:
+                             extra_special_tokens: Sequence[str] = (),
+                             mlm_class: type = BertForMaskedLM) -> tuple[IdVocab, nn.Module, str]:
     """The id vocabulary and the BERT to train on id sequences, per ``config.model``.
 
     ``config.model`` is a folder of this project's id pretraining (it holds
@@ -39,7 +40,8 @@ def build_id_vocab_and_model(config: Any, sequences: Sequence[Sequence[int]], ml
             ``counts_file`` and (classification) ``use_match``, ``ngram_match``, ``pair_statistics``,
             ``alignment_statistics`` and ``esim``.
         sequences: every id sequence known (for a new vocabulary).
-        mlm_head: ``BertForMaskedLM`` (pretraining, joint variant), else
+        mlm_head: ``mlm_class`` (pretraining: ``BertForMaskedLM``; the joint variant:
+            :class:`common.joint_mlm.JointMaskedLM`), else
             :class:`common.bert_pair_classifier.BertPairClassifier` (with the exact-match
             bit when ``config.use_match``, the n-gram match bit when ``config.ngram_match``, the statistics of
             :func:`common.match_features.scaled_statistics` when ``config.pair_statistics`` or
@@ -54,7 +56,7 @@ def build_id_vocab_and_model(config: Any, sequences: Sequence[Sequence[int]], ml
     Raises:
         FileNotFoundError: ``--model`` is a general BERT but the counts file is missing.
     """
-    cls = BertForMaskedLM if mlm_head else BertPairClassifier
+    cls = mlm_class if mlm_head else BertPairClassifier
     use_match = bool(getattr(config, "use_match", False)) and not mlm_head
     statistics = 0 if mlm_head else num_statistics(getattr(config, "pair_statistics", False),
                                                    getattr(config, "alignment_statistics", False))

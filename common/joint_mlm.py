@@ -10,16 +10,39 @@ and has ``pad_id`` and ``token_id`` (:class:`common.id_vocab.IdVocab`).
 
 from __future__ import annotations
 
+from typing import Any, Sequence
+
 import torch
 from torch import nn
-
-from typing import Any, Sequence
+from transformers import BertForMaskedLM
+from transformers.modeling_outputs import MaskedLMOutput
 
 from common.id_vocab import IdVocab
 from common.pair_inputs import collate_pairs
 from common.pretraining import MLMPairDataset, NgramMaskingCollator, masking_collator
 
 LABEL_TOKENS = ("[LABEL0]", "[LABEL1]")  # reserved vocabulary tokens of the joint variant
+
+
+class JointMaskedLM(BertForMaskedLM):
+    """``BertForMaskedLM`` of the joint variant whose MLM head, in training, runs at the target positions only.
+
+    ``forward(..., labels=None)``: without ``labels``, ``BertForMaskedLM``'s (B, T, V) ``logits``;
+    with (B, T) ``labels``, the (M, V) ``logits`` of the M positions where ``labels != -100``
+    (row-major: the masked tokens and the [CLS] label target of :class:`JointCollator`), which
+    are the rows of the full logits there, and no loss: :func:`common.pretraining.masked_token_loss`
+    takes them (``logits_at_labels``), as it does those of :class:`common.pretraining.MaskedPositionsLM`
+    in pretraining. The other B*T - M rows of the V-way head are never computed.
+    The parameters are ``BertForMaskedLM``'s, so runs saved before it load unchanged.
+    """
+
+    logits_at_labels = True
+
+    def forward(self, *args: Any, labels: torch.Tensor | None = None, **inputs: Any) -> MaskedLMOutput:
+        if labels is None:
+            return super().forward(*args, **inputs)
+        hidden = self.bert(*args, **inputs, return_dict=True).last_hidden_state  # (B, T, H)
+        return MaskedLMOutput(logits=self.cls(hidden[labels != -100]))  # (M, V)
 
 
 class JointCollator:

@@ -313,11 +313,15 @@ class MaskedPositionsLM(nn.Module):
     layer is what fairseq's ``masked_tokens`` and Megatron's MLM loss do.
 
     ``mlm``: the wrapped model, saved with its own ``save_pretrained`` (``mlm`` attribute).
+    :func:`masked_token_loss` gives a model with ``logits_at_labels`` (this class;
+    :class:`common.joint_mlm.JointMaskedLM`) the labels and takes (M, V) logits back.
 
     Raises:
         ValueError: ``mlm`` has no ``base_model`` or none of :data:`MLM_HEAD_NAMES`
             (:meth:`supports` says so beforehand).
     """
+
+    logits_at_labels = True  # forward(labels=...) gives the (M, V) logits where labels != -100
 
     def __init__(self, mlm: nn.Module) -> None:
         super().__init__()
@@ -344,8 +348,9 @@ class MaskedPositionsLM(nn.Module):
 def masked_token_loss(model: nn.Module, batch: dict[str, torch.Tensor]) -> torch.Tensor:
     """The MLM loss as the mean over the masked tokens of the whole batch, every process's together.
 
-    ``model(**batch)`` without ``labels`` gives (B, T, V) logits (a :class:`MaskedPositionsLM`,
-    under DDP or not, is given the labels and gives the (M, V) logits of the masked tokens);
+    ``model(**batch)`` without ``labels`` gives (B, T, V) logits (a model with ``logits_at_labels``,
+    :class:`MaskedPositionsLM` or :class:`common.joint_mlm.JointMaskedLM`, under DDP or not, is
+    given the labels and gives the (M, V) logits of the M positions to predict);
     the cross-entropy is summed over this process's masked tokens (label != -100) and divided
     by the mean masked-token count per process (all-reduced). DDP averages the processes' gradients, so the step's
     gradient is that of the mean over all their masked tokens: what one process computes
@@ -365,7 +370,7 @@ def masked_token_loss(model: nn.Module, batch: dict[str, torch.Tensor]) -> torch
 
     labels = batch["labels"]
     inputs = {k: v for k, v in batch.items() if k != "labels"}
-    if isinstance(extract_model_from_parallel(model), MaskedPositionsLM):
+    if getattr(extract_model_from_parallel(model), "logits_at_labels", False):
         logits, targets = model(labels=labels, **inputs).logits, labels[labels != -100]  # (M, V), (M,)
     else:
         logits, targets = model(**inputs).logits.flatten(0, 1), labels.flatten()  # (B*T, V), (B*T,)

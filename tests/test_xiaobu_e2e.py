@@ -107,3 +107,51 @@ def test_joint_predict_step_equals_full_mlm_logits():
              "attention_mask": torch.tensor([[1] * 6, [1] * 5 + [0]])}
     full = model(**batch).logits[:, 0, [vocab.token_id(t) for t in LABEL_TOKENS]]  # (B, 2) from (B, T, V)
     assert torch.allclose(JointPredictStep(vocab)(model, batch)["prob"], torch.softmax(full, -1)[:, 1], atol=1e-6)
+
+
+def test_joint_model_heads_only_the_target_positions_with_the_full_logits_loss_and_gradients(tmp_path):
+    """:class:`common.joint_mlm.JointMaskedLM` against ``BertForMaskedLM`` of the same weights, on a joint batch
+    (MLM targets and a [LABEL1]/[LABEL0] target at [CLS], one row unlabelled, one padded): the same loss through
+    :func:`common.pretraining.masked_token_loss` and the same gradient in every parameter; (M, V) logits, not
+    (B, T, V); without labels the stock (B, T, V) logits; and a ``BertForMaskedLM`` folder (a run saved before
+    the class) loads into it with every weight."""
+    import torch
+    from transformers import BertConfig, BertForMaskedLM
+
+    from common.id_vocab import build_id_vocab
+    from common.joint_mlm import LABEL_TOKENS, JointMaskedLM
+    from common.pretraining import masked_token_loss
+
+    vocab = build_id_vocab([[5, 6, 7, 8, 9]], extra_special_tokens=LABEL_TOKENS)
+    torch.manual_seed(0)
+    stock = BertForMaskedLM(BertConfig(vocab_size=len(vocab), hidden_size=16, num_hidden_layers=1,
+                                       num_attention_heads=2, intermediate_size=32, hidden_dropout_prob=0.0,
+                                       attention_probs_dropout_prob=0.0))
+    stock.save_pretrained(tmp_path / "stock")
+    joint = JointMaskedLM.from_pretrained(tmp_path / "stock")
+    assert joint.state_dict().keys() == stock.state_dict().keys()
+    for key, value in stock.state_dict().items():
+        torch.testing.assert_close(joint.state_dict()[key], value, rtol=0, atol=0, msg=key)
+    label1, label0 = (vocab.token_id(t) for t in reversed(LABEL_TOKENS))
+    input_ids = torch.tensor([[2, 7, 4, 3, 9, 3], [2, 9, 3, 4, 3, 0], [2, 4, 8, 3, 6, 3]])  # 4: a masked token
+    attention_mask = torch.tensor([[1] * 6, [1] * 5 + [0], [1] * 6])
+    labels = torch.full((3, 6), -100)
+    labels[0, 0], labels[1, 0] = label1, label0  # row 2 is unlabelled: MLM targets only
+    labels[0, 2], labels[1, 3], labels[2, 1] = 8, 7, 5
+    batch = {"input_ids": input_ids, "attention_mask": attention_mask, "labels": labels}
+
+    def loss_and_grads(model):
+        model.zero_grad()
+        loss = masked_token_loss(model, batch)
+        loss.backward()
+        return loss.detach(), {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
+
+    full, full_grads = loss_and_grads(stock)
+    heads_only, grads = loss_and_grads(joint)
+    torch.testing.assert_close(heads_only, full)
+    assert grads.keys() == full_grads.keys() and len(grads) > 10
+    for name, grad in full_grads.items():
+        torch.testing.assert_close(grads[name], grad, rtol=1e-4, atol=1e-6, msg=name)
+    assert joint(**batch).logits.shape == (5, len(vocab))
+    inputs = {k: v for k, v in batch.items() if k != "labels"}
+    torch.testing.assert_close(joint(**inputs).logits, stock(**inputs).logits)  # (B, T, V)

@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 
 from accelerate.utils import set_seed
+from transformers import BertForMaskedLM
 
 from common.commands.args import run_cli
 from common.config import parse_config, save_config_json
@@ -46,7 +47,8 @@ def main(argv: list[str] | None = None) -> dict:
     set_seed(config.seed)  # the random init below: same seed, same pretrained encoder (the trainer seeds later)
     files = pretraining_files(config)
     pairs = [p for path in files for p in read_pairs(path, labelled=None, limit=config.limit)]
-    vocab, model, origin = build_vocab_and_model(config, [s for p in pairs for s in (p.a, p.b)], mlm_head=True)
+    vocab, model, origin = build_vocab_and_model(config, [s for p in pairs for s in (p.a, p.b)], mlm_head=True,
+                                                   mlm_class=BertForMaskedLM)  # MaskedPositionsLM wraps it
     run_dir = resolve_run_dir(config, "xiaobu-pretrain")
     if process_state().is_main_process:
         save_config(config, run_dir)
