@@ -3,6 +3,7 @@ from dataclasses import dataclass
 import pytest
 
 from common.config import config_from_dict, config_to_dict, parse_config
+from tests.conftest import ROOT
 
 
 @dataclass
@@ -68,3 +69,17 @@ def test_narrow_config_keeps_the_shared_fields_and_refuses_unknown_overrides():
     assert type(single) is Single and single == Single(lr=0.3, name="a-fold0")
     with pytest.raises(KeyError, match="folds"):
         narrow_config(Compound(), Single, folds=2)
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "competitions").glob("*/configs/*.toml")), ids=lambda p: p.stem)
+def test_every_shipped_config_parses_and_sets_no_wall_clock_budget(path):
+    """Each ``competitions/<task>/configs/*.toml`` is read into its task's config (an unknown key or a bad value
+    raises), and none sets ``max_train_minutes``: a budget cuts a run wherever the machine's speed puts it, so
+    the same command gives other numbers on another machine (the guide: opt-in flag, never a default)."""
+    from common.task import get_task
+    from competitions.ner.config import NerConfig
+
+    task = path.parent.parent.name
+    config_class = NerConfig if task == "ner" else get_task(task).config_class  # NER is not a pair Task
+    config = parse_config(config_class, ["--config", str(path)])
+    assert config.max_train_minutes == 0
