@@ -32,6 +32,18 @@ def tiny_bert(vocab_size: int, hidden: int = 32, layers: int = 2):
     return BertModel(config, add_pooling_layer=False)
 
 
+def masked_loss_and_grads(model, batch, params_of=None):
+    """:func:`common.pretraining.masked_token_loss` of ``model`` on ``batch``, backward, and the gradients of
+    ``params_of`` (default: ``model``; the inner model of a wrapper) by parameter name: (loss, {name: grad})."""
+    from common.pretraining import masked_token_loss
+
+    params_of = params_of if params_of is not None else model
+    params_of.zero_grad()
+    loss = masked_token_loss(model, batch)
+    loss.backward()
+    return loss.detach(), {name: p.grad.clone() for name, p in params_of.named_parameters() if p.grad is not None}
+
+
 @pytest.hookimpl(tryfirst=True)  # before -m "not slow" deselects
 def pytest_collection_modifyitems(config, items):
     """Mark ``slow`` the cases of a fixture-parametrized test that its module lists in ``SLOW_CASES``.

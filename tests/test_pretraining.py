@@ -11,6 +11,7 @@ from common.id_vocab import build_id_vocab
 from common.pretraining import (MLMPairDataset, NgramMaskingCollator, encode_pair, masked_token_loss,
                                 MaskedPositionsLM, ngram_span_mask, pretrain_mlm)
 from common.training.trainer import TrainConfig
+from tests.conftest import masked_loss_and_grads
 
 
 def test_span_mask_rate_contiguity_and_lengths():
@@ -178,16 +179,10 @@ def test_the_head_at_the_masked_positions_gives_the_full_logits_loss_and_gradien
     labels[0, 2], labels[0, 7], labels[1, 4], labels[2, 0], labels[2, 9] = 7, 8, 9, 10, 11
     batch = {"input_ids": input_ids, "attention_mask": attention_mask, "labels": labels}
 
-    def loss_and_grads(m):
-        model.zero_grad()
-        loss = masked_token_loss(m, batch)
-        loss.backward()
-        return loss.detach(), {name: p.grad.clone() for name, p in model.named_parameters() if p.grad is not None}
-
-    full, full_grads = loss_and_grads(model)
+    full, full_grads = masked_loss_and_grads(model, batch)
     wrapped = MaskedPositionsLM(model)
     assert wrapped(**batch).logits.shape == (5, 50)  # 5 masked tokens, not 3 x 10
-    masked, masked_grads = loss_and_grads(wrapped)
+    masked, masked_grads = masked_loss_and_grads(wrapped, batch, params_of=model)
     torch.testing.assert_close(masked, full)
     assert masked_grads.keys() == full_grads.keys() and len(full_grads) > 10
     for name, grad in full_grads.items():

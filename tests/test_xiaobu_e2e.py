@@ -7,7 +7,7 @@ import pytest
 
 from common.submission import validate_probability_file
 from common.data_files import count_lines
-from tests.conftest import DATA, ROOT
+from tests.conftest import DATA, ROOT, masked_loss_and_grads
 
 FIXTURES = ROOT / "tests" / "fixtures" / "xiaobu"
 TINY = ["--hidden-size", "32", "--num-layers", "1", "--num-heads", "2", "--intermediate-size", "64",
@@ -120,7 +120,6 @@ def test_joint_model_heads_only_the_target_positions_with_the_full_logits_loss_a
 
     from common.id_vocab import build_id_vocab
     from common.joint_mlm import LABEL_TOKENS, JointMaskedLM
-    from common.pretraining import masked_token_loss
 
     vocab = build_id_vocab([[5, 6, 7, 8, 9]], extra_special_tokens=LABEL_TOKENS)
     torch.manual_seed(0)
@@ -140,14 +139,8 @@ def test_joint_model_heads_only_the_target_positions_with_the_full_logits_loss_a
     labels[0, 2], labels[1, 3], labels[2, 1] = 8, 7, 5
     batch = {"input_ids": input_ids, "attention_mask": attention_mask, "labels": labels}
 
-    def loss_and_grads(model):
-        model.zero_grad()
-        loss = masked_token_loss(model, batch)
-        loss.backward()
-        return loss.detach(), {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
-
-    full, full_grads = loss_and_grads(stock)
-    heads_only, grads = loss_and_grads(joint)
+    full, full_grads = masked_loss_and_grads(stock, batch)
+    heads_only, grads = masked_loss_and_grads(joint, batch)
     torch.testing.assert_close(heads_only, full)
     assert grads.keys() == full_grads.keys() and len(grads) > 10
     for name, grad in full_grads.items():
