@@ -33,7 +33,9 @@ class JointMaskedLM(BertForMaskedLM):
     are the rows of the full logits there, and no loss: :func:`common.pretraining.masked_token_loss`
     takes them (``logits_at_labels``), as it does those of :class:`common.pretraining.MaskedPositionsLM`
     in pretraining. The other B*T - M rows of the V-way head are never computed.
-    The parameters are ``BertForMaskedLM``'s, so runs saved before it load unchanged.
+    The parameters are ``BertForMaskedLM``'s, so runs saved before it load unchanged. The variant is
+    bojone's (kexue.fm, 5 March 2021); computing the head only where the loss reads it is fairseq's
+    ``masked_tokens``.
     """
 
     logits_at_labels = True
