@@ -210,7 +210,7 @@ ner-bench: venv ## our GP/EGP vs bert4torch's GP/EGP vs CRF, one process, interl
 
 # ------------------------------------------------------ Xiaobu (GAIIC 2021 track 3)
 # The default encoder: hidden 256, 4 layers, 5 MLM epochs on the ids (22 min on 2 Xeon cores, 41 min on 2 AMD EPYC
-# cores; with the MLM head at every position 330 s an epoch, not 262, the same day: RESULTS.md; once, cached, a
+# cores with short tests beside its first epoch; with the MLM head at every position 330 s an epoch, not 262, the same day: RESULTS.md; once, cached, a
 # killed run resumes), fine-tuned at 2e-4 with the task's defaults (n-gram match bit, ESIM head, swap TTA). 5-fold OOF
 # AUC 0.850 (0.848 with today's MLM head on the AMD) against TF-IDF's 0.814 and the small encoder's 0.830 (RESULTS.md).
 XIAOBU_LARGE := cache/xiaobu-pretrain-large

@@ -63,8 +63,6 @@ def joint_steps(limit: int, steps: int, rounds: int) -> dict:
     ``limit`` lines of Xiaobu's train and test files, ``steps`` batches of the default joint
     batch size, ``rounds`` timings of each class. Returns the task's table row (as :func:`main`'s).
     """
-    import copy
-
     import torch
     from transformers import BertForMaskedLM
 
@@ -94,7 +92,7 @@ def joint_steps(limit: int, steps: int, rounds: int) -> dict:
     for r in range(rounds):
         for name in (list(classes) if r % 2 == 0 else list(classes)[::-1]):
             model = classes[name](small_bert_config(config, len(vocab)))
-            model.load_state_dict(copy.deepcopy(initial))
+            model.load_state_dict(initial)  # copies the tensors
             model.train()
             optimizer = torch.optim.AdamW(model.parameters(), lr=config.learning_rate)
             losses, start = [], time.perf_counter()

@@ -19,7 +19,7 @@ from transformers.modeling_outputs import MaskedLMOutput
 
 from common.id_vocab import IdVocab
 from common.pair_inputs import collate_pairs
-from common.pretraining import MLMPairDataset, NgramMaskingCollator, masking_collator
+from common.pretraining import MLMPairDataset, NgramMaskingCollator, logits_at_labels, masking_collator
 
 LABEL_TOKENS = ("[LABEL0]", "[LABEL1]")  # reserved vocabulary tokens of the joint variant
 
@@ -43,8 +43,7 @@ class JointMaskedLM(BertForMaskedLM):
     def forward(self, *args: Any, labels: torch.Tensor | None = None, **inputs: Any) -> MaskedLMOutput:
         if labels is None:
             return super().forward(*args, **inputs)
-        hidden = self.bert(*args, **inputs, return_dict=True).last_hidden_state  # (B, T, H)
-        return MaskedLMOutput(logits=self.cls(hidden[labels != -100]))  # (M, V)
+        return logits_at_labels(self.bert, self.cls, labels, *args, **inputs)  # (M, V) logits
 
 
 class JointCollator:

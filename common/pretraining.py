@@ -339,10 +339,21 @@ class MaskedPositionsLM(nn.Module):
             isinstance(getattr(mlm, name, None), nn.Module) for name in MLM_HEAD_NAMES)
 
     def forward(self, labels: torch.Tensor, **inputs: torch.Tensor) -> Any:
-        from transformers.modeling_outputs import MaskedLMOutput
+        return logits_at_labels(self.mlm.base_model, getattr(self.mlm, self.head_name), labels, **inputs)
 
-        hidden = self.mlm.base_model(**inputs, return_dict=True).last_hidden_state  # (B, T, H)
-        return MaskedLMOutput(logits=getattr(self.mlm, self.head_name)(hidden[labels != -100]))  # (M, V)
+
+def logits_at_labels(encoder: nn.Module, head: nn.Module, labels: torch.Tensor, *args: Any, **inputs: Any) -> Any:
+    """``MaskedLMOutput`` with the (M, V) logits of ``head`` at the M positions where (B, T) ``labels != -100``.
+
+    ``encoder(*args, **inputs)`` runs on the whole batch and gives (B, T, H) hidden states; ``head``
+    is position-wise, so the rows are those of the (B, T, V) logits at those positions (row-major
+    order), computed without the other B*T - M. Shared by :class:`MaskedPositionsLM` and
+    :class:`common.joint_mlm.JointMaskedLM`.
+    """
+    from transformers.modeling_outputs import MaskedLMOutput
+
+    hidden = encoder(*args, **inputs, return_dict=True).last_hidden_state  # (B, T, H)
+    return MaskedLMOutput(logits=head(hidden[labels != -100]))  # (M, V)
 
 
 def masked_token_loss(model: nn.Module, batch: dict[str, torch.Tensor]) -> torch.Tensor:
