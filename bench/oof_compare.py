@@ -10,7 +10,8 @@ rows pooled (thresholds, where the metric has them, tuned on the rows scored, as
 k-fold command does), and compared with the first run by a paired bootstrap over rows
 (Efron and Tibshirani, *An Introduction to the Bootstrap*, 1993, ch. 16): the same
 resampled rows score both runs, so the interval is that of the difference. Writes
-``bench/results/oof_compare_<task>_<first run>.json``; prints a table.
+``bench/results/oof_compare_<task>_<name>.json`` (``--name``, default the first run's folder name, so a
+second comparison against the same reference needs its own ``--name`` to keep the first); prints a table.
 """
 
 from __future__ import annotations
@@ -64,6 +65,17 @@ def paired_bootstrap(score: Callable[[np.ndarray, np.ndarray], float], reference
             "p_better": float((diffs > 0).mean())}
 
 
+def result_path(task: str, reference: Path, name: str = "") -> Path:
+    """Where a comparison is saved: ``bench/results/oof_compare_<task>_<name or the reference's folder name>.json``.
+
+    Raises:
+        ValueError: ``name`` holds a path separator or starts with a dot (it names one file in bench/results).
+    """
+    if name and ("/" in name or "\\" in name or name.startswith(".")):
+        raise ValueError(f"--name {name!r}: expected a file name part (no '/', '\\' or leading '.')")
+    return RESULTS / f"oof_compare_{task}_{name or reference.name}.json"
+
+
 def main(argv: Sequence[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--task", required=True)
@@ -71,9 +83,12 @@ def main(argv: Sequence[str] | None = None) -> dict:
     parser.add_argument("--data-dir", default=None, help="override the data folder in the runs' config.json")
     parser.add_argument("--rounds", type=int, default=1000, help="bootstrap resamples")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--name", default="", help="the JSON's name: bench/results/oof_compare_<task>_<name>.json "
+                                                   "(default: the first run's folder name)")
     args = parser.parse_args(argv)
     start = time.time()
     task = get_task(args.task)
+    out = result_path(task.name, Path(args.runs[0]), args.name)  # a bad --name fails before the bootstrap
     members = [load_member(Path(r)) for r in args.runs]
     with_config = [m for m in members if (m.run_dir / "config.json").exists()]
     if not with_config:
@@ -99,7 +114,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
         table[str(m.run_dir)] = row
     result = {"task": task.name, "metric": task.metric_name, "reference": str(ref.run_dir), "rounds": args.rounds,
               "rows": len(examples), "runs": table, "seconds": round(time.time() - start, 1)}
-    write_json_atomic(RESULTS / f"oof_compare_{task.name}_{ref.run_dir.name}.json", result)
+    write_json_atomic(out, result)
     print(f"{task.name}: {task.metric_name} on {len(examples)} OOF rows; difference against {ref.run_dir} "
           f"with its 95% paired-bootstrap interval ({args.rounds} resamples)")
     for name, row in table.items():

@@ -44,3 +44,16 @@ def test_rejects_mismatched_lengths_and_no_rounds():
         paired_bootstrap(_accuracy(np.zeros(3)), np.zeros(3), np.zeros(2), rounds=10)
     with pytest.raises(ValueError, match="rounds"):
         paired_bootstrap(_accuracy(np.zeros(3)), np.zeros(3), np.zeros(3), rounds=0)
+
+
+def test_the_result_is_named_after_the_reference_unless_a_name_is_given():
+    from pathlib import Path
+
+    from bench.oof_compare import RESULTS, result_path
+
+    reference = Path("runs/xiaobu/ensemble-cv5")
+    assert result_path("xiaobu", reference) == RESULTS / "oof_compare_xiaobu_ensemble-cv5.json"
+    assert result_path("xiaobu", reference, "small-member") == RESULTS / "oof_compare_xiaobu_small-member.json"
+    for bad in ("../x", "a/b", ".hidden"):
+        with pytest.raises(ValueError, match="--name"):
+            result_path("xiaobu", reference, bad)
