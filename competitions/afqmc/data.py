@@ -17,6 +17,8 @@ from common.data_files import DataFileError, iter_lines
 
 @dataclass
 class Pair:
+    """One AFQMC sentence pair: two texts, its 0/1 label (1 = same meaning) and its id."""
+
     a: str
     b: str
     label: int | None  # 0/1, None for test

@@ -35,6 +35,12 @@ def afqmc_scores(labels: np.ndarray, probs: np.ndarray) -> dict[str, float]:
 
 
 class AfqmcTask(PairTask):
+    """CLUE AFQMC (Ant Financial question matching) on the shared pair classifier; accuracy at 0.5, AUC beside it.
+
+    Data: ``train.txt`` / ``dev.txt`` (``s1<TAB>s2<TAB>label``) and ``test.txt`` (``s1<TAB>s2``) under ``--data-dir``;
+    the submission holds one ``{"id", "label"}`` JSON line per test pair, in the file's order (CLUE's format).
+    """
+
     name = "afqmc"
     config_class = AfqmcConfig
     metric_name = "accuracy"

@@ -253,6 +253,8 @@ def char_ids(text: str, vocab: dict[str, int], unk_id: int) -> list[int]:
 
 @dataclass
 class Piece:
+    """A window of one NER text: at most ``max_length`` characters starting at ``offset`` (long texts are split)."""
+
     example: int  # index of the text in the dataset's examples
     offset: int  # character offset of the piece in the text
     length: int

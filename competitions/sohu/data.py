@@ -25,6 +25,12 @@ logger = logging.getLogger("sohu.data")
 
 @dataclass(frozen=True)
 class Subtask:
+    """One of Sohu 2021's six subtasks: length pair (short-short / short-long / long-long) x group A or B.
+
+    Group A is the loose criterion (same topic), group B the strict one (same event); ``index`` is the condition
+    id of the ConditionalLayerNorm.
+    """
+
     index: int
     folder: str  # e.g. 短短匹配A类
     prefix: str  # id prefix in the test files: ss / sl / ll
@@ -42,6 +48,8 @@ ROOT = "sohu2021_open_data_clean"
 
 @dataclass
 class Example:
+    """One Sohu pair: source and target texts, the subtask index, its 0/1 label (None for test) and its id."""
+
     source: str
     target: str
     subtask: int  # index into SUBTASKS

@@ -29,6 +29,12 @@ logger = logging.getLogger("sohu.task")
 
 
 class SohuTask(PairTask):
+    """Sohu 2021 multi-task text matching: one encoder for the six subtasks, conditioned on the subtask id.
+
+    Metric ``score``: the mean of the A and B groups' F1, each at its own threshold tuned on the validation rows
+    (competitions/sohu/metrics.py). Source: kexue.fm/archives/8337 (Conditional LayerNorm on the subtask id).
+    """
+
     name = "sohu"
     config_class = SohuConfig
     metric_name = "score"

@@ -19,6 +19,8 @@ from common.data_files import iter_lines
 
 @dataclass
 class Pair:
+    """One Xiaobu pair of desensitized texts: (L_a,) and (L_b,) raw integer ids, its 0/1 label and its id."""
+
     a: list[int]
     b: list[int]
     label: int | None = None  # 0/1, None when unlabelled

@@ -52,6 +52,13 @@ def _numbered(pairs: list[Pair], split: str) -> list[Pair]:
 
 
 class XiaobuTask(Task):
+    """GAIIC 2021 track 3 (OPPO Xiaobu) query matching on desensitized ids; metric ROC AUC of P(match).
+
+    Text is integer ids with an unknown mapping, so the encoder is pretrained here by MLM on the ids
+    (competitions/xiaobu/pretrain.py) or mapped onto a pretrained vocabulary by frequency rank (kexue.fm/archives/8213).
+    The submission is one probability per test line, in the file's order.
+    """
+
     name = "xiaobu"
     config_class = XiaobuConfig
     metric_name = "auc"
