@@ -88,7 +88,10 @@ def main(argv: Sequence[str] | None = None) -> dict:
     args = parser.parse_args(argv)
     start = time.time()
     task = get_task(args.task)
-    out = result_path(task.name, Path(args.runs[0]), args.name)  # a bad --name fails before the bootstrap
+    try:
+        out = result_path(task.name, Path(args.runs[0]), args.name)  # a bad --name fails before the bootstrap
+    except ValueError as err:
+        parser.error(str(err))
     members = [load_member(Path(r)) for r in args.runs]
     with_config = [m for m in members if (m.run_dir / "config.json").exists()]
     if not with_config:

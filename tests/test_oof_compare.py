@@ -57,3 +57,12 @@ def test_the_result_is_named_after_the_reference_unless_a_name_is_given():
     for bad in ("../x", "a/b", ".hidden"):
         with pytest.raises(ValueError, match="--name"):
             result_path("xiaobu", reference, bad)
+
+
+def test_a_bad_name_is_a_usage_error_before_any_run_is_read(tmp_path, capsys):
+    from bench.oof_compare import main
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--task", "xiaobu", "--runs", str(tmp_path / "missing"), "--name", "../elsewhere"])
+    assert exit_info.value.code == 2
+    assert "--name '../elsewhere': expected a file name part" in capsys.readouterr().err
