@@ -341,6 +341,7 @@ def run_task(task: str, kills: int, seed: int, work: Path, window: str = "run",
 
 
 def table(results: dict[str, dict]) -> str:
+    """A markdown table per task: kills, resumed runs equal to the uninterrupted reference, where the kills landed."""
     rows = ["| task | kills | matches | where the kills landed |", "|---|---|---|---|"]
     for task, res in results.items():
         phases: dict[str, int] = {}

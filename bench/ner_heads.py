@@ -143,6 +143,10 @@ def dense_labels(span_labels: torch.Tensor, heads: int, length: int) -> torch.Te
 
 
 def build_models(names: tuple[str, ...], encoder: nn.Module, types_: list[str]) -> dict[str, nn.Module]:
+    """One NER model per head name (``crf``, ``gp64``, ``egp64``, ``b4t_gp64`` ...), each on a copy of ``encoder``.
+
+    ``b4t_`` names take bert4torch's GlobalPointer / EfficientGlobalPointer and loss; the others are ours.
+    """
     b4t = load_bert4torch() if any(n.startswith("b4t_") for n in names) else None
     hidden = encoder.config.hidden_size
     models: dict[str, nn.Module] = {}

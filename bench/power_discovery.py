@@ -128,6 +128,7 @@ def worker(method: str, data_dir: str, repeat: int, scale: int, min_count: int, 
 
 
 def run_child(method: str, args, scale: int, repeat: int) -> dict:
+    """Runs one discovery ``method`` in a fresh process (``--worker``) and returns the JSON line it prints last."""
     cmd = [sys.executable, __file__, "--worker", method, "--repeat", str(repeat), "--scale", str(scale),
            "--min-count", str(args.min_count), "--max-n", str(args.max_n)]
     if args.data_dir:

@@ -89,6 +89,7 @@ def nlp_zero_rankings(lines: list[str], cfg: PowerMineConfig, root: Path) -> tup
 
 
 def run_domain(domain: str, data_dir: str, tmp: Path) -> dict:
+    """Times and scores our discovery and mining on one domain's corpus against NLP Zero's, outputs under ``tmp``."""
     cfg = PowerMineConfig(domain=domain, run=f"bench-{domain}", data_dir=data_dir, progress=False,
                           submissions_dir=str(tmp / "subs"), runs_dir=str(tmp / "runs"))
     root = data.data_root(data_dir, need="")

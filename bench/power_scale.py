@@ -47,6 +47,7 @@ def write_corpus(path: Path, data_dir: str, size: int) -> tuple[int, int]:
 
 
 def worker(path: str, min_count: int, chunk_chars: int) -> dict:
+    """Streams the corpus at ``path`` through new-word discovery: seconds, candidates, characters, peak RSS (MiB)."""
     from common.mining.corpus_stream import iter_blocks
     from common.mining.new_words_stream import discover_file
 

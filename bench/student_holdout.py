@@ -227,6 +227,7 @@ def score_table(scorer: Scorer, ensemble: tuple, models: list[tuple[str, tuple]]
 
 
 def print_table(table: list[dict], metric: str) -> None:
+    """Prints each model's inner, held-out and held-out-tuned scores and its gap to the ensemble with the interval."""
     print(f"{'model':<44} {'inner ' + metric:>12} {'held-out':>9} {'tuned on held-out':>18} {'vs ensemble [95%]':>26}")
     for row in table:
         gap = row.get("vs_ensemble")
