@@ -68,6 +68,18 @@ TUNE_RUN ?= tune
 	@test -n "$(RUNS)" || (echo "usage: make $@ RUNS=\"runs/$*/<cv-run> [runs/$*/<cv-run> ...] [tfidf] [gbm]\"" >&2; exit 2)
 	$(PY) -m common.commands.ensemble --task $* $($*_DATA) --runs $(RUNS) $(ARGS)
 
+# MLM pretraining of a text-pair task's encoder on its own text (train, validation, test; labels unused), cached in
+# cache/<task>-mlm and resumable; fine-tune it with ARGS="--model cache/<task>-mlm". Sohu and Xiaobu have their own
+# targets (sohu-mlm, xiaobu-pretrain-large); common.commands.pretrain --task runs their modules too.
+cache/%-mlm/config.json: | venv
+	$(PY) -m common.commands.pretrain --task $* $($*_DATA) --output-dir cache/$*-mlm --run-name $*-mlm --resume true \
+		$(PRETRAIN_ARGS)
+
+.PRECIOUS: cache/%-mlm/config.json  # the cache, not an intermediate file to delete after the build
+
+%-mlm: cache/%-mlm/config.json ## MLM pretraining on the task's text pairs, cached in cache/<task>-mlm: make afqmc-mlm
+	@: # a pattern rule needs a recipe (one without cancels the rule)
+
 # The ensemble recipe, one target per task: k-fold neural run -> TF-IDF and gbm on its folds ->
 # OOF-weighted ensemble -> one distilled student on the ensemble's soft targets: a single model, the one
 # `bench.student_holdout` scores held out and the one whose speed the submission gets.

@@ -97,6 +97,9 @@ class Task:
     test_in_name: bool = False  # submissions name the test file (tasks with several official test files)
     fold_overrides: dict = {}  # options a k-fold fold's config sets (e.g. no hold-out of its own)
     soft_targets: bool = False  # dataset() takes soft_labels and the model trains on them (--distill-from)
+    # the module whose main() pretrains this task's encoder (python -m common.commands.pretrain --task runs it);
+    # empty: MLM on the task's text pairs (common.commands.pretrain)
+    pretrain_module: str = ""
 
     # ------------------------------------------------------------------ data
     def load_data(self, config: Any) -> Splits:

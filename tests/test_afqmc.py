@@ -1,10 +1,12 @@
-"""CLUE AFQMC: reader errors, train -> predict -> CLUE submission, k-fold with its TF-IDF reference on the same folds."""
+"""CLUE AFQMC: reader errors, train -> predict -> CLUE submission, k-fold with its TF-IDF reference on the same folds,
+MLM on its text (common.commands.pretrain) then fine-tuned from it."""
 
 import json
 
 import numpy as np
 import pytest
 
+from common.commands import pretrain
 from common.data_files import DataFileError
 from common.submission import SubmissionError, validate_clue_submission_file
 from competitions.afqmc.data import read_pairs
@@ -126,3 +128,60 @@ def test_a_finished_run_starts_a_run_of_another_task(tmp_path, data_dir):
                                                       "--limit", "40"])
     assert second["start"] == "pretrained"
     assert validate_clue_submission_file(second["submission"], list(range(25))) == 25
+
+
+def _pretrain_flags(tmp_path, data_dir, name):
+    return _flags(tmp_path, data_dir) + ["--output-dir", str(tmp_path / name), "--run-dir", str(tmp_path / f"{name}-run")]
+
+
+@needs_data
+def test_afqmc_mlm_on_its_text_then_fine_tuned_from_it(tmp_path, data_dir):
+    """Text = every pair the task loads (60 train + 30 dev + 25 test) and the extra file's; the vocabulary is pruned
+    to the tokens that text uses; the same seed gives the same encoder; train --model starts from it at the task's
+    own learning rate (a folder of this project's pretraining)."""
+    import torch
+    from safetensors.torch import load_file
+    from transformers import BertForMaskedLM, BertTokenizerFast
+
+    from common.commands import train
+    from competitions.afqmc.config import AfqmcConfig
+
+    extra = tmp_path / "extra.txt"
+    extra.write_text("花呗怎么还款\t借呗额度\n余额宝转出\t余额宝\t1\n", encoding="utf-8")  # a label column is ignored
+    result = pretrain.main(_pretrain_flags(tmp_path, data_dir, "mlm") + ["--extra-files", str(extra)])
+    out = tmp_path / "mlm"
+    assert result["task"] == "afqmc" and result["pairs"] == 60 + 30 + 25 + 2 and result["epochs_run"] == 1
+    tokenizer = BertTokenizerFast.from_pretrained(out)
+    assert len(tokenizer) == result["vocab_size"] < 21128
+    assert tokenizer.unk_token_id not in tokenizer("花呗怎么还款余额宝", add_special_tokens=False)["input_ids"]
+    assert BertForMaskedLM.from_pretrained(out).config.vocab_size == len(tokenizer)
+    saved = json.loads((out / "pretrain_config.json").read_text(encoding="utf-8"))
+    assert saved["epochs"] == pretrain.MLM_DEFAULTS["epochs"] - 2 and saved["extra_files"] == [str(extra)]  # TINY: 1
+    again = pretrain.main(_pretrain_flags(tmp_path, data_dir, "mlm2") + ["--extra-files", str(extra)])
+    assert again["last_epoch_loss"] == result["last_epoch_loss"]
+    first, second = load_file(out / "model.safetensors"), load_file(tmp_path / "mlm2" / "model.safetensors")
+    assert all(torch.equal(first[k], second[k]) for k in first)
+
+    run = train.main(_flags(tmp_path, data_dir) + ["--model", str(out), "--run-dir", str(tmp_path / "ft"),
+                                                   "--limit", "40"])
+    assert run["start"] == "pretrained"
+    config = json.loads((tmp_path / "ft" / "config.json").read_text(encoding="utf-8"))
+    assert config["learning_rate"] == AfqmcConfig.learning_rate  # not pretrained_learning_rate
+
+
+def test_mlm_defaults_replace_the_task_fine_tuning_ones():
+    from competitions.afqmc.task import TASK
+
+    config = pretrain.mlm_config_class(TASK)()
+    assert {k: getattr(config, k) for k in pretrain.MLM_DEFAULTS} == pretrain.MLM_DEFAULTS
+    assert config.max_length == 64 and config.hidden_size == 128  # the task's own input length and encoder size
+    assert config.prune_vocab and config.mlm_probability == 0.15
+
+
+@needs_data
+def test_a_bad_extra_file_names_its_line(tmp_path, data_dir):
+    extra = tmp_path / "extra.txt"
+    extra.write_text("a\tb\nonly one column\n", encoding="utf-8")
+    with pytest.raises(DataFileError, match=r"extra.txt:2: 1 tab-separated columns, expected s1<TAB>s2"):
+        pretrain.main(_pretrain_flags(tmp_path, data_dir, "mlm") + ["--extra-files", str(extra)])
+    assert not (tmp_path / "mlm").exists()

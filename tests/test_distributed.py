@@ -418,31 +418,41 @@ def test_tune_under_2_processes_runs_each_trial_on_both(tmp_path):
     pd.testing.assert_frame_equal(trials[1], trials[2])
 
 
-def test_mlm_pretraining_under_2_processes_equals_1_process(tmp_path):
-    """``accelerate launch -m competitions.sohu.pretrain_mlm``, 2 processes at batch 8 against 1 at 16.
+@pytest.mark.parametrize("task", ["sohu", "afqmc"])
+def test_mlm_pretraining_under_2_processes_equals_1_process(tmp_path, task):
+    """MLM pretraining, 2 processes at batch 8 against 1 at 16: ``accelerate launch -m competitions.sohu.pretrain_mlm``
+    (Sohu's own module) and ``-m common.commands.pretrain --task afqmc`` (any pair task's).
 
     One writer and one result line: before the fix both processes saved the encoder into
     the same temporary folder and swapped it in, and the second found it gone (``No such
     file or directory: ...tmp``); both wrote the pruned vocabulary and the config. And the
     same encoder: the loss is the mean over the masked tokens of both processes
     (:func:`common.pretraining.masked_token_loss`); with each process's own mean the
-    weights were 2.6e-4 apart after 12 steps. ``--limit 16``: 96 pairs, whole batches.
+    weights were 2.6e-4 apart after 12 steps. 96 pairs, whole batches (Sohu: ``--limit 16``).
     """
-    if not SOHU.is_dir():
-        pytest.skip(f"real Sohu data not linked at {SOHU}")
     from safetensors.torch import load_file
     from transformers import BertForMaskedLM, BertTokenizerFast
 
-    data = tiny_sohu_tree(tmp_path / "data")
+    if task == "sohu":
+        if not SOHU.is_dir():
+            pytest.skip(f"real Sohu data not linked at {SOHU}")
+        command = ["competitions.sohu.pretrain_mlm", "--data-dir", str(tiny_sohu_tree(tmp_path / "data")),
+                   "--limit", "16", *TINY]
+    else:
+        if not AFQMC.is_dir():
+            pytest.skip(f"AFQMC not linked at {AFQMC}")
+        data = tiny_afqmc_tree(tmp_path / "data", {"train": 48, "dev": 16, "test": 32})
+        command = ["common.commands.pretrain", "--task", "afqmc", "--data-dir", str(data), *TINY]
     weights = {}
     for nprocs in (1, 2):
         log, out = tmp_path / f"writes{nprocs}.log", tmp_path / f"mlm{nprocs}"
-        proc = launch(["competitions.sohu.pretrain_mlm", "--data-dir", str(data), "--limit", "16", *TINY,
-                       "--max-length", "32", "--vocab", str(SHARED_VOCAB), "--batch-size", str(EFFECTIVE_BATCH // nprocs),
+        proc = launch([*command, "--max-length", "32", "--vocab", str(SHARED_VOCAB),
+                       "--batch-size", str(EFFECTIVE_BATCH // nprocs),
                        "--run-dir", str(tmp_path / f"run{nprocs}"), "--output-dir", str(out)], nprocs,
                       env={"COMMON_IO_WRITE_LOG": str(log)}, timeout=300)
         assert proc.returncode == 0, describe(proc)
         assert len(result_lines(proc.stdout)) == 1, describe(proc)
+        assert result_lines(proc.stdout)[0]["pairs"] == 96
         writes = read_write_log(log)
         assert len({pid for pid, _ in writes}) == 1, writes
         assert {Path(p).name for _, p in writes} >= {"vocab.txt", "config.json", out.name}

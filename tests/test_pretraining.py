@@ -1,4 +1,5 @@
-"""n-gram span masking (rate, contiguity, span lengths), the collator, and MLM loss going down."""
+"""n-gram span masking (rate, contiguity, span lengths), the collator, MLM loss going down, and the pretrain command's
+dispatch (a task's own pretraining module; a task without text pairs refused)."""
 
 import random
 
@@ -194,3 +195,29 @@ def test_the_head_at_the_masked_positions_gives_the_full_logits_loss_and_gradien
     assert not MaskedPositionsLM.supports(model.base_model)  # an encoder without a head
     with pytest.raises(ValueError, match="no base_model and prediction head"):
         MaskedPositionsLM(BertModel(BertConfig(**sizes)))
+
+
+def test_a_task_with_its_own_pretraining_runs_it_with_the_flags(monkeypatch):
+    """common.commands.pretrain --task xiaobu runs competitions.xiaobu.pretrain (ids, its own vocabulary)."""
+    from common.commands import pretrain as pretrain_command
+    import competitions.xiaobu.pretrain as xiaobu_pretrain
+
+    seen = []
+    monkeypatch.setattr(xiaobu_pretrain, "main", lambda argv: seen.append(argv) or {"ran": "xiaobu"})
+    assert pretrain_command.main(["--task", "xiaobu", "--epochs", "2", "--output-dir", "x"]) == {"ran": "xiaobu"}
+    assert seen == [["--epochs", "2", "--output-dir", "x"]]
+
+
+def test_a_task_without_text_pairs_is_refused():
+    from common.commands import pretrain as pretrain_command
+    from common.task import Splits, Task
+
+    class Labels(Task):
+        name = "labels"
+
+        def load_data(self, config):
+            return Splits([1, 2], [], [3])
+
+    config = type("C", (), {"extra_files": []})()
+    with pytest.raises(ValueError, match="--task labels: not a text-pair task"):
+        pretrain_command.task_text_pairs(Labels(), config)

@@ -1,7 +1,9 @@
 """MLM pretraining of the Sohu encoder on the task's own text pairs, cached for ``--model``.
 
     python -m competitions.sohu.pretrain_mlm [--output-dir cache/sohu-mlm] [--flag value ...]
+    python -m common.commands.pretrain --task sohu ...   (the same: this module is SohuTask's pretrain_module)
 
+Its steps are :func:`common.commands.pretrain.pretrain_pairs`, the ones every pair task's MLM runs.
 Text: ``(source, target)`` of every split of every subtask present (train, valid and the
 test file; labels unused, so no fold's labels leak), as ``[CLS] source [SEP] target [SEP]``
 with the two sides swapped at random. Step: masked-LM with n-gram span masking
@@ -20,19 +22,15 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from pathlib import Path
-
-from accelerate.utils import set_seed
-from transformers import BertForMaskedLM
 
 from common.commands.args import run_cli
-from common.config import parse_config, save_config_json
-from common.encoder import (EncoderConfig, load_tokenizer, model_folders, pretrained_config, pruned_vocab_tokenizer,
-                            small_bert_config)
+from common.commands.pretrain import pretrain_pairs
+from common.config import parse_config
+from common.encoder import EncoderConfig
 from common.io import print_result
-from common.pretraining import MLMPairDataset, MLMPretrainConfig, masking_collator, pretrain_mlm
+from common.pretraining import MLMPretrainConfig
 from common.run import process_state, resolve_run_dir, save_config
-from common.training.trainer import TrainConfig, build_callbacks
+from common.training.trainer import TrainConfig
 from competitions.sohu.data import SPLITS, limit_per_subtask, load_split
 
 
@@ -68,35 +66,11 @@ def task_pairs(config: SohuMLMConfig) -> list[tuple[str, str]]:
 def main(argv: list[str] | None = None) -> dict:
     start = time.time()
     config = parse_config(SohuMLMConfig, argv, description=__doc__)
-    set_seed(config.seed)  # the random init below: same seed, same pretrained encoder (the trainer seeds later)
     pairs = task_pairs(config)
     run_dir = resolve_run_dir(config, "sohu-mlm")
     if process_state().is_main_process:
         save_config(config, run_dir)
-    texts = [t for p in pairs for t in p]
-    tokenizer = load_tokenizer(config, texts=texts, build_dir=run_dir / "vocab")
-    if not config.model and config.prune_vocab:
-        tokenizer = pruned_vocab_tokenizer(tokenizer, texts, run_dir / "vocab" / "vocab.txt")
-    if config.model:
-        model = BertForMaskedLM.from_pretrained(model_folders(config.model)[0], config=pretrained_config(config))
-    else:
-        model = BertForMaskedLM(small_bert_config(config, len(tokenizer)))
-    encoded = tokenizer([a for a, _ in pairs], add_special_tokens=False)["input_ids"], \
-        tokenizer([b for _, b in pairs], add_special_tokens=False)["input_ids"]
-    dataset = MLMPairDataset(list(zip(*encoded)), tokenizer.cls_token_id, tokenizer.sep_token_id,
-                             max_length=config.max_length, swap_prob=config.swap_prob, seed=config.seed)
-
-    def save_extra(folder: Path) -> None:
-        save_config_json(config, folder / "pretrain_config.json")  # marks it as this project's pretraining
-
-    summary = pretrain_mlm(model, tokenizer, dataset, masking_collator(tokenizer, config), config, run_dir,
-                           config.output_dir, callbacks=build_callbacks(config), save_extra=save_extra)
-    history = summary["history"]
-    result = {"output_dir": str(config.output_dir), "run_dir": str(run_dir), "start": config.model or "scratch",
-              "pairs": len(pairs), "vocab_size": len(tokenizer), "epochs_run": len(history),
-              "steps": summary["global_step"], "first_epoch_loss": history[0]["train_loss"] if history else None,
-              "last_epoch_loss": history[-1]["train_loss"] if history else None,
-              "train_seconds": round(summary["train_seconds"], 1), "wall_seconds": round(time.time() - start, 1)}
+    result = pretrain_pairs(config, pairs, run_dir, start)
     if process_state().is_main_process:
         print_result(result)
     return result

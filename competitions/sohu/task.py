@@ -37,6 +37,7 @@ class SohuTask(PairTask):
 
     name = "sohu"
     config_class = SohuConfig
+    pretrain_module = "competitions.sohu.pretrain_mlm"  # common.commands.pretrain --task sohu runs it
     metric_name = "score"
     search_space = training_search_space(learning_rate=(1e-4, 1e-3), epochs=(1, 3), fgm_epsilon=(0.0, 0.1, 0.3))
     # the shared pair classifier, its LayerNorms conditioned on the subtask id (kexue.fm/archives/8337)

@@ -61,6 +61,7 @@ class XiaobuTask(Task):
 
     name = "xiaobu"
     config_class = XiaobuConfig
+    pretrain_module = "competitions.xiaobu.pretrain"  # common.commands.pretrain --task xiaobu runs it
     metric_name = "auc"
     search_space = training_search_space(learning_rate=(5e-5, 1e-3), epochs=(2, 8))
     test_in_name = True
