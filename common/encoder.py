@@ -14,6 +14,7 @@ from __future__ import annotations
 import collections
 import json
 import logging
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
@@ -93,10 +94,14 @@ def model_folders(model: str) -> tuple[str, str]:
 
     Raises:
         FileNotFoundError: a k-fold run folder (``fold0/`` and no ``encoder/``: name one fold's
-            folder), or a run whose ``encoder/`` holds no weights yet (it saves them at its first
-            best epoch).
+            folder), a run whose ``encoder/`` holds no weights yet (it saves them at its first
+            best epoch), or a local path that does not exist (:func:`missing_local_path`), which
+            would otherwise go to the Hub and fail there after its retries.
     """
     folder = Path(model)
+    missing = missing_local_path(model)
+    if missing:
+        raise FileNotFoundError(f"--model {model}: no such folder ({missing}); build it first or fix the path")
     if not is_pair_run(folder):
         if (folder / "fold0" / "encoder").is_dir() and not (folder / "encoder").exists():
             raise FileNotFoundError(f"--model {model}: a k-fold run; give one fold's folder, e.g. {folder / 'fold0'}")
@@ -105,6 +110,26 @@ def model_folders(model: str) -> tuple[str, str]:
         raise FileNotFoundError(f"--model {model}: {folder / 'encoder'} holds no weights yet "
                                 "(a run saves them at its first best epoch)")
     return str(folder / "encoder"), str(folder / "tokenizer")
+
+
+HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*(/[A-Za-z0-9][\w.-]*)?")  # "bert-base-chinese", "hfl/chinese-macbert-base"
+
+
+def missing_local_path(model: str) -> str:
+    """Why ``model`` names a local folder that is not there, or "" (it exists, or may be a HuggingFace Hub id).
+
+    A local path: one no Hub id can be (absolute, ``./``, ``~``, more than one ``/``), or a
+    relative one whose first folder exists here (``cache/afqmc-mlm`` where ``cache/`` does).
+    """
+    path = Path(model).expanduser()
+    if not model or path.exists():
+        return ""
+    if not HUB_ID.fullmatch(model):
+        return "not a HuggingFace Hub id either"
+    first = Path(model).parts[0]
+    if len(Path(model).parts) > 1 and Path(first).is_dir():
+        return f"{first}/ is a folder here, so this is a local path"
+    return ""
 
 
 def build_char_vocab(texts: Iterable[str], path: str | Path, min_freq: int = 2) -> Path:

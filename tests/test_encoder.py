@@ -63,6 +63,26 @@ def test_model_folders_of_a_run_a_kfold_run_and_anything_else(tmp_path):
         model_folders(str(tmp_path / "early"))
 
 
+def test_a_missing_local_model_folder_is_a_one_line_error_not_a_hub_lookup(tmp_path, monkeypatch):
+    """``--model cache/afqmc-mlm`` before it was built went to the Hub, retried for a minute and ended in a traceback
+    about the internet connection."""
+    import pytest
+
+    from common.encoder import missing_local_path, model_folders
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "cache").mkdir()
+    with pytest.raises(FileNotFoundError, match=r"--model cache/afqmc-mlm: no such folder \(cache/ is a folder here"):
+        model_folders("cache/afqmc-mlm")
+    for path in (str(tmp_path / "absent"), "./absent", "runs/a/b"):
+        with pytest.raises(FileNotFoundError, match="not a HuggingFace Hub id either"):
+            model_folders(path)
+    for hub_id in ("hfl/chinese-macbert-base", "bert-base-chinese", "junnyu/roformer_chinese_base"):
+        assert missing_local_path(hub_id) == "" and model_folders(hub_id) == (hub_id, hub_id)
+    (tmp_path / "cache" / "afqmc-mlm").mkdir()
+    assert model_folders("cache/afqmc-mlm") == ("cache/afqmc-mlm",) * 2
+
+
 def test_a_run_keeps_the_learning_rate_rule_of_what_it_started_from(tmp_path):
     """A run from scratch or from this project's pretraining counts as this project's (the task's rate);
     a run from an outside checkpoint, as outside (pretrained_learning_rate); the rule follows chains."""
