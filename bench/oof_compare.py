@@ -5,7 +5,8 @@
 Every run folder holds an ``oof.npz`` on the same rows and folds (asserted, as the ensemble command does): k-fold runs,
 ensemble runs, and the cached ``tfidf`` / ``gbm`` members an ensemble run leaves beside
 its first run (``<run>-tfidf``). The data comes from the first folder with a
-``config.json``. Each run is scored by the task's metric on every fold's rows and on all
+``config.json``. Each run is scored by the task's metric (``--metric``: another key of the task's
+scores, e.g. AFQMC's ``auc`` beside its accuracy) on every fold's rows and on all
 rows pooled (thresholds, where the metric has them, tuned on the rows scored, as the
 k-fold command does), and compared with the first run by a paired bootstrap over rows
 (Efron and Tibshirani, *An Introduction to the Bootstrap*, 1993, ch. 16): the same
@@ -23,6 +24,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
+from common.commands.args import run_cli
 from common.commands.ensemble import run_config
 from common.cv import assert_same_ids
 from common.ensemble import check_members, load_member
@@ -83,6 +85,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
     parser.add_argument("--data-dir", default=None, help="override the data folder in the runs' config.json")
     parser.add_argument("--rounds", type=int, default=1000, help="bootstrap resamples")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--metric", default="", help="a key of the task's scores (default: its metric_name)")
     parser.add_argument("--name", default="", help="the JSON's name: bench/results/oof_compare_<task>_<name>.json "
                                                    "(default: the first run's folder name)")
     args = parser.parse_args(argv)
@@ -103,8 +106,13 @@ def main(argv: Sequence[str] | None = None) -> dict:
                     f"{members[0].run_dir}/oof.npz against the task's pool (the run's data and --limit)")
     ref = members[0]
 
+    metric = args.metric or task.metric_name
+    scored = task.score(examples, ref.oof)[0]
+    if metric not in scored:
+        parser.error(f"--metric {metric}: {task.name} scores {', '.join(sorted(scored))}")
+
     def score(rows: np.ndarray, probs: np.ndarray) -> float:
-        return task.score([examples[i] for i in rows], probs[rows])[0][task.metric_name]
+        return task.score([examples[i] for i in rows], probs[rows])[0][metric]
 
     everything = np.arange(len(examples))
     table = {}
@@ -115,10 +123,10 @@ def main(argv: Sequence[str] | None = None) -> dict:
             row["folds_above_reference"] = sum(v > table[str(ref.run_dir)]["per_fold"][k] for k, v in per_fold.items())
             row["vs_reference"] = paired_bootstrap(score, ref.oof, m.oof, args.rounds, args.seed)
         table[str(m.run_dir)] = row
-    result = {"task": task.name, "metric": task.metric_name, "reference": str(ref.run_dir), "rounds": args.rounds,
+    result = {"task": task.name, "metric": metric, "reference": str(ref.run_dir), "rounds": args.rounds,
               "rows": len(examples), "runs": table, "seconds": round(time.time() - start, 1)}
     write_json_atomic(out, result)
-    print(f"{task.name}: {task.metric_name} on {len(examples)} OOF rows; difference against {ref.run_dir} "
+    print(f"{task.name}: {metric} on {len(examples)} OOF rows; difference against {ref.run_dir} "
           f"with its 95% paired-bootstrap interval ({args.rounds} resamples)")
     for name, row in table.items():
         folds = " ".join(f"{v:.4f}" for v in row["per_fold"].values())
@@ -130,4 +138,4 @@ def main(argv: Sequence[str] | None = None) -> dict:
 
 
 if __name__ == "__main__":
-    main()
+    run_cli(main)  # a missing or foreign run: one "error:" line, exit 2

@@ -4,6 +4,9 @@ import numpy as np
 import pytest
 
 from bench.oof_compare import paired_bootstrap
+from tests.conftest import DATA, SHARED_VOCAB
+
+AFQMC = DATA / "xiaobu" / "pairs" / "csts_afqmc"
 
 
 def _accuracy(labels):
@@ -66,3 +69,35 @@ def test_a_bad_name_is_a_usage_error_before_any_run_is_read(tmp_path, capsys):
         main(["--task", "xiaobu", "--runs", str(tmp_path / "missing"), "--name", "../elsewhere"])
     assert exit_info.value.code == 2
     assert "--name '../elsewhere': expected a file name part" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(not (AFQMC / "train.txt").is_file(), reason=f"AFQMC not linked at {AFQMC}")
+def test_metric_picks_another_score_of_the_task_and_an_unknown_one_is_a_usage_error(tmp_path, monkeypatch, capsys):
+    """AFQMC's metric is accuracy at 0.5, at the floor for a weak model; ``--metric auc`` ranks the runs instead."""
+    import json
+    import shutil
+
+    import bench.oof_compare as oof_compare
+    from common.commands import cv
+    from sklearn.metrics import roc_auc_score
+
+    data = tmp_path / "afqmc"
+    data.mkdir()
+    for name, n in (("train.txt", 60), ("dev.txt", 30), ("test.txt", 10)):
+        lines = (AFQMC / name).read_text(encoding="utf-8").splitlines(keepends=True)[:n]
+        (data / name).write_text("".join(lines), encoding="utf-8")
+    run = tmp_path / "cv"
+    cv.main(["--task", "afqmc", "--data-dir", str(data), "--vocab", str(SHARED_VOCAB), "--num-layers", "1",
+             "--hidden-size", "32", "--num-heads", "2", "--intermediate-size", "64", "--max-length", "32",
+             "--epochs", "1", "--folds", "3", "--run-dir", str(run), "--submission-dir", str(tmp_path / "sub")])
+    copy = shutil.copytree(run, tmp_path / "cv-copy")
+    monkeypatch.setattr(oof_compare, "RESULTS", tmp_path / "results")
+    result = oof_compare.main(["--task", "afqmc", "--runs", str(run), str(copy), "--metric", "auc", "--rounds", "20"])
+    saved = np.load(run / "oof.npz")
+    row = result["runs"][str(run)]
+    assert result["metric"] == "auc" and row["oof"] == pytest.approx(roc_auc_score(saved["labels"], saved["oof"]))
+    assert result["runs"][str(copy)]["vs_reference"]["diff"] == 0
+    assert json.loads((tmp_path / "results" / "oof_compare_afqmc_cv.json").read_text(encoding="utf-8"))["metric"] == "auc"
+    with pytest.raises(SystemExit) as exit_info:
+        oof_compare.main(["--task", "afqmc", "--runs", str(run), "--metric", "f1"])
+    assert exit_info.value.code == 2 and "--metric f1: afqmc scores accuracy, auc" in capsys.readouterr().err
