@@ -37,6 +37,8 @@ import numpy as np
 import torch
 from accelerate import Accelerator
 
+from bench import check_result_name
+from common.commands.args import run_cli
 from common.io import write_json_atomic
 
 if TYPE_CHECKING:
@@ -129,8 +131,9 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--test-rows", type=int, default=0, help="time the first N test rows (0: all of them)")
     parser.add_argument("--name", default="", help="results file suffix: distill_speed_<task>_<name>.json")
     args = parser.parse_args(argv)
-    if args.test_rows < 0:  # both checked before any data or model is loaded
+    if args.test_rows < 0:  # these checked before any data or model is loaded
         raise ValueError(f"--test-rows {args.test_rows}: expected 0 (all) or a positive number of rows")
+    check_result_name(args.name)
     if len({Path(s).name for s in args.student}) < len(args.student):
         raise ValueError(f"--student {' '.join(args.student)}: two students share a folder name")
     if args.threads:
@@ -190,4 +193,4 @@ def main(argv: list[str] | None = None) -> dict:
 
 
 if __name__ == "__main__":
-    main()
+    run_cli(main)  # a bad flag or run folder: one "error:" line, exit 2

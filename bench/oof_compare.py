@@ -24,6 +24,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
+from bench import check_result_name
 from common.commands.args import run_cli
 from common.commands.ensemble import run_config
 from common.cv import assert_same_ids
@@ -73,9 +74,7 @@ def result_path(task: str, reference: Path, name: str = "") -> Path:
     Raises:
         ValueError: ``name`` holds a path separator or starts with a dot (it names one file in bench/results).
     """
-    if name and ("/" in name or "\\" in name or name.startswith(".")):
-        raise ValueError(f"--name {name!r}: expected a file name part (no '/', '\\' or leading '.')")
-    return RESULTS / f"oof_compare_{task}_{name or reference.name}.json"
+    return RESULTS / f"oof_compare_{task}_{check_result_name(name) or reference.name}.json"
 
 
 def main(argv: Sequence[str] | None = None) -> dict:

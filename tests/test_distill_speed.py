@@ -76,3 +76,5 @@ def test_several_students_timed_against_one_teacher_on_the_first_test_rows(tmp_p
         bench.main(args[:-1] + ["-1", "--student", str(run / "fold0")])
     with pytest.raises(ValueError, match="share a folder name"):
         bench.main(args + ["--student", str(run / "fold0"), str(run / "fold0")])
+    with pytest.raises(ValueError, match="--name '../x': expected a file name part"):  # the same rule as oof_compare's
+        bench.main(args + ["--student", str(run / "fold0"), "--name", "../x"])
