@@ -102,6 +102,7 @@ def test_mlm_pretraining_killed_mid_epoch_resumes_to_the_uninterrupted_weights(t
     """``pretrain_mlm --resume true`` after a crash in epoch 2 ends with the weights of the run never stopped."""
     from safetensors.torch import load_file
 
+    from common.commands import pretrain
     from common.training.callbacks import Callback
     from competitions.sohu import pretrain_mlm
 
@@ -118,7 +119,7 @@ def test_mlm_pretraining_killed_mid_epoch_resumes_to_the_uninterrupted_weights(t
 
     straight = run("straight")
     with monkeypatch.context() as patch:
-        patch.setattr(pretrain_mlm, "build_callbacks", lambda config: [Crash()])
+        patch.setattr(pretrain, "build_callbacks", lambda config: [Crash()])  # pretrain_pairs, which Sohu's runs
         with pytest.raises(KeyboardInterrupt):
             run("crashed")
     assert not (tmp_path / "crashed" / "model").exists()  # nothing half-written where --model would read it
