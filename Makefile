@@ -75,7 +75,7 @@ cache/%-mlm/config.json: | venv
 	$(PY) -m common.commands.pretrain --task $* $($*_DATA) --output-dir cache/$*-mlm --run-name $*-mlm --resume true \
 		$(PRETRAIN_ARGS)
 
-.PRECIOUS: cache/%-mlm/config.json  # the cache, not an intermediate file to delete after the build
+.PRECIOUS: cache/%-mlm/config.json %-mlm  # the cache (and the target naming it) are not intermediate files to delete
 
 %-mlm: cache/%-mlm/config.json ## MLM pretraining on the task's text pairs, cached in cache/<task>-mlm: make afqmc-mlm
 	@: # a pattern rule needs a recipe (one without cancels the rule)
@@ -264,8 +264,10 @@ xiaobu_STUDENT_BASE := --model $(XIAOBU_PRETRAINED)
 xiaobu_STUDENT := --epochs 6
 
 # ------------------------------------------------------------- CLUE AFQMC
-# Ant Financial question matching (competitions/afqmc/README.md). No pretraining step: a small
-# BERT from scratch on the 21128-token vocab, so nothing to build before train/cv/tune.
+# Ant Financial question matching (competitions/afqmc/README.md). The encoder: `make afqmc-mlm` (MLM on AFQMC's
+# own 42,511 pairs, 3 epochs, 8.5 min on 2 AMD EPYC cores, cached), fine-tuned with the task's defaults: 5-fold OOF
+# AUC on all 38,650 labelled pairs 0.635 against 0.624 from scratch (+0.011 [+0.008, +0.015], 5 of 5 folds) and
+# TF-IDF's 0.632; on a pool of 8,000 train + dev pairs it ranked worse than scratch (RESULTS.md).
 afqmc_DATA := --data-dir $(DATA)/xiaobu/pairs/csts_afqmc
-afqmc_ARGS := $(afqmc_DATA)
-afqmc_NEEDS :=
+afqmc_ARGS := $(afqmc_DATA) --model cache/afqmc-mlm
+afqmc_NEEDS := afqmc-mlm
