@@ -17,7 +17,9 @@ class AfqmcConfig(TrainConfig, LogitAdjustmentConfig, SymmetricPairConfig, Encod
 
     Defaults sized for `make afqmc-train` in about 20 minutes on 2 CPU cores (103k pair
     passes at about 100 pairs/s; see RESULTS.md): a 2-layer hidden-128 BERT from scratch on
-    the 21128-token Chinese vocab, pairs cut at 64 tokens (99% are under 65 characters).
+    the 21128-token Chinese vocab, pairs cut at 64 tokens (99% are under 65 characters). The
+    Makefile's targets add ``--model cache/afqmc-mlm``: the same BERT MLM-pretrained on AFQMC's
+    text first (``make afqmc-mlm``, common.commands.pretrain; RESULTS.md).
     """
 
     data_dir: str = "data/xiaobu/pairs/csts_afqmc"
