@@ -209,9 +209,10 @@ def test_recipe_of_a_task_without_recipe_variables_runs_its_defaults():
     assert (cv_module, ens_module, student_module) == ("common.commands.cv", "common.commands.ensemble",
                                                        "common.commands.train")
     data = ["--data-dir", "data/xiaobu/pairs/csts_afqmc"]
-    assert cv_argv == ["--task", "afqmc", *data, "--folds", "3", "--run-name", "cv3-recipe"]
+    args = [*data, "--model", "cache/afqmc-mlm"]  # afqmc_ARGS: its data and its MLM encoder (afqmc_NEEDS builds it)
+    assert cv_argv == ["--task", "afqmc", *args, "--folds", "3", "--run-name", "cv3-recipe"]
     assert ens_argv == ["--task", "afqmc", *data, "--runs", "runs/afqmc/cv3-recipe", "tfidf", "gbm"]
-    assert student_argv == ["--task", "afqmc", *data, "--run-name", "cv3-recipe-student", "--resume", "true",
+    assert student_argv == ["--task", "afqmc", *args, "--run-name", "cv3-recipe-student", "--resume", "true",
                             "--distill-from", "runs/afqmc/ensemble-cv3-recipe", "--distill-alpha", "1"]
 
 
