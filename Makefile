@@ -267,7 +267,7 @@ xiaobu_STUDENT := --epochs 6
 # Ant Financial question matching (competitions/afqmc/README.md). The encoder: `make afqmc-mlm` (MLM on AFQMC's
 # own 42,511 pairs, 3 epochs, 8.5 min on 2 AMD EPYC cores, cached), fine-tuned with the task's defaults: 5-fold OOF
 # AUC on all 38,650 labelled pairs 0.635 against 0.624 from scratch (+0.011 [+0.008, +0.015], 5 of 5 folds) and
-# TF-IDF's 0.632; on a pool of 8,000 train + dev pairs it ranked worse than scratch (RESULTS.md).
+# TF-IDF's 0.632 (level, +0.003 [-0.003, +0.010]); on a pool of 8,000 train + dev pairs it ranked worse than scratch (RESULTS.md).
 afqmc_DATA := --data-dir $(DATA)/xiaobu/pairs/csts_afqmc
 afqmc_ARGS := $(afqmc_DATA) --model cache/afqmc-mlm
 afqmc_NEEDS := afqmc-mlm
