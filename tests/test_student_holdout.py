@@ -143,7 +143,7 @@ def test_score_table_rows_match_the_scorer_and_leave_the_ensemble_without_a_gap(
 # ------------------------------------------------------------- the bench runs the Makefile's recipe
 def _recipe_commands(name, *variables):
     """The module and argv of each Python command ``make -n <name>-recipe`` prints (Make expands the variables;
-    ``variables``: extra ``NAME=value`` arguments to make)."""
+    ``variables``: extra ``NAME=value`` arguments or options to make)."""
     out = subprocess.run(["make", "-n", "--no-print-directory", f"{name}-recipe", *variables], cwd=REPO, check=True,
                          capture_output=True, text=True).stdout.replace("\\\n", " ")
     commands = [shlex.split(re.split(r"\s\|\|\s", line)[0]) for line in out.splitlines() if " -m common.commands." in line]
@@ -204,11 +204,16 @@ def test_recipe_student_run_names_the_student_only():
 
 def test_recipe_of_a_task_without_recipe_variables_runs_its_defaults():
     """A task that sets only <task>_DATA/_ARGS (AFQMC, a newly added one) still gets a whole recipe: its
-    defaults under cv<FOLDS>-recipe. Before, `make afqmc-recipe` ran `cv ... --run-name` with no name."""
-    (cv_module, cv_argv), (ens_module, ens_argv), (student_module, student_argv) = _recipe_commands("afqmc", "FOLDS=3")
-    assert (cv_module, ens_module, student_module) == ("common.commands.cv", "common.commands.ensemble",
-                                                       "common.commands.train")
+    defaults under cv<FOLDS>-recipe. Before, `make afqmc-recipe` ran `cv ... --run-name` with no name. `-B` makes
+    Make print every step, so the test does not depend on whether cache/afqmc-mlm was already built here."""
+    (mlm_module, mlm_argv), (cv_module, cv_argv), (ens_module, ens_argv), (student_module, student_argv) = \
+        _recipe_commands("afqmc", "FOLDS=3", "-B")
+    assert (mlm_module, cv_module, ens_module, student_module) == (
+        "common.commands.pretrain", "common.commands.cv", "common.commands.ensemble", "common.commands.train")
     data = ["--data-dir", "data/xiaobu/pairs/csts_afqmc"]
+    # afqmc_NEEDS: the MLM encoder the k-fold run starts from, built (resumably) before it
+    assert mlm_argv == ["--task", "afqmc", *data, "--output-dir", "cache/afqmc-mlm", "--run-name", "afqmc-mlm",
+                        "--resume", "true"]
     args = [*data, "--model", "cache/afqmc-mlm"]  # afqmc_ARGS: its data and its MLM encoder (afqmc_NEEDS builds it)
     assert cv_argv == ["--task", "afqmc", *args, "--folds", "3", "--run-name", "cv3-recipe"]
     assert ens_argv == ["--task", "afqmc", *data, "--runs", "runs/afqmc/cv3-recipe", "tfidf", "gbm"]
