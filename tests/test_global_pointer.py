@@ -138,3 +138,25 @@ def test_gp_scores_shift_invariant_with_rope():
     x2 = torch.stack([filler, filler, a, b])[None]
     s1, s2 = head.raw_scores(x1), head.raw_scores(x2)
     assert s1[0, 0, 0, 1].item() == pytest.approx(s2[0, 0, 2, 3].item(), abs=1e-5)
+
+
+@pytest.mark.parametrize("cls", HEADS)
+def test_half_precision_scores_mask_decode_and_loss_as_float32(cls):
+    """Under `--mixed-precision fp16` on a GPU the head's scores are float16, whose range ends at 65504: masking
+    with -1e12 raised "value cannot be converted to type c10::Half without overflow". Masked float16 scores hold
+    the float16 minimum instead, decode to the float32 spans, and the loss (computed in float32) matches."""
+    torch.manual_seed(3)
+    head = cls(12, heads=2, head_size=4)
+    hidden, mask = torch.randn(2, 5, 12), torch.tensor([[1, 1, 1, 1, 1], [1, 1, 1, 0, 0]])
+    spans = torch.tensor([[[0, 1, 0], [2, 4, 1]], [[1, 2, 0], [-1, -1, -1]]])
+    raw = head.raw_scores(hidden).detach()
+    half = raw.half().requires_grad_()
+    masked = head.mask_scores(half, mask)
+    assert masked.dtype == torch.float16 and masked[1, :, 3:, :].eq(torch.finfo(torch.float16).min).all()
+    assert torch.equal(head.decode(masked), head.decode(head.mask_scores(raw, mask)))
+    assert torch.equal(head.decode(half, mask=mask), head.decode(raw, mask=mask))
+    loss = head.loss(half, mask, spans)
+    assert loss.dtype == torch.float32
+    assert loss.item() == pytest.approx(head.loss(raw.half().float(), mask, spans).item(), rel=1e-6)
+    loss.backward()
+    assert torch.isfinite(half.grad).all()

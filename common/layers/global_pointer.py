@@ -140,7 +140,8 @@ class _SpanHead(nn.Module):
         Returns:
             (B, heads, T, T) scores; entry ``[b, a, i, j]`` scores span ``[i, j]`` (end
             inclusive) of type ``a``. Spans with ``j < i``, wider than ``max_width`` or
-            touching padding hold ``-1e12`` and are never predicted.
+            touching padding hold ``-1e12`` (float16 scores: -65504, :func:`masked_value`) and are
+            never predicted.
         """
         return self.mask_scores(self.raw_scores(hidden), mask)
 
@@ -150,8 +151,9 @@ class _SpanHead(nn.Module):
         return pad[:, None, :, None] | pad[:, None, None, :] | span_grid(length, self.max_width, mask.device)[3]
 
     def mask_scores(self, scores: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        """(B, heads, T, T) scores -> masked copy (padding rows/columns, lower triangle, too wide)."""
-        return scores.masked_fill(self._invalid(mask, scores.shape[-1]), NEG_INF)
+        """(B, heads, T, T) scores -> masked copy (padding rows/columns, lower triangle, too wide), in their dtype:
+        masked cells hold ``-1e12``, or the dtype's minimum where that is larger (float16: -65504)."""
+        return scores.masked_fill(self._invalid(mask, scores.shape[-1]), masked_value(scores.dtype))
 
     def loss(self, scores: torch.Tensor, mask: torch.Tensor, spans: torch.Tensor) -> torch.Tensor:
         """Multilabel categorical cross-entropy over the valid spans, mean over (B, heads).
@@ -172,7 +174,8 @@ class _SpanHead(nn.Module):
                 Each span must appear once (a repeated row counts twice in the second term).
 
         Returns:
-            Scalar loss.
+            Scalar float32 loss (computed in float32 whatever the scores' dtype: float16 scores under
+            fp16 mixed precision included).
         """
         B, A, T, _ = scores.shape
         S = spans.shape[1]
@@ -185,9 +188,9 @@ class _SpanHead(nn.Module):
         keep &= flat >= 0  # spans wider than max_width are not scored
         b, k = keep.nonzero(as_tuple=True)  # (P,) sentence and row of each gold span
         types, flat = spans[b, k, 2], flat[b, k]  # (P,)
-        neg = tri.masked_fill(~valid[:, None, :], NEG_INF)  # (B, heads, N), a fresh tensor
+        neg = tri.float().masked_fill(~valid[:, None, :], NEG_INF)  # (B, heads, N) float32, a fresh tensor
         neg[b, types, flat] = NEG_INF  # gold spans are not negatives (in place: no copy)
-        neg_term = F.softplus(torch.logsumexp(neg.float(), dim=-1))  # (B, heads)
+        neg_term = F.softplus(torch.logsumexp(neg, dim=-1))  # (B, heads)
         pos = torch.full((B, A, S), NEG_INF, dtype=torch.float32, device=scores.device)
         pos = pos.index_put((b, types, k), -tri[b, types, flat].float())  # (B, heads, S): -s of gold spans
         pos_term = F.softplus(torch.logsumexp(pos, dim=-1))  # (B, heads)
@@ -220,8 +223,14 @@ class _SpanHead(nn.Module):
             (P, 4) long rows ``(batch, type, start, end)``, as :meth:`decode`.
         """
         scores = self.raw_scores(hidden)  # (B, heads, T, T), a fresh tensor
-        scores.masked_fill_(self._invalid(mask, scores.shape[-1]), NEG_INF)
+        scores.masked_fill_(self._invalid(mask, scores.shape[-1]), masked_value(scores.dtype))
         return _positive_cells(scores, threshold)
+
+
+def masked_value(dtype: torch.dtype) -> float:
+    """The score masked spans hold: ``NEG_INF`` (-1e12), or ``dtype``'s minimum where -1e12 does not fit (float16
+    scores under fp16 mixed precision: -65504). Either is far below any decoding threshold."""
+    return max(NEG_INF, torch.finfo(dtype).min)
 
 
 def _positive_cells(scores: torch.Tensor, threshold: float) -> torch.Tensor:
