@@ -582,7 +582,9 @@ class Trainer:
         if not (ckpt / "trainer_state.json").is_file():
             raise FileNotFoundError(f"--resume: no checkpoint in {ckpt} (trainer_state.json missing)")
         self.accelerator.load_state(str(ckpt))
-        extra = torch.load(ckpt / "callbacks.pt", weights_only=False)
+        # on the CPU: the main process saved it from its device (cuda:0), and every rank loading it there would
+        # put an EMA copy and a CUDA context on GPU 0; the callbacks copy it into their own device's tensors
+        extra = torch.load(ckpt / "callbacks.pt", map_location="cpu", weights_only=False)
         for cb, state in zip(self.callbacks, extra["callbacks"]):
             cb.load_state_dict(state)
         self.state = json.loads((ckpt / "trainer_state.json").read_text(encoding="utf-8"))
