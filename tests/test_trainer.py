@@ -169,3 +169,40 @@ def test_schedule_is_declared_and_stepped_in_optimizer_steps(tmp_path):
     warmup, total = 2, 9
     expected = [0.05 * (k / warmup if k < warmup else (total - k) / (total - warmup)) for k in range(total)]
     assert rates.rates == pytest.approx(expected)
+
+
+class _Scripted:
+    """compute_metrics giving scripted values per evaluation: acc rises, auc peaks at epoch 2, val_loss is lowest
+    at epoch 1; each name picks a different best epoch."""
+
+    def __init__(self):
+        self.calls = 0
+
+    def __call__(self, outputs, dataset):
+        self.calls += 1
+        e = self.calls - 1
+        return {"acc": [0.5, 0.6, 0.7][e], "auc": [0.6, 0.9, 0.8][e], "val_loss": [0.3, 0.5, 0.4][e]}
+
+
+@pytest.mark.parametrize("chosen, epoch, value", [("", 3, 0.7), ("auc", 2, 0.9), ("val_loss", 1, 0.3)])
+def test_metric_for_best_model_picks_the_best_epoch_on_another_validation_metric(tmp_path, chosen, epoch, value):
+    """``--metric-for-best-model`` (HF Trainer's metric_for_best_model): the best epoch, model.pt and the summary
+    follow the chosen metric; a name ending in "loss" is lower-is-better. Empty: the task's metric (acc here)."""
+    torch.manual_seed(0)
+    config = TrainConfig(epochs=3, batch_size=8, log_every_steps=0, metric_for_best_model=chosen)
+    trainer = Trainer(Linear2(), config, tmp_path, _data(), _data(16, seed=1), _collate,
+                      compute_metrics=_Scripted(), metric_name="acc", greater_is_better=True)
+    summary = trainer.train()
+    assert (summary["best_epoch"], summary["best_metric"]) == (epoch, value)
+    assert summary["metric_name"] == (chosen or "acc")
+    assert torch.load(tmp_path / "model.pt", weights_only=False)["metrics"]["epoch"] == epoch
+
+
+def test_metric_for_best_model_that_the_scores_lack_or_without_validation_is_refused(tmp_path):
+    config = TrainConfig(epochs=1, batch_size=8, log_every_steps=0, metric_for_best_model="f1")
+    trainer = Trainer(Linear2(), config, tmp_path / "a", _data(), _data(16, seed=1), _collate,
+                      compute_metrics=_Scripted(), metric_name="acc", greater_is_better=True)
+    with pytest.raises(ValueError, match="--metric-for-best-model 'f1': the validation metrics are acc, auc, val_loss"):
+        trainer.train()
+    with pytest.raises(ValueError, match="--metric-for-best-model f1: this run has no validation rows"):
+        Trainer(Linear2(), config, tmp_path / "b", _data(), None, _collate)

@@ -26,6 +26,7 @@ from common.config import narrow_config, parse_config
 from common.hpo import OptunaPruning, TuneConfig, run_tuning
 from common.io import print_result
 from common.run import process_state, resolve_run_dir, save_config
+from common.training.trainer import selection_metric
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -42,11 +43,13 @@ def main(argv: list[str] | None = None) -> dict:
         cfg = narrow_config(config, task.config_class, **params, run_dir=str(trial_dir),
                             run_name=f"{config.run_name}-trial{trial.number}", resume=False)
         summary = fit(task, cfg, trial_dir, data.train, data.valid, data,
-                      callbacks=[OptunaPruning(trial, task.metric_name)])
+                      callbacks=[OptunaPruning(trial, metric)])
         return summary["best_metric"]
 
+    # the study optimises what picks each trial's best epoch: the task's metric or --metric-for-best-model
+    metric, greater = selection_metric(config, task.metric_name, task.greater_is_better)
     summary = run_tuning(config, run_dir, task.search_space, train_trial,
-                         "maximize" if task.greater_is_better else "minimize", f"{task.name}-{config.run_name}",
+                         "maximize" if greater else "minimize", f"{task.name}-{config.run_name}",
                          f"Use: python -m common.commands.train --task {task.name} --config <this file> "
                          "(with the same fixed flags as the study).")
     summary.update(run_dir=str(run_dir), wall_seconds=round(time.time() - start, 1))

@@ -102,6 +102,19 @@ class TrainConfig:
     # experiment tracking into run_dir/tracking: auto (tensorboard when installed, else none) | tensorboard |
     # wandb (offline unless WANDB_API_KEY or WANDB_MODE is set) | none, or a comma list (tensorboard,wandb)
     report_to: str = "auto"
+    # the validation metric that picks the best epoch (a key of the task's scores, e.g. auc); empty: the task's own
+    # metric. Greater is better, except for a name ending in "loss" (HF Trainer's metric_for_best_model)
+    metric_for_best_model: str = ""
+
+
+def selection_metric(config: TrainConfig, metric_name: str, greater_is_better: bool) -> tuple[str, bool]:
+    """The metric that picks the best epoch and its direction: ``config.metric_for_best_model`` when set, else the
+    task's ``(metric_name, greater_is_better)``. A chosen name ending in ``loss`` is lower-is-better, any other
+    (``auc``, ``accuracy``, ``f1``, ``score``) higher-is-better, as in HF Trainer's ``metric_for_best_model``."""
+    chosen = getattr(config, "metric_for_best_model", "")
+    if not chosen:
+        return metric_name, greater_is_better
+    return chosen, not chosen.endswith("loss")
 
 
 TRACKING_DIR = "tracking"  # the trackers' folder inside the run folder
@@ -352,7 +365,8 @@ class Trainer:
             without the training augmentation (masking, swapping).
         compute_metrics: ``(outputs, dataset) -> {name: float}``, where outputs holds
             the predict step's arrays in dataset order.
-        metric_name: key of the metric that picks the best epoch.
+        metric_name: key of the metric that picks the best epoch (``config.metric_for_best_model``,
+            when set, replaces it: :func:`selection_metric`).
         greater_is_better: direction of ``metric_name``.
         callbacks: e.g. ``build_callbacks(config)``.
         predict_step: ``(model, batch) -> {name: (B, ...) tensor}``; defaults to logits.
@@ -376,7 +390,9 @@ class Trainer:
     Raises:
         ValueError: on an impossible config (no training data, bad mixed precision,
             ``group_by_length`` without one length per training example, an unknown
-            or uninstalled ``report_to`` tracker, ``loss_fn`` with R-Drop).
+            or uninstalled ``report_to`` tracker, ``loss_fn`` with R-Drop,
+            ``metric_for_best_model`` other than loss without validation rows).
+            At the first evaluation: a selection metric ``compute_metrics`` does not return.
         FileNotFoundError: ``resume`` without a checkpoint in the run folder.
     """
 
@@ -416,7 +432,10 @@ class Trainer:
         self.collate_fn = collate_fn
         self.eval_collate_fn = eval_collate_fn or collate_fn
         self.compute_metrics = compute_metrics
-        self.metric_name, self.greater_is_better = metric_name, greater_is_better
+        if config.metric_for_best_model not in ("", "loss") and eval_dataset is None:
+            raise ValueError(f"--metric-for-best-model {config.metric_for_best_model}: this run has no validation "
+                             "rows to score it on")
+        self.metric_name, self.greater_is_better = selection_metric(config, metric_name, greater_is_better)
         self.callbacks = list(callbacks)
         self.predict_step = predict_step
         self.checkpoint_extra = checkpoint_extra
@@ -712,7 +731,9 @@ class Trainer:
                 self.state["batch_in_epoch"] = 0
                 self.state["history"].append(record)
                 if metrics and self.metric_name not in metrics:
-                    raise KeyError(f"compute_metrics returned {sorted(metrics)}, not {self.metric_name!r}")
+                    named = "--metric-for-best-model " if self.config.metric_for_best_model else ""
+                    raise ValueError(f"{named}{self.metric_name!r}: the validation metrics are "
+                                     f"{', '.join(sorted(k for k in metrics if k != 'eval_examples'))}")
                 value = metrics.get(self.metric_name, record["train_loss"])
                 if value is not None and self._is_better(value):
                     self.state["best_metric"], self.state["best_epoch"] = value, epoch + 1
