@@ -140,7 +140,8 @@ def config_to_dict(config: Any) -> dict[str, Any]:
 # with the options it is continued with (common.run.changed_options). Options added off need no entry.
 VALUE_WHEN_ABSENT = {"ngram_match": 0,  # Xiaobu's n-gram match bit, on since 2026-12-05
                      "esim": False, "tta_swap": False,  # Xiaobu's ESIM head and swap TTA, on since 2026-12-05 (later)
-                     "mlm_head_masked_only": False}  # MLM pretraining's head at the masked positions, 2026-12-05
+                     "mlm_head_masked_only": False,  # MLM pretraining's head at the masked positions, 2026-12-05
+                     "metric_for_best_model": ""}  # before 2026-12-06 every run kept its best epoch by the task's metric
 
 
 def config_from_dict(cls: type[T], data: dict[str, Any]) -> T:

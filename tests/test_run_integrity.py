@@ -154,6 +154,22 @@ def test_a_run_saved_before_a_default_on_option_keeps_it_off(tmp_path):
     check_rerun_config(XiaobuConfig(esim=False, tta_swap=False), tmp_path)
 
 
+def test_a_run_saved_before_metric_for_best_model_kept_its_epoch_by_the_tasks_metric(tmp_path):
+    """Its best epoch was picked by the task's metric: continuing it with another selection metric would compare
+    epochs on two scales, so that is refused; its config reads back with the option empty."""
+    from common.config import config_from_dict, config_to_dict
+    from common.run import check_resume_config
+    from competitions.xiaobu.config import XiaobuConfig
+
+    old = config_to_dict(XiaobuConfig(resume=True))
+    del old["metric_for_best_model"]
+    (tmp_path / "config.json").write_text(json.dumps(old))
+    assert config_from_dict(XiaobuConfig, old).metric_for_best_model == ""
+    with pytest.raises(ValueError, match=r"metric_for_best_model '' -> 'loss'"):
+        check_resume_config(XiaobuConfig(resume=True, metric_for_best_model="loss"), tmp_path)
+    check_resume_config(XiaobuConfig(resume=True), tmp_path)
+
+
 def test_record_environment_appends_and_moves_an_unreadable_file_aside(tmp_path):
     from common.run import record_environment
 
