@@ -313,3 +313,34 @@ def test_ensemble_of_two_kfold_runs_and_tfidf_gbm_writes_a_valid_submission(tmp_
         run_cli(lambda: ensemble.main(args[:-4] + [str(tmp_path / "cv"), str(other)]))
     error = capsys.readouterr().err.strip().splitlines()[-1]
     assert error.startswith("error: ") and "other-folds/oof.npz: folds differ from" in error
+
+
+def test_the_combiner_is_climbed_and_chosen_on_metric_for_best_model_and_reported_in_the_tasks_metric():
+    """``--metric-for-best-model auc`` (AFQMC's, whose accuracy sits at the always-0 floor): Caruana climbs AUC and
+    ``auto`` compares the cross-fitted AUCs; the report keeps the task's metric beside it. A score the task does not
+    compute is refused before anything is fitted."""
+    from common.commands.ensemble import ensemble
+    from common.ensemble import Member
+
+    y, P = _synthetic(600, seed=3)
+    fold = np.arange(600) % 3
+    members = [Member(None, np.arange(600).astype(str), y, fold, p, np.arange(5).astype(str), p[:5],
+                      np.stack([p[:5]] * 3), name=n) for p, n in zip(P, ("noise", "good", "weak"))]
+    task = SimpleNamespace(name="toy", metric_name="accuracy", greater_is_better=True)
+
+    def scorer(rows):
+        return lambda probs: {"accuracy": float(np.mean((probs >= 0.5) == y[rows])),
+                              "auc": float(roc_auc_score(y[rows], probs))}
+
+    args = SimpleNamespace(method="auto", iterations=20, init_max=0, patience=5, stack_C=1.0,
+                           metric_for_best_model="auc")
+    result = ensemble(task, members, scorer, None, None, args)
+    report = result["report"]
+    assert report["selected_on"] == "auc" and report["metric"] == "accuracy"
+    weights = np.array([m["caruana_weight"] for m in report["members"]])
+    assert max(report["caruana"]["history"]) == pytest.approx(roc_auc_score(y, weights @ P), abs=1e-4)  # the best step
+    cross = {m: report[m]["oof_cross_fitted"]["auc"] for m in ("caruana", "stack")}
+    assert result["method"] == max(cross, key=cross.get)
+    args.metric_for_best_model = "f1"
+    with pytest.raises(ValueError, match="--metric-for-best-model f1: the task's scores are accuracy, auc"):
+        ensemble(task, members, scorer, None, None, args)

@@ -49,6 +49,7 @@ from common.ensemble import (FEATURE_MEMBERS, GBM_FEATURES, OOF_FILE, TEST_FILE,
 from common.io import atomic_path, print_result, write_json_atomic, write_text_atomic
 from common.run import process_state, record_environment, save_config
 from common.task import Task
+from common.training.trainer import selection_metric
 
 METHODS = ("auto", "caruana", "stack")
 
@@ -131,6 +132,10 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--patience", type=int, default=10, help="Caruana: stop after this many steps without gain")
     parser.add_argument("--init-max", type=int, default=0, help="Caruana: most best members to start from (0: all)")
     parser.add_argument("--stack-C", type=float, default=1.0, help="stack: the regression's inverse L2 strength")
+    parser.add_argument("--metric-for-best-model", default=None,
+                        help="the score Caruana climbs and --method auto compares (e.g. auc); default: the first "
+                             "run's --metric-for-best-model, else the task's metric. Reports and the submission's "
+                             "name stay in the task's metric")
     parser.add_argument("--refresh", action="store_true", help="refit the cached non-neural members")
     for name, value in asdict(defaults).items():
         if name == "with_sum":
@@ -153,6 +158,8 @@ def main(argv: list[str] | None = None) -> dict:
         raise ValueError(f"--runs names a member twice: {args.runs} (the selection repeats members itself)")
     ref = load_member(folders[0])
     config = run_config(task, ref.run_dir, args.data_dir, args.submission_dir)
+    if args.metric_for_best_model is None:  # what picked the first run's epochs
+        args.metric_for_best_model = getattr(config, "metric_for_best_model", "")
     data = task.load_data(config)
     pool = task.cv_pool(config, data)
     assert_same_ids(np.asarray(task.ids(pool), dtype=str), ref.ids,
@@ -194,6 +201,7 @@ def main(argv: list[str] | None = None) -> dict:
     _, state = task.score(pool, chosen["oof"])  # decisions (e.g. thresholds) tuned on the honest OOF
     metric = task.metric_name
     out = {"run_dir": str(run_dir), "method": result["method"], "metric": metric,
+           "selected_on": result["report"]["selected_on"],
            "members": {m["name"]: m["oof"][metric] for m in result["report"]["members"]},
            "caruana": {k: result["report"]["caruana"][k][metric] for k in ("oof_in_sample", "oof_cross_fitted")},
            "stack": {k: result["report"]["stack"][k][metric] for k in ("oof_in_sample", "oof_cross_fitted")},
@@ -223,14 +231,19 @@ def ensemble(task: Task, members: list[Member], scorer: Callable[[np.ndarray], C
         members: K aligned members (:func:`common.ensemble.check_members` passed).
         scorer: ``rows -> (probabilities of those rows -> the task's metrics)``.
         groups, test_groups: (N,) and (M,) optional group ids for the stack.
-        args: ``method``, ``iterations``, ``patience``, ``init_max``, ``stack_C``.
+        args: ``method``, ``iterations``, ``patience``, ``init_max``, ``stack_C``, ``metric_for_best_model``
+            (the score Caruana climbs and ``auto`` compares; empty: the task's metric).
+
+    Raises:
+        ValueError: ``metric_for_best_model`` names a score the task does not compute.
 
     Returns:
         ``{"report": what ensemble.json holds, "method", "chosen": {"oof" (N,), "test" (M,),
         "per_fold" (K, M) from models that never saw fold k (unless ``report["per_fold_leak_free"]``
         is false: a member without per-fold test predictions), "metrics"}}``.
     """
-    metric, up = task.metric_name, task.greater_is_better
+    metric, up = selection_metric(getattr(args, "metric_for_best_model", "") or "", task.metric_name,
+                                  task.greater_is_better)  # what Caruana climbs and auto compares
     names = [m.name for m in members]
     P = np.stack([m.oof for m in members])  # (K members, N rows)
     T = np.stack([m.test for m in members])  # (K members, M test rows)
@@ -243,6 +256,9 @@ def ensemble(task: Task, members: list[Member], scorer: Callable[[np.ndarray], C
     T_fold = [np.stack([m.per_fold[k] if len(m.per_fold) == n_folds else m.test for m in members])
               for k in range(n_folds)]
     everything = scorer(np.arange(P.shape[1]))
+    scores = everything(P[0])
+    if metric not in scores:
+        raise ValueError(f"--metric-for-best-model {metric}: the task's scores are {', '.join(sorted(scores))}")
 
     def select(rows: np.ndarray):
         score = scorer(rows)
@@ -277,7 +293,8 @@ def ensemble(task: Task, members: list[Member], scorer: Callable[[np.ndarray], C
         method = "stack" if better(candidates["stack"]["metrics"][metric], candidates["caruana"]["metrics"][metric],
                                    up) else "caruana"
     report = {
-        "task": task.name, "metric": metric, "greater_is_better": up, "n_folds": n_folds,
+        "task": task.name, "metric": task.metric_name, "greater_is_better": task.greater_is_better,
+        "selected_on": metric, "n_folds": n_folds,
         "per_fold_leak_free": leak_free,
         "rows": int(P.shape[1]), "test_rows": int(T.shape[1]), "method": method,
         "members": [{"name": m.name, "run_dir": str(m.run_dir), "oof": everything(m.oof),

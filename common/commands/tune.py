@@ -47,7 +47,7 @@ def main(argv: list[str] | None = None) -> dict:
         return summary["best_metric"]
 
     # the study optimises what picks each trial's best epoch: the task's metric or --metric-for-best-model
-    metric, greater = selection_metric(config, task.metric_name, task.greater_is_better)
+    metric, greater = selection_metric(config.metric_for_best_model, task.metric_name, task.greater_is_better)
     summary = run_tuning(config, run_dir, task.search_space, train_trial,
                          "maximize" if greater else "minimize", f"{task.name}-{config.run_name}",
                          f"Use: python -m common.commands.train --task {task.name} --config <this file> "

@@ -107,11 +107,11 @@ class TrainConfig:
     metric_for_best_model: str = ""
 
 
-def selection_metric(config: TrainConfig, metric_name: str, greater_is_better: bool) -> tuple[str, bool]:
-    """The metric that picks the best epoch and its direction: ``config.metric_for_best_model`` when set, else the
-    task's ``(metric_name, greater_is_better)``. A chosen name ending in ``loss`` is lower-is-better, any other
-    (``auc``, ``accuracy``, ``f1``, ``score``) higher-is-better, as in HF Trainer's ``metric_for_best_model``."""
-    chosen = getattr(config, "metric_for_best_model", "")
+def selection_metric(chosen: str, metric_name: str, greater_is_better: bool) -> tuple[str, bool]:
+    """The metric that picks the best (epoch, trial, ensemble combiner) and its direction: ``chosen``
+    (``--metric-for-best-model``) when set, else the task's ``(metric_name, greater_is_better)``. A chosen name
+    ending in ``loss`` is lower-is-better, any other (``auc``, ``accuracy``, ``f1``, ``score``) higher-is-better,
+    as in HF Trainer's ``metric_for_best_model``."""
     if not chosen:
         return metric_name, greater_is_better
     return chosen, not chosen.endswith("loss")
@@ -435,7 +435,8 @@ class Trainer:
         if config.metric_for_best_model not in ("", "loss") and eval_dataset is None:
             raise ValueError(f"--metric-for-best-model {config.metric_for_best_model}: this run has no validation "
                              "rows to score it on")
-        self.metric_name, self.greater_is_better = selection_metric(config, metric_name, greater_is_better)
+        self.metric_name, self.greater_is_better = selection_metric(config.metric_for_best_model, metric_name,
+                                                                    greater_is_better)
         self.callbacks = list(callbacks)
         self.predict_step = predict_step
         self.checkpoint_extra = checkpoint_extra
