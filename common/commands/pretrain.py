@@ -56,7 +56,8 @@ class PairMLMConfig(MLMPretrainConfig):
 
 # Training-length and optimiser defaults of pretraining (a task's config has its fine-tuning ones): Sohu's MLM
 # settings (competitions/sohu/pretrain_mlm.py), with which its fine-tuned encoder gained 5 of 5 folds.
-MLM_DEFAULTS = {"epochs": 3, "batch_size": 64, "learning_rate": 5e-4, "warmup_ratio": 0.05}
+# "metric_for_best_model": the MLM's epochs are kept by its loss, not by the task's choice for fine-tuning (AFQMC: auc)
+MLM_DEFAULTS = {"epochs": 3, "batch_size": 64, "learning_rate": 5e-4, "warmup_ratio": 0.05, "metric_for_best_model": ""}
 
 
 def mlm_config_class(task: Task) -> type:
