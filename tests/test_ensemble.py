@@ -316,9 +316,9 @@ def test_ensemble_of_two_kfold_runs_and_tfidf_gbm_writes_a_valid_submission(tmp_
 
 
 def test_the_combiner_is_climbed_and_chosen_on_metric_for_best_model_and_reported_in_the_tasks_metric():
-    """``--metric-for-best-model auc`` (AFQMC's, whose accuracy sits at the always-0 floor): Caruana climbs AUC and
-    ``auto`` compares the cross-fitted AUCs; the report keeps the task's metric beside it. A score the task does not
-    compute is refused before anything is fitted."""
+    """By default the task's metric; ``--metric-for-best-model auc``: Caruana climbs AUC and ``auto`` compares the
+    cross-fitted AUCs; the report keeps the task's metric beside it. A score the task does not compute is refused
+    before anything is fitted."""
     from common.commands.ensemble import ensemble
     from common.ensemble import Member
 
@@ -333,7 +333,9 @@ def test_the_combiner_is_climbed_and_chosen_on_metric_for_best_model_and_reporte
                               "auc": float(roc_auc_score(y[rows], probs))}
 
     args = SimpleNamespace(method="auto", iterations=20, init_max=0, patience=5, stack_C=1.0,
-                           metric_for_best_model="auc")
+                           metric_for_best_model="")  # the command's default: the task's metric
+    assert ensemble(task, members, scorer, None, None, args)["report"]["selected_on"] == "accuracy"
+    args.metric_for_best_model = "auc"
     result = ensemble(task, members, scorer, None, None, args)
     report = result["report"]
     assert report["selected_on"] == "auc" and report["metric"] == "accuracy"

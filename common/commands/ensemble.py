@@ -132,10 +132,11 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--patience", type=int, default=10, help="Caruana: stop after this many steps without gain")
     parser.add_argument("--init-max", type=int, default=0, help="Caruana: most best members to start from (0: all)")
     parser.add_argument("--stack-C", type=float, default=1.0, help="stack: the regression's inverse L2 strength")
-    parser.add_argument("--metric-for-best-model", default=None,
-                        help="the score Caruana climbs and --method auto compares (e.g. auc); default: the first "
-                             "run's --metric-for-best-model, else the task's metric. Reports and the submission's "
-                             "name stay in the task's metric")
+    parser.add_argument("--metric-for-best-model", default="",
+                        help="the score Caruana climbs and --method auto compares (e.g. auc); default: the task's "
+                             "metric, whatever picked the members' epochs (AFQMC: climbing AUC cost the ensemble "
+                             "0.0017 of accuracy, RESULTS.md). Reports and the submission's name stay in the "
+                             "task's metric")
     parser.add_argument("--refresh", action="store_true", help="refit the cached non-neural members")
     for name, value in asdict(defaults).items():
         if name == "with_sum":
@@ -158,8 +159,6 @@ def main(argv: list[str] | None = None) -> dict:
         raise ValueError(f"--runs names a member twice: {args.runs} (the selection repeats members itself)")
     ref = load_member(folders[0])
     config = run_config(task, ref.run_dir, args.data_dir, args.submission_dir)
-    if args.metric_for_best_model is None:  # what picked the first run's epochs
-        args.metric_for_best_model = getattr(config, "metric_for_best_model", "")
     data = task.load_data(config)
     pool = task.cv_pool(config, data)
     assert_same_ids(np.asarray(task.ids(pool), dtype=str), ref.ids,
