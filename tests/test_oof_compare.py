@@ -101,3 +101,33 @@ def test_metric_picks_another_score_of_the_task_and_an_unknown_one_is_a_usage_er
     with pytest.raises(SystemExit) as exit_info:
         oof_compare.main(["--task", "afqmc", "--runs", str(run), "--metric", "f1"])
     assert exit_info.value.code == 2 and "--metric f1: afqmc scores accuracy, auc" in capsys.readouterr().err
+
+
+def test_cross_fitted_decisions_tune_each_folds_threshold_on_the_other_folds():
+    """``--decisions cross-fit``: fold k's rows are decided by the threshold the task (AFQMC: accuracy-tuned) picks on
+    the other folds' OOF rows; several folds score as the row-weighted mean of their scores."""
+    from types import SimpleNamespace
+
+    from sklearn.metrics import accuracy_score
+
+    from bench.oof_compare import CrossFittedScore
+    from common.thresholds import accuracy_threshold
+    from competitions.afqmc.data import Pair
+    from competitions.afqmc.task import TASK
+
+    rng = np.random.default_rng(5)
+    n = 900
+    labels = (rng.random(n) < 0.3).astype(int)
+    probs = np.clip(0.3 + 0.25 * labels + rng.normal(0, 0.12, n), 0, 1)
+    fold = rng.integers(0, 3, n)
+    examples = [Pair(a="x", b="y", label=int(y), id=f"train:{i}") for i, y in enumerate(labels)]
+    score = CrossFittedScore(TASK, examples, SimpleNamespace(fold=fold, oof=probs), "accuracy")
+    for k in range(3):
+        held, other = fold == k, fold != k
+        threshold = accuracy_threshold(labels[other], probs[other])[0]
+        assert score.states[k] == {"threshold": threshold}
+        assert score(np.flatnonzero(held), probs) == pytest.approx(accuracy_score(labels[held], probs[held] >= threshold))
+    decided = np.array([probs[i] >= score.states[int(fold[i])]["threshold"] for i in range(n)])
+    assert score(np.arange(n), probs) == pytest.approx(accuracy_score(labels, decided))
+    rows = np.array([0, 0, 5, 17, 17, 17])  # repeats count, as in a bootstrap resample
+    assert score(rows, probs) == pytest.approx(float(np.mean(decided[rows] == labels[rows])))
