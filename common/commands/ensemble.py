@@ -241,7 +241,7 @@ def ensemble(task: Task, members: list[Member], scorer: Callable[[np.ndarray], C
         "per_fold" (K, M) from models that never saw fold k (unless ``report["per_fold_leak_free"]``
         is false: a member without per-fold test predictions), "metrics"}}``.
     """
-    metric, up = selection_metric(getattr(args, "metric_for_best_model", "") or "", task.metric_name,
+    metric, up = selection_metric(getattr(args, "metric_for_best_model", ""), task.metric_name,
                                   task.greater_is_better)  # what Caruana climbs and auto compares
     names = [m.name for m in members]
     P = np.stack([m.oof for m in members])  # (K members, N rows)
