@@ -271,3 +271,17 @@ xiaobu_STUDENT := --epochs 6
 afqmc_DATA := --data-dir $(DATA)/xiaobu/pairs/csts_afqmc
 afqmc_ARGS := $(afqmc_DATA) --model cache/afqmc-mlm
 afqmc_NEEDS := afqmc-mlm
+
+# ------------------------------------------------- any sentence-pair contest, from flags
+# competitions/pair/README.md: PAIR=<file>.toml names the contest's files, columns, labels, metric and submission
+# format (examples in competitions/pair/examples/); every pair target then runs on it, e.g.
+# make pair-train PAIR=competitions/pair/examples/bq_corpus.toml; make pair-cv PAIR=... FOLDS=5.
+# An MLM encoder on the contest's own text, cached per contest:
+# .venv/bin/python -m common.commands.pretrain --task pair --config <file>.toml --output-dir cache/<contest>-mlm \
+#     --run-name <contest>-mlm --resume true, then ARGS="--model cache/<contest>-mlm".
+PAIR ?=
+pair_DATA = $(if $(PAIR),--config $(PAIR))
+pair_ARGS = $(pair_DATA)
+# the recipe's runs are named after the contest file (cv5-bq_corpus-recipe, its ensemble and student), so contests
+# do not share run folders; other targets take CV_RUN / TUNE_RUN / --run-name as for every task
+pair_RECIPE_RUN = $(if $(PAIR),cv$(FOLDS)-$(basename $(notdir $(PAIR)))-recipe)

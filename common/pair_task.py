@@ -12,6 +12,7 @@ model, the condition id), and writes only its data, metric and submission method
 from __future__ import annotations
 
 import dataclasses
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import Any, Sequence
@@ -20,6 +21,24 @@ from common.distillation import IGNORE_INDEX
 from common.pair_classifier import PairPredictStep, build_pair_model, load_pair_model
 from common.pair_inputs import PairDataset, collate_pairs
 from common.task import Model, Splits, Task
+
+
+@dataclass
+class SmallPairModelDefaults:
+    """A pair task's default encoder and training length on 2 CPU cores (AFQMC's, competitions/afqmc/RESULTS.md).
+
+    A 2-layer hidden-128 BERT (from scratch on the 21128-token Chinese vocab unless ``--model``), 3 epochs
+    of batch 64 at 3e-4: ``make afqmc-train`` (34k pairs) in about 5 minutes. Listed first among a
+    config's bases, these override :class:`common.training.trainer.TrainConfig`'s and
+    :class:`common.encoder.EncoderConfig`'s defaults.
+    """
+
+    num_layers: int = 2
+    hidden_size: int = 128
+    intermediate_size: int = 512
+    epochs: int = 3
+    batch_size: int = 64
+    learning_rate: float = 3e-4
 
 
 class PairTask(Task):

@@ -48,6 +48,7 @@ TASKS = {
     "sohu": "competitions.sohu.task",
     "xiaobu": "competitions.xiaobu.task",
     "afqmc": "competitions.afqmc.task",
+    "pair": "competitions.pair.task",  # any 0/1 sentence-pair contest, from flags
 }
 
 

@@ -9,9 +9,8 @@ sum optional. Texts are strings (character n-grams, or n-grams of jieba's words)
 A task's ``baseline.py`` reads its data, calls :func:`fit_predict` (and
 :func:`out_of_fold` on a k-fold run's ``folds.json``, so that the reference and the
 neural CV score come from the very same folds), scores with the task's metric and
-writes ``probabilities.npz`` (:func:`common.commands.predict.save_probabilities`,
-what blending reads) and its submission. :func:`reference_parser` gives the flags
-every such command shares.
+writes ``probabilities.npz`` and its submission (:func:`finish_reference`).
+:func:`reference_parser` gives the flags every such command shares.
 """
 
 from __future__ import annotations
@@ -141,6 +140,39 @@ def out_of_fold(cv_run: str | Path, ids: Sequence[str] | None,
     for k in range(saved["folds"]):
         oof[fold == k] = predict_fold(np.flatnonzero(fold != k), np.flatnonzero(fold == k))
     return oof, fold, saved["folds"]
+
+
+def finish_reference(task, config, data, valid_probs: np.ndarray, test_probs: np.ndarray, run_dir: str | Path,
+                     metric_label: str, options: dict, oof: dict | None = None) -> dict:
+    """Score, save and submit a reference's predictions the way a trained run's are; its result line (no timings).
+
+    The validation rows are scored with the task's metric (its decisions, e.g. a threshold, tuned there);
+    ``run_dir`` gets ``probabilities.npz`` (:func:`common.commands.predict.save_probabilities`, what blending
+    reads), ``thresholds.json`` (the decision state), ``config.json`` (the task config it read the data with)
+    and ``metrics.json`` (the scores, ``oof`` when given, and ``options``); the submission is named
+    ``tfidf-baseline-<metric_label><validation score>``.
+
+    Args:
+        data: the task's :class:`common.task.Splits`; valid_probs, test_probs: (V,) and (T,) P(label 1).
+        oof: out-of-fold scores on a k-fold run's folds, reported as they are.
+    """
+    from common.commands.predict import save_probabilities
+    from common.config import save_config_json
+    from common.io import write_json_atomic
+
+    run_dir = Path(run_dir)
+    metrics, state = task.score(data.valid, valid_probs)
+    save_probabilities(run_dir / "probabilities.npz", task, data.valid, valid_probs, data.test, test_probs)
+    write_json_atomic(run_dir / "thresholds.json", state)
+    save_config_json(config, run_dir / "config.json")
+    result: dict = {"valid": metrics, "thresholds": state}
+    if oof is not None:
+        result["oof"] = oof
+    write_json_atomic(run_dir / "metrics.json", {**result, "args": options})
+    name = f"tfidf-baseline-{metric_label}{metrics[task.metric_name]:.4f}"
+    result.update(task.write_submission(config, data.test, test_probs, state, name), run_dir=str(run_dir),
+                  train_pairs=len(data.train))
+    return result
 
 
 def reference_parser(description: str, data_dir: str, submission_dir: str, ngram_max: int,

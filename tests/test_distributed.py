@@ -1,4 +1,5 @@
-"""Distributed tier: the Sohu and Xiaobu smoke runs under 2 CPU processes (gloo), compared with 1 process.
+"""Distributed tier: the Sohu, Xiaobu, AFQMC and flags-only pair (``--task pair``) smoke runs under 2 CPU
+processes (gloo), compared with 1 process.
 
 For each task a module-scoped fixture trains the same tiny config with 1 process
 (plain ``python -m``, --batch-size 16) and with 2 (``accelerate launch --multi_gpu``,
@@ -37,6 +38,7 @@ from tests.distributed import describe, kill_group, launch, read_write_log, resu
 SOHU = DATA / "sohu2021" / "sohu2021_open_data_clean"
 XIAOBU = ROOT / "tests" / "fixtures" / "xiaobu"
 AFQMC = DATA / "xiaobu" / "pairs" / "csts_afqmc"
+BQ = DATA / "xiaobu" / "pairs" / "iceflame_bq_corpus"
 # --batch-size is per process: the runs take EFFECTIVE_BATCH // nprocs each, so 1 and 2 processes take the
 # same optimizer steps on the same examples. Dropout draws its masks from each process's own RNG stream, so
 # it is off here: with it the runs are alike in distribution only.
@@ -75,8 +77,21 @@ def tiny_afqmc_tree(root: Path, rows: dict[str, int] = {"train": 48, "dev": 16, 
     return root
 
 
+def tiny_bq_tree(root: Path) -> Path:
+    """The first rows of BQ Corpus's CSV files (a header, a byte-order mark) as train / dev / test of ``--task pair``."""
+    root.mkdir(parents=True, exist_ok=True)
+    header, *dev = (BQ / "dev.csv").read_text(encoding="utf-8").splitlines(keepends=True)
+    _, *test = (BQ / "test.csv").read_text(encoding="utf-8").splitlines(keepends=True)
+    for name, lines in (("train", dev[:48]), ("dev", dev[48:64]), ("test", test[:10])):
+        (root / f"{name}.csv").write_text(header + "".join(lines), encoding="utf-8")
+    return root
+
+
 def task_args(task: str, data: Path) -> list[str]:
     """The task's smoke flags (without run and submission folders)."""
+    if task == "pair":  # a contest given by flags: CSV files with a header, F1 at the tuned threshold
+        return ["--task", "pair", *TINY, "--data-dir", str(data), "--train-file", "train.csv", "--dev-file",
+                "dev.csv", "--test-file", "test.csv", "--metric", "f1", "--max-length", "32"]
     if task == "afqmc":
         return ["--task", "afqmc", *TINY, "--data-dir", str(data), "--max-length", "32"]
     if task == "sohu":
@@ -86,10 +101,10 @@ def task_args(task: str, data: Path) -> list[str]:
             "--test-file", "test.tsv", "--valid-fraction", "0.3333", "--max-length", "32"]
 
 
-VALID_ROWS = {"sohu": 2 * 24, "xiaobu": 16, "afqmc": 16}  # Xiaobu: a third of its 48 train lines
+VALID_ROWS = {"sohu": 2 * 24, "xiaobu": 16, "afqmc": 16, "pair": 16}  # Xiaobu: a third of its 48 train lines
 # Whole effective batches (96, 32, 48 rows), so no process's last batch is topped up with repeated rows
 # (accelerate's even_batches), which a 1-process run does not see.
-TRAIN_ROWS = {"sohu": 2 * 48, "xiaobu": 32, "afqmc": 48}
+TRAIN_ROWS = {"sohu": 2 * 48, "xiaobu": 32, "afqmc": 48, "pair": 48}
 
 
 @dataclass
@@ -142,12 +157,12 @@ def train(task: str, data: Path, base: Path, nprocs: int, *extra: str) -> Run:
 
 # The fast suite keeps one task's case of these parity checks (prediction and blending are generic: one
 # code path in common/ for every pair task); every task still trains with 2 processes in the fast suite.
-SLOW_CASES = {"test_one_model_predicts_the_same_with_1_and_2_processes": {"afqmc"},
-              "test_blend_under_2_processes_writes_once": {"xiaobu", "afqmc"},
+SLOW_CASES = {"test_one_model_predicts_the_same_with_1_and_2_processes": {"afqmc", "pair"},
+              "test_blend_under_2_processes_writes_once": {"xiaobu", "afqmc", "pair"},
               "test_swap_tta_predicts_the_same_with_1_and_2_processes": {"sohu"}}
 
 
-@pytest.fixture(scope="module", params=["sohu", "xiaobu", "afqmc"])
+@pytest.fixture(scope="module", params=["sohu", "xiaobu", "afqmc", "pair"])
 def runs(request, tmp_path_factory):
     """``(task, data dir, 1-process run, 2-process run)`` of the task's smoke config."""
     task = request.param
@@ -155,9 +170,11 @@ def runs(request, tmp_path_factory):
         pytest.skip(f"real Sohu data not linked at {SOHU}")
     if task == "afqmc" and not AFQMC.is_dir():
         pytest.skip(f"real AFQMC data not linked at {AFQMC}")
+    if task == "pair" and not BQ.is_dir():
+        pytest.skip(f"real BQ Corpus data not linked at {BQ}")
     tmp = tmp_path_factory.mktemp(task)
     data = {"sohu": lambda: tiny_sohu_tree(tmp / "data"), "xiaobu": lambda: XIAOBU,
-            "afqmc": lambda: tiny_afqmc_tree(tmp / "data")}[task]()
+            "afqmc": lambda: tiny_afqmc_tree(tmp / "data"), "pair": lambda: tiny_bq_tree(tmp / "data")}[task]()
     one = train(task, data, tmp / "p1", 1)
     assert one.proc.returncode == 0, describe(one.proc)
     two = train(task, data, tmp / "p2", 2)
@@ -256,7 +273,7 @@ def test_one_model_predicts_the_same_with_1_and_2_processes(runs, tmp_path):
     p1, p2 = np.load(tmp_path / "probabilities1.npz"), np.load(tmp_path / "probabilities2.npz")
     for key in ("valid_keys", "test_ids", "valid_labels"):
         assert p1[key].tolist() == p2[key].tolist(), key  # ids stay aligned with their rows
-    if task in ("sohu", "afqmc"):  # labels
+    if task in ("sohu", "afqmc", "pair"):  # labels
         assert Path(first["submission"]).read_bytes() == Path(second["submission"]).read_bytes()
     else:
         # Xiaobu's submission is the probabilities themselves (6 digits a line). With 2 processes the rows are
@@ -290,8 +307,8 @@ def test_swap_tta_predicts_the_same_with_1_and_2_processes(runs, tmp_path):
     """``predict --tta-swap`` with the other setting than the run's (Sohu: both text orders, sharded and gathered
     twice; Xiaobu, trained with it: one order) agrees across process counts."""
     task, _, one, _ = runs
-    if task == "afqmc":
-        pytest.skip("AFQMC swaps as Sohu does (PairTask.swapped)")
+    if task in ("afqmc", "pair"):
+        pytest.skip("AFQMC and pair contests swap as Sohu does (PairTask.swapped)")
     trained_tta = json.loads((one.run_dir / "config.json").read_text(encoding="utf-8"))["tta_swap"]
     assert trained_tta == (task == "xiaobu")  # the tasks' defaults
     tag = "-notta" if trained_tta else "-tta"

@@ -34,14 +34,14 @@ import json
 import time
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
 from common.blas import openblas_kernels
 from common.commands.args import run_cli, split_task
 from common.commands.predict import submission_name
-from common.config import config_from_dict
+from common.config import config_from_dict, load_overrides
 from common.cv import assert_same_ids
 from common.ensemble import (FEATURE_MEMBERS, GBM_FEATURES, OOF_FILE, TEST_FILE, ExtraRows, FeatureOptions, Member,
                              apply_stack, better, caruana_select, check_members, condition_groups, cross_fit,
@@ -60,17 +60,28 @@ def _save_npz(path: Path, **arrays: np.ndarray) -> None:
             np.savez(f, **arrays)
 
 
-def run_config(task: Task, run_dir: Path, data_dir: str | None, submission_dir: str | None) -> Any:
+def run_config(task: Task, run_dir: Path, data_dir: str | None, submission_dir: str | None,
+               config_files: Sequence[str] = ()) -> Any:
     """The task config a k-fold run was made with (its data and ``limit``), with the given overrides.
 
+    ``config_files``: the task's override files (``--config``, e.g. a ``--task pair`` contest file) the
+    run was made with, checked against it: a command line that names the contest file as every other
+    command's does is accepted, one naming another contest's is refused.
+
     Raises:
-        FileNotFoundError: the run folder has no ``config.json``.
+        FileNotFoundError: the run folder has no ``config.json``, or an override file is missing.
+        ValueError: an override file sets an option to another value than the run's.
     """
     path = run_dir / "config.json"
     if not path.is_file():
         raise FileNotFoundError(f"{path} missing: the first --runs folder must be a k-fold run of {task.name} "
                                 "(its config says which data its folds split)")
     config = config_from_dict(task.config_class, json.loads(path.read_text(encoding="utf-8")))
+    for file in config_files:
+        for name, value in load_overrides(task.config_class, file).items():
+            if getattr(config, name) != value:
+                raise ValueError(f"{file}: {name} = {value!r}, but {run_dir} was made with {getattr(config, name)!r} "
+                                 "(the members' data come from the first run's config.json)")
     if data_dir:
         config.data_dir = data_dir
     if submission_dir:
@@ -122,6 +133,9 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", nargs="+", required=True,
                         help=f"k-fold run folders (the first gives data and folds) and/or {' '.join(FEATURE_MEMBERS)}")
+    parser.add_argument("--config", action="append", default=[],
+                        help="the task's override file(s) the first run was made with, checked against its "
+                             "config.json (as make pair-ensemble PAIR=... passes it)")
     parser.add_argument("--data-dir", default=None, help="default: the first run's")
     parser.add_argument("--submission-dir", default=None, help="default: the first run's")
     parser.add_argument("--run-name", default="", help="default: ensemble-<first run's name>")
@@ -158,7 +172,7 @@ def main(argv: list[str] | None = None) -> dict:
     if len(set(args.runs)) != len(args.runs):
         raise ValueError(f"--runs names a member twice: {args.runs} (the selection repeats members itself)")
     ref = load_member(folders[0])
-    config = run_config(task, ref.run_dir, args.data_dir, args.submission_dir)
+    config = run_config(task, ref.run_dir, args.data_dir, args.submission_dir, args.config)
     data = task.load_data(config)
     pool = task.cv_pool(config, data)
     assert_same_ids(np.asarray(task.ids(pool), dtype=str), ref.ids,

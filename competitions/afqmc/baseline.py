@@ -14,13 +14,11 @@ Ends with one JSON line.
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
 import numpy as np
 
-from common.commands.predict import save_probabilities
-from common.io import print_result, write_json_atomic
-from common.tfidf_reference import PairFeatures, fit_predict, out_of_fold, reference_parser
+from common.io import print_result
+from common.tfidf_reference import PairFeatures, finish_reference, fit_predict, out_of_fold, reference_parser
 from competitions.afqmc.config import AfqmcConfig
 from competitions.afqmc.data import Pair
 from competitions.afqmc.task import TASK, afqmc_scores
@@ -56,17 +54,9 @@ def main(argv: list[str] | None = None) -> dict:
     config = AfqmcConfig(data_dir=args.data_dir, submission_dir=args.submission_dir, limit=args.limit)
     data = TASK.load_data(config)
     valid_probs, test_probs = predict(data.train, [data.valid, data.test], args.ngram_max, args.C)
-    metrics, state = TASK.score(data.valid, valid_probs)
-    run_dir = Path(args.run_dir)
-    save_probabilities(run_dir / "probabilities.npz", TASK, data.valid, valid_probs, data.test, test_probs)
-    result: dict = {"valid": metrics}
-    if args.folds_from:
-        result["oof"] = oof_scores(TASK.cv_pool(config, data), args.folds_from, args.ngram_max, args.C)
-    write_json_atomic(run_dir / "metrics.json", {**result, "args": vars(args)})
-    written = TASK.write_submission(config, data.test, test_probs, state,
-                                    f"tfidf-baseline-accuracy{metrics['accuracy']:.4f}")
-    result.update(written, run_dir=str(run_dir), train_pairs=len(data.train),
-                  wall_seconds=round(time.time() - start, 1))
+    oof = oof_scores(TASK.cv_pool(config, data), args.folds_from, args.ngram_max, args.C) if args.folds_from else None
+    result = finish_reference(TASK, config, data, valid_probs, test_probs, args.run_dir, "accuracy", vars(args), oof)
+    result["wall_seconds"] = round(time.time() - start, 1)
     print_result(result)
     return result
 

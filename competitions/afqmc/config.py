@@ -7,12 +7,14 @@ from dataclasses import dataclass
 from common.encoder import EncoderConfig
 from common.losses import LogitAdjustmentConfig
 from common.pair_classifier import PairClassifierConfig
+from common.pair_task import SmallPairModelDefaults
 from common.task import SymmetricPairConfig
 from common.training.trainer import TrainConfig
 
 
 @dataclass
-class AfqmcConfig(TrainConfig, LogitAdjustmentConfig, SymmetricPairConfig, EncoderConfig, PairClassifierConfig):
+class AfqmcConfig(SmallPairModelDefaults, TrainConfig, LogitAdjustmentConfig, SymmetricPairConfig, EncoderConfig,
+                  PairClassifierConfig):
     """AFQMC (Ant Financial question matching): one pair classifier, accuracy on CLUE's dev set.
 
     Defaults sized for `make afqmc-train` in about 20 minutes on 2 CPU cores (103k pair
@@ -28,11 +30,5 @@ class AfqmcConfig(TrainConfig, LogitAdjustmentConfig, SymmetricPairConfig, Encod
     dev_file: str = "dev.txt"  # the same format; the validation set (CLUE reports accuracy on it)
     test_file: str = "test.txt"  # s1<TAB>s2; the submission's rows, ids = line - 1 as in CLUE's test.json
     limit: int = 0  # > 0: keep only the first N pairs of train and of dev (smoke tests, quick runs)
-    num_layers: int = 2
-    hidden_size: int = 128
-    intermediate_size: int = 512
-    epochs: int = 3
-    batch_size: int = 64
-    learning_rate: float = 3e-4
     # the best epoch by AUC: accuracy at the tuned threshold sits at the always-0 floor in every epoch (RESULTS.md)
     metric_for_best_model: str = "auc"

@@ -1,0 +1,67 @@
+"""Classical reference of a pair contest given by flags: char n-gram TF-IDF pair features + logistic regression.
+
+    python -m competitions.pair.baseline --config my_contest.toml [--ngram-max 3] [--C 4] [--folds-from runs/pair/cv5]
+    make pair-baseline PAIR=my_contest.toml
+
+The task's flags (files, columns, ``--metric``) as for ``common.commands.train --task pair``;
+:mod:`common.tfidf_reference`'s features with IDF fitted on the training text, one regression
+fitted on train and scored on the validation rows (``--dev-file``, or ``--valid-fraction`` of
+train) with the task's metric, the threshold tuned there. Writes ``--run-dir``'s
+``probabilities.npz`` (for ``make pair-blend``), ``thresholds.json``, ``metrics.json`` (with the
+options) and ``config.json`` (the task's), and the submission. With
+``--folds-from`` a k-fold run, it also scores out-of-fold on that run's saved folds (ids asserted
+equal), the run's reference. Ends with one JSON line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import numpy as np
+
+from common.config import parse_config
+from common.io import print_result
+from common.tfidf_reference import PairFeatures, finish_reference, fit_predict, out_of_fold
+from competitions.pair.config import PairFilesConfig
+from competitions.pair.data import Pair
+from competitions.pair.task import TASK
+
+
+def predict(train: list[Pair], scored: list[list[Pair]], ngram_max: int, C: float) -> list[np.ndarray]:
+    """Fit on ``train`` (IDF on its text only); (len(s),) P(label 1) for each list ``s`` of ``scored``."""
+    features = PairFeatures("char", ngram_max).fit([t for p in train for t in (p.a, p.b)])
+    return fit_predict(features, TASK.texts(train), TASK.labels(train), [TASK.texts(s) for s in scored], C)
+
+
+def main(argv: list[str] | None = None) -> dict:
+    start = time.time()
+    parser = argparse.ArgumentParser(description=__doc__, add_help=False)
+    parser.add_argument("--run-dir", default="runs/pair/tfidf-baseline", help="metrics and probabilities go here")
+    parser.add_argument("--ngram-max", type=int, default=3)
+    parser.add_argument("--C", type=float, default=4.0, help="inverse L2 strength of the regression")
+    parser.add_argument("--folds-from", default="", help="a k-fold run folder: also score out-of-fold on its folds")
+    args, rest = parser.parse_known_args(argv)
+    config = parse_config(PairFilesConfig, rest, description=__doc__)
+    data = TASK.load_data(config)
+    if not data.valid:
+        raise ValueError("no validation rows: give --dev-file or a --valid-fraction above 0")
+    valid_probs, test_probs = predict(data.train, [data.valid, data.test], args.ngram_max, args.C)
+    oof = None
+    if args.folds_from:
+        pool = TASK.cv_pool(config, data)
+        probs, fold, k = out_of_fold(args.folds_from, TASK.ids(pool), lambda tr, held: predict(
+            [pool[i] for i in tr], [[pool[i] for i in held]], args.ngram_max, args.C)[0])
+        oof = {**TASK.score(pool, probs)[0], "pairs": len(pool),
+               "folds": {f: TASK.score([pool[i] for i in np.flatnonzero(fold == f)], probs[fold == f])[0]
+                         for f in range(k)}}
+    result = finish_reference(TASK, config, data, valid_probs, test_probs, args.run_dir, config.metric, vars(args), oof)
+    result["wall_seconds"] = round(time.time() - start, 1)
+    print_result(result)
+    return result
+
+
+if __name__ == "__main__":
+    from common.commands.args import run_cli
+
+    run_cli(main)

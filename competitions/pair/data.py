@@ -1,0 +1,132 @@
+"""A contest's pair files -> pairs with ids: TSV, CSV or JSON lines, columns by name or position.
+
+    read_pair_file(path, files, labelled=True, split="train") -> [Pair(a, b, label, id, key, row), ...]
+
+TSV lines are split on tabs with no quoting (Chinese text holds quote marks); CSV follows
+RFC 4180 quoting (Python's ``csv``); JSON lines are one object a line. A UTF-8 byte-order
+mark is ignored. Every malformed row stops the read with ``file:line: what was found,
+what was expected`` (:class:`common.data_files.DataFileError`).
+"""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator
+
+from common.data_files import DataFileError, iter_json_objects, iter_lines
+from competitions.pair.config import PairFiles
+
+
+@dataclass
+class Pair:
+    """One sentence pair: two texts, its 0/1 label (1 = the positive label value), its ids.
+
+    ``id`` is unique across the files of a run (``<split>:<row>``); ``key`` is the submission's
+    id (the id column's value, or ``row``); ``row`` is the 0-based position among the file's pairs.
+    """
+
+    a: str
+    b: str
+    label: int | None  # 0/1, None for unlabelled pairs
+    id: str
+    key: str
+    row: int
+
+
+def file_format(path: str | Path, chosen: str) -> str:
+    """``chosen``, or for ``auto`` the format of ``path``'s extension: ``.csv`` csv, ``.json``/``.jsonl`` jsonl, else tsv."""
+    if chosen != "auto":
+        return chosen
+    suffix = Path(path).suffix.lower()
+    return {".csv": "csv", ".json": "jsonl", ".jsonl": "jsonl"}.get(suffix, "tsv")
+
+
+def label_value(value: Any) -> str:
+    """A label cell as text: ``1`` and ``1.0`` -> ``"1"``, ``True`` -> ``"true"``, strings stripped."""
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value).strip()
+
+
+def _rows(path: Path, fmt: str, columns: list[str]) -> Iterator[tuple[str, dict[str, Any]]]:
+    """``("file:line", {column: cell})`` for every non-blank row, for the ``columns`` asked (a missing one: absent).
+
+    CSV/TSV: columns are header names, or 0-based positions when they are numbers (no header; the config
+    refuses a mix).
+    """
+    if fmt == "jsonl":
+        for where, obj in iter_json_objects(path):
+            yield where, {c: obj[c] for c in columns if c in obj}
+        return
+    lines = (line for _, line in iter_lines(path))
+    reader = csv.reader(lines, delimiter="\t" if fmt == "tsv" else ",",
+                        quoting=csv.QUOTE_NONE if fmt == "tsv" else csv.QUOTE_MINIMAL)
+    positional = all(c.isdigit() for c in columns)
+    index = {c: int(c) for c in columns} if positional else None
+    for cells in reader:
+        if not cells or not any(cell.strip() for cell in cells):
+            continue
+        if index is None:  # the header names the columns
+            index = {c: cells.index(c) for c in columns if c in cells}
+            missing = [c for c in columns if c not in index]
+            if missing:
+                raise DataFileError(f"{path}:{reader.line_num}: header {cells} has no column {missing[0]!r} "
+                                    f"(the {fmt.upper()} header must name {columns}, or give 0-based positions)")
+            continue
+        yield f"{path}:{reader.line_num}", {c: cells[i] for c, i in index.items() if i < len(cells)}
+
+
+def read_pair_file(path: str | Path, files: PairFiles, labelled: bool, split: str, limit: int = 0) -> list[Pair]:
+    """Every pair of ``path`` (the first ``limit`` when > 0), read as ``files`` says.
+
+    An unlabelled read ignores a label column, so a labelled file can be scored with ``predict --test-file``.
+
+    Raises:
+        FileNotFoundError: no file.
+        DataFileError: a row without a text, an empty text, a label outside ``files.label_values``,
+            an empty or repeated id, a header without a named column, or no pairs at all — naming
+            ``path:line`` and what was expected.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such file")
+    fmt = file_format(path, files.file_format)
+    negative, positive = [v.strip() for v in files.label_values.split(",")]
+    columns = [files.text_a_column, files.text_b_column]
+    columns += [files.label_column] if labelled else []
+    columns += [files.id_column] if files.id_column else []
+    pairs: list[Pair] = []
+    seen: dict[str, str] = {}
+    for where, row in _rows(path, fmt, columns):
+        absent = [c for c in columns if c not in row]
+        if absent:
+            raise DataFileError(f"{where}: no {'key' if fmt == 'jsonl' else 'column'} {absent[0]!r}, "
+                                f"expected {columns}")
+        a, b = (str(row[c]).strip() for c in columns[:2])
+        if not a or not b:
+            raise DataFileError(f"{where}: empty text in {columns[0]!r} or {columns[1]!r}")
+        label = None
+        if labelled:
+            value = label_value(row[files.label_column])
+            if value not in (negative, positive):
+                raise DataFileError(f"{where}: label {value!r}, expected {negative!r} or {positive!r} "
+                                    "(--label-values negative,positive)")
+            label = int(value == positive)
+        key = str(len(pairs))
+        if files.id_column:
+            key = str(row[files.id_column]).strip()
+            if not key:
+                raise DataFileError(f"{where}: empty id in {files.id_column!r}")
+            if key in seen:
+                raise DataFileError(f"{where}: id {key!r} already at {seen[key]}; a submission needs unique ids")
+            seen[key] = where
+        pairs.append(Pair(a, b, label, f"{split}:{len(pairs)}", key, len(pairs)))
+        if limit and len(pairs) == limit:
+            break
+    if not pairs:
+        raise DataFileError(f"{path}: no pairs, expected {fmt.upper()} rows with {columns}")
+    return pairs

@@ -1,0 +1,122 @@
+"""A pair contest's submission in the format its flags name: CSV/TSV with a header, JSON lines, or values only.
+
+Every test pair's id exactly once, in the test file's order, each value a label the files use or a
+probability in [0, 1]; written atomically and read back before the command reports it.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+from pathlib import Path
+from typing import Sequence
+
+from common.io import atomic_path
+from common.submission import SubmissionError
+
+EXTENSIONS = {"csv": ".csv", "tsv": ".tsv", "jsonl": ".jsonl", "lines": ".txt"}
+
+
+def _json_id(key: str) -> int | str:
+    """A JSON submission's id: a number where the file's id is one (CLUE's ``{"id": 0, ...}``), else the text."""
+    return int(key) if key.isdigit() and str(int(key)) == key else key
+
+
+def render(fmt: str, keys: Sequence[str], values: Sequence[str | float], id_column: str, value_column: str) -> str:
+    """The submission's text: ``fmt`` csv/tsv (header ``id_column``, ``value_column``), jsonl or lines.
+
+    ``values``: labels (str) or probabilities (float, written with 6 decimals), one per key.
+    """
+    def text(v: str | float) -> str:
+        return v if isinstance(v, str) else f"{v:.6f}"
+
+    if fmt == "lines":
+        return "".join(text(v) + "\n" for v in values)
+    if fmt == "jsonl":
+        return "".join(json.dumps({id_column: _json_id(k), value_column: v if isinstance(v, str) else round(v, 6)},
+                                  ensure_ascii=False) + "\n" for k, v in zip(keys, values))
+    out = io.StringIO()
+    writer = csv.writer(out, delimiter="," if fmt == "csv" else "\t", lineterminator="\n")
+    writer.writerow([id_column, value_column])
+    writer.writerows([k, text(v)] for k, v in zip(keys, values))
+    return out.getvalue()
+
+
+def parse(fmt: str, text: str, id_column: str, value_column: str, source: str) -> list[tuple[int, str | None, str]]:
+    """``(line, id, value)`` of each row of a rendered submission, as text (id None for ``lines``).
+
+    Raises:
+        SubmissionError: a wrong header, a row of the wrong width, or a JSON line without the two keys (naming the line).
+    """
+    lines = text.splitlines()
+    if fmt == "lines":
+        return [(lineno, None, line) for lineno, line in enumerate(lines, start=1)]
+    rows: list[tuple[int, str | None, str]] = []
+    if fmt == "jsonl":
+        for lineno, line in enumerate(lines, start=1):
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError:
+                raise SubmissionError(f"{source}:{lineno}: not JSON: {line[:60]!r}") from None
+            if not isinstance(row, dict) or set(row) != {id_column, value_column}:
+                raise SubmissionError(f"{source}:{lineno}: expected {{{id_column!r}, {value_column!r}}}, got {line[:60]!r}")
+            rows.append((lineno, str(row[id_column]), str(row[value_column])))
+        return rows
+    cells = list(csv.reader(lines, delimiter="," if fmt == "csv" else "\t"))
+    if not cells or cells[0] != [id_column, value_column]:
+        raise SubmissionError(f"{source}:1: header {cells[0] if cells else None}, expected {[id_column, value_column]}")
+    for lineno, row in enumerate(cells[1:], start=2):
+        if len(row) != 2:
+            raise SubmissionError(f"{source}:{lineno}: {len(row)} columns, expected 2")
+        rows.append((lineno, row[0], row[1]))
+    return rows
+
+
+def validate(rows: Sequence[tuple[int, str | None, str]], keys: Sequence[str], labels: Sequence[str] | None,
+             source: str) -> None:
+    """Check :func:`parse`'s rows: one per test key, in order, each value a label of ``labels``
+    (None: a probability in [0, 1]).
+
+    Raises:
+        SubmissionError: a missing or extra row, an id out of place (naming the line), a bad value.
+    """
+    if len(rows) != len(keys):
+        raise SubmissionError(f"{source}: {len(rows)} rows, expected {len(keys)} (one per test pair)")
+    for (lineno, got, value), key in zip(rows, keys):
+        where = f"{source}:{lineno}"
+        if got is not None and got != key:
+            raise SubmissionError(f"{where}: id {got!r}, expected {key!r} (the test file's order)")
+        if labels is not None:
+            if value not in labels:
+                raise SubmissionError(f"{where}: label {value!r} not in {list(labels)}")
+            continue
+        try:
+            p = float(value)
+        except ValueError:
+            raise SubmissionError(f"{where}: {value!r} is not a probability") from None
+        if math.isnan(p) or not 0.0 <= p <= 1.0:
+            raise SubmissionError(f"{where}: {value!r} is not a probability in [0, 1]")
+
+
+def write_pair_submission(path: str | Path, fmt: str, keys: Sequence[str], values: Sequence[str | float],
+                          id_column: str, value_column: str, labels: Sequence[str] | None) -> int:
+    """Validate, write atomically, read back and validate again; returns the row count.
+
+    Args:
+        fmt: ``csv``, ``tsv``, ``jsonl`` or ``lines``.
+        keys: (N,) the test pairs' ids, in the file's order.
+        values: (N,) labels (str, each in ``labels``) or probabilities (float; ``labels`` None).
+
+    Raises:
+        SubmissionError: see :func:`validate` (nothing is written when the values fail).
+    """
+    path = Path(path)
+    text = render(fmt, keys, values, id_column, value_column)
+    validate(parse(fmt, text, id_column, value_column, str(path)), keys, labels, str(path))
+    with atomic_path(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+    rows = parse(fmt, path.read_text(encoding="utf-8"), id_column, value_column, str(path))
+    validate(rows, keys, labels, str(path))
+    return len(rows)

@@ -1,0 +1,241 @@
+"""``--task pair``: a sentence-pair contest from flags. The reader (three formats, columns by name or position,
+label values, ids, errors naming file and line), the metric against scikit-learn, the submission formats,
+AFQMC's files through it against ``--task afqmc`` itself, and the TF-IDF reference and k-fold ensemble on its folds."""
+
+import json
+
+import numpy as np
+import pytest
+from sklearn.metrics import accuracy_score, f1_score, roc_auc_score
+
+from common.data_files import DataFileError
+from common.submission import SubmissionError
+from competitions.pair.config import PairFilesConfig
+from competitions.pair.data import read_pair_file
+from competitions.pair.submission import parse, render, validate, write_pair_submission
+from competitions.pair.task import TASK
+from tests.conftest import DATA, SHARED_VOCAB
+from tests.test_distributed import tiny_afqmc_tree
+
+AFQMC = DATA / "xiaobu" / "pairs" / "csts_afqmc"
+EXAMPLES = "competitions/pair/examples"
+TINY = ["--num-layers", "1", "--hidden-size", "32", "--num-heads", "2", "--intermediate-size", "64",
+        "--max-length", "32", "--batch-size", "16", "--epochs", "2", "--eval-batch-size", "256"]
+needs_afqmc = pytest.mark.skipif(not (AFQMC / "train.txt").is_file(), reason=f"AFQMC not linked at {AFQMC}")
+
+
+def config(**fields) -> PairFilesConfig:
+    return PairFilesConfig(**fields)
+
+
+def write(path, text):
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_three_formats_read_the_same_pairs(tmp_path):
+    """Headerless TSV by position, CSV with a header, quotes and a byte-order mark, JSON lines with ids and
+    numbers or booleans as labels: the same texts and labels; ids are the id column's or the row's."""
+    tsv = write(tmp_path / "a.tsv", '他说"好"\t好的\t1\n\n第二\t句子\t0\n')
+    csv_file = write(tmp_path / "a.csv", '\ufeffq1,q2,y\n"他说""好""",好的,yes\n第二,"句子",no\n')
+    jsonl = write(tmp_path / "a.jsonl", '{"id": 7, "s1": "他说\\"好\\"", "s2": "好的", "label": true}\n'
+                                        '{"id": "x", "s1": "第二", "s2": "句子", "label": false}\n')
+    read = [read_pair_file(tsv, config(text_a_column="0", text_b_column="1", label_column="2"), True, "train"),
+            read_pair_file(csv_file, config(text_a_column="q1", text_b_column="q2", label_column="y",
+                                            label_values="no,yes"), True, "train"),
+            read_pair_file(jsonl, config(text_a_column="s1", text_b_column="s2", id_column="id",
+                                         label_values="false,true"), True, "train")]
+    for pairs in read:
+        assert [(p.a, p.b, p.label) for p in pairs] == [('他说"好"', "好的", 1), ("第二", "句子", 0)]
+        assert [p.id for p in pairs] == ["train:0", "train:1"]
+    assert [p.key for p in read[0]] == ["0", "1"] and [p.key for p in read[2]] == ["7", "x"]
+    numbers = write(tmp_path / "n.jsonl", '{"sentence1": "a", "sentence2": "b", "label": 1.0}\n')
+    assert read_pair_file(numbers, config(), True, "dev")[0].label == 1
+    unlabelled = read_pair_file(tsv, config(text_a_column="0", text_b_column="1", label_column="2"), False, "test")
+    assert [p.label for p in unlabelled] == [None, None]  # a label column is ignored
+
+
+@pytest.mark.parametrize("name, text, fields, message", [
+    ("a.csv", "q1,q2,label\na,b,1\n", {}, r"a.csv:1: header \['q1', 'q2', 'label'\] has no column 'sentence1'"),
+    ("a.tsv", "a\tb\t1\nc\td\t2\n", {"text_a_column": "0", "text_b_column": "1", "label_column": "2"},
+     r"a.tsv:2: label '2', expected '0' or '1'"),
+    ("a.tsv", "a\tb\t1\nc\n", {"text_a_column": "0", "text_b_column": "1", "label_column": "2"},
+     r"a.tsv:2: no column '1'"),
+    ("a.jsonl", '{"sentence1": "a", "sentence2": " ", "label": 0}\n', {}, r"a.jsonl:1: empty text"),
+    ("a.jsonl", '{"sentence1": "a", "label": 0}\n', {}, r"a.jsonl:1: no key 'sentence2'"),
+    ("a.jsonl", '{"id": 1, "sentence1": "a", "sentence2": "b", "label": 0}\n'
+                '{"id": 1, "sentence1": "c", "sentence2": "d", "label": 1}\n', {"id_column": "id"},
+     r"a.jsonl:2: id '1' already at .*a.jsonl:1"),
+    ("a.jsonl", "[1, 2]\n", {}, r"a.jsonl:1: expected a JSON object"),
+    ("a.csv", "sentence1,sentence2,label\n", {}, r"a.csv: no pairs"),
+])
+def test_bad_rows_name_file_line_and_what_was_expected(tmp_path, name, text, fields, message):
+    with pytest.raises(DataFileError, match=message):
+        read_pair_file(write(tmp_path / name, text), config(**fields), True, "train")
+
+
+@pytest.mark.parametrize("fields, message", [
+    ({"metric": "rmse"}, r"--metric 'rmse': expected one of \['accuracy', 'f1', 'auc'\]"),
+    ({"label_values": "1"}, r"--label-values '1': expected 'negative,positive'"),
+    ({"text_a_column": "0", "text_b_column": "q2"}, r"by header name, or every one by 0-based position"),
+    ({"submission_format": "xlsx"}, r"--submission-format 'xlsx'"),
+])
+def test_bad_options_are_refused_at_start(fields, message):
+    with pytest.raises(ValueError, match=message):
+        config(**fields)
+
+
+@pytest.mark.parametrize("metric", ["accuracy", "f1", "auc"])
+def test_score_is_the_chosen_metric_against_scikit_learn(tmp_path, metric):
+    """``score`` is ``--metric``'s value; accuracy and F1 at the threshold tuned for that metric (checked against
+    every cut, with scikit-learn's metrics), AUC against ``roc_auc_score``; a given state decides as it says."""
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 2, 300)
+    probs = np.clip(0.25 * labels + rng.normal(0.4, 0.2, 300), 0, 1)
+    pairs = read_pair_file(write(tmp_path / "a.tsv", "".join(f"a{i}\tb\t{y}\n" for i, y in enumerate(labels))),
+                           config(text_a_column="0", text_b_column="1", label_column="2"), True, "train")
+    TASK.configure(config(metric=metric))  # what load_data / load_test do with the run's config
+    metrics, state = TASK.score(pairs, probs)
+    t = state["threshold"]
+    decided = (probs >= t).astype(int)
+    assert metrics["accuracy"] == pytest.approx(accuracy_score(labels, decided))
+    assert metrics["f1"] == pytest.approx(f1_score(labels, decided))
+    assert metrics["auc"] == pytest.approx(roc_auc_score(labels, probs))
+    assert metrics["score"] == metrics[metric]
+    tuned_for = f1_score if metric == "f1" else accuracy_score
+    best = max(tuned_for(labels, (probs >= c).astype(int)) for c in np.unique(probs))
+    assert tuned_for(labels, decided) == pytest.approx(best)
+    fixed, _ = TASK.score(pairs, probs, {"threshold": 0.5})
+    assert fixed["accuracy"] == pytest.approx(accuracy_score(labels, (probs >= 0.5).astype(int)))
+
+
+@pytest.mark.parametrize("fmt", ["csv", "tsv", "jsonl", "lines"])
+def test_submission_formats_round_trip_and_refuse_what_a_contest_would(tmp_path, fmt):
+    keys = ["0", "1", "007", "a,b"] if fmt != "tsv" else ["0", "1", "007", "ab"]
+    labels = ["neg", "pos", "pos", "neg"]
+    path = tmp_path / f"s.{fmt}"
+    assert write_pair_submission(path, fmt, keys, labels, "id", "label", ["neg", "pos"]) == 4
+    rows = parse(fmt, path.read_text(encoding="utf-8"), "id", "label", str(path))
+    assert [value for _, _, value in rows] == labels
+    if fmt != "lines":
+        assert [key for _, key, _ in rows] == keys  # "007" stays text, "0" becomes CLUE's number in JSON
+    if fmt == "jsonl":
+        assert json.loads(path.read_text(encoding="utf-8").splitlines()[0]) == {"id": 0, "label": "neg"}
+    with pytest.raises(SubmissionError, match="4 rows, expected 3"):
+        validate(rows, keys[:3], ["neg", "pos"], str(path))
+    with pytest.raises(SubmissionError, match="not in"):
+        write_pair_submission(tmp_path / "bad", fmt, keys, ["neg", "pos", "maybe", "neg"], "id", "label", ["neg", "pos"])
+    assert not (tmp_path / "bad").exists()  # nothing written
+    probabilities = render(fmt, keys, [0.0, 1.0, 0.25, 0.5], "id", "p")
+    validate(parse(fmt, probabilities, "id", "p", "p"), keys, None, "p")
+    with pytest.raises(SubmissionError, match="not a probability in"):
+        validate(parse(fmt, render(fmt, keys, [0.0, 1.5, 0.2, 0.1], "id", "p"), "id", "p", "p"), keys, None, "p")
+
+
+def _afqmc_tree(tmp_path):
+    return tiny_afqmc_tree(tmp_path / "afqmc", {"train": 80, "dev": 40, "test": 25})
+
+
+@needs_afqmc
+def test_afqmc_files_through_the_pair_task_train_what_the_afqmc_task_trains(tmp_path):
+    """examples/afqmc.toml under ``--task pair`` with AFQMC's options: the same validation metrics every epoch,
+    the same probabilities and the same CLUE submission, byte for byte, as ``--task afqmc``."""
+    from common.commands import train
+
+    data = _afqmc_tree(tmp_path)
+    vocab = ["--vocab", str(SHARED_VOCAB)] if SHARED_VOCAB.is_dir() else []
+    common = ["--data-dir", str(data), *TINY, *vocab]
+    afqmc = train.main(["--task", "afqmc", *common, "--run-dir", str(tmp_path / "a"),
+                        "--submission-dir", str(tmp_path / "sa")])
+    pair = train.main(["--task", "pair", "--config", f"{EXAMPLES}/afqmc.toml", *common, "--metric-for-best-model",
+                       "auc", "--run-dir", str(tmp_path / "p"), "--submission-dir", str(tmp_path / "sp")])
+    assert pair["valid"]["accuracy"] == afqmc["valid"]["accuracy"] == pair["valid"]["score"]
+    assert pair["valid"]["auc"] == afqmc["valid"]["auc"] and pair["thresholds"] == afqmc["thresholds"]
+    history = [json.loads((tmp_path / run / "metrics.json").read_text(encoding="utf-8"))["history"] for run in "ap"]
+    assert [(h["auc"], h["accuracy"]) for h in history[0]] == [(h["auc"], h["accuracy"]) for h in history[1]]
+    a, p = np.load(tmp_path / "a" / "probabilities.npz"), np.load(tmp_path / "p" / "probabilities.npz")
+    np.testing.assert_array_equal(a["test_probs"], p["test_probs"])
+    assert open(afqmc["submission"], "rb").read() == open(pair["submission"], "rb").read()
+
+
+@needs_afqmc
+def test_reference_and_ensemble_on_the_folds_of_a_pair_run(tmp_path, monkeypatch):
+    """``pair`` k-fold (no dev file: the train file is the pool) -> TF-IDF reference on its folds, the ensemble's
+    ``tfidf`` member on the same folds (the same OOF), a CSV submission with every test id once; the ensemble
+    takes the contest file the run was made with and refuses another one."""
+    from common.commands import cv, ensemble
+    from competitions.pair import baseline
+
+    data = _afqmc_tree(tmp_path)
+    flags = ["--task", "pair", "--config", f"{EXAMPLES}/afqmc.toml", "--data-dir", str(data), "--dev-file", "",
+             "--test-file", "dev.txt", "--valid-fraction", "0.25", "--metric", "f1", "--submission-format", "csv",
+             "--submission-dir", str(tmp_path / "sub")]
+    run = tmp_path / "cv3"
+    result = cv.main([*flags, *TINY, "--epochs", "1", "--folds", "3", "--run-dir", str(run)])
+    assert result["complete"] and len(json.loads((run / "folds.json").read_text())["ids"]) == 80
+    reference = baseline.main([*flags[2:], "--folds-from", str(run), "--run-dir", str(tmp_path / "tfidf")])
+    assert reference["oof"]["pairs"] == 80 and reference["valid"]["score"] == reference["valid"]["f1"]
+    contest = write(tmp_path / "contest.toml", f'data_dir = "{data}"\ndev_file = ""\ntest_file = "dev.txt"\n')
+    combined = ensemble.main(["--task", "pair", "--config", str(contest), "--runs", str(run), "tfidf",
+                              "--submission-dir", str(tmp_path / "sub")])
+    assert combined["members"]["tfidf"] == pytest.approx(reference["oof"]["score"])
+    with pytest.raises(ValueError, match=r"afqmc.toml: data_dir = 'data/xiaobu/pairs/csts_afqmc', but .*cv3 was made"):
+        ensemble.main(["--task", "pair", "--config", f"{EXAMPLES}/afqmc.toml", "--runs", str(run), "tfidf"])
+    lines = open(combined["submission"], encoding="utf-8").read().splitlines()
+    assert lines[0] == "id,label" and [line.split(",")[0] for line in lines[1:]] == [str(i) for i in range(40)]
+
+    # the test file's labels, read afterwards: each run scored as its submission decided
+    from bench import pair_heldout
+
+    monkeypatch.setattr(pair_heldout, "RESULTS", tmp_path / "results")
+    held = pair_heldout.main(["--labels-file", str(data / "dev.txt"), "--runs", str(tmp_path / "tfidf"), str(run),
+                              combined["run_dir"], "--rounds", "50", "--name", "pytest"])
+    truth = [int(line.split("\t")[2]) for line in (data / "dev.txt").read_text(encoding="utf-8").splitlines()]
+    submitted = [int(line.split(",")[1]) for line in lines[1:]]
+    assert (tmp_path / "results" / "pair_heldout_pytest.json").is_file()
+    ensemble_row = held["runs"][combined["run_dir"]]
+    assert ensemble_row["f1"] == pytest.approx(f1_score(truth, submitted))
+    assert ensemble_row["accuracy"] == pytest.approx(accuracy_score(truth, submitted))
+    assert ensemble_row["against_first"]["diff"] == pytest.approx(
+        ensemble_row["f1"] - held["runs"][str(tmp_path / "tfidf")]["f1"])
+
+
+def test_without_a_contest_file_the_error_says_which_options_name_the_files(tmp_path):
+    from common.commands import train
+
+    with pytest.raises(FileNotFoundError, match=r"train.tsv: no such file; --task pair reads .*PAIR=contest.toml"):
+        train.main(["--task", "pair", "--data-dir", str(tmp_path), "--run-dir", str(tmp_path / "run")])
+
+
+def test_the_validation_split_keeps_pairs_sharing_a_text_on_one_side(tmp_path):
+    """Without a dev file, about ``valid_fraction`` of the pairs validate, stratified, and no text of a validation
+    pair is in a training pair (``group_by_text``); off, a plain stratified split (texts shared)."""
+    rng = np.random.default_rng(0)
+    rows = [(f"g{i // 3}", f"g{i // 3}-{i % 3}", int(rng.integers(0, 2))) for i in range(300)]  # 100 groups of 3
+    write(tmp_path / "train.tsv", "".join(f"{a}\t{b}\t{y}\n" for a, b, y in rows))
+    write(tmp_path / "test.tsv", "x\ty\n")
+    fields = dict(data_dir=str(tmp_path), text_a_column="0", text_b_column="1", label_column="2", valid_fraction=0.2)
+    grouped = TASK.load_data(config(**fields))
+    seen = {t for p in grouped.train for t in (p.a, p.b)}
+    assert grouped.valid and not any(p.a in seen or p.b in seen for p in grouped.valid)
+    assert len(grouped.train) + len(grouped.valid) == 300
+    plain = TASK.load_data(config(**fields, group_by_text=False))
+    assert len(plain.valid) == 60
+    seen = {t for p in plain.train for t in (p.a, p.b)}
+    assert any(p.a in seen or p.b in seen for p in plain.valid)
+    assert [p.row for p in TASK.cv_pool(config(**fields), grouped)] == list(range(300))  # the file's order
+
+
+def test_recipe_of_a_contest_file_names_its_runs_after_it_and_passes_it_to_every_step():
+    """``make pair-recipe PAIR=<file>``: the k-fold run, its ensemble and the student are named after the contest
+    file (two contests keep apart), and each step gets the file (the ensemble checks it against the run's config)."""
+    from tests.test_student_holdout import _recipe_commands
+
+    steps = _recipe_commands("pair", "PAIR=competitions/pair/examples/bq_corpus.toml", "FOLDS=3", "-B")
+    (cv, cv_argv), (ens, ens_argv), (student, student_argv) = steps
+    assert (cv, ens, student) == ("common.commands.cv", "common.commands.ensemble", "common.commands.train")
+    contest = ["--config", "competitions/pair/examples/bq_corpus.toml"]
+    assert cv_argv[:4] == ["--task", "pair", *contest] and cv_argv[-2:] == ["--run-name", "cv3-bq_corpus-recipe"]
+    assert ens_argv == ["--task", "pair", *contest, "--runs", "runs/pair/cv3-bq_corpus-recipe", "tfidf", "gbm"]
+    assert student_argv[student_argv.index("--run-name") + 1] == "cv3-bq_corpus-recipe-student"
+    assert student_argv[student_argv.index("--distill-from") + 1] == "runs/pair/ensemble-cv3-bq_corpus-recipe"
