@@ -35,7 +35,7 @@ def write(path, text):
 
 def test_three_formats_read_the_same_pairs(tmp_path):
     """Headerless TSV by position, CSV with a header, quotes and a byte-order mark, JSON lines with ids and
-    numbers or booleans as labels: the same texts and labels; ids are the id column's or the row's."""
+    numbers or booleans as labels: the same texts and labels; a test file's ids are its id column's, else the row's."""
     tsv = write(tmp_path / "a.tsv", '他说"好"\t好的\t1\n\n第二\t句子\t0\n')
     csv_file = write(tmp_path / "a.csv", '\ufeffq1,q2,y\n"他说""好""",好的,yes\n第二,"句子",no\n')
     jsonl = write(tmp_path / "a.jsonl", '{"id": 7, "s1": "他说\\"好\\"", "s2": "好的", "label": true}\n'
@@ -48,7 +48,9 @@ def test_three_formats_read_the_same_pairs(tmp_path):
     for pairs in read:
         assert [(p.a, p.b, p.label) for p in pairs] == [('他说"好"', "好的", 1), ("第二", "句子", 0)]
         assert [p.id for p in pairs] == ["train:0", "train:1"]
-    assert [p.key for p in read[0]] == ["0", "1"] and [p.key for p in read[2]] == ["7", "x"]
+    assert [p.key for p in read[0]] == ["0", "1"] == [p.key for p in read[2]]  # training rows: positions
+    ids = config(text_a_column="s1", text_b_column="s2", id_column="id")
+    assert [p.key for p in read_pair_file(jsonl, ids, False, "test")] == ["7", "x"]  # the submission's rows: the ids
     numbers = write(tmp_path / "n.jsonl", '{"sentence1": "a", "sentence2": "b", "label": 1.0}\n')
     assert read_pair_file(numbers, config(), True, "dev")[0].label == 1
     unlabelled = read_pair_file(tsv, config(text_a_column="0", text_b_column="1", label_column="2"), False, "test")
@@ -63,10 +65,10 @@ def test_three_formats_read_the_same_pairs(tmp_path):
      r"a.tsv:2: no column '1'"),
     ("a.jsonl", '{"sentence1": "a", "sentence2": " ", "label": 0}\n', {}, r"a.jsonl:1: empty text"),
     ("a.jsonl", '{"sentence1": "a", "label": 0}\n', {}, r"a.jsonl:1: no key 'sentence2'"),
-    ("a.jsonl", '{"id": 1, "sentence1": "a", "sentence2": "b", "label": 0}\n'
-                '{"id": 1, "sentence1": "c", "sentence2": "d", "label": 1}\n', {"id_column": "id"},
-     r"a.jsonl:2: id '1' already at .*a.jsonl:1"),
-    ("a.jsonl", "[1, 2]\n", {}, r"a.jsonl:1: expected a JSON object"),
+    ("a.jsonl", '{"sentence1": null, "sentence2": "b", "label": 0}\n', {}, r"a.jsonl:1: 'sentence1' is null"),
+    ("a.jsonl", '{"sentence1": ["x"], "sentence2": "b", "label": 0}\n', {}, r"a.jsonl:1: 'sentence1' is \["),
+    ("a.jsonl", "[1, 2]\n", {}, r"a.jsonl:1: expected a JSON object.*JSON lines"),
+    ("a.csv", "sentence1,sentence2,label\ra,b,1\r", {}, r"a.csv:\d+: new-line character seen"),
     ("a.csv", "sentence1,sentence2,label\n", {}, r"a.csv: no pairs"),
 ])
 def test_bad_rows_name_file_line_and_what_was_expected(tmp_path, name, text, fields, message):
@@ -74,11 +76,31 @@ def test_bad_rows_name_file_line_and_what_was_expected(tmp_path, name, text, fie
         read_pair_file(write(tmp_path / name, text), config(**fields), True, "train")
 
 
+def test_ids_are_read_from_the_test_file_only(tmp_path):
+    """A train file without ids beside a test file with them (Kaggle's layout); repeated test ids are refused."""
+    files = config(id_column="test_id")
+    train = write(tmp_path / "train.csv", "sentence1,sentence2,label\na,b,1\n")
+    assert [p.key for p in read_pair_file(train, files, True, "train")] == ["0"]
+    test = write(tmp_path / "test.csv", " test_id ,sentence1,sentence2\n007,a,b\n7,c,d\n")  # header cells stripped
+    assert [p.key for p in read_pair_file(test, files, False, "test")] == ["007", "7"]
+    write(test, "test_id,sentence1,sentence2\n7,a,b\n7,c,d\n")
+    with pytest.raises(DataFileError, match=r"test.csv:3: id '7' already at .*test.csv:2"):
+        read_pair_file(test, files, False, "test")
+
+
+def test_a_grouped_split_without_enough_text_groups_says_what_to_do(tmp_path):
+    write(tmp_path / "train.tsv", "".join(f"same\tq{i}\t{i % 2}\n" for i in range(40)))  # one text in every pair
+    write(tmp_path / "test.tsv", "x\ty\n")
+    with pytest.raises(ValueError, match=r"40 pairs share their texts in 1 groups.*--dev-file.*--group-by-text false"):
+        TASK.load_data(config(data_dir=str(tmp_path), text_a_column="0", text_b_column="1", label_column="2"))
+
+
 @pytest.mark.parametrize("fields, message", [
     ({"metric": "rmse"}, r"--metric 'rmse': expected one of \['accuracy', 'f1', 'auc'\]"),
     ({"label_values": "1"}, r"--label-values '1': expected 'negative,positive'"),
     ({"text_a_column": "0", "text_b_column": "q2"}, r"by header name, or every one by 0-based position"),
     ({"submission_format": "xlsx"}, r"--submission-format 'xlsx'"),
+    ({"submission_label_column": "id"}, r"both 'id': the submission's two columns need two names"),
 ])
 def test_bad_options_are_refused_at_start(fields, message):
     with pytest.raises(ValueError, match=message):

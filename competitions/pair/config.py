@@ -36,7 +36,7 @@ class PairFiles:
     text_a_column: str = "sentence1"
     text_b_column: str = "sentence2"
     label_column: str = "label"
-    id_column: str = ""  # empty: the row's 0-based position in its file
+    id_column: str = ""  # the test file's id column (training files need none); empty: the row's 0-based position
     label_values: str = "0,1"  # negative,positive as written in the files
     valid_fraction: float = 0.1  # without dev_file: this stratified share of the train file validates
     # that split keeps pairs sharing a text (transitively) on one side, as k-fold's folds do: on BQ Corpus, where 98%
@@ -67,7 +67,8 @@ class PairFilesConfig(SmallPairModelDefaults, TrainConfig, LogitAdjustmentConfig
     submission_label_column: str = "label"
 
     def __post_init__(self) -> None:
-        """Raises ValueError: an unknown metric, file or submission format, or label values that are not two."""
+        """Raises ValueError: an unknown metric, file or submission format, columns that mix names and positions,
+        label values that are not two, or one name for both submission columns."""
         for name, allowed in (("metric", METRICS), ("file_format", FORMATS),
                               ("submission_format", SUBMISSION_FORMATS), ("submission_value", SUBMISSION_VALUES)):
             if getattr(self, name) not in allowed:
@@ -75,6 +76,9 @@ class PairFilesConfig(SmallPairModelDefaults, TrainConfig, LogitAdjustmentConfig
         given = [c for c in (self.text_a_column, self.text_b_column, self.label_column, self.id_column) if c]
         if len({c.isdigit() for c in given}) > 1:
             raise ValueError(f"columns {given}: give every column by header name, or every one by 0-based position")
+        if self.submission_id_column == self.submission_label_column:
+            raise ValueError(f"--submission-id-column and --submission-label-column are both "
+                             f"{self.submission_id_column!r}: the submission's two columns need two names")
         values = [v.strip() for v in self.label_values.split(",")]
         if len(values) != 2 or not all(values) or values[0] == values[1]:
             raise ValueError(f"--label-values {self.label_values!r}: expected 'negative,positive', e.g. '0,1'")

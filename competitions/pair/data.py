@@ -11,6 +11,7 @@ what was expected`` (:class:`common.data_files.DataFileError`).
 from __future__ import annotations
 
 import csv
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
@@ -59,18 +60,28 @@ def _rows(path: Path, fmt: str, columns: list[str]) -> Iterator[tuple[str, dict[
     refuses a mix).
     """
     if fmt == "jsonl":
-        for where, obj in iter_json_objects(path):
-            yield where, {c: obj[c] for c in columns if c in obj}
+        try:
+            for where, obj in iter_json_objects(path):
+                yield where, {c: obj[c] for c in columns if c in obj}
+        except DataFileError as err:
+            raise DataFileError(f"{err} (--task pair reads JSON lines: one object a line, not a JSON array)") from None
         return
     lines = (line for _, line in iter_lines(path))
     reader = csv.reader(lines, delimiter="\t" if fmt == "tsv" else ",",
                         quoting=csv.QUOTE_NONE if fmt == "tsv" else csv.QUOTE_MINIMAL)
     positional = all(c.isdigit() for c in columns)
     index = {c: int(c) for c in columns} if positional else None
-    for cells in reader:
+    while True:
+        try:
+            cells = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as err:  # e.g. a carriage return alone ending lines
+            raise DataFileError(f"{path}:{reader.line_num + 1}: {err}") from None
         if not cells or not any(cell.strip() for cell in cells):
             continue
         if index is None:  # the header names the columns
+            cells = [cell.strip() for cell in cells]
             index = {c: cells.index(c) for c in columns if c in cells}
             missing = [c for c in columns if c not in index]
             if missing:
@@ -83,11 +94,13 @@ def _rows(path: Path, fmt: str, columns: list[str]) -> Iterator[tuple[str, dict[
 def read_pair_file(path: str | Path, files: PairFiles, labelled: bool, split: str, limit: int = 0) -> list[Pair]:
     """Every pair of ``path`` (the first ``limit`` when > 0), read as ``files`` says.
 
-    An unlabelled read ignores a label column, so a labelled file can be scored with ``predict --test-file``.
+    An unlabelled read ignores a label column, so a labelled file can be scored with ``predict --test-file``;
+    only an unlabelled read (the submission's rows) reads ``files.id_column``: training files need no ids.
 
     Raises:
         FileNotFoundError: no file.
-        DataFileError: a row without a text, an empty text, a label outside ``files.label_values``,
+        DataFileError: a row without a text, an empty or non-text value (JSON null, a list), a label outside
+            ``files.label_values``,
             an empty or repeated id, a header without a named column, or no pairs at all — naming
             ``path:line`` and what was expected.
     """
@@ -98,7 +111,7 @@ def read_pair_file(path: str | Path, files: PairFiles, labelled: bool, split: st
     negative, positive = [v.strip() for v in files.label_values.split(",")]
     columns = [files.text_a_column, files.text_b_column]
     columns += [files.label_column] if labelled else []
-    columns += [files.id_column] if files.id_column else []
+    columns += [files.id_column] if files.id_column and not labelled else []  # only the submission's rows need ids
     pairs: list[Pair] = []
     seen: dict[str, str] = {}
     for where, row in _rows(path, fmt, columns):
@@ -106,6 +119,12 @@ def read_pair_file(path: str | Path, files: PairFiles, labelled: bool, split: st
         if absent:
             raise DataFileError(f"{where}: no {'key' if fmt == 'jsonl' else 'column'} {absent[0]!r}, "
                                 f"expected {columns}")
+        # JSON lines: null, lists and objects are no text (and true/false only a label)
+        bad = [c for c in columns if not isinstance(row[c], (str, int, float))
+               or (isinstance(row[c], bool) and c != files.label_column)]
+        if bad:
+            raise DataFileError(f"{where}: {bad[0]!r} is {json.dumps(row[bad[0]], ensure_ascii=False)[:40]}, "
+                                "expected a text or a number")
         a, b = (str(row[c]).strip() for c in columns[:2])
         if not a or not b:
             raise DataFileError(f"{where}: empty text in {columns[0]!r} or {columns[1]!r}")
@@ -117,7 +136,7 @@ def read_pair_file(path: str | Path, files: PairFiles, labelled: bool, split: st
                                     "(--label-values negative,positive)")
             label = int(value == positive)
         key = str(len(pairs))
-        if files.id_column:
+        if files.id_column and not labelled:
             key = str(row[files.id_column]).strip()
             if not key:
                 raise DataFileError(f"{where}: empty id in {files.id_column!r}")

@@ -86,14 +86,19 @@ class PairFilesTask(PairTask):
         trained on.
 
         Raises:
-            ValueError: fewer text groups than those folds.
+            ValueError: fewer text groups than those folds (naming the options that avoid it).
         """
         if config.valid_fraction <= 0 or not config.group_by_text:
             train, valid, _ = stratified_holdout(labelled, self.labels(labelled), config.valid_fraction,
                                                  config.split_seed)
             return train, valid
-        fold = make_folds(self.labels(labelled).tolist(), max(2, round(1 / config.valid_fraction)),
-                          config.split_seed, text_groups(self.text_pairs(labelled)))
+        k, groups = max(2, round(1 / config.valid_fraction)), text_groups(self.text_pairs(labelled))
+        if len(set(groups.tolist())) < k:
+            raise ValueError(f"the train file's {len(labelled)} pairs share their texts in {len(set(groups.tolist()))} "
+                             f"groups, too few to hold out whole groups as 1/{k} of them: give --dev-file, a larger "
+                             "--valid-fraction, or --group-by-text false (k-fold: --valid-fraction 0, its folds "
+                             "validate)")
+        fold = make_folds(self.labels(labelled).tolist(), k, config.split_seed, groups)
         return [p for p, k in zip(labelled, fold) if k], [p for p, k in zip(labelled, fold) if not k]
 
     def load_test(self, config: PairFilesConfig, path: str) -> list[Pair]:
