@@ -53,6 +53,10 @@ def test_three_formats_read_the_same_pairs(tmp_path):
     assert [p.key for p in read_pair_file(jsonl, ids, False, "test")] == ["7", "x"]  # the submission's rows: the ids
     numbers = write(tmp_path / "n.jsonl", '{"sentence1": "a", "sentence2": "b", "label": 1.0}\n')
     assert read_pair_file(numbers, config(), True, "dev")[0].label == 1
+    spelled = write(tmp_path / "s.csv", "sentence1,sentence2,label\na,b,1.0\nc,d,0\n")  # pandas writes 1.0
+    assert [p.label for p in read_pair_file(spelled, config(), True, "dev")] == [1, 0]
+    booleans = write(tmp_path / "b.csv", "sentence1,sentence2,label\na,b,True\nc,d,False\n")
+    assert [p.label for p in read_pair_file(booleans, config(label_values="false,true"), True, "dev")] == [1, 0]
     unlabelled = read_pair_file(tsv, config(text_a_column="0", text_b_column="1", label_column="2"), False, "test")
     assert [p.label for p in unlabelled] == [None, None]  # a label column is ignored
 
@@ -86,6 +90,13 @@ def test_ids_are_read_from_the_test_file_only(tmp_path):
     write(test, "test_id,sentence1,sentence2\n7,a,b\n7,c,d\n")
     with pytest.raises(DataFileError, match=r"test.csv:3: id '7' already at .*test.csv:2"):
         read_pair_file(test, files, False, "test")
+
+
+def test_a_train_file_of_one_label_is_refused(tmp_path):
+    write(tmp_path / "train.tsv", "".join(f"a{i}\tb{i}\t1\n" for i in range(20)))
+    write(tmp_path / "test.tsv", "x\ty\n")
+    with pytest.raises(ValueError, match=r"train.tsv: every pair is labelled '1'; a 0/1 classifier needs both"):
+        TASK.load_data(config(data_dir=str(tmp_path), text_a_column="0", text_b_column="1", label_column="2"))
 
 
 def test_a_grouped_split_without_enough_text_groups_says_what_to_do(tmp_path):

@@ -53,6 +53,17 @@ def label_value(value: Any) -> str:
     return str(value).strip()
 
 
+def same_label(cell: str, value: str) -> bool:
+    """Whether a label cell spells ``value`` another way: the same number (``1.0`` / ``1``) or the same word in
+    another case (``True`` / ``true``)."""
+    if cell.lower() == value.lower():
+        return True
+    try:
+        return float(cell) == float(value)
+    except ValueError:
+        return False
+
+
 def _rows(path: Path, fmt: str, columns: list[str]) -> Iterator[tuple[str, dict[str, Any]]]:
     """``("file:line", {column: cell})`` for every non-blank row, for the ``columns`` asked (a missing one: absent).
 
@@ -131,6 +142,8 @@ def read_pair_file(path: str | Path, files: PairFiles, labelled: bool, split: st
         label = None
         if labelled:
             value = label_value(row[files.label_column])
+            if value not in (negative, positive):  # "1.0" in a CSV as JSON's 1.0; "True" as "true"
+                value = next((v for v in (negative, positive) if same_label(value, v)), value)
             if value not in (negative, positive):
                 raise DataFileError(f"{where}: label {value!r}, expected {negative!r} or {positive!r} "
                                     "(--label-values negative,positive)")

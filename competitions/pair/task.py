@@ -72,6 +72,10 @@ class PairFilesTask(PairTask):
                                     "(--data-dir, --train-file, --dev-file, --test-file, columns: a contest file, "
                                     "make pair-train PAIR=contest.toml; competitions/pair/README.md)")
         labelled = read_pair_file(train_path, config, True, "train", config.limit)
+        if len(set(self.labels(labelled).tolist())) < 2:
+            only = config.label_values.split(",")[labelled[0].label].strip()
+            raise ValueError(f"{train_path}: every pair is labelled {only!r}; a 0/1 classifier needs both labels "
+                             "(--label-column, --label-values)")
         if config.dev_file:
             train = labelled
             valid = read_pair_file(resolve(config.data_dir, config.dev_file), config, True, "dev", config.limit)
