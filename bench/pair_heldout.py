@@ -33,14 +33,16 @@ from common.cv import assert_same_ids
 from common.distillation import TEACHER_THRESHOLDS_FILE
 from common.io import write_json_atomic
 from competitions.pair.config import PairFilesConfig
-from competitions.pair.data import Pair, read_pair_file
-from competitions.pair.task import TASK, pair_scores
+from common.thresholds import binary_scores
+from competitions.pair.data import read_pair_file
+from competitions.pair.task import TASK
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
 def run_decisions(run_dir: Path) -> tuple[np.ndarray, np.ndarray, float]:
-    """``(test ids (N,), test P(1) (N,), threshold)`` of a finished run, as its submission decided.
+    """``(test ids (N,), test P(1) (N,), threshold)`` of a finished run, as its submission decided (a k-fold or
+    ensemble run: :meth:`PairFilesTask.threshold` on its OOF rows; the task configured first).
 
     Raises:
         FileNotFoundError: a folder with neither a single run's nor a k-fold run's files.
@@ -52,8 +54,7 @@ def run_decisions(run_dir: Path) -> tuple[np.ndarray, np.ndarray, float]:
             return saved["test_ids"], saved["test_probs"], float(state["threshold"])
     if (run_dir / "oof.npz").is_file() and (run_dir / "test_predictions.npz").is_file():
         oof, test = np.load(run_dir / "oof.npz"), np.load(run_dir / "test_predictions.npz")
-        rows = [Pair("", "", int(y), str(i), str(i), i) for i, y in zip(oof["ids"], oof["labels"])]
-        return test["test_ids"], test["test"], TASK.score(rows, oof["oof"])[1]["threshold"]
+        return test["test_ids"], test["test"], TASK.threshold(oof["labels"], oof["oof"])
     raise FileNotFoundError(f"{run_dir}: neither probabilities.npz with thresholds.json (a single run) "
                             "nor oof.npz with test_predictions.npz (a k-fold or ensemble run)")
 
@@ -78,9 +79,9 @@ def main(argv: Sequence[str] | None = None) -> dict:
         assert_same_ids(np.array(TASK.ids(test)), ids, f"{run_dir}'s test rows against {args.labels_file}")
 
         def score(picked: np.ndarray, p: np.ndarray, t: float = threshold) -> float:
-            return pair_scores(labels[picked], p[picked], t)[config.metric]
+            return binary_scores(labels[picked], p[picked], t)[config.metric]
 
-        row = {**pair_scores(labels, probs, threshold), "threshold": threshold}
+        row = {**binary_scores(labels, probs, threshold), "threshold": threshold}
         if reference is None:
             reference = (score, probs)
         else:

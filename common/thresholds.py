@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
-from sklearn.metrics import precision_recall_curve
+from sklearn.metrics import f1_score, precision_recall_curve, roc_auc_score
 
 
 def best_threshold(labels: np.ndarray, probs: np.ndarray) -> tuple[float, float]:
@@ -51,3 +51,13 @@ def accuracy_threshold(labels: np.ndarray, probs: np.ndarray) -> tuple[float, fl
     best = np.flatnonzero(accuracy == accuracy.max())
     i = int(best[np.argmin(np.abs(cuts[best] - 0.5))])
     return float(cuts[i]), float(accuracy[i])
+
+
+def binary_scores(labels: np.ndarray, probs: np.ndarray, threshold: float) -> dict[str, float]:
+    """``accuracy`` and ``f1`` (positive class) of ``probs >= threshold`` against (N,) 0/1 ``labels``, and ``auc``
+    (ROC AUC of the (N,) ``probs``; NaN with one class)."""
+    decided = (probs >= threshold).astype(int)
+    two_classes = len(set(labels.tolist())) == 2
+    return {"accuracy": float(np.mean(decided == labels)),
+            "f1": float(f1_score(labels, decided, zero_division=0.0)),
+            "auc": float(roc_auc_score(labels, probs)) if two_classes else float("nan")}

@@ -102,7 +102,7 @@ def test_a_train_file_of_one_label_is_refused(tmp_path):
 def test_a_grouped_split_without_enough_text_groups_says_what_to_do(tmp_path):
     write(tmp_path / "train.tsv", "".join(f"same\tq{i}\t{i % 2}\n" for i in range(40)))  # one text in every pair
     write(tmp_path / "test.tsv", "x\ty\n")
-    with pytest.raises(ValueError, match=r"40 pairs share their texts in 1 groups.*--dev-file.*--group-by-text false"):
+    with pytest.raises(ValueError, match=r"train.tsv: its 40 pairs share their texts in 1 groups.*--dev-file.*--group-by-text false"):
         TASK.load_data(config(data_dir=str(tmp_path), text_a_column="0", text_b_column="1", label_column="2"))
 
 

@@ -19,12 +19,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from sklearn.metrics import roc_auc_score
 
 from common.pair_task import PairTask
 from common.submission import validate_clue_submission_file, write_clue_submission
 from common.task import Splits, resolve, training_search_space
-from common.thresholds import accuracy_threshold
+from common.thresholds import accuracy_threshold, binary_scores
 from competitions.afqmc.config import AfqmcConfig
 from competitions.afqmc.data import Pair, clue_id, read_pairs
 
@@ -33,9 +32,8 @@ THRESHOLD = 0.5  # label 1 when P(1) >= THRESHOLD: runs saved before the thresho
 
 def afqmc_scores(labels: np.ndarray, probs: np.ndarray, threshold: float = THRESHOLD) -> dict[str, float]:
     """``accuracy`` of ``probs >= threshold`` against (N,) 0/1 ``labels``, and ``auc`` (NaN with one class)."""
-    accuracy = float(np.mean((probs >= threshold).astype(int) == labels))
-    auc = float(roc_auc_score(labels, probs)) if len(set(labels.tolist())) == 2 else float("nan")
-    return {"accuracy": accuracy, "auc": auc}
+    scores = binary_scores(labels, probs, threshold)
+    return {"accuracy": scores["accuracy"], "auc": scores["auc"]}
 
 
 class AfqmcTask(PairTask):

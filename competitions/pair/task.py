@@ -17,25 +17,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from sklearn.metrics import f1_score, roc_auc_score
 
 from common.cv import make_folds, stratified_holdout, text_groups
 from common.pair_task import PairTask
 from common.task import Splits, resolve, training_search_space
-from common.thresholds import accuracy_threshold, best_threshold
+from common.thresholds import accuracy_threshold, best_threshold, binary_scores
 from competitions.pair.config import PairFilesConfig
 from competitions.pair.data import Pair, read_pair_file
 from competitions.pair.submission import EXTENSIONS, write_pair_submission
-
-
-def pair_scores(labels: np.ndarray, probs: np.ndarray, threshold: float) -> dict[str, float]:
-    """``accuracy`` and ``f1`` (positive class) of ``probs >= threshold`` against (N,) 0/1 ``labels``, and ``auc``
-    (NaN with one class)."""
-    decided = (probs >= threshold).astype(int)
-    two_classes = len(set(labels.tolist())) == 2
-    return {"accuracy": float(np.mean(decided == labels)),
-            "f1": float(f1_score(labels, decided, zero_division=0.0)),
-            "auc": float(roc_auc_score(labels, probs)) if two_classes else float("nan")}
 
 
 class PairFilesTask(PairTask):
@@ -98,7 +87,8 @@ class PairFilesTask(PairTask):
             return train, valid
         k, groups = max(2, round(1 / config.valid_fraction)), text_groups(self.text_pairs(labelled))
         if len(set(groups.tolist())) < k:
-            raise ValueError(f"the train file's {len(labelled)} pairs share their texts in {len(set(groups.tolist()))} "
+            raise ValueError(f"{resolve(config.data_dir, config.train_file)}: its {len(labelled)} pairs share their "
+                             f"texts in {len(set(groups.tolist()))} "
                              f"groups, too few to hold out whole groups as 1/{k} of them: give --dev-file, a larger "
                              "--valid-fraction, or --group-by-text false (k-fold: --valid-fraction 0, its folds "
                              "validate)")
@@ -130,14 +120,16 @@ class PairFilesTask(PairTask):
         if self.metric is None:
             raise RuntimeError("PairFilesTask.score before load_data/load_test: the metric is the run config's")
         labels, probs = self.labels(examples), np.asarray(probs)
-        if state is not None:
-            threshold = state["threshold"]
-        elif self.metric == "f1":
-            threshold = best_threshold(labels, probs)[0]
-        else:
-            threshold = accuracy_threshold(labels, probs)[0]
-        metrics = pair_scores(labels, probs, threshold)
+        threshold = state["threshold"] if state is not None else self.threshold(labels, probs)
+        metrics = binary_scores(labels, probs, threshold)
         return {"score": metrics[self.metric], **metrics}, {"threshold": float(threshold)}
+
+    def threshold(self, labels: np.ndarray, probs: np.ndarray) -> float:
+        """The cut of (N,) ``probs`` that :meth:`score` tunes on (N,) 0/1 ``labels``: for F1 when the metric is
+        ``f1``, else for accuracy. Raises RuntimeError: no config loaded yet."""
+        if self.metric is None:
+            raise RuntimeError("PairFilesTask.score before load_data/load_test: the metric is the run config's")
+        return float((best_threshold if self.metric == "f1" else accuracy_threshold)(labels, probs)[0])
 
     def write_submission(self, config: PairFilesConfig, test: list[Pair], probs: np.ndarray, state: dict, name: str,
                          test_file: str | None = None) -> dict:
