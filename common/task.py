@@ -140,6 +140,17 @@ class Task:
         """(N,) int labels of labelled examples."""
         return np.array([e.label for e in examples])
 
+    def targets(self, examples: Sequence) -> np.ndarray:
+        """(N,) float target in [0, 1] of the P(label 1) a model predicts, for labelled ``examples``.
+
+        A 0/1 task's labels as floats (the default); a task with graded labels (a similarity
+        score, ``--task pair --label-range``) maps each to [0, 1], and a model of P is fitted to
+        it as a soft target (cross-entropy against ``[1 - y, y]``, as sentence-transformers'
+        cross-encoder is trained on STS-B scores / 5). Classical members fit it the same way
+        (:func:`common.soft_labels.fit_soft`).
+        """
+        return np.asarray(self.labels(examples), dtype=float)
+
     def with_labels(self, examples: Sequence, labels: Sequence[int]) -> list:
         """Copies of ``examples`` labelled with (N,) int ``labels`` (pseudo-labelled test rows; the originals unchanged).
 
