@@ -1,4 +1,4 @@
-"""Score finished ``--task pair`` runs on test labels that came afterwards: held-out accuracy, F1, AUC, paired bootstrap.
+"""Score finished ``--task pair`` runs on test labels that came afterwards: held-out scores, paired bootstrap.
 
     python -m bench.pair_heldout --labels-file data/xiaobu/pairs/iceflame_bq_corpus/test.csv \\
         --runs runs/pair/tfidf-baseline runs/pair/bq-scratch runs/pair/ensemble-cv5-recipe [--name bq]
@@ -10,7 +10,8 @@ submission made: a single run (and the TF-IDF reference) has ``probabilities.npz
 a k-fold or ensemble run has ``test_predictions.npz`` and decides at the threshold tuned on its
 ``oof.npz``, as its submission did. The labels file is read with the first run's ``config.json``
 (its columns and label values; the test rows' ids, asserted equal to every run's). Each run is
-scored by the run's metric and the other two; every run after the first is compared with it by a
+scored as the task scores (:meth:`PairFilesTask.label_scores`: accuracy, F1 and AUC; graded labels
+Spearman and Pearson), at that decision; every run after the first is compared with it by a
 paired bootstrap over the test rows (:func:`bench.oof_compare.paired_bootstrap`). Prints a table;
 writes ``bench/results/pair_heldout_<name>.json``.
 """
@@ -33,29 +34,30 @@ from common.cv import assert_same_ids
 from common.distillation import TEACHER_THRESHOLDS_FILE
 from common.io import write_json_atomic
 from competitions.pair.config import PairFilesConfig
-from common.thresholds import binary_scores
 from competitions.pair.data import read_pair_file
 from competitions.pair.task import TASK
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
-def run_decisions(run_dir: Path) -> tuple[np.ndarray, np.ndarray, float]:
-    """``(test ids (N,), test P(1) (N,), threshold)`` of a finished run, as its submission decided (a k-fold or
-    ensemble run: :meth:`PairFilesTask.threshold` on its OOF rows; the task configured first).
+def run_decisions(run_dir: Path) -> tuple[np.ndarray, np.ndarray, dict]:
+    """``(test ids (N,), test P(1) (N,), decision state)`` of a finished run, as its submission decided (a k-fold or
+    ensemble run: :meth:`PairFilesTask.label_scores`' on its OOF rows; the task configured first).
 
     Raises:
         FileNotFoundError: a folder with neither a single run's nor a k-fold run's files.
     """
-    for name in (TEACHER_THRESHOLDS_FILE, "thresholds.json"):
-        if (run_dir / name).is_file() and (run_dir / "probabilities.npz").is_file():
+    if (run_dir / "probabilities.npz").is_file():
+        files = [run_dir / name for name in (TEACHER_THRESHOLDS_FILE, "thresholds.json") if (run_dir / name).is_file()]
+        state = json.loads(files[0].read_text(encoding="utf-8")) if files else {}  # graded labels decide nothing
+        if files or TASK.bounds is not None:
             saved = np.load(run_dir / "probabilities.npz")
-            state = json.loads((run_dir / name).read_text(encoding="utf-8"))
-            return saved["test_ids"], saved["test_probs"], float(state["threshold"])
+            return saved["test_ids"], saved["test_probs"], state
     if (run_dir / "oof.npz").is_file() and (run_dir / "test_predictions.npz").is_file():
         oof, test = np.load(run_dir / "oof.npz"), np.load(run_dir / "test_predictions.npz")
-        return test["test_ids"], test["test"], TASK.threshold(oof["labels"], oof["oof"])
-    raise FileNotFoundError(f"{run_dir}: neither probabilities.npz with thresholds.json (a single run) "
+        return test["test_ids"], test["test"], TASK.label_scores(oof["labels"], oof["oof"])[1]
+    raise FileNotFoundError(f"{run_dir}: neither probabilities.npz with thresholds.json (a single run; graded labels: "
+                            "probabilities.npz) "
                             "nor oof.npz with test_predictions.npz (a k-fold or ensemble run)")
 
 
@@ -75,13 +77,15 @@ def main(argv: Sequence[str] | None = None) -> dict:
     rows = {}
     reference = None
     for run_dir in runs:
-        ids, probs, threshold = run_decisions(run_dir)
+        ids, probs, state = run_decisions(run_dir)
         assert_same_ids(np.array(TASK.ids(test)), ids, f"{run_dir}'s test rows against {args.labels_file}")
 
-        def score(picked: np.ndarray, p: np.ndarray, t: float = threshold) -> float:
-            return binary_scores(labels[picked], p[picked], t)[config.metric]
+        def score(picked: np.ndarray, p: np.ndarray, decided: dict = state) -> float:
+            return TASK.label_scores(labels[picked], p[picked], decided)[0]["score"]
 
-        row = {**binary_scores(labels, probs, threshold), "threshold": threshold}
+        metrics = TASK.label_scores(labels, probs, state)[0]
+        row = {k: v for k, v in metrics.items() if k != "score"}
+        row.update({"threshold": state["threshold"]} if "threshold" in state else {})
         if reference is None:
             reference = (score, probs)
         else:
@@ -92,11 +96,12 @@ def main(argv: Sequence[str] | None = None) -> dict:
               "rounds": args.rounds, "wall_seconds": round(time.time() - start, 1)}
     name = check_result_name(args.name) or runs[0].name
     write_json_atomic(RESULTS / f"pair_heldout_{name}.json", result)
-    print(f"{'run':<48} {'accuracy':>9} {'f1':>7} {'auc':>7}  {config.metric} against the first [95%]")
+    columns = [k for k in metrics if k != "score"]
+    print(f"{'run':<48}" + "".join(f" {c:>9}" for c in columns) + f"  {config.metric} against the first [95%]")
     for run, row in rows.items():
         against = row.get("against_first")
         text = f"{against['diff']:+.4f} [{against['low']:+.4f}, {against['high']:+.4f}]" if against else ""
-        print(f"{run:<48} {row['accuracy']:>9.4f} {row['f1']:>7.4f} {row['auc']:>7.4f}  {text}")
+        print(f"{run:<48}" + "".join(f" {row[c]:>9.4f}" for c in columns) + f"  {text}")
     print(json.dumps(result))
     return result
 

@@ -19,6 +19,10 @@ Two ways to combine (N,) probabilities of label 1 from K members:
   with a logistic regression on the members' OOF logits as the level-1 model
   (one per group, e.g. Sohu's subtask, when the task gives groups).
 
+The stack and the non-neural members are fitted to the task's targets in [0, 1]
+(``Task.targets``: the 0/1 labels, or graded labels mapped to [0, 1]) by
+:func:`common.soft_labels.fit_soft`, which is the plain fit for 0/1 labels.
+
 Both are fitted on OOF rows and so both scores on those rows are optimistic: the
 weights were chosen on the labels they are scored against. :func:`cross_fit` gives
 the honest number: for each fold k the combiner is fitted on the OOF rows of the
@@ -41,6 +45,7 @@ from threadpoolctl import threadpool_limits
 
 from common.cv import assert_same_ids
 from common.match_features import alignment_statistics, pair_statistics, word2vec_alignment
+from common.soft_labels import check_targets, fit_soft
 from common.tfidf_reference import PairFeatures
 
 
@@ -213,8 +218,8 @@ class Stack:
     """Fitted level-1 logistic regressions: one over all rows, and one per group when groups were given.
 
     ``models[g]`` is a ``LogisticRegression`` or, for a group whose training rows hold
-    one class only, that class as a float constant. Rows of a group not seen in
-    fitting use the model of all rows (``models[None]``).
+    one target value only (one class of 0/1 labels), that value as a float constant. Rows
+    of a group not seen in fitting use the model of all rows (``models[None]``).
     """
 
     models: dict
@@ -226,19 +231,23 @@ def fit_stack(predictions: np.ndarray, labels: np.ndarray, groups: np.ndarray | 
 
     Args:
         predictions: (K, N) members' OOF probabilities of label 1.
-        labels: (N,) 0/1.
+        labels: (N,) 0/1 labels or targets in [0, 1] (``Task.targets``; fitted by
+            :func:`common.soft_labels.fit_soft`, the plain fit for 0/1).
         groups: (N,) optional group keys (e.g. a subtask): one regression per group.
         C: inverse L2 strength (scikit-learn's).
 
     Returns:
         The :class:`Stack`; :func:`apply_stack` predicts with it.
+
+    Raises:
+        ValueError: labels outside [0, 1].
     """
     X, y = logit(predictions).T, np.asarray(labels)  # (N, K)
 
     def one(rows: np.ndarray) -> LogisticRegression | float:
-        if len(np.unique(y[rows])) < 2:
+        if len(np.unique(y[rows])) < 2:  # one target value (one class): that value
             return float(y[rows][0]) if len(rows) else 0.5
-        return LogisticRegression(C=C, max_iter=1000).fit(X[rows], y[rows])
+        return fit_soft(LogisticRegression(C=C, max_iter=1000), X[rows], y[rows])
 
     models = {None: one(np.arange(len(y)))}
     if groups is not None:
@@ -446,7 +455,8 @@ class ExtraRows:
     """Labelled rows a feature member trains on and never scores: a task's implied rows (``Task.implied_rows``).
 
     Attributes:
-        pairs: (E,) ``(text_a, text_b)``; labels: (E,) 0/1.
+        pairs: (E,) ``(text_a, text_b)``; labels: (E,) the targets the models fit (``Task.targets``:
+            0/1 labels, or graded labels mapped to [0, 1]).
         fold: (E,) the fold of the pool rows each was derived from: fold k's model trains on
             those with another fold, as a neural fold model does.
         groups: (E,) condition ids, or None (the task has none).
@@ -466,7 +476,7 @@ def implied_extra_rows(task, config: Any, pool: Sequence, fold: np.ndarray, data
         pool: N pool examples; fold: (N,) their folds.
 
     Returns:
-        The E rows with their (E,) folds, or None when the task implies none.
+        The E rows with their (E,) folds and targets (``task.targets``), or None when the task implies none.
     """
     folds, examples = [], []
     for k in np.unique(fold).tolist():
@@ -475,7 +485,7 @@ def implied_extra_rows(task, config: Any, pool: Sequence, fold: np.ndarray, data
         folds += [k] * len(implied)
     if not examples:
         return None
-    pairs, labels = task.text_pairs(examples), task.labels(examples)
+    pairs, labels = task.text_pairs(examples), task.targets(examples)
     groups = condition_groups(task, examples, [])[0]
     return ExtraRows(pairs, np.asarray(labels), np.asarray(folds), groups)
 
@@ -517,7 +527,8 @@ def feature_member(spec: str, pairs: Sequence[tuple], labels: np.ndarray, fold: 
     Args:
         spec: ``"tfidf"``, ``"tfidf-word"`` or ``"gbm"``.
         pairs: (N,) ``(text_a, text_b)`` (strings, or sequences of ids) of the pool.
-        labels: (N,) 0/1; fold: (N,) fold numbers (a k-fold run's).
+        labels: (N,) 0/1 labels or targets in [0, 1] (``Task.targets``): the models are fitted to them by
+            :func:`common.soft_labels.fit_soft` (the plain fit for 0/1); fold: (N,) fold numbers (a k-fold run's).
         test_pairs: (M,) test pairs; groups / test_groups: optional (N,) / (M,) int group ids.
         extra: rows fold k's model also trains on (those of another fold), never scored.
 
@@ -525,10 +536,11 @@ def feature_member(spec: str, pairs: Sequence[tuple], labels: np.ndarray, fold: 
         ``(oof (N,), per_fold (K, M))``.
 
     Raises:
-        ValueError: an unknown spec; ``tfidf-word`` on id texts.
+        ValueError: an unknown spec; ``tfidf-word`` on id texts; labels outside [0, 1].
     """
     if spec not in FEATURE_MEMBERS:
         raise ValueError(f"unknown member {spec!r}: a k-fold run folder or one of {list(FEATURE_MEMBERS)}")
+    check_targets(labels, len(pairs), f"member {spec}")  # before any feature is computed
     with member_threads():
         return _feature_member(spec, pairs, labels, fold, test_pairs, groups, test_groups, options, extra)
 
@@ -569,7 +581,7 @@ def _feature_member(spec: str, pairs: Sequence[tuple], labels: np.ndarray, fold:
         columns = GbmFoldColumns.fit([first[i] for i in texts_from], [second[i] for i in texts_from], kind, ngram_max,
                                      with_sum, options)
         X = np.hstack([rows, columns.transform(first, second)])
-        model = gbm_classifier(options, grouped=groups is not None).fit(X[train], labels[train])
+        model = fit_soft(gbm_classifier(options, grouped=groups is not None), X[train], labels[train])
         per_fold[k] = model.predict_proba(X[L:])[:, 1] if len(test_pairs) else per_fold[k]
         return model.predict_proba(X[held])[:, 1]
 
@@ -578,11 +590,12 @@ def _feature_member(spec: str, pairs: Sequence[tuple], labels: np.ndarray, fold:
 
 def _fit_per_group(make: Callable, X, X_test, labels: np.ndarray, train: np.ndarray, held: np.ndarray,
                    groups: np.ndarray | None, test_groups: np.ndarray | None, test_out: np.ndarray) -> np.ndarray:
-    """Fit ``make()`` on the ``train`` rows of ``X`` (one per group when given).
+    """Fit ``make()`` on the ``train`` rows of ``X`` to ``labels`` (one per group when given; :func:`fit_soft`).
 
     Fills ``test_out`` (M,) with its test probabilities and returns the ``held`` rows'.
-    A group with one class in ``train`` predicts that class; rows of a group absent from
-    ``train`` get the training rows' positive rate.
+    A group whose ``train`` rows hold one target value (one class of 0/1 labels) predicts
+    that value; rows of a group absent from ``train`` get the training rows' mean target
+    (the positive rate of 0/1 labels).
     """
     prior = float(labels[train].mean())
     held_out = np.full(len(held), prior)
@@ -593,10 +606,10 @@ def _fit_per_group(make: Callable, X, X_test, labels: np.ndarray, train: np.ndar
     for g in np.unique(group_of(train)).tolist():
         tr = train[group_of(train) == g]
         he, te = np.flatnonzero(group_of(held) == g), np.flatnonzero(test_group == g)
-        if len(np.unique(labels[tr])) < 2:
+        if len(np.unique(labels[tr])) < 2:  # every target equal: that value (no classifier fits one class)
             held_out[he], test_out[te] = labels[tr][0], labels[tr][0]
             continue
-        model = make().fit(X[tr], labels[tr])
+        model = fit_soft(make(), X[tr], labels[tr])
         if len(he):
             held_out[he] = model.predict_proba(X[held[he]])[:, 1]
         if len(te):

@@ -27,6 +27,7 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 
 from common.cv import assert_same_ids
+from common.soft_labels import fit_soft
 
 Text = str | Sequence[int]
 Pairs = tuple[Sequence[Text], Sequence[Text]]  # (N first texts, N second texts)
@@ -95,20 +96,28 @@ def segmented(text: str) -> str:
     return " ".join(w for w in jieba.lcut(text) if not w.isspace())
 
 
-def fit_predict(features: PairFeatures, train: Pairs, labels: Sequence[int], scored: Sequence[Pairs],
+def fit_predict(features: PairFeatures, train: Pairs, labels: Sequence[float], scored: Sequence[Pairs],
                 C: float = 4.0, max_iter: int = 3000, class_weight: str | None = None) -> list[np.ndarray]:
     """Fit a logistic regression on the (already fitted) ``features`` of ``train``; P(label 1) for each of ``scored``.
 
+    The regression is fitted by :func:`common.soft_labels.fit_soft`: 0/1 labels give the plain fit,
+    graded targets in [0, 1] (``Task.targets``) the soft-target log loss, and the prediction is then
+    the predicted target.
+
     Args:
-        train: (first texts, second texts) of N labelled pairs; labels: (N,) 0/1.
+        train: (first texts, second texts) of N labelled pairs; labels: (N,) 0/1 labels or targets in [0, 1].
         scored: pair lists to predict; an empty one gets an empty array.
         C, max_iter, class_weight: scikit-learn's ``LogisticRegression`` options.
 
     Returns:
         One (M_i,) probability array per entry of ``scored``.
+
+    Raises:
+        ValueError: labels outside [0, 1]; ``class_weight`` with targets other than 0/1 (class weights
+            need 0/1 labels).
     """
     model = LogisticRegression(C=C, max_iter=max_iter, class_weight=class_weight)
-    model.fit(features.transform(*train), list(labels))
+    fit_soft(model, features.transform(*train), np.asarray(labels))
     return [model.predict_proba(features.transform(*pairs))[:, 1] if len(pairs[0]) else np.zeros(0)
             for pairs in scored]
 

@@ -13,7 +13,9 @@ rerun reuses them; ``--refresh`` refits). When the first run's config makes the 
 training rows (``Task.implied_rows``, e.g. Sohu's ``--implied-labels``), fold k's feature
 models train on the rows implied by the other folds' rows too, as its neural fold model did. The task's data come from the first run's
 ``config.json`` (its ``--limit`` included; ``--data-dir`` overrides the folder), and its
-pool's ids, every member's ids, labels, folds and test ids are asserted equal first.
+pool's ids, every member's ids, labels, folds and test ids are asserted equal first. The feature
+members and the stack are fitted to the task's targets (``Task.targets``: the 0/1 labels, or graded
+labels mapped to [0, 1]); the saved ``labels`` stay the raw labels.
 
 Two combiners (:mod:`common.ensemble`), both scored by the task's metric: Caruana et al.'s
 (2004) greedy selection with replacement, and Wolpert's (1992) stacking with a logistic
@@ -30,6 +32,7 @@ own fold-k test predictions, so no model behind it saw fold k) in a k-fold run's
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import time
 from dataclasses import asdict
@@ -66,7 +69,9 @@ def run_config(task: Task, run_dir: Path, data_dir: str | None, submission_dir: 
 
     ``config_files``: the task's override files (``--config``, e.g. a ``--task pair`` contest file) the
     run was made with, checked against it: a command line that names the contest file as every other
-    command's does is accepted, one naming another contest's is refused.
+    command's does is accepted, one naming another contest's is refused. A file's ``data_dir`` /
+    ``submission_dir`` is not checked when ``data_dir`` / ``submission_dir`` is given: the flag overrides
+    the file here as it did in the run's command.
 
     Raises:
         FileNotFoundError: the run folder has no ``config.json``, or an override file is missing.
@@ -79,7 +84,8 @@ def run_config(task: Task, run_dir: Path, data_dir: str | None, submission_dir: 
     config = config_from_dict(task.config_class, json.loads(path.read_text(encoding="utf-8")))
     for file in config_files:
         for name, value in load_overrides(task.config_class, file).items():
-            if getattr(config, name) != value:
+            flagged = {"data_dir": data_dir, "submission_dir": submission_dir}.get(name)
+            if not flagged and getattr(config, name) != value:
                 raise ValueError(f"{file}: {name} = {value!r}, but {run_dir} was made with {getattr(config, name)!r} "
                                  "(the members' data come from the first run's config.json)")
     if data_dir:
@@ -91,13 +97,18 @@ def run_config(task: Task, run_dir: Path, data_dir: str | None, submission_dir: 
 
 def cached_feature_member(spec: str, cache_dir: Path, ref: Member, pairs: list, test_pairs: list,
                           groups: np.ndarray | None, test_groups: np.ndarray | None, options: FeatureOptions,
-                          score: Callable[[np.ndarray], dict], refresh: bool, extra: ExtraRows | None = None) -> Member:
+                          score: Callable[[np.ndarray], dict], refresh: bool, extra: ExtraRows | None = None,
+                          targets: np.ndarray | None = None) -> Member:
     """The ``tfidf`` / ``gbm`` member on ``ref``'s folds, read from ``cache_dir`` when it was made the same way.
 
-    The cache is reused when its ``member.json`` (spec, options, fold source) matches and
-    its ids, labels, folds and test ids equal ``ref``'s; otherwise the member is fitted
-    (:func:`common.ensemble.feature_member`) and the folder rewritten as a k-fold-like run
-    (``oof.npz``, ``test_predictions.npz``, ``cv_metrics.json``, ``member.json``).
+    The cache is reused when its ``member.json`` (spec, options, fold source, and a digest of the
+    targets when they are not the labels) matches and its ids, labels, folds and test ids equal
+    ``ref``'s; otherwise the member is fitted (:func:`common.ensemble.feature_member`) and the folder
+    rewritten as a k-fold-like run (``oof.npz`` with ``ref``'s raw labels, ``test_predictions.npz``,
+    ``cv_metrics.json``, ``member.json``).
+
+    Args:
+        targets: (N,) what the models fit (``Task.targets`` of the pool, in [0, 1]); None: ``ref.labels``.
     """
     # "threads": fitted in member_threads (one BLAS / OpenMP thread); a cache fitted before, at the machine's thread
     # count, is refitted, since its floats (and the gbm's bins) depended on that count
@@ -105,6 +116,10 @@ def cached_feature_member(spec: str, cache_dir: Path, ref: Member, pairs: list, 
     # since the gbm's bins moved with it (Sohu OOF 0.6762 with SkylakeX kernels, 0.6749 with Haswell's)
     meta = {"spec": spec, "options": asdict(options), "folds_from": str(ref.run_dir), "threads": 1,
             "blas": openblas_kernels()}
+    targets = ref.labels if targets is None else np.asarray(targets)
+    if not np.array_equal(targets, ref.labels):  # graded labels: a cache fitted to other targets (or before
+        # Task.targets, to the raw labels) is refitted; 0/1 tasks keep their caches (targets == labels)
+        meta["targets"] = hashlib.sha256(np.ascontiguousarray(targets, dtype=np.float64).tobytes()).hexdigest()[:16]
     if extra is not None:  # trained on the task's implied rows too (a cache made without them is refitted)
         meta["implied_rows"] = len(extra.pairs)
         meta["vocabulary"] = "pool rows"  # since the IDF and SVD stopped counting the implied rows' texts again
@@ -116,7 +131,7 @@ def cached_feature_member(spec: str, cache_dir: Path, ref: Member, pairs: list, 
                     and np.array_equal(cached.fold, ref.fold) and np.array_equal(cached.test_ids, ref.test_ids)):
                 return cached
     start = time.time()
-    oof, per_fold = feature_member(spec, pairs, ref.labels, ref.fold, test_pairs, groups, test_groups, options, extra)
+    oof, per_fold = feature_member(spec, pairs, targets, ref.fold, test_pairs, groups, test_groups, options, extra)
     member = Member(cache_dir, ref.ids, ref.labels, ref.fold, oof, ref.test_ids, per_fold.mean(axis=0), per_fold, spec)
     if process_state().is_main_process:
         _save_npz(cache_dir / OOF_FILE, ids=ref.ids, labels=ref.labels, fold=ref.fold, oof=oof)
@@ -180,6 +195,7 @@ def main(argv: list[str] | None = None) -> dict:
     assert_same_ids(np.asarray(task.ids(data.test), dtype=str), ref.test_ids,
                     f"{ref.run_dir}/{TEST_FILE} against the task's test set")
     groups, test_groups = condition_groups(task, pool, data.test)  # e.g. Sohu's subtask: per-group fits
+    targets = np.asarray(task.targets(pool), dtype=np.float64)  # (N,) in [0, 1]: what the feature members and stack fit
 
     def scorer(rows: np.ndarray) -> Callable[[np.ndarray], dict]:
         examples = [pool[i] for i in rows]
@@ -197,7 +213,7 @@ def main(argv: list[str] | None = None) -> dict:
                 raise ValueError(f"{spec}: task {task.name} gives no text pairs (Task.text_pairs) to fit it on")
             cache = ref.run_dir.parent / f"{ref.run_dir.name}-{spec}"
             members.append(cached_feature_member(spec, cache, ref, pairs, task.text_pairs(data.test), groups,
-                                                 test_groups, options, everything, args.refresh, extra))
+                                                 test_groups, options, everything, args.refresh, extra, targets))
         else:
             members.append(ref if spec == folders[0] else load_member(spec))
     check_members(members)
@@ -205,7 +221,7 @@ def main(argv: list[str] | None = None) -> dict:
     for m in members:
         if names.count(m.name) > 1:  # runs of one name in different folders: name them by path
             m.name = str(m.run_dir)
-    result = ensemble(task, members, scorer, groups, test_groups, args)
+    result = ensemble(task, members, scorer, groups, test_groups, args, targets)
 
     run_name = args.run_name or f"ensemble-{ref.run_dir.name}"
     run_dir = Path(args.run_dir) if args.run_dir else ref.run_dir.parent / run_name
@@ -237,7 +253,8 @@ def main(argv: list[str] | None = None) -> dict:
 
 
 def ensemble(task: Task, members: list[Member], scorer: Callable[[np.ndarray], Callable[[np.ndarray], dict]],
-             groups: np.ndarray | None, test_groups: np.ndarray | None, args: argparse.Namespace) -> dict:
+             groups: np.ndarray | None, test_groups: np.ndarray | None, args: argparse.Namespace,
+             targets: np.ndarray | None = None) -> dict:
     """Fit both combiners on all OOF rows and cross-fitted over the folds; pick one.
 
     Args:
@@ -246,9 +263,11 @@ def ensemble(task: Task, members: list[Member], scorer: Callable[[np.ndarray], C
         groups, test_groups: (N,) and (M,) optional group ids for the stack.
         args: ``method``, ``iterations``, ``patience``, ``init_max``, ``stack_C``, ``metric_for_best_model``
             (the score Caruana climbs and ``auto`` compares; empty: the task's metric).
+        targets: (N,) what the stack fits, in [0, 1] (``Task.targets`` of the pool); None: the members'
+            labels (0/1 tasks).
 
     Raises:
-        ValueError: ``metric_for_best_model`` names a score the task does not compute.
+        ValueError: ``metric_for_best_model`` names a score the task does not compute; targets outside [0, 1].
 
     Returns:
         ``{"report": what ensemble.json holds, "method", "chosen": {"oof" (N,), "test" (M,),
@@ -260,7 +279,8 @@ def ensemble(task: Task, members: list[Member], scorer: Callable[[np.ndarray], C
     names = [m.name for m in members]
     P = np.stack([m.oof for m in members])  # (K members, N rows)
     T = np.stack([m.test for m in members])  # (K members, M test rows)
-    labels, fold = members[0].labels, members[0].fold
+    fold = members[0].fold
+    targets = members[0].labels if targets is None else np.asarray(targets)  # (N,) what the stack fits
     n_folds = len(np.unique(fold))
     # Fold k's combiner on the members' fold-k test predictions, from models that never saw fold k:
     # what a second round (pseudo-labels, distillation) scored on these folds may learn from.
@@ -286,12 +306,12 @@ def ensemble(task: Task, members: list[Member], scorer: Callable[[np.ndarray], C
 
     def stack_fold(train: np.ndarray, held: np.ndarray) -> np.ndarray:
         g = (lambda rows: None) if groups is None else (lambda rows: groups[rows])
-        stack_folds[int(fold[held[0]])] = model = fit_stack(P[:, train], labels[train], g(train), args.stack_C)
+        stack_folds[int(fold[held[0]])] = model = fit_stack(P[:, train], targets[train], g(train), args.stack_C)
         return apply_stack(model, P[:, held], g(held))
 
     selection = select(np.arange(P.shape[1]))
     caruana_oof = cross_fit(fold, caruana_fold)
-    stack = fit_stack(P, labels, groups, args.stack_C)
+    stack = fit_stack(P, targets, groups, args.stack_C)
     stack_oof = cross_fit(fold, stack_fold)
     candidates = {
         "caruana": {"oof": caruana_oof, "test": selection.weights @ T,

@@ -13,6 +13,7 @@ from common.training.trainer import TrainConfig
 
 FORMATS = ("auto", "tsv", "csv", "jsonl")
 METRICS = ("accuracy", "f1", "auc")
+GRADED_METRICS = ("spearman", "pearson")  # of graded labels (--label-range)
 SUBMISSION_FORMATS = ("csv", "tsv", "jsonl", "lines")
 SUBMISSION_VALUES = ("auto", "label", "probability")
 
@@ -25,7 +26,8 @@ class PairFiles:
     without a header, 0-based positions: when every column given is a number the file has
     no header. ``id_column`` empty: a row's id is its 0-based position among the file's data
     rows (CLUE's test ids). ``label_values``: the negative and the positive label as the files
-    write them; the submission writes them back.
+    write them; the submission writes them back. ``label_range`` ``"lo,hi"`` instead: graded
+    labels, each a number in ``[lo, hi]`` (a similarity score, as in STS-B).
     """
 
     data_dir: str = ""
@@ -38,6 +40,9 @@ class PairFiles:
     label_column: str = "label"
     id_column: str = ""  # the test file's id column (training files need none); empty: the row's 0-based position
     label_values: str = "0,1"  # negative,positive as written in the files
+    # graded labels: "lo,hi", a label is a number in [lo, hi] (a similarity score: Chinese STS-B's 0,5), predicted as
+    # (label - lo) / (hi - lo) in [0, 1]; empty: 0/1 labels (label_values)
+    label_range: str = ""
     valid_fraction: float = 0.1  # without dev_file: this stratified share of the train file validates
     # that split keeps pairs sharing a text (transitively) on one side, as k-fold's folds do: on BQ Corpus, where 98%
     # of pairs share a text with another, a split that did not validated TF-IDF at 0.834 against 0.716 out of fold
@@ -45,6 +50,18 @@ class PairFiles:
     group_by_text: bool = True
     split_seed: int = 42  # seed of that split (independent of the training seed)
     limit: int = 0  # > 0: keep only the first N pairs of train and of dev (smoke tests, quick runs)
+
+    def graded_range(self) -> tuple[float, float] | None:
+        """``(lo, hi)`` of ``label_range``, or None for 0/1 labels. Raises ValueError: not two numbers lo < hi."""
+        if not self.label_range.strip():
+            return None
+        try:
+            lo, hi = (float(v) for v in self.label_range.split(","))
+        except ValueError:
+            lo = hi = float("nan")
+        if not lo < hi:  # also NaN and a wrong count
+            raise ValueError(f"--label-range {self.label_range!r}: expected 'lo,hi', two numbers lo < hi, e.g. '0,5'")
+        return lo, hi
 
 
 @dataclass
@@ -55,21 +72,28 @@ class PairFilesConfig(SmallPairModelDefaults, TrainConfig, LogitAdjustmentConfig
     ``metric``: what picks the best epoch, the k-fold score and the submission's name (the
     task reports it as ``score``, beside all three): ``accuracy`` or ``f1`` (of the positive class) of
     ``P(1) >= t`` with ``t`` tuned on the rows scored (validation, OOF) and kept for the
-    submission, or ``auc`` (ROC AUC of P(1)). Model defaults: :class:`common.pair_task.SmallPairModelDefaults`
+    submission, or ``auc`` (ROC AUC of P(1)). With graded labels (``label_range``): ``spearman`` or
+    ``pearson``, the rank or linear correlation of P with the labels (CoSENT's and SBERT's STS-B
+    measure is Spearman's). Model defaults: :class:`common.pair_task.SmallPairModelDefaults`
     (AFQMC's), from scratch unless ``--model``.
     """
 
-    metric: str = "accuracy"  # accuracy | f1 | auc
+    metric: str = "accuracy"  # accuracy | f1 | auc; graded labels (--label-range): spearman | pearson
     submission_dir: str = "submissions/pair"
     submission_format: str = "csv"  # csv | tsv (a header, then id and value) | jsonl ({id, value}) | lines (value only)
-    submission_value: str = "auto"  # label | probability | auto (probability for auc, else the label)
+    # label | probability | auto (probability for auc, else the label); graded labels: auto writes the predicted score
+    # lo + P * (hi - lo), label that score rounded to a whole number, probability P itself
+    submission_value: str = "auto"
     submission_id_column: str = "id"  # header / key names of the submission's two columns
     submission_label_column: str = "label"
 
     def __post_init__(self) -> None:
         """Raises ValueError: an unknown metric, file or submission format, columns that mix names and positions,
-        label values that are not two, or one name for both submission columns."""
-        for name, allowed in (("metric", METRICS), ("file_format", FORMATS),
+        label values that are not two, one name for both submission columns; a label range that is not two
+        numbers lo < hi, a metric of the other kind of labels, or graded labels with what needs 0/1 labels
+        (logit adjustment, pseudo-labels) or with a distillation temperature other than 1."""
+        graded = bool(self.label_range.strip())
+        for name, allowed in (("metric", GRADED_METRICS if graded else METRICS), ("file_format", FORMATS),
                               ("submission_format", SUBMISSION_FORMATS), ("submission_value", SUBMISSION_VALUES)):
             if getattr(self, name) not in allowed:
                 raise ValueError(f"--{name.replace('_', '-')} {getattr(self, name)!r}: expected one of {list(allowed)}")
@@ -82,3 +106,14 @@ class PairFilesConfig(SmallPairModelDefaults, TrainConfig, LogitAdjustmentConfig
         values = [v.strip() for v in self.label_values.split(",")]
         if len(values) != 2 or not all(values) or values[0] == values[1]:
             raise ValueError(f"--label-values {self.label_values!r}: expected 'negative,positive', e.g. '0,1'")
+        if graded:
+            self.graded_range()
+            if self.logit_adjust_tau > 0:
+                raise ValueError("--logit-adjust-tau: logit adjustment corrects a 0/1 label prior; graded labels "
+                                 "(--label-range) have none")
+            if getattr(self, "pseudo_from", ""):
+                raise ValueError("--pseudo-from: pseudo-labels are 0/1 labels a teacher is sure of; graded labels "
+                                 "(--label-range) learn from a teacher by --distill-from")
+            if getattr(self, "distill_from", "") and getattr(self, "distill_temperature", 1.0) != 1.0:
+                raise ValueError("--distill-temperature: with graded labels (--label-range) a student's target is "
+                                 "the mix (1 - alpha) * label + alpha * teacher, at temperature 1")

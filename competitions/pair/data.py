@@ -22,7 +22,7 @@ from competitions.pair.config import PairFiles
 
 @dataclass
 class Pair:
-    """One sentence pair: two texts, its 0/1 label (1 = the positive label value), its ids.
+    """One sentence pair: two texts, its label (0/1, 1 = the positive label value; or a graded label's number), its ids.
 
     ``id`` is unique across the files of a run (``<split>:<row>``); ``key`` is the submission's
     id (the id column's value, or ``row``); ``row`` is the 0-based position among the file's pairs.
@@ -30,7 +30,7 @@ class Pair:
 
     a: str
     b: str
-    label: int | None  # 0/1, None for unlabelled pairs
+    label: int | float | None  # 0/1, a number in --label-range (graded labels), None for unlabelled pairs
     id: str
     key: str
     row: int
@@ -102,6 +102,18 @@ def _rows(path: Path, fmt: str, columns: list[str]) -> Iterator[tuple[str, dict[
         yield f"{path}:{reader.line_num}", {c: cells[i] for c, i in index.items() if i < len(cells)}
 
 
+def graded_label(value: Any, where: str, bounds: tuple[float, float]) -> float:
+    """A graded label cell as its number in ``bounds`` = (lo, hi). Raises DataFileError: not a number in them."""
+    try:
+        number = float(value) if not isinstance(value, bool) else float("nan")
+    except ValueError:
+        number = float("nan")
+    if not bounds[0] <= number <= bounds[1]:  # also NaN
+        raise DataFileError(f"{where}: label {label_value(value)!r}, expected a number in [{bounds[0]:g}, "
+                            f"{bounds[1]:g}] (--label-range lo,hi)")
+    return number
+
+
 def read_pair_file(path: str | Path, files: PairFiles, labelled: bool, split: str, limit: int = 0) -> list[Pair]:
     """Every pair of ``path`` (the first ``limit`` when > 0), read as ``files`` says.
 
@@ -111,7 +123,7 @@ def read_pair_file(path: str | Path, files: PairFiles, labelled: bool, split: st
     Raises:
         FileNotFoundError: no file.
         DataFileError: a row without a text, an empty or non-text value (JSON null, a list), a label outside
-            ``files.label_values``,
+            ``files.label_values`` (graded labels: not a number in ``files.label_range``),
             an empty or repeated id, a header without a named column, or no pairs at all — naming
             ``path:line`` and what was expected.
     """
@@ -120,6 +132,7 @@ def read_pair_file(path: str | Path, files: PairFiles, labelled: bool, split: st
         raise FileNotFoundError(f"{path}: no such file")
     fmt = file_format(path, files.file_format)
     negative, positive = [v.strip() for v in files.label_values.split(",")]
+    bounds = files.graded_range()
     columns = [files.text_a_column, files.text_b_column]
     columns += [files.label_column] if labelled else []
     columns += [files.id_column] if files.id_column and not labelled else []  # only the submission's rows need ids
@@ -140,7 +153,9 @@ def read_pair_file(path: str | Path, files: PairFiles, labelled: bool, split: st
         if not a or not b:
             raise DataFileError(f"{where}: empty text in {columns[0]!r} or {columns[1]!r}")
         label = None
-        if labelled:
+        if labelled and bounds is not None:
+            label = graded_label(row[files.label_column], where, bounds)
+        elif labelled:
             value = label_value(row[files.label_column])
             if value not in (negative, positive):  # "1.0" in a CSV as JSON's 1.0; "True" as "true"
                 value = next((v for v in (negative, positive) if same_label(value, v)), value)

@@ -75,9 +75,9 @@ def parse(fmt: str, text: str, id_column: str, value_column: str, source: str) -
 
 
 def validate(rows: Sequence[tuple[int, str | None, str]], keys: Sequence[str], labels: Sequence[str] | None,
-             source: str) -> None:
+             source: str, bounds: tuple[float, float] = (0.0, 1.0)) -> None:
     """Check :func:`parse`'s rows: one per test key, in order, each value a label of ``labels``
-    (None: a probability in [0, 1]).
+    (None: a number in ``bounds``, by default a probability in [0, 1]; a graded label's score).
 
     Raises:
         SubmissionError: a missing or extra row, an id out of place (naming the line), a bad value.
@@ -92,31 +92,34 @@ def validate(rows: Sequence[tuple[int, str | None, str]], keys: Sequence[str], l
             if value not in labels:
                 raise SubmissionError(f"{where}: label {value!r} not in {list(labels)}")
             continue
+        kind = "probability" if tuple(bounds) == (0.0, 1.0) else "score"
         try:
             p = float(value)
         except ValueError:
-            raise SubmissionError(f"{where}: {value!r} is not a probability") from None
-        if math.isnan(p) or not 0.0 <= p <= 1.0:
-            raise SubmissionError(f"{where}: {value!r} is not a probability in [0, 1]")
+            raise SubmissionError(f"{where}: {value!r} is not a {kind}") from None
+        if math.isnan(p) or not bounds[0] <= p <= bounds[1]:
+            raise SubmissionError(f"{where}: {value!r} is not a {kind} in [{bounds[0]:g}, {bounds[1]:g}]")
 
 
 def write_pair_submission(path: str | Path, fmt: str, keys: Sequence[str], values: Sequence[str | float],
-                          id_column: str, value_column: str, labels: Sequence[str] | None) -> int:
+                          id_column: str, value_column: str, labels: Sequence[str] | None,
+                          bounds: tuple[float, float] = (0.0, 1.0)) -> int:
     """Validate, write atomically, read back and validate again; returns the row count.
 
     Args:
         fmt: ``csv``, ``tsv``, ``jsonl`` or ``lines``.
         keys: (N,) the test pairs' ids, in the file's order.
-        values: (N,) labels (str, each in ``labels``) or probabilities (float; ``labels`` None).
+        values: (N,) labels (str, each in ``labels``) or numbers (float; ``labels`` None): probabilities, or
+            with ``bounds`` (lo, hi) a graded label's scores in [lo, hi].
 
     Raises:
         SubmissionError: see :func:`validate` (nothing is written when the values fail).
     """
     path = Path(path)
     text = render(fmt, keys, values, id_column, value_column)
-    validate(parse(fmt, text, id_column, value_column, str(path)), keys, labels, str(path))
+    validate(parse(fmt, text, id_column, value_column, str(path)), keys, labels, str(path), bounds)
     with atomic_path(path) as tmp:
         tmp.write_text(text, encoding="utf-8")
     rows = parse(fmt, path.read_text(encoding="utf-8"), id_column, value_column, str(path))
-    validate(rows, keys, labels, str(path))
+    validate(rows, keys, labels, str(path), bounds)
     return len(rows)

@@ -1,8 +1,9 @@
-"""Any 0/1 sentence-pair contest for the shared commands, from flags: files, columns, labels, metric, submission.
+"""Any sentence-pair contest for the shared commands, from flags: files, columns, labels, metric, submission.
 
     python -m common.commands.train --task pair --data-dir DIR --train-file train.csv --test-file test.csv \\
         [--dev-file dev.csv] [--text-a-column q1 --text-b-column q2 --label-column label --id-column id] \\
-        [--metric accuracy|f1|auc] [--submission-format csv|tsv|jsonl|lines]
+        [--metric accuracy|f1|auc] [--submission-format csv|tsv|jsonl|lines] \\
+        [--label-range 0,5 --metric spearman|pearson]      # graded labels: a similarity score (STS-B)
     make pair-train PAIR=my_contest.toml     # the same flags in a TOML file (competitions/pair/examples/)
 
 The model, inputs, training, k-fold, tuning, ensembles, MLM pretraining and distillation are the
@@ -10,17 +11,30 @@ shared pair task's (:class:`common.pair_task.PairTask`, the AFQMC model); this m
 files (:mod:`competitions.pair.data`), scores with the chosen metric and writes the submission in
 the format asked (:mod:`competitions.pair.submission`). The metric is reported as ``score`` (it
 names submissions and is the k-fold score), beside ``accuracy``, ``f1`` and ``auc``.
+
+Graded labels (``--label-range lo,hi``, e.g. Chinese STS-B's 0-5 similarity): the same model predicts
+P = (label - lo) / (hi - lo), trained with cross-entropy against the soft target ``[1 - y, y]`` (the
+:class:`common.pair_classifier.PairClassifier` head unchanged; sentence-transformers' cross-encoder
+trains STS-B so, with BCE on score / 5), scored by Spearman's or Pearson's correlation
+(scipy.stats), submitted as the score ``lo + P * (hi - lo)``. Everything built on P carries over
+(k-fold, swap TTA, the ensemble, distillation); pseudo-labels and logit adjustment, which need 0/1
+labels, are refused.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
+import torch
+from scipy.stats import pearsonr, spearmanr
 
 from common.cv import make_folds, stratified_holdout, text_groups
+from common.distillation import soft_cross_entropy
 from common.pair_task import PairTask
-from common.task import Splits, resolve, training_search_space
+from common.task import Model, Splits, resolve, training_search_space
 from common.thresholds import accuracy_threshold, best_threshold, binary_scores
 from competitions.pair.config import PairFilesConfig
 from competitions.pair.data import Pair, read_pair_file
@@ -47,10 +61,11 @@ class PairFilesTask(PairTask):
     search_space = training_search_space(learning_rate=(1e-4, 1e-3), epochs=(2, 5), logit_adjustment=False)
     fold_overrides = {"valid_fraction": 0.0}  # a fold's held-out rows are its validation set
     metric: str | None = None  # the loaded config's --metric
+    bounds: tuple[float, float] | None = None  # the loaded config's --label-range (graded labels), else None
 
     def configure(self, config: PairFilesConfig) -> None:
-        """Take the metric of ``config`` (the run's) for :meth:`score`."""
-        self.metric = config.metric
+        """Take the metric and label range of ``config`` (the run's) for :meth:`score` and :meth:`targets`."""
+        self.metric, self.bounds = config.metric, config.graded_range()
 
     def load_data(self, config: PairFilesConfig) -> Splits:
         """Raises FileNotFoundError (naming the options to set), DataFileError (a bad row), ValueError (the split)."""
@@ -62,6 +77,9 @@ class PairFilesTask(PairTask):
                                     "make pair-train PAIR=contest.toml; competitions/pair/README.md)")
         labelled = read_pair_file(train_path, config, True, "train", config.limit)
         if len(set(self.labels(labelled).tolist())) < 2:
+            if self.bounds is not None:
+                raise ValueError(f"{train_path}: every pair is labelled {labelled[0].label:g}; graded labels need "
+                                 "two values at least (--label-column, --label-range)")
             only = config.label_values.split(",")[labelled[0].label].strip()
             raise ValueError(f"{train_path}: every pair is labelled {only!r}; a 0/1 classifier needs both labels "
                              "(--label-column, --label-values)")
@@ -74,7 +92,7 @@ class PairFilesTask(PairTask):
 
     def holdout(self, config: PairFilesConfig, labelled: list[Pair]) -> tuple[list[Pair], list[Pair]]:
         """(train, valid) of the train file without a dev file: about ``valid_fraction`` of its pairs, stratified
-        by label; with ``group_by_text``, whole text groups (:func:`common.cv.text_groups`): one fold of
+        by label (:meth:`strata`); with ``group_by_text``, whole text groups (:func:`common.cv.text_groups`): one fold of
         ``round(1 / valid_fraction)`` grouped folds (:func:`common.cv.make_folds`), so no validation text is
         trained on.
 
@@ -82,7 +100,7 @@ class PairFilesTask(PairTask):
             ValueError: fewer text groups than those folds (naming the options that avoid it).
         """
         if config.valid_fraction <= 0 or not config.group_by_text:
-            train, valid, _ = stratified_holdout(labelled, self.labels(labelled), config.valid_fraction,
+            train, valid, _ = stratified_holdout(labelled, np.asarray(self.strata(labelled)), config.valid_fraction,
                                                  config.split_seed)
             return train, valid
         k, groups = max(2, round(1 / config.valid_fraction)), text_groups(self.text_pairs(labelled))
@@ -92,7 +110,7 @@ class PairFilesTask(PairTask):
                              f"groups, too few to hold out whole groups as 1/{k} of them: give --dev-file, a larger "
                              "--valid-fraction, or --group-by-text false (k-fold: --valid-fraction 0, its folds "
                              "validate)")
-        fold = make_folds(self.labels(labelled).tolist(), k, config.split_seed, groups)
+        fold = make_folds(self.strata(labelled), k, config.split_seed, groups)
         return [p for p, k in zip(labelled, fold) if k], [p for p, k in zip(labelled, fold) if not k]
 
     def load_test(self, config: PairFilesConfig, path: str) -> list[Pair]:
@@ -107,19 +125,81 @@ class PairFilesTask(PairTask):
             return data.train + data.valid
         return sorted(data.train + data.valid, key=lambda p: p.row)  # the train file's order
 
+    def targets(self, examples: Sequence[Pair]) -> np.ndarray:
+        """(N,) the 0/1 labels as floats, or graded labels as ``(label - lo) / (hi - lo)`` in [0, 1]."""
+        labels = np.asarray(self.labels(examples), dtype=float)
+        return labels if self.bounds is None else (labels - self.bounds[0]) / (self.bounds[1] - self.bounds[0])
+
+    def strata(self, examples: Sequence[Pair]) -> list:
+        """(N,) what k-fold and the validation split balance: the 0/1 label, or a graded label's fifth of its range
+        (five equal-width bins of :meth:`targets`)."""
+        if self.bounds is None:
+            return super().strata(examples)
+        return np.minimum((self.targets(examples) * 5).astype(int), 4).tolist()
+
+    def with_labels(self, examples: Sequence[Pair], labels: Sequence[int]) -> list[Pair]:
+        """Raises ValueError for graded labels (pseudo-labels are 0/1); else :meth:`common.task.Task.with_labels`."""
+        if self.bounds is not None:
+            raise ValueError("pseudo-labels are 0/1 labels; graded labels (--label-range) learn from a teacher by "
+                             "--distill-from")
+        return super().with_labels(examples, labels)
+
+    def build(self, config: PairFilesConfig, run_dir: Path, train: list[Pair], data: Splits) -> Model:
+        """The shared pair classifier; with graded labels, trained by :func:`graded_loss` (its 0/1 prior, unused: the
+        labels at or above the middle of the range)."""
+        if self.bounds is None:
+            return super().build(config, run_dir, train, data)
+        halves = [dataclasses.replace(p, label=int(y >= 0.5)) for p, y in zip(train, self.targets(train))]
+        return dataclasses.replace(super().build(config, run_dir, halves, data), loss_fn=graded_loss)
+
+    def dataset(self, config: PairFilesConfig, model: Model, examples: list[Pair], training: bool,
+                unlabelled: Sequence = (), soft_labels: Sequence[float] | None = None):
+        """:meth:`common.pair_task.PairTask.dataset`; with graded labels, every row's soft target is its
+        :meth:`targets` value, or with a teacher's ``soft_labels`` (N,) (NaN: none)
+        ``(1 - alpha) * target + alpha * teacher`` (``--distill-alpha``; at temperature 1 the cross-entropy of
+        that mix is the mix of the two cross-entropies), a row without a label its teacher's alone."""
+        if self.bounds is None:
+            return super().dataset(config, model, examples, training, unlabelled, soft_labels)
+        target = np.array([np.nan if p.label is None else 0.0 for p in examples])
+        labelled = ~np.isnan(target)
+        target[labelled] = self.targets([p for p in examples if p.label is not None])
+        if soft_labels is not None:
+            teacher = np.asarray(soft_labels, dtype=float)
+            alpha = getattr(config, "distill_alpha", 0.5)
+            both = labelled & np.isfinite(teacher)
+            target[both] = (1 - alpha) * target[both] + alpha * teacher[both]
+            target[~labelled] = teacher[~labelled]
+        unlabelled_rows = [dataclasses.replace(p, label=None) for p in examples]
+        return super().dataset(config, model, unlabelled_rows, training, unlabelled, target.tolist())
+
+    def predict_step(self, config: PairFilesConfig, model: Model, log_prior=None, posthoc_tau: float = 0.0):
+        """Raises ValueError: post-hoc logit adjustment of graded labels (no 0/1 prior to adjust)."""
+        if posthoc_tau > 0 and config.graded_range() is not None:
+            raise ValueError("--posthoc-tau: logit adjustment corrects a 0/1 label prior; graded labels "
+                             "(--label-range) have none")
+        return super().predict_step(config, model, log_prior, posthoc_tau)
+
     def score(self, examples: list[Pair], probs: np.ndarray,
               state: dict | None = None) -> tuple[dict[str, float], dict]:
         """(``score`` = the ``--metric`` value, with ``accuracy``, ``f1``, ``auc``; ``{"threshold": t}``).
 
         ``state`` None tunes ``t`` on these rows (for F1 when the metric is ``f1``, else for accuracy);
-        otherwise ``state["threshold"]`` decides (tuned beforehand, e.g. on OOF rows).
+        otherwise ``state["threshold"]`` decides (tuned beforehand, e.g. on OOF rows). Graded labels: ``score``
+        with ``spearman`` and ``pearson`` (scipy.stats; no decision, state ``{}``; NaN for constant ``probs``).
 
         Raises:
             RuntimeError: no config loaded yet (see the class docstring).
         """
+        return self.label_scores(self.labels(examples), probs, state)
+
+    def label_scores(self, labels: np.ndarray, probs: np.ndarray,
+                     state: dict | None = None) -> tuple[dict[str, float], dict]:
+        """:meth:`score` of (N,) ``labels`` (:meth:`labels`) and (N,) ``probs``. Raises RuntimeError: no config."""
         if self.metric is None:
             raise RuntimeError("PairFilesTask.score before load_data/load_test: the metric is the run config's")
-        labels, probs = self.labels(examples), np.asarray(probs)
+        if self.bounds is not None:
+            return graded_scores(labels, probs, self.metric), {}
+        labels, probs = np.asarray(labels), np.asarray(probs)
         threshold = state["threshold"] if state is not None else self.threshold(labels, probs)
         metrics = binary_scores(labels, probs, threshold)
         return {"score": metrics[self.metric], **metrics}, {"threshold": float(threshold)}
@@ -134,7 +214,10 @@ class PairFilesTask(PairTask):
     def write_submission(self, config: PairFilesConfig, test: list[Pair], probs: np.ndarray, state: dict, name: str,
                          test_file: str | None = None) -> dict:
         """``<submission_dir>/<name>.<ext>`` in ``--submission-format``: each test pair's id (``--id-column``'s value,
-        or its 0-based row) and its label (``--label-values``' at the state's threshold) or probability, validated."""
+        or its 0-based row) and its label (``--label-values``' at the state's threshold) or probability, validated.
+        Graded labels: the score ``lo + P * (hi - lo)`` (``--submission-value label``: rounded to a whole number)."""
+        if config.graded_range() is not None:
+            return self.write_graded(config, test, probs, name)
         probability = config.submission_value == "probability" or (config.submission_value == "auto"
                                                                    and config.metric == "auc")
         label_values = [v.strip() for v in config.label_values.split(",")]
@@ -146,6 +229,53 @@ class PairFilesTask(PairTask):
                                      config.submission_id_column, config.submission_label_column,
                                      None if probability else label_values)
         return {"submission": str(path), "rows": rows}
+
+    def write_graded(self, config: PairFilesConfig, test: list[Pair], probs: np.ndarray, name: str) -> dict:
+        """The submission of graded labels (see :meth:`write_submission`)."""
+        lo, hi = config.graded_range()
+        probs = np.clip(np.asarray(probs, dtype=float), 0.0, 1.0)
+        bounds = (0.0, 1.0) if config.submission_value == "probability" else (lo, hi)
+        values = probs.tolist() if config.submission_value == "probability" else (lo + probs * (hi - lo)).tolist()
+        labels = None
+        if config.submission_value == "label":
+            labels = [str(v) for v in range(int(np.ceil(lo)), int(np.floor(hi)) + 1)]
+            if not labels:
+                raise ValueError(f"--submission-value label: no whole number in --label-range {config.label_range}")
+            values = [str(int(np.clip(np.round(v), int(labels[0]), int(labels[-1])))) for v in values]
+        path = Path(config.submission_dir) / f"{name}{EXTENSIONS[config.submission_format]}"
+        rows = write_pair_submission(path, config.submission_format, [p.key for p in test], values,
+                                     config.submission_id_column, config.submission_label_column, labels, bounds)
+        return {"submission": str(path), "rows": rows}
+
+
+
+def graded_scores(labels: np.ndarray, probs: np.ndarray, metric: str) -> dict[str, float]:
+    """``{"score": the metric's, "spearman", "pearson"}`` of (N,) predictions against (N,) graded labels.
+
+    Spearman's rank correlation is STS-B's usual measure (SBERT, CoSENT); both are invariant to the
+    label range's affine map, so P scores as ``lo + P * (hi - lo)`` does. NaN when either side is constant.
+    """
+    labels, probs = np.asarray(labels, dtype=float), np.asarray(probs, dtype=float)
+    constant = len(labels) < 2 or np.ptp(labels) == 0 or np.ptp(probs) == 0
+    metrics = {"spearman": float("nan") if constant else float(spearmanr(labels, probs).statistic),
+               "pearson": float("nan") if constant else float(pearsonr(labels, probs).statistic)}
+    return {"score": metrics[metric], **metrics}
+
+
+def graded_loss(module: torch.nn.Module, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+    """Mean soft cross-entropy of a 2-class pair model against ``batch["soft_labels"]``, (B,) targets in [0, 1].
+
+    ``-(y log p + (1 - y) log(1 - p))`` of ``p = softmax(logits)[:, 1]`` (:func:`common.distillation.soft_cross_entropy`
+    at temperature 1): BCE on a graded label scaled to [0, 1], as sentence-transformers' cross-encoder is trained on
+    STS-B (``score / 5``). Rows with a NaN target are left out.
+    """
+    inputs = {k: v for k, v in batch.items() if k not in ("labels", "soft_labels")}
+    logits = module(**inputs).logits  # (B, 2)
+    target = batch["soft_labels"]  # (B,)
+    has = torch.isfinite(target)
+    if not has.any():
+        return logits.float().sum() * 0.0
+    return soft_cross_entropy(logits[has].float(), target[has], 1.0).mean()
 
 
 TASK = PairFilesTask()
