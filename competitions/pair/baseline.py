@@ -29,9 +29,13 @@ from competitions.pair.task import TASK
 
 
 def predict(train: list[Pair], scored: list[list[Pair]], ngram_max: int, C: float) -> list[np.ndarray]:
-    """Fit on ``train`` (IDF on its text only); (len(s),) P(label 1) for each list ``s`` of ``scored``."""
+    """Fit on ``train`` (IDF on its text only); (len(s),) P(label 1) for each list ``s`` of ``scored``.
+
+    The regression fits ``TASK.targets(train)``: the 0/1 labels, or graded labels (``--label-range``) mapped
+    to [0, 1] as soft targets, whose prediction is then the predicted target.
+    """
     features = PairFeatures("char", ngram_max).fit([t for p in train for t in (p.a, p.b)])
-    return fit_predict(features, TASK.texts(train), TASK.labels(train), [TASK.texts(s) for s in scored], C)
+    return fit_predict(features, TASK.texts(train), TASK.targets(train), [TASK.texts(s) for s in scored], C)
 
 
 def main(argv: list[str] | None = None) -> dict:
