@@ -68,6 +68,11 @@ TUNE_RUN ?= tune
 	@test -n "$(RUNS)" || (echo "usage: make $@ RUNS=\"runs/$*/<cv-run> [runs/$*/<cv-run> ...] [tfidf] [gbm]\"" >&2; exit 2)
 	$(PY) -m common.commands.ensemble --task $* $($*_DATA) --runs $(RUNS) $(ARGS)
 
+# Adversarial validation (common/shift.py): out-of-fold AUC of a classifier of "test pair" against the labelled pool,
+# the n-grams that tell them apart and each pair's P(test), in runs/<task>/<task>_SHIFT_RUN (default shift)
+%-shift: venv ## adversarial validation: do the test pairs look like the training pairs? make pair-shift PAIR=contest.toml
+	$(PY) -m common.commands.shift --task $* $($*_DATA) --run-name $(or $($*_SHIFT_RUN),shift) $(ARGS)
+
 # MLM pretraining of a text-pair task's encoder on its own text (train, validation, test; labels unused), cached in
 # cache/<task>-mlm and resumable; fine-tune it with ARGS="--model cache/<task>-mlm". Sohu and Xiaobu have their own
 # targets (sohu-mlm, xiaobu-pretrain-large); common.commands.pretrain --task runs their modules too.
@@ -285,3 +290,4 @@ pair_ARGS = $(pair_DATA)
 # the recipe's runs are named after the contest file (cv5-bq_corpus-recipe, its ensemble and student), so contests
 # do not share run folders; other targets take CV_RUN / TUNE_RUN / --run-name as for every task
 pair_RECIPE_RUN = $(if $(PAIR),cv$(FOLDS)-$(basename $(notdir $(PAIR)))-recipe)
+pair_SHIFT_RUN = $(if $(PAIR),shift-$(basename $(notdir $(PAIR))))

@@ -1,0 +1,126 @@
+"""Adversarial validation: can a classifier tell a task's training pairs from its test pairs?
+
+The Kaggle check before trusting a validation score (Zygmunt Zając, "Adversarial validation",
+FastML, 2016; fastml.com/adversarial-validation-part-one): label every labelled pair 0 and every test
+pair 1, fit a classifier on what the texts hold, and score it out of fold with ROC AUC. An AUC
+near 0.5 says the test pairs look like the training pairs, so a k-fold or validation score
+should carry over; an AUC near 1 says they differ, and which n-grams tell them apart (the
+classifier's largest weights) says how. Each labelled pair's out-of-fold P(test) ranks how
+test-like it is, for a validation set that resembles the test set.
+
+Features: TF-IDF of each side's character n-grams (ids, for desensitized id texts), the two sides
+summed, and the log length of each side; a logistic regression (scikit-learn). Folds are stratified
+and grouped by text (:func:`common.cv.text_groups` over both files), so a text in both files cannot
+be learnt in one fold and recognised in another. Also reported: the share of test pairs with a text
+that is also a training text, and the mean side lengths.
+
+Reading it (measured on eight contests, competitions/pair/RESULTS.md): an AUC clearly above 0.5 is a
+shift (LCQMC's test file: shorter texts, other punctuation, AUC 0.78, and models that led out of fold
+fell below TF-IDF on it). An AUC clearly *below* 0.5 is not: it arises when files were split by
+question cluster, so a held-out text group's paraphrases sit in the other file and teach the
+classifier the wrong side (BQ Corpus: 0.38, and its models carried over). Without the grouping
+(``group_by_text=False``) such files score high instead (BQ: 0.88), since each exact text is in one
+file only; ``test_pairs_sharing_a_train_text`` shows that case directly.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Hashable, Sequence
+
+import numpy as np
+import scipy.sparse as sp
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import roc_auc_score
+
+from common.cv import make_folds, text_groups
+
+
+@dataclass
+class ShiftConfig:
+    """Options of adversarial validation (``common.commands.shift``)."""
+
+    shift_ngram_max: int = 2  # character (or id) n-grams 1..this
+    shift_folds: int = 5  # out-of-fold AUC over this many text-grouped folds
+    shift_C: float = 1.0  # inverse L2 strength of the logistic regression
+    shift_rounds: int = 1000  # bootstrap resamples of the AUC's 95% interval
+    shift_top: int = 15  # n-grams listed for each side
+    # folds keep pairs sharing a text together (false: plain stratified folds, where a text in both files is learnt)
+    shift_group_by_text: bool = True
+
+
+def _documents(texts: Sequence[Hashable]) -> tuple[list[str], dict]:
+    """Texts as documents and the vectorizer's options: characters of strings, whitespace tokens of id tuples."""
+    if all(isinstance(t, str) for t in texts):
+        return list(texts), {"analyzer": "char"}
+    return [" ".join(str(i) for i in t) for t in texts], {"analyzer": "word", "token_pattern": r"\S+"}
+
+
+def adversarial_validation(train: Sequence[tuple], test: Sequence[tuple], ngram_max: int = 2, folds: int = 5,
+                           C: float = 1.0, seed: int = 0, rounds: int = 1000, top: int = 15,
+                           group_by_text: bool = True) -> dict:
+    """Out-of-fold ROC AUC of a classifier of "test pair" against "training pair", with what separates them.
+
+    Args:
+        train: (N,) ``(text_a, text_b)`` of the labelled pairs (strings, or tuples of ids).
+        test: (M,) the test pairs, the same kind.
+        ngram_max: n-grams 1..ngram_max of characters (strings) or ids (tuples).
+        folds: k of the stratified folds, text-grouped with ``group_by_text`` (fewer text groups than k:
+            ungrouped; ``grouped`` in the result says which).
+        C: the logistic regression's inverse L2 strength.
+        seed: of the folds and the bootstrap.
+        rounds: bootstrap resamples of the rows for the AUC's 95% percentile interval.
+        top: n-grams listed per side.
+
+    Returns:
+        ``{"auc", "low", "high", "train_pairs", "test_pairs", "grouped", "test_pairs_sharing_a_train_text",
+        "mean_length": {"train": [a, b], "test": [a, b]}, "test_like": [(n-gram, weight)],
+        "train_like": [...], "length_weights": [a, b], "oof": (N + M,) P(test) of each pair, out of fold,
+        "fold": (N + M,)}`` (the arrays for the caller to save; lengths in characters or ids).
+
+    Raises:
+        ValueError: an empty side, or ``folds`` < 2.
+    """
+    if not len(train) or not len(test):
+        raise ValueError(f"adversarial validation needs training and test pairs, got {len(train)} and {len(test)}")
+    pairs = list(train) + list(test)
+    y = np.r_[np.zeros(len(train), dtype=int), np.ones(len(test), dtype=int)]
+    docs_a, options = _documents([p[0] for p in pairs])
+    docs_b, _ = _documents([p[1] for p in pairs])
+    vectorizer = TfidfVectorizer(ngram_range=(1, ngram_max), min_df=2, sublinear_tf=True, dtype=np.float64, **options)
+    vectorizer.fit(docs_a + docs_b)
+    lengths = np.array([[len(p[0]), len(p[1])] for p in pairs], dtype=float)  # (N + M, 2)
+    log_lengths = np.log1p(lengths)
+    scaled = (log_lengths - log_lengths.mean(axis=0)) / np.maximum(log_lengths.std(axis=0), 1e-12)
+    X = sp.hstack([vectorizer.transform(docs_a) + vectorizer.transform(docs_b), sp.csr_matrix(scaled)]).tocsr()
+    groups = text_groups(pairs)
+    grouped = group_by_text and len(np.unique(groups)) >= folds
+    fold = make_folds(y.tolist(), folds, seed, groups if grouped else None)
+    oof = np.zeros(len(pairs))
+    for k in range(folds):
+        held = fold == k
+        model = LogisticRegression(C=C, max_iter=2000).fit(X[~held], y[~held])
+        oof[held] = model.predict_proba(X[held])[:, 1]
+    auc = float(roc_auc_score(y, oof))
+    rng = np.random.default_rng(seed)
+    draws = []
+    for _ in range(rounds):
+        rows = rng.integers(0, len(y), len(y))
+        if 0 < y[rows].sum() < len(rows):
+            draws.append(roc_auc_score(y[rows], oof[rows]))
+    full = LogisticRegression(C=C, max_iter=2000).fit(X, y)
+    weights = full.coef_[0]
+    names = vectorizer.get_feature_names_out()
+    order = np.argsort(weights[:len(names)])
+    train_texts = {t for p in train for t in p}
+    sharing = float(np.mean([p[0] in train_texts or p[1] in train_texts for p in test]))
+    return {"auc": auc, "low": float(np.percentile(draws, 2.5)), "high": float(np.percentile(draws, 97.5)),
+            "train_pairs": len(train), "test_pairs": len(test), "grouped": bool(grouped),
+            "test_pairs_sharing_a_train_text": sharing,
+            "mean_length": {"train": lengths[y == 0].mean(axis=0).round(1).tolist(),
+                            "test": lengths[y == 1].mean(axis=0).round(1).tolist()},
+            "test_like": [(str(names[i]), round(float(weights[i]), 3)) for i in order[::-1][:top]],
+            "train_like": [(str(names[i]), round(float(weights[i]), 3)) for i in order[:top]],
+            "length_weights": [round(float(w), 3) for w in weights[len(names):]],
+            "oof": oof, "fold": fold}
