@@ -100,3 +100,30 @@ def test_the_command_writes_the_report_and_each_pairs_p_test(tmp_path):
     assert len(arrays["test_p_test"]) == 20 and ((arrays["p_test"] >= 0) & (arrays["p_test"] <= 1)).all()
     y = np.r_[np.zeros(120), np.ones(20)]
     assert saved["auc"] == pytest.approx(roc_auc_score(y, np.r_[arrays["p_test"], arrays["test_p_test"]]))
+
+
+def test_a_test_like_validation_split_takes_the_most_test_like_text_groups(tmp_path):
+    """--valid-from-shift: the groups of highest mean P(test) until valid_fraction of the pairs, whole groups only;
+    a shift run of other pairs, or none, is refused naming the folder."""
+    from competitions.pair.config import PairFilesConfig
+    from competitions.pair.task import TASK
+
+    rows = [(f"甲{i}", f"乙{i}", i % 2) for i in range(40)]
+    rows[38] = ("共同", "乙38", 0)
+    rows[2] = ("共同", "乙2", 1)  # one text group: mean P(test) (0.95 + 0.05) / 2, not among the top
+    (tmp_path / "train.tsv").write_text("".join(f"{a}\t{b}\t{y}\n" for a, b, y in rows), encoding="utf-8")
+    (tmp_path / "test.tsv").write_text("x\ty\n", encoding="utf-8")
+    shift_run = tmp_path / "shift"
+    shift_run.mkdir()
+    p_test = np.arange(40) / 40
+    np.savez(shift_run / "shift.npz", ids=np.array([f"train:{i}" for i in range(40)]), p_test=p_test)
+    config = PairFilesConfig(data_dir=str(tmp_path), text_a_column="0", text_b_column="1", label_column="2",
+                             valid_from_shift=str(shift_run), valid_fraction=0.1)
+    data = TASK.load_data(config)
+    assert sorted(p.row for p in data.valid) == [35, 36, 37, 39]  # 39, 37, 36, 35: 4 of 40 pairs
+    assert len(data.train) + len(data.valid) == 40
+    np.savez(shift_run / "shift.npz", ids=np.array([f"train:{i}" for i in range(39)]), p_test=p_test[:39])
+    with pytest.raises(ValueError, match=r"--valid-from-shift .*shift.npz: its 39 pool pairs are not this train file's 40"):
+        TASK.load_data(config)
+    with pytest.raises(FileNotFoundError, match=r"--valid-from-shift .*elsewhere: no .*make pair-shift"):
+        TASK.load_data(PairFilesConfig(**{**config.__dict__, "valid_from_shift": str(tmp_path / "elsewhere")}))

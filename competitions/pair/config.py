@@ -49,6 +49,9 @@ class PairFiles:
     # and 0.729 on the held-out test file (RESULTS.md)
     group_by_text: bool = True
     split_seed: int = 42  # seed of that split (independent of the training seed)
+    # a finished `make pair-shift` run: that split is instead the train file's most test-like text groups (the
+    # highest mean out-of-fold P(test) in its shift.npz), so validation resembles the test file (adversarial validation)
+    valid_from_shift: str = ""
     limit: int = 0  # > 0: keep only the first N pairs of train and of dev (smoke tests, quick runs)
 
     def graded_range(self) -> tuple[float, float] | None:

@@ -96,9 +96,17 @@ class PairFilesTask(PairTask):
         ``round(1 / valid_fraction)`` grouped folds (:func:`common.cv.make_folds`), so no validation text is
         trained on.
 
+        With ``valid_from_shift`` (a ``make pair-shift`` run of this train file): the text groups (each pair, without
+        ``group_by_text``) with the highest mean P(test) in its ``shift.npz``, taken until they hold
+        ``valid_fraction`` of the pairs: a validation set that looks like the test file (:mod:`common.shift`).
+
         Raises:
-            ValueError: fewer text groups than those folds (naming the options that avoid it).
+            ValueError: fewer text groups than those folds (naming the options that avoid it); a shift run of other
+                pairs than the train file's.
+            FileNotFoundError: no ``shift.npz`` in ``valid_from_shift``.
         """
+        if config.valid_from_shift and config.valid_fraction > 0:
+            return self.test_like_holdout(config, labelled)
         if config.valid_fraction <= 0 or not config.group_by_text:
             train, valid, _ = stratified_holdout(labelled, np.asarray(self.strata(labelled)), config.valid_fraction,
                                                  config.split_seed)
@@ -112,6 +120,25 @@ class PairFilesTask(PairTask):
                              "validate)")
         fold = make_folds(self.strata(labelled), k, config.split_seed, groups)
         return [p for p, k in zip(labelled, fold) if k], [p for p, k in zip(labelled, fold) if not k]
+
+    def test_like_holdout(self, config: PairFilesConfig, labelled: list[Pair]) -> tuple[list[Pair], list[Pair]]:
+        """(train, valid): the most test-like text groups of ``valid_from_shift`` as validation (see :meth:`holdout`)."""
+        path = Path(config.valid_from_shift) / "shift.npz"
+        if not path.is_file():
+            raise FileNotFoundError(f"--valid-from-shift {config.valid_from_shift}: no {path} "
+                                    "(make pair-shift PAIR=<this contest file> writes it)")
+        saved = np.load(path)
+        ids = self.ids(labelled)
+        if saved["ids"].tolist() != ids:
+            raise ValueError(f"--valid-from-shift {path}: its {len(saved['ids'])} pool pairs are not this train "
+                             f"file's {len(ids)} (a shift run of another contest, or of one with a dev file)")
+        groups = text_groups(self.text_pairs(labelled)) if config.group_by_text else np.arange(len(labelled))
+        sizes = np.bincount(groups)  # (G,) pairs per group (numbered 0..G-1)
+        means = np.bincount(groups, weights=saved["p_test"]) / np.maximum(sizes, 1)
+        order = np.argsort(-means, kind="stable")  # most test-like first; ties by group number
+        taken = order[:int(np.searchsorted(np.cumsum(sizes[order]), config.valid_fraction * len(labelled))) + 1]
+        valid = np.isin(groups, taken)
+        return [p for p, v in zip(labelled, valid) if not v], [p for p, v in zip(labelled, valid) if v]
 
     def load_test(self, config: PairFilesConfig, path: str) -> list[Pair]:
         self.configure(config)
