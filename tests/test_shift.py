@@ -103,8 +103,8 @@ def test_the_command_writes_the_report_and_each_pairs_p_test(tmp_path):
 
 
 def test_a_test_like_validation_split_takes_the_most_test_like_text_groups(tmp_path):
-    """--valid-from-shift: the groups of highest mean P(test) until valid_fraction of the pairs, whole groups only;
-    a shift run of other pairs, or none, is refused naming the folder."""
+    """--valid-from-shift: the groups of highest mean P(test) until each label holds valid_fraction of its pairs,
+    whole groups only; a shift run of other pairs, or none, is refused naming the folder."""
     from competitions.pair.config import PairFilesConfig
     from competitions.pair.task import TASK
 
@@ -120,7 +120,8 @@ def test_a_test_like_validation_split_takes_the_most_test_like_text_groups(tmp_p
     config = PairFilesConfig(data_dir=str(tmp_path), text_a_column="0", text_b_column="1", label_column="2",
                              valid_from_shift=str(shift_run), valid_fraction=0.1)
     data = TASK.load_data(config)
-    assert sorted(p.row for p in data.valid) == [35, 36, 37, 39]  # 39, 37, 36, 35: 4 of 40 pairs
+    # P(test) order 39, 37 (label 1: its 2 of 21 pairs), 36, 35 (label 1, full: passed over), 34 (label 0: 2 of 19)
+    assert sorted(p.row for p in data.valid) == [34, 36, 37, 39]
     assert len(data.train) + len(data.valid) == 40
     np.savez(shift_run / "shift.npz", ids=np.array([f"train:{i}" for i in range(39)]), p_test=p_test[:39])
     with pytest.raises(ValueError, match=r"--valid-from-shift .*shift.npz: its 39 pool pairs are not this train file's 40"):

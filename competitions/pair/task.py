@@ -97,8 +97,9 @@ class PairFilesTask(PairTask):
         trained on.
 
         With ``valid_from_shift`` (a ``make pair-shift`` run of this train file): the text groups (each pair, without
-        ``group_by_text``) with the highest mean P(test) in its ``shift.npz``, taken until they hold
-        ``valid_fraction`` of the pairs: a validation set that looks like the test file (:mod:`common.shift`).
+        ``group_by_text``) with the highest mean P(test) in its ``shift.npz``, taken in that order until each label
+        (:meth:`strata`) holds ``valid_fraction`` of its pairs (a group that would add to a label already there is
+        passed over): a validation set that looks like the test file (:mod:`common.shift`) with the labels' balance.
 
         Raises:
             ValueError: fewer text groups than those folds (naming the options that avoid it); a shift run of other
@@ -135,8 +136,19 @@ class PairFilesTask(PairTask):
         groups = text_groups(self.text_pairs(labelled)) if config.group_by_text else np.arange(len(labelled))
         sizes = np.bincount(groups)  # (G,) pairs per group (numbered 0..G-1)
         means = np.bincount(groups, weights=saved["p_test"]) / np.maximum(sizes, 1)
-        order = np.argsort(-means, kind="stable")  # most test-like first; ties by group number
-        taken = order[:int(np.searchsorted(np.cumsum(sizes[order]), config.valid_fraction * len(labelled))) + 1]
+        strata = np.asarray(self.strata(labelled))
+        keys = np.unique(strata)
+        per_group = np.stack([np.bincount(groups[strata == k], minlength=len(sizes)) for k in keys])  # (S, G)
+        quota = np.maximum(np.round(config.valid_fraction * per_group.sum(axis=1)), 1)  # (S,) each label's share
+        count, taken = np.zeros(len(keys)), []
+        for g in np.argsort(-means, kind="stable"):  # most test-like first; ties by group number
+            if (count >= quota).all():
+                break
+            adds = per_group[:, g]
+            if ((adds > 0) & (count >= quota)).any():
+                continue  # a group that would add to a label already at its share
+            taken.append(g)
+            count += adds
         valid = np.isin(groups, taken)
         return [p for p, v in zip(labelled, valid) if not v], [p for p, v in zip(labelled, valid) if v]
 
