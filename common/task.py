@@ -98,6 +98,9 @@ class Task:
     test_in_name: bool = False  # submissions name the test file (tasks with several official test files)
     fold_overrides: dict = {}  # options a k-fold fold's config sets (e.g. no hold-out of its own)
     soft_targets: bool = False  # dataset() takes soft_labels and the model trains on them (--distill-from)
+    # config fields a test file of another layout may set (predict --test-config): how that file is read and its
+    # submission written, never the model (e.g. a pair contest's columns); empty: none
+    test_file_options: tuple[str, ...] = ()
     # the module whose main() pretrains this task's encoder (python -m common.commands.pretrain --task runs it);
     # empty: MLM on the task's text pairs (common.commands.pretrain)
     pretrain_module: str = ""
@@ -163,6 +166,12 @@ class Task:
         if len(examples) != len(labels):
             raise ValueError(f"{len(examples)} examples, {len(labels)} labels")
         return [dataclasses.replace(e, label=int(y)) for e, y in zip(examples, labels)]
+
+    def test_layout(self, config: Any, options: dict | None) -> Any:
+        """The run's ``config`` for reading a test file of another layout and writing its submission
+        (``predict --test-config``): a copy with ``options`` (keys of :attr:`test_file_options`) set; the run's
+        own config, and the reading of its own files, unchanged. Default: ``dataclasses.replace``."""
+        return dataclasses.replace(config, **options) if options else config
 
     def swapped(self, examples: Sequence) -> list | None:
         """Copies of ``examples`` with their two texts exchanged, or None: the task is not a symmetric pair task.

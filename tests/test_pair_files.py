@@ -15,13 +15,14 @@ from competitions.pair.data import read_pair_file
 from competitions.pair.submission import parse, render, validate, write_pair_submission
 from competitions.pair.task import TASK
 from tests.conftest import DATA, SHARED_VOCAB
-from tests.test_distributed import tiny_afqmc_tree
+from tests.test_distributed import BQ, tiny_afqmc_tree, tiny_bq_tree
 
 AFQMC = DATA / "xiaobu" / "pairs" / "csts_afqmc"
 EXAMPLES = "competitions/pair/examples"
 TINY = ["--num-layers", "1", "--hidden-size", "32", "--num-heads", "2", "--intermediate-size", "64",
         "--max-length", "32", "--batch-size", "16", "--epochs", "2", "--eval-batch-size", "256"]
 needs_afqmc = pytest.mark.skipif(not (AFQMC / "train.txt").is_file(), reason=f"AFQMC not linked at {AFQMC}")
+needs_bq = pytest.mark.skipif(not (BQ / "dev.csv").is_file(), reason=f"BQ Corpus not linked at {BQ}")
 
 
 def config(**fields) -> PairFilesConfig:
@@ -272,3 +273,43 @@ def test_recipe_of_a_contest_file_names_its_runs_after_it_and_passes_it_to_every
     assert ens_argv == ["--task", "pair", *contest, "--runs", "runs/pair/cv3-bq_corpus-recipe", "tfidf", "gbm"]
     assert student_argv[student_argv.index("--run-name") + 1] == "cv3-bq_corpus-recipe-student"
     assert student_argv[student_argv.index("--distill-from") + 1] == "runs/pair/ensemble-cv3-bq_corpus-recipe"
+
+
+@needs_bq
+def test_predict_reads_a_test_file_of_another_layout_with_test_config(tmp_path):
+    """predict --test-file b.jsonl --test-config b.toml: JSON lines with other keys and ids, a JSON-lines submission;
+    the same probabilities as the same pairs in the run's own CSV layout. Options that would change the run, a
+    --test-config without --test-file and a task without test-file options are refused."""
+    import csv
+
+    from common.commands import predict, train
+
+    data = tiny_bq_tree(tmp_path / "bq")
+    run = tmp_path / "run"
+    train.main(["--task", "pair", "--data-dir", str(data), "--train-file", "train.csv", "--dev-file", "dev.csv",
+                "--test-file", "test.csv", *TINY, "--run-dir", str(run), "--submission-dir", str(tmp_path / "s")])
+    with open(data / "test.csv", encoding="utf-8-sig") as f:
+        rows = list(csv.DictReader(f))
+    write(tmp_path / "b.jsonl", "".join(json.dumps({"qid": f"b{i}", "q1": r["sentence1"], "q2": r["sentence2"]},
+                                                   ensure_ascii=False) + "\n" for i, r in enumerate(rows)))
+    write(tmp_path / "b.toml", 'text_a_column = "q1"\ntext_b_column = "q2"\nid_column = "qid"\n'
+                               'submission_format = "jsonl"\n')
+    other = predict.main(["--task", "pair", "--run", str(run), "--test-file", str(tmp_path / "b.jsonl"),
+                          "--test-config", str(tmp_path / "b.toml"), "--submission-dir", str(tmp_path / "o")])
+    same = predict.main(["--task", "pair", "--run", str(run), "--test-file", str(data / "test.csv"),
+                         "--submission-dir", str(tmp_path / "c")])
+    lines = [json.loads(line) for line in open(other["submission"], encoding="utf-8")]
+    assert [line["id"] for line in lines] == [f"b{i}" for i in range(len(rows))] and other["rows"] == len(rows)
+    p_other = np.load(other["submission"].rsplit(".", 1)[0] + ".probabilities.npz")["test_probs"]
+    p_same = np.load(same["submission"].rsplit(".", 1)[0] + ".probabilities.npz")["test_probs"]
+    np.testing.assert_allclose(p_other, p_same, atol=1e-6)
+    assert json.loads((run / "config.json").read_text(encoding="utf-8"))["text_a_column"] == "sentence1"
+    write(tmp_path / "bad.toml", 'max_length = 16\n')
+    with pytest.raises(ValueError, match=r"bad.toml: \['max_length'\] would change the run.*text_a_column"):
+        predict.main(["--task", "pair", "--run", str(run), "--test-file", str(tmp_path / "b.jsonl"),
+                      "--test-config", str(tmp_path / "bad.toml")])
+    with pytest.raises(ValueError, match=r"--test-config .*b.toml describes --test-file's layout"):
+        predict.main(["--task", "pair", "--run", str(run), "--test-config", str(tmp_path / "b.toml")])
+    with pytest.raises(ValueError, match=r"task afqmc lets a test file set: none"):
+        predict.main(["--task", "afqmc", "--run", str(run), "--test-file", str(tmp_path / "b.jsonl"),
+                      "--test-config", str(tmp_path / "b.toml")])

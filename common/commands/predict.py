@@ -3,12 +3,16 @@
     python -m common.commands.predict --task sohu --run runs/sohu/<name> [--test-file FILE] [--data-dir DIR]
     accelerate launch [--multi_gpu --num_processes N] -m common.commands.predict --task sohu --run ...
     python -m common.commands.predict --task xiaobu --run runs/xiaobu/cv5 --tta-swap true   # a k-fold run
+    python -m common.commands.predict --task pair --run runs/pair/x --test-file b.jsonl --test-config b.toml
 
 On the run's own data it (re)writes ``probabilities.npz`` and ``thresholds.json`` in
 the run folder (what blending reads) and the submission; a student trained with
 ``--distill-thresholds teacher`` decides with its saved ``teacher_thresholds.json``.
 With ``--test-file`` or another ``--data-dir`` the run folder is never written: the submission and its
-``<submission>.probabilities.npz`` go to the submission folder. Inference goes
+``<submission>.probabilities.npz`` go to the submission folder. ``--test-config FILE.toml`` reads
+``--test-file`` in another layout than the run's test file: the options a task names in
+``Task.test_file_options`` (a pair contest's format, columns, ids and submission format), for that
+file and its submission only. Inference goes
 through ``accelerate`` (device, the run's mixed precision, the rows sharded across
 processes and gathered); only the main process writes and prints the JSON line.
 
@@ -35,7 +39,7 @@ from accelerate import Accelerator
 
 from common.checkpoint import load_model_weights
 from common.commands.args import compound_config, run_cli, split_task
-from common.config import config_from_dict, parse_bool, save_config_json
+from common.config import config_from_dict, load_overrides, parse_bool, save_config_json
 from common.cv import FOLD_PREDICTIONS, CVConfig, FoldResult, run_cv
 from common.distillation import TEACHER_THRESHOLDS_FILE
 from common.io import atomic_path, print_result, write_json_atomic
@@ -132,9 +136,31 @@ def submission_name(task: Task, config: Any, tag: str, score: str, test: Path | 
     return "-".join(parts)
 
 
+def read_test_layout(task: Task, path: str | None, test_file: str | None) -> dict:
+    """The ``--test-config`` file's options: only ``task.test_file_options``, and only with ``--test-file``.
+
+    Raises:
+        ValueError: no ``--test-file``, a task without such options, or a key outside them (naming the file).
+        FileNotFoundError: no such file.
+    """
+    if not path:
+        return {}
+    if not test_file:
+        raise ValueError(f"--test-config {path} describes --test-file's layout: give --test-file too")
+    if not task.test_file_options:
+        raise ValueError(f"--test-config {path}: task {task.name} lets a test file set: none (its --test-file is "
+                         "read in the run's own layout)")
+    options = load_overrides(task.config_class, path)
+    other = sorted(set(options) - set(task.test_file_options))
+    if other:
+        raise ValueError(f"{path}: {other} would change the run, not how its test file is read; task {task.name} "
+                         f"lets a test file set: {', '.join(task.test_file_options)}")
+    return options
+
+
 def predict_run(task: Task, run_dir: str | Path, data_dir: str | None = None, test_file: str | None = None,
                 submission_dir: str | None = None, posthoc_tau: float | None = None,
-                tta_swap: bool | None = None) -> dict:
+                tta_swap: bool | None = None, test_config: dict | None = None) -> dict:
     """Validation metrics and a validated submission of a saved run.
 
     Args:
@@ -144,6 +170,7 @@ def predict_run(task: Task, run_dir: str | Path, data_dir: str | None = None, te
             then carry ``-posthoc<tau>`` in their names.
         tta_swap: average both text orders (default: the run's ``tta_swap``); turned on
             here for a run trained without it, outputs carry ``-tta`` in their names.
+        test_config: options for reading ``test_file`` and writing its submission (:func:`read_test_layout`).
 
     Returns:
         ``{"valid": metrics, "thresholds": decision state, "submission", "rows", ...}``
@@ -167,7 +194,7 @@ def predict_run(task: Task, run_dir: str | Path, data_dir: str | None = None, te
         config.tta_swap = tta_swap
         tag += "-tta" if tta_swap else "-notta"
     data = task.load_data(config)
-    test = data.test if test_file is None else task.load_test(config, test_file)
+    test = data.test if test_file is None else task.load_test(task.test_layout(config, test_config), test_file)
     valid_probs = probabilities(task, config, model, data.valid, accelerator, **adjust)
     fixed = run_dir / TEACHER_THRESHOLDS_FILE  # a student that decides with its teacher's thresholds
     fixed_state = json.loads(fixed.read_text(encoding="utf-8")) if fixed.is_file() else None
@@ -180,7 +207,8 @@ def predict_run(task: Task, run_dir: str | Path, data_dir: str | None = None, te
     result: dict[str, Any] = {"valid": metrics, "thresholds": state, "posthoc_tau": tau}
     written: dict[str, Any] = {}
     if accelerator.is_main_process:
-        written = task.write_submission(config, test, test_probs, state, name, test_file)
+        written = task.write_submission(task.test_layout(config, test_config), test, test_probs, state, name,
+                                        test_file)
         if own_data:
             if state:
                 write_json_atomic(run_dir / f"thresholds{tag}.json", state)
@@ -201,7 +229,7 @@ def is_kfold_run(run_dir: str | Path) -> bool:
 
 def predict_kfold_run(task: Task, run_dir: str | Path, data_dir: str | None = None, test_file: str | None = None,
                       submission_dir: str | None = None, posthoc_tau: float | None = None,
-                      tta_swap: bool | None = None) -> dict:
+                      tta_swap: bool | None = None, test_config: dict | None = None) -> dict:
     """Predict with every fold model of a finished k-fold run; the trained run folder is never written.
 
     * Another inference setting (``tta_swap`` or ``posthoc_tau`` other than the run's) on the
@@ -220,7 +248,7 @@ def predict_kfold_run(task: Task, run_dir: str | Path, data_dir: str | None = No
 
     Args:
         run_dir: the k-fold run folder (``folds.json``, ``oof.npz``, ``fold<k>/model.pt``).
-        data_dir / test_file / submission_dir / posthoc_tau / tta_swap: as :func:`predict_run`.
+        data_dir / test_file / submission_dir / posthoc_tau / tta_swap / test_config: as :func:`predict_run`.
 
     Returns:
         ``{"cv": OOF metrics, "thresholds", "submission", "rows", "run_dir": the folder whose
@@ -312,7 +340,8 @@ def predict_kfold_run(task: Task, run_dir: str | Path, data_dir: str | None = No
         own_test = task.test_path(config)
         if data_dir:
             config.data_dir = data_dir
-        test = task.load_test(config, test_file) if test_file else task.load_data(config).test
+        test = task.load_test(task.test_layout(config, test_config), test_file) if test_file \
+            else task.load_data(config).test
         per_fold = []
         for k in range(config.folds):
             fold_config, model, adjust = fold_model(k)
@@ -324,7 +353,8 @@ def predict_kfold_run(task: Task, run_dir: str | Path, data_dir: str | None = No
         test, name = data.test, submission_name(task, config, "", score, None)
     written: dict[str, Any] = {}
     if state.is_main_process:
-        written = task.write_submission(config, test, test_probs, thresholds, name, test_file)
+        written = task.write_submission(task.test_layout(config, test_config), test, test_probs, thresholds, name,
+                                        test_file)
         if other_test:
             save_probabilities(Path(written["submission"]).with_suffix(".probabilities.npz"), task, [],
                                np.zeros(0), test, test_probs)
@@ -341,18 +371,22 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--data-dir", default=None, help="default: the run's data_dir")
     parser.add_argument("--test-file", default=None,
                         help="score this file (the task's test format) instead of the run's test set")
+    parser.add_argument("--test-config", default=None,
+                        help="a TOML file of how --test-file is laid out (Task.test_file_options: for --task pair "
+                             "its format, columns, id column and submission format)")
     parser.add_argument("--submission-dir", default=None, help="default: the run's submission_dir")
     parser.add_argument("--posthoc-tau", type=float, default=None,
                         help="post-hoc logit adjustment (default: the run's posthoc_tau; 0 turns it off)")
     parser.add_argument("--tta-swap", type=parse_bool, default=None,
                         help="average P over both text orders, true/false (default: the run's tta_swap)")
     args = parser.parse_args(rest)
+    layout = read_test_layout(task, args.test_config, args.test_file)
     if is_kfold_run(args.run):
         result = predict_kfold_run(task, args.run, args.data_dir, args.test_file, args.submission_dir,
-                                   args.posthoc_tau, args.tta_swap)
+                                   args.posthoc_tau, args.tta_swap, layout)
     else:
         result = predict_run(task, args.run, args.data_dir, args.test_file, args.submission_dir,
-                             args.posthoc_tau, args.tta_swap)
+                             args.posthoc_tau, args.tta_swap, layout)
         result["run_dir"] = args.run
     if process_state().is_main_process:
         print_result(result)

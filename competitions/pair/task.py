@@ -60,6 +60,9 @@ class PairFilesTask(PairTask):
     metric_name = "score"
     search_space = training_search_space(learning_rate=(1e-4, 1e-3), epochs=(2, 5), logit_adjustment=False)
     fold_overrides = {"valid_fraction": 0.0}  # a fold's held-out rows are its validation set
+    # predict --test-config: another file's layout and submission format
+    test_file_options = ("file_format", "text_a_column", "text_b_column", "id_column", "submission_format",
+                         "submission_value", "submission_id_column", "submission_label_column")
     metric: str | None = None  # the loaded config's --metric
     bounds: tuple[float, float] | None = None  # the loaded config's --label-range (graded labels), else None
 
@@ -151,6 +154,11 @@ class PairFilesTask(PairTask):
             count += adds
         valid = np.isin(groups, taken)
         return [p for p, v in zip(labelled, valid) if not v], [p for p, v in zip(labelled, valid) if v]
+
+    def test_layout(self, config: PairFilesConfig, options: dict | None) -> PairFilesConfig:
+        """:meth:`common.task.Task.test_layout` without a label column: a test file is read unlabelled, so the run's
+        label column (say a position) need not be of the kind of the file's text columns (say names)."""
+        return super().test_layout(config, {"label_column": "", **options} if options else options)
 
     def load_test(self, config: PairFilesConfig, path: str) -> list[Pair]:
         self.configure(config)
