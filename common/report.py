@@ -22,6 +22,8 @@ submission the run wrote (``submissions/<task>/<run>-...``, see
   each member's OOF score, weight and stack coefficient, both combiners' scores, and
   whatever else the file holds; its cached feature members (``member.json``) as k-fold runs;
 - baseline (a TF-IDF reference: ``metrics.json`` with ``args``): valid and OOF scores;
+- shift (:mod:`common.commands.shift`: ``shift.json``): the adversarial-validation AUC, its interval,
+  and the n-grams that tell the test pairs from the training pairs;
 - anything else (power-term mining, unknown folders): a plain listing of its files.
 
 A run folder that is half written (a killed run: ``config.json`` only, a truncated
@@ -217,12 +219,15 @@ MISSING_DEFAULT = _Missing()
 # ------------------------------------------------------------------ kinds of run
 
 def run_kind(run_dir: Path) -> str:
-    """``ensemble``, ``ensemble member``, ``k-fold``, ``tune``, ``blend``, ``baseline``, ``single run`` or ``other``.
+    """``ensemble``, ``ensemble member``, ``k-fold``, ``tune``, ``blend``, ``baseline``, ``shift``, ``single run`` or
+    ``other``.
 
     Decided from the files present (and the keys of ``metrics.json``); never raises.
     """
     if (run_dir / "ensemble.json").exists():
         return "ensemble"
+    if (run_dir / "shift.json").exists():
+        return "shift"
     if (run_dir / "member.json").exists():
         return "ensemble member"  # common/commands/ensemble.py's cached tfidf / gbm member, k-fold-like
     if (run_dir / "cv_metrics.json").exists() or (run_dir / "folds.json").exists() or (run_dir / "fold0").is_dir():
@@ -241,7 +246,7 @@ def run_kind(run_dir: Path) -> str:
                 return "blend"
             if "history" in metrics or "best_metric" in metrics:
                 return "single run"
-            if "args" in metrics and not (run_dir / "config.json").exists():
+            if "args" in metrics:  # a reference writes the task's config.json beside it (common.tfidf_reference)
                 return "baseline"
     if "baseline" in run_dir.name and not (run_dir / "config.json").exists():
         return "baseline"
@@ -588,6 +593,22 @@ def _member_oof(path: str, metric: str, runs: dict[str, Run], runs_dir: Path) ->
     return None
 
 
+def _read_shift(run: Run) -> None:
+    """An adversarial-validation run: its AUC as the metric, the interval and counts, the separating n-grams."""
+    report = _read_json(run.path / "shift.json")
+    if not isinstance(report, dict):
+        raise Incomplete("shift.json: not an object")
+    run.metric_label, run.metric = "shift AUC (0.5: alike)", _number(report.get("auc"))
+    run.config = report.get("options") if isinstance(report.get("options"), dict) else None
+    keys = ("auc", "low", "high", "train_pairs", "test_pairs", "grouped", "test_pairs_sharing_a_train_text")
+    run.details.append(_kv_table({k: report.get(k) for k in keys}, "adversarial validation (shift.json)"))
+    sides = [report.get(k) if isinstance(report.get(k), list) else [] for k in ("test_like", "train_like")]
+    rows = [[i + 1, *(side[i][0] if i < len(side) and isinstance(side[i], list) else "" for side in sides)]
+            for i in range(max(map(len, sides)))]
+    if rows:
+        run.details.append(_table(["rank", "test-like n-gram", "training-like n-gram"], rows, "what separates them"))
+
+
 def _read_other(run: Run) -> None:
     """A plain listing: the files of the folder and the scalar values of its ``metrics.json``."""
     try:
@@ -706,6 +727,8 @@ def describe_run(run_dir: Path, info: TaskInfo, curves_dir: Path, runs: dict[str
             _read_baseline(run, info)
         elif run.kind == "ensemble":
             _read_ensemble(run, info, runs, runs_dir)
+        elif run.kind == "shift":
+            _read_shift(run)
         else:
             _read_other(run)
     except Incomplete as err:

@@ -120,6 +120,15 @@ def _runs_tree(root):
         "0": 0.55, "1": 0.57}}, "args": {"data_dir": str(FIXTURES), "submission_dir": str(subs / "xiaobu"),
                                          "ngram_max": 2, "C": 4.0, "folds_from": str(cv)}})
     _write(subs / "xiaobu" / "tfidf-baseline-test-auc0.5512.txt", "0.5\n")
+    # a reference as common.tfidf_reference.finish_reference writes it now: the task's config.json beside its metrics
+    _write(x / "tfidf-reference" / "metrics.json", {"valid": {"auc": 0.5512}, "thresholds": {},
+                                                    "args": {"run_dir": str(x / "tfidf-reference"), "C": 4.0}})
+    _write(x / "tfidf-reference" / "config.json", dict(config, run_name="tfidf-reference"))
+    # adversarial validation (common/commands/shift.py)
+    _write(x / "shift" / "shift.json", {"auc": 0.7837, "low": 0.7772, "high": 0.7901, "train_pairs": 48,
+                                        "test_pairs": 20, "grouped": True, "test_pairs_sharing_a_train_text": 0.05,
+                                        "test_like": [["如何", 1.21], ["！", 0.9]], "train_like": [["？", -1.1]],
+                                        "options": {"task": "xiaobu", "shift_folds": 5}})
     # ensemble (common/commands/ensemble.py) of cv3 and its cached TF-IDF member
     _write(x / "cv3-tfidf" / "cv_metrics.json", {"cv": {"auc": 0.6811}, "fit_seconds": 2.5, "n_folds": 3})
     _write(x / "cv3-tfidf" / "member.json", {"spec": "tfidf", "folds_from": str(cv)})
@@ -160,15 +169,17 @@ def test_page_over_every_kind_of_run_renders_in_chromium(tmp_path, capsys, monke
     result = report.main(["--runs-dir", str(runs), "--output-dir", str(out)])
     assert json.loads(capsys.readouterr().out.strip().splitlines()[-1]) == json.loads(json.dumps(result))
     assert _snapshot(runs) == before  # the report never writes into runs/
-    assert result["runs"] == {"mystery": 1, "ner": 1, "power_terms": 1, "xiaobu": 10}
+    assert result["runs"] == {"mystery": 1, "ner": 1, "power_terms": 1, "xiaobu": 12}
+    assert report.run_kind(runs / "xiaobu" / "tfidf-reference") == "baseline"  # not a single run missing its epochs
     assert result["incomplete"]["xiaobu"] == 2 and result["incomplete"]["ner"] == 1
     page = (out / "index.html").read_text(encoding="utf-8")
     assert "<script" not in page.lower() and "http://" not in page and "https://" not in page  # renders offline
     assert page.count('src="data:image/png;base64,') >= 4  # tiny's and drawn's curves, tune's plot and best trial
     assert (out / "curves" / "xiaobu" / "drawn.png").is_file() and not (runs / "xiaobu" / "drawn" / "learning_curve.png").exists()
     assert "tiny-test-auc" in page and f"cv3-test-cv{OOF:.4f}.txt" in page and "tfidf-baseline-test-auc0.5512.txt" in page
-    for kind in ("single run", "k-fold", "tune", "blend", "baseline", "ensemble", "ensemble member", "other"):
+    for kind in ("single run", "k-fold", "tune", "blend", "baseline", "ensemble", "ensemble member", "shift", "other"):
         assert f"<td>{kind}</td>" in page, kind
+    assert "0.7837" in page and "如何" in page and "training-like n-gram" in page  # the shift run's AUC and n-grams
     assert "metrics.json: not valid JSON (truncated?)" in page and "config.json: not valid JSON (truncated?)" in page
     # the real run's environment.json: its code, versions and device; a truncated one is a note, not a problem
     import sklearn
