@@ -125,8 +125,12 @@ def make_folds(strata: Sequence[Hashable], n_folds: int, seed: int,
             raise ValueError(f"{n_folds} folds for {len(np.unique(groups))} groups")
         splitter = StratifiedGroupKFold(n_splits=n_folds, shuffle=True, random_state=seed)
         splits = splitter.split(np.zeros(n), keys, groups)
-    for k, (_, held_out) in enumerate(splits):
-        fold[held_out] = k
+    try:
+        for k, (_, held_out) in enumerate(splits):
+            fold[held_out] = k
+    except ValueError as err:  # scikit-learn's: e.g. more folds than rows of every stratum
+        raise ValueError(f"{n_folds} stratified folds of {n} rows: {err} (the strata are the task's labels, "
+                         "Task.strata: give fewer --folds, or more rows)") from None
     return fold
 
 
@@ -139,8 +143,13 @@ def stratified_holdout(items: Sequence, strata: Sequence[Hashable], valid_fracti
     """
     if valid_fraction <= 0:
         return list(items), [], np.zeros(0, dtype=int)
-    _, valid_idx = train_test_split(np.arange(len(items)), test_size=valid_fraction, random_state=seed,
-                                    stratify=list(strata))
+    try:
+        _, valid_idx = train_test_split(np.arange(len(items)), test_size=valid_fraction, random_state=seed,
+                                        stratify=list(strata))
+    except ValueError as err:  # scikit-learn's: e.g. a stratum of one row
+        raise ValueError(f"a stratified {valid_fraction:g} validation split of {len(items)} rows: {err} (the strata "
+                         "are the task's labels, Task.strata: give a dev file, another --valid-fraction, or more "
+                         "rows)") from None
     valid_idx = np.sort(valid_idx)
     chosen = set(valid_idx.tolist())
     return [x for i, x in enumerate(items) if i not in chosen], [items[i] for i in valid_idx], valid_idx

@@ -25,6 +25,7 @@ file only; ``test_pairs_sharing_a_train_text`` shows that case directly.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from typing import Hashable, Sequence
 
@@ -48,6 +49,14 @@ class ShiftConfig:
     shift_top: int = 15  # n-grams listed for each side
     # folds keep pairs sharing a text together (false: plain stratified folds, where a text in both files is learnt)
     shift_group_by_text: bool = True
+
+
+def pairs_digest(pairs: Sequence[tuple]) -> str:
+    """First 16 hex digits of the SHA-256 of (N,) ``(text_a, text_b)`` in order: which pairs a shift run scored."""
+    digest = hashlib.sha256()
+    for a, b in pairs:
+        digest.update(f"{a!r}\t{b!r}\n".encode("utf-8"))
+    return digest.hexdigest()[:16]
 
 
 def _documents(texts: Sequence[Hashable]) -> tuple[list[str], dict]:
@@ -80,7 +89,7 @@ def adversarial_validation(train: Sequence[tuple], test: Sequence[tuple], ngram_
         "fold": (N + M,)}`` (the arrays for the caller to save; lengths in characters or ids).
 
     Raises:
-        ValueError: an empty side, or ``folds`` < 2.
+        ValueError: an empty side, ``folds`` < 2, or more folds than a side's pairs (naming ``--shift-folds``).
     """
     if not len(train) or not len(test):
         raise ValueError(f"adversarial validation needs training and test pairs, got {len(train)} and {len(test)}")
@@ -96,7 +105,11 @@ def adversarial_validation(train: Sequence[tuple], test: Sequence[tuple], ngram_
     X = sp.hstack([vectorizer.transform(docs_a) + vectorizer.transform(docs_b), sp.csr_matrix(scaled)]).tocsr()
     groups = text_groups(pairs)
     grouped = group_by_text and len(np.unique(groups)) >= folds
-    fold = make_folds(y.tolist(), folds, seed, groups if grouped else None)
+    try:
+        fold = make_folds(y.tolist(), folds, seed, groups if grouped else None)
+    except ValueError as err:
+        raise ValueError(f"adversarial validation of {len(train)} training and {len(test)} test pairs: {err} "
+                         "(here: --shift-folds)") from None
     oof = np.zeros(len(pairs))
     for k in range(folds):
         held = fold == k
@@ -120,7 +133,7 @@ def adversarial_validation(train: Sequence[tuple], test: Sequence[tuple], ngram_
             "test_pairs_sharing_a_train_text": sharing,
             "mean_length": {"train": lengths[y == 0].mean(axis=0).round(1).tolist(),
                             "test": lengths[y == 1].mean(axis=0).round(1).tolist()},
-            "test_like": [(str(names[i]), round(float(weights[i]), 3)) for i in order[::-1][:top]],
-            "train_like": [(str(names[i]), round(float(weights[i]), 3)) for i in order[:top]],
+            "test_like": [(str(names[i]), round(float(weights[i]), 3)) for i in order[::-1][:top] if weights[i] > 0],
+            "train_like": [(str(names[i]), round(float(weights[i]), 3)) for i in order[:top] if weights[i] < 0],
             "length_weights": [round(float(w), 3) for w in weights[len(names):]],
             "oof": oof, "fold": fold}

@@ -135,3 +135,12 @@ def test_duplicate_ids_are_refused(tmp_path):
     with pytest.raises(ValueError, match="unique"):
         run_cv(tmp_path, ["a", "a", "b", "c"], labels, labels, ToyTask(labels, labels, 0), score(labels),
                CVConfig(folds=2), metric_name="mse")
+
+
+def test_folds_that_cannot_be_drawn_say_which_option_to_change():
+    from common.cv import make_folds, stratified_holdout
+
+    with pytest.raises(ValueError, match=r"3 stratified folds of 4 rows: .*give fewer --folds"):
+        make_folds([0, 0, 1, 1], 3, 0)
+    with pytest.raises(ValueError, match=r"a stratified 0.5 validation split of 4 rows: .*give a dev file"):
+        stratified_holdout(list("abcd"), [0, 1, 2, 2], 0.5, 0)

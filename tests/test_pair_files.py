@@ -313,3 +313,19 @@ def test_predict_reads_a_test_file_of_another_layout_with_test_config(tmp_path):
     with pytest.raises(ValueError, match=r"task afqmc lets a test file set: none"):
         predict.main(["--task", "afqmc", "--run", str(run), "--test-file", str(tmp_path / "b.jsonl"),
                       "--test-config", str(tmp_path / "b.toml")])
+
+
+def test_submissions_of_foreign_files_of_one_stem_never_share_a_name(tmp_path):
+    """Two test files named test.csv in two folders (or one file in two formats) get their content's digest in the
+    submission name, so neither overwrites the other; the same content, the same name; the run's own file, none."""
+    from common.commands.predict import submission_name
+
+    run_config = config(data_dir=str(tmp_path), test_file="test.csv")
+    run_config.run_name = "run"
+    own = write(tmp_path / "test.csv", "sentence1,sentence2\na,b\n")
+    first = write((tmp_path / "a").mkdir() or tmp_path / "a" / "test.csv", "sentence1,sentence2\nc,d\n")
+    second = write((tmp_path / "b").mkdir() or tmp_path / "b" / "test.csv", "sentence1,sentence2\ne,f\n")
+    copy = write((tmp_path / "c").mkdir() or tmp_path / "c" / "test.csv", "sentence1,sentence2\nc,d\n")
+    names = [submission_name(TASK, run_config, "", "score0.5", p, own) for p in (first, second, copy, own)]
+    assert names[0] != names[1] and names[0] == names[2] and names[3] == "run-test-score0.5"
+    assert names[0].startswith("run-test-") and names[0].endswith("-score0.5")

@@ -42,7 +42,7 @@ def test_graded_labels_are_numbers_in_the_range_and_others_name_file_and_line(tm
     assert [p.label for p in pairs] == [5.0, 0.0, 2.5]
     TASK.configure(graded())
     np.testing.assert_array_equal(TASK.targets(pairs), [1.0, 0.0, 0.5])
-    for cell, line in (("6", 2), ("x", 2), ("nan", 2), ("-0.5", 2)):
+    for cell, line in (("6", 2), ("x", 2), ("nan", 2), ("-0.5", 2), ("inf", 2)):
         write(tmp_path / "b.tsv", f"a\tb\t1\nc\td\t{cell}\n")
         with pytest.raises(DataFileError, match=rf"b.tsv:{line}: label '{cell}', expected a number in \[0, 5\] "
                                                  r"\(--label-range lo,hi\)"):
@@ -61,12 +61,17 @@ def test_a_train_file_of_one_grade_is_refused(tmp_path):
 
 
 @pytest.mark.parametrize("fields, message", [
-    ({"label_range": "5,0"}, r"--label-range '5,0': expected 'lo,hi', two numbers lo < hi"),
+    ({"label_range": "5,0"}, r"--label-range '5,0': expected 'lo,hi', two finite numbers lo < hi"),
+    ({"label_range": "0,inf"}, r"--label-range '0,inf': expected 'lo,hi', two finite numbers"),
+    ({"label_range": "0,1e400"}, r"two finite numbers"),
     ({"label_range": "0,x"}, r"--label-range '0,x'"),
     ({"label_range": "0,1,2"}, r"--label-range '0,1,2'"),
     ({"metric": "accuracy"}, r"--metric 'accuracy': expected one of \['spearman', 'pearson'\]"),
     ({"label_range": "", "metric": "spearman"}, r"--metric 'spearman': expected one of \['accuracy', 'f1', 'auc'\]"),
     ({"logit_adjust_tau": 1.0}, r"--logit-adjust-tau: .*graded labels"),
+    ({"posthoc_tau": 1.0}, r"--posthoc-tau: .*graded labels"),
+    ({"label_range": "0.2,0.8", "submission_value": "label"}, r"no whole grade in --label-range 0.2,0.8"),
+    ({"valid_from_shift": "runs/pair/shift-x", "dev_file": "dev.tsv"}, r"--valid-from-shift .*the dev file 'dev.tsv'"),
 ])
 def test_graded_options_are_refused_at_start(fields, message):
     with pytest.raises(ValueError, match=message):
@@ -163,9 +168,9 @@ def test_a_students_target_mixes_the_label_and_the_teacher(tmp_path, monkeypatch
 
 def test_a_graded_submission_holds_scores_rounded_grades_or_probabilities(tmp_path):
     test = read_pair_file(write(tmp_path / "t.tsv", "a\tb\nc\td\ne\tf\n"), graded(), False, "test")
-    probs = np.array([0.0, 0.55, 1.0])
-    expected = {"auto": ["0.000000", "2.750000", "5.000000"], "label": ["0", "3", "5"],
-                "probability": ["0.000000", "0.550000", "1.000000"]}
+    probs = np.array([0.0, 0.5, 0.7])  # scores 0, 2.5 (a half: rounded up, not to even), 3.5
+    expected = {"auto": ["0.000000", "2.500000", "3.500000"], "label": ["0", "3", "4"],
+                "probability": ["0.000000", "0.500000", "0.700000"]}
     for value, rows in expected.items():
         config = graded(submission_value=value, submission_dir=str(tmp_path / "s"))
         written = TASK.write_submission(config, test, probs, {}, value)
@@ -211,6 +216,13 @@ def test_sts_b_trains_ensembles_distils_and_scores_held_out(tmp_path, monkeypatc
     assert reference["oof"]["pairs"] == 120 and -1 <= reference["oof"]["score"] <= 1
     combined = ensemble.main([*flags[:6], "--runs", str(run), "tfidf", "--submission-dir", str(tmp_path / "sub")])
     assert combined["members"]["tfidf"] == pytest.approx(reference["oof"]["score"])
+    # the contest file's submission options are taken (they change how it is written, not what is predicted)
+    graded_toml = open("competitions/pair/examples/sts_b.toml", encoding="utf-8").read()
+    whole = write(tmp_path / "whole.toml", graded_toml + 'submission_value = "label"\nsubmission_format = "jsonl"\n')
+    grades = ensemble.main(["--task", "pair", "--config", str(whole), "--data-dir", str(data), "--runs", str(run),
+                            "tfidf", "--run-name", "grades", "--submission-dir", str(tmp_path / "sub")])
+    rows = [json.loads(line) for line in open(grades["submission"], encoding="utf-8")]
+    assert [r["id"] for r in rows] == list(range(20)) and {r["label"] for r in rows} <= set("012345")
     student = train.main([*flags, *TINY, "--distill-from", combined["run_dir"], "--run-dir", str(tmp_path / "student")])
     for result in (single, folds, combined, student):
         lines = open(result["submission"], encoding="utf-8").read().splitlines()

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from common.shift import adversarial_validation
+from common.shift import adversarial_validation, pairs_digest
 from tests.test_pair_graded import needs_stsb, stsb_tree
 
 ALPHABET = list("的一是在不了有和人这中大为上个国我以要他时来用们生到作地于出就分对成会可主发年动同工也能下过子说产种面而方后")
@@ -93,6 +93,7 @@ def test_the_command_writes_the_report_and_each_pairs_p_test(tmp_path):
     result = shift.main(["--task", "pair", "--config", "competitions/pair/examples/sts_b.toml", "--data-dir", str(data),
                          "--run-dir", str(tmp_path / "shift"), "--shift-rounds", "50", "--shift-folds", "3"])
     saved = json.loads((tmp_path / "shift" / "shift.json").read_text(encoding="utf-8"))
+    assert all(w > 0 for _, w in saved["test_like"]) and all(w < 0 for _, w in saved["train_like"])
     assert saved["auc"] == result["auc"] and saved["train_pairs"] == 120 and saved["test_pairs"] == 20
     assert saved["options"]["shift_folds"] == 3
     arrays = np.load(tmp_path / "shift" / "shift.npz")
@@ -116,15 +117,32 @@ def test_a_test_like_validation_split_takes_the_most_test_like_text_groups(tmp_p
     shift_run = tmp_path / "shift"
     shift_run.mkdir()
     p_test = np.arange(40) / 40
-    np.savez(shift_run / "shift.npz", ids=np.array([f"train:{i}" for i in range(40)]), p_test=p_test)
+    digest = pairs_digest([(a, b) for a, b, _ in rows])
+    np.savez(shift_run / "shift.npz", ids=np.array([f"train:{i}" for i in range(40)]), p_test=p_test,
+             pairs_digest=np.array(digest))
     config = PairFilesConfig(data_dir=str(tmp_path), text_a_column="0", text_b_column="1", label_column="2",
                              valid_from_shift=str(shift_run), valid_fraction=0.1)
     data = TASK.load_data(config)
     # P(test) order 39, 37 (label 1: its 2 of 21 pairs), 36, 35 (label 1, full: passed over), 34 (label 0: 2 of 19)
     assert sorted(p.row for p in data.valid) == [34, 36, 37, 39]
     assert len(data.train) + len(data.valid) == 40
-    np.savez(shift_run / "shift.npz", ids=np.array([f"train:{i}" for i in range(39)]), p_test=p_test[:39])
+    np.savez(shift_run / "shift.npz", ids=np.array([f"train:{i}" for i in range(39)]), p_test=p_test[:39],
+             pairs_digest=np.array(digest))
     with pytest.raises(ValueError, match=r"--valid-from-shift .*shift.npz: its 39 pool pairs are not this train file's 40"):
+        TASK.load_data(config)
+    shuffled = pairs_digest([(a, b) for a, b, _ in rows[::-1]])  # a file of as many pairs, in another order
+    np.savez(shift_run / "shift.npz", ids=np.array([f"train:{i}" for i in range(40)]), p_test=p_test,
+             pairs_digest=np.array(shuffled))
+    with pytest.raises(ValueError, match=r"its 40 pool pairs are not this train file's 40 \(a shift run of another"):
         TASK.load_data(config)
     with pytest.raises(FileNotFoundError, match=r"--valid-from-shift .*elsewhere: no .*make pair-shift"):
         TASK.load_data(PairFilesConfig(**{**config.__dict__, "valid_from_shift": str(tmp_path / "elsewhere")}))
+
+
+def test_identical_files_score_half_and_list_no_n_gram():
+    """A test file equal to the training file: AUC 0.5 and no n-gram of weight 0 listed as separating them."""
+    rng = np.random.default_rng(5)
+    pairs = random_pairs(rng, 120)
+    report = adversarial_validation(pairs, pairs, rounds=50, folds=3)
+    assert report["auc"] == pytest.approx(0.5, abs=0.05) and report["test_pairs_sharing_a_train_text"] == 1.0
+    assert all(w > 0 for _, w in report["test_like"]) and all(w < 0 for _, w in report["train_like"])

@@ -71,6 +71,7 @@ def main(argv: list[str] | None = None) -> dict:
     pool = task.cv_pool(config, data)
     labels = task.labels(pool)
     groups = pool_groups(task, pool, config)
+    draw_folds(task, pool, config, groups)  # folds that cannot be drawn fail before any run folder exists
     run_dir = resolve_run_dir(config, task.name)
     check_rerun_config(config, run_dir)  # its finished folds are kept: they must be this setting's
     teacher = None

@@ -32,6 +32,7 @@ own fold-k test predictions, so no model behind it saw fold k) in a k-fold run's
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import hashlib
 import json
 import time
@@ -71,7 +72,8 @@ def run_config(task: Task, run_dir: Path, data_dir: str | None, submission_dir: 
     run was made with, checked against it: a command line that names the contest file as every other
     command's does is accepted, one naming another contest's is refused. A file's ``data_dir`` /
     ``submission_dir`` is not checked when ``data_dir`` / ``submission_dir`` is given: the flag overrides
-    the file here as it did in the run's command.
+    the file here as it did in the run's command. A file's ``submission_*`` options (its format, values,
+    column names: how the submission is written, never what the members predict) are taken, not checked.
 
     Raises:
         FileNotFoundError: the run folder has no ``config.json``, or an override file is missing.
@@ -85,6 +87,9 @@ def run_config(task: Task, run_dir: Path, data_dir: str | None, submission_dir: 
     for file in config_files:
         for name, value in load_overrides(task.config_class, file).items():
             flagged = {"data_dir": data_dir, "submission_dir": submission_dir}.get(name)
+            if name.startswith("submission_") and not flagged:
+                config = dataclasses.replace(config, **{name: value})  # re-checked by the config's own rules
+                continue
             if not flagged and getattr(config, name) != value:
                 raise ValueError(f"{file}: {name} = {value!r}, but {run_dir} was made with {getattr(config, name)!r} "
                                  "(the members' data come from the first run's config.json)")

@@ -119,17 +119,17 @@ def submission_name(task: Task, config: Any, tag: str, score: str, test: Path | 
             reads it (:meth:`common.task.Task.test_file_path`); None: the run's own. Its stem
             is in the name, as the run's own test file's is where the task names test files
             (``Task.test_in_name``).
-        own_test: the run's own test file. Where the task names test files, another file with
-            its stem gets the first 8 hex digits of the SHA-256 of its content after the stem,
-            so that predicting a foreign ``test.tsv`` never overwrites the submission the run
-            wrote for its own, and the same content always gets the same name.
+        own_test: the run's own test file. Any other file gets the first 8 hex digits of the SHA-256
+            of its content after the stem, so that predicting a foreign ``test.tsv`` never overwrites
+            the submission the run wrote for its own, two files of one stem (in two folders, or two
+            formats of one file) never overwrite each other's, and the same content always gets the
+            same name.
     """
     parts = [f"{config.run_name}{tag}"]
     if test is not None or task.test_in_name:
         path = test if test is not None else task.test_path(config)
         parts.append(path.stem)
-        if test is not None and task.test_in_name and own_test is not None and path.stem == own_test.stem \
-                and path.resolve() != own_test.resolve():
+        if test is not None and own_test is not None and path.resolve() != own_test.resolve():
             parts.append(content_digest(path))
     if score:
         parts.append(score)

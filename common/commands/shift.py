@@ -9,7 +9,8 @@ out of fold (:func:`common.shift.adversarial_validation`). An AUC near 0.5: the 
 the training pairs, and a validation or k-fold score should carry over; well above it: they differ,
 and the listed n-grams say how. Writes, from the main process, ``<run>/shift.json`` (the report and
 the options) and ``<run>/shift.npz`` (``ids``, ``test_ids``, ``p_test``: each pool pair's out-of-fold
-P(test), its most test-like pairs first when sorted; ``test_p_test``). Ends with one JSON line.
+P(test), its most test-like pairs first when sorted; ``test_p_test``; ``pairs_digest``, which pairs were scored).
+Ends with one JSON line.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from common.commands.args import compound_config, run_cli, split_task
 from common.config import narrow_config, parse_config
 from common.io import atomic_path, print_result, write_json_atomic
 from common.run import process_state, resolve_run_dir
-from common.shift import ShiftConfig, adversarial_validation
+from common.shift import ShiftConfig, adversarial_validation, pairs_digest
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -49,7 +50,8 @@ def main(argv: list[str] | None = None) -> dict:
         with atomic_path(run_dir / "shift.npz") as tmp:
             with tmp.open("wb") as f:
                 np.savez(f, ids=np.array(task.ids(pool), dtype=str), p_test=oof[:len(pool)],
-                         test_ids=np.array(task.ids(data.test), dtype=str), test_p_test=oof[len(pool):])
+                         test_ids=np.array(task.ids(data.test), dtype=str), test_p_test=oof[len(pool):],
+                         pairs_digest=np.array(pairs_digest(pairs)))
         result["wall_seconds"] = round(time.time() - start, 1)
         print_result({k: v for k, v in result.items() if k not in ("test_like", "train_like")}
                      | {"test_like": [g for g, _ in report["test_like"][:8]],

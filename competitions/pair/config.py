@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from common.encoder import EncoderConfig
@@ -62,8 +63,9 @@ class PairFiles:
             lo, hi = (float(v) for v in self.label_range.split(","))
         except ValueError:
             lo = hi = float("nan")
-        if not lo < hi:  # also NaN and a wrong count
-            raise ValueError(f"--label-range {self.label_range!r}: expected 'lo,hi', two numbers lo < hi, e.g. '0,5'")
+        if not (math.isfinite(lo) and math.isfinite(hi) and lo < hi):  # also NaN, inf and a wrong count
+            raise ValueError(f"--label-range {self.label_range!r}: expected 'lo,hi', two finite numbers lo < hi, e.g. "
+                             "'0,5' (a negative one: --label-range=-1,1)")
         return lo, hi
 
 
@@ -92,10 +94,14 @@ class PairFilesConfig(SmallPairModelDefaults, TrainConfig, LogitAdjustmentConfig
 
     def __post_init__(self) -> None:
         """Raises ValueError: an unknown metric, file or submission format, columns that mix names and positions,
-        label values that are not two, one name for both submission columns; a label range that is not two
-        numbers lo < hi, a metric of the other kind of labels, or graded labels with what needs 0/1 labels
-        (logit adjustment, pseudo-labels) or with a distillation temperature other than 1."""
+        label values that are not two, one name for both submission columns, a test-like split beside a dev file;
+        a label range that is not two finite numbers lo < hi, a metric of the other kind of labels, or graded labels
+        with what needs 0/1 labels (logit adjustment in training or post hoc, pseudo-labels), with a distillation
+        temperature other than 1, or with whole-grade submissions of a range holding no whole number."""
         graded = bool(self.label_range.strip())
+        if self.valid_from_shift and self.dev_file:
+            raise ValueError(f"--valid-from-shift {self.valid_from_shift}: the dev file {self.dev_file!r} validates; "
+                             "a test-like split is drawn from the train file without one (--dev-file '')")
         for name, allowed in (("metric", GRADED_METRICS if graded else METRICS), ("file_format", FORMATS),
                               ("submission_format", SUBMISSION_FORMATS), ("submission_value", SUBMISSION_VALUES)):
             if getattr(self, name) not in allowed:
@@ -110,10 +116,14 @@ class PairFilesConfig(SmallPairModelDefaults, TrainConfig, LogitAdjustmentConfig
         if len(values) != 2 or not all(values) or values[0] == values[1]:
             raise ValueError(f"--label-values {self.label_values!r}: expected 'negative,positive', e.g. '0,1'")
         if graded:
-            self.graded_range()
-            if self.logit_adjust_tau > 0:
-                raise ValueError("--logit-adjust-tau: logit adjustment corrects a 0/1 label prior; graded labels "
-                                 "(--label-range) have none")
+            for name in ("logit_adjust_tau", "posthoc_tau"):
+                if getattr(self, name, 0.0) > 0:
+                    raise ValueError(f"--{name.replace('_', '-')}: logit adjustment corrects a 0/1 label prior; "
+                                     "graded labels (--label-range) have none")
+            lo, hi = self.graded_range()
+            if self.submission_value == "label" and math.floor(hi) < math.ceil(lo):
+                raise ValueError(f"--submission-value label: no whole grade in --label-range {self.label_range} to "
+                                 "round to (auto writes the score)")
             if getattr(self, "pseudo_from", ""):
                 raise ValueError("--pseudo-from: pseudo-labels are 0/1 labels a teacher is sure of; graded labels "
                                  "(--label-range) learn from a teacher by --distill-from")

@@ -34,6 +34,7 @@ from scipy.stats import pearsonr, spearmanr
 from common.cv import make_folds, stratified_holdout, text_groups
 from common.distillation import soft_cross_entropy
 from common.pair_task import PairTask
+from common.shift import pairs_digest
 from common.task import Model, Splits, resolve, training_search_space
 from common.thresholds import accuracy_threshold, best_threshold, binary_scores
 from competitions.pair.config import PairFilesConfig
@@ -133,9 +134,11 @@ class PairFilesTask(PairTask):
                                     "(make pair-shift PAIR=<this contest file> writes it)")
         saved = np.load(path)
         ids = self.ids(labelled)
-        if saved["ids"].tolist() != ids:
+        digest = str(saved["pairs_digest"]) if "pairs_digest" in saved.files else ""
+        if saved["ids"].tolist() != ids or digest != pairs_digest(self.text_pairs(labelled)):
             raise ValueError(f"--valid-from-shift {path}: its {len(saved['ids'])} pool pairs are not this train "
-                             f"file's {len(ids)} (a shift run of another contest, or of one with a dev file)")
+                             f"file's {len(ids)} (a shift run of another file or contest, of one with a dev file, "
+                             "or made before shift.npz named its pairs: make pair-shift again)")
         groups = text_groups(self.text_pairs(labelled)) if config.group_by_text else np.arange(len(labelled))
         sizes = np.bincount(groups)  # (G,) pairs per group (numbered 0..G-1)
         means = np.bincount(groups, weights=saved["p_test"]) / np.maximum(sizes, 1)
@@ -286,9 +289,8 @@ class PairFilesTask(PairTask):
         labels = None
         if config.submission_value == "label":
             labels = [str(v) for v in range(int(np.ceil(lo)), int(np.floor(hi)) + 1)]
-            if not labels:
-                raise ValueError(f"--submission-value label: no whole number in --label-range {config.label_range}")
-            values = [str(int(np.clip(np.round(v), int(labels[0]), int(labels[-1])))) for v in values]
+            # the nearest whole grade, halves up (numpy's round takes halves to even)
+            values = [str(int(np.clip(np.floor(v + 0.5), int(labels[0]), int(labels[-1])))) for v in values]
         path = Path(config.submission_dir) / f"{name}{EXTENSIONS[config.submission_format]}"
         rows = write_pair_submission(path, config.submission_format, [p.key for p in test], values,
                                      config.submission_id_column, config.submission_label_column, labels, bounds)
