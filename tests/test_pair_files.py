@@ -329,3 +329,15 @@ def test_submissions_of_foreign_files_of_one_stem_never_share_a_name(tmp_path):
     names = [submission_name(TASK, run_config, "", "score0.5", p, own) for p in (first, second, copy, own)]
     assert names[0] != names[1] and names[0] == names[2] and names[3] == "run-test-score0.5"
     assert names[0].startswith("run-test-") and names[0].endswith("-score0.5")
+
+
+def test_columns_by_position_in_a_file_with_a_header(tmp_path):
+    """--positional-header: a header row, skipped, with columns by position (as a test file of another layout may
+    have, --test-config); without it the header would be a pair; with columns by name it is refused."""
+    path = write(tmp_path / "t.tsv", "id\tq1\tq2\n7\t甲\t乙\n8\t丙\t丁\n")
+    by_position = dict(text_a_column="1", text_b_column="2", label_column="3", id_column="0")
+    pairs = read_pair_file(path, config(**by_position, positional_header=True), False, "test")
+    assert [(p.key, p.a, p.b) for p in pairs] == [("7", "甲", "乙"), ("8", "丙", "丁")]
+    assert [p.key for p in read_pair_file(path, config(**by_position), False, "test")] == ["id", "7", "8"]
+    with pytest.raises(ValueError, match=r"--positional-header: .*are header names"):
+        config(positional_header=True)

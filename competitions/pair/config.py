@@ -39,6 +39,7 @@ class PairFiles:
     text_a_column: str = "sentence1"
     text_b_column: str = "sentence2"
     label_column: str = "label"
+    positional_header: bool = False  # columns by position in files whose first row is a header: it is skipped
     id_column: str = ""  # the test file's id column (training files need none); empty: the row's 0-based position
     label_values: str = "0,1"  # negative,positive as written in the files
     # graded labels: "lo,hi", a label is a number in [lo, hi] (a similarity score: Chinese STS-B's 0,5), predicted as
@@ -94,7 +95,8 @@ class PairFilesConfig(SmallPairModelDefaults, TrainConfig, LogitAdjustmentConfig
 
     def __post_init__(self) -> None:
         """Raises ValueError: an unknown metric, file or submission format, columns that mix names and positions,
-        label values that are not two, one name for both submission columns, a test-like split beside a dev file;
+        label values that are not two, one name for both submission columns, a test-like split beside a dev file,
+        a header to skip with columns by name;
         a label range that is not two finite numbers lo < hi, a metric of the other kind of labels, or graded labels
         with what needs 0/1 labels (logit adjustment in training or post hoc, pseudo-labels), with a distillation
         temperature other than 1, or with whole-grade submissions of a range holding no whole number."""
@@ -109,6 +111,9 @@ class PairFilesConfig(SmallPairModelDefaults, TrainConfig, LogitAdjustmentConfig
         given = [c for c in (self.text_a_column, self.text_b_column, self.label_column, self.id_column) if c]
         if len({c.isdigit() for c in given}) > 1:
             raise ValueError(f"columns {given}: give every column by header name, or every one by 0-based position")
+        if self.positional_header and not all(c.isdigit() for c in given):
+            raise ValueError(f"--positional-header: it skips a header the columns are not read by; columns {given} "
+                             "are header names (give 0-based positions, or leave it off)")
         if self.submission_id_column == self.submission_label_column:
             raise ValueError(f"--submission-id-column and --submission-label-column are both "
                              f"{self.submission_id_column!r}: the submission's two columns need two names")

@@ -64,11 +64,11 @@ def same_label(cell: str, value: str) -> bool:
         return False
 
 
-def _rows(path: Path, fmt: str, columns: list[str]) -> Iterator[tuple[str, dict[str, Any]]]:
+def _rows(path: Path, fmt: str, columns: list[str], skip_header: bool = False) -> Iterator[tuple[str, dict[str, Any]]]:
     """``("file:line", {column: cell})`` for every non-blank row, for the ``columns`` asked (a missing one: absent).
 
-    CSV/TSV: columns are header names, or 0-based positions when they are numbers (no header; the config
-    refuses a mix).
+    CSV/TSV: columns are header names, or 0-based positions when they are numbers (no header, unless
+    ``skip_header``: the first row is a header, skipped; the config refuses a mix of names and positions).
     """
     if fmt == "jsonl":
         try:
@@ -90,6 +90,9 @@ def _rows(path: Path, fmt: str, columns: list[str]) -> Iterator[tuple[str, dict[
         except csv.Error as err:  # e.g. a carriage return alone ending lines
             raise DataFileError(f"{path}:{reader.line_num + 1}: {err}") from None
         if not cells or not any(cell.strip() for cell in cells):
+            continue
+        if skip_header and positional:  # a header whose names are not the ones read: columns by position
+            skip_header = False
             continue
         if index is None:  # the header names the columns
             cells = [cell.strip() for cell in cells]
@@ -138,7 +141,7 @@ def read_pair_file(path: str | Path, files: PairFiles, labelled: bool, split: st
     columns += [files.id_column] if files.id_column and not labelled else []  # only the submission's rows need ids
     pairs: list[Pair] = []
     seen: dict[str, str] = {}
-    for where, row in _rows(path, fmt, columns):
+    for where, row in _rows(path, fmt, columns, files.positional_header):
         absent = [c for c in columns if c not in row]
         if absent:
             raise DataFileError(f"{where}: no {'key' if fmt == 'jsonl' else 'column'} {absent[0]!r}, "

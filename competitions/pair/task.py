@@ -62,8 +62,8 @@ class PairFilesTask(PairTask):
     search_space = training_search_space(learning_rate=(1e-4, 1e-3), epochs=(2, 5), logit_adjustment=False)
     fold_overrides = {"valid_fraction": 0.0}  # a fold's held-out rows are its validation set
     # predict --test-config: another file's layout and submission format
-    test_file_options = ("file_format", "text_a_column", "text_b_column", "id_column", "submission_format",
-                         "submission_value", "submission_id_column", "submission_label_column")
+    test_file_options = ("file_format", "text_a_column", "text_b_column", "id_column", "positional_header",
+                         "submission_format", "submission_value", "submission_id_column", "submission_label_column")
     metric: str | None = None  # the loaded config's --metric
     bounds: tuple[float, float] | None = None  # the loaded config's --label-range (graded labels), else None
 
