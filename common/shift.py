@@ -27,15 +27,15 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from typing import Hashable, Sequence
+from typing import Sequence
 
 import numpy as np
 import scipy.sparse as sp
-from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 
 from common.cv import make_folds, text_groups
+from common.tfidf_reference import PairFeatures
 
 
 @dataclass
@@ -57,13 +57,6 @@ def pairs_digest(pairs: Sequence[tuple]) -> str:
     for a, b in pairs:
         digest.update(f"{a!r}\t{b!r}\n".encode("utf-8"))
     return digest.hexdigest()[:16]
-
-
-def _documents(texts: Sequence[Hashable]) -> tuple[list[str], dict]:
-    """Texts as documents and the vectorizer's options: characters of strings, whitespace tokens of id tuples."""
-    if all(isinstance(t, str) for t in texts):
-        return list(texts), {"analyzer": "char"}
-    return [" ".join(str(i) for i in t) for t in texts], {"analyzer": "word", "token_pattern": r"\S+"}
 
 
 def adversarial_validation(train: Sequence[tuple], test: Sequence[tuple], ngram_max: int = 2, folds: int = 5,
@@ -95,14 +88,13 @@ def adversarial_validation(train: Sequence[tuple], test: Sequence[tuple], ngram_
         raise ValueError(f"adversarial validation needs training and test pairs, got {len(train)} and {len(test)}")
     pairs = list(train) + list(test)
     y = np.r_[np.zeros(len(train), dtype=int), np.ones(len(test), dtype=int)]
-    docs_a, options = _documents([p[0] for p in pairs])
-    docs_b, _ = _documents([p[1] for p in pairs])
-    vectorizer = TfidfVectorizer(ngram_range=(1, ngram_max), min_df=2, sublinear_tf=True, dtype=np.float64, **options)
-    vectorizer.fit(docs_a + docs_b)
+    first, second = [p[0] for p in pairs], [p[1] for p in pairs]
+    kind = "char" if all(isinstance(t, str) for t in first + second) else "ids"
+    features = PairFeatures(kind, ngram_max, with_sum=False).fit(first + second)  # the TF-IDF references' vectorizer
     lengths = np.array([[len(p[0]), len(p[1])] for p in pairs], dtype=float)  # (N + M, 2)
     log_lengths = np.log1p(lengths)
     scaled = (log_lengths - log_lengths.mean(axis=0)) / np.maximum(log_lengths.std(axis=0), 1e-12)
-    X = sp.hstack([vectorizer.transform(docs_a) + vectorizer.transform(docs_b), sp.csr_matrix(scaled)]).tocsr()
+    X = sp.hstack([features.tfidf(first) + features.tfidf(second), sp.csr_matrix(scaled)]).tocsr()
     groups = text_groups(pairs)
     grouped = group_by_text and len(np.unique(groups)) >= folds
     try:
@@ -124,7 +116,7 @@ def adversarial_validation(train: Sequence[tuple], test: Sequence[tuple], ngram_
             draws.append(roc_auc_score(y[rows], oof[rows]))
     full = LogisticRegression(C=C, max_iter=2000).fit(X, y)
     weights = full.coef_[0]
-    names = vectorizer.get_feature_names_out()
+    names = features.vectorizer.get_feature_names_out()
     order = np.argsort(weights[:len(names)])
     train_texts = {t for p in train for t in p}
     sharing = float(np.mean([p[0] in train_texts or p[1] in train_texts for p in test]))

@@ -69,10 +69,13 @@ class PairFeatures:
         self.vectorizer.fit([self._doc(t) for t in texts])
         return self
 
+    def tfidf(self, texts: Sequence[Text]) -> sp.csr_matrix:
+        """(N, V) TF-IDF rows of N texts over the fitted vocabulary (``vectorizer.get_feature_names_out()``)."""
+        return self.vectorizer.transform([self._doc(t) for t in texts])
+
     def transform(self, first: Sequence[Text], second: Sequence[Text]) -> sp.csr_matrix:
         """(N, 3V + 3) sparse features of N pairs ((N, 2V + 3) without the sum)."""
-        a = self.vectorizer.transform([self._doc(t) for t in first])  # (N, V)
-        b = self.vectorizer.transform([self._doc(t) for t in second])  # (N, V)
+        a, b = self.tfidf(first), self.tfidf(second)  # (N, V) each
         cosine = np.asarray(a.multiply(b).sum(axis=1))  # (N, 1)
         jaccard = np.array([[len(set(x) & set(y)) / max(len(set(x) | set(y)), 1)] for x, y in zip(first, second)])
         length = np.array([[abs(len(x) - len(y)) / max(len(x), len(y))] for x, y in zip(first, second)])

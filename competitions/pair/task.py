@@ -132,14 +132,13 @@ class PairFilesTask(PairTask):
         if not path.is_file():
             raise FileNotFoundError(f"--valid-from-shift {config.valid_from_shift}: no {path} "
                                     "(make pair-shift PAIR=<this contest file> writes it)")
-        saved = np.load(path)
-        ids = self.ids(labelled)
+        saved, ids, pairs = np.load(path), self.ids(labelled), self.text_pairs(labelled)
         digest = str(saved["pairs_digest"]) if "pairs_digest" in saved.files else ""
-        if saved["ids"].tolist() != ids or digest != pairs_digest(self.text_pairs(labelled)):
+        if saved["ids"].tolist() != ids or digest != pairs_digest(pairs):
             raise ValueError(f"--valid-from-shift {path}: its {len(saved['ids'])} pool pairs are not this train "
                              f"file's {len(ids)} (a shift run of another file or contest, of one with a dev file, "
                              "or made before shift.npz named its pairs: make pair-shift again)")
-        groups = text_groups(self.text_pairs(labelled)) if config.group_by_text else np.arange(len(labelled))
+        groups = text_groups(pairs) if config.group_by_text else np.arange(len(labelled))
         sizes = np.bincount(groups)  # (G,) pairs per group (numbered 0..G-1)
         means = np.bincount(groups, weights=saved["p_test"]) / np.maximum(sizes, 1)
         strata = np.asarray(self.strata(labelled))
