@@ -1,7 +1,7 @@
 """Score finished ``--task pair`` runs on test labels that came afterwards: held-out scores, paired bootstrap.
 
     python -m bench.pair_heldout --labels-file data/xiaobu/pairs/iceflame_bq_corpus/test.csv \\
-        --runs runs/pair/tfidf-baseline runs/pair/bq-scratch runs/pair/ensemble-cv5-recipe [--name bq]
+        --runs runs/pair/tfidf-bq_corpus runs/pair/bq-scratch runs/pair/ensemble-cv5-recipe [--name bq]
 
 For a contest whose test labels are published after the end, or a labelled file kept aside
 (never read while the runs were chosen). Each run's test probabilities, and the decision its

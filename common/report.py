@@ -494,7 +494,7 @@ def _read_baseline(run: Run, info: TaskInfo) -> None:
     if args is not None and run.config is None:
         run.config = args  # the reference's flags: no dataclass to diff against
         run.submission_dir = str(args.get("submission_dir") or "")
-    run.submission_prefix = "tfidf-baseline"  # competitions/*/baseline.py name their submission so
+    run.submission_prefix = run.name  # competitions/*/baseline.py name their submission after their run folder
     oof = metrics.get("oof")
     if isinstance(oof, dict):
         folds = oof.get("folds") if isinstance(oof.get("folds"), dict) else {}
@@ -601,6 +601,7 @@ def _read_shift(run: Run) -> None:
     run.metric_label, run.metric = "shift AUC (0.5: alike)", _number(report.get("auc"))
     run.config = report.get("options") if isinstance(report.get("options"), dict) else None
     keys = ("auc", "low", "high", "train_pairs", "test_pairs", "grouped", "test_pairs_sharing_a_train_text")
+    keys += ("warning",) if report.get("warning") else ()
     run.details.append(_kv_table({k: report.get(k) for k in keys}, "adversarial validation (shift.json)"))
     sides = [report.get(k) if isinstance(report.get(k), list) else [] for k in ("test_like", "train_like")]
     rows = [[i + 1, *(side[i][0] if i < len(side) and isinstance(side[i], list) else "" for side in sides)]
@@ -669,7 +670,7 @@ def find_submissions(run: Run, sibling_names: list[str], files: list[Path]) -> l
     """The submissions ``run`` wrote, best guess first.
 
     A submission is named ``<run>[-<test file>]-<score>`` (:func:`common.commands.predict.submission_name`;
-    the TF-IDF references ``tfidf-baseline-<score>``). A file whose name starts with a
+    the TF-IDF references ``<run folder>-<score>``). A file whose name starts with a
     longer sibling run's name (``limit2000-x-...`` for runs ``limit2000`` and
     ``limit2000-x``) belongs to that sibling. Files ending with the run's own score
     come first; a baseline's file must end with it (all baselines share one prefix).

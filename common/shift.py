@@ -26,6 +26,7 @@ file only; ``test_pairs_sharing_a_train_text`` shows that case directly.
 from __future__ import annotations
 
 import hashlib
+import logging
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -36,6 +37,9 @@ from sklearn.metrics import roc_auc_score
 
 from common.cv import make_folds, text_groups
 from common.tfidf_reference import PairFeatures
+
+logger = logging.getLogger(__name__)
+FEW_PAIRS = 100  # a side with fewer pairs gets a warning: its AUC rests on a few rows
 
 
 @dataclass
@@ -76,7 +80,7 @@ def adversarial_validation(train: Sequence[tuple], test: Sequence[tuple], ngram_
         top: n-grams listed per side.
 
     Returns:
-        ``{"auc", "low", "high", "train_pairs", "test_pairs", "grouped", "test_pairs_sharing_a_train_text",
+        ``{"auc", "warning" (a side of fewer than :data:`FEW_PAIRS` pairs, else empty), "low", "high", "train_pairs", "test_pairs", "grouped", "test_pairs_sharing_a_train_text",
         "mean_length": {"train": [a, b], "test": [a, b]}, "test_like": [(n-gram, weight)],
         "train_like": [...], "length_weights": [a, b], "oof": (N + M,) P(test) of each pair, out of fold,
         "fold": (N + M,)}`` (the arrays for the caller to save; lengths in characters or ids).
@@ -120,7 +124,13 @@ def adversarial_validation(train: Sequence[tuple], test: Sequence[tuple], ngram_
     order = np.argsort(weights[:len(names)])
     train_texts = {t for p in train for t in p}
     sharing = float(np.mean([p[0] in train_texts or p[1] in train_texts for p in test]))
-    return {"auc": auc, "low": float(np.percentile(draws, 2.5)), "high": float(np.percentile(draws, 97.5)),
+    small = min(len(train), len(test))
+    warning = (f"only {small} {'test' if len(test) == small else 'training'} pairs: the AUC is a noisy reading; its "
+               f"interval [{np.percentile(draws, 2.5):.3f}, {np.percentile(draws, 97.5):.3f}] says how noisy"
+               if small < FEW_PAIRS else "")
+    if warning:
+        logger.warning("adversarial validation: %s", warning)
+    return {"auc": auc, "warning": warning, "low": float(np.percentile(draws, 2.5)), "high": float(np.percentile(draws, 97.5)),
             "train_pairs": len(train), "test_pairs": len(test), "grouped": bool(grouped),
             "test_pairs_sharing_a_train_text": sharing,
             "mean_length": {"train": lengths[y == 0].mean(axis=0).round(1).tolist(),

@@ -170,8 +170,22 @@ class Task:
     def test_layout(self, config: Any, options: dict | None) -> Any:
         """The run's ``config`` for reading a test file of another layout and writing its submission
         (``predict --test-config``): a copy with ``options`` (keys of :attr:`test_file_options`) set; the run's
-        own config, and the reading of its own files, unchanged. Default: ``dataclasses.replace``."""
-        return dataclasses.replace(config, **options) if options else config
+        own config, and the reading of its own files, unchanged. Default: ``dataclasses.replace``.
+
+        Raises:
+            ValueError: the config's own, when ``options`` with the run's other values make an invalid config; it
+                names the options the test config left at the run's values (those not at their defaults).
+        """
+        if not options:
+            return config
+        try:
+            return dataclasses.replace(config, **options)
+        except ValueError as err:
+            defaults = {f.name: f.default for f in dataclasses.fields(config)}
+            kept = ", ".join(f"{name} = {getattr(config, name)!r}" for name in self.test_file_options
+                             if name not in options and getattr(config, name, None) != defaults.get(name))
+            raise ValueError(f"--test-config: {err}" + (f" (the run's own, kept as the test config does not set "
+                                                          f"them: {kept})" if kept else "")) from None
 
     def swapped(self, examples: Sequence) -> list | None:
         """Copies of ``examples`` with their two texts exchanged, or None: the task is not a symmetric pair task.

@@ -49,6 +49,23 @@ def test_wrong_type_is_refused(tmp_path):
         parse_config(Demo, ["--epochs", "two"])
 
 
+@pytest.mark.parametrize("flag, value, expected", [
+    ("--epochs", "0", ">= 1"), ("--batch-size", "0", ">= 1"), ("--grad-accum-steps", "0", ">= 1"),
+    ("--learning-rate", "0", "> 0"), ("--warmup-ratio", "1.5", r"in \[0, 1\]"), ("--ema-decay", "1", r"in \[0, 1\)"),
+    ("--layer-lr-decay", "0", r"in \(0, 1\]"), ("--fgm-epsilon", "-1", ">= 0"), ("--max-train-minutes", "-5", ">= 0"),
+])
+def test_training_options_out_of_range_are_refused_at_start(tmp_path, flag, value, expected):
+    """A training option no run could use (``--epochs 0`` trained nothing and failed only at prediction) is refused
+    when the config is made, before the run folder exists, by every task's config (pair's own checks too)."""
+    from common.commands import train
+
+    for task in ("xiaobu", "pair"):
+        run = tmp_path / task
+        with pytest.raises(ValueError, match=rf"^{flag} {value}\S*: expected {expected}"):
+            train.main(["--task", task, flag, value, "--run-dir", str(run)])
+        assert not run.exists()
+
+
 def test_narrow_config_keeps_the_shared_fields_and_refuses_unknown_overrides():
     import dataclasses
 

@@ -341,3 +341,59 @@ def test_columns_by_position_in_a_file_with_a_header(tmp_path):
     assert [p.key for p in read_pair_file(path, config(**by_position), False, "test")] == ["id", "7", "8"]
     with pytest.raises(ValueError, match=r"--positional-header: .*are header names"):
         config(positional_header=True)
+
+
+def test_a_grouped_split_far_from_valid_fraction_is_warned_about(tmp_path, caplog):
+    """One text group of 53 pairs among 300: whole groups cannot make a 10% validation split, and the log says so
+    (the split itself is unchanged); groups of 3, no warning."""
+    big = [("hub", f"h{i}", 1) for i in range(53)]  # 53 positive pairs sharing "hub": StratifiedGroupKFold's fold 0
+    rest = [(f"g{i // 3}", f"g{i // 3}-{i % 3}", (i // 3) % 2) for i in range(247)]
+    fields = dict(text_a_column="0", text_b_column="1", label_column="2", valid_fraction=0.1)
+    for name, rows in (("big", big + rest), ("even", rest)):
+        folder = tmp_path / name
+        folder.mkdir()
+        write(folder / "train.tsv", "".join(f"{a}\t{b}\t{y}\n" for a, b, y in rows))
+        write(folder / "test.tsv", "x\ty\n")
+        caplog.clear()
+        with caplog.at_level("WARNING", logger="competitions.pair.task"):
+            data = TASK.load_data(config(data_dir=str(folder), **fields))
+        share = len(data.valid) / len(rows)
+        warned = [r.getMessage() for r in caplog.records if "validation split holds" in r.getMessage()]
+        assert bool(warned) == (abs(share - 0.1) > 0.05), (name, share, warned)
+        if name == "big":
+            assert share > 0.2 and warned and "largest text group has 53 of 300 pairs" in warned[0] and "--group-by-text false" in warned[0]
+
+
+def test_a_test_config_that_mixes_with_the_runs_columns_names_what_came_from_the_run():
+    """The run reads columns by position (id column 3); a test config giving the texts by name but no id column
+    gets an error naming the run's id column, the one it left as it was."""
+    run = config(text_a_column="0", text_b_column="1", label_column="2", id_column="3", file_format="tsv")
+    with pytest.raises(ValueError, match=r"--test-config: columns \['a', 'b', '3'\].*not set them: "
+                                         r"file_format = 'tsv', id_column = '3'\)$"):
+        TASK.test_layout(run, {"text_a_column": "a", "text_b_column": "b"})
+    layout = TASK.test_layout(run, {"text_a_column": "a", "text_b_column": "b", "id_column": "qid"})
+    assert (layout.text_a_column, layout.id_column, layout.label_column, run.text_a_column) == ("a", "qid", "", "0")
+
+
+def test_the_reference_is_named_after_its_contest_file(tmp_path, monkeypatch):
+    """make pair-baseline PAIR=x.toml: the reference's folder is runs/pair/tfidf-x and its submission is named after
+    that folder, so two contests' references share no folder and no submission name."""
+    from competitions.pair import baseline
+
+    assert baseline.default_run_dir(["--config", "a/bq.toml", "--config", "b/more.toml"]) == "runs/pair/tfidf-bq"
+    assert baseline.default_run_dir(["--config=lcqmc.toml"]) == "runs/pair/tfidf-lcqmc"
+    assert baseline.default_run_dir(["--data-dir", "x"]) == "runs/pair/tfidf-baseline"
+    rows = [(f"q{i}", f"q{i} again" if i % 2 else f"other {i}", i % 2) for i in range(60)]
+    write(tmp_path / "train.tsv", "".join(f"{a}\t{b}\t{y}\n" for a, b, y in rows))
+    write(tmp_path / "test.tsv", "q1\tq1 again\nq2\tthat\n")
+    contests = []
+    for name in ("one", "two"):
+        write(tmp_path / f"{name}.toml", f'data_dir = "{tmp_path}"\ntext_a_column = "0"\ntext_b_column = "1"\n'
+                                         f'label_column = "2"\nvalid_fraction = 0.5\ngroup_by_text = false\n'
+                                         f'submission_dir = "{tmp_path / "sub"}"\n')
+    monkeypatch.chdir(tmp_path)
+    for name in ("one", "two"):
+        contests.append(baseline.main(["--config", f"{name}.toml"]))
+    assert [r["run_dir"] for r in contests] == ["runs/pair/tfidf-one", "runs/pair/tfidf-two"]
+    names = sorted(p.name for p in (tmp_path / "sub").iterdir() if ".probabilities." not in p.name)
+    assert len(names) == 2 and names[0].startswith("tfidf-one-accuracy") and names[1].startswith("tfidf-two-accuracy")

@@ -80,6 +80,17 @@ def test_files_split_by_text_score_high_ungrouped_and_not_grouped():
     assert plain["auc"] > 0.8 and grouped["high"] < 0.5 and grouped["test_pairs_sharing_a_train_text"] == 0
 
 
+def test_a_side_of_few_pairs_is_warned_about(caplog):
+    """30 test pairs: the result and the log say the AUC is noisy, quoting its interval; 150 test pairs: no warning."""
+    rng = np.random.default_rng(2)
+    pairs = random_pairs(rng, 530)
+    with caplog.at_level("WARNING", logger="common.shift"):
+        few = adversarial_validation(pairs[:500], pairs[500:], rounds=200)
+    assert few["warning"].startswith("only 30 test pairs") and f"[{few['low']:.3f}, {few['high']:.3f}]" in few["warning"]
+    assert any("only 30 test pairs" in r.getMessage() for r in caplog.records)
+    assert adversarial_validation(pairs[:380], pairs[380:], rounds=50)["warning"] == ""
+
+
 def test_refuses_an_empty_side():
     with pytest.raises(ValueError, match="needs training and test pairs, got 3 and 0"):
         adversarial_validation([("a", "b")] * 3, [])

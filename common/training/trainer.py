@@ -106,6 +106,28 @@ class TrainConfig:
     # metric. Greater is better, except for a name ending in "loss" (HF Trainer's metric_for_best_model)
     metric_for_best_model: str = ""
 
+    def __post_init__(self) -> None:
+        """Raises ValueError (naming the flag): fewer than 1 epoch, example per batch or accumulation step; a learning
+        rate <= 0; a warmup ratio outside [0, 1]; a negative budget, clipping norm, step interval, FGM/PGD epsilon or
+        R-Drop alpha; an EMA decay outside [0, 1); a layer-wise decay outside (0, 1]."""
+        rules = (("epochs", self.epochs >= 1, ">= 1"), ("batch_size", self.batch_size >= 1, ">= 1"),
+                 ("eval_batch_size", self.eval_batch_size >= 1, ">= 1"),
+                 ("grad_accum_steps", self.grad_accum_steps >= 1, ">= 1"),
+                 ("learning_rate", self.learning_rate > 0, "> 0"), ("warmup_ratio", 0 <= self.warmup_ratio <= 1,
+                                                                    "in [0, 1]"),
+                 ("max_grad_norm", self.max_grad_norm >= 0, ">= 0 (0: no clipping)"),
+                 ("max_train_minutes", self.max_train_minutes >= 0, ">= 0 (0: no budget)"),
+                 ("checkpoint_every_steps", self.checkpoint_every_steps >= 0, ">= 0 (0: at epoch ends)"),
+                 ("log_every_steps", self.log_every_steps >= 0, ">= 0 (0: off)"),
+                 ("fgm_epsilon", self.fgm_epsilon >= 0, ">= 0 (0: off)"),
+                 ("pgd_epsilon", self.pgd_epsilon >= 0, ">= 0 (0: off)"),
+                 ("ema_decay", 0 <= self.ema_decay < 1, "in [0, 1) (0: off)"),
+                 ("rdrop_alpha", self.rdrop_alpha >= 0, ">= 0 (0: off)"),
+                 ("layer_lr_decay", 0 < self.layer_lr_decay <= 1, "in (0, 1] (1: off)"))
+        for name, ok, expected in rules:
+            if not ok:
+                raise ValueError(f"--{name.replace('_', '-')} {getattr(self, name)!r}: expected {expected}")
+
 
 def selection_metric(chosen: str, metric_name: str, greater_is_better: bool) -> tuple[str, bool]:
     """The metric that picks the best (epoch, trial, ensemble combiner) and its direction: ``chosen``

@@ -6,7 +6,8 @@
 The task's flags (files, columns, ``--metric``) as for ``common.commands.train --task pair``;
 :mod:`common.tfidf_reference`'s features with IDF fitted on the training text, one regression
 fitted on train and scored on the validation rows (``--dev-file``, or ``--valid-fraction`` of
-train) with the task's metric, the threshold tuned there. Writes ``--run-dir``'s
+train) with the task's metric, the threshold tuned there. Writes ``--run-dir``'s (default
+``runs/pair/tfidf-<contest file name>``)
 ``probabilities.npz`` (for ``make pair-blend``), ``thresholds.json``, ``metrics.json`` (with the
 options) and ``config.json`` (the task's), and the submission. With
 ``--folds-from`` a k-fold run, it also scores out-of-fold on that run's saved folds (ids asserted
@@ -16,7 +17,9 @@ equal), the run's reference. Ends with one JSON line.
 from __future__ import annotations
 
 import argparse
+import sys
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -38,14 +41,27 @@ def predict(train: list[Pair], scored: list[list[Pair]], ngram_max: int, C: floa
     return fit_predict(features, TASK.texts(train), TASK.targets(train), [TASK.texts(s) for s in scored], C)
 
 
+def default_run_dir(argv: list[str]) -> str:
+    """``runs/pair/tfidf-<stem>`` of the first ``--config`` file in ``argv`` (the contest's, as ``make pair-baseline
+    PAIR=...`` passes it first), else ``runs/pair/tfidf-baseline``: one reference folder per contest."""
+    for i, arg in enumerate(argv):
+        if arg == "--config" and i + 1 < len(argv):
+            return f"runs/pair/tfidf-{Path(argv[i + 1]).stem}"
+        if arg.startswith("--config="):
+            return f"runs/pair/tfidf-{Path(arg.split('=', 1)[1]).stem}"
+    return "runs/pair/tfidf-baseline"
+
+
 def main(argv: list[str] | None = None) -> dict:
     start = time.time()
     parser = argparse.ArgumentParser(description=__doc__, add_help=False)
-    parser.add_argument("--run-dir", default="runs/pair/tfidf-baseline", help="metrics and probabilities go here")
+    parser.add_argument("--run-dir", default="", help="metrics and probabilities go here (default: "
+                        "runs/pair/tfidf-<contest file name> with --config, else runs/pair/tfidf-baseline)")
     parser.add_argument("--ngram-max", type=int, default=3)
     parser.add_argument("--C", type=float, default=4.0, help="inverse L2 strength of the regression")
     parser.add_argument("--folds-from", default="", help="a k-fold run folder: also score out-of-fold on its folds")
     args, rest = parser.parse_known_args(argv)
+    args.run_dir = args.run_dir or default_run_dir(sys.argv[1:] if argv is None else argv)
     config = parse_config(PairFilesConfig, rest, description=__doc__)
     data = TASK.load_data(config)
     if not data.valid:

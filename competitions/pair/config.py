@@ -99,7 +99,9 @@ class PairFilesConfig(SmallPairModelDefaults, TrainConfig, LogitAdjustmentConfig
         a header to skip with columns by name;
         a label range that is not two finite numbers lo < hi, a metric of the other kind of labels, or graded labels
         with what needs 0/1 labels (logit adjustment in training or post hoc, pseudo-labels), with a distillation
-        temperature other than 1, or with whole-grade submissions of a range holding no whole number."""
+        temperature other than 1, or with whole-grade submissions of a range holding no whole number; and
+        :class:`common.training.trainer.TrainConfig`'s ranges."""
+        super().__post_init__()
         graded = bool(self.label_range.strip())
         if self.valid_from_shift and self.dev_file:
             raise ValueError(f"--valid-from-shift {self.valid_from_shift}: the dev file {self.dev_file!r} validates; "

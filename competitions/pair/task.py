@@ -24,6 +24,7 @@ labels, are refused.
 from __future__ import annotations
 
 import dataclasses
+import logging
 from pathlib import Path
 from typing import Sequence
 
@@ -34,10 +35,13 @@ from scipy.stats import pearsonr, spearmanr
 from common.cv import make_folds, stratified_holdout, text_groups
 from common.distillation import soft_cross_entropy
 from common.pair_task import PairTask
+from common.run import process_state
 from common.shift import pairs_digest
 from common.task import Model, Splits, resolve, training_search_space
 from common.thresholds import accuracy_threshold, best_threshold, binary_scores
 from competitions.pair.config import PairFilesConfig
+
+logger = logging.getLogger(__name__)
 from competitions.pair.data import Pair, read_pair_file
 from competitions.pair.submission import EXTENSIONS, write_pair_submission
 
@@ -124,6 +128,13 @@ class PairFilesTask(PairTask):
                              "--valid-fraction, or --group-by-text false (k-fold: --valid-fraction 0, its folds "
                              "validate)")
         fold = make_folds(self.strata(labelled), k, config.split_seed, groups)
+        share = float(np.mean(fold == 0))
+        if abs(share - config.valid_fraction) > config.valid_fraction / 2:
+            if process_state().is_main_process:
+                logger.warning("%s: the text-grouped validation split holds %.1f%% of the pairs, not the %.1f%% of "
+                               "--valid-fraction (its largest text group has %d of %d pairs): --group-by-text false "
+                               "splits by pair", resolve(config.data_dir, config.train_file), 100 * share,
+                               100 * config.valid_fraction, np.bincount(groups).max(), len(labelled))
         return [p for p, k in zip(labelled, fold) if k], [p for p, k in zip(labelled, fold) if not k]
 
     def test_like_holdout(self, config: PairFilesConfig, labelled: list[Pair]) -> tuple[list[Pair], list[Pair]]:

@@ -45,7 +45,7 @@ def main(argv: list[str] | None = None) -> dict:
     run_dir = Path(args.run_dir)
     save_probabilities(run_dir / "probabilities.npz", TASK, valid, valid_probs, test, test_probs)
     write_json_atomic(run_dir / "metrics.json", {"valid": metrics, "thresholds": thresholds, "args": vars(args)})
-    path = Path(args.submission_dir) / f"tfidf-baseline-score{metrics['score']:.4f}.csv"
+    path = Path(args.submission_dir) / f"{run_dir.name}-score{metrics['score']:.4f}.csv"  # named as its run folder
     written = write_id_label_submission(path, predictions, Path(args.data_dir) / ROOT / "sample_submission.csv",
                                         fill_value=0)
     result = {"valid": metrics, "thresholds": thresholds, "submission": written["path"], "run_dir": str(run_dir),
