@@ -283,7 +283,7 @@ def _read_single(run: Run, info: TaskInfo, curves_dir: Path) -> None:
     history = summary.get("history") or []
     epochs = (run.config or {}).get("epochs")
     budget = (run.config or {}).get("max_train_minutes")
-    if isinstance(epochs, int) and len(history) < epochs and not budget:
+    if isinstance(epochs, int) and len(history) < epochs and not budget and not summary.get("stopped_early"):
         run.problems.append(f"{len(history)} of {epochs} epochs in metrics.json")
     value = _number(summary.get("best_metric"))
     if value is not None and run.metric_label.startswith("valid"):

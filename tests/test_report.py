@@ -87,6 +87,10 @@ def _runs_tree(root):
                                           "history": history, "train_seconds": 12.5})
     _write(x / "drawn" / "config.json", dict(config, run_name="drawn", epochs=3))
     _write(x / "drawn" / "environment.json", '{"starts": [{"time": ')
+    # stopped by --early-stopping-patience after 2 of 5 epochs: complete, not a killed run
+    _write(x / "early" / "metrics.json", {"best_epoch": 1, "best_metric": 0.55, "metric_name": "auc",
+                                          "history": history[:2], "train_seconds": 8.0, "stopped_early": True})
+    _write(x / "early" / "config.json", dict(config, run_name="early", epochs=5, early_stopping_patience=1))
     _write(x / "cv3" / "environment.json", {"starts": [{"git": "?", "cuda": [], "threadpools": [{"num_threads": None}]}]})
     # k-fold (common/cv.py layout)
     cv = x / "cv3"
@@ -169,7 +173,7 @@ def test_page_over_every_kind_of_run_renders_in_chromium(tmp_path, capsys, monke
     result = report.main(["--runs-dir", str(runs), "--output-dir", str(out)])
     assert json.loads(capsys.readouterr().out.strip().splitlines()[-1]) == json.loads(json.dumps(result))
     assert _snapshot(runs) == before  # the report never writes into runs/
-    assert result["runs"] == {"mystery": 1, "ner": 1, "power_terms": 1, "xiaobu": 12}
+    assert result["runs"] == {"mystery": 1, "ner": 1, "power_terms": 1, "xiaobu": 13}
     assert report.run_kind(runs / "xiaobu" / "tfidf-reference") == "baseline"  # not a single run missing its epochs
     assert result["incomplete"]["xiaobu"] == 2 and result["incomplete"]["ner"] == 1
     page = (out / "index.html").read_text(encoding="utf-8")

@@ -206,3 +206,55 @@ def test_metric_for_best_model_that_the_scores_lack_or_without_validation_is_ref
         trainer.train()
     with pytest.raises(ValueError, match="--metric-for-best-model f1: this run has no validation rows"):
         Trainer(Linear2(), config, tmp_path / "b", _data(), None, _collate)
+
+
+class _ByEpoch:
+    """Validation accuracy scripted by the trainer's epoch (0-based while it evaluates), so a resumed run sees the
+    same values as an uninterrupted one."""
+
+    def __init__(self, values):
+        self.values, self.trainer = values, None
+
+    def __call__(self, outputs, dataset):
+        return {"acc": self.values[self.trainer.state["epoch"]]}
+
+
+def _scripted_trainer(run_dir, values, callbacks=(), **overrides):
+    torch.manual_seed(0)
+    metric = _ByEpoch(values)
+    config = TrainConfig(**{"epochs": len(values), "batch_size": 8, "learning_rate": 0.05, "warmup_ratio": 0.0,
+                            "checkpoint_every_steps": 3, "log_every_steps": 0, **overrides})
+    trainer = Trainer(Linear2(), config, run_dir, _data(), _data(16, seed=1), _collate, compute_metrics=metric,
+                      metric_name="acc", greater_is_better=True, callbacks=callbacks)
+    metric.trainer = trainer
+    return trainer
+
+
+ACC = [0.5, 0.8, 0.7, 0.6, 0.9, 0.95]  # best at epoch 2, then two epochs without gain, then better again
+
+
+@pytest.mark.parametrize("patience, epochs_run, best_epoch", [(0, 6, 6), (2, 4, 2), (3, 6, 6), (1, 3, 2)])
+def test_early_stopping_ends_the_run_patience_epochs_after_the_best(tmp_path, patience, epochs_run, best_epoch):
+    """--early-stopping-patience P (HF's EarlyStoppingCallback): the run ends once the best epoch is P evaluated
+    epochs back; model.pt holds the best epoch; metrics.json says it stopped early; 0 is off."""
+    summary = _scripted_trainer(tmp_path, ACC, early_stopping_patience=patience).train()
+    assert len(summary["history"]) == epochs_run and summary["best_epoch"] == best_epoch
+    assert summary["stopped_early"] == (epochs_run < len(ACC)) and summary["global_step"] == 5 * epochs_run
+    assert json.loads((tmp_path / "metrics.json").read_text())["stopped_early"] == summary["stopped_early"]
+    assert torch.load(tmp_path / "model.pt", weights_only=False)["metrics"]["epoch"] == best_epoch
+
+
+def test_early_stopping_survives_a_crash_and_a_resumed_finished_run_trains_no_further(tmp_path):
+    """Killed in epoch 4 (of the run that stops after it), --resume ends after epoch 4 as the straight run does, with
+    the same weights; --resume of the stopped run trains nothing more."""
+    straight = _scripted_trainer(tmp_path / "a", ACC, early_stopping_patience=2)
+    plain = straight.train()
+    with pytest.raises(KeyboardInterrupt):
+        _scripted_trainer(tmp_path / "b", ACC, callbacks=[Crash(at_step=17)], early_stopping_patience=2).train()
+    resumed = _scripted_trainer(tmp_path / "b", ACC, early_stopping_patience=2, resume=True)
+    summary = resumed.train()
+    assert [h["acc"] for h in summary["history"]] == [h["acc"] for h in plain["history"]] and summary["stopped_early"]
+    for a, b in zip(straight.unwrapped_model.parameters(), resumed.unwrapped_model.parameters()):
+        torch.testing.assert_close(a, b)
+    again = _scripted_trainer(tmp_path / "b", ACC, early_stopping_patience=2, resume=True).train()
+    assert len(again["history"]) == 4 and again["global_step"] == summary["global_step"]

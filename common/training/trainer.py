@@ -105,11 +105,14 @@ class TrainConfig:
     # the validation metric that picks the best epoch (a key of the task's scores, e.g. auc); empty: the task's own
     # metric. Greater is better, except for a name ending in "loss" (HF Trainer's metric_for_best_model)
     metric_for_best_model: str = ""
+    # > 0: stop once the best epoch (by that metric) is this many evaluated epochs back, as HF Trainer's
+    # EarlyStoppingCallback(early_stopping_patience); the learning-rate schedule still spans --epochs. 0: off
+    early_stopping_patience: int = 0
 
     def __post_init__(self) -> None:
         """Raises ValueError (naming the flag): fewer than 1 epoch, example per batch or accumulation step; a learning
         rate <= 0; a warmup ratio outside [0, 1]; a negative budget, clipping norm, step interval, FGM/PGD epsilon or
-        R-Drop alpha; an EMA decay outside [0, 1); a layer-wise decay outside (0, 1]."""
+        R-Drop alpha or early-stopping patience; an EMA decay outside [0, 1); a layer-wise decay outside (0, 1]."""
         rules = (("epochs", self.epochs >= 1, ">= 1"), ("batch_size", self.batch_size >= 1, ">= 1"),
                  ("eval_batch_size", self.eval_batch_size >= 1, ">= 1"),
                  ("grad_accum_steps", self.grad_accum_steps >= 1, ">= 1"),
@@ -123,7 +126,8 @@ class TrainConfig:
                  ("pgd_epsilon", self.pgd_epsilon >= 0, ">= 0 (0: off)"),
                  ("ema_decay", 0 <= self.ema_decay < 1, "in [0, 1) (0: off)"),
                  ("rdrop_alpha", self.rdrop_alpha >= 0, ">= 0 (0: off)"),
-                 ("layer_lr_decay", 0 < self.layer_lr_decay <= 1, "in (0, 1] (1: off)"))
+                 ("layer_lr_decay", 0 < self.layer_lr_decay <= 1, "in (0, 1] (1: off)"),
+                 ("early_stopping_patience", self.early_stopping_patience >= 0, ">= 0 (0: off)"))
         for name, ok, expected in rules:
             if not ok:
                 raise ValueError(f"--{name.replace('_', '-')} {getattr(self, name)!r}: expected {expected}")
@@ -684,7 +688,7 @@ class Trainer:
         budget = cfg.max_train_minutes * 60 if cfg.max_train_minutes > 0 else math.inf
         start = time.time() - self.state["train_seconds"]
         out_of_time = False
-        while self.state["epoch"] < cfg.epochs and not out_of_time:
+        while self.state["epoch"] < cfg.epochs and not out_of_time and not self.stopped_early():
             epoch = self.state["epoch"]
             self.model.train()
             if hasattr(self.train_dataset, "set_epoch"):
@@ -771,7 +775,19 @@ class Trainer:
             self.write_learning_curve()
             for cb in self.callbacks:
                 cb.on_evaluate(self, record)
+            if self.stopped_early() and self.state["epoch"] < cfg.epochs:
+                logger.info("early stopping after epoch %d: the best %s is epoch %d's, %d epochs back "
+                            "(--early-stopping-patience %d)", self.state["epoch"], self.metric_name,
+                            self.state["best_epoch"], self.state["epoch"] - self.state["best_epoch"],
+                            cfg.early_stopping_patience)
         return self.summary()
+
+    def stopped_early(self) -> bool:
+        """Whether ``--early-stopping-patience`` P ends the run: P > 0 and the best epoch is P or more evaluated epochs
+        before the last one. Read from the loop's state alone (the checkpoint's on ``--resume``), which every process
+        holds alike (the metrics are computed on gathered predictions), so all stop after the same epoch."""
+        patience, best = self.config.early_stopping_patience, self.state["best_epoch"]
+        return patience > 0 and best is not None and self.state["epoch"] - best >= patience
 
     def _mean_over_processes(self, total: float, count: int) -> float | None:
         """``total / count`` summed over every process (a loss sum and its batch count); None for no batch.
@@ -804,6 +820,7 @@ class Trainer:
         best = next((h for h in self.state["history"] if h["epoch"] == self.state["best_epoch"]), {})
         return {"best_epoch": self.state["best_epoch"], "best_metric": self.state["best_metric"],
                 "metric_name": self.metric_name, "best": best, "history": self.state["history"],
+                "stopped_early": self.stopped_early() and self.state["epoch"] < self.config.epochs,
                 "train_seconds": self.state["train_seconds"], "global_step": self.state["global_step"]}
 
     def write_metrics(self) -> Path:
