@@ -313,10 +313,11 @@ class OptunaPruning(Callback):
         state = process_state()
         prune = False
         if state.is_main_process:  # the study is the main process's; the others follow its decision
-            self.trial.report(float(record[self.metric_name]), step=int(record["epoch"]))
+            # step: the evaluation's number (the epoch, unless --eval-every-steps also evaluates inside epochs)
+            self.trial.report(float(record[self.metric_name]), step=len(trainer.state["history"]))
             prune = self.trial.should_prune()
         if broadcast_from_main(prune):
-            logger.info("trial %d pruned after epoch %d (%s %.4f)", self.trial.number, record["epoch"],
+            logger.info("trial %d pruned after epoch %s (%s %.4f)", self.trial.number, record["epoch"],
                         self.metric_name, record[self.metric_name])
             raise optuna.TrialPruned()
 

@@ -541,18 +541,23 @@ def test_fgm_and_ema_under_2_processes_train_what_1_process_trains(tmp_path):
     assert_same_training(one, two)
 
 
-def test_early_stopping_under_2_processes_stops_after_the_epoch_1_process_stops_after(tmp_path):
-    """--early-stopping-patience: every process reads the same validation metric, so 2 processes end after the
-    epoch 1 process ends after (none left waiting in an all-reduce), with the same history and probabilities."""
+@pytest.mark.parametrize("every", [0, 2])
+def test_early_stopping_under_2_processes_stops_after_the_evaluation_1_process_stops_after(tmp_path, every):
+    """--early-stopping-patience, at epoch ends and with --eval-every-steps 2 (3 optimizer steps an epoch: an
+    evaluation inside each epoch too): every process evaluates at the same step and reads the same metric, so 2
+    processes end where 1 process ends (none left waiting in a collective), with the same history and probabilities."""
     if not AFQMC.is_dir():
         pytest.skip(f"real AFQMC data not linked at {AFQMC}")
     data = tiny_afqmc_tree(tmp_path / "data")
-    flags = ("--epochs", "6", "--early-stopping-patience", "2", "--metric-for-best-model", "auc")
+    flags = ("--epochs", "6", "--early-stopping-patience", "2", "--metric-for-best-model", "auc",
+             "--eval-every-steps", str(every))
     one, two = (train("afqmc", data, tmp_path / f"p{n}", n, *flags) for n in (1, 2))
     for run in (one, two):
         assert run.proc.returncode == 0, describe(run.proc)
         metrics = json.loads((run.run_dir / "metrics.json").read_text(encoding="utf-8"))
-        assert metrics["stopped_early"] and len(metrics["history"]) == metrics["best_epoch"] + 2 < 6
+        epochs = [h["epoch"] for h in metrics["history"]]
+        assert metrics["stopped_early"] and len(epochs) - 1 - epochs.index(metrics["best_epoch"]) == 2
+        assert all(float(e).is_integer() for e in epochs) == (every == 0) and epochs[-1] < 6
     assert_same_training(one, two)
 
 

@@ -2,6 +2,7 @@
 
 import json
 import tomllib
+from types import SimpleNamespace
 
 import optuna
 import pytest
@@ -53,10 +54,15 @@ def test_pruning_callback_reports_epochs_and_stops_the_trial(tmp_path):
     study = optuna.create_study(direction="maximize", pruner=optuna.pruners.ThresholdPruner(lower=0.5))
     trial = study.ask()
     callback = OptunaPruning(trial, "auc")
-    callback.on_evaluate(None, {"epoch": 1, "auc": 0.8})
+    trainer = SimpleNamespace(state={"history": []})  # the trainer calls on_evaluate with the record appended
+    for record in ({"epoch": 0.5, "auc": 0.8}, {"epoch": 1, "auc": 0.7}):  # --eval-every-steps: one inside epoch 1
+        trainer.state["history"].append(record)
+        callback.on_evaluate(trainer, record)
+    trainer.state["history"].append({"epoch": 1.5, "auc": 0.4})
     with pytest.raises(optuna.TrialPruned):
-        callback.on_evaluate(None, {"epoch": 2, "auc": 0.4})
-    assert trial.storage.get_trial(trial._trial_id).intermediate_values == {1: 0.8, 2: 0.4}
+        callback.on_evaluate(trainer, trainer.state["history"][-1])
+    # reported at the evaluation's number (the epoch when only epoch ends are evaluated)
+    assert trial.storage.get_trial(trial._trial_id).intermediate_values == {1: 0.8, 2: 0.7, 3: 0.4}
 
 
 def test_override_file_round_trips():

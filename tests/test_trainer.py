@@ -258,3 +258,73 @@ def test_early_stopping_survives_a_crash_and_a_resumed_finished_run_trains_no_fu
         torch.testing.assert_close(a, b)
     again = _scripted_trainer(tmp_path / "b", ACC, early_stopping_patience=2, resume=True).train()
     assert len(again["history"]) == 4 and again["global_step"] == summary["global_step"]
+
+
+def _dropout_trainer(run_dir, callbacks=(), compute_metrics=_accuracy, **overrides):
+    torch.manual_seed(0)
+    config = TrainConfig(**{"epochs": 3, "batch_size": 8, "learning_rate": 0.05, "warmup_ratio": 0.0,
+                            "checkpoint_every_steps": 3, "log_every_steps": 0, **overrides})
+    return Trainer(DropoutNet(), config, run_dir, _data(), _data(16, seed=1), _collate,
+                   compute_metrics=compute_metrics, metric_name="acc", greater_is_better=True, callbacks=callbacks)
+
+
+def test_eval_every_steps_evaluates_inside_epochs_without_changing_what_is_trained(tmp_path):
+    """--eval-every-steps 2, 5 optimizer steps an epoch: records at steps 2, 4 (epochs 0.4, 0.8), the epoch's end
+    (step 5), then 6, 8, 10, ...; the epoch's last step is evaluated once, as its end. The weights (dropout on) and the
+    epoch-end metrics are those of the run that evaluates at epoch ends only; model.pt holds the best evaluation."""
+    plain = _dropout_trainer(tmp_path / "a")
+    plain.train()
+    often = _dropout_trainer(tmp_path / "b", eval_every_steps=2)
+    summary = often.train()
+    assert [h["epoch"] for h in summary["history"]] == [0.4, 0.8, 1, 1.2, 1.6, 2, 2.4, 2.8, 3]
+    assert [h["step"] for h in summary["history"]] == [2, 4, 5, 6, 8, 10, 12, 14, 15]
+    assert [h["complete"] for h in summary["history"]] == [False, False, True] * 3
+    for a, b in zip(plain.unwrapped_model.parameters(), often.unwrapped_model.parameters()):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
+    ends = [h for h in summary["history"] if h["complete"]]
+    assert [h["acc"] for h in ends] == [h["acc"] for h in plain.state["history"]]
+    best = max(summary["history"], key=lambda h: h["acc"])  # the first of the best, as the loop keeps it
+    assert summary["best_epoch"] == best["epoch"] and summary["best_metric"] == best["acc"]
+    assert torch.load(tmp_path / "b" / "model.pt", weights_only=False)["metrics"]["step"] == best["step"]
+    assert (tmp_path / "b" / "learning_curve.png").is_file()
+
+
+def test_eval_every_steps_resumes_exactly_after_a_crash_between_evaluations(tmp_path):
+    """Killed at step 9 (after the evaluation at step 8 and the checkpoint at step 9's predecessor), --resume
+    gives the uninterrupted run's records and weights."""
+    straight = _dropout_trainer(tmp_path / "a", eval_every_steps=2)
+    straight.train()
+    with pytest.raises(KeyboardInterrupt):
+        _dropout_trainer(tmp_path / "b", callbacks=[Crash(at_step=9)], eval_every_steps=2).train()
+    resumed = _dropout_trainer(tmp_path / "b", eval_every_steps=2, resume=True)
+    summary = resumed.train()
+    assert [(h["epoch"], h["acc"]) for h in summary["history"]] == \
+        [(h["epoch"], h["acc"]) for h in straight.state["history"]]
+    for a, b in zip(straight.unwrapped_model.parameters(), resumed.unwrapped_model.parameters()):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
+
+
+class _ByEvaluation:
+    """Validation accuracy scripted by the evaluation's number (the history's length as it is scored)."""
+
+    def __init__(self, values):
+        self.values, self.trainer = values, None
+
+    def __call__(self, outputs, dataset):
+        return {"acc": self.values[len(self.trainer.state["history"])]}
+
+
+def test_early_stopping_counts_evaluations_inside_epochs(tmp_path):
+    """--eval-every-steps 2 with --early-stopping-patience 2: best at the second evaluation (epoch 0.8), two more
+    without gain (1, 1.2): the run ends inside epoch 2, with no record of that epoch's end; --resume trains no further."""
+    def trainer(**overrides):
+        metric = _ByEvaluation([0.5, 0.9, 0.8, 0.7, 1.0, 1.0, 1.0, 1.0, 1.0])
+        t = _dropout_trainer(tmp_path, compute_metrics=metric, eval_every_steps=2, early_stopping_patience=2,
+                             **overrides)
+        metric.trainer = t
+        return t
+    summary = trainer().train()
+    assert [h["epoch"] for h in summary["history"]] == [0.4, 0.8, 1, 1.2] and summary["stopped_early"]
+    assert summary["best_epoch"] == 0.8 and summary["global_step"] == 6
+    again = trainer(resume=True).train()
+    assert len(again["history"]) == 4 and again["global_step"] == 6 and again["stopped_early"]

@@ -52,7 +52,7 @@ def plot_learning_curve(summary: dict[str, Any], path: str | Path, title: str = 
         left.plot(*zip(*losses), "o-", color="tab:blue", label="train loss")
     left.set_xlabel("epoch")
     left.set_ylabel("train loss", color="tab:blue")
-    left.set_xticks(epochs)
+    left.set_xticks([e for e in epochs if float(e).is_integer()] or epochs)  # --eval-every-steps: fractional ones
     values = [(e, h[metric]) for e, h in zip(epochs, history) if metric != "loss" and h.get(metric) is not None]
     if values:
         right = left.twinx()

@@ -45,7 +45,7 @@ import re
 import shutil
 import sys
 import time
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Sequence
@@ -89,6 +89,10 @@ class TrainConfig:
     mixed_precision: str = field(default_factory=lambda: os.environ.get("ACCELERATE_MIXED_PRECISION", "no"))
     max_train_minutes: float = 0.0  # 0: no time budget; else stop after this many minutes
     checkpoint_every_steps: int = 0  # 0: checkpoint at epoch ends only
+    # > 0: also evaluate every this many optimizer steps inside an epoch (HF's eval_strategy="steps", Lightning's
+    # val_check_interval), each evaluation a history record (fractional epoch), a best-model candidate and a
+    # checkpoint; the epoch's end is always evaluated. 0: at epoch ends only
+    eval_every_steps: int = 0
     resume: bool = False  # continue from run_dir/checkpoint
     log_every_steps: int = 50
     fgm_epsilon: float = 0.0  # > 0 turns FGM on (kexue.fm/archives/7234)
@@ -105,14 +109,15 @@ class TrainConfig:
     # the validation metric that picks the best epoch (a key of the task's scores, e.g. auc); empty: the task's own
     # metric. Greater is better, except for a name ending in "loss" (HF Trainer's metric_for_best_model)
     metric_for_best_model: str = ""
-    # > 0: stop once the best epoch (by that metric) is this many evaluated epochs back, as HF Trainer's
-    # EarlyStoppingCallback(early_stopping_patience); the learning-rate schedule still spans --epochs. 0: off
+    # > 0: stop once the best evaluation (by that metric) is this many evaluations back (epochs, or
+    # --eval-every-steps intervals), as HF Trainer's EarlyStoppingCallback(early_stopping_patience); the
+    # learning-rate schedule still spans --epochs. 0: off
     early_stopping_patience: int = 0
 
     def __post_init__(self) -> None:
         """Raises ValueError (naming the flag): fewer than 1 epoch, example per batch or accumulation step; a learning
         rate <= 0; a warmup ratio outside [0, 1]; a negative budget, clipping norm, step interval, FGM/PGD epsilon or
-        R-Drop alpha or early-stopping patience; an EMA decay outside [0, 1); a layer-wise decay outside (0, 1]."""
+        R-Drop alpha, early-stopping patience or evaluation interval; an EMA decay outside [0, 1); a layer-wise decay outside (0, 1]."""
         rules = (("epochs", self.epochs >= 1, ">= 1"), ("batch_size", self.batch_size >= 1, ">= 1"),
                  ("eval_batch_size", self.eval_batch_size >= 1, ">= 1"),
                  ("grad_accum_steps", self.grad_accum_steps >= 1, ">= 1"),
@@ -121,6 +126,7 @@ class TrainConfig:
                  ("max_grad_norm", self.max_grad_norm >= 0, ">= 0 (0: no clipping)"),
                  ("max_train_minutes", self.max_train_minutes >= 0, ">= 0 (0: no budget)"),
                  ("checkpoint_every_steps", self.checkpoint_every_steps >= 0, ">= 0 (0: at epoch ends)"),
+                 ("eval_every_steps", self.eval_every_steps >= 0, ">= 0 (0: at epoch ends)"),
                  ("log_every_steps", self.log_every_steps >= 0, ">= 0 (0: off)"),
                  ("fgm_epsilon", self.fgm_epsilon >= 0, ">= 0 (0: off)"),
                  ("pgd_epsilon", self.pgd_epsilon >= 0, ">= 0 (0: off)"),
@@ -687,7 +693,7 @@ class Trainer:
                         "full batch (accelerate's even_batches)", repeated)
         budget = cfg.max_train_minutes * 60 if cfg.max_train_minutes > 0 else math.inf
         start = time.time() - self.state["train_seconds"]
-        out_of_time = False
+        out_of_time = stop = False
         while self.state["epoch"] < cfg.epochs and not out_of_time and not self.stopped_early():
             epoch = self.state["epoch"]
             self.model.train()
@@ -742,52 +748,86 @@ class Trainer:
                     logger.info("time budget of %.1f min reached at step %d", cfg.max_train_minutes, step)
                     out_of_time = True
                     break
+                if (cfg.eval_every_steps and self.accelerator.sync_gradients and step % cfg.eval_every_steps == 0
+                        and self.state["batch_in_epoch"] < len(loader)):  # the epoch's end is evaluated below
+                    fraction = round(epoch + self.state["batch_in_epoch"] / len(loader), 4)
+                    self._evaluate_and_record(fraction, {
+                        "epoch": fraction, "step": step, "train_loss": self._mean_over_processes(loss_sum, loss_count),
+                        "train_samples_per_s": rate, "epoch_seconds": time.time() - t0, "complete": False,
+                        **({"train_loss_from_batch": skip} if skip else {})})
+                    self.model.train()
+                    if self.stopped_early():
+                        stop = True
+                        break
             bar.close()
+            if stop:  # early stopping inside the epoch: its end is not reached
+                self._log_early_stop()
+                break
             epoch_seconds = time.time() - t0
             mean_loss = self._mean_over_processes(loss_sum, loss_count)  # this epoch's batches (since resume)
-            record = {"epoch": epoch + 1, "train_loss": mean_loss, "train_samples_per_s": seen / max(epoch_seconds, 1e-9),
-                      "epoch_seconds": epoch_seconds, "complete": not out_of_time}
+            record = {"epoch": epoch + 1, "step": self.state["global_step"], "train_loss": mean_loss,
+                      "train_samples_per_s": seen / max(epoch_seconds, 1e-9), "epoch_seconds": epoch_seconds,
+                      "complete": not out_of_time}
             if skip:  # resumed inside this epoch: train_loss covers only the batches after the resume
                 record["train_loss_from_batch"] = skip
-            with ExitStack() as stack:
-                for cb in self.callbacks:
-                    stack.enter_context(cb.evaluation_weights(self))
-                metrics = self.evaluate() if self.eval_dataset is not None else {}
-                record.update(metrics)
-                self.state["epoch"] = epoch + 1
-                self.state["batch_in_epoch"] = 0
-                self.state["history"].append(record)
-                if metrics and self.metric_name not in metrics:
-                    named = "--metric-for-best-model " if self.config.metric_for_best_model else ""
-                    raise ValueError(f"{named}{self.metric_name!r}: the validation metrics are "
-                                     f"{', '.join(sorted(k for k in metrics if k != 'eval_examples'))}")
-                value = metrics.get(self.metric_name, record["train_loss"])
-                if value is not None and self._is_better(value):
-                    self.state["best_metric"], self.state["best_epoch"] = value, epoch + 1
-                    self.save_best(record)
-            logger.info("epoch %d: %s", epoch + 1, json.dumps(record, ensure_ascii=False))
-            self._log({"train/epoch": epoch + 1, "train/samples_per_second": record["train_samples_per_s"],
-                       **({"train/epoch_loss": mean_loss} if mean_loss is not None else {}),
-                       **{f"eval/{k}": v for k, v in metrics.items() if k != "eval_examples"}},
-                      self.state["global_step"])  # before the checkpoint: a resume keeps it
-            self.save_checkpoint()
-            self.write_metrics()
-            self.write_learning_curve()
-            for cb in self.callbacks:
-                cb.on_evaluate(self, record)
+            self._evaluate_and_record(epoch + 1, record, end_of_epoch=True)
             if self.stopped_early() and self.state["epoch"] < cfg.epochs:
-                logger.info("early stopping after epoch %d: the best %s is epoch %d's, %d epochs back "
-                            "(--early-stopping-patience %d)", self.state["epoch"], self.metric_name,
-                            self.state["best_epoch"], self.state["epoch"] - self.state["best_epoch"],
-                            cfg.early_stopping_patience)
+                self._log_early_stop()
         return self.summary()
 
+    def _evaluate_and_record(self, epoch: float, record: dict[str, Any], end_of_epoch: bool = False) -> None:
+        """Score the validation rows (on the callbacks' evaluation weights), append ``record`` with the metrics to the
+        history (at ``end_of_epoch``, the loop's position moves to the next epoch first), keep ``model.pt`` when it is
+        the best so far, log, checkpoint, write ``metrics.json`` and the curve, then the callbacks' ``on_evaluate``.
+        ``epoch``: the record's epoch (fractional inside an epoch)."""
+        with ExitStack() as stack:
+            for cb in self.callbacks:
+                stack.enter_context(cb.evaluation_weights(self))
+            with rng_untouched() if not end_of_epoch else nullcontext():  # inside an epoch: evaluating more
+                metrics = self.evaluate() if self.eval_dataset is not None else {}  # often never changes training
+            record.update(metrics)
+            if end_of_epoch:
+                self.state["epoch"] = int(epoch)
+                self.state["batch_in_epoch"] = 0
+            self.state["history"].append(record)
+            if metrics and self.metric_name not in metrics:
+                named = "--metric-for-best-model " if self.config.metric_for_best_model else ""
+                raise ValueError(f"{named}{self.metric_name!r}: the validation metrics are "
+                                 f"{', '.join(sorted(k for k in metrics if k != 'eval_examples'))}")
+            value = metrics.get(self.metric_name, record["train_loss"])
+            if value is not None and self._is_better(value):
+                self.state["best_metric"], self.state["best_epoch"] = value, epoch
+                self.save_best(record)
+        logger.info("epoch %s: %s", epoch, json.dumps(record, ensure_ascii=False))
+        self._log({"train/epoch": epoch, "train/samples_per_second": record["train_samples_per_s"],
+                   **({"train/epoch_loss": record["train_loss"]} if record["train_loss"] is not None else {}),
+                   **{f"eval/{k}": v for k, v in metrics.items() if k != "eval_examples"}},
+                  self.state["global_step"])  # before the checkpoint: a resume keeps it
+        self.save_checkpoint()
+        self.write_metrics()
+        self.write_learning_curve()
+        for cb in self.callbacks:
+            cb.on_evaluate(self, record)
+
+    def _log_early_stop(self) -> None:
+        history = self.state["history"]
+        logger.info("early stopping after epoch %s: the best %s is epoch %s's, %d evaluations back "
+                    "(--early-stopping-patience %d)", history[-1]["epoch"], self.metric_name,
+                    self.state["best_epoch"], self._evaluations_since_best(), self.config.early_stopping_patience)
+
+    def _evaluations_since_best(self) -> int:
+        """How many history records follow the best one (0: the last is the best; none yet: 0)."""
+        epochs = [h["epoch"] for h in self.state["history"]]
+        best = self.state["best_epoch"]
+        return len(epochs) - 1 - epochs.index(best) if best in epochs else 0
+
     def stopped_early(self) -> bool:
-        """Whether ``--early-stopping-patience`` P ends the run: P > 0 and the best epoch is P or more evaluated epochs
-        before the last one. Read from the loop's state alone (the checkpoint's on ``--resume``), which every process
-        holds alike (the metrics are computed on gathered predictions), so all stop after the same epoch."""
-        patience, best = self.config.early_stopping_patience, self.state["best_epoch"]
-        return patience > 0 and best is not None and self.state["epoch"] - best >= patience
+        """Whether ``--early-stopping-patience`` P ends the run: P > 0 and P or more evaluations (epochs, or
+        ``--eval-every-steps`` intervals) follow the best one. Read from the loop's state alone (the checkpoint's on
+        ``--resume``), which every process holds alike (the metrics are computed on gathered predictions), so all
+        stop after the same evaluation."""
+        patience = self.config.early_stopping_patience
+        return patience > 0 and self._evaluations_since_best() >= patience
 
     def _mean_over_processes(self, total: float, count: int) -> float | None:
         """``total / count`` summed over every process (a loss sum and its batch count); None for no batch.
