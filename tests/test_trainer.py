@@ -47,12 +47,12 @@ class Crash(Callback):
             raise KeyboardInterrupt("simulated crash")
 
 
-def _trainer(run_dir, callbacks=(), **overrides):
+def _trainer(run_dir, callbacks=(), model=None, compute_metrics=_accuracy, **overrides):
     torch.manual_seed(0)
     config = TrainConfig(**{"epochs": 3, "batch_size": 8, "learning_rate": 0.05, "warmup_ratio": 0.0,
                             "checkpoint_every_steps": 3, "log_every_steps": 0, **overrides})
-    return Trainer(Linear2(), config, run_dir, _data(), _data(16, seed=1), _collate,
-                   compute_metrics=_accuracy, metric_name="acc", greater_is_better=True, callbacks=callbacks)
+    return Trainer(model or Linear2(), config, run_dir, _data(), _data(16, seed=1), _collate,
+                   compute_metrics=compute_metrics, metric_name="acc", greater_is_better=True, callbacks=callbacks)
 
 
 def test_learns_and_writes_run_folder(tmp_path):
@@ -220,12 +220,8 @@ class _ByEpoch:
 
 
 def _scripted_trainer(run_dir, values, callbacks=(), **overrides):
-    torch.manual_seed(0)
     metric = _ByEpoch(values)
-    config = TrainConfig(**{"epochs": len(values), "batch_size": 8, "learning_rate": 0.05, "warmup_ratio": 0.0,
-                            "checkpoint_every_steps": 3, "log_every_steps": 0, **overrides})
-    trainer = Trainer(Linear2(), config, run_dir, _data(), _data(16, seed=1), _collate, compute_metrics=metric,
-                      metric_name="acc", greater_is_better=True, callbacks=callbacks)
+    trainer = _trainer(run_dir, callbacks, compute_metrics=metric, **{"epochs": len(values), **overrides})
     metric.trainer = trainer
     return trainer
 
@@ -260,12 +256,9 @@ def test_early_stopping_survives_a_crash_and_a_resumed_finished_run_trains_no_fu
     assert len(again["history"]) == 4 and again["global_step"] == summary["global_step"]
 
 
-def _dropout_trainer(run_dir, callbacks=(), compute_metrics=_accuracy, **overrides):
-    torch.manual_seed(0)
-    config = TrainConfig(**{"epochs": 3, "batch_size": 8, "learning_rate": 0.05, "warmup_ratio": 0.0,
-                            "checkpoint_every_steps": 3, "log_every_steps": 0, **overrides})
-    return Trainer(DropoutNet(), config, run_dir, _data(), _data(16, seed=1), _collate,
-                   compute_metrics=compute_metrics, metric_name="acc", greater_is_better=True, callbacks=callbacks)
+def _dropout_trainer(run_dir, callbacks=(), **overrides):
+    torch.manual_seed(0)  # the model's initial weights: the seed _trainer sets again before the loop
+    return _trainer(run_dir, callbacks, model=DropoutNet(), **overrides)
 
 
 def test_eval_every_steps_evaluates_inside_epochs_without_changing_what_is_trained(tmp_path):
