@@ -80,7 +80,8 @@ def adversarial_validation(train: Sequence[tuple], test: Sequence[tuple], ngram_
         top: n-grams listed per side.
 
     Returns:
-        ``{"auc", "warning" (a side of fewer than :data:`FEW_PAIRS` pairs, else empty), "low", "high", "train_pairs", "test_pairs", "grouped", "test_pairs_sharing_a_train_text",
+        ``{"auc", "warning" (a side of fewer than :data:`FEW_PAIRS` pairs, else empty), "low", "high",
+        "train_pairs", "test_pairs", "grouped", "test_pairs_sharing_a_train_text",
         "mean_length": {"train": [a, b], "test": [a, b]}, "test_like": [(n-gram, weight)],
         "train_like": [...], "length_weights": [a, b], "oof": (N + M,) P(test) of each pair, out of fold,
         "fold": (N + M,)}`` (the arrays for the caller to save; lengths in characters or ids).
@@ -130,7 +131,8 @@ def adversarial_validation(train: Sequence[tuple], test: Sequence[tuple], ngram_
                if small < FEW_PAIRS else "")
     if warning:
         logger.warning("adversarial validation: %s", warning)
-    return {"auc": auc, "warning": warning, "low": float(np.percentile(draws, 2.5)), "high": float(np.percentile(draws, 97.5)),
+    return {"auc": auc, "warning": warning, "low": float(np.percentile(draws, 2.5)),
+            "high": float(np.percentile(draws, 97.5)),
             "train_pairs": len(train), "test_pairs": len(test), "grouped": bool(grouped),
             "test_pairs_sharing_a_train_text": sharing,
             "mean_length": {"train": lengths[y == 0].mean(axis=0).round(1).tolist(),

@@ -86,7 +86,8 @@ def test_a_side_of_few_pairs_is_warned_about(caplog):
     pairs = random_pairs(rng, 530)
     with caplog.at_level("WARNING", logger="common.shift"):
         few = adversarial_validation(pairs[:500], pairs[500:], rounds=200)
-    assert few["warning"].startswith("only 30 test pairs") and f"[{few['low']:.3f}, {few['high']:.3f}]" in few["warning"]
+    assert few["warning"].startswith("only 30 test pairs")
+    assert f"[{few['low']:.3f}, {few['high']:.3f}]" in few["warning"]
     assert any("only 30 test pairs" in r.getMessage() for r in caplog.records)
     assert adversarial_validation(pairs[:380], pairs[380:], rounds=50)["warning"] == ""
 

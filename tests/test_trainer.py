@@ -309,7 +309,8 @@ class _ByEvaluation:
 
 def test_early_stopping_counts_evaluations_inside_epochs(tmp_path):
     """--eval-every-steps 2 with --early-stopping-patience 2: best at the second evaluation (epoch 0.8), two more
-    without gain (1, 1.2): the run ends inside epoch 2, with no record of that epoch's end; --resume trains no further."""
+    without gain (1, 1.2): the run ends inside epoch 2, with no record of that epoch's end; --resume trains no
+    further."""
     def trainer(**overrides):
         metric = _ByEvaluation([0.5, 0.9, 0.8, 0.7, 1.0, 1.0, 1.0, 1.0, 1.0])
         t = _dropout_trainer(tmp_path, compute_metrics=metric, eval_every_steps=2, early_stopping_patience=2,

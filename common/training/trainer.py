@@ -116,8 +116,9 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         """Raises ValueError (naming the flag): fewer than 1 epoch, example per batch or accumulation step; a learning
-        rate <= 0; a warmup ratio outside [0, 1]; a negative budget, clipping norm, step interval, FGM/PGD epsilon or
-        R-Drop alpha, early-stopping patience or evaluation interval; an EMA decay outside [0, 1); a layer-wise decay outside (0, 1]."""
+        rate <= 0; a warmup ratio outside [0, 1]; a negative budget, clipping norm, step interval, FGM/PGD epsilon,
+        R-Drop alpha, early-stopping patience or evaluation interval; an EMA decay outside [0, 1); a layer-wise
+        decay outside (0, 1]."""
         rules = (("epochs", self.epochs >= 1, ">= 1"), ("batch_size", self.batch_size >= 1, ">= 1"),
                  ("eval_batch_size", self.eval_batch_size >= 1, ">= 1"),
                  ("grad_accum_steps", self.grad_accum_steps >= 1, ">= 1"),
