@@ -54,7 +54,7 @@ def test_presets_read_when_linked():
         pytest.skip("NER data not linked")
     data = load_splits(resolve_data_options(NerConfig(dataset="cluener", data_dir=str(DATA / "ner" / "cluener"),
                                                       limit=5)))
-    assert [len(v) for v in data.values()] == [5, 5, 5] and data["test"][0].id == 0
+    assert [len(v) for v in data.values()] == [5, 5, 1345] and data["test"][0].id == 0  # --limit: test whole
     assert detect_preset(DATA / "ner" / "cluener") == "cluener"
     assert detect_preset(DATA / "ner" / "resume") == "resume"
 

@@ -63,7 +63,8 @@ def test_two_process_training_and_prediction(tmp_path):
     one = predict.main(["--run", str(run), "--submission-dir", str(tmp_path / "one")])  # 1 process, this one
     assert one["processes"] == 1 and one["dev"] == result["dev"]
     assert Path(one["prediction"]).read_bytes() == Path(result["prediction"]).read_bytes()
-    # predict under 2 processes, 11 texts in batches of 4: the second process's last batch is padding, dropped
+    # predict under 2 processes, 12 texts (--limit cuts train and dev, not a test file) in batches of 4: three
+    # batches, so the second process's second batch is padding, dropped
     extra = ["--test-file", "train.txt"]
     one = predict.main(["--run", str(run), "--submission-dir", str(tmp_path / "one")] + extra)
     done = launch(["competitions.ner.predict", "--run", str(run), "--submission-dir", str(tmp_path / "two")] + extra)
@@ -71,7 +72,7 @@ def test_two_process_training_and_prediction(tmp_path):
     lines = result_lines(done.stdout)
     assert len(lines) == 1, done.stdout
     two = lines[0]
-    assert two["processes"] == 2 and two["dev"] == one["dev"] and two["test_lines"] == one["test_lines"] == 11
+    assert two["processes"] == 2 and two["dev"] == one["dev"] and two["test_lines"] == one["test_lines"] == 12
     assert two["test"] == one["test"]
     assert Path(two["prediction"]).read_bytes() == Path(one["prediction"]).read_bytes()
 

@@ -1,6 +1,7 @@
 """End to end: train and predict on a slice of CLUENER (each head), a BIO fixture and People's Daily given by flags only."""
 
 import json
+import re
 
 import pytest
 
@@ -44,7 +45,8 @@ def test_bio_fixture_trains_and_predicts_with_flags_only(tmp_path, capsys):
     assert again["dev"] == result["dev"] and open(again["prediction"]).read() == open(result["prediction"]).read()
     other = predict.main(["--run", str(tmp_path / "run"), "--data-dir", str(BIO), "--test-file", "dev.txt",
                           "--submission-dir", str(tmp_path / "sub3")])
-    assert other["test"] == other["dev"] and "-dev-dev" in other["prediction"] and other["test_lines"] == 4
+    assert other["test"] == other["dev"] and other["test_lines"] == 4
+    assert re.search(r"/run-dev-[0-9a-f]{8}-dev1?[.0-9]+\.jsonl$", other["prediction"])  # stem, content digest, F1
 
 
 @pytest.mark.skipif(not (PEOPLE_DAILY / "example.dev").is_file(), reason="People's Daily not linked")
@@ -78,8 +80,9 @@ def test_train_predict_and_cluener_submission(tmp_path, capsys, head, encoder):
     for name in ("config.json", "metrics.json", "model.pt", "train.log", "labels.json", "dev_metrics.json"):
         assert (run / name).exists(), name
     assert 0.0 <= result["dev"]["f1"] <= 1.0
-    # one CLUENER line per test line, in order, spans inside the text and matching their mention
-    test = read_cluener(CLUENER / "test.json")[:32]
+    # one CLUENER line per test line (all 1,345: --limit cuts train and dev only), in order, spans inside the
+    # text and matching their mention
+    test = read_cluener(CLUENER / "test.json")
     lines = [json.loads(x) for x in open(result["prediction"], encoding="utf-8")]
     assert [x["id"] for x in lines] == [ex.id for ex in test]
     for ex, row in zip(test, lines):
@@ -90,3 +93,69 @@ def test_train_predict_and_cluener_submission(tmp_path, capsys, head, encoder):
     again = predict.main(["--run", str(run), "--submission-dir", str(tmp_path / "sub2")])
     assert again["dev"] == result["dev"]  # same weights, same data, same metrics
     assert open(again["prediction"]).read() == open(result["prediction"]).read()
+
+
+def _tiny(tmp_path, *extra) -> list[str]:
+    return ["--format", "bio", "--data-dir", str(BIO), "--train-file", "train.txt", "--dev-file", "dev.txt",
+            "--test-file", "test.txt", "--run-dir", str(tmp_path / "run"), "--submission-dir", str(tmp_path / "sub"),
+            "--hidden-size", "32", "--lstm-layers", "1", "--epochs", "1", "--batch-size", "4",
+            "--w2v-init", "false", *extra] + _vocab(tmp_path)
+
+
+def test_sets_a_run_cannot_learn_from_are_refused_before_a_run_folder(tmp_path):
+    """A train file without entities, a dev file without entities (F1 0 at every epoch), an empty dev file and a
+    --dev-holdout taking every sentence: one-line errors naming the file, and no run folder."""
+    from competitions.ner import train
+
+    (tmp_path / "plain.txt").write_text("今 O\n天 O\n\n好 O\n", encoding="utf-8")
+    (tmp_path / "empty.txt").write_text("\n", encoding="utf-8")
+    cases = [(["--train-file", str(tmp_path / "plain.txt")], r"--train-file .*plain.txt: its 2 train sentences "
+                                                             r"hold no entity: nothing to learn"),
+             (["--dev-file", str(tmp_path / "plain.txt")], r"--dev-file .*plain.txt: its 2 dev sentences hold no "
+                                                           r"entity: micro-F1 is 0 at every epoch"),
+             (["--dev-file", str(tmp_path / "empty.txt")], r"--dev-file .*empty.txt: no dev sentence"),
+             (["--dev-file", "", "--dev-holdout", "500"], r"--train-file .*train.txt: --dev-holdout 500 takes every "
+                                                          r"sentence, none is left to train on")]
+    for extra, message in cases:
+        with pytest.raises(ValueError, match=message):
+            train.main(_tiny(tmp_path, *extra))
+        assert not (tmp_path / "run").exists()
+
+
+def test_predict_leaves_the_run_alone_and_names_foreign_test_files_by_content(tmp_path):
+    """--limit cuts train and dev, never the test file; --resume with another model option is refused before any
+    run file is rewritten; predict with another --data-dir leaves every run file as it was; two test files of one
+    name (and a tag-less one) get two predictions; an empty test file is a one-line error."""
+    import hashlib
+
+    from competitions.ner import predict, train
+
+    result = train.main(_tiny(tmp_path, "--limit", "2"))
+    assert result["test_lines"] == 4 and result["dev_texts"] == 2
+
+    def snapshot():
+        return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in (tmp_path / "run").rglob("*")
+                if p.is_file() and p.name != "train.log"}  # in one process the last run's log handler stays on
+    before = snapshot()
+    with pytest.raises(ValueError, match=r"--resume true: .*config.json was started with other options "
+                                         r"\(hidden_size 32 -> 64\)"):
+        train.main(_tiny(tmp_path, "--limit", "2", "--resume", "true", "--hidden-size", "64"))
+    assert snapshot() == before
+    other = tmp_path / "other"
+    other.mkdir()
+    for name in ("train.txt", "dev.txt"):
+        (other / name).write_text((BIO / name).read_text(encoding="utf-8"), encoding="utf-8")
+    plain = "".join(line.split()[0] + "\n" if line.strip() else "\n"
+                    for line in (BIO / "test.txt").read_text(encoding="utf-8").splitlines())
+    (other / "test.txt").write_text(plain, encoding="utf-8")  # the same sentences, without tags
+    sub = tmp_path / "sub2"
+    again = predict.main(["--run", str(tmp_path / "run"), "--data-dir", str(other), "--test-file", "test.txt",
+                          "--submission-dir", str(sub)])
+    own = predict.main(["--run", str(tmp_path / "run"), "--test-file", str(BIO / "test.txt"),
+                        "--submission-dir", str(sub)])
+    assert snapshot() == before and "dev_metrics_file" not in again
+    assert again["prediction"] != own["prediction"] and again["test_lines"] == own["test_lines"] == 4
+    assert [r["entities"] for r in _lines(again["prediction"])] == [r["entities"] for r in _lines(own["prediction"])]
+    (other / "empty.txt").write_text("\n\n", encoding="utf-8")
+    with pytest.raises(ValueError, match=r"--test-file .*empty.txt: no sentence to predict"):
+        predict.main(["--run", str(tmp_path / "run"), "--data-dir", str(other), "--test-file", "empty.txt"])

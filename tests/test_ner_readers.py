@@ -96,3 +96,33 @@ def test_tags_to_spans_strict_schemes():
     assert tags_to_spans(["S-A", "B-B", "M-B", "I-B", "E-B"], "bmes") == [Span(0, 0, "A"), Span(1, 4, "B")]
     with pytest.raises(TagSequenceError):
         tags_to_spans(["S-A"], "bio")
+
+
+def test_cluener_refuses_an_id_twice_given_or_by_record_index(tmp_path):
+    """A test file repeating an id would put it twice in the submission: refused, naming both lines; a record
+    without an id gets its record index, which may collide with a given id too."""
+    path = tmp_path / "t.json"
+    path.write_text('{"id": 0, "text": "甲"}\n{"id": 0, "text": "乙"}\n', encoding="utf-8")
+    with pytest.raises(NerDataError, match=r"t.json:2: id 0 again \(first at .*t.json:1\)"):
+        read_cluener(path)
+    path.write_text('{"id": 1, "text": "甲"}\n{"text": "乙"}\n', encoding="utf-8")
+    with pytest.raises(NerDataError, match=r"t.json:2: id 1 again .*this record has none, so its record index"):
+        read_cluener(path)
+    path.write_text('{"text": "甲"}\n{"text": "乙"}\n{"id": "x", "text": "丙"}\n', encoding="utf-8")
+    assert [ex.id for ex in read_cluener(path)] == [0, 1, "x"]
+
+
+def test_unlabelled_test_files_read_characters_without_tags(tmp_path):
+    """A competition's test file in BIO (one character a line) or UER's format (the text column alone) reads as
+    tag-less text; a labelled file still needs every tag; an ideographic space (U+3000) stays itself."""
+    bio = tmp_path / "test.txt"
+    bio.write_text("最\n好\n\n北 B-LOC\n京\n\u3000 O\n", encoding="utf-8")
+    examples = read_tagged(bio, "bio", labelled=False)
+    assert [ex.text for ex in examples] == ["最好", "北京\u3000"] and examples[1].spans == [Span(0, 0, "LOC")]
+    with pytest.raises(NerDataError, match=r"test.txt:1: expected 'CHAR TAG', got '最'"):
+        read_tagged(bio, "bio")
+    uer = tmp_path / "test.tsv"
+    uer.write_text("text_a\n最 好\n北 京\n", encoding="utf-8")
+    assert [(ex.text, ex.spans) for ex in read_tsv_tagged(uer, labelled=False)] == [("最好", []), ("北京", [])]
+    with pytest.raises(NerDataError, match=r"test.tsv:1: expected the header 'text_a<TAB>label'"):
+        read_tsv_tagged(uer)

@@ -51,15 +51,17 @@ def check_span(text: str, span: Span, where: str, mention: str | None = None) ->
 def read_cluener(path: str | Path) -> list[NerExample]:
     """Read a CLUENER2020 JSON-lines file (train/dev with ``label``, test without).
 
-    The id is the line's ``id`` when present, else its 0-based line index.
+    The id is the line's ``id`` when present, else its 0-based record index.
 
     Raises:
         NerDataError: invalid UTF-8 or JSON, no ``text``, a ``label`` not shaped
             ``{type: {mention: [[start, end], ...]}}``, a span outside the text or a
-            mention that differs from the text at its span (naming file and line).
+            mention that differs from the text at its span, an id a record before already has (given, or
+            the record index a record without one gets) (naming file and line).
     """
     path = Path(path)
     examples = []
+    first_seen: dict[str, str] = {}  # id (as text: 1 and "1" collide in a submission) -> where it came first
     for where, row in iter_json_objects(path, NerDataError):
         if not isinstance(row.get("text"), str):
             raise NerDataError(f"{where}: expected a JSON object with a string 'text'")
@@ -81,16 +83,24 @@ def read_cluener(path: str | Path) -> list[NerExample]:
                     span = Span(pos[0], pos[1], etype)
                     check_span(text, span, where, mention)
                     spans.append(span)
-        examples.append(NerExample(text, sorted(set(spans)), row.get("id", len(examples))))
+        example_id = row.get("id", len(examples))
+        if str(example_id) in first_seen:
+            raise NerDataError(f"{where}: id {example_id!r} again (first at {first_seen[str(example_id)]}"
+                               f"{'' if 'id' in row else '; this record has none, so its record index'}): "
+                               "expected one id per record, as the submission holds each once")
+        first_seen[str(example_id)] = where
+        examples.append(NerExample(text, sorted(set(spans)), example_id))
     return examples
 
 
 # -------------------------------------------------------------- char-per-line
 def read_tagged(path: str | Path, scheme: str, strip_segment_digit: bool = False,
-                strict: bool = True) -> list[NerExample]:
+                strict: bool = True, labelled: bool = True) -> list[NerExample]:
     """Read a character-per-line tagged file (``char TAG``; blank line between sentences).
 
     Args:
+        labelled: False for a test file: a line may also hold the character alone (tag ``O``), so a
+            competition's unlabelled test file reads without made-up tags.
         scheme: ``"bio"`` or ``"bmes"`` (see :func:`common.ner.spans.tags_to_spans`).
         strip_segment_digit: drop the word-position digit after the character (Weibo 2nd).
         strict: raise on an invalid tag sequence; when False, repair it with
@@ -130,10 +140,13 @@ def read_tagged(path: str | Path, scheme: str, strip_segment_digit: bool = False
             flush()
             continue
         parts = line.split()
-        if len(parts) == 1 and line[:1].isspace():  # the character itself is a space
-            parts = [" ", parts[0]]
+        if len(parts) == 1 and line[:1].isspace():  # the character itself is a space: an ideographic one
+            parts = [line[0] if line[0] not in " \t" else " ", parts[0]]  # (U+3000) kept as it is
+        elif len(parts) == 1 and not labelled:  # a test file's character without a tag
+            parts = [parts[0], "O"]
         if len(parts) != 2:
-            raise NerDataError(f"{path}:{lineno}: expected 'CHAR TAG', got {line!r}")
+            raise NerDataError(f"{path}:{lineno}: expected 'CHAR TAG'{' or CHAR' if not labelled else ''}, "
+                               f"got {line!r}")
         char, tag = parts
         if strip_segment_digit:  # the character, then its position in the word (one or more digits)
             rest = char.lstrip("\ufffd")
@@ -153,8 +166,11 @@ def read_tagged(path: str | Path, scheme: str, strip_segment_digit: bool = False
     return examples
 
 
-def read_tsv_tagged(path: str | Path, scheme: str = "bio") -> list[NerExample]:
+def read_tsv_tagged(path: str | Path, scheme: str = "bio", labelled: bool = True) -> list[NerExample]:
     """Read UER's ``text_a<TAB>label`` file: space-separated characters and tags, a header line.
+
+    ``labelled=False`` (a test file): the header may be ``text_a`` alone and a line its characters alone (tags
+    ``O``).
 
     Raises:
         NerDataError: invalid UTF-8, no header, a line without two columns, unequal
@@ -165,12 +181,15 @@ def read_tsv_tagged(path: str | Path, scheme: str = "bio") -> list[NerExample]:
     for lineno, line in iter_lines(path, NerDataError):
         where = f"{path}:{lineno}"
         if lineno == 1:
-            if line.split("\t")[:2] != ["text_a", "label"]:
-                raise NerDataError(f"{where}: expected the header 'text_a<TAB>label', got {line[:40]!r}")
+            if line.split("\t")[:2] != ["text_a", "label"] and (labelled or line.split("\t") != ["text_a"]):
+                raise NerDataError(f"{where}: expected the header 'text_a<TAB>label'"
+                                   f"{'' if labelled else ' (or text_a)'}, got {line[:40]!r}")
             continue
         if not line.strip():
             continue
         cols = line.split("\t")
+        if len(cols) == 1 and not labelled:
+            cols.append(" ".join("O" for _ in cols[0].split(" ")))
         if len(cols) != 2:
             raise NerDataError(f"{where}: expected 2 tab-separated columns, got {len(cols)}")
         chars, tags = cols[0].split(" "), cols[1].split()

@@ -32,7 +32,7 @@ class NerConfig(TrainConfig, EncoderConfig):
     w2v_init: bool = True  # initialise character embeddings with word2vec on the training text
     w2v_epochs: int = 5
     max_length: int = 256  # characters per piece; longer texts are cut into pieces
-    limit: int = 0  # > 0: keep only the first N examples of each split (smoke tests)
+    limit: int = 0  # > 0: keep only the first N train and dev examples (smoke tests); the test file stays whole
     epochs: int = 10
     batch_size: int = 32
     learning_rate: float = 2e-3

@@ -163,10 +163,12 @@ def data_path(config: Any, file: str) -> Path:
 
 
 def read_examples(path: str | Path, fmt: str, strict: bool = True,
-                  strip_segment_digit: bool = False) -> list[NerExample]:
+                  strip_segment_digit: bool = False, labelled: bool = True) -> list[NerExample]:
     """Read one NER file in format ``fmt`` (a key of :data:`FORMATS`).
 
     Args:
+        labelled: False for a test file: the character-per-line and UER formats also take characters
+            without tags (the JSON formats take records without labels either way).
         strict: tagged formats (bio, bmes): raise on an invalid tag sequence; when False,
             repair it and log the count and the first ``file:line``.
         strip_segment_digit: bio/bmes: drop the word-position digits after each character.
@@ -180,11 +182,13 @@ def read_examples(path: str | Path, fmt: str, strict: bool = True,
     if not path.is_file():
         raise FileNotFoundError(f"NER data file not found: {path}")
     if fmt in ("bio", "bmes"):
-        return read_tagged(path, scheme=fmt, strip_segment_digit=strip_segment_digit, strict=strict)
+        return read_tagged(path, scheme=fmt, strip_segment_digit=strip_segment_digit, strict=strict,
+                           labelled=labelled)
     if fmt == "bme":
-        return read_tagged(path, scheme="bmes", strip_segment_digit=strip_segment_digit, strict=False)
+        return read_tagged(path, scheme="bmes", strip_segment_digit=strip_segment_digit, strict=False,
+                           labelled=labelled)
     if fmt == "uer-tsv":
-        return read_tsv_tagged(path)
+        return read_tsv_tagged(path, labelled=labelled)
     if fmt == "cluener":
         return read_cluener(path)
     if fmt == "cmeee":
@@ -195,8 +199,8 @@ def read_examples(path: str | Path, fmt: str, strict: bool = True,
 def load_splits(config: Any, splits: Sequence[str] = ("train", "dev", "test")) -> dict[str, list[NerExample]]:
     """The examples of ``splits`` under ``config``'s resolved data options (:func:`resolve_data_options`).
 
-    ``test`` is ``[]`` when there is no test file; each split keeps its first
-    ``config.limit`` examples when ``limit > 0``. With ``dev_holdout = N`` the dev set is
+    ``test`` is ``[]`` when there is no test file; train and dev keep their first ``config.limit``
+    examples when ``limit > 0`` (the test file is always read whole: a prediction covers all of it). With ``dev_holdout = N`` the dev set is
     the first N records of the train file and the train set the rest.
 
     Raises:
@@ -222,13 +226,39 @@ def load_splits(config: Any, splits: Sequence[str] = ("train", "dev", "test")) -
                 path, fmt, config.strict_tags, config.strip_segment_digit)
             out[split] = holdout[config.dev_holdout:] if split == "train" else holdout[:config.dev_holdout]
         else:
-            out[split] = read_examples(path, fmt, config.strict_tags, config.strip_segment_digit)
+            out[split] = read_examples(path, fmt, config.strict_tags, config.strip_segment_digit,
+                                       labelled=split != "test")
     note = PRESET_NOTES.get(config.dataset)
     if note and "train" in splits:
         logger.warning("%s: %s", config.dataset, note)
     if config.limit:
-        out = {k: v[:config.limit] for k, v in out.items()}
+        out = {k: v if k == "test" else v[:config.limit] for k, v in out.items()}
     return out
+
+
+def check_training_data(config: Any, data: dict[str, list[NerExample]]) -> None:
+    """Refuse train and dev sets a run cannot learn from or choose its epoch on, before a run folder exists.
+
+    Raises:
+        ValueError: no train sentence (an empty file, or ``--dev-holdout`` taking them all), no entity in the
+            train sentences, no dev sentence, or no entity in the dev sentences (micro-F1 would be 0 at every
+            epoch); each naming the file and the option.
+    """
+    holdout = config.dev_holdout
+    for split in ("train", "dev"):
+        flag = "--train-file" if split == "train" or holdout else "--dev-file"
+        where = f"{flag} {data_path(config, config.train_file if flag == '--train-file' else config.dev_file)}"
+        examples = data.get(split, [])
+        if not examples:
+            left = (f": --dev-holdout {holdout} takes every sentence, none is left to train on" if holdout and
+                    split == "train" else f": no {split} sentence")
+            raise ValueError(where + left)
+        if not any(ex.spans for ex in examples):
+            use = ("nothing to learn" if split == "train" else
+                   "micro-F1 is 0 at every epoch and cannot choose one (give a dev set with entities)")
+            part = f"the first {holdout} sentences (--dev-holdout)" if split == "dev" and holdout else \
+                f"its {len(examples)} {split} sentences"
+            raise ValueError(f"{where}: {part} hold no entity: {use}")
 
 
 def dataset_name(config: Any) -> str:

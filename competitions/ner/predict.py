@@ -4,9 +4,10 @@
 
 The run's ``config.json`` holds its resolved data options (``--data-dir``, files,
 ``--format``); the flags here override the folder, the test file (relative to the data
-folder unless absolute, in the run's format) and the output folder. Writes
-``<run>/dev_metrics.json`` and ``<submission-dir>/<dataset>/<run name>-dev<F1>.json``
-(``<run name>-<test file stem>-dev<F1>`` for a ``--test-file`` override): CLUENER's
+folder unless absolute, in the run's format; a tagged test file may hold characters without tags) and the
+output folder. Leaves the run folder as it is (the dev metrics and per-type F1 are in the result line)
+and writes ``<submission-dir>/<dataset>/<run name>-dev<F1>.json``
+(``<run name>-<test file stem>-<content digest>-dev<F1>`` for a ``--test-file`` override): CLUENER's
 submission format when the data is CLUENER's (``{"id", "label": {type: {mention:
 [[start, end]]}}}``), a span JSON-lines file otherwise; one line per test record, in
 order. Test metrics are added when the test file holds entities. Ends by printing one
@@ -32,6 +33,7 @@ from transformers import AutoConfig, AutoModel, AutoTokenizer
 
 from common.checkpoint import load_model_weights
 from common.commands.args import run_cli
+from common.commands.predict import content_digest
 from common.config import config_from_dict
 from common.io import print_result, write_json_atomic
 from common.ner.metric import format_table, span_scores
@@ -106,7 +108,8 @@ def _scores(gold: Sequence[NerExample], pred: Sequence[Sequence[Span]]) -> dict:
 
 
 def predict_run(run_dir: str | Path, data_dir: str | None = None, test_file: str | None = None,
-                submission_dir: str | None = None, accelerator: Accelerator | None = None) -> dict:
+                submission_dir: str | None = None, accelerator: Accelerator | None = None,
+                write_dev_metrics: bool = False) -> dict:
     """Dev metrics and the test prediction file of a saved run; returns metrics and paths.
 
     Args:
@@ -114,11 +117,16 @@ def predict_run(run_dir: str | Path, data_dir: str | None = None, test_file: str
         data_dir, test_file, submission_dir: override the run's options (None: the run's).
         accelerator: the one to predict through (default: a new one with the run's mixed
             precision; under ``accelerate launch`` the texts are sharded over the processes).
+        write_dev_metrics: write ``run_dir/dev_metrics.json`` (the training command does; ``predict`` leaves
+            the run folder as it is and reports the dev metrics in its result).
 
-    Every process returns the same result; only the main one writes files.
+    Every process returns the same result; only the main one writes files. A ``test_file`` other than the
+    run's own gets the first 8 hex digits of its content's SHA-256 in the prediction's name, so two files of
+    one name never overwrite each other's prediction.
 
     Raises:
         FileNotFoundError: a run file or data file is missing.
+        ValueError: a ``test_file`` without a sentence.
         common.ner.readers.NerDataError: a malformed data file.
         RuntimeError: the prediction file does not hold one line per test record.
     """
@@ -131,7 +139,9 @@ def predict_run(run_dir: str | Path, data_dir: str | None = None, test_file: str
     data = load_splits(config, ("dev",))
     if test_file:
         data["test"] = read_examples(data_path(config, test_file), config.format, config.strict_tags,
-                                     config.strip_segment_digit)[:config.limit or None]
+                                     config.strip_segment_digit, labelled=False)
+        if not data["test"]:
+            raise ValueError(f"--test-file {data_path(config, test_file)}: no sentence to predict")
     else:
         data.update(load_splits(config, ("test",)))
     accelerator = accelerator or Accelerator(mixed_precision=config.mixed_precision)
@@ -145,16 +155,24 @@ def predict_run(run_dir: str | Path, data_dir: str | None = None, test_file: str
     dev_pred, dev_rate = predict(data["dev"])
     dev = _scores(data["dev"], dev_pred)
     if main:
-        write_json_atomic(run_dir / "dev_metrics.json", dev)
+        if write_dev_metrics:
+            write_json_atomic(run_dir / "dev_metrics.json", dev)
         logger.info("dev (%d texts):\n%s", len(data["dev"]), format_table(dev))
     result = {"dataset": dataset_name(config), "head": config.head, "encoder": config.model or config.encoder_type,
               "dev": {k: round(dev[k], 4) for k in ("precision", "recall", "f1")},
               "dev_per_type_f1": {t: round(s["f1"], 4) for t, s in dev["per_type"].items()},
               "dev_texts": len(data["dev"]), "predict_sentences_per_s": round(dev_rate, 1),
-              "processes": accelerator.num_processes, "dev_metrics_file": str(run_dir / "dev_metrics.json")}
+              "processes": accelerator.num_processes}
+    if write_dev_metrics:
+        result["dev_metrics_file"] = str(run_dir / "dev_metrics.json")
     if data["test"]:
         test_pred, _ = predict(data["test"])
-        name = config.run_name + (f"-{Path(test_file).stem}" if test_file else "")
+        name = config.run_name
+        if test_file:
+            path = data_path(config, test_file)
+            own = data_path(config, config.test_file) if config.test_file else None
+            name += f"-{path.stem}" + (f"-{content_digest(path)}" if own is None or path.resolve() != own.resolve()
+                                       else "")
         out_dir = Path(submission_dir or config.submission_dir) / dataset_name(config)
         if config.format == "cluener":
             path = out_dir / f"{name}-dev{dev['f1']:.4f}.json"

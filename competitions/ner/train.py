@@ -33,11 +33,11 @@ from common.embedding_init import init_embeddings_from_word2vec, train_token_wor
 from common.encoder import build_encoder, load_tokenizer
 from common.io import print_result, write_json_atomic
 from common.ner.metric import span_scores
-from common.run import broadcast_from_main, process_state, resolve_run_dir, save_config
+from common.run import broadcast_from_main, check_resume_config, process_state, resolve_run_dir, save_config
 from common.training.trainer import Trainer, build_callbacks
 from competitions.ner.config import NerConfig
-from competitions.ner.data import (NerDataset, collate, dataset_name, entity_types, load_splits, merge_piece_spans,
-                                   resolve_data_options)
+from competitions.ner.data import (NerDataset, check_training_data, collate, dataset_name, entity_types, load_splits,
+                                   merge_piece_spans, resolve_data_options)
 from competitions.ner.model import DEFAULT_HEAD_SIZE, predict_step
 from competitions.ner.predict import build_bilstm, build_model, predict_run
 
@@ -78,11 +78,14 @@ def main(argv: list[str] | None = None) -> dict:
         name = f"{dataset_name(config)}-{config.head}-{config.encoder_type}-{time.strftime('%Y%m%d-%H%M%S')}"
         config.run_name = broadcast_from_main(name)  # the main process's clock: one folder for all
     data = load_splits(config)  # bad data stops here, before a run folder exists
+    check_training_data(config, data)
     run_dir = resolve_run_dir(config, "ner")
+    check_resume_config(config, run_dir)  # --resume with other options: refused before a file is rewritten
     types = entity_types(data["train"])
     set_seed(config.seed)  # the weights come from the seed, whatever ran before in this process
     train_texts = [ex.text for ex in data["train"]]
-    encoder_texts = train_texts + [ex.text for ex in data["test"]]
+    encoder_texts = train_texts + [ex.text for ex in data["test"][:config.limit or None]]  # word2vec's text, cut
+    # to --limit as the train text is (the test file itself is predicted whole)
     if state.is_main_process:  # builds the vocab if need be, and writes the run folder
         tokenizer = load_tokenizer(config, texts=train_texts, build_dir=run_dir / "tokenizer")
         encoder = build_encoder_for(config, tokenizer, encoder_texts)
@@ -105,7 +108,7 @@ def main(argv: list[str] | None = None) -> dict:
                       callbacks=build_callbacks(config), predict_step=predict_step,
                       lengths=train_ds.lengths)
     summary = trainer.train()
-    result = predict_run(run_dir, accelerator=trainer.accelerator)
+    result = predict_run(run_dir, accelerator=trainer.accelerator, write_dev_metrics=True)
     best = summary["best"]
     result.update({"run_dir": str(run_dir), "best_epoch": summary["best_epoch"],
                    "train_samples_per_s": round(best.get("train_samples_per_s", 0.0), 1),
