@@ -35,6 +35,26 @@ def iter_lines(path: str | Path, error: type[Exception] = DataFileError) -> Iter
             yield lineno, line.rstrip("\r\n")
 
 
+def iter_record_lines(path: str | Path, error: type[Exception] = DataFileError) -> Iterator[tuple[int, str]]:
+    """:func:`iter_lines` of a file of one record a line, whose blank lines may only end it (an editor's trailing
+    newline); the blank lines themselves are not yielded.
+
+    Raises:
+        FileNotFoundError: no file.
+        error: invalid UTF-8 (as :func:`iter_lines`), or a blank line followed by a record (naming the blank
+            line: a record a line is expected, and a line's position may be its id).
+    """
+    blank = 0  # the first blank line since the last record
+    for lineno, line in iter_lines(path, error):
+        if not line.strip():
+            blank = blank or lineno
+            continue
+        if blank:
+            raise error(f"{path}:{blank}: blank line before the record on line {lineno}; expected one record a "
+                        "line (blank lines only at the end of the file)")
+        yield lineno, line
+
+
 def iter_json_objects(path: str | Path, error: type[Exception] = DataFileError) -> Iterator[tuple[str, dict[str, Any]]]:
     """``("file:line", object)`` for every non-blank line of a JSON-lines file.
 
@@ -55,10 +75,13 @@ def iter_json_objects(path: str | Path, error: type[Exception] = DataFileError) 
         yield where, row
 
 
-def count_lines(path: str | Path) -> int:
-    """Number of lines of a text file (the last one may lack its newline)."""
+def count_lines(path: str | Path, trailing_blank: bool = True) -> int:
+    """Number of lines of a text file (the last one may lack its newline); without ``trailing_blank``, the
+    blank lines ending the file are not counted (the records :func:`iter_record_lines` reads)."""
     with Path(path).open("rb") as f:
         data = f.read()
+    if not trailing_blank:
+        data = data.rstrip(b" \t\r\n")
     return data.count(b"\n") + (1 if data and not data.endswith(b"\n") else 0)
 
 

@@ -42,6 +42,7 @@ def _flags(tmp_path, data_dir):
     ("a\tb\n", True, r":1: 2 tab-separated columns, expected s1<TAB>s2<TAB>label"),
     ("a\tb\nc\n", False, r":2: 1 tab-separated columns, expected s1<TAB>s2"),
     ("", False, r": no pairs, expected lines s1<TAB>s2"),
+    ("a\tb\n\nc\td\n", False, r":2: blank line before the record on line 3"),
 ])
 def test_reader_errors_name_file_line_and_what_was_expected(tmp_path, text, labelled, message):
     path = tmp_path / "pairs.txt"
@@ -55,6 +56,8 @@ def test_reader_ids_and_limit(tmp_path):
     path.write_text("a\tb\t1\nc\td\t0\ne\tf\t1\n", encoding="utf-8")
     assert [(p.id, p.label) for p in read_pairs(path, True, "dev", limit=2)] == [("dev:1", 1), ("dev:2", 0)]
     assert [p.label for p in read_pairs(path, False, "test")] == [None] * 3  # a label column is ignored
+    path.write_text("a\tb\t1\n\n\n", encoding="utf-8")  # blank lines ending the file: no pairs
+    assert [p.id for p in read_pairs(path, True, "dev")] == ["dev:1"]
 
 
 @needs_data

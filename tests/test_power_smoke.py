@@ -91,3 +91,22 @@ def test_cmeee_domain_loads():
     path, lines = data.domain_corpus("cmeee", root)
     gold = data.domain_gold("cmeee", root)
     assert len(lines) == 5000 and len(gold) == 13695
+
+
+@pytest.mark.skipif(ROOT is None, reason="data/power_terms is absent (link it to ../shared/data/power_terms)")
+def test_a_corpus_too_small_and_missing_side_files_are_one_line_errors(tmp_path, capsys):
+    """A one-line corpus (word2vec finds no word often enough), a missing --general-files file and a missing
+    --seeds-file: exit 2 with one line naming what is wrong, no Python traceback."""
+    (tmp_path / "one.txt").write_text("变压器检修\n", encoding="utf-8")
+    (tmp_path / "general.txt").write_text("今天天气很好\n", encoding="utf-8")
+    common = ["--run", "small", "--submissions-dir", str(tmp_path / "s"), "--runs-dir", str(tmp_path / "r"),
+              "--corpus-file", str(tmp_path / "one.txt")]
+    cases = [(["--general-files", str(tmp_path / "general.txt")], "word2vec: no word occurs 5 times"),
+             (["--general-files", str(tmp_path / "none.txt")], "--general-files file not found: "),
+             (["--general-files", str(tmp_path / "general.txt"), "--seeds-file", str(tmp_path / "none.txt")],
+              "--seeds-file not found: ")]
+    for extra, message in cases:
+        with pytest.raises(SystemExit) as exc:
+            mine.main(common + extra)
+        err = capsys.readouterr().err
+        assert exc.value.code == 2 and message in err and "Traceback" not in err, err

@@ -36,6 +36,15 @@ def test_test_file_needs_ids(tmp_path):
         read_file(path, SUBTASKS[1], labelled=False)
 
 
+def test_any_test_file_without_an_id_says_so(tmp_path):
+    from competitions.sohu.data import read_pairs_file
+
+    path = _write(tmp_path, [json.dumps({"id": "ss0_a", "source": "a", "target": "b"}),
+                             json.dumps({"source": "a", "target": "b"})], "pairs.jsonl")
+    with pytest.raises(DataError, match=r"pairs.jsonl:2: no 'id' \(expected one naming its subtask"):
+        read_pairs_file(path)
+
+
 def test_load_split_reads_present_subtasks_and_reports_missing(tmp_path):
     folder = tmp_path / "sohu2021_open_data_clean" / SUBTASKS[1].folder
     folder.mkdir(parents=True)

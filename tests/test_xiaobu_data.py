@@ -51,6 +51,18 @@ def test_reader_errors_name_file_and_line(tmp_path, line, message):
         read_pairs(path, labelled=True)
 
 
+def test_blank_lines_may_end_a_file_but_not_sit_between_pairs(tmp_path):
+    """An editor's blank lines at the end are no pairs, and the submission's row count leaves them out; a blank
+    line between pairs (each pair's line is its place in the submission) is refused, naming it."""
+    path = tmp_path / "t.tsv"
+    path.write_text("5 6\t7 8\n9\t10\n\n \r\n", encoding="utf-8")
+    assert read_pairs(path, labelled=False) == [Pair([5, 6], [7, 8]), Pair([9], [10])]
+    assert count_lines(path, trailing_blank=False) == 2 and count_lines(path) == 4
+    path.write_text("5 6\t7 8\n\n9\t10\n", encoding="utf-8")
+    with pytest.raises(DataError, match=r"t.tsv:2: blank line before the record on line 3"):
+        read_pairs(path, labelled=False)
+
+
 def test_reader_unlabelled_and_either(tmp_path):
     path = tmp_path / "t.tsv"
     path.write_text("5 6\t7 8\n9\t10\r\n", encoding="utf-8")

@@ -148,3 +148,14 @@ def test_joint_model_heads_only_the_target_positions_with_the_full_logits_loss_a
     assert joint(**batch).logits.shape == (5, len(vocab))
     inputs = {k: v for k, v in batch.items() if k != "labels"}
     torch.testing.assert_close(joint(**inputs).logits, stock(**inputs).logits)  # (B, T, V)
+
+
+def test_limit_cuts_the_training_file_and_never_the_submission(tmp_path):
+    """--limit 24 (a quick run): 24 training lines, and the submission still holds all 16 test lines."""
+    from common.commands import train
+
+    result = train.main(["--task", "xiaobu"] + TINY + ["--limit", "24", "--epochs", "1", "--valid-fraction", "0.25",
+                                                       "--run-dir", str(tmp_path / "run"),
+                                                       "--submission-dir", str(tmp_path / "sub")])
+    assert result["valid_examples"] == 6 and result["rows"] == 16
+    assert validate_probability_file(result["submission"], 16) == 16

@@ -52,16 +52,19 @@ class Progress:
             print(self.line(), file=sys.stderr, flush=True)
 
 
-def check_corpus(path: str | Path) -> int:
+def check_corpus(path: str | Path, what: str = "corpus file") -> int:
     """Size of a corpus file in bytes, after checking it can be mined.
 
+    Args:
+        what: how the messages name the file (e.g. ``--general-files file``).
+
     Raises:
-        FileNotFoundError: no such file (message names it).
+        FileNotFoundError: no such file, or a folder (message names it).
         ValueError: the file is empty or holds only whitespace (names it).
     """
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"corpus file not found: {path}")
+        raise FileNotFoundError(f"{what} not found: {path}" + (" is a folder" if path.is_dir() else ""))
     size = path.stat().st_size
     with path.open("rb") as f:
         if not any(line.strip() for line in f):

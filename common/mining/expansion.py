@@ -45,8 +45,19 @@ def train_word2vec(sentences: list[list[str]], dim: int = 100, window: int = 5, 
         sentences: token lists (from ``segmentation.segment``).
     Returns:
         ``gensim.models.Word2Vec`` with ``wv`` of shape ``(V, dim)``.
+    Raises:
+        ValueError: no token occurs ``min_count`` times (a corpus too small to embed; gensim's own error is a
+            traceback about an unbuilt vocabulary).
     """
+    from collections import Counter
+
     from gensim.models import Word2Vec
+
+    counts = Counter(token for sentence in sentences for token in sentence)
+    if not counts or max(counts.values()) < min_count:
+        raise ValueError(f"word2vec: no word occurs {min_count} times in the corpus's {len(sentences)} lines "
+                         f"({len(counts)} distinct words): too small a corpus to embed (lower --w2v-min-count, "
+                         "or give a larger corpus)")
 
     return Word2Vec(sentences=sentences, vector_size=dim, window=window, min_count=min_count,
                     sg=int(sg), epochs=epochs, seed=seed, workers=workers, hashfxn=stable_hash)

@@ -19,7 +19,7 @@ def read_utf8(path: str | Path) -> str:
     """
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"corpus file not found: {path}")
+        raise FileNotFoundError(f"file not found: {path}")
     raw = path.read_bytes()
     try:
         text = raw.decode("utf-8")

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from common.data_files import DataFileError, iter_lines
+from common.data_files import DataFileError, iter_record_lines
 
 
 @dataclass
@@ -34,11 +34,12 @@ def read_pairs(path: str | Path, labelled: bool, split: str, limit: int = 0) -> 
     Raises:
         FileNotFoundError: no file.
         DataFileError: a line without the expected columns, an empty text or a label
-            other than 0/1, or an empty file — naming ``path:line`` and what was expected.
+            other than 0/1, a blank line before the end, or an empty file — naming ``path:line`` and what was
+            expected.
     """
     expected = "s1<TAB>s2<TAB>label" if labelled else "s1<TAB>s2"
     pairs = []
-    for lineno, line in iter_lines(path):
+    for lineno, line in iter_record_lines(path):  # blank lines: only at the end
         where = f"{path}:{lineno}"
         cols = line.split("\t")
         if len(cols) != 3 and (labelled or len(cols) != 2):

@@ -175,12 +175,14 @@ def mine(cfg: PowerMineConfig) -> dict:
     else:
         general_paths = [root / "corpus" / p for p in cfg.general_texts if (root / "corpus" / p).is_file()]
     for gp in general_paths:
-        check_corpus(gp)
+        check_corpus(gp, "--general-files file")
     jieba_dict = os.path.join(os.path.dirname(jieba.__file__), "dict.txt")
     jieba_table = contrast.load_frequency_dict(jieba_dict) if cfg.use_jieba_dict else None
     if not general_paths and jieba_table is None:
         raise ValueError("no general-domain source: give --general-files or --use-jieba-dict true")
     seeds_file = cfg.seeds_file or ("" if cfg.corpus_file else data.DOMAIN_SEEDS.get(cfg.domain, ""))
+    if seeds_file and not data.resolve(seeds_file).is_file():
+        raise FileNotFoundError(f"--seeds-file not found: {data.resolve(seeds_file)}")
     seeds = (data.load_seeds(data.resolve(seeds_file) if seeds_file else None, cfg.seeds)
              if seeds_file or cfg.seeds else [])
     timings["load_s"] = time.perf_counter() - t_start

@@ -131,6 +131,8 @@ def read_pairs_file(path: str | Path) -> list[Example]:
     examples, seen = [], {}
     for where, row in iter_json_objects(path, DataError):
         test_id = row.get("id")
+        if "id" not in row:
+            raise DataError(f"{where}: no 'id' (expected one naming its subtask: ss|sl|ll<n>_a|b, e.g. ss0_a)")
         if not isinstance(test_id, str) or subtask_of_id(test_id) is None:
             raise DataError(f"{where}: id {test_id!r} does not name its subtask "
                             "(expected ss|sl|ll<n>_a|b, e.g. ss0_a)")

@@ -23,7 +23,8 @@ class XiaobuData:
     max_length: int = 64  # [CLS] a [SEP] b [SEP], longest side cut first (pairs here: at most 40)
     valid_fraction: float = 0.15  # the fixed stratified validation split of the train file
     split_seed: int = 42  # seed of that split (independent of the training seed)
-    limit: int = 0  # > 0: keep only the first N lines of every file (smoke tests)
+    limit: int = 0  # > 0: keep only the first N lines of the train file and of MLM's files (smoke tests); the
+    # test file is always read and submitted whole
     # a small BERT: sequences are short (mean 6 ids a side) and pretrain + train must fit 30 min on 2 CPU
     # cores; measured ~130 pretraining pairs/s under load with this size (4x fewer with hidden 256, 4 layers)
     hidden_size: int = 128

@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from common.data_files import iter_lines
+from common.data_files import iter_record_lines
 
 
 @dataclass
@@ -58,7 +58,7 @@ def read_pairs(path: str | Path, labelled: bool | None, limit: int = 0) -> list[
     Raises:
         FileNotFoundError: no such file.
         DataError: invalid UTF-8, a wrong column count, an empty side, a non-integer id,
-            a label other than 0/1, or an empty file, naming ``path:line``.
+            a label other than 0/1, a blank line before the end, or an empty file, naming ``path:line``.
     """
     path = Path(path)
     if not path.is_file():
@@ -67,7 +67,7 @@ def read_pairs(path: str | Path, labelled: bool | None, limit: int = 0) -> list[
             None: "2 or 3 columns (ids, ids[, label])"}[labelled]
     allowed = {True: (3,), False: (2,), None: (2, 3)}[labelled]
     pairs = []
-    for lineno, line in iter_lines(path, DataError):
+    for lineno, line in iter_record_lines(path, DataError):  # blank lines: only at the end
         if limit and lineno > limit:
             break
         where = f"{path}:{lineno}"

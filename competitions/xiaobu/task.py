@@ -70,7 +70,7 @@ class XiaobuTask(Task):
 
     def load_data(self, config: XiaobuConfig) -> Splits:
         labelled = _numbered(read_pairs(resolve(config.data_dir, config.train_file), True, config.limit), "train")
-        test = _numbered(read_pairs(self.test_path(config), labelled=False, limit=config.limit), "test")
+        test = _numbered(read_pairs(self.test_path(config), labelled=False), "test")  # whole, whatever --limit
         train, valid, _ = stratified_holdout(labelled, [p.label for p in labelled], config.valid_fraction,
                                              config.split_seed)
         return Splits(train, valid, test)
@@ -165,7 +165,7 @@ class XiaobuTask(Task):
                          test_file: str | None = None) -> dict:
         """One probability per line of the test file, validated against its line count."""
         test_path = resolve(config.data_dir, test_file or config.test_file)
-        expected = count_lines(test_path) if not config.limit or test_file else len(test)
+        expected = count_lines(test_path, trailing_blank=False)
         path = Path(config.submission_dir) / f"{name}.txt"
         write_probability_submission(path, probs, expected)
         return {"submission": str(path), "rows": validate_probability_file(path, expected), "test_file": str(test_path)}
