@@ -159,3 +159,16 @@ def test_predict_leaves_the_run_alone_and_names_foreign_test_files_by_content(tm
     (other / "empty.txt").write_text("\n\n", encoding="utf-8")
     with pytest.raises(ValueError, match=r"--test-file .*empty.txt: no sentence to predict"):
         predict.main(["--run", str(tmp_path / "run"), "--data-dir", str(other), "--test-file", "empty.txt"])
+
+
+def test_dev_types_the_train_file_lacks_are_warned_about(caplog):
+    """A dev type never seen in training cannot be predicted: the log says which, before training."""
+    from competitions.ner.data import check_training_data
+    from competitions.ner.config import NerConfig
+    from common.ner.spans import NerExample, Span
+
+    data = {"train": [NerExample("张三", [Span(0, 1, "PER")], 0)],
+            "dev": [NerExample("北京张三", [Span(0, 1, "LOC"), Span(2, 3, "PER")], 0)]}
+    with caplog.at_level("WARNING", logger="ner.data"):
+        check_training_data(NerConfig(train_file="a", dev_file="b"), data)
+    assert "dev entity types absent from the train sentences, so never predicted: LOC" in caplog.text

@@ -69,7 +69,7 @@ def test_sohu_empty_train_file_of_one_subtask_is_an_error(tmp_path):
 # ------------------------------------------------------------------ Xiaobu files
 @pytest.mark.parametrize("content, message", [
     (b"1 2\t3 4\t1\n5 \xff6\t7\t0\n", r"bad.tsv:2: invalid UTF-8"),
-    (b"1 2\t3 4\t1\n\n", r"bad.tsv:2: 1 tab-separated columns"),
+    (b"1 2\t3 4\t1\n\n5 6\t7 8\t0\n", r"bad.tsv:2: blank line before the record on line 3"),  # at the end: none
     (b"1 2\t3 4\tnan\n", r"bad.tsv:1: label 'nan', expected 0 or 1"),
     (b"1 2\t3 4\t1\n5 6\t7", r"bad.tsv:2: 2 tab-separated columns"),  # truncated last line
     (b"1 2\t3 4\t1\n" + b"9 " * 200_000 + b"\t1\t1\n", r"bad.tsv:2: first sentence is empty or has a doubled"),

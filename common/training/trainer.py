@@ -115,15 +115,15 @@ class TrainConfig:
     early_stopping_patience: int = 0
 
     def __post_init__(self) -> None:
-        """Raises ValueError (naming the flag): fewer than 1 epoch, example per batch or accumulation step; a learning
-        rate <= 0; a warmup ratio outside [0, 1]; a negative budget, clipping norm, step interval, FGM/PGD epsilon,
+        """Raises ValueError (naming the flag): fewer than 1 epoch, example per batch or accumulation step; a negative
+        learning rate; a warmup ratio outside [0, 1]; a negative budget, clipping norm, step interval, FGM/PGD epsilon,
         R-Drop alpha, early-stopping patience or evaluation interval; an EMA decay outside [0, 1); a layer-wise
         decay outside (0, 1]."""
         rules = (("epochs", self.epochs >= 1, ">= 1"), ("batch_size", self.batch_size >= 1, ">= 1"),
                  ("eval_batch_size", self.eval_batch_size >= 1, ">= 1"),
                  ("grad_accum_steps", self.grad_accum_steps >= 1, ">= 1"),
-                 ("learning_rate", self.learning_rate > 0, "> 0"), ("warmup_ratio", 0 <= self.warmup_ratio <= 1,
-                                                                    "in [0, 1]"),
+                 ("learning_rate", self.learning_rate >= 0, ">= 0 (0: the weights stay as they start)"),
+                 ("warmup_ratio", 0 <= self.warmup_ratio <= 1, "in [0, 1]"),
                  ("max_grad_norm", self.max_grad_norm >= 0, ">= 0 (0: no clipping)"),
                  ("max_train_minutes", self.max_train_minutes >= 0, ">= 0 (0: no budget)"),
                  ("checkpoint_every_steps", self.checkpoint_every_steps >= 0, ">= 0 (0: at epoch ends)"),

@@ -239,6 +239,8 @@ def load_splits(config: Any, splits: Sequence[str] = ("train", "dev", "test")) -
 def check_training_data(config: Any, data: dict[str, list[NerExample]]) -> None:
     """Refuse train and dev sets a run cannot learn from or choose its epoch on, before a run folder exists.
 
+    Dev entity types the train sentences lack are logged as a warning (the model cannot predict them).
+
     Raises:
         ValueError: no train sentence (an empty file, or ``--dev-holdout`` taking them all), no entity in the
             train sentences, no dev sentence, or no entity in the dev sentences (micro-F1 would be 0 at every
@@ -259,6 +261,10 @@ def check_training_data(config: Any, data: dict[str, list[NerExample]]) -> None:
             part = f"the first {holdout} sentences (--dev-holdout)" if split == "dev" and holdout else \
                 f"its {len(examples)} {split} sentences"
             raise ValueError(f"{where}: {part} hold no entity: {use}")
+    types = {split: {s.type for ex in data[split] for s in ex.spans} for split in ("train", "dev")}
+    unseen = sorted(types["dev"] - types["train"])
+    if unseen:  # the model has no output for them: every such dev entity counts as missed
+        logger.warning("dev entity types absent from the train sentences, so never predicted: %s", ", ".join(unseen))
 
 
 def dataset_name(config: Any) -> str:
