@@ -107,7 +107,8 @@ class Task:
 
     # ------------------------------------------------------------------ data
     def load_data(self, config: Any) -> Splits:
-        """Read train / valid / test per ``config`` (with ``limit`` applied). Raises on bad files."""
+        """Read train / valid / test per ``config`` (a ``limit`` cuts the labelled files only: the test set is read
+        whole, so every submission holds every test id). Raises on bad files."""
         raise NotImplementedError
 
     def load_test(self, config: Any, path: str) -> list:
