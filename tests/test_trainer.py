@@ -1,6 +1,7 @@
 """The shared loop: learns, keeps the best epoch, and resumes a crashed run exactly."""
 
 import json
+import math
 from contextlib import contextmanager
 
 import pytest
@@ -322,3 +323,30 @@ def test_early_stopping_counts_evaluations_inside_epochs(tmp_path):
     assert summary["best_epoch"] == 0.8 and summary["global_step"] == 6
     again = trainer(resume=True).train()
     assert len(again["history"]) == 4 and again["global_step"] == 6 and again["stopped_early"]
+
+
+def test_a_run_cut_by_the_time_budget_resumes_inside_its_epoch_and_ends_as_the_uncut_run(tmp_path):
+    """--max-train-minutes cuts the run at step 7 (inside epoch 2 of 5 steps): scored there at epoch 1.4, and the
+    loop stays at that batch. --resume with the budget unchanged trains nothing (it used to train a batch and
+    record a new "epoch" at each rerun); with no budget it trains the rest of epoch 2 and ends with the weights
+    and epoch-end records of the run never cut (dropout on)."""
+    straight = _dropout_trainer(tmp_path / "a")
+    straight.train()
+
+    def cut(**overrides):
+        trainer = _dropout_trainer(tmp_path / "b", **overrides)
+        trainer._budget_spent = lambda budget: math.isfinite(budget) and trainer.state["global_step"] >= 7
+        return trainer
+    summary = cut(max_train_minutes=5).train()
+    assert [(h["epoch"], h["step"], h["complete"]) for h in summary["history"]] == [(1, 5, True), (1.4, 7, False)]
+    assert summary["stopped_by_budget"] and summary["global_step"] == 7
+    again = cut(max_train_minutes=5, resume=True).train()
+    assert again["global_step"] == 7 and len(again["history"]) == 2
+    resumed = cut(max_train_minutes=0, resume=True)
+    summary = resumed.train()
+    assert [h["epoch"] for h in summary["history"]] == [1, 1.4, 2, 3] and not summary["stopped_by_budget"]
+    assert summary["global_step"] == 15
+    ends = [h["acc"] for h in summary["history"] if h["complete"]]
+    assert ends == [h["acc"] for h in straight.state["history"]]
+    for a, b in zip(straight.unwrapped_model.parameters(), resumed.unwrapped_model.parameters()):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)

@@ -695,6 +695,12 @@ class Trainer:
         budget = cfg.max_train_minutes * 60 if cfg.max_train_minutes > 0 else math.inf
         start = time.time() - self.state["train_seconds"]
         out_of_time = stop = False
+        if self.state["global_step"] and self._budget_spent(budget):  # resumed with the budget it used up
+            logger.info("--resume: the time budget of %g min is spent (%.0f s trained): nothing more to train; "
+                        "give a larger --max-train-minutes, or 0, to go on", cfg.max_train_minutes,
+                        self.state["train_seconds"])
+            return self.summary()
+        self.state["stopped_by_budget"] = False
         while self.state["epoch"] < cfg.epochs and not out_of_time and not self.stopped_early():
             epoch = self.state["epoch"]
             self.model.train()
@@ -746,7 +752,7 @@ class Trainer:
                         and step % cfg.checkpoint_every_steps == 0):
                     self.save_checkpoint()
                 if self._budget_spent(budget):
-                    logger.info("time budget of %.1f min reached at step %d", cfg.max_train_minutes, step)
+                    logger.info("time budget of %g min reached at step %d", cfg.max_train_minutes, step)
                     out_of_time = True
                     break
                 if (cfg.eval_every_steps and self.accelerator.sync_gradients and step % cfg.eval_every_steps == 0
@@ -764,11 +770,23 @@ class Trainer:
             if stop:  # early stopping inside the epoch: its end is not reached
                 self._log_early_stop()
                 break
+            if out_of_time and self.state["batch_in_epoch"] < len(loader):
+                # cut inside the epoch: scored there, and the loop stays at this batch, so --resume (with a larger
+                # budget) trains the rest of the epoch, as the uninterrupted run does
+                self.state["stopped_by_budget"] = True
+                fraction = round(epoch + self.state["batch_in_epoch"] / len(loader), 4)
+                self._evaluate_and_record(fraction, {
+                    "epoch": fraction, "step": self.state["global_step"],
+                    "train_loss": self._mean_over_processes(loss_sum, loss_count),
+                    "train_samples_per_s": seen / max(time.time() - t0, 1e-9), "epoch_seconds": time.time() - t0,
+                    "complete": False, **({"train_loss_from_batch": skip} if skip else {})})
+                break
+            self.state["stopped_by_budget"] = out_of_time
             epoch_seconds = time.time() - t0
             mean_loss = self._mean_over_processes(loss_sum, loss_count)  # this epoch's batches (since resume)
             record = {"epoch": epoch + 1, "step": self.state["global_step"], "train_loss": mean_loss,
                       "train_samples_per_s": seen / max(epoch_seconds, 1e-9), "epoch_seconds": epoch_seconds,
-                      "complete": not out_of_time}
+                      "complete": True}
             if skip:  # resumed inside this epoch: train_loss covers only the batches after the resume
                 record["train_loss_from_batch"] = skip
             self._evaluate_and_record(epoch + 1, record, end_of_epoch=True)
@@ -862,6 +880,7 @@ class Trainer:
         return {"best_epoch": self.state["best_epoch"], "best_metric": self.state["best_metric"],
                 "metric_name": self.metric_name, "best": best, "history": self.state["history"],
                 "stopped_early": self.stopped_early() and self.state["epoch"] < self.config.epochs,
+                "stopped_by_budget": bool(self.state.get("stopped_by_budget")),
                 "train_seconds": self.state["train_seconds"], "global_step": self.state["global_step"]}
 
     def write_metrics(self) -> Path:
