@@ -257,13 +257,21 @@ def load_or_make_folds(run_dir: Path, ids: np.ndarray, strata: Sequence[Hashable
 
 
 def parse_only_folds(text: str, n_folds: int) -> list[int]:
-    """``"0,2"`` -> [0, 2]; empty -> every fold. Raises ValueError on a fold out of range."""
+    """``"0,2"`` -> [0, 2]; empty -> every fold.
+
+    Raises:
+        ValueError: (naming ``--only-folds``) an item that is not a whole number, an empty item, or a fold outside
+            0..n_folds-1.
+    """
     if not text.strip():
         return list(range(n_folds))
-    chosen = sorted({int(t) for t in text.split(",") if t.strip()})
+    items = [t.strip() for t in text.split(",")]
+    if not all(t.isdigit() for t in items):
+        raise ValueError(f"--only-folds {text!r}: expected fold numbers 0-{n_folds - 1} separated by commas, e.g. 0,2")
+    chosen = sorted({int(t) for t in items})
     bad = [k for k in chosen if not 0 <= k < n_folds]
     if bad:
-        raise ValueError(f"fold numbers must be 0-{n_folds - 1}, got {bad}")
+        raise ValueError(f"--only-folds {text!r}: fold numbers must be 0-{n_folds - 1}, got {bad}")
     return chosen
 
 

@@ -101,6 +101,21 @@ class TuneConfig:
     trial_retries: int = 2  # times a trial failed that way is re-queued with the same parameters
     report_only: bool = False  # run no trial: rebuild the outputs of this folder from the storage
 
+    def __post_init__(self) -> None:
+        """Raises ValueError (naming the flag): fewer than 1 trial, an unknown pruner, a heartbeat interval below 1 s
+        or a grace not above it, negative retries; then the checks of the configs combined with it (a task's)."""
+        rules = (("trials", self.trials >= 1, ">= 1"), ("pruner", self.pruner in ("median", "none"), "median or none"),
+                 ("pruner_startup_trials", self.pruner_startup_trials >= 0, ">= 0"),
+                 ("heartbeat_interval", self.heartbeat_interval >= 1, ">= 1 (seconds)"),
+                 ("heartbeat_grace", self.heartbeat_grace > self.heartbeat_interval, "above --heartbeat-interval"),
+                 ("trial_retries", self.trial_retries >= 0, ">= 0"))
+        for name, ok, expected in rules:
+            if not ok:
+                raise ValueError(f"--{name.replace('_', '-')} {getattr(self, name)!r}: expected {expected}")
+        chained = getattr(super(), "__post_init__", None)  # a compound tune config: the task config's checks
+        if chained is not None:
+            chained()
+
 
 def suggest(trial: optuna.Trial, space: SearchSpace) -> dict[str, Any]:
     """Draw one value per entry of ``space``.
@@ -459,7 +474,8 @@ def run_tuning(config: TuneConfig, run_dir: str | Path, space: SearchSpace, trai
     resumable ``checkpoint/`` is removed afterwards, and its host and folder are
     stored as user attributes (``host``, ``worker``, ``trial_dir``). Trials failed
     in the storage (e.g. a killed worker's, found stale) lose their checkpoint and
-    ``model.pt`` here if their folder is in ``run_dir``. Then
+    ``model.pt`` here if their folder is in ``run_dir``; a trial interrupted here (Ctrl-C) has its parameters
+    queued again (``interrupted_trial``), so the next run trains that point first. Then
     :func:`save_study_outputs`, and every finished trial's ``model.pt`` but the
     best one's is deleted unless ``config.keep_trial_models``. With
     ``config.report_only`` no trial runs: only the outputs are rebuilt.
@@ -501,6 +517,10 @@ def run_tuning(config: TuneConfig, run_dir: str | Path, space: SearchSpace, trai
         broadcast_from_main((trial.number, params, str(trial_dir)))  # to the other processes, if any
         try:
             return float(train_trial(trial, params, trial_dir))
+        except KeyboardInterrupt:  # Ctrl-C: Optuna fails the trial; its point is queued again, so the next
+            study.enqueue_trial(params, user_attrs={"interrupted_trial": trial.number})  # tune trains it first
+            logger.info("trial %d interrupted: its parameters are queued for the next run", trial.number)
+            raise
         finally:
             _clean_trial_dir(trial_dir, keep_model=True)
 
@@ -576,7 +596,8 @@ def save_study_outputs(study: optuna.Study, run_dir: str | Path, command_hint: s
         complete = [t for t in trials if t.state == TrialState.COMPLETE]
         counts = {state.name.lower(): sum(t.state == state for t in trials) for state in TrialState}
         counts["surplus"] = sum(_is_surplus(t) for t in trials)  # failed before training: not run
-        counts["retried"] = sum("failed_trial" in t.system_attrs for t in trials)
+        counts["retried"] = sum("failed_trial" in t.system_attrs or "interrupted_trial" in t.user_attrs
+                                for t in trials)  # a dead worker's trial, or one interrupted (Ctrl-C)
         summary: dict[str, Any] = {"study": study.study_name, "direction": study.direction.name.lower(),
                                    "trials": counts, "storage_state": state, "files": {}}
         if not complete:

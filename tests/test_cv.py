@@ -144,3 +144,26 @@ def test_folds_that_cannot_be_drawn_say_which_option_to_change():
         make_folds([0, 0, 1, 1], 3, 0)
     with pytest.raises(ValueError, match=r"a stratified 0.5 validation split of 4 rows: .*give a dev file"):
         stratified_holdout(list("abcd"), [0, 1, 2, 2], 0.5, 0)
+
+
+@pytest.mark.parametrize("text, message", [("a", r"--only-folds 'a': expected fold numbers 0-2 separated by commas"),
+                                           ("0,,1", r"--only-folds '0,,1': expected fold numbers"),
+                                           ("-1", r"--only-folds '-1': expected fold numbers"),
+                                           ("3", r"--only-folds '3': fold numbers must be 0-2, got \[3\]")])
+def test_only_folds_that_name_no_fold_are_one_line_errors(text, message):
+    from common.cv import parse_only_folds
+
+    assert parse_only_folds("2, 0", 3) == [0, 2] and parse_only_folds("", 3) == [0, 1, 2]
+    with pytest.raises(ValueError, match=message):
+        parse_only_folds(text, 3)
+
+
+def test_loading_a_kfold_folder_as_one_model_names_its_fold_folders(tmp_path):
+    """export (and anything loading one model) given a k-fold folder: the message names fold0, not "missing"."""
+    from common.commands.predict import load_run
+    from common.task import get_task
+
+    (tmp_path / "folds.json").write_text("{}", encoding="utf-8")
+    with pytest.raises(FileNotFoundError, match=r"is a k-fold run: its models are .*/fold<k> \(give one of them, "
+                                                r"e\.g\. .*/fold0"):
+        load_run(get_task("xiaobu"), tmp_path)

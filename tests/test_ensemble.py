@@ -310,9 +310,18 @@ def test_ensemble_of_two_kfold_runs_and_tfidf_gbm_writes_a_valid_submission(tmp_
     np.savez(other / "oof.npz", **{**arrays, "fold": 1 - arrays["fold"]})
     capsys.readouterr()
     with pytest.raises(SystemExit):
-        run_cli(lambda: ensemble.main(args[:-4] + [str(tmp_path / "cv"), str(other)]))
+        run_cli(lambda: ensemble.main(args[:-4] + [str(tmp_path / "cv"), str(other), "--run-name", "other"]))
     error = capsys.readouterr().err.strip().splitlines()[-1]
     assert error.startswith("error: ") and "other-folds/oof.npz: folds differ from" in error
+    # other members into the folder of an ensemble a student may learn from: refused before anything is fitted,
+    # the ensemble as it was
+    before = (run / "ensemble.json").read_bytes()
+    with pytest.raises(ValueError, match=r"ensemble-cv/ensemble.json: an ensemble of other members or options "
+                                         r"\(runs .* -> .*\).*give another --run-name"):
+        ensemble.main(args[:-4] + [str(tmp_path / "cv"), "tfidf"])
+    with pytest.raises(ValueError, match=r"ensemble.json: .*method 'auto' -> 'stack'"):
+        ensemble.main(args + ["--method", "stack"])
+    assert (run / "ensemble.json").read_bytes() == before
 
 
 def test_the_combiner_is_climbed_and_chosen_on_metric_for_best_model_and_reported_in_the_tasks_metric():

@@ -103,3 +103,17 @@ def test_tiny_sohu_tuning_run_end_to_end(tmp_path, capsys):
     # a rerun with more trials adds only the missing one
     again = tune.main(args[:-4] + ["--trials", "4", "--pruner-startup-trials", "1"])
     assert again["trials_run_now"] == 1
+
+
+@pytest.mark.parametrize("fields, message", [({"trials": 0}, r"--trials 0: expected >= 1"),
+                                             ({"pruner": "hyperband"}, r"--pruner 'hyperband': expected median or none"),
+                                             ({"heartbeat_grace": 30}, r"--heartbeat-grace 30: expected above")])
+def test_tuning_options_no_study_can_use_are_refused(fields, message):
+    """--trials 0 made a study and a summary of nothing; a tune config combined with a task's runs its checks too."""
+    from common.commands.args import compound_config
+    from competitions.xiaobu.config import XiaobuConfig
+
+    with pytest.raises(ValueError, match=message):
+        TuneConfig(**fields)
+    with pytest.raises(ValueError, match=r"--epochs 0: expected >= 1"):
+        compound_config("XiaobuTune", TuneConfig, XiaobuConfig)(epochs=0)

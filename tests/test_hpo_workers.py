@@ -202,3 +202,22 @@ def test_postgres_url_names_its_driver(monkeypatch):
     with pytest.raises(ImportError, match="psycopg"):
         storage_url(TuneConfig(storage="postgresql+psycopg://u@h/db"), ".")
     assert storage_url(TuneConfig(storage="sqlite:///x.db"), ".") == "sqlite:///x.db"
+
+
+def test_an_interrupted_trial_is_queued_again_and_the_next_run_trains_it_first(tmp_path):
+    """Ctrl-C inside trial 0: Optuna fails it; the rerun's first trial trains the same point (it was lost: the
+    rerun drew new ones), and the summary counts it as retried."""
+    calls = []
+
+    def train_trial(trial, params, trial_dir):
+        calls.append(dict(params))
+        if len(calls) == 1:
+            raise KeyboardInterrupt
+        return -abs(params["lr"] - 1e-3)
+
+    config = TuneConfig(trials=2, sampler_seed=3)
+    with pytest.raises(KeyboardInterrupt):
+        run_tuning(config, tmp_path, SPACE, train_trial, "maximize", "interrupted")
+    summary = run_tuning(config, tmp_path, SPACE, train_trial, "maximize", "interrupted")
+    assert calls[1] == calls[0] and len(calls) == 3
+    assert summary["trials"]["fail"] == 1 and summary["trials"]["complete"] == 2 and summary["trials"]["retried"] == 1

@@ -19,3 +19,26 @@ def test_weighted_mean_of_aligned_runs():
 def test_misaligned_ids_are_refused():
     with pytest.raises(ValueError, match="test_ids differ"):
         blend([_run([0.9, 0.1, 0.6]), _run([0.3, 0.5, 0.0], test_ids=("ss0_b", "ss0_a"))], [1, 1], ["a", "b"])
+
+
+@pytest.mark.parametrize("weights, runs, message", [
+    ([1, -1], ["a", "b"], r"--weights 1 -1: expected numbers >= 0 with a positive sum"),
+    ([0, 0], ["a", "b"], r"--weights 0 0: expected numbers >= 0"),
+    ([1], ["a", "b"], r"--weights: 1 weights for 2 runs"),
+    (None, ["a", "a"], r"--runs: .*/a given more than once"),
+])
+def test_bad_weights_and_a_run_given_twice_are_refused_before_reading(tmp_path, weights, runs, message):
+    """A negative or all-zero weight made NaN or probabilities outside [0, 1]; one run twice was accepted."""
+    from common.commands.blend import blend_runs
+    from common.task import get_task
+
+    with pytest.raises(ValueError, match=message):
+        blend_runs(get_task("xiaobu"), [str(tmp_path / r) for r in runs], weights)
+
+
+def test_a_kfold_run_points_to_the_ensemble(tmp_path):
+    from common.commands.blend import load_probabilities
+
+    (tmp_path / "folds.json").write_text("{}", encoding="utf-8")
+    with pytest.raises(FileNotFoundError, match=r"is a k-fold run: .*the ensemble command"):
+        load_probabilities(tmp_path)

@@ -5,7 +5,8 @@
 Each run folder holds ``probabilities.npz`` (written by ``predict``/``train`` and by the
 task's baseline). Keys (valid rows, test ids) are asserted equal to the task's data
 before averaging. Writes ``<submission_dir>/blend-<names>-<metric><S>`` and
-``runs/<task>/blend-<names>/metrics.json``; ends with one JSON line.
+``runs/<task>/blend-<names>/metrics.json`` (``blend-<names>-w<weights>`` for unequal weights); ends with one JSON
+line.
 """
 
 from __future__ import annotations
@@ -28,6 +29,10 @@ from common.task import Task
 def load_probabilities(run_dir: str | Path) -> dict[str, np.ndarray]:
     """The arrays of ``run_dir/probabilities.npz``. Raises FileNotFoundError naming the file."""
     path = Path(run_dir) / "probabilities.npz"
+    if not path.is_file() and (Path(run_dir) / "folds.json").is_file():
+        raise FileNotFoundError(f"{run_dir} is a k-fold run: blend averages single runs' validation rows; combine "
+                                "k-fold runs by their out-of-fold predictions with the ensemble command "
+                                "(make <task>-ensemble RUNS=...)")
     if not path.is_file():
         raise FileNotFoundError(f"{path} missing: run the task's predict (or baseline) on {run_dir} first")
     with np.load(path) as data:
@@ -77,13 +82,22 @@ def blend_runs(task: Task, run_dirs: list[str], weights: list[float] | None = No
     Returns ``{"valid", "thresholds", "submission", "rows", "run_dir"}``.
 
     Raises:
-        FileNotFoundError: a run without probabilities.npz. ValueError: misaligned runs,
-        or rows that are not the task's valid/test rows.
+        FileNotFoundError: a run without probabilities.npz (a k-fold run: pointing to the ensemble).
+        ValueError: misaligned runs, rows that are not the task's valid/test rows, weights not one per run or not
+        >= 0 with a positive sum, a run given twice.
     """
     names = [Path(r).name for r in run_dirs]
+    given = weights is not None
     weights = weights or [1.0] * len(run_dirs)
     if len(weights) != len(run_dirs):
-        raise ValueError(f"{len(weights)} weights for {len(run_dirs)} runs")
+        raise ValueError(f"--weights: {len(weights)} weights for {len(run_dirs)} runs")
+    if not all(np.isfinite(w) and w >= 0 for w in weights) or sum(weights) <= 0:
+        raise ValueError(f"--weights {' '.join(f'{w:g}' for w in weights)}: expected numbers >= 0 with a positive "
+                         "sum (a weighted mean of probabilities)")
+    twice = sorted({str(Path(r).resolve()) for r in run_dirs if sum(Path(r).resolve() == Path(s).resolve()
+                                                                    for s in run_dirs) > 1})
+    if twice:
+        raise ValueError(f"--runs: {', '.join(twice)} given more than once (give it a larger --weights instead)")
     mixed = blend([load_probabilities(r) for r in run_dirs], weights, names)
     config = _config(task, run_dirs, data_dir, submission_dir)
     data = task.load_data(config)
@@ -91,6 +105,8 @@ def blend_runs(task: Task, run_dirs: list[str], weights: list[float] | None = No
     assert_same_ids(np.array(task.ids(data.test)), mixed["test_ids"], f"{run_dirs[0]} test rows")
     metrics, state = task.score(data.valid, mixed["valid_probs"])
     tag = "blend-" + "+".join(names)
+    if given and len(set(weights)) > 1:  # blends of other weights get other folders and submissions
+        tag += "-w" + ",".join(f"{w:g}" for w in weights)
     config.run_name = tag
     from common.commands.predict import submission_name
 

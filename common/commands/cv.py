@@ -41,7 +41,7 @@ from common.commands.args import compound_config, run_cli, split_task
 from common.commands.predict import load_run, probabilities, submission_name
 from common.commands.train import fit
 from common.config import narrow_config, parse_config
-from common.cv import CVConfig, FoldResult, fold_overrides, make_folds, run_cv, text_groups
+from common.cv import CVConfig, FoldResult, fold_overrides, make_folds, parse_only_folds, run_cv, text_groups
 from common.distillation import (DistillConfig, SoftTargets, check_init_folds, check_options, init_weights_file,
                                  transfer_rows)
 from common.io import print_result
@@ -72,6 +72,7 @@ def main(argv: list[str] | None = None) -> dict:
     labels = task.labels(pool)
     groups = pool_groups(task, pool, config)
     draw_folds(task, pool, config, groups)  # folds that cannot be drawn fail before any run folder exists
+    parse_only_folds(config.only_folds, config.folds)  # so does a bad --only-folds
     run_dir = resolve_run_dir(config, task.name)
     check_rerun_config(config, run_dir)  # its finished folds are kept: they must be this setting's
     teacher = None

@@ -182,6 +182,35 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+# ensemble options that only say where things go or refresh a cache: a rerun may change them
+RERUN_FREE = {"config", "data_dir", "submission_dir", "run_name", "run_dir", "refresh"}
+
+
+def check_rerun(run_dir: Path, args: argparse.Namespace) -> None:
+    """Refuse to overwrite ``run_dir``'s ensemble with one of other members or options: a student distilled from
+    it (``--distill-from``, finishing folds later) or a pseudo-labelled run would take another teacher under the
+    same name. The same members and options rebuild the same ensemble and may overwrite it.
+
+    Raises:
+        ValueError: naming ``run_dir/ensemble.json`` and every differing option (old -> new).
+    """
+    path = run_dir / "ensemble.json"
+    if not path.is_file():
+        return
+    saved = json.loads(path.read_text(encoding="utf-8")).get("args", {})
+    if "runs" not in saved:  # written before ensemble.json recorded its options: nothing to compare
+        return
+    now = {k: v for k, v in vars(args).items() if k not in RERUN_FREE}
+    member = [str(Path(r).resolve()) if r not in FEATURE_MEMBERS else r for r in args.runs]
+    before = [str(Path(r).resolve()) if r not in FEATURE_MEMBERS else r for r in saved.get("runs", [])]
+    changed = [f"runs {saved.get('runs')} -> {args.runs}"] if member != before else []
+    changed += [f"{k} {saved[k]!r} -> {v!r}" for k, v in sorted(now.items()) if k != "runs" and k in saved
+                and saved[k] != v]
+    if changed:
+        raise ValueError(f"{path}: an ensemble of other members or options ({'; '.join(changed)}) is there, and runs "
+                         "may learn from it (--distill-from, --pseudo-from): give another --run-name")
+
+
 def main(argv: list[str] | None = None) -> dict:
     start = time.time()
     task, rest = split_task(argv, __doc__)
@@ -192,6 +221,9 @@ def main(argv: list[str] | None = None) -> dict:
     if len(set(args.runs)) != len(args.runs):
         raise ValueError(f"--runs names a member twice: {args.runs} (the selection repeats members itself)")
     ref = load_member(folders[0])
+    run_name = args.run_name or f"ensemble-{ref.run_dir.name}"
+    run_dir = Path(args.run_dir) if args.run_dir else ref.run_dir.parent / run_name
+    check_rerun(run_dir, args)  # before any member is fitted
     config = run_config(task, ref.run_dir, args.data_dir, args.submission_dir, args.config)
     data = task.load_data(config)
     pool = task.cv_pool(config, data)
@@ -228,8 +260,6 @@ def main(argv: list[str] | None = None) -> dict:
             m.name = str(m.run_dir)
     result = ensemble(task, members, scorer, groups, test_groups, args, targets)
 
-    run_name = args.run_name or f"ensemble-{ref.run_dir.name}"
-    run_dir = Path(args.run_dir) if args.run_dir else ref.run_dir.parent / run_name
     config.run_name, config.run_dir = run_name, str(run_dir)
     chosen = result["chosen"]
     _, state = task.score(pool, chosen["oof"])  # decisions (e.g. thresholds) tuned on the honest OOF

@@ -54,9 +54,12 @@ def load_run(task: Task, run_dir: str | Path) -> tuple[Any, Model]:
     """Config and best model of a finished run (weights of ``model.pt``, on the CPU).
 
     Raises:
-        FileNotFoundError: config.json or model.pt missing.
+        FileNotFoundError: config.json or model.pt missing (a k-fold folder: naming its fold folders).
     """
     run_dir = Path(run_dir)
+    if is_kfold_run(run_dir) and not (run_dir / "model.pt").exists():
+        raise FileNotFoundError(f"{run_dir} is a k-fold run: its models are {run_dir}/fold<k> (give one of them, "
+                                f"e.g. {run_dir}/fold0; predict takes the k-fold folder itself)")
     for name in ("config.json", "model.pt"):
         if not (run_dir / name).exists():
             raise FileNotFoundError(f"{run_dir / name} missing: is {run_dir} a finished {task.name} run?")
