@@ -283,8 +283,15 @@ def _read_single(run: Run, info: TaskInfo, curves_dir: Path) -> None:
     history = summary.get("history") or []
     epochs = (run.config or {}).get("epochs")
     budget = (run.config or {}).get("max_train_minutes")
-    if isinstance(epochs, int) and len(history) < epochs and not budget and not summary.get("stopped_early"):
-        run.problems.append(f"{len(history)} of {epochs} epochs in metrics.json")
+    done = sum(1 for h in history if isinstance(h, dict) and h.get("complete", True)
+               and float(h.get("epoch", 0)).is_integer())  # --eval-every-steps adds records inside epochs
+    if isinstance(epochs, int) and done < epochs and not budget and not summary.get("stopped_early"):
+        run.problems.append(f"{done} of {epochs} epochs in metrics.json")
+    for key, says in (("stopped_early", "stopped early (--early-stopping-patience)"),
+                      ("stopped_by_budget", "stopped by its time budget (--max-train-minutes)")):
+        if summary.get(key):
+            run.details.append(f'<p class="note">{says} after epoch {_e(str(history[-1].get("epoch")))} of '
+                               f'{_e(str(epochs))}</p>')
     value = _number(summary.get("best_metric"))
     if value is not None and run.metric_label.startswith("valid"):
         run.score_suffix = f"{summary.get('metric_name', '')}{value:.4f}"

@@ -91,6 +91,12 @@ def _runs_tree(root):
     _write(x / "early" / "metrics.json", {"best_epoch": 1, "best_metric": 0.55, "metric_name": "auc",
                                           "history": history[:2], "train_seconds": 8.0, "stopped_early": True})
     _write(x / "early" / "config.json", dict(config, run_name="early", epochs=5, early_stopping_patience=1))
+    # killed inside epoch 2 of 3 after four evaluations inside epochs (--eval-every-steps): incomplete, 1 of 3
+    steps = [{"epoch": e, "train_loss": 0.6, "auc": 0.6, "complete": float(e).is_integer()}
+             for e in (0.5, 1, 1.5, 1.75)]
+    _write(x / "steps" / "metrics.json", {"best_epoch": 1, "best_metric": 0.6, "metric_name": "auc",
+                                          "history": steps, "train_seconds": 5.0})
+    _write(x / "steps" / "config.json", dict(config, run_name="steps", epochs=3, eval_every_steps=2))
     _write(x / "cv3" / "environment.json", {"starts": [{"git": "?", "cuda": [], "threadpools": [{"num_threads": None}]}]})
     # k-fold (common/cv.py layout)
     cv = x / "cv3"
@@ -173,9 +179,12 @@ def test_page_over_every_kind_of_run_renders_in_chromium(tmp_path, capsys, monke
     result = report.main(["--runs-dir", str(runs), "--output-dir", str(out)])
     assert json.loads(capsys.readouterr().out.strip().splitlines()[-1]) == json.loads(json.dumps(result))
     assert _snapshot(runs) == before  # the report never writes into runs/
-    assert result["runs"] == {"mystery": 1, "ner": 1, "power_terms": 1, "xiaobu": 13}
+    assert result["runs"] == {"mystery": 1, "ner": 1, "power_terms": 1, "xiaobu": 14}
     assert report.run_kind(runs / "xiaobu" / "tfidf-reference") == "baseline"  # not a single run missing its epochs
-    assert result["incomplete"]["xiaobu"] == 2 and result["incomplete"]["ner"] == 1
+    assert result["incomplete"]["xiaobu"] == 3 and result["incomplete"]["ner"] == 1  # killed, truncated, steps
+    page = (out / "index.html").read_text(encoding="utf-8")
+    assert "1 of 3 epochs in metrics.json" in page
+    assert "stopped early (--early-stopping-patience) after epoch 2" in page
     page = (out / "index.html").read_text(encoding="utf-8")
     assert "<script" not in page.lower() and "http://" not in page and "https://" not in page  # renders offline
     assert page.count('src="data:image/png;base64,') >= 4  # tiny's and drawn's curves, tune's plot and best trial
