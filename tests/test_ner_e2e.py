@@ -2,6 +2,7 @@
 
 import json
 import re
+from pathlib import Path
 
 import pytest
 
@@ -156,6 +157,11 @@ def test_predict_leaves_the_run_alone_and_names_foreign_test_files_by_content(tm
     assert snapshot() == before and "dev_metrics_file" not in again
     assert again["prediction"] != own["prediction"] and again["test_lines"] == own["test_lines"] == 4
     assert [r["entities"] for r in _lines(again["prediction"])] == [r["entities"] for r in _lines(own["prediction"])]
+    # another test.txt into the same folder as the run's own test.txt: its content digest keeps them apart
+    third = predict.main(["--run", str(tmp_path / "run"), "--test-file", str(other / "test.txt"),
+                          "--submission-dir", str(sub)])
+    assert Path(third["prediction"]).parent == Path(own["prediction"]).parent
+    assert re.search(r"/run-test-[0-9a-f]{8}-dev", third["prediction"]) and "/run-test-dev" in own["prediction"]
     (other / "empty.txt").write_text("\n\n", encoding="utf-8")
     with pytest.raises(ValueError, match=r"--test-file .*empty.txt: no sentence to predict"):
         predict.main(["--run", str(tmp_path / "run"), "--data-dir", str(other), "--test-file", "empty.txt"])

@@ -24,6 +24,7 @@ import argparse
 import json
 import logging
 import time
+from dataclasses import replace
 from functools import partial
 from pathlib import Path
 from typing import Any, Sequence
@@ -133,6 +134,7 @@ def predict_run(run_dir: str | Path, data_dir: str | None = None, test_file: str
     run_dir = Path(run_dir)
     start = time.time()
     config, tokenizer, types, model = load_run(run_dir)
+    run_data_dir = config.data_dir  # where the run's own test file is
     if data_dir:
         config.data_dir = data_dir
     resolve_data_options(config)  # a run saved before the data options existed: from its preset
@@ -170,7 +172,7 @@ def predict_run(run_dir: str | Path, data_dir: str | None = None, test_file: str
         name = config.run_name
         if test_file:
             path = data_path(config, test_file)
-            own = data_path(config, config.test_file) if config.test_file else None
+            own = data_path(replace(config, data_dir=run_data_dir), config.test_file) if config.test_file else None
             name += f"-{path.stem}" + (f"-{content_digest(path)}" if own is None or path.resolve() != own.resolve()
                                        else "")
         out_dir = Path(submission_dir or config.submission_dir) / dataset_name(config)
