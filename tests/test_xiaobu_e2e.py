@@ -159,3 +159,9 @@ def test_limit_cuts_the_training_file_and_never_the_submission(tmp_path):
                                                        "--submission-dir", str(tmp_path / "sub")])
     assert result["valid_examples"] == 6 and result["rows"] == 16
     assert validate_probability_file(result["submission"], 16) == 16
+    # a labelled file (three columns) predicts as well, its labels ignored: one probability a line
+    from common.commands import predict
+
+    labelled = predict.main(["--task", "xiaobu", "--run", str(tmp_path / "run"), "--test-file",
+                             str(FIXTURES / "train.tsv")])
+    assert labelled["rows"] == 48 and validate_probability_file(labelled["submission"], 48) == 48

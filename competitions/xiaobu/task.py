@@ -76,7 +76,8 @@ class XiaobuTask(Task):
         return Splits(train, valid, test)
 
     def load_test(self, config: XiaobuConfig, path: str) -> list[Pair]:
-        return _numbered(read_pairs(self.test_file_path(config, path), labelled=False), "test")
+        # a labelled file (ids, ids, label) predicts too, its labels ignored, as AFQMC's and the pair task's do
+        return _numbered(read_pairs(self.test_file_path(config, path), labelled=None), "test")
 
     def test_file_path(self, config: XiaobuConfig, path: str) -> Path:
         return resolve(config.data_dir, path)  # relative to the data folder, as --train-file/--test-file
