@@ -1022,12 +1022,19 @@ def build_report(runs_dir: str | Path, output_dir: str | Path) -> dict[str, Any]
 
     Raises:
         FileNotFoundError: ``runs_dir`` is not a folder.
+        ValueError: ``output_dir`` inside ``runs_dir``; a run folder directly in ``runs_dir`` (a task's folder or
+            a folder of runs given, whose runs' ``checkpoint/`` and ``encoder/`` would read as runs).
     """
     runs_dir, output_dir = Path(runs_dir), Path(output_dir)
     if not runs_dir.is_dir():
         raise FileNotFoundError(f"{runs_dir}: no such folder of runs (train something first, or pass --runs-dir)")
     if output_dir.resolve() == runs_dir.resolve() or runs_dir.resolve() in output_dir.resolve().parents:
         raise ValueError(f"--output-dir {output_dir} lies inside --runs-dir {runs_dir}: the report never writes runs")
+    marks = ("config.json", "metrics.json", "model.pt", "folds.json", "ensemble.json", "shift.json", "tune_summary.json")
+    flat = next((p for p in sorted(runs_dir.iterdir()) if p.is_dir() and any((p / m).exists() for m in marks)), None)
+    if flat is not None:  # runs/<task>/ given, or a folder of runs: their checkpoint/ and encoder/ read as runs
+        raise ValueError(f"--runs-dir {runs_dir}: {flat.name}/ is a run folder, expected the folder of "
+                         "<task>/<run>/ folders (runs/, or a copy of it)")
     tasks, infos = collect(runs_dir, output_dir / "curves")
     page = write_text_atomic(output_dir / "index.html", render(tasks, infos, runs_dir, output_dir))
     return {"report": str(page), "runs": {t: len(r) for t, r in tasks.items()},

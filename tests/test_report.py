@@ -68,6 +68,11 @@ def test_bad_folders_are_one_line_errors(tmp_path):
     with pytest.raises(ValueError, match="lies inside --runs-dir"):
         report.main(["--runs-dir", str(tmp_path / "runs"), "--output-dir", str(tmp_path / "runs" / "report")])
     assert not (tmp_path / "runs" / "report").exists()
+    (tmp_path / "runs" / "xiaobu" / "tiny").mkdir(parents=True)  # runs/<task>/ given: its runs are no tasks
+    (tmp_path / "runs" / "xiaobu" / "tiny" / "config.json").write_text("{}", encoding="utf-8")
+    with pytest.raises(ValueError, match=r"xiaobu: tiny/ is a run folder, expected the folder of <task>/<run>/"):
+        report.main(["--runs-dir", str(tmp_path / "runs" / "xiaobu"), "--output-dir", str(tmp_path / "out")])
+    assert not (tmp_path / "out").exists()
 
 
 def _runs_tree(root):
