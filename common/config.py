@@ -130,6 +130,21 @@ def parse_config(cls: type[T], argv: list[str] | None = None, description: str =
     return config
 
 
+def check_ranges(config: Any, rules: typing.Iterable[tuple[str, bool, str]]) -> None:
+    """Refuse the first field whose rule fails, as a one-line error naming its flag.
+
+    Args:
+        rules: ``(field name, whether its value is allowed, what is expected)``, e.g.
+            ``("epochs", config.epochs >= 1, ">= 1")``.
+
+    Raises:
+        ValueError: ``--<field> <value>: expected <what>``.
+    """
+    for name, ok, expected in rules:
+        if not ok:
+            raise ValueError(f"--{name.replace('_', '-')} {getattr(config, name)!r}: expected {expected}")
+
+
 def config_to_dict(config: Any) -> dict[str, Any]:
     """The resolved config as a JSON-ready dict."""
     return dataclasses.asdict(config)

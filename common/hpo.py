@@ -73,6 +73,7 @@ import optuna
 from optuna.distributions import BaseDistribution
 from optuna.trial import FrozenTrial, TrialState
 
+from common.config import check_ranges
 from common.io import atomic_path, write_json_atomic, write_text_atomic
 from common.run import broadcast_from_main, process_state
 from common.training.callbacks import Callback
@@ -109,9 +110,7 @@ class TuneConfig:
                  ("heartbeat_interval", self.heartbeat_interval >= 1, ">= 1 (seconds)"),
                  ("heartbeat_grace", self.heartbeat_grace > self.heartbeat_interval, "above --heartbeat-interval"),
                  ("trial_retries", self.trial_retries >= 0, ">= 0"))
-        for name, ok, expected in rules:
-            if not ok:
-                raise ValueError(f"--{name.replace('_', '-')} {getattr(self, name)!r}: expected {expected}")
+        check_ranges(self, rules)
         chained = getattr(super(), "__post_init__", None)  # a compound tune config: the task config's checks
         if chained is not None:
             chained()

@@ -70,19 +70,24 @@ RESUME_FREE = {"resume", "run_dir", "run_name", "log_every_steps", "eval_batch_s
                "max_train_minutes", "submission_dir", "blend_with", "report_to"}
 
 
+def changed_values(saved: dict[str, Any], now: dict[str, Any],
+                   free: frozenset[str] | set[str] = frozenset()) -> list[str]:
+    """``"name old -> new"`` for every key of ``now`` whose value differs from ``saved``'s, in key order, except
+    ``free`` and keys ``saved`` does not hold (options added since it was written)."""
+    return [f"{k} {saved[k]!r} -> {now[k]!r}" for k in sorted(now)
+            if k in saved and k not in free and saved[k] != now[k]]
+
+
 def changed_options(config: Any, path: Path, free: frozenset[str] | set[str] = RESUME_FREE) -> list[str]:
-    """``"name old -> new"`` for every option of ``config`` that differs from the saved ``path`` (a config.json),
-    except ``free`` and options the saved file does not hold (added since it was written, off), unless
-    :data:`common.config.VALUE_WHEN_ABSENT` names the value such a run had."""
+    """:func:`changed_values` of ``config`` against the saved ``path`` (a config.json), where an option the file does
+    not hold has the value :data:`common.config.VALUE_WHEN_ABSENT` names, if any."""
     import dataclasses
     import json
 
     from common.config import VALUE_WHEN_ABSENT
 
     saved = VALUE_WHEN_ABSENT | json.loads(path.read_text(encoding="utf-8"))
-    now = dataclasses.asdict(config)
-    return [f"{k} {saved[k]!r} -> {now[k]!r}" for k in sorted(now)
-            if k in saved and k not in free and saved[k] != now[k]]
+    return changed_values(saved, dataclasses.asdict(config), free)
 
 
 def check_resume_config(config: Any, run_dir: Path) -> None:

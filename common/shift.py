@@ -125,14 +125,13 @@ def adversarial_validation(train: Sequence[tuple], test: Sequence[tuple], ngram_
     order = np.argsort(weights[:len(names)])
     train_texts = {t for p in train for t in p}
     sharing = float(np.mean([p[0] in train_texts or p[1] in train_texts for p in test]))
+    low, high = float(np.percentile(draws, 2.5)), float(np.percentile(draws, 97.5))
     small = min(len(train), len(test))
     warning = (f"only {small} {'test' if len(test) == small else 'training'} pairs: the AUC is a noisy reading; its "
-               f"interval [{np.percentile(draws, 2.5):.3f}, {np.percentile(draws, 97.5):.3f}] says how noisy"
-               if small < FEW_PAIRS else "")
+               f"interval [{low:.3f}, {high:.3f}] says how noisy" if small < FEW_PAIRS else "")
     if warning:
         logger.warning("adversarial validation: %s", warning)
-    return {"auc": auc, "warning": warning, "low": float(np.percentile(draws, 2.5)),
-            "high": float(np.percentile(draws, 97.5)),
+    return {"auc": auc, "warning": warning, "low": low, "high": high,
             "train_pairs": len(train), "test_pairs": len(test), "grouped": bool(grouped),
             "test_pairs_sharing_a_train_text": sharing,
             "mean_length": {"train": lengths[y == 0].mean(axis=0).round(1).tolist(),

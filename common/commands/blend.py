@@ -94,8 +94,8 @@ def blend_runs(task: Task, run_dirs: list[str], weights: list[float] | None = No
     if not all(np.isfinite(w) and w >= 0 for w in weights) or sum(weights) <= 0:
         raise ValueError(f"--weights {' '.join(f'{w:g}' for w in weights)}: expected numbers >= 0 with a positive "
                          "sum (a weighted mean of probabilities)")
-    twice = sorted({str(Path(r).resolve()) for r in run_dirs if sum(Path(r).resolve() == Path(s).resolve()
-                                                                    for s in run_dirs) > 1})
+    resolved = [str(Path(r).resolve()) for r in run_dirs]
+    twice = sorted({r for r in resolved if resolved.count(r) > 1})
     if twice:
         raise ValueError(f"--runs: {', '.join(twice)} given more than once (give it a larger --weights instead)")
     mixed = blend([load_probabilities(r) for r in run_dirs], weights, names)

@@ -51,7 +51,7 @@ from common.ensemble import (FEATURE_MEMBERS, GBM_FEATURES, OOF_FILE, TEST_FILE,
                              apply_stack, better, caruana_select, check_members, condition_groups, cross_fit,
                              feature_member, fit_stack, implied_extra_rows, load_member, stack_coefficients)
 from common.io import atomic_path, print_result, write_json_atomic, write_text_atomic
-from common.run import process_state, record_environment, save_config
+from common.run import changed_values, process_state, record_environment, save_config
 from common.task import Task
 from common.training.trainer import selection_metric
 
@@ -200,12 +200,10 @@ def check_rerun(run_dir: Path, args: argparse.Namespace) -> None:
     saved = json.loads(path.read_text(encoding="utf-8")).get("args", {})
     if "runs" not in saved:  # written before ensemble.json recorded its options: nothing to compare
         return
-    now = {k: v for k, v in vars(args).items() if k not in RERUN_FREE}
-    member = [str(Path(r).resolve()) if r not in FEATURE_MEMBERS else r for r in args.runs]
-    before = [str(Path(r).resolve()) if r not in FEATURE_MEMBERS else r for r in saved.get("runs", [])]
-    changed = [f"runs {saved.get('runs')} -> {args.runs}"] if member != before else []
-    changed += [f"{k} {saved[k]!r} -> {v!r}" for k, v in sorted(now.items()) if k != "runs" and k in saved
-                and saved[k] != v]
+    def resolved(runs: list[str]) -> list[str]:  # a rerun from another folder names the same runs
+        return [r if r in FEATURE_MEMBERS else str(Path(r).resolve()) for r in runs]
+    changed = changed_values({**saved, "runs": resolved(saved["runs"])}, {**vars(args), "runs": resolved(args.runs)},
+                             RERUN_FREE)
     if changed:
         raise ValueError(f"{path}: an ensemble of other members or options ({'; '.join(changed)}) is there, and runs "
                          "may learn from it (--distill-from, --pseudo-from): give another --run-name")

@@ -113,6 +113,14 @@ def content_digest(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()[:8]
 
 
+def test_name_parts(path: Path, own: Path | None) -> list[str]:
+    """The parts a prediction's name takes from the test file ``path``: ``[stem]`` for the run's ``own`` test file,
+    ``[stem, content digest]`` (:func:`content_digest`) for any other (``own`` None: the run has none), so that two
+    files of one stem (in two folders, or two formats of one file) never overwrite each other's prediction, and the
+    same content always gets the same name. Raises OSError when a foreign ``path`` is no readable file."""
+    return [path.stem] if own is not None and path.resolve() == own.resolve() else [path.stem, content_digest(path)]
+
+
 def submission_name(task: Task, config: Any, tag: str, score: str, test: Path | None,
                     own_test: Path | None = None) -> str:
     """``<run><tag>[-<test file stem>[-<digest>]]-<score>``: the submission's file name, no suffix.
@@ -122,18 +130,15 @@ def submission_name(task: Task, config: Any, tag: str, score: str, test: Path | 
             reads it (:meth:`common.task.Task.test_file_path`); None: the run's own. Its stem
             is in the name, as the run's own test file's is where the task names test files
             (``Task.test_in_name``).
-        own_test: the run's own test file. Any other file gets the first 8 hex digits of the SHA-256
-            of its content after the stem, so that predicting a foreign ``test.tsv`` never overwrites
-            the submission the run wrote for its own, two files of one stem (in two folders, or two
-            formats of one file) never overwrite each other's, and the same content always gets the
-            same name.
+        own_test: the run's own test file; any other gets its content digest after the stem
+            (:func:`test_name_parts`), so predicting a foreign ``test.tsv`` never overwrites the submission the
+            run wrote for its own.
     """
     parts = [f"{config.run_name}{tag}"]
-    if test is not None or task.test_in_name:
-        path = test if test is not None else task.test_path(config)
-        parts.append(path.stem)
-        if test is not None and own_test is not None and path.resolve() != own_test.resolve():
-            parts.append(content_digest(path))
+    if test is not None:
+        parts += test_name_parts(test, own_test)
+    elif task.test_in_name:
+        parts.append(task.test_path(config).stem)
     if score:
         parts.append(score)
     return "-".join(parts)

@@ -60,6 +60,7 @@ from tqdm.auto import tqdm
 from transformers import get_scheduler
 from transformers.trainer_pt_utils import LengthGroupedSampler
 
+from common.config import check_ranges
 from common.io import replace_dir_atomic, torch_save_atomic, write_json_atomic
 from common.losses import rdrop_kl
 from common.training.callbacks import Callback
@@ -135,9 +136,7 @@ class TrainConfig:
                  ("rdrop_alpha", self.rdrop_alpha >= 0, ">= 0 (0: off)"),
                  ("layer_lr_decay", 0 < self.layer_lr_decay <= 1, "in (0, 1] (1: off)"),
                  ("early_stopping_patience", self.early_stopping_patience >= 0, ">= 0 (0: off)"))
-        for name, ok, expected in rules:
-            if not ok:
-                raise ValueError(f"--{name.replace('_', '-')} {getattr(self, name)!r}: expected {expected}")
+        check_ranges(self, rules)
 
 
 def selection_metric(chosen: str, metric_name: str, greater_is_better: bool) -> tuple[str, bool]:
@@ -757,11 +756,7 @@ class Trainer:
                     break
                 if (cfg.eval_every_steps and self.accelerator.sync_gradients and step % cfg.eval_every_steps == 0
                         and self.state["batch_in_epoch"] < len(loader)):  # the epoch's end is evaluated below
-                    fraction = round(epoch + self.state["batch_in_epoch"] / len(loader), 4)
-                    self._evaluate_and_record(fraction, {
-                        "epoch": fraction, "step": step, "train_loss": self._mean_over_processes(loss_sum, loss_count),
-                        "train_samples_per_s": rate, "epoch_seconds": time.time() - t0, "complete": False,
-                        **({"train_loss_from_batch": skip} if skip else {})})
+                    self._evaluate_and_record(self._record(epoch, len(loader), t0, seen, loss_sum, loss_count, skip))
                     self.model.train()
                     if self.stopped_early():
                         stop = True
@@ -774,31 +769,36 @@ class Trainer:
                 # cut inside the epoch: scored there, and the loop stays at this batch, so --resume (with a larger
                 # budget) trains the rest of the epoch, as the uninterrupted run does
                 self.state["stopped_by_budget"] = True
-                fraction = round(epoch + self.state["batch_in_epoch"] / len(loader), 4)
-                self._evaluate_and_record(fraction, {
-                    "epoch": fraction, "step": self.state["global_step"],
-                    "train_loss": self._mean_over_processes(loss_sum, loss_count),
-                    "train_samples_per_s": seen / max(time.time() - t0, 1e-9), "epoch_seconds": time.time() - t0,
-                    "complete": False, **({"train_loss_from_batch": skip} if skip else {})})
+                self._evaluate_and_record(self._record(epoch, len(loader), t0, seen, loss_sum, loss_count, skip))
                 break
             self.state["stopped_by_budget"] = out_of_time
-            epoch_seconds = time.time() - t0
-            mean_loss = self._mean_over_processes(loss_sum, loss_count)  # this epoch's batches (since resume)
-            record = {"epoch": epoch + 1, "step": self.state["global_step"], "train_loss": mean_loss,
-                      "train_samples_per_s": seen / max(epoch_seconds, 1e-9), "epoch_seconds": epoch_seconds,
-                      "complete": True}
-            if skip:  # resumed inside this epoch: train_loss covers only the batches after the resume
-                record["train_loss_from_batch"] = skip
-            self._evaluate_and_record(epoch + 1, record, end_of_epoch=True)
+            self._evaluate_and_record(self._record(epoch, len(loader), t0, seen, loss_sum, loss_count, skip),
+                                      end_of_epoch=True)
             if self.stopped_early() and self.state["epoch"] < cfg.epochs:
                 self._log_early_stop()
         return self.summary()
 
-    def _evaluate_and_record(self, epoch: float, record: dict[str, Any], end_of_epoch: bool = False) -> None:
-        """Score the validation rows (on the callbacks' evaluation weights), append ``record`` with the metrics to the
-        history (at ``end_of_epoch``, the loop's position moves to the next epoch first), keep ``model.pt`` when it is
-        the best so far, log, checkpoint, write ``metrics.json`` and the curve, then the callbacks' ``on_evaluate``.
-        ``epoch``: the record's epoch (fractional inside an epoch)."""
+    def _record(self, epoch: int, batches: int, t0: float, seen: int, loss_sum: float, loss_count: int,
+                skip: int) -> dict[str, Any]:
+        """The history record of an evaluation at the loop's position in 0-based ``epoch`` of ``batches`` batches:
+        its ``epoch`` (the epoch's number at its end, else fractional, e.g. 1.4), ``step``, the mean training loss of
+        the epoch's batches so far (since a resume at batch ``skip``: ``train_loss_from_batch``), samples per second
+        and seconds since ``t0``, and ``complete`` (the epoch's end)."""
+        done = self.state["batch_in_epoch"] >= batches
+        seconds = time.time() - t0
+        record = {"epoch": epoch + 1 if done else round(epoch + self.state["batch_in_epoch"] / batches, 4),
+                  "step": self.state["global_step"], "train_loss": self._mean_over_processes(loss_sum, loss_count),
+                  "train_samples_per_s": seen / max(seconds, 1e-9), "epoch_seconds": seconds, "complete": done}
+        if skip:  # resumed inside this epoch: train_loss covers only the batches after the resume
+            record["train_loss_from_batch"] = skip
+        return record
+
+    def _evaluate_and_record(self, record: dict[str, Any], end_of_epoch: bool = False) -> None:
+        """Score the validation rows (on the callbacks' evaluation weights), append ``record`` (:meth:`_record`) with
+        the metrics to the history (at ``end_of_epoch``, the loop's position moves to the next epoch first), keep
+        ``model.pt`` when it is the best so far, log, checkpoint, write ``metrics.json`` and the curve, then the
+        callbacks' ``on_evaluate``."""
+        epoch = record["epoch"]
         with ExitStack() as stack:
             for cb in self.callbacks:
                 stack.enter_context(cb.evaluation_weights(self))

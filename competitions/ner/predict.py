@@ -34,7 +34,7 @@ from transformers import AutoConfig, AutoModel, AutoTokenizer
 
 from common.checkpoint import load_model_weights
 from common.commands.args import run_cli
-from common.commands.predict import content_digest
+from common.commands.predict import test_name_parts
 from common.config import config_from_dict
 from common.io import print_result, write_json_atomic
 from common.ner.metric import format_table, span_scores
@@ -171,10 +171,8 @@ def predict_run(run_dir: str | Path, data_dir: str | None = None, test_file: str
         test_pred, _ = predict(data["test"])
         name = config.run_name
         if test_file:
-            path = data_path(config, test_file)
             own = data_path(replace(config, data_dir=run_data_dir), config.test_file) if config.test_file else None
-            name += f"-{path.stem}" + (f"-{content_digest(path)}" if own is None or path.resolve() != own.resolve()
-                                       else "")
+            name = "-".join([name, *test_name_parts(data_path(config, test_file), own)])
         out_dir = Path(submission_dir or config.submission_dir) / dataset_name(config)
         if config.format == "cluener":
             path = out_dir / f"{name}-dev{dev['f1']:.4f}.json"

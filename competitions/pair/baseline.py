@@ -17,7 +17,6 @@ equal), the run's reference. Ends with one JSON line.
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from pathlib import Path
 
@@ -44,12 +43,10 @@ def predict(train: list[Pair], scored: list[list[Pair]], ngram_max: int, C: floa
 def default_run_dir(argv: list[str]) -> str:
     """``runs/pair/tfidf-<stem>`` of the first ``--config`` file in ``argv`` (the contest's, as ``make pair-baseline
     PAIR=...`` passes it first), else ``runs/pair/tfidf-baseline``: one reference folder per contest."""
-    for i, arg in enumerate(argv):
-        if arg == "--config" and i + 1 < len(argv):
-            return f"runs/pair/tfidf-{Path(argv[i + 1]).stem}"
-        if arg.startswith("--config="):
-            return f"runs/pair/tfidf-{Path(arg.split('=', 1)[1]).stem}"
-    return "runs/pair/tfidf-baseline"
+    configs = argparse.ArgumentParser(add_help=False)
+    configs.add_argument("--config", action="append", default=[])  # read as common.config.parse_config reads it
+    given = configs.parse_known_args(argv)[0].config
+    return f"runs/pair/tfidf-{Path(given[0]).stem}" if given else "runs/pair/tfidf-baseline"
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -61,7 +58,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--C", type=float, default=4.0, help="inverse L2 strength of the regression")
     parser.add_argument("--folds-from", default="", help="a k-fold run folder: also score out-of-fold on its folds")
     args, rest = parser.parse_known_args(argv)
-    args.run_dir = args.run_dir or default_run_dir(sys.argv[1:] if argv is None else argv)
+    args.run_dir = args.run_dir or default_run_dir(rest)
     config = parse_config(PairFilesConfig, rest, description=__doc__)
     data = TASK.load_data(config)
     if not data.valid:
