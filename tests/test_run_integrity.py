@@ -199,3 +199,36 @@ def test_cli_data_error_is_one_line_and_leaves_no_run_folder(tmp_path):
     assert out.stderr.strip().splitlines()[-1] == (f"error: {tmp_path / 'train.tsv'}:2: first sentence holds 'x', "
                                                    "expected integer ids")
     assert "Traceback" not in out.stderr and not run.exists()
+
+
+def test_ctrl_c_during_training_is_one_line_exit_130_and_the_run_resumes(tmp_path):
+    """SIGINT once the first checkpoint exists: no traceback, the shell's code 130, and the
+    folder is a run ``--resume true`` accepts (its checkpoint is whole)."""
+    import signal
+    import time
+
+    from common.commands.args import INTERRUPTED
+
+    run = tmp_path / "r"
+    args = [sys.executable, "-m", "common.commands.train", "--task", "xiaobu", *TINY, "--run-dir", str(run)]
+    args[args.index("--epochs") + 1] = "400"  # far longer than the test waits
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        deadline = time.monotonic() + 240
+        while not (run / "checkpoint").is_dir() and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert proc.poll() is None, proc.communicate()[1][-2000:]
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=120)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130, err[-2000:]
+    assert err.strip().splitlines()[-1] == INTERRUPTED and "Traceback" not in err
+    history = json.loads((run / "metrics.json").read_text())["history"]
+    assert history and (run / "model.pt").is_file()
+    # resumed with a budget it has already spent: it loads the checkpoint, trains nothing and predicts
+    args[args.index("--max-train-minutes") + 1] = "0.001"
+    out = subprocess.run(args + ["--resume", "true"], cwd=ROOT, capture_output=True, text=True, timeout=300, env=env)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert json.loads(out.stdout.strip().splitlines()[-1])["submission"]

@@ -44,7 +44,9 @@ def run_cli(main: Callable[[], Any]) -> None:
     (:func:`end_processes`).
 
     The message already names the file, line and what was expected; set
-    ``COMMON_TRACEBACK=1`` to see the full traceback instead.
+    ``COMMON_TRACEBACK=1`` to see the full traceback instead. Ctrl-C prints one line and exits
+    130 (the shell's code for SIGINT): every output is written atomically, so none is
+    half-written, and the same command continues (:data:`INTERRUPTED`).
     """
     if os.environ.get("COMMON_TRACEBACK"):
         main()
@@ -55,7 +57,14 @@ def run_cli(main: Callable[[], Any]) -> None:
             message = err.args[0] if isinstance(err, KeyError) and err.args else err
             print(f"error: {message}", file=sys.stderr)
             sys.exit(2)
+        except KeyboardInterrupt:
+            print(INTERRUPTED, file=sys.stderr)
+            sys.exit(130)
     end_processes()
+
+
+INTERRUPTED = ("interrupted: no output is half-written; rerun the same command to continue (train and pretrain "
+               "with --resume true, from their last checkpoint; cv and tune skip what they finished)")
 
 
 def end_processes() -> None:
