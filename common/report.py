@@ -22,6 +22,8 @@ submission the run wrote (``submissions/<task>/<run>-...``, see
   each member's OOF score, weight and stack coefficient, both combiners' scores, and
   whatever else the file holds; its cached feature members (``member.json``) as k-fold runs;
 - baseline (a TF-IDF reference: ``metrics.json`` with ``args``): valid and OOF scores;
+- inference setting (``predict --tta-swap`` / ``--posthoc-tau`` on a single run: ``metrics.json``
+  with ``predicted_from``): the valid score under that setting and the run it was predicted from;
 - shift (:mod:`common.commands.shift`: ``shift.json``): the adversarial-validation AUC, its interval,
   and the n-grams that tell the test pairs from the training pairs;
 - anything else (power-term mining, unknown folders): a plain listing of its files.
@@ -51,7 +53,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from common.io import print_result, write_text_atomic
-from common.run import ENVIRONMENT_FILE
+from common.run import ENVIRONMENT_FILE, PREDICTED_FROM
 
 logger = logging.getLogger("common.report")
 
@@ -219,8 +221,8 @@ MISSING_DEFAULT = _Missing()
 # ------------------------------------------------------------------ kinds of run
 
 def run_kind(run_dir: Path) -> str:
-    """``ensemble``, ``ensemble member``, ``k-fold``, ``tune``, ``blend``, ``baseline``, ``shift``, ``single run`` or
-    ``other``.
+    """``ensemble``, ``ensemble member``, ``k-fold``, ``tune``, ``blend``, ``baseline``, ``shift``,
+    ``inference setting``, ``single run`` or ``other``.
 
     Decided from the files present (and the keys of ``metrics.json``); never raises.
     """
@@ -244,6 +246,8 @@ def run_kind(run_dir: Path) -> str:
         if isinstance(metrics, dict):
             if "runs" in metrics and "weights" in metrics:
                 return "blend"
+            if PREDICTED_FROM in metrics:
+                return "inference setting"
             if "history" in metrics or "best_metric" in metrics:
                 return "single run"
             if "args" in metrics:  # a reference writes the task's config.json beside it (common.tfidf_reference)
@@ -469,6 +473,15 @@ def _read_blend(run: Run, info: TaskInfo, runs: dict[str, Run]) -> None:
         rows.append([member, weight, known.metric_label if known else "", known.metric if known else None])
     run.details.append(_table(["member", "weight", "its metric", "value"], rows, "blended runs (weights as given)"))
     run.submission_dir = run.submission_dir or _member_submission_dir(members, runs)
+
+
+def _read_setting(run: Run, info: TaskInfo) -> None:
+    metrics = _read_json(run.path / "metrics.json")
+    if not isinstance(metrics, dict):
+        raise Incomplete("metrics.json: not an object")
+    _valid_metric(run, info, metrics)
+    run.details.append(_kv_table({"predicted from": metrics.get(PREDICTED_FROM), "tta_swap": metrics.get("tta_swap"),
+                                  "posthoc_tau": metrics.get("posthoc_tau")}))
 
 
 def _member_submission_dir(members: list[str], runs: dict[str, Run]) -> str:
@@ -733,6 +746,8 @@ def describe_run(run_dir: Path, info: TaskInfo, curves_dir: Path, runs: dict[str
             _read_blend(run, info, runs)
         elif run.kind == "baseline":
             _read_baseline(run, info)
+        elif run.kind == "inference setting":
+            _read_setting(run, info)
         elif run.kind == "ensemble":
             _read_ensemble(run, info, runs, runs_dir)
         elif run.kind == "shift":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 from typing import Any
@@ -82,7 +83,6 @@ def changed_options(config: Any, path: Path, free: frozenset[str] | set[str] = R
     """:func:`changed_values` of ``config`` against the saved ``path`` (a config.json), where an option the file does
     not hold has the value :data:`common.config.VALUE_WHEN_ABSENT` names, if any."""
     import dataclasses
-    import json
 
     from common.config import VALUE_WHEN_ABSENT
 
@@ -156,6 +156,22 @@ def save_config(config: Any, run_dir: Path) -> Path:
     path = save_config_json(config, Path(run_dir) / "config.json")
     record_environment(run_dir)
     return path
+
+
+# metrics.json key of a folder holding a run's predictions under another inference setting
+# (common.commands.predict.predict_run)
+PREDICTED_FROM = "predicted_from"
+
+
+def predicted_from(folder: Path) -> str | None:
+    """The run a folder's predictions were made with, when it is an inference-setting folder of
+    :func:`common.commands.predict.predict_run` (``metrics.json`` with :data:`PREDICTED_FROM`); None for any
+    other folder."""
+    try:
+        metrics = json.loads((Path(folder) / "metrics.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return str(metrics[PREDICTED_FROM]) if isinstance(metrics, dict) and PREDICTED_FROM in metrics else None
 
 
 ENVIRONMENT_FILE = "environment.json"

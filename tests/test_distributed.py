@@ -320,7 +320,8 @@ def test_swap_tta_predicts_the_same_with_1_and_2_processes(runs, tmp_path):
         assert proc.returncode == 0, describe(proc)
         result = result_lines(proc.stdout)[-1]
         assert tag in Path(result["submission"]).name
-        probs[nprocs] = dict(np.load(one.run_dir / f"probabilities{tag}.npz"))  # beside the run's own, tagged
+        assert result["run_dir"] == str(one.run_dir) + tag
+        probs[nprocs] = dict(np.load(Path(result["run_dir"]) / "probabilities.npz"))  # a folder beside the run
     for key in ("valid_keys", "test_ids"):
         assert probs[1][key].tolist() == probs[2][key].tolist(), key
     for key in ("valid_probs", "test_probs"):

@@ -101,3 +101,25 @@ def test_xiaobu_classifier_loss_forms():
     assert torch.allclose(adjusted.logits, plain.logits)  # logits stay raw
     assert adjusted.loss.item() == pytest.approx(F.cross_entropy(plain.logits + prior, batch["labels"]).item(),
                                                  rel=1e-5)
+
+
+def test_a_run_trained_with_posthoc_tau_keeps_its_predictions_and_another_tau_goes_beside_it(tmp_path):
+    """The run's own ``--posthoc-tau`` is its setting: ``probabilities.npz`` in its folder (what blend reads) and
+    an untagged submission; predict with another tau writes ``<run>-posthoc<tau>``, the decisions shifted."""
+    import json
+
+    from common.commands import predict, train
+    from tests.test_run_integrity import TINY
+
+    run = tmp_path / "run"
+    trained = train.main(["--task", "xiaobu", *TINY, "--epochs", "1", "--posthoc-tau", "1", "--run-dir", str(run),
+                          "--submission-dir", str(tmp_path / "sub")])
+    assert (run / "probabilities.npz").is_file() and "posthoc" not in trained["submission"]
+    assert not list(run.glob("*posthoc*"))
+    plain = predict.main(["--task", "xiaobu", "--run", str(run), "--posthoc-tau", "0",
+                          "--submission-dir", str(tmp_path / "sub")])
+    assert plain["run_dir"] == str(tmp_path / "run-posthoc0") and "run-posthoc0-" in plain["submission"]
+    assert json.loads((tmp_path / "run-posthoc0" / "config.json").read_text())["posthoc_tau"] == 0
+    own, other = (np.load(folder / "probabilities.npz")["test_probs"] for folder in (run, tmp_path / "run-posthoc0"))
+    assert not np.allclose(own, other)  # the shift took effect
+    assert np.all(np.diff(other[np.argsort(own)]) >= 0)  # a monotone one

@@ -1,7 +1,10 @@
 """``--tta-swap`` (both text orders averaged), ``--pair-statistics`` and ``--alignment-statistics`` (hand features
 beside the encoder)."""
 
+import hashlib
+import json
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -89,11 +92,17 @@ def test_statistics_head_starts_as_the_plain_classifier_and_then_uses_them():
         model(input_ids=ids)
 
 
+def _digests(folder):
+    return {p.relative_to(folder): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.rglob("*"))
+            if p.is_file()}
+
+
 def test_tta_swap_is_the_mean_of_both_orders_and_statistics_survive_reload(tmp_path):
     """Train a tiny Xiaobu run with --pair-statistics, then predict it with --tta-swap."""
     from accelerate import Accelerator
 
-    from common.commands import predict, train
+    from common.commands import blend, predict, train
+    from common.report import run_kind
     from common.task import Task, get_task
 
     run = tmp_path / "run"
@@ -114,11 +123,28 @@ def test_tta_swap_is_the_mean_of_both_orders_and_statistics_survive_reload(tmp_p
 
     again = predict.main(["--task", "xiaobu", "--run", str(run), "--submission-dir", str(tmp_path / "plain")])
     assert again["valid"] == result["valid"]  # the statistics head reloads as trained
+    trained = _digests(run)
     tta = predict.main(["--task", "xiaobu", "--run", str(run), "--tta-swap", "true",
                         "--submission-dir", str(tmp_path / "tta")])
-    assert "-tta" in tta["submission"] and (run / "probabilities-tta.npz").is_file()
-    saved = np.load(run / "probabilities-tta.npz")
+    assert _digests(run) == trained  # the other setting's outputs go beside the run, not into it
+    setting = tmp_path / "run-tta"
+    assert "-tta" in tta["submission"] and tta["run_dir"] == str(setting)
+    saved = np.load(setting / "probabilities.npz")
     np.testing.assert_allclose(saved["test_probs"], both, rtol=1e-6)
+    assert json.loads((setting / "metrics.json").read_text())["predicted_from"] == str(run)
+    assert json.loads((setting / "config.json").read_text())["tta_swap"] is True
+    assert run_kind(setting) == "inference setting"
+    assert predict.main(["--task", "xiaobu", "--run", str(run), "--tta-swap", "true",  # a rerun rewrites it
+                         "--submission-dir", str(tmp_path / "tta")])["valid"] == tta["valid"]
+    with pytest.raises(FileNotFoundError, match=f"predictions of {run} with another inference setting"):
+        predict.load_run(task, setting)
+    mixed = blend.blend_runs(task, [str(run), str(setting)], submission_dir=str(tmp_path / "blend"))
+    assert json.loads((Path(mixed["run_dir"]) / "metrics.json").read_text())["runs"] == [str(run), str(setting)]
+    (tmp_path / "other-tta").mkdir()  # a folder of that name that is not this run's predictions
+    (tmp_path / "other-tta" / "model.pt").write_bytes(b"x")
+    (tmp_path / "other").symlink_to(run)
+    with pytest.raises(FileExistsError, match="other-tta exists and is not"):
+        predict.main(["--task", "xiaobu", "--run", str(tmp_path / "other"), "--tta-swap", "true"])
 
     class Unordered(Task):  # a task without symmetric pairs (NER-like): the option is refused
         name = "unordered"

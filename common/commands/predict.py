@@ -8,6 +8,10 @@
 On the run's own data it (re)writes ``probabilities.npz`` and ``thresholds.json`` in
 the run folder (what blending reads) and the submission; a student trained with
 ``--distill-thresholds teacher`` decides with its saved ``teacher_thresholds.json``.
+Another inference setting than the run's (``--tta-swap``, ``--posthoc-tau``) on the run's own
+data goes to a folder beside it, ``<run>-tta`` (``-notta``, ``-posthoc<tau>``): the setting's
+``probabilities.npz`` and ``thresholds.json``, its ``config.json`` and a ``metrics.json`` naming the
+run it was predicted from (:data:`PREDICTED_FROM`), so that ``blend`` and the report take it as a run.
 With ``--test-file`` or another ``--data-dir`` the run folder is never written: the submission and its
 ``<submission>.probabilities.npz`` go to the submission folder. ``--test-config FILE.toml`` reads
 ``--test-file`` in another layout than the run's test file: the options a task names in
@@ -44,7 +48,7 @@ from common.cv import FOLD_PREDICTIONS, CVConfig, FoldResult, run_cv
 from common.distillation import TEACHER_THRESHOLDS_FILE
 from common.io import atomic_path, print_result, write_json_atomic
 from common.losses import posthoc_arguments
-from common.run import broadcast_from_main, process_state
+from common.run import PREDICTED_FROM, broadcast_from_main, predicted_from, process_state
 from common.task import Model, Task
 from common.training.inference import inference_loader, prepare_model_for_inference, run_inference
 from common.training.trainer import release_logging
@@ -60,6 +64,10 @@ def load_run(task: Task, run_dir: str | Path) -> tuple[Any, Model]:
     if is_kfold_run(run_dir) and not (run_dir / "model.pt").exists():
         raise FileNotFoundError(f"{run_dir} is a k-fold run: its models are {run_dir}/fold<k> (give one of them, "
                                 f"e.g. {run_dir}/fold0; predict takes the k-fold folder itself)")
+    source = predicted_from(run_dir)
+    if source is not None and not (run_dir / "model.pt").exists():
+        raise FileNotFoundError(f"{run_dir} holds predictions of {source} with another inference setting, not a "
+                                f"model: predict with --run {source} (and --tta-swap / --posthoc-tau)")
     for name in ("config.json", "model.pt"):
         if not (run_dir / name).exists():
             raise FileNotFoundError(f"{run_dir / name} missing: is {run_dir} a finished {task.name} run?")
@@ -67,6 +75,23 @@ def load_run(task: Task, run_dir: str | Path) -> tuple[Any, Model]:
     model = task.load(config, run_dir)
     load_model_weights(model.module, run_dir / "model.pt")
     return config, model
+
+
+def setting_folder(run_dir: Path, tag: str) -> Path:
+    """``<run><tag>``, the folder of ``run_dir``'s predictions under another inference setting.
+
+    Raises:
+        FileExistsError: that folder exists and holds something else (a run of that name, another run's
+            predictions): nothing would tell the two apart.
+    """
+    folder = run_dir.with_name(run_dir.name + tag)
+    if folder.exists() and any(folder.iterdir()):
+        source = predicted_from(folder)
+        if source is None or Path(source).resolve() != run_dir.resolve():
+            raise FileExistsError(f"{folder} exists and is not {run_dir}'s predictions with {tag[1:]} "
+                                  f"({'predicted from ' + source if source else 'not a prediction folder'}): "
+                                  "move it, or rename the run")
+    return folder
 
 
 def probabilities(task: Task, config: Any, model: Model, examples: list, accelerator: Accelerator,
@@ -174,15 +199,20 @@ def predict_run(task: Task, run_dir: str | Path, data_dir: str | None = None, te
     Args:
         data_dir / submission_dir: override the run's.
         test_file: score this file (the task's test format) instead of the run's test set.
-        posthoc_tau: post-hoc logit adjustment (default: the run's ``posthoc_tau``); outputs
-            then carry ``-posthoc<tau>`` in their names.
-        tta_swap: average both text orders (default: the run's ``tta_swap``); turned on
-            here for a run trained without it, outputs carry ``-tta`` in their names.
+        posthoc_tau: post-hoc logit adjustment (default: the run's ``posthoc_tau``); another
+            value than the run's: outputs carry ``-posthoc<tau>`` in their names.
+        tta_swap: average both text orders (default: the run's ``tta_swap``); another
+            value than the run's: outputs carry ``-tta`` (``-notta``) in their names.
+        With either, on the run's own data, the probabilities go to :func:`setting_folder`, not the run folder.
         test_config: options for reading ``test_file`` and writing its submission (:func:`read_test_layout`).
 
     Returns:
-        ``{"valid": metrics, "thresholds": decision state, "submission", "rows", ...}``
-        (the same on every process; files written by the main process only).
+        ``{"valid": metrics, "thresholds": decision state, "submission", "rows", ...}``, ``"run_dir"``
+        the folder the probabilities went to, if any (the same on every process; files written by the
+        main process only).
+
+    Raises:
+        FileExistsError: the setting's folder holds something else (:func:`setting_folder`).
     """
     run_dir = Path(run_dir)
     start = time.time()
@@ -197,10 +227,11 @@ def predict_run(task: Task, run_dir: str | Path, data_dir: str | None = None, te
         config.submission_dir = submission_dir
     tau = config.posthoc_tau if posthoc_tau is None else posthoc_tau
     adjust = posthoc_arguments(run_dir, tau)
-    tag = f"-posthoc{tau:g}" if tau > 0 else ""
+    tag = f"-posthoc{tau:g}" if tau != config.posthoc_tau else ""
     if tta_swap is not None and tta_swap != getattr(config, "tta_swap", False):
         config.tta_swap = tta_swap
         tag += "-tta" if tta_swap else "-notta"
+    outputs = (setting_folder(run_dir, tag) if tag else run_dir) if own_data else None
     data = task.load_data(config)
     test = data.test if test_file is None else task.load_test(task.test_layout(config, test_config), test_file)
     valid_probs = probabilities(task, config, model, data.valid, accelerator, **adjust)
@@ -217,15 +248,26 @@ def predict_run(task: Task, run_dir: str | Path, data_dir: str | None = None, te
     if accelerator.is_main_process:
         written = task.write_submission(task.test_layout(config, test_config), test, test_probs, state, name,
                                         test_file)
-        if own_data:
+        if outputs is not None:
+            if outputs != run_dir:  # another setting: a folder blend and the report read as a run
+                config.posthoc_tau, config.run_name, config.run_dir = tau, config.run_name + tag, str(outputs)
+                outputs.mkdir(parents=True, exist_ok=True)
+                save_config_json(config, outputs / "config.json")
             if state:
-                write_json_atomic(run_dir / f"thresholds{tag}.json", state)
-            save_probabilities(run_dir / f"probabilities{tag}.npz", task, data.valid, valid_probs, test, test_probs)
+                write_json_atomic(outputs / "thresholds.json", state)
+            save_probabilities(outputs / "probabilities.npz", task, data.valid, valid_probs, test, test_probs)
+            if outputs != run_dir:  # last: a folder without it is a half-written one
+                write_json_atomic(outputs / "metrics.json", {PREDICTED_FROM: str(run_dir), "posthoc_tau": tau,
+                                                             "tta_swap": getattr(config, "tta_swap", None),
+                                                             "valid": metrics, "thresholds": state,
+                                                             "submission": written.get("submission")})
         else:
             save_probabilities(Path(written["submission"]).with_suffix(".probabilities.npz"), task, [],
                                np.zeros(0), test, test_probs)
     written = broadcast_from_main(written)
     result.update(written)
+    if outputs is not None:
+        result["run_dir"] = str(outputs)
     result.update(missing=data.missing, predict_seconds=round(time.time() - start, 1))
     return result
 
@@ -395,7 +437,7 @@ def main(argv: list[str] | None = None) -> dict:
     else:
         result = predict_run(task, args.run, args.data_dir, args.test_file, args.submission_dir,
                              args.posthoc_tau, args.tta_swap, layout)
-        result["run_dir"] = args.run
+        result.setdefault("run_dir", args.run)
     if process_state().is_main_process:
         print_result(result)
     return result
