@@ -12,7 +12,7 @@ STUDENT_RUN ?=
 TORCH_WHEEL := $(firstword $(wildcard /opt/wheels/torch-*+cpu-cp311-*.whl))
 
 # Not .PHONY: the <task>-<command> targets come from pattern rules, which make skips for phony targets.
-.PHONY: help venv test test-all report export sohu-pretrain sohu-mlm sohu-mlm-long power-mine power-eval power-bench terms-mine power-scale ner-train ner-predict ner-bench \
+.PHONY: help venv test test-all report export gpu-check sohu-pretrain sohu-mlm sohu-mlm-long power-mine power-eval power-bench terms-mine power-scale ner-train ner-predict ner-bench \
 	xiaobu-pretrain xiaobu-pretrain-large
 
 help:
@@ -119,6 +119,9 @@ report: venv ## one static page over every run folder: reports/index.html (runs,
 export: venv ## ONNX export of a trained run, with a parity check: make export RUN=runs/sohu/<name>
 	@test -n "$(RUN)" || (echo "usage: make export RUN=runs/<task>/<name>" >&2; exit 2)
 	$(PY) -m common.export --run $(RUN) $(ARGS)
+
+gpu-check: venv ## before a long run on a new GPU machine: every path tiny (precisions, CPU parity, resume, ONNX, NER, Sohu, 2 GPUs, a bert-base step)
+	$(PY) -m bench.gpu_check $(ARGS)
 
 # ---------------------------------------------------------------- Sohu 2021
 SOHU_PRETRAINED := cache/sohu-pretrain

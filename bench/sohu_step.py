@@ -14,8 +14,10 @@ loaded machine can favour either: rerun on a quiet one before reading the ratio)
 
 Reported: median seconds per step of each (the trainer's from its logged samples/s),
 their ratio, and the process's peak resident memory (``ru_maxrss``) after each part.
-On a GPU the same script shows the cost beyond the model there. Prints a table and
-writes ``bench/results/sohu_step.json``.
+On a GPU the same script shows the cost beyond the model there: both loops run on the
+device accelerate picks (CUDA when there is one), at ``--mixed-precision`` (the bare loop
+under ``torch.autocast`` of that dtype), each step timed after a device synchronize.
+Prints a table and writes ``--out`` (default ``bench/results/sohu_step.json``).
 """
 
 from __future__ import annotations
@@ -69,31 +71,50 @@ def collate(items: list[dict]) -> dict:
     return {k: torch.stack([it[k] for it in items]) for k in items[0]}
 
 
-def bare_steps(items: list[dict], batch: int) -> list[float]:
-    """Seconds per optimizer step of a plain PyTorch loop (forward, backward, AdamW) over ``items``."""
-    model = make_model()
+DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+def synchronize() -> None:
+    """Wait for the GPU's queued work (a no-op on the CPU), so a step's time is its whole time."""
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
+
+
+def bare_steps(items: list[dict], batch: int, precision: str = "no") -> list[float]:
+    """Seconds per optimizer step of a plain PyTorch loop (forward, backward, AdamW) over ``items``, on the
+    device the trainer would use, under ``torch.autocast`` for ``precision`` bf16 / fp16 (fp16 with a grad scaler)."""
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    model = make_model().to(device)
     model.train()
     optimizer = torch.optim.AdamW(model.parameters(), lr=2e-5)
+    scaler = torch.amp.GradScaler(device.type, enabled=precision == "fp16")
     times = []
     for i in range(0, len(items), batch):
+        synchronize()
         t0 = time.perf_counter()
-        loss = model(**collate(items[i:i + batch])).loss
-        loss.backward()
-        optimizer.step()
+        inputs = {k: v.to(device) for k, v in collate(items[i:i + batch]).items()}
+        with torch.autocast(device.type, dtype=DTYPES.get(precision, torch.float32), enabled=precision in DTYPES):
+            loss = model(**inputs).loss
+        scaler.scale(loss).backward()
+        scaler.step(optimizer)
+        scaler.update()
         optimizer.zero_grad()
+        synchronize()
         times.append(time.perf_counter() - t0)
     return times
 
 
-def trainer_steps(items: list[dict], batch: int) -> list[float]:
+def trainer_steps(items: list[dict], batch: int, precision: str = "no") -> list[float]:
     """Seconds per optimizer step of the shared Trainer over the same items (its overhead against ``bare_steps``)."""
     with tempfile.TemporaryDirectory() as run:
-        config = TrainConfig(epochs=1, batch_size=batch, learning_rate=2e-5, log_every_steps=0)
+        config = TrainConfig(epochs=1, batch_size=batch, learning_rate=2e-5, log_every_steps=0,
+                             mixed_precision=precision)
         trainer = Trainer(make_model(), config, run, items, None, collate_fn=collate)
         times, last = [], [time.perf_counter()]
 
         class Timer(Callback):  # records the wall time of each optimizer step
             def on_step_end(self, _trainer):
+                synchronize()
                 now = time.perf_counter()
                 times.append(now - last[0])
                 last[0] = now
@@ -110,18 +131,22 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--length", type=int, default=64)
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    parser.add_argument("--mixed-precision", default="no", choices=("no", "bf16", "fp16"))
+    parser.add_argument("--out", default=str(RESULTS))
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
     items = make_batches(args.steps, args.batch_size, args.length)
     start_mib = peak_mib()
-    bare = bare_steps(items, args.batch_size)
+    bare = bare_steps(items, args.batch_size, args.mixed_precision)
     bare_mib = peak_mib()
-    ours = trainer_steps(items, args.batch_size)
+    ours = trainer_steps(items, args.batch_size, args.mixed_precision)
     ours_mib = peak_mib()
     # the first step of each warms up allocators and kernels: medians of the rest
     b, t = statistics.median(bare[1:] or bare), statistics.median(ours[1:] or ours)
     record = {"date": time.strftime("%Y-%m-%d"), "machine": f"{platform.machine()}, {torch.get_num_threads()} threads",
+              "device": torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu",
+              "mixed_precision": args.mixed_precision,
               "torch": torch.__version__, "batch_size": args.batch_size, "length": args.length, "steps": args.steps,
               "bare_s_per_step": round(b, 3), "trainer_s_per_step": round(t, 3), "ratio": round(t / b, 3),
               "peak_rss_mib_before": round(start_mib), "peak_rss_mib_after_bare": round(bare_mib),
@@ -130,7 +155,7 @@ def main(argv: list[str] | None = None) -> dict:
     print(f"{'bare':<10}{b:>18.3f}{bare_mib:>15.0f}")
     print(f"{'trainer':<10}{t:>18.3f}{ours_mib:>15.0f}")
     print(f"trainer / bare = {t / b:.3f}")
-    write_json_atomic(RESULTS, record)
+    write_json_atomic(Path(args.out), record)
     return record
 
 

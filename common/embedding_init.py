@@ -11,12 +11,14 @@ keep their random init.
 from __future__ import annotations
 
 import logging
-from typing import Iterable
+from typing import TYPE_CHECKING, Iterable
 
 import numpy as np
 import torch
-from gensim.models import Word2Vec
 from torch import nn
+
+if TYPE_CHECKING:  # gensim is imported where word2vec is trained: a run that never trains one does not need it
+    from gensim.models import Word2Vec
 
 logger = logging.getLogger("common.embedding_init")
 
@@ -28,6 +30,8 @@ def train_token_word2vec(token_lists: Iterable[list[str]], vector_size: int, epo
     ``workers=1`` keeps the result identical for the same seed and data (gensim's
     multi-threaded training is not deterministic).
     """
+    from gensim.models import Word2Vec
+
     sentences = [t for t in token_lists if t]
     if not sentences:
         raise ValueError("word2vec needs at least one non-empty text")

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import torch
 from torch import nn
-from torchcrf import CRF
 
 
 class CrfHead(nn.Module):
@@ -26,6 +25,8 @@ class CrfHead(nn.Module):
     def __init__(self, hidden_size: int, num_tags: int) -> None:
         super().__init__()
         self.emission = nn.Linear(hidden_size, num_tags)
+        from torchcrf import CRF  # imported here: only a CRF head needs pytorch-crf installed
+
         self.crf = CRF(num_tags, batch_first=True)
 
     def forward(self, hidden: torch.Tensor) -> torch.Tensor:

@@ -683,10 +683,11 @@ class Trainer:
             cb.on_train_begin(self)
         n = self.accelerator.num_processes
         logger.info("train examples %d | effective batch %d (%d x %d accum x %d procs) | "
-                    "%d optimizer steps/epoch x %d epochs = %d | callbacks %s",
+                    "%d optimizer steps/epoch x %d epochs = %d | callbacks %s | device %s, mixed precision %s",
                     len(self.train_dataset), cfg.batch_size * cfg.grad_accum_steps * n,
                     cfg.batch_size, cfg.grad_accum_steps, n, self.steps_per_epoch, cfg.epochs,
-                    self.total_steps, [type(c).__name__ for c in self.callbacks] or "none")
+                    self.total_steps, [type(c).__name__ for c in self.callbacks] or "none",
+                    self.accelerator.device, self.accelerator.mixed_precision)
         repeated = math.ceil(len(self.train_dataset) / (cfg.batch_size * n)) * cfg.batch_size * n - len(self.train_dataset)
         if n > 1 and repeated:  # a 1-process run at the same effective batch takes a short last batch instead
             logger.info("each epoch's last step repeats %d rows from the epoch's start, so every process has a "
