@@ -378,6 +378,22 @@ def test_kill_and_resume_under_2_processes_equals_the_uninterrupted_run(runs, tm
         np.testing.assert_array_equal(mine[key], theirs[key], err_msg=key)
 
 
+def test_a_checkpoint_resumes_only_at_the_process_count_that_wrote_it(runs, tmp_path):
+    """Its batch position and schedule count that many processes' batches: 2 -> 1 and 1 -> 2 are refused."""
+    task, data, one, two = runs
+    if task != "xiaobu":
+        pytest.skip("the trainer's check, the same for every task: one task's case")
+    for run, written, nprocs in ((two, 2, 1), (one, 1, 2)):
+        copy = tmp_path / f"written-by-{written}"
+        shutil.copytree(run.run_dir, copy)
+        proc = launch(["common.commands.train", *task_args(task, data), "--batch-size", str(EFFECTIVE_BATCH // written),
+                       "--run-dir", str(copy), "--submission-dir", str(tmp_path / "sub"), "--resume", "true"], nprocs)
+        assert proc.returncode != 0, describe(proc)
+        assert f"written by {written} process" in proc.stderr and f"this run has {nprocs}:" in proc.stderr, \
+            describe(proc)
+        assert "Traceback" not in proc.stderr or nprocs > 1, describe(proc)  # the launcher reports its children
+
+
 def test_time_budget_stops_every_process_at_the_same_batch(tmp_path):
     """``--max-train-minutes`` under 2 processes whose clocks disagree: both stop, at the same batch.
 

@@ -629,10 +629,22 @@ class Trainer:
         acc.wait_for_everyone()
 
     def load_checkpoint(self) -> None:
-        """Restore model, optimizer, scheduler, RNG, callbacks and loop position."""
+        """Restore model, optimizer, scheduler, RNG, callbacks and loop position.
+
+        Raises:
+            FileNotFoundError: no checkpoint.
+            ValueError: the checkpoint was written by another number of processes (one
+                ``random_states_<rank>.pkl`` each): its position counts batches of that many
+                processes and its schedule their optimizer steps, so it resumes only with as many.
+        """
         ckpt = self.checkpoint_dir
         if not (ckpt / "trainer_state.json").is_file():
             raise FileNotFoundError(f"--resume: no checkpoint in {ckpt} (trainer_state.json missing)")
+        saved = len(list(ckpt.glob("random_states_*.pkl")))
+        if saved and saved != self.accelerator.num_processes:
+            raise ValueError(f"--resume: {ckpt} was written by {saved} process{'es' * (saved > 1)}, this run has "
+                             f"{self.accelerator.num_processes}: its batch position and learning-rate schedule "
+                             f"belong to {saved}; resume with {saved} (or start a new run)")
         self.accelerator.load_state(str(ckpt))
         # on the CPU: the main process saved it from its device (cuda:0), and every rank loading it there would
         # put an EMA copy and a CUDA context on GPU 0; the callbacks copy it into their own device's tensors
