@@ -17,7 +17,7 @@ import logging
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable
+from typing import Any, Iterable
 
 from torch import nn
 from transformers import AutoConfig, AutoModel, AutoTokenizer, BertConfig, BertModel, BertTokenizerFast, PreTrainedTokenizerBase
@@ -227,6 +227,28 @@ def pretrained_config(config: EncoderConfig):
         if hasattr(loaded, name):
             setattr(loaded, name, config.dropout)
     return loaded
+
+
+def check_max_length(encoder_config: Any, max_length: int, added: int = 0) -> None:
+    """Refuse inputs longer than the encoder's position table, before the first batch fails inside it.
+
+    Args:
+        encoder_config: the encoder's transformers config (``max_position_embeddings``; none: no limit).
+        max_length: ``--max-length``; ``added`` tokens more go in (NER's [CLS] and [SEP] around a piece).
+
+    Raises:
+        ValueError: naming both numbers (RoBERTa-style models keep 2 positions for the padding offset).
+    """
+    positions = getattr(encoder_config, "max_position_embeddings", None)
+    if not positions:
+        return
+    if getattr(encoder_config, "model_type", "") in ("roberta", "xlm-roberta", "camembert"):
+        positions -= 2  # their position ids start after the padding index
+    if max_length + added > positions:
+        tokens = f" ({max_length + added} tokens with the {added} added)" if added else ""
+        raise ValueError(f"--max-length {max_length}{tokens}: the encoder has {positions} positions "
+                         f"(max_position_embeddings); give --max-length {positions - added} or less, or, for an "
+                         "encoder built here, a larger --max-position")
 
 
 def build_encoder(config: EncoderConfig, tokenizer: PreTrainedTokenizerBase) -> nn.Module:

@@ -64,6 +64,7 @@ from torch import nn
 from common.commands.args import run_cli
 from common.io import print_result, replace_dir_atomic, write_json_atomic
 from common.losses import NEG_INF
+from common.run import ENVIRONMENT_FILE
 from common.run import process_state
 from common.task import TASKS
 
@@ -265,12 +266,37 @@ class NerLogits(nn.Module):
 
 
 # ------------------------------------------------------------ loading runs
+def trained_task(run_dir: Path) -> str | None:
+    """The ``--task`` value of the command that last started ``run_dir`` (its ``environment.json``), if recorded."""
+    try:
+        starts = json.loads((run_dir / ENVIRONMENT_FILE).read_text(encoding="utf-8"))["starts"]
+        command = list(starts[-1].get("command") or [])
+    except (OSError, ValueError, KeyError, IndexError, TypeError, AttributeError):
+        return None
+    for i, arg in enumerate(command):
+        if arg == "--task" and i + 1 < len(command):
+            return str(command[i + 1])
+        if isinstance(arg, str) and arg.startswith("--task="):
+            return arg.split("=", 1)[1]
+    return None
+
+
+def export_name(run_dir: Path) -> str:
+    """The default export folder's name: the run's, ``<k-fold run>-fold<k>`` for a fold of a k-fold run (every
+    ``cv5/fold0`` of a task would otherwise share ``exports/<task>/fold0``)."""
+    parent = run_dir.resolve().parent
+    if (parent / "folds.json").is_file():
+        return f"{parent.name}-{run_dir.name}"
+    return run_dir.name
+
+
 def detect_task(run_dir: Path) -> str:
     """The task of a run folder: ``ner`` or a pair task's registry name.
 
-    From the folder's place (``runs/<task>/<name>``) when its parent is a known task,
-    else from ``config.json``'s keys: NER's head options, or the registered task whose
-    config fields match the keys best.
+    From the folder's place (``runs/<task>/<name>``) when its parent is a known task, else
+    the ``--task`` its training command was given (``environment.json``: a module path for a
+    task outside the registry), else from ``config.json``'s keys: NER's head options, or the
+    registered task whose config fields match the keys best.
 
     Raises:
         FileNotFoundError: no ``config.json``.
@@ -281,6 +307,9 @@ def detect_task(run_dir: Path) -> str:
         raise FileNotFoundError(f"{config_path} missing: is {run_dir} a finished run?")
     if run_dir.resolve().parent.name in (*TASKS, "ner"):
         return run_dir.resolve().parent.name
+    given = trained_task(run_dir)
+    if given:
+        return given
     keys = set(json.loads(config_path.read_text(encoding="utf-8")))
     if {"head", "encoder_type", "lstm_layers"} <= keys:
         return "ner"
@@ -553,7 +582,7 @@ def export_run(run_dir: str | Path, output: str | Path | None = None, task: str 
 
     Args:
         run_dir: a finished run folder (only read).
-        output: the folder to write (default ``exports/<task>/<run name>``); replaced as a
+        output: the folder to write (default ``exports/<task>/<run name>``, :func:`export_name`); replaced as a
             whole once the export passed, so a failure leaves the previous one.
         task: ``ner`` or a pair task (default: :func:`detect_task`).
         opset: the ONNX opset.
@@ -582,7 +611,7 @@ def export_run(run_dir: str | Path, output: str | Path | None = None, task: str 
     if output is None:
         from common.task import get_task
 
-        output = Path("exports") / ("ner" if task == "ner" else get_task(task).name) / run_dir.name
+        output = Path("exports") / ("ner" if task == "ner" else get_task(task).name) / export_name(run_dir)
     output = Path(output)
     _check_output(output, run_dir)  # before the slow part
     spec = load_spec(run_dir, task, rows, batch_size, data_dir)

@@ -34,7 +34,7 @@ from transformers import AutoConfig, AutoModel, AutoTokenizer
 from transformers.modeling_outputs import SequenceClassifierOutput
 
 from common.distillation import DistillConfig, distillation_loss
-from common.encoder import build_encoder, load_tokenizer
+from common.encoder import build_encoder, check_max_length, load_tokenizer
 from common.layers.conditional_layer_norm import ConditionalEncoder
 from common.layers.esim import ESIMInteraction
 from common.layers.pooled_heads import add_pooled_heads
@@ -125,8 +125,11 @@ class PairClassifier(nn.Module):
         self.pooling, self.logit_adjust_tau, self.num_conditions = pooling, logit_adjust_tau, num_conditions
         self.distill_alpha, self.distill_temperature = distill_alpha, distill_temperature
         hidden = encoder.config.hidden_size
+        # the width of the token embeddings the input tables add to: hidden_size, except where the model factorises
+        # its embeddings (ALBERT's and ELECTRA's embedding_size, projected to hidden_size inside the model)
+        width = encoder.get_input_embeddings().embedding_dim
         self.encoder = ConditionalEncoder(encoder, num_conditions, condition_size) if num_conditions else encoder
-        self.match_embedding = nn.Embedding(2, hidden) if use_match else None
+        self.match_embedding = nn.Embedding(2, width) if use_match else None
         if self.match_embedding is not None:
             nn.init.zeros_(self.match_embedding.weight)  # a pretrained encoder starts exactly where it was
         self.dropout = nn.Dropout(dropout)
@@ -136,8 +139,8 @@ class PairClassifier(nn.Module):
             nn.init.zeros_(self.statistics_projection.weight)
             nn.init.zeros_(self.statistics_projection.bias)
         self.esim = ESIMInteraction(hidden) if esim else None
-        self.word_match_embedding = nn.Embedding(2, hidden) if word_match else None
-        self.word_embedding = nn.Embedding(word_buckets, hidden) if word_buckets > 1 else None
+        self.word_match_embedding = nn.Embedding(2, width) if word_match else None
+        self.word_embedding = nn.Embedding(word_buckets, width) if word_buckets > 1 else None
         for table in (self.word_match_embedding, self.word_embedding):
             if table is not None:
                 nn.init.zeros_(table.weight)  # starts as the model without word inputs
@@ -152,11 +155,11 @@ class PairClassifier(nn.Module):
                 statistics: torch.Tensor | None = None, word_match_ids: torch.Tensor | None = None,
                 word_ids: torch.Tensor | None = None) -> SequenceClassifierOutput:
         B, T = input_ids.shape
-        embeds = self.encoder.get_input_embeddings()(input_ids)  # (B, T, H)
+        embeds = self.encoder.get_input_embeddings()(input_ids)  # (B, T, E)
         for table, ids in ((self.match_embedding, match_ids), (self.word_match_embedding, word_match_ids),
                            (self.word_embedding, word_ids)):
             if table is not None and ids is not None:
-                embeds = embeds + table(ids)  # (B, T, H)
+                embeds = embeds + table(ids)  # (B, T, E): E the embedding width, H but for ALBERT / ELECTRA
         kwargs = {"inputs_embeds": embeds, "attention_mask": attention_mask}
         if token_type_ids is not None:
             kwargs["token_type_ids"] = token_type_ids
@@ -242,6 +245,7 @@ def build_pair_model(config: Any, run_dir: Path, texts: Sequence[str], labels: S
     """
     tokenizer = load_tokenizer(config, texts=texts, build_dir=run_dir / "tokenizer")
     encoder = build_encoder(config, tokenizer)
+    check_max_length(encoder.config, config.max_length)
     module = _classifier(config, encoder, num_conditions)
     prior = log_prior(labels, 2, groups=conditions, num_groups=num_conditions or None)  # (2,) or (G, 2)
     module.set_log_prior(prior)

@@ -129,35 +129,6 @@ def check_rerun_config(config: Any, run_dir: Path) -> None:
                          "it with the same options to finish it, or start another --run-name")
 
 
-def resolve_run_dir(config: Any, task: str, root: str | Path = "runs") -> Path:
-    """The run folder of ``config``: ``config.run_dir`` if set, else ``root/task/<run_name>``.
-
-    ``run_name`` defaults to a timestamp (``YYYYmmdd-HHMMSS``); the resolved name is
-    written back into the config so that config.json records it.
-
-    Raises:
-        FileExistsError: a new (non-resumed) run would overwrite a folder holding a model.
-    """
-    if not config.run_dir:
-        config.run_name = config.run_name or _timestamp_name()
-        config.run_dir = str(Path(root) / task / config.run_name)
-    run_dir = Path(config.run_dir)
-    config.run_name = config.run_name or run_dir.name
-    if (run_dir / "model.pt").exists() and not getattr(config, "resume", False):
-        raise FileExistsError(f"{run_dir} already holds a trained model: pass --resume true to continue "
-                              "it, or another --run-name")
-    run_dir.mkdir(parents=True, exist_ok=True)
-    return run_dir
-
-
-def save_config(config: Any, run_dir: Path) -> Path:
-    """Write the resolved config as ``run_dir/config.json`` (atomically) and add this start's
-    :func:`environment` to ``run_dir/environment.json`` (:func:`record_environment`)."""
-    path = save_config_json(config, Path(run_dir) / "config.json")
-    record_environment(run_dir)
-    return path
-
-
 # metrics.json key of a folder holding a run's predictions under another inference setting
 # (common.commands.predict.predict_run)
 PREDICTED_FROM = "predicted_from"
@@ -172,6 +143,65 @@ def predicted_from(folder: Path) -> str | None:
     except (OSError, ValueError):
         return None
     return str(metrics[PREDICTED_FROM]) if isinstance(metrics, dict) and PREDICTED_FROM in metrics else None
+
+
+# Files that only one kind of run folder holds (the kinds of common.report.run_kind), so a command never writes
+# into another kind's folder. A single run's model.pt is refused by resolve_run_dir unless resumed.
+KIND_MARKERS = {"k-fold": ("folds.json", "oof.npz", "cv_metrics.json", "fold0"),
+                "ensemble": ("ensemble.json", "member.json"),
+                "tune": ("study.db", "tune_summary.json", "best_params.toml", "trial0"),
+                "shift": ("shift.json",),
+                "single run": ("model.pt", "checkpoint")}
+METRICS_KINDS = {"runs": "blend", PREDICTED_FROM: "inference setting", "args": "baseline"}
+
+
+def folder_kinds(run_dir: Path) -> set[str]:
+    """The kinds of run whose own files ``run_dir`` holds (:data:`KIND_MARKERS`, and ``metrics.json``'s keys of a
+    blend, an inference setting or a TF-IDF reference); empty for a new or half-written folder."""
+    found = {kind for kind, names in KIND_MARKERS.items() if any((run_dir / n).exists() for n in names)}
+    try:
+        metrics = json.loads((run_dir / "metrics.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        metrics = None
+    if isinstance(metrics, dict):
+        found |= {kind for key, kind in METRICS_KINDS.items() if key in metrics}
+    return found
+
+
+def resolve_run_dir(config: Any, task: str, root: str | Path = "runs", kind: str = "single run") -> Path:
+    """The run folder of ``config``: ``config.run_dir`` if set, else ``root/task/<run_name>``.
+
+    ``run_name`` defaults to a timestamp (``YYYYmmdd-HHMMSS``); the resolved name is
+    written back into the config so that config.json records it. ``kind`` is what the
+    command makes (``single run``, ``k-fold``, ``tune``, ``shift``).
+
+    Raises:
+        FileExistsError: the folder holds another kind of run (:func:`folder_kinds`: a train
+            run named like a k-fold run or an ensemble would overwrite its config.json), or a
+            new (non-resumed) run would overwrite a folder holding a model.
+    """
+    if not config.run_dir:
+        config.run_name = config.run_name or _timestamp_name()
+        config.run_dir = str(Path(root) / task / config.run_name)
+    run_dir = Path(config.run_dir)
+    config.run_name = config.run_name or run_dir.name
+    other = sorted(folder_kinds(run_dir) - {kind})
+    if other:
+        raise FileExistsError(f"{run_dir} holds a {' and '.join(other)} run, not a {kind}: give another --run-name "
+                              "(or --run-dir)")
+    if (run_dir / "model.pt").exists() and not getattr(config, "resume", False):
+        raise FileExistsError(f"{run_dir} already holds a trained model: pass --resume true to continue "
+                              "it, or another --run-name")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    return run_dir
+
+
+def save_config(config: Any, run_dir: Path) -> Path:
+    """Write the resolved config as ``run_dir/config.json`` (atomically) and add this start's
+    :func:`environment` to ``run_dir/environment.json`` (:func:`record_environment`)."""
+    path = save_config_json(config, Path(run_dir) / "config.json")
+    record_environment(run_dir)
+    return path
 
 
 ENVIRONMENT_FILE = "environment.json"
@@ -199,7 +229,8 @@ def _git_state() -> dict[str, Any] | None:
 def environment() -> dict[str, Any]:
     """What a run's numbers depend on besides its config, seed and data: the code and where it ran.
 
-    Keys: ``time`` (UTC, ISO 8601), ``python``, ``platform``, ``cpu`` (the CPU's model name), ``cpu_count``,
+    Keys: ``time`` (UTC, ISO 8601), ``command`` (the command line: the script's file name, then its flags, so
+    ``--task`` names a task given as a module path), ``python``, ``platform``, ``cpu`` (the CPU's model name), ``cpu_count``,
     ``packages`` (installed version of each of :data:`NUMERIC_PACKAGES`, None when absent), ``git``
     (:func:`_git_state`), ``torch_threads`` (intra-op threads), ``torch_cpu_capability`` (the vector
     instruction set torch's own CPU kernels dispatch to: ``AVX512``, ``AVX2``, ``DEFAULT``...; set by the CPU
@@ -215,6 +246,7 @@ def environment() -> dict[str, Any]:
     import datetime
     import os
     import platform
+    import sys
     from importlib.metadata import PackageNotFoundError, version
 
     import torch
@@ -229,6 +261,7 @@ def environment() -> dict[str, Any]:
             return None
 
     return {"time": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+            "command": [Path(sys.argv[0]).name, *sys.argv[1:]] if sys.argv and sys.argv[0] else [],
             "python": platform.python_version(), "platform": platform.platform(), "cpu": cpu_model(),
             "cpu_count": os.cpu_count(),
             "packages": {name: installed(name) for name in NUMERIC_PACKAGES}, "git": _git_state(),

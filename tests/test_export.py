@@ -221,3 +221,33 @@ def test_missing_or_incomplete_run_is_a_one_line_error(tmp_path):
                               capture_output=True, text=True, check=False)
         lines = proc.stderr.strip().splitlines()
         assert proc.returncode == 2 and lines[-1].startswith("error: ") and message in lines[-1], proc.stderr
+
+
+def test_default_export_names_and_the_task_of_a_run_trained_from_a_module_path(tmp_path):
+    """Folds of two k-fold runs shared exports/<task>/fold0; a run of ``--task my.module`` was taken for AFQMC
+    (its config's keys matched AFQMC's best) and exported into exports/afqmc/."""
+    import json
+
+    from common.export import detect_task, export_name
+
+    fold = tmp_path / "cv5" / "fold0"
+    fold.mkdir(parents=True)
+    (tmp_path / "cv5" / "folds.json").write_text("{}")
+    assert export_name(fold) == "cv5-fold0" and export_name(tmp_path / "cv5") == "cv5"
+    run = tmp_path / "mytask" / "a1"
+    run.mkdir(parents=True)
+    (run / "config.json").write_text(json.dumps({"data_dir": "x", "epochs": 1, "learning_rate": 1e-3}))
+    starts = [{"command": ["train.py", "--task", "afqmc"]}, {"command": ["train.py", "--task", "mytask.task"]}]
+    (run / "environment.json").write_text(json.dumps({"starts": starts}))
+    assert detect_task(run) == "mytask.task"  # the last start's
+    (run / "environment.json").write_text(json.dumps({"starts": [{"command": ["train.py", "--task=my.mod"]}]}))
+    assert detect_task(run) == "my.mod"
+
+
+def test_each_start_records_its_command_line(monkeypatch):
+    import sys
+
+    from common.run import environment
+
+    monkeypatch.setattr(sys, "argv", ["/repo/common/commands/train.py", "--task", "my.module", "--epochs", "2"])
+    assert environment()["command"] == ["train.py", "--task", "my.module", "--epochs", "2"]

@@ -120,3 +120,28 @@ def test_tfidf_reference_scores_out_of_fold_on_saved_folds(tmp_path):
     seen_twice = {w for w in set().union(*cut) if sum(w in c for c in cut) >= 2}  # min_df 2
     assert set(PairFeatures("word", 1).fit(texts).vectorizer.vocabulary_) == seen_twice
     assert any(len(w) > 1 for w in seen_twice)  # words, not characters
+
+
+@pytest.mark.parametrize("family", ["albert", "electra"])
+def test_factorised_embeddings_take_the_match_and_word_tables_at_their_width(family):
+    """ALBERT and ELECTRA embed tokens at ``embedding_size`` (< hidden_size): the input tables are that wide, and
+    start at zero, so the classifier starts as the encoder without them (a pretrained one starts where it was)."""
+    import transformers
+
+    sizes = dict(vocab_size=50, embedding_size=16, hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
+                 intermediate_size=64, max_position_embeddings=32)
+    torch.manual_seed(0)
+    ids, mask = torch.randint(5, 50, (3, 9)), torch.ones(3, 9, dtype=torch.long)
+    for conditions in (0, 6):
+        if family == "albert":
+            encoder = transformers.AlbertModel(transformers.AlbertConfig(**sizes), add_pooling_layer=False)
+        else:
+            encoder = transformers.ElectraModel(transformers.ElectraConfig(**sizes))
+        model = PairClassifier(encoder, dropout=0.0, word_match=True, word_buckets=10, num_conditions=conditions,
+                               condition_size=4 if conditions else 0).eval()
+        assert model.match_embedding.weight.shape == (2, 16) and model.word_embedding.weight.shape == (10, 16)
+        extra = {"condition_ids": torch.tensor([0, 3, 5])} if conditions else {}
+        out = model(input_ids=ids, attention_mask=mask, match_ids=torch.randint(0, 2, (3, 9)),
+                    word_match_ids=torch.randint(0, 2, (3, 9)), word_ids=torch.randint(0, 10, (3, 9)), **extra)
+        plain = model(input_ids=ids, attention_mask=mask, **extra)
+        assert out.logits.shape == (3, 2) and torch.allclose(out.logits, plain.logits, atol=1e-6)

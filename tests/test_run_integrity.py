@@ -232,3 +232,44 @@ def test_ctrl_c_during_training_is_one_line_exit_130_and_the_run_resumes(tmp_pat
     out = subprocess.run(args + ["--resume", "true"], cwd=ROOT, capture_output=True, text=True, timeout=300, env=env)
     assert out.returncode == 0, out.stderr[-2000:]
     assert json.loads(out.stdout.strip().splitlines()[-1])["submission"]
+
+
+@pytest.mark.parametrize("command, files, kind", [
+    ("train", {"folds.json": "{}", "oof.npz": ""}, "k-fold"),
+    ("train", {"ensemble.json": "{}"}, "ensemble"),
+    ("train", {"metrics.json": '{"predicted_from": "runs/x"}'}, "inference setting"),
+    ("tune", {"cv_metrics.json": "{}", "fold0/model.pt": ""}, "k-fold"),
+    ("cv", {"model.pt": "", "checkpoint/trainer_state.json": "{}"}, "single run"),
+    ("cv", {"study.db": ""}, "tune"),
+])
+def test_a_command_refuses_another_kind_of_run_folder_and_leaves_it_as_it_was(tmp_path, command, files, kind):
+    """``train --run-name cv5`` used to overwrite a k-fold run's config.json and add a model beside its folds."""
+    import importlib
+
+    run = tmp_path / "run"
+    for name, text in {"config.json": '{"folds": 5}', **files}.items():
+        (run / name).parent.mkdir(parents=True, exist_ok=True)
+        (run / name).write_text(text)
+    before = {p: p.read_bytes() for p in run.rglob("*") if p.is_file()}
+    main = importlib.import_module(f"common.commands.{command}").main
+    extra = {"tune": ["--trials", "1"], "cv": ["--folds", "2"]}.get(command, [])
+    with pytest.raises(FileExistsError, match=f"{run} holds a {kind} run, not a "):
+        main(["--task", "xiaobu", *TINY, "--run-dir", str(run), *extra])
+    assert {p: p.read_bytes() for p in run.rglob("*") if p.is_file()} == before
+
+
+def test_max_length_beyond_the_position_table_is_refused_before_training(tmp_path):
+    """It failed at the first batch inside the encoder (a tensor size mismatch naming neither option)."""
+    from common.commands import train
+    from common.encoder import check_max_length
+    from transformers import BertConfig, RobertaConfig
+
+    with pytest.raises(ValueError, match=r"--max-length 100: the encoder has 64 positions .*--max-length 64 or less"):
+        train.main(["--task", "xiaobu", *TINY, "--max-length", "100", "--max-position", "64",
+                    "--run-dir", str(tmp_path / "run")])
+    assert not (tmp_path / "run" / "model.pt").exists()
+    check_max_length(BertConfig(max_position_embeddings=512), 512)
+    with pytest.raises(ValueError, match=r"--max-length 511 \(513 tokens with the 2 added\).*510 or less"):
+        check_max_length(BertConfig(max_position_embeddings=512), 511, added=2)
+    with pytest.raises(ValueError, match="has 512 positions"):  # RoBERTa's position ids start after padding
+        check_max_length(RobertaConfig(max_position_embeddings=514), 513)

@@ -73,7 +73,7 @@ def main(argv: list[str] | None = None) -> dict:
     groups = pool_groups(task, pool, config)
     draw_folds(task, pool, config, groups)  # folds that cannot be drawn fail before any run folder exists
     parse_only_folds(config.only_folds, config.folds)  # so does a bad --only-folds
-    run_dir = resolve_run_dir(config, task.name)
+    run_dir = resolve_run_dir(config, task.name, kind="k-fold")
     check_rerun_config(config, run_dir)  # its finished folds are kept: they must be this setting's
     teacher = None
     if pseudo or distill:  # checked before anything is written
@@ -100,7 +100,7 @@ def main(argv: list[str] | None = None) -> dict:
         summary = fit(task, cfg, fold_dir, train, held, data, soft_targets=soft)
         fcfg, model = load_run(task, fold_dir)  # the fold's best epoch
         accelerator = Accelerator(mixed_precision=fcfg.mixed_precision)
-        adjust = posthoc_arguments(fold_dir, cfg.posthoc_tau)
+        adjust = posthoc_arguments(fold_dir, getattr(cfg, "posthoc_tau", 0.0))
         return FoldResult(oof=probabilities(task, fcfg, model, held, accelerator, **adjust),
                           test=probabilities(task, fcfg, model, data.test, accelerator, **adjust),
                           metrics={"best_epoch": summary["best_epoch"], "train_seconds": summary["train_seconds"],

@@ -42,7 +42,7 @@ def main(argv: list[str] | None = None) -> dict:
     oof = report.pop("oof")
     report.pop("fold")
     config.run_name = config.run_name or "shift"
-    run_dir = resolve_run_dir(config, task.name)
+    run_dir = resolve_run_dir(config, task.name, kind="shift")
     options = {k: v for k, v in asdict(config).items() if k in ShiftConfig.__dataclass_fields__}
     result = {"run_dir": str(run_dir), **report, "options": {"task": task.name, **options, "seed": config.seed}}
     if process_state().is_main_process:

@@ -35,7 +35,7 @@ def main(argv: list[str] | None = None) -> dict:
     config = parse_config(compound_config(f"{task.name}Tune", TuneConfig, task.config_class), rest,
                           description=__doc__)
     data = task.load_data(config)  # bad data fails before any run folder exists
-    run_dir = resolve_run_dir(config, task.name)
+    run_dir = resolve_run_dir(config, task.name, kind="tune")
     if process_state().is_main_process:
         save_config(config, run_dir)
 

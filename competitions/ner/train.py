@@ -30,7 +30,7 @@ from transformers import AutoTokenizer
 from common.commands.args import run_cli
 from common.config import parse_config
 from common.embedding_init import init_embeddings_from_word2vec, train_token_word2vec
-from common.encoder import build_encoder, load_tokenizer
+from common.encoder import build_encoder, check_max_length, load_tokenizer
 from common.io import print_result, write_json_atomic
 from common.ner.metric import span_scores
 from common.run import broadcast_from_main, check_resume_config, process_state, resolve_run_dir, save_config
@@ -57,6 +57,7 @@ def build_encoder_for(config: NerConfig, tokenizer, texts: list[str]):
         encoder = build_bilstm(config, len(tokenizer))
     elif config.encoder_type == "bert":
         encoder = build_encoder(config, tokenizer)
+        check_max_length(encoder.config, config.max_length, added=2)  # [CLS] piece [SEP]
     else:
         raise ValueError(f"encoder_type must be bilstm or bert, got {config.encoder_type!r}")
     if config.w2v_init and not config.model:

@@ -23,6 +23,7 @@ from transformers import BertConfig
 from common.cv import stratified_holdout
 from common.data_files import count_lines
 from common.distillation import DistillConfig
+from common.encoder import check_max_length
 from common.id_encoder import VOCAB_FILE
 from common.id_vocab import IdVocab
 from common.joint_mlm import JointPredictStep, joint_collator, joint_dataset
@@ -108,6 +109,7 @@ class XiaobuTask(Task):
         labelled = sorted(data.train + data.valid, key=_line)
         sequences = [s for p in labelled + data.test for s in (p.a, p.b)]
         vocab, module, origin = build_vocab_and_model(config, sequences, mlm_head=config.joint)
+        check_max_length(module.config, config.max_length)
         prior = log_prior([p.label for p in train], 2)
         if not config.joint:
             module.set_logit_adjustment(prior, config.logit_adjust_tau)
