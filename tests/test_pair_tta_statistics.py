@@ -93,8 +93,9 @@ def test_statistics_head_starts_as_the_plain_classifier_and_then_uses_them():
 
 
 def _digests(folder):
-    return {p.relative_to(folder): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.rglob("*"))
-            if p.is_file()}
+    """Every file's content digest and modification time (a rewrite with the same bytes changes the latter)."""
+    return {p.relative_to(folder): (hashlib.sha256(p.read_bytes()).hexdigest(), p.stat().st_mtime_ns)
+            for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
 def test_tta_swap_is_the_mean_of_both_orders_and_statistics_survive_reload(tmp_path):
@@ -121,9 +122,10 @@ def test_tta_swap_is_the_mean_of_both_orders_and_statistics_survive_reload(tmp_p
     both = predict.probabilities(task, config, model, data.test, accelerator)
     np.testing.assert_allclose(both, (one + other) / 2, rtol=1e-6)
 
+    trained = _digests(run)
     again = predict.main(["--task", "xiaobu", "--run", str(run), "--submission-dir", str(tmp_path / "plain")])
     assert again["valid"] == result["valid"]  # the statistics head reloads as trained
-    trained = _digests(run)
+    assert _digests(run) == trained  # predict leaves the trained folder as it was (a read-only one works)
     tta = predict.main(["--task", "xiaobu", "--run", str(run), "--tta-swap", "true",
                         "--submission-dir", str(tmp_path / "tta")])
     assert _digests(run) == trained  # the other setting's outputs go beside the run, not into it

@@ -5,8 +5,9 @@
     python -m common.commands.predict --task xiaobu --run runs/xiaobu/cv5 --tta-swap true   # a k-fold run
     python -m common.commands.predict --task pair --run runs/pair/x --test-file b.jsonl --test-config b.toml
 
-On the run's own data it (re)writes ``probabilities.npz`` and ``thresholds.json`` in
-the run folder (what blending reads) and the submission; a student trained with
+On the run's own data it writes the submission, and ``probabilities.npz`` and ``thresholds.json``
+in the run folder (what blending reads) only where they are missing or older than ``model.pt``:
+predict leaves a trained run's folder as it was (a read-only one too); a student trained with
 ``--distill-thresholds teacher`` decides with its saved ``teacher_thresholds.json``.
 Another inference setting than the run's (``--tta-swap``, ``--posthoc-tau``) on the run's own
 data goes to a folder beside it, ``<run>-tta`` (``-notta``, ``-posthoc<tau>``): the setting's
@@ -193,7 +194,7 @@ def read_test_layout(task: Task, path: str | None, test_file: str | None) -> dic
 
 def predict_run(task: Task, run_dir: str | Path, data_dir: str | None = None, test_file: str | None = None,
                 submission_dir: str | None = None, posthoc_tau: float | None = None,
-                tta_swap: bool | None = None, test_config: dict | None = None) -> dict:
+                tta_swap: bool | None = None, test_config: dict | None = None, refresh: bool = False) -> dict:
     """Validation metrics and a validated submission of a saved run.
 
     Args:
@@ -205,6 +206,9 @@ def predict_run(task: Task, run_dir: str | Path, data_dir: str | None = None, te
             value than the run's: outputs carry ``-tta`` (``-notta``) in their names.
         With either, on the run's own data, the probabilities go to :func:`setting_folder`, not the run folder.
         test_config: options for reading ``test_file`` and writing its submission (:func:`read_test_layout`).
+        refresh: (re)write the run's ``probabilities.npz`` and ``thresholds.json`` (train, after
+            training); otherwise they are written only when missing or older than ``model.pt``, so
+            predict leaves a trained run's folder as it was (a read-only one too).
 
     Returns:
         ``{"valid": metrics, "thresholds": decision state, "submission", "rows", ...}``, ``"run_dir"``
@@ -225,13 +229,16 @@ def predict_run(task: Task, run_dir: str | Path, data_dir: str | None = None, te
         config.data_dir = data_dir
     if submission_dir:
         config.submission_dir = submission_dir
-    tau = config.posthoc_tau if posthoc_tau is None else posthoc_tau
+    own_tau = getattr(config, "posthoc_tau", 0.0)  # a task config without LogitAdjustmentConfig: none
+    tau = own_tau if posthoc_tau is None else posthoc_tau
     adjust = posthoc_arguments(run_dir, tau)
-    tag = f"-posthoc{tau:g}" if tau != config.posthoc_tau else ""
+    tag = f"-posthoc{tau:g}" if tau != own_tau else ""
     if tta_swap is not None and tta_swap != getattr(config, "tta_swap", False):
         config.tta_swap = tta_swap
         tag += "-tta" if tta_swap else "-notta"
     outputs = (setting_folder(run_dir, tag) if tag else run_dir) if own_data else None
+    if outputs == run_dir and not refresh and is_current(run_dir):
+        outputs = None  # the run's own predictions are there, newer than its model: the folder is left as it was
     data = task.load_data(config)
     test = data.test if test_file is None else task.load_test(task.test_layout(config, test_config), test_file)
     valid_probs = probabilities(task, config, model, data.valid, accelerator, **adjust)
@@ -270,6 +277,12 @@ def predict_run(task: Task, run_dir: str | Path, data_dir: str | None = None, te
         result["run_dir"] = str(outputs)
     result.update(missing=data.missing, predict_seconds=round(time.time() - start, 1))
     return result
+
+
+def is_current(run_dir: Path) -> bool:
+    """Whether ``run_dir`` holds its own ``probabilities.npz`` written after its ``model.pt``."""
+    saved, model = run_dir / "probabilities.npz", run_dir / "model.pt"
+    return saved.is_file() and model.is_file() and saved.stat().st_mtime >= model.stat().st_mtime
 
 
 def is_kfold_run(run_dir: str | Path) -> bool:
@@ -323,8 +336,9 @@ def predict_kfold_run(task: Task, run_dir: str | Path, data_dir: str | None = No
     config.folds, config.only_folds = folds["folds"], ""
     if submission_dir:
         config.submission_dir = submission_dir
-    tau = config.posthoc_tau if posthoc_tau is None else posthoc_tau
-    tag = f"-posthoc{tau:g}" if tau != config.posthoc_tau else ""
+    own_tau = getattr(config, "posthoc_tau", 0.0)
+    tau = own_tau if posthoc_tau is None else posthoc_tau
+    tag = f"-posthoc{tau:g}" if tau != own_tau else ""
     if tta_swap is not None and tta_swap != getattr(config, "tta_swap", False):
         tag += "-tta" if tta_swap else "-notta"
     other_test = test_file is not None or (data_dir is not None and Path(data_dir) != Path(config.data_dir))

@@ -129,7 +129,7 @@ def main(argv: list[str] | None = None) -> dict:
         if process_state().is_main_process:
             write_json_atomic(run_dir / TEACHER_THRESHOLDS_FILE, teacher.thresholds(task, task.cv_pool(config, data)))
         process_state().wait_for_everyone()
-    result = predict_run(task, run_dir)
+    result = predict_run(task, run_dir, refresh=True)
     blend_with = getattr(config, "blend_with", "")
     if blend_with and (Path(blend_with) / "probabilities.npz").is_file():
         result["neural_submission"] = result["submission"]
