@@ -5,7 +5,8 @@
 
 Exports the part of a run's model that maps input tensors to logits, with dynamic batch
 and sequence axes, to ``exports/<task>/<run name>/model.onnx`` (``--output`` overrides
-the folder) beside ``export.json`` (inputs, outputs, opset, exporter, parity). The run
+the folder) beside ``export.json`` (inputs, outputs, opset, exporter, parity, and the
+``decision`` the graph leaves out: the run's tuned thresholds, swap TTA, post-hoc tau). The run
 folder is only read. What the graph computes, per model kind:
 
 - pair classifiers (Sohu, AFQMC, Xiaobu): the inputs the task's collate gives
@@ -279,6 +280,24 @@ def trained_task(run_dir: Path) -> str | None:
         if isinstance(arg, str) and arg.startswith("--task="):
             return arg.split("=", 1)[1]
     return None
+
+
+def decision(run_dir: Path) -> dict[str, Any]:
+    """How the run's submission turns the graph's logits into labels, which the graph does not hold: its
+    ``thresholds.json`` (tuned on validation rows), ``tta_swap`` (P the mean over both text orders: two
+    passes of the graph) and ``posthoc_tau`` (``logits - tau * log prior`` of its ``label_prior.json``)."""
+    out: dict[str, Any] = {}
+    for name, key in (("thresholds.json", "thresholds"), ("label_prior.json", "log_prior")):
+        try:
+            out[key] = json.loads((run_dir / name).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            pass
+    try:
+        config = json.loads((run_dir / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        config = {}
+    out.update({k: config[k] for k in ("tta_swap", "posthoc_tau") if k in config})
+    return out
 
 
 def export_name(run_dir: Path) -> str:
@@ -645,7 +664,7 @@ def export_run(run_dir: str | Path, output: str | Path | None = None, task: str 
                 "onnx": "model.onnx", "onnx_bytes": path.stat().st_size, "exporter": attempts[-1]["exporter"],
                 "exporter_attempts": attempts, "opset": opset, "inputs": inputs, "outputs": outputs,
                 "parity": check, "torch": torch.__version__, "onnxruntime": onnxruntime.__version__,
-                "export_seconds": round(time.time() - start, 1), **spec.extra}
+                "export_seconds": round(time.time() - start, 1), "decision": decision(run_dir), **spec.extra}
         write_json_atomic(tmp / "export.json", info)
         replace_dir_atomic(tmp, output)
     finally:

@@ -155,8 +155,12 @@ def test_xiaobu_model_with_exact_match_bits(tmp_path, joint):
     assert names == (["input_ids", "attention_mask", "token_type_ids"] if joint else  # the default n-gram bit too
                      ["input_ids", "attention_mask", "token_type_ids", "match_ids", "ngram_match_ids"])
     assert ("joint" in info["model"]) == joint
+    config = json.loads((run / "config.json").read_text(encoding="utf-8"))
+    assert info["decision"]["tta_swap"] == config["tta_swap"] and info["decision"]["posthoc_tau"] == config["posthoc_tau"]
     if joint:
         return
+    assert not (run / "thresholds.json").exists() and "thresholds" not in info["decision"]  # AUC: no decision
+    assert len(info["decision"]["log_prior"]) == 2  # what a post-hoc tau would subtract
     # the check has teeth: eager weights moved by 1e-3 after the export miss the tolerance
     spec = load_spec(run, "xiaobu", rows=rows)
     spec.graph.module.classifier.bias.data += 1e-3
@@ -251,3 +255,16 @@ def test_each_start_records_its_command_line(monkeypatch):
 
     monkeypatch.setattr(sys, "argv", ["/repo/common/commands/train.py", "--task", "my.module", "--epochs", "2"])
     assert environment()["command"] == ["train.py", "--task", "my.module", "--epochs", "2"]
+
+
+def test_export_json_says_how_the_submission_decides(tmp_path):
+    """Sohu's labels come from per-group thresholds tuned on validation rows, Xiaobu's P from both text orders:
+    neither is in the graph, so export.json carries them beside it."""
+    from common.export import decision
+
+    (tmp_path / "thresholds.json").write_text(json.dumps({"A": 0.41, "B": 0.57}))
+    (tmp_path / "label_prior.json").write_text(json.dumps([-0.4, -1.1]))
+    (tmp_path / "config.json").write_text(json.dumps({"tta_swap": True, "posthoc_tau": 0.0, "epochs": 2}))
+    assert decision(tmp_path) == {"thresholds": {"A": 0.41, "B": 0.57}, "log_prior": [-0.4, -1.1], "tta_swap": True,
+                                  "posthoc_tau": 0.0}
+    assert decision(tmp_path / "none") == {}
