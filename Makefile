@@ -284,13 +284,19 @@ afqmc_NEEDS := afqmc-mlm
 # competitions/pair/README.md: PAIR=<file>.toml names the contest's files, columns, labels, metric and submission
 # format (examples in competitions/pair/examples/); every pair target then runs on it, e.g.
 # make pair-train PAIR=competitions/pair/examples/bq_corpus.toml; make pair-cv PAIR=... FOLDS=5.
-# An MLM encoder on the contest's own text, cached per contest:
-# .venv/bin/python -m common.commands.pretrain --task pair --config <file>.toml --output-dir cache/<contest>-mlm \
-#     --run-name <contest>-mlm --resume true, then ARGS="--model cache/<contest>-mlm".
+# An MLM encoder on the contest's own text, cached per contest: make pair-mlm PAIR=<file>.toml writes
+# cache/<file>-mlm (runs/pair-mlm/<file>-mlm), then ARGS="--model cache/<file>-mlm".
 PAIR ?=
+PAIR_NAME = $(basename $(notdir $(PAIR)))
 pair_DATA = $(if $(PAIR),--config $(PAIR))
 pair_ARGS = $(pair_DATA)
 # the recipe's runs are named after the contest file (cv5-bq_corpus-recipe, its ensemble and student), so contests
 # do not share run folders; other targets take CV_RUN / TUNE_RUN / --run-name as for every task
 pair_RECIPE_RUN = $(if $(PAIR),cv$(FOLDS)-$(basename $(notdir $(PAIR)))-recipe)
 pair_SHIFT_RUN = $(if $(PAIR),shift-$(basename $(notdir $(PAIR))))
+
+# not the %-mlm pattern rule: its cache/pair-mlm would be one cache for every contest
+pair-mlm: venv ## MLM on a pair contest's own text, cached per contest: make pair-mlm PAIR=x.toml -> cache/x-mlm
+	@test -n "$(PAIR)" || { echo "usage: make pair-mlm PAIR=contest.toml (cached in cache/<contest>-mlm)" >&2; exit 2; }
+	$(PY) -m common.commands.pretrain --task pair $(pair_DATA) --output-dir cache/$(PAIR_NAME)-mlm \
+		--run-name $(PAIR_NAME)-mlm --resume true $(PRETRAIN_ARGS)

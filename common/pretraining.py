@@ -448,4 +448,8 @@ def pretrain_mlm(model: nn.Module, tokenizer: Any, dataset: Dataset, collator: N
     trainer.accelerator.wait_for_everyone()
     summary.update({"output_dir": str(output_dir), "wall_seconds": time.time() - start})
     logger.info("MLM model saved to %s after %d steps", output_dir, summary["global_step"])
+    if summary.get("stopped_by_budget"):  # the folder is usable, but not the schedule's end; make sees it as built
+        logger.warning("%s holds the weights at the --max-train-minutes cut (step %d of %d), not the end of the "
+                       "schedule: rerun with --resume true and a larger budget (or 0) to finish it", output_dir,
+                       summary["global_step"], trainer.total_steps)
     return summary

@@ -179,7 +179,13 @@ def resolve_run_dir(config: Any, task: str, root: str | Path = "runs", kind: str
         FileExistsError: the folder holds another kind of run (:func:`folder_kinds`: a train
             run named like a k-fold run or an ensemble would overwrite its config.json), or a
             new (non-resumed) run would overwrite a folder holding a model.
+        ValueError: ``--resume true`` without a run name or folder to continue, or with other
+            options than the run was started with (:func:`check_resume_config`), before anything
+            in the folder is written.
     """
+    if getattr(config, "resume", False) and not config.run_dir and not config.run_name:
+        raise ValueError("--resume true continues a run: give its --run-name (or --run-dir); without one a new "
+                         "timestamped run would start from scratch")
     if not config.run_dir:
         config.run_name = config.run_name or _timestamp_name()
         config.run_dir = str(Path(root) / task / config.run_name)
@@ -189,6 +195,7 @@ def resolve_run_dir(config: Any, task: str, root: str | Path = "runs", kind: str
     if other:
         raise FileExistsError(f"{run_dir} holds a {' and '.join(other)} run, not a {kind}: give another --run-name "
                               "(or --run-dir)")
+    check_resume_config(config, run_dir)
     if (run_dir / "model.pt").exists() and not getattr(config, "resume", False):
         raise FileExistsError(f"{run_dir} already holds a trained model: pass --resume true to continue "
                               "it, or another --run-name")

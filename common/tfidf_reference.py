@@ -168,12 +168,23 @@ def finish_reference(task, config, data, valid_probs: np.ndarray, test_probs: np
     Args:
         data: the task's :class:`common.task.Splits`; valid_probs, test_probs: (V,) and (T,) P(label 1).
         oof: out-of-fold scores on a k-fold run's folds, reported as they are.
+
+    Raises:
+        ValueError: ``run_dir`` holds a reference read with another task config (other data files, columns,
+            labels: another contest whose contest file has the same name), before anything is written.
     """
     from common.commands.predict import save_probabilities
-    from common.config import save_config_json
+    from common.config import config_to_dict, save_config_json
     from common.io import write_json_atomic
+    from common.run import RESUME_FREE, changed_values
 
     run_dir = Path(run_dir)
+    if (run_dir / "config.json").is_file():
+        saved = json.loads((run_dir / "config.json").read_text(encoding="utf-8"))
+        changed = changed_values(saved, config_to_dict(config), RESUME_FREE)
+        if changed:
+            raise ValueError(f"{run_dir} holds a reference read with other options ({'; '.join(changed)}): another "
+                             "contest's or other data's; give --run-dir (or --run-name) for this one")
     metrics, state = task.score(data.valid, valid_probs)
     save_probabilities(run_dir / "probabilities.npz", task, data.valid, valid_probs, data.test, test_probs)
     write_json_atomic(run_dir / "thresholds.json", state)

@@ -398,3 +398,13 @@ def test_the_reference_is_named_after_its_contest_file(tmp_path, monkeypatch):
     assert [r["run_dir"] for r in contests] == ["runs/pair/tfidf-one", "runs/pair/tfidf-two"]
     names = sorted(p.name for p in (tmp_path / "sub").iterdir() if ".probabilities." not in p.name)
     assert len(names) == 2 and names[0].startswith("tfidf-one-accuracy") and names[1].startswith("tfidf-two-accuracy")
+    # another contest whose file has the same name: refused before anything is written, then given its own name
+    (tmp_path / "other").mkdir()
+    write(tmp_path / "other" / "one.toml", (tmp_path / "one.toml").read_text(encoding="utf-8").replace(
+        "valid_fraction = 0.5", "valid_fraction = 0.4"))
+    before = (tmp_path / "runs" / "pair" / "tfidf-one" / "metrics.json").read_bytes()
+    with pytest.raises(ValueError, match="tfidf-one holds a reference read with other options .*valid_fraction"):
+        baseline.main(["--config", "other/one.toml"])
+    assert (tmp_path / "runs" / "pair" / "tfidf-one" / "metrics.json").read_bytes() == before
+    assert baseline.main(["--config", "other/one.toml", "--run-name", "tfidf-other"])["run_dir"] == \
+        "runs/pair/tfidf-other"

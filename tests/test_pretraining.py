@@ -2,6 +2,7 @@
 dispatch (a task's own pretraining module; a task without text pairs refused)."""
 
 import random
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -221,3 +222,31 @@ def test_a_task_without_text_pairs_is_refused():
     config = type("C", (), {"extra_files": []})()
     with pytest.raises(ValueError, match="--task labels: not a text-pair task"):
         pretrain_command.task_text_pairs(Labels(), config)
+
+
+def test_a_pretraining_resumed_with_other_options_is_refused_before_anything_is_written(tmp_path):
+    """Resuming with another --mlm-probability or --limit went through: the run's config.json and the output's
+    pretrain_config.json then named options its weights were not trained with (or a size mismatch crashed it
+    after they were rewritten). A resume without a run name started a new run from scratch."""
+    import hashlib
+
+    from competitions.xiaobu import pretrain
+
+    fixtures = Path(__file__).resolve().parent / "fixtures" / "xiaobu"
+    flags = ["--data-dir", str(fixtures), "--train-file", "train.tsv", "--test-file", "test.tsv", "--hidden-size", "32",
+             "--num-layers", "1", "--num-heads", "2", "--intermediate-size", "64", "--batch-size", "16",
+             "--max-train-minutes", "0", "--report-to", "none", "--output-dir", str(tmp_path / "out"),
+             "--run-dir", str(tmp_path / "run"), "--resume", "true"]
+    pretrain.main(flags)
+
+    def files():  # train.log aside: in one process the first run's log handler also takes the later runs' lines
+        return {p: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(tmp_path.rglob("*"))
+                if p.is_file() and p.name != "train.log"}
+
+    before = files()
+    for changed in (["--mlm-probability", "0.4"], ["--limit", "10"]):
+        with pytest.raises(ValueError, match=r"--resume true: .*config.json was started with other options"):
+            pretrain.main(flags + changed)
+        assert files() == before
+    with pytest.raises(ValueError, match="--resume true continues a run: give its --run-name"):
+        pretrain.main([f for f in flags if f not in ("--run-dir", str(tmp_path / "run"))])

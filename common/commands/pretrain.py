@@ -116,7 +116,8 @@ def pretrain_pairs(config: Any, pairs: Sequence[tuple[str, str]], run_dir: Path,
             "pairs": len(pairs), "vocab_size": len(tokenizer), "epochs_run": len(history),
             "steps": summary["global_step"], "first_epoch_loss": history[0]["train_loss"] if history else None,
             "last_epoch_loss": history[-1]["train_loss"] if history else None,
-            "train_seconds": round(summary["train_seconds"], 1), "wall_seconds": round(time.time() - start, 1)}
+            "train_seconds": round(summary["train_seconds"], 1), "wall_seconds": round(time.time() - start, 1),
+            "stopped_by_budget": bool(summary.get("stopped_by_budget"))}
 
 
 def main(argv: list[str] | None = None) -> dict:

@@ -53,13 +53,14 @@ def main(argv: list[str] | None = None) -> dict:
     start = time.time()
     parser = argparse.ArgumentParser(description=__doc__, add_help=False)
     parser.add_argument("--run-dir", default="", help="metrics and probabilities go here (default: "
-                        "runs/pair/tfidf-<contest file name> with --config, else runs/pair/tfidf-baseline)")
+                        "runs/pair/<--run-name>, else runs/pair/tfidf-<contest file name> with --config, else "
+                        "runs/pair/tfidf-baseline)")
     parser.add_argument("--ngram-max", type=int, default=3)
     parser.add_argument("--C", type=float, default=4.0, help="inverse L2 strength of the regression")
     parser.add_argument("--folds-from", default="", help="a k-fold run folder: also score out-of-fold on its folds")
     args, rest = parser.parse_known_args(argv)
-    args.run_dir = args.run_dir or default_run_dir(rest)
     config = parse_config(PairFilesConfig, rest, description=__doc__)
+    args.run_dir = args.run_dir or (f"runs/pair/{config.run_name}" if config.run_name else default_run_dir(rest))
     data = TASK.load_data(config)
     if not data.valid:
         raise ValueError("no validation rows: give --dev-file or a --valid-fraction above 0")

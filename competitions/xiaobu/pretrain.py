@@ -69,7 +69,8 @@ def main(argv: list[str] | None = None) -> dict:
               "epochs_run": len(history), "steps": summary["global_step"],
               "first_epoch_loss": history[0]["train_loss"] if history else None,
               "best_loss": summary["best_metric"], "best_epoch": summary["best_epoch"],
-              "train_seconds": round(summary["train_seconds"], 1), "wall_seconds": round(time.time() - start, 1)}
+              "train_seconds": round(summary["train_seconds"], 1), "wall_seconds": round(time.time() - start, 1),
+              "stopped_by_budget": bool(summary.get("stopped_by_budget"))}
     if process_state().is_main_process:
         print_result(result)
     return result
