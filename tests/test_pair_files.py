@@ -3,6 +3,7 @@ label values, ids, errors naming file and line), the metric against scikit-learn
 AFQMC's files through it against ``--task afqmc`` itself, and the TF-IDF reference and k-fold ensemble on its folds."""
 
 import json
+import os
 
 import numpy as np
 import pytest
@@ -304,6 +305,12 @@ def test_predict_reads_a_test_file_of_another_layout_with_test_config(tmp_path):
     p_same = np.load(same["submission"].rsplit(".", 1)[0] + ".probabilities.npz")["test_probs"]
     np.testing.assert_allclose(p_other, p_same, atol=1e-6)
     assert json.loads((run / "config.json").read_text(encoding="utf-8"))["text_a_column"] == "sentence1"
+    # the same file submitted in another layout (its ids dropped) gets a name of its own, not the first's
+    write(tmp_path / "b2.toml", (tmp_path / "b.toml").read_text(encoding="utf-8").replace('id_column = "qid"',
+                                                                                        'id_column = ""'))
+    plain = predict.main(["--task", "pair", "--run", str(run), "--test-file", str(tmp_path / "b.jsonl"),
+                          "--test-config", str(tmp_path / "b2.toml"), "--submission-dir", str(tmp_path / "o")])
+    assert plain["submission"] != other["submission"] and os.path.isfile(other["submission"])
     write(tmp_path / "bad.toml", 'max_length = 16\n')
     with pytest.raises(ValueError, match=r"bad.toml: \['max_length'\] would change the run.*text_a_column"):
         predict.main(["--task", "pair", "--run", str(run), "--test-file", str(tmp_path / "b.jsonl"),

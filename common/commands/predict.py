@@ -134,21 +134,28 @@ def save_probabilities(path: Path, task: Task, valid: list, valid_probs: np.ndar
                      test_ids=np.array(task.ids(test), dtype=str), test_probs=test_probs)
 
 
-def content_digest(path: Path) -> str:
-    """First 8 hex digits of the SHA-256 of a file's bytes. Raises OSError when ``path`` is no readable file."""
-    return hashlib.sha256(path.read_bytes()).hexdigest()[:8]
+def content_digest(path: Path, layout: dict | None = None) -> str:
+    """First 8 hex digits of the SHA-256 of a file's bytes, and of ``layout`` when given (the ``--test-config``
+    options it is read and submitted with). Raises OSError when ``path`` is no readable file."""
+    digest = hashlib.sha256(path.read_bytes())
+    if layout:
+        digest.update(json.dumps(layout, sort_keys=True, default=str).encode("utf-8"))
+    return digest.hexdigest()[:8]
 
 
-def test_name_parts(path: Path, own: Path | None) -> list[str]:
+def test_name_parts(path: Path, own: Path | None, layout: dict | None = None) -> list[str]:
     """The parts a prediction's name takes from the test file ``path``: ``[stem]`` for the run's ``own`` test file,
-    ``[stem, content digest]`` (:func:`content_digest`) for any other (``own`` None: the run has none), so that two
-    files of one stem (in two folders, or two formats of one file) never overwrite each other's prediction, and the
-    same content always gets the same name. Raises OSError when a foreign ``path`` is no readable file."""
-    return [path.stem] if own is not None and path.resolve() == own.resolve() else [path.stem, content_digest(path)]
+    ``[stem, content digest]`` (:func:`content_digest`, of the file and its ``layout``) for any other (``own``
+    None: the run has none), so that two files of one stem (in two folders, or two formats of one file), or one file
+    submitted in two layouts, never overwrite each other's prediction, and the same content always gets the same
+    name. Raises OSError when a foreign ``path`` is no readable file."""
+    if own is not None and path.resolve() == own.resolve() and not layout:
+        return [path.stem]
+    return [path.stem, content_digest(path, layout)]
 
 
 def submission_name(task: Task, config: Any, tag: str, score: str, test: Path | None,
-                    own_test: Path | None = None) -> str:
+                    own_test: Path | None = None, layout: dict | None = None) -> str:
     """``<run><tag>[-<test file stem>[-<digest>]]-<score>``: the submission's file name, no suffix.
 
     Args:
@@ -159,10 +166,11 @@ def submission_name(task: Task, config: Any, tag: str, score: str, test: Path | 
         own_test: the run's own test file; any other gets its content digest after the stem
             (:func:`test_name_parts`), so predicting a foreign ``test.tsv`` never overwrites the submission the
             run wrote for its own.
+        layout: the ``--test-config`` options ``test`` is read with, digested with it.
     """
     parts = [f"{config.run_name}{tag}"]
     if test is not None:
-        parts += test_name_parts(test, own_test)
+        parts += test_name_parts(test, own_test, layout)
     elif task.test_in_name:
         parts.append(task.test_path(config).stem)
     if score:
@@ -249,7 +257,7 @@ def predict_run(task: Task, run_dir: str | Path, data_dir: str | None = None, te
     value = metrics.get(task.metric_name)
     foreign = None if own_data else (task.test_file_path(config, test_file) if test_file else task.test_path(config))
     name = submission_name(task, config, tag, f"{task.metric_name}{value:.4f}" if value is not None else "",
-                           foreign, own_test)
+                           foreign, own_test, test_config)
     result: dict[str, Any] = {"valid": metrics, "thresholds": state, "posthoc_tau": tau}
     written: dict[str, Any] = {}
     if accelerator.is_main_process:
@@ -412,7 +420,7 @@ def predict_kfold_run(task: Task, run_dir: str | Path, data_dir: str | None = No
             per_fold.append(probabilities(task, fold_config, model, test, accelerator, **adjust))
         test_probs = np.mean(np.stack([np.asarray(p, dtype=np.float64) for p in per_fold]), axis=0)
         foreign = task.test_file_path(config, test_file) if test_file else task.test_path(config)
-        name = submission_name(task, config, "", score, foreign, own_test)
+        name = submission_name(task, config, "", score, foreign, own_test, test_config)
     else:
         test, name = data.test, submission_name(task, config, "", score, None)
     written: dict[str, Any] = {}
