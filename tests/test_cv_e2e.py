@@ -98,12 +98,15 @@ def test_a_kfold_run_predicts_anew_without_being_written(tmp_path):
 
     fixtures = ROOT / "tests" / "fixtures" / "xiaobu"
     run = tmp_path / "cv"
-    cv.main(["--task", "xiaobu"] + TINY + ["--data-dir", str(fixtures), "--train-file", "train.tsv",
-                                           "--test-file", "test.tsv", "--run-dir", str(run), "--tta-swap", "false",
-                                           "--submission-dir", str(tmp_path / "sub")])  # one order: TTA added after
+    first = cv.main(["--task", "xiaobu"] + TINY + ["--data-dir", str(fixtures), "--train-file", "train.tsv",
+                                                   "--test-file", "test.tsv", "--run-dir", str(run), "--tta-swap",
+                                                   "false", "--submission-dir", str(tmp_path / "sub")])  # one order
     trained = {p: p.read_bytes() for p in run.rglob("*") if p.is_file()}
-    with pytest.raises(ValueError, match="predicted as trained"):
-        predict.main(["--task", "xiaobu", "--run", str(run)])
+    submitted = Path(first["submission"]).read_bytes()
+    Path(first["submission"]).unlink()  # lost: predict writes it again from the saved fold mean
+    again = predict.main(["--task", "xiaobu", "--run", str(run)])
+    assert again["submission"] == first["submission"] and Path(again["submission"]).read_bytes() == submitted
+    assert again["cv"] == first["cv"]
 
     result = predict.main(["--task", "xiaobu", "--run", str(run), "--tta-swap", "true"])
     tta = tmp_path / "cv-tta"

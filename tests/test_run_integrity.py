@@ -273,3 +273,18 @@ def test_max_length_beyond_the_position_table_is_refused_before_training(tmp_pat
         check_max_length(BertConfig(max_position_embeddings=512), 511, added=2)
     with pytest.raises(ValueError, match="has 512 positions"):  # RoBERTa's position ids start after padding
         check_max_length(RobertaConfig(max_position_embeddings=514), 513)
+
+
+def test_predict_and_export_of_an_ensemble_folder_say_what_it_is(tmp_path):
+    """They said 'fold0/model.pt missing: is it a finished k-fold run?' and 'is a k-fold run: its models are
+    fold<k>', of a folder that has no folds."""
+    from common.commands import predict
+    from common.task import get_task
+
+    (tmp_path / "ens").mkdir()
+    for name in ("ensemble.json", "folds.json", "config.json"):
+        (tmp_path / "ens" / name).write_text("{}")
+    with pytest.raises(ValueError, match="is an OOF ensemble: .*predict its k-fold members with --test-file"):
+        predict.main(["--task", "xiaobu", "--run", str(tmp_path / "ens"), "--test-file", "x.tsv"])
+    with pytest.raises(FileNotFoundError, match="is an OOF ensemble of other runs, not a model"):
+        predict.load_run(get_task("xiaobu"), tmp_path / "ens")

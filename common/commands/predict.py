@@ -45,7 +45,7 @@ from accelerate import Accelerator
 from common.checkpoint import load_model_weights
 from common.commands.args import compound_config, run_cli, split_task
 from common.config import config_from_dict, load_overrides, parse_bool, save_config_json
-from common.cv import FOLD_PREDICTIONS, CVConfig, FoldResult, run_cv
+from common.cv import FOLD_PREDICTIONS, CVConfig, FoldResult, assert_same_ids, run_cv
 from common.distillation import TEACHER_THRESHOLDS_FILE
 from common.io import atomic_path, print_result, write_json_atomic
 from common.losses import posthoc_arguments
@@ -62,6 +62,9 @@ def load_run(task: Task, run_dir: str | Path) -> tuple[Any, Model]:
         FileNotFoundError: config.json or model.pt missing (a k-fold folder: naming its fold folders).
     """
     run_dir = Path(run_dir)
+    if (run_dir / "ensemble.json").is_file():
+        raise FileNotFoundError(f"{run_dir} is an OOF ensemble of other runs, not a model: export or load one of "
+                                "its k-fold members' fold folders, or its distilled student")
     if is_kfold_run(run_dir) and not (run_dir / "model.pt").exists():
         raise FileNotFoundError(f"{run_dir} is a k-fold run: its models are {run_dir}/fold<k> (give one of them, "
                                 f"e.g. {run_dir}/fold0; predict takes the k-fold folder itself)")
@@ -298,6 +301,37 @@ def is_kfold_run(run_dir: str | Path) -> bool:
     return (Path(run_dir) / "folds.json").is_file()
 
 
+def saved_kfold_submission(task: Task, run_dir: Path, config: Any, start: float) -> dict:
+    """A k-fold run's own submission again, from what it saved: the fold mean of ``test_predictions.npz``, decided
+    by the thresholds tuned on ``oof.npz`` (ids asserted equal to the data's), as the k-fold command wrote it. No
+    model is loaded and the run folder is not written.
+
+    Raises:
+        FileNotFoundError: no ``test_predictions.npz``; ValueError: ids other than the data's.
+    """
+    data = task.load_data(config)
+    pool = task.cv_pool(config, data)
+    path = run_dir / "test_predictions.npz"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} missing: finish the k-fold run first (rerun common.commands.cv with the "
+                                "same run name)")
+    with np.load(run_dir / "oof.npz") as saved:
+        assert_same_ids(np.asarray(task.ids(pool), dtype=str), saved["ids"].astype(str), str(run_dir / "oof.npz"))
+        oof = saved["oof"]
+    with np.load(path) as saved:
+        assert_same_ids(np.asarray(task.ids(data.test), dtype=str), saved["test_ids"].astype(str), str(path))
+        test_probs = saved["test"]
+    metrics, thresholds = task.score(pool, oof)
+    name = submission_name(task, config, "", f"cv{metrics[task.metric_name]:.4f}", None)
+    written: dict[str, Any] = {}
+    if process_state().is_main_process:
+        written = task.write_submission(config, data.test, test_probs, thresholds, name)
+    result: dict[str, Any] = {"cv": metrics, "thresholds": thresholds, "run_dir": str(run_dir),
+                              **broadcast_from_main(written), "missing": data.missing,
+                              "predict_seconds": round(time.time() - start, 1)}
+    return result
+
+
 def predict_kfold_run(task: Task, run_dir: str | Path, data_dir: str | None = None, test_file: str | None = None,
                       submission_dir: str | None = None, posthoc_tau: float | None = None,
                       tta_swap: bool | None = None, test_config: dict | None = None) -> dict:
@@ -312,6 +346,8 @@ def predict_kfold_run(task: Task, run_dir: str | Path, data_dir: str | None = No
       is (``common.commands.ensemble``, ``bench.oof_compare``, ``--pseudo-from``). Its
       submission is named with its CV score; thresholds, where the task has them, are tuned
       on its OOF rows.
+    * The run's own data and settings: its submission again from its saved fold mean
+      (:func:`saved_kfold_submission`).
     * Another test set (``test_file`` or ``data_dir``): every fold model predicts it, the
       fold mean is the submission, decided by the thresholds tuned on
       the OOF rows of the run (or of its ``<run><tag>`` folder, made first, for another
@@ -327,10 +363,8 @@ def predict_kfold_run(task: Task, run_dir: str | Path, data_dir: str | None = No
 
     Raises:
         FileNotFoundError: an unfinished run (no ``oof.npz``, a fold without ``model.pt``).
-        ValueError: the run's own data with its own settings (nothing to predict: its
-            ``oof.npz`` and ``test_predictions.npz`` hold it), data whose ids differ from
-            its ``folds.json``, or a ``<run><tag>`` folder holding predictions older than
-            the fold models.
+        ValueError: data whose ids differ from its ``folds.json``, or a ``<run><tag>`` folder
+            holding predictions older than the fold models.
     """
     run_dir = Path(run_dir)
     start = time.time()
@@ -351,9 +385,7 @@ def predict_kfold_run(task: Task, run_dir: str | Path, data_dir: str | None = No
         tag += "-tta" if tta_swap else "-notta"
     other_test = test_file is not None or (data_dir is not None and Path(data_dir) != Path(config.data_dir))
     if not other_test and not tag:
-        raise ValueError(f"{run_dir} is a k-fold run predicted as trained: its oof.npz and test_predictions.npz "
-                         "hold that (rerun common.commands.cv to rewrite its submission); give --tta-swap, "
-                         "--posthoc-tau, --test-file or --data-dir to predict anew")
+        return saved_kfold_submission(task, run_dir, config, start)
     accelerator = Accelerator(mixed_precision=config.mixed_precision)
     state = process_state()
     fold_dirs = [run_dir / f"fold{k}" for k in range(config.folds)]
@@ -453,6 +485,11 @@ def main(argv: list[str] | None = None) -> dict:
                         help="average P over both text orders, true/false (default: the run's tta_swap)")
     args = parser.parse_args(rest)
     layout = read_test_layout(task, args.test_config, args.test_file)
+    if (Path(args.run) / "ensemble.json").is_file():
+        raise ValueError(f"{args.run} is an OOF ensemble: it holds its members' predictions of the test set it was "
+                         "built with, not models; a new test file needs every member predicted on it, which the "
+                         "ensemble command does not do yet: predict its k-fold members with --test-file (each writes "
+                         "the fold mean), or the ensemble's distilled student, one model")
     if is_kfold_run(args.run):
         result = predict_kfold_run(task, args.run, args.data_dir, args.test_file, args.submission_dir,
                                    args.posthoc_tau, args.tta_swap, layout)
