@@ -4,6 +4,8 @@ import csv
 import json
 import random
 
+import pytest
+
 from common.commands import cv, predict, train
 from tests.conftest import SHARED_VOCAB
 
@@ -51,3 +53,19 @@ def test_train_predict_and_cv_of_a_task_given_as_a_module_path(tmp_path):
     assert _submission_ids(folds["submission"]) == test_ids
     oof = json.loads((tmp_path / "runs" / "cv2" / "cv_metrics.json").read_text(encoding="utf-8"))
     assert oof["n_folds"] == 2 and {"accuracy", "auc"} <= set(oof["cv"])  # OOF over the 128 labelled rows
+
+
+def test_tune_names_the_module_path_and_refuses_a_task_without_a_search_space(tmp_path, monkeypatch):
+    """best_params.toml said ``--task sentence``, which no registry knows; a task declaring no space ran N
+    identical trials."""
+    from common.commands import tune
+    from examples.sentence_task import TASK
+
+    data = _files(tmp_path / "data")
+    flags = ["--task", "examples.sentence_task", *TINY, "--data-dir", str(data), "--vocab", str(SHARED_VOCAB),
+             "--submission-dir", str(tmp_path / "sub"), "--trials", "1"]
+    tune.main([*flags, "--run-dir", str(tmp_path / "tune")])
+    assert "--task examples.sentence_task --config" in (tmp_path / "tune" / "best_params.toml").read_text()
+    monkeypatch.setattr(TASK, "search_space", {})
+    with pytest.raises(ValueError, match="declares no search_space"):
+        tune.main([*flags, "--run-dir", str(tmp_path / "tune2")])

@@ -15,6 +15,8 @@ study and sends each trial to the others; see common.hpo).
 
 from __future__ import annotations
 
+import argparse
+import sys
 import time
 from pathlib import Path
 
@@ -29,11 +31,21 @@ from common.run import process_state, resolve_run_dir, save_config
 from common.training.trainer import selection_metric
 
 
+def given_task(argv: list[str] | None) -> str:
+    """The ``--task`` value as given (a registry key or a module path), for the hint in ``best_params.toml``."""
+    parser = argparse.ArgumentParser(add_help=False)
+    parser.add_argument("--task", default="")
+    return parser.parse_known_args(sys.argv[1:] if argv is None else argv)[0].task
+
+
 def main(argv: list[str] | None = None) -> dict:
     start = time.time()
     task, rest = split_task(argv, __doc__)
     config = parse_config(compound_config(f"{task.name}Tune", TuneConfig, task.config_class), rest,
                           description=__doc__)
+    if not task.search_space:
+        raise ValueError(f"task {task.name} declares no search_space (Task.search_space): every trial would train "
+                         "the same options; give the task one (common.task.training_search_space)")
     data = task.load_data(config)  # bad data fails before any run folder exists
     run_dir = resolve_run_dir(config, task.name, kind="tune")
     if process_state().is_main_process:
@@ -50,7 +62,7 @@ def main(argv: list[str] | None = None) -> dict:
     metric, greater = selection_metric(config.metric_for_best_model, task.metric_name, task.greater_is_better)
     summary = run_tuning(config, run_dir, task.search_space, train_trial,
                          "maximize" if greater else "minimize", f"{task.name}-{config.run_name}",
-                         f"Use: python -m common.commands.train --task {task.name} --config <this file> "
+                         f"Use: python -m common.commands.train --task {given_task(argv)} --config <this file> "
                          "(with the same fixed flags as the study).")
     summary.update(run_dir=str(run_dir), wall_seconds=round(time.time() - start, 1))
     if process_state().is_main_process:

@@ -326,6 +326,9 @@ def parameter_groups(model: nn.Module, learning_rate: float, weight_decay: float
         return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
     depths = [int(m.group(1)) for n, _ in named if (m := re.search(r"\.layers?\.(\d+)\.", n))]
     num_layers = max(depths) + 1 if depths else 0
+    if not depths:  # ALBERT shares one layer's weights across depths: no per-layer names to decay by
+        logger.warning("--layer-lr-decay %g: no encoder layers found in the parameter names (.layer.<i>.); only the "
+                       "embeddings get a lower learning rate (lr * %g)", layer_decay, layer_decay)
     groups: dict[tuple[int, bool], dict[str, Any]] = {}
     for name, param in named:
         depth, no_wd = _depth(name, num_layers), param.ndim < 2 or "norm" in name.lower()
