@@ -120,7 +120,8 @@ def check_run(name: str, run_dir: Path, ran: dict[str, Any], device: str, rows: 
         problems.append(f"trained on {logged or '?'}, not {device}")
     if not (isinstance(best, (int, float)) and math.isfinite(best)):
         problems.append(f"best metric {best!r}")
-    if rows is not None and (not submission.is_file() or len(submission.read_text(encoding="utf-8").splitlines()) != rows):
+    lines = len(submission.read_text(encoding="utf-8").splitlines()) if submission.is_file() else None
+    if rows is not None and lines != rows:
         problems.append(f"submission {submission} does not hold {rows} lines")
     return {**row, "ok": not problems, "metric": best, "device": logged,
             "detail": "; ".join(problems) or f"best {metrics.get('metric_name', 'metric')} {best:.4f}"}
@@ -260,7 +261,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sohu-data", default="", help="a tiny Sohu tree (--make-sohu-data); default: made from "
                                                         "data/sohu2021 when there, else no Sohu check")
-    parser.add_argument("--make-sohu-data", default="", help="write the tiny Sohu tree here from data/sohu2021 and stop")
+    parser.add_argument("--make-sohu-data", default="",
+                        help="write the tiny Sohu tree here from data/sohu2021 and stop")
     parser.add_argument("--work", default="", help="where the runs go (default: a temporary folder, removed)")
     parser.add_argument("--bert-base-steps", type=int, default=8, help="bench.sohu_step's steps; 0: skip it")
     parser.add_argument("--out", default=str(RESULTS))

@@ -53,7 +53,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from common.io import print_result, write_text_atomic
-from common.run import ENVIRONMENT_FILE, PREDICTED_FROM
+from common.run import ENVIRONMENT_FILE, KIND_MARKERS, PREDICTED_FROM
 
 logger = logging.getLogger("common.report")
 
@@ -228,13 +228,13 @@ def run_kind(run_dir: Path) -> str:
     """
     if (run_dir / "ensemble.json").exists():
         return "ensemble"
-    if (run_dir / "shift.json").exists():
+    if any((run_dir / n).exists() for n in KIND_MARKERS["shift"]):
         return "shift"
     if (run_dir / "member.json").exists():
         return "ensemble member"  # common/commands/ensemble.py's cached tfidf / gbm member, k-fold-like
-    if (run_dir / "cv_metrics.json").exists() or (run_dir / "folds.json").exists() or (run_dir / "fold0").is_dir():
+    if any((run_dir / n).exists() for n in KIND_MARKERS["k-fold"]):
         return "k-fold"
-    if any((run_dir / n).exists() for n in ("tune_summary.json", "study.db", "best_params.toml")):
+    if any((run_dir / n).exists() for n in KIND_MARKERS["tune"]):
         return "tune"
     if run_dir.name.startswith("blend-"):
         return "blend"

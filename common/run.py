@@ -237,7 +237,8 @@ def environment() -> dict[str, Any]:
     """What a run's numbers depend on besides its config, seed and data: the code and where it ran.
 
     Keys: ``time`` (UTC, ISO 8601), ``command`` (the command line: the script's file name, then its flags, so
-    ``--task`` names a task given as a module path), ``python``, ``platform``, ``cpu`` (the CPU's model name), ``cpu_count``,
+    ``--task`` names a task given as a module path), ``python``, ``platform``, ``cpu`` (the CPU's model name),
+    ``cpu_count``,
     ``packages`` (installed version of each of :data:`NUMERIC_PACKAGES`, None when absent), ``git``
     (:func:`_git_state`), ``torch_threads`` (intra-op threads), ``torch_cpu_capability`` (the vector
     instruction set torch's own CPU kernels dispatch to: ``AVX512``, ``AVX2``, ``DEFAULT``...; set by the CPU

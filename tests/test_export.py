@@ -156,7 +156,8 @@ def test_xiaobu_model_with_exact_match_bits(tmp_path, joint):
                      ["input_ids", "attention_mask", "token_type_ids", "match_ids", "ngram_match_ids"])
     assert ("joint" in info["model"]) == joint
     config = json.loads((run / "config.json").read_text(encoding="utf-8"))
-    assert info["decision"]["tta_swap"] == config["tta_swap"] and info["decision"]["posthoc_tau"] == config["posthoc_tau"]
+    assert {k: info["decision"][k] for k in ("tta_swap", "posthoc_tau")} == \
+        {k: config[k] for k in ("tta_swap", "posthoc_tau")}
     if joint:
         return
     assert not (run / "thresholds.json").exists() and "thresholds" not in info["decision"]  # AUC: no decision
