@@ -103,6 +103,37 @@ def check_resume_config(config: Any, run_dir: Path) -> None:
     if changed:
         raise ValueError(f"--resume true: {path} was started with other options ({'; '.join(changed)}); resume "
                          "with the same options, or start another --run-name")
+    try:
+        first = json.loads((Path(run_dir) / ENVIRONMENT_FILE).read_text(encoding="utf-8"))["starts"][0]
+    except (OSError, ValueError, KeyError, IndexError, TypeError):
+        return
+    started = first.get("model_weights") if isinstance(first, dict) else None
+    if started and model_weights(config) != started:
+        raise ValueError(f"--resume true: --model {config.model} holds other weights than when {run_dir} started "
+                         "(it was rebuilt since): the run would go on from a start its checkpoint did not have; "
+                         "start another --run-name")
+
+
+def model_weights(config: Any) -> dict[str, str] | None:
+    """``{file name: SHA-256 (16 hex digits)}`` of the weights files of a local ``--model`` folder (a run folder:
+    its ``encoder/``), recorded at each start (:func:`save_config`) so that a resume notices a rebuilt start (a
+    cache made again under a chained MLM run); None without ``--model`` or for a Hub name."""
+    import hashlib
+
+    model = getattr(config, "model", "") or ""
+    if not model or not Path(model).is_dir():
+        return None
+    from common.encoder import model_folders
+
+    folder = Path(model_folders(model)[0])
+    out = {}
+    for path in sorted([*folder.glob("*.safetensors"), *folder.glob("pytorch_model*.bin")]):
+        digest = hashlib.sha256()
+        with path.open("rb") as f:
+            for block in iter(lambda: f.read(1 << 24), b""):
+                digest.update(block)
+        out[path.name] = digest.hexdigest()[:16]
+    return out or None
 
 
 # A k-fold rerun may also run other folds now, and keep or drop the finished folds' checkpoints.
@@ -207,7 +238,7 @@ def save_config(config: Any, run_dir: Path) -> Path:
     """Write the resolved config as ``run_dir/config.json`` (atomically) and add this start's
     :func:`environment` to ``run_dir/environment.json`` (:func:`record_environment`)."""
     path = save_config_json(config, Path(run_dir) / "config.json")
-    record_environment(run_dir)
+    record_environment(run_dir, model_weights(config))
     return path
 
 
@@ -284,9 +315,10 @@ def environment() -> dict[str, Any]:
                      if torch.cuda.is_available() else []}}
 
 
-def record_environment(run_dir: str | Path) -> Path:
+def record_environment(run_dir: str | Path, weights: dict[str, str] | None = None) -> Path:
     """Append :func:`environment` to ``run_dir/environment.json`` (``{"starts": [...]}``, one entry per start, so a
-    run resumed elsewhere keeps both), atomically. Main process only.
+    run resumed elsewhere keeps both), atomically. Main process only. ``weights``: the ``--model`` folder's
+    (:func:`model_weights`), kept as ``model_weights``.
 
     An unreadable file (not JSON, or no ``starts`` list) is renamed aside to ``environment.json.bad-YYYYmmdd-HHMMSS``
     (``-1``, ``-2``... if taken) and the list starts again, so nothing it held is lost.
@@ -310,4 +342,7 @@ def record_environment(run_dir: str | Path) -> Path:
                 aside = path.with_name(f"{path.name}.bad-{stamp}-{n}")
             path.rename(aside)
             starts = []
-    return write_json_atomic(path, {"starts": starts + [environment()]})
+    start = environment()
+    if weights:
+        start["model_weights"] = weights
+    return write_json_atomic(path, {"starts": starts + [start]})

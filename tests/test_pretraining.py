@@ -250,3 +250,24 @@ def test_a_pretraining_resumed_with_other_options_is_refused_before_anything_is_
         assert files() == before
     with pytest.raises(ValueError, match="--resume true continues a run: give its --run-name"):
         pretrain.main([f for f in flags if f not in ("--run-dir", str(tmp_path / "run"))])
+
+
+def test_a_run_resumed_on_a_rebuilt_model_folder_is_refused(tmp_path):
+    """An MLM run continued from a cache (``--model``) resumed its own checkpoint after that cache was rebuilt, and
+    came back byte-identical, still trained from the old start: the start's weights are now recorded and compared."""
+    from competitions.xiaobu import pretrain
+
+    fixtures = Path(__file__).resolve().parent / "fixtures" / "xiaobu"
+    common = ["--data-dir", str(fixtures), "--train-file", "train.tsv", "--test-file", "test.tsv", "--hidden-size",
+              "32", "--num-layers", "1", "--num-heads", "2", "--intermediate-size", "64", "--batch-size", "16",
+              "--max-train-minutes", "0", "--report-to", "none", "--resume", "true"]
+    base = common + ["--output-dir", str(tmp_path / "base"), "--run-dir", str(tmp_path / "base-run")]
+    pretrain.main(base)
+    longer = common + ["--model", str(tmp_path / "base"), "--output-dir", str(tmp_path / "long"),
+                       "--run-dir", str(tmp_path / "long-run")]
+    pretrain.main(longer)
+    pretrain.main(longer)  # the same start: resumes (a finished run trains nothing more)
+    pretrain.main(base[:-4] + ["--seed", "7", "--output-dir", str(tmp_path / "base"),
+                               "--run-dir", str(tmp_path / "base-run-2")])  # the cache made again, other weights
+    with pytest.raises(ValueError, match=r"--model .*base holds other weights than when .*long-run started"):
+        pretrain.main(longer)
