@@ -42,6 +42,7 @@ import json
 import math
 import os
 import platform
+import shutil
 import signal
 import subprocess
 import sys
@@ -247,6 +248,25 @@ def make_sohu_data(out: Path) -> Path:
     return tiny_sohu_tree(out, SOHU_ROWS)
 
 
+WORK_MARK = ".gpu_check"
+
+
+def prepare_work(work: Path) -> Path:
+    """An empty ``work`` folder: made, or emptied when an earlier check made it (its runs would be refused as
+    trained, its Sohu tree exist).
+
+    Raises:
+        FileExistsError: ``work`` holds anything else.
+    """
+    if work.is_dir() and any(work.iterdir()):
+        if not (work / WORK_MARK).is_file():
+            raise FileExistsError(f"--work {work} is not empty and not an earlier gpu_check's: give a new folder")
+        shutil.rmtree(work)
+    work.mkdir(parents=True, exist_ok=True)
+    (work / WORK_MARK).write_text("made by bench.gpu_check; emptied by its next run\n", encoding="utf-8")
+    return work
+
+
 def device_info() -> dict[str, Any]:
     import torch
 
@@ -273,9 +293,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     info = device_info()
     device = "cuda" if info["gpus"] else "cpu"
     with tempfile.TemporaryDirectory(prefix="gpu_check-") as tmp:
-        work = Path(args.work or tmp)
-        work.mkdir(parents=True, exist_ok=True)
+        work = prepare_work(Path(args.work or tmp))
         rows: list[dict[str, Any]] = []
+        skipped = {name: why for name, why in (
+            ("xiaobu-fp16", "no CUDA device" if device != "cuda" else ""),
+            ("two-processes", "fewer than 2 GPUs" if len(info["gpus"]) < 2 else ""),
+            ("bert-base-step", "--bert-base-steps 0" if args.bert_base_steps <= 0 else "")) if why}
 
         def add(row: dict[str, Any]) -> None:
             rows.append(row)
@@ -309,8 +332,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             except Exception as err:  # one broken check does not hide the others' results
                 add({"check": name, "ok": False, "seconds": round(time.time() - t0, 1),
                      "detail": f"{type(err).__name__}: {err}"})
+    for name, why in skipped.items():
+        print(f"{name:<16} skipped  ({why})")
     report = {"date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"), **info,
-              "checks": rows, "ok": all(r["ok"] for r in rows)}
+              "checks": rows, "skipped": skipped, "ok": all(r["ok"] for r in rows)}
     write_json_atomic(Path(args.out), report)
     print(json.dumps({"ok": report["ok"], "failed": [r["check"] for r in rows if not r["ok"]], "out": args.out}))
     return report

@@ -62,8 +62,9 @@ OTHER_CONFIGS = {
     "ner": ("competitions.ner.config", "NerConfig"),
     "power_terms": ("competitions.power_terms.config", "PowerMineConfig"),
 }
-# Config keys that differ in every run by construction: never part of the diff.
-NAMING_KEYS = {"run_dir", "run_name", "run"}
+# Config keys that differ in every run by construction, or say how it was started, not what it is: never part of
+# the diff.
+NAMING_KEYS = {"run_dir", "run_name", "run", "resume"}
 SUBMISSION_SUFFIXES = {".json", ".csv", ".tsv", ".txt", ".zip", ".gz", ".jsonl"}
 MAX_LISTED_FILES = 40
 DIFF_SHOWN = 6  # config differences shown in the runs table before a "more" fold-out

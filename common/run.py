@@ -103,6 +103,7 @@ def check_resume_config(config: Any, run_dir: Path) -> None:
     if changed:
         raise ValueError(f"--resume true: {path} was started with other options ({'; '.join(changed)}); resume "
                          "with the same options, or start another --run-name")
+    check_checkpoint_processes(Path(run_dir) / "checkpoint")
     try:
         first = json.loads((Path(run_dir) / ENVIRONMENT_FILE).read_text(encoding="utf-8"))["starts"][0]
     except (OSError, ValueError, KeyError, IndexError, TypeError):
@@ -112,6 +113,21 @@ def check_resume_config(config: Any, run_dir: Path) -> None:
         raise ValueError(f"--resume true: --model {config.model} holds other weights than when {run_dir} started "
                          "(it was rebuilt since): the run would go on from a start its checkpoint did not have; "
                          "start another --run-name")
+
+
+def check_checkpoint_processes(checkpoint: Path) -> None:
+    """Refuse to resume ``checkpoint`` under another process count than wrote it (one ``random_states_<rank>.pkl``
+    per process), before anything is written; the trainer checks it again when it loads the checkpoint.
+
+    Raises:
+        ValueError: naming both counts.
+    """
+    saved = len(list(Path(checkpoint).glob("random_states_*.pkl")))
+    now = process_state().num_processes
+    if saved and saved != now:
+        raise ValueError(f"--resume: {checkpoint} was written by {saved} process{'es' * (saved > 1)}, this run has "
+                         f"{now}: its batch position and learning-rate schedule belong to {saved}; resume with "
+                         f"{saved} (or start a new run)")
 
 
 def model_weights(config: Any) -> dict[str, str] | None:
@@ -154,6 +170,11 @@ def check_rerun_config(config: Any, run_dir: Path) -> None:
     path = Path(run_dir) / "config.json"
     if not path.is_file():
         return
+    from common.cv import FOLD_PREDICTIONS
+
+    for checkpoint in sorted(Path(run_dir).glob("fold*/checkpoint")):  # an unfinished fold resumes from it
+        if not (checkpoint.parent / FOLD_PREDICTIONS).is_file():
+            check_checkpoint_processes(checkpoint)
     changed = changed_options(config, path, RERUN_FREE)
     if changed:
         raise ValueError(f"{path}: this k-fold run was started with other options ({'; '.join(changed)}); rerun "
@@ -183,13 +204,18 @@ KIND_MARKERS = {"k-fold": ("folds.json", "oof.npz", "cv_metrics.json", "fold0"),
                 "tune": ("study.db", "tune_summary.json", "best_params.toml", "trial0"),
                 "shift": ("shift.json",),
                 "single run": ("model.pt", "checkpoint")}
-METRICS_KINDS = {"runs": "blend", PREDICTED_FROM: "inference setting", "args": "baseline"}
+METRICS_KINDS = {"runs": "blend", PREDICTED_FROM: "inference setting", "args": "baseline", "history": "single run"}
 
 
 def folder_kinds(run_dir: Path) -> set[str]:
     """The kinds of run whose own files ``run_dir`` holds (:data:`KIND_MARKERS`, and ``metrics.json``'s keys of a
-    blend, an inference setting or a TF-IDF reference); empty for a new or half-written folder."""
+    blend, an inference setting, a TF-IDF reference or a trained run); ``part of a k-fold`` / ``part of a tune`` for a
+    folder inside one (a fold, a trial); empty for a new or half-written folder."""
+    run_dir = Path(run_dir)
     found = {kind for kind, names in KIND_MARKERS.items() if any((run_dir / n).exists() for n in names)}
+    for kind in ("k-fold", "tune"):  # its folds' and trials' folders belong to it, whatever they still hold
+        if any((run_dir.parent / n).exists() for n in KIND_MARKERS[kind] if n not in ("fold0", "trial0")):
+            found.add(f"part of a {kind} run")
     try:
         metrics = json.loads((run_dir / "metrics.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):
@@ -197,6 +223,26 @@ def folder_kinds(run_dir: Path) -> set[str]:
     if isinstance(metrics, dict):
         found |= {kind for key, kind in METRICS_KINDS.items() if key in metrics}
     return found
+
+
+def check_resume_named(config: Any) -> None:
+    """Raises ValueError: ``--resume true`` without ``--run-name`` or ``--run-dir`` (a new timestamped run would
+    start from scratch instead)."""
+    if getattr(config, "resume", False) and not config.run_dir and not config.run_name:
+        raise ValueError("--resume true continues a run: give its --run-name (or --run-dir); without one a new "
+                         "timestamped run would start from scratch")
+
+
+def check_folder_kind(run_dir: Path, kind: str) -> None:
+    """Refuse to write a run of ``kind`` into a folder that holds another kind of run, or belongs to one.
+
+    Raises:
+        FileExistsError: naming what the folder holds (:func:`folder_kinds`).
+    """
+    other = sorted(folder_kinds(run_dir) - {kind})
+    if other:
+        raise FileExistsError(f"{run_dir} holds another kind of run ({', '.join(other)}), not a {kind}: give another "
+                              "--run-name (or --run-dir)")
 
 
 def resolve_run_dir(config: Any, task: str, root: str | Path = "runs", kind: str = "single run") -> Path:
@@ -214,18 +260,13 @@ def resolve_run_dir(config: Any, task: str, root: str | Path = "runs", kind: str
             options than the run was started with (:func:`check_resume_config`), before anything
             in the folder is written.
     """
-    if getattr(config, "resume", False) and not config.run_dir and not config.run_name:
-        raise ValueError("--resume true continues a run: give its --run-name (or --run-dir); without one a new "
-                         "timestamped run would start from scratch")
+    check_resume_named(config)
     if not config.run_dir:
         config.run_name = config.run_name or _timestamp_name()
         config.run_dir = str(Path(root) / task / config.run_name)
     run_dir = Path(config.run_dir)
     config.run_name = config.run_name or run_dir.name
-    other = sorted(folder_kinds(run_dir) - {kind})
-    if other:
-        raise FileExistsError(f"{run_dir} holds a {' and '.join(other)} run, not a {kind}: give another --run-name "
-                              "(or --run-dir)")
+    check_folder_kind(run_dir, kind)
     check_resume_config(config, run_dir)
     if (run_dir / "model.pt").exists() and not getattr(config, "resume", False):
         raise FileExistsError(f"{run_dir} already holds a trained model: pass --resume true to continue "

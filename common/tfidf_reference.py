@@ -170,15 +170,17 @@ def finish_reference(task, config, data, valid_probs: np.ndarray, test_probs: np
         oof: out-of-fold scores on a k-fold run's folds, reported as they are.
 
     Raises:
+        FileExistsError: ``run_dir`` holds another kind of run (a trained run, a k-fold run: ``--run-dir`` of one).
         ValueError: ``run_dir`` holds a reference read with another task config (other data files, columns,
             labels: another contest whose contest file has the same name), before anything is written.
     """
     from common.commands.predict import save_probabilities
     from common.config import config_to_dict, save_config_json
     from common.io import write_json_atomic
-    from common.run import RESUME_FREE, changed_values
+    from common.run import RESUME_FREE, changed_values, check_folder_kind
 
     run_dir = Path(run_dir)
+    check_folder_kind(run_dir, "baseline")  # a trained run's or a k-fold run's folder: its files are not ours
     if (run_dir / "config.json").is_file():
         saved = json.loads((run_dir / "config.json").read_text(encoding="utf-8"))
         changed = changed_values(saved, config_to_dict(config), RESUME_FREE)

@@ -386,12 +386,14 @@ def test_a_checkpoint_resumes_only_at_the_process_count_that_wrote_it(runs, tmp_
     for run, written, nprocs in ((two, 2, 1), (one, 1, 2)):
         copy = tmp_path / f"written-by-{written}"
         shutil.copytree(run.run_dir, copy)
+        before = {p: p.read_bytes() for p in copy.rglob("*") if p.is_file()}
         proc = launch(["common.commands.train", *task_args(task, data), "--batch-size", str(EFFECTIVE_BATCH // written),
                        "--run-dir", str(copy), "--submission-dir", str(tmp_path / "sub"), "--resume", "true"], nprocs)
         assert proc.returncode != 0, describe(proc)
         assert f"written by {written} process" in proc.stderr and f"this run has {nprocs}:" in proc.stderr, \
             describe(proc)
         assert "Traceback" not in proc.stderr or nprocs > 1, describe(proc)  # the launcher reports its children
+        assert {p: p.read_bytes() for p in copy.rglob("*") if p.is_file()} == before  # refused before writing
 
 
 def test_time_budget_stops_every_process_at_the_same_batch(tmp_path):

@@ -21,3 +21,17 @@ def test_gpu_check_runs_every_check_on_the_cpu(tmp_path):
     assert report["ok"], [row for row in report["checks"] if not row["ok"]]
     assert all(row["device"].startswith("cpu") for row in report["checks"] if "device" in row)
     assert json.loads((tmp_path / "check.json").read_text())["checks"] == report["checks"]
+
+
+def test_the_work_folder_is_emptied_only_when_an_earlier_check_made_it(tmp_path):
+    """A second run on the same --work was refused as already trained, then crashed on the existing Sohu tree."""
+    from bench.gpu_check import prepare_work
+
+    work = prepare_work(tmp_path / "work")
+    (work / "xiaobu-no").mkdir()
+    assert list(prepare_work(work).iterdir()) == [work / ".gpu_check"]
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "notes.txt").write_text("keep")
+    with pytest.raises(FileExistsError, match="not empty and not an earlier gpu_check's"):
+        prepare_work(tmp_path / "mine")
+    assert (tmp_path / "mine" / "notes.txt").read_text() == "keep"

@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -253,7 +254,7 @@ def test_a_command_refuses_another_kind_of_run_folder_and_leaves_it_as_it_was(tm
     before = {p: p.read_bytes() for p in run.rglob("*") if p.is_file()}
     main = importlib.import_module(f"common.commands.{command}").main
     extra = {"tune": ["--trials", "1"], "cv": ["--folds", "2"]}.get(command, [])
-    with pytest.raises(FileExistsError, match=f"{run} holds a {kind} run, not a "):
+    with pytest.raises(FileExistsError, match=re.escape(f"{run} holds another kind of run ({kind}), not a ")):
         main(["--task", "xiaobu", *TINY, "--run-dir", str(run), *extra])
     assert {p: p.read_bytes() for p in run.rglob("*") if p.is_file()} == before
 
@@ -288,3 +289,34 @@ def test_predict_and_export_of_an_ensemble_folder_say_what_it_is(tmp_path):
         predict.main(["--task", "xiaobu", "--run", str(tmp_path / "ens"), "--test-file", "x.tsv"])
     with pytest.raises(FileNotFoundError, match="is an OOF ensemble of other runs, not a model"):
         predict.load_run(get_task("xiaobu"), tmp_path / "ens")
+
+
+def test_a_baseline_a_fold_or_a_trial_folder_is_not_written_over(tmp_path):
+    """A TF-IDF reference given a trained run's --run-dir replaced its probabilities, metrics and config (the model
+    stayed, so predict, blend and export then read the reference's numbers under the run's name); a train run into
+    a tune trial's folder (its model.pt deleted) rewrote what the study describes."""
+    from common.commands import train
+    from competitions.sohu import baseline
+
+    trained = tmp_path / "trained"
+    trained.mkdir()
+    (trained / "model.pt").write_bytes(b"x")
+    (trained / "metrics.json").write_text('{"history": []}')
+    with pytest.raises(FileExistsError, match=r"holds another kind of run \(single run\), not a baseline"):
+        baseline.main(["--data-dir", str(tmp_path / "none"), "--run-dir", str(trained)])
+    trial = tmp_path / "tune" / "trial0"
+    trial.mkdir(parents=True)
+    (tmp_path / "tune" / "study.db").write_bytes(b"")
+    (trial / "config.json").write_text("{}")
+    (trial / "metrics.json").write_text('{"history": []}')
+    with pytest.raises(FileExistsError, match=r"\(part of a tune run\), not a single run"):
+        train.main(["--task", "xiaobu", *TINY, "--run-dir", str(trial)])
+    assert (trial / "config.json").read_text() == "{}"
+
+
+def test_ner_resume_without_a_run_name_is_refused(tmp_path):
+    from competitions.ner import train
+
+    with pytest.raises(ValueError, match="--resume true continues a run: give its --run-name"):
+        train.main(["--format", "bio", "--data-dir", str(ROOT / "tests" / "fixtures" / "ner_bio"), "--resume", "true",
+                    "--submission-dir", str(tmp_path / "sub")])

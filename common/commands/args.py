@@ -34,7 +34,7 @@ def compound_config(name: str, *bases: type) -> type:
 
 
 # Errors of the user's input (data files, flags, run folders): one line, no traceback.
-USER_ERRORS = (FileNotFoundError, FileExistsError, ValueError, KeyError)
+USER_ERRORS = (FileNotFoundError, FileExistsError, PermissionError, ValueError, KeyError)
 
 
 def run_cli(main: Callable[[], Any]) -> None:

@@ -71,7 +71,8 @@ def load_run(task: Task, run_dir: str | Path) -> tuple[Any, Model]:
     source = predicted_from(run_dir)
     if source is not None and not (run_dir / "model.pt").exists():
         raise FileNotFoundError(f"{run_dir} holds predictions of {source} with another inference setting, not a "
-                                f"model: predict with --run {source} (and --tta-swap / --posthoc-tau)")
+                                f"model: use {source} itself (predict it with --tta-swap / --posthoc-tau, export it "
+                                "as it is)")
     for name in ("config.json", "model.pt"):
         if not (run_dir / name).exists():
             raise FileNotFoundError(f"{run_dir / name} missing: is {run_dir} a finished {task.name} run?")
@@ -79,6 +80,14 @@ def load_run(task: Task, run_dir: str | Path) -> tuple[Any, Model]:
     model = task.load(config, run_dir)
     load_model_weights(model.module, run_dir / "model.pt")
     return config, model
+
+
+def check_posthoc(task: Task, config: Any, tau: float) -> None:
+    """Raises ValueError: ``--posthoc-tau`` > 0 for a task whose config has no logit adjustment (no
+    ``LogitAdjustmentConfig``: its runs keep no label prior), before anything is written."""
+    if tau > 0 and not hasattr(config, "posthoc_tau"):
+        raise ValueError(f"--posthoc-tau {tau:g}: task {task.name} has no logit adjustment (its config has no "
+                         "LogitAdjustmentConfig, so its runs keep no label prior)")
 
 
 def setting_folder(run_dir: Path, tag: str) -> Path:
@@ -242,6 +251,7 @@ def predict_run(task: Task, run_dir: str | Path, data_dir: str | None = None, te
         config.submission_dir = submission_dir
     own_tau = getattr(config, "posthoc_tau", 0.0)  # a task config without LogitAdjustmentConfig: none
     tau = own_tau if posthoc_tau is None else posthoc_tau
+    check_posthoc(task, config, tau)
     adjust = posthoc_arguments(run_dir, tau)
     tag = f"-posthoc{tau:g}" if tau != own_tau else ""
     if tta_swap is not None and tta_swap != getattr(config, "tta_swap", False):
@@ -380,6 +390,7 @@ def predict_kfold_run(task: Task, run_dir: str | Path, data_dir: str | None = No
         config.submission_dir = submission_dir
     own_tau = getattr(config, "posthoc_tau", 0.0)
     tau = own_tau if posthoc_tau is None else posthoc_tau
+    check_posthoc(task, config, tau)
     tag = f"-posthoc{tau:g}" if tau != own_tau else ""
     if tta_swap is not None and tta_swap != getattr(config, "tta_swap", False):
         tag += "-tta" if tta_swap else "-notta"

@@ -63,6 +63,7 @@ from transformers.trainer_pt_utils import LengthGroupedSampler
 from common.config import check_ranges
 from common.io import replace_dir_atomic, torch_save_atomic, write_json_atomic
 from common.losses import rdrop_kl
+from common.run import check_checkpoint_processes
 from common.training.callbacks import Callback
 from common.training.curves import plot_run
 from common.training.inference import PredictStep, default_predict_step, inference_loader, run_inference
@@ -643,11 +644,7 @@ class Trainer:
         ckpt = self.checkpoint_dir
         if not (ckpt / "trainer_state.json").is_file():
             raise FileNotFoundError(f"--resume: no checkpoint in {ckpt} (trainer_state.json missing)")
-        saved = len(list(ckpt.glob("random_states_*.pkl")))
-        if saved and saved != self.accelerator.num_processes:
-            raise ValueError(f"--resume: {ckpt} was written by {saved} process{'es' * (saved > 1)}, this run has "
-                             f"{self.accelerator.num_processes}: its batch position and learning-rate schedule "
-                             f"belong to {saved}; resume with {saved} (or start a new run)")
+        check_checkpoint_processes(ckpt)
         self.accelerator.load_state(str(ckpt))
         # on the CPU: the main process saved it from its device (cuda:0), and every rank loading it there would
         # put an EMA copy and a CUDA context on GPU 0; the callbacks copy it into their own device's tensors

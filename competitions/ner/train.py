@@ -33,7 +33,8 @@ from common.embedding_init import init_embeddings_from_word2vec, train_token_wor
 from common.encoder import build_encoder, check_max_length, load_tokenizer
 from common.io import print_result, write_json_atomic
 from common.ner.metric import span_scores
-from common.run import broadcast_from_main, check_resume_config, process_state, resolve_run_dir, save_config
+from common.run import (broadcast_from_main, check_resume_config, check_resume_named, process_state, resolve_run_dir,
+                        save_config)
 from common.training.trainer import Trainer, build_callbacks
 from competitions.ner.config import NerConfig
 from competitions.ner.data import (NerDataset, check_training_data, collate, dataset_name, entity_types, load_splits,
@@ -75,6 +76,7 @@ def main(argv: list[str] | None = None) -> dict:
     state = process_state()  # under accelerate launch: the process group, before any file is written
     if config.head in DEFAULT_HEAD_SIZE and not config.head_size:
         config.head_size = DEFAULT_HEAD_SIZE[config.head]  # saved resolved: a later default cannot change the run
+    check_resume_named(config)  # before the timestamped default name below
     if not config.run_dir and not config.run_name:
         name = f"{dataset_name(config)}-{config.head}-{config.encoder_type}-{time.strftime('%Y%m%d-%H%M%S')}"
         config.run_name = broadcast_from_main(name)  # the main process's clock: one folder for all

@@ -17,6 +17,7 @@ import numpy as np
 
 from common.commands.predict import save_probabilities
 from common.io import print_result, write_json_atomic
+from common.run import check_folder_kind
 from common.tfidf_reference import PairFeatures, fit_predict, reference_parser
 from common.submission import write_id_label_submission
 from competitions.sohu.data import ROOT, SUBTASKS, load_split
@@ -27,6 +28,7 @@ from competitions.sohu.task import TASK
 def main(argv: list[str] | None = None) -> dict:
     args = reference_parser(__doc__, "data/sohu2021", "submissions/sohu", 3, run_dir="runs/sohu/tfidf-baseline"
                             ).parse_args(argv)
+    check_folder_kind(Path(args.run_dir), "baseline")  # another run's folder: refused before anything is fitted
     start = time.time()
     (train, missing), (valid, _), (test, _) = (load_split(args.data_dir, s) for s in ("train", "valid", "test_with_id"))
     features = PairFeatures("char", args.ngram_max).fit([t for e in train for t in (e.source, e.target)])
