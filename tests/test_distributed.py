@@ -378,6 +378,7 @@ def test_kill_and_resume_under_2_processes_equals_the_uninterrupted_run(runs, tm
         np.testing.assert_array_equal(mine[key], theirs[key], err_msg=key)
 
 
+@pytest.mark.slow  # the fast suite checks 2 -> 1 in one process (tests/test_run_integrity.py)
 def test_a_checkpoint_resumes_only_at_the_process_count_that_wrote_it(runs, tmp_path):
     """Its batch position and schedule count that many processes' batches: 2 -> 1 and 1 -> 2 are refused."""
     task, data, one, two = runs

@@ -320,3 +320,20 @@ def test_ner_resume_without_a_run_name_is_refused(tmp_path):
     with pytest.raises(ValueError, match="--resume true continues a run: give its --run-name"):
         train.main(["--format", "bio", "--data-dir", str(ROOT / "tests" / "fixtures" / "ner_bio"), "--resume", "true",
                     "--submission-dir", str(tmp_path / "sub")])
+
+
+def test_a_checkpoint_of_two_processes_is_not_resumed_by_one_and_nothing_is_written(tmp_path):
+    """The checkpoint's batch position and schedule count 2 processes' batches (one random_states_<rank>.pkl each):
+    resumed by 1 it skipped the rest of its epoch and trained past its schedule at learning rate 0."""
+    from common.commands import train
+
+    run = tmp_path / "run"
+    args = ["--task", "xiaobu", *TINY, "--run-dir", str(run), "--submission-dir", str(tmp_path / "sub")]
+    train.main(args)
+    states = sorted((run / "checkpoint").glob("random_states_*.pkl"))
+    assert [p.name for p in states] == ["random_states_0.pkl"]
+    shutil.copy(states[0], run / "checkpoint" / "random_states_1.pkl")  # as 2 processes leave it
+    before = {p: p.read_bytes() for p in run.rglob("*") if p.is_file() and p.name != "train.log"}
+    with pytest.raises(ValueError, match=r"checkpoint was written by 2 processes, this run has 1: .*resume with 2"):
+        train.main(args + ["--resume", "true"])
+    assert {p: p.read_bytes() for p in run.rglob("*") if p.is_file() and p.name != "train.log"} == before
