@@ -21,6 +21,7 @@ sample submission of exactly those test ids) keeps predict off the 10k-row test 
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import time
 from collections import Counter
@@ -256,6 +257,10 @@ def test_one_model_predicts_the_same_with_1_and_2_processes(runs, tmp_path):
     outputs = {}
     for nprocs in (1, 2):
         log = tmp_path / f"writes{nprocs}.log"
+        # predict leaves a run's probabilities.npz alone while it is newer than model.pt: make it older, so that
+        # each launch predicts the validation and test rows again and writes them
+        stamp = (one.run_dir / "probabilities.npz").stat().st_mtime_ns
+        os.utime(one.run_dir / "model.pt", ns=(stamp + 10**9, stamp + 10**9))
         proc = launch(["common.commands.predict", "--task", task, "--run", str(one.run_dir),
                        "--submission-dir", str(tmp_path / f"sub{nprocs}")], nprocs,
                       env={"COMMON_IO_WRITE_LOG": str(log)})
@@ -264,7 +269,7 @@ def test_one_model_predicts_the_same_with_1_and_2_processes(runs, tmp_path):
         assert len(lines) == 1, describe(proc)
         writes = read_write_log(log)
         assert len({pid for pid, _ in writes}) == 1 and len(writes) == len({p for _, p in writes}), writes
-        # predict on the run's own data rewrites the run's probabilities.npz: keep each one aside
+        assert (one.run_dir / "probabilities.npz").stat().st_mtime_ns > stamp  # written again: keep it aside
         shutil.copy(one.run_dir / "probabilities.npz", tmp_path / f"probabilities{nprocs}.npz")
         outputs[nprocs] = lines[0]
     first, second = outputs[1], outputs[2]

@@ -289,7 +289,7 @@ def predict_run(task: Task, run_dir: str | Path, data_dir: str | None = None, te
                                                              "tta_swap": getattr(config, "tta_swap", None),
                                                              "valid": metrics, "thresholds": state,
                                                              "submission": written.get("submission")})
-        else:
+        elif not own_data:  # another test file or data folder: its probabilities beside its submission
             save_probabilities(Path(written["submission"]).with_suffix(".probabilities.npz"), task, [],
                                np.zeros(0), test, test_probs)
     written = broadcast_from_main(written)
