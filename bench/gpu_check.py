@@ -171,7 +171,8 @@ def sigint_resume(work: Path, device: str) -> dict[str, Any]:
     args[args.index("--epochs") + 1] = "400"
     t0 = time.time()
     proc = subprocess.Popen(args, cwd=REPO_ROOT, env=environment(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)
+                            text=True, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # as from a
+    # terminal: a check started in the background (nohup ... &) would hand its run SIGINT ignored
     try:
         while not (run / "checkpoint").is_dir() and proc.poll() is None and time.time() - t0 < TIMEOUT_S:
             time.sleep(0.1)

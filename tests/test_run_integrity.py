@@ -213,15 +213,22 @@ def test_ctrl_c_during_training_is_one_line_exit_130_and_the_run_resumes(tmp_pat
     run = tmp_path / "r"
     args = [sys.executable, "-m", "common.commands.train", "--task", "xiaobu", *TINY, "--run-dir", str(run)]
     args[args.index("--epochs") + 1] = "400"  # far longer than the test waits
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    proc = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONFAULTHANDLER": "1"}  # SIGABRT dumps every thread
+    # SIGINT as a terminal delivers it: a test run in the background (nohup ... &) inherits it ignored, and a
+    # Python started so never raises KeyboardInterrupt
+    proc = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         deadline = time.monotonic() + 240
         while not (run / "checkpoint").is_dir() and proc.poll() is None and time.monotonic() < deadline:
             time.sleep(0.2)
         assert proc.poll() is None, proc.communicate()[1][-2000:]
         proc.send_signal(signal.SIGINT)
-        _, err = proc.communicate(timeout=120)
+        try:
+            _, err = proc.communicate(timeout=120)
+        except subprocess.TimeoutExpired:  # where it hangs, for the failure message
+            proc.send_signal(signal.SIGABRT)
+            pytest.fail("no exit 120 s after Ctrl-C; its threads:\n" + proc.communicate(timeout=60)[1][-6000:])
     finally:
         proc.kill()
     assert proc.returncode == 130, err[-2000:]
