@@ -170,10 +170,12 @@ def check_rerun_config(config: Any, run_dir: Path) -> None:
     path = Path(run_dir) / "config.json"
     if not path.is_file():
         return
-    from common.cv import FOLD_PREDICTIONS
+    from common.cv import FOLD_PREDICTIONS, parse_only_folds
 
-    for checkpoint in sorted(Path(run_dir).glob("fold*/checkpoint")):  # an unfinished fold resumes from it
-        if not (checkpoint.parent / FOLD_PREDICTIONS).is_file():
+    # an unfinished fold this invocation runs resumes from its checkpoint (another machine's folds are its own)
+    for k in parse_only_folds(getattr(config, "only_folds", ""), getattr(config, "folds", 0)):
+        checkpoint = Path(run_dir) / f"fold{k}" / "checkpoint"
+        if checkpoint.is_dir() and not (checkpoint.parent / FOLD_PREDICTIONS).is_file():
             check_checkpoint_processes(checkpoint)
     changed = changed_options(config, path, RERUN_FREE)
     if changed:

@@ -344,3 +344,23 @@ def test_a_checkpoint_of_two_processes_is_not_resumed_by_one_and_nothing_is_writ
     with pytest.raises(ValueError, match=r"checkpoint was written by 2 processes, this run has 1: .*resume with 2"):
         train.main(args + ["--resume", "true"])
     assert {p: p.read_bytes() for p in run.rglob("*") if p.is_file() and p.name != "train.log"} == before
+
+
+def test_a_kfold_rerun_checks_the_process_count_of_its_own_unfinished_folds_only(tmp_path):
+    """Fold groups run on several machines (--only-folds): another group's fold in progress, under another
+    process count, is that group's; this one's unfinished fold must resume at its own count."""
+    from common.commands.args import compound_config
+    from common.config import save_config_json
+    from common.cv import CVConfig
+    from common.run import check_rerun_config
+    from competitions.xiaobu.config import XiaobuConfig
+
+    config = compound_config("XiaobuCV", CVConfig, XiaobuConfig)(folds=2, only_folds="0", run_dir=str(tmp_path))
+    save_config_json(config, tmp_path / "config.json")
+    (tmp_path / "fold1" / "checkpoint").mkdir(parents=True)
+    for rank in (0, 1):  # fold 1 in progress under 2 processes elsewhere
+        (tmp_path / "fold1" / "checkpoint" / f"random_states_{rank}.pkl").write_bytes(b"")
+    check_rerun_config(config, tmp_path)  # this group runs fold 0 only
+    config.only_folds = ""
+    with pytest.raises(ValueError, match=r"fold1/checkpoint was written by 2 processes, this run has 1"):
+        check_rerun_config(config, tmp_path)
