@@ -130,6 +130,8 @@ def check_run(name: str, run_dir: Path, ran: dict[str, Any], device: str, rows: 
 
 def xiaobu_run(work: Path, name: str, precision: str, extra: list[str] = (), launcher: list[str] | None = None,
                ) -> tuple[Path, dict[str, Any]]:
+    """``(run folder, :func:`run_module`'s result)`` of the tiny Xiaobu train command at ``precision``
+    (``no`` / ``bf16`` / ``fp16``) into ``work/<name>``, with ``extra`` flags, under ``launcher`` if given."""
     run = work / name
     args = ["common.commands.train", "--task", "xiaobu", *XIAOBU_FLAGS, "--mixed-precision", precision,
             "--run-dir", str(run), "--submission-dir", str(work / f"{name}-sub"), *extra]
@@ -137,10 +139,13 @@ def xiaobu_run(work: Path, name: str, precision: str, extra: list[str] = (), lau
 
 
 def test_rows() -> int:
+    """Lines of the Xiaobu fixture's test file: the rows every submission must hold."""
     return len([line for line in (XIAOBU / "test.tsv").read_text(encoding="utf-8").splitlines() if line.strip()])
 
 
 def probabilities(path: Path) -> Any:
+    """(T,) float64 test probabilities of a ``probabilities.npz``
+    (:func:`common.commands.predict.save_probabilities`)."""
     import numpy as np
 
     with np.load(path) as saved:
@@ -193,12 +198,14 @@ def sigint_resume(work: Path, device: str) -> dict[str, Any]:
 
 
 def export(run: Path, work: Path) -> dict[str, Any]:
+    """ONNX export of ``run`` into ``work/export``; the exporter checks ONNX Runtime against PyTorch itself."""
     ran = run_module(["common.export", "--run", str(run), "--output", str(work / "export")])
     detail = json.dumps(ran["result"])[:300] if ran["rc"] == 0 else f"exit {ran['rc']}: {ran['tail']}"
     return {"check": "export", "seconds": ran["seconds"], "ok": ran["rc"] == 0, "detail": detail}
 
 
 def ner(work: Path, device: str) -> dict[str, Any]:
+    """NER (small BERT + Efficient GlobalPointer) on the BIO fixtures under bf16: :func:`check_run`'s row."""
     run = work / "ner"
     args = ["competitions.ner.train", "--format", "bio", "--data-dir", str(NER_BIO), "--train-file", "train.txt",
             "--dev-file", "dev.txt", "--test-file", "test.txt", "--run-dir", str(run), "--submission-dir",
@@ -209,6 +216,7 @@ def ner(work: Path, device: str) -> dict[str, Any]:
 
 
 def sohu(work: Path, data: Path, device: str) -> dict[str, Any]:
+    """Sohu's Conditional LayerNorm model on the tiny tree ``data`` under bf16: :func:`check_run`'s row."""
     run = work / "sohu"
     args = ["common.commands.train", "--task", "sohu", "--data-dir", str(data), "--max-length", "48",
             "--blend-with", "", *TINY_ENCODER, "--batch-size", "16", "--epochs", "1", "--mixed-precision", "bf16",
@@ -269,6 +277,7 @@ def prepare_work(work: Path) -> Path:
 
 
 def device_info() -> dict[str, Any]:
+    """The device the checks run on: torch and CUDA versions, GPU names, bf16 support, Python, host name."""
     import torch
 
     cuda = torch.cuda.is_available()

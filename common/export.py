@@ -62,11 +62,10 @@ from typing import Any, Callable, Sequence
 import torch
 from torch import nn
 
-from common.commands.args import run_cli
+from common.commands.args import given_task, run_cli
 from common.io import print_result, replace_dir_atomic, write_json_atomic
 from common.losses import NEG_INF
-from common.run import ENVIRONMENT_FILE
-from common.run import process_state
+from common.run import ENVIRONMENT_FILE, process_state
 from common.task import TASKS
 
 logger = logging.getLogger("common.export")
@@ -271,15 +270,10 @@ def trained_task(run_dir: Path) -> str | None:
     """The ``--task`` value of the command that last started ``run_dir`` (its ``environment.json``), if recorded."""
     try:
         starts = json.loads((run_dir / ENVIRONMENT_FILE).read_text(encoding="utf-8"))["starts"]
-        command = list(starts[-1].get("command") or [])
+        command = [str(arg) for arg in starts[-1].get("command") or []]
     except (OSError, ValueError, KeyError, IndexError, TypeError, AttributeError):
         return None
-    for i, arg in enumerate(command):
-        if arg == "--task" and i + 1 < len(command):
-            return str(command[i + 1])
-        if isinstance(arg, str) and arg.startswith("--task="):
-            return arg.split("=", 1)[1]
-    return None
+    return given_task(command[1:]) or None
 
 
 def decision(run_dir: Path) -> dict[str, Any]:

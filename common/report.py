@@ -53,7 +53,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from common.io import print_result, write_text_atomic
-from common.run import ENVIRONMENT_FILE, KIND_MARKERS, PREDICTED_FROM
+from common.run import ENVIRONMENT_FILE, KIND_MARKERS, PREDICTED_FROM, folder_kinds
 
 logger = logging.getLogger("common.report")
 
@@ -1046,8 +1046,9 @@ def build_report(runs_dir: str | Path, output_dir: str | Path) -> dict[str, Any]
         raise FileNotFoundError(f"{runs_dir}: no such folder of runs (train something first, or pass --runs-dir)")
     if output_dir.resolve() == runs_dir.resolve() or runs_dir.resolve() in output_dir.resolve().parents:
         raise ValueError(f"--output-dir {output_dir} lies inside --runs-dir {runs_dir}: the report never writes runs")
-    marks = ("config.json", "metrics.json", "model.pt", "folds.json", "ensemble.json", "shift.json", "tune_summary.json")
-    flat = next((p for p in sorted(runs_dir.iterdir()) if p.is_dir() and any((p / m).exists() for m in marks)), None)
+    flat = next((p for p in sorted(runs_dir.iterdir())
+                 if p.is_dir() and (folder_kinds(p) or any((p / m).exists() for m in ("config.json", "metrics.json")))),
+                None)
     if flat is not None:  # runs/<task>/ given, or a folder of runs: their checkpoint/ and encoder/ read as runs
         raise ValueError(f"--runs-dir {runs_dir}: {flat.name}/ is a run folder, expected the folder of "
                          "<task>/<run>/ folders (runs/, or a copy of it)")

@@ -144,11 +144,8 @@ def model_weights(config: Any) -> dict[str, str] | None:
     folder = Path(model_folders(model)[0])
     out = {}
     for path in sorted([*folder.glob("*.safetensors"), *folder.glob("pytorch_model*.bin")]):
-        digest = hashlib.sha256()
         with path.open("rb") as f:
-            for block in iter(lambda: f.read(1 << 24), b""):
-                digest.update(block)
-        out[path.name] = digest.hexdigest()[:16]
+            out[path.name] = hashlib.file_digest(f, "sha256").hexdigest()[:16]
     return out or None
 
 

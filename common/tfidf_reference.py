@@ -175,15 +175,14 @@ def finish_reference(task, config, data, valid_probs: np.ndarray, test_probs: np
             labels: another contest whose contest file has the same name), before anything is written.
     """
     from common.commands.predict import save_probabilities
-    from common.config import config_to_dict, save_config_json
+    from common.config import save_config_json
     from common.io import write_json_atomic
-    from common.run import RESUME_FREE, changed_values, check_folder_kind
+    from common.run import changed_options, check_folder_kind
 
     run_dir = Path(run_dir)
     check_folder_kind(run_dir, "baseline")  # a trained run's or a k-fold run's folder: its files are not ours
     if (run_dir / "config.json").is_file():
-        saved = json.loads((run_dir / "config.json").read_text(encoding="utf-8"))
-        changed = changed_values(saved, config_to_dict(config), RESUME_FREE)
+        changed = changed_options(config, run_dir / "config.json")
         if changed:
             raise ValueError(f"{run_dir} holds a reference read with other options ({'; '.join(changed)}): another "
                              "contest's or other data's; give --run-dir (or --run-name) for this one")

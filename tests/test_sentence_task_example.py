@@ -50,7 +50,8 @@ def test_train_predict_and_cv_of_a_task_given_as_a_module_path(tmp_path):
                           "--submission-dir", str(tmp_path / "sub2")])
     assert again["valid"] == result["valid"]  # the model reloads as trained
     with pytest.raises(ValueError, match="--posthoc-tau 1: task sentence has no logit adjustment"):
-        predict.main(["--task", "examples.sentence_task", "--run", str(tmp_path / "runs" / "one"), "--posthoc-tau", "1"])
+        predict.main(["--task", "examples.sentence_task", "--run", str(tmp_path / "runs" / "one"),
+                      "--posthoc-tau", "1"])
     assert not (tmp_path / "runs" / "one-posthoc1").exists()
     folds = cv.main([*flags, "--folds", "2", "--run-dir", str(tmp_path / "runs" / "cv2")])
     assert _submission_ids(folds["submission"]) == test_ids

@@ -6,7 +6,7 @@ import argparse
 import dataclasses
 import os
 import sys
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 from common.task import Task, get_task
 
@@ -25,6 +25,16 @@ def split_task(argv: list[str] | None, description: str) -> tuple[Task, list[str
     except ValueError as err:
         parser.error(str(err))
         raise  # unreachable
+
+
+def given_task(argv: Sequence[str]) -> str:
+    """The ``--task`` value in ``argv`` as given (a registry key or a module path; ``--task=x`` too), or ''."""
+    parser = argparse.ArgumentParser(add_help=False)
+    parser.add_argument("--task", default="")
+    try:
+        return parser.parse_known_args(list(argv))[0].task
+    except SystemExit:  # --task without a value
+        return ""
 
 
 def compound_config(name: str, *bases: type) -> type:

@@ -82,12 +82,23 @@ def load_run(task: Task, run_dir: str | Path) -> tuple[Any, Model]:
     return config, model
 
 
-def check_posthoc(task: Task, config: Any, tau: float) -> None:
-    """Raises ValueError: ``--posthoc-tau`` > 0 for a task whose config has no logit adjustment (no
-    ``LogitAdjustmentConfig``: its runs keep no label prior), before anything is written."""
+def inference_tag(task: Task, config: Any, posthoc_tau: float | None, tta_swap: bool | None) -> tuple[float, str]:
+    """``(tau, tag)``: the post-hoc tau predictions use (``posthoc_tau``, else the run's) and the name tag of a
+    setting other than the run's (``-posthoc<tau>``, then ``-tta`` / ``-notta``; empty for the run's own).
+
+    Raises:
+        ValueError: ``--posthoc-tau`` > 0 for a task whose config has no logit adjustment (no
+            ``LogitAdjustmentConfig``: its runs keep no label prior), before anything is written.
+    """
+    own_tau = getattr(config, "posthoc_tau", 0.0)  # a task config without LogitAdjustmentConfig: none
+    tau = own_tau if posthoc_tau is None else posthoc_tau
     if tau > 0 and not hasattr(config, "posthoc_tau"):
         raise ValueError(f"--posthoc-tau {tau:g}: task {task.name} has no logit adjustment (its config has no "
                          "LogitAdjustmentConfig, so its runs keep no label prior)")
+    tag = f"-posthoc{tau:g}" if tau != own_tau else ""
+    if tta_swap is not None and tta_swap != getattr(config, "tta_swap", False):
+        tag += "-tta" if tta_swap else "-notta"
+    return tau, tag
 
 
 def setting_folder(run_dir: Path, tag: str) -> Path:
@@ -249,14 +260,10 @@ def predict_run(task: Task, run_dir: str | Path, data_dir: str | None = None, te
         config.data_dir = data_dir
     if submission_dir:
         config.submission_dir = submission_dir
-    own_tau = getattr(config, "posthoc_tau", 0.0)  # a task config without LogitAdjustmentConfig: none
-    tau = own_tau if posthoc_tau is None else posthoc_tau
-    check_posthoc(task, config, tau)
+    tau, tag = inference_tag(task, config, posthoc_tau, tta_swap)
     adjust = posthoc_arguments(run_dir, tau)
-    tag = f"-posthoc{tau:g}" if tau != own_tau else ""
     if tta_swap is not None and tta_swap != getattr(config, "tta_swap", False):
         config.tta_swap = tta_swap
-        tag += "-tta" if tta_swap else "-notta"
     outputs = (setting_folder(run_dir, tag) if tag else run_dir) if own_data else None
     if outputs == run_dir and not refresh and is_current(run_dir):
         outputs = None  # the run's own predictions are there, newer than its model: the folder is left as it was
@@ -311,6 +318,19 @@ def is_kfold_run(run_dir: str | Path) -> bool:
     return (Path(run_dir) / "folds.json").is_file()
 
 
+def saved_oof(task: Task, run_dir: Path, pool: list, config: Any) -> np.ndarray:
+    """(N,) OOF probabilities of a k-fold run's ``oof.npz``, in ``pool``'s order.
+
+    Raises:
+        ValueError: its ids are not ``pool``'s (other data than the run was trained on).
+    """
+    with np.load(run_dir / "oof.npz") as saved:
+        if not np.array_equal(saved["ids"].astype(str), np.asarray(task.ids(pool), dtype=str)):
+            raise ValueError(f"{run_dir / 'oof.npz'}: ids differ from the data at {config.data_dir}; "
+                             "predict with the data the run was trained on")
+        return saved["oof"]
+
+
 def saved_kfold_submission(task: Task, run_dir: Path, config: Any, start: float) -> dict:
     """A k-fold run's own submission again, from what it saved: the fold mean of ``test_predictions.npz``, decided
     by the thresholds tuned on ``oof.npz`` (ids asserted equal to the data's), as the k-fold command wrote it. No
@@ -325,9 +345,7 @@ def saved_kfold_submission(task: Task, run_dir: Path, config: Any, start: float)
     if not path.is_file():
         raise FileNotFoundError(f"{path} missing: finish the k-fold run first (rerun common.commands.cv with the "
                                 "same run name)")
-    with np.load(run_dir / "oof.npz") as saved:
-        assert_same_ids(np.asarray(task.ids(pool), dtype=str), saved["ids"].astype(str), str(run_dir / "oof.npz"))
-        oof = saved["oof"]
+    oof = saved_oof(task, run_dir, pool, config)
     with np.load(path) as saved:
         assert_same_ids(np.asarray(task.ids(data.test), dtype=str), saved["test_ids"].astype(str), str(path))
         test_probs = saved["test"]
@@ -388,12 +406,7 @@ def predict_kfold_run(task: Task, run_dir: str | Path, data_dir: str | None = No
     config.folds, config.only_folds = folds["folds"], ""
     if submission_dir:
         config.submission_dir = submission_dir
-    own_tau = getattr(config, "posthoc_tau", 0.0)
-    tau = own_tau if posthoc_tau is None else posthoc_tau
-    check_posthoc(task, config, tau)
-    tag = f"-posthoc{tau:g}" if tau != own_tau else ""
-    if tta_swap is not None and tta_swap != getattr(config, "tta_swap", False):
-        tag += "-tta" if tta_swap else "-notta"
+    tau, tag = inference_tag(task, config, posthoc_tau, tta_swap)
     other_test = test_file is not None or (data_dir is not None and Path(data_dir) != Path(config.data_dir))
     if not other_test and not tag:
         return saved_kfold_submission(task, run_dir, config, start)
@@ -443,11 +456,7 @@ def predict_kfold_run(task: Task, run_dir: str | Path, data_dir: str | None = No
                     test_ids=task.ids(data.test), metric_name=task.metric_name)
         oof, test_probs = cv["oof"], cv["test"]
     else:
-        with np.load(run_dir / "oof.npz") as saved:
-            if not np.array_equal(saved["ids"].astype(str), np.asarray(task.ids(pool), dtype=str)):
-                raise ValueError(f"{run_dir / 'oof.npz'}: ids differ from the data at {config.data_dir}; "
-                                 "predict with the data the run was trained on")
-            oof, test_probs = saved["oof"], None
+        oof, test_probs = saved_oof(task, run_dir, pool, config), None
     metrics, thresholds = task.score(pool, oof)
     score = f"cv{metrics[task.metric_name]:.4f}"
     result: dict[str, Any] = {"cv": metrics, "thresholds": thresholds, "posthoc_tau": tau, "run_dir": str(scored)}

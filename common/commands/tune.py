@@ -15,27 +15,19 @@ study and sends each trial to the others; see common.hpo).
 
 from __future__ import annotations
 
-import argparse
 import sys
 import time
 from pathlib import Path
 
 import optuna
 
-from common.commands.args import compound_config, run_cli, split_task
+from common.commands.args import compound_config, given_task, run_cli, split_task
 from common.commands.train import fit
 from common.config import narrow_config, parse_config
 from common.hpo import OptunaPruning, TuneConfig, run_tuning
 from common.io import print_result
 from common.run import process_state, resolve_run_dir, save_config
 from common.training.trainer import selection_metric
-
-
-def given_task(argv: list[str] | None) -> str:
-    """The ``--task`` value as given (a registry key or a module path), for the hint in ``best_params.toml``."""
-    parser = argparse.ArgumentParser(add_help=False)
-    parser.add_argument("--task", default="")
-    return parser.parse_known_args(sys.argv[1:] if argv is None else argv)[0].task
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -60,9 +52,10 @@ def main(argv: list[str] | None = None) -> dict:
 
     # the study optimises what picks each trial's best epoch: the task's metric or --metric-for-best-model
     metric, greater = selection_metric(config.metric_for_best_model, task.metric_name, task.greater_is_better)
+    task_flag = given_task(sys.argv[1:] if argv is None else argv)  # a module path as the user gave it
     summary = run_tuning(config, run_dir, task.search_space, train_trial,
                          "maximize" if greater else "minimize", f"{task.name}-{config.run_name}",
-                         f"Use: python -m common.commands.train --task {given_task(argv)} --config <this file> "
+                         f"Use: python -m common.commands.train --task {task_flag} --config <this file> "
                          "(with the same fixed flags as the study).")
     summary.update(run_dir=str(run_dir), wall_seconds=round(time.time() - start, 1))
     if process_state().is_main_process:

@@ -33,8 +33,7 @@ from common.embedding_init import init_embeddings_from_word2vec, train_token_wor
 from common.encoder import build_encoder, check_max_length, load_tokenizer
 from common.io import print_result, write_json_atomic
 from common.ner.metric import span_scores
-from common.run import (broadcast_from_main, check_resume_config, check_resume_named, process_state, resolve_run_dir,
-                        save_config)
+from common.run import broadcast_from_main, check_resume_named, process_state, resolve_run_dir, save_config
 from common.training.trainer import Trainer, build_callbacks
 from competitions.ner.config import NerConfig
 from competitions.ner.data import (NerDataset, check_training_data, collate, dataset_name, entity_types, load_splits,
@@ -82,8 +81,7 @@ def main(argv: list[str] | None = None) -> dict:
         config.run_name = broadcast_from_main(name)  # the main process's clock: one folder for all
     data = load_splits(config)  # bad data stops here, before a run folder exists
     check_training_data(config, data)
-    run_dir = resolve_run_dir(config, "ner")
-    check_resume_config(config, run_dir)  # --resume with other options: refused before a file is rewritten
+    run_dir = resolve_run_dir(config, "ner")  # --resume with other options: refused before a file is rewritten
     types = entity_types(data["train"])
     set_seed(config.seed)  # the weights come from the seed, whatever ran before in this process
     train_texts = [ex.text for ex in data["train"]]
