@@ -53,7 +53,7 @@ TUNE_RUN ?= tune
 %-tune: venv $$($$*_NEEDS) ## Optuna study on the validation metric: make sohu-tune TRIALS=20
 	$(PY) -m common.commands.tune --task $* $($*_ARGS) --trials $(TRIALS) --run-name $(TUNE_RUN) $(ARGS)
 
-%-predict: venv ## the submission again from a saved run (a k-fold run: every fold model): make sohu-predict RUN=runs/sohu/<name> [ARGS="--test-file F"]
+%-predict: venv ## the submission again from a saved run (a k-fold run: every fold model; an ensemble: every member): make sohu-predict RUN=runs/sohu/<name> [ARGS="--test-file F"]
 	@test -n "$(RUN)" || (echo "usage: make $@ RUN=runs/$*/<name>" >&2; exit 2)
 	$(PY) -m common.commands.predict --task $* --run $(RUN) $(ARGS)
 

@@ -384,20 +384,22 @@ GROUP_COLUMN = 13  # the gbm's categorical group column: after the 13 pair stati
 
 
 def gbm_row_columns(first: Sequence, second: Sequence, groups: np.ndarray | None = None,
-                    options: FeatureOptions | None = None) -> np.ndarray:
+                    options: FeatureOptions | None = None, fit_rows: int | None = None) -> np.ndarray:
     """(R, C) the gbm member's label-free columns of R pairs, fitted on nothing but these texts.
 
     :func:`pair_statistics` (13), then the group id when ``groups`` (R,) is given (column
     :data:`GROUP_COLUMN`, categorical), then with ``options.gbm_features == "alignment"``
     :func:`alignment_statistics` (15) and :func:`word2vec_alignment` (3; its vectors are trained
-    without labels on these R pairs' texts, so the member passes the pool and the test set together).
+    without labels on these R pairs' texts, so the member passes the pool and the test set together;
+    with ``fit_rows``, on the first ``fit_rows`` pairs' texts only).
     """
     options = options or FeatureOptions()
     columns = [pair_statistics(first, second)]
     if groups is not None:
         columns.append(np.asarray(groups).astype(np.float64)[:, None])
     if options.gbm_features == "alignment":
-        columns += [alignment_statistics(first, second), word2vec_alignment(first, second, seed=options.seed)]
+        columns += [alignment_statistics(first, second),
+                    word2vec_alignment(first, second, seed=options.seed, fit_rows=fit_rows)]
     return np.hstack(columns)
 
 
@@ -509,7 +511,8 @@ def member_threads() -> threadpool_limits:
 def feature_member(spec: str, pairs: Sequence[tuple], labels: np.ndarray, fold: np.ndarray,
                    test_pairs: Sequence[tuple], groups: np.ndarray | None = None,
                    test_groups: np.ndarray | None = None,
-                   options: FeatureOptions | None = None, extra: ExtraRows | None = None) -> tuple[np.ndarray, np.ndarray]:
+                   options: FeatureOptions | None = None, extra: ExtraRows | None = None,
+                   fit_test_rows: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """OOF and per-fold test probabilities of a non-neural member, on given folds.
 
     ``tfidf``: :mod:`common.tfidf_reference`'s pair features and logistic regression
@@ -531,6 +534,10 @@ def feature_member(spec: str, pairs: Sequence[tuple], labels: np.ndarray, fold: 
             :func:`common.soft_labels.fit_soft` (the plain fit for 0/1); fold: (N,) fold numbers (a k-fold run's).
         test_pairs: (M,) test pairs; groups / test_groups: optional (N,) / (M,) int group ids.
         extra: rows fold k's model also trains on (those of another fold), never scored.
+        fit_test_rows: the gbm's word2vec (:func:`gbm_row_columns`) learns from the texts of the pool, the
+            extra rows and the first ``fit_test_rows`` test pairs only (None: every test pair). A member
+            predicting a later test set passes the set it was fitted with first and counts it here: the
+            same vectors, so the same OOF predictions and fold models.
 
     Returns:
         ``(oof (N,), per_fold (K, M))``.
@@ -542,12 +549,14 @@ def feature_member(spec: str, pairs: Sequence[tuple], labels: np.ndarray, fold: 
         raise ValueError(f"unknown member {spec!r}: a k-fold run folder or one of {list(FEATURE_MEMBERS)}")
     check_targets(labels, len(pairs), f"member {spec}")  # before any feature is computed
     with member_threads():
-        return _feature_member(spec, pairs, labels, fold, test_pairs, groups, test_groups, options, extra)
+        return _feature_member(spec, pairs, labels, fold, test_pairs, groups, test_groups, options, extra,
+                               fit_test_rows)
 
 
 def _feature_member(spec: str, pairs: Sequence[tuple], labels: np.ndarray, fold: np.ndarray,
                     test_pairs: Sequence[tuple], groups: np.ndarray | None, test_groups: np.ndarray | None,
-                    options: FeatureOptions | None, extra: ExtraRows | None) -> tuple[np.ndarray, np.ndarray]:
+                    options: FeatureOptions | None, extra: ExtraRows | None,
+                    fit_test_rows: int | None) -> tuple[np.ndarray, np.ndarray]:
     """:func:`feature_member`'s work, called under :func:`member_threads`."""
     options = options or FeatureOptions()
     kind, ngram_max, with_sum = member_tokens(spec, pairs, options)
@@ -563,7 +572,7 @@ def _feature_member(spec: str, pairs: Sequence[tuple], labels: np.ndarray, fold:
     per_fold = np.zeros((len(folds), len(test_pairs)))
     if spec == "gbm":  # (L + M, C) label-free columns, the same for every fold
         rows = gbm_row_columns(first, second, None if groups is None else np.concatenate([groups, test_groups]),
-                               options)
+                               options, None if fit_test_rows is None else L + fit_test_rows)
 
     def fit_predict(train: np.ndarray, held: np.ndarray) -> np.ndarray:
         k = folds.index(int(fold[held[0]]))

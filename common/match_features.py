@@ -294,11 +294,14 @@ def _stable_hash(text: str) -> int:
 
 
 def word2vec_alignment(first: Sequence, second: Sequence, dim: int = 100, epochs: int = 10,
-                       seed: int = 0) -> np.ndarray:
+                       seed: int = 0, fit_rows: int | None = None) -> np.ndarray:
     """(N, 3) soft overlap of N pairs under word2vec vectors fitted on their own texts.
 
     A CBOW word2vec (gensim's default; Mikolov et al., 2013) is fitted on the
-    :func:`content_tokens` of all 2N texts (no labels: the test pairs may be among them);
+    :func:`content_tokens` of all 2N texts (no labels: the test pairs may be among them), or with
+    ``fit_rows`` on the first ``fit_rows`` pairs' texts only (in the same order: the vectors of a call
+    on those pairs alone), the other pairs then scored with them (a later test set by the vectors a
+    member was fitted with);
     then for each pair, with S the cosine matrix of a's and b's token vectors, the mean over
     a's tokens of their best match in b (S.max(1).mean()), the same from b, and the cosine of
     the two mean vectors: a synonym counts as a partial match, which the n-gram features miss.
@@ -308,16 +311,19 @@ def word2vec_alignment(first: Sequence, second: Sequence, dim: int = 100, epochs
     from gensim.models import Word2Vec
 
     tokens = [[str(t) for t in content_tokens(x)] for x in list(first) + list(second)]
-    if max(Counter(t for text in tokens for t in text).values(), default=0) < 2:
+    n = len(first)
+    fit = n if fit_rows is None else fit_rows
+    corpus = tokens[:fit] + tokens[n:n + fit]  # a's texts, then b's: the order of a call on these pairs alone
+    if max(Counter(t for text in corpus for t in text).values(), default=0) < 2:
         return np.zeros((len(first), 3))  # no token to embed
-    vectors = Word2Vec(tokens, vector_size=dim, window=5, min_count=2, workers=1, epochs=epochs, seed=seed,
+    vectors = Word2Vec(corpus, vector_size=dim, window=5, min_count=2, workers=1, epochs=epochs, seed=seed,
                        hashfxn=_stable_hash).wv
 
     def unit(words: list[str]) -> np.ndarray:
         rows = np.array([vectors[w] for w in words if w in vectors.key_to_index]).reshape(-1, dim)
         return rows / np.maximum(np.linalg.norm(rows, axis=1, keepdims=True), 1e-9)
 
-    n, out = len(first), np.zeros((len(first), 3))
+    out = np.zeros((n, 3))
     for i in range(n):
         a, b = unit(tokens[i]), unit(tokens[n + i])
         if len(a) and len(b):

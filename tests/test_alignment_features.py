@@ -58,6 +58,21 @@ def test_word2vec_alignment_identical_pairs_match_fully_and_vectors_ignore_the_h
     assert len(runs) == 1  # the same vectors in every process
 
 
+def test_word2vec_alignment_fit_rows_scores_more_pairs_with_the_vectors_of_the_first():
+    """``fit_rows=R``: the first R pairs come out as from a call on them alone, and the others are scored by those
+    vectors (a later test set by the vectors a member was fitted with); the others' texts change nothing."""
+    rng = np.random.default_rng(1)
+    texts = [rng.integers(0, 30, 8).tolist() for _ in range(300)]
+    first, second = texts[:150], texts[150:]
+    alone = word2vec_alignment(first[:100], second[:100], dim=16, epochs=2)
+    both = word2vec_alignment(first, second, dim=16, epochs=2, fit_rows=100)
+    assert np.array_equal(both[:100], alone)
+    assert not np.array_equal(word2vec_alignment(first, second, dim=16, epochs=2)[:100], alone)  # all texts
+    swapped = word2vec_alignment(first[:100] + second[100:], second[:100] + first[100:], dim=16, epochs=2, fit_rows=100)
+    assert np.array_equal(swapped[:100], alone)
+    assert swapped[100:, :2] == pytest.approx(both[100:, ::-1][:, 1:], abs=1e-6)  # b->a of a pair is a->b swapped
+
+
 def test_gbm_features_option():
     pairs, y, fold, groups = word_pairs(60, 3, seed=3)
     outputs = {}

@@ -660,3 +660,33 @@ def test_kfold_predict_under_2_processes_equals_1_process(tmp_path):
                 np.testing.assert_allclose(value, saved[2][name][key], atol=1e-6, rtol=0, err_msg=f"{name} {key}")
             else:
                 assert value.tolist() == saved[2][name][key].tolist(), f"{name} {key}"
+
+
+@pytest.mark.slow  # 2 launches; the fast suite predicts an ensemble in one process (tests/test_ensemble.py)
+def test_ensemble_predict_of_a_new_test_file_under_2_processes_equals_1_process(tmp_path):
+    """``predict --run <ensemble> --test-file F``: the k-fold member's fold models sharded and gathered, tfidf and
+    gbm fitted again on every process; F's probabilities as with 1 process, each file written once, by one process."""
+    from common.commands import cv, ensemble
+
+    run = tmp_path / "cv"
+    cv.main(task_args("xiaobu", XIAOBU)[:-4] + ["--valid-fraction", "0", "--folds", "3", "--batch-size", "16",
+                                                 "--run-dir", str(run), "--submission-dir", str(tmp_path / "sub")])
+    ensemble.main(["--task", "xiaobu", "--gbm-iterations", "20", "--method", "stack", "--runs", str(run), "tfidf",
+                   "gbm"])
+    lines = (XIAOBU / "test.tsv").read_text().splitlines()
+    other = tmp_path / "b.tsv"
+    other.write_text("".join(line + "\n" for line in lines[::-1]))
+    saved = {}
+    for nprocs in (1, 2):
+        log = tmp_path / f"writes{nprocs}.log"
+        proc = launch(["common.commands.predict", "--task", "xiaobu", "--run", str(tmp_path / "ensemble-cv"),
+                       "--test-file", str(other), "--submission-dir", str(tmp_path / f"sub{nprocs}")], nprocs,
+                      env={"COMMON_IO_WRITE_LOG": str(log)})
+        assert proc.returncode == 0, describe(proc)
+        (line,) = result_lines(proc.stdout)
+        saved[nprocs] = np.load(line["submission"].rsplit(".", 1)[0] + ".probabilities.npz")["test_probs"]
+        writes = read_write_log(log)
+        assert len({pid for pid, _ in writes}) == 1 and len(writes) == len({p for _, p in writes}) == 2, writes
+    np.testing.assert_allclose(saved[1], saved[2], atol=1e-6, rtol=0)
+    own = np.load(tmp_path / "ensemble-cv" / "test_predictions.npz")["test"]
+    np.testing.assert_allclose(saved[1], own[::-1], atol=1e-5, rtol=0)

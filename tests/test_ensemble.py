@@ -3,6 +3,7 @@ stack against a direct scikit-learn computation, aligned members, and an end-to-
 
 import json
 import shutil
+from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
@@ -122,6 +123,28 @@ def test_feature_members_on_given_folds():
         feature_member("tfidf-word", ids, np.arange(40) % 2, np.arange(40) % 2, ids[:3])
     with pytest.raises(ValueError, match="unknown member 'svm'"):
         feature_member("svm", pairs, y, fold, pairs)
+
+
+def test_a_feature_member_fitted_again_with_its_test_set_counted_predicts_a_later_one_as_the_same_member():
+    """``fit_test_rows``: the gbm's word2vec learns from the pool and the test set it was fitted with only, so a
+    later test set appended after it leaves the OOF and fold models as they were (what the ensemble weighed);
+    without it, the later texts move the vectors and the OOF predictions."""
+    rng = np.random.default_rng(3)
+    words = ["风险", "北京", "下雨", "很好", "地区", "天气", "公园", "散步"]
+
+    def texts(n):  # unrelated pairs under noise labels: the trees split on every column, word2vec's too
+        return [("".join(rng.choice(words, 4)), "".join(rng.choice(words, 4))) for _ in range(n)]
+    pairs, y, fold, groups = texts(400), rng.integers(0, 2, 400), np.arange(400) % 4, np.arange(400) % 2
+    later = texts(200)
+    own, own_groups = pairs[:30], groups[:30]
+    options = FeatureOptions(gbm_iterations=30)
+    oof, per_fold = feature_member("gbm", pairs, y, fold, own, groups, own_groups, options)
+    again, both = feature_member("gbm", pairs, y, fold, own + later, groups,
+                                 np.concatenate([own_groups, np.arange(200) % 2]), options, fit_test_rows=len(own))
+    assert np.array_equal(again, oof) and np.array_equal(both[:, :len(own)], per_fold)
+    moved = feature_member("gbm", pairs, y, fold, own + later, groups,
+                           np.concatenate([own_groups, np.arange(200) % 2]), options)[0]
+    assert not np.array_equal(moved, oof)
 
 
 def test_feature_members_compute_with_one_thread_and_restore_the_caller_limits(monkeypatch):
@@ -355,3 +378,59 @@ def test_the_combiner_is_climbed_and_chosen_on_metric_for_best_model_and_reporte
     args.metric_for_best_model = "f1"
     with pytest.raises(ValueError, match="--metric-for-best-model f1: the task's scores are accuracy, auc"):
         ensemble(task, members, scorer, None, None, args)
+
+
+def test_an_ensemble_predicts_a_new_test_file_through_its_members(tmp_path, capsys):
+    """``predict --run <ensemble> --test-file F``: every member predicts F (the k-fold run's fold models, its
+    inference-setting folder's through the models it names, tfidf and gbm fitted again on the same folds, an
+    earlier ensemble through its own members) and the ensemble's combiner joins them. Its own test file comes
+    back as its test_predictions.npz, another file's rows as the same rows of it; the ensemble folder is not
+    written; an ensemble whose member changed since is refused."""
+    from common.commands import cv, ensemble, predict
+    from common.submission import validate_probability_file
+
+    data = ["--data-dir", str(XIAOBU), "--train-file", "train.tsv", "--test-file", "test.tsv",
+            "--submission-dir", str(tmp_path / "sub")]
+    cv.main(["--task", "xiaobu"] + TINY + data + ["--run-dir", str(tmp_path / "cv")])
+    notta = predict.main(["--task", "xiaobu", "--run", str(tmp_path / "cv"), "--tta-swap", "false"])["run_dir"]
+    runs = [str(tmp_path / "cv"), notta, "tfidf", "gbm"]
+    common = ["--task", "xiaobu", "--data-dir", str(XIAOBU), "--gbm-iterations", "20"]
+    ensemble.main(common + ["--method", "stack", "--run-name", "stack", "--runs"] + runs)  # every member weighed
+    ensemble.main(common + ["--method", "caruana", "--run-name", "nested", "--runs",
+                            str(tmp_path / "cv"), str(tmp_path / "stack"), "gbm"])
+    own = XIAOBU / "test.tsv"
+    lines = own.read_text().splitlines()
+    copy, other = tmp_path / "copy.tsv", tmp_path / "b.tsv"
+    copy.write_text("\n".join(lines) + "\n")
+    rows = list(range(len(lines)))[::-2]  # another file: every other row, last first
+    other.write_text("".join(lines[i] + "\n" for i in rows))
+    for name in ("stack", "nested"):
+        run = tmp_path / name
+        before = {p.name: p.read_bytes() for p in run.iterdir() if p.is_file()}
+        saved = dict(np.load(run / "test_predictions.npz"))["test"]
+        result = predict.main(["--task", "xiaobu", "--run", str(run), "--test-file", str(copy)])
+        got = np.load(result["submission"].rsplit(".", 1)[0] + ".probabilities.npz")["test_probs"]
+        np.testing.assert_allclose(got, saved, atol=1e-6, rtol=0)
+        assert validate_probability_file(result["submission"], len(lines)) == len(lines)
+        if name == "stack":
+            assert set(result["refitted"]) == {"tfidf", "gbm"} and set(result["members"]) == {"cv", "cv-notta",
+                                                                                                "tfidf", "gbm"}
+        result = predict.main(["--task", "xiaobu", "--run", str(run), "--test-file", str(other)])
+        got = np.load(result["submission"].rsplit(".", 1)[0] + ".probabilities.npz")["test_probs"]
+        np.testing.assert_allclose(got, saved[rows], atol=1e-5, rtol=0)  # batches of other rows: float32 sums
+        assert "b-" in Path(result["submission"]).name and f"cv{result['cv']['auc']:.4f}" in result["submission"]
+        assert {p.name: p.read_bytes() for p in run.iterdir() if p.is_file()} == before
+    # the run's own data: its submission again, from its saved predictions
+    result = predict.main(["--task", "xiaobu", "--run", str(tmp_path / "stack")])
+    assert validate_probability_file(result["submission"], len(lines)) == len(lines)
+    with pytest.raises(ValueError, match="OOF ensemble: its members predict under the settings it weighed"):
+        predict.main(["--task", "xiaobu", "--run", str(tmp_path / "stack"), "--tta-swap", "true",
+                      "--test-file", str(other)])
+    # a member predicting other probabilities than the ensemble weighed: refused, nothing written
+    member = tmp_path / "cv" / "test_predictions.npz"
+    arrays = dict(np.load(member))
+    np.savez(member, **{**arrays, "test": arrays["test"] * 0.9})
+    capsys.readouterr()
+    with pytest.raises(ValueError, match=r"stack: its members' saved test predictions, combined, are .* away from "
+                                         r"its test_predictions.npz: a member was rerun or refitted since"):
+        predict.main(["--task", "xiaobu", "--run", str(tmp_path / "stack"), "--test-file", str(other)])

@@ -292,7 +292,8 @@ def test_predict_and_export_of_an_ensemble_folder_say_what_it_is(tmp_path):
     (tmp_path / "ens").mkdir()
     for name in ("ensemble.json", "folds.json", "config.json"):
         (tmp_path / "ens" / name).write_text("{}")
-    with pytest.raises(ValueError, match="is an OOF ensemble: .*predict its k-fold members with --test-file"):
+    with pytest.raises(ValueError, match="ens/ensemble.json predates the record of its members and options: "
+                                         "rebuild it"):
         predict.main(["--task", "xiaobu", "--run", str(tmp_path / "ens"), "--test-file", "x.tsv"])
     with pytest.raises(FileNotFoundError, match="is an OOF ensemble of other runs, not a model"):
         predict.load_run(get_task("xiaobu"), tmp_path / "ens")

@@ -27,6 +27,9 @@ run>``): ``ensemble.json``, ``oof.npz`` (the cross-fitted OOF), ``test_predictio
 (the combiner refitted on all OOF rows; ``per_fold[k]``: fold k's combiner on the members'
 own fold-k test predictions, so no model behind it saw fold k) in a k-fold run's format,
 ``config.json``, ``folds.json``; and the submission ``<run name>[-<test>]-cv<honest score>``. Ends with one JSON line.
+
+Another test file (a contest's phase-B set): ``python -m common.commands.predict --task T --run <ensemble folder>
+--test-file F`` has every member predict ``F`` and joins them as above (:func:`predict_ensemble_run`).
 """
 
 from __future__ import annotations
@@ -44,14 +47,16 @@ import numpy as np
 
 from common.blas import openblas_kernels
 from common.commands.args import run_cli, split_task
-from common.commands.predict import submission_name
+from common.commands.predict import (kfold_test_probabilities, save_probabilities, saved_kfold_submission,
+                                     submission_name)
 from common.config import config_from_dict, load_overrides
 from common.cv import assert_same_ids
 from common.ensemble import (FEATURE_MEMBERS, GBM_FEATURES, OOF_FILE, TEST_FILE, ExtraRows, FeatureOptions, Member,
                              apply_stack, better, caruana_select, check_members, condition_groups, cross_fit,
                              feature_member, fit_stack, implied_extra_rows, load_member, stack_coefficients)
+from accelerate import Accelerator
 from common.io import atomic_path, print_result, write_json_atomic, write_text_atomic
-from common.run import changed_values, process_state, record_environment, save_config
+from common.run import broadcast_from_main, changed_values, process_state, record_environment, save_config
 from common.task import Task
 from common.training.trainer import selection_metric
 
@@ -376,6 +381,174 @@ def ensemble(task: Task, members: list[Member], scorer: Callable[[np.ndarray], C
         "oof": candidates[method]["metrics"],
     }
     return {"report": report, "method": method, "chosen": candidates[method]}
+
+
+# how far a member's saved predictions, and the ensemble's own test predictions, may be from what predicting
+# them again gives before the ensemble is refused as built from other members (float64 sums: ~1e-15 apart)
+REPRODUCED_TOLERANCE = 1e-6
+
+
+def _member_folder(path: str, ensemble_dir: Path) -> Path:
+    """A member's folder as ensemble.json names it (relative to where the ensemble was built); a folder beside
+    ``ensemble_dir`` of the same name when that path is not there (the ensemble predicted from elsewhere)."""
+    folder = Path(path)
+    if not folder.exists() and (ensemble_dir.parent / folder.name).exists():
+        return ensemble_dir.parent / folder.name
+    return folder
+
+
+def read_ensemble(ensemble_dir: Path) -> dict:
+    """An ensemble folder's ``ensemble.json``, with the options it was built with (``args``).
+
+    Raises:
+        ValueError: one written before it recorded them (its members cannot be predicted again).
+    """
+    saved = json.loads((ensemble_dir / "ensemble.json").read_text(encoding="utf-8"))
+    if "runs" not in saved.get("args", {}) or "members" not in saved:
+        raise ValueError(f"{ensemble_dir / 'ensemble.json'} predates the record of its members and options: rebuild "
+                         "it with the ensemble command (the same --runs) to predict a new test file with it")
+    return saved
+
+
+def ensemble_test_probabilities(task: Task, ensemble_dir: Path, test: list,
+                                accelerator: Callable[[], Accelerator]) -> tuple[np.ndarray, dict]:
+    """(M,) a saved OOF ensemble's probabilities of new test rows: every member it weighs predicts ``test`` and the
+    ensemble's combiner joins them, as it joined their predictions of its own test set.
+
+    Members: a k-fold run folder predicts with its fold models (the fold mean, under its own inference setting:
+    :func:`common.commands.predict.kfold_test_probabilities`); a ``tfidf`` / ``tfidf-word`` / ``gbm`` member is fitted
+    again on the first run's folds (:func:`common.ensemble.feature_member`: the same rows, options and one thread,
+    so the same models) and its fold models predict ``test``; an earlier ensemble is predicted the same way.
+    Caruana's combiner is its saved selection counts (a member of weight 0 is not predicted); the stack is
+    refitted on the members' saved OOF predictions. Before ``test`` is predicted, the ensemble must come back
+    from its members' saved predictions: the combiner applied to their predictions of the ensemble's own test
+    set gives its ``test_predictions.npz`` again, and a refitted feature member gives its saved OOF
+    predictions again (both within :data:`REPRODUCED_TOLERANCE`).
+
+    Args:
+        ensemble_dir: a folder written by this command (``ensemble.json`` with its ``args``).
+        test: M test examples of the task (read in the layout they are submitted in).
+        accelerator: gives the accelerator the neural members predict through (made once, when first needed).
+
+    Returns:
+        ``(probabilities (M,), {"members": {name: weight or "stack"}, "refitted": [feature members]})``.
+
+    Raises:
+        ValueError: an ensemble.json without the options it was built with (older than them); a member that no
+            longer gives the predictions the ensemble was built from (rerun, refitted with other library versions).
+        FileNotFoundError: a member's folder or feature cache missing.
+    """
+    saved = read_ensemble(ensemble_dir)
+    args = saved["args"]
+    config = config_from_dict(task.config_class,
+                              json.loads((ensemble_dir / "config.json").read_text(encoding="utf-8")))
+    data = task.load_data(config)
+    pool = task.cv_pool(config, data)
+    members = [load_member(_member_folder(info["run_dir"], ensemble_dir), info["name"]) for info in saved["members"]]
+    ref = members[0]
+    assert_same_ids(np.asarray(task.ids(pool), dtype=str), ref.ids,
+                    f"{ref.run_dir}/{OOF_FILE} against {ensemble_dir}'s data ({config.data_dir})")
+    check_members(members)
+    groups, own_test_groups = condition_groups(task, pool, data.test)
+    test_groups = condition_groups(task, pool, test)[1]
+    targets = np.asarray(task.targets(pool), dtype=np.float64)
+    P = np.stack([m.oof for m in members])  # (K, N) the members' saved OOF predictions
+    if saved["method"] == "caruana":
+        counts = np.asarray(list(saved["caruana"]["counts"].values()), dtype=np.float64)  # members' order
+        combine = lambda T, _groups: (counts / counts.sum()) @ T  # noqa: E731  (K, M) -> (M,)
+        weights = {m.name: float(c / counts.sum()) for m, c in zip(members, counts)}
+    else:
+        stack = fit_stack(P, targets, groups, args.get("stack_C", 1.0))
+        combine = lambda T, g: apply_stack(stack, T, g)  # noqa: E731
+        weights = {m.name: "stack" for m in members}
+        counts = np.ones(len(members))
+    with np.load(ensemble_dir / TEST_FILE) as own:
+        own_test = own["test"]
+    gap = np.abs(combine(np.stack([m.test for m in members]), own_test_groups) - own_test).max(initial=0.0)
+    if gap > REPRODUCED_TOLERANCE:
+        raise ValueError(f"{ensemble_dir}: its members' saved test predictions, combined, are {gap:.2g} away from "
+                         f"its {TEST_FILE}: a member was rerun or refitted since; rebuild the ensemble")
+    options = FeatureOptions(**{k: args[k] for k in asdict(FeatureOptions()) if k in args})
+    extra: list = []  # the implied rows, computed once when a feature member needs them
+    T = np.zeros((len(members), len(test)))
+    refitted = []
+    for i, (spec, member) in enumerate(zip(args["runs"], members)):
+        if counts[i] == 0:
+            continue  # weight 0: its predictions would not count
+        if spec in FEATURE_MEMBERS:
+            if not extra:
+                extra.append(implied_extra_rows(task, config, pool, ref.fold, data))
+            # its own test set first, counted as fitted on: the word2vec of the gbm's alignment columns learns
+            # from the texts it was fitted with, so the refit is the member the ensemble weighed
+            own_pairs = task.text_pairs(data.test)
+            oof, per_fold = feature_member(spec, task.text_pairs(pool), targets, ref.fold,
+                                           list(own_pairs) + list(task.text_pairs(test)), groups,
+                                           None if groups is None else np.concatenate([own_test_groups, test_groups]),
+                                           options, extra[0], fit_test_rows=len(own_pairs))
+            gap = max(np.abs(oof - member.oof).max(initial=0.0),
+                      np.abs(per_fold[:, :len(own_pairs)].mean(axis=0) - member.test).max(initial=0.0))
+            if gap > REPRODUCED_TOLERANCE:
+                raise ValueError(f"{member.run_dir}: fitted again, the {spec} member's predictions are {gap:.2g} "
+                                 "away from those the ensemble weighed (other library versions or BLAS kernels: "
+                                 "its environment.json); rebuild the ensemble (--refresh)")
+            T[i] = per_fold[:, len(own_pairs):].mean(axis=0)
+            refitted.append(member.name)
+        elif (member.run_dir / "ensemble.json").is_file():
+            T[i] = ensemble_test_probabilities(task, member.run_dir, test, accelerator)[0]
+        else:
+            T[i] = kfold_test_probabilities(task, member.run_dir, test, accelerator()).mean(axis=0)
+    return combine(T, test_groups), {"members": weights, "refitted": refitted}
+
+
+def predict_ensemble_run(task: Task, run_dir: str | Path, data_dir: str | None = None, test_file: str | None = None,
+                         submission_dir: str | None = None, test_config: dict | None = None) -> dict:
+    """A saved OOF ensemble's submission: of its own test set again (from its ``test_predictions.npz``), or of
+    another test set (``test_file``, or the test set of another ``data_dir``) predicted by its members
+    (:func:`ensemble_test_probabilities`), decided by the thresholds it tuned on its OOF rows and named with its
+    OOF score. The ensemble's folder is never written; another test set's ``<submission>.probabilities.npz`` goes
+    beside its submission. The command ``predict --run <ensemble folder>`` calls this.
+
+    Args:
+        data_dir / test_file / submission_dir / test_config: as :func:`common.commands.predict.predict_run`.
+
+    Returns:
+        ``{"cv": the ensemble's OOF metrics, "thresholds", "submission", "rows", "run_dir", "members": weights,
+        "refitted", ...}`` (the same on every process).
+
+    Raises:
+        As :func:`ensemble_test_probabilities`.
+    """
+    start = time.time()
+    run_dir = Path(run_dir)
+    config = config_from_dict(task.config_class, json.loads((run_dir / "config.json").read_text(encoding="utf-8")))
+    if submission_dir:
+        config.submission_dir = submission_dir
+    if test_file is None and (data_dir is None or Path(data_dir) == Path(config.data_dir)):
+        return saved_kfold_submission(task, run_dir, config, start)
+    saved = read_ensemble(run_dir)  # before anything is read or predicted
+    own_test = task.test_path(config)
+    other = dataclasses.replace(config, data_dir=data_dir) if data_dir else config
+    test = task.load_test(task.test_layout(config, test_config), test_file) if test_file else \
+        task.load_data(other).test
+    made: list[Accelerator] = []
+
+    def accelerator() -> Accelerator:  # one, at the first neural member's precision
+        if not made:
+            made.append(Accelerator(mixed_precision=config.mixed_precision))
+        return made[0]
+
+    probs, used = ensemble_test_probabilities(task, run_dir, test, accelerator)
+    metric = task.metric_name
+    foreign = task.test_file_path(config, test_file) if test_file else task.test_path(other)
+    name = submission_name(task, config, "", f"cv{saved['oof'][metric]:.4f}", foreign, own_test, test_config)
+    written: dict[str, Any] = {}
+    if process_state().is_main_process:
+        written = task.write_submission(task.test_layout(config, test_config), test, probs, saved["thresholds"], name,
+                                        test_file)
+        save_probabilities(Path(written["submission"]).with_suffix(".probabilities.npz"), task, [], np.zeros(0),
+                           test, probs)
+    return {"cv": saved["oof"], "thresholds": saved["thresholds"], "run_dir": str(run_dir), **used,
+            **broadcast_from_main(written), "predict_seconds": round(time.time() - start, 1)}
 
 
 if __name__ == "__main__":

@@ -26,6 +26,11 @@ fold model (:func:`predict_kfold_run`): another test file gets the fold mean; an
 inference setting (``--tta-swap``, ``--posthoc-tau``) gets a new k-fold run folder
 ``<run>-tta`` beside the trained one, re-predicted out of fold on the same folds, so
 that the setting is scored by CV and the folder is an ensemble member.
+
+An OOF ensemble (``common.commands.ensemble``, a folder with ``ensemble.json``) predicts another
+test file through every member it weighs
+(:func:`common.commands.ensemble.predict_ensemble_run`); its own test set again from its saved
+predictions.
 """
 
 from __future__ import annotations
@@ -360,6 +365,51 @@ def saved_kfold_submission(task: Task, run_dir: Path, config: Any, start: float)
     return result
 
 
+def fold_test_probabilities(task: Task, fold_dirs: list[Path], test: list, accelerator: Accelerator,
+                            tta_swap: bool | None, tau: float) -> np.ndarray:
+    """(K, M) each fold model's probabilities of ``test`` (K folders holding ``model.pt``), float64.
+
+    Args:
+        tta_swap: average both text orders (None: each fold model's own setting).
+        tau: post-hoc logit adjustment with each fold's saved label prior (0: none).
+    """
+    per_fold = []
+    for fold_dir in fold_dirs:
+        fold_config, model = load_run(task, fold_dir)
+        if tta_swap is not None:
+            fold_config.tta_swap = tta_swap
+        per_fold.append(probabilities(task, fold_config, model, test, accelerator,
+                                      **posthoc_arguments(fold_dir, tau)))
+    return np.stack([np.asarray(p, dtype=np.float64) for p in per_fold])
+
+
+def kfold_test_probabilities(task: Task, run_dir: Path, test: list, accelerator: Accelerator) -> np.ndarray:
+    """(K, M) each fold model's probabilities of ``test``, under the k-fold run folder's own inference setting.
+
+    ``run_dir`` is a finished k-fold run, or the folder of its predictions under another setting
+    (``<run>-tta``, made by :func:`predict_kfold_run`): its folds hold predictions only, and fold k's
+    model is the one its ``fold_metrics.json`` names, predicting under the folder's ``tta_swap`` and
+    ``posthoc_tau``.
+
+    Raises:
+        FileNotFoundError: a fold whose model cannot be found.
+    """
+    config = json.loads((run_dir / "config.json").read_text(encoding="utf-8"))
+    folds = json.loads((run_dir / "folds.json").read_text(encoding="utf-8"))["folds"]
+    fold_dirs = []
+    for k in range(folds):
+        fold_dir = run_dir / f"fold{k}"
+        if not (fold_dir / "model.pt").is_file() and (fold_dir / "fold_metrics.json").is_file():
+            fold_dir = Path(json.loads((fold_dir / "fold_metrics.json").read_text(encoding="utf-8")).get("model",
+                                                                                                          fold_dir))
+        if not (fold_dir / "model.pt").is_file():
+            raise FileNotFoundError(f"{fold_dir / 'model.pt'} missing: fold {k} of {run_dir} has no model to "
+                                    "predict with")
+        fold_dirs.append(fold_dir)
+    return fold_test_probabilities(task, fold_dirs, test, accelerator, config.get("tta_swap"),
+                                   float(config.get("posthoc_tau", 0.0)))
+
+
 def predict_kfold_run(task: Task, run_dir: str | Path, data_dir: str | None = None, test_file: str | None = None,
                       submission_dir: str | None = None, posthoc_tau: float | None = None,
                       tta_swap: bool | None = None, test_config: dict | None = None) -> dict:
@@ -466,11 +516,7 @@ def predict_kfold_run(task: Task, run_dir: str | Path, data_dir: str | None = No
             config.data_dir = data_dir
         test = task.load_test(task.test_layout(config, test_config), test_file) if test_file \
             else task.load_data(config).test
-        per_fold = []
-        for k in range(config.folds):
-            fold_config, model, adjust = fold_model(k)
-            per_fold.append(probabilities(task, fold_config, model, test, accelerator, **adjust))
-        test_probs = np.mean(np.stack([np.asarray(p, dtype=np.float64) for p in per_fold]), axis=0)
+        test_probs = fold_test_probabilities(task, fold_dirs, test, accelerator, tta_swap, tau).mean(axis=0)
         foreign = task.test_file_path(config, test_file) if test_file else task.test_path(config)
         name = submission_name(task, config, "", score, foreign, own_test, test_config)
     else:
@@ -506,11 +552,13 @@ def main(argv: list[str] | None = None) -> dict:
     args = parser.parse_args(rest)
     layout = read_test_layout(task, args.test_config, args.test_file)
     if (Path(args.run) / "ensemble.json").is_file():
-        raise ValueError(f"{args.run} is an OOF ensemble: it holds its members' predictions of the test set it was "
-                         "built with, not models; a new test file needs every member predicted on it, which the "
-                         "ensemble command does not do yet: predict its k-fold members with --test-file (each writes "
-                         "the fold mean), or the ensemble's distilled student, one model")
-    if is_kfold_run(args.run):
+        if args.posthoc_tau is not None or args.tta_swap is not None:
+            raise ValueError(f"{args.run} is an OOF ensemble: its members predict under the settings it weighed them "
+                             "in; for another setting, predict a k-fold member with it (a <run>-tta folder) and "
+                             "build an ensemble with that member")
+        from common.commands.ensemble import predict_ensemble_run  # it imports this module
+        result = predict_ensemble_run(task, args.run, args.data_dir, args.test_file, args.submission_dir, layout)
+    elif is_kfold_run(args.run):
         result = predict_kfold_run(task, args.run, args.data_dir, args.test_file, args.submission_dir,
                                    args.posthoc_tau, args.tta_swap, layout)
     else:
