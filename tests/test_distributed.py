@@ -690,3 +690,12 @@ def test_ensemble_predict_of_a_new_test_file_under_2_processes_equals_1_process(
     np.testing.assert_allclose(saved[1], saved[2], atol=1e-6, rtol=0)
     own = np.load(tmp_path / "ensemble-cv" / "test_predictions.npz")["test"]
     np.testing.assert_allclose(saved[1], own[::-1], atol=1e-5, rtol=0)
+
+
+def test_a_user_error_under_2_processes_is_one_line():
+    """Both processes meet the missing file; the error was printed once per process (8 lines on 8 GPUs)."""
+    proc = launch(["common.commands.train", "--task", "xiaobu", "--data-dir", str(ROOT / "no-such-folder")], 2)
+    assert proc.returncode != 0
+    errors = [line for line in proc.stderr.splitlines() if "error: pair file not found" in line]
+    assert errors == [f"error: pair file not found: {ROOT / 'no-such-folder'}/desensitized_oppo/train.tsv"], \
+        describe(proc)

@@ -365,3 +365,18 @@ def test_a_kfold_rerun_checks_the_process_count_of_its_own_unfinished_folds_only
     config.only_folds = ""
     with pytest.raises(ValueError, match=r"fold1/checkpoint was written by 2 processes, this run has 1"):
         check_rerun_config(config, tmp_path)
+
+
+def test_an_error_line_of_another_process_waits_and_names_it(monkeypatch, capsys):
+    """Under a launch rank 0 prints at once; another rank waits (the launcher stops it when rank 0 failed too) and
+    then prints its own line with its rank, so a failure of that process alone is still seen."""
+    from common.commands import args
+
+    waited = []
+    monkeypatch.setattr("time.sleep", waited.append)
+    for rank, expected in (("0", "error: bad file"), ("1", "[process 1] error: bad file"), ("", "error: bad file")):
+        monkeypatch.setenv("RANK", rank)
+        with pytest.raises(SystemExit) as exit_:
+            args.exit_with("error: bad file", 2)
+        assert exit_.value.code == 2 and capsys.readouterr().err == expected + "\n"
+    assert waited == [args.OTHER_PROCESS_GRACE]

@@ -56,7 +56,8 @@ def run_cli(main: Callable[[], Any]) -> None:
     The message already names the file, line and what was expected; set
     ``COMMON_TRACEBACK=1`` to see the full traceback instead. Ctrl-C prints one line and exits
     130 (the shell's code for SIGINT): every output is written atomically, so none is
-    half-written, and the same command continues (:data:`INTERRUPTED`).
+    half-written, and the same command continues (:data:`INTERRUPTED`). Under a distributed
+    launch the line comes once, not once per process (:func:`exit_with`).
     """
     if os.environ.get("COMMON_TRACEBACK"):
         main()
@@ -65,12 +66,32 @@ def run_cli(main: Callable[[], Any]) -> None:
             main()
         except USER_ERRORS as err:
             message = err.args[0] if isinstance(err, KeyError) and err.args else err
-            print(f"error: {message}", file=sys.stderr)
-            sys.exit(2)
+            exit_with(f"error: {message}", 2)
         except KeyboardInterrupt:
-            print(INTERRUPTED, file=sys.stderr)
-            sys.exit(130)
+            exit_with(INTERRUPTED, 130)
     end_processes()
+
+
+# how long a process other than the main one waits before reporting its own failure (seconds)
+OTHER_PROCESS_GRACE = 5.0
+
+
+def exit_with(line: str, code: int) -> None:
+    """Print ``line`` on stderr and exit with ``code``; under ``accelerate launch`` (torchrun's ``RANK``), once.
+
+    Every process of a launch meets the same bad input (or Ctrl-C) and failed alike, so each printed the
+    same line: 8 of them on 8 GPUs. The main process (rank 0) prints at once; another waits
+    :data:`OTHER_PROCESS_GRACE` seconds first: if rank 0 failed too, the launcher stops the others when it
+    exits, before they print. A failure of that process alone is still reported (after the wait), naming it.
+    """
+    rank = int(os.environ.get("RANK", "0") or 0)
+    if rank:
+        import time
+
+        time.sleep(OTHER_PROCESS_GRACE)
+        line = f"[process {rank}] {line}"
+    print(line, file=sys.stderr, flush=True)
+    sys.exit(code)
 
 
 INTERRUPTED = ("interrupted: no output is half-written; rerun the same command to continue (train and pretrain "
