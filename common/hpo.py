@@ -80,6 +80,15 @@ from common.training.callbacks import Callback
 
 logger = logging.getLogger("common.hpo")
 
+
+def _without_interrupt_tracebacks(record: logging.LogRecord) -> bool:
+    """A filter of Optuna's trial log: the "Trial N failed ... KeyboardInterrupt()" warning of a Ctrl-C'd trial
+    keeps its line and loses its traceback (tune logs that the trial is queued again, and the command ends
+    with one line)."""
+    if record.exc_info and record.exc_info[0] is not None and issubclass(record.exc_info[0], KeyboardInterrupt):
+        record.exc_info, record.exc_text = None, None
+    return True
+
 # name -> ("float", low, high[, log]) | ("int", low, high) | ("categorical", [choices])
 SearchSpace = Mapping[str, tuple]
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
@@ -445,7 +454,12 @@ def run_study(study: optuna.Study, objective: Callable[[optuna.Trial], float], t
                 on_wait()
             continue
         waiting_logged = False
-        study.optimize(guarded, n_trials=1, catch=(SurplusTrial,))
+        optuna_logger = logging.getLogger("optuna.study._optimize")  # where Optuna logs a failed trial
+        optuna_logger.addFilter(_without_interrupt_tracebacks)
+        try:
+            study.optimize(guarded, n_trials=1, catch=(SurplusTrial,))
+        finally:
+            optuna_logger.removeFilter(_without_interrupt_tracebacks)
         if outcome.get("surplus"):
             continue
         ran += 1
