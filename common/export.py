@@ -62,10 +62,10 @@ from typing import Any, Callable, Sequence
 import torch
 from torch import nn
 
-from common.commands.args import given_task, run_cli
+from common.commands.args import run_cli
 from common.io import print_result, replace_dir_atomic, write_json_atomic
 from common.losses import NEG_INF
-from common.run import ENVIRONMENT_FILE, process_state
+from common.run import process_state, trained_task
 from common.task import TASKS
 
 logger = logging.getLogger("common.export")
@@ -139,7 +139,8 @@ class NamedInputs(nn.Module):
 
 
 def pair_logits(module: nn.Module, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
-    """(B, C) logits of a pair classifier (:class:`common.pair_classifier.PairClassifier`, ``BertPairClassifier``)."""
+    """(B, C) logits of a classifier returning HF-style outputs (:class:`common.pair_classifier.PairClassifier`,
+    ``BertPairClassifier``, a custom task's model)."""
     return module(**inputs).logits
 
 
@@ -266,15 +267,6 @@ class NerLogits(nn.Module):
 
 
 # ------------------------------------------------------------ loading runs
-def trained_task(run_dir: Path) -> str | None:
-    """The ``--task`` value of the command that last started ``run_dir`` (its ``environment.json``), if recorded."""
-    try:
-        starts = json.loads((run_dir / ENVIRONMENT_FILE).read_text(encoding="utf-8"))["starts"]
-        command = [str(arg) for arg in starts[-1].get("command") or []]
-    except (OSError, ValueError, KeyError, IndexError, TypeError, AttributeError):
-        return None
-    return given_task(command[1:]) or None
-
 
 def decision(run_dir: Path) -> dict[str, Any]:
     """How the run's submission turns the graph's logits into labels, which the graph does not hold: its
@@ -402,7 +394,9 @@ def load_pair_spec(task_name: str, run_dir: Path, rows: int, batch_size: int, da
         kind = "joint MLM label logits at [CLS] (B, 2)"
         extra["labels"] = list(LABEL_TOKENS)
     else:
-        fn, kind = pair_logits, "pair classifier logits (B, 2)"
+        with torch.no_grad():  # the model's own class and class count (a custom task's model too)
+            classes = pair_logits(module, batches[0]).shape[-1]
+        fn, kind = pair_logits, f"{type(module).__name__} logits (B, {classes})"
     graph = NamedInputs(module, names, fn)
     return ExportSpec(task.name, run_dir.name, kind, graph, lambda batch: fn(module, batch), names,
                       {0: "batch"}, batches, extra)

@@ -155,6 +155,7 @@ def test_xiaobu_model_with_exact_match_bits(tmp_path, joint):
     assert names == (["input_ids", "attention_mask", "token_type_ids"] if joint else  # the default n-gram bit too
                      ["input_ids", "attention_mask", "token_type_ids", "match_ids", "ngram_match_ids"])
     assert ("joint" in info["model"]) == joint
+    assert joint or info["model"] == "BertPairClassifier logits (B, 2)"  # the model's class, not a fixed text
     config = json.loads((run / "config.json").read_text(encoding="utf-8"))
     assert {k: info["decision"][k] for k in ("tta_swap", "posthoc_tau")} == \
         {k: config[k] for k in ("tta_swap", "posthoc_tau")}
