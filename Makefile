@@ -219,7 +219,7 @@ NER_DATA_DIR = $(DATA)/$(or $(NER_DIR_$(DATASET)),ner/$(DATASET))
 NER_DATA_GIVEN = $(or $(filter command line environment,$(origin DATA)),$(if $(DATASET),$(filter command line environment,$(origin DATASET))))
 
 ner-train: venv ## train NER on DATASET (default cluener) or your files (DATASET= ARGS="--format bio --data-dir X --train-file a --dev-file b")
-	$(PY) -m competitions.ner.train --dataset $(DATASET) --data-dir $(NER_DATA_DIR) $(ARGS)
+	$(PY) -m competitions.ner.train $(if $(DATASET),--dataset $(DATASET) --data-dir $(NER_DATA_DIR)) $(ARGS)
 
 ner-predict: venv ## dev metrics (result line) + test prediction of a run, the run folder untouched (its own data unless DATA/DATASET given): make ner-predict RUN=runs/ner/<name>
 	@test -n "$(RUN)" || (echo "usage: make ner-predict RUN=runs/ner/<name>" >&2; exit 2)

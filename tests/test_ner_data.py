@@ -1,5 +1,7 @@
 """Spans -> model inputs -> spans: nested spans and long texts cut into pieces round-trip."""
 
+import os
+
 import torch
 
 from common.layers.global_pointer import GlobalPointer
@@ -57,6 +59,19 @@ def test_presets_read_when_linked():
     assert [len(v) for v in data.values()] == [5, 5, 1345] and data["test"][0].id == 0  # --limit: test whole
     assert detect_preset(DATA / "ner" / "cluener") == "cluener"
     assert detect_preset(DATA / "ner" / "resume") == "resume"
+
+
+def test_a_folder_is_a_preset_only_when_it_is_the_presets_folder(tmp_path):
+    """A folder of one's own train.txt / dev.txt is not the power preset (its format, name and note); the preset's
+    own folder, or a copy named after it, is."""
+    for folder in (tmp_path / "mine", tmp_path / "power"):
+        folder.mkdir()
+        for name in ("train.txt", "dev.txt"):
+            (folder / name).write_text("中 B-X\n\n", encoding="utf-8")
+    assert detect_preset(tmp_path / "mine") == "" and detect_preset(tmp_path / "power") == "power"
+    with pytest.raises(ValueError, match="no --train-file, --format, --dev-file"):  # neither its files nor format
+        resolve_data_options(NerConfig(data_dir=str(tmp_path / "mine")))
+    assert resolve_data_options(NerConfig(data_dir=str(tmp_path / "power"))).format == "bme"
 
 
 def test_bio_files_by_flags_only():
@@ -125,3 +140,18 @@ def test_prediction_batches_by_length_and_returns_spans_in_text_order(tiny_token
     spans, rate = predict_spans(model, examples, tiny_tokenizer, ["x"], max_length=64, batch_size=2)
     assert spans == [[Span(0, len(t) - 1, "x")] for t in texts] and rate > 0
     assert model.lengths == [[2, 2], [5, 6], [11]]  # shortest first, padding within a batch minimal
+
+
+def test_make_ner_train_with_an_empty_dataset_passes_no_preset_flags():
+    """``make ner-train DATASET= ARGS="--format bio --data-dir X ..."`` (README's form for one's own files) passed
+    ``--dataset`` with no value, and argparse refused it."""
+    import subprocess
+
+    def command(*variables):
+        return subprocess.run(["make", "-n", "--no-print-directory", "ner-train", *variables], cwd=ROOT, check=True,
+                              capture_output=True, text=True, env={**os.environ, "MAKEFLAGS": ""}).stdout.splitlines()[-1]
+
+    own = command("DATASET=", "ARGS=--format bio --data-dir mine --train-file a.txt --dev-file b.txt")
+    assert own.split()[1:] == ["-m", "competitions.ner.train", "--format", "bio", "--data-dir", "mine", "--train-file",
+                               "a.txt", "--dev-file", "b.txt"]
+    assert command("DATASET=resume").split()[3:] == ["--dataset", "resume", "--data-dir", "data/ner/resume"]

@@ -19,9 +19,9 @@ A new BIO corpus trains with flags only::
 
 ``--dataset NAME`` picks a preset of :data:`PRESETS`: a plain dict of defaults for the
 flags above, which explicit flags (and ``--config`` files) override. Without
-``--dataset`` and without ``--train-file``, a ``--data-dir`` holding a preset's default
-train and dev files is recognised as that preset (e.g. CLUENER's ``train.json`` /
-``dev.json``). The resolved options are written into the run's ``config.json``, so a
+``--dataset`` and without ``--train-file``, a ``--data-dir`` that is a preset's folder (its
+own, or a copy named after it, e.g. ``my/cluener``) holding its default train and dev files
+is recognised as that preset; a folder of one's own files is not, whatever their names. The resolved options are written into the run's ``config.json``, so a
 saved run needs no preset to predict.
 
 =============  ========================================================  ==============================
@@ -108,11 +108,18 @@ def _unset(value: Any) -> bool:
 
 
 def detect_preset(data_dir: str | Path) -> str:
-    """The first preset whose default train and dev files are in ``data_dir`` ("" when none)."""
+    """The preset whose folder ``data_dir`` is ("" when none): its own ``data_dir``, or a folder named after the
+    preset (a copy, e.g. ``my/cluener``), holding the preset's default train and dev files.
+
+    File names alone do not say it: ``train.txt`` and ``dev.txt`` are the power preset's, and any folder of
+    one's own BIO files; detected as the preset, such a folder was read in its format (BME), named ``power``
+    and warned about with the preset's note.
+    """
     root = Path(data_dir)
     for name, preset in PRESETS.items():
         files = [preset["train_file"]] + ([preset["dev_file"]] if preset.get("dev_file") else [])
-        if all((root / f).is_file() for f in files):
+        own = root.resolve() == Path(preset["data_dir"]).resolve() or root.resolve().name == name
+        if own and all((root / f).is_file() for f in files):
             return name
     return ""
 
