@@ -31,7 +31,7 @@ other folds and predicts fold k, the same scheme that made the members' OOF.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from functools import partial
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -345,6 +345,18 @@ class FeatureOptions:
     def __post_init__(self) -> None:
         if self.gbm_features not in GBM_FEATURES:
             raise ValueError(f"gbm_features must be one of {list(GBM_FEATURES)}, got {self.gbm_features!r}")
+
+
+# the FeatureOptions each member is fitted with (the others change nothing in it)
+MEMBER_OPTIONS = {"tfidf": ("ngram_max", "with_sum", "C"), "tfidf-word": ("ngram_max", "with_sum", "C"),
+                  "gbm": ("ngram_max", "with_sum", "gbm_iterations", "gbm_learning_rate", "gbm_leaves", "gbm_svd",
+                          "gbm_features", "seed")}
+
+
+def member_options(spec: str, options: FeatureOptions | dict) -> dict:
+    """``{option: value}`` of the options member ``spec`` is fitted with (:data:`MEMBER_OPTIONS`)."""
+    values = options if isinstance(options, dict) else asdict(options)
+    return {k: values[k] for k in MEMBER_OPTIONS[spec] if k in values}
 
 
 def text_kind(pairs: Sequence[tuple]) -> str:

@@ -283,6 +283,39 @@ def save_config(config: Any, run_dir: Path) -> Path:
 
 
 ENVIRONMENT_FILE = "environment.json"
+
+
+def trained_task(run_dir: str | Path) -> str | None:
+    """The ``--task`` value of the command that last started ``run_dir`` (its ``environment.json``), if recorded."""
+    from common.commands.args import given_task
+
+    try:
+        starts = json.loads((Path(run_dir) / ENVIRONMENT_FILE).read_text(encoding="utf-8"))["starts"]
+        command = [str(arg) for arg in starts[-1].get("command") or []]
+    except (OSError, ValueError, KeyError, IndexError, TypeError, AttributeError):
+        return None
+    return given_task(command[1:]) or None
+
+
+def check_run_task(run_dir: str | Path, task: Any) -> None:
+    """Refuse a run folder made by another task's command than ``task`` (a :class:`common.task.Task`), as its
+    ``environment.json`` records it; a folder that records none passes.
+
+    Raises:
+        ValueError: one line naming the run's task, before anything is read with the wrong task's readers
+            (they failed on some file of the run's data, e.g. "tiny/xb/dev.txt not found").
+    """
+    from common.task import get_task
+
+    recorded = trained_task(run_dir)
+    if not recorded or recorded == task.name:
+        return
+    try:
+        name = get_task(recorded).name
+    except (ValueError, ImportError):  # a module that is gone: nothing to compare with
+        return
+    if name != task.name:
+        raise ValueError(f"{run_dir} is a run of --task {recorded}, not {task.name}: give --task {recorded}")
 # Installed distributions whose numerics reach a run's numbers (None where not installed).
 NUMERIC_PACKAGES = ("torch", "transformers", "accelerate", "numpy", "scipy", "scikit-learn", "threadpoolctl",
                     "gensim", "jieba", "pytorch-crf", "onnxruntime")

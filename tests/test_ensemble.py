@@ -3,6 +3,7 @@ stack against a direct scikit-learn computation, aligned members, and an end-to-
 
 import json
 import shutil
+import sys
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -272,6 +273,9 @@ def test_ensemble_of_two_kfold_runs_and_tfidf_gbm_writes_a_valid_submission(tmp_
     runs = [str(tmp_path / "cv"), str(tmp_path / "cv-seed2"), "tfidf", "gbm"]
     args = ["--task", "xiaobu", "--data-dir", str(XIAOBU), "--gbm-iterations", "20", "--runs"] + runs
     result = ensemble.main(args)
+    # --gbm-iterations 20: the gbm member's own folder (the tfidf member's options are the defaults)
+    gbm_dir = ensemble.feature_cache_dir(tmp_path / "cv", "gbm", FeatureOptions(gbm_iterations=20))
+    assert gbm_dir.name.startswith("cv-gbm-") and gbm_dir.is_dir() and not (tmp_path / "cv-gbm").exists()
     assert result["method"] in ("caruana", "stack") and set(result["members"]) == {"cv", "cv-seed2", "tfidf", "gbm"}
     assert f"cv{result['cv']['auc']:.4f}" in result["submission"]
     assert validate_probability_file(result["submission"], 16) == result["rows"] == 16  # every test line once
@@ -283,7 +287,7 @@ def test_ensemble_of_two_kfold_runs_and_tfidf_gbm_writes_a_valid_submission(tmp_
     assert set(report["stack"]) >= {"oof_in_sample", "oof_cross_fitted", "coefficients"}
     assert report["oof"] == report[report["method"]]["oof_cross_fitted"]
     # the ensemble is itself a k-fold run: same ids, labels and folds as its members
-    members = [load_member(r) for r in (tmp_path / "cv", run, tmp_path / "cv-tfidf", tmp_path / "cv-gbm")]
+    members = [load_member(r) for r in (tmp_path / "cv", run, tmp_path / "cv-tfidf", gbm_dir)]
     check_members(members)
     assert members[1].per_fold.shape == (2, 16)
     assert json.loads((run / "folds.json").read_text())["fold"] == members[1].fold.tolist()
@@ -307,25 +311,25 @@ def test_ensemble_of_two_kfold_runs_and_tfidf_gbm_writes_a_valid_submission(tmp_
         assert np.allclose(per_fold[k], sum(w * parts[n].per_fold[k] for n, w in weights.items()), atol=1e-3)
         assert not np.allclose(per_fold[k], sum(w * parts[n].test for n, w in weights.items()), atol=1e-3)
     # each member cache and the ensemble record the environment they were fitted in
-    for folder in ("cv-gbm", "cv-tfidf", "ensemble-cv"):
-        assert len(json.loads((tmp_path / folder / "environment.json").read_text())["starts"]) == 1
+    for folder in (gbm_dir, tmp_path / "cv-tfidf", tmp_path / "ensemble-cv"):
+        assert len(json.loads((folder / "environment.json").read_text())["starts"]) == 1
     # a rerun reuses the cached tfidf / gbm members
-    stamp = (tmp_path / "cv-gbm" / "oof.npz").stat().st_mtime_ns
+    stamp = (gbm_dir / "oof.npz").stat().st_mtime_ns
     again = ensemble.main(args)
-    assert (tmp_path / "cv-gbm" / "oof.npz").stat().st_mtime_ns == stamp and again["cv"] == result["cv"]
+    assert (gbm_dir / "oof.npz").stat().st_mtime_ns == stamp and again["cv"] == result["cv"]
     # ... but not one fitted before the members ran with one thread (its member.json has no "threads")
-    meta = json.loads((tmp_path / "cv-gbm" / "member.json").read_text())
+    meta = json.loads((gbm_dir / "member.json").read_text())
     assert meta.pop("threads") == 1
-    (tmp_path / "cv-gbm" / "member.json").write_text(json.dumps(meta))
+    (gbm_dir / "member.json").write_text(json.dumps(meta))
     ensemble.main(args)
-    assert (tmp_path / "cv-gbm" / "oof.npz").stat().st_mtime_ns != stamp
+    assert (gbm_dir / "oof.npz").stat().st_mtime_ns != stamp
     # ... nor one fitted with another OpenBLAS kernel set (common.blas), which moved the Sohu gbm's bins
-    meta = json.loads((tmp_path / "cv-gbm" / "member.json").read_text())
+    meta = json.loads((gbm_dir / "member.json").read_text())
     assert meta["blas"] == openblas_kernels()
-    (tmp_path / "cv-gbm" / "member.json").write_text(json.dumps({**meta, "blas": "AnotherCore"}))
-    stamp = (tmp_path / "cv-gbm" / "oof.npz").stat().st_mtime_ns
+    (gbm_dir / "member.json").write_text(json.dumps({**meta, "blas": "AnotherCore"}))
+    stamp = (gbm_dir / "oof.npz").stat().st_mtime_ns
     ensemble.main(args)
-    assert (tmp_path / "cv-gbm" / "oof.npz").stat().st_mtime_ns != stamp
+    assert (gbm_dir / "oof.npz").stat().st_mtime_ns != stamp
     # a run on other folds is refused with one line naming it
     other = tmp_path / "other-folds"
     shutil.copytree(tmp_path / "cv-seed2", other)
@@ -380,7 +384,7 @@ def test_the_combiner_is_climbed_and_chosen_on_metric_for_best_model_and_reporte
         ensemble(task, members, scorer, None, None, args)
 
 
-def test_an_ensemble_predicts_a_new_test_file_through_its_members(tmp_path, capsys):
+def test_an_ensemble_predicts_a_new_test_file_through_its_members(tmp_path, capsys, monkeypatch):
     """``predict --run <ensemble> --test-file F``: every member predicts F (the k-fold run's fold models, its
     inference-setting folder's through the models it names, tfidf and gbm fitted again on the same folds, an
     earlier ensemble through its own members) and the ensemble's combiner joins them. Its own test file comes
@@ -395,9 +399,15 @@ def test_an_ensemble_predicts_a_new_test_file_through_its_members(tmp_path, caps
     notta = predict.main(["--task", "xiaobu", "--run", str(tmp_path / "cv"), "--tta-swap", "false"])["run_dir"]
     runs = [str(tmp_path / "cv"), notta, "tfidf", "gbm"]
     common = ["--task", "xiaobu", "--data-dir", str(XIAOBU), "--gbm-iterations", "20"]
-    ensemble.main(common + ["--method", "stack", "--run-name", "stack", "--runs"] + runs)  # every member weighed
+    stack_args = common + ["--method", "stack", "--run-name", "stack", "--runs"] + runs  # every member weighed
+    monkeypatch.setattr(sys, "argv", ["ensemble.py", *stack_args])  # the command line environment.json records
+    ensemble.main(stack_args)
+    monkeypatch.undo()
     ensemble.main(common + ["--method", "caruana", "--run-name", "nested", "--runs",
                             str(tmp_path / "cv"), str(tmp_path / "stack"), "gbm"])
+    # another ensemble of the same first run with another tfidf option: its own tfidf member, the others' untouched
+    ensemble.main(common + ["--tfidf-C", "0.5", "--run-name", "other-c", "--runs", str(tmp_path / "cv"), "tfidf"])
+    assert len(list(tmp_path.glob("cv-tfidf*"))) == 2
     own = XIAOBU / "test.tsv"
     lines = own.read_text().splitlines()
     copy, other = tmp_path / "copy.tsv", tmp_path / "b.tsv"
@@ -420,12 +430,25 @@ def test_an_ensemble_predicts_a_new_test_file_through_its_members(tmp_path, caps
         np.testing.assert_allclose(got, saved[rows], atol=1e-5, rtol=0)  # batches of other rows: float32 sums
         assert "b-" in Path(result["submission"]).name and f"cv{result['cv']['auc']:.4f}" in result["submission"]
         assert {p.name: p.read_bytes() for p in run.iterdir() if p.is_file()} == before
+    # another data folder: its test file predicted, and the submission checked against it
+    folder = tmp_path / "b-data"
+    folder.mkdir()
+    shutil.copy(XIAOBU / "train.tsv", folder / "train.tsv")
+    (folder / "test.tsv").write_text(other.read_text())
+    result = predict.main(["--task", "xiaobu", "--run", str(tmp_path / "stack"), "--data-dir", str(folder)])
+    assert validate_probability_file(result["submission"], len(rows)) == result["rows"] == len(rows)
     # the run's own data: its submission again, from its saved predictions
     result = predict.main(["--task", "xiaobu", "--run", str(tmp_path / "stack")])
     assert validate_probability_file(result["submission"], len(lines)) == len(lines)
     with pytest.raises(ValueError, match="OOF ensemble: its members predict under the settings it weighed"):
         predict.main(["--task", "xiaobu", "--run", str(tmp_path / "stack"), "--tta-swap", "true",
                       "--test-file", str(other)])
+    with pytest.raises(ValueError, match=r"stack is a run of --task xiaobu, not afqmc: give --task xiaobu"):
+        predict.main(["--task", "afqmc", "--run", str(tmp_path / "stack"), "--test-file", str(other)])
+    shutil.move(tmp_path / "cv-tfidf", tmp_path / "moved")
+    with pytest.raises(FileNotFoundError, match=r"cv-tfidf: the tfidf member .*stack weighed is gone; rebuild"):
+        predict.main(["--task", "xiaobu", "--run", str(tmp_path / "stack"), "--test-file", str(other)])
+    shutil.move(tmp_path / "moved", tmp_path / "cv-tfidf")
     # a member predicting other probabilities than the ensemble weighed: refused, nothing written
     member = tmp_path / "cv" / "test_predictions.npz"
     arrays = dict(np.load(member))

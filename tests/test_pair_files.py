@@ -338,6 +338,22 @@ def test_submissions_of_foreign_files_of_one_stem_never_share_a_name(tmp_path):
     assert names[0].startswith("run-test-") and names[0].endswith("-score0.5")
 
 
+def test_a_test_folder_is_named_by_its_files_content(tmp_path):
+    """A task whose test set is a folder (Sohu's data tree) predicted from another ``--data-dir``: the digest of its
+    files' paths and bytes (it read the folder as one file and failed with IsADirectoryError)."""
+    from common.commands.predict import content_digest
+
+    for name in ("a", "b"):
+        for sub, text in (("x/test.txt", "1"), ("y/test.txt", "2")):
+            write((tmp_path / name / sub).parent.mkdir(parents=True, exist_ok=True) or tmp_path / name / sub, text)
+    assert content_digest(tmp_path / "a") == content_digest(tmp_path / "b")
+    write(tmp_path / "b" / "y" / "test.txt", "3")
+    assert content_digest(tmp_path / "a") != content_digest(tmp_path / "b")
+    (tmp_path / "b" / "y" / "test.txt").rename(tmp_path / "b" / "y" / "other.txt")
+    write(tmp_path / "b" / "y" / "other.txt", "2")
+    assert content_digest(tmp_path / "a") != content_digest(tmp_path / "b")  # a file of another name
+
+
 def test_columns_by_position_in_a_file_with_a_header(tmp_path):
     """--positional-header: a header row, skipped, with columns by position (as a test file of another layout may
     have, --test-config); without it the header would be a pair; with columns by name it is refused."""

@@ -8,8 +8,9 @@ configs, seeds, earlier ensembles) and non-neural members fitted on the first ru
 folds: ``tfidf`` (the TF-IDF pair features + logistic regression of
 :mod:`common.tfidf_reference`), ``tfidf-word`` (the same over jieba's words; string texts)
 and ``gbm`` (gradient boosting on pair statistics), cached as k-fold-like folders
-``<first run>-tfidf/``, ``<first run>-gbm/``, ... beside it (a
-rerun reuses them; ``--refresh`` refits). When the first run's config makes the task imply
+``<first run>-tfidf/``, ``<first run>-gbm/``, ... beside it (``-<digest>`` added for
+member options other than the defaults: :func:`feature_cache_dir`; a rerun reuses them;
+``--refresh`` refits). When the first run's config makes the task imply
 training rows (``Task.implied_rows``, e.g. Sohu's ``--implied-labels``), fold k's feature
 models train on the rows implied by the other folds' rows too, as its neural fold model did. The task's data come from the first run's
 ``config.json`` (its ``--limit`` included; ``--data-dir`` overrides the folder), and its
@@ -53,7 +54,8 @@ from common.config import config_from_dict, load_overrides
 from common.cv import assert_same_ids
 from common.ensemble import (FEATURE_MEMBERS, GBM_FEATURES, OOF_FILE, TEST_FILE, ExtraRows, FeatureOptions, Member,
                              apply_stack, better, caruana_select, check_members, condition_groups, cross_fit,
-                             feature_member, fit_stack, implied_extra_rows, load_member, stack_coefficients)
+                             feature_member, fit_stack, implied_extra_rows, load_member, member_options,
+                             stack_coefficients)
 from accelerate import Accelerator
 from common.io import atomic_path, print_result, write_json_atomic, write_text_atomic
 from common.run import broadcast_from_main, changed_values, process_state, record_environment, save_config
@@ -105,6 +107,19 @@ def run_config(task: Task, run_dir: Path, data_dir: str | None, submission_dir: 
     return config
 
 
+def feature_cache_dir(first_run: Path, spec: str, options: FeatureOptions) -> Path:
+    """The folder of member ``spec`` on ``first_run``'s folds: ``<first run>-<spec>`` at the default options, else
+    ``<first run>-<spec>-<digest of the options it is fitted with that differ>``. Two ensembles of one first run
+    with other member options (``--tfidf-C``, ``--gbm-features``) refitted one folder in turn, and the ensemble
+    built first then no longer found the member it had weighed."""
+    default = member_options(spec, FeatureOptions())
+    changed = {k: v for k, v in member_options(spec, options).items() if v != default[k]}
+    name = f"{first_run.name}-{spec}"
+    if changed:
+        name += "-" + hashlib.sha256(json.dumps(changed, sort_keys=True).encode("utf-8")).hexdigest()[:8]
+    return first_run.parent / name
+
+
 def cached_feature_member(spec: str, cache_dir: Path, ref: Member, pairs: list, test_pairs: list,
                           groups: np.ndarray | None, test_groups: np.ndarray | None, options: FeatureOptions,
                           score: Callable[[np.ndarray], dict], refresh: bool, extra: ExtraRows | None = None,
@@ -135,7 +150,10 @@ def cached_feature_member(spec: str, cache_dir: Path, ref: Member, pairs: list, 
         meta["vocabulary"] = "pool rows"  # since the IDF and SVD stopped counting the implied rows' texts again
     if not refresh and (cache_dir / "member.json").is_file() and (cache_dir / TEST_FILE).is_file():
         saved = json.loads((cache_dir / "member.json").read_text(encoding="utf-8"))
-        if saved == meta:
+
+        def fitted_with(m: dict) -> dict:  # the options the member is fitted with, not those of the other members
+            return {**m, "options": member_options(spec, m.get("options", {}))}
+        if fitted_with(saved) == fitted_with(meta):
             cached = load_member(cache_dir, spec)
             if (np.array_equal(cached.ids, ref.ids) and np.array_equal(cached.labels, ref.labels)
                     and np.array_equal(cached.fold, ref.fold) and np.array_equal(cached.test_ids, ref.test_ids)):
@@ -251,7 +269,7 @@ def main(argv: list[str] | None = None) -> dict:
             pairs = task.text_pairs(pool)
             if pairs is None:
                 raise ValueError(f"{spec}: task {task.name} gives no text pairs (Task.text_pairs) to fit it on")
-            cache = ref.run_dir.parent / f"{ref.run_dir.name}-{spec}"
+            cache = feature_cache_dir(ref.run_dir, spec, options)
             members.append(cached_feature_member(spec, cache, ref, pairs, task.text_pairs(data.test), groups,
                                                  test_groups, options, everything, args.refresh, extra, targets))
         else:
@@ -444,10 +462,19 @@ def ensemble_test_probabilities(task: Task, ensemble_dir: Path, test: list,
                               json.loads((ensemble_dir / "config.json").read_text(encoding="utf-8")))
     data = task.load_data(config)
     pool = task.cv_pool(config, data)
-    members = [load_member(_member_folder(info["run_dir"], ensemble_dir), info["name"]) for info in saved["members"]]
+    members = []
+    for spec, info in zip(args["runs"], saved["members"]):
+        folder = _member_folder(info["run_dir"], ensemble_dir)
+        if spec in FEATURE_MEMBERS and not (folder / TEST_FILE).is_file():
+            raise FileNotFoundError(f"{folder}: the {spec} member {ensemble_dir} weighed is gone; rebuild the "
+                                    "ensemble (the same command fits it again)")
+        members.append(load_member(folder, info["name"]))
     ref = members[0]
     assert_same_ids(np.asarray(task.ids(pool), dtype=str), ref.ids,
                     f"{ref.run_dir}/{OOF_FILE} against {ensemble_dir}'s data ({config.data_dir})")
+    if not np.array_equal(np.asarray(task.labels(pool)), ref.labels):
+        raise ValueError(f"{config.data_dir}: labels differ from those {ensemble_dir}'s members were scored on "
+                         f"({ref.run_dir}/{OOF_FILE}): the data changed since; rebuild the runs and the ensemble")
     check_members(members)
     groups, own_test_groups = condition_groups(task, pool, data.test)
     test_groups = condition_groups(task, pool, test)[1]
@@ -494,7 +521,8 @@ def ensemble_test_probabilities(task: Task, ensemble_dir: Path, test: list,
             T[i] = per_fold[:, len(own_pairs):].mean(axis=0)
             refitted.append(member.name)
         elif (member.run_dir / "ensemble.json").is_file():
-            T[i] = ensemble_test_probabilities(task, member.run_dir, test, accelerator)[0]
+            T[i], inner = ensemble_test_probabilities(task, member.run_dir, test, accelerator)
+            refitted += [f"{member.name}/{name}" for name in inner["refitted"]]
         else:
             T[i] = kfold_test_probabilities(task, member.run_dir, test, accelerator()).mean(axis=0)
     return combine(T, test_groups), {"members": weights, "refitted": refitted}
@@ -540,10 +568,10 @@ def predict_ensemble_run(task: Task, run_dir: str | Path, data_dir: str | None =
     probs, used = ensemble_test_probabilities(task, run_dir, test, accelerator)
     metric = task.metric_name
     foreign = task.test_file_path(config, test_file) if test_file else task.test_path(other)
-    name = submission_name(task, config, "", f"cv{saved['oof'][metric]:.4f}", foreign, own_test, test_config)
+    name = submission_name(task, other, "", f"cv{saved['oof'][metric]:.4f}", foreign, own_test, test_config)
     written: dict[str, Any] = {}
-    if process_state().is_main_process:
-        written = task.write_submission(task.test_layout(config, test_config), test, probs, saved["thresholds"], name,
+    if process_state().is_main_process:  # checked against the file predicted: another folder's test file
+        written = task.write_submission(task.test_layout(other, test_config), test, probs, saved["thresholds"], name,
                                         test_file)
         save_probabilities(Path(written["submission"]).with_suffix(".probabilities.npz"), task, [], np.zeros(0),
                            test, probs)

@@ -54,7 +54,7 @@ from common.cv import FOLD_PREDICTIONS, CVConfig, FoldResult, assert_same_ids, r
 from common.distillation import TEACHER_THRESHOLDS_FILE
 from common.io import atomic_path, print_result, write_json_atomic
 from common.losses import posthoc_arguments
-from common.run import PREDICTED_FROM, broadcast_from_main, predicted_from, process_state
+from common.run import PREDICTED_FROM, broadcast_from_main, check_run_task, predicted_from, process_state
 from common.task import Model, Task
 from common.training.inference import inference_loader, prepare_model_for_inference, run_inference
 from common.training.trainer import release_logging
@@ -163,9 +163,17 @@ def save_probabilities(path: Path, task: Task, valid: list, valid_probs: np.ndar
 
 
 def content_digest(path: Path, layout: dict | None = None) -> str:
-    """First 8 hex digits of the SHA-256 of a file's bytes, and of ``layout`` when given (the ``--test-config``
-    options it is read and submitted with). Raises OSError when ``path`` is no readable file."""
-    digest = hashlib.sha256(path.read_bytes())
+    """First 8 hex digits of the SHA-256 of a file's bytes (of a folder's: each file's relative path and bytes, in
+    path order, as a task whose test set is a folder, Sohu's, names it), and of ``layout`` when given (the
+    ``--test-config`` options it is read and submitted with). Raises OSError when ``path`` cannot be read."""
+    if path.is_dir():
+        digest = hashlib.sha256()
+        for file in sorted(p for p in path.rglob("*") if p.is_file()):
+            digest.update(str(file.relative_to(path).as_posix()).encode("utf-8") + b"\0")
+            with file.open("rb") as f:
+                digest.update(hashlib.file_digest(f, "sha256").digest())
+    else:
+        digest = hashlib.sha256(path.read_bytes())
     if layout:
         digest.update(json.dumps(layout, sort_keys=True, default=str).encode("utf-8"))
     return digest.hexdigest()[:8]
@@ -551,6 +559,7 @@ def main(argv: list[str] | None = None) -> dict:
                         help="average P over both text orders, true/false (default: the run's tta_swap)")
     args = parser.parse_args(rest)
     layout = read_test_layout(task, args.test_config, args.test_file)
+    check_run_task(args.run, task)
     if (Path(args.run) / "ensemble.json").is_file():
         if args.posthoc_tau is not None or args.tta_swap is not None:
             raise ValueError(f"{args.run} is an OOF ensemble: its members predict under the settings it weighed them "
