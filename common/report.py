@@ -284,7 +284,7 @@ def _read_config(run: Run, info: TaskInfo) -> None:
 
 def _read_single(run: Run, info: TaskInfo, curves_dir: Path) -> None:
     summary = _read_json(run.path / "metrics.json")
-    _trainer_summary(run, summary, "valid")
+    _trainer_summary(run, summary, "valid", info.metric_name)
     history = summary.get("history") or []
     epochs = (run.config or {}).get("epochs")
     budget = (run.config or {}).get("max_train_minutes")
@@ -297,18 +297,26 @@ def _read_single(run: Run, info: TaskInfo, curves_dir: Path) -> None:
         if summary.get(key):
             run.details.append(f'<p class="note">{says} after epoch {_e(str(history[-1].get("epoch")))} of '
                                f'{_e(str(epochs))}</p>')
-    value = _number(summary.get("best_metric"))
-    if value is not None and run.metric_label.startswith("valid"):
-        run.score_suffix = f"{summary.get('metric_name', '')}{value:.4f}"
+    if run.metric is not None and run.metric_label.startswith("valid"):  # as predict names the submission
+        run.score_suffix = f"{run.metric_label.split()[-1]}{run.metric:.4f}"
     run.details.append(_curve_html(run.path, summary, curves_dir / run.task / f"{run.name}.png",
                                    f"{run.task}/{run.name}"))
 
 
-def _trainer_summary(run: Run, summary: Any, prefix: str) -> None:
-    """Metric, best epoch and train time of a trainer ``metrics.json`` into ``run``."""
+def _trainer_summary(run: Run, summary: Any, prefix: str, task_metric: str = "") -> None:
+    """Metric, best epoch and train time of a trainer ``metrics.json`` into ``run``: the task's metric at the best
+    epoch when its record holds it (a run whose epochs were picked by another, ``--metric-for-best-model auc``,
+    is shown in the task's metric as its k-fold runs, ensembles and inference settings are), else the metric
+    the epochs were picked by."""
     if not isinstance(summary, dict):
         raise Incomplete("metrics.json: not an object")
     name = summary.get("metric_name") or "score"
+    best = summary.get("best") if isinstance(summary.get("best"), dict) else {}
+    if task_metric and task_metric != name and _number(best.get(task_metric)) is not None:
+        run.metric_label, run.metric = f"{prefix} {task_metric}", _number(best.get(task_metric))
+        run.best_epoch = summary.get("best_epoch")
+        run.train_seconds = _number(summary.get("train_seconds"))
+        return
     run.metric_label = f"{prefix} {name}"
     run.metric = _number(summary.get("best_metric"))
     run.best_epoch = summary.get("best_epoch")
@@ -405,7 +413,9 @@ def _oof_rows(path: Path) -> int | None:
 
 def _read_tune(run: Run, info: TaskInfo, curves_dir: Path) -> None:
     summary = _read_json(run.path / "tune_summary.json", required=False)
-    run.metric_label = f"best trial {info.metric_name or 'value'}"
+    # what the trials were scored by: their --metric-for-best-model (AFQMC's auc), not always the task's metric
+    config = run.config if isinstance(run.config, dict) else {}
+    run.metric_label = f"best trial {config.get('metric_for_best_model') or info.metric_name or 'value'}"
     if summary is None:
         run.problems.append("no tune_summary.json (study still running, or killed before its first output)")
         return

@@ -83,7 +83,9 @@ def test_tiny_sohu_tuning_run_end_to_end(tmp_path, capsys):
     if not (sohu / "sohu2021_open_data_clean").is_dir():
         pytest.skip(f"real Sohu data not linked at {sohu}")
     vocab = ["--vocab", str(SHARED_VOCAB)] if SHARED_VOCAB.is_dir() else ["--vocab", str(tmp_path / "none")]
-    args = ["--task", "sohu", "--data-dir", str(sohu), "--run-dir", str(tmp_path / "tune"), "--limit", "32", "--max-length", "32",
+    # --epochs: fixed by its flag for every trial, out of the search (the trial's draw overrode it)
+    args = ["--task", "sohu", "--data-dir", str(sohu), "--run-dir", str(tmp_path / "tune"), "--epochs", "1",
+            "--limit", "32", "--max-length", "32",
             "--batch-size", "16", "--num-layers", "1", "--hidden-size", "32", "--num-heads", "2",
             "--intermediate-size", "64", "--eval-batch-size", "256", "--trials", "3", "--pruner-startup-trials", "1"] + vocab
     result = tune.main(args)
@@ -97,6 +99,8 @@ def test_tiny_sohu_tuning_run_end_to_end(tmp_path, capsys):
     config = parse_config(SohuConfig, ["--config", str(run / "best_params.toml")])
     for name, value in result["best_params"].items():
         assert getattr(config, name) == pytest.approx(value)
+    assert "epochs" not in result["best_params"] and "learning_rate" in result["best_params"]
+    assert {json.loads((t / "config.json").read_text())["epochs"] for t in run.glob("trial[0-9]*")} == {1}
     best = run / f"trial{result['best_trial']}"
     assert (best / "model.pt").is_file() and not (best / "checkpoint").exists()
     assert json.loads((best / "metrics.json").read_text())["best_metric"] == pytest.approx(result["best_value"])

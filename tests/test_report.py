@@ -229,3 +229,24 @@ def test_page_over_every_kind_of_run_renders_in_chromium(tmp_path, capsys, monke
         assert f">{name}</a>" in dom, name
     assert f"{OOF:.4f}" in dom and "OOF auc" in dom
     assert "0.7300" in dom and "0.6811" in dom and "stack coefficient" in dom  # the ensemble's score and members
+
+
+def test_a_run_picked_by_another_metric_is_shown_in_the_tasks_and_a_study_in_its_trials(tmp_path):
+    """AFQMC picks epochs by AUC; its task metric is accuracy. A single run was shown as "valid auc" beside its own
+    inference setting's "valid accuracy" (and its submission's name, accuracy0.6550); a study's best AUC was
+    labelled "best trial accuracy"."""
+    info = report.task_info("afqmc")
+    single = tmp_path / "afqmc" / "single"
+    _write(single / "metrics.json", {"best_epoch": 1, "best_metric": 0.5702, "metric_name": "auc", "train_seconds": 3,
+                                     "best": {"epoch": 1, "accuracy": 0.655, "auc": 0.5702}, "history": [
+                                         {"epoch": 1, "accuracy": 0.655, "auc": 0.5702, "complete": True}]})
+    _write(single / "config.json", {"epochs": 1, "metric_for_best_model": "auc"})
+    run = report.describe_run(single, info, tmp_path / "curves", {}, tmp_path)
+    assert (run.metric_label, run.metric, run.score_suffix) == ("valid accuracy", 0.655, "accuracy0.6550")
+    tune = tmp_path / "afqmc" / "tune2"
+    _write(tune / "config.json", {"metric_for_best_model": "auc", "trials": 2})
+    _write(tune / "study.db", "")
+    _write(tune / "tune_summary.json", {"study": "s", "direction": "maximize", "trials": {"complete": 2},
+                                        "best_trial": 1, "best_value": 0.5673, "files": {}})
+    run = report.describe_run(tune, info, tmp_path / "curves", {}, tmp_path)
+    assert (run.kind, run.metric_label, run.metric) == ("tune", "best trial auc", 0.5673)

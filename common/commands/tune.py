@@ -4,7 +4,8 @@
 
 The search space is the task's ``search_space`` (``competitions/<task>/task.py``).
 Every other flag fixes that option for all trials (e.g. ``--limit 2000`` for quick
-trials). Trials train into ``runs/<task>/<run>/trial<N>/``; the study lives in
+trials); a flag of a searched option too takes it out of the search (``--epochs 1``: every
+trial trains 1 epoch; it was overridden by the trial's draw). Trials train into ``runs/<task>/<run>/trial<N>/``; the study lives in
 ``runs/<task>/<run>/study.db`` or ``--storage`` (rerun to add the missing trials).
 The best values are written as ``best_params.toml``, which ``train --config``
 accepts; plots as PNG. Ends with one JSON line. Trials in parallel: run several
@@ -15,6 +16,7 @@ study and sends each trial to the others; see common.hpo).
 
 from __future__ import annotations
 
+import logging
 import sys
 import time
 from pathlib import Path
@@ -29,6 +31,14 @@ from common.io import print_result
 from common.run import process_state, resolve_run_dir, save_config
 from common.training.trainer import selection_metric
 
+logger = logging.getLogger("common.commands.tune")
+
+
+def given_flag(argv: list[str], name: str) -> bool:
+    """Whether ``argv`` sets option ``name`` (``--name-with-dashes value`` or ``--name-with-dashes=value``)."""
+    flag = "--" + name.replace("_", "-")
+    return any(arg == flag or arg.startswith(flag + "=") for arg in argv)
+
 
 def main(argv: list[str] | None = None) -> dict:
     start = time.time()
@@ -38,6 +48,14 @@ def main(argv: list[str] | None = None) -> dict:
     if not task.search_space:
         raise ValueError(f"task {task.name} declares no search_space (Task.search_space): every trial would train "
                          "the same options; give the task one (common.task.training_search_space)")
+    fixed = [name for name in task.search_space if given_flag(rest, name)]
+    space = {name: spec for name, spec in task.search_space.items() if name not in fixed}
+    if fixed:
+        logger.info("fixed by the command line, not searched: %s", ", ".join(
+            f"{name} = {getattr(config, name)!r}" for name in fixed))
+    if not space:
+        raise ValueError(f"every option of task {task.name}'s search space is fixed by a flag "
+                         f"({', '.join(fixed)}): every trial would train the same options")
     data = task.load_data(config)  # bad data fails before any run folder exists
     run_dir = resolve_run_dir(config, task.name, kind="tune")
     if process_state().is_main_process:
@@ -53,7 +71,7 @@ def main(argv: list[str] | None = None) -> dict:
     # the study optimises what picks each trial's best epoch: the task's metric or --metric-for-best-model
     metric, greater = selection_metric(config.metric_for_best_model, task.metric_name, task.greater_is_better)
     task_flag = given_task(sys.argv[1:] if argv is None else argv)  # a module path as the user gave it
-    summary = run_tuning(config, run_dir, task.search_space, train_trial,
+    summary = run_tuning(config, run_dir, space, train_trial,
                          "maximize" if greater else "minimize", f"{task.name}-{config.run_name}",
                          f"Use: python -m common.commands.train --task {task_flag} --config <this file> "
                          "(with the same fixed flags as the study).")
