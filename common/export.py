@@ -268,6 +268,22 @@ class NerLogits(nn.Module):
 
 # ------------------------------------------------------------ loading runs
 
+def training_state(run_dir: Path) -> dict[str, Any]:
+    """How far the run trained: ``{"epochs_done", "epochs", "finished"}`` from its ``metrics.json`` and
+    ``config.json`` (``{}`` when either is missing or unreadable). A run stopped early or by its time budget
+    is finished; one killed or interrupted before its last epoch is not (its ``model.pt`` is its best epoch
+    so far, and ``--resume true`` would train on)."""
+    try:
+        metrics = json.loads((run_dir / "metrics.json").read_text(encoding="utf-8"))
+        epochs = int(json.loads((run_dir / "config.json").read_text(encoding="utf-8"))["epochs"])
+        done = sum(1 for h in metrics.get("history") or [] if h.get("complete", True)
+                   and float(h.get("epoch", 0)).is_integer())
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return {}
+    stopped = bool(metrics.get("stopped_early") or metrics.get("stopped_by_budget"))
+    return {"epochs_done": done, "epochs": epochs, "finished": done >= epochs or stopped}
+
+
 def decision(run_dir: Path) -> dict[str, Any]:
     """How the run's submission turns the graph's logits into labels, which the graph does not hold: its
     ``thresholds.json`` (tuned on validation rows), ``tta_swap`` (P the mean over both text orders: two
@@ -652,7 +668,12 @@ def export_run(run_dir: str | Path, output: str | Path | None = None, task: str 
                 "onnx": "model.onnx", "onnx_bytes": path.stat().st_size, "exporter": attempts[-1]["exporter"],
                 "exporter_attempts": attempts, "opset": opset, "inputs": inputs, "outputs": outputs,
                 "parity": check, "torch": torch.__version__, "onnxruntime": onnxruntime.__version__,
-                "export_seconds": round(time.time() - start, 1), "decision": decision(run_dir), **spec.extra}
+                "export_seconds": round(time.time() - start, 1), "decision": decision(run_dir),
+                "training": training_state(run_dir), **spec.extra}
+        if info["training"].get("finished") is False:
+            logger.warning("%s trained %d of its %d epochs (interrupted?): exported its best epoch so far; "
+                           "rerun its command with --resume true to finish it", run_dir,
+                           info["training"]["epochs_done"], info["training"]["epochs"])
         write_json_atomic(tmp / "export.json", info)
         replace_dir_atomic(tmp, output)
     finally:

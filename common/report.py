@@ -642,7 +642,11 @@ def _read_shift(run: Run) -> None:
 
 
 def _read_other(run: Run) -> None:
-    """A plain listing: the files of the folder and the scalar values of its ``metrics.json``."""
+    """A plain listing: the files of the folder and the scalar values of its ``metrics.json``; a folder holding no
+    file at all is incomplete (a run that made its folder and died, or a stray ``mkdir``)."""
+    if not any(p.is_file() for p in run.path.rglob("*")):
+        run.problems.append("empty folder: no file in it")
+        return
     try:
         metrics = _read_json(run.path / "metrics.json", required=False)
     except Incomplete as err:

@@ -250,6 +250,23 @@ def test_default_export_names_and_the_task_of_a_run_trained_from_a_module_path(t
     assert detect_task(run) == "my.mod"
 
 
+def test_export_json_says_whether_the_run_finished_training(tmp_path):
+    """A run interrupted after 1 of its 3 epochs was exported with nothing saying so."""
+    import json
+
+    from common.export import training_state
+
+    (tmp_path / "config.json").write_text(json.dumps({"epochs": 3}))
+    history = [{"epoch": 1, "complete": True}, {"epoch": 1.5, "complete": False}]
+    (tmp_path / "metrics.json").write_text(json.dumps({"history": history}))
+    assert training_state(tmp_path) == {"epochs_done": 1, "epochs": 3, "finished": False}
+    (tmp_path / "metrics.json").write_text(json.dumps({"history": history, "stopped_early": True}))
+    assert training_state(tmp_path)["finished"] is True
+    (tmp_path / "metrics.json").write_text(json.dumps({"history": [{"epoch": e} for e in (1, 2, 3)]}))
+    assert training_state(tmp_path) == {"epochs_done": 3, "epochs": 3, "finished": True}
+    assert training_state(tmp_path / "none") == {}
+
+
 def test_each_start_records_its_command_line(monkeypatch):
     import sys
 

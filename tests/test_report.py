@@ -250,3 +250,6 @@ def test_a_run_picked_by_another_metric_is_shown_in_the_tasks_and_a_study_in_its
                                         "best_trial": 1, "best_value": 0.5673, "files": {}})
     run = report.describe_run(tune, info, tmp_path / "curves", {}, tmp_path)
     assert (run.kind, run.metric_label, run.metric) == ("tune", "best trial auc", 0.5673)
+    (tmp_path / "afqmc" / "empty" / "sub").mkdir(parents=True)  # was listed as "other | complete"
+    run = report.describe_run(tmp_path / "afqmc" / "empty", info, tmp_path / "curves", {}, tmp_path)
+    assert run.kind == "other" and run.problems == ["empty folder: no file in it"]
