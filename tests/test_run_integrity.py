@@ -326,8 +326,8 @@ def test_ner_resume_without_a_run_name_is_refused(tmp_path):
     from competitions.ner import train
 
     with pytest.raises(ValueError, match="--resume true continues a run: give its --run-name"):
-        train.main(["--format", "bio", "--data-dir", str(ROOT / "tests" / "fixtures" / "ner_bio"), "--resume", "true",
-                    "--submission-dir", str(tmp_path / "sub")])
+        train.main(["--format", "bio", "--data-dir", str(ROOT / "tests" / "fixtures" / "ner_bio"), "--train-file",
+                    "train.txt", "--dev-file", "dev.txt", "--resume", "true", "--submission-dir", str(tmp_path / "sub")])
 
 
 def test_a_checkpoint_of_two_processes_is_not_resumed_by_one_and_nothing_is_written(tmp_path):

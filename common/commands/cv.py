@@ -76,13 +76,19 @@ def main(argv: list[str] | None = None) -> dict:
     run_dir = resolve_run_dir(config, task.name, kind="k-fold")
     check_rerun_config(config, run_dir)  # its finished folds are kept: they must be this setting's
     teacher = None
-    if pseudo or distill:  # checked before anything is written
-        teacher = round_one(task, config.pseudo_from if pseudo else config.distill_from, config, run_dir, pool,
-                            data.test, groups)
-    if distill and config.init_from:
-        check_init_folds(config.init_from, np.asarray(task.ids(pool), dtype=str), teacher.fold)
-        for k in range(config.folds):  # every fold's weights are there before any fold trains
-            init_weights_file(config.init_from, k)
+    fresh = not any(run_dir.iterdir())  # made just now: a refusal below leaves no empty folder behind
+    try:
+        if pseudo or distill:  # checked before anything is written
+            teacher = round_one(task, config.pseudo_from if pseudo else config.distill_from, config, run_dir, pool,
+                                data.test, groups)
+        if distill and config.init_from:
+            check_init_folds(config.init_from, np.asarray(task.ids(pool), dtype=str), teacher.fold)
+            for k in range(config.folds):  # every fold's weights are there before any fold trains
+                init_weights_file(config.init_from, k)
+    except (ValueError, FileNotFoundError):
+        if fresh and process_state().is_main_process and not any(run_dir.iterdir()):
+            run_dir.rmdir()
+        raise
     if process_state().is_main_process:
         save_config(config, run_dir)
 
