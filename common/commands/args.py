@@ -88,7 +88,10 @@ def exit_with(line: str, code: int) -> None:
     if rank:
         import time
 
-        time.sleep(OTHER_PROCESS_GRACE)
+        try:
+            time.sleep(OTHER_PROCESS_GRACE)
+        except KeyboardInterrupt:  # a second Ctrl-C while waiting: the same line, no traceback
+            pass
         line = f"[process {rank}] {line}"
     print(line, file=sys.stderr, flush=True)
     sys.exit(code)
