@@ -40,18 +40,22 @@ class Teacher(Member):
     rows); ``per_fold`` (K, M), row k from models that never saw fold k's rows.
     """
 
-    def check_pool(self, ids: np.ndarray, fold: np.ndarray | None = None, what: str = "") -> None:
+    def check_pool(self, ids: np.ndarray, fold: np.ndarray | None = None, what: str = "",
+                   labels: np.ndarray | None = None) -> None:
         """Refuse a pool (and folds) other than the teacher's.
 
         Args:
             ids: (N,) the pool ids in the task's order.
             fold: (N,) the fold of every row in the run that learns from the teacher, or None.
             what: names the run that learns, for the message.
+            labels: (N,) the pool's labels, checked against the teacher's (:meth:`check_labels`).
 
         Raises:
-            ValueError: other ids (order included), or other folds (one line).
+            ValueError: other ids (order included), labels or folds (one line).
         """
         assert_same_ids(self.ids, np.asarray(ids, dtype=str), f"{self.run_dir}/{OOF_FILE} against {what or 'the pool'}")
+        if labels is not None:
+            self.check_labels(np.arange(len(self.ids)), labels)
         if fold is not None and not np.array_equal(self.fold, np.asarray(fold)):
             raise ValueError(f"{what or 'this run'}: folds differ from {self.run_dir}'s ({int(np.sum(self.fold != fold))} "
                              "rows in another fold); use the teacher's --folds, --fold-seed and --group-by-text")
@@ -72,18 +76,39 @@ class Teacher(Member):
         """
         return task.score(pool, self.oof_of(task.ids(pool)))[1]
 
-    def oof_of(self, ids: np.ndarray) -> np.ndarray:
+    def oof_of(self, ids: np.ndarray, labels: np.ndarray | None = None) -> np.ndarray:
         """(n,) OOF probabilities of the pool rows ``ids`` (any subset, any order).
 
+        Args:
+            labels: (n,) those rows' labels, checked against the teacher's (:meth:`check_labels`).
+
         Raises:
-            ValueError: ids the teacher's pool does not hold (one line, with a count).
+            ValueError: ids the teacher's pool does not hold (one line, with a count); other labels.
         """
         index = {i: n for n, i in enumerate(self.ids.tolist())}
         missing = [i for i in np.asarray(ids, dtype=str).tolist() if i not in index]
         if missing:
             raise ValueError(f"{len(missing)} training rows (e.g. {missing[0]!r}) have no OOF prediction in "
                              f"{self.run_dir}/{OOF_FILE}: the teacher's k-fold pool must hold them (same data, --limit)")
-        return self.oof[[index[i] for i in np.asarray(ids, dtype=str).tolist()]]
+        rows = np.array([index[i] for i in np.asarray(ids, dtype=str).tolist()], dtype=int)
+        if labels is not None:
+            self.check_labels(rows, labels)
+        return self.oof[rows]
+
+    def check_labels(self, rows: np.ndarray, labels: np.ndarray) -> None:
+        """Refuse data whose labels differ from the teacher's at its pool rows ``rows``: ids count rows by position
+        (``train:0:k``), so a training file reordered or edited since keeps the ids and moves the labels, and each
+        soft target (or pseudo-label fold) would land on another row.
+
+        Raises:
+            ValueError: one line with the count of differing rows.
+        """
+        theirs, ours = np.asarray(self.labels)[rows], np.asarray(labels)
+        differ = int(np.sum(theirs != ours)) if theirs.shape == ours.shape else len(ours)
+        if differ:
+            raise ValueError(f"{self.run_dir}/{OOF_FILE}: {differ} of {len(ours)} rows have other labels in the data "
+                             "than the teacher was scored on (a training file reordered or edited since?); rebuild "
+                             "the teacher on this data")
 
 
 def load_teacher(run_dir: str | Path) -> Teacher:

@@ -57,6 +57,20 @@ def _teacher(rng, n=120, m=40, k=3):
                    np.array([f"test:{i}" for i in range(m)]), per_fold.mean(axis=0), per_fold)
 
 
+def test_a_teacher_refuses_data_whose_labels_moved_under_the_same_ids():
+    """Ids count rows by position (``train:0:k``): a training file reordered since the teacher keeps the ids and
+    moves the labels, and the soft targets (or the pool's folds) landed on other rows without a word."""
+    teacher = _teacher(np.random.default_rng(1))
+    ids, labels = teacher.ids, teacher.labels
+    assert np.array_equal(teacher.oof_of(ids[::-1], labels[::-1]), teacher.oof[::-1])  # a subset in any order
+    teacher.check_pool(ids, teacher.fold, "run", labels)
+    moved = labels[::-1]  # the file reversed: the same ids, other rows' labels
+    with pytest.raises(ValueError, match=r"of 120 rows have other labels in the data than the teacher was scored on"):
+        teacher.oof_of(ids, moved)
+    with pytest.raises(ValueError, match=r"other labels in the data than the teacher"):
+        teacher.check_pool(ids, teacher.fold, "run", moved)
+
+
 def test_fold_k_pseudo_labels_come_from_the_fold_k_model_and_the_other_folds_threshold():
     teacher = _teacher(np.random.default_rng(0))
     for k in range(3):

@@ -42,3 +42,30 @@ def test_a_kfold_run_points_to_the_ensemble(tmp_path):
     (tmp_path / "folds.json").write_text("{}", encoding="utf-8")
     with pytest.raises(FileNotFoundError, match=r"is a k-fold run: .*the ensemble command"):
         load_probabilities(tmp_path)
+
+
+def test_a_reference_of_other_data_is_not_blended_and_training_is_not_failed_for_it(tmp_path, caplog):
+    """Sohu's default --blend-with is one fixed folder: made on another data folder, its blend failed after training
+    (exit 2, the run and its submission fine). It is now checked before training: a warning, no blend."""
+    from types import SimpleNamespace
+
+    from common.commands.predict import save_probabilities
+    from common.commands.train import blend_partner
+    from common.task import get_task
+    from tests.conftest import ROOT
+
+    task = get_task("xiaobu")
+    config = task.config_class(data_dir=str(ROOT / "tests" / "fixtures" / "xiaobu"), train_file="train.tsv",
+                               test_file="test.tsv", valid_fraction=0.25)
+    data = task.load_data(config)
+    run = SimpleNamespace(blend_with=str(tmp_path / "reference"), data_dir=config.data_dir)
+    assert blend_partner(task, run, data) == "" and "not blending" in caplog.text  # none made yet
+    (tmp_path / "reference").mkdir()
+    probs = np.full(len(data.valid), 0.5), np.full(len(data.test), 0.5)
+    save_probabilities(tmp_path / "reference" / "probabilities.npz", task, data.valid, probs[0], data.test, probs[1])
+    assert blend_partner(task, run, data) == str(tmp_path / "reference")
+    save_probabilities(tmp_path / "reference" / "probabilities.npz", task, data.valid, probs[0], data.test[:-1],
+                       probs[1][:-1])  # made on another test set
+    caplog.clear()
+    assert blend_partner(task, run, data) == "" and "was made on other data" in caplog.text
+    assert blend_partner(task, SimpleNamespace(blend_with="", data_dir="x"), data) == ""

@@ -164,7 +164,7 @@ def round_one(task, path: str, config, run_dir: Path, pool: list, test: list, gr
         fold = np.asarray(json.loads(saved.read_text(encoding="utf-8"))["fold"])
     else:
         fold = draw_folds(task, pool, config, groups)
-    teacher.check_pool(ids, fold if len(fold) == len(ids) else None, str(run_dir))
+    teacher.check_pool(ids, fold if len(fold) == len(ids) else None, str(run_dir), task.labels(pool))
     teacher.check_test(task.ids(test))
     return teacher
 

@@ -124,19 +124,17 @@ def main(argv: list[str] | None = None) -> dict:
     else:  # config.json as before: the task's options only
         config = narrow_config(config, task.config_class)
     run_dir = resolve_run_dir(config, task.name)
+    blend_with = blend_partner(task, config, data)  # checked before training: a mismatch is known at once
     summary = fit(task, config, run_dir, data.train, data.valid, data, soft_targets=soft)
     if teacher is not None and config.distill_thresholds == "teacher":  # read by predict_run, now and later
         if process_state().is_main_process:
             write_json_atomic(run_dir / TEACHER_THRESHOLDS_FILE, teacher.thresholds(task, task.cv_pool(config, data)))
         process_state().wait_for_everyone()
     result = predict_run(task, run_dir, refresh=True)
-    blend_with = getattr(config, "blend_with", "")
-    if blend_with and (Path(blend_with) / "probabilities.npz").is_file():
+    if blend_with:
         result["neural_submission"] = result["submission"]
         result["blend"] = blend_runs(task, [str(run_dir), blend_with])
         result["submission"] = result["blend"]["submission"]
-    elif blend_with:
-        logger.warning("no %s/probabilities.npz: not blending (run `make %s-baseline`)", blend_with, task.name)
     result.update({"run_dir": str(run_dir), "start": summary["origin"], "best_epoch": summary["best_epoch"],
                    "train_examples": len(data.train), "valid_examples": len(data.valid),
                    "train_seconds": round(summary["train_seconds"], 1),
@@ -145,6 +143,28 @@ def main(argv: list[str] | None = None) -> dict:
     if process_state().is_main_process:
         print_result(result)
     return result
+
+
+def blend_partner(task: Task, config: Any, data: Splits) -> str:
+    """The run the trained model is blended with (the ``blend_with`` option, Sohu's TF-IDF reference), or ""
+    with a warning when it is missing or was made on other data (other validation or test ids): the default
+    reference is one fixed folder, and blending it with a run of another data folder failed after training,
+    with exit 2, though the run and its own submission were fine."""
+    blend_with = getattr(config, "blend_with", "")
+    path = Path(blend_with) / "probabilities.npz" if blend_with else None
+    if path is None:
+        return ""
+    if not path.is_file():
+        logger.warning("no %s: not blending (run `make %s-baseline`)", path, task.name)
+        return ""
+    with np.load(path) as saved:
+        same = (saved["valid_keys"].astype(str).tolist() == [str(i) for i in task.ids(data.valid)]
+                and saved["test_ids"].astype(str).tolist() == [str(i) for i in task.ids(data.test)])
+    if not same:
+        logger.warning("%s was made on other data than %s (other validation or test rows): not blending (rerun "
+                       "the reference with this --data-dir, or give --blend-with '')", blend_with, config.data_dir)
+        return ""
+    return blend_with
 
 
 def student_targets(task: Task, config: Any, data: Splits) -> tuple[SoftTargets, Teacher]:
@@ -162,7 +182,8 @@ def student_targets(task: Task, config: Any, data: Splits) -> tuple[SoftTargets,
     teacher = load_teacher(config.distill_from)
     teacher.check_test(task.ids(data.test))
     rows = transfer_rows(len(data.test), config.distill_test_fraction, config.seed)
-    return SoftTargets(teacher.oof_of(task.ids(data.train)), [data.test[i] for i in rows], teacher.test[rows]), teacher
+    return SoftTargets(teacher.oof_of(task.ids(data.train), task.labels(data.train)), [data.test[i] for i in rows],
+                       teacher.test[rows]), teacher
 
 
 if __name__ == "__main__":
