@@ -64,9 +64,12 @@ TUNE_RUN ?= tune
 %-baseline: venv ## the task's TF-IDF + logistic regression reference
 	$(PY) -m competitions.$*.baseline $($*_DATA) $(ARGS)
 
+# The ensemble reads its data from the first run's config.json: a data folder only when DATA is given (a pair
+# contest's --config file is checked against the run, so it is always passed).
+ensemble_data = $(if $(filter pair,$(1)),$(pair_DATA),$(if $(filter command line environment,$(origin DATA)),$($(1)_DATA)))
 %-ensemble: venv ## OOF-weighted ensemble of k-fold runs (+ tfidf, gbm on their folds): make sohu-ensemble RUNS="runs/sohu/cv5 tfidf gbm"
 	@test -n "$(RUNS)" || (echo "usage: make $@ RUNS=\"runs/$*/<cv-run> [runs/$*/<cv-run> ...] [tfidf] [gbm]\"" >&2; exit 2)
-	$(PY) -m common.commands.ensemble --task $* $($*_DATA) --runs $(RUNS) $(ARGS)
+	$(PY) -m common.commands.ensemble --task $* $(call ensemble_data,$*) --runs $(RUNS) $(ARGS)
 
 # Adversarial validation (common/shift.py): out-of-fold AUC of a classifier of "test pair" against the labelled pool,
 # the n-grams that tell them apart and each pair's P(test), in runs/<task>/<task>_SHIFT_RUN (default shift)

@@ -297,6 +297,20 @@ def trained_task(run_dir: str | Path) -> str | None:
     return given_task(command[1:]) or None
 
 
+def setting_source(folder: str | Path) -> Path | None:
+    """The trained run an inference-setting folder's predictions come from: a single run's (``metrics.json``'s
+    :data:`PREDICTED_FROM`), or a k-fold run's (the folder of the model its ``fold0/fold_metrics.json`` names);
+    None for any other folder."""
+    source = predicted_from(Path(folder))
+    if source is not None:
+        return Path(source)
+    try:
+        model = json.loads((Path(folder) / "fold0" / "fold_metrics.json").read_text(encoding="utf-8")).get("model")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return Path(model).parent if model and Path(model).parent.resolve() != Path(folder).resolve() else None
+
+
 def check_run_task(run_dir: str | Path, task: Any) -> None:
     """Refuse a run folder made by another task's command than ``task`` (a :class:`common.task.Task`), as its
     ``environment.json`` records it; a folder that records none passes.
@@ -307,7 +321,7 @@ def check_run_task(run_dir: str | Path, task: Any) -> None:
     """
     from common.task import get_task
 
-    recorded = trained_task(run_dir)
+    recorded = trained_task(run_dir) or trained_task(setting_source(run_dir) or run_dir)
     if not recorded or recorded == task.name:
         return
     try:

@@ -78,6 +78,17 @@ def test_train_predict_and_clue_submission(tmp_path, data_dir, capsys):
     again = predict.main(["--task", "afqmc", "--run", str(run), "--test-file", str(data_dir / "dev.txt"),
                           "--submission-dir", str(tmp_path / "other")])
     assert again["valid"] == result["valid"] and validate_clue_submission_file(again["submission"], list(range(30))) == 30
+    # another data folder (other dev rows): scored there, decided by the run's own thresholds (they were re-tuned on
+    # the other folder's dev rows)
+    other = tmp_path / "other-data"
+    other.mkdir()
+    lines = (AFQMC / "dev.txt").read_text(encoding="utf-8").splitlines(keepends=True)
+    (other / "dev.txt").write_text("".join(lines[100:140]), encoding="utf-8")
+    for name in ("train.txt", "test.txt"):
+        (other / name).write_text((data_dir / name).read_text(encoding="utf-8"), encoding="utf-8")
+    moved = predict.main(["--task", "afqmc", "--run", str(run), "--data-dir", str(other),
+                          "--submission-dir", str(tmp_path / "moved")])
+    assert moved["thresholds"] == json.loads((run / "thresholds.json").read_text(encoding="utf-8"))
 
 
 @needs_data

@@ -395,7 +395,10 @@ def test_an_ensemble_predicts_a_new_test_file_through_its_members(tmp_path, caps
 
     data = ["--data-dir", str(XIAOBU), "--train-file", "train.tsv", "--test-file", "test.tsv",
             "--submission-dir", str(tmp_path / "sub")]
-    cv.main(["--task", "xiaobu"] + TINY + data + ["--run-dir", str(tmp_path / "cv")])
+    cv_args = ["--task", "xiaobu"] + TINY + data + ["--run-dir", str(tmp_path / "cv")]
+    monkeypatch.setattr(sys, "argv", ["cv.py", *cv_args])  # the command line environment.json records
+    cv.main(cv_args)
+    monkeypatch.undo()
     notta = predict.main(["--task", "xiaobu", "--run", str(tmp_path / "cv"), "--tta-swap", "false"])["run_dir"]
     runs = [str(tmp_path / "cv"), notta, "tfidf", "gbm"]
     common = ["--task", "xiaobu", "--data-dir", str(XIAOBU), "--gbm-iterations", "20"]
@@ -445,10 +448,27 @@ def test_an_ensemble_predicts_a_new_test_file_through_its_members(tmp_path, caps
                       "--test-file", str(other)])
     with pytest.raises(ValueError, match=r"stack is a run of --task xiaobu, not afqmc: give --task xiaobu"):
         predict.main(["--task", "afqmc", "--run", str(tmp_path / "stack"), "--test-file", str(other)])
+    # the inference-setting folder: its task is its source run's, and it predicts a new file under its setting
+    with pytest.raises(ValueError, match=r"cv-notta is a run of --task xiaobu, not afqmc"):
+        predict.main(["--task", "afqmc", "--run", notta, "--test-file", str(other)])
+    by_folder = predict.main(["--task", "xiaobu", "--run", notta, "--test-file", str(other)])
+    by_flag = predict.main(["--task", "xiaobu", "--run", str(tmp_path / "cv"), "--tta-swap", "false", "--test-file",
+                            str(other)])
+    np.testing.assert_array_equal(*[np.load(r["submission"].rsplit(".", 1)[0] + ".probabilities.npz")["test_probs"]
+                                    for r in (by_folder, by_flag)])
     shutil.move(tmp_path / "cv-tfidf", tmp_path / "moved")
     with pytest.raises(FileNotFoundError, match=r"cv-tfidf: the tfidf member .*stack weighed is gone; rebuild"):
         predict.main(["--task", "xiaobu", "--run", str(tmp_path / "stack"), "--test-file", str(other)])
     shutil.move(tmp_path / "moved", tmp_path / "cv-tfidf")
+    # a training file reordered since the runs (ids count rows by position): refused by the ensemble command, which
+    # would tune its combiner and thresholds on other rows' labels, and by predict
+    moved = tmp_path / "moved-data"
+    moved.mkdir()
+    (moved / "train.tsv").write_text("".join(reversed((XIAOBU / "train.tsv").read_text().splitlines(True))))
+    shutil.copy(XIAOBU / "test.tsv", moved / "test.tsv")
+    with pytest.raises(ValueError, match=r"moved-data: \d+ of \d+ rows have other labels than .*cv/oof.npz"):
+        ensemble.main(["--task", "xiaobu", "--data-dir", str(moved), "--gbm-iterations", "20", "--run-name", "moved",
+                       "--runs", str(tmp_path / "cv"), "tfidf"])
     # a member predicting other probabilities than the ensemble weighed: refused, nothing written
     member = tmp_path / "cv" / "test_predictions.npz"
     arrays = dict(np.load(member))

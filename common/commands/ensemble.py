@@ -171,6 +171,21 @@ def cached_feature_member(spec: str, cache_dir: Path, ref: Member, pairs: list, 
     return member
 
 
+def check_pool_labels(task: Task, pool: list, ref: Member, data_dir: str) -> None:
+    """Refuse a pool whose labels differ from those the first run's OOF predictions were scored on: ids count rows
+    by position (``train:0:k``), so a training file reordered or edited since keeps the ids and moves the labels;
+    the combiner and thresholds would be tuned on labels of other rows.
+
+    Raises:
+        ValueError: one line with the count of differing rows.
+    """
+    labels = np.asarray(task.labels(pool))
+    if labels.shape != ref.labels.shape or not np.array_equal(labels, ref.labels):
+        differ = int(np.sum(labels != ref.labels)) if labels.shape == ref.labels.shape else len(labels)
+        raise ValueError(f"{data_dir}: {differ} of {len(labels)} rows have other labels than {ref.run_dir}/{OOF_FILE} "
+                         "was scored on (a training file reordered or edited since?); rebuild the runs on this data")
+
+
 def _parser() -> argparse.ArgumentParser:
     defaults = FeatureOptions()
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -250,6 +265,7 @@ def main(argv: list[str] | None = None) -> dict:
     pool = task.cv_pool(config, data)
     assert_same_ids(np.asarray(task.ids(pool), dtype=str), ref.ids,
                     f"{ref.run_dir}/{OOF_FILE} against the task's pool (the run's data and --limit)")
+    check_pool_labels(task, pool, ref, config.data_dir)
     assert_same_ids(np.asarray(task.ids(data.test), dtype=str), ref.test_ids,
                     f"{ref.run_dir}/{TEST_FILE} against the task's test set")
     groups, test_groups = condition_groups(task, pool, data.test)  # e.g. Sohu's subtask: per-group fits
@@ -472,9 +488,7 @@ def ensemble_test_probabilities(task: Task, ensemble_dir: Path, test: list,
     ref = members[0]
     assert_same_ids(np.asarray(task.ids(pool), dtype=str), ref.ids,
                     f"{ref.run_dir}/{OOF_FILE} against {ensemble_dir}'s data ({config.data_dir})")
-    if not np.array_equal(np.asarray(task.labels(pool)), ref.labels):
-        raise ValueError(f"{config.data_dir}: labels differ from those {ensemble_dir}'s members were scored on "
-                         f"({ref.run_dir}/{OOF_FILE}): the data changed since; rebuild the runs and the ensemble")
+    check_pool_labels(task, pool, ref, config.data_dir)
     check_members(members)
     groups, own_test_groups = condition_groups(task, pool, data.test)
     test_groups = condition_groups(task, pool, test)[1]
@@ -516,8 +530,9 @@ def ensemble_test_probabilities(task: Task, ensemble_dir: Path, test: list,
                       np.abs(per_fold[:, :len(own_pairs)].mean(axis=0) - member.test).max(initial=0.0))
             if gap > REPRODUCED_TOLERANCE:
                 raise ValueError(f"{member.run_dir}: fitted again, the {spec} member's predictions are {gap:.2g} "
-                                 "away from those the ensemble weighed (other library versions or BLAS kernels: "
-                                 "its environment.json); rebuild the ensemble (--refresh)")
+                                 "away from those the ensemble weighed: the texts of its test file changed since "
+                                 "(the fit reads them), or other library versions or BLAS kernels (its "
+                                 "environment.json); rebuild the ensemble (--refresh)")
             T[i] = per_fold[:, len(own_pairs):].mean(axis=0)
             refitted.append(member.name)
         elif (member.run_dir / "ensemble.json").is_file():

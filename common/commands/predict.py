@@ -14,7 +14,8 @@ data goes to a folder beside it, ``<run>-tta`` (``-notta``, ``-posthoc<tau>``): 
 ``probabilities.npz`` and ``thresholds.json``, its ``config.json`` and a ``metrics.json`` naming the
 run it was predicted from (:data:`PREDICTED_FROM`), so that ``blend`` and the report take it as a run.
 With ``--test-file`` or another ``--data-dir`` the run folder is never written: the submission and its
-``<submission>.probabilities.npz`` go to the submission folder. ``--test-config FILE.toml`` reads
+``<submission>.probabilities.npz`` go to the submission folder; another ``--data-dir``'s validation rows are
+scored with the run's own thresholds (``thresholds.json``), not thresholds tuned on them. ``--test-config FILE.toml`` reads
 ``--test-file`` in another layout than the run's test file: the options a task names in
 ``Task.test_file_options`` (a pair contest's format, columns, ids and submission format), for that
 file and its submission only. Inference goes
@@ -268,7 +269,7 @@ def predict_run(task: Task, run_dir: str | Path, data_dir: str | None = None, te
     config, model = load_run(task, run_dir)
     accelerator = Accelerator(mixed_precision=config.mixed_precision)
     own_data = (data_dir is None or Path(data_dir) == Path(config.data_dir)) and test_file is None
-    own_test = task.test_path(config)
+    own_test, own_dir = task.test_path(config), Path(config.data_dir)
     if data_dir:
         config.data_dir = data_dir
     if submission_dir:
@@ -284,6 +285,10 @@ def predict_run(task: Task, run_dir: str | Path, data_dir: str | None = None, te
     test = data.test if test_file is None else task.load_test(task.test_layout(config, test_config), test_file)
     valid_probs = probabilities(task, config, model, data.valid, accelerator, **adjust)
     fixed = run_dir / TEACHER_THRESHOLDS_FILE  # a student that decides with its teacher's thresholds
+    if not fixed.is_file() and not own_data and (data_dir is not None and Path(data_dir) != own_dir):
+        # another data folder: its validation rows are scored, but the run decides as it was trained to decide
+        # (re-tuned there, the thresholds were fitted to other rows, maybe rows the model trained on)
+        fixed = run_dir / "thresholds.json"
     fixed_state = json.loads(fixed.read_text(encoding="utf-8")) if fixed.is_file() else None
     metrics, state = task.score(data.valid, valid_probs, fixed_state) if data.valid else ({}, fixed_state or {})
     test_probs = probabilities(task, config, model, test, accelerator, **adjust)
@@ -404,6 +409,17 @@ def kfold_test_probabilities(task: Task, run_dir: Path, test: list, accelerator:
     """
     config = json.loads((run_dir / "config.json").read_text(encoding="utf-8"))
     folds = json.loads((run_dir / "folds.json").read_text(encoding="utf-8"))["folds"]
+    return fold_test_probabilities(task, fold_model_dirs(run_dir, folds), test, accelerator, config.get("tta_swap"),
+                                   float(config.get("posthoc_tau", 0.0)))
+
+
+def fold_model_dirs(run_dir: Path, folds: int) -> list[Path]:
+    """The folder of each fold's model of a k-fold run folder: ``fold<k>``, or for a folder of predictions under
+    another inference setting (``<run>-tta``) the trained run's fold its ``fold<k>/fold_metrics.json`` names.
+
+    Raises:
+        FileNotFoundError: a fold without a model (an unfinished run).
+    """
     fold_dirs = []
     for k in range(folds):
         fold_dir = run_dir / f"fold{k}"
@@ -411,11 +427,10 @@ def kfold_test_probabilities(task: Task, run_dir: Path, test: list, accelerator:
             fold_dir = Path(json.loads((fold_dir / "fold_metrics.json").read_text(encoding="utf-8")).get("model",
                                                                                                           fold_dir))
         if not (fold_dir / "model.pt").is_file():
-            raise FileNotFoundError(f"{fold_dir / 'model.pt'} missing: fold {k} of {run_dir} has no model to "
-                                    "predict with")
+            raise FileNotFoundError(f"{fold_dir / 'model.pt'} missing: is {run_dir} a finished k-fold run? (fold {k} "
+                                    "has no model to predict with)")
         fold_dirs.append(fold_dir)
-    return fold_test_probabilities(task, fold_dirs, test, accelerator, config.get("tta_swap"),
-                                   float(config.get("posthoc_tau", 0.0)))
+    return fold_dirs
 
 
 def predict_kfold_run(task: Task, run_dir: str | Path, data_dir: str | None = None, test_file: str | None = None,
@@ -470,15 +485,14 @@ def predict_kfold_run(task: Task, run_dir: str | Path, data_dir: str | None = No
         return saved_kfold_submission(task, run_dir, config, start)
     accelerator = Accelerator(mixed_precision=config.mixed_precision)
     state = process_state()
-    fold_dirs = [run_dir / f"fold{k}" for k in range(config.folds)]
-    for fold_dir in fold_dirs:  # every fold model is there before anything is written
-        if not (fold_dir / "model.pt").is_file():
-            raise FileNotFoundError(f"{fold_dir / 'model.pt'} missing: is {run_dir} a finished k-fold run?")
+    fold_dirs = fold_model_dirs(run_dir, config.folds)  # every fold model is there before anything is written
+
+    setting = getattr(config, "tta_swap", None) if tta_swap is None else tta_swap  # a <run>-tta folder's own
 
     def fold_model(k: int) -> tuple[Any, Model, dict]:
         fold_config, model = load_run(task, fold_dirs[k])
-        if tta_swap is not None:
-            fold_config.tta_swap = tta_swap
+        if setting is not None:
+            fold_config.tta_swap = setting
         return fold_config, model, posthoc_arguments(fold_dirs[k], tau)
 
     data = task.load_data(config)
@@ -524,7 +538,7 @@ def predict_kfold_run(task: Task, run_dir: str | Path, data_dir: str | None = No
             config.data_dir = data_dir
         test = task.load_test(task.test_layout(config, test_config), test_file) if test_file \
             else task.load_data(config).test
-        test_probs = fold_test_probabilities(task, fold_dirs, test, accelerator, tta_swap, tau).mean(axis=0)
+        test_probs = fold_test_probabilities(task, fold_dirs, test, accelerator, setting, tau).mean(axis=0)
         foreign = task.test_file_path(config, test_file) if test_file else task.test_path(config)
         name = submission_name(task, config, "", score, foreign, own_test, test_config)
     else:
