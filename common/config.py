@@ -80,8 +80,11 @@ def load_overrides(cls: type, path: str | Path) -> dict[str, Any]:
 
 
 def build_parser(cls: type, description: str = "") -> argparse.ArgumentParser:
-    """An ``argparse`` parser with one ``--flag`` per dataclass field (defaults left unset)."""
-    parser = argparse.ArgumentParser(description=description or cls.__doc__)
+    """An ``argparse`` parser with one ``--flag`` per dataclass field (defaults left unset).
+
+    Flags are taken whole (``allow_abbrev=False``): argparse's prefix matching read ``--lr 1e-3`` as
+    ``--lr-scheduler 1e-3``, refused only after the run folder was written."""
+    parser = argparse.ArgumentParser(description=description or cls.__doc__, allow_abbrev=False)
     parser.add_argument("--config", action="append", default=None,
                         help="TOML file of overrides, applied before the flags; repeated, the files stack in order "
                              "(a later file's keys win)")

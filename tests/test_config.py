@@ -22,6 +22,16 @@ def test_defaults_then_file_then_flags(tmp_path):
     assert config_from_dict(Demo, config_to_dict(config) | {"gone": 1}) == config
 
 
+def test_a_flag_is_never_taken_for_a_longer_one(capsys):
+    """argparse's prefix matching read ``--lr 1e-3`` as ``--lr-scheduler 1e-3`` (refused only later, after the run
+    folder was written): an unknown flag is an error at once."""
+    from common.training.trainer import TrainConfig
+
+    with pytest.raises(SystemExit):
+        parse_config(TrainConfig, ["--lr", "1e-3"])
+    assert "unrecognized arguments: --lr 1e-3" in capsys.readouterr().err
+
+
 def test_override_files_stack_in_order(tmp_path):
     """``--config a --config b``: b's keys over a's, a's other keys kept, flags over both (the Makefile's
     ``--config quick.toml`` with a user's ``ARGS="--config fgm.toml"`` keeps quick's epochs)."""

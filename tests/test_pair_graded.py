@@ -87,6 +87,8 @@ def test_what_needs_0_1_labels_is_refused_for_graded_ones():
     with pytest.raises(ValueError, match=r"--distill-temperature: .*at temperature 1"):
         student(**POSITIONS, label_range="0,5", metric="spearman", distill_from="runs/x", distill_temperature=2.0)
     student(**POSITIONS, label_range="0,5", metric="spearman", distill_from="runs/x")  # temperature 1: taken
+    with pytest.raises(ValueError, match=r"--distill-thresholds teacher: graded labels .* have no thresholds"):
+        student(**POSITIONS, label_range="0,5", metric="spearman", distill_from="runs/x", distill_thresholds="teacher")
     with pytest.raises(ValueError, match=r"--posthoc-tau"):
         TASK.predict_step(graded(), None, torch.zeros(2), 1.0)
     with pytest.raises(ValueError, match=r"pseudo-labels are 0/1 labels"):

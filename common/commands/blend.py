@@ -1,6 +1,6 @@
 """Blend saved runs of any task: weighted mean of their probabilities, decisions re-tuned on valid.
 
-    python -m common.commands.blend --task sohu --runs runs/sohu/default runs/sohu/tfidf-baseline [--weights 1,1]
+    python -m common.commands.blend --task sohu --runs runs/sohu/default runs/sohu/tfidf-baseline [--weights 1 1]
 
 Each run folder holds ``probabilities.npz`` (written by ``predict``/``train`` and by the
 task's baseline). Keys (valid rows, test ids) are asserted equal to the task's data

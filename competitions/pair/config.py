@@ -137,3 +137,6 @@ class PairFilesConfig(SmallPairModelDefaults, TrainConfig, LogitAdjustmentConfig
             if getattr(self, "distill_from", "") and getattr(self, "distill_temperature", 1.0) != 1.0:
                 raise ValueError("--distill-temperature: with graded labels (--label-range) a student's target is "
                                  "the mix (1 - alpha) * label + alpha * teacher, at temperature 1")
+            if getattr(self, "distill_from", "") and getattr(self, "distill_thresholds", "valid") == "teacher":
+                raise ValueError("--distill-thresholds teacher: graded labels (--label-range) have no thresholds "
+                                 "to take from a teacher (the submission writes the predicted score)")
