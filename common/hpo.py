@@ -479,7 +479,8 @@ def _clean_trial_dir(trial_dir: Path, keep_model: bool) -> None:
 
 
 def run_tuning(config: TuneConfig, run_dir: str | Path, space: SearchSpace, train_trial: TrialFn,
-               direction: str, default_name: str, command_hint: str = "") -> dict[str, Any]:
+               direction: str, default_name: str, command_hint: str = "",
+               fixed: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """A whole tuning run (one worker of the study): study, trials until ``config.trials`` are finished, outputs.
 
     Each trial draws from ``space`` and trains in ``run_dir/trial<N>`` (cleared first:
@@ -513,7 +514,7 @@ def run_tuning(config: TuneConfig, run_dir: str | Path, space: SearchSpace, trai
     if config.report_only:
         study = optuna.load_study(study_name=config.study_name or default_name,
                                   storage=open_storage(config, storage_url(config, run_dir)))
-        summary = save_study_outputs(study, run_dir, command_hint)
+        summary = save_study_outputs(study, run_dir, command_hint, fixed)
         summary["trials_run_now"] = 0
         return summary
     study = create_study(config, run_dir, direction, default_name)
@@ -544,7 +545,7 @@ def run_tuning(config: TuneConfig, run_dir: str | Path, space: SearchSpace, trai
         broadcast_from_main(None)  # the other processes, if any, stop following
     for trial in study.get_trials(deepcopy=False, states=(TrialState.FAIL,)):
         _clean_trial_dir(run_dir / f"trial{trial.number}", keep_model=False)
-    summary = save_study_outputs(study, run_dir, command_hint)
+    summary = save_study_outputs(study, run_dir, command_hint, fixed)
     if not config.keep_trial_models and "best_trial" in summary:
         for trial in study.get_trials(deepcopy=False, states=FINISHED):
             if trial.number != summary["best_trial"]:
@@ -580,7 +581,8 @@ def snapshot_study(study: optuna.Study) -> optuna.Study:
     return copy
 
 
-def save_study_outputs(study: optuna.Study, run_dir: str | Path, command_hint: str = "") -> dict[str, Any]:
+def save_study_outputs(study: optuna.Study, run_dir: str | Path, command_hint: str = "",
+                       fixed: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """Write best_params.toml, trials.csv, tune_summary.json and the two plots (PNG) from the storage.
 
     All files come from one snapshot of the storage, written under a lock
@@ -627,7 +629,9 @@ def save_study_outputs(study: optuna.Study, run_dir: str | Path, command_hint: s
                    f"trial {best.number}, value {best.value:.4f}.\n"
                    f"Its model: {Path(best_dir, 'model.pt')} on host {best.user_attrs.get('host', '?')}.\n"
                    f"{command_hint}").strip()
-        write_text_atomic(run_dir / "best_params.toml", toml_overrides(best.params, comment))
+        if fixed:  # searched options the study's command line fixed: the best trial trained with them too
+            comment += f"\nFixed for every trial by the study's command line: {', '.join(sorted(fixed))}."
+        write_text_atomic(run_dir / "best_params.toml", toml_overrides({**best.params, **(fixed or {})}, comment))
         summary["files"]["best_params"] = str(run_dir / "best_params.toml")
         write_text_atomic(run_dir / "trials.csv", snap.trials_dataframe().to_csv(index=False))
         summary["files"]["trials"] = str(run_dir / "trials.csv")

@@ -104,9 +104,16 @@ def test_tiny_sohu_tuning_run_end_to_end(tmp_path, capsys):
     best = run / f"trial{result['best_trial']}"
     assert (best / "model.pt").is_file() and not (best / "checkpoint").exists()
     assert json.loads((best / "metrics.json").read_text())["best_metric"] == pytest.approx(result["best_value"])
-    # a rerun with more trials adds only the missing one
-    again = tune.main(args[:-4] + ["--trials", "4", "--pruner-startup-trials", "1"])
+    assert "epochs = 1" in (run / "best_params.toml").read_text() and config.epochs == 1  # the fixed option too
+    # a rerun with more trials adds only the missing one; with another fixed option it is refused
+    with pytest.raises(ValueError, match=r"this study was started with other options \(epochs 1 -> 2\)"):
+        tune.main(args + ["--epochs", "2", "--trials", "4"])
+    again = tune.main(args[:-4] + ["--trials", "4", "--pruner-startup-trials", "1"] + vocab)
     assert again["trials_run_now"] == 1
+    # an option a --config file sets is fixed as its flag is
+    override = tmp_path / "fixed.toml"
+    override.write_text("epochs = 1\ndropout = 0.1\n")
+    assert tune.config_file_keys(SohuConfig, ["--limit", "3", "--config", str(override)]) == ["epochs", "dropout"]
 
 
 @pytest.mark.parametrize("fields, message", [({"trials": 0}, r"--trials 0: expected >= 1"),

@@ -380,3 +380,7 @@ def test_an_error_line_of_another_process_waits_and_names_it(monkeypatch, capsys
             args.exit_with("error: bad file", 2)
         assert exit_.value.code == 2 and capsys.readouterr().err == expected + "\n"
     assert waited == [args.OTHER_PROCESS_GRACE]
+    monkeypatch.setenv("RANK", "1")  # Ctrl-C reached every process: rank 0 says it, the others exit at once
+    with pytest.raises(SystemExit) as exit_:
+        args.exit_with(args.INTERRUPTED, 130)
+    assert exit_.value.code == 130 and capsys.readouterr().err == "" and waited == [args.OTHER_PROCESS_GRACE]

@@ -83,8 +83,12 @@ def exit_with(line: str, code: int) -> None:
     same line: 8 of them on 8 GPUs. The main process (rank 0) prints at once; another waits
     :data:`OTHER_PROCESS_GRACE` seconds first: if rank 0 failed too, the launcher stops the others when it
     exits, before they print. A failure of that process alone is still reported (after the wait), naming it.
+    Ctrl-C (``code`` 130) reaches every process of the launch (the launcher forwards it and waits for its
+    children): another rank exits at once, silently.
     """
     rank = int(os.environ.get("RANK", "0") or 0)
+    if rank and code == 130:  # Ctrl-C reaches every process of the launch at once: rank 0 says it
+        sys.exit(code)
     if rank:
         import time
 

@@ -16,8 +16,10 @@ study and sends each trial to the others; see common.hpo).
 
 from __future__ import annotations
 
+import argparse
 import logging
 import sys
+from typing import Any
 import time
 from pathlib import Path
 
@@ -25,13 +27,40 @@ import optuna
 
 from common.commands.args import compound_config, given_task, run_cli, split_task
 from common.commands.train import fit
-from common.config import narrow_config, parse_config
+from common.config import load_overrides, narrow_config, parse_config
 from common.hpo import OptunaPruning, TuneConfig, run_tuning
 from common.io import print_result
-from common.run import process_state, resolve_run_dir, save_config
+from common.run import RESUME_FREE, changed_options, process_state, resolve_run_dir, save_config
 from common.training.trainer import selection_metric
 
 logger = logging.getLogger("common.commands.tune")
+
+
+# options a rerun of a study may change: how many trials, and how the trials are run and kept
+STUDY_RERUN_FREE = RESUME_FREE | {"trials", "keep_trial_models", "heartbeat_interval", "heartbeat_grace",
+                                  "trial_retries", "report_only"}
+
+
+def check_study_rerun(config: Any, run_dir: Path) -> None:
+    """Refuse to add trials to a study folder started with other options: its earlier trials trained with those
+    (another fixed ``--epochs`` or data), and its best trial and ``best_params.toml`` would mix two settings.
+
+    Raises:
+        ValueError: naming ``run_dir/config.json`` and every changed option (old -> new).
+    """
+    path = run_dir / "config.json"
+    changed = changed_options(config, path, STUDY_RERUN_FREE) if path.is_file() else []
+    if changed:
+        raise ValueError(f"{path}: this study was started with other options ({'; '.join(changed)}); rerun it with "
+                         "the same options to add trials, or start another --run-name")
+
+
+def config_file_keys(config_class: type, argv: list[str]) -> list[str]:
+    """The option names the ``--config`` files in ``argv`` set (:func:`common.config.load_overrides`)."""
+    parser = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
+    parser.add_argument("--config", action="append", default=[])
+    files = parser.parse_known_args(argv)[0].config
+    return [key for file in files for key in load_overrides(config_class, file)]
 
 
 def given_flag(argv: list[str], name: str) -> bool:
@@ -48,16 +77,18 @@ def main(argv: list[str] | None = None) -> dict:
     if not task.search_space:
         raise ValueError(f"task {task.name} declares no search_space (Task.search_space): every trial would train "
                          "the same options; give the task one (common.task.training_search_space)")
-    fixed = [name for name in task.search_space if given_flag(rest, name)]
+    given = set(config_file_keys(task.config_class, rest))
+    fixed = {name: getattr(config, name) for name in task.search_space if given_flag(rest, name) or name in given}
     space = {name: spec for name, spec in task.search_space.items() if name not in fixed}
-    if fixed:
-        logger.info("fixed by the command line, not searched: %s", ", ".join(
-            f"{name} = {getattr(config, name)!r}" for name in fixed))
+    if fixed:  # a warning: logging is not set up before the first trial, and this must be seen
+        logger.warning("fixed by the command line, not searched: %s",
+                       ", ".join(f"{name} = {value!r}" for name, value in fixed.items()))
     if not space:
         raise ValueError(f"every option of task {task.name}'s search space is fixed by a flag "
                          f"({', '.join(fixed)}): every trial would train the same options")
     data = task.load_data(config)  # bad data fails before any run folder exists
     run_dir = resolve_run_dir(config, task.name, kind="tune")
+    check_study_rerun(config, run_dir)
     if process_state().is_main_process:
         save_config(config, run_dir)
 
@@ -74,7 +105,7 @@ def main(argv: list[str] | None = None) -> dict:
     summary = run_tuning(config, run_dir, space, train_trial,
                          "maximize" if greater else "minimize", f"{task.name}-{config.run_name}",
                          f"Use: python -m common.commands.train --task {task_flag} --config <this file> "
-                         "(with the same fixed flags as the study).")
+                         "(with the same fixed flags as the study).", fixed)
     summary.update(run_dir=str(run_dir), wall_seconds=round(time.time() - start, 1))
     if process_state().is_main_process:
         print_result(summary)
