@@ -566,7 +566,7 @@ def test_fgm_and_ema_under_2_processes_train_what_1_process_trains(tmp_path):
     assert_same_training(one, two)
 
 
-@pytest.mark.parametrize("every", [0, 2])
+@pytest.mark.parametrize("every", [pytest.param(0, marks=pytest.mark.slow), 2])  # at epoch ends: the slow tier
 def test_early_stopping_under_2_processes_stops_after_the_evaluation_1_process_stops_after(tmp_path, every):
     """--early-stopping-patience, at epoch ends and with --eval-every-steps 2 (3 optimizer steps an epoch: an
     evaluation inside each epoch too): every process evaluates at the same step and reads the same metric, so 2
