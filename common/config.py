@@ -119,6 +119,21 @@ def parse_config(cls: type[T], argv: list[str] | None = None, description: str =
         SystemExit: argparse's exit on a bad flag.
         ValueError / FileNotFoundError: from the override file.
     """
+    values = explicit_values(cls, argv, description)
+    config = cls(**values)
+    if hasattr(config, "resolve_defaults"):  # defaults that depend on other options (see EncoderConfig)
+        config.resolve_defaults(explicit=set(values))
+    return config
+
+
+def explicit_values(cls: type, argv: list[str] | None = None, description: str = "") -> dict[str, Any]:
+    """``{field: value}`` of the options ``argv`` sets: its ``--config`` files' (in order), then its flags; the
+    defaults left out (:func:`parse_config` builds ``cls`` from these).
+
+    Raises:
+        SystemExit: argparse's exit on a bad flag.
+        ValueError / FileNotFoundError: from an override file.
+    """
     args = build_parser(cls, description).parse_args(argv)
     values: dict[str, Any] = {}
     for path in args.config or []:  # e.g. a Makefile's --config, then the user's ARGS="--config ..."
@@ -127,10 +142,7 @@ def parse_config(cls: type[T], argv: list[str] | None = None, description: str =
         given = getattr(args, field.name)
         if given is not None:
             values[field.name] = _coerce(cls, field.name, given, "command line")
-    config = cls(**values)
-    if hasattr(config, "resolve_defaults"):  # defaults that depend on other options (see EncoderConfig)
-        config.resolve_defaults(explicit=set(values))
-    return config
+    return values
 
 
 def check_ranges(config: Any, rules: typing.Iterable[tuple[str, bool, str]]) -> None:

@@ -80,6 +80,13 @@ class Member:
         if not self.name and self.run_dir is not None:
             self.name = Path(self.run_dir).name
 
+    def other_labels(self, labels: np.ndarray, rows: np.ndarray | None = None) -> int:
+        """How many of ``labels`` (n,) differ from the member's own at its pool rows ``rows`` (n,; None: all N):
+        ids count rows by position (``train:0:k``), so a training file reordered or edited since the member
+        was made keeps the ids and moves the labels. All n when the shapes differ."""
+        theirs, ours = (self.labels if rows is None else self.labels[rows]), np.asarray(labels)
+        return int(np.sum(theirs != ours)) if theirs.shape == ours.shape else len(ours)
+
 
 def load_member(run_dir: str | Path, name: str | None = None) -> Member:
     """Read a k-fold run folder (``oof.npz`` and ``test_predictions.npz``).

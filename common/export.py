@@ -65,7 +65,7 @@ from torch import nn
 from common.commands.args import run_cli
 from common.io import print_result, replace_dir_atomic, write_json_atomic
 from common.losses import NEG_INF
-from common.run import process_state, trained_task
+from common.run import completed_epochs, process_state, trained_task
 from common.task import TASKS
 
 logger = logging.getLogger("common.export")
@@ -276,8 +276,7 @@ def training_state(run_dir: Path) -> dict[str, Any]:
     try:
         metrics = json.loads((run_dir / "metrics.json").read_text(encoding="utf-8"))
         epochs = int(json.loads((run_dir / "config.json").read_text(encoding="utf-8"))["epochs"])
-        done = sum(1 for h in metrics.get("history") or [] if h.get("complete", True)
-                   and float(h.get("epoch", 0)).is_integer())
+        done = completed_epochs(metrics.get("history") or [])
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return {}
     stopped = bool(metrics.get("stopped_early") or metrics.get("stopped_by_budget"))

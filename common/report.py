@@ -53,7 +53,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from common.io import print_result, write_text_atomic
-from common.run import ENVIRONMENT_FILE, KIND_MARKERS, PREDICTED_FROM, folder_kinds
+from common.run import ENVIRONMENT_FILE, KIND_MARKERS, PREDICTED_FROM, completed_epochs, folder_kinds
 
 logger = logging.getLogger("common.report")
 
@@ -288,8 +288,7 @@ def _read_single(run: Run, info: TaskInfo, curves_dir: Path) -> None:
     history = summary.get("history") or []
     epochs = (run.config or {}).get("epochs")
     budget = (run.config or {}).get("max_train_minutes")
-    done = sum(1 for h in history if isinstance(h, dict) and h.get("complete", True)
-               and float(h.get("epoch", 0)).is_integer())  # --eval-every-steps adds records inside epochs
+    done = completed_epochs(history)
     if isinstance(epochs, int) and done < epochs and not budget and not summary.get("stopped_early"):
         run.problems.append(f"{done} of {epochs} epochs in metrics.json")
     for key, says in (("stopped_early", "stopped early (--early-stopping-patience)"),
@@ -314,11 +313,8 @@ def _trainer_summary(run: Run, summary: Any, prefix: str, task_metric: str = "")
     best = summary.get("best") if isinstance(summary.get("best"), dict) else {}
     if task_metric and task_metric != name and _number(best.get(task_metric)) is not None:
         run.metric_label, run.metric = f"{prefix} {task_metric}", _number(best.get(task_metric))
-        run.best_epoch = summary.get("best_epoch")
-        run.train_seconds = _number(summary.get("train_seconds"))
-        return
-    run.metric_label = f"{prefix} {name}"
-    run.metric = _number(summary.get("best_metric"))
+    else:
+        run.metric_label, run.metric = f"{prefix} {name}", _number(summary.get("best_metric"))
     run.best_epoch = summary.get("best_epoch")
     run.train_seconds = _number(summary.get("train_seconds"))
 

@@ -285,6 +285,13 @@ def save_config(config: Any, run_dir: Path) -> Path:
 ENVIRONMENT_FILE = "environment.json"
 
 
+def completed_epochs(history: list) -> int:
+    """Whole epochs a trainer's ``metrics.json`` ``history`` records as finished: records marked complete (older
+    ones lack the mark) at whole epochs (``--eval-every-steps`` adds records inside epochs)."""
+    return sum(1 for h in history if isinstance(h, dict) and h.get("complete", True)
+               and float(h.get("epoch", 0)).is_integer())
+
+
 def trained_task(run_dir: str | Path) -> str | None:
     """The ``--task`` value of the command that last started ``run_dir`` (its ``environment.json``), if recorded."""
     from common.commands.args import given_task

@@ -103,10 +103,9 @@ class Teacher(Member):
         Raises:
             ValueError: one line with the count of differing rows.
         """
-        theirs, ours = np.asarray(self.labels)[rows], np.asarray(labels)
-        differ = int(np.sum(theirs != ours)) if theirs.shape == ours.shape else len(ours)
+        differ = self.other_labels(labels, rows)
         if differ:
-            raise ValueError(f"{self.run_dir}/{OOF_FILE}: {differ} of {len(ours)} rows have other labels in the data "
+            raise ValueError(f"{self.run_dir}/{OOF_FILE}: {differ} of {len(labels)} rows have other labels in the data "
                              "than the teacher was scored on (a training file reordered or edited since?); rebuild "
                              "the teacher on this data")
 

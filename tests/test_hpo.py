@@ -74,7 +74,7 @@ def test_override_file_round_trips():
 
 
 def test_tiny_sohu_tuning_run_end_to_end(tmp_path, capsys):
-    from common.config import parse_config
+    from common.config import explicit_values, parse_config
     from common.commands import tune
     from competitions.sohu.config import SohuConfig
     from tests.conftest import DATA, SHARED_VOCAB
@@ -113,7 +113,8 @@ def test_tiny_sohu_tuning_run_end_to_end(tmp_path, capsys):
     # an option a --config file sets is fixed as its flag is
     override = tmp_path / "fixed.toml"
     override.write_text("epochs = 1\ndropout = 0.1\n")
-    assert tune.config_file_keys(SohuConfig, ["--limit", "3", "--config", str(override)]) == ["epochs", "dropout"]
+    assert list(explicit_values(SohuConfig, ["--limit", "3", "--config", str(override)])) == ["epochs", "dropout",
+                                                                                             "limit"]
 
 
 @pytest.mark.parametrize("fields, message", [({"trials": 0}, r"--trials 0: expected >= 1"),

@@ -45,18 +45,18 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 import numpy as np
+from accelerate import Accelerator
 
 from common.blas import openblas_kernels
 from common.commands.args import run_cli, split_task
-from common.commands.predict import (kfold_test_probabilities, save_probabilities, saved_kfold_submission,
-                                     submission_name)
+from common.commands.predict import (kfold_test_probabilities, other_data_dir, save_probabilities,
+                                     saved_kfold_submission, submission_name)
 from common.config import config_from_dict, load_overrides
 from common.cv import assert_same_ids
 from common.ensemble import (FEATURE_MEMBERS, GBM_FEATURES, OOF_FILE, TEST_FILE, ExtraRows, FeatureOptions, Member,
                              apply_stack, better, caruana_select, check_members, condition_groups, cross_fit,
                              feature_member, fit_stack, implied_extra_rows, load_member, member_options,
                              stack_coefficients)
-from accelerate import Accelerator
 from common.io import atomic_path, print_result, write_json_atomic, write_text_atomic
 from common.run import broadcast_from_main, changed_values, process_state, record_environment, save_config
 from common.task import Task
@@ -179,9 +179,9 @@ def check_pool_labels(task: Task, pool: list, ref: Member, data_dir: str) -> Non
     Raises:
         ValueError: one line with the count of differing rows.
     """
-    labels = np.asarray(task.labels(pool))
-    if labels.shape != ref.labels.shape or not np.array_equal(labels, ref.labels):
-        differ = int(np.sum(labels != ref.labels)) if labels.shape == ref.labels.shape else len(labels)
+    labels = task.labels(pool)
+    differ = ref.other_labels(labels)
+    if differ:
         raise ValueError(f"{data_dir}: {differ} of {len(labels)} rows have other labels than {ref.run_dir}/{OOF_FILE} "
                          "was scored on (a training file reordered or edited since?); rebuild the runs on this data")
 
@@ -510,22 +510,21 @@ def ensemble_test_probabilities(task: Task, ensemble_dir: Path, test: list,
         raise ValueError(f"{ensemble_dir}: its members' saved test predictions, combined, are {gap:.2g} away from "
                          f"its {TEST_FILE}: a member was rerun or refitted since; rebuild the ensemble")
     options = FeatureOptions(**{k: args[k] for k in asdict(FeatureOptions()) if k in args})
-    extra: list = []  # the implied rows, computed once when a feature member needs them
+    if any(spec in FEATURE_MEMBERS and c for spec, c in zip(args["runs"], counts)):  # what their refits share
+        extra = implied_extra_rows(task, config, pool, ref.fold, data)
+        pool_pairs, own_pairs = task.text_pairs(pool), list(task.text_pairs(data.test))
+        # its own test set first, counted as fitted on: the word2vec of the gbm's alignment columns learns from
+        # the texts it was fitted with, so the refit is the member the ensemble weighed
+        both_pairs = own_pairs + list(task.text_pairs(test))
+        both_groups = None if groups is None else np.concatenate([own_test_groups, test_groups])
     T = np.zeros((len(members), len(test)))
     refitted = []
     for i, (spec, member) in enumerate(zip(args["runs"], members)):
         if counts[i] == 0:
             continue  # weight 0: its predictions would not count
         if spec in FEATURE_MEMBERS:
-            if not extra:
-                extra.append(implied_extra_rows(task, config, pool, ref.fold, data))
-            # its own test set first, counted as fitted on: the word2vec of the gbm's alignment columns learns
-            # from the texts it was fitted with, so the refit is the member the ensemble weighed
-            own_pairs = task.text_pairs(data.test)
-            oof, per_fold = feature_member(spec, task.text_pairs(pool), targets, ref.fold,
-                                           list(own_pairs) + list(task.text_pairs(test)), groups,
-                                           None if groups is None else np.concatenate([own_test_groups, test_groups]),
-                                           options, extra[0], fit_test_rows=len(own_pairs))
+            oof, per_fold = feature_member(spec, pool_pairs, targets, ref.fold, both_pairs, groups, both_groups,
+                                           options, extra, fit_test_rows=len(own_pairs))
             gap = max(np.abs(oof - member.oof).max(initial=0.0),
                       np.abs(per_fold[:, :len(own_pairs)].mean(axis=0) - member.test).max(initial=0.0))
             if gap > REPRODUCED_TOLERANCE:
@@ -566,7 +565,7 @@ def predict_ensemble_run(task: Task, run_dir: str | Path, data_dir: str | None =
     config = config_from_dict(task.config_class, json.loads((run_dir / "config.json").read_text(encoding="utf-8")))
     if submission_dir:
         config.submission_dir = submission_dir
-    if test_file is None and (data_dir is None or Path(data_dir) == Path(config.data_dir)):
+    if test_file is None and not other_data_dir(config, data_dir):
         return saved_kfold_submission(task, run_dir, config, start)
     saved = read_ensemble(run_dir)  # before anything is read or predicted
     own_test = task.test_path(config)
@@ -575,7 +574,7 @@ def predict_ensemble_run(task: Task, run_dir: str | Path, data_dir: str | None =
         task.load_data(other).test
     made: list[Accelerator] = []
 
-    def accelerator() -> Accelerator:  # one, at the first neural member's precision
+    def accelerator() -> Accelerator:  # one, at the first run's precision, made when a neural member needs it
         if not made:
             made.append(Accelerator(mixed_precision=config.mixed_precision))
         return made[0]

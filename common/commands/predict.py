@@ -237,6 +237,11 @@ def read_test_layout(task: Task, path: str | None, test_file: str | None) -> dic
     return options
 
 
+def other_data_dir(config: Any, data_dir: str | None) -> bool:
+    """Whether ``data_dir`` names another data folder than the run's own ``config.data_dir``."""
+    return data_dir is not None and Path(data_dir) != Path(config.data_dir)
+
+
 def predict_run(task: Task, run_dir: str | Path, data_dir: str | None = None, test_file: str | None = None,
                 submission_dir: str | None = None, posthoc_tau: float | None = None,
                 tta_swap: bool | None = None, test_config: dict | None = None, refresh: bool = False) -> dict:
@@ -268,8 +273,9 @@ def predict_run(task: Task, run_dir: str | Path, data_dir: str | None = None, te
     release_logging()  # a run trained in this process: its train.log stays as written
     config, model = load_run(task, run_dir)
     accelerator = Accelerator(mixed_precision=config.mixed_precision)
-    own_data = (data_dir is None or Path(data_dir) == Path(config.data_dir)) and test_file is None
-    own_test, own_dir = task.test_path(config), Path(config.data_dir)
+    moved = other_data_dir(config, data_dir)
+    own_data = not moved and test_file is None
+    own_test = task.test_path(config)
     if data_dir:
         config.data_dir = data_dir
     if submission_dir:
@@ -285,7 +291,7 @@ def predict_run(task: Task, run_dir: str | Path, data_dir: str | None = None, te
     test = data.test if test_file is None else task.load_test(task.test_layout(config, test_config), test_file)
     valid_probs = probabilities(task, config, model, data.valid, accelerator, **adjust)
     fixed = run_dir / TEACHER_THRESHOLDS_FILE  # a student that decides with its teacher's thresholds
-    if not fixed.is_file() and not own_data and (data_dir is not None and Path(data_dir) != own_dir):
+    if not fixed.is_file() and moved:
         # another data folder: its validation rows are scored, but the run decides as it was trained to decide
         # (re-tuned there, the thresholds were fitted to other rows, maybe rows the model trained on)
         fixed = run_dir / "thresholds.json"
@@ -480,7 +486,7 @@ def predict_kfold_run(task: Task, run_dir: str | Path, data_dir: str | None = No
     if submission_dir:
         config.submission_dir = submission_dir
     tau, tag = inference_tag(task, config, posthoc_tau, tta_swap)
-    other_test = test_file is not None or (data_dir is not None and Path(data_dir) != Path(config.data_dir))
+    other_test = test_file is not None or other_data_dir(config, data_dir)
     if not other_test and not tag:
         return saved_kfold_submission(task, run_dir, config, start)
     accelerator = Accelerator(mixed_precision=config.mixed_precision)

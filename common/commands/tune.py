@@ -4,8 +4,8 @@
 
 The search space is the task's ``search_space`` (``competitions/<task>/task.py``).
 Every other flag fixes that option for all trials (e.g. ``--limit 2000`` for quick
-trials); a flag of a searched option too takes it out of the search (``--epochs 1``: every
-trial trains 1 epoch; it was overridden by the trial's draw). Trials train into ``runs/<task>/<run>/trial<N>/``; the study lives in
+trials); a flag (or ``--config`` file) of a searched option too takes it out of the search
+(``--epochs 1``: every trial trains 1 epoch; it was overridden by the trial's draw). Trials train into ``runs/<task>/<run>/trial<N>/``; the study lives in
 ``runs/<task>/<run>/study.db`` or ``--storage`` (rerun to add the missing trials).
 The best values are written as ``best_params.toml``, which ``train --config``
 accepts; plots as PNG. Ends with one JSON line. Trials in parallel: run several
@@ -16,7 +16,6 @@ study and sends each trial to the others; see common.hpo).
 
 from __future__ import annotations
 
-import argparse
 import logging
 import sys
 from typing import Any
@@ -27,7 +26,7 @@ import optuna
 
 from common.commands.args import compound_config, given_task, run_cli, split_task
 from common.commands.train import fit
-from common.config import load_overrides, narrow_config, parse_config
+from common.config import explicit_values, narrow_config, parse_config
 from common.hpo import OptunaPruning, TuneConfig, run_tuning
 from common.io import print_result
 from common.run import RESUME_FREE, changed_options, process_state, resolve_run_dir, save_config
@@ -55,30 +54,17 @@ def check_study_rerun(config: Any, run_dir: Path) -> None:
                          "the same options to add trials, or start another --run-name")
 
 
-def config_file_keys(config_class: type, argv: list[str]) -> list[str]:
-    """The option names the ``--config`` files in ``argv`` set (:func:`common.config.load_overrides`)."""
-    parser = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
-    parser.add_argument("--config", action="append", default=[])
-    files = parser.parse_known_args(argv)[0].config
-    return [key for file in files for key in load_overrides(config_class, file)]
-
-
-def given_flag(argv: list[str], name: str) -> bool:
-    """Whether ``argv`` sets option ``name`` (``--name-with-dashes value`` or ``--name-with-dashes=value``)."""
-    flag = "--" + name.replace("_", "-")
-    return any(arg == flag or arg.startswith(flag + "=") for arg in argv)
-
 
 def main(argv: list[str] | None = None) -> dict:
     start = time.time()
     task, rest = split_task(argv, __doc__)
-    config = parse_config(compound_config(f"{task.name}Tune", TuneConfig, task.config_class), rest,
-                          description=__doc__)
+    config_class = compound_config(f"{task.name}Tune", TuneConfig, task.config_class)
+    config = parse_config(config_class, rest, description=__doc__)
     if not task.search_space:
         raise ValueError(f"task {task.name} declares no search_space (Task.search_space): every trial would train "
                          "the same options; give the task one (common.task.training_search_space)")
-    given = set(config_file_keys(task.config_class, rest))
-    fixed = {name: getattr(config, name) for name in task.search_space if given_flag(rest, name) or name in given}
+    given = explicit_values(config_class, rest)  # flags and --config files alike
+    fixed = {name: getattr(config, name) for name in task.search_space if name in given}
     space = {name: spec for name, spec in task.search_space.items() if name not in fixed}
     if fixed:  # a warning: logging is not set up before the first trial, and this must be seen
         logger.warning("fixed by the command line, not searched: %s",
