@@ -278,7 +278,8 @@ def parse_only_folds(text: str, n_folds: int) -> list[int]:
 def run_cv(run_dir: str | Path, ids: Sequence[str], labels: np.ndarray, strata: Sequence[Hashable],
            train_fold: FoldFn, score: Callable[[np.ndarray, np.ndarray], dict[str, float]],
            config: CVConfig, groups: Sequence[int] | None = None,
-           test_ids: Sequence[str] | None = None, metric_name: str = "score") -> dict[str, Any]:
+           test_ids: Sequence[str] | None = None, metric_name: str = "score",
+           test_digest: str | None = None) -> dict[str, Any]:
     """Train every fold (skipping finished ones), collect OOF predictions, average the test ones.
 
     Args:
@@ -295,6 +296,8 @@ def run_cv(run_dir: str | Path, ids: Sequence[str], labels: np.ndarray, strata: 
         groups: (N,) optional group ids (see :func:`text_groups`).
         test_ids: (M,) test ids; fold test predictions are checked against them.
         metric_name: the key of ``score``'s result that names the CV score.
+        test_digest: the test set's content digest (:meth:`common.task.Task.examples_digest`), saved with
+            each fold's and the mean's test predictions; folds saved with another are refused.
 
     Returns:
         ``{"cv": metrics on the OOF set, "folds": per-fold metrics, "oof": (N, ...),
@@ -303,7 +306,8 @@ def run_cv(run_dir: str | Path, ids: Sequence[str], labels: np.ndarray, strata: 
         ``cv`` is computed only once every fold's predictions exist.
 
     Raises:
-        ValueError: duplicate ids, misaligned fold outputs, or a changed split.
+        ValueError: duplicate ids, misaligned fold outputs, a changed split, or folds that predicted another test
+            set (same ids, other content: the test file was edited since they were trained).
     """
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -329,18 +333,29 @@ def run_cv(run_dir: str | Path, ids: Sequence[str], labels: np.ndarray, strata: 
             if result.test is None or len(result.test) != len(test_ids):
                 raise ValueError(f"fold {k}: test predictions missing or not one per test id")
             arrays.update(test_ids=test_ids, test=np.asarray(result.test))
+            arrays.update(digest_arrays(test_digest))
         metrics = {**result.metrics, "fold_seconds": round(time.time() - start, 1)}
         if _is_main():
             write_json_atomic(fold_dir / "fold_metrics.json", metrics)
         _save_npz(done, **arrays)  # written last: its presence marks the fold done
         if not config.keep_fold_checkpoints and _is_main():
             shutil.rmtree(fold_dir / "checkpoint", ignore_errors=True)  # model.pt stays
-    return collect_cv(run_dir, ids, labels, fold, score, config, test_ids, metric_name)
+    return collect_cv(run_dir, ids, labels, fold, score, config, test_ids, metric_name, test_digest)
+
+
+def saved_digest(arrays: dict[str, np.ndarray]) -> str | None:
+    """The test-set digest saved with test predictions (``test_digest``), None for runs saved before it was."""
+    return str(arrays["test_digest"]) if "test_digest" in arrays else None
+
+
+def digest_arrays(digest: str | None) -> dict[str, np.ndarray]:
+    """``{"test_digest": digest}`` to save beside test predictions; empty when the digest is unknown."""
+    return {} if digest is None else {"test_digest": np.asarray(digest)}
 
 
 def collect_cv(run_dir: Path, ids: np.ndarray, labels: np.ndarray, fold: np.ndarray,
                score: Callable[[np.ndarray, np.ndarray], dict[str, float]], config: CVConfig,
-               test_ids: np.ndarray | None, metric_name: str) -> dict[str, Any]:
+               test_ids: np.ndarray | None, metric_name: str, test_digest: str | None = None) -> dict[str, Any]:
     """Assemble ``oof.npz``, ``test_predictions.npz`` and ``cv_metrics.json`` from the fold folders."""
     _barrier()
     parts = {}
@@ -374,9 +389,15 @@ def collect_cv(run_dir: Path, ids: np.ndarray, labels: np.ndarray, fold: np.ndar
         names = [f"fold{k}" for k in range(config.folds)]
         fold_tests = [parts[k]["test"] for k in range(config.folds)]
         assert_same_ids(test_ids, parts[0]["test_ids"], "fold0 test predictions")
+        other = [k for k in range(config.folds) if None not in (test_digest, saved_digest(parts[k]))
+                 and saved_digest(parts[k]) != test_digest]
+        if other:
+            raise ValueError(f"{run_dir}: folds {other} predicted another test set than the one read now (same ids, "
+                             "other content: the test file changed since they trained); restore it to finish this "
+                             f"run, then predict the new one with `predict --run {run_dir} --test-file <file>`")
         result["test"] = average_predictions([parts[k]["test_ids"] for k in range(config.folds)], fold_tests, names)
         _save_npz(run_dir / "test_predictions.npz", test_ids=test_ids, test=result["test"],
-                  per_fold=np.stack(fold_tests))
+                  per_fold=np.stack(fold_tests), **digest_arrays(test_digest))
     if _is_main():
         write_json_atomic(run_dir / "cv_metrics.json", {"cv": cv, "metric": metric_name, "folds": per_fold,
                                                     "n_folds": config.folds, "fold_seed": config.fold_seed})

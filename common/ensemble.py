@@ -43,7 +43,7 @@ from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.linear_model import LogisticRegression
 from threadpoolctl import threadpool_limits
 
-from common.cv import assert_same_ids
+from common.cv import assert_same_ids, saved_digest
 from common.match_features import alignment_statistics, pair_statistics, word2vec_alignment
 from common.soft_labels import check_targets, fit_soft
 from common.tfidf_reference import PairFeatures
@@ -64,6 +64,8 @@ class Member:
         oof: (N,) out-of-fold P(label 1).
         test_ids: (M,) test ids; test: (M,) fold-mean P(label 1); per_fold: (K, M).
         name: the member spec (e.g. ``tfidf``); default the run folder's name.
+        test_digest: the content digest of the test set it predicted (:meth:`common.task.Task.examples_digest`);
+            None for runs saved before it was recorded.
     """
 
     run_dir: Path
@@ -75,6 +77,7 @@ class Member:
     test: np.ndarray
     per_fold: np.ndarray
     name: str = ""
+    test_digest: str | None = None
 
     def __post_init__(self) -> None:
         if not self.name and self.run_dir is not None:
@@ -86,6 +89,19 @@ class Member:
         was made keeps the ids and moves the labels. All n when the shapes differ."""
         theirs, ours = (self.labels if rows is None else self.labels[rows]), np.asarray(labels)
         return int(np.sum(theirs != ours)) if theirs.shape == ours.shape else len(ours)
+
+    def check_test_digest(self, digest: str | None, what: str) -> None:
+        """Refuse test predictions of another test set than ``what``'s, of content digest ``digest``: ids count
+        rows (``test:k``) or repeat the file's, so a test file edited since keeps them and changes the texts.
+        Either digest None (a run saved before digests): not checked.
+
+        Raises:
+            ValueError: one line naming the run folder.
+        """
+        if None not in (digest, self.test_digest) and digest != self.test_digest:
+            raise ValueError(f"{self.run_dir}/{TEST_FILE}: predictions of another test set than {what} (same ids, "
+                             "other content: the test file changed between them); predict the test file as it is "
+                             f"now with `predict --run {self.run_dir}`, or restore it")
 
 
 def load_member(run_dir: str | Path, name: str | None = None) -> Member:
@@ -110,7 +126,8 @@ def load_member(run_dir: str | Path, name: str | None = None) -> Member:
     test = arrays["test"]
     return Member(run_dir, arrays["ids"].astype(str), arrays["labels"], arrays["fold"],
                   arrays["oof"].astype(np.float64), arrays["test_ids"].astype(str), test.astype(np.float64),
-                  arrays.get("per_fold", test[None]).astype(np.float64), name or run_dir.name)
+                  arrays.get("per_fold", test[None]).astype(np.float64), name or run_dir.name,
+                  saved_digest(arrays))
 
 
 def check_members(members: Sequence[Member]) -> None:
@@ -128,6 +145,7 @@ def check_members(members: Sequence[Member]) -> None:
             raise ValueError(f"{m.run_dir}/{OOF_FILE}: folds differ from {ref.run_dir}'s; members must be "
                              "scored on the same folds (same folds.json)")
         assert_same_ids(ref.test_ids, m.test_ids, f"{m.run_dir}/{TEST_FILE} (against {ref.run_dir})")
+        m.check_test_digest(ref.test_digest, f"{ref.run_dir}'s")
 
 
 # ------------------------------------------------------- combining members

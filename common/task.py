@@ -18,6 +18,7 @@ Examples are the task's own objects; the commands only need, per example list,
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import importlib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -139,6 +140,16 @@ class Task:
     def ids(self, examples: Sequence) -> list[str]:
         """(N,) unique string id of each example (test ids are the submission's)."""
         return [e.id for e in examples]
+
+    def examples_digest(self, examples: Sequence) -> str:
+        """First 16 hex digits of the SHA-256 of ``examples``' ``repr``, in order: what a test set is as the
+        models predict it (ids and inputs). A k-fold run records it with its test predictions, so that a test
+        file edited since (same ids, other texts) is never averaged with or served from the old file's
+        predictions. Override where an example's ``repr`` is not its content."""
+        digest = hashlib.sha256()
+        for example in examples:
+            digest.update(repr(example).encode("utf-8") + b"\0")
+        return digest.hexdigest()[:16]
 
     def labels(self, examples: Sequence) -> np.ndarray:
         """(N,) int labels of labelled examples."""

@@ -60,9 +60,11 @@ class Teacher(Member):
             raise ValueError(f"{what or 'this run'}: folds differ from {self.run_dir}'s ({int(np.sum(self.fold != fold))} "
                              "rows in another fold); use the teacher's --folds, --fold-seed and --group-by-text")
 
-    def check_test(self, test_ids: np.ndarray) -> None:
-        """Raises ValueError unless ``test_ids`` are the teacher's test ids, in order."""
+    def check_test(self, test_ids: np.ndarray, digest: str | None = None) -> None:
+        """Raises ValueError unless ``test_ids`` are the teacher's test ids, in order, and the test set's content
+        ``digest`` (:meth:`common.task.Task.examples_digest`) is the one it predicted, where both are known."""
         assert_same_ids(self.test_ids, np.asarray(test_ids, dtype=str), f"{self.run_dir}/{TEST_FILE} against the test set")
+        self.check_test_digest(digest, "the test set read now")
 
     def thresholds(self, task, pool: list) -> dict:
         """The decision state (Sohu: per-group thresholds; {} for AUC tasks) tuned on the teacher's OOF of ``pool``.
@@ -124,7 +126,7 @@ def load_teacher(run_dir: str | Path) -> Teacher:
     run_dir = Path(run_dir)
     member = load_member(run_dir)
     teacher = Teacher(run_dir, member.ids, member.labels, member.fold.astype(np.int64), member.oof,
-                      member.test_ids, member.test, member.per_fold)
+                      member.test_ids, member.test, member.per_fold, test_digest=member.test_digest)
     report = run_dir / ENSEMBLE_FILE
     if report.is_file() and not json.loads(report.read_text(encoding="utf-8")).get("per_fold_leak_free"):
         raise ValueError(f"{report}: its per-fold test predictions have seen the folds (a member without per-fold "

@@ -158,3 +158,40 @@ def test_a_kfold_run_predicts_anew_without_being_written(tmp_path):
                              "--submission-dir", str(tmp_path / "relative")])
     assert Path(relative["submission"]).name == f"cv-test-cv{other['cv']['auc']:.4f}.txt"
     assert {p: p.read_bytes() for p in run.rglob("*") if p.is_file()} == trained
+
+
+def test_a_test_file_edited_since_the_run_is_predicted_anew_never_served_stale(tmp_path):
+    """Xiaobu's test ids count lines, so a test file edited after a k-fold run keeps its ids: ``predict --run``
+    predicts it with the fold models (not the saved fold mean of the old file), and an ensemble, a teacher
+    or a resumed k-fold run refuse the old predictions (:meth:`Task.examples_digest`)."""
+    import shutil
+
+    from common.commands import cv, ensemble, predict
+
+    data = tmp_path / "data"
+    shutil.copytree(ROOT / "tests" / "fixtures" / "xiaobu", data)
+    run = tmp_path / "cv"
+    base = ["--task", "xiaobu"] + TINY + ["--data-dir", str(data), "--train-file", "train.tsv", "--test-file",
+                                          "test.tsv", "--tta-swap", "false", "--submission-dir", str(tmp_path / "sub")]
+    first = cv.main(base + ["--run-dir", str(run)])
+    old = np.load(run / "test_predictions.npz")["test"]
+    lines = (data / "test.tsv").read_text().splitlines(keepends=True)
+    (data / "test.tsv").write_text("".join(lines[1:] + lines[:1]))  # each line's pair moves up one: same ids
+    trained = {p: p.read_bytes() for p in run.rglob("*") if p.is_file()}
+
+    again = predict.main(["--task", "xiaobu", "--run", str(run)])
+    assert Path(again["submission"]).name == Path(first["submission"]).name  # the run's own file's submission
+    probs = np.load(Path(again["submission"]).with_suffix(".probabilities.npz"))["test_probs"]
+    np.testing.assert_allclose(probs, np.roll(old, -1), rtol=1e-5)  # the fold models on the file as it is now
+    assert not np.allclose(probs, old)
+    lines_out = Path(again["submission"]).read_text().split()
+    assert [float(x) for x in lines_out] == pytest.approx(np.roll(old, -1).tolist(), rel=1e-4)
+    assert {p: p.read_bytes() for p in run.rglob("*") if p.is_file()} == trained
+
+    with pytest.raises(ValueError, match="another test set .*same ids, other content"):
+        ensemble.main(["--task", "xiaobu", "--runs", str(run), "--run-dir", str(tmp_path / "ens")])
+    with pytest.raises(ValueError, match="another test set .*same ids, other content"):
+        cv.main(base + ["--run-dir", str(tmp_path / "pseudo"), "--pseudo-from", str(run)])
+    (run / "oof.npz").unlink()  # a k-fold run resumed now: its folds predicted the old file
+    with pytest.raises(ValueError, match=r"folds \[0, 1, 2\] predicted another test set"):
+        cv.main(base + ["--run-dir", str(run)])

@@ -116,7 +116,8 @@ def main(argv: list[str] | None = None) -> dict:
         return task.score([pool[i] for i in rows], predictions)[0]
 
     result = run_cv(run_dir, task.ids(pool), labels, task.strata(pool), train_fold, score, config,
-                    groups=groups, test_ids=task.ids(data.test), metric_name=task.metric_name)
+                    groups=groups, test_ids=task.ids(data.test), metric_name=task.metric_name,
+                    test_digest=task.examples_digest(data.test))
     out = {"run_dir": str(run_dir), "folds_done": result["folds_done"], "complete": result["complete"],
            "missing": data.missing, "wall_seconds": round(time.time() - start, 1), "folds": result["folds"]}
     if result["complete"]:
@@ -165,7 +166,7 @@ def round_one(task, path: str, config, run_dir: Path, pool: list, test: list, gr
     else:
         fold = draw_folds(task, pool, config, groups)
     teacher.check_pool(ids, fold if len(fold) == len(ids) else None, str(run_dir), task.labels(pool))
-    teacher.check_test(task.ids(test))
+    teacher.check_test(task.ids(test), task.examples_digest(test))
     return teacher
 
 

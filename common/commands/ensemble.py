@@ -52,7 +52,7 @@ from common.commands.args import run_cli, split_task
 from common.commands.predict import (kfold_test_probabilities, other_data_dir, save_probabilities,
                                      saved_kfold_submission, submission_name)
 from common.config import config_from_dict, load_overrides
-from common.cv import assert_same_ids
+from common.cv import assert_same_ids, digest_arrays
 from common.ensemble import (FEATURE_MEMBERS, GBM_FEATURES, OOF_FILE, TEST_FILE, ExtraRows, FeatureOptions, Member,
                              apply_stack, better, caruana_select, check_members, condition_groups, cross_fit,
                              feature_member, fit_stack, implied_extra_rows, load_member, member_options,
@@ -156,14 +156,17 @@ def cached_feature_member(spec: str, cache_dir: Path, ref: Member, pairs: list, 
         if fitted_with(saved) == fitted_with(meta):
             cached = load_member(cache_dir, spec)
             if (np.array_equal(cached.ids, ref.ids) and np.array_equal(cached.labels, ref.labels)
-                    and np.array_equal(cached.fold, ref.fold) and np.array_equal(cached.test_ids, ref.test_ids)):
+                    and np.array_equal(cached.fold, ref.fold) and np.array_equal(cached.test_ids, ref.test_ids)
+                    and cached.test_digest == ref.test_digest):
                 return cached
     start = time.time()
     oof, per_fold = feature_member(spec, pairs, targets, ref.fold, test_pairs, groups, test_groups, options, extra)
-    member = Member(cache_dir, ref.ids, ref.labels, ref.fold, oof, ref.test_ids, per_fold.mean(axis=0), per_fold, spec)
+    member = Member(cache_dir, ref.ids, ref.labels, ref.fold, oof, ref.test_ids, per_fold.mean(axis=0), per_fold, spec,
+                    ref.test_digest)
     if process_state().is_main_process:
         _save_npz(cache_dir / OOF_FILE, ids=ref.ids, labels=ref.labels, fold=ref.fold, oof=oof)
-        _save_npz(cache_dir / TEST_FILE, test_ids=ref.test_ids, test=member.test, per_fold=per_fold)
+        _save_npz(cache_dir / TEST_FILE, test_ids=ref.test_ids, test=member.test, per_fold=per_fold,
+                  **digest_arrays(ref.test_digest))
         write_json_atomic(cache_dir / "cv_metrics.json", {"cv": score(oof), "fit_seconds": round(time.time() - start, 1),
                                                           "n_folds": len(per_fold)})
         record_environment(cache_dir)  # the versions and threads the member was fitted with
@@ -268,6 +271,7 @@ def main(argv: list[str] | None = None) -> dict:
     check_pool_labels(task, pool, ref, config.data_dir)
     assert_same_ids(np.asarray(task.ids(data.test), dtype=str), ref.test_ids,
                     f"{ref.run_dir}/{TEST_FILE} against the task's test set")
+    ref.check_test_digest(task.examples_digest(data.test), "the task's test set read now")
     groups, test_groups = condition_groups(task, pool, data.test)  # e.g. Sohu's subtask: per-group fits
     targets = np.asarray(task.targets(pool), dtype=np.float64)  # (N,) in [0, 1]: what the feature members and stack fit
 
@@ -313,7 +317,8 @@ def main(argv: list[str] | None = None) -> dict:
         if folds.is_file():
             write_text_atomic(run_dir / "folds.json", folds.read_text(encoding="utf-8"))
         _save_npz(run_dir / OOF_FILE, ids=ref.ids, labels=ref.labels, fold=ref.fold, oof=chosen["oof"])
-        _save_npz(run_dir / TEST_FILE, test_ids=ref.test_ids, test=chosen["test"], per_fold=chosen["per_fold"])
+        _save_npz(run_dir / TEST_FILE, test_ids=ref.test_ids, test=chosen["test"], per_fold=chosen["per_fold"],
+                  **digest_arrays(ref.test_digest))
         name = submission_name(task, config, "", f"cv{chosen['metrics'][metric]:.4f}", None)
         out.update(task.write_submission(config, data.test, chosen["test"], state, name))
         write_json_atomic(run_dir / "ensemble.json", {**result["report"], "thresholds": state,
@@ -566,7 +571,9 @@ def predict_ensemble_run(task: Task, run_dir: str | Path, data_dir: str | None =
     if submission_dir:
         config.submission_dir = submission_dir
     if test_file is None and not other_data_dir(config, data_dir):
-        return saved_kfold_submission(task, run_dir, config, start)
+        saved = saved_kfold_submission(task, run_dir, config, start)
+        if saved is not None:
+            return saved  # else its own test file, edited since: predicted by the members like any other
     saved = read_ensemble(run_dir)  # before anything is read or predicted
     own_test = task.test_path(config)
     other = dataclasses.replace(config, data_dir=data_dir) if data_dir else config

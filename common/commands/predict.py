@@ -51,7 +51,7 @@ from accelerate import Accelerator
 from common.checkpoint import load_model_weights
 from common.commands.args import compound_config, run_cli, split_task
 from common.config import config_from_dict, load_overrides, parse_bool, save_config_json
-from common.cv import FOLD_PREDICTIONS, CVConfig, FoldResult, assert_same_ids, run_cv
+from common.cv import FOLD_PREDICTIONS, CVConfig, FoldResult, assert_same_ids, run_cv, saved_digest
 from common.distillation import TEACHER_THRESHOLDS_FILE
 from common.io import atomic_path, print_result, write_json_atomic
 from common.losses import posthoc_arguments
@@ -59,6 +59,8 @@ from common.run import PREDICTED_FROM, broadcast_from_main, check_run_task, pred
 from common.task import Model, Task
 from common.training.inference import inference_loader, prepare_model_for_inference, run_inference
 from common.training.trainer import release_logging
+
+logger = logging.getLogger(__name__)
 
 
 def load_run(task: Task, run_dir: str | Path) -> tuple[Any, Model]:
@@ -355,10 +357,14 @@ def saved_oof(task: Task, run_dir: Path, pool: list, config: Any) -> np.ndarray:
         return saved["oof"]
 
 
-def saved_kfold_submission(task: Task, run_dir: Path, config: Any, start: float) -> dict:
+def saved_kfold_submission(task: Task, run_dir: Path, config: Any, start: float) -> dict | None:
     """A k-fold run's own submission again, from what it saved: the fold mean of ``test_predictions.npz``, decided
     by the thresholds tuned on ``oof.npz`` (ids asserted equal to the data's), as the k-fold command wrote it. No
     model is loaded and the run folder is not written.
+
+    Returns:
+        The result, or None when the test set's content is no longer what the saved predictions are of (same ids,
+        other texts: :meth:`common.task.Task.examples_digest` differs): the caller predicts it with the models.
 
     Raises:
         FileNotFoundError: no ``test_predictions.npz``; ValueError: ids other than the data's.
@@ -372,7 +378,12 @@ def saved_kfold_submission(task: Task, run_dir: Path, config: Any, start: float)
     oof = saved_oof(task, run_dir, pool, config)
     with np.load(path) as saved:
         assert_same_ids(np.asarray(task.ids(data.test), dtype=str), saved["test_ids"].astype(str), str(path))
+        digest = saved_digest({k: saved[k] for k in saved.files if k == "test_digest"})
         test_probs = saved["test"]
+    if digest is not None and digest != task.examples_digest(data.test):
+        logger.warning("%s: the test set changed since it was predicted (same ids, other content); predicting it "
+                       "as it is now", path)
+        return None
     metrics, thresholds = task.score(pool, oof)
     name = submission_name(task, config, "", f"cv{metrics[task.metric_name]:.4f}", None)
     written: dict[str, Any] = {}
@@ -454,7 +465,8 @@ def predict_kfold_run(task: Task, run_dir: str | Path, data_dir: str | None = No
       submission is named with its CV score; thresholds, where the task has them, are tuned
       on its OOF rows.
     * The run's own data and settings: its submission again from its saved fold mean
-      (:func:`saved_kfold_submission`).
+      (:func:`saved_kfold_submission`), unless the test file was edited since (same ids, other content): then
+      it is predicted by the fold models as another test file is.
     * Another test set (``test_file`` or ``data_dir``): every fold model predicts it, the
       fold mean is the submission, decided by the thresholds tuned on
       the OOF rows of the run (or of its ``<run><tag>`` folder, made first, for another
@@ -488,7 +500,10 @@ def predict_kfold_run(task: Task, run_dir: str | Path, data_dir: str | None = No
     tau, tag = inference_tag(task, config, posthoc_tau, tta_swap)
     other_test = test_file is not None or other_data_dir(config, data_dir)
     if not other_test and not tag:
-        return saved_kfold_submission(task, run_dir, config, start)
+        saved = saved_kfold_submission(task, run_dir, config, start)
+        if saved is not None:
+            return saved
+        other_test = True  # its own test file, edited since: predicted by the fold models like any other
     accelerator = Accelerator(mixed_precision=config.mixed_precision)
     state = process_state()
     fold_dirs = fold_model_dirs(run_dir, config.folds)  # every fold model is there before anything is written
@@ -531,7 +546,8 @@ def predict_kfold_run(task: Task, run_dir: str | Path, data_dir: str | None = No
             return task.score([pool[i] for i in rows], predictions)[0]
 
         cv = run_cv(scored, task.ids(pool), task.labels(pool), task.strata(pool), predict_fold, score_rows, config,
-                    test_ids=task.ids(data.test), metric_name=task.metric_name)
+                    test_ids=task.ids(data.test), metric_name=task.metric_name,
+                    test_digest=task.examples_digest(data.test))
         oof, test_probs = cv["oof"], cv["test"]
     else:
         oof, test_probs = saved_oof(task, run_dir, pool, config), None

@@ -180,7 +180,7 @@ def student_targets(task: Task, config: Any, data: Splits) -> tuple[SoftTargets,
     if not task.soft_targets:
         raise ValueError(f"task {task.name} does not train on soft targets (--distill-from needs a PairTask task)")
     teacher = load_teacher(config.distill_from)
-    teacher.check_test(task.ids(data.test))
+    teacher.check_test(task.ids(data.test), task.examples_digest(data.test))
     rows = transfer_rows(len(data.test), config.distill_test_fraction, config.seed)
     return SoftTargets(teacher.oof_of(task.ids(data.train), task.labels(data.train)), [data.test[i] for i in rows],
                        teacher.test[rows]), teacher
