@@ -79,12 +79,34 @@ def load_overrides(cls: type, path: str | Path) -> dict[str, Any]:
     return {k: _coerce(cls, k, v, str(path)) for k, v in raw.items()}
 
 
-def build_parser(cls: type, description: str = "") -> argparse.ArgumentParser:
-    """An ``argparse`` parser with one ``--flag`` per dataclass field (defaults left unset).
+class ArgumentParser(argparse.ArgumentParser):
+    """The commands' ``argparse`` parser: flags are taken whole (``allow_abbrev=False``: argparse's prefix matching
+    read ``--lr 1e-3`` as ``--lr-scheduler 1e-3``, refused only after the run folder was written), and a usage
+    error is one line, not the whole usage (``--help`` shows it): an unknown flag with the nearest known ones, once
+    under ``accelerate launch`` (rank 0, :func:`common.commands.args.exit_with`), not once per process. Exits 2, as
+    argparse does."""
 
-    Flags are taken whole (``allow_abbrev=False``): argparse's prefix matching read ``--lr 1e-3`` as
-    ``--lr-scheduler 1e-3``, refused only after the run folder was written."""
-    parser = argparse.ArgumentParser(description=description or cls.__doc__, allow_abbrev=False)
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)
+
+    def error(self, message: str) -> typing.NoReturn:
+        import difflib
+
+        from common.commands.args import exit_with  # the commands' one exit path; it imports this module
+
+        if message.startswith("unrecognized arguments: "):
+            known = [s for s in self._option_string_actions if s.startswith("--") and s != "--help"]
+            near = sorted({m for flag in message.split()[2:] if flag.startswith("--")
+                           for m in difflib.get_close_matches(flag.split("=")[0], known, n=3, cutoff=0.6)})
+            message += f" (did you mean {', '.join(near)}?)" if near else ""
+        exit_with(f"{self.prog}: error: {message}; --help lists the options", 2)
+        raise AssertionError("unreachable")
+
+
+def build_parser(cls: type, description: str = "") -> argparse.ArgumentParser:
+    """An :class:`ArgumentParser` with one ``--flag`` per dataclass field (defaults left unset)."""
+    parser = ArgumentParser(description=description or cls.__doc__)
     parser.add_argument("--config", action="append", default=None,
                         help="TOML file of overrides, applied before the flags; repeated, the files stack in order "
                              "(a later file's keys win)")

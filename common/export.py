@@ -62,6 +62,7 @@ from typing import Any, Callable, Sequence
 import torch
 from torch import nn
 
+from common.config import ArgumentParser
 from common.commands.args import run_cli
 from common.io import print_result, replace_dir_atomic, write_json_atomic
 from common.losses import NEG_INF
@@ -683,7 +684,7 @@ def export_run(run_dir: str | Path, output: str | Path | None = None, task: str 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     """``python -m common.export``: see the module docstring; returns the result (main process only)."""
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--run", required=True, help="a finished run folder, e.g. runs/sohu/<name>")
     parser.add_argument("--output", default=None, help="folder for model.onnx and export.json "
                                                        "(default: exports/<task>/<run name>)")

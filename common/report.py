@@ -52,6 +52,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
+from common.config import ArgumentParser
 from common.io import print_result, write_text_atomic
 from common.run import ENVIRONMENT_FILE, KIND_MARKERS, PREDICTED_FROM, completed_epochs, folder_kinds
 
@@ -1069,7 +1070,7 @@ def build_report(runs_dir: str | Path, output_dir: str | Path) -> dict[str, Any]
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs-dir", default="runs", help="the folder of runs/<task>/<run>/ (default: runs)")
     parser.add_argument("--output-dir", default="reports", help="index.html and drawn curves go here (default: reports)")
     args = parser.parse_args(argv)

@@ -26,6 +26,7 @@ import scipy.sparse as sp
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 
+from common.config import ArgumentParser
 from common.cv import assert_same_ids
 from common.soft_labels import fit_soft
 
@@ -203,7 +204,7 @@ def finish_reference(task, config, data, valid_probs: np.ndarray, test_probs: np
 def reference_parser(description: str, data_dir: str, submission_dir: str, ngram_max: int,
                      run_dir: str | None = None, folds: bool = False) -> argparse.ArgumentParser:
     """The flags of a task's TF-IDF reference: ``--data-dir --submission-dir [--run-dir] --ngram-max --C [--folds-from]``."""
-    parser = argparse.ArgumentParser(description=description)
+    parser = ArgumentParser(description=description)
     parser.add_argument("--data-dir", default=data_dir)
     parser.add_argument("--submission-dir", default=submission_dir)
     if run_dir is not None:

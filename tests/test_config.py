@@ -22,14 +22,25 @@ def test_defaults_then_file_then_flags(tmp_path):
     assert config_from_dict(Demo, config_to_dict(config) | {"gone": 1}) == config
 
 
-def test_a_flag_is_never_taken_for_a_longer_one(capsys):
+def test_a_flag_is_never_taken_for_a_longer_one(capsys, monkeypatch):
     """argparse's prefix matching read ``--lr 1e-3`` as ``--lr-scheduler 1e-3`` (refused only later, after the run
-    folder was written): an unknown flag is an error at once."""
+    folder was written): an unknown flag is an error at once, in one line naming the nearest flags (argparse
+    printed 40 lines of usage), once under a launch (another rank goes through ``exit_with``: waits, then names
+    itself)."""
     from common.training.trainer import TrainConfig
 
+    with pytest.raises(SystemExit) as exit_:
+        parse_config(TrainConfig, ["--lr", "1e-3", "--epoch", "2"])
+    assert exit_.value.code == 2
+    (line,) = capsys.readouterr().err.splitlines()
+    assert "unrecognized arguments: --lr 1e-3 --epoch 2 (did you mean --epochs?); --help lists the options" in line
+    waited = []
+    monkeypatch.setattr("time.sleep", waited.append)
+    monkeypatch.setenv("RANK", "1")
     with pytest.raises(SystemExit):
-        parse_config(TrainConfig, ["--lr", "1e-3"])
-    assert "unrecognized arguments: --lr 1e-3" in capsys.readouterr().err
+        parse_config(TrainConfig, ["--epochs", "two"])
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line.startswith("[process 1] ") and "--epochs: invalid int value: 'two'" in line and len(waited) == 1
 
 
 def test_override_files_stack_in_order(tmp_path):

@@ -8,6 +8,7 @@ import os
 import sys
 from typing import Any, Callable, Sequence
 
+from common.config import ArgumentParser
 from common.task import Task, get_task
 
 
@@ -17,7 +18,7 @@ def split_task(argv: list[str] | None, description: str) -> tuple[Task, list[str
     Raises:
         SystemExit: no ``--task`` (argparse's usage error), or ``--help`` without one.
     """
-    parser = argparse.ArgumentParser(description=description, add_help=False)
+    parser = ArgumentParser(description=description, add_help=False)
     parser.add_argument("--task", required=True, help="sohu | xiaobu | afqmc | a module path defining TASK")
     known, rest = parser.parse_known_args(argv)
     try:

@@ -11,7 +11,6 @@ line.
 
 from __future__ import annotations
 
-import argparse
 import json
 from pathlib import Path
 from typing import Any
@@ -19,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from common.commands.args import run_cli, split_task
-from common.config import config_from_dict
+from common.config import ArgumentParser, config_from_dict
 from common.cv import assert_same_ids
 from common.io import print_result, write_json_atomic
 from common.run import broadcast_from_main, process_state
@@ -124,7 +123,7 @@ def blend_runs(task: Task, run_dirs: list[str], weights: list[float] | None = No
 
 def main(argv: list[str] | None = None) -> dict:
     task, rest = split_task(argv, __doc__)
-    parser = argparse.ArgumentParser(description=__doc__)
+    parser = ArgumentParser(description=__doc__)
     parser.add_argument("--runs", nargs="+", required=True)
     parser.add_argument("--weights", type=float, nargs="+", default=None, help="one per run, default equal")
     parser.add_argument("--data-dir", default=None, help="default: the first run's")

@@ -51,7 +51,7 @@ from common.blas import openblas_kernels
 from common.commands.args import run_cli, split_task
 from common.commands.predict import (kfold_test_probabilities, other_data_dir, save_probabilities,
                                      saved_kfold_submission, submission_name)
-from common.config import config_from_dict, load_overrides
+from common.config import ArgumentParser, config_from_dict, load_overrides
 from common.cv import assert_same_ids, digest_arrays
 from common.ensemble import (FEATURE_MEMBERS, GBM_FEATURES, OOF_FILE, TEST_FILE, ExtraRows, FeatureOptions, Member,
                              apply_stack, better, caruana_select, check_members, condition_groups, cross_fit,
@@ -191,7 +191,7 @@ def check_pool_labels(task: Task, pool: list, ref: Member, data_dir: str) -> Non
 
 def _parser() -> argparse.ArgumentParser:
     defaults = FeatureOptions()
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", nargs="+", required=True,
                         help=f"k-fold run folders (the first gives data and folds) and/or {' '.join(FEATURE_MEMBERS)}")
     parser.add_argument("--config", action="append", default=[],

@@ -36,7 +36,6 @@ predictions.
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import time
@@ -50,7 +49,7 @@ from accelerate import Accelerator
 
 from common.checkpoint import load_model_weights
 from common.commands.args import compound_config, run_cli, split_task
-from common.config import config_from_dict, load_overrides, parse_bool, save_config_json
+from common.config import ArgumentParser, config_from_dict, load_overrides, parse_bool, save_config_json
 from common.cv import FOLD_PREDICTIONS, CVConfig, FoldResult, assert_same_ids, run_cv, saved_digest
 from common.distillation import TEACHER_THRESHOLDS_FILE
 from common.io import atomic_path, print_result, write_json_atomic
@@ -580,7 +579,7 @@ def predict_kfold_run(task: Task, run_dir: str | Path, data_dir: str | None = No
 def main(argv: list[str] | None = None) -> dict:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     task, rest = split_task(argv, __doc__)
-    parser = argparse.ArgumentParser(description=__doc__)
+    parser = ArgumentParser(description=__doc__)
     parser.add_argument("--run", required=True, help=f"run folder, e.g. runs/{task.name}/<name>")
     parser.add_argument("--data-dir", default=None, help="default: the run's data_dir")
     parser.add_argument("--test-file", default=None,

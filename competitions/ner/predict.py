@@ -35,7 +35,7 @@ from transformers import AutoConfig, AutoModel, AutoTokenizer
 from common.checkpoint import load_model_weights
 from common.commands.args import run_cli
 from common.commands.predict import test_name_parts
-from common.config import config_from_dict
+from common.config import ArgumentParser, config_from_dict
 from common.io import print_result, write_json_atomic
 from common.ner.metric import format_table, span_scores
 from common.ner.spans import NerExample, Span
@@ -196,7 +196,7 @@ def predict_run(run_dir: str | Path, data_dir: str | None = None, test_file: str
 
 def main(argv: list[str] | None = None) -> dict:
     """``python -m competitions.ner.predict``: see the module docstring; returns the result dict."""
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--run", required=True, help="run folder, e.g. runs/ner/<name>")
     parser.add_argument("--data-dir", default=None, help="default: the run's data_dir")
     parser.add_argument("--test-file", default=None,
