@@ -354,14 +354,21 @@ def test_a_test_folder_is_named_by_its_files_content(tmp_path):
     assert content_digest(tmp_path / "a") != content_digest(tmp_path / "b")  # a file of another name
 
 
-def test_columns_by_position_in_a_file_with_a_header(tmp_path):
+def test_columns_by_position_in_a_file_with_a_header(tmp_path, caplog):
     """--positional-header: a header row, skipped, with columns by position (as a test file of another layout may
-    have, --test-config); without it the header would be a pair; with columns by name it is refused."""
+    have, --test-config); without it the header is a pair, and the log says it looks like a header; with columns
+    by name it is refused."""
     path = write(tmp_path / "t.tsv", "id\tq1\tq2\n7\t甲\t乙\n8\t丙\t丁\n")
     by_position = dict(text_a_column="1", text_b_column="2", label_column="3", id_column="0")
     pairs = read_pair_file(path, config(**by_position, positional_header=True), False, "test")
     assert [(p.key, p.a, p.b) for p in pairs] == [("7", "甲", "乙"), ("8", "丙", "丁")]
+    assert "looks like a header" not in caplog.text
     assert [p.key for p in read_pair_file(path, config(**by_position), False, "test")] == ["id", "7", "8"]
+    assert f"{path}:1: ['id', 'q1', 'q2'] looks like a header, read here as a row (--positional-header true" \
+        in caplog.text
+    caplog.clear()
+    plain = write(tmp_path / "p.tsv", "7\tok\t乙\n8\t丙\t丁\n")  # a pair's text may be a word; not all are
+    assert len(read_pair_file(plain, config(**by_position), False, "test")) == 2 and not caplog.text
     with pytest.raises(ValueError, match=r"--positional-header: .*are header names"):
         config(positional_header=True)
 

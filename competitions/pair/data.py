@@ -12,12 +12,18 @@ from __future__ import annotations
 
 import csv
 import json
+import logging
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
 from common.data_files import DataFileError, iter_json_objects, iter_lines
 from competitions.pair.config import PairFiles
+
+logger = logging.getLogger(__name__)
+# a first row of such cells only (id, sentence1, text_a, label) is a header, not a pair of texts
+HEADER_CELL = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
 @dataclass
@@ -68,7 +74,9 @@ def _rows(path: Path, fmt: str, columns: list[str], skip_header: bool = False) -
     """``("file:line", {column: cell})`` for every non-blank row, for the ``columns`` asked (a missing one: absent).
 
     CSV/TSV: columns are header names, or 0-based positions when they are numbers (no header, unless
-    ``skip_header``: the first row is a header, skipped; the config refuses a mix of names and positions).
+    ``skip_header``: the first row is a header, skipped; the config refuses a mix of names and positions). A first
+    row read by position whose cells are all column-name-like words (``id``, ``sentence1``) is warned about: a
+    header read as a pair adds a row to the submission.
     """
     if fmt == "jsonl":
         try:
@@ -94,6 +102,10 @@ def _rows(path: Path, fmt: str, columns: list[str], skip_header: bool = False) -
         if skip_header and positional:  # a header whose names are not the ones read: columns by position
             skip_header = False
             continue
+        if positional and reader.line_num == 1 and all(HEADER_CELL.fullmatch(cells[i].strip())
+                                                       for i in index.values() if i < len(cells)):
+            logger.warning("%s:1: %s looks like a header, read here as a row (--positional-header true skips it)",
+                           path, cells)
         if index is None:  # the header names the columns
             cells = [cell.strip() for cell in cells]
             index = {c: cells.index(c) for c in columns if c in cells}
