@@ -285,6 +285,16 @@ def save_config(config: Any, run_dir: Path) -> Path:
 ENVIRONMENT_FILE = "environment.json"
 
 
+def name_after_folder(config: Any, run_dir: str | Path) -> None:
+    """Set ``config.run_name`` (what a run's submissions are named after) to ``run_dir``'s own name where the
+    folder was copied or moved from where it trained (its ``config.run_dir`` is another folder), so that a copy
+    never names, or overwrites, the original's submissions. A folder where it trained keeps its name (a fold
+    ``fold0``: ``<run>-fold0``)."""
+    saved = getattr(config, "run_dir", "") or ""
+    if saved and Path(saved).resolve() != Path(run_dir).resolve():
+        config.run_name, config.run_dir = Path(run_dir).name, str(run_dir)
+
+
 def completed_epochs(history: list) -> int:
     """Whole epochs a trainer's ``metrics.json`` ``history`` records as finished: records marked complete (older
     ones lack the mark) at whole epochs (``--eval-every-steps`` adds records inside epochs)."""

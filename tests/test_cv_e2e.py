@@ -192,6 +192,12 @@ def test_a_test_file_edited_since_the_run_is_predicted_anew_never_served_stale(t
         ensemble.main(["--task", "xiaobu", "--runs", str(run), "--run-dir", str(tmp_path / "ens")])
     with pytest.raises(ValueError, match="another test set .*same ids, other content"):
         cv.main(base + ["--run-dir", str(tmp_path / "pseudo"), "--pseudo-from", str(run)])
+    copy = tmp_path / "cv-copy"  # a copy names its own submissions, never the original's
+    shutil.copytree(run, copy)
+    copied = predict.main(["--task", "xiaobu", "--run", str(copy)])
+    assert Path(copied["submission"]).name == Path(again["submission"]).name.replace("cv-", "cv-copy-", 1)
+    assert Path(again["submission"]).read_bytes() == Path(copied["submission"]).read_bytes()
+
     (run / "oof.npz").unlink()  # a k-fold run resumed now: its folds predicted the old file
     with pytest.raises(ValueError, match=r"folds \[0, 1, 2\] predicted another test set"):
         cv.main(base + ["--run-dir", str(run)])

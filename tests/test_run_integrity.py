@@ -384,3 +384,19 @@ def test_an_error_line_of_another_process_waits_and_names_it(monkeypatch, capsys
     with pytest.raises(SystemExit) as exit_:
         args.exit_with(args.INTERRUPTED, 130)
     assert exit_.value.code == 130 and capsys.readouterr().err == "" and waited == [args.OTHER_PROCESS_GRACE]
+
+
+def test_a_copied_run_folder_is_named_after_itself(tmp_path):
+    """A run folder copied or moved (its config's run_dir is another folder) names its submissions after itself, so
+    predicting the copy never overwrites the original's; a folder where it trained keeps its name (a fold's
+    ``<run>-fold0``)."""
+    from types import SimpleNamespace
+
+    from common.run import name_after_folder
+
+    fold = SimpleNamespace(run_name="cv-fold0", run_dir=str(tmp_path / "cv" / "fold0"))
+    name_after_folder(fold, tmp_path / "cv" / "fold0")
+    assert fold.run_name == "cv-fold0"
+    copied = SimpleNamespace(run_name="a", run_dir=str(tmp_path / "a"))
+    name_after_folder(copied, tmp_path / "b")
+    assert (copied.run_name, copied.run_dir) == ("b", str(tmp_path / "b"))

@@ -58,7 +58,8 @@ from common.ensemble import (FEATURE_MEMBERS, GBM_FEATURES, OOF_FILE, TEST_FILE,
                              feature_member, fit_stack, implied_extra_rows, load_member, member_options,
                              stack_coefficients)
 from common.io import atomic_path, print_result, write_json_atomic, write_text_atomic
-from common.run import broadcast_from_main, changed_values, process_state, record_environment, save_config
+from common.run import (broadcast_from_main, changed_values, name_after_folder, process_state, record_environment,
+                        save_config)
 from common.task import Task
 from common.training.trainer import selection_metric
 
@@ -568,6 +569,7 @@ def predict_ensemble_run(task: Task, run_dir: str | Path, data_dir: str | None =
     start = time.time()
     run_dir = Path(run_dir)
     config = config_from_dict(task.config_class, json.loads((run_dir / "config.json").read_text(encoding="utf-8")))
+    name_after_folder(config, run_dir)
     if submission_dir:
         config.submission_dir = submission_dir
     if test_file is None and not other_data_dir(config, data_dir):

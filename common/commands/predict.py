@@ -54,7 +54,8 @@ from common.cv import FOLD_PREDICTIONS, CVConfig, FoldResult, assert_same_ids, r
 from common.distillation import TEACHER_THRESHOLDS_FILE
 from common.io import atomic_path, print_result, write_json_atomic
 from common.losses import posthoc_arguments
-from common.run import PREDICTED_FROM, broadcast_from_main, check_run_task, predicted_from, process_state
+from common.run import (PREDICTED_FROM, broadcast_from_main, check_run_task, name_after_folder, predicted_from,
+                        process_state)
 from common.task import Model, Task
 from common.training.inference import inference_loader, prepare_model_for_inference, run_inference
 from common.training.trainer import release_logging
@@ -273,6 +274,7 @@ def predict_run(task: Task, run_dir: str | Path, data_dir: str | None = None, te
     start = time.time()
     release_logging()  # a run trained in this process: its train.log stays as written
     config, model = load_run(task, run_dir)
+    name_after_folder(config, run_dir)
     accelerator = Accelerator(mixed_precision=config.mixed_precision)
     moved = other_data_dir(config, data_dir)
     own_data = not moved and test_file is None
@@ -492,6 +494,7 @@ def predict_kfold_run(task: Task, run_dir: str | Path, data_dir: str | None = No
                                 "(rerun common.commands.cv with the same run name)")
     config_class = compound_config(f"{task.name}CVPredict", CVConfig, task.config_class)
     config = config_from_dict(config_class, json.loads((run_dir / "config.json").read_text(encoding="utf-8")))
+    name_after_folder(config, run_dir)
     folds = json.loads((run_dir / "folds.json").read_text(encoding="utf-8"))
     config.folds, config.only_folds = folds["folds"], ""
     if submission_dir:
