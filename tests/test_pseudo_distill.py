@@ -251,6 +251,7 @@ def test_train_and_cv_distilled_from_a_kfold_run(afqmc):
                                 "--distill-alpha", "0.7", "--distill-temperature", "2"])
     assert validate_clue_submission_file(result["submission"], list(range(25))) == result["rows"] == 25
     assert "train examples 85 " in (root / "student" / "train.log").read_text()  # 60 train rows + 25 test rows
+    assert (result["train_examples"], result["transfer_examples"]) == (60, 25)
     train.main(args + ["--run-dir", str(root / "student-share"), "--distill-from", str(root / "round1"),
                        "--distill-test-fraction", "0.4"])
     assert "train examples 70 " in (root / "student-share" / "train.log").read_text()  # 60 + 10 of the 25

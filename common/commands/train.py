@@ -140,6 +140,8 @@ def main(argv: list[str] | None = None) -> dict:
                    "train_seconds": round(summary["train_seconds"], 1),
                    "wall_seconds": round(time.time() - start, 1), "missing": data.missing,
                    "metrics_file": str(run_dir / "metrics.json")})
+    if soft is not None:  # a student also trains on these test rows, with the teacher's probabilities as targets
+        result["transfer_examples"] = len(soft.extra)
     if process_state().is_main_process:
         print_result(result)
     return result
