@@ -76,6 +76,12 @@ def test_three_formats_read_the_same_pairs(tmp_path):
     ("a.jsonl", "[1, 2]\n", {}, r"a.jsonl:1: expected a JSON object.*JSON lines"),
     ("a.csv", "sentence1,sentence2,label\ra,b,1\r", {}, r"a.csv:\d+: new-line character seen"),
     ("a.csv", "sentence1,sentence2,label\n", {}, r"a.csv: no pairs"),
+    # an unquoted delimiter in a text shifts the later cells: the row is refused, not read shifted
+    ("a.csv", "label,s2,s1\n1,你好,世界\n0,键盘手感好,价格便宜,很满意\n",
+     {"text_a_column": "s1", "text_b_column": "s2"}, r"a.csv:3: 4 cells, the header has 3 \(a comma inside a text"),
+    ("a.tsv", "sentence1\tsentence2\tlabel\na\tb\n", {}, r"a.tsv:2: 2 cells, the header has 3 \(a tab inside"),
+    ("a.tsv", "x\ty\tz\na\tb\t1\tc\n", {"text_a_column": "0", "text_b_column": "1", "label_column": "2",
+                                       "positional_header": True}, r"a.tsv:2: 4 cells, the header has 3"),
 ])
 def test_bad_rows_name_file_line_and_what_was_expected(tmp_path, name, text, fields, message):
     with pytest.raises(DataFileError, match=message):

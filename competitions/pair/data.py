@@ -76,7 +76,8 @@ def _rows(path: Path, fmt: str, columns: list[str], skip_header: bool = False) -
     CSV/TSV: columns are header names, or 0-based positions when they are numbers (no header, unless
     ``skip_header``: the first row is a header, skipped; the config refuses a mix of names and positions). A first
     row read by position whose cells are all column-name-like words (``id``, ``sentence1``) is warned about: a
-    header read as a pair adds a row to the submission.
+    header read as a pair adds a row to the submission. In a file with a header every row has its cell count (a
+    DataFileError otherwise: an unquoted delimiter in a text shifts the later cells).
     """
     if fmt == "jsonl":
         try:
@@ -90,6 +91,7 @@ def _rows(path: Path, fmt: str, columns: list[str], skip_header: bool = False) -
                         quoting=csv.QUOTE_NONE if fmt == "tsv" else csv.QUOTE_MINIMAL)
     positional = all(c.isdigit() for c in columns)
     index = {c: int(c) for c in columns} if positional else None
+    width = 0  # the header's cell count, where there is a header: every row must have as many
     while True:
         try:
             cells = next(reader)
@@ -100,15 +102,18 @@ def _rows(path: Path, fmt: str, columns: list[str], skip_header: bool = False) -
         if not cells or not any(cell.strip() for cell in cells):
             continue
         if skip_header and positional:  # a header whose names are not the ones read: columns by position
-            skip_header = False
+            skip_header, width = False, len(cells)
             continue
+        if width and len(cells) != width:  # an unquoted delimiter in a text shifts every later cell
+            hint = "a comma inside a text? quote a text that holds one" if fmt == "csv" else "a tab inside a text?"
+            raise DataFileError(f"{path}:{reader.line_num}: {len(cells)} cells, the header has {width} ({hint})")
         if positional and reader.line_num == 1 and all(HEADER_CELL.fullmatch(cells[i].strip())
                                                        for i in index.values() if i < len(cells)):
             logger.warning("%s:1: %s looks like a header, read here as a row (--positional-header true skips it)",
                            path, cells)
         if index is None:  # the header names the columns
             cells = [cell.strip() for cell in cells]
-            index = {c: cells.index(c) for c in columns if c in cells}
+            index, width = {c: cells.index(c) for c in columns if c in cells}, len(cells)
             missing = [c for c in columns if c not in index]
             if missing:
                 raise DataFileError(f"{path}:{reader.line_num}: header {cells} has no column {missing[0]!r} "
