@@ -244,6 +244,17 @@ def check_folder_kind(run_dir: Path, kind: str) -> None:
                               "--run-name (or --run-dir)")
 
 
+def check_run_name(name: str) -> None:
+    """Refuse a ``--run-name`` that is not one folder name (``a/b``, ``..``): it named nested folders under
+    ``runs/`` and the submission folder, or a folder outside them. ``--run-dir`` takes a path.
+
+    Raises:
+        ValueError: one line.
+    """
+    if name and ({"/", "\\"} & set(name) or name in (".", "..")):
+        raise ValueError(f"--run-name {name!r}: one folder name, not a path (--run-dir takes a path)")
+
+
 def resolve_run_dir(config: Any, task: str, root: str | Path = "runs", kind: str = "single run") -> Path:
     """The run folder of ``config``: ``config.run_dir`` if set, else ``root/task/<run_name>``.
 
@@ -255,11 +266,13 @@ def resolve_run_dir(config: Any, task: str, root: str | Path = "runs", kind: str
         FileExistsError: the folder holds another kind of run (:func:`folder_kinds`: a train
             run named like a k-fold run or an ensemble would overwrite its config.json), or a
             new (non-resumed) run would overwrite a folder holding a model.
-        ValueError: ``--resume true`` without a run name or folder to continue, or with other
+        ValueError: a run name that is a path (:func:`check_run_name`); ``--resume true`` without a run name
+            or folder to continue, or with other
             options than the run was started with (:func:`check_resume_config`), before anything
             in the folder is written.
     """
     check_resume_named(config)
+    check_run_name(config.run_name)
     if not config.run_dir:
         config.run_name = config.run_name or _timestamp_name()
         config.run_dir = str(Path(root) / task / config.run_name)

@@ -400,3 +400,16 @@ def test_a_copied_run_folder_is_named_after_itself(tmp_path):
     copied = SimpleNamespace(run_name="a", run_dir=str(tmp_path / "a"))
     name_after_folder(copied, tmp_path / "b")
     assert (copied.run_name, copied.run_dir) == ("b", str(tmp_path / "b"))
+
+
+@pytest.mark.parametrize("name", ["a/b", "..", "x\\y"])
+def test_a_run_name_that_is_a_path_is_refused(tmp_path, name):
+    """``--run-name bad-/tmp/x`` (a pasted path) made nested folders under runs/ and the submission folder."""
+    from types import SimpleNamespace
+
+    from common.run import resolve_run_dir
+
+    config = SimpleNamespace(run_name=name, run_dir="", resume=False)
+    with pytest.raises(ValueError, match="one folder name, not a path"):
+        resolve_run_dir(config, "afqmc", root=tmp_path)
+    assert not any(tmp_path.iterdir())

@@ -58,8 +58,8 @@ from common.ensemble import (FEATURE_MEMBERS, GBM_FEATURES, OOF_FILE, TEST_FILE,
                              feature_member, fit_stack, implied_extra_rows, load_member, member_options,
                              stack_coefficients)
 from common.io import atomic_path, print_result, write_json_atomic, write_text_atomic
-from common.run import (broadcast_from_main, changed_values, name_after_folder, process_state, record_environment,
-                        save_config)
+from common.run import (broadcast_from_main, changed_values, check_run_name, name_after_folder, process_state,
+                        record_environment, save_config)
 from common.task import Task
 from common.training.trainer import selection_metric
 
@@ -261,6 +261,7 @@ def main(argv: list[str] | None = None) -> dict:
     if len(set(args.runs)) != len(args.runs):
         raise ValueError(f"--runs names a member twice: {args.runs} (the selection repeats members itself)")
     ref = load_member(folders[0])
+    check_run_name(args.run_name)
     run_name = args.run_name or f"ensemble-{ref.run_dir.name}"
     run_dir = Path(args.run_dir) if args.run_dir else ref.run_dir.parent / run_name
     check_rerun(run_dir, args)  # before any member is fitted
