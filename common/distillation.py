@@ -37,6 +37,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from common.losses import process_mean_count
+
 IGNORE_INDEX = -100  # a hard label that is not there (an unlabelled row trained on its soft target)
 
 
@@ -193,7 +195,10 @@ def distillation_loss(logits: torch.Tensor, labels: torch.Tensor | None, soft_la
 
     At ``alpha = 0`` it is the plain cross-entropy of the labelled rows; at ``alpha = 1``
     the soft cross-entropy (:func:`soft_cross_entropy`) of the rows with a soft target.
-    A term whose rows are absent from the batch is 0 (the loss keeps its graph).
+    A term whose rows are absent from the batch is 0 (the loss keeps its graph). Under several
+    processes each mean is over the rows of every process's batch together (:func:`process_mean_count`):
+    a mean per process weighted a row by how many rows of its kind its process drew, so 2 processes
+    trained another model than 1.
 
     Args:
         logits: (B, 2) student logits.
@@ -207,12 +212,14 @@ def distillation_loss(logits: torch.Tensor, labels: torch.Tensor | None, soft_la
         scalar loss.
     """
     loss = logits.float().sum() * 0.0  # a zero that keeps the graph
-    if labels is not None and alpha < 1:
+    if labels is not None and alpha < 1:  # the same on every process: each reaches the count's all-reduce
         has = labels != IGNORE_INDEX  # (B,)
-        if has.any():
-            hard = logits if hard_logits is None else hard_logits
-            loss = loss + (1 - alpha) * F.cross_entropy(hard[has].float(), labels[has])
-    has = torch.isfinite(soft_labels) & (soft_labels >= 0)  # (B,)
-    if alpha > 0 and has.any():
-        loss = loss + alpha * soft_cross_entropy(logits[has], soft_labels[has], temperature).mean()
+        hard = logits if hard_logits is None else hard_logits
+        total = F.cross_entropy(hard[has].float(), labels[has], reduction="sum")  # 0 without such rows
+        loss = loss + (1 - alpha) * total / process_mean_count(has)
+    if alpha > 0:
+        has = torch.isfinite(soft_labels) & (soft_labels >= 0)  # (B,)
+        total = soft_cross_entropy(logits[has], soft_labels[has], temperature).sum()
+        loss = loss + alpha * total / process_mean_count(has)
     return loss
+

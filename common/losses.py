@@ -19,8 +19,10 @@ from typing import Sequence
 import numpy as np
 import torch
 import torch.nn.functional as F
+from accelerate.utils import reduce
 
 from common.io import write_json_atomic
+from common.run import process_state
 
 @dataclass
 class LogitAdjustmentConfig:
@@ -190,3 +192,20 @@ def rdrop_kl(logits_a: torch.Tensor, logits_b: torch.Tensor) -> torch.Tensor:
     kl_ab = F.kl_div(log_b, log_a, reduction="batchmean", log_target=True)  # KL(p_a || p_b)
     kl_ba = F.kl_div(log_a, log_b, reduction="batchmean", log_target=True)  # KL(p_b || p_a)
     return (kl_ab + kl_ba) / 2
+
+
+def process_mean_count(mask: torch.Tensor) -> torch.Tensor:
+    """How many entries of the bool ``mask`` (any shape: (B,) rows, (B, T) tokens) are set, averaged over the
+    processes (all-reduced; one process: the count), 1 where no process has any. A process's sum over its
+    entries divided by it makes DDP's gradient (the mean of the processes') the gradient of the mean over every
+    process's entries, as one process computes it on the whole batch: the MLM loss over masked tokens
+    (:func:`common.pretraining.masked_token_loss`), distillation's hard and soft terms
+    (:func:`common.distillation.distillation_loss`). Every process must call it (a collective).
+
+    Returns:
+        a () float tensor.
+    """
+    count = mask.sum().float()
+    if process_state().num_processes > 1:
+        count = reduce(count, reduction="mean")
+    return torch.where(count > 0, count, torch.ones_like(count))

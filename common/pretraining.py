@@ -32,12 +32,11 @@ from typing import Any, Callable, Sequence
 import numpy as np
 import torch
 import torch.nn.functional as F
-from accelerate.utils import reduce
 from torch import nn
 from torch.utils.data import Dataset
 from transformers import DataCollatorForLanguageModeling
 
-from common.run import process_state
+from common.losses import process_mean_count
 
 logger = logging.getLogger("common.pretraining")
 
@@ -386,10 +385,7 @@ def masked_token_loss(model: nn.Module, batch: dict[str, torch.Tensor]) -> torch
     else:
         logits, targets = model(**inputs).logits.flatten(0, 1), labels.flatten()  # (B*T, V), (B*T,)
     total = F.cross_entropy(logits.float(), targets, ignore_index=-100, reduction="sum")
-    count = (labels != -100).sum().float()
-    if process_state().num_processes > 1:
-        count = reduce(count, reduction="mean")
-    return total / count.clamp(min=1.0)
+    return total / process_mean_count(labels != -100)
 
 
 def pretrain_mlm(model: nn.Module, tokenizer: Any, dataset: Dataset, collator: NgramMaskingCollator,
