@@ -36,8 +36,8 @@ def test_train_predict_and_submission(pretrained, tmp_path, capsys, joint):
     from common.commands import predict, train
 
     run = tmp_path / "run"
-    joint_flags = ["--logit-adjust-tau", "0"] if joint == "true" else []
-    result = train.main(["--task", "xiaobu"] + TINY + joint_flags + ["--model", str(pretrained[0]), "--joint", joint, "--run-dir", str(run),
+    # --joint true alone: logit adjustment off, as ESIM and swap TTA (test_joint_turns_off_what_it_cannot_use)
+    result = train.main(["--task", "xiaobu"] + TINY + ["--model", str(pretrained[0]), "--joint", joint, "--run-dir", str(run),
                                 "--submission-dir", str(tmp_path / "sub"), "--epochs", "2",
                                 "--valid-fraction", "0.25", "--fgm-epsilon", "0.5", "--ema-decay", "0.9"])
     last = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
@@ -165,3 +165,16 @@ def test_limit_cuts_the_training_file_and_never_the_submission(tmp_path):
     labelled = predict.main(["--task", "xiaobu", "--run", str(tmp_path / "run"), "--test-file",
                              str(FIXTURES / "train.tsv")])
     assert labelled["rows"] == 48 and validate_probability_file(labelled["submission"], 48) == 48
+
+
+def test_joint_turns_off_what_it_cannot_use():
+    """``--joint true`` alone had been refused for the classifier's default logit adjustment (tau 0.5): it is off
+    unless given, as the ESIM head and swap TTA are; given, it is refused when the model is built."""
+    from common.config import parse_config
+    from competitions.xiaobu.config import XiaobuConfig
+
+    joint = parse_config(XiaobuConfig, ["--joint", "true"])
+    assert (joint.logit_adjust_tau, joint.esim, joint.tta_swap) == (0.0, False, False)
+    plain = parse_config(XiaobuConfig, [])
+    assert plain.logit_adjust_tau == 0.5
+    assert parse_config(XiaobuConfig, ["--joint", "true", "--logit-adjust-tau", "0.5"]).logit_adjust_tau == 0.5

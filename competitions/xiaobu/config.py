@@ -72,16 +72,16 @@ class XiaobuConfig(TrainConfig, LogitAdjustmentConfig, SymmetricPairConfig, MLMC
     learning_rate: float = 9e-4
     fgm_epsilon: float = 0.5
     ema_decay: float = 0.99
-    logit_adjust_tau: float = 0.5  # classification only: the joint variant needs --logit-adjust-tau 0
+    logit_adjust_tau: float = 0.5  # classification only: the joint variant has it off unless given (then refused)
 
     def resolve_defaults(self, explicit: set[str]) -> None:
-        """The joint variant (``--joint true``) keeps the ESIM head and swap TTA off unless they were given:
-        it has no pooled output for the head (asking for it is an error, XiaobuTask.build) and was measured
-        in one text order. Then :meth:`EncoderConfig.resolve_defaults`."""
+        """The joint variant (``--joint true``) keeps the ESIM head, swap TTA and logit adjustment off unless they
+        were given: it has no pooled output for the head and no classifier logits to adjust (asking for either is
+        an error, XiaobuTask.build) and was measured in one text order. Then :meth:`EncoderConfig.resolve_defaults`."""
         if self.joint:
-            for name in ("esim", "tta_swap"):
+            for name, off in (("esim", False), ("tta_swap", False), ("logit_adjust_tau", 0.0)):
                 if name not in explicit:
-                    setattr(self, name, False)
+                    setattr(self, name, off)
         super().resolve_defaults(explicit)
 
 

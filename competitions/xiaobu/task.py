@@ -98,8 +98,8 @@ class XiaobuTask(Task):
     def build(self, config: XiaobuConfig, run_dir: Path, train: list[Pair], data: Splits) -> Model:
         """Raises ValueError: logit adjustment, pair statistics or the ESIM head asked of the joint variant."""
         if config.joint and (config.logit_adjust_tau > 0 or config.posthoc_tau > 0):
-            raise ValueError("logit adjustment applies to the classification variant, not --joint: "
-                             "add --logit-adjust-tau 0 --posthoc-tau 0 (configs/joint.toml does)")
+            raise ValueError("logit adjustment applies to the classification variant, not --joint: leave "
+                             "--logit-adjust-tau and --posthoc-tau out (--joint turns them off) or give 0")
         heads = [flag for flag, on in (("--pair-statistics", config.pair_statistics),
                                        ("--alignment-statistics", config.alignment_statistics),
                                        ("--esim", config.esim)) if on]
