@@ -117,8 +117,13 @@ class Task:
         raise NotImplementedError
 
     def test_file_path(self, config: Any, path: str) -> Path:
-        """The file :meth:`load_test` reads for ``path`` (default: ``path`` as given)."""
-        return Path(path)
+        """The file ``predict --test-file path`` reads (:meth:`load_test` is given it): ``path`` as given when it
+        exists or is absolute, else under the run's data folder (``config.data_dir``), where the run's own
+        ``--test-file`` name is read: a path that tab-completes and a bare name both work, for every task."""
+        given = Path(path)
+        if given.exists() or given.is_absolute() or not getattr(config, "data_dir", ""):
+            return given
+        return Path(config.data_dir) / given
 
     def test_path(self, config: Any) -> Path:
         """The run's test file (for submission names)."""

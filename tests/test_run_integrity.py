@@ -6,6 +6,7 @@ import re
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
@@ -413,3 +414,20 @@ def test_a_run_name_that_is_a_path_is_refused(tmp_path, name):
     with pytest.raises(ValueError, match="one folder name, not a path"):
         resolve_run_dir(config, "afqmc", root=tmp_path)
     assert not any(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("task_name", ["xiaobu", "afqmc", "pair"])
+def test_a_test_file_is_read_as_given_or_under_the_data_folder(tmp_path, monkeypatch, task_name):
+    """``predict --test-file``: a path that exists as given (tab-completed from the repository root) or a bare name
+    under the run's data folder, for every task alike (Xiaobu read every relative path under the data folder, so
+    ``data/xiaobu/x.tsv`` became ``data/xiaobu/data/xiaobu/x.tsv``; the others never looked there)."""
+    from common.task import get_task
+
+    task = get_task(task_name)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "data" / "t").mkdir(parents=True)
+    (tmp_path / "data" / "t" / "b.tsv").write_text("x\n")
+    config = task.config_class(data_dir="data/t")
+    assert task.test_file_path(config, "data/t/b.tsv") == Path("data/t/b.tsv")
+    assert task.test_file_path(config, "b.tsv") == Path("data/t/b.tsv")
+    assert task.test_file_path(config, str(tmp_path / "c.tsv")) == tmp_path / "c.tsv"  # absolute: as given

@@ -49,8 +49,8 @@ from accelerate import Accelerator
 
 from common.blas import openblas_kernels
 from common.commands.args import run_cli, split_task
-from common.commands.predict import (kfold_test_probabilities, other_data_dir, save_probabilities,
-                                     saved_kfold_submission, submission_name)
+from common.commands.predict import (kfold_test_probabilities, other_data_dir, read_test_file,
+                                     save_probabilities, saved_kfold_submission, submission_name)
 from common.config import ArgumentParser, config_from_dict, load_overrides
 from common.cv import assert_same_ids, digest_arrays
 from common.ensemble import (FEATURE_MEMBERS, GBM_FEATURES, OOF_FILE, TEST_FILE, ExtraRows, FeatureOptions, Member,
@@ -580,8 +580,7 @@ def predict_ensemble_run(task: Task, run_dir: str | Path, data_dir: str | None =
     saved = read_ensemble(run_dir)  # before anything is read or predicted
     own_test = task.test_path(config)
     other = dataclasses.replace(config, data_dir=data_dir) if data_dir else config
-    test = task.load_test(task.test_layout(config, test_config), test_file) if test_file else \
-        task.load_data(other).test
+    test = read_test_file(task, config, test_file, test_config) if test_file else task.load_data(other).test
     made: list[Accelerator] = []
 
     def accelerator() -> Accelerator:  # one, at the first run's precision, made when a neural member needs it

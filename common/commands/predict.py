@@ -239,6 +239,12 @@ def read_test_layout(task: Task, path: str | None, test_file: str | None) -> dic
     return options
 
 
+def read_test_file(task: Task, config: Any, test_file: str, test_config: dict | None) -> list:
+    """The examples of ``predict --test-file`` (:meth:`common.task.Task.test_file_path`: as given when it exists, else
+    under the data folder), read in the run's layout with ``test_config``'s options (:meth:`Task.test_layout`)."""
+    return task.load_test(task.test_layout(config, test_config), str(task.test_file_path(config, test_file)))
+
+
 def other_data_dir(config: Any, data_dir: str | None) -> bool:
     """Whether ``data_dir`` names another data folder than the run's own ``config.data_dir``."""
     return data_dir is not None and Path(data_dir) != Path(config.data_dir)
@@ -291,7 +297,7 @@ def predict_run(task: Task, run_dir: str | Path, data_dir: str | None = None, te
     if outputs == run_dir and not refresh and is_current(run_dir):
         outputs = None  # the run's own predictions are there, newer than its model: the folder is left as it was
     data = task.load_data(config)
-    test = data.test if test_file is None else task.load_test(task.test_layout(config, test_config), test_file)
+    test = data.test if test_file is None else read_test_file(task, config, test_file, test_config)
     valid_probs = probabilities(task, config, model, data.valid, accelerator, **adjust)
     fixed = run_dir / TEACHER_THRESHOLDS_FILE  # a student that decides with its teacher's thresholds
     if not fixed.is_file() and moved:
@@ -560,8 +566,7 @@ def predict_kfold_run(task: Task, run_dir: str | Path, data_dir: str | None = No
         own_test = task.test_path(config)
         if data_dir:
             config.data_dir = data_dir
-        test = task.load_test(task.test_layout(config, test_config), test_file) if test_file \
-            else task.load_data(config).test
+        test = read_test_file(task, config, test_file, test_config) if test_file else task.load_data(config).test
         test_probs = fold_test_probabilities(task, fold_dirs, test, accelerator, setting, tau).mean(axis=0)
         foreign = task.test_file_path(config, test_file) if test_file else task.test_path(config)
         name = submission_name(task, config, "", score, foreign, own_test, test_config)

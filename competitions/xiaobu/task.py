@@ -78,10 +78,7 @@ class XiaobuTask(Task):
 
     def load_test(self, config: XiaobuConfig, path: str) -> list[Pair]:
         # a labelled file (ids, ids, label) predicts too, its labels ignored, as AFQMC's and the pair task's do
-        return _numbered(read_pairs(self.test_file_path(config, path), labelled=None), "test")
-
-    def test_file_path(self, config: XiaobuConfig, path: str) -> Path:
-        return resolve(config.data_dir, path)  # relative to the data folder, as --train-file/--test-file
+        return _numbered(read_pairs(path, labelled=None), "test")
 
     def test_path(self, config: XiaobuConfig) -> Path:
         return resolve(config.data_dir, config.test_file)
@@ -167,7 +164,7 @@ class XiaobuTask(Task):
     def write_submission(self, config: XiaobuConfig, test: list[Pair], probs: np.ndarray, state: dict, name: str,
                          test_file: str | None = None) -> dict:
         """One probability per line of the test file, validated against its line count."""
-        test_path = resolve(config.data_dir, test_file or config.test_file)
+        test_path = self.test_file_path(config, test_file) if test_file else resolve(config.data_dir, config.test_file)
         expected = count_lines(test_path, trailing_blank=False)
         path = Path(config.submission_dir) / f"{name}.txt"
         write_probability_submission(path, probs, expected)
