@@ -199,3 +199,27 @@ def test_a_bad_extra_file_names_its_line(tmp_path, data_dir):
     with pytest.raises(DataFileError, match=r"extra.txt:2: 1 tab-separated columns, expected s1<TAB>s2"):
         pretrain.main(_pretrain_flags(tmp_path, data_dir, "mlm") + ["--extra-files", str(extra)])
     assert not (tmp_path / "mlm").exists()
+
+
+@needs_data
+def test_a_resumed_run_replaces_its_superseded_submission(tmp_path, data_dir):
+    """A run cut by --max-train-minutes wrote a submission; resumed, it trains on, scores otherwise and writes another
+    name: the cut model's file is removed (it stayed beside the final one, ready to be uploaded by mistake), while
+    a file of the run in another submission folder is kept."""
+    import os
+
+    from common.commands import predict, train
+
+    run = tmp_path / "run"
+    flags = _flags(tmp_path, data_dir) + ["--run-dir", str(run), "--limit", "40", "--epochs", "2"]
+    cut = train.main(flags + ["--max-train-minutes", "1e-9"])  # stops after its first batch
+    assert json.loads((run / "submission.json").read_text())["submission"] == cut["submission"]
+    elsewhere = predict.main(["--task", "afqmc", "--run", str(run), "--submission-dir", str(tmp_path / "other")])
+    # the tiny model may score the same after both epochs: the cut model's file gets a score of its own
+    superseded = tmp_path / "sub" / "run-accuracy0.0000.json"
+    os.replace(cut["submission"], superseded)
+    (run / "submission.json").write_text(json.dumps({"submission": str(superseded)}))
+    final = train.main(flags + ["--max-train-minutes", "0", "--resume", "true"])
+    assert sorted(p.name for p in (tmp_path / "sub").iterdir()) == [os.path.basename(final["submission"])]
+    assert os.path.isfile(elsewhere["submission"])
+    assert json.loads((run / "submission.json").read_text())["submission"] == final["submission"]

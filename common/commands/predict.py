@@ -324,6 +324,7 @@ def predict_run(task: Task, run_dir: str | Path, data_dir: str | None = None, te
             if state:
                 write_json_atomic(outputs / "thresholds.json", state)
             save_probabilities(outputs / "probabilities.npz", task, data.valid, valid_probs, test, test_probs)
+            replace_superseded(outputs, written["submission"])
             if outputs != run_dir:  # last: a folder without it is a half-written one
                 write_json_atomic(outputs / "metrics.json", {PREDICTED_FROM: str(run_dir), "posthoc_tau": tau,
                                                              "tta_swap": getattr(config, "tta_swap", None),
@@ -338,6 +339,28 @@ def predict_run(task: Task, run_dir: str | Path, data_dir: str | None = None, te
         result["run_dir"] = str(outputs)
     result.update(missing=data.missing, predict_seconds=round(time.time() - start, 1))
     return result
+
+
+SUBMISSION_RECORD = "submission.json"  # a run's (or setting folder's) own-data submission, for the next predict
+
+
+def replace_superseded(folder: Path, submission: str) -> None:
+    """Record ``submission`` as ``folder``'s own-data submission (``submission.json``) and remove the one recorded
+    before it when that is another file of the same submission folder: a run resumed (e.g. after its
+    ``--max-train-minutes``) or predicted after its model changed gets another score, so another name, and the
+    superseded model's file stayed beside the new one, ready to be uploaded by mistake. A file elsewhere (another
+    ``--submission-dir``) is kept. Main process only."""
+    record = folder / SUBMISSION_RECORD
+    try:
+        previous = Path(json.loads(record.read_text(encoding="utf-8"))["submission"])
+    except (OSError, ValueError, KeyError, TypeError):
+        previous = None
+    write_json_atomic(record, {"submission": submission})
+    new = Path(submission)
+    if (previous is not None and previous.is_file() and previous.resolve() != new.resolve()
+            and previous.parent.resolve() == new.parent.resolve()):
+        previous.unlink()
+        logger.info("%s replaces %s (the run's earlier model)", new.name, previous.name)
 
 
 def is_current(run_dir: Path) -> bool:
