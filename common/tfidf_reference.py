@@ -156,15 +156,16 @@ def out_of_fold(cv_run: str | Path, ids: Sequence[str] | None,
 
 
 def finish_reference(task, config, data, valid_probs: np.ndarray, test_probs: np.ndarray, run_dir: str | Path,
-                     metric_label: str, options: dict, oof: dict | None = None) -> dict:
+                     options: dict, oof: dict | None = None) -> dict:
     """Score, save and submit a reference's predictions the way a trained run's are; its result line (no timings).
 
     The validation rows are scored with the task's metric (its decisions, e.g. a threshold, tuned there);
     ``run_dir`` gets ``probabilities.npz`` (:func:`common.commands.predict.save_probabilities`, what blending
     reads), ``thresholds.json`` (the decision state), ``config.json`` (the task config it read the data with)
     and ``metrics.json`` (the scores, ``oof`` when given, and ``options``); the submission is named after the run
-    folder, ``<run folder name>-<metric_label><validation score>`` (``tfidf-baseline-accuracy0.7290``), so the
-    references of two contests sharing a submission folder do not overwrite each other.
+    folder, ``<run folder name>-<task metric name><validation score>`` (``tfidf-baseline-accuracy0.7290``; a pair
+    contest's ``score0.8571``, as its trained runs' submissions and the report name it), so the references of two
+    contests sharing a submission folder do not overwrite each other.
 
     Args:
         data: the task's :class:`common.task.Splits`; valid_probs, test_probs: (V,) and (T,) P(label 1).
@@ -195,7 +196,7 @@ def finish_reference(task, config, data, valid_probs: np.ndarray, test_probs: np
     if oof is not None:
         result["oof"] = oof
     write_json_atomic(run_dir / "metrics.json", {**result, "args": options})
-    name = f"{run_dir.name}-{metric_label}{metrics[task.metric_name]:.4f}"
+    name = f"{run_dir.name}-{task.metric_name}{metrics[task.metric_name]:.4f}"
     result.update(task.write_submission(config, data.test, test_probs, state, name), run_dir=str(run_dir),
                   train_pairs=len(data.train))
     return result

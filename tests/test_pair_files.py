@@ -433,7 +433,8 @@ def test_the_reference_is_named_after_its_contest_file(tmp_path, monkeypatch):
         contests.append(baseline.main(["--config", f"{name}.toml"]))
     assert [r["run_dir"] for r in contests] == ["runs/pair/tfidf-one", "runs/pair/tfidf-two"]
     names = sorted(p.name for p in (tmp_path / "sub").iterdir() if ".probabilities." not in p.name)
-    assert len(names) == 2 and names[0].startswith("tfidf-one-accuracy") and names[1].startswith("tfidf-two-accuracy")
+    # named with the task's metric name, as a trained run's (t1-score0.7143) and the report's (no f10.8571)
+    assert len(names) == 2 and names[0].startswith("tfidf-one-score") and names[1].startswith("tfidf-two-score")
     # another contest whose file has the same name: refused before anything is written, then given its own name
     (tmp_path / "other").mkdir()
     write(tmp_path / "other" / "one.toml", (tmp_path / "one.toml").read_text(encoding="utf-8").replace(

@@ -55,7 +55,7 @@ def main(argv: list[str] | None = None) -> dict:
     data = TASK.load_data(config)
     valid_probs, test_probs = predict(data.train, [data.valid, data.test], args.ngram_max, args.C)
     oof = oof_scores(TASK.cv_pool(config, data), args.folds_from, args.ngram_max, args.C) if args.folds_from else None
-    result = finish_reference(TASK, config, data, valid_probs, test_probs, args.run_dir, "accuracy", vars(args), oof)
+    result = finish_reference(TASK, config, data, valid_probs, test_probs, args.run_dir, vars(args), oof)
     result["wall_seconds"] = round(time.time() - start, 1)
     print_result(result)
     return result

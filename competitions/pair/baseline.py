@@ -73,7 +73,7 @@ def main(argv: list[str] | None = None) -> dict:
         oof = {**TASK.score(pool, probs)[0], "pairs": len(pool),
                "folds": {f: TASK.score([pool[i] for i in np.flatnonzero(fold == f)], probs[fold == f])[0]
                          for f in range(k)}}
-    result = finish_reference(TASK, config, data, valid_probs, test_probs, args.run_dir, config.metric, vars(args), oof)
+    result = finish_reference(TASK, config, data, valid_probs, test_probs, args.run_dir, vars(args), oof)
     result["wall_seconds"] = round(time.time() - start, 1)
     print_result(result)
     return result
