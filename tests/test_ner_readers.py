@@ -121,6 +121,11 @@ def test_unlabelled_test_files_read_characters_without_tags(tmp_path):
     assert [ex.text for ex in examples] == ["最好", "北京\u3000"] and examples[1].spans == [Span(0, 0, "LOC")]
     with pytest.raises(NerDataError, match=r"test.txt:1: expected 'CHAR TAG', got '最'"):
         read_tagged(bio, "bio")
+    # an untagged space character (' ', U+3000) is the text's, not a sentence break (it split one text in two,
+    # shifting every later id); an empty line breaks, and the log counts the spaces read
+    spaced = tmp_path / "spaced.txt"
+    spaced.write_text("我\n的\n\n酒\n \n店\n\u3000\n好\n\n", encoding="utf-8")
+    assert [ex.text for ex in read_tagged(spaced, "bio", labelled=False)] == ["我的", "酒 店\u3000好"]
     uer = tmp_path / "test.tsv"
     uer.write_text("text_a\n最 好\n北 京\n", encoding="utf-8")
     assert [(ex.text, ex.spans) for ex in read_tsv_tagged(uer, labelled=False)] == [("最好", []), ("北京", [])]

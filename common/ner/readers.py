@@ -100,7 +100,9 @@ def read_tagged(path: str | Path, scheme: str, strip_segment_digit: bool = False
 
     Args:
         labelled: False for a test file: a line may also hold the character alone (tag ``O``), so a
-            competition's unlabelled test file reads without made-up tags.
+            competition's unlabelled test file reads without made-up tags; a line of one space character
+            (``' '``, U+3000) is that character, not a sentence break (an empty line is one), and is counted
+            in a warning.
         scheme: ``"bio"`` or ``"bmes"`` (see :func:`common.ner.spans.tags_to_spans`).
         strip_segment_digit: drop the word-position digit after the character (Weibo 2nd).
         strict: raise on an invalid tag sequence; when False, repair it with
@@ -120,6 +122,7 @@ def read_tagged(path: str | Path, scheme: str, strip_segment_digit: bool = False
     tags: list[str] = []
     lines: list[int] = []
     repaired: list[str] = []
+    spaces: list[int] = []  # lines of an untagged test file read as a space character
 
     def flush() -> None:
         if not chars:
@@ -137,6 +140,9 @@ def read_tagged(path: str | Path, scheme: str, strip_segment_digit: bool = False
 
     for lineno, line in iter_lines(path, NerDataError):
         if not line.strip():
+            if not labelled and len(line) == 1 and line != "\t":  # a space in the text (tagged: ' ' + ' O')
+                chars.append(line), tags.append("O"), lines.append(lineno), spaces.append(lineno)
+                continue
             flush()
             continue
         parts = line.split()
@@ -163,6 +169,9 @@ def read_tagged(path: str | Path, scheme: str, strip_segment_digit: bool = False
     if repaired:
         logger.warning("%s: repaired %d of %d sentences with invalid tag sequences (first: %s)",
                        path, len(repaired), len(examples), repaired[0])
+    if spaces:
+        logger.warning("%s: %d lines holding one space character (first: line %d) read as that character of the "
+                       "text; sentence breaks are empty lines", path, len(spaces), spaces[0])
     return examples
 
 
