@@ -194,7 +194,8 @@ VALUE_WHEN_ABSENT = {"ngram_match": 0,  # Xiaobu's n-gram match bit, on since 20
                      "esim": False, "tta_swap": False,  # Xiaobu's ESIM head and swap TTA, on since 2026-12-05 (later)
                      "mlm_head_masked_only": False,  # MLM pretraining's head at the masked positions, 2026-12-05
                      "metric_for_best_model": "",  # before 2026-12-06 every run kept its best epoch by the task's metric
-                     "group_by_text": False}  # --task pair's validation split, grouped since 2026-12-06
+                     "group_by_text": False,  # --task pair's validation split, grouped since 2026-12-06
+                     "decoding": "nested"}  # NER span heads kept every span > 0 before flat decoding, 2026-12-06
 
 
 def config_from_dict(cls: type[T], data: dict[str, Any]) -> T:

@@ -160,3 +160,37 @@ def test_half_precision_scores_mask_decode_and_loss_as_float32(cls):
     assert loss.item() == pytest.approx(head.loss(raw.half().float(), mask, spans).item(), rel=1e-6)
     loss.backward()
     assert torch.isfinite(half.grad).all()
+
+
+@pytest.mark.parametrize("cls", [GlobalPointer, EfficientGlobalPointer])
+def test_predict_spans_scores_are_the_cells_scores(cls):
+    """``predict_spans(with_scores=True)``: the rows of :meth:`decode` and, for each, its masked score."""
+    torch.manual_seed(3)
+    head = cls(8, heads=3, head_size=4)
+    hidden, mask = torch.randn(2, 6, 8), torch.tensor([[1] * 6, [1] * 4 + [0] * 2])
+    cells, scores = head.predict_spans(hidden, mask, threshold=-0.5, with_scores=True)
+    full = head.decode(head.mask_scores(head.raw_scores(hidden), mask), threshold=-0.5)
+    assert torch.equal(cells, full) and len(cells) > 0
+    raw = head.raw_scores(hidden)
+    assert torch.allclose(scores, raw[tuple(cells.T)].float())
+
+
+def test_flat_decoding_keeps_the_best_of_overlapping_spans():
+    """:func:`best_flat` against brute force: the kept set is the greedy one (each span kept iff no better-scored
+    kept span overlaps it), so no two kept spans share a character, and every dropped span overlaps a better kept
+    one."""
+    import random
+
+    from common.ner.spans import best_flat
+
+    assert best_flat([(0, 1, 0), (0, 1, 1), (1, 3, 0), (4, 4, 2)], [2.0, 3.0, 1.0, 0.5]) == [(0, 1, 1), (4, 4, 2)]
+    rng = random.Random(0)
+    for _ in range(200):
+        spans = sorted({(s, s + rng.randrange(3), rng.randrange(3)) for s in (rng.randrange(10) for _ in range(8))})
+        scores = [rng.random() for _ in spans]
+        kept = best_flat(spans, scores)
+        assert all(a[1] < b[0] for a, b in zip(kept, kept[1:]))  # sorted, disjoint
+        best = dict(zip(spans, scores))
+        for span, score in zip(spans, scores):
+            if span not in kept:
+                assert any(best[k] >= score and not (k[1] < span[0] or span[1] < k[0]) for k in kept)

@@ -178,3 +178,35 @@ def test_dev_types_the_train_file_lacks_are_warned_about(caplog):
     with caplog.at_level("WARNING", logger="ner.data"):
         check_training_data(NerConfig(train_file="a", dev_file="b"), data)
     assert "dev entity types absent from the train sentences, so never predicted: LOC" in caplog.text
+
+
+def test_flat_data_decodes_flat_and_nested_data_nested(tmp_path):
+    """``--decoding auto``: a BIO set has no overlapping entities, so a span head decodes flat there (no two
+    predicted spans share a character; GlobalPointer's every-span-above-0 gave one span two types 21 times in 40
+    texts of a probe's flat contest), saved resolved in config.json; ``predict --decoding nested`` decodes the
+    same model the other way, under its own prediction name, and finds at least the flat spans."""
+    from common.ner.spans import NerExample, Span, nested_share
+    from competitions.ner import predict, train
+    from competitions.ner.config import NerConfig
+    from competitions.ner.data import resolve_decoding
+
+    # an untrained head scores many cells near 0: threshold 0 gives overlapping spans to drop
+    result = train.main(_tiny(tmp_path, "--head", "gp", "--learning-rate", "0"))
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["decoding"] == "flat" == result["decoding"]
+    nested = predict.main(["--run", str(tmp_path / "run"), "--decoding", "nested"])
+    assert nested["prediction"].endswith(".jsonl") and "/run-nested-dev" in nested["prediction"]
+    flat_rows, nested_rows = _lines(result["prediction"]), _lines(nested["prediction"])
+    overlapping = 0
+    for flat, full in zip(flat_rows, nested_rows):
+        spans = sorted((e["start"], e["end"], e["type"]) for e in flat["entities"])
+        assert all(a[1] < b[0] for a, b in zip(spans, spans[1:]))  # no character in two entities
+        assert set(spans) <= {(e["start"], e["end"], e["type"]) for e in full["entities"]}
+        overlapping += len(full["entities"]) > len(spans)
+    assert overlapping  # the nested reading had overlaps that flat decoding resolved
+    texts = [NerExample("甲乙丙", [Span(0, 1, "A"), Span(1, 2, "B")], 0), NerExample("丁", [Span(0, 0, "A")], 1)]
+    assert nested_share(texts) == 0.5 and nested_share(texts[1:]) == 0.0
+    config = NerConfig(decoding="auto")
+    resolve_decoding(config, texts)
+    assert config.decoding == "nested"
+    with pytest.raises(ValueError, match="--decoding 'flatt': expected one of auto, flat, nested"):
+        resolve_decoding(NerConfig(decoding="flatt"), texts)

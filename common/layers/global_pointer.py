@@ -213,18 +213,24 @@ class _SpanHead(nn.Module):
         return _positive_cells(scores, threshold)
 
     @torch.no_grad()
-    def predict_spans(self, hidden: torch.Tensor, mask: torch.Tensor, threshold: float = 0.0) -> torch.Tensor:
+    def predict_spans(self, hidden: torch.Tensor, mask: torch.Tensor, threshold: float = 0.0,
+                      with_scores: bool = False) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
         """Decode straight from encoder states: raw scores, masked in place (no copy), thresholded.
 
         Args:
             hidden: (B, T, H) encoder states; mask: (B, T) 1 for characters.
+            with_scores: also return the (P,) float scores of the rows (for flat decoding).
 
         Returns:
-            (P, 4) long rows ``(batch, type, start, end)``, as :meth:`decode`.
+            (P, 4) long rows ``(batch, type, start, end)``, as :meth:`decode` (and their scores).
         """
         scores = self.raw_scores(hidden)  # (B, heads, T, T), a fresh tensor
         scores.masked_fill_(self._invalid(mask, scores.shape[-1]), masked_value(scores.dtype))
-        return _positive_cells(scores, threshold)
+        cells = _positive_cells(scores, threshold)
+        if not with_scores:
+            return cells
+        b, a, i, j = cells.unbind(dim=1)
+        return cells, scores[b, a, i, j].float()
 
 
 def masked_value(dtype: torch.dtype) -> float:

@@ -124,6 +124,36 @@ def flatten_spans(spans: Sequence[Span]) -> list[Span]:
     return sorted(kept)
 
 
+def best_flat(spans: Sequence[tuple[int, int, int]], scores: Sequence[float]) -> list[tuple[int, int, int]]:
+    """Flat decoding of a span head's predictions: highest score first, a span kept unless it overlaps one kept
+    (the same characters under another type included), so every character is in at most one entity, as a flat
+    NER set (BIO, BMES, CLUENER) defines them. GlobalPointer (kexue.fm/archives/8373) keeps every span > 0, the
+    nested reading; on flat data a model then gives one span two types.
+
+    Args:
+        spans: (P,) ``(start, end, type_id)``, end inclusive; scores: (P,) their scores.
+
+    Returns:
+        The kept spans, sorted.
+    """
+    kept: list[tuple[int, int, int]] = []
+    for _, (start, end, t) in sorted(zip(scores, spans), key=lambda p: (-p[0], p[1])):
+        if all(end < s or e < start for s, e, _ in kept):
+            kept.append((start, end, t))
+    return sorted(kept)
+
+
+def nested_share(examples: Sequence["NerExample"]) -> float:
+    """The share of the texts holding entities in which two gold spans share a character (nested or overlapping
+    entities): CMeEE's training records 0.35, CLUENER's 1 text of 10,748 (a slip), the BIO/BMES sets 0."""
+    texts = [ex for ex in examples if ex.spans]
+    nested = 0
+    for ex in texts:
+        ordered = sorted(ex.spans)
+        nested += any(b.start <= a.end for a, b in zip(ordered, ordered[1:]))
+    return nested / len(texts) if texts else 0.0
+
+
 def spans_to_bio(spans: Sequence[Span], length: int) -> list[str]:
     """BIO tags of ``length`` characters for non-overlapping spans.
 

@@ -27,6 +27,9 @@ class NerConfig(TrainConfig, EncoderConfig):
     head: str = "egp"  # egp (Efficient GlobalPointer; best dev F1 and fastest here, README) | gp (GlobalPointer) | crf (pytorch-crf)
     head_size: int = 0  # q/k size of the span heads; 0: 8 for gp (measured, see the README), 64 for egp (kexue.fm/archives/8877)
     max_span_width: int = 0  # > 0: GP/EGP score only spans of at most this many characters
+    # GP/EGP: flat (no two predicted spans share a character: the best-scored kept) | nested (every span > 0) |
+    # auto: flat unless the training data's gold spans nest or overlap (CMeEE); saved resolved in config.json
+    decoding: str = "auto"
     encoder_type: str = "bilstm"  # bilstm (character BiLSTM, the CPU default) | bert (small BERT or --model)
     lstm_layers: int = 2  # BiLSTM encoder only
     w2v_init: bool = True  # initialise character embeddings with word2vec on the training text

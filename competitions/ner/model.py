@@ -18,7 +18,7 @@ from transformers.modeling_outputs import BaseModelOutput, TokenClassifierOutput
 
 from common.layers.crf_head import CrfHead
 from common.layers.global_pointer import EfficientGlobalPointer, GlobalPointer
-from common.ner.spans import tags_to_spans_lenient
+from common.ner.spans import best_flat, tags_to_spans_lenient
 
 HEADS = ("gp", "egp", "crf")
 # q/k size per span head when the config says 0. GlobalPointer: 8, measured on this CPU with the
@@ -73,6 +73,8 @@ class NerModel(nn.Module):
         head_size: q/k size of the GlobalPointer heads.
         dropout: on the encoder output.
         max_span_width: > 0: the span heads score only spans of at most this many characters.
+        flat: span heads decode flat (:func:`common.ner.spans.best_flat`: no two spans share a character);
+            False: every span scored > 0 (nested entities). The CRF head is flat by construction.
 
     ``forward(input_ids (B, T+2), attention_mask (B, T+2), span_labels (B, S, 3)?, tag_labels (B, T)?)``
     returns ``TokenClassifierOutput(loss, logits)``: logits are (B, heads, T, T) span
@@ -80,8 +82,9 @@ class NerModel(nn.Module):
     """
 
     def __init__(self, encoder: nn.Module, head: str, types: list[str], head_size: int = 64,
-                 dropout: float = 0.1, max_span_width: int = 0) -> None:
+                 dropout: float = 0.1, max_span_width: int = 0, flat: bool = False) -> None:
         super().__init__()
+        self.flat = flat
         if head not in HEADS:
             raise ValueError(f"head must be one of {HEADS}, got {head!r}")
         self.encoder, self.head_name, self.types = encoder, head, list(types)
@@ -136,9 +139,16 @@ class NerModel(nn.Module):
             return [[(s.start, s.end, self.types.index(s.type))
                      for s in tags_to_spans_lenient([self.tags[t] for t in path])] for path in paths]
         per: list[list[tuple[int, int, int]]] = [[] for _ in range(B)]
-        for b, t, start, end in self.head.predict_spans(hidden, mask).tolist():  # (P, 4) rows
+        if not self.flat:
+            for b, t, start, end in self.head.predict_spans(hidden, mask).tolist():  # (P, 4) rows
+                per[b].append((start, end, t))
+            return per
+        cells, scores = self.head.predict_spans(hidden, mask, with_scores=True)  # (P, 4), (P,)
+        found: list[list[float]] = [[] for _ in range(B)]
+        for (b, t, start, end), score in zip(cells.tolist(), scores.tolist()):
             per[b].append((start, end, t))
-        return per
+            found[b].append(score)
+        return [best_flat(spans, s) for spans, s in zip(per, found)]
 
 
 def predict_step(model: nn.Module, batch: dict[str, torch.Tensor]) -> dict[str, list]:

@@ -42,7 +42,7 @@ from common.ner.spans import NerExample, Span
 from common.ner.writers import write_cluener, write_span_jsonl
 from common.training.inference import inference_loader, run_inference
 from competitions.ner.config import NerConfig
-from competitions.ner.data import (NerDataset, collate, data_path, dataset_name, load_splits, merge_piece_spans,
+from competitions.ner.data import (NerDataset, check_decoding, collate, data_path, dataset_name, load_splits, merge_piece_spans,
                                    read_examples, resolve_data_options)
 from competitions.ner.model import DEFAULT_HEAD_SIZE, CharBiLSTMEncoder, NerModel, predict_step
 
@@ -53,7 +53,7 @@ def build_model(config: NerConfig, encoder, types: list[str]) -> NerModel:
     """The configured head on ``encoder`` (head size resolved from :data:`DEFAULT_HEAD_SIZE` when 0)."""
     head_size = config.head_size or DEFAULT_HEAD_SIZE.get(config.head, 64)
     return NerModel(encoder, config.head, types, head_size=head_size, dropout=config.dropout,
-                    max_span_width=config.max_span_width)
+                    max_span_width=config.max_span_width, flat=config.decoding == "flat")
 
 
 def build_bilstm(config: NerConfig, vocab_size: int) -> CharBiLSTMEncoder:
@@ -110,7 +110,7 @@ def _scores(gold: Sequence[NerExample], pred: Sequence[Sequence[Span]]) -> dict:
 
 def predict_run(run_dir: str | Path, data_dir: str | None = None, test_file: str | None = None,
                 submission_dir: str | None = None, accelerator: Accelerator | None = None,
-                write_dev_metrics: bool = False) -> dict:
+                write_dev_metrics: bool = False, decoding: str | None = None) -> dict:
     """Dev metrics and the test prediction file of a saved run; returns metrics and paths.
 
     Args:
@@ -120,6 +120,8 @@ def predict_run(run_dir: str | Path, data_dir: str | None = None, test_file: str
             precision; under ``accelerate launch`` the texts are sharded over the processes).
         write_dev_metrics: write ``run_dir/dev_metrics.json`` (the training command does; ``predict`` leaves
             the run folder as it is and reports the dev metrics in its result).
+        decoding: ``flat`` / ``nested``: the span heads decode so instead of as the run was trained to (its
+            ``decoding``); the prediction's name gets ``-<decoding>``.
 
     Every process returns the same result; only the main one writes files. A ``test_file`` other than the
     run's own gets the first 8 hex digits of its content's SHA-256 in the prediction's name, so two files of
@@ -134,6 +136,10 @@ def predict_run(run_dir: str | Path, data_dir: str | None = None, test_file: str
     run_dir = Path(run_dir)
     start = time.time()
     config, tokenizer, types, model = load_run(run_dir)
+    setting = ""
+    if decoding and decoding != config.decoding:
+        check_decoding(decoding, allow_auto=False)
+        config.decoding, model.flat, setting = decoding, decoding == "flat", f"-{decoding}"
     run_data_dir = config.data_dir  # where the run's own test file is
     if data_dir:
         config.data_dir = data_dir
@@ -161,6 +167,7 @@ def predict_run(run_dir: str | Path, data_dir: str | None = None, test_file: str
             write_json_atomic(run_dir / "dev_metrics.json", dev)
         logger.info("dev (%d texts):\n%s", len(data["dev"]), format_table(dev))
     result = {"dataset": dataset_name(config), "head": config.head, "encoder": config.model or config.encoder_type,
+              "decoding": config.decoding if config.head != "crf" else "flat",
               "dev": {k: round(dev[k], 4) for k in ("precision", "recall", "f1")},
               "dev_per_type_f1": {t: round(s["f1"], 4) for t, s in dev["per_type"].items()},
               "dev_texts": len(data["dev"]), "predict_sentences_per_s": round(dev_rate, 1),
@@ -169,7 +176,7 @@ def predict_run(run_dir: str | Path, data_dir: str | None = None, test_file: str
         result["dev_metrics_file"] = str(run_dir / "dev_metrics.json")
     if data["test"]:
         test_pred, _ = predict(data["test"])
-        name = config.run_name
+        name = config.run_name + setting
         if test_file:
             own = data_path(replace(config, data_dir=run_data_dir), config.test_file) if config.test_file else None
             name = "-".join([name, *test_name_parts(data_path(config, test_file), own)])
@@ -203,12 +210,15 @@ def main(argv: list[str] | None = None) -> dict:
                         help="a file to predict instead of the run's test file (relative to the data folder "
                              "unless absolute; in the run's format)")
     parser.add_argument("--submission-dir", default=None, help="default: the run's submission_dir")
+    parser.add_argument("--decoding", default=None, choices=("flat", "nested"),
+                        help="span heads: decode so instead of the run's own decoding (its config's)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     accelerator = Accelerator(mixed_precision=_run_mixed_precision(Path(args.run)))
     if not accelerator.is_main_process:
         logging.getLogger().setLevel(logging.WARNING)
-    result = predict_run(args.run, args.data_dir, args.test_file, args.submission_dir, accelerator)
+    result = predict_run(args.run, args.data_dir, args.test_file, args.submission_dir, accelerator,
+                         decoding=args.decoding)
     result["run_dir"] = args.run
     if accelerator.is_main_process:
         print_result(result)

@@ -37,7 +37,7 @@ from common.run import broadcast_from_main, check_resume_named, process_state, r
 from common.training.trainer import Trainer, build_callbacks
 from competitions.ner.config import NerConfig
 from competitions.ner.data import (NerDataset, check_training_data, collate, dataset_name, entity_types, load_splits,
-                                   merge_piece_spans, resolve_data_options)
+                                   merge_piece_spans, resolve_data_options, resolve_decoding)
 from competitions.ner.model import DEFAULT_HEAD_SIZE, predict_step
 from competitions.ner.predict import build_bilstm, build_model, predict_run
 
@@ -81,6 +81,7 @@ def main(argv: list[str] | None = None) -> dict:
         config.run_name = broadcast_from_main(name)  # the main process's clock: one folder for all
     data = load_splits(config)  # bad data stops here, before a run folder exists
     check_training_data(config, data)
+    resolve_decoding(config, data["train"])  # before resolve_run_dir: a resume compares the resolved value
     run_dir = resolve_run_dir(config, "ner")  # --resume with other options: refused before a file is rewritten
     types = entity_types(data["train"])
     set_seed(config.seed)  # the weights come from the seed, whatever ran before in this process
