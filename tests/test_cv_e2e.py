@@ -160,7 +160,7 @@ def test_a_kfold_run_predicts_anew_without_being_written(tmp_path):
     assert {p: p.read_bytes() for p in run.rglob("*") if p.is_file()} == trained
 
 
-def test_a_test_file_edited_since_the_run_is_predicted_anew_never_served_stale(tmp_path):
+def test_a_test_file_edited_since_the_run_is_predicted_anew_never_served_stale(tmp_path, monkeypatch):
     """Xiaobu's test ids count lines, so a test file edited after a k-fold run keeps its ids: ``predict --run``
     predicts it with the fold models (not the saved fold mean of the old file), and an ensemble, a teacher
     or a resumed k-fold run refuse the old predictions (:meth:`Task.examples_digest`)."""
@@ -187,6 +187,12 @@ def test_a_test_file_edited_since_the_run_is_predicted_anew_never_served_stale(t
     lines_out = Path(again["submission"]).read_text().split()
     assert [float(x) for x in lines_out] == pytest.approx(np.roll(old, -1).tolist(), rel=1e-4)
     assert {p: p.read_bytes() for p in run.rglob("*") if p.is_file()} == trained
+    from common.task import get_task  # a task whose submissions do not name the test file: still the own name
+
+    monkeypatch.setattr(type(get_task("xiaobu")), "test_in_name", False)
+    unnamed = predict.main(["--task", "xiaobu", "--run", str(run)])
+    assert Path(unnamed["submission"]).name == f"cv-cv{first['cv']['auc']:.4f}.txt"
+    monkeypatch.undo()
 
     with pytest.raises(ValueError, match="another test set .*same ids, other content"):
         ensemble.main(["--task", "xiaobu", "--runs", str(run), "--run-dir", str(tmp_path / "ens")])

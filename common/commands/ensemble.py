@@ -573,10 +573,11 @@ def predict_ensemble_run(task: Task, run_dir: str | Path, data_dir: str | None =
     name_after_folder(config, run_dir)
     if submission_dir:
         config.submission_dir = submission_dir
-    if test_file is None and not other_data_dir(config, data_dir):
+    edited = test_file is None and not other_data_dir(config, data_dir)
+    if edited:
         saved = saved_kfold_submission(task, run_dir, config, start)
         if saved is not None:
-            return saved  # else its own test file, edited since: predicted by the members like any other
+            return saved  # else its own test file, edited since: predicted by the members, named as its own
     saved = read_ensemble(run_dir)  # before anything is read or predicted
     own_test = task.test_path(config)
     other = dataclasses.replace(config, data_dir=data_dir) if data_dir else config
@@ -590,7 +591,7 @@ def predict_ensemble_run(task: Task, run_dir: str | Path, data_dir: str | None =
 
     probs, used = ensemble_test_probabilities(task, run_dir, test, accelerator)
     metric = task.metric_name
-    foreign = task.test_file_path(config, test_file) if test_file else task.test_path(other)
+    foreign = None if edited else task.test_file_path(config, test_file) if test_file else task.test_path(other)
     name = submission_name(task, other, "", f"cv{saved['oof'][metric]:.4f}", foreign, own_test, test_config)
     written: dict[str, Any] = {}
     if process_state().is_main_process:  # checked against the file predicted: another folder's test file

@@ -530,11 +530,12 @@ def predict_kfold_run(task: Task, run_dir: str | Path, data_dir: str | None = No
         config.submission_dir = submission_dir
     tau, tag = inference_tag(task, config, posthoc_tau, tta_swap)
     other_test = test_file is not None or other_data_dir(config, data_dir)
+    edited = False  # the run's own test file, edited since it was predicted
     if not other_test and not tag:
         saved = saved_kfold_submission(task, run_dir, config, start)
         if saved is not None:
             return saved
-        other_test = True  # its own test file, edited since: predicted by the fold models like any other
+        other_test = edited = True  # predicted by the fold models like any other, named as the run's own
     accelerator = Accelerator(mixed_precision=config.mixed_precision)
     state = process_state()
     fold_dirs = fold_model_dirs(run_dir, config.folds)  # every fold model is there before anything is written
@@ -591,7 +592,7 @@ def predict_kfold_run(task: Task, run_dir: str | Path, data_dir: str | None = No
             config.data_dir = data_dir
         test = read_test_file(task, config, test_file, test_config) if test_file else task.load_data(config).test
         test_probs = fold_test_probabilities(task, fold_dirs, test, accelerator, setting, tau).mean(axis=0)
-        foreign = task.test_file_path(config, test_file) if test_file else task.test_path(config)
+        foreign = None if edited else task.test_file_path(config, test_file) if test_file else task.test_path(config)
         name = submission_name(task, config, "", score, foreign, own_test, test_config)
     else:
         test, name = data.test, submission_name(task, config, "", score, None)
