@@ -190,9 +190,12 @@ def test_flat_data_decodes_flat_and_nested_data_nested(tmp_path):
     from competitions.ner.config import NerConfig
     from competitions.ner.data import resolve_decoding
 
-    # an untrained head scores many cells near 0: threshold 0 gives overlapping spans to drop
-    result = train.main(_tiny(tmp_path, "--head", "gp", "--learning-rate", "0"))
+    # an untrained head scores many cells near 0: threshold 0 gives overlapping spans to drop; pieces of 5
+    # characters: the 4 dev texts are predicted in pieces, and eval_examples counts texts, not pieces
+    result = train.main(_tiny(tmp_path, "--head", "gp", "--learning-rate", "0", "--max-length", "5"))
     assert json.loads((tmp_path / "run" / "config.json").read_text())["decoding"] == "flat" == result["decoding"]
+    history = json.loads((tmp_path / "run" / "metrics.json").read_text())["history"]
+    assert [h["eval_examples"] for h in history] == [4] == [result["dev_texts"]]
     nested = predict.main(["--run", str(tmp_path / "run"), "--decoding", "nested"])
     assert nested["prediction"].endswith(".jsonl") and "/run-nested-dev" in nested["prediction"]
     flat_rows, nested_rows = _lines(result["prediction"]), _lines(nested["prediction"])

@@ -920,10 +920,11 @@ class Trainer:
 
     def evaluate(self) -> dict[str, float]:
         """The validation metrics, plus ``eval_examples``: how many predictions they cover (every row of
-        ``eval_dataset`` once; a task scoring both text orders puts each pair in it twice)."""
+        ``eval_dataset`` once; a task scoring both text orders puts each pair in it twice), unless
+        ``compute_metrics`` counts its own examples (NER: texts, not the pieces long texts are cut into)."""
         outputs = self.predict(self.eval_dataset)
         if self.compute_metrics is None:
             return {}
         metrics = {k: float(v) for k, v in self.compute_metrics(outputs, self.eval_dataset).items()}
-        metrics["eval_examples"] = len(next(iter(outputs.values()), []))
+        metrics["eval_examples"] = int(metrics.get("eval_examples", len(next(iter(outputs.values()), []))))
         return metrics
