@@ -146,6 +146,10 @@ class Task:
         """(N,) unique string id of each example (test ids are the submission's)."""
         return [e.id for e in examples]
 
+    def submission_ids(self, examples: Sequence) -> list[str]:
+        """(N,) the id each test example has in the submission (default: :meth:`ids`)."""
+        return self.ids(examples)
+
     def examples_digest(self, examples: Sequence) -> str:
         """First 16 hex digits of the SHA-256 of ``examples``' ``repr``, in order: what a test set is as the
         models predict it (ids and inputs). A k-fold run records it with its test predictions, so that a test

@@ -307,7 +307,9 @@ def test_predict_reads_a_test_file_of_another_layout_with_test_config(tmp_path):
                          "--submission-dir", str(tmp_path / "c")])
     lines = [json.loads(line) for line in open(other["submission"], encoding="utf-8")]
     assert [line["id"] for line in lines] == [f"b{i}" for i in range(len(rows))] and other["rows"] == len(rows)
-    p_other = np.load(other["submission"].rsplit(".", 1)[0] + ".probabilities.npz")["test_probs"]
+    beside = np.load(other["submission"].rsplit(".", 1)[0] + ".probabilities.npz")
+    assert beside["submission_ids"].tolist() == [f"b{i}" for i in range(len(rows))]  # the file's ids, as submitted
+    p_other = beside["test_probs"]
     p_same = np.load(same["submission"].rsplit(".", 1)[0] + ".probabilities.npz")["test_probs"]
     np.testing.assert_allclose(p_other, p_same, atol=1e-6)
     assert json.loads((run / "config.json").read_text(encoding="utf-8"))["text_a_column"] == "sentence1"

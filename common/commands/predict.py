@@ -157,12 +157,15 @@ def probabilities(task: Task, config: Any, model: Model, examples: list, acceler
 
 def save_probabilities(path: Path, task: Task, valid: list, valid_probs: np.ndarray, test: list,
                        test_probs: np.ndarray) -> None:
-    """Probabilities with their ids (``valid_keys``, ``test_ids``), for blending and ensembling."""
+    """Probabilities with their ids (``valid_keys``, ``test_ids``), for blending and ensembling, and the ids the
+    submission gives the test rows (``submission_ids``, :meth:`common.task.Task.submission_ids`: a pair contest's
+    id column, where ``test_ids`` count rows)."""
     with atomic_path(path) as tmp:
         with tmp.open("wb") as f:
             np.savez(f, valid_keys=np.array(task.ids(valid), dtype=str), valid_probs=valid_probs,
                      valid_labels=task.labels(valid) if valid else np.zeros(0, dtype=int),
-                     test_ids=np.array(task.ids(test), dtype=str), test_probs=test_probs)
+                     test_ids=np.array(task.ids(test), dtype=str), test_probs=test_probs,
+                     submission_ids=np.array(task.submission_ids(test), dtype=str))
 
 
 def content_digest(path: Path, layout: dict | None = None) -> str:

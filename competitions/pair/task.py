@@ -180,6 +180,9 @@ class PairFilesTask(PairTask):
     def test_path(self, config: PairFilesConfig) -> Path:
         return resolve(config.data_dir, config.test_file)
 
+    def submission_ids(self, examples: Sequence[Pair]) -> list[str]:
+        return [p.key for p in examples]  # the --id-column's value (or the row), as write_submission gives it
+
     def cv_pool(self, config: PairFilesConfig, data: Splits) -> list[Pair]:
         if config.dev_file:
             return data.train + data.valid
