@@ -316,6 +316,8 @@ def run_cv(run_dir: str | Path, ids: Sequence[str], labels: np.ndarray, strata: 
         raise ValueError("training ids are not unique; OOF predictions need one id per row")
     test_ids = None if test_ids is None else np.asarray([str(i) for i in test_ids])
     fold = load_or_make_folds(run_dir, ids, strata, config, groups)
+    check_fold_digests(run_dir, {k: _load_npz(run_dir / f"fold{k}" / FOLD_PREDICTIONS) for k in range(config.folds)
+                                 if (run_dir / f"fold{k}" / FOLD_PREDICTIONS).is_file()}, test_digest)
     for k in parse_only_folds(config.only_folds, config.folds):
         fold_dir = run_dir / f"fold{k}"
         done = fold_dir / FOLD_PREDICTIONS
@@ -353,6 +355,19 @@ def digest_arrays(digest: str | None) -> dict[str, np.ndarray]:
     return {} if digest is None else {"test_digest": np.asarray(digest)}
 
 
+def check_fold_digests(run_dir: Path, parts: dict[int, dict[str, np.ndarray]], test_digest: str | None) -> None:
+    """Refuse finished folds (``{k: fold k's predictions.npz}``) that predicted another test set than the one of
+    content digest ``test_digest`` (the test file was edited since they trained; unknown digests pass), before
+    any further fold trains on the edited file. Raises ValueError: one line, naming the folds."""
+    other = sorted(k for k, part in parts.items() if None not in (test_digest, saved_digest(part))
+                   and saved_digest(part) != test_digest)
+    if other:
+        raise ValueError(f"{run_dir}: folds {other} predicted another test set than the one read now (same ids, "
+                         "other content: the test file changed since they trained); restore the file to finish "
+                         f"this run, then predict the new one with `predict --run {run_dir} --test-file <file>` "
+                         "(or remove those folds' predictions.npz to train them again on it)")
+
+
 def collect_cv(run_dir: Path, ids: np.ndarray, labels: np.ndarray, fold: np.ndarray,
                score: Callable[[np.ndarray, np.ndarray], dict[str, float]], config: CVConfig,
                test_ids: np.ndarray | None, metric_name: str, test_digest: str | None = None) -> dict[str, Any]:
@@ -376,6 +391,8 @@ def collect_cv(run_dir: Path, ids: np.ndarray, labels: np.ndarray, fold: np.ndar
     if not complete:
         logger.info("folds done: %s of %d; the CV score needs them all", sorted(parts), config.folds)
         return result
+    if test_ids is not None:
+        check_fold_digests(run_dir, parts, test_digest)  # before oof.npz, which marks the run finished
     first = parts[0]["oof"]
     oof = np.zeros((len(ids),) + first.shape[1:], dtype=np.float64)
     for k, part in parts.items():
@@ -389,12 +406,6 @@ def collect_cv(run_dir: Path, ids: np.ndarray, labels: np.ndarray, fold: np.ndar
         names = [f"fold{k}" for k in range(config.folds)]
         fold_tests = [parts[k]["test"] for k in range(config.folds)]
         assert_same_ids(test_ids, parts[0]["test_ids"], "fold0 test predictions")
-        other = [k for k in range(config.folds) if None not in (test_digest, saved_digest(parts[k]))
-                 and saved_digest(parts[k]) != test_digest]
-        if other:
-            raise ValueError(f"{run_dir}: folds {other} predicted another test set than the one read now (same ids, "
-                             "other content: the test file changed since they trained); restore it to finish this "
-                             f"run, then predict the new one with `predict --run {run_dir} --test-file <file>`")
         result["test"] = average_predictions([parts[k]["test_ids"] for k in range(config.folds)], fold_tests, names)
         _save_npz(run_dir / "test_predictions.npz", test_ids=test_ids, test=result["test"],
                   per_fold=np.stack(fold_tests), **digest_arrays(test_digest))

@@ -100,8 +100,9 @@ class Member:
         """
         if None not in (digest, self.test_digest) and digest != self.test_digest:
             raise ValueError(f"{self.run_dir}/{TEST_FILE}: predictions of another test set than {what} (same ids, "
-                             "other content: the test file changed between them); predict the test file as it is "
-                             f"now with `predict --run {self.run_dir}`, or restore it")
+                             "other content: the test file changed between them); restore the test file the run "
+                             f"predicted, and predict a new file with `predict --run {self.run_dir} --test-file "
+                             "<file>` (or train on the new one under another run name)")
 
 
 def load_member(run_dir: str | Path, name: str | None = None) -> Member:

@@ -218,8 +218,15 @@ def test_a_resumed_run_replaces_its_superseded_submission(tmp_path, data_dir):
     # the tiny model may score the same after both epochs: the cut model's file gets a score of its own
     superseded = tmp_path / "sub" / "run-accuracy0.0000.json"
     os.replace(cut["submission"], superseded)
-    (run / "submission.json").write_text(json.dumps({"submission": str(superseded)}))
+    (run / "submission.json").write_text(json.dumps({"submission": str(superseded), "folder": str(run)}))
+    import shutil  # a copy of the run, resumed: its copied record names the original's file, which stays
+
+    shutil.copytree(run, tmp_path / "copy")
+    copy_flags = [f if f != str(run) else str(tmp_path / "copy") for f in flags]
+    copied = train.main(copy_flags + ["--max-train-minutes", "0", "--resume", "true"])
+    assert superseded.is_file() and os.path.basename(copied["submission"]).startswith("copy-")
     final = train.main(flags + ["--max-train-minutes", "0", "--resume", "true"])
-    assert sorted(p.name for p in (tmp_path / "sub").iterdir()) == [os.path.basename(final["submission"])]
+    assert sorted(p.name for p in (tmp_path / "sub").iterdir()) == sorted(
+        [os.path.basename(final["submission"]), os.path.basename(copied["submission"])])
     assert os.path.isfile(elsewhere["submission"])
     assert json.loads((run / "submission.json").read_text())["submission"] == final["submission"]

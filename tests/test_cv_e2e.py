@@ -187,23 +187,36 @@ def test_a_test_file_edited_since_the_run_is_predicted_anew_never_served_stale(t
     lines_out = Path(again["submission"]).read_text().split()
     assert [float(x) for x in lines_out] == pytest.approx(np.roll(old, -1).tolist(), rel=1e-4)
     assert {p: p.read_bytes() for p in run.rglob("*") if p.is_file()} == trained
+    again_bytes = Path(again["submission"]).read_bytes()
     from common.task import get_task  # a task whose submissions do not name the test file: still the own name
 
     monkeypatch.setattr(type(get_task("xiaobu")), "test_in_name", False)
     unnamed = predict.main(["--task", "xiaobu", "--run", str(run)])
     assert Path(unnamed["submission"]).name == f"cv-cv{first['cv']['auc']:.4f}.txt"
     monkeypatch.undo()
+    rotated = (data / "test.tsv").read_text()  # a row more (other ids): predicted anew too, not refused
+    (data / "test.tsv").write_text(rotated + lines[0])
+    assert predict.main(["--task", "xiaobu", "--run", str(run)])["rows"] == 17
+    (data / "test.tsv").write_text(rotated)
 
     with pytest.raises(ValueError, match="another test set .*same ids, other content"):
         ensemble.main(["--task", "xiaobu", "--runs", str(run), "--run-dir", str(tmp_path / "ens")])
     with pytest.raises(ValueError, match="another test set .*same ids, other content"):
         cv.main(base + ["--run-dir", str(tmp_path / "pseudo"), "--pseudo-from", str(run)])
+    (data / "test.tsv").write_text("".join(lines))  # an ensemble with a tfidf member, built on the file as it was
+    ensemble.main(["--task", "xiaobu", "--runs", str(run), "tfidf", "--run-dir", str(tmp_path / "ens2")])
+    (data / "test.tsv").write_text(rotated)  # edited again: the tfidf member cannot be fitted the same way
+    with pytest.raises(ValueError, match=r"tfidf member was fitted with that file's texts.*restore the file"):
+        predict.main(["--task", "xiaobu", "--run", str(tmp_path / "ens2")])
+
     copy = tmp_path / "cv-copy"  # a copy names its own submissions, never the original's
     shutil.copytree(run, copy)
     copied = predict.main(["--task", "xiaobu", "--run", str(copy)])
     assert Path(copied["submission"]).name == Path(again["submission"]).name.replace("cv-", "cv-copy-", 1)
-    assert Path(again["submission"]).read_bytes() == Path(copied["submission"]).read_bytes()
+    assert again_bytes == Path(copied["submission"]).read_bytes()
 
     (run / "oof.npz").unlink()  # a k-fold run resumed now: its folds predicted the old file
-    with pytest.raises(ValueError, match=r"folds \[0, 1, 2\] predicted another test set"):
+    (run / "fold2" / "predictions.npz").unlink()  # and one fold left to train: refused before it trains
+    with pytest.raises(ValueError, match=r"folds \[0, 1\] predicted another test set.*restore the file"):
         cv.main(base + ["--run-dir", str(run)])
+    assert not (run / "fold2" / "predictions.npz").exists() and not (run / "oof.npz").exists()

@@ -579,6 +579,11 @@ def predict_ensemble_run(task: Task, run_dir: str | Path, data_dir: str | None =
         if saved is not None:
             return saved  # else its own test file, edited since: predicted by the members, named as its own
     saved = read_ensemble(run_dir)  # before anything is read or predicted
+    fitted = [spec for spec in saved["args"]["runs"] if spec in FEATURE_MEMBERS]
+    if edited and fitted:  # their refit reads the test texts they were fitted with, which are gone
+        raise ValueError(f"{task.test_path(config)} changed since {run_dir} was built, and its {', '.join(fitted)} "
+                         "member was fitted with that file's texts, so it cannot be fitted again: restore the "
+                         f"file, then predict the new one with `predict --run {run_dir} --test-file <file>`")
     own_test = task.test_path(config)
     other = dataclasses.replace(config, data_dir=data_dir) if data_dir else config
     test = read_test_file(task, config, test_file, test_config) if test_file else task.load_data(other).test

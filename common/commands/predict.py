@@ -50,7 +50,7 @@ from accelerate import Accelerator
 from common.checkpoint import load_model_weights
 from common.commands.args import compound_config, run_cli, split_task
 from common.config import ArgumentParser, config_from_dict, load_overrides, parse_bool, save_config_json
-from common.cv import FOLD_PREDICTIONS, CVConfig, FoldResult, assert_same_ids, run_cv, saved_digest
+from common.cv import FOLD_PREDICTIONS, CVConfig, FoldResult, run_cv, saved_digest
 from common.distillation import TEACHER_THRESHOLDS_FILE
 from common.io import atomic_path, print_result, write_json_atomic
 from common.losses import posthoc_arguments
@@ -352,13 +352,15 @@ def replace_superseded(folder: Path, submission: str) -> None:
     before it when that is another file of the same submission folder: a run resumed (e.g. after its
     ``--max-train-minutes``) or predicted after its model changed gets another score, so another name, and the
     superseded model's file stayed beside the new one, ready to be uploaded by mistake. A file elsewhere (another
-    ``--submission-dir``) is kept. Main process only."""
+    ``--submission-dir``) is kept, and so is one a record copied with the folder names (its ``folder`` is another:
+    the original run's submission). Main process only."""
     record = folder / SUBMISSION_RECORD
     try:
-        previous = Path(json.loads(record.read_text(encoding="utf-8"))["submission"])
+        saved = json.loads(record.read_text(encoding="utf-8"))
+        previous = Path(saved["submission"]) if Path(saved["folder"]).resolve() == folder.resolve() else None
     except (OSError, ValueError, KeyError, TypeError):
         previous = None
-    write_json_atomic(record, {"submission": submission})
+    write_json_atomic(record, {"submission": submission, "folder": str(folder.resolve())})
     new = Path(submission)
     if (previous is not None and previous.is_file() and previous.resolve() != new.resolve()
             and previous.parent.resolve() == new.parent.resolve()):
@@ -396,11 +398,12 @@ def saved_kfold_submission(task: Task, run_dir: Path, config: Any, start: float)
     model is loaded and the run folder is not written.
 
     Returns:
-        The result, or None when the test set's content is no longer what the saved predictions are of (same ids,
-        other texts: :meth:`common.task.Task.examples_digest` differs): the caller predicts it with the models.
+        The result, or None when the test set is no longer what the saved predictions are of (other ids, or the
+        same ids and other texts: :meth:`common.task.Task.examples_digest` differs): the caller predicts it with
+        the models.
 
     Raises:
-        FileNotFoundError: no ``test_predictions.npz``; ValueError: ids other than the data's.
+        FileNotFoundError: no ``test_predictions.npz``; ValueError: pool ids other than the data's.
     """
     data = task.load_data(config)
     pool = task.cv_pool(config, data)
@@ -410,12 +413,12 @@ def saved_kfold_submission(task: Task, run_dir: Path, config: Any, start: float)
                                 "same run name)")
     oof = saved_oof(task, run_dir, pool, config)
     with np.load(path) as saved:
-        assert_same_ids(np.asarray(task.ids(data.test), dtype=str), saved["test_ids"].astype(str), str(path))
+        same_ids = np.array_equal(np.asarray(task.ids(data.test), dtype=str), saved["test_ids"].astype(str))
         digest = saved_digest({k: saved[k] for k in saved.files if k == "test_digest"})
         test_probs = saved["test"]
-    if digest is not None and digest != task.examples_digest(data.test):
-        logger.warning("%s: the test set changed since it was predicted (same ids, other content); predicting it "
-                       "as it is now", path)
+    if not same_ids or (digest is not None and digest != task.examples_digest(data.test)):
+        logger.warning("%s: the test set changed since it was predicted (other ids, or other content); predicting "
+                       "it as it is now", path)
         return None
     metrics, thresholds = task.score(pool, oof)
     name = submission_name(task, config, "", f"cv{metrics[task.metric_name]:.4f}", None)
