@@ -203,7 +203,11 @@ def test_a_test_file_edited_since_the_run_is_predicted_anew_never_served_stale(t
         ensemble.main(["--task", "xiaobu", "--runs", str(run), "--run-dir", str(tmp_path / "ens")])
     with pytest.raises(ValueError, match="another test set .*same ids, other content"):
         cv.main(base + ["--run-dir", str(tmp_path / "pseudo"), "--pseudo-from", str(run)])
-    (data / "test.tsv").write_text("".join(lines))  # an ensemble with a tfidf member, built on the file as it was
+    (data / "test.tsv").write_text("".join(lines))  # restored: the saved submission again, and beside it
+    restored = predict.main(["--task", "xiaobu", "--run", str(run)])  # the probabilities of that submission
+    np.testing.assert_allclose(np.load(Path(restored["submission"]).with_suffix(".probabilities.npz"))["test_probs"],
+                               old, rtol=1e-12)
+    # an ensemble with a tfidf member, built on the file as it was
     ensemble.main(["--task", "xiaobu", "--runs", str(run), "tfidf", "--run-dir", str(tmp_path / "ens2")])
     (data / "test.tsv").write_text(rotated)  # edited again: the tfidf member cannot be fitted the same way
     with pytest.raises(ValueError, match=r"tfidf member was fitted with that file's texts.*restore the file"):
@@ -220,3 +224,16 @@ def test_a_test_file_edited_since_the_run_is_predicted_anew_never_served_stale(t
     with pytest.raises(ValueError, match=r"folds \[0, 1\] predicted another test set.*restore the file"):
         cv.main(base + ["--run-dir", str(run)])
     assert not (run / "fold2" / "predictions.npz").exists() and not (run / "oof.npz").exists()
+
+
+def test_folds_cut_by_the_time_budget_are_named(tmp_path):
+    """--max-train-minutes cuts each fold, whose predictions then mark it done: the result and the log name the cut
+    folds (a probe resumed such a run with the budget off and nothing trained, without a word)."""
+    from common.commands import cv
+
+    fixtures = ROOT / "tests" / "fixtures" / "xiaobu"
+    result = cv.main(["--task", "xiaobu"] + TINY + ["--data-dir", str(fixtures), "--train-file", "train.tsv",
+                                                    "--test-file", "test.tsv", "--run-dir", str(tmp_path / "cv"),
+                                                    "--submission-dir", str(tmp_path / "sub"), "--epochs", "2",
+                                                    "--max-train-minutes", "1e-9"])
+    assert result["complete"] and result["folds_cut_by_budget"] == [0, 1, 2]

@@ -94,6 +94,9 @@ def test_train_predict_and_cluener_submission(tmp_path, capsys, head, encoder):
     again = predict.main(["--run", str(run), "--submission-dir", str(tmp_path / "sub2")])
     assert again["dev"] == result["dev"]  # same weights, same data, same metrics
     assert open(again["prediction"]).read() == open(result["prediction"]).read()
+    if head == "crf":  # flat by construction: --decoding, a span-head reading, is refused (it wrote a copy)
+        with pytest.raises(ValueError, match="CRF head, whose tags are flat by construction"):
+            predict.main(["--run", str(run), "--decoding", "nested"])
 
 
 def _tiny(tmp_path, *extra) -> list[str]:

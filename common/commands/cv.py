@@ -31,6 +31,7 @@ its folds (ids and folds asserted equal), fold k only from models that never saw
 from __future__ import annotations
 
 import json
+import logging
 import time
 from pathlib import Path
 
@@ -49,6 +50,8 @@ from common.losses import posthoc_arguments
 from common.pseudo_labels import PseudoLabelConfig, fold_pseudo_labels
 from common.run import check_rerun_config, process_state, resolve_run_dir, save_config
 from common.teacher import Teacher, load_teacher
+
+logger = logging.getLogger(__name__)
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -120,6 +123,11 @@ def main(argv: list[str] | None = None) -> dict:
                     test_digest=task.examples_digest(data.test))
     out = {"run_dir": str(run_dir), "folds_done": result["folds_done"], "complete": result["complete"],
            "missing": data.missing, "wall_seconds": round(time.time() - start, 1), "folds": result["folds"]}
+    cut = folds_cut_by_budget(run_dir, result["folds_done"])
+    if cut:  # a fold's predictions mark it done: the run does not go on training it
+        out["folds_cut_by_budget"] = cut
+        logger.warning("folds %s stopped at --max-train-minutes and count as done (their predictions are of the cut "
+                       "model); for more training, start another --run-name with a larger budget or 0", cut)
     if result["complete"]:
         fixed = teacher.thresholds(task, pool) if distill and config.distill_thresholds == "teacher" else None
         metrics, state = task.score(pool, result["oof"], fixed)
@@ -132,6 +140,19 @@ def main(argv: list[str] | None = None) -> dict:
     if process_state().is_main_process:
         print_result(out)
     return out
+
+
+def folds_cut_by_budget(run_dir: Path, folds: list[int]) -> list[int]:
+    """The finished folds whose training ``--max-train-minutes`` stopped (``stopped_by_budget`` in their
+    ``metrics.json``)."""
+    cut = []
+    for k in folds:
+        try:
+            if json.loads((run_dir / f"fold{k}" / "metrics.json").read_text(encoding="utf-8")).get("stopped_by_budget"):
+                cut.append(k)
+        except (OSError, ValueError, AttributeError):
+            continue
+    return cut
 
 
 def pool_groups(task, pool: list, config: CVConfig) -> np.ndarray | None:

@@ -425,6 +425,9 @@ def saved_kfold_submission(task: Task, run_dir: Path, config: Any, start: float)
     written: dict[str, Any] = {}
     if process_state().is_main_process:
         written = task.write_submission(config, data.test, test_probs, thresholds, name)
+        beside = Path(written["submission"]).with_suffix(".probabilities.npz")
+        if beside.is_file():  # left by a prediction of the file while it was edited: now of this submission
+            save_probabilities(beside, task, [], np.zeros(0), data.test, test_probs)
     result: dict[str, Any] = {"cv": metrics, "thresholds": thresholds, "run_dir": str(run_dir),
                               **broadcast_from_main(written), "missing": data.missing,
                               "predict_seconds": round(time.time() - start, 1)}

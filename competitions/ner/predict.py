@@ -137,6 +137,9 @@ def predict_run(run_dir: str | Path, data_dir: str | None = None, test_file: str
     start = time.time()
     config, tokenizer, types, model = load_run(run_dir)
     setting = ""
+    if decoding and config.head == "crf":
+        raise ValueError(f"--decoding {decoding}: {run_dir} has the CRF head, whose tags are flat by construction "
+                         "(--decoding reads the GlobalPointer heads, gp and egp)")
     if decoding and decoding != config.decoding:
         check_decoding(decoding, allow_auto=False)
         config.decoding, model.flat, setting = decoding, decoding == "flat", f"-{decoding}"
