@@ -431,3 +431,7 @@ def test_a_test_file_is_read_as_given_or_under_the_data_folder(tmp_path, monkeyp
     assert task.test_file_path(config, "data/t/b.tsv") == Path("data/t/b.tsv")
     assert task.test_file_path(config, "b.tsv") == Path("data/t/b.tsv")
     assert task.test_file_path(config, str(tmp_path / "c.tsv")) == tmp_path / "c.tsv"  # absolute: as given
+    from common.commands.predict import read_test_file
+
+    with pytest.raises(FileNotFoundError, match=r"--test-file x.tsv: no such file \(data/t/x.tsv nor x.tsv\)"):
+        read_test_file(task, config, "x.tsv", None)

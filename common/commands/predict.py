@@ -244,8 +244,16 @@ def read_test_layout(task: Task, path: str | None, test_file: str | None) -> dic
 
 def read_test_file(task: Task, config: Any, test_file: str, test_config: dict | None) -> list:
     """The examples of ``predict --test-file`` (:meth:`common.task.Task.test_file_path`: as given when it exists, else
-    under the data folder), read in the run's layout with ``test_config``'s options (:meth:`Task.test_layout`)."""
-    return task.load_test(task.test_layout(config, test_config), str(task.test_file_path(config, test_file)))
+    under the data folder), read in the run's layout with ``test_config``'s options (:meth:`Task.test_layout`).
+
+    Raises:
+        FileNotFoundError: neither place holds it (naming both).
+    """
+    path = task.test_file_path(config, test_file)
+    if not path.exists():
+        tried = sorted({str(Path(test_file)), str(path)})
+        raise FileNotFoundError(f"--test-file {test_file}: no such file ({' nor '.join(tried)})")
+    return task.load_test(task.test_layout(config, test_config), str(path))
 
 
 def other_data_dir(config: Any, data_dir: str | None) -> bool:
