@@ -27,7 +27,7 @@ import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Hashable, Sequence
+from typing import Any, Callable, Hashable, Mapping, Sequence
 
 import numpy as np
 from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold, train_test_split
@@ -316,8 +316,10 @@ def run_cv(run_dir: str | Path, ids: Sequence[str], labels: np.ndarray, strata: 
         raise ValueError("training ids are not unique; OOF predictions need one id per row")
     test_ids = None if test_ids is None else np.asarray([str(i) for i in test_ids])
     fold = load_or_make_folds(run_dir, ids, strata, config, groups)
-    check_fold_digests(run_dir, {k: _load_npz(run_dir / f"fold{k}" / FOLD_PREDICTIONS) for k in range(config.folds)
-                                 if (run_dir / f"fold{k}" / FOLD_PREDICTIONS).is_file()}, test_digest)
+    if test_digest is not None:  # finished folds of an edited test file: refused before another fold trains
+        check_fold_digests(run_dir, {k: _load_npz(run_dir / f"fold{k}" / FOLD_PREDICTIONS)
+                                     for k in range(config.folds)
+                                     if (run_dir / f"fold{k}" / FOLD_PREDICTIONS).is_file()}, test_digest)
     for k in parse_only_folds(config.only_folds, config.folds):
         fold_dir = run_dir / f"fold{k}"
         done = fold_dir / FOLD_PREDICTIONS
@@ -345,8 +347,9 @@ def run_cv(run_dir: str | Path, ids: Sequence[str], labels: np.ndarray, strata: 
     return collect_cv(run_dir, ids, labels, fold, score, config, test_ids, metric_name, test_digest)
 
 
-def saved_digest(arrays: dict[str, np.ndarray]) -> str | None:
-    """The test-set digest saved with test predictions (``test_digest``), None for runs saved before it was."""
+def saved_digest(arrays: Mapping[str, np.ndarray]) -> str | None:
+    """The test-set digest saved with test predictions (``test_digest`` of a dict or an open ``.npz``), None for
+    runs saved before it was."""
     return str(arrays["test_digest"]) if "test_digest" in arrays else None
 
 

@@ -422,7 +422,7 @@ def saved_kfold_submission(task: Task, run_dir: Path, config: Any, start: float)
     oof = saved_oof(task, run_dir, pool, config)
     with np.load(path) as saved:
         same_ids = np.array_equal(np.asarray(task.ids(data.test), dtype=str), saved["test_ids"].astype(str))
-        digest = saved_digest({k: saved[k] for k in saved.files if k == "test_digest"})
+        digest = saved_digest(saved)
         test_probs = saved["test"]
     if not same_ids or (digest is not None and digest != task.examples_digest(data.test)):
         logger.warning("%s: the test set changed since it was predicted (other ids, or other content); predicting "
