@@ -91,17 +91,28 @@ class ArgumentParser(argparse.ArgumentParser):
         super().__init__(*args, **kwargs)
 
     def error(self, message: str) -> typing.NoReturn:
-        import difflib
-
         from common.commands.args import exit_with  # the commands' one exit path; it imports this module
 
         if message.startswith("unrecognized arguments: "):
             known = [s for s in self._option_string_actions if s.startswith("--") and s != "--help"]
-            near = sorted({m for flag in message.split()[2:] if flag.startswith("--")
-                           for m in difflib.get_close_matches(flag.split("=")[0], known, n=3, cutoff=0.6)})
+            near = list(dict.fromkeys(m for flag in message.split()[2:] if flag.startswith("--")
+                                      for m in _near_flags(flag.split("=")[0], known)))
             message += f" (did you mean {', '.join(near)}?)" if near else ""
         exit_with(f"{self.prog}: error: {message}; --help lists the options", 2)
         raise AssertionError("unreachable")
+
+
+def _near_flags(flag: str, known: list[str]) -> list[str]:
+    """Up to 3 of ``known`` an unknown ``flag`` may have meant, in this order: the flags whose words' initials it
+    spells (``--lr`` → ``--learning-rate``), those it is a prefix of (argparse's abbreviations, which these parsers
+    refuse), then the close spellings (``--epoch`` → ``--epochs``)."""
+    import difflib
+
+    word = flag[2:]
+    close = difflib.get_close_matches(flag, known, n=3, cutoff=0.6)
+    prefixed = [k for k in known if k.startswith(flag)]
+    initials = [k for k in known if len(word) > 1 and "".join(w[:1] for w in k[2:].split("-")) == word]
+    return list(dict.fromkeys(initials + prefixed + close))[:3]
 
 
 def build_parser(cls: type, description: str = "") -> argparse.ArgumentParser:

@@ -33,7 +33,8 @@ def test_a_flag_is_never_taken_for_a_longer_one(capsys, monkeypatch):
         parse_config(TrainConfig, ["--lr", "1e-3", "--epoch", "2"])
     assert exit_.value.code == 2
     (line,) = capsys.readouterr().err.splitlines()
-    assert "unrecognized arguments: --lr 1e-3 --epoch 2 (did you mean --epochs?); --help lists the options" in line
+    assert ("unrecognized arguments: --lr 1e-3 --epoch 2 (did you mean --learning-rate, --lr-scheduler, --epochs?); "
+            "--help lists the options") in line
     waited = []
     monkeypatch.setattr("time.sleep", waited.append)
     monkeypatch.setenv("RANK", "1")
