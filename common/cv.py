@@ -5,7 +5,8 @@ predictions on its held-out rows and on the test rows; :func:`run_cv` does the
 rest, the same way for every task::
 
     runs/<task>/<run>/
-        folds.json              fold of every training id (the split is fixed on first run)
+        folds.json              fold of every training id (the split is fixed on first run), and the digest
+                                of the labelled rows it was made on (a rerun on edited files is refused)
         fold<k>/                one shared-trainer run folder per fold (model.pt, metrics.json, ...)
         fold<k>/predictions.npz its OOF rows (ids, predictions) and its test predictions; marks the fold done
         oof.npz                 ids, labels, fold and OOF predictions of every training row
@@ -235,12 +236,14 @@ def _load_npz(path: Path) -> dict[str, np.ndarray]:
 
 
 def load_or_make_folds(run_dir: Path, ids: np.ndarray, strata: Sequence[Hashable], config: CVConfig,
-                       groups: Sequence[int] | None) -> np.ndarray:
-    """The run's fold assignment: read from ``folds.json`` if present, else made and saved.
+                       groups: Sequence[int] | None, pool_digest: str | None = None) -> np.ndarray:
+    """The run's fold assignment: read from ``folds.json`` if present, else made and saved (with ``pool_digest``,
+    the labelled rows' content digest, when given).
 
     Raises:
-        ValueError: a saved assignment for other ids or another number of folds (a
-            resumed run must train on exactly the data it started with).
+        ValueError: a saved assignment for other ids, another number of folds, or other labelled rows (same ids,
+            other texts or labels: :func:`check_pool_digest`): a resumed run must train on exactly the data it
+            started with.
     """
     path = run_dir / "folds.json"
     if path.is_file():
@@ -248,12 +251,39 @@ def load_or_make_folds(run_dir: Path, ids: np.ndarray, strata: Sequence[Hashable
         assert_same_ids(np.asarray(saved["ids"]), ids, f"{path} (saved folds)")
         if saved["folds"] != config.folds:
             raise ValueError(f"{path}: {saved['folds']} folds saved, {config.folds} asked; use a new run name")
+        check_pool_digest(run_dir, pool_digest)
         return np.asarray(saved["fold"], dtype=np.int64)
     fold = make_folds(strata, config.folds, config.fold_seed, groups)  # deterministic: the same on every process
     if _is_main():
         write_json_atomic(path, {"folds": config.folds, "fold_seed": config.fold_seed,
-                                 "grouped": groups is not None, "ids": ids.tolist(), "fold": fold.tolist()})
+                                 "grouped": groups is not None, "ids": ids.tolist(), "fold": fold.tolist(),
+                                 **({} if pool_digest is None else {"pool_digest": pool_digest})})
     return fold
+
+
+def check_pool_digest(run_dir: str | Path, digest: str | None, data: str = "") -> None:
+    """Refuse labelled rows other than those a k-fold run (or an ensemble, which copies its first run's
+    ``folds.json``) was made on: ids count rows (``train:0:k``) or repeat the file's, so a training or validation
+    file edited since keeps them, and the saved folds' models and OOF predictions are of the old texts and labels.
+
+    Args:
+        run_dir: the run folder; its ``folds.json``'s ``pool_digest`` (:meth:`common.task.Task.examples_digest` of
+            the pool) is compared. Runs saved before it was recorded, or ``digest`` None: not checked.
+        digest: the pool read now.
+        data: where the pool was read (the data folder), for the message.
+
+    Raises:
+        ValueError: one line naming the run folder.
+    """
+    path = Path(run_dir) / "folds.json"
+    try:
+        saved = json.loads(path.read_text(encoding="utf-8")).get("pool_digest")
+    except (OSError, ValueError, AttributeError):
+        return
+    if None not in (saved, digest) and saved != digest:
+        raise ValueError(f"{path}: made on other labelled rows than {data or 'the data'} holds now (same ids, other "
+                         "texts or labels: a training or validation file was edited since); restore those files, or "
+                         "train on the new ones under another run name")
 
 
 def parse_only_folds(text: str, n_folds: int) -> list[int]:
@@ -279,7 +309,7 @@ def run_cv(run_dir: str | Path, ids: Sequence[str], labels: np.ndarray, strata: 
            train_fold: FoldFn, score: Callable[[np.ndarray, np.ndarray], dict[str, float]],
            config: CVConfig, groups: Sequence[int] | None = None,
            test_ids: Sequence[str] | None = None, metric_name: str = "score",
-           test_digest: str | None = None) -> dict[str, Any]:
+           test_digest: str | None = None, pool_digest: str | None = None) -> dict[str, Any]:
     """Train every fold (skipping finished ones), collect OOF predictions, average the test ones.
 
     Args:
@@ -298,6 +328,8 @@ def run_cv(run_dir: str | Path, ids: Sequence[str], labels: np.ndarray, strata: 
         metric_name: the key of ``score``'s result that names the CV score.
         test_digest: the test set's content digest (:meth:`common.task.Task.examples_digest`), saved with
             each fold's and the mean's test predictions; folds saved with another are refused.
+        pool_digest: the labelled rows' content digest, saved in ``folds.json``; a rerun on others is refused
+            before any fold trains or is scored (:func:`check_pool_digest`).
 
     Returns:
         ``{"cv": metrics on the OOF set, "folds": per-fold metrics, "oof": (N, ...),
@@ -306,8 +338,9 @@ def run_cv(run_dir: str | Path, ids: Sequence[str], labels: np.ndarray, strata: 
         ``cv`` is computed only once every fold's predictions exist.
 
     Raises:
-        ValueError: duplicate ids, misaligned fold outputs, a changed split, or folds that predicted another test
-            set (same ids, other content: the test file was edited since they were trained).
+        ValueError: duplicate ids, misaligned fold outputs, a changed split, labelled rows other than the run's
+            (same ids, other content), or folds that predicted another test set (same ids, other content: the test
+            file was edited since they were trained).
     """
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -315,7 +348,7 @@ def run_cv(run_dir: str | Path, ids: Sequence[str], labels: np.ndarray, strata: 
     if len(set(ids.tolist())) != len(ids):
         raise ValueError("training ids are not unique; OOF predictions need one id per row")
     test_ids = None if test_ids is None else np.asarray([str(i) for i in test_ids])
-    fold = load_or_make_folds(run_dir, ids, strata, config, groups)
+    fold = load_or_make_folds(run_dir, ids, strata, config, groups, pool_digest)
     if test_digest is not None:  # finished folds of an edited test file: refused before another fold trains
         check_fold_digests(run_dir, {k: _load_npz(run_dir / f"fold{k}" / FOLD_PREDICTIONS)
                                      for k in range(config.folds)

@@ -226,6 +226,50 @@ def test_a_test_file_edited_since_the_run_is_predicted_anew_never_served_stale(t
     assert not (run / "fold2" / "predictions.npz").exists() and not (run / "oof.npz").exists()
 
 
+def test_a_training_file_edited_since_the_run_is_refused_wherever_its_folds_are_used(tmp_path):
+    """Training ids count lines too: a training file edited after a k-fold run (same ids, other texts) made a
+    rerun of the command score the old fold models' OOF predictions as the new data's, with a new CV score and
+    submission (probe I). ``folds.json`` keeps the pool's digest: a rerun, ``predict --run``, an ensemble and a
+    teacher refuse other rows, before anything trains or is written; a run saved before the digest still works."""
+    import json
+    import shutil
+
+    from common.commands import cv, ensemble, predict
+
+    data = tmp_path / "data"
+    shutil.copytree(ROOT / "tests" / "fixtures" / "xiaobu", data)
+    run = tmp_path / "cv"
+    base = ["--task", "xiaobu"] + TINY + ["--data-dir", str(data), "--train-file", "train.tsv", "--test-file",
+                                          "test.tsv", "--tta-swap", "false", "--submission-dir", str(tmp_path / "sub")]
+    first = cv.main(base + ["--run-dir", str(run)])
+    assert json.loads((run / "folds.json").read_text())["pool_digest"]
+    original = (data / "train.tsv").read_text()
+    lines = original.splitlines(keepends=True)
+    a, b, label = lines[0].rstrip("\n").split("\t")
+    (data / "train.tsv").write_text("".join([f"{b}\t{a}\t{label}\n"] + lines[1:]))  # one pair's texts swapped
+    trained = {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()}
+    refused = r"folds.json: made on other labelled rows than .* holds now \(same ids, other texts or labels"
+    with pytest.raises(ValueError, match=refused):
+        cv.main(base + ["--run-dir", str(run)])
+    with pytest.raises(ValueError, match=refused):
+        predict.main(["--task", "xiaobu", "--run", str(run)])
+    with pytest.raises(ValueError, match=refused):
+        ensemble.main(["--task", "xiaobu", "--runs", str(run), "--run-dir", str(tmp_path / "ens")])
+    with pytest.raises(ValueError, match=refused):
+        cv.main(base + ["--run-dir", str(tmp_path / "pseudo"), "--pseudo-from", str(run)])
+    assert {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()} == trained
+    assert not (tmp_path / "ens").exists() and not (tmp_path / "pseudo").exists()
+
+    (data / "train.tsv").write_text(original)  # restored: the run is its own again
+    assert cv.main(base + ["--run-dir", str(run)])["cv"] == first["cv"]
+    assert predict.main(["--task", "xiaobu", "--run", str(run)])["submission"] == first["submission"]
+    folds = json.loads((run / "folds.json").read_text())
+    del folds["pool_digest"]  # a run saved before the digest: not checked
+    (run / "folds.json").write_text(json.dumps(folds))
+    (data / "train.tsv").write_text("".join([f"{b}\t{a}\t{label}\n"] + lines[1:]))
+    assert cv.main(base + ["--run-dir", str(run)])["complete"]
+
+
 def test_folds_cut_by_the_time_budget_are_named(tmp_path):
     """--max-train-minutes cuts each fold, whose predictions then mark it done: the result and the log name the cut
     folds (a probe resumed such a run with the budget off and nothing trained, without a word)."""

@@ -42,7 +42,8 @@ from common.commands.args import compound_config, run_cli, split_task
 from common.commands.predict import load_run, probabilities, submission_name
 from common.commands.train import fit
 from common.config import narrow_config, parse_config
-from common.cv import CVConfig, FoldResult, fold_overrides, make_folds, parse_only_folds, run_cv, text_groups
+from common.cv import (CVConfig, FoldResult, check_pool_digest, fold_overrides, make_folds, parse_only_folds, run_cv,
+                       text_groups)
 from common.distillation import (DistillConfig, SoftTargets, check_init_folds, check_options, init_weights_file,
                                  transfer_rows)
 from common.io import print_result
@@ -80,7 +81,9 @@ def main(argv: list[str] | None = None) -> dict:
     check_rerun_config(config, run_dir)  # its finished folds are kept: they must be this setting's
     teacher = None
     fresh = not any(run_dir.iterdir())  # made just now: a refusal below leaves no empty folder behind
+    pool_digest = task.examples_digest(pool)
     try:
+        check_pool_digest(run_dir, pool_digest, config.data_dir)  # a rerun on edited files: before anything runs
         if pseudo or distill:  # checked before anything is written
             teacher = round_one(task, config.pseudo_from if pseudo else config.distill_from, config, run_dir, pool,
                                 data.test, groups)
@@ -120,7 +123,7 @@ def main(argv: list[str] | None = None) -> dict:
 
     result = run_cv(run_dir, task.ids(pool), labels, task.strata(pool), train_fold, score, config,
                     groups=groups, test_ids=task.ids(data.test), metric_name=task.metric_name,
-                    test_digest=task.examples_digest(data.test))
+                    test_digest=task.examples_digest(data.test), pool_digest=pool_digest)
     out = {"run_dir": str(run_dir), "folds_done": result["folds_done"], "complete": result["complete"],
            "missing": data.missing, "wall_seconds": round(time.time() - start, 1), "folds": result["folds"]}
     cut = folds_cut_by_budget(run_dir, result["folds_done"])
@@ -176,7 +179,7 @@ def round_one(task, path: str, config, run_dir: Path, pool: list, test: list, gr
     will make; nothing is written here.
 
     Raises:
-        ValueError: other ids, folds or test ids than the teacher's (one line).
+        ValueError: other ids, folds, labelled rows or test ids than the teacher's (one line).
         FileNotFoundError: not a finished k-fold or ensemble run.
     """
     teacher = load_teacher(path)
@@ -187,6 +190,7 @@ def round_one(task, path: str, config, run_dir: Path, pool: list, test: list, gr
     else:
         fold = draw_folds(task, pool, config, groups)
     teacher.check_pool(ids, fold if len(fold) == len(ids) else None, str(run_dir), task.labels(pool))
+    check_pool_digest(path, task.examples_digest(pool), config.data_dir)  # same ids and labels, other texts
     teacher.check_test(task.ids(test), task.examples_digest(test))
     return teacher
 

@@ -52,7 +52,7 @@ from common.commands.args import run_cli, split_task
 from common.commands.predict import (kfold_test_probabilities, other_data_dir, read_test_file,
                                      save_probabilities, saved_kfold_submission, submission_name)
 from common.config import ArgumentParser, config_from_dict, load_overrides
-from common.cv import assert_same_ids, digest_arrays
+from common.cv import assert_same_ids, check_pool_digest, digest_arrays
 from common.ensemble import (FEATURE_MEMBERS, GBM_FEATURES, OOF_FILE, TEST_FILE, ExtraRows, FeatureOptions, Member,
                              apply_stack, better, caruana_select, check_members, condition_groups, cross_fit,
                              feature_member, fit_stack, implied_extra_rows, load_member, member_options,
@@ -175,19 +175,23 @@ def cached_feature_member(spec: str, cache_dir: Path, ref: Member, pairs: list, 
     return member
 
 
-def check_pool_labels(task: Task, pool: list, ref: Member, data_dir: str) -> None:
+def check_pool_labels(task: Task, pool: list, ref: Member, data_dir: str, runs: Sequence[Path] = ()) -> None:
     """Refuse a pool whose labels differ from those the first run's OOF predictions were scored on: ids count rows
     by position (``train:0:k``), so a training file reordered or edited since keeps the ids and moves the labels;
-    the combiner and thresholds would be tuned on labels of other rows.
+    the combiner and thresholds would be tuned on labels of other rows. The k-fold run folders ``runs`` (and
+    ``ref``'s) are also checked for the pool's texts (:func:`common.cv.check_pool_digest`).
 
     Raises:
-        ValueError: one line with the count of differing rows.
+        ValueError: one line with the count of differing rows, or naming the run made on other texts.
     """
     labels = task.labels(pool)
     differ = ref.other_labels(labels)
     if differ:
         raise ValueError(f"{data_dir}: {differ} of {len(labels)} rows have other labels than {ref.run_dir}/{OOF_FILE} "
                          "was scored on (a training file reordered or edited since?); rebuild the runs on this data")
+    digest = task.examples_digest(pool)
+    for run in dict.fromkeys([ref.run_dir, *runs]):
+        check_pool_digest(run, digest, data_dir)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -270,7 +274,7 @@ def main(argv: list[str] | None = None) -> dict:
     pool = task.cv_pool(config, data)
     assert_same_ids(np.asarray(task.ids(pool), dtype=str), ref.ids,
                     f"{ref.run_dir}/{OOF_FILE} against the task's pool (the run's data and --limit)")
-    check_pool_labels(task, pool, ref, config.data_dir)
+    check_pool_labels(task, pool, ref, config.data_dir, [Path(f) for f in folders])
     assert_same_ids(np.asarray(task.ids(data.test), dtype=str), ref.test_ids,
                     f"{ref.run_dir}/{TEST_FILE} against the task's test set")
     ref.check_test_digest(task.examples_digest(data.test), "the task's test set read now")
@@ -495,7 +499,8 @@ def ensemble_test_probabilities(task: Task, ensemble_dir: Path, test: list,
     ref = members[0]
     assert_same_ids(np.asarray(task.ids(pool), dtype=str), ref.ids,
                     f"{ref.run_dir}/{OOF_FILE} against {ensemble_dir}'s data ({config.data_dir})")
-    check_pool_labels(task, pool, ref, config.data_dir)
+    check_pool_labels(task, pool, ref, config.data_dir,
+                      [m.run_dir for spec, m in zip(args["runs"], members) if spec not in FEATURE_MEMBERS])
     check_members(members)
     groups, own_test_groups = condition_groups(task, pool, data.test)
     test_groups = condition_groups(task, pool, test)[1]

@@ -50,7 +50,7 @@ from accelerate import Accelerator
 from common.checkpoint import load_model_weights
 from common.commands.args import compound_config, run_cli, split_task
 from common.config import ArgumentParser, config_from_dict, load_overrides, parse_bool, save_config_json
-from common.cv import FOLD_PREDICTIONS, CVConfig, FoldResult, run_cv, saved_digest
+from common.cv import FOLD_PREDICTIONS, CVConfig, FoldResult, check_pool_digest, run_cv, saved_digest
 from common.distillation import TEACHER_THRESHOLDS_FILE
 from common.io import atomic_path, print_result, write_json_atomic
 from common.losses import posthoc_arguments
@@ -391,8 +391,10 @@ def saved_oof(task: Task, run_dir: Path, pool: list, config: Any) -> np.ndarray:
     """(N,) OOF probabilities of a k-fold run's ``oof.npz``, in ``pool``'s order.
 
     Raises:
-        ValueError: its ids are not ``pool``'s (other data than the run was trained on).
+        ValueError: its ids are not ``pool``'s, or its ``folds.json`` was made on other content of them (other data
+            than the run was trained on: :func:`common.cv.check_pool_digest`).
     """
+    check_pool_digest(run_dir, task.examples_digest(pool), config.data_dir)
     with np.load(run_dir / "oof.npz") as saved:
         if not np.array_equal(saved["ids"].astype(str), np.asarray(task.ids(pool), dtype=str)):
             raise ValueError(f"{run_dir / 'oof.npz'}: ids differ from the data at {config.data_dir}; "

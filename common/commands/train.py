@@ -29,6 +29,7 @@ from accelerate.utils import set_seed
 from common.commands.args import compound_config, run_cli, split_task
 from common.config import narrow_config, parse_config
 from common.checkpoint import load_model_weights
+from common.cv import check_pool_digest
 from common.distillation import (TEACHER_THRESHOLDS_FILE, DistillConfig, SoftTargets, check_options,
                                  init_weights_file, transfer_rows)
 from common.io import print_result, write_json_atomic
@@ -183,6 +184,9 @@ def student_targets(task: Task, config: Any, data: Splits) -> tuple[SoftTargets,
         raise ValueError(f"task {task.name} does not train on soft targets (--distill-from needs a PairTask task)")
     teacher = load_teacher(config.distill_from)
     teacher.check_test(task.ids(data.test), task.examples_digest(data.test))
+    pool = task.cv_pool(config, data)
+    if np.array_equal(np.asarray(task.ids(pool), dtype=str), teacher.ids):  # its whole pool: the texts are checked too
+        check_pool_digest(teacher.run_dir, task.examples_digest(pool), config.data_dir)
     rows = transfer_rows(len(data.test), config.distill_test_fraction, config.seed)
     return SoftTargets(teacher.oof_of(task.ids(data.train), task.labels(data.train)), [data.test[i] for i in rows],
                        teacher.test[rows]), teacher
