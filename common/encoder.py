@@ -179,9 +179,15 @@ def load_tokenizer(config: EncoderConfig, texts: Iterable[str] | None = None,
 
     Raises:
         FileNotFoundError: no model, no vocab, and no texts to build one from.
+        ValueError: ``config.model``'s tokenizer holds special tokens only (a folder saved without its tokenizer
+            files: transformers 5 then gives a 5-token BERT tokenizer that reads every character as [UNK]), or more
+            tokens than the model has embedding rows (:func:`check_tokenizer`).
     """
     if config.model:
-        return AutoTokenizer.from_pretrained(model_folders(config.model)[1])
+        weights, folder = model_folders(config.model)
+        tokenizer = AutoTokenizer.from_pretrained(folder)
+        check_tokenizer(tokenizer, folder, weights)
+        return tokenizer
     vocab = resolve_vocab(config.vocab)
     vocab_file = vocab / "vocab.txt" if vocab.is_dir() else vocab
     if vocab_file.is_file():
@@ -192,6 +198,30 @@ def load_tokenizer(config: EncoderConfig, texts: Iterable[str] | None = None,
     logger.warning("vocab %s not found: built a character vocab of %d tokens at %s",
                    vocab_file, sum(1 for _ in built.open(encoding="utf-8")), built)
     return _wordpiece_tokenizer(built)
+
+
+def check_tokenizer(tokenizer: PreTrainedTokenizerBase, folder: str, weights: str | None = None) -> None:
+    """Refuse a tokenizer that cannot feed the model at ``weights``: one of special tokens only (``folder`` holds
+    no tokenizer files; every character would be [UNK], and training would run to the class prior without a
+    word), or one with more tokens than the model's ``vocab_size`` (ids past its embedding table: an
+    IndexError at the first batch, after the run folder is written). A model config that cannot be read is
+    not checked.
+
+    Raises:
+        ValueError: one line naming the folder.
+    """
+    if len(tokenizer) <= len(set(tokenizer.all_special_ids)):
+        raise ValueError(f"--model {folder}: no tokenizer files there (vocab.txt, tokenizer.json, ...): its "
+                         f"tokenizer holds only its {len(tokenizer)} special tokens and reads every character as "
+                         "[UNK]; save the tokenizer beside the model (tokenizer.save_pretrained)")
+    try:
+        vocab_size = getattr(AutoConfig.from_pretrained(weights or folder), "vocab_size", None)
+    except (OSError, ValueError):
+        return
+    if isinstance(vocab_size, int) and len(tokenizer) > vocab_size:
+        raise ValueError(f"--model {folder}: its tokenizer has {len(tokenizer)} tokens, the model's embeddings "
+                         f"{vocab_size} rows (vocab_size): ids past them have no embedding; use the tokenizer the "
+                         "model was trained with")
 
 
 def _wordpiece_tokenizer(vocab_file: Path) -> PreTrainedTokenizerBase:

@@ -96,3 +96,27 @@ def test_a_run_keeps_the_learning_rate_rule_of_what_it_started_from(tmp_path):
     assert is_project_pretraining(str(_pair_run(tmp_path / "chain", model=str(tmp_path / "from-mlm"))))
     assert not is_project_pretraining(str(_pair_run(tmp_path / "chain-hf", model=str(tmp_path / "from-hf"))))
     assert not is_project_pretraining("hfl/chinese-macbert-base")
+
+
+def test_a_model_folder_whose_tokenizer_cannot_feed_it_is_refused(tmp_path, tiny_tokenizer):
+    """A folder saved without its tokenizer files gave transformers 5's 5-token BERT tokenizer: every character
+    [UNK], and a run trained to the class prior without a word (probe H); a tokenizer larger than the model's
+    embedding table failed with an IndexError at the first batch, after the run folder was written."""
+    import pytest
+
+    from common.encoder import load_tokenizer
+
+    def saved(name: str, vocab_size: int, tokenizer=None) -> str:
+        BertModel(BertConfig(vocab_size=vocab_size, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
+                             intermediate_size=32)).save_pretrained(tmp_path / name)
+        if tokenizer is not None:
+            tokenizer.save_pretrained(tmp_path / name)
+        return str(tmp_path / name)
+
+    with pytest.raises(ValueError, match=r"no tokenizer files there .*only its 5 special tokens.*\[UNK\]"):
+        load_tokenizer(EncoderConfig(model=saved("bare", len(tiny_tokenizer))))
+    with pytest.raises(ValueError, match=rf"its tokenizer has {len(tiny_tokenizer)} tokens, the model's embeddings "
+                                         r"10 rows"):
+        load_tokenizer(EncoderConfig(model=saved("small", 10, tiny_tokenizer)))
+    ok = load_tokenizer(EncoderConfig(model=saved("ok", len(tiny_tokenizer), tiny_tokenizer)))
+    assert ok.get_vocab() == tiny_tokenizer.get_vocab()
