@@ -155,3 +155,15 @@ def test_make_ner_train_with_an_empty_dataset_passes_no_preset_flags():
     assert own.split()[1:] == ["-m", "competitions.ner.train", "--format", "bio", "--data-dir", "mine", "--train-file",
                                "a.txt", "--dev-file", "b.txt"]
     assert command("DATASET=resume").split()[3:] == ["--dataset", "resume", "--data-dir", "data/ner/resume"]
+
+
+def test_a_pretrained_model_implies_the_bert_encoder_and_its_learning_rate():
+    """``--model`` with the BiLSTM default trained a BiLSTM from scratch at the pretrained learning rate and never
+    loaded the weights, while the result named the model (probe H)."""
+    from common.config import parse_config
+
+    config = parse_config(NerConfig, ["--model", "hfl/chinese-macbert-base"])
+    assert (config.encoder_type, config.learning_rate) == ("bert", config.pretrained_learning_rate)
+    assert parse_config(NerConfig, []).encoder_type == "bilstm"
+    with pytest.raises(ValueError, match="--encoder-type bilstm: the BiLSTM has no pretrained weights to load"):
+        parse_config(NerConfig, ["--model", "hfl/chinese-macbert-base", "--encoder-type", "bilstm"])

@@ -42,3 +42,17 @@ class NerConfig(TrainConfig, EncoderConfig):
     warmup_ratio: float = 0.02
     eval_batch_size: int = 128
     group_by_length: bool = True  # batches of similar lengths: less padding, and GP's cost is quadratic in it
+
+    def resolve_defaults(self, explicit: set[str]) -> None:
+        """``--model`` names the encoder's weights: it implies ``--encoder-type bert`` (the BiLSTM default would
+        train from scratch and ignore them), then the shared rule's learning rate for outside weights.
+
+        Raises:
+            ValueError: ``--model`` with an explicit ``--encoder-type bilstm``.
+        """
+        if self.model and self.encoder_type != "bert":
+            if "encoder_type" in explicit:
+                raise ValueError(f"--model {self.model} with --encoder-type {self.encoder_type}: the BiLSTM has no "
+                                 "pretrained weights to load; drop one of them")
+            self.encoder_type = "bert"
+        super().resolve_defaults(explicit)
