@@ -96,3 +96,38 @@ def test_conditions_diverge_after_training_the_projections():
     ids = torch.randint(0, 50, (1, 5)).repeat(2, 1)
     out = wrapped(condition_ids=torch.tensor([0, 1]), input_ids=ids).last_hidden_state
     assert not torch.allclose(out[0], out[1])
+
+
+def test_deberta_v2_relative_position_norm_stays_unconditioned():
+    """DeBERTa-v2/v3 with relative attention normalises its (2 * buckets, H) position table with a LayerNorm:
+    conditioning it crashed Sohu (or, at a batch of 2 * buckets, would have conditioned table rows on examples;
+    probe H). It stays a plain LayerNorm; every per-example LayerNorm is conditioned, and at init the wrapped
+    model is the model."""
+    from transformers import DebertaV2Config, DebertaV2Model
+
+    torch.manual_seed(0)
+    config = DebertaV2Config(vocab_size=50, hidden_size=16, num_hidden_layers=2, num_attention_heads=2,
+                             intermediate_size=32, max_position_embeddings=64, relative_attention=True,
+                             position_buckets=4, norm_rel_ebd="layer_norm", max_relative_positions=-1,
+                             position_biased_input=False, pos_att_type=["p2c", "c2p"], type_vocab_size=0)
+    model = DebertaV2Model(config).eval()
+    reference = copy.deepcopy(model)
+    wrapped = ConditionalEncoder(model, num_conditions=6, condition_size=8).eval()
+    assert wrapped.num_conditioned == 1 + 2 * 2 and type(model.encoder.LayerNorm) is nn.LayerNorm
+    ids = torch.randint(0, 50, (8, 6))  # a batch of 2 * position_buckets rows
+    conditions = torch.arange(8) % 6
+    out = wrapped(condition_ids=conditions, input_ids=ids).last_hidden_state
+    torch.testing.assert_close(out, reference(input_ids=ids).last_hidden_state)
+    with torch.no_grad():
+        for module in wrapped.modules():
+            if isinstance(module, ConditionalLayerNorm):
+                module.gamma_proj.weight.normal_()
+    same = ids[:1].expand(2, -1)
+    two = wrapped(condition_ids=torch.tensor([0, 1]), input_ids=same).last_hidden_state
+    assert not torch.allclose(two[0], two[1])
+    try:
+        ConditionalLayerNorm(16, 8)(torch.randn(8, 16), torch.randn(2, 8))
+    except RuntimeError as err:
+        assert "input of shape (8, 16) for 2 conditions" in str(err)
+    else:
+        raise AssertionError("expected RuntimeError")

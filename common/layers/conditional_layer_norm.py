@@ -89,6 +89,10 @@ class ConditionalLayerNorm(nn.Module):
             raise RuntimeError("ConditionalLayerNorm needs a condition: pass it or call through "
                                "ConditionalEncoder.forward(condition_ids=...)")
         B, H = x.shape[0], x.shape[-1]
+        if x.dim() < 2 or condition.shape[0] != B:
+            raise RuntimeError(f"ConditionalLayerNorm: input of shape {tuple(x.shape)} for {condition.shape[0]} "
+                               "conditions: conditioned LayerNorms normalise per-example states (B, ..., H); "
+                               "leave this one out (condition_layer_norms' TABLE_NORMS)")
         normed = F.layer_norm(x, (H,), None, None, self.eps)  # (B, ..., H)
         gamma = self.weight + self.gamma_proj(condition)  # (B, H)
         beta = self.bias + self.beta_proj(condition)  # (B, H)
@@ -96,9 +100,16 @@ class ConditionalLayerNorm(nn.Module):
         return normed * gamma.view(shape) + beta.view(shape)
 
 
+# LayerNorms of a parameter table, not of per-example states, keyed by the table beside them: they have no batch
+# dimension to condition. DeBERTa-v2/v3 (``norm_rel_ebd="layer_norm"``) normalises its relative-position
+# embeddings, (2 * position_buckets, H), with ``encoder.LayerNorm``.
+TABLE_NORMS = {"LayerNorm": "rel_embeddings"}
+
+
 def condition_layer_norms(module: nn.Module, condition_size: int,
                           context: ConditionContext) -> int:
-    """Replace every ``nn.LayerNorm`` inside ``module`` by a ConditionalLayerNorm, in place.
+    """Replace every ``nn.LayerNorm`` inside ``module`` that normalises per-example states by a
+    ConditionalLayerNorm, in place; those of a parameter table (:data:`TABLE_NORMS`) stay as they are.
 
     Returns:
         The number of LayerNorms replaced.
@@ -106,7 +117,14 @@ def condition_layer_norms(module: nn.Module, condition_size: int,
     Raises:
         ValueError: the module has no ``nn.LayerNorm`` (nothing would be conditioned).
     """
-    targets = [(name, sub) for name, sub in module.named_modules() if isinstance(sub, nn.LayerNorm)]
+
+    def of_table(name: str) -> bool:
+        parent_name, _, child = name.rpartition(".")
+        parent = module.get_submodule(parent_name) if parent_name else module
+        return child in TABLE_NORMS and hasattr(parent, TABLE_NORMS[child])
+
+    targets = [(name, sub) for name, sub in module.named_modules()
+               if isinstance(sub, nn.LayerNorm) and not of_table(name)]
     if not targets:
         raise ValueError(f"{type(module).__name__} has no nn.LayerNorm to condition")
     for name, layer_norm in targets:
