@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -74,9 +75,21 @@ RESUME_FREE = {"resume", "run_dir", "run_name", "log_every_steps", "eval_batch_s
 def changed_values(saved: dict[str, Any], now: dict[str, Any],
                    free: frozenset[str] | set[str] = frozenset()) -> list[str]:
     """``"name old -> new"`` for every key of ``now`` whose value differs from ``saved``'s, in key order, except
-    ``free`` and keys ``saved`` does not hold (options added since it was written)."""
+    ``free`` and keys ``saved`` does not hold (options added since it was written). Two spellings of one path
+    (``models/bert`` and ``./models/bert/``, or a relative and an absolute path to one existing file or folder)
+    are the same value."""
     return [f"{k} {saved[k]!r} -> {now[k]!r}" for k in sorted(now)
-            if k in saved and k not in free and saved[k] != now[k]]
+            if k in saved and k not in free and saved[k] != now[k] and not same_path(saved[k], now[k])]
+
+
+def same_path(a: Any, b: Any) -> bool:
+    """Whether the strings ``a`` and ``b`` spell one path: equal once normalised (``./x/`` is ``x``), or both
+    existing and resolving to one place. Anything else (an empty string, a number) is not a path here."""
+    if not (isinstance(a, str) and isinstance(b, str) and a and b):
+        return False
+    if os.path.normpath(a) == os.path.normpath(b):
+        return True
+    return Path(a).exists() and Path(b).exists() and Path(a).resolve() == Path(b).resolve()
 
 
 def changed_options(config: Any, path: Path, free: frozenset[str] | set[str] = RESUME_FREE) -> list[str]:

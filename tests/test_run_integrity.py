@@ -435,3 +435,20 @@ def test_a_test_file_is_read_as_given_or_under_the_data_folder(tmp_path, monkeyp
 
     with pytest.raises(FileNotFoundError, match=r"--test-file x.tsv: no such file \(data/t/x.tsv nor x.tsv\)"):
         read_test_file(task, config, "x.tsv", None)
+
+
+def test_two_spellings_of_one_path_are_not_another_option(tmp_path, monkeypatch):
+    """``--resume true --model ./models/bert/`` was refused for a run started with ``--model models/bert`` (probe H):
+    one folder, spelled two ways. Other paths, and other values, still count as changed."""
+    from common.run import changed_values
+
+    (tmp_path / "models" / "bert").mkdir(parents=True)
+    (tmp_path / "models" / "other").mkdir()
+    monkeypatch.chdir(tmp_path)
+    saved = {"model": "models/bert", "data_dir": "data/x", "learning_rate": 1e-3, "vocab": ""}
+    assert changed_values(saved, {"model": "./models/bert/", "data_dir": "data/x/", "learning_rate": 1e-3,
+                                  "vocab": ""}) == []
+    assert changed_values(saved, {**saved, "model": str(tmp_path / "models" / "bert")}) == []
+    assert changed_values(saved, {**saved, "model": "models/other", "learning_rate": 2e-3}) == [
+        "learning_rate 0.001 -> 0.002", "model 'models/bert' -> 'models/other'"]
+    assert changed_values(saved, {**saved, "vocab": "."}) == ["vocab '' -> '.'"]
