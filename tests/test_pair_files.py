@@ -371,12 +371,27 @@ def test_columns_by_position_in_a_file_with_a_header(tmp_path, caplog):
     pairs = read_pair_file(path, config(**by_position, positional_header=True), False, "test")
     assert [(p.key, p.a, p.b) for p in pairs] == [("7", "甲", "乙"), ("8", "丙", "丁")]
     assert "looks like a header" not in caplog.text
-    assert [p.key for p in read_pair_file(path, config(**by_position), False, "test")] == ["id", "7", "8"]
-    assert f"{path}:1: ['id', 'q1', 'q2'] looks like a header, read here as a row (--positional-header true" \
-        in caplog.text
+    # without it, the header above rows of text is refused: read as a pair it shifted every id (probe I)
+    with pytest.raises(DataFileError, match=r"t.tsv:1: \['id', 'q1', 'q2'\] looks like a header above rows of text; "
+                                            r"read as a pair it would add a row and shift every id"):
+        read_pair_file(path, config(**by_position), False, "test")
+    alone = write(tmp_path / "h.tsv", "id\tq1\tq2\n")  # a lone such row is read, and warned about
+    assert [p.key for p in read_pair_file(alone, config(**by_position), False, "test")] == ["id"]
+    assert f"{alone}:1: ['id', 'q1', 'q2'] looks like a header, read here as a row" in caplog.text
     caplog.clear()
+    words = write(tmp_path / "w.tsv", "1\tx\ty\n2\tz\tw\n")  # rows of words: the first is one of them
+    assert [p.a for p in read_pair_file(words, config(**by_position), False, "test")] == ["x", "z"]
+    assert not caplog.text
     plain = write(tmp_path / "p.tsv", "7\tok\t乙\n8\t丙\t丁\n")  # a pair's text may be a word; not all are
     assert len(read_pair_file(plain, config(**by_position), False, "test")) == 2 and not caplog.text
+    # --positional-header covers every file: a headerless labelled file's first pair is not dropped silently
+    train = write(tmp_path / "train.tsv", "甲\t乙\t1\n丙\t丁\t0\n")
+    labelled = dict(text_a_column="0", text_b_column="1", label_column="2", positional_header=True)
+    with pytest.raises(DataFileError, match=r"train.tsv:1: --positional-header skips the first row as a header, but "
+                                            r"\['甲', '乙', '1'\] is a labelled pair: this file has no header"):
+        read_pair_file(train, config(**labelled), True, "train")
+    headed = write(tmp_path / "headed.tsv", "a\tb\tlabel\n甲\t乙\t1\n")
+    assert [p.label for p in read_pair_file(headed, config(**labelled), True, "train")] == [1]
     with pytest.raises(ValueError, match=r"--positional-header: .*are header names"):
         config(positional_header=True)
 

@@ -16,7 +16,7 @@ import logging
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 from common.data_files import DataFileError, iter_json_objects, iter_lines
 from competitions.pair.config import PairFiles
@@ -70,14 +70,20 @@ def same_label(cell: str, value: str) -> bool:
         return False
 
 
-def _rows(path: Path, fmt: str, columns: list[str], skip_header: bool = False) -> Iterator[tuple[str, dict[str, Any]]]:
+def _rows(path: Path, fmt: str, columns: list[str], skip_header: bool = False,
+          is_data: Callable[[dict[str, str]], bool] | None = None) -> Iterator[tuple[str, dict[str, Any]]]:
     """``("file:line", {column: cell})`` for every non-blank row, for the ``columns`` asked (a missing one: absent).
 
     CSV/TSV: columns are header names, or 0-based positions when they are numbers (no header, unless
-    ``skip_header``: the first row is a header, skipped; the config refuses a mix of names and positions). A first
-    row read by position whose cells are all column-name-like words (``id``, ``sentence1``) is warned about: a
-    header read as a pair adds a row to the submission. In a file with a header every row has its cell count (a
-    DataFileError otherwise: an unquoted delimiter in a text shifts the later cells).
+    ``skip_header``: the first row is a header, skipped; the config refuses a mix of names and positions). In a
+    file with a header every row has its cell count (a DataFileError otherwise: an unquoted delimiter in a text
+    shifts the later cells).
+
+    Headers and rows by position: ``positional_header`` covers every file, and a file's first row decides nothing
+    silently. A first row whose cells are all column-name-like words (``id``, ``sentence1``) above a row that is
+    not is refused (read as a pair, a header adds a row and shifts every positional id after it; a lone such row
+    is warned about, and one above rows like it is a row of words). A first row skipped as a header for which ``is_data`` holds
+    (a labelled file: its label cell is a label) is refused too: that file has no header, and a pair would be lost.
     """
     if fmt == "jsonl":
         try:
@@ -92,25 +98,43 @@ def _rows(path: Path, fmt: str, columns: list[str], skip_header: bool = False) -
     positional = all(c.isdigit() for c in columns)
     index = {c: int(c) for c in columns} if positional else None
     width = 0  # the header's cell count, where there is a header: every row must have as many
+    suspect = None  # ("file:1", row, cells) of a header-like first row read by position, until the next row
     while True:
         try:
             cells = next(reader)
         except StopIteration:
+            if suspect is not None:  # a file of one such row, or of rows all like it: words, not a header
+                logger.warning("%s: %s looks like a header, read here as a row (--positional-header true skips it)",
+                               suspect[0], suspect[2])
+                yield suspect[:2]
             return
         except csv.Error as err:  # e.g. a carriage return alone ending lines
             raise DataFileError(f"{path}:{reader.line_num + 1}: {err}") from None
         if not cells or not any(cell.strip() for cell in cells):
             continue
         if skip_header and positional:  # a header whose names are not the ones read: columns by position
+            first = {c: cells[i] for c, i in index.items() if i < len(cells)}
+            if is_data is not None and is_data(first):
+                raise DataFileError(f"{path}:{reader.line_num}: --positional-header skips the first row as a header, "
+                                    f"but {cells} is a labelled pair: this file has no header (the option covers "
+                                    "every file: make the files alike)")
             skip_header, width = False, len(cells)
             continue
         if width and len(cells) != width:  # an unquoted delimiter in a text shifts every later cell
             hint = "a comma inside a text? quote a text that holds one" if fmt == "csv" else "a tab inside a text?"
             raise DataFileError(f"{path}:{reader.line_num}: {len(cells)} cells, the header has {width} ({hint})")
-        if positional and reader.line_num == 1 and all(HEADER_CELL.fullmatch(cells[i].strip())
-                                                       for i in index.values() if i < len(cells)):
-            logger.warning("%s:1: %s looks like a header, read here as a row (--positional-header true skips it)",
-                           path, cells)
+        header_like = positional and all(HEADER_CELL.fullmatch(cells[i].strip()) for i in index.values()
+                                         if i < len(cells))
+        if suspect is not None:  # the row after a header-like first row decides
+            if not header_like:
+                raise DataFileError(f"{suspect[0]}: {suspect[2]} looks like a header above rows of text; read as a "
+                                    "pair it would add a row and shift every id after it: --positional-header true "
+                                    "skips it (in every file), or remove the line")
+            yield suspect[:2]
+            suspect = None
+        elif header_like and reader.line_num == 1:
+            suspect = (f"{path}:1", {c: cells[i] for c, i in index.items() if i < len(cells)}, cells)
+            continue
         if index is None:  # the header names the columns
             cells = [cell.strip() for cell in cells]
             index, width = {c: cells.index(c) for c in columns if c in cells}, len(cells)
@@ -158,7 +182,18 @@ def read_pair_file(path: str | Path, files: PairFiles, labelled: bool, split: st
     columns += [files.id_column] if files.id_column and not labelled else []  # only the submission's rows need ids
     pairs: list[Pair] = []
     seen: dict[str, str] = {}
-    for where, row in _rows(path, fmt, columns, files.positional_header):
+    def is_data(row: dict[str, str]) -> bool:  # a first row skipped as a header: a labelled pair?
+        if not labelled or files.label_column not in row:
+            return False
+        value = label_value(row[files.label_column])
+        if bounds is not None:
+            try:
+                return bounds[0] <= float(value) <= bounds[1]
+            except ValueError:
+                return False
+        return any(same_label(value, v) for v in (negative, positive))
+
+    for where, row in _rows(path, fmt, columns, files.positional_header, is_data):
         absent = [c for c in columns if c not in row]
         if absent:
             raise DataFileError(f"{where}: no {'key' if fmt == 'jsonl' else 'column'} {absent[0]!r}, "
