@@ -40,18 +40,19 @@ test-all: venv ## every test, slow ones included
 # Rerunning a cv or tune command resumes the run / study.
 FOLDS ?= 5
 TRIALS ?= 20
-CV_RUN ?= cv$(FOLDS)
-TUNE_RUN ?= tune
+# default run names: cv<FOLDS> and tune, or the task's <task>_CV_RUN / <task>_TUNE_RUN (pair: named after the contest)
+CV_RUN ?=
+TUNE_RUN ?=
 
 .SECONDEXPANSION:
 %-train: venv $$($$*_NEEDS) $$($$*_TRAIN_NEEDS) ## train and write the submission: make sohu-train ARGS="--run-name x"
 	$(PY) -m common.commands.train --task $* $($*_ARGS) $(ARGS)
 
 %-cv: venv $$($$*_NEEDS) ## k-fold CV, OOF score, fold-averaged submission: make xiaobu-cv FOLDS=5
-	$(PY) -m common.commands.cv --task $* $($*_ARGS) --folds $(FOLDS) --run-name $(CV_RUN) $(ARGS)
+	$(PY) -m common.commands.cv --task $* $($*_ARGS) --folds $(FOLDS) --run-name $(or $(CV_RUN),$($*_CV_RUN),cv$(FOLDS)) $(ARGS)
 
 %-tune: venv $$($$*_NEEDS) ## Optuna study on the validation metric: make sohu-tune TRIALS=20
-	$(PY) -m common.commands.tune --task $* $($*_ARGS) --trials $(TRIALS) --run-name $(TUNE_RUN) $(ARGS)
+	$(PY) -m common.commands.tune --task $* $($*_ARGS) --trials $(TRIALS) --run-name $(or $(TUNE_RUN),$($*_TUNE_RUN),tune) $(ARGS)
 
 %-predict: venv ## the submission again from a saved run (a k-fold run: every fold model; an ensemble: every member): make sohu-predict RUN=runs/sohu/<name> [ARGS="--test-file F"]
 	@test -n "$(RUN)" || (echo "usage: make $@ RUN=runs/$*/<name>" >&2; exit 2)
@@ -293,8 +294,10 @@ PAIR ?=
 PAIR_NAME = $(basename $(notdir $(PAIR)))
 pair_DATA = $(if $(PAIR),--config $(PAIR))
 pair_ARGS = $(pair_DATA)
-# the recipe's runs are named after the contest file (cv5-bq_corpus-recipe, its ensemble and student), so contests
-# do not share run folders; other targets take CV_RUN / TUNE_RUN / --run-name as for every task
+# runs are named after the contest file (cv5-bq_corpus, tune-bq_corpus, cv5-bq_corpus-recipe, its ensemble and
+# student), so contests do not share run folders; CV_RUN / TUNE_RUN / --run-name choose others
+pair_CV_RUN = $(if $(PAIR),cv$(FOLDS)-$(PAIR_NAME))
+pair_TUNE_RUN = $(if $(PAIR),tune-$(PAIR_NAME))
 pair_RECIPE_RUN = $(if $(PAIR),cv$(FOLDS)-$(basename $(notdir $(PAIR)))-recipe)
 pair_SHIFT_RUN = $(if $(PAIR),shift-$(basename $(notdir $(PAIR))))
 

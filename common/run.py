@@ -190,7 +190,7 @@ def check_rerun_config(config: Any, run_dir: Path) -> None:
     changed = changed_options(config, path, RERUN_FREE)
     if changed:
         raise ValueError(f"{path}: this k-fold run was started with other options ({'; '.join(changed)}); rerun "
-                         "it with the same options to finish it, or start another --run-name")
+                         "it with the same options to finish it, or start another --run-name (make: CV_RUN=<name>)")
 
 
 # metrics.json key of a folder holding a run's predictions under another inference setting
