@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 
 from common.mining.text_files import read_lines, read_utf8
@@ -119,14 +120,26 @@ def load_gold(power_dir: str | Path) -> set[str]:
     return gold
 
 
+# Separators of a term list typed on the command line: the ASCII comma (already split by common.config),
+# the full-width comma and the enumeration comma that Chinese keyboards type (开关柜，套管 / 开关柜、套管).
+TERM_SEPARATORS = re.compile(r"[,，、]")
+
+
+def split_terms(items: list[str]) -> list[str]:
+    """``items`` split at :data:`TERM_SEPARATORS`, stripped, blanks dropped, order kept (no de-duplication)."""
+    return [t.strip() for item in items for t in TERM_SEPARATORS.split(item) if t.strip()]
+
+
 def load_seeds(path: str | Path | None, extra: list[str] | None = None) -> list[str]:
     """Seed terms from a file (one per line, ``#`` comments) plus ``extra``, de-duplicated.
+
+    ``extra`` items are split at ``,``, ``，`` and ``、`` (:func:`split_terms`).
 
     Raises:
         FileNotFoundError / ValueError: as ``read_utf8``; ValueError when no seed is left.
     """
     seeds = [ln for ln in read_lines(path) if not ln.startswith("#")] if path else []
-    seeds += list(extra or [])
+    seeds += split_terms(list(extra or []))
     seeds = list(dict.fromkeys(s.strip() for s in seeds if s.strip()))
     if not seeds:
         raise ValueError(f"no seed terms in {path} or --seeds")

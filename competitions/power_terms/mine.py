@@ -21,11 +21,14 @@ characters (``common.mining.pmi_cut``, nlp-zero's candidates), both under the ju
 rules and ``log_ratio >= min_log_ratio``. Writes
 ``submissions/power_terms/<run>.txt`` (one term per line), ``<run>.tsv`` (scores
 and admitting stage) and ``runs/power_terms/<run>/{config,metrics}.json``; ends by
-printing one JSON line.
+printing one JSON line. A run name already mined is mined again only with the same
+options and the same corpus text (``check_remine``; else a one-line error, nothing
+written), and then its ``eval.json`` (made from the earlier list) is removed.
 
 Any corpus: ``--corpus-file PATH`` (one text unit per line, UTF-8) with optional
-``--general-files PATH`` and ``--seeds a,b``; without seeds the top ``auto_seeds``
-contrast terms seed the expansion. Corpora above ``stream_above_chars`` are counted
+``--general-files PATH`` and ``--seeds a,b`` (also ``a，b`` / ``a、b``); without seeds,
+or when no given seed is in word2vec's vocabulary (a warning names them), the top
+``auto_seeds`` contrast terms seed the expansion. Corpora above ``stream_above_chars`` are counted
 in chunks on disk (``common.mining.new_words_stream``, same result), general text
 and the corpus are read in blocks, and word2vec sees the first ``w2v_max_chars``.
 
@@ -51,15 +54,26 @@ from common.config import config_to_dict, parse_config
 from common.io import write_json_atomic, write_text_atomic
 from common.mining import contrast, pmi_cut, ranking
 from common.mining.char_codes import encode
-from common.mining.corpus_stream import check_corpus, iter_blocks
+from common.mining.corpus_stream import check_corpus, file_digest, iter_blocks
 from common.mining.expansion import expand, threshold_schedule, train_word2vec
 from common.mining.new_words import discover, select_words
 from common.mining.new_words_stream import discover_file
 from common.mining.ngram_hash import count_strings
 from common.mining.segmentation import build_tokenizer, segment
 from common.mining.term_filters import junk_reason
+from common.run import changed_values
 from competitions.power_terms import data
 from competitions.power_terms.config import PowerMineConfig
+
+# Options a run may be mined again with: where outputs go, the data root (the corpus is fingerprinted instead),
+# progress lines and block sizes (same term list by design). Any other changed option, or another corpus text, is
+# refused (common.run's rule for reruns: check_rerun_config): the run's name, metrics and evaluation would then
+# describe two term lists.
+REMINE_FREE = frozenset({"run", "data_dir", "progress", "chunk_chars", "stream_above_chars", "submissions_dir",
+                         "runs_dir"})
+# Files of the run folder made from its term list by other commands (evaluate): removed when the run is mined
+# again, so that no evaluation of an earlier list stays beside the new one.
+DERIVED_FILES = ("eval.json",)
 
 TSV_HEADER = ["rank", "term", "stage", "stages", "score", "count", "log_ratio", "cohesion",
               "left_entropy", "right_entropy", "depth", "similarity", "parent", "head"]
@@ -143,22 +157,97 @@ def corpus_path(cfg: PowerMineConfig, root) -> Path:
     raise ValueError(f"unknown domain {cfg.domain!r}; known: power, cmeee (or give --corpus-file)")
 
 
+def check_remine(cfg: PowerMineConfig, run_dir: Path, corpus_sha256: str | None) -> None:
+    """Refuse to mine an existing run again with other options or another corpus text.
+
+    Mining the same run with the same options and corpus again is allowed (it rewrites the
+    same list, or the list of newer code); :data:`DERIVED_FILES` are removed then.
+
+    Args:
+        run_dir: ``runs/power_terms/<run>``; nothing to check without its ``config.json``.
+        corpus_sha256: :func:`file_digest` of the corpus about to be mined (None: unknown,
+            e.g. a missing file that a later check reports); compared with the
+            ``corpus_sha256`` of the run's ``metrics.json`` when it has one.
+    Raises:
+        ValueError: one line naming ``config.json`` (or ``metrics.json``) and every changed
+            option (old -> new) except :data:`REMINE_FREE`, or the two corpus digests.
+    """
+    path = run_dir / "config.json"
+    if not path.is_file():
+        return
+    try:
+        saved = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as err:
+        raise ValueError(f"{_shown(path)}: unreadable ({err}); remove {_shown(run_dir)} to mine this run "
+                         "again") from None
+    hint = (f"give another --run (make: POWER_RUN= / TERMS_RUN=), or remove {_shown(run_dir)} "
+            "to mine this name again")
+    changed = changed_values(saved, config_to_dict(cfg), REMINE_FREE)
+    if changed:
+        raise ValueError(f"{_shown(path)}: run {cfg.run!r} was mined with other options ({'; '.join(changed)}); {hint}")
+    try:
+        old = json.loads((run_dir / "metrics.json").read_text(encoding="utf-8")).get("corpus_sha256")
+    except (OSError, ValueError, AttributeError):
+        old = None
+    if old and corpus_sha256 and old != corpus_sha256:
+        raise ValueError(f"{_shown(run_dir / 'metrics.json')}: run {cfg.run!r} was mined from another text "
+                         f"under the same corpus path (sha256 {old} -> {corpus_sha256}); {hint}")
+
+
+def usable_seeds(seeds: list[str], vocab: set[str], auto: list[str]) -> tuple[list[str], list[str], str]:
+    """The seeds the expansion grows from, the given ones it cannot use, and a warning ("" = none).
+
+    A seed is usable when it is a word of the word2vec vocabulary (a token of the segmented
+    corpus seen ``w2v_min_count`` times). With no usable seed at all, ``auto`` (the top
+    contrast terms, ``auto_seeds`` of them) replaces the given seeds, as when none are given.
+
+    Args:
+        seeds: the given seeds (seed file and ``--seeds``), possibly empty.
+        vocab: the word2vec vocabulary.
+        auto: the automatic seeds.
+    Returns:
+        ``(seeds to expand from, missing given seeds, warning line)``.
+    """
+    if not seeds:
+        return auto, [], ""
+    missing = [s for s in seeds if s not in vocab]
+    if not missing:
+        return seeds, [], ""
+    what = (f"seed{'s' * (len(missing) > 1)} {'、'.join(missing)} not in the corpus's word2vec vocabulary "
+            "(never seen, or seen fewer than --w2v-min-count times as a segmented word)")
+    if len(missing) < len(seeds):
+        return seeds, missing, f"warning: {what}: the expansion grows from the other {len(seeds) - len(missing)}"
+    if auto:
+        return auto, missing, (f"warning: {what}: no given seed is usable, so the top {len(auto)} contrast terms "
+                               f"seed the expansion instead ({'、'.join(auto)})")
+    return seeds, missing, f"warning: {what}: no given seed is usable and --auto-seeds is 0: no expansion"
+
+
 def mine(cfg: PowerMineConfig) -> dict:
     """Run the three stages; returns the metrics dict (also written to the run folder).
+
+    ``cfg.seeds`` is split at full-width commas and 、 too (``data.split_terms``). Given
+    seeds that word2vec never saw are named on stderr (``usable_seeds``: with none left,
+    the automatic seeds are used). A run mined before is mined again only with the same
+    options and corpus (``check_remine``); its ``eval.json`` is removed then.
 
     Raises:
         FileNotFoundError: missing corpus, general text or seed file (named).
         ValueError: empty or non-UTF-8 corpus (file and line), no general source,
-            unknown domain.
+            unknown domain, an existing run mined with other options or another corpus.
     """
     timings: dict[str, float] = {}
     t_start = time.perf_counter()
+    cfg.seeds = data.split_terms(cfg.seeds)  # saved split: 开关柜，套管 and 开关柜,套管 are the same options
     root = data.data_root(cfg.data_dir, need="" if cfg.corpus_file else
                           ("power_terms" if cfg.domain == "power" else "ner"))
     path = corpus_path(cfg, root)
+    run_dir = data.resolve(cfg.runs_dir) / cfg.run
+    corpus_sha256 = file_digest(path) if path.is_file() else None
+    check_remine(cfg, run_dir, corpus_sha256)  # before anything is written
     tmp_corpus = None
     if cfg.domain == "cmeee" and not cfg.corpus_file:  # JSON records -> a line file in the run folder
-        tmp_corpus = data.resolve(cfg.runs_dir) / cfg.run / "corpus.txt"
+        tmp_corpus = run_dir / "corpus.txt"
         write_text_atomic(tmp_corpus, "\n".join(data.load_cmeee(path)[0]) + "\n")
         path = tmp_corpus
     size = check_corpus(path)
@@ -232,8 +321,6 @@ def mine(cfg: PowerMineConfig) -> dict:
     timings["contrast_s"] = time.perf_counter() - t0
 
     # 3. expansion
-    if not seeds and cfg.auto_seeds > 0:  # the top contrast terms (ranked by score above)
-        seeds = list(terms)[: cfg.auto_seeds]
     t0 = time.perf_counter()
     tokenizer = build_tokenizer(terms)
     w2v_lines = first_chars([lines] if lines is not None else iter_blocks(path, cfg.chunk_chars),
@@ -246,6 +333,10 @@ def mine(cfg: PowerMineConfig) -> dict:
     timings["word2vec_s"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     vocab = list(model.wv.index_to_key)
+    given_seeds = seeds
+    seeds, missing_seeds, warning = usable_seeds(seeds, set(vocab), list(terms)[: cfg.auto_seeds])  # terms: by score
+    if warning:
+        print(warning, file=sys.stderr, flush=True)
     if lines is not None:
         cps = encode("\n".join(lines))
         dom_counts, dom_total = count_strings(cps, vocab), int((cps != 0).sum())
@@ -330,7 +421,8 @@ def mine(cfg: PowerMineConfig) -> dict:
               + by_stage["segmentation"] + by_stage["pieces"])
     sub_txt = data.resolve(cfg.submissions_dir) / f"{cfg.run}.txt"
     sub_tsv = data.resolve(cfg.submissions_dir) / f"{cfg.run}.tsv"
-    run_dir = data.resolve(cfg.runs_dir) / cfg.run
+    for name in DERIVED_FILES:  # an evaluation of the list this run held before
+        (run_dir / name).unlink(missing_ok=True)
     write_text_atomic(sub_txt, "".join(t.term + "\n" for t in ranked))
     rows = ["\t".join(TSV_HEADER)]
     for rank, t in enumerate(ranked, 1):
@@ -345,6 +437,7 @@ def mine(cfg: PowerMineConfig) -> dict:
         "run": cfg.run,
         "domain": "" if cfg.corpus_file else cfg.domain,
         "corpus": _shown(path),
+        "corpus_sha256": corpus_sha256,
         "corpus_chars": n_chars if n_chars is not None else cands.total_chars,
         "corpus_lines": len(lines) if lines is not None else None,
         "discovery_chars_per_s": (n_chars or cands.total_chars) / timings["discovery_s"],
@@ -353,6 +446,8 @@ def mine(cfg: PowerMineConfig) -> dict:
         "junk_removed": junk_counts,
         "contrast_terms": int(keep.sum()),
         "seeds": seeds,
+        "seeds_given": given_seeds,
+        "seeds_missing": missing_seeds,
         "seeds_in_corpus": len(seeds_in_corpus),
         "expansion_admitted": len(admitted),
         "expansion_only_terms": n_expansion_only,

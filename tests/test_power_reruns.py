@@ -1,0 +1,109 @@
+"""Mining a run name again, and seeds typed the Chinese way (make terms-mine / power-mine)."""
+
+import json
+
+import pytest
+
+from competitions.power_terms import data, evaluate, mine
+
+try:
+    ROOT = data.data_root()
+except FileNotFoundError:
+    ROOT = None
+needs_data = pytest.mark.skipif(ROOT is None, reason="data/power_terms is absent "
+                                "(link it to ../shared/data/power_terms)")
+FAST = ["--w2v-epochs", "1", "--piece-tail", "false", "--tail-min-count", "0", "--progress", "false",
+        "--general-texts", "uer_py/chnsenticorp.txt"]
+
+
+def _corpus_lines(n: int) -> list[str]:
+    return data.read_lines(ROOT / "power_terms" / "lionztt_power" / "data" / "五通一措去重语料.csv")[:n]
+
+
+def _last_json(out: str) -> dict:
+    return json.loads(out.strip().splitlines()[-1])
+
+
+@needs_data
+def test_mining_a_run_again_drops_its_eval_and_refuses_another_corpus_or_options(tmp_path, capsys):
+    """The reported case: `make power-mine/power-eval POWER_RUN=default`, then `make terms-mine
+    CORPUS=mycorp/default.txt` (TERMS_RUN defaults to "default"). The second mining must not
+    replace the run (one-line error naming the changed option, nothing written); mining it again
+    with the same options removes the eval.json of the earlier list."""
+    subs, runs = tmp_path / "subs", tmp_path / "runs"
+    where = ["--submissions-dir", str(subs), "--runs-dir", str(runs), "--run", "default"]
+    power = where + FAST + ["--max-chars", "40000"]
+    mine.main(power)
+    first = _last_json(capsys.readouterr().out)
+    evaluate.main(where[:4] + ["--run", "default", "--ks", "50"])
+    capsys.readouterr()
+    eval_json, terms_txt = runs / "default" / "eval.json", subs / "default.txt"
+    assert eval_json.is_file()
+    before = {p: p.read_bytes() for p in [terms_txt, eval_json, runs / "default" / "metrics.json"]}
+
+    mycorp = tmp_path / "mycorp" / "default.txt"
+    mycorp.parent.mkdir()
+    mycorp.write_text("\n".join(_corpus_lines(20)) + "\n", encoding="utf-8")
+    for extra in (["--corpus-file", str(mycorp)], ["--max-chars", "30000"], ["--seeds", "开关柜"]):
+        with pytest.raises(SystemExit) as exc:
+            mine.main(power + extra)
+        err = capsys.readouterr().err.strip()
+        assert exc.value.code == 2 and len(err.splitlines()) == 1, err
+        option = extra[0][2:].replace("-", "_")
+        assert "config.json: run 'default' was mined with other options" in err and option in err, err
+        assert "another --run" in err
+        assert {p: p.read_bytes() for p in before} == before  # the old run is untouched
+
+    mine.main(power + ["--chunk-chars", "5000", "--progress", "true"])  # free options: where, how fast
+    again = _last_json(capsys.readouterr().out)
+    assert not eval_json.is_file()  # the evaluation of the earlier list is gone, not left beside the new one
+    assert terms_txt.read_bytes() == before[terms_txt] and again["terms"] == first["terms"]
+
+    # a user corpus edited under the same path is another corpus too
+    own = where[:4] + ["--run", "own", "--corpus-file", str(mycorp)] + FAST
+    mycorp.write_text("\n".join(_corpus_lines(1500)) + "\n", encoding="utf-8")
+    mine.main(own)
+    capsys.readouterr()
+    mycorp.write_text("\n".join(_corpus_lines(1600)) + "\n", encoding="utf-8")
+    with pytest.raises(SystemExit):
+        mine.main(own)
+    err = capsys.readouterr().err
+    assert "metrics.json: run 'own' was mined from another text under the same corpus path" in err, err
+
+
+def test_seeds_split_at_full_width_commas():
+    assert data.split_terms(["开关柜，套管、 断路器", "变压器", " ，"]) == ["开关柜", "套管", "断路器", "变压器"]
+    assert data.load_seeds(None, ["开关柜，套管", "开关柜"]) == ["开关柜", "套管"]
+
+
+@needs_data
+def test_terms_mine_seeds_full_width_comma_and_missing_seeds_warn(tmp_path, capsys):
+    """`make terms-mine CORPUS=... SEEDS=开关柜，套管`: both seeds used; a seed word2vec never saw
+    is named on stderr, and with no usable seed the automatic seeds (the README's) take over."""
+    corpus = tmp_path / "power.txt"
+    corpus.write_text("\n".join(_corpus_lines(1500)) + "\n", encoding="utf-8")
+    common = ["--corpus-file", str(corpus), "--submissions-dir", str(tmp_path / "s"),
+              "--runs-dir", str(tmp_path / "r")] + FAST
+
+    mine.main(common + ["--run", "fw", "--seeds", "开关柜，套管"])
+    captured = capsys.readouterr()
+    out = _last_json(captured.out)
+    assert out["seeds"] == ["开关柜", "套管"] and out["seeds_in_corpus"] == 2 and out["seeds_missing"] == []
+    assert out["expansion_admitted"] > 0 and "warning" not in captured.err
+    assert json.loads((tmp_path / "r" / "fw" / "config.json").read_text())["seeds"] == ["开关柜", "套管"]
+
+    mine.main(common + ["--run", "some", "--seeds", "量子纠缠态、开关柜"])
+    captured = capsys.readouterr()
+    out = _last_json(captured.out)
+    assert out["seeds"] == ["量子纠缠态", "开关柜"] and out["seeds_missing"] == ["量子纠缠态"]
+    warning = [ln for ln in captured.err.splitlines() if ln.startswith("warning:")]
+    assert len(warning) == 1 and "量子纠缠态" in warning[0] and "grows from the other 1" in warning[0]
+
+    mine.main(common + ["--run", "none", "--seeds", "量子纠缠态，暗物质晕"])
+    captured = capsys.readouterr()
+    out = _last_json(captured.out)
+    assert out["seeds_given"] == ["量子纠缠态", "暗物质晕"] and out["seeds_missing"] == out["seeds_given"]
+    assert len(out["seeds"]) == 10 and out["seeds_in_corpus"] == 10  # the automatic seeds
+    assert out["expansion_admitted"] > 0
+    warning = [ln for ln in captured.err.splitlines() if ln.startswith("warning:")]
+    assert len(warning) == 1 and "量子纠缠态、暗物质晕" in warning[0] and "top 10 contrast terms" in warning[0]
