@@ -102,6 +102,10 @@ class PairDataset(Dataset):
         if truncation == "longest_first":
             encoded = tokenizer(list(texts_a), list(texts_b), truncation="longest_first", max_length=max_length,
                                 return_offsets_mapping=words)
+            if "token_type_ids" not in encoded:  # RoBERTa / XLM-R: <s> a </s></s> b </s>, one segment
+                raise ValueError(f"{type(tokenizer).__name__} gives no token_type_ids: the pair inputs are BERT's "
+                                 "[CLS] a [SEP] b [SEP] with segment ids; use a checkpoint with a BERT tokenizer "
+                                 "(Chinese RoBERTa-wwm-ext and MacBERT have one)")
             sides = []
             for i, (ids, types) in enumerate(zip(encoded["input_ids"], encoded["token_type_ids"])):
                 n_a = types.count(0) - 2  # [CLS] a [SEP]

@@ -145,3 +145,13 @@ def test_factorised_embeddings_take_the_match_and_word_tables_at_their_width(fam
                     word_match_ids=torch.randint(0, 2, (3, 9)), word_ids=torch.randint(0, 10, (3, 9)), **extra)
         plain = model(input_ids=ids, attention_mask=mask, **extra)
         assert out.logits.shape == (3, 2) and torch.allclose(out.logits, plain.logits, atol=1e-6)
+
+
+def test_a_tokenizer_without_segment_ids_is_refused_in_one_line(tiny_tokenizer):
+    """An XLM-R-style tokenizer (no token_type_ids) ended in a bare ``error: token_type_ids`` (probe H)."""
+    import copy
+
+    one_segment = copy.deepcopy(tiny_tokenizer)
+    one_segment.model_input_names = ["input_ids", "attention_mask"]
+    with pytest.raises(ValueError, match=r"gives no token_type_ids: the pair inputs are BERT's \[CLS\] a \[SEP\] b"):
+        PairDataset(["今天天气很好"], ["天气很好"], [1], one_segment, 12)
