@@ -39,9 +39,11 @@ class XiaobuConfig(TrainConfig, LogitAdjustmentConfig, SymmetricPairConfig, MLMC
     """Fine-tuning: pair classification (or the joint MLM variant) on the labelled pairs.
 
     ``--model`` is a folder written by ``competitions.xiaobu.pretrain`` (it holds
-    ``id_vocab.json``), or any pretrained BERT (ids mapped by frequency rank), or
-    empty: a small BERT from scratch. Logit adjustment (both forms) applies to the
-    classification variant only.
+    ``id_vocab.json``), a finished Xiaobu run or its ``encoder/`` (the fine-tuned encoder on
+    the run's ids), any pretrained BERT-architecture checkpoint (ids mapped by frequency rank;
+    its tokenizer beside it), or empty: a small BERT from scratch
+    (:func:`common.id_encoder.build_id_vocab_and_model`). Logit adjustment (both forms) applies to
+    the classification variant only.
     """
 
     submission_dir: str = "submissions/xiaobu"

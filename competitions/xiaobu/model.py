@@ -11,9 +11,9 @@ work unchanged:
   (:class:`common.joint_mlm.JointMaskedLM`: in training its head runs at the target positions only).
 
 The encoder starts from a ``competitions.xiaobu.pretrain`` folder (its
-``id_vocab.json`` is reused), from any pretrained BERT (ids mapped onto its
-vocabulary by frequency rank, bojone's keep_tokens), or from scratch
-(:func:`common.id_encoder.build_id_vocab_and_model`).
+``id_vocab.json`` is reused), a finished Xiaobu run's encoder (with its ``id_vocab.json``),
+any pretrained BERT-architecture checkpoint (ids mapped onto its vocabulary by frequency rank,
+bojone's keep_tokens), or from scratch (:func:`common.id_encoder.build_id_vocab_and_model`).
 """
 
 from __future__ import annotations
