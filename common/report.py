@@ -50,7 +50,7 @@ import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Sequence
 
 from common.config import ArgumentParser
 from common.io import print_result, write_text_atomic
@@ -152,13 +152,15 @@ def _jsonable(data: dict[str, Any]) -> dict[str, Any]:
     return json.loads(json.dumps(data, default=str))
 
 
-def task_info(task: str) -> TaskInfo:
+def task_info(task: str, folders: Sequence[Path] = ()) -> TaskInfo:
     """Default configs, metric and direction of the task named by a ``runs/`` folder.
 
     Registered tasks (:data:`common.task.TASKS`) give their ``config_class`` (plus
     ``CVConfig`` for k-fold runs and ``TuneConfig`` for tuning runs) and metric; NER
-    and power-term mining give their config class (:data:`OTHER_CONFIGS`). Anything
-    else, or a class that fails to import or build, gives no defaults (never raises).
+    and power-term mining give their config class (:data:`OTHER_CONFIGS`); a task given
+    by module path (``--task mypackage.mytask``) is found in the ``environment.json`` of
+    one of its run ``folders``. Anything else, or a class that fails to import or build,
+    gives no defaults (never raises).
     """
     from common.task import TASKS
 
@@ -173,6 +175,15 @@ def task_info(task: str) -> TaskInfo:
         elif task in OTHER_CONFIGS:
             module, name = OTHER_CONFIGS[task]
             cls = getattr(importlib.import_module(module), name)
+        else:  # a task outside the registry: the module path its runs were started with
+            from common.run import trained_task
+            from common.task import get_task
+
+            given = next((t for t in map(trained_task, folders) if t and t not in TASKS), None)
+            spec = get_task(given) if given else None
+            if spec is not None and spec.name == task:
+                cls, info.metric_name, info.greater_is_better = (spec.config_class, spec.metric_name,
+                                                                 spec.greater_is_better)
         if cls is not None:
             base = _jsonable(dataclasses.asdict(cls()))
             info.config_class = f"{cls.__module__}.{cls.__qualname__}"
@@ -822,8 +833,8 @@ def collect(runs_dir: Path, curves_dir: Path) -> tuple[dict[str, list[Run]], dic
     tasks: dict[str, list[Run]] = {}
     infos: dict[str, TaskInfo] = {}
     for task_dir in sorted(p for p in runs_dir.iterdir() if p.is_dir() and not p.name.startswith(".")):
-        info = task_info(task_dir.name)
         folders = sorted(p for p in task_dir.iterdir() if p.is_dir() and not p.name.startswith("."))
+        info = task_info(task_dir.name, folders)
         later = [p for p in folders if run_kind(p) in ("blend", "ensemble")]
         runs: dict[str, Run] = {}
         for folder in [p for p in folders if p not in later] + later:

@@ -61,6 +61,19 @@ def test_config_diff_against_the_dataclass_defaults():
     assert report.task_info("no-such-task").defaults == {}  # unknown: configs shown whole
 
 
+def test_a_task_given_by_module_path_is_found_in_its_runs_environment(tmp_path):
+    """``--task mypackage.mytask`` runs go to ``runs/<its name>/``, which the registry does not know: the page said
+    "no config class known" although each run's environment.json records the --task (probe I)."""
+    run = tmp_path / "sentence" / "first"
+    run.mkdir(parents=True)
+    (run / "environment.json").write_text(json.dumps({"starts": [
+        {"command": ["train.py", "--task", "examples.sentence_task", "--epochs", "1"]}]}))
+    info = report.task_info("sentence", [run])
+    assert info.config_class == "examples.sentence_task.SentenceConfig" and info.metric_name == "accuracy"
+    assert info.defaults["single run"]["max_length"] == 64
+    assert report.task_info("other-name", [run]).defaults == {}  # a module of another task name: not this one
+
+
 def test_bad_folders_are_one_line_errors(tmp_path):
     with pytest.raises(FileNotFoundError, match="no such folder of runs"):
         report.main(["--runs-dir", str(tmp_path / "none"), "--output-dir", str(tmp_path / "out")])
