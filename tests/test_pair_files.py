@@ -82,6 +82,9 @@ def test_three_formats_read_the_same_pairs(tmp_path):
     ("a.tsv", "sentence1\tsentence2\tlabel\na\tb\n", {}, r"a.tsv:2: 2 cells, the header has 3 \(a tab inside"),
     ("a.tsv", "x\ty\tz\na\tb\t1\tc\n", {"text_a_column": "0", "text_b_column": "1", "label_column": "2",
                                        "positional_header": True}, r"a.tsv:2: 4 cells, the header has 3"),
+    # a quote left open runs the row to the file's end: the line it opened on is named, not the last one (probe I)
+    ("a.csv", 'sentence1,sentence2,label\na,b,1\n"c,d,0\ne,f,1\ng,h,0\n', {},
+     r"a.csv:3: 1 cells, the header has 3 \(the row runs to line 5: a quote opened and not closed"),
 ])
 def test_bad_rows_name_file_line_and_what_was_expected(tmp_path, name, text, fields, message):
     with pytest.raises(DataFileError, match=message):

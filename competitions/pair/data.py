@@ -100,6 +100,7 @@ def _rows(path: Path, fmt: str, columns: list[str], skip_header: bool = False,
     width = 0  # the header's cell count, where there is a header: every row must have as many
     suspect = None  # ("file:1", row, cells) of a header-like first row read by position, until the next row
     while True:
+        start = reader.line_num + 1  # the row's first line (a quoted text may run over several)
         try:
             cells = next(reader)
         except StopIteration:
@@ -122,7 +123,9 @@ def _rows(path: Path, fmt: str, columns: list[str], skip_header: bool = False,
             continue
         if width and len(cells) != width:  # an unquoted delimiter in a text shifts every later cell
             hint = "a comma inside a text? quote a text that holds one" if fmt == "csv" else "a tab inside a text?"
-            raise DataFileError(f"{path}:{reader.line_num}: {len(cells)} cells, the header has {width} ({hint})")
+            if reader.line_num > start:  # a quote opened on this line and closed lines later, or never
+                hint = f"the row runs to line {reader.line_num}: a quote opened and not closed?"
+            raise DataFileError(f"{path}:{start}: {len(cells)} cells, the header has {width} ({hint})")
         header_like = positional and all(HEADER_CELL.fullmatch(cells[i].strip()) for i in index.values()
                                          if i < len(cells))
         if suspect is not None:  # the row after a header-like first row decides
