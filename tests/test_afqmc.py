@@ -230,3 +230,19 @@ def test_a_resumed_run_replaces_its_superseded_submission(tmp_path, data_dir):
         [os.path.basename(final["submission"]), os.path.basename(copied["submission"])])
     assert os.path.isfile(elsewhere["submission"])
     assert json.loads((run / "submission.json").read_text())["submission"] == final["submission"]
+
+
+@needs_data
+def test_a_model_that_cannot_be_built_leaves_no_run_folder(tmp_path, data_dir):
+    """A --model refused while the model is built (here: saved without its tokenizer files) left an empty run
+    folder behind (probe H)."""
+    from transformers import BertConfig, BertModel
+
+    from common.commands import train
+
+    BertModel(BertConfig(vocab_size=100, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
+                         intermediate_size=32)).save_pretrained(tmp_path / "bare")
+    run = tmp_path / "runs" / "bare-run"
+    with pytest.raises(ValueError, match="no tokenizer files there"):
+        train.main(_flags(tmp_path, data_dir) + ["--model", str(tmp_path / "bare"), "--run-dir", str(run)])
+    assert not run.exists() and run.parent.is_dir()

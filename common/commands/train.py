@@ -125,8 +125,13 @@ def main(argv: list[str] | None = None) -> dict:
     else:  # config.json as before: the task's options only
         config = narrow_config(config, task.config_class)
     run_dir = resolve_run_dir(config, task.name)
-    blend_with = blend_partner(task, config, data)  # checked before training: a mismatch is known at once
-    summary = fit(task, config, run_dir, data.train, data.valid, data, soft_targets=soft)
+    try:
+        blend_with = blend_partner(task, config, data)  # checked before training: a mismatch is known at once
+        summary = fit(task, config, run_dir, data.train, data.valid, data, soft_targets=soft)
+    except (ValueError, OSError):  # e.g. a --model that cannot be built: no empty run folder left behind
+        if process_state().is_main_process and run_dir.is_dir() and not any(run_dir.iterdir()):
+            run_dir.rmdir()
+        raise
     if teacher is not None and config.distill_thresholds == "teacher":  # read by predict_run, now and later
         if process_state().is_main_process:
             write_json_atomic(run_dir / TEACHER_THRESHOLDS_FILE, teacher.thresholds(task, task.cv_pool(config, data)))
