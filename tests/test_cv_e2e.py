@@ -234,13 +234,13 @@ def test_a_training_file_edited_since_the_run_is_refused_wherever_its_folds_are_
     import json
     import shutil
 
-    from common.commands import cv, ensemble, predict
+    from common.commands import cv, ensemble, predict, train
 
     data = tmp_path / "data"
     shutil.copytree(ROOT / "tests" / "fixtures" / "xiaobu", data)
     run = tmp_path / "cv"
     base = ["--task", "xiaobu"] + TINY + ["--data-dir", str(data), "--train-file", "train.tsv", "--test-file",
-                                          "test.tsv", "--tta-swap", "false", "--submission-dir", str(tmp_path / "sub")]
+                                          "test.tsv", "--submission-dir", str(tmp_path / "sub"), "--tta-swap", "false"]
     first = cv.main(base + ["--run-dir", str(run)])
     assert json.loads((run / "folds.json").read_text())["pool_digest"]
     original = (data / "train.tsv").read_text()
@@ -257,8 +257,13 @@ def test_a_training_file_edited_since_the_run_is_refused_wherever_its_folds_are_
         ensemble.main(["--task", "xiaobu", "--runs", str(run), "--run-dir", str(tmp_path / "ens")])
     with pytest.raises(ValueError, match=refused):
         cv.main(base + ["--run-dir", str(tmp_path / "pseudo"), "--pseudo-from", str(run)])
+    with pytest.raises(ValueError, match=refused):  # under another inference setting too (probe K)
+        predict.main(["--task", "xiaobu", "--run", str(run), "--tta-swap", "true"])
+    with pytest.raises(ValueError, match=refused):  # a student on part of the files (probe K)
+        train.main([a for a in base if a not in ("--folds", "3")]
+                   + ["--run-dir", str(tmp_path / "student"), "--distill-from", str(run), "--limit", "30"])
     assert {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()} == trained
-    assert not (tmp_path / "ens").exists() and not (tmp_path / "pseudo").exists()
+    assert not any((tmp_path / name).exists() for name in ("ens", "pseudo", "cv-tta", "student"))
 
     (data / "train.tsv").write_text(original)  # restored: the run is its own again
     assert cv.main(base + ["--run-dir", str(run)])["cv"] == first["cv"]
@@ -266,8 +271,12 @@ def test_a_training_file_edited_since_the_run_is_refused_wherever_its_folds_are_
     folds = json.loads((run / "folds.json").read_text())
     del folds["pool_digest"]  # a run saved before the digest: not checked
     (run / "folds.json").write_text(json.dumps(folds))
+    ensemble.main(["--task", "xiaobu", "--runs", str(run), "--run-dir", str(tmp_path / "ens-old")])
     (data / "train.tsv").write_text("".join([f"{b}\t{a}\t{label}\n"] + lines[1:]))
     assert cv.main(base + ["--run-dir", str(run)])["complete"]
+    # an ensemble of it records the rows it was checked on: a teacher made of it is checked (probe K)
+    with pytest.raises(ValueError, match=refused):
+        cv.main(base + ["--run-dir", str(tmp_path / "pseudo-old"), "--pseudo-from", str(tmp_path / "ens-old")])
 
 
 def test_folds_cut_by_the_time_budget_are_named(tmp_path):

@@ -57,7 +57,7 @@ from common.ensemble import (FEATURE_MEMBERS, GBM_FEATURES, OOF_FILE, TEST_FILE,
                              apply_stack, better, caruana_select, check_members, condition_groups, cross_fit,
                              feature_member, fit_stack, implied_extra_rows, load_member, member_options,
                              stack_coefficients)
-from common.io import atomic_path, print_result, write_json_atomic, write_text_atomic
+from common.io import atomic_path, print_result, write_json_atomic
 from common.run import (broadcast_from_main, changed_values, check_run_name, name_after_folder, process_state,
                         record_environment, save_config)
 from common.task import Task
@@ -320,8 +320,10 @@ def main(argv: list[str] | None = None) -> dict:
     if process_state().is_main_process:
         save_config(config, run_dir)  # and environment.json
         folds = ref.run_dir / "folds.json"
-        if folds.is_file():
-            write_text_atomic(run_dir / "folds.json", folds.read_text(encoding="utf-8"))
+        if folds.is_file():  # with the digest of the rows the members were checked against, which a teacher
+            # compares (a first member from before digests has none; another member may have had one)
+            saved = json.loads(folds.read_text(encoding="utf-8"))
+            write_json_atomic(run_dir / "folds.json", {**saved, "pool_digest": task.examples_digest(pool)})
         _save_npz(run_dir / OOF_FILE, ids=ref.ids, labels=ref.labels, fold=ref.fold, oof=chosen["oof"])
         _save_npz(run_dir / TEST_FILE, test_ids=ref.test_ids, test=chosen["test"], per_fold=chosen["per_fold"],
                   **digest_arrays(ref.test_digest))

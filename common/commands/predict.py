@@ -569,6 +569,8 @@ def predict_kfold_run(task: Task, run_dir: str | Path, data_dir: str | None = No
 
     data = task.load_data(config)
     pool = task.cv_pool(config, data)
+    pool_digest = task.examples_digest(pool)
+    check_pool_digest(run_dir, pool_digest, config.data_dir)  # the fold models' rows, whatever the setting
     scored = run_dir
     if tag:  # the setting's own OOF rows: a new k-fold run folder beside the trained one
         scored = run_dir.with_name(run_dir.name + tag)
@@ -598,7 +600,7 @@ def predict_kfold_run(task: Task, run_dir: str | Path, data_dir: str | None = No
 
         cv = run_cv(scored, task.ids(pool), task.labels(pool), task.strata(pool), predict_fold, score_rows, config,
                     test_ids=task.ids(data.test), metric_name=task.metric_name,
-                    test_digest=task.examples_digest(data.test))
+                    test_digest=task.examples_digest(data.test), pool_digest=pool_digest)
         oof, test_probs = cv["oof"], cv["test"]
     else:
         oof, test_probs = saved_oof(task, run_dir, pool, config), None

@@ -18,6 +18,7 @@ seen the validation rows' labels, which choose the student's epoch). Ends by pri
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from pathlib import Path
@@ -190,6 +191,9 @@ def student_targets(task: Task, config: Any, data: Splits) -> tuple[SoftTargets,
     teacher = load_teacher(config.distill_from)
     teacher.check_test(task.ids(data.test), task.examples_digest(data.test))
     pool = task.cv_pool(config, data)
+    if getattr(config, "limit", 0) and not np.array_equal(np.asarray(task.ids(pool), dtype=str), teacher.ids):
+        whole = dataclasses.replace(config, limit=0)  # --limit: the files' whole pool is what the teacher read
+        pool = task.cv_pool(whole, task.load_data(whole))
     if np.array_equal(np.asarray(task.ids(pool), dtype=str), teacher.ids):  # its whole pool: the texts are checked too
         check_pool_digest(teacher.run_dir, task.examples_digest(pool), config.data_dir)
     rows = transfer_rows(len(data.test), config.distill_test_fraction, config.seed)
