@@ -171,7 +171,9 @@ def check_rerun_config(config: Any, run_dir: Path) -> None:
 
     A k-fold rerun always resumes: finished folds are skipped, whatever options trained
     them. With other options the OOF and test predictions would mix models of two
-    settings under a ``config.json`` that names only the new one.
+    settings under a ``config.json`` that names only the new one. ``--data-dir`` may
+    change in a run whose ``folds.json`` records its rows' digest (a moved or remounted data
+    folder; another machine's ``--only-folds``): the digest then checks the content.
 
     Raises:
         ValueError: naming ``run_dir/config.json`` and every changed option (old -> new),
@@ -187,7 +189,12 @@ def check_rerun_config(config: Any, run_dir: Path) -> None:
         checkpoint = Path(run_dir) / f"fold{k}" / "checkpoint"
         if checkpoint.is_dir() and not (checkpoint.parent / FOLD_PREDICTIONS).is_file():
             check_checkpoint_processes(checkpoint)
-    changed = changed_options(config, path, RERUN_FREE)
+    try:  # a run that records its rows' digest may read them from another folder: the digest checks the content
+        moved = {"data_dir"} if json.loads((Path(run_dir) / "folds.json").read_text(encoding="utf-8")).get(
+            "pool_digest") else set()
+    except (OSError, ValueError, AttributeError):
+        moved = set()
+    changed = changed_options(config, path, RERUN_FREE | moved)
     if changed:
         raise ValueError(f"{path}: this k-fold run was started with other options ({'; '.join(changed)}); rerun "
                          "it with the same options to finish it, or start another --run-name (make: CV_RUN=<name>)")

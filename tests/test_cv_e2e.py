@@ -268,6 +268,10 @@ def test_a_training_file_edited_since_the_run_is_refused_wherever_its_folds_are_
     (data / "train.tsv").write_text(original)  # restored: the run is its own again
     assert cv.main(base + ["--run-dir", str(run)])["cv"] == first["cv"]
     assert predict.main(["--task", "xiaobu", "--run", str(run)])["submission"] == first["submission"]
+    shutil.copytree(data, tmp_path / "moved")  # the same rows in another folder (a remount, another machine)
+    moved = [str(tmp_path / "moved") if a == str(data) else a for a in base]
+    assert cv.main(moved + ["--run-dir", str(run)])["cv"] == first["cv"]
+    assert cv.main(base + ["--run-dir", str(run)])["cv"] == first["cv"]  # and back
     folds = json.loads((run / "folds.json").read_text())
     del folds["pool_digest"]  # a run saved before the digest: not checked
     (run / "folds.json").write_text(json.dumps(folds))
