@@ -64,6 +64,12 @@ def test_mining_a_run_again_drops_its_eval_and_refuses_another_corpus_or_options
     mycorp.write_text("\n".join(_corpus_lines(1500)) + "\n", encoding="utf-8")
     mine.main(own)
     capsys.readouterr()
+    crlf = tmp_path / "elsewhere" / "copy.txt"  # the same text at another path, CRLF: the same corpus (probe K)
+    crlf.parent.mkdir()
+    crlf.write_bytes(("\r\n".join(_corpus_lines(1500)) + "\r\n").encode("utf-8"))
+    mine.main(where[:4] + ["--run", "own", "--corpus-file", str(crlf)] + FAST)
+    mine.main(own)  # and back
+    capsys.readouterr()
     mycorp.write_text("\n".join(_corpus_lines(1600)) + "\n", encoding="utf-8")
     with pytest.raises(SystemExit):
         mine.main(own)

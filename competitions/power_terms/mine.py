@@ -161,7 +161,9 @@ def check_remine(cfg: PowerMineConfig, run_dir: Path, corpus_sha256: str | None)
     """Refuse to mine an existing run again with other options or another corpus text.
 
     Mining the same run with the same options and corpus again is allowed (it rewrites the
-    same list, or the list of newer code); :data:`DERIVED_FILES` are removed then.
+    same list, or the list of newer code); :data:`DERIVED_FILES` are removed then. The same
+    text under another ``--corpus-file`` path or line ending (equal :func:`file_digest`) is
+    the same corpus.
 
     Args:
         run_dir: ``runs/power_terms/<run>``; nothing to check without its ``config.json``.
@@ -182,13 +184,14 @@ def check_remine(cfg: PowerMineConfig, run_dir: Path, corpus_sha256: str | None)
                          "again") from None
     hint = (f"give another --run (make: POWER_RUN= / TERMS_RUN=), or remove {_shown(run_dir)} "
             "to mine this name again")
-    changed = changed_values(saved, config_to_dict(cfg), REMINE_FREE)
-    if changed:
-        raise ValueError(f"{_shown(path)}: run {cfg.run!r} was mined with other options ({'; '.join(changed)}); {hint}")
     try:
         old = json.loads((run_dir / "metrics.json").read_text(encoding="utf-8")).get("corpus_sha256")
     except (OSError, ValueError, AttributeError):
         old = None
+    same_text = bool(old and corpus_sha256 and old == corpus_sha256)  # a moved or re-saved copy of the corpus
+    changed = changed_values(saved, config_to_dict(cfg), REMINE_FREE | ({"corpus_file"} if same_text else set()))
+    if changed:
+        raise ValueError(f"{_shown(path)}: run {cfg.run!r} was mined with other options ({'; '.join(changed)}); {hint}")
     if old and corpus_sha256 and old != corpus_sha256:
         raise ValueError(f"{_shown(run_dir / 'metrics.json')}: run {cfg.run!r} was mined from another text "
                          f"under the same corpus path (sha256 {old} -> {corpus_sha256}); {hint}")
