@@ -66,7 +66,7 @@ from common.config import ArgumentParser
 from common.commands.args import run_cli
 from common.io import print_result, replace_dir_atomic, write_json_atomic
 from common.losses import NEG_INF
-from common.run import completed_epochs, process_state, trained_task
+from common.run import process_state, trained_task, training_state
 from common.task import TASKS
 
 logger = logging.getLogger("common.export")
@@ -268,21 +268,6 @@ class NerLogits(nn.Module):
 
 
 # ------------------------------------------------------------ loading runs
-
-def training_state(run_dir: Path) -> dict[str, Any]:
-    """How far the run trained: ``{"epochs_done", "epochs", "finished"}`` from its ``metrics.json`` and
-    ``config.json`` (``{}`` when either is missing or unreadable). A run stopped early or by its time budget
-    is finished; one killed or interrupted before its last epoch is not (its ``model.pt`` is its best epoch
-    so far, and ``--resume true`` would train on)."""
-    try:
-        metrics = json.loads((run_dir / "metrics.json").read_text(encoding="utf-8"))
-        epochs = int(json.loads((run_dir / "config.json").read_text(encoding="utf-8"))["epochs"])
-        done = completed_epochs(metrics.get("history") or [])
-    except (OSError, ValueError, KeyError, TypeError, AttributeError):
-        return {}
-    stopped = bool(metrics.get("stopped_early") or metrics.get("stopped_by_budget"))
-    return {"epochs_done": done, "epochs": epochs, "finished": done >= epochs or stopped}
-
 
 def decision(run_dir: Path) -> dict[str, Any]:
     """How the run's submission turns the graph's logits into labels, which the graph does not hold: its

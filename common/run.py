@@ -335,6 +335,22 @@ def completed_epochs(history: list) -> int:
                and float(h.get("epoch", 0)).is_integer())
 
 
+def training_state(run_dir: str | Path) -> dict[str, Any]:
+    """How far the run trained: ``{"epochs_done", "epochs", "finished"}`` from its ``metrics.json`` and
+    ``config.json`` (``{}`` when either is missing or unreadable). A run stopped early or by its time budget
+    is finished; one killed or interrupted before its last epoch is not (its ``model.pt`` is its best epoch
+    so far, and ``--resume true`` would train on)."""
+    try:
+        run_dir = Path(run_dir)
+        metrics = json.loads((run_dir / "metrics.json").read_text(encoding="utf-8"))
+        epochs = int(json.loads((run_dir / "config.json").read_text(encoding="utf-8"))["epochs"])
+        done = completed_epochs(metrics.get("history") or [])
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return {}
+    stopped = bool(metrics.get("stopped_early") or metrics.get("stopped_by_budget"))
+    return {"epochs_done": done, "epochs": epochs, "finished": done >= epochs or stopped}
+
+
 def trained_task(run_dir: str | Path) -> str | None:
     """The ``--task`` value of the command that last started ``run_dir`` (its ``environment.json``), if recorded."""
     from common.commands.args import given_task

@@ -246,3 +246,43 @@ def test_a_model_that_cannot_be_built_leaves_no_run_folder(tmp_path, data_dir):
     with pytest.raises(ValueError, match="no tokenizer files there"):
         train.main(_flags(tmp_path, data_dir) + ["--model", str(tmp_path / "bare"), "--run-dir", str(run)])
     assert not run.exists() and run.parent.is_dir()
+
+
+@needs_data
+def test_an_interrupted_run_is_not_predicted_and_a_crash_while_writing_leaves_no_superseded_file(
+        tmp_path, data_dir, monkeypatch):
+    """Probe J: ``predict --run`` of a run killed before its last epoch wrote into its folder and a submission named
+    like a finished run's; now refused. And a crash after a new submission was written but before the run's record
+    named it left the superseded file for good (a later predict found the run current): the record comes first."""
+    import os
+
+    from common.commands import predict, train
+
+    run = tmp_path / "run"
+    done = train.main(_flags(tmp_path, data_dir) + ["--run-dir", str(run), "--limit", "40", "--epochs", "2"])
+    config = json.loads((run / "config.json").read_text())
+    (run / "config.json").write_text(json.dumps({**config, "epochs": 3}))  # as if killed in its third epoch
+    before = {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()}
+    with pytest.raises(ValueError, match=r"run trained 2 of its 3 epochs \(interrupted\?\): finish it first"):
+        predict.main(["--task", "afqmc", "--run", str(run)])
+    assert {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()} == before
+    (run / "config.json").write_text(json.dumps(config))
+
+    superseded = tmp_path / "sub" / "run-accuracy0.0000.json"  # the earlier model's submission, as its record says
+    superseded.write_text("{}")
+    (run / "submission.json").write_text(json.dumps({"submission": str(superseded), "folder": str(run)}))
+    (run / "probabilities.npz").unlink()  # as after a resume: the probabilities of the new model are to be written
+
+    real = predict.save_probabilities
+
+    def crash(*args, **kwargs):  # killed just after the new probabilities: the run now looks current
+        real(*args, **kwargs)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(predict, "save_probabilities", crash)
+    with pytest.raises(KeyboardInterrupt):
+        predict.main(["--task", "afqmc", "--run", str(run)])
+    monkeypatch.undo()
+    again = predict.main(["--task", "afqmc", "--run", str(run)])
+    assert not superseded.exists() and again["submission"] == done["submission"]
+    assert sorted(p.name for p in (tmp_path / "sub").iterdir()) == [os.path.basename(done["submission"])]

@@ -55,7 +55,7 @@ from common.distillation import TEACHER_THRESHOLDS_FILE
 from common.io import atomic_path, print_result, write_json_atomic
 from common.losses import posthoc_arguments
 from common.run import (PREDICTED_FROM, broadcast_from_main, check_run_task, name_after_folder, predicted_from,
-                        process_state)
+                        process_state, training_state)
 from common.task import Model, Task
 from common.training.inference import inference_loader, prepare_model_for_inference, run_inference
 from common.training.trainer import release_logging
@@ -286,9 +286,16 @@ def predict_run(task: Task, run_dir: str | Path, data_dir: str | None = None, te
 
     Raises:
         FileExistsError: the setting's folder holds something else (:func:`setting_folder`).
+        ValueError: (``refresh`` off) a run interrupted before its last epoch (:func:`common.run.training_state`):
+            its model is the best epoch so far, and predicting it wrote into its folder and a submission named like
+            a finished run's.
     """
     run_dir = Path(run_dir)
     start = time.time()
+    trained = training_state(run_dir)
+    if not refresh and trained.get("finished") is False:
+        raise ValueError(f"{run_dir} trained {trained['epochs_done']} of its {trained['epochs']} epochs "
+                         "(interrupted?): finish it first (its train command with --resume true), then predict")
     release_logging()  # a run trained in this process: its train.log stays as written
     config, model = load_run(task, run_dir)
     name_after_folder(config, run_dir)
@@ -332,10 +339,12 @@ def predict_run(task: Task, run_dir: str | Path, data_dir: str | None = None, te
                 config.posthoc_tau, config.run_name, config.run_dir = tau, config.run_name + tag, str(outputs)
                 outputs.mkdir(parents=True, exist_ok=True)
                 save_config_json(config, outputs / "config.json")
+            # the record first: a crash after it leaves probabilities.npz older than model.pt, so the next predict
+            # writes them again; after them, it would leave the superseded submission for good (probe J)
+            replace_superseded(outputs, written["submission"])
             if state:
                 write_json_atomic(outputs / "thresholds.json", state)
             save_probabilities(outputs / "probabilities.npz", task, data.valid, valid_probs, test, test_probs)
-            replace_superseded(outputs, written["submission"])
             if outputs != run_dir:  # last: a folder without it is a half-written one
                 write_json_atomic(outputs / "metrics.json", {PREDICTED_FROM: str(run_dir), "posthoc_tau": tau,
                                                              "tta_swap": getattr(config, "tta_swap", None),
