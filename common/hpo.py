@@ -26,7 +26,8 @@ Several workers, on one machine or many, share one study through one storage
   overshoots (two workers asking in the same instant) is marked failed with the
   user attribute ``surplus`` before it trains. Rerunning adds only the missing ones.
 - Draws: the sampler's random state is re-seeded for every trial from
-  (``sampler_seed``, trial number) (:class:`TrialSeededTPESampler`), so trials
+  (``sampler_seed``, fresh draws before it) (:class:`TrialSeededTPESampler`,
+  :func:`draw_index`; a replayed interrupted trial draws nothing), so trials
   started at once by different workers draw different start-up points, and a
   restarted worker does not replay earlier draws. Reproducibility: one worker
   with the same seed repeats its trials exactly; with several workers the set of
@@ -102,7 +103,7 @@ class TuneConfig:
     trials: int = 20  # finished (complete or pruned) trials wanted in the study, all workers together; a rerun adds only the missing ones
     storage: str = ""  # empty: sqlite:///<run folder>/study.db; or an RDB URL shared by several machines (postgresql+psycopg://user@host/db)
     study_name: str = ""  # empty: the run name
-    sampler_seed: int = 42  # with the trial number, seeds each trial's draws (one worker repeats itself exactly)
+    sampler_seed: int = 42  # with the fresh draws before it, seeds each trial's draws (one worker repeats itself exactly)
     pruner: str = "median"  # median | none
     pruner_startup_trials: int = 3  # trials run to the end before the pruner may stop any
     keep_trial_models: bool = False  # keep every trial's model.pt (the best trial's is always kept)
@@ -150,13 +151,27 @@ def trial_seed(seed: int, number: int) -> int:
     return int.from_bytes(hashlib.sha256(f"{seed}:{number}".encode()).digest()[:4], "little")
 
 
+def is_replay(trial: FrozenTrial) -> bool:
+    """A trial of given parameters: queued (an interrupted trial's, ``enqueue_trial``: ``fixed_params``) or a
+    stale trial's retry (``RetryFailedTrialCallback``: ``retry_history``), not a fresh draw."""
+    return "fixed_params" in trial.system_attrs or "retry_history" in trial.system_attrs
+
+
+def draw_index(study: optuna.Study, trial: FrozenTrial) -> int:
+    """How many fresh draws (:func:`is_replay` excluded) the study made before ``trial``: what seeds its draws.
+    A trial number would do in a study that never replays; but a trial interrupted by Ctrl-C is queued again and
+    takes the next number, so every later draw moved one seed on and one point of the uninterrupted study was
+    never drawn (probe J). Unique per fresh trial across workers (numbers are, and every lower one is stored)."""
+    return sum(1 for t in study.get_trials(deepcopy=False) if t.number < trial.number and not is_replay(t))
+
+
 class TrialSeededTPESampler(optuna.samplers.BaseSampler):
-    """TPE (constant liar) whose random state is seeded per trial from (study seed, trial number).
+    """TPE (constant liar) whose random state is seeded per trial from (study seed, its :func:`draw_index`).
 
     A plain ``TPESampler(seed=s)`` in every worker replays the same start-up draws in
     each process, so N workers evaluate the same points N times. Here each trial gets
-    a fresh ``TPESampler(seed=trial_seed(s, number), constant_liar=True)``: trial
-    numbers are unique in the storage, so concurrent trials draw differently, while a
+    a fresh ``TPESampler(seed=trial_seed(s, draw_index), constant_liar=True)``: draw
+    indices are unique in the storage, so concurrent trials draw differently, while a
     single worker is exactly as reproducible as a seeded TPE (same numbers, same
     history, same draws). Sources: Bergstra et al., "Algorithms for Hyper-Parameter
     Optimization" (NeurIPS 2011) for TPE; Optuna's ``constant_liar`` option for
@@ -173,29 +188,29 @@ class TrialSeededTPESampler(optuna.samplers.BaseSampler):
         self.tpe_options = {"constant_liar": True, **tpe_options}
         self._samplers: dict[int, optuna.samplers.TPESampler] = {}
 
-    def _sampler(self, trial: FrozenTrial) -> optuna.samplers.TPESampler:
+    def _sampler(self, study: optuna.Study, trial: FrozenTrial) -> optuna.samplers.TPESampler:
         if trial.number not in self._samplers:
-            self._samplers[trial.number] = optuna.samplers.TPESampler(seed=trial_seed(self.seed, trial.number),
-                                                                      **self.tpe_options)
+            seed = trial_seed(self.seed, draw_index(study, trial))
+            self._samplers[trial.number] = optuna.samplers.TPESampler(seed=seed, **self.tpe_options)
         return self._samplers[trial.number]
 
     def infer_relative_search_space(self, study: optuna.Study, trial: FrozenTrial) -> dict[str, BaseDistribution]:
-        return self._sampler(trial).infer_relative_search_space(study, trial)
+        return self._sampler(study, trial).infer_relative_search_space(study, trial)
 
     def sample_relative(self, study: optuna.Study, trial: FrozenTrial,
                         search_space: dict[str, BaseDistribution]) -> dict[str, Any]:
-        return self._sampler(trial).sample_relative(study, trial, search_space)
+        return self._sampler(study, trial).sample_relative(study, trial, search_space)
 
     def sample_independent(self, study: optuna.Study, trial: FrozenTrial, param_name: str,
                            param_distribution: BaseDistribution) -> Any:
-        return self._sampler(trial).sample_independent(study, trial, param_name, param_distribution)
+        return self._sampler(study, trial).sample_independent(study, trial, param_name, param_distribution)
 
     def before_trial(self, study: optuna.Study, trial: FrozenTrial) -> None:
-        self._sampler(trial).before_trial(study, trial)
+        self._sampler(study, trial).before_trial(study, trial)
 
     def after_trial(self, study: optuna.Study, trial: FrozenTrial, state: TrialState,
                     values: Sequence[float] | None) -> None:
-        sampler = self._samplers.pop(trial.number, None) or self._sampler(trial)
+        sampler = self._samplers.pop(trial.number, None) or self._sampler(study, trial)
         sampler.after_trial(study, trial, state, values)
 
     def reseed_rng(self) -> None:

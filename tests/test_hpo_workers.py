@@ -224,3 +224,8 @@ def test_an_interrupted_trial_is_queued_again_and_the_next_run_trains_it_first(t
     summary = run_tuning(config, tmp_path, SPACE, train_trial, "maximize", "interrupted")
     assert calls[1] == calls[0] and len(calls) == 3
     assert summary["trials"]["fail"] == 1 and summary["trials"]["complete"] == 2 and summary["trials"]["retried"] == 1
+    # the points of the study that was never interrupted: the replay took a trial number, not a draw (probe J: the
+    # rerun's fresh trials were seeded one number on, and the uninterrupted study's second point was never drawn)
+    reference = []
+    run_tuning(config, tmp_path / "plain", SPACE, lambda t, p, d: reference.append(dict(p)) or 0.0, "maximize", "plain")
+    assert calls[1:] == reference
