@@ -216,3 +216,18 @@ def test_flat_data_decodes_flat_and_nested_data_nested(tmp_path):
     assert config.decoding == "nested"
     with pytest.raises(ValueError, match="--decoding 'flatt': expected one of auto, flat, nested"):
         resolve_decoding(NerConfig(decoding="flatt"), texts)
+
+
+def test_a_model_that_cannot_be_built_leaves_no_run_folder(tmp_path):
+    """A refused --model (saved without its tokenizer files) left an empty NER run folder behind (probe K)."""
+    from transformers import BertConfig, BertModel
+
+    from competitions.ner import train
+
+    BertModel(BertConfig(vocab_size=100, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
+                         intermediate_size=32)).save_pretrained(tmp_path / "bare")
+    run = tmp_path / "runs" / "bare"
+    with pytest.raises(ValueError, match="no tokenizer files there"):
+        train.main(["--data-dir", str(ROOT / "tests" / "fixtures" / "ner_bio"), "--format", "bio", "--train-file",
+                    "train.txt", "--dev-file", "dev.txt", "--model", str(tmp_path / "bare"), "--run-dir", str(run)])
+    assert not run.exists()

@@ -90,9 +90,14 @@ def main(argv: list[str] | None = None) -> dict:
     encoder_texts = train_texts + [ex.text for ex in data["test"][:config.limit or None]]  # word2vec's text, cut
     # to --limit as the train text is (the test file itself is predicted whole)
     if state.is_main_process:  # builds the vocab if need be, and writes the run folder
-        tokenizer = load_tokenizer(config, texts=train_texts, build_dir=run_dir / "tokenizer")
-        encoder = build_encoder_for(config, tokenizer, encoder_texts)
-        model = build_model(config, encoder, types)
+        try:
+            tokenizer = load_tokenizer(config, texts=train_texts, build_dir=run_dir / "tokenizer")
+            encoder = build_encoder_for(config, tokenizer, encoder_texts)
+            model = build_model(config, encoder, types)
+        except (ValueError, OSError):  # e.g. a --model that cannot be built: no empty run folder left behind
+            if run_dir.is_dir() and not any(run_dir.iterdir()):
+                run_dir.rmdir()
+            raise
         save_config(config, run_dir)
         tokenizer.save_pretrained(run_dir / "tokenizer")
         if config.encoder_type == "bert":  # the trainer swaps in the best epoch's weights (save_pretrained)
