@@ -27,7 +27,7 @@ VOCAB_FILE = "id_vocab.json"
 # model_type of the checkpoints the BERT classes here load weight for weight (bert-base-chinese, hfl's MacBERT and
 # RoBERTa-wwm); ERNIE, RoBERTa, ALBERT, ELECTRA, RoFormer ... have other layers or parameter names
 BERT_MODEL_TYPES = ("bert",)
-MAX_UNK_SHARE = 0.9  # frequency-rank start: refused when more of the ids than this start from the [UNK] row
+MAX_UNK_SHARE = 0.9  # refused when more of the ids than this would start from the [UNK] row
 
 
 def id_model_source(model: str) -> tuple[str, str, Path | None]:
@@ -160,6 +160,12 @@ def build_id_vocab_and_model(config: Any, sequences: Sequence[Sequence[int]], ml
     pretrained_config.esim, pretrained_config.ngram_match = esim, ngram_match
     if vocab_file is not None:
         vocab = IdVocab.load(vocab_file)
+        encoded = vocab.encode([t for s in sequences for t in s])
+        unknown = sum(i == vocab.unk_id for i in encoded) / max(len(encoded), 1)
+        if unknown > MAX_UNK_SHARE:  # another id mapping than the data's (another contest's desensitisation)
+            raise ValueError(f"--model {config.model}: {unknown:.0%} of this data's ids are not in its vocabulary "
+                             f"({vocab_file}): it was made on ids desensitised another way; give a folder made on "
+                             "this data, a general BERT (frequency-rank mapping) or --model ''")
         model = load_bert(cls, config.model, weights, pretrained_config, checkpoint_labels)
         start = "id-pretrained" if vocab_file.parent == Path(weights) else "xiaobu-run"
         logger.info("encoder: %s (%s, vocab %d)", config.model,

@@ -120,3 +120,6 @@ def test_a_finished_xiaobu_run_and_its_encoder_start_with_the_run_vocabulary_and
                                                       "--valid-fraction", "0.25"])
     assert again["start"] == "xiaobu-run"
     assert json.loads((tmp_path / "r2" / "id_vocab.json").read_text())["tokens"] == run_vocab
+    # ids desensitised another way (another contest's mapping): nearly all [UNK], refused (probe K)
+    with pytest.raises(ValueError, match=r"100% of this data's ids are not in its vocabulary .*desensitised another"):
+        build_id_vocab_and_model(config(run, tmp_path), [[10**6 + i] for i in range(50)], mlm_head=False)
