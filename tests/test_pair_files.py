@@ -395,6 +395,17 @@ def test_columns_by_position_in_a_file_with_a_header(tmp_path, caplog):
         read_pair_file(train, config(**labelled), True, "train")
     headed = write(tmp_path / "headed.tsv", "a\tb\tlabel\n甲\t乙\t1\n")
     assert [p.label for p in read_pair_file(headed, config(**labelled), True, "train")] == [1]
+    # and a headerless test file: a first id like the next is a row (it was dropped, every id off by one; probe K)
+    headerless = write(tmp_path / "test.tsv", "7\t甲\t乙\n8\t丙\t丁\n")
+    with pytest.raises(DataFileError, match=r"test.tsv:1: --positional-header skips the first row as a header, but "
+                                            r"its id '7' is a number like the next row's '8'"):
+        read_pair_file(headerless, config(**by_position, positional_header=True), False, "test")
+    caplog.clear()
+    no_ids = dict(text_a_column="1", text_b_column="2", label_column="3")  # no id to tell: the skipped row is named
+    assert len(read_pair_file(headerless, config(**no_ids, positional_header=True), False, "test")) == 1
+    assert f"{headerless}:1: ['7', '甲', '乙'] skipped as the header" in caplog.text
+    chinese = write(tmp_path / "zh.tsv", "编号\t问题1\t问题2\n7\t甲\t乙\n")
+    assert [p.key for p in read_pair_file(chinese, config(**by_position, positional_header=True), False, "t")] == ["7"]
     with pytest.raises(ValueError, match=r"--positional-header: .*are header names"):
         config(positional_header=True)
 

@@ -71,7 +71,8 @@ def same_label(cell: str, value: str) -> bool:
 
 
 def _rows(path: Path, fmt: str, columns: list[str], skip_header: bool = False,
-          is_data: Callable[[dict[str, str]], bool] | None = None) -> Iterator[tuple[str, dict[str, Any]]]:
+          is_data: Callable[[dict[str, str]], bool] | None = None,
+          id_column: str = "") -> Iterator[tuple[str, dict[str, Any]]]:
     """``("file:line", {column: cell})`` for every non-blank row, for the ``columns`` asked (a missing one: absent).
 
     CSV/TSV: columns are header names, or 0-based positions when they are numbers (no header, unless
@@ -83,7 +84,9 @@ def _rows(path: Path, fmt: str, columns: list[str], skip_header: bool = False,
     silently. A first row whose cells are all column-name-like words (``id``, ``sentence1``) above a row that is
     not is refused (read as a pair, a header adds a row and shifts every positional id after it; a lone such row
     is warned about, and one above rows like it is a row of words). A first row skipped as a header for which ``is_data`` holds
-    (a labelled file: its label cell is a label) is refused too: that file has no header, and a pair would be lost.
+    (a labelled file: its label cell is a label), or whose ``id_column`` cell is a whole number as the next row's
+    is, is refused too: that file has no header, and a pair would be lost (the submission one row short, every
+    position id off by one). Any other skipped row that is not of column-name-like words is named in a warning.
     """
     if fmt == "jsonl":
         try:
@@ -99,6 +102,7 @@ def _rows(path: Path, fmt: str, columns: list[str], skip_header: bool = False,
     index = {c: int(c) for c in columns} if positional else None
     width = 0  # the header's cell count, where there is a header: every row must have as many
     suspect = None  # ("file:1", row, cells) of a header-like first row read by position, until the next row
+    skipped = None  # ("file:line", cells, row) of the row --positional-header skipped, until the next row
     while True:
         start = reader.line_num + 1  # the row's first line (a quoted text may run over several)
         try:
@@ -119,13 +123,23 @@ def _rows(path: Path, fmt: str, columns: list[str], skip_header: bool = False,
                 raise DataFileError(f"{path}:{reader.line_num}: --positional-header skips the first row as a header, "
                                     f"but {cells} is a labelled pair: this file has no header (the option covers "
                                     "every file: make the files alike)")
-            skip_header, width = False, len(cells)
+            skip_header, width, skipped = False, len(cells), (f"{path}:{reader.line_num}", cells, first)
             continue
         if width and len(cells) != width:  # an unquoted delimiter in a text shifts every later cell
             hint = "a comma inside a text? quote a text that holds one" if fmt == "csv" else "a tab inside a text?"
             if reader.line_num > start:  # a quote opened on this line and closed lines later, or never
                 hint = f"the row runs to line {reader.line_num}: a quote opened and not closed?"
             raise DataFileError(f"{path}:{start}: {len(cells)} cells, the header has {width} ({hint})")
+        if skipped is not None:  # the row after one skipped as the header
+            row = {c: cells[i] for c, i in index.items() if i < len(cells)}
+            mine, next_id = skipped[2].get(id_column, "").strip(), row.get(id_column, "").strip()
+            if id_column and mine.isdigit() and next_id.isdigit():
+                raise DataFileError(f"{skipped[0]}: --positional-header skips the first row as a header, but its id "
+                                    f"{mine!r} is a number like the next row's {next_id!r}: this file has no header "
+                                    "(the option covers every file: make the files alike)")
+            if not all(HEADER_CELL.fullmatch(c.strip()) for c in skipped[1] if c.strip()):
+                logger.warning("%s: %s skipped as the header (--positional-header)", skipped[0], skipped[1])
+            skipped = None
         header_like = positional and all(HEADER_CELL.fullmatch(cells[i].strip()) for i in index.values()
                                          if i < len(cells))
         if suspect is not None:  # the row after a header-like first row decides
@@ -196,7 +210,8 @@ def read_pair_file(path: str | Path, files: PairFiles, labelled: bool, split: st
                 return False
         return any(same_label(value, v) for v in (negative, positive))
 
-    for where, row in _rows(path, fmt, columns, files.positional_header, is_data):
+    for where, row in _rows(path, fmt, columns, files.positional_header, is_data,
+                            files.id_column if not labelled else ""):
         absent = [c for c in columns if c not in row]
         if absent:
             raise DataFileError(f"{where}: no {'key' if fmt == 'jsonl' else 'column'} {absent[0]!r}, "
