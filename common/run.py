@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from common.config import save_config_json
 
@@ -36,6 +37,89 @@ def broadcast_from_main(value: Any) -> Any:
     from accelerate.utils import broadcast_object_list
 
     return broadcast_object_list([value], from_process=0)[0]
+
+
+LOCK_FILE = "training.lock"  # {"pid", "host", "since"} of the process training in a run folder
+
+
+class RunLocked(FileExistsError):
+    """Another live process is training in the run folder (:func:`training_lock`)."""
+
+
+_HELD: set[Path] = set()  # the lock files this process holds (on every process of a launch alike)
+
+
+@contextlib.contextmanager
+def training_lock(folder: str | Path) -> Iterator[None]:
+    """Hold ``folder``'s :data:`LOCK_FILE` while training there: a second command on the same run folder (a resume
+    started while the first still trains, or a launcher killed while its workers train on) is refused at once, not
+    left to race the first on its checkpoint. The main process takes the lock (created exclusively) and removes it
+    on exit; a lock whose process is gone (killed: SIGKILL leaves it) is taken over, so a crashed run resumes. A
+    collective under several processes (every process learns the main process's answer). Re-entrant: inside a
+    hold of the same folder (a command's, then its trainer's) it does nothing.
+
+    Raises:
+        RunLocked: (every process) a live process on this host holds it, or a process on another host does
+            (shared storage: its liveness cannot be checked here; the message says to remove the file if it is gone).
+    """
+    import socket
+
+    path = (Path(folder) / LOCK_FILE).resolve()
+    if path in _HELD:
+        yield
+        return
+    mine = {"pid": os.getpid(), "host": socket.gethostname(), "since": time.strftime("%Y-%m-%d %H:%M:%S")}
+    error, held = None, False
+    if process_state().is_main_process:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        for _ in range(3):
+            try:
+                with open(path, "x", encoding="utf-8") as f:
+                    json.dump(mine, f)
+                held = True
+                break
+            except FileExistsError:
+                try:
+                    other = json.loads(path.read_text(encoding="utf-8"))
+                except (OSError, ValueError):  # being written this instant, or gone again
+                    time.sleep(0.1)
+                    continue
+                if other.get("host") == mine["host"] and (other.get("pid") == mine["pid"]
+                                                          or not _alive(int(other.get("pid", 0)))):
+                    path.unlink(missing_ok=True)  # a killed run's (or this process's own leftover): taken over
+                    continue
+                where = "" if other.get("host") == mine["host"] else f" on {other.get('host')}"
+                error = (f"{folder} is being trained by process {other.get('pid')}{where} since {other.get('since')}: "
+                         f"wait for it or stop it (if it is gone, remove {path})")
+                break
+        else:
+            error = f"{path}: could not take the training lock; remove it if no process trains there"
+    error = broadcast_from_main(error)
+    if error:
+        raise RunLocked(error)
+    _HELD.add(path)
+    try:
+        yield
+    finally:
+        _HELD.discard(path)
+        if held:
+            path.unlink(missing_ok=True)
+
+
+def _alive(pid: int) -> bool:
+    """Whether process ``pid`` runs on this host (a zombie counts as gone)."""
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's: alive
+        return True
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(") ")[-1][:1] != "Z"
+    except OSError:
+        return True
 
 
 def write_text_once(path: str | Path, text: str, timeout: float = 600.0) -> Path:

@@ -452,3 +452,33 @@ def test_two_spellings_of_one_path_are_not_another_option(tmp_path, monkeypatch)
     assert changed_values(saved, {**saved, "model": "models/other", "learning_rate": 2e-3}) == [
         "learning_rate 0.001 -> 0.002", "model 'models/bert' -> 'models/other'"]
     assert changed_values(saved, {**saved, "vocab": "."}) == ["vocab '' -> '.'"]
+
+
+def test_a_run_folder_being_trained_is_refused_to_a_second_command_and_a_killed_ones_lock_is_taken_over(tmp_path):
+    """Probe J: a resume started while the first command still trained (or a launcher killed while its workers
+    trained on) raced it on one checkpoint, unguarded. A live holder of the training lock refuses the second
+    command before it writes anything; a killed holder's lock (SIGKILL leaves it) is taken over."""
+    import socket
+
+    from common.commands import train
+    from common.run import LOCK_FILE, RunLocked
+
+    run = tmp_path / "run"
+    args = ["--task", "xiaobu"] + TINY + ["--run-dir", str(run), "--submission-dir", str(tmp_path / "sub")]
+    first = train.main(args)
+    assert not (run / LOCK_FILE).exists()  # released at the end
+    holder = subprocess.Popen(["sleep", "60"])
+    try:
+        (run / LOCK_FILE).write_text(json.dumps({"pid": holder.pid, "host": socket.gethostname(), "since": "now"}))
+        before = {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()}
+        with pytest.raises(RunLocked, match=rf"run is being trained by process {holder.pid} since now: wait for it"):
+            train.main(args + ["--resume", "true"])
+        assert {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()} == before
+    finally:
+        holder.kill()
+        holder.wait()
+    again = train.main(args + ["--resume", "true"])  # its holder is gone: taken over
+    assert again["valid"] == first["valid"] and not (run / LOCK_FILE).exists()
+    (run / LOCK_FILE).write_text(json.dumps({"pid": 1, "host": "elsewhere", "since": "then"}))
+    with pytest.raises(RunLocked, match=rf"by process 1 on elsewhere since then: .*if it is gone, remove .*{LOCK_FILE}"):
+        train.main(args + ["--resume", "true"])

@@ -34,7 +34,7 @@ from common.cv import check_pool_digest
 from common.distillation import (TEACHER_THRESHOLDS_FILE, DistillConfig, SoftTargets, check_options,
                                  init_weights_file, transfer_rows)
 from common.io import print_result, write_json_atomic
-from common.run import check_resume_config, process_state, resolve_run_dir, save_config
+from common.run import check_resume_config, process_state, resolve_run_dir, save_config, training_lock
 from common.task import Splits, Task
 from common.teacher import Teacher, load_teacher
 from common.training.callbacks import Callback
@@ -55,8 +55,16 @@ def fit(task: Task, config: Any, run_dir: Path, train: list, valid: list, data: 
     (a task with ``soft_targets``; the loss weights come from ``config``'s
     :class:`common.distillation.DistillConfig` fields, and its ``init_from``, a run folder or
     ``model.pt``, gives the starting weights). The task's :meth:`~common.task.Task.implied_rows` of
-    ``train`` are trained on too (with their label as soft target when distilling).
+    ``train`` are trained on too (with their label as soft target when distilling). The run folder's training
+    lock is held throughout (:func:`common.run.training_lock`: another live process training there is refused
+    before anything is written).
     """
+    with training_lock(run_dir):
+        return _fit(task, config, run_dir, train, valid, data, callbacks, soft_targets)
+
+
+def _fit(task: Task, config: Any, run_dir: Path, train: list, valid: list, data: Splits,
+         callbacks: Sequence[Callback], soft_targets: SoftTargets | None) -> dict:
     check_resume_config(config, run_dir)
     implied = task.implied_rows(config, train, data)
     if implied:  # derived from train's labels: trained on like them, never scored

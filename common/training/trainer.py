@@ -63,7 +63,7 @@ from transformers.trainer_pt_utils import LengthGroupedSampler
 from common.config import check_ranges
 from common.io import replace_dir_atomic, torch_save_atomic, write_json_atomic
 from common.losses import rdrop_kl
-from common.run import check_checkpoint_processes
+from common.run import check_checkpoint_processes, training_lock
 from common.training.callbacks import Callback
 from common.training.curves import plot_run
 from common.training.inference import PredictStep, default_predict_step, inference_loader, run_inference
@@ -671,11 +671,16 @@ class Trainer:
 
     # -------------------------------------------------------------- main loop
     def train(self) -> dict[str, Any]:
-        """Run the epochs; returns ``{"best_metric", "best_epoch", "history", ...}``."""
-        try:
-            return self._train()
-        finally:
-            self._end_tracking()
+        """Run the epochs; returns ``{"best_metric", "best_epoch", "history", ...}``.
+
+        Raises:
+            common.run.RunLocked: another live process trains in the run folder (:func:`common.run.training_lock`).
+        """
+        with training_lock(self.run_dir):
+            try:
+                return self._train()
+            finally:
+                self._end_tracking()
 
     def _train(self) -> dict[str, Any]:
         cfg = self.config
