@@ -404,6 +404,9 @@ def test_columns_by_position_in_a_file_with_a_header(tmp_path, caplog):
     no_ids = dict(text_a_column="1", text_b_column="2", label_column="3")  # no id to tell: the skipped row is named
     assert len(read_pair_file(headerless, config(**no_ids, positional_header=True), False, "test")) == 1
     assert f"{headerless}:1: ['7', '甲', '乙'] skipped as the header" in caplog.text
+    numbered = write(tmp_path / "pd.tsv", "0\t1\t2\n0\t甲\t乙\n1\t丙\t丁\n")  # pandas' default header (probe L)
+    assert [p.key for p in read_pair_file(numbered, config(**by_position, positional_header=True), False, "t")] == [
+        "0", "1"]
     chinese = write(tmp_path / "zh.tsv", "编号\t问题1\t问题2\n7\t甲\t乙\n")
     assert [p.key for p in read_pair_file(chinese, config(**by_position, positional_header=True), False, "t")] == ["7"]
     with pytest.raises(ValueError, match=r"--positional-header: .*are header names"):

@@ -133,7 +133,8 @@ def _rows(path: Path, fmt: str, columns: list[str], skip_header: bool = False,
         if skipped is not None:  # the row after one skipped as the header
             row = {c: cells[i] for c, i in index.items() if i < len(cells)}
             mine, next_id = skipped[2].get(id_column, "").strip(), row.get(id_column, "").strip()
-            if id_column and mine.isdigit() and next_id.isdigit():
+            numbered = all(c.strip() == str(i) for i, c in enumerate(skipped[1]))  # pandas' 0 1 2 ... header
+            if id_column and mine.isdigit() and next_id.isdigit() and not numbered:
                 raise DataFileError(f"{skipped[0]}: --positional-header skips the first row as a header, but its id "
                                     f"{mine!r} is a number like the next row's {next_id!r}: this file has no header "
                                     "(the option covers every file: make the files alike)")
