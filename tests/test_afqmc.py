@@ -286,3 +286,27 @@ def test_an_interrupted_run_is_not_predicted_and_a_crash_while_writing_leaves_no
     again = predict.main(["--task", "afqmc", "--run", str(run)])
     assert not superseded.exists() and again["submission"] == done["submission"]
     assert sorted(p.name for p in (tmp_path / "sub").iterdir()) == [os.path.basename(done["submission"])]
+
+
+@needs_data
+def test_a_run_resumed_with_its_budget_spent_is_predicted_and_one_without_a_checkpoint_too(tmp_path, data_dir):
+    """Probe L: train resumed with a spent --max-train-minutes wrote a submission, but left metrics.json saying it
+    had not stopped, so predict --run refused the same run; and a pruned tune trial (no checkpoint to resume) was
+    refused with advice it could not follow."""
+    import shutil
+
+    from common.commands import predict, train
+
+    run = tmp_path / "run"
+    flags = _flags(tmp_path, data_dir) + ["--run-dir", str(run), "--limit", "40", "--epochs", "3"]
+    train.main(flags + ["--max-train-minutes", "1e-9"])  # cut after its first batch
+    metrics = json.loads((run / "metrics.json").read_text())
+    (run / "metrics.json").write_text(json.dumps({**metrics, "stopped_by_budget": False}))  # as if killed there
+    with pytest.raises(ValueError, match="interrupted"):
+        predict.main(["--task", "afqmc", "--run", str(run)])
+    resumed = train.main(flags + ["--max-train-minutes", "1e-9", "--resume", "true"])  # nothing more to train
+    assert json.loads((run / "metrics.json").read_text())["stopped_by_budget"] is True
+    assert predict.main(["--task", "afqmc", "--run", str(run)])["submission"] == resumed["submission"]
+    (run / "metrics.json").write_text(json.dumps({**metrics, "stopped_by_budget": False}))
+    shutil.rmtree(run / "checkpoint")  # unfinished, and nothing to resume (a pruned trial): predicted as it is
+    assert predict.main(["--task", "afqmc", "--run", str(run)])["submission"] == resumed["submission"]

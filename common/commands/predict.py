@@ -286,14 +286,15 @@ def predict_run(task: Task, run_dir: str | Path, data_dir: str | None = None, te
 
     Raises:
         FileExistsError: the setting's folder holds something else (:func:`setting_folder`).
-        ValueError: (``refresh`` off) a run interrupted before its last epoch (:func:`common.run.training_state`):
-            its model is the best epoch so far, and predicting it wrote into its folder and a submission named like
-            a finished run's.
+        ValueError: (``refresh`` off) a run interrupted before its last epoch (:func:`common.run.training_state`)
+            that can resume (it holds its ``checkpoint/``): its model is the best epoch so far, and predicting it
+            wrote into its folder and a submission named like a finished run's.
     """
     run_dir = Path(run_dir)
     start = time.time()
     trained = training_state(run_dir)
-    if not refresh and trained.get("finished") is False:
+    if not refresh and trained.get("finished") is False and (run_dir / "checkpoint").is_dir():  # resumable: do that
+        # (a pruned tune trial keeps no checkpoint: its model is what it is)
         raise ValueError(f"{run_dir} trained {trained['epochs_done']} of its {trained['epochs']} epochs "
                          "(interrupted?): finish it first (its train command with --resume true), then predict")
     release_logging()  # a run trained in this process: its train.log stays as written

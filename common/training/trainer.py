@@ -716,6 +716,8 @@ class Trainer:
             logger.info("--resume: the time budget of %g min is spent (%.0f s trained): nothing more to train; "
                         "give a larger --max-train-minutes, or 0, to go on", cfg.max_train_minutes,
                         self.state["train_seconds"])
+            self.state["stopped_by_budget"] = True  # so metrics.json says it stopped there, as the cut run's did
+            self.write_metrics()
             return self.summary()
         self.state["stopped_by_budget"] = False
         while self.state["epoch"] < cfg.epochs and not out_of_time and not self.stopped_early():
