@@ -81,7 +81,12 @@ def training_lock(folder: str | Path) -> Iterator[None]:
             except FileExistsError:
                 try:
                     other = json.loads(path.read_text(encoding="utf-8"))
-                except (OSError, ValueError):  # being written this instant, or gone again
+                except (OSError, ValueError):  # being written this instant, gone again, or left empty by a kill
+                    try:
+                        if time.time() - path.stat().st_mtime > 10:  # not being written: a killed writer's
+                            path.unlink(missing_ok=True)
+                    except OSError:
+                        pass
                     time.sleep(0.1)
                     continue
                 if other.get("host") == mine["host"] and (other.get("pid") == mine["pid"]
