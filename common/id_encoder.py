@@ -14,10 +14,10 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from torch import nn
-from transformers import AutoConfig, AutoTokenizer, BertForMaskedLM, PretrainedConfig
+from transformers import AutoTokenizer, BertForMaskedLM, PretrainedConfig
 
 from common.bert_pair_classifier import BertPairClassifier, zero_match
-from common.encoder import WEIGHT_FILES, model_folders, small_bert_config
+from common.encoder import WEIGHT_FILES, EncoderConfig, model_folders, pretrained_config, small_bert_config
 from common.id_vocab import IdVocab, apply_keep_tokens, build_id_vocab, frequency_rank_keep_tokens, load_char_counts
 from common.match_features import num_statistics
 from common.task import resolve
@@ -58,18 +58,18 @@ def id_model_source(model: str) -> tuple[str, str, Path | None]:
 
 
 def bert_checkpoint_config(model: str, weights: str, dropout: float) -> PretrainedConfig:
-    """``AutoConfig`` of ``weights`` with ``dropout`` as its hidden and attention dropout.
+    """``AutoConfig`` of ``weights`` with ``dropout`` as its hidden and attention dropout
+    (:func:`common.encoder.pretrained_config`), checked to be BERT's.
 
     Raises:
         ValueError: not a BERT-architecture checkpoint (model_type not in :data:`BERT_MODEL_TYPES`).
     """
-    loaded = AutoConfig.from_pretrained(weights)
+    loaded = pretrained_config(EncoderConfig(model=weights, dropout=dropout))
     if loaded.model_type not in BERT_MODEL_TYPES:
         raise ValueError(f"{model}: Xiaobu's classifier loads BERT-architecture checkpoints (model_type "
                          f"{', '.join(BERT_MODEL_TYPES)}), got {loaded.model_type}; give a BERT (e.g. bert-base-chinese, "
                          "hfl/chinese-roberta-wwm-ext, hfl/chinese-macbert-base), an id pretraining folder "
                          "(make xiaobu-pretrain) or --model '' (from scratch)")
-    loaded.hidden_dropout_prob = loaded.attention_probs_dropout_prob = dropout
     return loaded
 
 

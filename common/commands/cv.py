@@ -86,7 +86,7 @@ def main(argv: list[str] | None = None) -> dict:
         check_pool_digest(run_dir, pool_digest, config.data_dir)  # a rerun on edited files: before anything runs
         if pseudo or distill:  # checked before anything is written
             teacher = round_one(task, config.pseudo_from if pseudo else config.distill_from, config, run_dir, pool,
-                                data.test, groups)
+                                data.test, groups, pool_digest)
         if distill and config.init_from:
             check_init_folds(config.init_from, np.asarray(task.ids(pool), dtype=str), teacher.fold)
             for k in range(config.folds):  # every fold's weights are there before any fold trains
@@ -172,8 +172,10 @@ def draw_folds(task, pool: list, config: CVConfig, groups: np.ndarray | None = N
     return make_folds(task.strata(pool), config.folds, config.fold_seed, groups)
 
 
-def round_one(task, path: str, config, run_dir: Path, pool: list, test: list, groups: np.ndarray | None) -> Teacher:
+def round_one(task, path: str, config, run_dir: Path, pool: list, test: list, groups: np.ndarray | None,
+              pool_digest: str | None = None) -> Teacher:
     """The teacher at ``path`` (``--pseudo-from`` / ``--distill-from``), checked against this run's pool, folds and test set.
+    ``pool_digest``: the pool's :meth:`common.task.Task.examples_digest` (computed when None).
 
     This run's folds are its saved ``folds.json`` (a rerun) or those :func:`common.cv.make_folds`
     will make; nothing is written here.
@@ -190,7 +192,8 @@ def round_one(task, path: str, config, run_dir: Path, pool: list, test: list, gr
     else:
         fold = draw_folds(task, pool, config, groups)
     teacher.check_pool(ids, fold if len(fold) == len(ids) else None, str(run_dir), task.labels(pool))
-    check_pool_digest(path, task.examples_digest(pool), config.data_dir)  # same ids and labels, other texts
+    digest = task.examples_digest(pool) if pool_digest is None else pool_digest
+    check_pool_digest(path, digest, config.data_dir)  # same ids and labels, other texts
     teacher.check_test(task.ids(test), task.examples_digest(test))
     return teacher
 

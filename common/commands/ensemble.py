@@ -175,11 +175,14 @@ def cached_feature_member(spec: str, cache_dir: Path, ref: Member, pairs: list, 
     return member
 
 
-def check_pool_labels(task: Task, pool: list, ref: Member, data_dir: str, runs: Sequence[Path] = ()) -> None:
+def check_pool_labels(task: Task, pool: list, ref: Member, data_dir: str, runs: Sequence[Path] = ()) -> str:
     """Refuse a pool whose labels differ from those the first run's OOF predictions were scored on: ids count rows
     by position (``train:0:k``), so a training file reordered or edited since keeps the ids and moves the labels;
     the combiner and thresholds would be tuned on labels of other rows. The k-fold run folders ``runs`` (and
     ``ref``'s) are also checked for the pool's texts (:func:`common.cv.check_pool_digest`).
+
+    Returns:
+        The pool's digest (:meth:`common.task.Task.examples_digest`).
 
     Raises:
         ValueError: one line with the count of differing rows, or naming the run made on other texts.
@@ -192,6 +195,7 @@ def check_pool_labels(task: Task, pool: list, ref: Member, data_dir: str, runs: 
     digest = task.examples_digest(pool)
     for run in dict.fromkeys([ref.run_dir, *runs]):
         check_pool_digest(run, digest, data_dir)
+    return digest
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -274,7 +278,7 @@ def main(argv: list[str] | None = None) -> dict:
     pool = task.cv_pool(config, data)
     assert_same_ids(np.asarray(task.ids(pool), dtype=str), ref.ids,
                     f"{ref.run_dir}/{OOF_FILE} against the task's pool (the run's data and --limit)")
-    check_pool_labels(task, pool, ref, config.data_dir, [Path(f) for f in folders])
+    pool_digest = check_pool_labels(task, pool, ref, config.data_dir, [Path(f) for f in folders])
     assert_same_ids(np.asarray(task.ids(data.test), dtype=str), ref.test_ids,
                     f"{ref.run_dir}/{TEST_FILE} against the task's test set")
     ref.check_test_digest(task.examples_digest(data.test), "the task's test set read now")
@@ -323,7 +327,7 @@ def main(argv: list[str] | None = None) -> dict:
         if folds.is_file():  # with the digest of the rows the members were checked against, which a teacher
             # compares (a first member from before digests has none; another member may have had one)
             saved = json.loads(folds.read_text(encoding="utf-8"))
-            write_json_atomic(run_dir / "folds.json", {**saved, "pool_digest": task.examples_digest(pool)})
+            write_json_atomic(run_dir / "folds.json", {**saved, "pool_digest": pool_digest})
         _save_npz(run_dir / OOF_FILE, ids=ref.ids, labels=ref.labels, fold=ref.fold, oof=chosen["oof"])
         _save_npz(run_dir / TEST_FILE, test_ids=ref.test_ids, test=chosen["test"], per_fold=chosen["per_fold"],
                   **digest_arrays(ref.test_digest))

@@ -401,10 +401,9 @@ def saved_oof(task: Task, run_dir: Path, pool: list, config: Any) -> np.ndarray:
     """(N,) OOF probabilities of a k-fold run's ``oof.npz``, in ``pool``'s order.
 
     Raises:
-        ValueError: its ids are not ``pool``'s, or its ``folds.json`` was made on other content of them (other data
-            than the run was trained on: :func:`common.cv.check_pool_digest`).
+        ValueError: its ids are not ``pool``'s (other data than the run was trained on; the callers check the
+            content with :func:`common.cv.check_pool_digest`).
     """
-    check_pool_digest(run_dir, task.examples_digest(pool), config.data_dir)
     with np.load(run_dir / "oof.npz") as saved:
         if not np.array_equal(saved["ids"].astype(str), np.asarray(task.ids(pool), dtype=str)):
             raise ValueError(f"{run_dir / 'oof.npz'}: ids differ from the data at {config.data_dir}; "
@@ -423,7 +422,8 @@ def saved_kfold_submission(task: Task, run_dir: Path, config: Any, start: float)
         the models.
 
     Raises:
-        FileNotFoundError: no ``test_predictions.npz``; ValueError: pool ids other than the data's.
+        FileNotFoundError: no ``test_predictions.npz``; ValueError: pool ids other than the data's, or the same ids
+            of other rows than the run was made on (:func:`common.cv.check_pool_digest`).
     """
     data = task.load_data(config)
     pool = task.cv_pool(config, data)
@@ -431,6 +431,7 @@ def saved_kfold_submission(task: Task, run_dir: Path, config: Any, start: float)
     if not path.is_file():
         raise FileNotFoundError(f"{path} missing: finish the k-fold run first (rerun common.commands.cv with the "
                                 "same run name)")
+    check_pool_digest(run_dir, task.examples_digest(pool), config.data_dir)  # the rows its OOF was scored on
     oof = saved_oof(task, run_dir, pool, config)
     with np.load(path) as saved:
         same_ids = np.array_equal(np.asarray(task.ids(data.test), dtype=str), saved["test_ids"].astype(str))
