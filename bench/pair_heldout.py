@@ -11,7 +11,7 @@ a k-fold or ensemble run has ``test_predictions.npz`` and decides at the thresho
 ``oof.npz``, as its submission did. The labels file is read with the first run's ``config.json``
 (its columns and label values; the test rows' ids, asserted equal to every run's). Each run is
 scored as the task scores (:meth:`PairFilesTask.label_scores`: accuracy, F1 and AUC; graded labels
-Spearman and Pearson), at that decision; every run after the first is compared with it by a
+Spearman and Pearson; 3+ classes accuracy and macro-F1), at that decision; every run after the first is compared with it by a
 paired bootstrap over the test rows (:func:`bench.oof_compare.paired_bootstrap`). Prints a table;
 writes ``bench/results/pair_heldout_<name>.json``.
 """
@@ -50,7 +50,7 @@ def run_decisions(run_dir: Path) -> tuple[np.ndarray, np.ndarray, dict]:
     if (run_dir / "probabilities.npz").is_file():
         files = [run_dir / name for name in (TEACHER_THRESHOLDS_FILE, "thresholds.json") if (run_dir / name).is_file()]
         state = json.loads(files[0].read_text(encoding="utf-8")) if files else {}  # graded labels decide nothing
-        if files or TASK.bounds is not None:
+        if files or TASK.bounds is not None or TASK.classes > 2:  # nor does the argmax of 3+ classes
             saved = np.load(run_dir / "probabilities.npz")
             return saved["test_ids"], saved["test_probs"], state
     if (run_dir / "oof.npz").is_file() and (run_dir / "test_predictions.npz").is_file():

@@ -143,7 +143,8 @@ class SoftTargets:
     """What a student trains on besides the hard labels of its training rows.
 
     Attributes:
-        probs: (N,) teacher P(label 1) of the N labelled training rows, in their order.
+        probs: (N,) teacher P(label 1) of the N labelled training rows, in their order ((N, C) class
+            probabilities of a task of C > 2 classes; so is ``extra_probs``).
         extra: M unlabelled examples (the test rows), trained on their soft target alone.
         extra_probs: (M,) teacher P(label 1) of ``extra``.
     """
@@ -157,8 +158,11 @@ class SoftTargets:
             raise ValueError(f"{len(self.extra)} extra examples, {len(self.extra_probs)} soft targets")
 
     def all_probs(self) -> np.ndarray:
-        """(N + M,) the soft targets of the training rows then of ``extra``, float32."""
-        return np.concatenate([np.asarray(self.probs), np.asarray(self.extra_probs)]).astype(np.float32)
+        """(N + M,) (or (N + M, C)) the soft targets of the training rows then of ``extra``, float32."""
+        probs = np.asarray(self.probs)
+        if not len(self.extra_probs):
+            return probs.astype(np.float32)
+        return np.concatenate([probs, np.asarray(self.extra_probs)]).astype(np.float32)
 
 
 def soft_cross_entropy(logits: torch.Tensor, soft: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:
@@ -166,17 +170,27 @@ def soft_cross_entropy(logits: torch.Tensor, soft: torch.Tensor, temperature: fl
 
     ``p_T = sigmoid(logit(p) / T)`` is the teacher's probability at temperature T (at
     T = 1, p itself); the T^2 keeps the soft gradients' scale as T changes (Hinton et
-    al. 2015, section 2).
+    al. 2015, section 2). (B, C) class probabilities q of a C-class model: ``q_T = softmax(log q / T)``.
 
     Args:
-        logits: (B, 2) student logits.
-        soft: (B,) teacher P(label 1) in [0, 1].
+        logits: (B, 2) student logits ((B, C) with (B, C) ``soft``).
+        soft: (B,) teacher P(label 1) in [0, 1]; or (B, C) teacher class probabilities.
         temperature: T > 0.
 
     Returns:
         (B,) losses.
+
+    Raises:
+        ValueError: (B,) soft targets for a model of C != 2 classes, or (B, C') ones for C' != C.
     """
     B, C = logits.shape
+    if soft.dim() == 2:
+        if soft.shape[1] != C:
+            raise ValueError(f"soft targets of {soft.shape[1]} classes for a model of {C}")
+        q = soft.float()
+        if temperature != 1.0:
+            q = torch.softmax(torch.log(q.clamp_min(1e-6)) / temperature, dim=-1)
+        return -(q * F.log_softmax(logits.float() / temperature, dim=-1)).sum(dim=-1) * temperature ** 2
     if C != 2:
         raise ValueError(f"soft targets are P(label 1) of a 2-class model; got {C} classes")
     p = soft.float()
@@ -203,7 +217,8 @@ def distillation_loss(logits: torch.Tensor, labels: torch.Tensor | None, soft_la
     Args:
         logits: (B, 2) student logits.
         labels: (B,) int labels, ``IGNORE_INDEX`` for none; or None.
-        soft_labels: (B,) float teacher P(label 1); NaN or < 0 for none.
+        soft_labels: (B,) float teacher P(label 1); NaN or < 0 for none. (B, C) class probabilities of a
+            C-class model: a row with a NaN or a value < 0 is none.
         alpha: weight of the soft term in [0, 1].
         temperature: of the soft term.
         hard_logits: (B, 2) logits of the hard term (e.g. logit-adjusted); default ``logits``.
@@ -218,7 +233,9 @@ def distillation_loss(logits: torch.Tensor, labels: torch.Tensor | None, soft_la
         total = F.cross_entropy(hard[has].float(), labels[has], reduction="sum")  # 0 without such rows
         loss = loss + (1 - alpha) * total / process_mean_count(has)
     if alpha > 0:
-        has = torch.isfinite(soft_labels) & (soft_labels >= 0)  # (B,)
+        has = torch.isfinite(soft_labels) & (soft_labels >= 0)  # (B,) or (B, C)
+        if has.dim() == 2:
+            has = has.all(dim=-1)  # (B,)
         total = soft_cross_entropy(logits[has], soft_labels[has], temperature).sum()
         loss = loss + alpha * total / process_mean_count(has)
     return loss

@@ -8,7 +8,8 @@ makes two non-neural ones on the same folds (TF-IDF + logistic regression, and a
 gradient-boosted model on dense pair statistics). Every member must hold the same
 ids, labels and folds (:func:`check_members`) before anything is combined.
 
-Two ways to combine (N,) probabilities of label 1 from K members:
+Two ways to combine (N,) probabilities of label 1 from K members (or (N, C) probabilities of a task of
+C > 2 classes: the same, class by class):
 
 * :func:`caruana_select`: ensemble selection from a library of models (Caruana,
   Niculescu-Mizil, Crew and Ksikes, ICML 2004): sorted initialisation with the best
@@ -17,7 +18,8 @@ Two ways to combine (N,) probabilities of label 1 from K members:
   are the selection counts normalised, taken at the best step seen.
 * :func:`fit_stack`: stacked generalization (Wolpert, Neural Networks 5(2), 1992)
   with a logistic regression on the members' OOF logits as the level-1 model
-  (one per group, e.g. Sohu's subtask, when the task gives groups).
+  (one per group, e.g. Sohu's subtask, when the task gives groups); of C > 2 classes,
+  a multinomial one on the members' K * C log-probabilities.
 
 The stack and the non-neural members are fitted to the task's targets in [0, 1]
 (``Task.targets``: the 0/1 labels, or graded labels mapped to [0, 1]) by
@@ -45,12 +47,17 @@ from threadpoolctl import threadpool_limits
 
 from common.cv import assert_same_ids, saved_digest
 from common.match_features import alignment_statistics, pair_statistics, word2vec_alignment
-from common.soft_labels import check_targets, fit_soft
+from common.soft_labels import check_targets, class_probabilities, fit_soft
 from common.tfidf_reference import PairFeatures
 
 
 OOF_FILE, TEST_FILE = "oof.npz", "test_predictions.npz"
-Score = Callable[[np.ndarray], float]  # (N,) probabilities of fixed rows -> the task's metric
+Score = Callable[[np.ndarray], float]  # (N,) or (N, C) probabilities of fixed rows -> the task's metric
+
+
+def weighted(weights: np.ndarray, predictions: np.ndarray) -> np.ndarray:
+    """(N,) or (N, C): the ``weights`` (K,) mix of (K, N) or (K, N, C) member ``predictions``."""
+    return np.tensordot(np.asarray(weights, dtype=np.float64), predictions, axes=1)
 
 
 # ------------------------------------------------------------------ members
@@ -60,8 +67,8 @@ class Member:
 
     Attributes:
         run_dir: where it was read from.
-        ids, labels, fold: (N,) pool ids (str), 0/1 labels and fold numbers.
-        oof: (N,) out-of-fold P(label 1).
+        ids, labels, fold: (N,) pool ids (str), 0/1 labels (class indices of C > 2 classes) and fold numbers.
+        oof: (N,) out-of-fold P(label 1); (N, C) every class's of C > 2 classes (so are the test arrays).
         test_ids: (M,) test ids; test: (M,) fold-mean P(label 1); per_fold: (K, M).
         name: the member spec (e.g. ``tfidf``); default the run folder's name.
         test_digest: the content digest of the test set it predicted (:meth:`common.task.Task.examples_digest`);
@@ -110,7 +117,8 @@ def load_member(run_dir: str | Path, name: str | None = None) -> Member:
 
     Raises:
         FileNotFoundError: either file missing (not a finished k-fold run).
-        ValueError: predictions that are not (N,) probabilities of label 1.
+        ValueError: predictions that are not (N,) probabilities of label 1 or (N, C) of C > 2 classes, or test
+            predictions of another shape than the OOF ones.
     """
     run_dir = Path(run_dir)
     arrays = {}
@@ -121,9 +129,13 @@ def load_member(run_dir: str | Path, name: str | None = None) -> Member:
         with np.load(path, allow_pickle=False) as data:
             arrays.update({k: data[k] for k in data.files})
     for key in ("oof", "test"):
-        if arrays[key].ndim != 1:
-            raise ValueError(f"{run_dir}: {key} has shape {arrays[key].shape}; ensembles combine (N,) "
-                             "probabilities of label 1")
+        shape = arrays[key].shape
+        if not (len(shape) == 1 or (len(shape) == 2 and shape[1] > 2)):
+            raise ValueError(f"{run_dir}: {key} has shape {shape}; ensembles combine (N,) probabilities of label 1 "
+                             "or (N, C) of C > 2 classes")
+    if arrays["oof"].shape[1:] != arrays["test"].shape[1:]:
+        raise ValueError(f"{run_dir}: OOF predictions of shape {arrays['oof'].shape}, test {arrays['test'].shape}: "
+                         "not of the same classes")
     test = arrays["test"]
     return Member(run_dir, arrays["ids"].astype(str), arrays["labels"], arrays["fold"],
                   arrays["oof"].astype(np.float64), arrays["test_ids"].astype(str), test.astype(np.float64),
@@ -140,6 +152,9 @@ def check_members(members: Sequence[Member]) -> None:
     ref = members[0]
     for m in members[1:]:
         assert_same_ids(ref.ids, m.ids, f"{m.run_dir}/{OOF_FILE} (against {ref.run_dir})")
+        if m.oof.shape[1:] != ref.oof.shape[1:]:
+            raise ValueError(f"{m.run_dir}/{OOF_FILE}: predictions of shape {m.oof.shape}, {ref.run_dir}'s "
+                             f"{ref.oof.shape}: members must predict the same classes")
         if not np.array_equal(ref.labels, m.labels):
             raise ValueError(f"{m.run_dir}/{OOF_FILE}: labels differ from {ref.run_dir}'s on the same ids")
         if not np.array_equal(ref.fold, m.fold):
@@ -189,8 +204,8 @@ def caruana_select(predictions: np.ndarray, score: Score, greater_is_better: boo
     ``iterations`` steps or ``patience`` steps without improvement.
 
     Args:
-        predictions: (K, N) each member's probabilities of the same N rows.
-        score: (N,) ensemble probabilities -> the metric on those rows.
+        predictions: (K, N) each member's probabilities of the same N rows ((K, N, C) of C classes).
+        score: (N,) (or (N, C)) ensemble probabilities -> the metric on those rows.
         greater_is_better: the metric's direction.
         iterations: greedy steps at most.
         init_max: largest n tried for the initialisation (0: all K).
@@ -200,11 +215,11 @@ def caruana_select(predictions: np.ndarray, score: Score, greater_is_better: boo
         The :class:`Selection` (``weights`` sum to 1).
 
     Raises:
-        ValueError: no member, or predictions that are not (K, N).
+        ValueError: no member, or predictions that are not (K, N) or (K, N, C).
     """
     predictions = np.asarray(predictions, dtype=np.float64)
-    if predictions.ndim != 2 or not len(predictions):
-        raise ValueError(f"caruana_select needs (K, N) predictions, got shape {predictions.shape}")
+    if predictions.ndim not in (2, 3) or not len(predictions):
+        raise ValueError(f"caruana_select needs (K, N) or (K, N, C) predictions, got shape {predictions.shape}")
     K = len(predictions)
     own = np.array([score(p) for p in predictions])
     order = np.argsort(-own if greater_is_better else own, kind="stable")  # best member first
@@ -215,7 +230,7 @@ def caruana_select(predictions: np.ndarray, score: Score, greater_is_better: boo
             best_n, best = n, s
     counts = np.zeros(K, dtype=np.int64)
     counts[order[:best_n]] = 1
-    total = predictions[order[:best_n]].sum(axis=0)  # (N,) sum of the chosen members' probabilities
+    total = predictions[order[:best_n]].sum(axis=0)  # (N,) or (N, C) sum of the chosen members' probabilities
     best_counts, history, stale = counts.copy(), [float(best)], 0
     for _ in range(iterations):
         size = counts.sum() + 1
@@ -239,16 +254,28 @@ def logit(probs: np.ndarray, eps: float = 1e-6) -> np.ndarray:
     return np.log(p) - np.log1p(-p)
 
 
+def stack_features(predictions: np.ndarray, eps: float = 1e-6) -> np.ndarray:
+    """The level-1 inputs of (K, N) member probabilities of label 1: (N, K) logits; of (K, N, C) class
+    probabilities: (N, K * C) log-probabilities clipped at ``eps`` (member k's class c in column k * C + c)."""
+    predictions = np.asarray(predictions, dtype=np.float64)
+    if predictions.ndim == 2:
+        return logit(predictions, eps).T
+    K, N, C = predictions.shape
+    return np.log(np.clip(predictions, eps, 1.0)).transpose(1, 0, 2).reshape(N, K * C)
+
+
 @dataclass
 class Stack:
     """Fitted level-1 logistic regressions: one over all rows, and one per group when groups were given.
 
     ``models[g]`` is a ``LogisticRegression`` or, for a group whose training rows hold
-    one target value only (one class of 0/1 labels), that value as a float constant. Rows
-    of a group not seen in fitting use the model of all rows (``models[None]``).
+    one target value only (one class of 0/1 labels), that value as a float constant ((C,) array
+    of C > 2 classes). Rows of a group not seen in fitting use the model of all rows (``models[None]``).
+    ``classes``: C > 2 for a stack of class probabilities, else 0.
     """
 
     models: dict
+    classes: int = 0
 
 
 def fit_stack(predictions: np.ndarray, labels: np.ndarray, groups: np.ndarray | None = None,
@@ -256,9 +283,10 @@ def fit_stack(predictions: np.ndarray, labels: np.ndarray, groups: np.ndarray | 
     """Stacked generalization (Wolpert 1992): a logistic regression on the members' logits.
 
     Args:
-        predictions: (K, N) members' OOF probabilities of label 1.
+        predictions: (K, N) members' OOF probabilities of label 1; (K, N, C) of C > 2 classes.
         labels: (N,) 0/1 labels or targets in [0, 1] (``Task.targets``; fitted by
-            :func:`common.soft_labels.fit_soft`, the plain fit for 0/1).
+            :func:`common.soft_labels.fit_soft`, the plain fit for 0/1); (N, C) class probabilities (one-hot
+            labels) with (K, N, C) predictions: a multinomial regression on :func:`stack_features`.
         groups: (N,) optional group keys (e.g. a subtask): one regression per group.
         C: inverse L2 strength (scikit-learn's).
 
@@ -268,10 +296,13 @@ def fit_stack(predictions: np.ndarray, labels: np.ndarray, groups: np.ndarray | 
     Raises:
         ValueError: labels outside [0, 1].
     """
-    X, y = logit(predictions).T, np.asarray(labels)  # (N, K)
+    X, y = stack_features(predictions), np.asarray(labels)  # (N, K) or (N, K * C)
+    classes = y.shape[1] if y.ndim == 2 else 0
 
-    def one(rows: np.ndarray) -> LogisticRegression | float:
-        if len(np.unique(y[rows])) < 2:  # one target value (one class): that value
+    def one(rows: np.ndarray) -> LogisticRegression | float | np.ndarray:
+        if len(np.unique(y[rows], axis=0)) < 2:  # one target value (one class): that value
+            if classes:
+                return y[rows][0].astype(np.float64) if len(rows) else np.full(classes, 1.0 / classes)
             return float(y[rows][0]) if len(rows) else 0.5
         return fit_soft(LogisticRegression(C=C, max_iter=1000), X[rows], y[rows])
 
@@ -279,18 +310,23 @@ def fit_stack(predictions: np.ndarray, labels: np.ndarray, groups: np.ndarray | 
     if groups is not None:
         groups = np.asarray(groups)
         models.update({g: one(np.flatnonzero(groups == g)) for g in np.unique(groups).tolist()})
-    return Stack(models)
+    return Stack(models, classes)
 
 
 def apply_stack(stack: Stack, predictions: np.ndarray, groups: np.ndarray | None = None) -> np.ndarray:
-    """(N,) P(label 1) of the stack given (K, N) member probabilities (and (N,) groups if fitted with them)."""
-    X = logit(predictions).T  # (N, K)
-    out = np.zeros(len(X))
+    """(N,) P(label 1) of the stack given (K, N) member probabilities (and (N,) groups if fitted with them);
+    (N, C) of (K, N, C) class probabilities."""
+    X = stack_features(predictions)  # (N, K) or (N, K * C)
+    out = np.zeros((len(X), stack.classes) if stack.classes else len(X))
     keys = np.zeros(len(X), dtype=int) if groups is None else np.asarray(groups)
     for g in np.unique(keys).tolist():
         rows = np.flatnonzero(keys == g)
         model = stack.models[None] if groups is None else stack.models.get(g, stack.models[None])
-        out[rows] = model if isinstance(model, float) else model.predict_proba(X[rows])[:, 1]
+        if isinstance(model, (float, np.ndarray)):
+            out[rows] = model
+        else:
+            out[rows] = class_probabilities(model, X[rows], stack.classes) if stack.classes else \
+                model.predict_proba(X[rows])[:, 1]
     return out
 
 
@@ -306,10 +342,16 @@ def condition_groups(task, pool: Sequence, test: Sequence) -> tuple[np.ndarray |
 
 
 def stack_coefficients(stack: Stack, names: Sequence[str]) -> dict:
-    """The all-rows regression's ``{member: coefficient on its logit, "intercept": b}``."""
+    """The all-rows regression's ``{member: coefficient on its logit, "intercept": b}``; of C > 2 classes,
+    ``{member: [class c's coefficient on the member's log P(c), for each c], "intercept": [b_c]}``."""
     model = stack.models[None]
-    if isinstance(model, float):
-        return {"constant": model}
+    if isinstance(model, (float, np.ndarray)):
+        return {"constant": np.asarray(model).round(4).tolist()}
+    if stack.classes:
+        C, coef = stack.classes, np.zeros((stack.classes, len(names) * stack.classes))
+        coef[np.asarray(model.classes_, dtype=int)] = model.coef_  # (C, K * C); a class never seen keeps zeros
+        return {**{name: [round(float(coef[c, k * C + c]), 4) for c in range(C)] for k, name in enumerate(names)},
+                "intercept": model.intercept_.round(4).tolist()}
     return {**dict(zip(names, model.coef_[0].round(4).tolist())), "intercept": round(float(model.intercept_[0]), 4)}
 
 
@@ -318,17 +360,20 @@ def cross_fit(fold: np.ndarray, fit_predict: Callable[[np.ndarray, np.ndarray], 
 
     Args:
         fold: (N,) fold number of every row.
-        fit_predict: ``(train_rows, held_rows) -> (len(held_rows),)`` fits on ``train_rows``
-            only and predicts ``held_rows``.
+        fit_predict: ``(train_rows, held_rows) -> (len(held_rows),)`` (or ``(len(held_rows), C)``) fits on
+            ``train_rows`` only and predicts ``held_rows``.
 
     Returns:
-        (N,) float64, every row predicted without its own fold's labels.
+        (N,) (or (N, C)) float64, every row predicted without its own fold's labels.
     """
-    out = np.zeros(len(fold))
+    out = None
     for k in np.unique(fold).tolist():
         held = np.flatnonzero(fold == k)
-        out[held] = fit_predict(np.flatnonzero(fold != k), held)
-    return out
+        part = np.asarray(fit_predict(np.flatnonzero(fold != k), held), dtype=np.float64)
+        if out is None:
+            out = np.zeros((len(fold),) + part.shape[1:])
+        out[held] = part
+    return np.zeros(len(fold)) if out is None else out
 
 
 # -------------------------------------------------- non-neural members
@@ -569,7 +614,8 @@ def feature_member(spec: str, pairs: Sequence[tuple], labels: np.ndarray, fold: 
         spec: ``"tfidf"``, ``"tfidf-word"`` or ``"gbm"``.
         pairs: (N,) ``(text_a, text_b)`` (strings, or sequences of ids) of the pool.
         labels: (N,) 0/1 labels or targets in [0, 1] (``Task.targets``): the models are fitted to them by
-            :func:`common.soft_labels.fit_soft` (the plain fit for 0/1); fold: (N,) fold numbers (a k-fold run's).
+            :func:`common.soft_labels.fit_soft` (the plain fit for 0/1); (N, C) one-hot rows of C > 2 classes
+            (multinomial models); fold: (N,) fold numbers (a k-fold run's).
         test_pairs: (M,) test pairs; groups / test_groups: optional (N,) / (M,) int group ids.
         extra: rows fold k's model also trains on (those of another fold), never scored.
         fit_test_rows: the gbm's word2vec (:func:`gbm_row_columns`) learns from the texts of the pool, the
@@ -578,7 +624,7 @@ def feature_member(spec: str, pairs: Sequence[tuple], labels: np.ndarray, fold: 
             same vectors, so the same OOF predictions and fold models.
 
     Returns:
-        ``(oof (N,), per_fold (K, M))``.
+        ``(oof (N,), per_fold (K, M))``; of (N, C) labels ``(oof (N, C), per_fold (K, M, C))``.
 
     Raises:
         ValueError: an unknown spec; ``tfidf-word`` on id texts; labels outside [0, 1].
@@ -607,7 +653,7 @@ def _feature_member(spec: str, pairs: Sequence[tuple], labels: np.ndarray, fold:
     L = len(pairs)  # rows 0..N-1 of first/second are the pool, N..L-1 the extra rows, L.. the test set
     first, second = [p[0] for p in pairs] + [p[0] for p in test_pairs], [p[1] for p in pairs] + [p[1] for p in test_pairs]
     folds = np.unique(fold).tolist()
-    per_fold = np.zeros((len(folds), len(test_pairs)))
+    per_fold = np.zeros((len(folds), len(test_pairs)) + labels.shape[1:])  # (K, M) or (K, M, C)
     if spec == "gbm":  # (L + M, C) label-free columns, the same for every fold
         rows = gbm_row_columns(first, second, None if groups is None else np.concatenate([groups, test_groups]),
                                options, None if fit_test_rows is None else L + fit_test_rows)
@@ -629,23 +675,28 @@ def _feature_member(spec: str, pairs: Sequence[tuple], labels: np.ndarray, fold:
                                      with_sum, options)
         X = np.hstack([rows, columns.transform(first, second)])
         model = fit_soft(gbm_classifier(options, grouped=groups is not None), X[train], labels[train])
-        per_fold[k] = model.predict_proba(X[L:])[:, 1] if len(test_pairs) else per_fold[k]
-        return model.predict_proba(X[held])[:, 1]
+        per_fold[k] = predicted(model, X[L:], labels) if len(test_pairs) else per_fold[k]
+        return predicted(model, X[held], labels)
 
     return cross_fit(fold, fit_predict), per_fold
+
+
+def predicted(model: Any, X: Any, labels: np.ndarray) -> np.ndarray:
+    """(R,) P(label 1) of a model fitted to (N,) ``labels``; (R, C) every class's of one fitted to (N, C) ones."""
+    return class_probabilities(model, X, labels.shape[1]) if labels.ndim == 2 else model.predict_proba(X)[:, 1]
 
 
 def _fit_per_group(make: Callable, X, X_test, labels: np.ndarray, train: np.ndarray, held: np.ndarray,
                    groups: np.ndarray | None, test_groups: np.ndarray | None, test_out: np.ndarray) -> np.ndarray:
     """Fit ``make()`` on the ``train`` rows of ``X`` to ``labels`` (one per group when given; :func:`fit_soft`).
 
-    Fills ``test_out`` (M,) with its test probabilities and returns the ``held`` rows'.
+    Fills ``test_out`` (M,) ((M, C) of (N, C) labels) with its test probabilities and returns the ``held`` rows'.
     A group whose ``train`` rows hold one target value (one class of 0/1 labels) predicts
     that value; rows of a group absent from ``train`` get the training rows' mean target
-    (the positive rate of 0/1 labels).
+    (the positive rate of 0/1 labels; the class shares of (N, C) ones).
     """
-    prior = float(labels[train].mean())
-    held_out = np.full(len(held), prior)
+    prior = labels[train].mean(axis=0)  # a float, or (C,)
+    held_out = np.full((len(held),) + labels.shape[1:], prior, dtype=np.float64)
     test_out[:] = prior
     group_of = (lambda rows: np.zeros(len(rows), dtype=int)) if groups is None else \
         (lambda rows: np.asarray(groups)[rows])
@@ -653,12 +704,12 @@ def _fit_per_group(make: Callable, X, X_test, labels: np.ndarray, train: np.ndar
     for g in np.unique(group_of(train)).tolist():
         tr = train[group_of(train) == g]
         he, te = np.flatnonzero(group_of(held) == g), np.flatnonzero(test_group == g)
-        if len(np.unique(labels[tr])) < 2:  # every target equal: that value (no classifier fits one class)
+        if len(np.unique(labels[tr], axis=0)) < 2:  # every target equal: that value (no classifier fits one class)
             held_out[he], test_out[te] = labels[tr][0], labels[tr][0]
             continue
         model = fit_soft(make(), X[tr], labels[tr])
         if len(he):
-            held_out[he] = model.predict_proba(X[held[he]])[:, 1]
+            held_out[he] = predicted(model, X[held[he]], labels)
         if len(te):
-            test_out[te] = model.predict_proba(X_test[te])[:, 1]
+            test_out[te] = predicted(model, X_test[te], labels)
     return held_out

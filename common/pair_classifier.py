@@ -192,7 +192,8 @@ class PairClassifier(nn.Module):
 
 
 class PairPredictStep:
-    """``(model, batch) -> {"prob": (B,)}``: P(label 1) of a 2-class pair model.
+    """``(model, batch) -> {"prob": (B,)}``: P(label 1) of a 2-class pair model; ``{"prob": (B, C)}``, every class's
+    probability, of a model of C > 2 classes.
 
     With ``posthoc_tau > 0`` the logits are first shifted by ``-tau * log_prior``
     (post-hoc logit adjustment; a (G, C) prior is indexed by the batch's
@@ -209,17 +210,18 @@ class PairPredictStep:
         self.log_prior, self.tau = log_prior, posthoc_tau
 
     def __call__(self, model: nn.Module, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        logits = model(**{k: v for k, v in batch.items() if k != "labels"}).logits.float()  # (B, 2)
+        logits = model(**{k: v for k, v in batch.items() if k != "labels"}).logits.float()  # (B, C)
         if self.tau > 0:
             prior = self.log_prior.to(logits.device)
             if prior.dim() == 2:
-                prior = prior[batch["condition_ids"]]  # (G, 2) -> (B, 2)
+                prior = prior[batch["condition_ids"]]  # (G, C) -> (B, C)
             logits = posthoc_logit_adjustment(logits, prior, self.tau)
-        return {"prob": torch.softmax(logits, dim=-1)[:, 1]}
+        probs = torch.softmax(logits, dim=-1)  # (B, C)
+        return {"prob": probs[:, 1] if probs.shape[-1] == 2 else probs}
 
 
-def _classifier(config: Any, encoder: nn.Module, num_conditions: int) -> PairClassifier:
-    return PairClassifier(encoder, 2, config.pooling, config.use_match, config.dropout, config.logit_adjust_tau,
+def _classifier(config: Any, encoder: nn.Module, num_conditions: int, num_labels: int = 2) -> PairClassifier:
+    return PairClassifier(encoder, num_labels, config.pooling, config.use_match, config.dropout, config.logit_adjust_tau,
                           num_conditions, getattr(config, "condition_size", 64),
                           getattr(config, "distill_alpha", DistillConfig.distill_alpha),
                           getattr(config, "distill_temperature", DistillConfig.distill_temperature),
@@ -230,8 +232,9 @@ def _classifier(config: Any, encoder: nn.Module, num_conditions: int) -> PairCla
 
 
 def build_pair_model(config: Any, run_dir: Path, texts: Sequence[str], labels: Sequence[int],
-                     conditions: Sequence[int] | None = None, num_conditions: int = 0) -> Model:
-    """A new 0/1 pair classifier (``Task.build``): tokenizer, encoder and the training labels' prior.
+                     conditions: Sequence[int] | None = None, num_conditions: int = 0, num_labels: int = 2) -> Model:
+    """A new pair classifier of ``num_labels`` classes (``Task.build``): tokenizer, encoder and the training labels'
+    prior.
 
     Args:
         config: a config with :class:`common.encoder.EncoderConfig`,
@@ -239,15 +242,15 @@ def build_pair_model(config: Any, run_dir: Path, texts: Sequence[str], labels: S
             (and ``condition_size`` when conditioned; default 64).
         run_dir: where a character vocab is built when ``config.vocab`` is absent.
         texts: the training texts (for that vocab).
-        labels: (N,) training labels 0/1 (for the prior).
+        labels: (N,) training labels 0..``num_labels``-1 (for the prior).
         conditions: (N,) condition ids of the training pairs (one prior per condition),
             with ``num_conditions`` G > 0 (a :class:`PairClassifier` conditioned on them).
     """
     tokenizer = load_tokenizer(config, texts=texts, build_dir=run_dir / "tokenizer")
     encoder = build_encoder(config, tokenizer)
     check_max_length(encoder.config, config.max_length)
-    module = _classifier(config, encoder, num_conditions)
-    prior = log_prior(labels, 2, groups=conditions, num_groups=num_conditions or None)  # (2,) or (G, 2)
+    module = _classifier(config, encoder, num_conditions, num_labels)
+    prior = log_prior(labels, num_labels, groups=conditions, num_groups=num_conditions or None)  # (C,) or (G, C)
     module.set_log_prior(prior)
 
     def save(run_dir: Path) -> None:
@@ -258,10 +261,10 @@ def build_pair_model(config: Any, run_dir: Path, texts: Sequence[str], labels: S
     return Model(module, tokenizer, "pretrained" if config.model else "scratch", save)
 
 
-def load_pair_model(config: Any, run_dir: Path, num_conditions: int = 0) -> Model:
+def load_pair_model(config: Any, run_dir: Path, num_conditions: int = 0, num_labels: int = 2) -> Model:
     """The architecture of a finished pair-classifier run (``Task.load``; the commands load ``model.pt``).
 
-    ``num_conditions``: as the run was built with (see :func:`build_pair_model`).
+    ``num_conditions``, ``num_labels``: as the run was built with (see :func:`build_pair_model`).
 
     Raises:
         FileNotFoundError: ``tokenizer/`` or ``encoder/`` missing from ``run_dir``.
@@ -271,4 +274,4 @@ def load_pair_model(config: Any, run_dir: Path, num_conditions: int = 0) -> Mode
             raise FileNotFoundError(f"{Path(run_dir) / name} missing: is {run_dir} a finished pair-classifier run?")
     tokenizer = AutoTokenizer.from_pretrained(Path(run_dir) / "tokenizer")
     encoder = AutoModel.from_config(AutoConfig.from_pretrained(Path(run_dir) / "encoder"))
-    return Model(_classifier(config, encoder, num_conditions), tokenizer)
+    return Model(_classifier(config, encoder, num_conditions, num_labels), tokenizer)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
+import numpy as np
 import torch
 from torch.utils.data import Dataset
 
@@ -39,6 +40,12 @@ def trim_longer_first(a: list[int], b: list[int], budget: int) -> tuple[list[int
     return a, b
 
 
+def soft_value(value) -> float | list[float]:
+    """A row's soft target as a batch item holds it: a teacher's P(label 1) as a float, or its (C,) class
+    probabilities (a task of C > 2 classes) as a list; NaN marks none."""
+    return float(value) if np.ndim(value) == 0 else [float(v) for v in value]
+
+
 class PairDataset(Dataset):
     """Tokenised pairs, one dict per pair.
 
@@ -52,7 +59,8 @@ class PairDataset(Dataset):
             :class:`common.pair_classifier.PairClassifier`, or None.
         truncation: ``"longest_first"`` (the tokenizer's own) or ``"trim_longer"``
             (:func:`trim_longer_first` on the separately tokenised sides).
-        soft_labels: N float teacher P(label 1) (NaN: none), for distillation; or None.
+        soft_labels: N float teacher P(label 1) (NaN: none), for distillation; or (N, C) class probabilities of
+            a task of C > 2 classes (a row of NaN: none); or None.
         use_statistics: add each pair's (13,) :func:`common.match_features.pair_statistics`
             (scaled, :func:`common.match_features.scaled_statistics`) of the two whole texts.
         use_alignment: add its (15,) :func:`common.match_features.alignment_statistics` (scaled),
@@ -145,7 +153,7 @@ class PairDataset(Dataset):
             if labels is not None:
                 item["labels"] = int(labels[i])
             if soft_labels is not None:
-                item["soft_labels"] = float(soft_labels[i])
+                item["soft_labels"] = soft_value(soft_labels[i])
             if statistics is not None:
                 item["statistics"] = statistics[i].tolist()
             self.items.append(item)
@@ -259,7 +267,7 @@ class IdPairDataset(Dataset):
         label = self.pairs[index].label
         if self.soft_labels is not None:
             item["labels"] = IGNORE_INDEX if label is None else label
-            item["soft_labels"] = float(self.soft_labels[index])
+            item["soft_labels"] = soft_value(self.soft_labels[index])
         elif label is not None:
             item["labels"] = label
         return item
@@ -285,5 +293,5 @@ def collate_pairs(items: list[dict], pad_id: int = 0) -> dict[str, torch.Tensor]
     if "statistics" in items[0]:
         batch["statistics"] = torch.tensor([it["statistics"] for it in items], dtype=torch.float32)  # (B, S)
     if "soft_labels" in items[0]:
-        batch["soft_labels"] = torch.tensor([it["soft_labels"] for it in items], dtype=torch.float32)  # (B,)
+        batch["soft_labels"] = torch.tensor([it["soft_labels"] for it in items], dtype=torch.float32)  # (B,), (B, C)
     return batch

@@ -42,7 +42,8 @@ class SmallPairModelDefaults:
 
 
 class PairTask(Task):
-    """Build, inputs and prediction of a 0/1 text-pair task (data, metric, submission left to the subclass).
+    """Build, inputs and prediction of a 0/1 text-pair task (data, metric, submission left to the subclass); of C
+    classes with :meth:`num_classes`.
 
     Attributes:
         text_fields: the two attributes of an example holding its texts.
@@ -79,13 +80,19 @@ class PairTask(Task):
     def text_pairs(self, examples: Sequence) -> list[tuple]:
         return list(zip(*self.texts(examples)))  # folds keep pairs that share a text together
 
+    def num_classes(self, config: Any) -> int:
+        """C, the classifier's outputs: 2 (a 0/1 task; P(label 1) is predicted). A task of C > 2 classes returns C,
+        and its probabilities are (N, C) (:class:`common.pair_classifier.PairPredictStep`)."""
+        return 2
+
     def build(self, config: Any, run_dir: Path, train: list, data: Splits) -> Model:
         first, second = self.texts(train)
         return build_pair_model(config, run_dir, [t for pair in zip(first, second) for t in pair],
-                                self.labels(train), self.conditions(train), self.num_conditions)
+                                self.labels(train), self.conditions(train), self.num_conditions,
+                                self.num_classes(config))
 
     def load(self, config: Any, run_dir: Path) -> Model:
-        return load_pair_model(config, run_dir, self.num_conditions)
+        return load_pair_model(config, run_dir, self.num_conditions, self.num_classes(config))
 
     def dataset(self, config: Any, model: Model, examples: list, training: bool,
                 unlabelled: Sequence = (), soft_labels: Sequence[float] | None = None) -> PairDataset:

@@ -12,6 +12,11 @@ of per-row log losses (a logistic regression, gradient boosting on the log loss)
 minimises the soft-target loss when fitted to the duplicated rows; its ``predict_proba[:, 1]``
 is the predicted y. This is the soft-target cross-entropy that a neural pair model trains on
 (sentence-transformers' CrossEncoder fits STS-B's score / 5 the same way).
+
+Targets of C > 2 classes are (N, C) rows of class probabilities (one-hot for hard labels), and the
+identity is the same sum over classes, ``CE(y, p) = sum_c y_c * CE(label c, p)``: a row becomes one
+copy per class of weight ``y_c * w``. :func:`class_probabilities` reads a fitted model's (N, C)
+probabilities of all C classes, also when a class was absent from its training rows.
 """
 
 from __future__ import annotations
@@ -23,20 +28,32 @@ import scipy.sparse as sp
 
 
 def check_targets(targets: Any, n: int, where: str = "targets") -> np.ndarray:
-    """(N,) float64 copy of ``targets``, checked to be N numbers in [0, 1] (a model of P(label 1) can fit them).
+    """(N,) float64 copy of ``targets``, checked to be N numbers in [0, 1] (a model of P(label 1) can fit them);
+    or (N, C) rows of C > 2 class probabilities, each in [0, 1] and summing to 1.
 
     Raises:
-        ValueError: one line, prefixed with ``where``: a shape other than (n,), NaN, or values outside [0, 1]
-            (e.g. raw graded labels such as 4.5 passed where ``Task.targets`` belongs).
+        ValueError: one line, prefixed with ``where``: a shape other than (n,) or (n, C > 2), NaN, values outside
+            [0, 1] (e.g. raw graded labels such as 4.5 passed where ``Task.targets`` belongs), or (N, C) rows that do
+            not sum to 1.
     """
     y = np.asarray(targets, dtype=np.float64)
-    if y.shape != (n,):
+    if y.shape != (n,) and not (y.ndim == 2 and len(y) == n and y.shape[1] > 2):
         raise ValueError(f"{where}: targets of shape {y.shape} for {n} rows")
     known = y[~np.isnan(y)]
-    if len(known) < n or (known < 0).any() or (known > 1).any():
-        raise ValueError(f"{where}: targets must be in [0, 1] (Task.targets); got {n - len(known)} NaN"
+    if len(known) < y.size or (known < 0).any() or (known > 1).any():
+        raise ValueError(f"{where}: targets must be in [0, 1] (Task.targets); got {y.size - len(known)} NaN"
                          + (f", min {known.min():g}, max {known.max():g}" if len(known) else ""))
+    if y.ndim == 2 and not np.allclose(y.sum(axis=1), 1.0):
+        raise ValueError(f"{where}: (N, C) targets must be class probabilities summing to 1 per row")
     return y
+
+
+def class_probabilities(model: Any, X: Any, num_classes: int) -> np.ndarray:
+    """(R, C) every class's probability from a fitted classifier of C classes: ``predict_proba``'s columns placed at
+    its ``classes_`` (0..C-1), 0 for a class its training rows never held."""
+    out = np.zeros((X.shape[0], num_classes))
+    out[:, np.asarray(model.classes_, dtype=int)] = model.predict_proba(X)
+    return out
 
 
 def fit_soft(model: Any, X: Any, targets: Any, sample_weight: Any = None) -> Any:
@@ -53,11 +70,15 @@ def fit_soft(model: Any, X: Any, targets: Any, sample_weight: Any = None) -> Any
     values are the soft loss's; only rules that count rows rather than weights
     (``min_samples_leaf``, the binning's quantiles) see the copies.
 
+    (N, C) targets of C > 2 classes: one-hot rows are the plain fit on their classes; otherwise row i is fitted
+    once per class c with weight ``y_ic * w_i`` (copies of weight 0 dropped), and
+    :func:`class_probabilities` reads the (N, C) prediction.
+
     Args:
         model: an unfitted scikit-learn classifier with ``fit(X, y, sample_weight=...)`` and
             ``predict_proba``; after fitting ``classes_`` is ``[0, 1]`` (both present in the targets).
         X: (N, F) dense numpy array or scipy sparse matrix.
-        targets: (N,) floats in [0, 1] (or 0/1 labels of any numeric type).
+        targets: (N,) floats in [0, 1] (or 0/1 labels of any numeric type); or (N, C) class probabilities.
         sample_weight: optional (N,) non-negative row weights.
 
     Returns:
@@ -73,6 +94,8 @@ def fit_soft(model: Any, X: Any, targets: Any, sample_weight: Any = None) -> Any
         w = np.asarray(sample_weight, dtype=np.float64)
         if w.shape != (n,) or np.isnan(w).any() or (w < 0).any():
             raise ValueError(f"fit_soft: sample_weight must be (N,) = ({n},) non-negative numbers, got shape {w.shape}")
+    if y.ndim == 2:
+        return _fit_classes(model, X, y, sample_weight)
     if ((y == 0) | (y == 1)).all():  # hard labels: the plain fit, bit for bit
         labels = np.asarray(targets).astype(int)
         return model.fit(X, labels) if sample_weight is None else model.fit(X, labels, sample_weight=sample_weight)
@@ -87,3 +110,17 @@ def fit_soft(model: Any, X: Any, targets: Any, sample_weight: Any = None) -> Any
     y2 = np.concatenate([np.ones(len(ones), dtype=int), np.zeros(len(zeros), dtype=int)])  # (R,)
     w2 = np.concatenate([positive[ones], negative[zeros]])  # (R,)
     return model.fit(X2, y2, sample_weight=w2)
+
+
+def _fit_classes(model: Any, X: Any, y: np.ndarray, sample_weight: Any) -> Any:
+    """:func:`fit_soft` of (N, C) class-probability targets (checked)."""
+    if ((y == 0) | (y == 1)).all():  # one-hot rows: the plain fit on each row's class
+        labels = y.argmax(axis=1)
+        return model.fit(X, labels) if sample_weight is None else model.fit(X, labels, sample_weight=sample_weight)
+    if getattr(model, "class_weight", None) is not None:
+        raise ValueError(f"fit_soft: class_weight={model.class_weight!r} needs hard labels; the targets are soft")
+    w = np.ones(len(y)) if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
+    weights = y * w[:, None]  # (N, C) weight of row i's copy labelled c
+    rows, classes = np.nonzero(weights > 0)  # (R,) each copy's source row and class, row-major
+    X2 = X.tocsr()[rows] if sp.issparse(X) else np.asarray(X)[rows]
+    return model.fit(X2, classes, sample_weight=weights[rows, classes])

@@ -132,7 +132,7 @@ def load_teacher(run_dir: str | Path) -> Teacher:
         raise ValueError(f"{report}: its per-fold test predictions have seen the folds (a member without per-fold "
                          "test predictions, or an ensemble from before they were leak-free); rerun the ensemble command")
     K = len(np.unique(teacher.fold))
-    if teacher.per_fold.shape != (K, len(teacher.test_ids)):
+    if teacher.per_fold.shape[:2] != (K, len(teacher.test_ids)):
         raise ValueError(f"{run_dir}/{TEST_FILE}: per_fold of shape {teacher.per_fold.shape}, expected ({K}, "
                          f"{len(teacher.test_ids)}) for {K} folds (runs from before per-fold test predictions "
                          "were saved have none)")

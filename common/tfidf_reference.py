@@ -28,7 +28,7 @@ from sklearn.linear_model import LogisticRegression
 
 from common.config import ArgumentParser
 from common.cv import assert_same_ids
-from common.soft_labels import fit_soft
+from common.soft_labels import class_probabilities, fit_soft
 
 Text = str | Sequence[int]
 Pairs = tuple[Sequence[Text], Sequence[Text]]  # (N first texts, N second texts)
@@ -109,21 +109,29 @@ def fit_predict(features: PairFeatures, train: Pairs, labels: Sequence[float], s
     the predicted target.
 
     Args:
-        train: (first texts, second texts) of N labelled pairs; labels: (N,) 0/1 labels or targets in [0, 1].
+        train: (first texts, second texts) of N labelled pairs; labels: (N,) 0/1 labels or targets in [0, 1];
+            (N, C) one-hot rows of C > 2 classes (a multinomial regression).
         scored: pair lists to predict; an empty one gets an empty array.
         C, max_iter, class_weight: scikit-learn's ``LogisticRegression`` options.
 
     Returns:
-        One (M_i,) probability array per entry of ``scored``.
+        One (M_i,) probability array per entry of ``scored`` ((M_i, C) of (N, C) labels).
 
     Raises:
         ValueError: labels outside [0, 1]; ``class_weight`` with targets other than 0/1 (class weights
             need 0/1 labels).
     """
     model = LogisticRegression(C=C, max_iter=max_iter, class_weight=class_weight)
-    fit_soft(model, features.transform(*train), np.asarray(labels))
-    return [model.predict_proba(features.transform(*pairs))[:, 1] if len(pairs[0]) else np.zeros(0)
-            for pairs in scored]
+    labels = np.asarray(labels)
+    fit_soft(model, features.transform(*train), labels)
+    classes = labels.shape[1] if labels.ndim == 2 else 0
+
+    def probabilities(pairs: Pairs) -> np.ndarray:
+        if not len(pairs[0]):
+            return np.zeros((0, classes) if classes else 0)
+        X = features.transform(*pairs)
+        return class_probabilities(model, X, classes) if classes else model.predict_proba(X)[:, 1]
+    return [probabilities(pairs) for pairs in scored]
 
 
 def out_of_fold(cv_run: str | Path, ids: Sequence[str] | None,
@@ -133,10 +141,11 @@ def out_of_fold(cv_run: str | Path, ids: Sequence[str] | None,
     Args:
         ids: (N,) ids of the pool the folds split, asserted equal to the saved ones
             (None: only the count is checked).
-        predict_fold: ``(train_indices, held_indices) -> (len(held),) probabilities``.
+        predict_fold: ``(train_indices, held_indices) -> (len(held),) probabilities`` (``(len(held), C)`` of C
+            classes).
 
     Returns:
-        ``(oof (N,), fold (N,) fold of each row, number of folds)``.
+        ``(oof (N,) or (N, C), fold (N,) fold of each row, number of folds)``.
 
     Raises:
         FileNotFoundError: no ``folds.json`` in ``cv_run``.
@@ -149,10 +158,13 @@ def out_of_fold(cv_run: str | Path, ids: Sequence[str] | None,
         raise ValueError(f"{path}: folds for {len(fold)} pairs, the pool has {len(ids)}")
     if ids is not None:
         assert_same_ids(np.asarray(saved["ids"]), np.asarray(ids), str(path))
-    oof = np.zeros(len(fold))
+    oof = None
     for k in range(saved["folds"]):
-        oof[fold == k] = predict_fold(np.flatnonzero(fold != k), np.flatnonzero(fold == k))
-    return oof, fold, saved["folds"]
+        part = np.asarray(predict_fold(np.flatnonzero(fold != k), np.flatnonzero(fold == k)), dtype=np.float64)
+        if oof is None:
+            oof = np.zeros((len(fold),) + part.shape[1:])
+        oof[fold == k] = part
+    return (np.zeros(len(fold)) if oof is None else oof), fold, saved["folds"]
 
 
 def finish_reference(task, config, data, valid_probs: np.ndarray, test_probs: np.ndarray, run_dir: str | Path,

@@ -56,7 +56,7 @@ from common.cv import assert_same_ids, check_pool_digest, digest_arrays
 from common.ensemble import (FEATURE_MEMBERS, GBM_FEATURES, OOF_FILE, TEST_FILE, ExtraRows, FeatureOptions, Member,
                              apply_stack, better, caruana_select, check_members, condition_groups, cross_fit,
                              feature_member, fit_stack, implied_extra_rows, load_member, member_options,
-                             stack_coefficients)
+                             stack_coefficients, weighted)
 from common.io import atomic_path, print_result, write_json_atomic
 from common.run import (broadcast_from_main, changed_values, check_run_name, name_after_folder, process_state,
                         record_environment, save_config)
@@ -283,7 +283,8 @@ def main(argv: list[str] | None = None) -> dict:
                     f"{ref.run_dir}/{TEST_FILE} against the task's test set")
     ref.check_test_digest(task.examples_digest(data.test), "the task's test set read now")
     groups, test_groups = condition_groups(task, pool, data.test)  # e.g. Sohu's subtask: per-group fits
-    targets = np.asarray(task.targets(pool), dtype=np.float64)  # (N,) in [0, 1]: what the feature members and stack fit
+    # (N,) in [0, 1] ((N, C) one-hot of C > 2 classes): what the feature members and stack fit
+    targets = np.asarray(task.targets(pool), dtype=np.float64)
 
     def scorer(rows: np.ndarray) -> Callable[[np.ndarray], dict]:
         examples = [pool[i] for i in rows]
@@ -366,8 +367,8 @@ def ensemble(task: Task, members: list[Member], scorer: Callable[[np.ndarray], C
     metric, up = selection_metric(getattr(args, "metric_for_best_model", ""), task.metric_name,
                                   task.greater_is_better)  # what Caruana climbs and auto compares
     names = [m.name for m in members]
-    P = np.stack([m.oof for m in members])  # (K members, N rows)
-    T = np.stack([m.test for m in members])  # (K members, M test rows)
+    P = np.stack([m.oof for m in members])  # (K members, N rows) or (K, N, C classes)
+    T = np.stack([m.test for m in members])  # (K members, M test rows) or (K, M, C)
     fold = members[0].fold
     targets = members[0].labels if targets is None else np.asarray(targets)  # (N,) what the stack fits
     n_folds = len(np.unique(fold))
@@ -391,7 +392,7 @@ def ensemble(task: Task, members: list[Member], scorer: Callable[[np.ndarray], C
 
     def caruana_fold(train: np.ndarray, held: np.ndarray) -> np.ndarray:
         caruana_folds[int(fold[held[0]])] = weights = select(train).weights
-        return weights @ P[:, held]
+        return weighted(weights, P[:, held])
 
     def stack_fold(train: np.ndarray, held: np.ndarray) -> np.ndarray:
         g = (lambda rows: None) if groups is None else (lambda rows: groups[rows])
@@ -403,8 +404,8 @@ def ensemble(task: Task, members: list[Member], scorer: Callable[[np.ndarray], C
     stack = fit_stack(P, targets, groups, args.stack_C)
     stack_oof = cross_fit(fold, stack_fold)
     candidates = {
-        "caruana": {"oof": caruana_oof, "test": selection.weights @ T,
-                    "per_fold": np.stack([caruana_folds[k] @ T_fold[k] for k in range(n_folds)]),
+        "caruana": {"oof": caruana_oof, "test": weighted(selection.weights, T),
+                    "per_fold": np.stack([weighted(caruana_folds[k], T_fold[k]) for k in range(n_folds)]),
                     "metrics": everything(caruana_oof)},
         "stack": {"oof": stack_oof, "test": apply_stack(stack, T, test_groups),
                   "per_fold": np.stack([apply_stack(stack_folds[k], T_fold[k], test_groups) for k in range(n_folds)]),
@@ -421,7 +422,7 @@ def ensemble(task: Task, members: list[Member], scorer: Callable[[np.ndarray], C
         "rows": int(P.shape[1]), "test_rows": int(T.shape[1]), "method": method,
         "members": [{"name": m.name, "run_dir": str(m.run_dir), "oof": everything(m.oof),
                      "caruana_weight": round(float(w), 4)} for m, w in zip(members, selection.weights)],
-        "caruana": {"oof_in_sample": everything(selection.weights @ P), "oof_cross_fitted": candidates["caruana"]["metrics"],
+        "caruana": {"oof_in_sample": everything(weighted(selection.weights, P)), "oof_cross_fitted": candidates["caruana"]["metrics"],
                     "weights": dict(zip(names, selection.weights.round(4).tolist())),
                     "counts": dict(zip(names, selection.counts.tolist())), "init": selection.init,
                     "history": [round(h, 6) for h in selection.history],
@@ -514,7 +515,7 @@ def ensemble_test_probabilities(task: Task, ensemble_dir: Path, test: list,
     P = np.stack([m.oof for m in members])  # (K, N) the members' saved OOF predictions
     if saved["method"] == "caruana":
         counts = np.asarray(list(saved["caruana"]["counts"].values()), dtype=np.float64)  # members' order
-        combine = lambda T, _groups: (counts / counts.sum()) @ T  # noqa: E731  (K, M) -> (M,)
+        combine = lambda T, _groups: weighted(counts / counts.sum(), T)  # noqa: E731  (K, M) -> (M,)
         weights = {m.name: float(c / counts.sum()) for m, c in zip(members, counts)}
     else:
         stack = fit_stack(P, targets, groups, args.get("stack_C", 1.0))
@@ -535,7 +536,7 @@ def ensemble_test_probabilities(task: Task, ensemble_dir: Path, test: list,
         # the texts it was fitted with, so the refit is the member the ensemble weighed
         both_pairs = own_pairs + list(task.text_pairs(test))
         both_groups = None if groups is None else np.concatenate([own_test_groups, test_groups])
-    T = np.zeros((len(members), len(test)))
+    T = np.zeros((len(members), len(test)) + ref.test.shape[1:])  # (K, M) or (K, M, C)
     refitted = []
     for i, (spec, member) in enumerate(zip(args["runs"], members)):
         if counts[i] == 0:

@@ -14,6 +14,7 @@ from common.training.trainer import TrainConfig
 
 FORMATS = ("auto", "tsv", "csv", "jsonl")
 METRICS = ("accuracy", "f1", "auc")
+CLASS_METRICS = ("accuracy", "macro_f1")  # of three or more label values (NLI, KUAKE-QQR)
 GRADED_METRICS = ("spearman", "pearson")  # of graded labels (--label-range)
 SUBMISSION_FORMATS = ("csv", "tsv", "jsonl", "lines")
 SUBMISSION_VALUES = ("auto", "label", "probability")
@@ -27,8 +28,9 @@ class PairFiles:
     without a header, 0-based positions: when every column given is a number the file has
     no header. ``id_column`` empty: a row's id is its 0-based position among the file's data
     rows (CLUE's test ids). ``label_values``: the negative and the positive label as the files
-    write them; the submission writes them back. ``label_range`` ``"lo,hi"`` instead: graded
-    labels, each a number in ``[lo, hi]`` (a similarity score, as in STS-B).
+    write them; the submission writes them back. Three or more values: one class each (an NLI
+    contest's ``entailment,neutral,contradiction``), class i the i-th. ``label_range`` ``"lo,hi"``
+    instead: graded labels, each a number in ``[lo, hi]`` (a similarity score, as in STS-B).
     """
 
     data_dir: str = ""
@@ -41,7 +43,8 @@ class PairFiles:
     label_column: str = "label"
     positional_header: bool = False  # columns by position in files whose first row is a header: it is skipped
     id_column: str = ""  # the test file's id column (training files need none); empty: the row's 0-based position
-    label_values: str = "0,1"  # negative,positive as written in the files
+    # negative,positive as written in the files; three or more: the classes (e.g. "entailment,neutral,contradiction")
+    label_values: str = "0,1"
     # graded labels: "lo,hi", a label is a number in [lo, hi] (a similarity score: Chinese STS-B's 0,5), predicted as
     # (label - lo) / (hi - lo) in [0, 1]; empty: 0/1 labels (label_values)
     label_range: str = ""
@@ -55,6 +58,16 @@ class PairFiles:
     # highest mean out-of-fold P(test) in its shift.npz), so validation resembles the test file (adversarial validation)
     valid_from_shift: str = ""
     limit: int = 0  # > 0: keep only the first N pairs of train and of dev (smoke tests, quick runs)
+
+    def label_names(self) -> list[str]:
+        """The label values as the files write them, class i the i-th (two: negative, positive); unchecked (the
+        config's ``__post_init__`` refuses fewer than two, an empty one and repeats)."""
+        return [v.strip() for v in self.label_values.split(",")]
+
+    def num_classes(self) -> int:
+        """C, the classes a model predicts: 2 for 0/1 and for graded labels (P of the scaled grade), else the
+        number of ``label_values``."""
+        return 2 if self.label_range.strip() else len(self.label_names())
 
     def graded_range(self) -> tuple[float, float] | None:
         """``(lo, hi)`` of ``label_range``, or None for 0/1 labels. Raises ValueError: not two numbers lo < hi."""
@@ -80,15 +93,17 @@ class PairFilesConfig(SmallPairModelDefaults, TrainConfig, LogitAdjustmentConfig
     ``P(1) >= t`` with ``t`` tuned on the rows scored (validation, OOF) and kept for the
     submission, or ``auc`` (ROC AUC of P(1)). With graded labels (``label_range``): ``spearman`` or
     ``pearson``, the rank or linear correlation of P with the labels (CoSENT's and SBERT's STS-B
-    measure is Spearman's). Model defaults: :class:`common.pair_task.SmallPairModelDefaults`
+    measure is Spearman's). With three or more ``label_values`` (a multi-class contest, e.g. NLI):
+    ``accuracy`` or ``macro_f1`` of the most probable class. Model defaults: :class:`common.pair_task.SmallPairModelDefaults`
     (AFQMC's), from scratch unless ``--model``.
     """
 
-    metric: str = "accuracy"  # accuracy | f1 | auc; graded labels (--label-range): spearman | pearson
+    # accuracy | f1 | auc; graded labels (--label-range): spearman | pearson; 3+ label values: accuracy | macro_f1
+    metric: str = "accuracy"
     submission_dir: str = "submissions/pair"
     submission_format: str = "csv"  # csv | tsv (a header, then id and value) | jsonl ({id, value}) | lines (value only)
     # label | probability | auto (probability for auc, else the label); graded labels: auto writes the predicted score
-    # lo + P * (hi - lo), label that score rounded to a whole number, probability P itself
+    # lo + P * (hi - lo), label that score rounded to a whole number, probability P itself; 3+ label values: label
     submission_value: str = "auto"
     submission_id_column: str = "id"  # header / key names of the submission's two columns
     submission_label_column: str = "label"
@@ -99,17 +114,28 @@ class PairFilesConfig(SmallPairModelDefaults, TrainConfig, LogitAdjustmentConfig
         a header to skip with columns by name;
         a label range that is not two finite numbers lo < hi, a metric of the other kind of labels, or graded labels
         with what needs 0/1 labels (logit adjustment in training or post hoc, pseudo-labels), with a distillation
-        temperature other than 1, or with whole-grade submissions of a range holding no whole number; and
+        temperature other than 1, or with whole-grade submissions of a range holding no whole number; three or
+        more label values with a metric or submission of P(1) (``f1``, ``auc``, probabilities) or pseudo-labels
+        (not built for more than two classes); and
         :class:`common.training.trainer.TrainConfig`'s ranges."""
         super().__post_init__()
         graded = bool(self.label_range.strip())
+        values = self.label_names()
+        if len(values) < 2 or not all(values) or len(set(values)) < len(values):
+            raise ValueError(f"--label-values {self.label_values!r}: expected 'negative,positive', e.g. '0,1', or "
+                             "three or more distinct classes, e.g. 'entailment,neutral,contradiction'")
+        classes = not graded and len(values) > 2
         if self.valid_from_shift and self.dev_file:
             raise ValueError(f"--valid-from-shift {self.valid_from_shift}: the dev file {self.dev_file!r} validates; "
                              "a test-like split is drawn from the train file without one (--dev-file '')")
-        for name, allowed in (("metric", GRADED_METRICS if graded else METRICS), ("file_format", FORMATS),
+        metrics = GRADED_METRICS if graded else CLASS_METRICS if classes else METRICS
+        for name, allowed in (("metric", metrics), ("file_format", FORMATS),
                               ("submission_format", SUBMISSION_FORMATS), ("submission_value", SUBMISSION_VALUES)):
             if getattr(self, name) not in allowed:
-                raise ValueError(f"--{name.replace('_', '-')} {getattr(self, name)!r}: expected one of {list(allowed)}")
+                kind = (" of graded labels (--label-range)" if graded else f" of {len(values)} classes "
+                        "(--label-values)" if classes else "") if name == "metric" else ""
+                raise ValueError(f"--{name.replace('_', '-')} {getattr(self, name)!r}: expected one of "
+                                 f"{list(allowed)}{kind}")
         given = [c for c in (self.text_a_column, self.text_b_column, self.label_column, self.id_column) if c]
         if len({c.isdigit() for c in given}) > 1:
             raise ValueError(f"columns {given}: give every column by header name, or every one by 0-based position")
@@ -119,9 +145,13 @@ class PairFilesConfig(SmallPairModelDefaults, TrainConfig, LogitAdjustmentConfig
         if self.submission_id_column == self.submission_label_column:
             raise ValueError(f"--submission-id-column and --submission-label-column are both "
                              f"{self.submission_id_column!r}: the submission's two columns need two names")
-        values = [v.strip() for v in self.label_values.split(",")]
-        if len(values) != 2 or not all(values) or values[0] == values[1]:
-            raise ValueError(f"--label-values {self.label_values!r}: expected 'negative,positive', e.g. '0,1'")
+        if classes:
+            if self.submission_value == "probability":
+                raise ValueError(f"--submission-value probability: {len(values)} classes (--label-values) have no "
+                                 "one probability to write; the submission writes the most probable class")
+            if getattr(self, "pseudo_from", ""):
+                raise ValueError(f"--pseudo-from: pseudo-labels are built for 0/1 labels, not {len(values)} classes "
+                                 "(--label-values); a student learns from a teacher by --distill-from")
         if graded:
             for name in ("logit_adjust_tau", "posthoc_tau"):
                 if getattr(self, name, 0.0) > 0:

@@ -28,7 +28,8 @@ HEADER_CELL = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 @dataclass
 class Pair:
-    """One sentence pair: two texts, its label (0/1, 1 = the positive label value; or a graded label's number), its ids.
+    """One sentence pair: two texts, its label (0/1, 1 = the positive label value; the class index of 3+ label values;
+    or a graded label's number), its ids.
 
     ``id`` is unique across the files of a run (``<split>:<row>``); ``key`` is the submission's
     id (the id column's value, or ``row``); ``row`` is the 0-based position among the file's pairs.
@@ -36,7 +37,7 @@ class Pair:
 
     a: str
     b: str
-    label: int | float | None  # 0/1, a number in --label-range (graded labels), None for unlabelled pairs
+    label: int | float | None  # 0/1 (3+ label values: 0..C-1), a number in --label-range, None for unlabelled pairs
     id: str
     key: str
     row: int
@@ -193,7 +194,9 @@ def read_pair_file(path: str | Path, files: PairFiles, labelled: bool, split: st
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such file")
     fmt = file_format(path, files.file_format)
-    negative, positive = [v.strip() for v in files.label_values.split(",")]
+    values = files.label_names()  # class i the i-th: (negative, positive) of 0/1 labels
+    expected = (f"expected {values[0]!r} or {values[1]!r} (--label-values negative,positive)" if len(values) == 2
+                else f"expected one of {values} (--label-values)")
     bounds = files.graded_range()
     columns = [files.text_a_column, files.text_b_column]
     columns += [files.label_column] if labelled else []
@@ -209,7 +212,7 @@ def read_pair_file(path: str | Path, files: PairFiles, labelled: bool, split: st
                 return bounds[0] <= float(value) <= bounds[1]
             except ValueError:
                 return False
-        return any(same_label(value, v) for v in (negative, positive))
+        return any(same_label(value, v) for v in values)
 
     for where, row in _rows(path, fmt, columns, files.positional_header, is_data,
                             files.id_column if not labelled else ""):
@@ -231,12 +234,11 @@ def read_pair_file(path: str | Path, files: PairFiles, labelled: bool, split: st
             label = graded_label(row[files.label_column], where, bounds)
         elif labelled:
             value = label_value(row[files.label_column])
-            if value not in (negative, positive):  # "1.0" in a CSV as JSON's 1.0; "True" as "true"
-                value = next((v for v in (negative, positive) if same_label(value, v)), value)
-            if value not in (negative, positive):
-                raise DataFileError(f"{where}: label {value!r}, expected {negative!r} or {positive!r} "
-                                    "(--label-values negative,positive)")
-            label = int(value == positive)
+            if value not in values:  # "1.0" in a CSV as JSON's 1.0; "True" as "true"
+                value = next((v for v in values if same_label(value, v)), value)
+            if value not in values:
+                raise DataFileError(f"{where}: label {value!r}, {expected}")
+            label = values.index(value)
         key = str(len(pairs))
         if files.id_column and not labelled:
             key = str(row[files.id_column]).strip()

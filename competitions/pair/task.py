@@ -4,6 +4,7 @@
         [--dev-file dev.csv] [--text-a-column q1 --text-b-column q2 --label-column label --id-column id] \\
         [--metric accuracy|f1|auc] [--submission-format csv|tsv|jsonl|lines] \\
         [--label-range 0,5 --metric spearman|pearson]      # graded labels: a similarity score (STS-B)
+        [--label-values entailment,neutral,contradiction --metric accuracy|macro_f1]   # 3+ classes (NLI)
     make pair-train PAIR=my_contest.toml     # the same flags in a TOML file (competitions/pair/examples/)
 
 The model, inputs, training, k-fold, tuning, ensembles, MLM pretraining and distillation are the
@@ -19,6 +20,14 @@ trains STS-B so, with BCE on score / 5), scored by Spearman's or Pearson's corre
 (scipy.stats), submitted as the score ``lo + P * (hi - lo)``. Everything built on P carries over
 (k-fold, swap TTA, the ensemble, distillation); pseudo-labels and logit adjustment, which need 0/1
 labels, are refused.
+
+Three or more classes (``--label-values`` naming each, e.g. an NLI contest's
+``entailment,neutral,contradiction``, KUAKE-QQR's ``0,1,2``): the classifier has one output per class,
+trained with cross-entropy (logit-adjusted with ``--logit-adjust-tau``), its probabilities are (N, C),
+scored by ``accuracy`` or ``macro_f1`` (scikit-learn's, of the most probable class) and submitted as
+that class's label value. k-fold, tuning, swap TTA (an NLI label is not symmetric: leave it off there),
+the ensemble and its TF-IDF and gbm members, and distillation (a student of the (N, C) soft targets) take
+(N, C) probabilities; pseudo-labels are refused.
 """
 
 from __future__ import annotations
@@ -31,6 +40,7 @@ from typing import Sequence
 import numpy as np
 import torch
 from scipy.stats import pearsonr, spearmanr
+from sklearn.metrics import accuracy_score, f1_score
 
 from common.cv import make_folds, stratified_holdout, text_groups
 from common.distillation import soft_cross_entropy
@@ -70,10 +80,14 @@ class PairFilesTask(PairTask):
                          "submission_format", "submission_value", "submission_id_column", "submission_label_column")
     metric: str | None = None  # the loaded config's --metric
     bounds: tuple[float, float] | None = None  # the loaded config's --label-range (graded labels), else None
+    classes: int = 2  # the loaded config's number of classes (3+ label values), else 2
 
     def configure(self, config: PairFilesConfig) -> None:
-        """Take the metric and label range of ``config`` (the run's) for :meth:`score` and :meth:`targets`."""
-        self.metric, self.bounds = config.metric, config.graded_range()
+        """Take the metric, label range and classes of ``config`` (the run's) for :meth:`score` and :meth:`targets`."""
+        self.metric, self.bounds, self.classes = config.metric, config.graded_range(), config.num_classes()
+
+    def num_classes(self, config: PairFilesConfig) -> int:
+        return config.num_classes()
 
     def load_data(self, config: PairFilesConfig) -> Splits:
         """Raises FileNotFoundError (naming the options to set), DataFileError (a bad row), ValueError (the split)."""
@@ -91,6 +105,11 @@ class PairFilesTask(PairTask):
             only = config.label_values.split(",")[labelled[0].label].strip()
             raise ValueError(f"{train_path}: every pair is labelled {only!r}; a 0/1 classifier needs both labels "
                              "(--label-column, --label-values)")
+        absent = [v for i, v in enumerate(config.label_names()) if self.classes > 2 and i not in self.labels(labelled)]
+        if absent and process_state().is_main_process:
+            logger.warning("%s: no pair labelled %s: the model is never trained on %s (--label-values %s)",
+                           train_path, " or ".join(map(repr, absent)), "it" if len(absent) == 1 else "them",
+                           config.label_values)
         if config.dev_file:
             train = labelled
             valid = read_pair_file(resolve(config.data_dir, config.dev_file), config, True, "dev", config.limit)
@@ -189,7 +208,10 @@ class PairFilesTask(PairTask):
         return sorted(data.train + data.valid, key=lambda p: p.row)  # the train file's order
 
     def targets(self, examples: Sequence[Pair]) -> np.ndarray:
-        """(N,) the 0/1 labels as floats, or graded labels as ``(label - lo) / (hi - lo)`` in [0, 1]."""
+        """(N,) the 0/1 labels as floats, or graded labels as ``(label - lo) / (hi - lo)`` in [0, 1]; (N, C) one-hot
+        rows of 3+ classes."""
+        if self.classes > 2:
+            return np.eye(self.classes)[np.asarray(self.labels(examples), dtype=int)]
         labels = np.asarray(self.labels(examples), dtype=float)
         return labels if self.bounds is None else (labels - self.bounds[0]) / (self.bounds[1] - self.bounds[0])
 
@@ -201,7 +223,10 @@ class PairFilesTask(PairTask):
         return np.minimum((self.targets(examples) * 5).astype(int), 4).tolist()
 
     def with_labels(self, examples: Sequence[Pair], labels: Sequence[int]) -> list[Pair]:
-        """Raises ValueError for graded labels (pseudo-labels are 0/1); else :meth:`common.task.Task.with_labels`."""
+        """Raises ValueError for graded labels or 3+ classes (pseudo-labels are 0/1); else
+        :meth:`common.task.Task.with_labels`."""
+        if self.classes > 2:
+            raise ValueError(f"pseudo-labels are 0/1 labels; {self.classes} classes (--label-values) are not built")
         if self.bounds is not None:
             raise ValueError("pseudo-labels are 0/1 labels; graded labels (--label-range) learn from a teacher by "
                              "--distill-from")
@@ -249,6 +274,8 @@ class PairFilesTask(PairTask):
         ``state`` None tunes ``t`` on these rows (for F1 when the metric is ``f1``, else for accuracy);
         otherwise ``state["threshold"]`` decides (tuned beforehand, e.g. on OOF rows). Graded labels: ``score``
         with ``spearman`` and ``pearson`` (scipy.stats; no decision, state ``{}``; NaN for constant ``probs``).
+        3+ classes: (N, C) ``probs``, ``score`` with ``accuracy`` and ``macro_f1`` of the most probable class
+        (:func:`class_scores`; state ``{}``).
 
         Raises:
             RuntimeError: no config loaded yet (see the class docstring).
@@ -262,6 +289,8 @@ class PairFilesTask(PairTask):
             raise RuntimeError("PairFilesTask.score before load_data/load_test: the metric is the run config's")
         if self.bounds is not None:
             return graded_scores(labels, probs, self.metric), {}
+        if self.classes > 2:
+            return class_scores(labels, probs, self.metric), {}
         labels, probs = np.asarray(labels), np.asarray(probs)
         threshold = state["threshold"] if state is not None else self.threshold(labels, probs)
         metrics = binary_scores(labels, probs, threshold)
@@ -281,6 +310,8 @@ class PairFilesTask(PairTask):
         Graded labels: the score ``lo + P * (hi - lo)`` (``--submission-value label``: rounded to a whole number)."""
         if config.graded_range() is not None:
             return self.write_graded(config, test, probs, name)
+        if config.num_classes() > 2:
+            return self.write_classes(config, test, probs, name)
         probability = config.submission_value == "probability" or (config.submission_value == "auto"
                                                                    and config.metric == "auc")
         label_values = [v.strip() for v in config.label_values.split(",")]
@@ -291,6 +322,22 @@ class PairFilesTask(PairTask):
         rows = write_pair_submission(path, config.submission_format, [p.key for p in test], values,
                                      config.submission_id_column, config.submission_label_column,
                                      None if probability else label_values)
+        return {"submission": str(path), "rows": rows}
+
+    def write_classes(self, config: PairFilesConfig, test: list[Pair], probs: np.ndarray, name: str) -> dict:
+        """The submission of 3+ classes: each pair's most probable class, as its ``--label-values`` value.
+
+        Raises:
+            ValueError: ``probs`` not (N, C) for the config's C classes.
+        """
+        values, probs = config.label_names(), np.asarray(probs, dtype=float)
+        if probs.shape != (len(test), len(values)):
+            raise ValueError(f"probabilities of shape {probs.shape} for {len(test)} test pairs of {len(values)} "
+                             "classes (--label-values)")
+        path = Path(config.submission_dir) / f"{name}{EXTENSIONS[config.submission_format]}"
+        rows = write_pair_submission(path, config.submission_format, [p.key for p in test],
+                                     [values[k] for k in probs.argmax(axis=1)], config.submission_id_column,
+                                     config.submission_label_column, values)
         return {"submission": str(path), "rows": rows}
 
     def write_graded(self, config: PairFilesConfig, test: list[Pair], probs: np.ndarray, name: str) -> dict:
@@ -309,6 +356,24 @@ class PairFilesTask(PairTask):
                                      config.submission_id_column, config.submission_label_column, labels, bounds)
         return {"submission": str(path), "rows": rows}
 
+
+
+def class_scores(labels: np.ndarray, probs: np.ndarray, metric: str) -> dict[str, float]:
+    """``{"score": the metric's, "accuracy", "macro_f1"}`` of the most probable class of (N, C) ``probs`` against (N,)
+    class labels 0..C-1 (scikit-learn's ``accuracy_score`` and ``f1_score(average="macro")`` over all C classes: a
+    class neither present nor predicted counts 0).
+
+    Raises:
+        ValueError: ``probs`` not (N, C) for the (N,) labels.
+    """
+    labels, probs = np.asarray(labels, dtype=int), np.asarray(probs, dtype=float)
+    if probs.ndim != 2 or len(probs) != len(labels):
+        raise ValueError(f"class probabilities of shape {probs.shape} for {len(labels)} labels, expected (N, C)")
+    predicted = probs.argmax(axis=1)
+    metrics = {"accuracy": float(accuracy_score(labels, predicted)),
+               "macro_f1": float(f1_score(labels, predicted, labels=np.arange(probs.shape[1]), average="macro",
+                                          zero_division=0))}
+    return {"score": metrics[metric], **metrics}
 
 
 def graded_scores(labels: np.ndarray, probs: np.ndarray, metric: str) -> dict[str, float]:

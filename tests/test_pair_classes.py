@@ -1,0 +1,245 @@
+"""``--task pair --label-values a,b,c``: three or more classes (an NLI contest, KUAKE-QQR). The reader and the
+options' errors, macro-F1 against its formula, every class's probability from the model, the multinomial
+TF-IDF / gbm / stack fits against their optimality condition, Caruana on class probabilities against the 0/1 case,
+the soft loss of class probabilities against the 0/1 one, and train -> predict -> k-fold -> TF-IDF -> ensemble ->
+student -> held-out scores on the first rows of Chinese STS-B read as 6 classes (examples/sts_b_classes.toml)."""
+
+import numpy as np
+import pytest
+import torch
+from sklearn.linear_model import LogisticRegression
+
+from common.commands.args import compound_config
+from common.data_files import DataFileError
+from common.distillation import distillation_loss, soft_cross_entropy
+from common.ensemble import apply_stack, caruana_select, cross_fit, fit_stack, load_member
+from common.pair_classifier import PairPredictStep
+from common.pseudo_labels import PseudoLabelConfig
+from common.soft_labels import check_targets, class_probabilities, fit_soft
+from competitions.pair.config import PairFilesConfig
+from competitions.pair.data import read_pair_file
+from competitions.pair.task import TASK
+from tests.test_pair_graded import TINY, needs_stsb, stsb_tree, write
+
+NLI = "entailment,neutral,contradiction"
+CLASSES_TOML = "competitions/pair/examples/sts_b_classes.toml"
+
+
+def classes(**fields) -> PairFilesConfig:
+    return PairFilesConfig(**{"text_a_column": "0", "text_b_column": "1", "label_column": "2", "label_values": NLI,
+                              "metric": "macro_f1", **fields})
+
+
+def test_label_values_name_the_classes_in_order_and_others_name_file_and_line(tmp_path):
+    pairs = read_pair_file(write(tmp_path / "a.tsv", "a\tb\tneutral\nc\td\tentailment\ne\tf\tContradiction\n"),
+                           classes(), True, "train")
+    assert [p.label for p in pairs] == [1, 0, 2]  # a label in another case is the same label
+    numbers = read_pair_file(write(tmp_path / "n.tsv", "a\tb\t2.0\nc\td\t0\n"), classes(label_values="0,1,2"),
+                             True, "train")
+    assert [p.label for p in numbers] == [2, 0]
+    TASK.configure(classes())
+    np.testing.assert_array_equal(TASK.targets(pairs), np.eye(3)[[1, 0, 2]])
+    write(tmp_path / "b.tsv", "a\tb\tneutral\nc\td\tunknown\n")
+    with pytest.raises(DataFileError, match=r"b.tsv:2: label 'unknown', expected one of \['entailment', 'neutral', "
+                                            r"'contradiction'\] \(--label-values\)"):
+        read_pair_file(tmp_path / "b.tsv", classes(), True, "train")
+
+
+def test_a_class_absent_from_the_train_file_is_named(tmp_path, caplog):
+    write(tmp_path / "train.tsv", "".join(f"a{i}\tb{i}\t{'entailment' if i % 2 else 'neutral'}\n" for i in range(20)))
+    write(tmp_path / "test.tsv", "x\ty\n")
+    TASK.load_data(classes(data_dir=str(tmp_path), train_file="train.tsv", test_file="test.tsv",
+                           group_by_text=False))
+    assert "no pair labelled 'contradiction': the model is never trained on it" in caplog.text
+
+
+@pytest.mark.parametrize("fields, message", [
+    ({"metric": "f1"}, r"--metric 'f1': expected one of \['accuracy', 'macro_f1'\] of 3 classes \(--label-values\)"),
+    ({"metric": "auc"}, r"--metric 'auc': expected one of \['accuracy', 'macro_f1'\]"),
+    ({"label_values": "0,1", "metric": "macro_f1"}, r"--metric 'macro_f1': expected one of \['accuracy', 'f1', "
+                                                    r"'auc'\]$"),
+    ({"label_values": "a,b,a"}, r"--label-values 'a,b,a': expected .* three or more distinct classes"),
+    ({"label_values": "a,,b"}, r"--label-values 'a,,b'"),
+    ({"label_values": "a"}, r"--label-values 'a'"),
+    ({"submission_value": "probability"}, r"--submission-value probability: 3 classes .* the most probable class"),
+])
+def test_options_of_p1_are_refused_at_start(fields, message):
+    with pytest.raises(ValueError, match=message):
+        classes(**fields)
+
+
+def test_pseudo_labels_are_refused_for_classes():
+    pseudo = compound_config("PseudoPair", PseudoLabelConfig, PairFilesConfig)
+    with pytest.raises(ValueError, match=r"--pseudo-from: pseudo-labels are built for 0/1 labels, not 3 classes"):
+        pseudo(text_a_column="0", text_b_column="1", label_column="2", label_values=NLI, pseudo_from="runs/x")
+    TASK.configure(classes())
+    with pytest.raises(ValueError, match=r"pseudo-labels are 0/1 labels; 3 classes"):
+        TASK.with_labels([], [])
+
+
+def test_accuracy_and_macro_f1_are_of_the_most_probable_class_by_their_formulas():
+    """Macro-F1: the mean over all C classes of 2 TP / (2 TP + FP + FN), a class neither present nor predicted 0."""
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 3, 300)  # class 3 of 4 never occurs
+    probs = rng.dirichlet(np.ones(4), 300)
+    probs[np.arange(150), labels[:150]] += 1  # half the rows predicted right
+    probs /= probs.sum(axis=1, keepdims=True)
+    pairs = [type("P", (), {"label": int(y)})() for y in labels]
+    TASK.configure(classes(label_values="a,b,c,d"))
+    metrics, state = TASK.score(pairs, probs)
+    predicted = probs.argmax(axis=1)
+    f1 = []
+    for c in range(4):
+        tp, fp = np.sum((predicted == c) & (labels == c)), np.sum((predicted == c) & (labels != c))
+        fn = np.sum((predicted != c) & (labels == c))
+        f1.append(2 * tp / (2 * tp + fp + fn) if tp + fp + fn else 0.0)
+    assert state == {} and metrics["accuracy"] == pytest.approx(np.mean(predicted == labels))
+    assert metrics["macro_f1"] == pytest.approx(np.mean(f1)) and metrics["score"] == metrics["macro_f1"]
+    with pytest.raises(ValueError, match=r"class probabilities of shape \(300,\) for 300 labels, expected \(N, C\)"):
+        TASK.score(pairs, probs[:, 0])
+
+
+class FixedLogits(torch.nn.Module):
+    def forward(self, logits, **rest):
+        return type("Out", (), {"logits": logits})()
+
+
+def test_the_model_gives_every_class_probability_and_adjusts_each_post_hoc():
+    logits = torch.tensor([[2.0, 0.0, -1.0], [0.0, 0.5, 0.5]])
+    prior = torch.log(torch.tensor([0.6, 0.3, 0.1]))
+    plain = PairPredictStep()(FixedLogits(), {"logits": logits, "labels": torch.zeros(2)})["prob"]
+    torch.testing.assert_close(plain, torch.softmax(logits, dim=-1))
+    adjusted = PairPredictStep(prior, 1.0)(FixedLogits(), {"logits": logits})["prob"]
+    torch.testing.assert_close(adjusted, torch.softmax(logits - prior, dim=-1))
+    two = PairPredictStep()(FixedLogits(), {"logits": logits[:, :2]})["prob"]
+    torch.testing.assert_close(two, torch.softmax(logits[:, :2], dim=-1)[:, 1])  # 0/1: P(label 1), (B,)
+
+
+def test_soft_class_targets_fit_the_soft_cross_entropy_at_its_optimum():
+    """The multinomial regression fitted by weighted copies minimises C * sum_i CE(y_i, p_i) + |W|^2 / 2, so its
+    gradient C * (P - Y)^T X + W vanishes; one-hot targets give the plain fit; a class absent from the fit's rows
+    has probability 0; rows that do not sum to 1 are refused."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(200, 4))
+    Y = rng.dirichlet(np.ones(3), 200)
+    model = fit_soft(LogisticRegression(C=2.0, tol=1e-10, max_iter=10000), X, Y)
+    P = class_probabilities(model, X, 3)
+    gradient = 2.0 * (P - Y).T @ X + model.coef_  # (C, F)
+    assert np.abs(gradient).max() < 1e-4 and np.abs(2.0 * (P - Y).sum(axis=0)).max() < 1e-4
+    hard = np.eye(3)[rng.integers(0, 3, 200)]
+    plain = LogisticRegression().fit(X, hard.argmax(axis=1))
+    np.testing.assert_array_equal(fit_soft(LogisticRegression(), X, hard).coef_, plain.coef_)
+    two = fit_soft(LogisticRegression(), X, np.eye(3)[rng.integers(0, 2, 200)])  # class 2 never seen
+    probs = class_probabilities(two, X, 3)
+    assert probs.shape == (200, 3) and (probs[:, 2] == 0).all() and np.allclose(probs.sum(axis=1), 1)
+    with pytest.raises(ValueError, match=r"class probabilities summing to 1"):
+        check_targets(Y * 0.5, 200)
+
+
+def test_caruana_on_class_probabilities_selects_as_on_p1_and_the_stack_gives_distributions():
+    """Two classes written as (K, N, 2) [1 - p, p] with the argmax's accuracy select the same members as (K, N) p
+    with accuracy at 1/2; the multinomial stack's cross-fitted OOF rows are distributions."""
+    rng = np.random.default_rng(1)
+    labels = rng.integers(0, 2, 400)
+    P = 1 / (1 + np.exp(-(2 * labels - 1) - rng.normal(0, [[1.0], [1.5], [2.0], [2.5]], (4, 400))))  # (K, N)
+    binary = caruana_select(P, lambda p: np.mean((p >= 0.5) == labels), iterations=20)
+    stacked = np.stack([1 - P, P], axis=-1)  # (K, N, 2)
+    classes_ = caruana_select(stacked, lambda p: np.mean(p.argmax(axis=1) == labels), iterations=20)
+    np.testing.assert_array_equal(binary.counts, classes_.counts)
+    three = np.stack([rng.dirichlet(np.ones(3), 400) for _ in range(3)])  # (K, N, C)
+    y3 = rng.integers(0, 3, 400)
+    three[0, np.arange(400), y3] += 2.0
+    three /= three.sum(axis=-1, keepdims=True)
+    fold = np.arange(400) % 4
+    oof = cross_fit(fold, lambda tr, held: apply_stack(fit_stack(three[:, tr], np.eye(3)[y3[tr]]), three[:, held]))
+    assert oof.shape == (400, 3) and np.allclose(oof.sum(axis=1), 1)
+    assert np.mean(oof.argmax(axis=1) == y3) > 0.9  # the member that knows the class is found
+
+
+def test_the_soft_loss_of_class_probabilities_is_the_0_1_loss_for_two_classes_and_skips_rows_without():
+    torch.manual_seed(0)
+    logits = torch.randn(6, 2)
+    p = torch.rand(6)
+    for temperature in (1.0, 2.0):
+        torch.testing.assert_close(soft_cross_entropy(logits, torch.stack([1 - p, p], dim=-1), temperature),
+                                   soft_cross_entropy(logits, p, temperature))
+    logits3, q = torch.randn(4, 3), torch.softmax(torch.randn(4, 3), dim=-1)
+    q[2] = float("nan")  # a row without a soft target
+    loss = distillation_loss(logits3, None, q, 1.0)
+    keep = [0, 1, 3]
+    expected = -(q[keep] * torch.log_softmax(logits3[keep], dim=-1)).sum(dim=-1).mean()
+    assert loss.item() == pytest.approx(expected.item(), rel=1e-6)
+    with pytest.raises(ValueError, match=r"soft targets of 3 classes for a model of 2"):
+        soft_cross_entropy(logits, q)
+
+
+@needs_stsb
+def test_sts_b_as_six_classes_trains_ensembles_distils_and_scores_held_out(tmp_path, monkeypatch):
+    """examples/sts_b_classes.toml on the first rows of STS-B: a run's saved (N, 6) probabilities give its score and
+    ``predict --run`` gives them again; a k-fold run's OOF rows are distributions; the TF-IDF reference on its folds
+    scores as the ensemble's ``tfidf`` member; the ensemble and a student of it write one grade per test row;
+    the ensemble predicts a new file; bench.pair_heldout scores the submissions' grades."""
+    from bench import pair_heldout
+    from common.commands import cv, ensemble, predict, train
+    from competitions.pair import baseline
+
+    data = stsb_tree(tmp_path / "stsb")
+    flags = ["--task", "pair", "--config", CLASSES_TOML, "--data-dir", str(data),
+             "--submission-dir", str(tmp_path / "sub")]
+    single = train.main([*flags, *TINY, "--run-dir", str(tmp_path / "single")])
+    saved = np.load(tmp_path / "single" / "probabilities.npz")
+    assert saved["valid_probs"].shape == (30, 6) and saved["test_probs"].shape == (20, 6)
+    dev = [int(line.split("\t")[2]) for line in (data / "sts-b-dev.txt").read_text(encoding="utf-8").splitlines()]
+    assert single["valid"]["accuracy"] == pytest.approx(np.mean(saved["valid_probs"].argmax(axis=1) == dev))
+    again = predict.main(["--task", "pair", "--run", str(tmp_path / "single"), "--submission-dir",
+                          str(tmp_path / "sub2")])
+    assert again["valid"] == pytest.approx(single["valid"])
+    run = tmp_path / "cv3"
+    folds = cv.main([*flags, *TINY, "--epochs", "1", "--folds", "3", "--run-dir", str(run)])
+    member = load_member(run)
+    assert folds["complete"] and member.oof.shape == (120, 6) and np.allclose(member.oof.sum(axis=1), 1)
+    reference = baseline.main([*flags[2:], "--folds-from", str(run), "--run-dir", str(tmp_path / "tfidf")])
+    combined = ensemble.main([*flags[:6], "--runs", str(run), "tfidf", "gbm", "--submission-dir",
+                              str(tmp_path / "sub")])
+    assert combined["members"]["tfidf"] == pytest.approx(reference["oof"]["score"])
+    assert load_member(combined["run_dir"]).test.shape == (20, 6)
+    student = train.main([*flags, *TINY, "--distill-from", combined["run_dir"], "--distill-alpha", "1",
+                          "--run-dir", str(tmp_path / "student")])
+    for result in (single, folds, combined, student):
+        lines = open(result["submission"], encoding="utf-8").read().splitlines()
+        assert lines[0] == "id,label" and [line.split(",")[0] for line in lines[1:]] == [str(i) for i in range(20)]
+        assert {line.split(",")[1] for line in lines[1:]} <= set("012345")
+    new = write(tmp_path / "new.tsv", "一个男人在弹吉他。\t一个人在弹吉他。\n狗在跑。\t猫在睡觉。\n")
+    other = predict.main(["--task", "pair", "--run", combined["run_dir"], "--test-file", str(new),
+                          "--submission-dir", str(tmp_path / "sub3")])
+    assert other["rows"] == 2
+
+    monkeypatch.setattr(pair_heldout, "RESULTS", tmp_path / "results")
+    held = pair_heldout.main(["--labels-file", str(data / "sts-b-test.txt"), "--runs", str(tmp_path / "tfidf"),
+                              str(tmp_path / "single"), combined["run_dir"], "--rounds", "20", "--name", "pytest"])
+    grades = [line.split("\t")[2] for line in (data / "sts-b-test.txt").read_text(encoding="utf-8").splitlines()]
+    submitted = [line.split(",")[1] for line in open(combined["submission"], encoding="utf-8").read().splitlines()[1:]]
+    assert held["runs"][combined["run_dir"]]["accuracy"] == pytest.approx(
+        np.mean([a == b for a, b in zip(grades, submitted)]))
+
+
+@pytest.mark.slow  # 40 s; the fast suite's 2-process pair runs (0/1, graded) share every path but the (B, C) gather
+@needs_stsb
+def test_classes_train_the_same_under_2_processes_as_under_1(tmp_path):
+    """(B, 6) probabilities gathered from 2 processes at half the batch give 1 process's per-epoch macro-F1, loss and
+    probabilities (tests/test_distributed.py's parity check)."""
+    from tests.distributed import describe, launch, result_lines
+    from tests.test_distributed import EFFECTIVE_BATCH, TINY as NO_DROPOUT, Run, assert_same_training
+
+    data = stsb_tree(tmp_path / "stsb", train=96, dev=32)  # whole effective batches: no repeated rows
+    runs = []
+    for n in (1, 2):
+        base = tmp_path / f"p{n}"
+        proc = launch(["common.commands.train", "--task", "pair", "--config", CLASSES_TOML, "--data-dir", str(data),
+                       *NO_DROPOUT, "--max-length", "32", "--batch-size", str(EFFECTIVE_BATCH // n),
+                       "--run-dir", str(base / "run"), "--submission-dir", str(base / "sub")], n)
+        assert proc.returncode == 0 and len(result_lines(proc.stdout)) == 1, describe(proc)
+        runs.append(Run(proc, base, []))
+    assert "macro_f1" in runs[0].history()[0]
+    assert_same_training(*runs)
+    assert np.load(runs[0].run_dir / "probabilities.npz")["test_probs"].shape == (20, 6)
