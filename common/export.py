@@ -272,7 +272,8 @@ class NerLogits(nn.Module):
 def decision(run_dir: Path) -> dict[str, Any]:
     """How the run's submission turns the graph's logits into labels, which the graph does not hold: its
     ``thresholds.json`` (tuned on validation rows), ``tta_swap`` (P the mean over both text orders: two
-    passes of the graph) and ``posthoc_tau`` (``logits - tau * log prior`` of its ``label_prior.json``)."""
+    passes of the graph), ``posthoc_tau`` (``logits - tau * log prior`` of its ``label_prior.json``) and a pair
+    contest's ``label_values`` (logit i is the i-th value's; ``label_range`` instead: P scales to a graded score)."""
     out: dict[str, Any] = {}
     for name, key in (("thresholds.json", "thresholds"), ("label_prior.json", "log_prior")):
         try:
@@ -284,6 +285,10 @@ def decision(run_dir: Path) -> dict[str, Any]:
     except (OSError, ValueError):
         config = {}
     out.update({k: config[k] for k in ("tta_swap", "posthoc_tau") if k in config})
+    if config.get("label_range"):
+        out["label_range"] = config["label_range"]
+    elif "label_values" in config:
+        out["label_values"] = [v.strip() for v in str(config["label_values"]).split(",")]
     return out
 
 

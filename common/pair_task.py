@@ -80,16 +80,11 @@ class PairTask(Task):
     def text_pairs(self, examples: Sequence) -> list[tuple]:
         return list(zip(*self.texts(examples)))  # folds keep pairs that share a text together
 
-    def num_classes(self, config: Any) -> int:
-        """C, the classifier's outputs: 2 (a 0/1 task; P(label 1) is predicted). A task of C > 2 classes returns C,
-        and its probabilities are (N, C) (:class:`common.pair_classifier.PairPredictStep`)."""
-        return 2
-
     def build(self, config: Any, run_dir: Path, train: list, data: Splits) -> Model:
         first, second = self.texts(train)
         return build_pair_model(config, run_dir, [t for pair in zip(first, second) for t in pair],
                                 self.labels(train), self.conditions(train), self.num_conditions,
-                                self.num_classes(config))
+                                self.num_classes(config))  # C outputs; (N, C) probabilities when C > 2
 
     def load(self, config: Any, run_dir: Path) -> Model:
         return load_pair_model(config, run_dir, self.num_conditions, self.num_classes(config))

@@ -193,10 +193,15 @@ def task_info(task: str, folders: Sequence[Path] = ()) -> TaskInfo:
     if cls is None:
         return info
     from common.cv import CVConfig
+    from common.distillation import DistillConfig
     from common.hpo import TuneConfig
+    from common.pseudo_labels import PseudoLabelConfig
 
-    kfold = {**_jsonable(dataclasses.asdict(CVConfig())), **base}
-    info.defaults = {"single run": base, "k-fold": kfold, "ensemble": kfold,
+    # the commands' own options beside the task's (train: a student's; cv: pseudo-labels and students too)
+    student = {**_jsonable(dataclasses.asdict(DistillConfig())), **base}
+    kfold = {**_jsonable(dataclasses.asdict(CVConfig())), **_jsonable(dataclasses.asdict(PseudoLabelConfig())),
+             **student}
+    info.defaults = {"single run": student, "k-fold": kfold, "ensemble": kfold,
                      "tune": {**_jsonable(dataclasses.asdict(TuneConfig())), **base}, "other": base}
     return info
 

@@ -171,7 +171,8 @@ class Task:
         score, ``--task pair --label-range``) maps each to [0, 1], and a model of P is fitted to
         it as a soft target (cross-entropy against ``[1 - y, y]``, as sentence-transformers'
         cross-encoder is trained on STS-B scores / 5). Classical members fit it the same way
-        (:func:`common.soft_labels.fit_soft`).
+        (:func:`common.soft_labels.fit_soft`). A task of C > 2 classes (``--task pair`` with three or more
+        ``--label-values``) returns (N, C) one-hot rows, and its probabilities are (N, C).
         """
         return np.asarray(self.labels(examples), dtype=float)
 
@@ -227,6 +228,11 @@ class Task:
         if swapped is None:
             raise ValueError(f"--tta-swap: task {self.name} has no symmetric text pairs (Task.swapped)")
         return swapped
+
+    def num_classes(self, config: Any) -> int:
+        """C, the classes the task's model tells apart: 2 (0/1 labels, probabilities (N,) of label 1; graded labels
+        too). A task of C > 2 classes (``--task pair --label-values a,b,c``) returns C: its probabilities are (N, C)."""
+        return 2
 
     def strata(self, examples: Sequence) -> list:
         """(N,) keys the k-fold split balances (default: the label)."""

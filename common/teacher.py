@@ -112,11 +112,13 @@ class Teacher(Member):
                              "the teacher on this data")
 
 
-def load_teacher(run_dir: str | Path) -> Teacher:
+def load_teacher(run_dir: str | Path, num_classes: int = 2) -> Teacher:
     """Read a finished k-fold or ensemble run (see the module docstring for ``per_fold``).
 
     Args:
         run_dir: the run folder.
+        num_classes: C of the student's task (:meth:`common.task.Task.num_classes`): a teacher of 0/1 labels
+            predicts (N,) P(label 1), one of C > 2 classes (N, C); another kind is refused.
 
     Raises:
         FileNotFoundError: ``oof.npz`` / ``test_predictions.npz`` missing.
@@ -125,6 +127,10 @@ def load_teacher(run_dir: str | Path) -> Teacher:
     """
     run_dir = Path(run_dir)
     member = load_member(run_dir)
+    classes = member.oof.shape[1] if member.oof.ndim == 2 else 2
+    if classes != num_classes:
+        raise ValueError(f"{run_dir}: a teacher of {classes} classes for a run of {num_classes} (--label-values): "
+                         "its probabilities are of other labels")
     teacher = Teacher(run_dir, member.ids, member.labels, member.fold.astype(np.int64), member.oof,
                       member.test_ids, member.test, member.per_fold, test_digest=member.test_digest)
     report = run_dir / ENSEMBLE_FILE

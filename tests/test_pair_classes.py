@@ -4,6 +4,8 @@ TF-IDF / gbm / stack fits against their optimality condition, Caruana on class p
 the soft loss of class probabilities against the 0/1 one, and train -> predict -> k-fold -> TF-IDF -> ensemble ->
 student -> held-out scores on the first rows of Chinese STS-B read as 6 classes (examples/sts_b_classes.toml)."""
 
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -45,12 +47,13 @@ def test_label_values_name_the_classes_in_order_and_others_name_file_and_line(tm
         read_pair_file(tmp_path / "b.tsv", classes(), True, "train")
 
 
-def test_a_class_absent_from_the_train_file_is_named(tmp_path, caplog):
+def test_a_class_absent_from_the_train_file_and_swapped_pairs_are_named(tmp_path, caplog):
     write(tmp_path / "train.tsv", "".join(f"a{i}\tb{i}\t{'entailment' if i % 2 else 'neutral'}\n" for i in range(20)))
     write(tmp_path / "test.tsv", "x\ty\n")
     TASK.load_data(classes(data_dir=str(tmp_path), train_file="train.tsv", test_file="test.tsv",
-                           group_by_text=False))
+                           group_by_text=False, tta_swap=True))
     assert "no pair labelled 'contradiction': the model is never trained on it" in caplog.text
+    assert "--tta-swap with 3 classes: the pair (b, a) is given a's label for (a, b)" in caplog.text
 
 
 @pytest.mark.parametrize("fields, message", [
@@ -62,10 +65,27 @@ def test_a_class_absent_from_the_train_file_is_named(tmp_path, caplog):
     ({"label_values": "a,,b"}, r"--label-values 'a,,b'"),
     ({"label_values": "a"}, r"--label-values 'a'"),
     ({"submission_value": "probability"}, r"--submission-value probability: 3 classes .* the most probable class"),
+    ({"metric_for_best_model": "f1"}, r"--metric-for-best-model 'f1': expected one of \['score', 'accuracy', "
+                                      r"'macro_f1'\] or a loss"),
 ])
 def test_options_of_p1_are_refused_at_start(fields, message):
     with pytest.raises(ValueError, match=message):
         classes(**fields)
+
+
+def test_a_teacher_of_other_classes_is_refused_and_an_export_names_the_classes(tmp_path):
+    from common.export import decision
+    from common.teacher import load_teacher
+
+    ids, test_ids = np.array(["train:0", "train:1"]), np.array(["test:0"])
+    # a 0/1 k-fold run: (N,) P(label 1)
+    np.savez(tmp_path / "oof.npz", ids=ids, labels=np.array([0, 1]), fold=np.array([0, 1]), oof=np.array([.2, .7]))
+    np.savez(tmp_path / "test_predictions.npz", test_ids=test_ids, test=np.array([.5]), per_fold=np.array([[.4], [.6]]))
+    assert load_teacher(tmp_path, 2).oof.shape == (2,)
+    with pytest.raises(ValueError, match=r"a teacher of 2 classes for a run of 3 \(--label-values\)"):
+        load_teacher(tmp_path, 3)
+    (tmp_path / "config.json").write_text(json.dumps({"label_values": NLI, "label_range": ""}), encoding="utf-8")
+    assert decision(tmp_path)["label_values"] == ["entailment", "neutral", "contradiction"]
 
 
 def test_pseudo_labels_are_refused_for_classes():

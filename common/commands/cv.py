@@ -184,7 +184,7 @@ def round_one(task, path: str, config, run_dir: Path, pool: list, test: list, gr
         ValueError: other ids, folds, labelled rows or test ids than the teacher's (one line).
         FileNotFoundError: not a finished k-fold or ensemble run.
     """
-    teacher = load_teacher(path)
+    teacher = load_teacher(path, task.num_classes(config))
     ids = np.asarray(task.ids(pool), dtype=str)
     saved = run_dir / "folds.json"
     if saved.is_file():

@@ -353,8 +353,8 @@ def ensemble(task: Task, members: list[Member], scorer: Callable[[np.ndarray], C
         groups, test_groups: (N,) and (M,) optional group ids for the stack.
         args: ``method``, ``iterations``, ``patience``, ``init_max``, ``stack_C``, ``metric_for_best_model``
             (the score Caruana climbs and ``auto`` compares; empty: the task's metric).
-        targets: (N,) what the stack fits, in [0, 1] (``Task.targets`` of the pool); None: the members'
-            labels (0/1 tasks).
+        targets: (N,) what the stack fits, in [0, 1] (``Task.targets`` of the pool; (N, C) one-hot rows of C > 2
+            classes); None: the members' labels (0/1 tasks).
 
     Raises:
         ValueError: ``metric_for_best_model`` names a score the task does not compute; targets outside [0, 1].

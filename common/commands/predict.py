@@ -155,6 +155,11 @@ def probabilities(task: Task, config: Any, model: Model, examples: list, acceler
     return (probs[:n] + probs[n:]) / 2
 
 
+def no_rows(probs: np.ndarray) -> np.ndarray:
+    """(0,) or (0, C): no validation rows, shaped as ``probs``' rows are."""
+    return np.zeros((0,) + np.shape(probs)[1:])
+
+
 def save_probabilities(path: Path, task: Task, valid: list, valid_probs: np.ndarray, test: list,
                        test_probs: np.ndarray) -> None:
     """Probabilities with their ids (``valid_keys``, ``test_ids``), for blending and ensembling, and the ids the
@@ -353,7 +358,7 @@ def predict_run(task: Task, run_dir: str | Path, data_dir: str | None = None, te
                                                              "submission": written.get("submission")})
         elif not own_data:  # another test file or data folder: its probabilities beside its submission
             save_probabilities(Path(written["submission"]).with_suffix(".probabilities.npz"), task, [],
-                               np.zeros(0), test, test_probs)
+                               no_rows(test_probs), test, test_probs)
     written = broadcast_from_main(written)
     result.update(written)
     if outputs is not None:
@@ -448,7 +453,7 @@ def saved_kfold_submission(task: Task, run_dir: Path, config: Any, start: float)
         written = task.write_submission(config, data.test, test_probs, thresholds, name)
         beside = Path(written["submission"]).with_suffix(".probabilities.npz")
         if beside.is_file():  # left by a prediction of the file while it was edited: now of this submission
-            save_probabilities(beside, task, [], np.zeros(0), data.test, test_probs)
+            save_probabilities(beside, task, [], no_rows(test_probs), data.test, test_probs)
     result: dict[str, Any] = {"cv": metrics, "thresholds": thresholds, "run_dir": str(run_dir),
                               **broadcast_from_main(written), "missing": data.missing,
                               "predict_seconds": round(time.time() - start, 1)}
@@ -634,7 +639,7 @@ def predict_kfold_run(task: Task, run_dir: str | Path, data_dir: str | None = No
                                         test_file)
         if other_test:
             save_probabilities(Path(written["submission"]).with_suffix(".probabilities.npz"), task, [],
-                               np.zeros(0), test, test_probs)
+                               no_rows(test_probs), test, test_probs)
     result.update(broadcast_from_main(written))
     result.update(missing=data.missing, predict_seconds=round(time.time() - start, 1))
     return result

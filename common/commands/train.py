@@ -196,7 +196,7 @@ def student_targets(task: Task, config: Any, data: Splits) -> tuple[SoftTargets,
     """
     if not task.soft_targets:
         raise ValueError(f"task {task.name} does not train on soft targets (--distill-from needs a PairTask task)")
-    teacher = load_teacher(config.distill_from)
+    teacher = load_teacher(config.distill_from, task.num_classes(config))
     teacher.check_test(task.ids(data.test), task.examples_digest(data.test))
     pool = task.cv_pool(config, data)
     if getattr(config, "limit", 0) and not np.array_equal(np.asarray(task.ids(pool), dtype=str), teacher.ids):

@@ -111,7 +111,7 @@ class PairFilesConfig(SmallPairModelDefaults, TrainConfig, LogitAdjustmentConfig
     def __post_init__(self) -> None:
         """Raises ValueError: an unknown metric, file or submission format, columns that mix names and positions,
         label values that are not two, one name for both submission columns, a test-like split beside a dev file,
-        a header to skip with columns by name;
+        a header to skip with columns by name, a ``--metric-for-best-model`` the validation does not score;
         a label range that is not two finite numbers lo < hi, a metric of the other kind of labels, or graded labels
         with what needs 0/1 labels (logit adjustment in training or post hoc, pseudo-labels), with a distillation
         temperature other than 1, or with whole-grade submissions of a range holding no whole number; three or
@@ -129,6 +129,10 @@ class PairFilesConfig(SmallPairModelDefaults, TrainConfig, LogitAdjustmentConfig
             raise ValueError(f"--valid-from-shift {self.valid_from_shift}: the dev file {self.dev_file!r} validates; "
                              "a test-like split is drawn from the train file without one (--dev-file '')")
         metrics = GRADED_METRICS if graded else CLASS_METRICS if classes else METRICS
+        chosen = getattr(self, "metric_for_best_model", "")
+        if chosen and not chosen.endswith("loss") and chosen not in ("score", *metrics):
+            raise ValueError(f"--metric-for-best-model {chosen!r}: expected one of {['score', *metrics]} or a loss "
+                             f"(the validation scores of --metric {self.metric})")
         for name, allowed in (("metric", metrics), ("file_format", FORMATS),
                               ("submission_format", SUBMISSION_FORMATS), ("submission_value", SUBMISSION_VALUES)):
             if getattr(self, name) not in allowed:

@@ -106,6 +106,10 @@ class PairFilesTask(PairTask):
             raise ValueError(f"{train_path}: every pair is labelled {only!r}; a 0/1 classifier needs both labels "
                              "(--label-column, --label-values)")
         absent = [v for i, v in enumerate(config.label_names()) if self.classes > 2 and i not in self.labels(labelled)]
+        swaps = [f"--{k.replace('_', '-')}" for k in ("tta_swap", "pair_swap_prob") if getattr(config, k, 0)]
+        if self.classes > 2 and swaps and process_state().is_main_process:
+            logger.warning("%s with %d classes: the pair (b, a) is given a's label for (a, b); right for a symmetric "
+                           "label, wrong for a directional one (NLI's entailment)", " and ".join(swaps), self.classes)
         if absent and process_state().is_main_process:
             logger.warning("%s: no pair labelled %s: the model is never trained on %s (--label-values %s)",
                            train_path, " or ".join(map(repr, absent)), "it" if len(absent) == 1 else "them",
