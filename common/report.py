@@ -197,8 +197,9 @@ def task_info(task: str, folders: Sequence[Path] = ()) -> TaskInfo:
     from common.hpo import TuneConfig
     from common.pseudo_labels import PseudoLabelConfig
 
-    # the commands' own options beside the task's (train: a student's; cv: pseudo-labels and students too)
-    student = {**_jsonable(dataclasses.asdict(DistillConfig())), **base}
+    # the shared commands' own options beside a Task's (train: a student's; cv: pseudo-labels and students too);
+    # NER and power-term mining have their own commands
+    student = base if task in OTHER_CONFIGS else {**_jsonable(dataclasses.asdict(DistillConfig())), **base}
     kfold = {**_jsonable(dataclasses.asdict(CVConfig())), **_jsonable(dataclasses.asdict(PseudoLabelConfig())),
              **student}
     info.defaults = {"single run": student, "k-fold": kfold, "ensemble": kfold,

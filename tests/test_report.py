@@ -46,6 +46,7 @@ def _snapshot(folder):
 
 
 def test_config_diff_against_the_dataclass_defaults():
+    from common.distillation import DistillConfig
     from competitions.afqmc.config import AfqmcConfig
 
     defaults = json.loads(json.dumps(dataclasses.asdict(AfqmcConfig())))
@@ -55,7 +56,9 @@ def test_config_diff_against_the_dataclass_defaults():
         ("epochs", 3, 1), ("gone", report.MISSING_DEFAULT, 5), ("learning_rate", defaults["learning_rate"], 1e-3)]
     assert report.config_diff(defaults, defaults) == []
     info = report.task_info("afqmc")
-    assert info.metric_name == "accuracy" and info.defaults["single run"] == defaults
+    student = json.loads(json.dumps(dataclasses.asdict(DistillConfig())))  # train's student options
+    assert info.metric_name == "accuracy" and info.defaults["single run"] == {**student, **defaults}
+    assert info.defaults["k-fold"]["pseudo_from"] == ""  # cv's pseudo-label options too
     assert info.defaults["k-fold"]["folds"] == 5 and info.defaults["tune"]["trials"] == 20  # CVConfig, TuneConfig
     assert report.task_info("ner").defaults["single run"]["head"] == "egp"  # NER's own config class
     assert report.task_info("no-such-task").defaults == {}  # unknown: configs shown whole
