@@ -75,6 +75,67 @@ def iter_json_objects(path: str | Path, error: type[Exception] = DataFileError) 
         yield where, row
 
 
+def starts_json_array(path: str | Path) -> bool:
+    """Whether the file's first character other than whitespace (and a UTF-8 byte-order mark) is ``[``: one JSON
+    array of objects (CBLUE's files) rather than JSON lines. Reads at most the first 64 KiB."""
+    with Path(path).open("rb") as f:
+        head = f.read(65536).removeprefix(b"\xef\xbb\xbf").lstrip()
+    return head.startswith(b"[")
+
+
+def iter_json_array(path: str | Path, error: type[Exception] = DataFileError) -> Iterator[tuple[str, dict[str, Any]]]:
+    """``("file:line", object)`` for every element of a file holding one JSON array of objects (``[{...}, {...}]``,
+    over any number of lines); ``line`` is where the element starts.
+
+    Raises:
+        FileNotFoundError: no file.
+        error: invalid UTF-8, text that is not one JSON array (naming the line where it breaks), an element that is
+            not an object, or text after the array.
+    """
+    path = Path(path)
+    data = path.read_bytes().removeprefix(b"\xef\xbb\xbf")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        line = data.count(b"\n", 0, err.start) + 1
+        raise error(f"{path}:{line}: invalid UTF-8 at byte {err.start} of the file") from None
+    decoder, pos, end = json.JSONDecoder(), 0, len(text)
+
+    def skip(i: int) -> int:
+        while i < end and text[i] in " \t\r\n":
+            i += 1
+        return i
+
+    def where(i: int) -> str:
+        return f"{path}:{text.count(chr(10), 0, i) + 1}"
+
+    pos = skip(pos)
+    if not text.startswith("[", pos):
+        raise error(f"{where(pos)}: expected a JSON array of objects ('[')")
+    pos = skip(pos + 1)
+    if text.startswith("]", pos):
+        pos = skip(pos + 1)
+    else:
+        while True:
+            try:
+                obj, after = decoder.raw_decode(text, pos)
+            except json.JSONDecodeError as err:
+                raise error(f"{where(err.pos)}: not valid JSON ({err.msg})") from None
+            if not isinstance(obj, dict):
+                raise error(f"{where(pos)}: expected a JSON object, got {type(obj).__name__}")
+            yield where(pos), obj
+            pos = skip(after)
+            if text.startswith(",", pos):
+                pos = skip(pos + 1)
+                continue
+            if text.startswith("]", pos):
+                pos = skip(pos + 1)
+                break
+            raise error(f"{where(pos)}: expected ',' or ']' after an element of the JSON array")
+    if pos < end:
+        raise error(f"{where(pos)}: text after the JSON array")
+
+
 def count_lines(path: str | Path, trailing_blank: bool = True) -> int:
     """Number of lines of a text file (the last one may lack its newline); without ``trailing_blank``, the
     blank lines ending the file are not counted (the records :func:`iter_record_lines` reads)."""

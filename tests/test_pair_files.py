@@ -73,7 +73,17 @@ def test_three_formats_read_the_same_pairs(tmp_path):
     ("a.jsonl", '{"sentence1": "a", "label": 0}\n', {}, r"a.jsonl:1: no key 'sentence2'"),
     ("a.jsonl", '{"sentence1": null, "sentence2": "b", "label": 0}\n', {}, r"a.jsonl:1: 'sentence1' is null"),
     ("a.jsonl", '{"sentence1": ["x"], "sentence2": "b", "label": 0}\n', {}, r"a.jsonl:1: 'sentence1' is \["),
-    ("a.jsonl", "[1, 2]\n", {}, r"a.jsonl:1: expected a JSON object.*JSON lines"),
+    ("a.jsonl", "[1, 2]\n", {}, r"a.jsonl:1: expected a JSON object, got int"),
+    # one JSON array of objects (CBLUE's files): the line where the element starts, or where the JSON breaks
+    ("a.json", '[\n {"sentence1": "a", "sentence2": "b", "label": 0},\n {"sentence1": "c",\n  "label": 1}\n]\n', {},
+     r"a.json:3: no key 'sentence2'"),
+    ("a.json", '[\n {"sentence1": "a", "sentence2": "b", "label": 0},\n {"sentence1": "c" "sentence2": "d"}\n]', {},
+     r"a.json:3: not valid JSON \(Expecting ',' delimiter\)"),
+    ("a.json", '[{"sentence1": "a", "sentence2": "b", "label": 0},\n "x"]', {}, r"a.json:2: expected a JSON object, got str"),
+    ("a.json", '[{"sentence1": "a", "sentence2": "b", "label": 0}\n{"sentence1": "c"}]', {},
+     r"a.json:2: expected ',' or ']' after an element"),
+    ("a.json", '[{"sentence1": "a", "sentence2": "b", "label": 0}]\n[]', {}, r"a.json:2: text after the JSON array"),
+    ("a.json", "[]\n", {}, r"a.json: no pairs"),
     ("a.csv", "sentence1,sentence2,label\ra,b,1\r", {}, r"a.csv:\d+: new-line character seen"),
     ("a.csv", "sentence1,sentence2,label\n", {}, r"a.csv: no pairs"),
     # an unquoted delimiter in a text shifts the later cells: the row is refused, not read shifted
@@ -89,6 +99,21 @@ def test_three_formats_read_the_same_pairs(tmp_path):
 def test_bad_rows_name_file_line_and_what_was_expected(tmp_path, name, text, fields, message):
     with pytest.raises(DataFileError, match=message):
         read_pair_file(write(tmp_path / name, text), config(**fields), True, "train")
+
+
+def test_a_json_array_of_objects_reads_as_its_json_lines_do(tmp_path):
+    """CBLUE's KUAKE-QQR files: one indented JSON array (a byte-order mark first), string labels of three classes;
+    the same pairs, ids and labels as the same objects a line."""
+    rows = [{"id": "s1", "query1": "头痛怎么办", "query2": "头疼怎么缓解", "label": "2"},
+            {"id": "s2", "query1": "感冒吃什么", "query2": "发烧吃什么药", "label": "0"}]
+    array = tmp_path / "train.json"
+    array.write_bytes(b"\xef\xbb\xbf" + json.dumps(rows, ensure_ascii=False, indent=2).encode("utf-8"))
+    lines = write(tmp_path / "train.jsonl", "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
+    qqr = config(text_a_column="query1", text_b_column="query2", id_column="id", label_values="0,1,2")
+    for labelled in (True, False):
+        assert read_pair_file(array, qqr, labelled, "x") == read_pair_file(lines, qqr, labelled, "x")
+    assert [(p.label, p.key) for p in read_pair_file(array, qqr, False, "test")] == [(None, "s1"), (None, "s2")]
+    assert [p.label for p in read_pair_file(array, qqr, True, "train")] == [2, 0]
 
 
 def test_ids_are_read_from_the_test_file_only(tmp_path):

@@ -37,7 +37,8 @@ class PairFiles:
     train_file: str = "train.tsv"  # labelled pairs, relative to data_dir (or absolute)
     dev_file: str = ""  # labelled validation pairs; empty: a stratified valid_fraction of the train file
     test_file: str = "test.tsv"  # the submission's pairs (a label column, if present, is ignored)
-    file_format: str = "auto"  # auto (by extension: .csv, .json/.jsonl, else tsv) | tsv | csv | jsonl
+    # auto (by extension: .csv, .json/.jsonl, else tsv) | tsv | csv | jsonl (JSON lines, or one JSON array of objects)
+    file_format: str = "auto"
     text_a_column: str = "sentence1"
     text_b_column: str = "sentence2"
     label_column: str = "label"

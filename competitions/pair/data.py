@@ -3,7 +3,8 @@
     read_pair_file(path, files, labelled=True, split="train") -> [Pair(a, b, label, id, key, row), ...]
 
 TSV lines are split on tabs with no quoting (Chinese text holds quote marks); CSV follows
-RFC 4180 quoting (Python's ``csv``); JSON lines are one object a line. A UTF-8 byte-order
+RFC 4180 quoting (Python's ``csv``); JSON lines are one object a line, and a ``.json`` file may instead hold one
+JSON array of objects (CBLUE's KUAKE-QQR and CHIP-STS files), its rows' lines where each object starts. A UTF-8 byte-order
 mark is ignored. Every malformed row stops the read with ``file:line: what was found,
 what was expected`` (:class:`common.data_files.DataFileError`).
 """
@@ -18,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-from common.data_files import DataFileError, iter_json_objects, iter_lines
+from common.data_files import DataFileError, iter_json_array, iter_json_objects, iter_lines, starts_json_array
 from competitions.pair.config import PairFiles
 
 logger = logging.getLogger(__name__)
@@ -89,12 +90,9 @@ def _rows(path: Path, fmt: str, columns: list[str], skip_header: bool = False,
     is, is refused too: that file has no header, and a pair would be lost (the submission one row short, every
     position id off by one). Any other skipped row that is not of column-name-like words is named in a warning.
     """
-    if fmt == "jsonl":
-        try:
-            for where, obj in iter_json_objects(path):
-                yield where, {c: obj[c] for c in columns if c in obj}
-        except DataFileError as err:
-            raise DataFileError(f"{err} (--task pair reads JSON lines: one object a line, not a JSON array)") from None
+    if fmt == "jsonl":  # JSON lines, or one JSON array of objects (CBLUE's files)
+        for where, obj in (iter_json_array if starts_json_array(path) else iter_json_objects)(path):
+            yield where, {c: obj[c] for c in columns if c in obj}
         return
     lines = (line for _, line in iter_lines(path))
     reader = csv.reader(lines, delimiter="\t" if fmt == "tsv" else ",",
