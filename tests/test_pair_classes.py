@@ -64,7 +64,7 @@ def test_a_class_absent_from_the_train_file_and_swapped_pairs_are_named(tmp_path
     ({"label_values": "a,b,a"}, r"--label-values 'a,b,a': expected .* three or more distinct classes"),
     ({"label_values": "a,,b"}, r"--label-values 'a,,b'"),
     ({"label_values": "a"}, r"--label-values 'a'"),
-    ({"submission_value": "probability"}, r"--submission-value probability: 3 classes .* the most probable class"),
+    ({"submission_value": "probability"}, r"--submission-value probability: 3 classes .* each row.s class"),
     ({"metric_for_best_model": "f1"}, r"--metric-for-best-model 'f1': expected one of \['score', 'accuracy', "
                                       r"'macro_f1'\] or a loss"),
 ])
@@ -97,25 +97,50 @@ def test_pseudo_labels_are_refused_for_classes():
         TASK.with_labels([], [])
 
 
-def test_accuracy_and_macro_f1_are_of_the_most_probable_class_by_their_formulas():
-    """Macro-F1: the mean over all C classes of 2 TP / (2 TP + FP + FN), a class neither present nor predicted 0."""
-    rng = np.random.default_rng(0)
-    labels = rng.integers(0, 3, 300)  # class 3 of 4 never occurs
-    probs = rng.dirichlet(np.ones(4), 300)
-    probs[np.arange(150), labels[:150]] += 1  # half the rows predicted right
-    probs /= probs.sum(axis=1, keepdims=True)
-    pairs = [type("P", (), {"label": int(y)})() for y in labels]
-    TASK.configure(classes(label_values="a,b,c,d"))
-    metrics, state = TASK.score(pairs, probs)
-    predicted = probs.argmax(axis=1)
+def hand_macro_f1(labels, predicted, C):
+    """The mean over all C classes of 2 TP / (2 TP + FP + FN), a class neither present nor predicted 0."""
     f1 = []
-    for c in range(4):
+    for c in range(C):
         tp, fp = np.sum((predicted == c) & (labels == c)), np.sum((predicted == c) & (labels != c))
         fn = np.sum((predicted != c) & (labels == c))
         f1.append(2 * tp / (2 * tp + fp + fn) if tp + fp + fn else 0.0)
+    return np.mean(f1)
+
+
+def test_accuracy_and_macro_f1_by_their_formulas_at_the_decision_of_the_metric():
+    """``accuracy``: the most probable class. ``macro_f1``: argmax(log p + b) with b tuned on the rows scored, and
+    b a coordinate-wise optimum (no single class's shift on the grid scores better); a given state decides."""
+    from common.thresholds import BIAS_GRID, macro_f1_of
+
+    rng = np.random.default_rng(0)
+    labels = rng.choice(4, 400, p=[0.5, 0.3, 0.2, 0.0])  # class 3 of 4 never occurs
+    probs = rng.dirichlet(np.ones(4), 400)
+    probs[np.arange(200), labels[:200]] += 1  # half the rows predicted right
+    probs[:, 0] += 1.0  # the frequent class over-predicted: macro-F1 gains from shifts
+    probs /= probs.sum(axis=1, keepdims=True)
+    pairs = [type("P", (), {"label": int(y)})() for y in labels]
+    TASK.configure(classes(label_values="a,b,c,d", metric="accuracy"))
+    metrics, state = TASK.score(pairs, probs)
+    predicted = probs.argmax(axis=1)
     assert state == {} and metrics["accuracy"] == pytest.approx(np.mean(predicted == labels))
-    assert metrics["macro_f1"] == pytest.approx(np.mean(f1)) and metrics["score"] == metrics["macro_f1"]
-    with pytest.raises(ValueError, match=r"class probabilities of shape \(300,\) for 300 labels, expected \(N, C\)"):
+    assert metrics["macro_f1"] == pytest.approx(hand_macro_f1(labels, predicted, 4))
+    TASK.configure(classes(label_values="a,b,c,d", metric="macro_f1"))
+    tuned, state = TASK.score(pairs, probs)
+    b = np.array(state["class_bias"])
+    decided = (np.log(probs) + b).argmax(axis=1)
+    assert tuned["score"] == tuned["macro_f1"] == pytest.approx(hand_macro_f1(labels, decided, 4))
+    assert tuned["accuracy"] == pytest.approx(np.mean(decided == labels))
+    assert tuned["macro_f1"] > metrics["macro_f1"] + 0.01
+    for c in range(4):
+        for g in BIAS_GRID:
+            other = b.copy()
+            other[c] = g
+            assert hand_macro_f1(labels, (np.log(probs) + other).argmax(axis=1), 4) <= tuned["macro_f1"] + 1e-9
+    assert TASK.score(pairs, probs, {})[0] == pytest.approx({**metrics, "score": metrics["macro_f1"]})
+    assert TASK.score(pairs, probs, state)[0] == pytest.approx(tuned)
+    stack = rng.integers(0, 4, (3, 400))
+    np.testing.assert_allclose(macro_f1_of(labels, stack, 4), [hand_macro_f1(labels, s, 4) for s in stack])
+    with pytest.raises(ValueError, match=r"class probabilities of shape \(400,\) for 400 labels, expected \(N, C\)"):
         TASK.score(pairs, probs[:, 0])
 
 
@@ -210,7 +235,9 @@ def test_sts_b_as_six_classes_trains_ensembles_distils_and_scores_held_out(tmp_p
     saved = np.load(tmp_path / "single" / "probabilities.npz")
     assert saved["valid_probs"].shape == (30, 6) and saved["test_probs"].shape == (20, 6)
     dev = [int(line.split("\t")[2]) for line in (data / "sts-b-dev.txt").read_text(encoding="utf-8").splitlines()]
-    assert single["valid"]["accuracy"] == pytest.approx(np.mean(saved["valid_probs"].argmax(axis=1) == dev))
+    bias = json.loads((tmp_path / "single" / "thresholds.json").read_text())["class_bias"]  # tuned for macro-F1
+    decided = (np.log(saved["valid_probs"]) + bias).argmax(axis=1)
+    assert single["valid"]["accuracy"] == pytest.approx(np.mean(decided == dev)) and len(bias) == 6
     again = predict.main(["--task", "pair", "--run", str(tmp_path / "single"), "--submission-dir",
                           str(tmp_path / "sub2")])
     assert again["valid"] == pytest.approx(single["valid"])

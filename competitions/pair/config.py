@@ -95,7 +95,8 @@ class PairFilesConfig(SmallPairModelDefaults, TrainConfig, LogitAdjustmentConfig
     submission, or ``auc`` (ROC AUC of P(1)). With graded labels (``label_range``): ``spearman`` or
     ``pearson``, the rank or linear correlation of P with the labels (CoSENT's and SBERT's STS-B
     measure is Spearman's). With three or more ``label_values`` (a multi-class contest, e.g. NLI):
-    ``accuracy`` or ``macro_f1`` of the most probable class. Model defaults: :class:`common.pair_task.SmallPairModelDefaults`
+    ``accuracy`` of the most probable class, or ``macro_f1`` of per-class shifted log-probabilities (the shifts tuned
+    on the rows scored, as a threshold is). Model defaults: :class:`common.pair_task.SmallPairModelDefaults`
     (AFQMC's), from scratch unless ``--model``.
     """
 
@@ -153,7 +154,7 @@ class PairFilesConfig(SmallPairModelDefaults, TrainConfig, LogitAdjustmentConfig
         if classes:
             if self.submission_value == "probability":
                 raise ValueError(f"--submission-value probability: {len(values)} classes (--label-values) have no "
-                                 "one probability to write; the submission writes the most probable class")
+                                 "one probability to write; the submission writes each row's class")
             if getattr(self, "pseudo_from", ""):
                 raise ValueError(f"--pseudo-from: pseudo-labels are built for 0/1 labels, not {len(values)} classes "
                                  "(--label-values); a student learns from a teacher by --distill-from")

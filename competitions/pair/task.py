@@ -24,8 +24,9 @@ labels, are refused.
 Three or more classes (``--label-values`` naming each, e.g. an NLI contest's
 ``entailment,neutral,contradiction``, KUAKE-QQR's ``0,1,2``): the classifier has one output per class,
 trained with cross-entropy (logit-adjusted with ``--logit-adjust-tau``), its probabilities are (N, C),
-scored by ``accuracy`` or ``macro_f1`` (scikit-learn's, of the most probable class) and submitted as
-that class's label value. k-fold, tuning, swap TTA (an NLI label is not symmetric: leave it off there),
+scored by ``accuracy`` (of the most probable class) or ``macro_f1`` (scikit-learn's, of ``argmax(log p + b)``
+with per-class shifts b tuned on the rows scored and kept for the submission, :func:`class_scores`) and
+submitted as the decided class's label value. k-fold, tuning, swap TTA (an NLI label is not symmetric: leave it off there),
 the ensemble and its TF-IDF and gbm members, and distillation (a student of the (N, C) soft targets) take
 (N, C) probabilities; pseudo-labels are refused.
 """
@@ -48,7 +49,7 @@ from common.pair_task import PairTask
 from common.run import process_state
 from common.shift import pairs_digest
 from common.task import Model, Splits, resolve, training_search_space
-from common.thresholds import accuracy_threshold, best_threshold, binary_scores
+from common.thresholds import accuracy_threshold, best_threshold, binary_scores, class_decisions, macro_f1_bias
 from competitions.pair.config import PairFilesConfig
 
 logger = logging.getLogger(__name__)
@@ -278,8 +279,9 @@ class PairFilesTask(PairTask):
         ``state`` None tunes ``t`` on these rows (for F1 when the metric is ``f1``, else for accuracy);
         otherwise ``state["threshold"]`` decides (tuned beforehand, e.g. on OOF rows). Graded labels: ``score``
         with ``spearman`` and ``pearson`` (scipy.stats; no decision, state ``{}``; NaN for constant ``probs``).
-        3+ classes: (N, C) ``probs``, ``score`` with ``accuracy`` and ``macro_f1`` of the most probable class
-        (:func:`class_scores`; state ``{}``).
+        3+ classes: (N, C) ``probs``, ``score`` with ``accuracy`` and ``macro_f1`` (:func:`class_scores`): of the
+        most probable class (state ``{}``), or for ``macro_f1`` of ``argmax(log p + b)`` with per-class shifts ``b``
+        tuned on these rows (state ``{"class_bias": b}``) or taken from ``state``.
 
         Raises:
             RuntimeError: no config loaded yet (see the class docstring).
@@ -294,7 +296,7 @@ class PairFilesTask(PairTask):
         if self.bounds is not None:
             return graded_scores(labels, probs, self.metric), {}
         if self.classes > 2:
-            return class_scores(labels, probs, self.metric), {}
+            return class_scores(labels, probs, self.metric, state)
         labels, probs = np.asarray(labels), np.asarray(probs)
         threshold = state["threshold"] if state is not None else self.threshold(labels, probs)
         metrics = binary_scores(labels, probs, threshold)
@@ -315,7 +317,7 @@ class PairFilesTask(PairTask):
         if config.graded_range() is not None:
             return self.write_graded(config, test, probs, name)
         if config.num_classes() > 2:
-            return self.write_classes(config, test, probs, name)
+            return self.write_classes(config, test, probs, name, state)
         probability = config.submission_value == "probability" or (config.submission_value == "auto"
                                                                    and config.metric == "auc")
         label_values = [v.strip() for v in config.label_values.split(",")]
@@ -328,8 +330,10 @@ class PairFilesTask(PairTask):
                                      None if probability else label_values)
         return {"submission": str(path), "rows": rows}
 
-    def write_classes(self, config: PairFilesConfig, test: list[Pair], probs: np.ndarray, name: str) -> dict:
-        """The submission of 3+ classes: each pair's most probable class, as its ``--label-values`` value.
+    def write_classes(self, config: PairFilesConfig, test: list[Pair], probs: np.ndarray, name: str,
+                      state: dict | None = None) -> dict:
+        """The submission of 3+ classes: each pair's class, as its ``--label-values`` value: the most probable one, or
+        ``argmax(log p + b)`` with the state's ``class_bias`` b (tuned for macro-F1 on validation or OOF rows).
 
         Raises:
             ValueError: ``probs`` not (N, C) for the config's C classes.
@@ -340,7 +344,8 @@ class PairFilesTask(PairTask):
                              "classes (--label-values)")
         path = Path(config.submission_dir) / f"{name}{EXTENSIONS[config.submission_format]}"
         rows = write_pair_submission(path, config.submission_format, [p.key for p in test],
-                                     [values[k] for k in probs.argmax(axis=1)], config.submission_id_column,
+                                     [values[k] for k in class_decisions(probs, (state or {}).get("class_bias"))],
+                                     config.submission_id_column,
                                      config.submission_label_column, values)
         return {"submission": str(path), "rows": rows}
 
@@ -362,10 +367,16 @@ class PairFilesTask(PairTask):
 
 
 
-def class_scores(labels: np.ndarray, probs: np.ndarray, metric: str) -> dict[str, float]:
-    """``{"score": the metric's, "accuracy", "macro_f1"}`` of the most probable class of (N, C) ``probs`` against (N,)
-    class labels 0..C-1 (scikit-learn's ``accuracy_score`` and ``f1_score(average="macro")`` over all C classes: a
-    class neither present nor predicted counts 0).
+def class_scores(labels: np.ndarray, probs: np.ndarray, metric: str,
+                 state: dict | None = None) -> tuple[dict[str, float], dict]:
+    """(``{"score": the metric's, "accuracy", "macro_f1"}``, decision state) of (N, C) ``probs`` against (N,) class
+    labels 0..C-1 (scikit-learn's ``accuracy_score`` and ``f1_score(average="macro")`` over all C classes: a class
+    neither present nor predicted counts 0).
+
+    The decision: ``state`` None tunes it on these rows for ``macro_f1`` (per-class log-probability shifts,
+    :func:`common.thresholds.macro_f1_bias`; state ``{"class_bias": b}``, slightly optimistic on the rows it was
+    tuned on, as a binary threshold is) and takes the most probable class for ``accuracy`` (state ``{}``);
+    a given ``state`` decides with its ``class_bias`` (none: the most probable class).
 
     Raises:
         ValueError: ``probs`` not (N, C) for the (N,) labels.
@@ -373,11 +384,15 @@ def class_scores(labels: np.ndarray, probs: np.ndarray, metric: str) -> dict[str
     labels, probs = np.asarray(labels, dtype=int), np.asarray(probs, dtype=float)
     if probs.ndim != 2 or len(probs) != len(labels):
         raise ValueError(f"class probabilities of shape {probs.shape} for {len(labels)} labels, expected (N, C)")
-    predicted = probs.argmax(axis=1)
+    if state is not None:
+        bias = state.get("class_bias")
+    else:
+        bias = macro_f1_bias(labels, probs)[0].tolist() if metric == "macro_f1" and len(labels) else None
+    predicted = class_decisions(probs, bias)
     metrics = {"accuracy": float(accuracy_score(labels, predicted)),
                "macro_f1": float(f1_score(labels, predicted, labels=np.arange(probs.shape[1]), average="macro",
                                           zero_division=0))}
-    return {"score": metrics[metric], **metrics}
+    return {"score": metrics[metric], **metrics}, ({} if bias is None else {"class_bias": list(bias)})
 
 
 def graded_scores(labels: np.ndarray, probs: np.ndarray, metric: str) -> dict[str, float]:
