@@ -106,7 +106,8 @@ class PairFilesTask(PairTask):
             only = config.label_values.split(",")[labelled[0].label].strip()
             raise ValueError(f"{train_path}: every pair is labelled {only!r}; a 0/1 classifier needs both labels "
                              "(--label-column, --label-values)")
-        absent = [v for i, v in enumerate(config.label_names()) if self.classes > 2 and i not in self.labels(labelled)]
+        present = set(self.labels(labelled).tolist()) if self.classes > 2 else set()
+        absent = [v for i, v in enumerate(config.label_names()) if self.classes > 2 and i not in present]
         swaps = [f"--{k.replace('_', '-')}" for k in ("tta_swap", "pair_swap_prob") if getattr(config, k, 0)]
         if self.classes > 2 and swaps and process_state().is_main_process:
             logger.warning("%s with %d classes: the pair (b, a) is given a's label for (a, b); right for a symmetric "
