@@ -432,8 +432,20 @@ def test_columns_by_position_in_a_file_with_a_header(tmp_path, caplog):
     numbered = write(tmp_path / "pd.tsv", "0\t1\t2\n0\t甲\t乙\n1\t丙\t丁\n")  # pandas' default header (probe L)
     assert [p.key for p in read_pair_file(numbered, config(**by_position, positional_header=True), False, "t")] == [
         "0", "1"]
+    caplog.clear()
     chinese = write(tmp_path / "zh.tsv", "编号\t问题1\t问题2\n7\t甲\t乙\n")
     assert [p.key for p in read_pair_file(chinese, config(**by_position, positional_header=True), False, "t")] == ["7"]
+    assert "skipped as the header" not in caplog.text  # column names, in Chinese
+    # a Chinese header of a test file without ids, read by position, was a pair: every row id one off
+    zh_no_ids = write(tmp_path / "zh2.tsv", "问题1\t问题2\n花呗怎么还款\t借呗如何还钱\n")
+    texts = dict(text_a_column="0", text_b_column="1", label_column="2")
+    with pytest.raises(DataFileError, match=r"zh2.tsv:1: \['问题1', '问题2'\] looks like a header above rows of text"):
+        read_pair_file(zh_no_ids, config(**texts), False, "test")
+    assert [p.a for p in read_pair_file(zh_no_ids, config(**texts, positional_header=True), False, "t")] == [
+        "花呗怎么还款"]
+    for first in ("花呗\t借呗", "12 5 3\t12 5 4", "12\t13", "问题\t问题"):  # texts, token ids, numbers: rows
+        rows = write(tmp_path / "r.tsv", f"{first}\n花呗怎么还款\t借呗如何还钱\n")
+        assert len(read_pair_file(rows, config(**texts), False, "test")) == 2, first
     with pytest.raises(ValueError, match=r"--positional-header: .*are header names"):
         config(positional_header=True)
 

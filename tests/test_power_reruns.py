@@ -41,6 +41,21 @@ def test_mining_a_run_again_drops_its_eval_and_refuses_another_corpus_or_options
     assert eval_json.is_file()
     before = {p: p.read_bytes() for p in [terms_txt, eval_json, runs / "default" / "metrics.json"]}
 
+    # another list scored (`make power-eval ARGS="--submission mine.txt"`, the run name left at default) is saved
+    # beside that list, and the run's own eval.json is not overwritten with its scores
+    other = tmp_path / "lists" / "mine.txt"
+    other.parent.mkdir()
+    other.write_text("变压器\n开关柜\n量子纠缠态\n", encoding="utf-8")
+    evaluate.main(where[:4] + ["--submission", str(other), "--ks", "2"])
+    scored = _last_json(capsys.readouterr().out)
+    assert {p: p.read_bytes() for p in before} == before
+    saved = json.loads((other.parent / "mine.eval.json").read_text(encoding="utf-8"))
+    assert saved["submission"] == str(other) and scored["paths"]["eval"].endswith("mine.eval.json")
+    assert saved["results"]["all"]["n"] == 3
+    evaluate.main(where[:4] + ["--submission", str(subs / "default.tsv"), "--ks", "50"])  # the run's own list
+    capsys.readouterr()
+    assert eval_json.is_file() and not (subs / "default.eval.json").exists()
+
     mycorp = tmp_path / "mycorp" / "default.txt"
     mycorp.parent.mkdir()
     mycorp.write_text("\n".join(_corpus_lines(20)) + "\n", encoding="utf-8")

@@ -25,6 +25,22 @@ from competitions.pair.config import PairFiles
 logger = logging.getLogger(__name__)
 # a first row of such cells only (id, sentence1, text_a, label) is a header, not a pair of texts
 HEADER_CELL = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+WORD_CELL = re.compile(r"\w{2,16}")  # one word of any script, no space or punctuation (问题1, 编号)
+
+
+def header_like(cells: list[str]) -> bool:
+    """Whether a row's cells look like column names, not a pair's texts: every cell an ASCII identifier (``id``,
+    ``sentence1``, ``text_a``), or every cell one word with two of them numbered siblings (``问题1`` / ``问题2``,
+    ``句子a`` / ``句子b``: the same stem, not all digits, ending in another digit or Latin letter). A row of
+    Chinese texts is neither; Xiaobu's token ids (``12 5 3``) hold spaces, and ``12`` / ``13`` have a digit stem."""
+    cells = [c.strip() for c in cells]
+    if all(HEADER_CELL.fullmatch(c) for c in cells):
+        return True
+    if not all(WORD_CELL.fullmatch(c) for c in cells):
+        return False
+    ends = re.compile(r"[0-9A-Za-z]")
+    return any(a[:-1] == b[:-1] and a[-1] != b[-1] and ends.fullmatch(a[-1]) and ends.fullmatch(b[-1])
+               and not a[:-1].isdigit() for i, a in enumerate(cells) for b in cells[i + 1:])
 
 
 @dataclass
@@ -83,7 +99,8 @@ def _rows(path: Path, fmt: str, columns: list[str], skip_header: bool = False,
     shifts the later cells).
 
     Headers and rows by position: ``positional_header`` covers every file, and a file's first row decides nothing
-    silently. A first row whose cells are all column-name-like words (``id``, ``sentence1``) above a row that is
+    silently. A first row whose cells are all column-name-like words (``header_like``: ``id``, ``sentence1``,
+    ``问题1`` / ``问题2``) above a row that is
     not is refused (read as a pair, a header adds a row and shifts every positional id after it; a lone such row
     is warned about, and one above rows like it is a row of words). A first row skipped as a header for which ``is_data`` holds
     (a labelled file: its label cell is a label), or whose ``id_column`` cell is a whole number as the next row's
@@ -137,19 +154,18 @@ def _rows(path: Path, fmt: str, columns: list[str], skip_header: bool = False,
                 raise DataFileError(f"{skipped[0]}: --positional-header skips the first row as a header, but its id "
                                     f"{mine!r} is a number like the next row's {next_id!r}: this file has no header "
                                     "(the option covers every file: make the files alike)")
-            if not all(HEADER_CELL.fullmatch(c.strip()) for c in skipped[1] if c.strip()):
+            if not header_like([c for c in skipped[1] if c.strip()]):
                 logger.warning("%s: %s skipped as the header (--positional-header)", skipped[0], skipped[1])
             skipped = None
-        header_like = positional and all(HEADER_CELL.fullmatch(cells[i].strip()) for i in index.values()
-                                         if i < len(cells))
+        looks_named = positional and header_like([cells[i] for i in index.values() if i < len(cells)])
         if suspect is not None:  # the row after a header-like first row decides
-            if not header_like:
+            if not looks_named:
                 raise DataFileError(f"{suspect[0]}: {suspect[2]} looks like a header above rows of text; read as a "
                                     "pair it would add a row and shift every id after it: --positional-header true "
                                     "skips it (in every file), or remove the line")
             yield suspect[:2]
             suspect = None
-        elif header_like and reader.line_num == 1:
+        elif looks_named and reader.line_num == 1:
             suspect = (f"{path}:1", {c: cells[i] for c, i in index.items() if i < len(cells)}, cells)
             continue
         if index is None:  # the header names the columns

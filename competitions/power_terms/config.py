@@ -83,6 +83,7 @@ class PowerEvalConfig:
     domain: str = ""  # power | cmeee: whose gold list; "" = the domain in the run's config.json
     data_dir: str = ""  # as in PowerMineConfig
     submission: str = ""  # explicit .tsv/.txt path instead of the run's
+    output: str = ""  # eval.json's path; "" = runs/power_terms/<run>/eval.json for the run's own list, <list>.eval.json beside a --submission
     ks: list[int] = field(default_factory=lambda: [100, 500, 1000, 2000])
     submissions_dir: str = "submissions/power_terms"
     runs_dir: str = "runs/power_terms"

@@ -10,7 +10,8 @@ each fixed-hash half (``term_metrics.split_gold``: every default was chosen on t
 *tuning* half, so the *test* half is the honest number; ``term_metrics.half_scores``
 explains est_p@k / filt_p@k / raw_p@k). ``--domain cmeee`` scores against the CMeEE
 entity mentions (default: the domain in the run's config.json). Prints the tables, saves
-``runs/power_terms/<run>/eval.json`` and ends with one JSON line.
+``runs/power_terms/<run>/eval.json`` (a ``--submission`` list: ``<list>.eval.json`` beside it, so that scoring
+another list never alters a run's folder; ``--output`` names the path) and ends with one JSON line.
 
 Usage: ``python -m competitions.power_terms.evaluate --run default``
 """
@@ -111,6 +112,18 @@ def format_table(results: dict[str, dict], ks: list[int]) -> str:
     return "\n".join(lines)
 
 
+def eval_path(cfg: PowerEvalConfig, sub: Path) -> Path:
+    """Where ``eval.json`` goes: ``--output``; else the run's folder when ``sub`` is the run's own list, else
+    ``<sub without suffix>.eval.json`` beside the list scored (another list's scores never land in a run's folder,
+    where ``mine``'s rerun check and ``make report`` read them as that run's)."""
+    if cfg.output:
+        return data.resolve(cfg.output)
+    own = data.resolve(cfg.submissions_dir) / f"{cfg.run}.tsv"
+    if not cfg.submission or sub.resolve() == own.resolve():
+        return data.resolve(cfg.runs_dir) / cfg.run / "eval.json"
+    return sub.with_name(f"{sub.stem}.eval.json")
+
+
 def main(argv: list[str] | None = None) -> None:
     cfg = parse_config(PowerEvalConfig, argv, __doc__.splitlines()[0])
     try:
@@ -140,7 +153,7 @@ def main(argv: list[str] | None = None) -> None:
     print("\nfixed-hash halves (est_p@k: hits on the half / (k x its share of gold); "
           "filt_p@k: the other half removed from the list)")
     print(format_half_table(halves, cfg.ks))
-    out = data.resolve(cfg.runs_dir) / cfg.run / "eval.json"
+    out = eval_path(cfg, sub)
     write_json_atomic(out, {"submission": str(sub), "domain": domain, "gold_terms": len(gold),
                             "results": results, "halves": halves})
     rel = out.relative_to(data.REPO_ROOT) if out.is_relative_to(data.REPO_ROOT) else out
