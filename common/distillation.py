@@ -183,23 +183,17 @@ def soft_cross_entropy(logits: torch.Tensor, soft: torch.Tensor, temperature: fl
     Raises:
         ValueError: (B,) soft targets for a model of C != 2 classes, or (B, C') ones for C' != C.
     """
-    B, C = logits.shape
-    if soft.dim() == 2:
-        if soft.shape[1] != C:
-            raise ValueError(f"soft targets of {soft.shape[1]} classes for a model of {C}")
-        q = soft.float()
-        if temperature != 1.0:
-            q = torch.softmax(torch.log(q.clamp_min(1e-6)) / temperature, dim=-1)
-        return -(q * F.log_softmax(logits.float() / temperature, dim=-1)).sum(dim=-1) * temperature ** 2
-    if C != 2:
-        raise ValueError(f"soft targets are P(label 1) of a 2-class model; got {C} classes")
-    p = soft.float()
-    if temperature != 1.0:
-        p = p.clamp(1e-6, 1 - 1e-6)
-        p = torch.sigmoid((torch.log(p) - torch.log1p(-p)) / temperature)
-    q = torch.stack([1 - p, p], dim=-1)  # (B, 2)
-    log_probs = F.log_softmax(logits.float() / temperature, dim=-1)  # (B, 2)
-    return -(q * log_probs).sum(dim=-1) * temperature ** 2  # (B,)
+    C = logits.shape[1]
+    if soft.dim() == 1:  # P(label 1): the 2-class probabilities [1 - p, p]
+        if C != 2:
+            raise ValueError(f"soft targets are P(label 1) of a 2-class model; got {C} classes")
+        soft = torch.stack([1 - soft.float(), soft.float()], dim=-1)
+    if soft.shape[1] != C:
+        raise ValueError(f"soft targets of {soft.shape[1]} classes for a model of {C}")
+    q = soft.float()  # (B, C)
+    if temperature != 1.0:  # softmax(log q / T); for 2 classes sigmoid(logit(p) / T)
+        q = torch.softmax(torch.log(q.clamp_min(1e-6)) / temperature, dim=-1)
+    return -(q * F.log_softmax(logits.float() / temperature, dim=-1)).sum(dim=-1) * temperature ** 2  # (B,)
 
 
 def distillation_loss(logits: torch.Tensor, labels: torch.Tensor | None, soft_labels: torch.Tensor,

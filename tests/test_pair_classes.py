@@ -205,9 +205,12 @@ def test_the_soft_loss_of_class_probabilities_is_the_0_1_loss_for_two_classes_an
     torch.manual_seed(0)
     logits = torch.randn(6, 2)
     p = torch.rand(6)
-    for temperature in (1.0, 2.0):
-        torch.testing.assert_close(soft_cross_entropy(logits, torch.stack([1 - p, p], dim=-1), temperature),
-                                   soft_cross_entropy(logits, p, temperature))
+    for T in (1.0, 2.0):  # Hinton's form for P(label 1): p_T = sigmoid(logit(p) / T), times T^2
+        p_T = torch.sigmoid(torch.logit(p) / T)
+        log_q = torch.log_softmax(logits / T, dim=-1)
+        by_hand = -(T ** 2) * ((1 - p_T) * log_q[:, 0] + p_T * log_q[:, 1])
+        torch.testing.assert_close(soft_cross_entropy(logits, torch.stack([1 - p, p], dim=-1), T), by_hand)
+        torch.testing.assert_close(soft_cross_entropy(logits, p, T), by_hand)
     logits3, q = torch.randn(4, 3), torch.softmax(torch.randn(4, 3), dim=-1)
     q[2] = float("nan")  # a row without a soft target
     loss = distillation_loss(logits3, None, q, 1.0)
