@@ -94,33 +94,19 @@ def fit_soft(model: Any, X: Any, targets: Any, sample_weight: Any = None) -> Any
         w = np.asarray(sample_weight, dtype=np.float64)
         if w.shape != (n,) or np.isnan(w).any() or (w < 0).any():
             raise ValueError(f"fit_soft: sample_weight must be (N,) = ({n},) non-negative numbers, got shape {w.shape}")
-    if y.ndim == 2:
-        return _fit_classes(model, X, y, sample_weight)
-    if ((y == 0) | (y == 1)).all():  # hard labels: the plain fit, bit for bit
-        labels = np.asarray(targets).astype(int)
-        return model.fit(X, labels) if sample_weight is None else model.fit(X, labels, sample_weight=sample_weight)
-    if getattr(model, "class_weight", None) is not None:
-        raise ValueError(f"fit_soft: class_weight={model.class_weight!r} needs 0/1 labels; the targets are graded "
-                         "(values strictly between 0 and 1)")
-    w = np.ones(n) if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
-    positive, negative = y * w, (1 - y) * w  # (N,) weights of the label-1 and label-0 copies
-    ones, zeros = np.flatnonzero(positive > 0), np.flatnonzero(negative > 0)
-    rows = np.concatenate([ones, zeros])  # (R,) source row of each copy, R <= 2N
-    X2 = X.tocsr()[rows] if sp.issparse(X) else np.asarray(X)[rows]  # (R, F)
-    y2 = np.concatenate([np.ones(len(ones), dtype=int), np.zeros(len(zeros), dtype=int)])  # (R,)
-    w2 = np.concatenate([positive[ones], negative[zeros]])  # (R,)
-    return model.fit(X2, y2, sample_weight=w2)
-
-
-def _fit_classes(model: Any, X: Any, y: np.ndarray, sample_weight: Any) -> Any:
-    """:func:`fit_soft` of (N, C) class-probability targets (checked)."""
-    if ((y == 0) | (y == 1)).all():  # one-hot rows: the plain fit on each row's class
+    if y.ndim == 1:  # P(label 1): the 2-class probabilities [1 - y, y]
+        y = np.stack([1 - y, y], axis=1)
+    if ((y == 0) | (y == 1)).all():  # hard labels (one-hot rows): the plain fit, bit for bit
         labels = y.argmax(axis=1)
         return model.fit(X, labels) if sample_weight is None else model.fit(X, labels, sample_weight=sample_weight)
     if getattr(model, "class_weight", None) is not None:
-        raise ValueError(f"fit_soft: class_weight={model.class_weight!r} needs hard labels; the targets are soft")
-    w = np.ones(len(y)) if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
+        raise ValueError(f"fit_soft: class_weight={model.class_weight!r} needs 0/1 labels (one-hot rows); the "
+                         "targets are soft (values strictly between 0 and 1)")
+    w = np.ones(n) if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
     weights = y * w[:, None]  # (N, C) weight of row i's copy labelled c
-    rows, classes = np.nonzero(weights > 0)  # (R,) each copy's source row and class, row-major
-    X2 = X.tocsr()[rows] if sp.issparse(X) else np.asarray(X)[rows]
+    # the copies class by class, the last class first (for 0/1 targets: every label-1 copy, then every label-0 one)
+    per_class = [(np.flatnonzero(weights[:, c] > 0), c) for c in reversed(range(y.shape[1]))]
+    rows = np.concatenate([r for r, _ in per_class])  # (R,) source row of each copy, R <= C N
+    classes = np.concatenate([np.full(len(r), c) for r, c in per_class])  # (R,)
+    X2 = X.tocsr()[rows] if sp.issparse(X) else np.asarray(X)[rows]  # (R, F)
     return model.fit(X2, classes, sample_weight=weights[rows, classes])
