@@ -235,6 +235,27 @@ def _load_npz(path: Path) -> dict[str, np.ndarray]:
         return {k: data[k] for k in data.files}
 
 
+def cross_fit(fold: np.ndarray, fit_predict: Callable[[np.ndarray, np.ndarray], np.ndarray]) -> np.ndarray:
+    """Out-of-fold predictions of a combiner: fold k predicted by one fitted on the other folds.
+
+    Args:
+        fold: (N,) fold number of every row.
+        fit_predict: ``(train_rows, held_rows) -> (len(held_rows),)`` (or ``(len(held_rows), C)``) fits on
+            ``train_rows`` only and predicts ``held_rows``.
+
+    Returns:
+        (N,) (or (N, C)) float64, every row predicted without its own fold's labels.
+    """
+    out = None
+    for k in np.unique(fold).tolist():
+        held = np.flatnonzero(fold == k)
+        part = np.asarray(fit_predict(np.flatnonzero(fold != k), held), dtype=np.float64)
+        if out is None:
+            out = np.zeros((len(fold),) + part.shape[1:])
+        out[held] = part
+    return np.zeros(len(fold)) if out is None else out
+
+
 def load_or_make_folds(run_dir: Path, ids: np.ndarray, strata: Sequence[Hashable], config: CVConfig,
                        groups: Sequence[int] | None, pool_digest: str | None = None) -> np.ndarray:
     """The run's fold assignment: read from ``folds.json`` if present, else made and saved (with ``pool_digest``,

@@ -45,7 +45,7 @@ from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.linear_model import LogisticRegression
 from threadpoolctl import threadpool_limits
 
-from common.cv import assert_same_ids, saved_digest
+from common.cv import assert_same_ids, cross_fit, saved_digest
 from common.match_features import alignment_statistics, pair_statistics, word2vec_alignment
 from common.soft_labels import check_targets, class_probabilities, fit_soft
 from common.tfidf_reference import PairFeatures
@@ -353,27 +353,6 @@ def stack_coefficients(stack: Stack, names: Sequence[str]) -> dict:
         return {**{name: [round(float(coef[c, k * C + c]), 4) for c in range(C)] for k, name in enumerate(names)},
                 "intercept": model.intercept_.round(4).tolist()}
     return {**dict(zip(names, model.coef_[0].round(4).tolist())), "intercept": round(float(model.intercept_[0]), 4)}
-
-
-def cross_fit(fold: np.ndarray, fit_predict: Callable[[np.ndarray, np.ndarray], np.ndarray]) -> np.ndarray:
-    """Out-of-fold predictions of a combiner: fold k predicted by one fitted on the other folds.
-
-    Args:
-        fold: (N,) fold number of every row.
-        fit_predict: ``(train_rows, held_rows) -> (len(held_rows),)`` (or ``(len(held_rows), C)``) fits on
-            ``train_rows`` only and predicts ``held_rows``.
-
-    Returns:
-        (N,) (or (N, C)) float64, every row predicted without its own fold's labels.
-    """
-    out = None
-    for k in np.unique(fold).tolist():
-        held = np.flatnonzero(fold == k)
-        part = np.asarray(fit_predict(np.flatnonzero(fold != k), held), dtype=np.float64)
-        if out is None:
-            out = np.zeros((len(fold),) + part.shape[1:])
-        out[held] = part
-    return np.zeros(len(fold)) if out is None else out
 
 
 # -------------------------------------------------- non-neural members

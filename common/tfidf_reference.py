@@ -27,7 +27,7 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 
 from common.config import ArgumentParser
-from common.cv import assert_same_ids
+from common.cv import assert_same_ids, cross_fit
 from common.soft_labels import class_probabilities, fit_soft
 
 Text = str | Sequence[int]
@@ -158,13 +158,7 @@ def out_of_fold(cv_run: str | Path, ids: Sequence[str] | None,
         raise ValueError(f"{path}: folds for {len(fold)} pairs, the pool has {len(ids)}")
     if ids is not None:
         assert_same_ids(np.asarray(saved["ids"]), np.asarray(ids), str(path))
-    oof = None
-    for k in range(saved["folds"]):
-        part = np.asarray(predict_fold(np.flatnonzero(fold != k), np.flatnonzero(fold == k)), dtype=np.float64)
-        if oof is None:
-            oof = np.zeros((len(fold),) + part.shape[1:])
-        oof[fold == k] = part
-    return (np.zeros(len(fold)) if oof is None else oof), fold, saved["folds"]
+    return cross_fit(fold, predict_fold), fold, saved["folds"]
 
 
 def finish_reference(task, config, data, valid_probs: np.ndarray, test_probs: np.ndarray, run_dir: str | Path,
