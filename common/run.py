@@ -39,7 +39,7 @@ def broadcast_from_main(value: Any) -> Any:
     return broadcast_object_list([value], from_process=0)[0]
 
 
-LOCK_FILE = "training.lock"  # {"pid", "host", "since"} of the process training in a run folder
+LOCK_FILE = "training.lock"  # {"pid", "host", "since", "started", "boot"} of the process training in a run folder
 
 
 class RunLocked(FileExistsError):
@@ -54,7 +54,9 @@ def training_lock(folder: str | Path) -> Iterator[None]:
     """Hold ``folder``'s :data:`LOCK_FILE` while training there: a second command on the same run folder (a resume
     started while the first still trains, or a launcher killed while its workers train on) is refused at once, not
     left to race the first on its checkpoint. The main process takes the lock (created exclusively) and removes it
-    on exit; a lock whose process is gone (killed: SIGKILL leaves it) is taken over, so a crashed run resumes. A
+    on exit; a lock whose process is gone (killed: SIGKILL leaves it) is taken over, so a crashed run resumes: also
+    when its pid now names another process (the lock records the holder's start time and the host's boot id, and a
+    process of another start time, or any process after a reboot, is not the holder; containers reuse small pids). A
     collective under several processes (every process learns the main process's answer). Re-entrant: inside a
     hold of the same folder (a command's, then its trainer's) it does nothing.
 
@@ -68,7 +70,8 @@ def training_lock(folder: str | Path) -> Iterator[None]:
     if path in _HELD:
         yield
         return
-    mine = {"pid": os.getpid(), "host": socket.gethostname(), "since": time.strftime("%Y-%m-%d %H:%M:%S")}
+    mine = {"pid": os.getpid(), "host": socket.gethostname(), "since": time.strftime("%Y-%m-%d %H:%M:%S"),
+            "started": _start_time(os.getpid()), "boot": _boot_id()}
     error, held = None, False
     if process_state().is_main_process:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -89,8 +92,8 @@ def training_lock(folder: str | Path) -> Iterator[None]:
                         pass
                     time.sleep(0.1)
                     continue
-                if other.get("host") == mine["host"] and (other.get("pid") == mine["pid"]
-                                                          or not _alive(int(other.get("pid", 0)))):
+                if other.get("host") == mine["host"] and (other.get("pid") == mine["pid"] or not _alive(
+                        int(other.get("pid", 0)), other.get("started"), other.get("boot"))):
                     path.unlink(missing_ok=True)  # a killed run's (or this process's own leftover): taken over
                     continue
                 where = "" if other.get("host") == mine["host"] else f" on {other.get('host')}"
@@ -111,9 +114,31 @@ def training_lock(folder: str | Path) -> Iterator[None]:
             path.unlink(missing_ok=True)
 
 
-def _alive(pid: int) -> bool:
-    """Whether process ``pid`` runs on this host (a zombie counts as gone)."""
+def _start_time(pid: int) -> int | None:
+    """Process ``pid``'s start time in clock ticks since boot (``/proc/<pid>/stat`` field 22), None where unknown."""
+    try:
+        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(") ", 1)[1].split()[19])
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def _boot_id() -> str | None:
+    """This boot's id (Linux ``/proc/sys/kernel/random/boot_id``), None where unknown."""
+    try:
+        return Path("/proc/sys/kernel/random/boot_id").read_text().strip() or None
+    except OSError:
+        return None
+
+
+def _alive(pid: int, started: int | None = None, boot: str | None = None) -> bool:
+    """Whether process ``pid`` runs on this host (a zombie counts as gone) and is the one that recorded ``started``
+    (its start time, :func:`_start_time`) in the boot ``boot``: a pid reused by another process, or any pid after a
+    reboot, is gone. A lock without them (written before they were recorded) is judged by the pid alone."""
     if pid <= 0:
+        return False
+    if boot is not None and _boot_id() not in (None, boot):
+        return False
+    if started is not None and _start_time(pid) not in (None, started):
         return False
     try:
         os.kill(pid, 0)
