@@ -2,7 +2,7 @@
 
 Self-training on unlabelled data (Lee, "Pseudo-Label", ICML 2013 workshop; Yarowsky
 1995): the test pairs a first-round model is sure about join the training set with
-their predicted 0/1 label. Scored by k-fold CV on the labelled rows only, it has to be
+their predicted label (0/1; the most probable class of a contest of 3+ classes). Scored by k-fold CV on the labelled rows only, it has to be
 done fold by fold so that nothing round 2 learns about fold k comes from a model that
 saw fold k's labels:
 
@@ -10,7 +10,8 @@ saw fold k's labels:
   model (``Teacher.per_fold[k]``, :mod:`common.teacher`), never the fold mean;
 * the confidence threshold is chosen on the OOF rows of the *other* folds
   (:func:`confidence_threshold`): the smallest confidence t such that those rows with
-  ``max(p, 1 - p) >= t`` have accuracy ``>= min_accuracy`` at the 0.5 decision;
+  ``max(p, 1 - p) >= t`` have accuracy ``>= min_accuracy`` at the 0.5 decision (with (N, C) class
+  probabilities: ``max_c p_c >= t``, accurate at the argmax);
 * round 2 uses round 1's folds exactly (the k-fold command asserts ids and folds equal).
 """
 
@@ -38,21 +39,27 @@ class PseudoLabelConfig:
 
 
 def confidence(probs: np.ndarray) -> np.ndarray:
-    """(N,) ``max(p, 1 - p)`` of (N,) probabilities of label 1."""
+    """(N,) ``max(p, 1 - p)`` of (N,) probabilities of label 1; ``max_c p_c`` of (N, C) class probabilities."""
     probs = np.asarray(probs, dtype=np.float64)
-    return np.maximum(probs, 1.0 - probs)
+    return probs.max(axis=1) if probs.ndim == 2 else np.maximum(probs, 1.0 - probs)
+
+
+def decided(probs: np.ndarray) -> np.ndarray:
+    """(N,) int64 pseudo-labels: ``p >= 0.5`` of (N,) P(label 1); the argmax class of (N, C) probabilities."""
+    probs = np.asarray(probs, dtype=np.float64)
+    return probs.argmax(axis=1) if probs.ndim == 2 else (probs >= DECISION).astype(np.int64)
 
 
 def confidence_threshold(probs: np.ndarray, labels: np.ndarray, min_accuracy: float) -> float:
     """The smallest confidence t such that the rows with ``confidence >= t`` are at least ``min_accuracy`` accurate.
 
-    Rows are predicted ``probs >= 0.5``. Candidates are the rows' own confidences (ties
+    Rows are predicted ``probs >= 0.5`` (:func:`decided`; the argmax of (N, C) probabilities). Candidates are the rows' own confidences (ties
     enter together); the accuracy of the rows above a candidate need not be monotone in
     it, so every candidate is checked and the smallest that qualifies is returned.
 
     Args:
-        probs: (N,) P(label 1) of labelled rows (OOF predictions).
-        labels: (N,) their 0/1 labels.
+        probs: (N,) P(label 1) of labelled rows (OOF predictions), or (N, C) class probabilities.
+        labels: (N,) their 0/1 labels (class indices).
         min_accuracy: in (0, 1].
 
     Returns:
@@ -67,7 +74,7 @@ def confidence_threshold(probs: np.ndarray, labels: np.ndarray, min_accuracy: fl
     if len(probs) != len(labels):
         raise ValueError(f"{len(probs)} probabilities for {len(labels)} labels")
     conf = confidence(probs)
-    correct = (probs >= DECISION).astype(np.int64) == labels
+    correct = decided(probs) == labels
     order = np.argsort(-conf, kind="stable")  # most confident first
     c = conf[order]
     ends = np.flatnonzero(np.r_[c[1:] != c[:-1], True])  # last position of each run of equal confidences
@@ -84,7 +91,8 @@ class PseudoLabels:
         fold: k.
         threshold: the confidence threshold (``inf``: none qualified).
         rows: (n,) indices into the test set, ascending.
-        labels: (n,) their 0/1 pseudo-labels.
+        labels: (n,) their pseudo-labels (0/1, or class indices).
+        num_classes: C of the labels (2 for 0/1).
         oof_rows / oof_accuracy: how many OOF rows of the other folds clear the threshold,
             and their accuracy (what the threshold promises).
     """
@@ -95,10 +103,14 @@ class PseudoLabels:
     labels: np.ndarray
     oof_rows: int
     oof_accuracy: float
+    num_classes: int = 2
 
     def metrics(self) -> dict:
-        """JSON-ready summary for ``fold_metrics.json`` / ``cv_metrics.json`` (threshold None when inf)."""
-        return {"pseudo_rows": int(len(self.rows)), "pseudo_positive": int(self.labels.sum()),
+        """JSON-ready summary for ``fold_metrics.json`` / ``cv_metrics.json`` (threshold None when inf): with 0/1
+        labels ``pseudo_positive``, the rows labelled 1; with 3+ classes ``pseudo_per_class``, the rows of each."""
+        counts = ({"pseudo_positive": int(self.labels.sum())} if self.num_classes == 2 else
+                  {"pseudo_per_class": np.bincount(self.labels, minlength=self.num_classes).tolist()})
+        return {"pseudo_rows": int(len(self.rows)), **counts,
                 "pseudo_threshold": None if math.isinf(self.threshold) else round(self.threshold, 6),
                 "pseudo_oof_rows": self.oof_rows,
                 "pseudo_oof_accuracy": None if math.isnan(self.oof_accuracy) else round(self.oof_accuracy, 6)}
@@ -120,12 +132,14 @@ def fold_pseudo_labels(teacher: Teacher, k: int, min_accuracy: float) -> PseudoL
     other = teacher.fold != k
     threshold = confidence_threshold(teacher.oof[other], teacher.labels[other], min_accuracy)
     above = confidence(teacher.oof[other]) >= threshold
-    oof_accuracy = float(np.mean((teacher.oof[other][above] >= DECISION) == teacher.labels[other][above])) \
+    oof_accuracy = float(np.mean(decided(teacher.oof[other][above]) == teacher.labels[other][above])) \
         if above.any() else float("nan")
-    probs = teacher.per_fold[k]  # (M,) fold k's model: it never saw fold k's rows
+    probs = teacher.per_fold[k]  # (M,) or (M, C): fold k's model, which never saw fold k's rows
     rows = np.flatnonzero(confidence(probs) >= threshold)
-    result = PseudoLabels(k, threshold, rows, (probs[rows] >= DECISION).astype(np.int64), int(above.sum()), oof_accuracy)
-    logger.info("fold %d: %d pseudo-labelled test rows (%d positive) at confidence >= %.4f (other folds' OOF: "
-                "%d rows, accuracy %.4f)", k, len(rows), int(result.labels.sum()), threshold, result.oof_rows,
-                oof_accuracy)
+    num_classes = probs.shape[1] if probs.ndim == 2 else 2
+    result = PseudoLabels(k, threshold, rows, decided(probs[rows]), int(above.sum()), oof_accuracy, num_classes)
+    counts = result.metrics().get("pseudo_positive", result.metrics().get("pseudo_per_class"))
+    logger.info("fold %d: %d pseudo-labelled test rows (%s %s) at confidence >= %.4f (other folds' OOF: %d rows, "
+                "accuracy %.4f)", k, len(rows), counts, "positive" if num_classes == 2 else "per class", threshold,
+                result.oof_rows, oof_accuracy)
     return result

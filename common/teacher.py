@@ -31,10 +31,11 @@ ENSEMBLE_FILE = "ensemble.json"
 
 @dataclass
 class Teacher(Member):
-    """A finished k-fold (or ensemble) run's predictions, P(label 1) throughout.
+    """A finished k-fold (or ensemble) run's predictions, P(label 1) throughout (class probabilities, a last axis
+    of C, for a contest of 3+ classes).
 
     The fields of :class:`common.ensemble.Member`: ``run_dir``; ``ids``, ``labels``,
-    ``fold`` (N,) pool ids (str), 0/1 labels, fold numbers 0..K-1; ``oof`` (N,)
+    ``fold`` (N,) pool ids (str), 0/1 labels (class indices), fold numbers 0..K-1; ``oof`` (N,) ((N, C))
     out-of-fold probabilities (row i by a model that did not see row i); ``test_ids``
     (M,); ``test`` (M,) the fold mean (an ensemble: its combiner refitted on all OOF
     rows); ``per_fold`` (K, M), row k from models that never saw fold k's rows.

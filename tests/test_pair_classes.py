@@ -1,10 +1,11 @@
 """``--task pair --label-values a,b,c``: three or more classes (an NLI contest, KUAKE-QQR). The reader and the
 options' errors, macro-F1 against its formula, every class's probability from the model, the multinomial
 TF-IDF / gbm / stack fits against their optimality condition, Caruana on class probabilities against the 0/1 case,
-the soft loss of class probabilities against the 0/1 one, and train -> predict -> k-fold -> TF-IDF -> ensemble ->
-student -> held-out scores on the first rows of Chinese STS-B read as 6 classes (examples/sts_b_classes.toml)."""
+the soft loss of class probabilities against the 0/1 one, pseudo-labels against brute force, and train -> predict ->
+k-fold -> TF-IDF -> ensemble -> student -> pseudo-labels -> held-out scores on the first rows of Chinese STS-B read as 6 classes (examples/sts_b_classes.toml)."""
 
 import json
+import math
 
 import numpy as np
 import pytest
@@ -16,7 +17,8 @@ from common.data_files import DataFileError
 from common.distillation import distillation_loss, soft_cross_entropy
 from common.ensemble import apply_stack, caruana_select, cross_fit, fit_stack, load_member
 from common.pair_classifier import PairPredictStep
-from common.pseudo_labels import PseudoLabelConfig
+from common.pseudo_labels import PseudoLabelConfig, confidence_threshold, fold_pseudo_labels
+from common.teacher import Teacher, load_teacher
 from common.soft_labels import check_targets, class_probabilities, fit_soft
 from competitions.pair.config import PairFilesConfig
 from competitions.pair.data import read_pair_file
@@ -75,7 +77,6 @@ def test_options_of_p1_are_refused_at_start(fields, message):
 
 def test_a_teacher_of_other_classes_is_refused_and_an_export_names_the_classes(tmp_path):
     from common.export import decision
-    from common.teacher import load_teacher
 
     ids, test_ids = np.array(["train:0", "train:1"]), np.array(["test:0"])
     # a 0/1 k-fold run: (N,) P(label 1)
@@ -88,13 +89,40 @@ def test_a_teacher_of_other_classes_is_refused_and_an_export_names_the_classes(t
     assert decision(tmp_path)["label_values"] == ["entailment", "neutral", "contradiction"]
 
 
-def test_pseudo_labels_are_refused_for_classes():
+def test_pseudo_labels_of_classes_are_the_confident_rows_argmax_by_brute_force_and_the_0_1_rule_for_two(tmp_path):
+    """(N, C) class probabilities: the threshold is the smallest max_c p_c whose rows are accurate enough at the
+    argmax (brute force over every candidate, ties included); on (N, 2) [1 - p, p] it is the 0/1 threshold; fold k
+    labels its model's confident test rows with their argmax and counts them per class."""
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 3, 300)
+    probs = np.round(rng.dirichlet(np.ones(3), 300) + 0.6 * np.eye(3)[labels], 1)  # rounded: many ties
+    probs /= probs.sum(axis=1, keepdims=True)
+    for min_accuracy in (0.5, 0.8, 0.95, 1.0):
+        expected = math.inf
+        for t in np.unique(probs.max(axis=1)):  # ascending
+            chosen = probs.max(axis=1) >= t
+            if np.mean(probs[chosen].argmax(axis=1) == labels[chosen]) >= min_accuracy:
+                expected = float(t)
+                break
+        assert confidence_threshold(probs, labels, min_accuracy) == expected
+    p, y = rng.uniform(0.01, 0.99, 200), rng.integers(0, 2, 200)
+    p[p == 0.5] = 0.51
+    assert confidence_threshold(np.stack([1 - p, p], axis=1), y, 0.7) == pytest.approx(confidence_threshold(p, y, 0.7))
+    fold, per_fold = np.arange(300) % 3, rng.dirichlet(np.ones(3), (3, 40))  # (K, M, C)
+    teacher = Teacher(None, np.array([f"t:{i}" for i in range(300)]), labels, fold, probs,
+                      np.array([f"test:{i}" for i in range(40)]), per_fold.mean(axis=0), per_fold)
+    for k in range(3):
+        chosen = fold_pseudo_labels(teacher, k, 0.8)
+        t = confidence_threshold(probs[fold != k], labels[fold != k], 0.8)
+        rows = np.flatnonzero(per_fold[k].max(axis=1) >= t)
+        assert chosen.threshold == t and chosen.rows.tolist() == rows.tolist() and len(rows) > 0
+        assert chosen.labels.tolist() == per_fold[k][rows].argmax(axis=1).tolist()
+        assert chosen.metrics()["pseudo_per_class"] == np.bincount(chosen.labels, minlength=3).tolist()
     pseudo = compound_config("PseudoPair", PseudoLabelConfig, PairFilesConfig)
-    with pytest.raises(ValueError, match=r"--pseudo-from: pseudo-labels are built for 0/1 labels, not 3 classes"):
-        pseudo(text_a_column="0", text_b_column="1", label_column="2", label_values=NLI, pseudo_from="runs/x")
+    pseudo(text_a_column="0", text_b_column="1", label_column="2", label_values=NLI, pseudo_from="runs/x")  # taken
     TASK.configure(classes())
-    with pytest.raises(ValueError, match=r"pseudo-labels are 0/1 labels; 3 classes"):
-        TASK.with_labels([], [])
+    test_rows = read_pair_file(write(tmp_path / "t.tsv", "a\tb\nc\td\n"), classes(label_column=""), False, "test")
+    assert [e.label for e in TASK.with_labels(test_rows, [2, 0])] == [2, 0]
 
 
 def hand_macro_f1(labels, predicted, C):
@@ -226,7 +254,8 @@ def test_sts_b_as_six_classes_trains_ensembles_distils_and_scores_held_out(tmp_p
     """examples/sts_b_classes.toml on the first rows of STS-B: a run's saved (N, 6) probabilities give its score and
     ``predict --run`` gives them again; a k-fold run's OOF rows are distributions; the TF-IDF reference on its folds
     scores as the ensemble's ``tfidf`` member; the ensemble and a student of it write one grade per test row;
-    the ensemble predicts a new file; bench.pair_heldout scores the submissions' grades."""
+    the ensemble predicts a new file; a pseudo-label round on the k-fold run trains fold k on the test rows its
+    model is sure of; bench.pair_heldout scores the submissions' grades."""
     from bench import pair_heldout
     from common.commands import cv, ensemble, predict, train
     from competitions.pair import baseline
@@ -255,7 +284,16 @@ def test_sts_b_as_six_classes_trains_ensembles_distils_and_scores_held_out(tmp_p
     assert load_member(combined["run_dir"]).test.shape == (20, 6)
     student = train.main([*flags, *TINY, "--distill-from", combined["run_dir"], "--distill-alpha", "1",
                           "--run-dir", str(tmp_path / "student")])
-    for result in (single, folds, combined, student):
+    pseudo = cv.main([*flags, *TINY, "--epochs", "1", "--folds", "3", "--run-dir", str(tmp_path / "pseudo"),
+                      "--pseudo-from", str(run), "--pseudo-min-accuracy", "0.05"])  # 0.05: some rows qualify
+    per_fold = json.loads((tmp_path / "pseudo" / "cv_metrics.json").read_text(encoding="utf-8"))["folds"]
+    for k in range(3):  # fold k trains on its 80 pool rows and the test rows fold k's model is sure of
+        expected = fold_pseudo_labels(load_teacher(run, 6), k, 0.05)
+        assert per_fold[str(k)]["pseudo_rows"] == len(expected.rows) > 0
+        assert per_fold[str(k)]["pseudo_per_class"] == np.bincount(expected.labels, minlength=6).tolist()
+        log = (tmp_path / "pseudo" / f"fold{k}" / "train.log").read_text(encoding="utf-8")
+        assert f"train examples {80 + len(expected.rows)} " in log
+    for result in (single, folds, combined, student, pseudo):
         lines = open(result["submission"], encoding="utf-8").read().splitlines()
         assert lines[0] == "id,label" and [line.split(",")[0] for line in lines[1:]] == [str(i) for i in range(20)]
         assert {line.split(",")[1] for line in lines[1:]} <= set("012345")

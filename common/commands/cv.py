@@ -18,8 +18,8 @@ its folds (ids and folds asserted equal), fold k only from models that never saw
 
 * ``--pseudo-from RUN [--pseudo-min-accuracy 0.95]`` (:mod:`common.pseudo_labels`): fold k
   also trains on the test rows that the teacher's fold-k model predicts with confidence
-  at least the threshold chosen on the other folds' OOF rows, with hard 0/1 labels; the
-  threshold and row count per fold go to ``cv_metrics.json``;
+  at least the threshold chosen on the other folds' OOF rows, with hard labels (0/1, or the most
+  probable of 3+ classes); the threshold and row count per fold go to ``cv_metrics.json``;
 * ``--distill-from RUN [--distill-alpha A] [--distill-temperature T]``
   (:mod:`common.distillation`): fold k trains on the teacher's OOF probabilities of its
   training rows and its fold-k test probabilities as soft targets; with

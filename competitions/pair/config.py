@@ -117,8 +117,7 @@ class PairFilesConfig(SmallPairModelDefaults, TrainConfig, LogitAdjustmentConfig
         a label range that is not two finite numbers lo < hi, a metric of the other kind of labels, or graded labels
         with what needs 0/1 labels (logit adjustment in training or post hoc, pseudo-labels), with a distillation
         temperature other than 1, or with whole-grade submissions of a range holding no whole number; three or
-        more label values with a metric or submission of P(1) (``f1``, ``auc``, probabilities) or pseudo-labels
-        (not built for more than two classes); and
+        more label values with a metric or submission of P(1) (``f1``, ``auc``, probabilities); and
         :class:`common.training.trainer.TrainConfig`'s ranges."""
         super().__post_init__()
         graded = bool(self.label_range.strip())
@@ -155,9 +154,6 @@ class PairFilesConfig(SmallPairModelDefaults, TrainConfig, LogitAdjustmentConfig
             if self.submission_value == "probability":
                 raise ValueError(f"--submission-value probability: {len(values)} classes (--label-values) have no "
                                  "one probability to write; the submission writes each row's class")
-            if getattr(self, "pseudo_from", ""):
-                raise ValueError(f"--pseudo-from: pseudo-labels are built for 0/1 labels, not {len(values)} classes "
-                                 "(--label-values); a student learns from a teacher by --distill-from")
         if graded:
             for name in ("logit_adjust_tau", "posthoc_tau"):
                 if getattr(self, name, 0.0) > 0:

@@ -27,8 +27,8 @@ trained with cross-entropy (logit-adjusted with ``--logit-adjust-tau``), its pro
 scored by ``accuracy`` (of the most probable class) or ``macro_f1`` (scikit-learn's, of ``argmax(log p + b)``
 with per-class shifts b tuned on the rows scored and kept for the submission, :func:`class_scores`) and
 submitted as the decided class's label value. k-fold, tuning, swap TTA (an NLI label is not symmetric: leave it off there),
-the ensemble and its TF-IDF and gbm members, and distillation (a student of the (N, C) soft targets) take
-(N, C) probabilities; pseudo-labels are refused.
+the ensemble and its TF-IDF and gbm members, distillation (a student of the (N, C) soft targets) and pseudo-labels
+(the most probable class of the test rows a fold's teacher is sure of) take (N, C) probabilities.
 """
 
 from __future__ import annotations
@@ -229,10 +229,8 @@ class PairFilesTask(PairTask):
         return np.minimum((self.targets(examples) * 5).astype(int), 4).tolist()
 
     def with_labels(self, examples: Sequence[Pair], labels: Sequence[int]) -> list[Pair]:
-        """Raises ValueError for graded labels or 3+ classes (pseudo-labels are 0/1); else
+        """Raises ValueError for graded labels (pseudo-labels are 0/1, or class indices of 3+ label values); else
         :meth:`common.task.Task.with_labels`."""
-        if self.classes > 2:
-            raise ValueError(f"pseudo-labels are 0/1 labels; {self.classes} classes (--label-values) are not built")
         if self.bounds is not None:
             raise ValueError("pseudo-labels are 0/1 labels; graded labels (--label-range) learn from a teacher by "
                              "--distill-from")
