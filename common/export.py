@@ -288,7 +288,7 @@ def decision(run_dir: Path) -> dict[str, Any]:
     if config.get("label_range"):
         out["label_range"] = config["label_range"]
     elif "label_values" in config:
-        out["label_values"] = [v.strip() for v in str(config["label_values"]).split(",")]
+        out["label_values"] = [v.split("|")[0].strip() for v in str(config["label_values"]).split(",")]  # 1st spelling
     return out
 
 

@@ -6,6 +6,7 @@ k-fold -> TF-IDF -> ensemble -> student -> pseudo-labels -> held-out scores on t
 
 import json
 import math
+import tomllib
 
 import numpy as np
 import pytest
@@ -331,3 +332,53 @@ def test_classes_train_the_same_under_2_processes_as_under_1(tmp_path):
     assert "macro_f1" in runs[0].history()[0]
     assert_same_training(*runs)
     assert np.load(runs[0].run_dir / "probabilities.npz")["test_probs"].shape == (20, 6)
+
+
+def test_kuake_qqr_files_train_and_submit_cblues_json_array(tmp_path):
+    """examples/kuake_qqr.toml on files of KUAKE-QQR's layout (one JSON array each, a training label "NA" read as
+    class 0, test labels empty): the submission is one JSON array of {"id", "label"}, every test id once in order,
+    each label a class's first spelling (never "NA"), as CBLUE's format checker reads it with json.load."""
+    from common.commands import train
+
+    texts = ["头痛怎么办", "头疼怎么缓解", "感冒吃什么药", "发烧怎么退烧", "胃疼吃什么", "牙疼怎么止痛"]
+    def rows(n, start, labelled):
+        return [{"id": f"s{start + i}", "query1": texts[i % 6], "query2": texts[(i * 5 + 1) % 6],
+                 "label": ("0", "1", "2", "NA")[i % 4] if labelled else ""} for i in range(n)]
+    data = tmp_path / "kuake_qqr"
+    data.mkdir()
+    for name, n, start, labelled in (("train", 48, 1, True), ("dev", 12, 100, True), ("test", 10, 200, False)):
+        (data / f"KUAKE-QQR_{name}.json").write_text(json.dumps(rows(n, start, labelled), ensure_ascii=False,
+                                                               indent=2), encoding="utf-8")
+    qqr = "competitions/pair/examples/kuake_qqr.toml"
+    with open(qqr, "rb") as f:
+        options = PairFilesConfig(**tomllib.load(f))
+    assert options.label_names() == ["0", "1", "2"]
+    pairs = read_pair_file(data / "KUAKE-QQR_train.json", options, True, "train")
+    assert [p.label for p in pairs[:8]] == [0, 1, 2, 0, 0, 1, 2, 0]  # "NA" is class 0
+    result = train.main(["--task", "pair", "--config", qqr, "--data-dir", str(data), *TINY, "--epochs", "1",
+                         "--run-dir", str(tmp_path / "run"), "--submission-dir", str(tmp_path / "sub")])
+    assert result["submission"].endswith(".json") and result["rows"] == 10
+    submitted = json.load(open(result["submission"], encoding="utf-8"))
+    assert [row["id"] for row in submitted] == [f"s{200 + i}" for i in range(10)]
+    assert all(set(row) == {"id", "label"} and row["label"] in ("0", "1", "2") for row in submitted)
+    with pytest.raises(ValueError, match=r"--label-values '0\|NA,1,0': expected"):
+        classes(label_values="0|NA,1,0")  # a spelling of two classes
+    with pytest.raises(ValueError, match=r"--label-values '0\|,1,2': expected"):
+        classes(label_values="0|,1,2")
+
+
+def test_the_json_array_submission_reads_back_and_names_the_row_it_refuses():
+    from common.submission import SubmissionError
+    from competitions.pair.submission import parse, render, validate
+
+    text = render("json", ["s1", "7"], ["2", "0"], "id", "label")
+    assert json.loads(text) == [{"id": "s1", "label": "2"}, {"id": 7, "label": "0"}]
+    assert parse("json", text, "id", "label", "f.json") == [(2, "s1", "2"), (3, "7", "0")]
+    validate(parse("json", text, "id", "label", "f.json"), ["s1", "7"], ["0", "1", "2"], "f.json")
+    assert json.loads(render("json", [], [], "id", "label")) == []
+    with pytest.raises(SubmissionError, match=r"f.json:3: expected \{'id', 'label'\}"):
+        parse("json", '[\n  {"id": 1, "label": "0"},\n  {"id": 2}\n]\n', "id", "label", "f.json")
+    with pytest.raises(SubmissionError, match=r"f.json:1: expected one JSON array of objects, got dict"):
+        parse("json", '{"id": 1, "label": "0"}', "id", "label", "f.json")
+    with pytest.raises(SubmissionError, match=r"f.json:2: not JSON"):
+        parse("json", '[\n  {"id": 1,, }\n]', "id", "label", "f.json")

@@ -16,7 +16,7 @@ FORMATS = ("auto", "tsv", "csv", "jsonl")
 METRICS = ("accuracy", "f1", "auc")
 CLASS_METRICS = ("accuracy", "macro_f1")  # of three or more label values (NLI, KUAKE-QQR)
 GRADED_METRICS = ("spearman", "pearson")  # of graded labels (--label-range)
-SUBMISSION_FORMATS = ("csv", "tsv", "jsonl", "lines")
+SUBMISSION_FORMATS = ("csv", "tsv", "jsonl", "json", "lines")
 SUBMISSION_VALUES = ("auto", "label", "probability")
 
 
@@ -29,7 +29,9 @@ class PairFiles:
     no header. ``id_column`` empty: a row's id is its 0-based position among the file's data
     rows (CLUE's test ids). ``label_values``: the negative and the positive label as the files
     write them; the submission writes them back. Three or more values: one class each (an NLI
-    contest's ``entailment,neutral,contradiction``), class i the i-th. ``label_range`` ``"lo,hi"``
+    contest's ``entailment,neutral,contradiction``), class i the i-th. A class may be spelled several ways,
+    ``|`` between them (``0|NA,1,2``: KUAKE-QQR's training file labels some pairs ``NA``, which CBLUE's baseline reads
+    as class 0); the first is the one the submission writes. ``label_range`` ``"lo,hi"``
     instead: graded labels, each a number in ``[lo, hi]`` (a similarity score, as in STS-B).
     """
 
@@ -44,7 +46,8 @@ class PairFiles:
     label_column: str = "label"
     positional_header: bool = False  # columns by position in files whose first row is a header: it is skipped
     id_column: str = ""  # the test file's id column (training files need none); empty: the row's 0-based position
-    # negative,positive as written in the files; three or more: the classes (e.g. "entailment,neutral,contradiction")
+    # negative,positive as written in the files; three or more: the classes (e.g. "entailment,neutral,contradiction");
+    # a class spelled several ways: "0|NA,1,2" (the first is written to the submission)
     label_values: str = "0,1"
     # graded labels: "lo,hi", a label is a number in [lo, hi] (a similarity score: Chinese STS-B's 0,5), predicted as
     # (label - lo) / (hi - lo) in [0, 1]; empty: 0/1 labels (label_values)
@@ -61,9 +64,14 @@ class PairFiles:
     limit: int = 0  # > 0: keep only the first N pairs of train and of dev (smoke tests, quick runs)
 
     def label_names(self) -> list[str]:
-        """The label values as the files write them, class i the i-th (two: negative, positive); unchecked (the
-        config's ``__post_init__`` refuses fewer than two, an empty one and repeats)."""
-        return [v.strip() for v in self.label_values.split(",")]
+        """The label values as the files write them, class i the i-th (two: negative, positive), each class's first
+        spelling (what a submission writes); unchecked (the config's ``__post_init__`` refuses fewer than two, an
+        empty one and repeats)."""
+        return [spellings[0] for spellings in self.label_spellings()]
+
+    def label_spellings(self) -> list[list[str]]:
+        """Every spelling of each class, class i the i-th: ``"0|NA,1,2"`` -> ``[["0", "NA"], ["1"], ["2"]]``."""
+        return [[s.strip() for s in v.split("|")] for v in self.label_values.split(",")]
 
     def num_classes(self) -> int:
         """C, the classes a model predicts: 2 for 0/1 and for graded labels (P of the scaled grade), else the
@@ -103,7 +111,7 @@ class PairFilesConfig(SmallPairModelDefaults, TrainConfig, LogitAdjustmentConfig
     # accuracy | f1 | auc; graded labels (--label-range): spearman | pearson; 3+ label values: accuracy | macro_f1
     metric: str = "accuracy"
     submission_dir: str = "submissions/pair"
-    submission_format: str = "csv"  # csv | tsv (a header, then id and value) | jsonl ({id, value}) | lines (value only)
+    submission_format: str = "csv"  # csv | tsv (a header, then id and value) | jsonl ({id, value}) | json ([{id, value}, ...], CBLUE's) | lines (value only)
     # label | probability | auto (probability for auc, else the label); graded labels: auto writes the predicted score
     # lo + P * (hi - lo), label that score rounded to a whole number, probability P itself; 3+ label values: label
     submission_value: str = "auto"
@@ -121,10 +129,11 @@ class PairFilesConfig(SmallPairModelDefaults, TrainConfig, LogitAdjustmentConfig
         :class:`common.training.trainer.TrainConfig`'s ranges."""
         super().__post_init__()
         graded = bool(self.label_range.strip())
-        values = self.label_names()
-        if len(values) < 2 or not all(values) or len(set(values)) < len(values):
+        values, spellings = self.label_names(), [s for v in self.label_spellings() for s in v]
+        if len(values) < 2 or not all(spellings) or len(set(spellings)) < len(spellings):
             raise ValueError(f"--label-values {self.label_values!r}: expected 'negative,positive', e.g. '0,1', or "
-                             "three or more distinct classes, e.g. 'entailment,neutral,contradiction'")
+                             "three or more distinct classes, e.g. 'entailment,neutral,contradiction' (a class "
+                             "spelled several ways: '0|NA,1,2')")
         classes = not graded and len(values) > 2
         if self.valid_from_shift and self.dev_file:
             raise ValueError(f"--valid-from-shift {self.valid_from_shift}: the dev file {self.dev_file!r} validates; "

@@ -208,9 +208,11 @@ def read_pair_file(path: str | Path, files: PairFiles, labelled: bool, split: st
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such file")
     fmt = file_format(path, files.file_format)
-    values = files.label_names()  # class i the i-th: (negative, positive) of 0/1 labels
-    expected = (f"expected {values[0]!r} or {values[1]!r} (--label-values negative,positive)" if len(values) == 2
-                else f"expected one of {values} (--label-values)")
+    # class i the i-th: (negative, positive) of 0/1 labels
+    spelled = [(s, i) for i, spellings in enumerate(files.label_spellings()) for s in spellings]  # (spelling, class)
+    written = [s for s, _ in spelled]
+    expected = (f"expected {written[0]!r} or {written[1]!r} (--label-values negative,positive)" if len(written) == 2
+                else f"expected one of {written} (--label-values)")
     bounds = files.graded_range()
     columns = [files.text_a_column, files.text_b_column]
     columns += [files.label_column] if labelled else []
@@ -226,7 +228,7 @@ def read_pair_file(path: str | Path, files: PairFiles, labelled: bool, split: st
                 return bounds[0] <= float(value) <= bounds[1]
             except ValueError:
                 return False
-        return any(same_label(value, v) for v in values)
+        return any(same_label(value, s) for s in written)
 
     for where, row in _rows(path, fmt, columns, files.positional_header, is_data,
                             files.id_column if not labelled else ""):
@@ -248,11 +250,12 @@ def read_pair_file(path: str | Path, files: PairFiles, labelled: bool, split: st
             label = graded_label(row[files.label_column], where, bounds)
         elif labelled:
             value = label_value(row[files.label_column])
-            if value not in values:  # "1.0" in a CSV as JSON's 1.0; "True" as "true"
-                value = next((v for v in values if same_label(value, v)), value)
-            if value not in values:
+            # the spelling itself, else the same label spelled another way ("1.0" in a CSV as JSON's 1.0; "True")
+            label = next((i for s, i in spelled if s == value), None)
+            if label is None:
+                label = next((i for s, i in spelled if same_label(value, s)), None)
+            if label is None:
                 raise DataFileError(f"{where}: label {value!r}, {expected}")
-            label = values.index(value)
         key = str(len(pairs))
         if files.id_column and not labelled:
             key = str(row[files.id_column]).strip()

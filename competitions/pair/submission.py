@@ -1,4 +1,6 @@
-"""A pair contest's submission in the format its flags name: CSV/TSV with a header, JSON lines, or values only.
+"""A pair contest's submission in the format its flags name: CSV/TSV with a header, JSON lines, one JSON array of
+objects (CBLUE's ``KUAKE-QQR_test.json``: ``[{"id": ..., "label": ...}, ...]``, checked by its format checker with
+``json.load``), or values only.
 
 Every test pair's id exactly once, in the test file's order, each value a label the files use or a
 probability in [0, 1]; written atomically and read back before the command reports it.
@@ -16,7 +18,7 @@ from typing import Sequence
 from common.io import atomic_path
 from common.submission import SubmissionError
 
-EXTENSIONS = {"csv": ".csv", "tsv": ".tsv", "jsonl": ".jsonl", "lines": ".txt"}
+EXTENSIONS = {"csv": ".csv", "tsv": ".tsv", "jsonl": ".jsonl", "json": ".json", "lines": ".txt"}
 
 
 def _json_id(key: str) -> int | str:
@@ -25,7 +27,8 @@ def _json_id(key: str) -> int | str:
 
 
 def render(fmt: str, keys: Sequence[str], values: Sequence[str | float], id_column: str, value_column: str) -> str:
-    """The submission's text: ``fmt`` csv/tsv (header ``id_column``, ``value_column``), jsonl or lines.
+    """The submission's text: ``fmt`` csv/tsv (header ``id_column``, ``value_column``), jsonl, json (one array, an
+    object a line: row i on line i + 2) or lines.
 
     ``values``: labels (str) or probabilities (float, written with 6 decimals), one per key.
     """
@@ -34,9 +37,11 @@ def render(fmt: str, keys: Sequence[str], values: Sequence[str | float], id_colu
 
     if fmt == "lines":
         return "".join(text(v) + "\n" for v in values)
-    if fmt == "jsonl":
-        return "".join(json.dumps({id_column: _json_id(k), value_column: v if isinstance(v, str) else round(v, 6)},
-                                  ensure_ascii=False) + "\n" for k, v in zip(keys, values))
+    if fmt in ("jsonl", "json"):
+        objects = [json.dumps({id_column: _json_id(k), value_column: v if isinstance(v, str) else round(v, 6)},
+                              ensure_ascii=False) for k, v in zip(keys, values)]
+        return "".join(o + "\n" for o in objects) if fmt == "jsonl" else \
+            "[\n" + ",\n".join("  " + o for o in objects) + ("\n" if objects else "") + "]\n"
     out = io.StringIO()
     writer = csv.writer(out, delimiter="," if fmt == "csv" else "\t", lineterminator="\n")
     writer.writerow([id_column, value_column])
@@ -54,6 +59,19 @@ def parse(fmt: str, text: str, id_column: str, value_column: str, source: str) -
     if fmt == "lines":
         return [(lineno, None, line) for lineno, line in enumerate(lines, start=1)]
     rows: list[tuple[int, str | None, str]] = []
+    if fmt == "json":  # as render writes it: row i on line i + 2
+        try:
+            array = json.loads(text)
+        except json.JSONDecodeError as err:
+            raise SubmissionError(f"{source}:{err.lineno}: not JSON: {err.msg}") from None
+        if not isinstance(array, list):
+            raise SubmissionError(f"{source}:1: expected one JSON array of objects, got {type(array).__name__}")
+        for i, row in enumerate(array):
+            if not isinstance(row, dict) or set(row) != {id_column, value_column}:
+                raise SubmissionError(f"{source}:{i + 2}: expected {{{id_column!r}, {value_column!r}}}, "
+                                      f"got {json.dumps(row, ensure_ascii=False)[:60]!r}")
+            rows.append((i + 2, str(row[id_column]), str(row[value_column])))
+        return rows
     if fmt == "jsonl":
         for lineno, line in enumerate(lines, start=1):
             try:
@@ -107,7 +125,7 @@ def write_pair_submission(path: str | Path, fmt: str, keys: Sequence[str], value
     """Validate, write atomically, read back and validate again; returns the row count.
 
     Args:
-        fmt: ``csv``, ``tsv``, ``jsonl`` or ``lines``.
+        fmt: ``csv``, ``tsv``, ``jsonl``, ``json`` or ``lines``.
         keys: (N,) the test pairs' ids, in the file's order.
         values: (N,) labels (str, each in ``labels``) or numbers (float; ``labels`` None): probabilities, or
             with ``bounds`` (lo, hi) a graded label's scores in [lo, hi].

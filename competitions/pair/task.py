@@ -103,7 +103,7 @@ class PairFilesTask(PairTask):
             if self.bounds is not None:
                 raise ValueError(f"{train_path}: every pair is labelled {labelled[0].label:g}; graded labels need "
                                  "two values at least (--label-column, --label-range)")
-            only = config.label_values.split(",")[labelled[0].label].strip()
+            only = config.label_names()[labelled[0].label]
             raise ValueError(f"{train_path}: every pair is labelled {only!r}; a 0/1 classifier needs both labels "
                              "(--label-column, --label-values)")
         present = set(self.labels(labelled).tolist()) if self.classes > 2 else set()
@@ -319,7 +319,7 @@ class PairFilesTask(PairTask):
             return self.write_classes(config, test, probs, name, state)
         probability = config.submission_value == "probability" or (config.submission_value == "auto"
                                                                    and config.metric == "auc")
-        label_values = [v.strip() for v in config.label_values.split(",")]
+        label_values = config.label_names()
         probs = np.asarray(probs, dtype=float)
         values = [float(p) for p in probs] if probability else \
             [label_values[int(p >= state["threshold"])] for p in probs]
