@@ -402,6 +402,7 @@ def test_a_checkpoint_resumes_only_at_the_process_count_that_wrote_it(runs, tmp_
         assert {p: p.read_bytes() for p in copy.rglob("*") if p.is_file()} == before  # refused before writing
 
 
+@pytest.mark.slow  # 16 s; --max-train-minutes is opt-in, never a default
 def test_time_budget_stops_every_process_at_the_same_batch(tmp_path):
     """``--max-train-minutes`` under 2 processes whose clocks disagree: both stop, at the same batch.
 
@@ -460,7 +461,8 @@ def test_tune_under_2_processes_runs_each_trial_on_both(tmp_path):
     pd.testing.assert_frame_equal(trials[1], trials[2])
 
 
-@pytest.mark.parametrize("task", ["sohu", "afqmc"])
+# afqmc's (45 s, the shared common.commands.pretrain) in the slow tier; Sohu's own module in the fast one
+@pytest.mark.parametrize("task", ["sohu", pytest.param("afqmc", marks=pytest.mark.slow)])
 def test_mlm_pretraining_under_2_processes_equals_1_process(tmp_path, task):
     """MLM pretraining, 2 processes at batch 8 against 1 at 16: ``accelerate launch -m competitions.sohu.pretrain_mlm``
     (Sohu's own module) and ``-m common.commands.pretrain --task afqmc`` (any pair task's).
@@ -529,7 +531,8 @@ def test_a_pretrained_encoder_trains_under_2_processes_as_under_1(tmp_path):
     """``--model`` naming an HF checkpoint (a BertModel saved with its pooler, as hfl/* are): the README's
     multi-GPU command. Before the fix the unused pooler stopped DistributedDataParallel at the second step
     ("Expected to have finished reduction in the prior iteration"); now 2 processes train what 1 does.
-    With the char+word inputs on: their two tables are new parameters beside the loaded ones."""
+    With the char+word inputs on: their two tables are new parameters beside the loaded ones. And with FGM and EMA
+    on (a competitor's usual flags; the slow tier checks them alone on AFQMC)."""
     from transformers import BertConfig, BertModel, BertTokenizerFast
 
     if not SOHU.is_dir():
@@ -543,7 +546,7 @@ def test_a_pretrained_encoder_trains_under_2_processes_as_under_1(tmp_path):
     tokenizer.save_pretrained(tmp_path / "checkpoint")
     data = tiny_sohu_tree(tmp_path / "data")
     flags = ("--model", str(tmp_path / "checkpoint"), "--learning-rate", "1e-3", "--word-match", "true",
-             "--word-buckets", "64")
+             "--word-buckets", "64", "--fgm-epsilon", "0.5", "--ema-decay", "0.9")
     one = train("sohu", data, tmp_path / "p1", 1, *flags)
     two = train("sohu", data, tmp_path / "p2", 2, *flags)
     for run in (one, two):
@@ -552,6 +555,7 @@ def test_a_pretrained_encoder_trains_under_2_processes_as_under_1(tmp_path):
     assert_same_training(one, two, keys=("test_probs",))
 
 
+@pytest.mark.slow  # 40 s; the fast suite's pretrained-encoder parity (above) trains with FGM and EMA on
 def test_fgm_and_ema_under_2_processes_train_what_1_process_trains(tmp_path):
     """FGM's second backward and EMA's shadow weights under DistributedDataParallel: the perturbation is taken
     from the all-reduced embedding gradient and the shadow is updated after each synchronized step, so at
@@ -566,7 +570,8 @@ def test_fgm_and_ema_under_2_processes_train_what_1_process_trains(tmp_path):
     assert_same_training(one, two)
 
 
-@pytest.mark.parametrize("every", [pytest.param(0, marks=pytest.mark.slow), 2])  # at epoch ends: the slow tier
+@pytest.mark.slow  # 43 s a setting; the stop decision is one broadcast, checked in one process by tests/test_trainer.py
+@pytest.mark.parametrize("every", [0, 2])
 def test_early_stopping_under_2_processes_stops_after_the_evaluation_1_process_stops_after(tmp_path, every):
     """--early-stopping-patience, at epoch ends and with --eval-every-steps 2 (3 optimizer steps an epoch: an
     evaluation inside each epoch too): every process evaluates at the same step and reads the same metric, so 2
@@ -603,6 +608,7 @@ def test_steps_per_epoch_count_the_sharded_batches(runs):
     assert counts[0] == counts[1] == math.ceil(TRAIN_ROWS[task] / EFFECTIVE_BATCH)
 
 
+@pytest.mark.slow  # 23 s; the fast suite checks the teacher's thresholds in one process (tests/test_pseudo_distill.py)
 def test_student_with_teacher_thresholds_under_2_processes(tmp_path):
     """``train --distill-from T --distill-thresholds teacher`` with 2 processes: T's OOF thresholds, written once."""
     if not SOHU.is_dir():
@@ -701,6 +707,7 @@ def test_a_user_error_under_2_processes_is_one_line():
         describe(proc)
 
 
+@pytest.mark.slow  # 42 s; the fast suite's 2-process runs share the loss's process mean (tests/test_pseudo_distill.py checks it by hand)
 def test_a_student_at_distill_alpha_half_trains_the_same_with_1_and_2_processes(tmp_path):
     """The hard and the soft term are each a mean over the step's rows that have that target, every process's
     together: as one mean per process (the labelled rows split unevenly between processes), 2 processes trained

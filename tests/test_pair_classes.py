@@ -312,7 +312,7 @@ def test_sts_b_as_six_classes_trains_ensembles_distils_and_scores_held_out(tmp_p
         np.mean([a == b for a, b in zip(grades, submitted)]))
 
 
-@pytest.mark.slow  # 40 s; the fast suite's 2-process pair runs (0/1, graded) share every path but the (B, C) gather
+@pytest.mark.slow  # 40 s; the fast suite's 2-process 0/1 pair run (tests/test_distributed.py) shares every path but the (B, C) gather
 @needs_stsb
 def test_classes_train_the_same_under_2_processes_as_under_1(tmp_path):
     """(B, 6) probabilities gathered from 2 processes at half the batch give 1 process's per-epoch macro-F1, loss and

@@ -239,6 +239,7 @@ def test_sts_b_trains_ensembles_distils_and_scores_held_out(tmp_path, monkeypatc
     assert held["runs"][combined["run_dir"]]["spearman"] == pytest.approx(spearmanr(grades, submitted).statistic)
 
 
+@pytest.mark.slow  # 34 s; the fast suite's 2-process pair runs (tests/test_distributed.py) share every path but the soft target
 @needs_stsb
 def test_graded_labels_train_the_same_under_2_processes_as_under_1(tmp_path):
     """The soft-target loss (a task ``loss_fn``) through DDP: 2 processes at half the batch give 1 process's
