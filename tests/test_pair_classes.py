@@ -88,6 +88,8 @@ def test_a_teacher_of_other_classes_is_refused_and_an_export_names_the_classes(t
         load_teacher(tmp_path, 3)
     (tmp_path / "config.json").write_text(json.dumps({"label_values": NLI, "label_range": ""}), encoding="utf-8")
     assert decision(tmp_path)["label_values"] == ["entailment", "neutral", "contradiction"]
+    (tmp_path / "config.json").write_text(json.dumps({"label_values": "0|NA,1,2", "label_range": ""}), encoding="utf-8")
+    assert decision(tmp_path)["label_values"] == ["0", "1", "2"]  # each class's first spelling: what it submits
 
 
 def test_pseudo_labels_of_classes_are_the_confident_rows_argmax_by_brute_force_and_the_0_1_rule_for_two(tmp_path):
