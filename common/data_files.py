@@ -69,7 +69,8 @@ def iter_json_objects(path: str | Path, error: type[Exception] = DataFileError) 
         try:
             row = json.loads(line)
         except json.JSONDecodeError as err:
-            raise error(f"{where}: not valid JSON ({err.msg})") from None
+            raise error(f"{where}: not valid JSON ({err.msg}; expected one object a line, or one JSON array of "
+                        "objects)") from None
         if not isinstance(row, dict):
             raise error(f"{where}: expected a JSON object, got {type(row).__name__}")
         yield where, row

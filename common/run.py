@@ -84,7 +84,9 @@ def training_lock(folder: str | Path) -> Iterator[None]:
             except FileExistsError:
                 try:
                     other = json.loads(path.read_text(encoding="utf-8"))
-                except (OSError, ValueError):  # being written this instant, gone again, or left empty by a kill
+                    if not isinstance(other, dict) or not isinstance(other.get("pid", 0), int):
+                        raise ValueError("not a lock's content")
+                except (OSError, ValueError):  # being written this instant, gone again, left empty by a kill, garbled
                     try:
                         if time.time() - path.stat().st_mtime > 10:  # not being written: a killed writer's
                             path.unlink(missing_ok=True)

@@ -363,10 +363,15 @@ def test_kuake_qqr_files_train_and_submit_cblues_json_array(tmp_path):
     submitted = json.load(open(result["submission"], encoding="utf-8"))
     assert [row["id"] for row in submitted] == [f"s{200 + i}" for i in range(10)]
     assert all(set(row) == {"id", "label"} and row["label"] in ("0", "1", "2") for row in submitted)
-    with pytest.raises(ValueError, match=r"--label-values '0\|NA,1,0': expected"):
+    with pytest.raises(ValueError, match=r"--label-values '0\|NA,1,0': '0' is given twice; expected"):
         classes(label_values="0|NA,1,0")  # a spelling of two classes
     with pytest.raises(ValueError, match=r"--label-values '0\|,1,2': expected"):
         classes(label_values="0|,1,2")
+    with pytest.raises(ValueError, match=r"'0\|0,1,2': '0' is given twice"):
+        classes(label_values="0|0,1,2")
+    for clashing, pair in (("0|NA,1,2|na", "'NA' and 'na'"), ("0|1.0,1,2", "'1.0' and '1'")):  # probe N
+        with pytest.raises(ValueError, match=rf"{pair} are the same label read another way .* name two classes"):
+            classes(label_values=clashing)
 
 
 def test_the_json_array_submission_reads_back_and_names_the_row_it_refuses():

@@ -74,6 +74,9 @@ def test_three_formats_read_the_same_pairs(tmp_path):
     ("a.jsonl", '{"sentence1": null, "sentence2": "b", "label": 0}\n', {}, r"a.jsonl:1: 'sentence1' is null"),
     ("a.jsonl", '{"sentence1": ["x"], "sentence2": "b", "label": 0}\n', {}, r"a.jsonl:1: 'sentence1' is \["),
     ("a.jsonl", "[1, 2]\n", {}, r"a.jsonl:1: expected a JSON object, got int"),
+    # objects printed over several lines, not in an array: the message says the two layouts read (probe N)
+    ("a.jsonl", '{\n "sentence1": "a"\n}\n', {},
+     r"a.jsonl:1: not valid JSON \(.*; expected one object a line, or one JSON array of objects\)"),
     # one JSON array of objects (CBLUE's files): the line where the element starts, or where the JSON breaks
     ("a.json", '[\n {"sentence1": "a", "sentence2": "b", "label": 0},\n {"sentence1": "c",\n  "label": 1}\n]\n', {},
      r"a.json:3: no key 'sentence2'"),
@@ -426,9 +429,18 @@ def test_columns_by_position_in_a_file_with_a_header(tmp_path, caplog):
                                             r"its id '7' is a number like the next row's '8'"):
         read_pair_file(headerless, config(**by_position, positional_header=True), False, "test")
     caplog.clear()
-    no_ids = dict(text_a_column="1", text_b_column="2", label_column="3")  # no id to tell: the skipped row is named
-    assert len(read_pair_file(headerless, config(**no_ids, positional_header=True), False, "test")) == 1
-    assert f"{headerless}:1: ['7', '甲', '乙'] skipped as the header" in caplog.text
+    no_ids = dict(text_a_column="1", text_b_column="2", label_column="3")  # no id to tell: a text row is not skipped
+    with pytest.raises(DataFileError, match=r"test.tsv:1: --positional-header skips the first row of every file as a "
+                                            r"header, but \['7', '甲', '乙'\] does not look like column names"):
+        read_pair_file(headerless, config(**no_ids, positional_header=True), False, "test")  # it lost a row (probe N)
+    texts_only = write(tmp_path / "t2.tsv", "利息怎么逾期\t逾期登录额度\n花呗\t借呗\n")
+    with pytest.raises(DataFileError, match=r"does not look like column names; skipped, that pair would be missing"):
+        read_pair_file(texts_only, config(text_a_column="0", text_b_column="1", label_column="2",
+                                          positional_header=True), False, "test")
+    labelled_header = write(tmp_path / "lh.tsv", "甲 文本\t乙 文本\t标签\n丙\t丁\t1\n")  # a labelled file: named only
+    assert len(read_pair_file(labelled_header, config(text_a_column="0", text_b_column="1", label_column="2",
+                                                      positional_header=True), True, "train")) == 1
+    assert "skipped as the header" in caplog.text
     numbered = write(tmp_path / "pd.tsv", "0\t1\t2\n0\t甲\t乙\n1\t丙\t丁\n")  # pandas' default header (probe L)
     assert [p.key for p in read_pair_file(numbered, config(**by_position, positional_header=True), False, "t")] == [
         "0", "1"]
@@ -443,9 +455,20 @@ def test_columns_by_position_in_a_file_with_a_header(tmp_path, caplog):
         read_pair_file(zh_no_ids, config(**texts), False, "test")
     assert [p.a for p in read_pair_file(zh_no_ids, config(**texts, positional_header=True), False, "t")] == [
         "花呗怎么还款"]
-    for first in ("花呗\t借呗", "12 5 3\t12 5 4", "12\t13", "问题\t问题"):  # texts, token ids, numbers: rows
+    for first in ("花呗\t借呗", "12 5 3\t12 5 4", "12\t13", "问题\t问题", "微信\t微博"):  # texts, ids, numbers: rows
         rows = write(tmp_path / "r.tsv", f"{first}\n花呗怎么还款\t借呗如何还钱\n")
         assert len(read_pair_file(rows, config(**texts), False, "test")) == 2, first
+    for header in ("句子一\t句子二", "第一句\t第二句", "问题１\t问题２", "问题A\t问题B"):  # other numbered names
+        rows = write(tmp_path / "h2.tsv", f"{header}\n花呗怎么还款\t借呗如何还钱\n")
+        with pytest.raises(DataFileError, match=r"looks like a header above rows of text; .*if it is a pair, add a "
+                                                r"line of column names"):
+            read_pair_file(rows, config(**texts), False, "test")
+    # an id column: a first id that is not a number above ids that are is a header, whatever its other cells
+    by_id = write(tmp_path / "id.tsv", "序号\t问题\t回答\n0\t花呗怎么还款\t借呗如何还钱\n1\t甲\t乙\n")
+    with pytest.raises(DataFileError, match=r"id.tsv:1: .* has the id '序号' above a row of id '0'"):
+        read_pair_file(by_id, config(**by_position), False, "test")
+    named_ids = write(tmp_path / "s.tsv", "s1\t花呗怎么还款\t借呗如何还钱\ns2\t甲\t乙\n")  # ids of words: rows
+    assert [p.key for p in read_pair_file(named_ids, config(**by_position), False, "test")] == ["s1", "s2"]
     with pytest.raises(ValueError, match=r"--positional-header: .*are header names"):
         config(positional_header=True)
 

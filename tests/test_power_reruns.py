@@ -52,6 +52,9 @@ def test_mining_a_run_again_drops_its_eval_and_refuses_another_corpus_or_options
     saved = json.loads((other.parent / "mine.eval.json").read_text(encoding="utf-8"))
     assert saved["submission"] == str(other) and scored["paths"]["eval"].endswith("mine.eval.json")
     assert saved["results"]["all"]["n"] == 3
+    with pytest.raises(SystemExit):  # --output naming the list itself would overwrite it
+        evaluate.main(where[:4] + ["--submission", str(other), "--output", str(other), "--ks", "2"])
+    assert "is the list scored" in capsys.readouterr().err and other.read_text(encoding="utf-8").startswith("变压器")
     evaluate.main(where[:4] + ["--submission", str(subs / "default.tsv"), "--ks", "50"])  # the run's own list
     capsys.readouterr()
     assert eval_json.is_file() and not (subs / "default.eval.json").exists()

@@ -492,6 +492,10 @@ def test_a_run_folder_being_trained_is_refused_to_a_second_command_and_a_killed_
     (run / LOCK_FILE).write_text("")  # killed between creating the lock and writing it: taken over once old
     os.utime(run / LOCK_FILE, (1, 1))
     assert train.main(args + ["--resume", "true"])["valid"] == first["valid"] and not (run / LOCK_FILE).exists()
+    for garbled in ('{"pid": null, "host": "%s"}' % socket.gethostname(), "[1]"):  # an old garbled lock: a killed writer's
+        (run / LOCK_FILE).write_text(garbled)
+        os.utime(run / LOCK_FILE, (1, 1))
+        assert train.main(args + ["--resume", "true"])["valid"] == first["valid"] and not (run / LOCK_FILE).exists()
     (run / LOCK_FILE).write_text(json.dumps({"pid": 1, "host": "elsewhere", "since": "then"}))
     with pytest.raises(RunLocked, match=rf"by process 1 on elsewhere since then: .*if it is gone, remove .*{LOCK_FILE}"):
         train.main(args + ["--resume", "true"])

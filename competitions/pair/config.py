@@ -20,6 +20,17 @@ SUBMISSION_FORMATS = ("csv", "tsv", "jsonl", "json", "lines")
 SUBMISSION_VALUES = ("auto", "label", "probability")
 
 
+def same_label(cell: str, value: str) -> bool:
+    """Whether a label cell spells ``value`` another way: the same number (``1.0`` / ``1``) or the same word in
+    another case (``True`` / ``true``)."""
+    if cell.lower() == value.lower():
+        return True
+    try:
+        return float(cell) == float(value)
+    except ValueError:
+        return False
+
+
 @dataclass
 class PairFiles:
     """Where the pairs are and how to read them (a contest's own files, any layout of these three formats).
@@ -131,9 +142,17 @@ class PairFilesConfig(SmallPairModelDefaults, TrainConfig, LogitAdjustmentConfig
         graded = bool(self.label_range.strip())
         values, spellings = self.label_names(), [s for v in self.label_spellings() for s in v]
         if len(values) < 2 or not all(spellings) or len(set(spellings)) < len(spellings):
-            raise ValueError(f"--label-values {self.label_values!r}: expected 'negative,positive', e.g. '0,1', or "
+            repeated = next((s for s in spellings if s and spellings.count(s) > 1), None)
+            raise ValueError(f"--label-values {self.label_values!r}: "
+                             + (f"{repeated!r} is given twice; " if repeated else "")
+                             + "expected 'negative,positive', e.g. '0,1', or "
                              "three or more distinct classes, e.g. 'entailment,neutral,contradiction' (a class "
                              "spelled several ways: '0|NA,1,2')")
+        clash = [(a, b) for i, these in enumerate(self.label_spellings()) for j, those in enumerate(
+            self.label_spellings()) if i < j for a in these for b in those if same_label(a, b)]
+        if clash:  # a cell is read as a label another way spelled (case, 1.0 for 1): it would name two classes
+            raise ValueError(f"--label-values {self.label_values!r}: {clash[0][0]!r} and {clash[0][1]!r} are the "
+                             "same label read another way (case, or the same number) but name two classes")
         classes = not graded and len(values) > 2
         if self.valid_from_shift and self.dev_file:
             raise ValueError(f"--valid-from-shift {self.valid_from_shift}: the dev file {self.dev_file!r} validates; "

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from common.data_files import DataFileError, iter_json_array, iter_json_objects, iter_lines, starts_json_array
-from competitions.pair.config import PairFiles
+from competitions.pair.config import PairFiles, same_label
 
 logger = logging.getLogger(__name__)
 # a first row of such cells only (id, sentence1, text_a, label) is a header, not a pair of texts
@@ -28,19 +28,44 @@ HEADER_CELL = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 WORD_CELL = re.compile(r"\w{2,16}")  # one word of any script, no space or punctuation (问题1, 编号)
 
 
+ORDINAL = re.compile(r"[0-9A-Za-z０-９Ａ-Ｚａ-ｚ一二三四五六七八九十甲乙丙丁]")  # what numbers sibling column names
+
+
+def numbered_siblings(a: str, b: str) -> bool:
+    """Whether two cells are numbered names of sibling columns: the same length, one position apart, both
+    characters there ordinals (a digit, a letter, 一 / 二, 甲 / 乙), the rest not all digits (``问题1`` / ``问题2``,
+    ``句子一`` / ``句子二``, ``第一句`` / ``第二句``, ``问题Ａ`` / ``问题Ｂ``; not ``12`` / ``13``)."""
+    if len(a) != len(b) or a == b:
+        return False
+    apart = [i for i, (x, y) in enumerate(zip(a, b)) if x != y]
+    rest = a[:apart[0]] + a[apart[0] + 1:]
+    return len(apart) == 1 and bool(rest) and not rest.isdigit() and all(
+        ORDINAL.fullmatch(c[apart[0]]) for c in (a, b))
+
+
 def header_like(cells: list[str]) -> bool:
     """Whether a row's cells look like column names, not a pair's texts: every cell an ASCII identifier (``id``,
-    ``sentence1``, ``text_a``), or every cell one word with two of them numbered siblings (``问题1`` / ``问题2``,
-    ``句子a`` / ``句子b``: the same stem, not all digits, ending in another digit or Latin letter). A row of
-    Chinese texts is neither; Xiaobu's token ids (``12 5 3``) hold spaces, and ``12`` / ``13`` have a digit stem."""
+    ``sentence1``, ``text_a``), or every cell one word with two of them numbered siblings
+    (:func:`numbered_siblings`: ``问题1`` / ``问题2``, ``句子一`` / ``句子二``). A row of Chinese texts is neither;
+    Xiaobu's token ids (``12 5 3``) hold spaces. Some headers are neither too (``问题`` / ``回答``): nothing tells
+    them from a pair of words."""
     cells = [c.strip() for c in cells]
     if all(HEADER_CELL.fullmatch(c) for c in cells):
         return True
     if not all(WORD_CELL.fullmatch(c) for c in cells):
         return False
-    ends = re.compile(r"[0-9A-Za-z]")
-    return any(a[:-1] == b[:-1] and a[-1] != b[-1] and ends.fullmatch(a[-1]) and ends.fullmatch(b[-1])
-               and not a[:-1].isdigit() for i, a in enumerate(cells) for b in cells[i + 1:])
+    return any(numbered_siblings(a, b) for i, a in enumerate(cells) for b in cells[i + 1:])
+
+
+def _whole(cell: Any) -> bool:
+    """Whether an id cell is a whole number (``7``, ``007``)."""
+    return str(cell).strip().isdigit()
+
+
+# what a refused first row can do instead, in the message
+HEADER_WAYS = ("if it is a header, set positional_header = true in the contest's config (it skips the first row of "
+               "every file; predict --test-file: in its --test-config); if it is a pair, add a line of column names "
+               "above it and set that option")
 
 
 @dataclass
@@ -77,20 +102,9 @@ def label_value(value: Any) -> str:
     return str(value).strip()
 
 
-def same_label(cell: str, value: str) -> bool:
-    """Whether a label cell spells ``value`` another way: the same number (``1.0`` / ``1``) or the same word in
-    another case (``True`` / ``true``)."""
-    if cell.lower() == value.lower():
-        return True
-    try:
-        return float(cell) == float(value)
-    except ValueError:
-        return False
-
-
 def _rows(path: Path, fmt: str, columns: list[str], skip_header: bool = False,
           is_data: Callable[[dict[str, str]], bool] | None = None,
-          id_column: str = "") -> Iterator[tuple[str, dict[str, Any]]]:
+          id_column: str = "", every_row: bool = False) -> Iterator[tuple[str, dict[str, Any]]]:
     """``("file:line", {column: cell})`` for every non-blank row, for the ``columns`` asked (a missing one: absent).
 
     CSV/TSV: columns are header names, or 0-based positions when they are numbers (no header, unless
@@ -100,12 +114,13 @@ def _rows(path: Path, fmt: str, columns: list[str], skip_header: bool = False,
 
     Headers and rows by position: ``positional_header`` covers every file, and a file's first row decides nothing
     silently. A first row whose cells are all column-name-like words (``header_like``: ``id``, ``sentence1``,
-    ``问题1`` / ``问题2``) above a row that is
-    not is refused (read as a pair, a header adds a row and shifts every positional id after it; a lone such row
-    is warned about, and one above rows like it is a row of words). A first row skipped as a header for which ``is_data`` holds
-    (a labelled file: its label cell is a label), or whose ``id_column`` cell is a whole number as the next row's
-    is, is refused too: that file has no header, and a pair would be lost (the submission one row short, every
-    position id off by one). Any other skipped row that is not of column-name-like words is named in a warning.
+    ``问题1`` / ``问题2``) above a row that is not, or whose ``id_column`` cell is not a whole number above one that
+    is (``序号``, then ``0``), is refused (read as a pair, a header adds a row and shifts every positional id after it;
+    a lone such row is warned about, and one above rows like it is a row of words). A first row skipped as a header
+    for which ``is_data`` holds (a labelled file: its label cell is a label), or whose ``id_column`` cell is a whole
+    number as the next row's is, is refused too: that file has no header, and a pair would be lost (the submission
+    one row short, every position id off by one). So is, in a file whose ``every_row`` is a submission row (a test
+    file), a skipped row that is not of column-name-like words; in a labelled file such a row is named in a warning.
     """
     if fmt == "jsonl":  # JSON lines, or one JSON array of objects (CBLUE's files)
         for where, obj in (iter_json_array if starts_json_array(path) else iter_json_objects)(path):
@@ -117,7 +132,7 @@ def _rows(path: Path, fmt: str, columns: list[str], skip_header: bool = False,
     positional = all(c.isdigit() for c in columns)
     index = {c: int(c) for c in columns} if positional else None
     width = 0  # the header's cell count, where there is a header: every row must have as many
-    suspect = None  # ("file:1", row, cells) of a header-like first row read by position, until the next row
+    suspect = None  # ("file:1", row, cells, by names, by id) of a header-like first row by position, until the next
     skipped = None  # ("file:line", cells, row) of the row --positional-header skipped, until the next row
     while True:
         start = reader.line_num + 1  # the row's first line (a quoted text may run over several)
@@ -154,19 +169,29 @@ def _rows(path: Path, fmt: str, columns: list[str], skip_header: bool = False,
                 raise DataFileError(f"{skipped[0]}: --positional-header skips the first row as a header, but its id "
                                     f"{mine!r} is a number like the next row's {next_id!r}: this file has no header "
                                     "(the option covers every file: make the files alike)")
-            if not header_like([c for c in skipped[1] if c.strip()]):
+            if not header_like([c for c in skipped[1] if c.strip()]) and not numbered:
+                if every_row:  # a test row skipped: its pair is missing from the submission
+                    raise DataFileError(
+                        f"{skipped[0]}: --positional-header skips the first row of every file as a header, but "
+                        f"{skipped[1]} does not look like column names; skipped, that pair would be missing from the "
+                        "submission and every position id after it one off. If this file has no header, add a line "
+                        "of column names at its top (sentence1, sentence2 or 问题1, 问题2); if that row is its "
+                        "header, name its columns so")
                 logger.warning("%s: %s skipped as the header (--positional-header)", skipped[0], skipped[1])
             skipped = None
-        looks_named = positional and header_like([cells[i] for i in index.values() if i < len(cells)])
+        row = {c: cells[i] for c, i in index.items() if i < len(cells)} if positional else {}
+        looks_named = positional and header_like(list(row.values()))
         if suspect is not None:  # the row after a header-like first row decides
-            if not looks_named:
-                raise DataFileError(f"{suspect[0]}: {suspect[2]} looks like a header above rows of text; read as a "
-                                    "pair it would add a row and shift every id after it: --positional-header true "
-                                    "skips it (in every file), or remove the line")
+            if (suspect[3] and not looks_named) or (suspect[4] and _whole(row.get(id_column, ""))):
+                why = "looks like a header above rows of text" if suspect[3] and not looks_named else \
+                    f"has the id {suspect[1][id_column]!r} above a row of id {row[id_column]!r}"
+                raise DataFileError(f"{suspect[0]}: {suspect[2]} {why}; read as a pair it would add a row and shift "
+                                    f"every id after it: {HEADER_WAYS}")
             yield suspect[:2]
             suspect = None
-        elif looks_named and reader.line_num == 1:
-            suspect = (f"{path}:1", {c: cells[i] for c, i in index.items() if i < len(cells)}, cells)
+        elif positional and reader.line_num == 1 and (looks_named or (
+                id_column and id_column in row and not _whole(row[id_column]))):
+            suspect = (f"{path}:1", row, cells, looks_named, bool(id_column) and not _whole(row.get(id_column, "")))
             continue
         if index is None:  # the header names the columns
             cells = [cell.strip() for cell in cells]
@@ -231,7 +256,7 @@ def read_pair_file(path: str | Path, files: PairFiles, labelled: bool, split: st
         return any(same_label(value, s) for s in written)
 
     for where, row in _rows(path, fmt, columns, files.positional_header, is_data,
-                            files.id_column if not labelled else ""):
+                            files.id_column if not labelled else "", every_row=not labelled):
         absent = [c for c in columns if c not in row]
         if absent:
             raise DataFileError(f"{where}: no {'key' if fmt == 'jsonl' else 'column'} {absent[0]!r}, "

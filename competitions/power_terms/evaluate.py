@@ -141,6 +141,8 @@ def main(argv: list[str] | None = None) -> None:
             domain = saved.get("domain", "power")
         domain = domain or "power"
         gold = data.domain_gold(domain, data.data_root(cfg.data_dir, need=""))
+        if cfg.output and data.resolve(cfg.output).resolve() == sub.resolve():
+            raise ValueError(f"--output {cfg.output} is the list scored: the scores would replace it")
         ranked = read_ranked(sub)
         results = evaluate(ranked, gold, cfg.ks)
         halves = evaluate_halves(ranked, gold, cfg.ks)
