@@ -362,6 +362,8 @@ def test_kuake_qqr_files_train_and_submit_cblues_json_array(tmp_path):
     assert result["submission"].endswith(".json") and result["rows"] == 10
     submitted = json.load(open(result["submission"], encoding="utf-8"))
     assert [row["id"] for row in submitted] == [f"s{200 + i}" for i in range(10)]
+    test = read_pair_file(data / "KUAKE-QQR_test.json", options, False, "test")
+    assert all(p.text_id for p in test)  # string ids in the file: strings in the submission
     assert all(set(row) == {"id", "label"} and row["label"] in ("0", "1", "2") for row in submitted)
     with pytest.raises(ValueError, match=r"--label-values '0\|NA,1,0': '0' is given twice; expected"):
         classes(label_values="0|NA,1,0")  # a spelling of two classes
@@ -383,6 +385,9 @@ def test_the_json_array_submission_reads_back_and_names_the_row_it_refuses():
     assert parse("json", text, "id", "label", "f.json") == [(2, "s1", "2"), (3, "7", "0")]
     validate(parse("json", text, "id", "label", "f.json"), ["s1", "7"], ["0", "1", "2"], "f.json")
     assert json.loads(render("json", [], [], "id", "label")) == []
+    # an id that was a JSON string in the test file stays one, digits or not (probe N); a CSV's digits are numbers
+    assert json.loads(render("json", ["1", "2"], ["0", "1"], "id", "label", [True, False])) == [
+        {"id": "1", "label": "0"}, {"id": 2, "label": "1"}]
     with pytest.raises(SubmissionError, match=r"f.json:3: expected \{'id', 'label'\}"):
         parse("json", '[\n  {"id": 1, "label": "0"},\n  {"id": 2}\n]\n', "id", "label", "f.json")
     with pytest.raises(SubmissionError, match=r"f.json:1: expected one JSON array of objects, got dict"):

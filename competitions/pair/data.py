@@ -83,6 +83,7 @@ class Pair:
     id: str
     key: str
     row: int
+    text_id: bool = False  # the key was a JSON string: a JSON submission writes it as one, digits or not
 
 
 def file_format(path: str | Path, chosen: str) -> str:
@@ -289,7 +290,8 @@ def read_pair_file(path: str | Path, files: PairFiles, labelled: bool, split: st
             if key in seen:
                 raise DataFileError(f"{where}: id {key!r} already at {seen[key]}; a submission needs unique ids")
             seen[key] = where
-        pairs.append(Pair(a, b, label, f"{split}:{len(pairs)}", key, len(pairs)))
+        text_id = bool(files.id_column) and not labelled and fmt == "jsonl" and isinstance(row[files.id_column], str)
+        pairs.append(Pair(a, b, label, f"{split}:{len(pairs)}", key, len(pairs), text_id))
         if limit and len(pairs) == limit:
             break
     if not pairs:

@@ -26,11 +26,13 @@ def _json_id(key: str) -> int | str:
     return int(key) if key.isdigit() and str(int(key)) == key else key
 
 
-def render(fmt: str, keys: Sequence[str], values: Sequence[str | float], id_column: str, value_column: str) -> str:
+def render(fmt: str, keys: Sequence[str], values: Sequence[str | float], id_column: str, value_column: str,
+           text_ids: Sequence[bool] = ()) -> str:
     """The submission's text: ``fmt`` csv/tsv (header ``id_column``, ``value_column``), jsonl, json (one array, an
     object a line: row i on line i + 2) or lines.
 
-    ``values``: labels (str) or probabilities (float, written with 6 decimals), one per key.
+    ``values``: labels (str) or probabilities (float, written with 6 decimals), one per key. ``text_ids``: (N,)
+    whether each key was a JSON string in the test file (kept a string; else a key of digits is written a number).
     """
     def text(v: str | float) -> str:
         return v if isinstance(v, str) else f"{v:.6f}"
@@ -38,8 +40,9 @@ def render(fmt: str, keys: Sequence[str], values: Sequence[str | float], id_colu
     if fmt == "lines":
         return "".join(text(v) + "\n" for v in values)
     if fmt in ("jsonl", "json"):
-        objects = [json.dumps({id_column: _json_id(k), value_column: v if isinstance(v, str) else round(v, 6)},
-                              ensure_ascii=False) for k, v in zip(keys, values)]
+        strings = list(text_ids) or [False] * len(keys)
+        objects = [json.dumps({id_column: k if s else _json_id(k), value_column: v if isinstance(v, str) else
+                               round(v, 6)}, ensure_ascii=False) for k, v, s in zip(keys, values, strings)]
         return "".join(o + "\n" for o in objects) if fmt == "jsonl" else \
             "[\n" + ",\n".join("  " + o for o in objects) + ("\n" if objects else "") + "]\n"
     out = io.StringIO()
@@ -121,7 +124,7 @@ def validate(rows: Sequence[tuple[int, str | None, str]], keys: Sequence[str], l
 
 def write_pair_submission(path: str | Path, fmt: str, keys: Sequence[str], values: Sequence[str | float],
                           id_column: str, value_column: str, labels: Sequence[str] | None,
-                          bounds: tuple[float, float] = (0.0, 1.0)) -> int:
+                          bounds: tuple[float, float] = (0.0, 1.0), text_ids: Sequence[bool] = ()) -> int:
     """Validate, write atomically, read back and validate again; returns the row count.
 
     Args:
@@ -129,12 +132,13 @@ def write_pair_submission(path: str | Path, fmt: str, keys: Sequence[str], value
         keys: (N,) the test pairs' ids, in the file's order.
         values: (N,) labels (str, each in ``labels``) or numbers (float; ``labels`` None): probabilities, or
             with ``bounds`` (lo, hi) a graded label's scores in [lo, hi].
+        text_ids: (N,) whether each key was a JSON string in the test file (:func:`render`; JSON formats only).
 
     Raises:
         SubmissionError: see :func:`validate` (nothing is written when the values fail).
     """
     path = Path(path)
-    text = render(fmt, keys, values, id_column, value_column)
+    text = render(fmt, keys, values, id_column, value_column, text_ids)
     validate(parse(fmt, text, id_column, value_column, str(path)), keys, labels, str(path), bounds)
     with atomic_path(path) as tmp:
         tmp.write_text(text, encoding="utf-8")

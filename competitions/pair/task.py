@@ -326,7 +326,7 @@ class PairFilesTask(PairTask):
         path = Path(config.submission_dir) / f"{name}{EXTENSIONS[config.submission_format]}"
         rows = write_pair_submission(path, config.submission_format, [p.key for p in test], values,
                                      config.submission_id_column, config.submission_label_column,
-                                     None if probability else label_values)
+                                     None if probability else label_values, text_ids=[p.text_id for p in test])
         return {"submission": str(path), "rows": rows}
 
     def write_classes(self, config: PairFilesConfig, test: list[Pair], probs: np.ndarray, name: str,
@@ -345,7 +345,7 @@ class PairFilesTask(PairTask):
         rows = write_pair_submission(path, config.submission_format, [p.key for p in test],
                                      [values[k] for k in class_decisions(probs, (state or {}).get("class_bias"))],
                                      config.submission_id_column,
-                                     config.submission_label_column, values)
+                                     config.submission_label_column, values, text_ids=[p.text_id for p in test])
         return {"submission": str(path), "rows": rows}
 
     def write_graded(self, config: PairFilesConfig, test: list[Pair], probs: np.ndarray, name: str) -> dict:
@@ -361,7 +361,8 @@ class PairFilesTask(PairTask):
             values = [str(int(np.clip(np.floor(v + 0.5), int(labels[0]), int(labels[-1])))) for v in values]
         path = Path(config.submission_dir) / f"{name}{EXTENSIONS[config.submission_format]}"
         rows = write_pair_submission(path, config.submission_format, [p.key for p in test], values,
-                                     config.submission_id_column, config.submission_label_column, labels, bounds)
+                                     config.submission_id_column, config.submission_label_column, labels, bounds,
+                                     text_ids=[p.text_id for p in test])
         return {"submission": str(path), "rows": rows}
 
 
