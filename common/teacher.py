@@ -109,8 +109,8 @@ class Teacher(Member):
         differ = self.other_labels(labels, rows)
         if differ:
             raise ValueError(f"{self.run_dir}/{OOF_FILE}: {differ} of {len(labels)} rows have other labels in the data "
-                             "than the teacher was scored on (a training file reordered or edited since?); rebuild "
-                             "the teacher on this data")
+                             "than the teacher was scored on (a training file reordered or edited since, or the "
+                             "label values in another order?); rebuild the teacher on this data")
 
 
 def load_teacher(run_dir: str | Path, num_classes: int = 2) -> Teacher:
