@@ -64,7 +64,7 @@ def test_a_class_absent_from_the_train_file_and_swapped_pairs_are_named(tmp_path
     ({"metric": "auc"}, r"--metric 'auc': expected one of \['accuracy', 'macro_f1'\]"),
     ({"label_values": "0,1", "metric": "macro_f1"}, r"--metric 'macro_f1': expected one of \['accuracy', 'f1', "
                                                     r"'auc'\]$"),
-    ({"label_values": "a,b,a"}, r"--label-values 'a,b,a': expected .* three or more distinct classes"),
+    ({"label_values": "a,b,a"}, r"--label-values 'a,b,a': 'a' is given twice; expected .* three or more distinct classes"),
     ({"label_values": "a,,b"}, r"--label-values 'a,,b'"),
     ({"label_values": "a"}, r"--label-values 'a'"),
     ({"submission_value": "probability"}, r"--submission-value probability: 3 classes .* each row.s class"),
