@@ -386,8 +386,8 @@ def test_the_json_array_submission_reads_back_and_names_the_row_it_refuses():
     validate(parse("json", text, "id", "label", "f.json"), ["s1", "7"], ["0", "1", "2"], "f.json")
     assert json.loads(render("json", [], [], "id", "label")) == []
     # an id that was a JSON string in the test file stays one, digits or not (probe N); a CSV's digits are numbers
-    assert json.loads(render("json", ["1", "2"], ["0", "1"], "id", "label", [True, False])) == [
-        {"id": "1", "label": "0"}, {"id": 2, "label": "1"}]
+    assert json.loads(render("json", ["1", "2", "-3"], ["0", "1", "2"], "id", "label", [True, False, False])) == [
+        {"id": "1", "label": "0"}, {"id": 2, "label": "1"}, {"id": -3, "label": "2"}]
     with pytest.raises(SubmissionError, match=r"f.json:3: expected \{'id', 'label'\}"):
         parse("json", '[\n  {"id": 1, "label": "0"},\n  {"id": 2}\n]\n', "id", "label", "f.json")
     with pytest.raises(SubmissionError, match=r"f.json:1: expected one JSON array of objects, got dict"):

@@ -469,6 +469,24 @@ def test_columns_by_position_in_a_file_with_a_header(tmp_path, caplog):
         read_pair_file(by_id, config(**by_position), False, "test")
     named_ids = write(tmp_path / "s.tsv", "s1\t花呗怎么还款\t借呗如何还钱\ns2\t甲\t乙\n")  # ids of words: rows
     assert [p.key for p in read_pair_file(named_ids, config(**by_position), False, "test")] == ["s1", "s2"]
+    # probe O: pandas' headers of unnamed columns, and a header below a blank first line, were read as pairs
+    for header in ("0\t1", "\t0\t1", "\nsentence1\tsentence2", "  \n问题1\t问题2"):
+        rows = write(tmp_path / "pd2.tsv", f"{header}\n花呗怎么还款\t借呗如何还钱\n借呗\t花呗\n")
+        with pytest.raises(DataFileError, match=r"looks like a header above rows of text"):
+            read_pair_file(rows, config(**texts), False, "test")
+    index_header = write(tmp_path / "pd3.tsv", "\t0\t1\n0\t花呗怎么还款\t借呗如何还钱\n")  # to_csv(index=True)
+    assert len(read_pair_file(index_header, config(**by_position, positional_header=True), False, "t")) == 1
+    grades = write(tmp_path / "pd4.tsv", "0\t1\t2\n甲\t乙\t2\n")  # the label column's number is a label
+    assert len(read_pair_file(grades, config(**texts, label_values="0,1,2", positional_header=True), True, "t")) == 1
+    # and real first rows the looser sibling rule refused (0.4% of OPPO's test rows): pairs
+    for first in ("A股\t B股", "科目一\t科目四", "苹果6怎么设置\t苹果5怎么设置", "三除以二等于多少\t二除以二等于多少",
+                  "周一\t周二"):  # (ASCII words, iphone7 / iphone8, still read as names: a loud refusal)
+        rows = write(tmp_path / "r2.tsv", f"{first}\n花呗怎么还款\t借呗如何还钱\n")
+        assert len(read_pair_file(rows, config(**texts), False, "test")) == 2, first
+    numbered_id = write(tmp_path / "n2.tsv", "1000\t问题1\t问题2\n1001\t花呗\t借呗如何还钱\n")  # an id: a row
+    assert [p.key for p in read_pair_file(numbered_id, config(**by_position), False, "test")] == ["1000", "1001"]
+    words = write(tmp_path / "lw.tsv", "iphone\tipad\tfalse\n花呗怎么还款\t借呗如何还钱\ttrue\n")  # its label: a pair
+    assert len(read_pair_file(words, config(**texts, label_values="false,true"), True, "train")) == 2
     with pytest.raises(ValueError, match=r"--positional-header: .*are header names"):
         config(positional_header=True)
 

@@ -12,6 +12,7 @@ import csv
 import io
 import json
 import math
+import re
 from pathlib import Path
 from typing import Sequence
 
@@ -23,7 +24,7 @@ EXTENSIONS = {"csv": ".csv", "tsv": ".tsv", "jsonl": ".jsonl", "json": ".json", 
 
 def _json_id(key: str) -> int | str:
     """A JSON submission's id: a number where the file's id is one (CLUE's ``{"id": 0, ...}``), else the text."""
-    return int(key) if key.isdigit() and str(int(key)) == key else key
+    return int(key) if re.fullmatch(r"-?[0-9]+", key) and str(int(key)) == key else key
 
 
 def render(fmt: str, keys: Sequence[str], values: Sequence[str | float], id_column: str, value_column: str,
