@@ -251,6 +251,7 @@ def test_2_processes_train_what_1_process_trains_at_equal_effective_batch(runs):
     assert_same_training(one, two)
 
 
+@pytest.mark.slow  # 53 s; the fast suite's runs compare 2-process test predictions, and k-fold predict parity shards
 def test_one_model_predicts_the_same_with_1_and_2_processes(runs, tmp_path):
     """``predict`` of the 1-process run's model.pt, launched with 1 then 2 processes."""
     task, _, one, _ = runs
