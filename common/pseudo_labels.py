@@ -138,8 +138,7 @@ def fold_pseudo_labels(teacher: Teacher, k: int, min_accuracy: float) -> PseudoL
     rows = np.flatnonzero(confidence(probs) >= threshold)
     num_classes = probs.shape[1] if probs.ndim == 2 else 2
     result = PseudoLabels(k, threshold, rows, decided(probs[rows]), int(above.sum()), oof_accuracy, num_classes)
-    counts = result.metrics().get("pseudo_positive", result.metrics().get("pseudo_per_class"))
-    logger.info("fold %d: %d pseudo-labelled test rows (%s %s) at confidence >= %.4f (other folds' OOF: %d rows, "
-                "accuracy %.4f)", k, len(rows), counts, "positive" if num_classes == 2 else "per class", threshold,
-                result.oof_rows, oof_accuracy)
+    logger.info("fold %d: %d pseudo-labelled test rows (%s per class) at confidence >= %.4f (other folds' OOF: %d "
+                "rows, accuracy %.4f)", k, len(rows), np.bincount(result.labels, minlength=num_classes).tolist(),
+                threshold, result.oof_rows, oof_accuracy)
     return result
