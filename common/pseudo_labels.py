@@ -36,6 +36,7 @@ class PseudoLabelConfig:
 
     pseudo_from: str = ""  # a finished k-fold or ensemble run: fold k adds the test rows its fold-k model is sure of
     pseudo_min_accuracy: float = 0.95  # the threshold keeps OOF rows (other folds) at least this accurate
+    pseudo_min_oof_rows: int = 50  # ... and at least this many of them clear it, or no test row is pseudo-labelled
 
 
 def confidence(probs: np.ndarray) -> np.ndarray:
@@ -50,7 +51,7 @@ def decided(probs: np.ndarray) -> np.ndarray:
     return probs.argmax(axis=1) if probs.ndim == 2 else (probs >= DECISION).astype(np.int64)
 
 
-def confidence_threshold(probs: np.ndarray, labels: np.ndarray, min_accuracy: float) -> float:
+def confidence_threshold(probs: np.ndarray, labels: np.ndarray, min_accuracy: float, min_rows: int = 1) -> float:
     """The smallest confidence t such that the rows with ``confidence >= t`` are at least ``min_accuracy`` accurate.
 
     Rows are predicted ``probs >= 0.5`` (:func:`decided`; the argmax of (N, C) probabilities). Candidates are the rows' own confidences (ties
@@ -61,15 +62,21 @@ def confidence_threshold(probs: np.ndarray, labels: np.ndarray, min_accuracy: fl
         probs: (N,) P(label 1) of labelled rows (OOF predictions), or (N, C) class probabilities.
         labels: (N,) their 0/1 labels (class indices).
         min_accuracy: in (0, 1].
+        min_rows: the fewest rows at or above t that may vouch for it. The smallest qualifying t has the most
+            rows above it, so with fewer than ``min_rows`` there no t qualifies: an accuracy measured on a handful
+            of rows says little (all of 50 rows right still allows a true accuracy near 0.94 at 95%, by the
+            rule of three).
 
     Returns:
         t, or ``math.inf`` when no candidate qualifies (no row will be pseudo-labelled).
 
     Raises:
-        ValueError: ``min_accuracy`` outside (0, 1], or probs and labels of other lengths.
+        ValueError: ``min_accuracy`` outside (0, 1], ``min_rows`` below 1, or probs and labels of other lengths.
     """
     if not 0 < min_accuracy <= 1:
         raise ValueError(f"--pseudo-min-accuracy must be in (0, 1], got {min_accuracy}")
+    if min_rows < 1:
+        raise ValueError(f"--pseudo-min-oof-rows must be at least 1, got {min_rows}")
     probs, labels = np.asarray(probs, dtype=np.float64), np.asarray(labels)
     if len(probs) != len(labels):
         raise ValueError(f"{len(probs)} probabilities for {len(labels)} labels")
@@ -80,7 +87,13 @@ def confidence_threshold(probs: np.ndarray, labels: np.ndarray, min_accuracy: fl
     ends = np.flatnonzero(np.r_[c[1:] != c[:-1], True])  # last position of each run of equal confidences
     accuracy = np.cumsum(correct[order])[ends] / (ends + 1)  # (candidates,) accuracy of the rows >= c[end]
     ok = np.flatnonzero(accuracy >= min_accuracy)
-    return float(c[ends[ok[-1]]]) if ok.size else math.inf
+    if not ok.size:
+        return math.inf
+    if ends[ok[-1]] + 1 < min_rows:
+        logger.warning("no pseudo-labels: %d OOF rows reach accuracy %.4f, fewer than --pseudo-min-oof-rows %d",
+                       ends[ok[-1]] + 1, accuracy[ok[-1]], min_rows)
+        return math.inf
+    return float(c[ends[ok[-1]]])
 
 
 @dataclass
@@ -116,21 +129,21 @@ class PseudoLabels:
                 "pseudo_oof_accuracy": None if math.isnan(self.oof_accuracy) else round(self.oof_accuracy, 6)}
 
 
-def fold_pseudo_labels(teacher: Teacher, k: int, min_accuracy: float) -> PseudoLabels:
+def fold_pseudo_labels(teacher: Teacher, k: int, min_accuracy: float, min_rows: int = 1) -> PseudoLabels:
     """Fold k's pseudo-labels: the threshold from the other folds' OOF rows, applied to the fold-k model's test predictions.
 
     Args:
         teacher: round 1 (:func:`common.teacher.load_teacher`).
         k: the fold round 2 trains now.
-        min_accuracy: see :func:`confidence_threshold`.
+        min_accuracy, min_rows: see :func:`confidence_threshold`.
 
     Raises:
-        ValueError: ``min_accuracy`` outside (0, 1], or a fold the teacher does not have.
+        ValueError: ``min_accuracy`` outside (0, 1], ``min_rows`` below 1, or a fold the teacher does not have.
     """
     if not 0 <= k < len(teacher.per_fold):
         raise ValueError(f"fold {k}: {teacher.run_dir} has {len(teacher.per_fold)} folds")
     other = teacher.fold != k
-    threshold = confidence_threshold(teacher.oof[other], teacher.labels[other], min_accuracy)
+    threshold = confidence_threshold(teacher.oof[other], teacher.labels[other], min_accuracy, min_rows)
     above = confidence(teacher.oof[other]) >= threshold
     oof_accuracy = float(np.mean(decided(teacher.oof[other][above]) == teacher.labels[other][above])) \
         if above.any() else float("nan")

@@ -45,6 +45,19 @@ def test_threshold_edge_cases():
     assert confidence_threshold(np.array([0.9, 0.6, 0.1]), np.array([1, 0, 0]), 1.0) == pytest.approx(0.9)
     with pytest.raises(ValueError, match="pseudo-min-accuracy must be in"):
         confidence_threshold(np.array([0.9]), np.array([1]), 1.5)
+    with pytest.raises(ValueError, match="pseudo-min-oof-rows must be at least 1"):
+        confidence_threshold(np.array([0.9]), np.array([1]), 0.9, min_rows=0)
+
+
+def test_a_threshold_needs_enough_oof_rows_behind_it():
+    """A threshold vouched for by a handful of OOF rows is refused (a probe's 40-row contest: 2 rows chose it)."""
+    probs = np.array([0.99, 0.98, 0.97, 0.9, 0.8, 0.3, 0.6, 0.4])  # the top 4 right, then mistakes
+    labels = np.array([1, 1, 1, 1, 0, 0, 0, 1])
+    assert confidence_threshold(probs, labels, 1.0) == pytest.approx(0.9)  # 4 rows at or above it
+    assert confidence_threshold(probs, labels, 1.0, min_rows=4) == pytest.approx(0.9)
+    assert confidence_threshold(probs, labels, 1.0, min_rows=5) == math.inf  # more rows would be less accurate
+    assert confidence_threshold(probs, labels, 0.8, min_rows=6) == pytest.approx(0.7)  # 5 of 6 right
+    assert confidence_threshold(probs, labels, 0.8, min_rows=7) == math.inf
 
 
 # ----------------------------------------------------------------- no leakage
@@ -223,7 +236,8 @@ def test_cv_with_pseudo_labels_trains_fold_k_on_its_models_test_rows(afqmc, monk
 
     monkeypatch.setattr(cv, "fit", spy)
     run = root / "round2"
-    result = cv.main(flags + ["--run-dir", str(run), "--pseudo-from", str(root / "round1"), "--pseudo-min-accuracy", "0.5"])
+    result = cv.main(flags + ["--run-dir", str(run), "--pseudo-from", str(root / "round1"), "--pseudo-min-accuracy", "0.5",
+                              "--pseudo-min-oof-rows", "1"])  # a tiny teacher: too few OOF rows for the default 50
     assert result["complete"] and validate_clue_submission_file(result["submission"], list(range(25))) == 25
     saved = json.loads((run / "cv_metrics.json").read_text(encoding="utf-8"))
     assert np.array_equal(np.load(run / "oof.npz")["fold"], teacher.fold)

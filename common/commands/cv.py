@@ -103,7 +103,7 @@ def main(argv: list[str] | None = None) -> dict:
         cfg = narrow_config(config, fold_class, **fold_overrides(config, run_dir, k), **task.fold_overrides, **init)
         held, train, soft, extra = [pool[i] for i in held_idx], [pool[i] for i in train_idx], None, {}
         if pseudo:
-            chosen = fold_pseudo_labels(teacher, k, config.pseudo_min_accuracy)
+            chosen = fold_pseudo_labels(teacher, k, config.pseudo_min_accuracy, config.pseudo_min_oof_rows)
             train += task.with_labels([data.test[i] for i in chosen.rows], chosen.labels)
             extra = chosen.metrics()
         if distill:  # the pool rows' OOF, the test rows' fold-k slice: models that never saw fold k
