@@ -56,15 +56,14 @@ def iter_record_lines(path: str | Path, error: type[Exception] = DataFileError) 
 
 
 def iter_json_objects(path: str | Path, error: type[Exception] = DataFileError) -> Iterator[tuple[str, dict[str, Any]]]:
-    """``("file:line", object)`` for every non-blank line of a JSON-lines file.
+    """``("file:line", object)`` for every record of a JSON-lines file (:func:`iter_record_lines`: blank lines only
+    at its end; a record without an id is named by its position, which a blank line in between would shift).
 
     Raises:
         FileNotFoundError: no file.
-        error: invalid UTF-8, a line that is not JSON, or JSON that is not an object.
+        error: invalid UTF-8, a blank line before a record, a line that is not JSON, or JSON that is not an object.
     """
-    for lineno, line in iter_lines(path, error):
-        if not line.strip():
-            continue
+    for lineno, line in iter_record_lines(path, error):
         where = f"{path}:{lineno}"
         try:
             row = json.loads(line)

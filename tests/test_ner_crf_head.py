@@ -21,6 +21,20 @@ def test_crf_head_decodes_dominant_path_and_loss_is_nll():
     assert 0 <= nll_gold.item() < 1e-3 < nll_other.item()  # NLL >= 0, near 0 on the dominant path
 
 
+def test_a_batch_of_one_character_pieces_reaches_every_crf_parameter():
+    """Under DistributedDataParallel every parameter needs a gradient from every process. pytorch-crf reads its
+    transitions only between two characters, so a process whose batch held 1-character pieces stopped a 2-process
+    CRF run (probe P: "Expected to have finished reduction"); the loss is still pytorch-crf's NLL."""
+    torch.manual_seed(0)
+    head = CrfHead(4, num_tags=3)
+    emissions, tags, mask = torch.randn(2, 1, 3), torch.tensor([[1], [0]]), torch.ones(2, 1, dtype=torch.long)
+    loss = head.loss(emissions, tags, mask)
+    assert torch.equal(loss, -head.crf(emissions, tags, mask=mask.bool(), reduction="mean"))
+    loss.backward()
+    assert all(p.grad is not None for p in head.crf.parameters())
+    assert torch.equal(head.crf.transitions.grad, torch.zeros(3, 3))
+
+
 def test_model_decodes_crf_tags_to_span_rows(tiny_tokenizer):
     from tests.conftest import tiny_bert
     from competitions.ner.model import NerModel

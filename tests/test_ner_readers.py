@@ -110,6 +110,10 @@ def test_cluener_refuses_an_id_twice_given_or_by_record_index(tmp_path):
         read_cluener(path)
     path.write_text('{"text": "甲"}\n{"text": "乙"}\n{"id": "x", "text": "丙"}\n', encoding="utf-8")
     assert [ex.id for ex in read_cluener(path)] == [0, 1, "x"]
+    # a blank line in between was skipped, and every record without an id after it took the id of the line above
+    path.write_text('{"text": "甲"}\n\n{"text": "乙"}\n\n', encoding="utf-8")  # blank lines at the end: fine
+    with pytest.raises(NerDataError, match=r"t.json:2: blank line before the record on line 3"):
+        read_cluener(path)
 
 
 def test_unlabelled_test_files_read_characters_without_tags(tmp_path):

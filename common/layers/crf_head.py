@@ -40,8 +40,13 @@ class CrfHead(nn.Module):
             emissions: (B, T, num_tags).
             tags: (B, T) long, any valid tag id at padding.
             mask: (B, T), 1 for characters; ``mask[:, 0]`` must be 1 (pytorch-crf's rule).
+
+        A batch of one-character pieces (T = 1) never reads ``crf.transitions``; the zero term keeps it in the
+        graph, so that under several processes DistributedDataParallel still gets a gradient for it from every
+        process (without one it stops: "Expected to have finished reduction in the prior iteration").
         """
-        return -self.crf(emissions.float(), tags, mask=mask.bool(), reduction="mean")
+        nll = -self.crf(emissions.float(), tags, mask=mask.bool(), reduction="mean")
+        return nll + 0.0 * self.crf.transitions.sum()
 
     def decode(self, emissions: torch.Tensor, mask: torch.Tensor) -> list[list[int]]:
         """Viterbi paths: one list of tag ids per sentence, of its unpadded length."""
