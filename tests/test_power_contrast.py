@@ -25,6 +25,21 @@ def test_log_ratio_hand_made_table():
     assert keep.tolist() == [False, True, True]
 
 
+def test_log_ratio_compares_each_source_in_its_own_unit():
+    """Segmentation tokens (4 in 1000 tokens, 2500 characters) against a dictionary per token and a text per
+    character: dividing by tokens against a text's characters raised every ratio by log(2.5) (probe R)."""
+    dom = np.array([40, 4])
+    a = contrast.GeneralCounts("dict", np.array([99, 9]), 10000, "tokens")
+    b = contrast.GeneralCounts("text", np.array([99, 9]), 25000)
+    lr = contrast.log_ratio(dom, {"tokens": 1000, "chars": 2500}, [a, b], alpha=1.0)
+    expect_a = np.log(np.array([40, 4]) / 1000 / (np.array([100, 10]) / 10000))
+    expect_b = np.log(np.array([40, 4]) / 2500 / (np.array([100, 10]) / 25000))
+    assert lr == pytest.approx(np.minimum(expect_a, expect_b)) and lr == pytest.approx(np.log([4, 4]))
+    assert contrast.log_ratio(dom, 1000, [b], alpha=1.0) == pytest.approx(np.log([10, 10]))  # one total: as before
+    assert contrast.dict_counts(["x"], {"x": 3, "y": 1}).unit == "tokens"
+    assert contrast.text_counts(["x"], "xx").unit == "chars"
+
+
 def test_log_ratio_errors():
     with pytest.raises(ValueError):
         contrast.log_ratio(np.array([1]), 10, [], 1.0)

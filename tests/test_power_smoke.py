@@ -72,6 +72,20 @@ def test_terms_mine_own_corpus_streamed(tmp_path, capsys):
     assert "has no gold list" in capsys.readouterr().err
 
 
+@pytest.mark.skipif(ROOT is None, reason="data/power_terms is absent (link it to ../shared/data/power_terms)")
+def test_a_corpus_against_itself_admits_no_tail_word(tmp_path, capsys):
+    """With the corpus as its own general text nothing leans to the domain. The segmentation tail divided the
+    domain's token counts by its tokens but the text's by its characters, and admitted 正常, 进行, 运行 (probe R)."""
+    lines = data.read_lines(ROOT / "power_terms" / "lionztt_power" / "data" / "五通一措去重语料.csv")[:800]
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    mine.main(["--corpus-file", str(corpus), "--general-files", str(corpus), "--use-jieba-dict", "false",
+               "--run", "self", "--submissions-dir", str(tmp_path / "subs"), "--runs-dir", str(tmp_path / "runs"),
+               "--w2v-epochs", "1", "--seeds", "开关柜"])
+    out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert out["contrast_terms"] == out["segmentation_tail_terms"] == out["piece_tail_terms"] == 0
+
+
 @pytest.mark.parametrize("content,msg", [(b"\n \n", "empty corpus"),
                                          ("变压器\n".encode() + "断路器".encode("gbk") + b"\n", ":2: not valid UTF-8")])
 def test_terms_mine_bad_corpus_is_one_line_error(tmp_path, capsys, content, msg):

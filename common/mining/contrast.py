@@ -31,12 +31,14 @@ class GeneralCounts:
     Attributes:
         name: label for reports (``jieba_dict``, ``general_text``).
         counts: ``(K,)`` int64 count of each queried word.
-        total: N_gen, the source's total (tokens for a dictionary, characters for text).
+        total: N_gen, the source's total in ``unit``.
+        unit: ``"tokens"`` for a dictionary, ``"chars"`` (token characters) for text.
     """
 
     name: str
     counts: np.ndarray
     total: int
+    unit: str = "chars"
 
 
 def load_frequency_dict(path: str | Path) -> dict[str, int]:
@@ -61,7 +63,7 @@ def load_frequency_dict(path: str | Path) -> dict[str, int]:
 def dict_counts(words: list[str], table: dict[str, int], name: str = "jieba_dict") -> GeneralCounts:
     """Counts of ``words`` in a frequency dictionary (0 when absent)."""
     return GeneralCounts(name, np.array([table.get(w, 0) for w in words], dtype=np.int64),
-                         int(sum(table.values())))
+                         int(sum(table.values())), "tokens")
 
 
 def text_counts(words: list[str], text: str, name: str = "general_text") -> GeneralCounts:
@@ -70,28 +72,33 @@ def text_counts(words: list[str], text: str, name: str = "general_text") -> Gene
     return GeneralCounts(name, count_strings(cps, words), int((cps != 0).sum()))
 
 
-def log_ratio(domain_counts: np.ndarray, domain_total: int, general: list[GeneralCounts],
+def log_ratio(domain_counts: np.ndarray, domain_total: int | dict[str, int], general: list[GeneralCounts],
               alpha: float = 1.0) -> np.ndarray:
     """``min`` over general sources of ``log ratio(w)`` (see module docstring).
 
     Args:
-        domain_counts: ``(K,)`` counts in the domain corpus; domain_total: N_dom.
+        domain_counts: ``(K,)`` counts in the domain corpus.
+        domain_total: N_dom, one number for every source, or one per unit (``{"tokens": n, "chars": m}``), so
+            that each source is compared in its own unit: a segmentation's token counts against a dictionary's
+            per token, against a text's per character.
         general: one :class:`GeneralCounts` per source, aligned with ``domain_counts``.
         alpha: pseudo-count added to the general counts (> 0).
     Returns:
         ``(K,)`` float64 natural-log ratios; 0 means as frequent as in general text.
     Raises:
         ValueError: no general source, ``alpha <= 0`` or misaligned arrays.
+        KeyError: ``domain_total`` per unit without a source's unit.
     """
     if not general:
         raise ValueError("need at least one general-domain source")
     if alpha <= 0:
         raise ValueError(f"alpha must be > 0, got {alpha}")
-    p_dom = np.asarray(domain_counts, dtype=np.float64) / domain_total
-    out = np.full(len(p_dom), np.inf)
+    counts = np.asarray(domain_counts, dtype=np.float64)
+    out = np.full(len(counts), np.inf)
     for g in general:
-        if len(g.counts) != len(p_dom):
-            raise ValueError(f"{g.name}: {len(g.counts)} counts for {len(p_dom)} words")
+        if len(g.counts) != len(counts):
+            raise ValueError(f"{g.name}: {len(g.counts)} counts for {len(counts)} words")
+        p_dom = counts / (domain_total[g.unit] if isinstance(domain_total, dict) else domain_total)
         p_gen = (g.counts + alpha) / g.total
         out = np.minimum(out, np.log(p_dom) - np.log(p_gen))
     return out

@@ -383,11 +383,14 @@ def mine(cfg: PowerMineConfig) -> dict:
     if cfg.tail_min_count > 0:
         t0 = time.perf_counter()
         tok_counts = Counter(t for sent in sentences for t in sent)
+        tok_chars = int((encode("\n".join(w2v_lines)) != 0).sum())  # the segmented text's token characters
         tail = [w for w, k in tok_counts.items() if k >= cfg.tail_min_count and w not in terms
                 and not junk_reason(w, cfg.min_len, cfg.max_len)]
         if tail:
             tail_counts = np.array([tok_counts[w] for w in tail], dtype=np.int64)
-            tail_lr = contrast.log_ratio(tail_counts, max(sum(tok_counts.values()), 1),
+            # each general source in its own unit: per token against the dictionary, per character against text
+            tail_lr = contrast.log_ratio(tail_counts, {"tokens": max(sum(tok_counts.values()), 1),
+                                                       "chars": max(tok_chars, 1)},
                                          general_sources(tail, general_paths, jieba_table, cfg.chunk_chars),
                                          cfg.contrast_alpha)
             for i in np.argsort(-tail_lr, kind="stable"):
