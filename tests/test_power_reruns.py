@@ -95,6 +95,45 @@ def test_mining_a_run_again_drops_its_eval_and_refuses_another_corpus_or_options
     assert "metrics.json: run 'own' was mined from another text under the same corpus path" in err, err
 
 
+@needs_data
+def test_mining_a_run_again_refuses_another_general_text_or_an_unreadable_metrics_file(tmp_path, capsys):
+    """Probe R: a GENERAL file rewritten under the same path was mined again without a word (185 terms became 42,
+    its eval.json gone); a garbled metrics.json skipped the corpus check."""
+    corpus, general = tmp_path / "c.txt", tmp_path / "g.txt"
+    corpus.write_text("\n".join(_corpus_lines(1500)) + "\n", encoding="utf-8")
+    general.write_text("今天天气很好，我们去公园散步。\n" * 50, encoding="utf-8")
+    runs = tmp_path / "runs"
+    args = ["--submissions-dir", str(tmp_path / "subs"), "--runs-dir", str(runs), "--run", "g",
+            "--corpus-file", str(corpus), "--general-files", str(general), *FAST[:-2]]
+    mine.main(args)
+    capsys.readouterr()
+    mine.main(args)  # the same texts: mined again
+    general.write_text("工作要求进行检查。\n" * 50, encoding="utf-8")
+    before = {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()}
+    with pytest.raises(SystemExit):
+        mine.main(args)
+    err = capsys.readouterr().err.strip()
+    assert "metrics.json: run 'g' was contrasted with another general text under the same path" in err, err
+    assert {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()} == before
+    (runs / "g" / "metrics.json").write_text('{"corpus_sha256": 5', encoding="utf-8")
+    with pytest.raises(SystemExit):
+        mine.main(args)
+    assert "metrics.json: unreadable" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("name, message", [("", "--run is empty"), ("../esc", "one folder name"),
+                                           ("a/b", "one folder name"), ("..", "one folder name")])
+def test_a_run_name_that_is_not_one_folder_name_is_refused(tmp_path, capsys, name, message):
+    """`--run ../esc` wrote runs/esc and submissions/esc.txt, and `make report` then refused every run; `make
+    terms-mine CORPUS=dir/.txt` gave the empty name, which wrote runs/power_terms/ itself (probe R)."""
+    where = ["--submissions-dir", str(tmp_path / "subs"), "--runs-dir", str(tmp_path / "runs"), "--run", name]
+    for command in (mine.main, evaluate.main):
+        with pytest.raises(SystemExit):
+            command(where)
+        assert message in capsys.readouterr().err
+    assert not any(tmp_path.iterdir())
+
+
 def test_seeds_split_at_full_width_commas():
     assert data.split_terms(["开关柜，套管、 断路器", "变压器", " ，"]) == ["开关柜", "套管", "断路器", "变压器"]
     assert data.load_seeds(None, ["开关柜，套管", "开关柜"]) == ["开关柜", "套管"]

@@ -11,6 +11,21 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 
+def check_run_name(name: str) -> None:
+    """Refuse a ``--run`` that is empty or not one folder name (``../x``, ``a/b``): it named a folder outside
+    ``runs/power_terms`` or the submissions folder, or files without a name, and ``make report`` then refused
+    every run.
+
+    Raises:
+        ValueError: one line.
+    """
+    if not name.strip():
+        raise ValueError("--run is empty: give a name (make: POWER_RUN= / TERMS_RUN=; TERMS_RUN defaults to the "
+                         "corpus file's name without its extension)")
+    if {"/", "\\"} & set(name) or name in (".", ".."):
+        raise ValueError(f"--run {name!r}: one folder name, not a path")
+
+
 @dataclass
 class PowerMineConfig:
     """Unsupervised power-domain term mining (kexue.fm/archives/6540)."""

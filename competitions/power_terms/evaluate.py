@@ -27,7 +27,7 @@ from common.io import write_json_atomic
 from common.mining.term_metrics import HALVES, half_scores, list_scores, split_gold
 from common.mining.text_files import read_utf8
 from competitions.power_terms import data
-from competitions.power_terms.config import PowerEvalConfig
+from competitions.power_terms.config import PowerEvalConfig, check_run_name
 
 
 def read_ranked(path: str | Path) -> list[tuple[str, list[str]]]:
@@ -127,6 +127,7 @@ def eval_path(cfg: PowerEvalConfig, sub: Path) -> Path:
 def main(argv: list[str] | None = None) -> None:
     cfg = parse_config(PowerEvalConfig, argv, __doc__.splitlines()[0])
     try:
+        check_run_name(cfg.run)
         sub = data.resolve(cfg.submission) if cfg.submission else \
             data.resolve(cfg.submissions_dir) / f"{cfg.run}.tsv"
         if not sub.is_file():

@@ -63,7 +63,7 @@ from common.mining.segmentation import build_tokenizer, segment
 from common.mining.term_filters import junk_reason
 from common.run import changed_values
 from competitions.power_terms import data
-from competitions.power_terms.config import PowerMineConfig
+from competitions.power_terms.config import PowerMineConfig, check_run_name
 
 # Options a run may be mined again with: where outputs go, the data root (the corpus is fingerprinted instead),
 # progress lines and block sizes (same term list by design). Any other changed option, or another corpus text, is
@@ -157,8 +157,9 @@ def corpus_path(cfg: PowerMineConfig, root) -> Path:
     raise ValueError(f"unknown domain {cfg.domain!r}; known: power, cmeee (or give --corpus-file)")
 
 
-def check_remine(cfg: PowerMineConfig, run_dir: Path, corpus_sha256: str | None) -> None:
-    """Refuse to mine an existing run again with other options or another corpus text.
+def check_remine(cfg: PowerMineConfig, run_dir: Path, corpus_sha256: str | None,
+                 general_sha256: list[str | None] | None = None) -> None:
+    """Refuse to mine an existing run again with other options, another corpus text or another general text.
 
     Mining the same run with the same options and corpus again is allowed (it rewrites the
     same list, or the list of newer code); :data:`DERIVED_FILES` are removed then. The same
@@ -170,9 +171,12 @@ def check_remine(cfg: PowerMineConfig, run_dir: Path, corpus_sha256: str | None)
         corpus_sha256: :func:`file_digest` of the corpus about to be mined (None: unknown,
             e.g. a missing file that a later check reports); compared with the
             ``corpus_sha256`` of the run's ``metrics.json`` when it has one.
+        general_sha256: the same of each general text (:func:`general_paths_of`), compared with the run's
+            ``general_sha256`` when it has one (runs mined before 2026-12-07 do not).
     Raises:
         ValueError: one line naming ``config.json`` (or ``metrics.json``) and every changed
-            option (old -> new) except :data:`REMINE_FREE`, or the two corpus digests.
+            option (old -> new) except :data:`REMINE_FREE`, the two corpus (or general text) digests, or an
+            unreadable ``config.json`` / ``metrics.json``.
     """
     path = run_dir / "config.json"
     if not path.is_file():
@@ -184,10 +188,15 @@ def check_remine(cfg: PowerMineConfig, run_dir: Path, corpus_sha256: str | None)
                          "again") from None
     hint = (f"give another --run (make: POWER_RUN= / TERMS_RUN=), or remove {_shown(run_dir)} "
             "to mine this name again")
+    metrics_path = run_dir / "metrics.json"
     try:
-        old = json.loads((run_dir / "metrics.json").read_text(encoding="utf-8")).get("corpus_sha256")
-    except (OSError, ValueError, AttributeError):
-        old = None
+        saved_metrics = json.loads(metrics_path.read_text(encoding="utf-8")) if metrics_path.is_file() else {}
+        if not isinstance(saved_metrics, dict):
+            raise ValueError(f"a JSON {type(saved_metrics).__name__}, not an object")
+    except (OSError, ValueError) as err:  # its corpus digest cannot be read: the text cannot be compared
+        raise ValueError(f"{_shown(metrics_path)}: unreadable ({err}); remove {_shown(run_dir)} to mine this run "
+                         "again") from None
+    old = saved_metrics.get("corpus_sha256")
     same_text = bool(old and corpus_sha256 and old == corpus_sha256)  # a moved or re-saved copy of the corpus
     changed = changed_values(saved, config_to_dict(cfg), REMINE_FREE | ({"corpus_file"} if same_text else set()))
     if changed:
@@ -195,6 +204,18 @@ def check_remine(cfg: PowerMineConfig, run_dir: Path, corpus_sha256: str | None)
     if old and corpus_sha256 and old != corpus_sha256:
         raise ValueError(f"{_shown(run_dir / 'metrics.json')}: run {cfg.run!r} was mined from another text "
                          f"under the same corpus path (sha256 {old} -> {corpus_sha256}); {hint}")
+    old_general = saved_metrics.get("general_sha256")
+    if old_general is not None and general_sha256 is not None and old_general != general_sha256:
+        raise ValueError(f"{_shown(metrics_path)}: run {cfg.run!r} was contrasted with another general text "
+                         f"under the same path (sha256 {old_general} -> {general_sha256}); {hint}")
+
+
+def general_paths_of(cfg: PowerMineConfig, root: Path) -> list[Path]:
+    """The general texts of the contrast: ``--general-files`` (relative ones from the repository root), else
+    those of ``--general-texts`` found under ``<data root>/corpus``."""
+    if cfg.general_files:
+        return [data.resolve(p) if not os.path.isabs(p) else Path(p) for p in cfg.general_files]
+    return [root / "corpus" / p for p in cfg.general_texts if (root / "corpus" / p).is_file()]
 
 
 def usable_seeds(seeds: list[str], vocab: set[str], auto: list[str]) -> tuple[list[str], list[str], str]:
@@ -244,10 +265,13 @@ def mine(cfg: PowerMineConfig) -> dict:
     cfg.seeds = data.split_terms(cfg.seeds)  # saved split: 开关柜，套管 and 开关柜,套管 are the same options
     root = data.data_root(cfg.data_dir, need="" if cfg.corpus_file else
                           ("power_terms" if cfg.domain == "power" else "ner"))
+    check_run_name(cfg.run)
     path = corpus_path(cfg, root)
     run_dir = data.resolve(cfg.runs_dir) / cfg.run
     corpus_sha256 = file_digest(path) if path.is_file() else None
-    check_remine(cfg, run_dir, corpus_sha256)  # before anything is written
+    general_paths = general_paths_of(cfg, root)
+    general_sha256 = [file_digest(p) if p.is_file() else None for p in general_paths]
+    check_remine(cfg, run_dir, corpus_sha256, general_sha256)  # before anything is written
     tmp_corpus = None
     if cfg.domain == "cmeee" and not cfg.corpus_file:  # JSON records -> a line file in the run folder
         tmp_corpus = run_dir / "corpus.txt"
@@ -262,10 +286,6 @@ def mine(cfg: PowerMineConfig) -> dict:
         big = sum(map(len, lines)) > cfg.stream_above_chars
     else:
         lines = None
-    if cfg.general_files:
-        general_paths = [data.resolve(p) if not os.path.isabs(p) else Path(p) for p in cfg.general_files]
-    else:
-        general_paths = [root / "corpus" / p for p in cfg.general_texts if (root / "corpus" / p).is_file()]
     for gp in general_paths:
         check_corpus(gp, "--general-files file")
     jieba_dict = os.path.join(os.path.dirname(jieba.__file__), "dict.txt")
@@ -444,6 +464,7 @@ def mine(cfg: PowerMineConfig) -> dict:
         "domain": "" if cfg.corpus_file else cfg.domain,
         "corpus": _shown(path),
         "corpus_sha256": corpus_sha256,
+        "general_sha256": general_sha256,
         "corpus_chars": n_chars if n_chars is not None else cands.total_chars,
         "corpus_lines": len(lines) if lines is not None else None,
         "discovery_chars_per_s": (n_chars or cands.total_chars) / timings["discovery_s"],
