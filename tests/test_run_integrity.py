@@ -298,6 +298,36 @@ def test_predict_and_export_of_an_ensemble_folder_say_what_it_is(tmp_path):
         predict.main(["--task", "xiaobu", "--run", str(tmp_path / "ens"), "--test-file", "x.tsv"])
     with pytest.raises(FileNotFoundError, match="is an OOF ensemble of other runs, not a model"):
         predict.load_run(get_task("xiaobu"), tmp_path / "ens")
+    (tmp_path / "member").mkdir()  # an ensemble's cached tfidf member: it said "config.json missing" (probe R)
+    (tmp_path / "member" / "member.json").write_text('{"spec": "tfidf"}')
+    with pytest.raises(FileNotFoundError, match="is an ensemble's TF-IDF or gbm member: it holds OOF and test "
+                                                "predictions, not a neural model"):
+        predict.load_run(get_task("xiaobu"), tmp_path / "member")
+
+
+def test_a_truncated_model_or_config_is_named_in_one_line(tmp_path):
+    """A copied run with its model.pt cut short ended export and predict in torch's traceback, and a cut
+    config.json in "Unterminated string starting at: line 3" without the file (probe R)."""
+    import torch
+
+    from common.checkpoint import load_model_weights
+    from common.commands import predict
+    from common.task import get_task
+
+    model = torch.nn.Linear(3, 2)
+    torch.save({"state_dict": model.state_dict(), "config": {}}, tmp_path / "model.pt")
+    assert "config" in load_model_weights(model, tmp_path / "model.pt")
+    whole = (tmp_path / "model.pt").read_bytes()
+    for cut in (whole[: len(whole) // 2], whole[:40], b"not a checkpoint"):
+        (tmp_path / "model.pt").write_bytes(cut)
+        with pytest.raises(ValueError, match=r"model.pt: unreadable as a checkpoint \(.*\); a truncated"):
+            load_model_weights(model, tmp_path / "model.pt")
+    torch.save([1, 2], tmp_path / "model.pt")
+    with pytest.raises(ValueError, match="model.pt: not a checkpoint of this project"):
+        load_model_weights(model, tmp_path / "model.pt")
+    (tmp_path / "config.json").write_text('{"a": "b', encoding="utf-8")
+    with pytest.raises(ValueError, match=r"config.json: unreadable \(Unterminated string.*\); expected the JSON"):
+        predict.load_run(get_task("xiaobu"), tmp_path)
 
 
 def test_a_baseline_a_fold_or_a_trial_folder_is_not_written_over(tmp_path):

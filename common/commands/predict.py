@@ -67,9 +67,14 @@ def load_run(task: Task, run_dir: str | Path) -> tuple[Any, Model]:
     """Config and best model of a finished run (weights of ``model.pt``, on the CPU).
 
     Raises:
-        FileNotFoundError: config.json or model.pt missing (a k-fold folder: naming its fold folders).
+        FileNotFoundError: config.json or model.pt missing (a k-fold folder: naming its fold folders; an ensemble's
+            TF-IDF or gbm member: saying it holds predictions, not a neural model).
+        ValueError: an unreadable config.json or model.pt (a truncated copy), naming the file.
     """
     run_dir = Path(run_dir)
+    if (run_dir / "member.json").is_file():
+        raise FileNotFoundError(f"{run_dir} is an ensemble's TF-IDF or gbm member: it holds OOF and test "
+                                "predictions, not a neural model to load or export")
     if (run_dir / "ensemble.json").is_file():
         raise FileNotFoundError(f"{run_dir} is an OOF ensemble of other runs, not a model: export or load one of "
                                 "its k-fold members' fold folders, or its distilled student")
@@ -84,7 +89,12 @@ def load_run(task: Task, run_dir: str | Path) -> tuple[Any, Model]:
     for name in ("config.json", "model.pt"):
         if not (run_dir / name).exists():
             raise FileNotFoundError(f"{run_dir / name} missing: is {run_dir} a finished {task.name} run?")
-    config = config_from_dict(task.config_class, json.loads((run_dir / "config.json").read_text(encoding="utf-8")))
+    try:
+        saved = json.loads((run_dir / "config.json").read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise ValueError(f"{run_dir / 'config.json'}: unreadable ({err}); expected the JSON config its training "
+                         "wrote") from None
+    config = config_from_dict(task.config_class, saved)
     model = task.load(config, run_dir)
     load_model_weights(model.module, run_dir / "model.pt")
     return config, model
