@@ -69,7 +69,7 @@ def check_corpus(path: str | Path, what: str = "corpus file") -> int:
     size = path.stat().st_size
     with path.open("rb") as f:
         if not any(line.strip() for line in f):
-            raise ValueError(f"{path}: empty corpus (no non-blank line)")
+            raise ValueError(f"{path}: empty {what} (no non-blank line)")
     return size
 
 
