@@ -231,3 +231,14 @@ def test_a_model_that_cannot_be_built_leaves_no_run_folder(tmp_path):
         train.main(["--data-dir", str(ROOT / "tests" / "fixtures" / "ner_bio"), "--format", "bio", "--train-file",
                     "train.txt", "--dev-file", "dev.txt", "--model", str(tmp_path / "bare"), "--run-dir", str(run)])
     assert not run.exists()
+
+
+def test_an_unknown_head_is_refused_by_its_flag_before_the_data_is_read(tmp_path, monkeypatch):
+    """`--head foo` said "head must be one of ..." after reading the data and training word2vec (probe P)."""
+    from competitions.ner import train
+
+    monkeypatch.setattr(train, "load_splits", lambda config: pytest.fail("the data was read"))
+    with pytest.raises(ValueError, match=r"--head 'foo': expected one of gp, egp, crf"):
+        train.main(["--data-dir", str(ROOT / "tests" / "fixtures" / "ner_bio"), "--format", "bio", "--train-file",
+                    "train.txt", "--dev-file", "dev.txt", "--head", "foo", "--run-dir", str(tmp_path / "run")])
+    assert not (tmp_path / "run").exists()

@@ -38,7 +38,7 @@ from common.training.trainer import Trainer, build_callbacks
 from competitions.ner.config import NerConfig
 from competitions.ner.data import (NerDataset, check_training_data, collate, dataset_name, entity_types, load_splits,
                                    merge_piece_spans, resolve_data_options, resolve_decoding)
-from competitions.ner.model import DEFAULT_HEAD_SIZE, predict_step
+from competitions.ner.model import DEFAULT_HEAD_SIZE, HEADS, predict_step
 from competitions.ner.predict import build_bilstm, build_model, predict_run
 
 logger = logging.getLogger("ner.train")
@@ -72,6 +72,8 @@ def main(argv: list[str] | None = None) -> dict:
     """``python -m competitions.ner.train``: see the module docstring; returns the result dict (every process)."""
     start = time.time()
     config = parse_config(NerConfig, argv, description=__doc__)
+    if config.head not in HEADS:  # before the data is read and word2vec trained
+        raise ValueError(f"--head {config.head!r}: expected one of {', '.join(HEADS)}")
     resolve_data_options(config)  # the resolved options go into config.json: predict needs no preset
     state = process_state()  # under accelerate launch: the process group, before any file is written
     if config.head in DEFAULT_HEAD_SIZE and not config.head_size:
@@ -128,6 +130,5 @@ def main(argv: list[str] | None = None) -> dict:
     return result
 
 
-if __name__ == "__main__":
-    logging.basicConfig(level=logging.INFO)
+if __name__ == "__main__":  # the trainer logs to stderr and train.log once the run folder exists (setup_logging)
     run_cli(main)  # bad input: one line naming file:line, exit 2
