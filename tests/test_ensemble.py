@@ -256,6 +256,27 @@ def test_misaligned_members_fail_with_a_one_line_error_naming_the_run(tmp_path, 
         load_member(tmp_path / "nothing")
 
 
+def test_members_of_other_rows_or_another_task_are_refused_as_such_before_the_data_is_read(tmp_path):
+    """A second member made on a contest's other rows was refused as "made on other labelled rows than ... holds
+    now (same ids, other texts or labels: a training file was edited since)", and another task's run by the first
+    file of the data it could not read (probe Q)."""
+    from common.commands import blend, ensemble
+
+    base = {"ids": ["a", "b", "c", "d"], "labels": [0, 1, 1, 0], "fold": [0, 1, 0, 1], "test_ids": ["t1", "t2"]}
+    _write_run(tmp_path / "ref", **base)
+    _write_run(tmp_path / "fewer", **{k: v[:3] if k != "test_ids" else v for k, v in base.items()})
+    nowhere = ["--data-dir", str(tmp_path / "no-data")]  # read, the data would fail first
+    with pytest.raises(ValueError, match=r"fewer/oof\.npz \(against .*ref\): ids differ from the reference \(3 vs 4"):
+        ensemble.main(["--task", "xiaobu", *nowhere, "--runs", str(tmp_path / "ref"), str(tmp_path / "fewer")])
+    _write_run(tmp_path / "pair", **base)
+    (tmp_path / "pair" / "environment.json").write_text(json.dumps(
+        {"starts": [{"command": ["common/commands/cv.py", "--task", "pair", "--folds", "2"]}]}))
+    for command in (ensemble.main, blend.main):
+        with pytest.raises(ValueError, match=r"pair is a run of --task pair, not xiaobu: give --task pair"):
+            command(["--task", "xiaobu", *nowhere, "--runs", str(tmp_path / "ref"), str(tmp_path / "pair")])
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["fewer", "pair", "ref"]
+
+
 XIAOBU = ROOT / "tests" / "fixtures" / "xiaobu"
 TINY = ["--num-layers", "1", "--hidden-size", "32", "--num-heads", "2", "--intermediate-size", "64",
         "--batch-size", "16", "--epochs", "1", "--folds", "2", "--max-train-minutes", "0"]

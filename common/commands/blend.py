@@ -21,7 +21,7 @@ from common.commands.args import run_cli, split_task
 from common.config import ArgumentParser, config_from_dict
 from common.cv import assert_same_ids
 from common.io import print_result, write_json_atomic
-from common.run import broadcast_from_main, process_state
+from common.run import broadcast_from_main, check_run_task, process_state
 from common.task import Task
 
 
@@ -93,6 +93,8 @@ def blend_runs(task: Task, run_dirs: list[str], weights: list[float] | None = No
     if not all(np.isfinite(w) and w >= 0 for w in weights) or sum(weights) <= 0:
         raise ValueError(f"--weights {' '.join(f'{w:g}' for w in weights)}: expected numbers >= 0 with a positive "
                          "sum (a weighted mean of probabilities)")
+    for run in run_dirs:  # another task's run: named as such, not by its rows
+        check_run_task(run, task)
     resolved = [str(Path(r).resolve()) for r in run_dirs]
     twice = sorted({r for r in resolved if resolved.count(r) > 1})
     if twice:

@@ -58,8 +58,8 @@ from common.ensemble import (FEATURE_MEMBERS, GBM_FEATURES, OOF_FILE, TEST_FILE,
                              feature_member, fit_stack, implied_extra_rows, load_member, member_options,
                              stack_coefficients, weighted)
 from common.io import atomic_path, print_result, write_json_atomic
-from common.run import (broadcast_from_main, changed_values, check_run_name, name_after_folder, process_state,
-                        record_environment, save_config)
+from common.run import (broadcast_from_main, changed_values, check_run_name, check_run_task, name_after_folder,
+                        process_state, record_environment, save_config)
 from common.task import Task
 from common.training.trainer import selection_metric
 
@@ -268,7 +268,11 @@ def main(argv: list[str] | None = None) -> dict:
         raise ValueError("--runs needs at least one k-fold run folder: its folds are the other members' folds")
     if len(set(args.runs)) != len(args.runs):
         raise ValueError(f"--runs names a member twice: {args.runs} (the selection repeats members itself)")
+    for folder in folders:  # another task's run: named as such, not by the first file it cannot read
+        check_run_task(folder, task)
     ref = load_member(folders[0])
+    runs = {folders[0]: ref, **{f: load_member(f) for f in folders[1:]}}
+    check_members(list(runs.values()))  # other rows or folds: said before the data is read and its digest compared
     check_run_name(args.run_name)
     run_name = args.run_name or f"ensemble-{ref.run_dir.name}"
     run_dir = Path(args.run_dir) if args.run_dir else ref.run_dir.parent / run_name
@@ -304,7 +308,7 @@ def main(argv: list[str] | None = None) -> dict:
             members.append(cached_feature_member(spec, cache, ref, pairs, task.text_pairs(data.test), groups,
                                                  test_groups, options, everything, args.refresh, extra, targets))
         else:
-            members.append(ref if spec == folders[0] else load_member(spec))
+            members.append(runs[spec])
     check_members(members)
     names = [m.name for m in members]
     for m in members:
