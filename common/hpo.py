@@ -76,7 +76,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from common.config import check_ranges
 from common.io import atomic_path, write_json_atomic, write_text_atomic
-from common.run import broadcast_from_main, process_state
+from common.run import broadcast_from_main, process_alive, process_state, this_process
 from common.training.callbacks import Callback
 
 logger = logging.getLogger("common.hpo")
@@ -411,9 +411,31 @@ def _is_surplus(trial: FrozenTrial) -> bool:
 
 
 def _fail_stale_trials(study: optuna.Study) -> None:
+    """Fail (and re-queue, through the storage's retry callback) the running trials of dead workers: those whose
+    heartbeat is older than the grace period, and at once those of a worker process of this host that is gone (a
+    killed run restarted: it waited out the grace period, and the retry then ran after trials drawn later, whose
+    results moved its pruning median; probe Q)."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         optuna.storages.fail_stale_trials(study)
+        storage, host = study._storage, socket.gethostname()
+        get_callback = getattr(storage, "get_heartbeat_stale_trial_callback", None) or \
+            getattr(storage, "get_failed_trial_callback", lambda: None)
+        for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+            attrs = trial.user_attrs
+            worker_host, _, pid = str(attrs.get("worker", "")).rpartition(":")
+            if worker_host != host or not pid.isdigit() or \
+                    process_alive(int(pid), attrs.get("worker_started"), attrs.get("worker_boot")):
+                continue
+            try:
+                if not storage.set_trial_state_values(trial._trial_id, state=TrialState.FAIL):
+                    continue
+            except optuna.exceptions.UpdateFinishedTrialError:  # another worker got there first
+                continue
+            logger.info("trial %d: its worker %s is gone; failed and queued again", trial.number, attrs["worker"])
+            callback = get_callback()
+            if callback is not None:
+                callback(study, storage.get_trial(trial._trial_id))
 
 
 def within_budget(study: optuna.Study, trial: optuna.Trial, trials: int) -> bool:
@@ -540,6 +562,9 @@ def run_tuning(config: TuneConfig, run_dir: str | Path, space: SearchSpace, trai
         trial_dir = run_dir / f"trial{trial.number}"
         trial.set_user_attr("host", host)
         trial.set_user_attr("worker", f"{host}:{os.getpid()}")
+        me = this_process()  # so that a restart on this host tells a dead worker from a later process of its pid
+        trial.set_user_attr("worker_started", me["started"])
+        trial.set_user_attr("worker_boot", me["boot"])
         trial.set_user_attr("trial_dir", str(trial_dir.resolve()))
         if trial_dir.exists():
             shutil.rmtree(trial_dir)

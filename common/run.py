@@ -70,8 +70,7 @@ def training_lock(folder: str | Path) -> Iterator[None]:
     if path in _HELD:
         yield
         return
-    mine = {"pid": os.getpid(), "host": socket.gethostname(), "since": time.strftime("%Y-%m-%d %H:%M:%S"),
-            "started": _start_time(os.getpid()), "boot": _boot_id()}
+    mine = {**this_process(), "host": socket.gethostname(), "since": time.strftime("%Y-%m-%d %H:%M:%S")}
     error, held = None, False
     if process_state().is_main_process:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -94,7 +93,7 @@ def training_lock(folder: str | Path) -> Iterator[None]:
                         pass
                     time.sleep(0.1)
                     continue
-                if other.get("host") == mine["host"] and (other.get("pid") == mine["pid"] or not _alive(
+                if other.get("host") == mine["host"] and (other.get("pid") == mine["pid"] or not process_alive(
                         int(other.get("pid", 0)), other.get("started"), other.get("boot"))):
                     path.unlink(missing_ok=True)  # a killed run's (or this process's own leftover): taken over
                     continue
@@ -132,7 +131,13 @@ def _boot_id() -> str | None:
         return None
 
 
-def _alive(pid: int, started: int | None = None, boot: str | None = None) -> bool:
+def this_process() -> dict[str, Any]:
+    """This process's ``pid``, ``started`` (:func:`_start_time`) and ``boot`` (:func:`_boot_id`): what
+    :func:`process_alive` needs to tell it from a later process given the same pid."""
+    return {"pid": os.getpid(), "started": _start_time(os.getpid()), "boot": _boot_id()}
+
+
+def process_alive(pid: int, started: int | None = None, boot: str | None = None) -> bool:
     """Whether process ``pid`` runs on this host (a zombie counts as gone) and is the one that recorded ``started``
     (its start time, :func:`_start_time`) in the boot ``boot``: a pid reused by another process, or any pid after a
     reboot, is gone. A lock without them (written before they were recorded) is judged by the pid alone."""

@@ -504,12 +504,12 @@ def test_a_run_folder_being_trained_is_refused_to_a_second_command_and_a_killed_
         with pytest.raises(RunLocked, match=rf"run is being trained by process {holder.pid} since now: wait for it"):
             train.main(args + ["--resume", "true"])
         assert {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()} == before
-        from common.run import _alive, _boot_id, _start_time
+        from common.run import _boot_id, _start_time, process_alive
         started, boot = _start_time(holder.pid), _boot_id()
         if started is not None and boot is not None:  # Linux: the holder's start time and the boot are recorded
-            assert _alive(holder.pid, started, boot)
-            assert not _alive(holder.pid, started + 1, boot)  # its pid now names another process: the lock is stale
-            assert not _alive(holder.pid, started, boot + "-before-a-reboot")
+            assert process_alive(holder.pid, started, boot)
+            assert not process_alive(holder.pid, started + 1, boot)  # its pid now names another process: the lock is stale
+            assert not process_alive(holder.pid, started, boot + "-before-a-reboot")
             (run / LOCK_FILE).write_text(json.dumps({"pid": holder.pid, "host": socket.gethostname(), "since": "x",
                                                      "started": started + 1, "boot": boot}))
             assert train.main(args + ["--resume", "true"])["valid"] == first["valid"]  # taken over
