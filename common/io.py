@@ -13,6 +13,7 @@ each output is written once under several processes; unset, it costs nothing.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import shutil
@@ -67,11 +68,55 @@ def write_json_atomic(path: str | Path, data: Any) -> Path:
     return write_text_atomic(path, json.dumps(data, ensure_ascii=False, indent=2) + "\n")
 
 
+def check_output_dir(path: str | Path, flag: str) -> None:
+    """Refuse, before any work, an output folder that cannot be written: a file in its place (or in its path), or a
+    folder (the nearest existing one of its path) where no file can be made. A training run found this only when
+    it wrote its submission, after all the training (probe Q). Tried with a temporary file, removed at once, since
+    permission bits do not tell (root, a read-only mount, ``chattr +i``); nothing else is created.
+
+    Raises:
+        ValueError: a file where the folder (or a folder above it) should be.
+        PermissionError: no file can be made there; both name ``flag`` and the path.
+    """
+    folder = Path(path)
+    existing = next(p for p in [folder, *folder.parents] if p.exists())  # "." or "/" at the latest
+    if not existing.is_dir():
+        raise ValueError(f"{flag} {path}: {existing} is a file, not a folder")
+    try:
+        with tempfile.NamedTemporaryFile(dir=existing, prefix=".write-check-"):
+            pass
+    except OSError as err:
+        raise PermissionError(f"{flag} {path}: no file can be written in {existing} ({err.strerror})") from None
+
+
+# how torch's zip writer and safetensors report a write the disk had no room for
+DISK_FULL_SIGNS = ("unexpected pos", "file write failed", "No space left", "StorageFull", "code: 28")
+
+
+@contextmanager
+def disk_full_named(path: str | Path) -> Iterator[None]:
+    """Re-raise a failed write of torch (``RuntimeError: [enforce fail at inline_container.cc] unexpected pos``)
+    or safetensors (``IoError(Os { code: 28 ...``) inside the block as ``OSError(ENOSPC)`` naming ``path``, which
+    commands report in one line (:func:`common.commands.args.run_cli`) instead of a C++ traceback."""
+    try:
+        yield
+    except Exception as err:  # noqa: BLE001 (only those whose message says the disk was full are converted)
+        text = str(err)
+        if isinstance(err, OSError) or not any(sign in text for sign in DISK_FULL_SIGNS):
+            raise
+        first = text.strip().splitlines()[0][:160] if text.strip() else type(err).__name__
+        raise OSError(errno.ENOSPC, f"No space left on device? writing failed ({first})", str(path)) from None
+
+
 def torch_save_atomic(obj: Any, path: str | Path) -> Path:
-    """``torch.save`` to ``path`` atomically (a crash keeps the previous file)."""
+    """``torch.save`` to ``path`` atomically (a crash keeps the previous file).
+
+    Raises:
+        OSError: ENOSPC, the disk was full (:func:`disk_full_named`); the previous file is kept.
+    """
     import torch  # here, so that modules writing only text do not load torch
 
-    with atomic_path(path) as tmp:
+    with disk_full_named(path), atomic_path(path) as tmp:
         torch.save(obj, tmp)
     return Path(path)
 

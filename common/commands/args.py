@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import errno
 import os
 import sys
 from typing import Any, Callable, Sequence
@@ -57,7 +58,8 @@ def run_cli(main: Callable[[], Any]) -> None:
     The message already names the file, line and what was expected; set
     ``COMMON_TRACEBACK=1`` to see the full traceback instead. Ctrl-C prints one line and exits
     130 (the shell's code for SIGINT): every output is written atomically, so none is
-    half-written, and the same command continues (:data:`INTERRUPTED`). Under a distributed
+    half-written, and the same command continues (:data:`INTERRUPTED`). A full disk (``ENOSPC``, also torch's
+    failed write: :func:`common.io.disk_full_named`) prints one line and exits 1. Under a distributed
     launch the line comes once, not once per process (:func:`exit_with`).
     """
     if os.environ.get("COMMON_TRACEBACK"):
@@ -68,6 +70,11 @@ def run_cli(main: Callable[[], Any]) -> None:
         except USER_ERRORS as err:
             message = err.args[0] if isinstance(err, KeyError) and err.args else err
             exit_with(f"error: {message}", 2)
+        except OSError as err:
+            if err.errno not in (errno.ENOSPC, errno.EDQUOT):
+                raise
+            exit_with(f"error: {err.filename or ''}: {err.strerror}: free some space, then run the same command "
+                      "again (a training run: with --resume true; every output is written whole or not at all)", 1)
         except KeyboardInterrupt:
             exit_with(INTERRUPTED, 130)
     end_processes()

@@ -46,7 +46,7 @@ from common.cv import (CVConfig, FoldResult, check_pool_digest, fold_overrides, 
                        text_groups)
 from common.distillation import (DistillConfig, SoftTargets, check_init_folds, check_options, init_weights_file,
                                  transfer_rows)
-from common.io import print_result
+from common.io import check_output_dir, print_result
 from common.losses import posthoc_arguments
 from common.pseudo_labels import PseudoLabelConfig, fold_pseudo_labels
 from common.run import check_rerun_config, process_state, resolve_run_dir, save_config
@@ -64,6 +64,8 @@ def main(argv: list[str] | None = None) -> dict:
     if pseudo and distill:
         raise ValueError("--pseudo-from and --distill-from: one teacher use at a time")
     check_options(config)
+    if getattr(config, "submission_dir", "") and process_state().is_main_process:  # written after every fold
+        check_output_dir(config.submission_dir, "--submission-dir")
     if distill and not task.soft_targets:
         raise ValueError(f"task {task.name} does not train on soft targets (--distill-from needs a PairTask task)")
     # config.json and each fold's hold the options in use only (a plain run's are as before)

@@ -33,7 +33,7 @@ from common.checkpoint import load_model_weights
 from common.cv import check_pool_digest
 from common.distillation import (TEACHER_THRESHOLDS_FILE, DistillConfig, SoftTargets, check_options,
                                  init_weights_file, transfer_rows)
-from common.io import print_result, write_json_atomic
+from common.io import check_output_dir, print_result, write_json_atomic
 from common.run import check_resume_config, process_state, resolve_run_dir, save_config, training_lock
 from common.task import Splits, Task
 from common.teacher import Teacher, load_teacher
@@ -125,6 +125,8 @@ def main(argv: list[str] | None = None) -> dict:
     config = parse_config(compound_config(f"{task.name}Train", DistillConfig, task.config_class), rest,
                           description=__doc__)
     check_options(config)
+    if getattr(config, "submission_dir", "") and process_state().is_main_process:  # written after training
+        check_output_dir(config.submission_dir, "--submission-dir")
     if config.init_from:
         init_weights_file(config.init_from)  # missing weights fail before any run folder exists
     data = task.load_data(config)  # bad data fails before any run folder exists

@@ -61,7 +61,7 @@ from transformers import get_scheduler
 from transformers.trainer_pt_utils import LengthGroupedSampler
 
 from common.config import check_ranges
-from common.io import replace_dir_atomic, torch_save_atomic, write_json_atomic
+from common.io import disk_full_named, replace_dir_atomic, torch_save_atomic, write_json_atomic
 from common.losses import rdrop_kl
 from common.run import check_checkpoint_processes, training_lock
 from common.training.callbacks import Callback
@@ -624,10 +624,12 @@ class Trainer:
         if acc.is_main_process and tmp.exists():
             shutil.rmtree(tmp)
         acc.wait_for_everyone()
-        acc.save_state(str(tmp))
+        with disk_full_named(tmp):
+            acc.save_state(str(tmp))
         acc.wait_for_everyone()
         if acc.is_main_process:
-            torch.save({"callbacks": [cb.state_dict() for cb in self.callbacks]}, tmp / "callbacks.pt")
+            with disk_full_named(tmp):
+                torch.save({"callbacks": [cb.state_dict() for cb in self.callbacks]}, tmp / "callbacks.pt")
             (tmp / "trainer_state.json").write_text(json.dumps(self.state, indent=2), encoding="utf-8")
             replace_dir_atomic(tmp, self.checkpoint_dir)
         acc.wait_for_everyone()
