@@ -49,6 +49,12 @@ def test_bad_tsv_names_file_and_line(tmp_path):
     p.write_text("rank\tterm\tstage\n1\n", encoding="utf-8")
     with pytest.raises(ValueError, match=r"x.tsv:2"):
         read_ranked(p)
+    txt = tmp_path / "x.txt"  # a scored list saved as .txt: 断路器\t0.9 was counted as that whole string (probe R)
+    txt.write_text("变压器\n断路器\t0.9\n", encoding="utf-8")
+    with pytest.raises(ValueError, match=r"x.txt:2: a tab in '断路器\\t0.9'; expected one term a line"):
+        read_ranked(txt)
+    txt.write_text("变压器\n \n断路器\t\n", encoding="utf-8")  # trailing whitespace: still one term a line
+    assert read_ranked(txt) == [("变压器", ["all"]), ("断路器", ["all"])]
 
 
 def test_baike_row_parsing():

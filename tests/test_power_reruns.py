@@ -51,6 +51,11 @@ def test_mining_a_run_again_drops_its_eval_and_refuses_another_corpus_or_options
     assert {p: p.read_bytes() for p in before} == before
     saved = json.loads((other.parent / "mine.eval.json").read_text(encoding="utf-8"))
     assert saved["submission"] == str(other) and scored["paths"]["eval"].endswith("mine.eval.json")
+    assert scored["submission"] == str(other) and "run" not in scored  # it said "run": "default" (probe R)
+    empty = tmp_path / "lists" / "empty.txt"
+    empty.write_text("", encoding="utf-8")
+    evaluate.main(where[:4] + ["--submission", str(empty), "--ks", "2"])
+    assert f"warning: {empty} lists no term" in capsys.readouterr().err
     assert saved["results"]["all"]["n"] == 3
     with pytest.raises(SystemExit):  # --output naming the list itself would overwrite it
         evaluate.main(where[:4] + ["--submission", str(other), "--output", str(other), "--ks", "2"])

@@ -37,12 +37,17 @@ def read_ranked(path: str | Path) -> list[tuple[str, list[str]]]:
     else from ``stage``; a ``.txt`` gives ``["all"]``.
 
     Raises:
-        FileNotFoundError / ValueError: missing file, invalid UTF-8, or a ``.tsv`` row
-            without the ``term``/``stage`` columns (names file and line).
+        FileNotFoundError / ValueError: missing file, invalid UTF-8, a ``.tsv`` row
+            without the ``term``/``stage`` columns, or a ``.txt`` line holding a tab (``term<TAB>score``
+            was scored as the term ``"term\tscore"``, a silent miss; names file and line).
     """
     path = Path(path)
     lines = read_utf8(path).splitlines()
     if path.suffix != ".tsv":
+        for i, ln in enumerate(lines, 1):
+            if "\t" in ln.strip():
+                raise ValueError(f"{path}:{i}: a tab in {ln.strip()[:40]!r}; expected one term a line (a table: "
+                                 "name it .tsv with 'term' and 'stage' columns)")
         return [(ln.strip(), ["all"]) for ln in lines if ln.strip()]
     if not lines:
         raise ValueError(f"{path}:1: empty TSV, expected a header")
@@ -145,6 +150,8 @@ def main(argv: list[str] | None = None) -> None:
         if cfg.output and data.resolve(cfg.output).resolve() == sub.resolve():
             raise ValueError(f"--output {cfg.output} is the list scored: the scores would replace it")
         ranked = read_ranked(sub)
+        if not ranked:
+            print(f"warning: {sub} lists no term: every score is 0", file=sys.stderr)
         results = evaluate(ranked, gold, cfg.ks)
         halves = evaluate_halves(ranked, gold, cfg.ks)
     except (FileNotFoundError, ValueError) as err:
@@ -160,7 +167,9 @@ def main(argv: list[str] | None = None) -> None:
     write_json_atomic(out, {"submission": str(sub), "domain": domain, "gold_terms": len(gold),
                             "results": results, "halves": halves})
     rel = out.relative_to(data.REPO_ROOT) if out.is_relative_to(data.REPO_ROOT) else out
-    print(json.dumps({"run": cfg.run, "domain": domain, "gold_terms": len(gold),
+    own = not cfg.submission or sub.resolve() == (data.resolve(cfg.submissions_dir) / f"{cfg.run}.tsv").resolve()
+    scored = {"run": cfg.run} if own else {"submission": str(sub)}  # another list is not the run's
+    print(json.dumps({**scored, "domain": domain, "gold_terms": len(gold),
                       **{f"all_{k}": v for k, v in results["all"].items()},
                       **{f"{h}_{k}": v for h in HALVES for k, v in halves[h]["all"].items()
                          if k.startswith("est_p@") or k in ("recall", "filt_p@500")},
