@@ -75,7 +75,12 @@ def load_overrides(cls: type, path: str | Path) -> dict[str, Any]:
     names = {f.name for f in dataclasses.fields(cls)}
     unknown = sorted(set(raw) - names)
     if unknown:
-        raise ValueError(f"{path}: unknown config keys {unknown}; known: {sorted(names)}")
+        near = {k: _near_flags(f"--{k}".replace("_", "-"), [f"--{n}".replace("_", "-") for n in sorted(names)])
+                for k in unknown}
+        hints = "; ".join(f"{k}: did you mean {', '.join(m[2:].replace('-', '_') for m in near[k])}?"
+                          for k in unknown if near[k])
+        raise ValueError(f"{path}: unknown config keys {unknown}" + (f" ({hints})" if hints else "")
+                         + f"; known: {sorted(names)}")
     return {k: _coerce(cls, k, v, str(path)) for k, v in raw.items()}
 
 

@@ -41,8 +41,10 @@ def check_targets(targets: Any, n: int, where: str = "targets") -> np.ndarray:
         raise ValueError(f"{where}: targets of shape {y.shape} for {n} rows")
     known = y[~np.isnan(y)]
     if len(known) < y.size or (known < 0).any() or (known > 1).any():
+        hint = ("; class indices of 3+ classes? Task.num_classes returns C and Task.targets gives (N, C) one-hot rows"
+                if y.ndim == 1 and len(known) and (known > 1).any() and np.all(known == np.round(known)) else "")
         raise ValueError(f"{where}: targets must be in [0, 1] (Task.targets); got {y.size - len(known)} NaN"
-                         + (f", min {known.min():g}, max {known.max():g}" if len(known) else ""))
+                         + (f", min {known.min():g}, max {known.max():g}" if len(known) else "") + hint)
     if y.ndim == 2 and not np.allclose(y.sum(axis=1), 1.0):
         raise ValueError(f"{where}: (N, C) targets must be class probabilities summing to 1 per row")
     return y

@@ -18,6 +18,7 @@ Examples are the task's own objects; the commands only need, per example list,
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import importlib
 from dataclasses import dataclass, field
@@ -80,8 +81,41 @@ class Model:
     loss_fn: Callable[[nn.Module, dict], Any] | None = None
 
 
+def repeated_test_id(task: "Task", test: Sequence) -> str:
+    """A one-line description of the first test id that ``test`` repeats (rows counted from 1), or ""."""
+    first: dict[str, int] = {}
+    for row, key in enumerate(map(str, task.ids(test)), 1):
+        if key in first:
+            return f"test id {key!r} on rows {first[key]} and {row}"
+        first[key] = row
+    return ""
+
+
+def _checking_test_ids(method: Callable) -> Callable:
+    """``load_data`` / ``load_test`` of a subclass, refusing a test set that repeats an id (see ``Task``)."""
+
+    @functools.wraps(method)
+    def checked(self: "Task", config: Any, *args: Any, **kwargs: Any) -> Any:
+        result = method(self, config, *args, **kwargs)
+        repeated = repeated_test_id(self, result.test if isinstance(result, Splits) else result)
+        if repeated:
+            try:
+                where = str(args[0] if args else kwargs.get("path") or self.test_path(config))
+            except (NotImplementedError, AttributeError, TypeError, ValueError):
+                where = "the test set"
+            raise ValueError(f"{where}: {repeated}; expected one id per test row (a submission holds each once)")
+        return result
+
+    checked._checks_test_ids = True  # type: ignore[attr-defined]
+    return checked
+
+
 class Task:
     """Base class of a contest; subclasses override the methods below.
+
+    Every subclass's ``load_data`` and ``load_test`` refuse a test set that repeats an id (one line naming the
+    file, the id and its two rows): a submission holds each test id once, and a task's own reader need not check
+    it (a probe's own task wrote a repeated id into its submission).
 
     Attributes:
         name: the task's name (runs go to ``runs/<name>/``).
@@ -105,6 +139,13 @@ class Task:
     # the module whose main() pretrains this task's encoder (python -m common.commands.pretrain --task runs it);
     # empty: MLM on the task's text pairs (common.commands.pretrain)
     pretrain_module: str = ""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        for name in ("load_data", "load_test"):
+            method = cls.__dict__.get(name)
+            if method is not None and not getattr(method, "_checks_test_ids", False):
+                setattr(cls, name, _checking_test_ids(method))
 
     # ------------------------------------------------------------------ data
     def load_data(self, config: Any) -> Splits:
@@ -325,7 +366,10 @@ def get_task(name: str) -> Task:
         module = importlib.import_module(module_name)
     except ModuleNotFoundError as err:
         if err.name and module_name.startswith(err.name):
-            raise ValueError(f"unknown task {name!r}: known {sorted(TASKS)}, or a module path defining TASK") from None
+            dots = f" (a module path has dots: --task {name.removesuffix('.py').replace('/', '.')})" \
+                if "/" in name or name.endswith(".py") else ""
+            raise ValueError(f"unknown task {name!r}: known {sorted(TASKS)}, or a module path defining TASK"
+                             f"{dots}") from None
         raise
     task = getattr(module, "TASK", None)
     if not isinstance(task, Task):

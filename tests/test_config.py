@@ -58,8 +58,22 @@ def test_override_files_stack_in_order(tmp_path):
 def test_unknown_key_in_override_names_the_file(tmp_path):
     override = tmp_path / "bad.toml"
     override.write_text("epochz = 5\n", encoding="utf-8")
-    with pytest.raises(ValueError, match="bad.toml.*epochz"):
-        parse_config(Demo, ["--config", str(override)])
+    with pytest.raises(ValueError, match=r"bad.toml: unknown config keys \['epochz'\] \(epochz: did you mean epochs\?\)"):
+        parse_config(Demo, ["--config", str(override)])  # the hint a mistyped flag gets (probe S)
+
+
+def test_help_without_a_task_and_a_task_given_as_a_file_path(capsys):
+    """`train --help` said "the following arguments are required: --task" and exited 2; `--task pkg/mod.py` got
+    no hint that a module path has dots (probe S)."""
+    from common.commands import args, train
+
+    with pytest.raises(SystemExit) as done:
+        args.split_task(["--help"], train.__doc__)
+    assert done.value.code == 0 and "give it with --help to list them, e.g. --task sohu --help" in capsys.readouterr().out
+    with pytest.raises(SystemExit) as done:
+        args.split_task(["--task", "mycontest/news_task.py"], train.__doc__)
+    assert done.value.code == 2
+    assert "(a module path has dots: --task mycontest.news_task)" in capsys.readouterr().err
 
 
 def test_wrong_type_is_refused(tmp_path):

@@ -73,3 +73,20 @@ def test_tune_names_the_module_path_and_refuses_a_task_without_a_search_space(tm
     monkeypatch.setattr(TASK, "search_space", {})
     with pytest.raises(ValueError, match="declares no search_space"):
         tune.main([*flags, "--run-dir", str(tmp_path / "tune2")])
+
+
+def test_a_plain_task_whose_reader_repeats_a_test_id_is_refused(tmp_path):
+    """The Task base class checks every subclass's test set: a probe's own task, reading ids from a column, wrote
+    a repeated id into its submission (exit 0)."""
+    from examples.sentence_task import TASK, Sentence, SentenceTask
+
+    class Repeating(SentenceTask):
+        def load_test(self, config, path):
+            return [Sentence("t1", "好天气", None), Sentence("t2", "坏天气", None), Sentence("t1", "好", None)]
+
+    assert getattr(Repeating.load_test, "_checks_test_ids", False)
+    config = TASK.config_class(data_dir=str(tmp_path))
+    with pytest.raises(ValueError, match=r"x.tsv: test id 't1' on rows 1 and 3; expected one id per test row"):
+        Repeating().load_test(config, str(tmp_path / "x.tsv"))
+    data = _files(tmp_path / "data")
+    assert len(TASK.load_data(TASK.config_class(data_dir=str(data))).test) == 20  # unique: read as before

@@ -83,7 +83,8 @@ def test_zero_one_targets_give_exactly_the_plain_fit(make):
 
 @pytest.mark.parametrize("targets, message", [
     ([0.2, -0.1, 1.0], r"targets must be in \[0, 1\] \(Task.targets\); got 0 NaN, min -0.1, max 1$"),
-    ([0.2, 4.5, 3.0], r"got 0 NaN, min 0.2, max 4.5"),
+    ([0.2, 4.5, 3.0], r"got 0 NaN, min 0.2, max 4.5$"),
+    ([0, 2, 1], r"max 2; class indices of 3\+ classes\? Task.num_classes returns C and Task.targets gives \(N, C\)"),
     ([0.2, np.nan, 1.0], r"got 1 NaN, min 0.2, max 1"),
     ([0.2, 0.3], r"targets of shape \(2,\) for 3 rows"),
 ])

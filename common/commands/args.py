@@ -17,8 +17,16 @@ def split_task(argv: list[str] | None, description: str) -> tuple[Task, list[str
     """``(task, remaining flags)`` from ``--task NAME`` (a registry key or a module path).
 
     Raises:
-        SystemExit: no ``--task`` (argparse's usage error), or ``--help`` without one.
+        SystemExit: no ``--task`` (argparse's usage error); ``--help`` without one prints how to list a task's
+            options and exits 0.
     """
+    args = sys.argv[1:] if argv is None else list(argv)
+    if not given_task(args) and ("-h" in args or "--help" in args):  # the options depend on the task
+        from common.task import TASKS
+
+        print(f"{description.strip()}\n\nThe options depend on the task: give it with --help to list them, e.g. "
+              f"--task sohu --help (tasks: {', '.join(sorted(TASKS))}, or a module path defining TASK).")
+        raise SystemExit(0)
     parser = ArgumentParser(description=description, add_help=False)
     parser.add_argument("--task", required=True, help="sohu | xiaobu | afqmc | a module path defining TASK")
     known, rest = parser.parse_known_args(argv)
@@ -42,7 +50,6 @@ def given_task(argv: Sequence[str]) -> str:
 def compound_config(name: str, *bases: type) -> type:
     """A dataclass inheriting ``bases`` (e.g. CVConfig and the task's config), for one command's flags."""
     return dataclasses.make_dataclass(name, [], bases=bases)
-
 
 
 # Errors of the user's input (data files, flags, run folders): one line, no traceback.
