@@ -82,9 +82,14 @@ class Model:
 
 
 def repeated_test_id(task: "Task", test: Sequence) -> str:
-    """A one-line description of the first test id that ``test`` repeats (rows counted from 1), or ""."""
+    """A one-line description of the first test id that ``test`` repeats (rows counted from 1), or "" (also where
+    the task's ``ids`` cannot be read of these examples: a command that needs them fails there, naming it)."""
+    try:
+        ids = task.ids(test)
+    except (AttributeError, TypeError, KeyError):
+        return ""
     first: dict[str, int] = {}
-    for row, key in enumerate(map(str, task.ids(test)), 1):
+    for row, key in enumerate(map(str, ids), 1):
         if key in first:
             return f"test id {key!r} on rows {first[key]} and {row}"
         first[key] = row
