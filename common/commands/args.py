@@ -80,8 +80,9 @@ def run_cli(main: Callable[[], Any]) -> None:
         except OSError as err:
             if err.errno not in (errno.ENOSPC, errno.EDQUOT):
                 raise
-            exit_with(f"error: {err.filename or ''}: {err.strerror}: free some space, then run the same command "
-                      "again (a training run: with --resume true; every output is written whole or not at all)", 1)
+            where = f"{err.filename}: " if err.filename else ""
+            exit_with(f"error: {where}{err.strerror}: free some space, then run the same command again (a training "
+                      "run: with --resume true; every output is written whole or not at all)", 1)
         except KeyboardInterrupt:
             exit_with(INTERRUPTED, 130)
     end_processes()
