@@ -385,15 +385,16 @@ def check_folder_kind(run_dir: Path, kind: str) -> None:
                               "--run-name (or --run-dir)")
 
 
-def check_run_name(name: str) -> None:
-    """Refuse a ``--run-name`` that is not one folder name (``a/b``, ``..``): it named nested folders under
-    ``runs/`` and the submission folder, or a folder outside them. ``--run-dir`` takes a path.
+def check_run_name(name: str, flag: str = "--run-name", hint: str = " (--run-dir takes a path)") -> None:
+    """Refuse a ``--run-name`` (or the run-name option ``flag``) that is not one folder name (``a/b``, ``..``): it
+    named nested folders under ``runs/`` and the submission folder, or a folder outside them. An empty name passes
+    (the commands then name the run). ``hint`` ends the message.
 
     Raises:
         ValueError: one line.
     """
     if name and ({"/", "\\"} & set(name) or name in (".", "..")):
-        raise ValueError(f"--run-name {name!r}: one folder name, not a path (--run-dir takes a path)")
+        raise ValueError(f"{flag} {name!r}: one folder name, not a path{hint}")
 
 
 def resolve_run_dir(config: Any, task: str, root: str | Path = "runs", kind: str = "single run") -> Path:

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from common import run
+
 
 def check_run_name(name: str) -> None:
     """Refuse a ``--run`` that is empty or not one folder name (``../x``, ``a/b``): it named a folder outside
@@ -22,8 +24,7 @@ def check_run_name(name: str) -> None:
     if not name.strip():
         raise ValueError("--run is empty: give a name (make: POWER_RUN= / TERMS_RUN=; TERMS_RUN defaults to the "
                          "corpus file's name without its extension)")
-    if {"/", "\\"} & set(name) or name in (".", ".."):
-        raise ValueError(f"--run {name!r}: one folder name, not a path")
+    run.check_run_name(name, "--run", hint="")
 
 
 @dataclass

@@ -117,14 +117,18 @@ def format_table(results: dict[str, dict], ks: list[int]) -> str:
     return "\n".join(lines)
 
 
+def is_own_list(cfg: PowerEvalConfig, sub: Path) -> bool:
+    """Whether ``sub`` is the run's own list (``<submissions_dir>/<run>.tsv``, or no ``--submission`` given)."""
+    return not cfg.submission or sub.resolve() == (data.resolve(cfg.submissions_dir) / f"{cfg.run}.tsv").resolve()
+
+
 def eval_path(cfg: PowerEvalConfig, sub: Path) -> Path:
     """Where ``eval.json`` goes: ``--output``; else the run's folder when ``sub`` is the run's own list, else
     ``<sub without suffix>.eval.json`` beside the list scored (another list's scores never land in a run's folder,
     where ``mine``'s rerun check and ``make report`` read them as that run's)."""
     if cfg.output:
         return data.resolve(cfg.output)
-    own = data.resolve(cfg.submissions_dir) / f"{cfg.run}.tsv"
-    if not cfg.submission or sub.resolve() == own.resolve():
+    if is_own_list(cfg, sub):
         return data.resolve(cfg.runs_dir) / cfg.run / "eval.json"
     return sub.with_name(f"{sub.stem}.eval.json")
 
@@ -167,8 +171,7 @@ def main(argv: list[str] | None = None) -> None:
     write_json_atomic(out, {"submission": str(sub), "domain": domain, "gold_terms": len(gold),
                             "results": results, "halves": halves})
     rel = out.relative_to(data.REPO_ROOT) if out.is_relative_to(data.REPO_ROOT) else out
-    own = not cfg.submission or sub.resolve() == (data.resolve(cfg.submissions_dir) / f"{cfg.run}.tsv").resolve()
-    scored = {"run": cfg.run} if own else {"submission": str(sub)}  # another list is not the run's
+    scored = {"run": cfg.run} if is_own_list(cfg, sub) else {"submission": str(sub)}  # another list: not the run's
     print(json.dumps({**scored, "domain": domain, "gold_terms": len(gold),
                       **{f"all_{k}": v for k, v in results["all"].items()},
                       **{f"{h}_{k}": v for h in HALVES for k, v in halves[h]["all"].items()

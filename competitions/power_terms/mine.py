@@ -397,20 +397,23 @@ def mine(cfg: PowerMineConfig) -> dict:
                              similarity=a.similarity, parent=a.parent)
         n_expansion_only += 1
 
+    # the word2vec text the two tails read, and its token characters: their per-character unit against text
+    w2v_text = "\n".join(w2v_lines) if cfg.tail_min_count > 0 or cfg.piece_tail else ""
+    w2v_chars = max(int((encode(w2v_text) != 0).sum()), 1)
+
     # 4. recall tail: tokens of the segmentation (jieba's dictionary + the admitted terms) seen
     # >= tail_min_count times that pass the junk rules and lean to the domain, by ratio
     n_tail = 0
     if cfg.tail_min_count > 0:
         t0 = time.perf_counter()
         tok_counts = Counter(t for sent in sentences for t in sent)
-        tok_chars = int((encode("\n".join(w2v_lines)) != 0).sum())  # the segmented text's token characters
         tail = [w for w, k in tok_counts.items() if k >= cfg.tail_min_count and w not in terms
                 and not junk_reason(w, cfg.min_len, cfg.max_len)]
         if tail:
             tail_counts = np.array([tok_counts[w] for w in tail], dtype=np.int64)
             # each general source in its own unit: per token against the dictionary, per character against text
             tail_lr = contrast.log_ratio(tail_counts, {"tokens": max(sum(tok_counts.values()), 1),
-                                                       "chars": max(tok_chars, 1)},
+                                                       "chars": w2v_chars},
                                          general_sources(tail, general_paths, jieba_table, cfg.chunk_chars),
                                          cfg.contrast_alpha)
             for i in np.argsort(-tail_lr, kind="stable"):
@@ -424,12 +427,11 @@ def mine(cfg: PowerMineConfig) -> dict:
     n_pieces = 0
     if cfg.piece_tail:
         t0 = time.perf_counter()
-        w2v_text = "\n".join(w2v_lines)
         pw, pc = pmi_cut.mine_pieces(w2v_text, cfg.piece_min_pmi, cfg.min_len, cfg.max_len)
         keep_p = [i for i, w in enumerate(pw) if w not in terms and not junk_reason(w, cfg.min_len, cfg.max_len)]
         if keep_p:
             pw, pc = [pw[i] for i in keep_p], pc[keep_p]
-            p_lr = contrast.log_ratio(pc, max(int((encode(w2v_text) != 0).sum()), 1),
+            p_lr = contrast.log_ratio(pc, w2v_chars,
                                       general_sources(pw, general_paths, jieba_table, cfg.chunk_chars),
                                       cfg.contrast_alpha)
             p_score = p_lr + cfg.head_weight * ranking.head_noun_scores(pw, head_table)
@@ -437,8 +439,8 @@ def mine(cfg: PowerMineConfig) -> dict:
                 if p_lr[i] >= cfg.min_log_ratio:
                     terms[pw[i]] = Term(pw[i], "pieces", float(p_score[i]), int(pc[i]), float(p_lr[i]))
                     n_pieces += 1
-        del w2v_text
         timings["pieces_s"] = time.perf_counter() - t0
+    del w2v_text
 
     # 6. outputs: contrast words by score (with the agreement bonus), seeds, expansion-only, tails
     by_stage = {st: [t for t in terms.values() if t.stage == st]
