@@ -267,10 +267,12 @@ def resolve_decoding(config: Any, train: list[NerExample]) -> None:
                     100 * share)
 
 
-def check_training_data(config: Any, data: dict[str, list[NerExample]]) -> None:
+def check_training_data(config: Any, data: dict[str, list[NerExample]]) -> list[str]:
     """Refuse train and dev sets a run cannot learn from or choose its epoch on, before a run folder exists.
 
-    Dev entity types the train sentences lack are logged as a warning (the model cannot predict them).
+    Returns:
+        The warnings to log once the run's ``train.log`` exists: dev entity types the train sentences lack (the
+        model cannot predict them), or none.
 
     Raises:
         ValueError: no train sentence (an empty file, or ``--dev-holdout`` taking them all), no entity in the
@@ -293,9 +295,9 @@ def check_training_data(config: Any, data: dict[str, list[NerExample]]) -> None:
                 f"its {len(examples)} {split} sentences"
             raise ValueError(f"{where}: {part} hold no entity: {use}")
     types = {split: {s.type for ex in data[split] for s in ex.spans} for split in ("train", "dev")}
-    unseen = sorted(types["dev"] - types["train"])
-    if unseen:  # the model has no output for them: every such dev entity counts as missed
-        logger.warning("dev entity types absent from the train sentences, so never predicted: %s", ", ".join(unseen))
+    unseen = sorted(types["dev"] - types["train"])  # the model has no output for them: each such entity is missed
+    return [f"dev entity types absent from the train sentences, so never predicted: {', '.join(unseen)}"] if unseen \
+        else []
 
 
 def dataset_name(config: Any) -> str:

@@ -83,7 +83,7 @@ def main(argv: list[str] | None = None) -> dict:
         name = f"{dataset_name(config)}-{config.head}-{config.encoder_type}-{time.strftime('%Y%m%d-%H%M%S')}"
         config.run_name = broadcast_from_main(name)  # the main process's clock: one folder for all
     data = load_splits(config)  # bad data stops here, before a run folder exists
-    check_training_data(config, data)
+    warnings = check_training_data(config, data)  # logged below, once train.log exists
     resolve_decoding(config, data["train"])  # before resolve_run_dir: a resume compares the resolved value
     run_dir = resolve_run_dir(config, "ner")  # --resume with other options: refused before a file is rewritten
     types = entity_types(data["train"])
@@ -117,6 +117,8 @@ def main(argv: list[str] | None = None) -> dict:
                       compute_metrics=compute_metrics, metric_name="f1", greater_is_better=True,
                       callbacks=build_callbacks(config), predict_step=predict_step,
                       lengths=train_ds.lengths)
+    for warning in warnings:
+        logger.warning(warning)
     summary = trainer.train()
     result = predict_run(run_dir, accelerator=trainer.accelerator, write_dev_metrics=True)
     best = summary["best"]
