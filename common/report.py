@@ -1004,7 +1004,8 @@ def render(tasks: dict[str, list[Run]], infos: dict[str, TaskInfo], runs_dir: Pa
         rows = []
         for run in runs:
             status = ('<span class="bad">incomplete: ' + _e("; ".join(run.problems)) + "</span>") if run.problems \
-                else "complete"
+                else "complete" if run.metric is not None or not run.metric_label else \
+                f'complete, <span class="bad">no {_e(run.metric_label)}: missing, NaN or infinite</span>'
             metric = f"{_fmt(run.metric)}" + (f'<br><span class="note">{_e(run.metric_label)}</span>'
                                                if run.metric_label else "")
             if run.name in best:

@@ -269,3 +269,22 @@ def test_a_run_picked_by_another_metric_is_shown_in_the_tasks_and_a_study_in_its
     (tmp_path / "afqmc" / "empty" / "sub").mkdir(parents=True)  # was listed as "other | complete"
     run = report.describe_run(tmp_path / "afqmc" / "empty", info, tmp_path / "curves", {}, tmp_path)
     assert run.kind == "other" and run.problems == ["empty folder: no file in it"]
+
+
+def test_a_finished_run_with_a_nan_metric_is_not_shown_as_plainly_complete(tmp_path):
+    """A run that finished with NaN as its metric (a diverged loss) was listed "complete" beside an empty metric cell
+    (probe R); it now says the metric is missing or not finite. A kind without a metric (term mining) stays
+    "complete"."""
+    info = report.task_info("afqmc")
+    run_dir = tmp_path / "afqmc" / "diverged"
+    _write(run_dir / "metrics.json", '{"best_epoch": 1, "best_metric": NaN, "metric_name": "accuracy", '
+                                     '"history": [{"epoch": 1, "accuracy": NaN, "complete": true}]}')
+    _write(run_dir / "config.json", {"epochs": 1})
+    run = report.describe_run(run_dir, info, tmp_path / "curves", {}, tmp_path)
+    assert run.metric is None and not run.problems
+    page = report.render({"afqmc": [run]}, {"afqmc": info}, tmp_path, tmp_path / "out")
+    assert "complete, <span class=\"bad\">no valid accuracy: missing, NaN or infinite</span>" in page
+    other = report.Run("power_terms", "mined", tmp_path)
+    page = report.render({"power_terms": [other]}, {"power_terms": report.task_info("power_terms")}, tmp_path,
+                         tmp_path / "out")
+    assert "<td>complete</td>" in page
