@@ -4,6 +4,7 @@ import json
 
 import pytest
 
+from common.mining.new_words import discover
 from competitions.power_terms import data, evaluate, mine
 
 try:
@@ -65,6 +66,7 @@ def test_terms_mine_own_corpus_streamed(tmp_path, capsys):
     assert "M chars/s" in captured.err  # progress lines of the chunked passes
     assert out["domain"] == "" and out["contrast_terms"] > 50 and len(out["seeds"]) == 10
     assert out["corpus_lines"] is None  # streamed: the corpus was never held whole
+    assert out["corpus_chars"] == discover("\n".join(lines), 5, 2).total_chars  # token characters, as in memory
     terms = (subs / "own.txt").read_text(encoding="utf-8").split("\n")[:-1]
     assert len(terms) == out["terms"] == len(set(terms))
     with pytest.raises(SystemExit):  # no gold list for a user corpus unless a domain is named
@@ -84,6 +86,8 @@ def test_a_corpus_against_itself_admits_no_tail_word(tmp_path, capsys):
                "--w2v-epochs", "1", "--seeds", "开关柜"])
     out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert out["contrast_terms"] == out["segmentation_tail_terms"] == out["piece_tail_terms"] == 0
+    # in memory, corpus_chars counted line ends and punctuation too; streamed only token characters (probe R)
+    assert out["corpus_chars"] == discover("\n".join(lines), 5, 2).total_chars
 
 
 @pytest.mark.parametrize("content,msg", [(b"\n \n", "empty corpus"),
@@ -109,13 +113,17 @@ def test_cmeee_domain_loads():
 
 @pytest.mark.skipif(ROOT is None, reason="data/power_terms is absent (link it to ../shared/data/power_terms)")
 def test_a_corpus_too_small_and_missing_side_files_are_one_line_errors(tmp_path, capsys):
-    """A one-line corpus (word2vec finds no word often enough), a missing --general-files file and a missing
-    --seeds-file: exit 2 with one line naming what is wrong, no Python traceback."""
+    """A one-line corpus (word2vec finds no word often enough; the line names the corpus, probe R), a corpus of
+    punctuation only, a missing --general-files file and a missing --seeds-file: exit 2 with one line naming what is
+    wrong, no Python traceback."""
     (tmp_path / "one.txt").write_text("变压器检修\n", encoding="utf-8")
+    (tmp_path / "marks.txt").write_text("，。！？\n" * 50, encoding="utf-8")
     (tmp_path / "general.txt").write_text("今天天气很好\n", encoding="utf-8")
     common = ["--run", "small", "--submissions-dir", str(tmp_path / "s"), "--runs-dir", str(tmp_path / "r"),
               "--corpus-file", str(tmp_path / "one.txt")]
-    cases = [(["--general-files", str(tmp_path / "general.txt")], "word2vec: no word occurs 5 times"),
+    cases = [(["--general-files", str(tmp_path / "general.txt")], f"{tmp_path / 'one.txt'}: word2vec: no word occurs"),
+             (["--general-files", str(tmp_path / "general.txt"), "--corpus-file", str(tmp_path / "marks.txt")],
+              f"{tmp_path / 'marks.txt'}: word2vec: the corpus holds no word"),
              (["--general-files", str(tmp_path / "none.txt")], "--general-files file not found: "),
              (["--general-files", str(tmp_path / "general.txt"), "--seeds-file", str(tmp_path / "none.txt")],
               "--seeds-file not found: ")]

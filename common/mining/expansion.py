@@ -54,7 +54,9 @@ def train_word2vec(sentences: list[list[str]], dim: int = 100, window: int = 5, 
     from gensim.models import Word2Vec
 
     counts = Counter(token for sentence in sentences for token in sentence)
-    if not counts or max(counts.values()) < min_count:
+    if not counts:
+        raise ValueError("word2vec: the corpus holds no word to embed (only punctuation or spaces?)")
+    if max(counts.values()) < min_count:
         raise ValueError(f"word2vec: no word occurs {min_count} times in the corpus's {len(sentences)} lines "
                          f"({len(counts)} distinct words): too small a corpus to embed (lower --w2v-min-count, "
                          "or give a larger corpus)")

@@ -302,15 +302,12 @@ def mine(cfg: PowerMineConfig) -> dict:
     # 1. discovery
     t0 = time.perf_counter()
     if lines is not None and not big:
-        text = "\n".join(lines)
-        n_chars = len(text)
-        cands = discover(text, cfg.min_count, cfg.max_n)
+        cands = discover("\n".join(lines), cfg.min_count, cfg.max_n)
     else:
         blocks = iter_blocks(path, cfg.chunk_chars) if lines is None else \
             (lines[i:i + 100_000] for i in range(0, len(lines), 100_000))
         cands = discover_file(blocks, cfg.min_count, cfg.max_n, cfg.chunk_chars,
                               progress=cfg.progress, total_chars=size // 3)
-        n_chars = None
     timings["discovery_s"] = time.perf_counter() - t0
     sel = select_words(cands, cfg.min_count, cfg.min_cohesion, cfg.min_entropy)
     reasons = [junk_reason(w, cfg.min_len, cfg.max_len) for w in sel.words]
@@ -351,8 +348,11 @@ def mine(cfg: PowerMineConfig) -> dict:
     sentences = segment(w2v_lines, tokenizer)
     timings["segment_s"] = time.perf_counter() - t0
     t0 = time.perf_counter()
-    model = train_word2vec(sentences, cfg.w2v_dim, cfg.w2v_window, cfg.w2v_min_count,
-                           cfg.w2v_epochs, True, cfg.seed, cfg.w2v_workers)
+    try:
+        model = train_word2vec(sentences, cfg.w2v_dim, cfg.w2v_window, cfg.w2v_min_count,
+                               cfg.w2v_epochs, True, cfg.seed, cfg.w2v_workers)
+    except ValueError as err:  # e.g. a corpus of punctuation: name the file
+        raise ValueError(f"{_shown(path)}: {err}") from None
     timings["word2vec_s"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     vocab = list(model.wv.index_to_key)
@@ -467,9 +467,10 @@ def mine(cfg: PowerMineConfig) -> dict:
         "corpus": _shown(path),
         "corpus_sha256": corpus_sha256,
         "general_sha256": general_sha256,
-        "corpus_chars": n_chars if n_chars is not None else cands.total_chars,
+        "corpus_chars": cands.total_chars,  # its token characters (punctuation and line ends not counted),
+        # in memory and streamed alike
         "corpus_lines": len(lines) if lines is not None else None,
-        "discovery_chars_per_s": (n_chars or cands.total_chars) / timings["discovery_s"],
+        "discovery_chars_per_s": cands.total_chars / timings["discovery_s"],
         "ngram_candidates": len(cands),
         "after_thresholds": len(reasons),
         "junk_removed": junk_counts,
