@@ -64,6 +64,10 @@ def test_learns_and_writes_run_folder(tmp_path):
     payload = torch.load(tmp_path / "model.pt", weights_only=False)
     assert payload["config"]["batch_size"] == 8 and payload["metrics"]["acc"] == summary["best_metric"]
     assert (tmp_path / "checkpoint" / "trainer_state.json").is_file()
+    # the accelerator holds the current epoch's loader only (probe Q: every checkpoint logged a sampler state for
+    # each loader of the run, "dataloader 5 saved in sampler_5.bin" by epoch 3, the past epochs' and evaluations')
+    lines = [x for x in (tmp_path / "train.log").read_text().splitlines() if "Sampler state for dataloader" in x]
+    assert lines and all("dataloader 0 " in x for x in lines)
 
 
 def test_resume_after_crash_reproduces_the_uninterrupted_run(tmp_path):

@@ -87,6 +87,18 @@ def inference_loader(dataset: Dataset, batch_size: int, collate_fn: Callable, ac
     return accelerator.prepare_data_loader(loader) if accelerator is not None else loader
 
 
+def forget_loader(accelerator: Any, loader: DataLoader | None) -> None:
+    """Unregister a loader ``accelerator.prepare`` registered, once it is spent.
+
+    The accelerator keeps every prepared loader, and ``save_state`` writes a ``sampler_<i>.bin`` for each shuffled
+    one: without this, every checkpoint held one per past epoch, and every evaluation's loader stayed referenced
+    for the whole run. The trainer's resume needs none of them (each epoch's order comes from ``seed + epoch``).
+    """
+    registered = getattr(accelerator, "_dataloaders", None)
+    if loader is not None and isinstance(registered, list):
+        registered[:] = [x for x in registered if x is not loader]
+
+
 def _in_dataset_order(value: np.ndarray | list, order: np.ndarray) -> np.ndarray | list:
     """Rows of a :class:`ByLength` view's output (row j = dataset row ``order[j]``) back in dataset order."""
     if isinstance(value, np.ndarray):
@@ -140,6 +152,7 @@ def run_inference(model: nn.Module, loader: DataLoader, predict_step: PredictSte
                     value = accelerator.gather_for_metrics(value.contiguous())
                 tensors.setdefault(key, []).append(value)
     model.train(was_training)
+    forget_loader(accelerator, loader)
     result: dict[str, Any] = {k: stack_outputs(v) for k, v in tensors.items()}
     result.update(objects)
     view = getattr(loader, "dataset", None)

@@ -66,7 +66,8 @@ from common.losses import rdrop_kl
 from common.run import check_checkpoint_processes, training_lock
 from common.training.callbacks import Callback
 from common.training.curves import plot_run
-from common.training.inference import PredictStep, default_predict_step, inference_loader, run_inference
+from common.training.inference import (PredictStep, default_predict_step, forget_loader, inference_loader,
+                                       run_inference)
 
 logger = logging.getLogger("common.trainer")
 
@@ -714,6 +715,7 @@ class Trainer:
         budget = cfg.max_train_minutes * 60 if cfg.max_train_minutes > 0 else math.inf
         start = time.time() - self.state["train_seconds"]
         out_of_time = stop = False
+        loader = None
         if self.state["global_step"] and self._budget_spent(budget):  # resumed with the budget it used up
             logger.info("--resume: the time budget of %g min is spent (%.0f s trained): nothing more to train; "
                         "give a larger --max-train-minutes, or 0, to go on", cfg.max_train_minutes,
@@ -727,6 +729,7 @@ class Trainer:
             self.model.train()
             if hasattr(self.train_dataset, "set_epoch"):
                 self.train_dataset.set_epoch(epoch)
+            forget_loader(self.accelerator, loader)  # the last epoch's: no sampler file of it in later checkpoints
             loader = self._loader(self.train_dataset, cfg.batch_size, shuffle=True, epoch=epoch)
             skip = self.state["batch_in_epoch"]
             batches = _without_start_draw(self.accelerator.skip_first_batches(loader, skip)) if skip else loader
