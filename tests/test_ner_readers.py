@@ -130,6 +130,10 @@ def test_unlabelled_test_files_read_characters_without_tags(tmp_path):
     spaced = tmp_path / "spaced.txt"
     spaced.write_text("我\n的\n\n酒\n \n店\n\u3000\n好\n\n", encoding="utf-8")
     assert [ex.text for ex in read_tagged(spaced, "bio", labelled=False)] == ["我的", "酒 店\u3000好"]
+    # a tab character tagged (TAB SEP TAG) stays a tab (probe P: it was read as a space); a bare TAB TAG, as a space
+    tabbed = tmp_path / "tabbed.txt"
+    tabbed.write_text("甲 O\n\t\tO\n乙 O\n\t O\n丙 O\n\tO\n", encoding="utf-8")
+    assert [ex.text for ex in read_tagged(tabbed, "bio")] == ["甲\t乙\t丙 "]
     uer = tmp_path / "test.tsv"
     uer.write_text("text_a\n最 好\n北 京\n", encoding="utf-8")
     assert [(ex.text, ex.spans) for ex in read_tsv_tagged(uer, labelled=False)] == [("最好", []), ("北京", [])]

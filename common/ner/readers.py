@@ -146,8 +146,10 @@ def read_tagged(path: str | Path, scheme: str, strip_segment_digit: bool = False
             flush()
             continue
         parts = line.split()
-        if len(parts) == 1 and line[:1].isspace():  # the character itself is a space: an ideographic one
-            parts = [line[0] if line[0] not in " \t" else " ", parts[0]]  # (U+3000) kept as it is
+        if len(parts) == 1 and line[:1].isspace():  # the character itself is a space (an ideographic one, U+3000,
+            # or a tab, kept as they are, when a separator follows them; ' O' and a bare '\tO' read as a space)
+            lead = len(line) - len(line.lstrip())
+            parts = [line[0] if lead >= 2 or line[0] not in " \t" else " ", parts[0]]
         elif len(parts) == 1 and not labelled:  # a test file's character without a tag
             parts = [parts[0], "O"]
         if len(parts) != 2:
