@@ -22,6 +22,7 @@ conditioned encoder at a zero condition). Inputs come from :mod:`common.pair_inp
 
 from __future__ import annotations
 
+import inspect
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -128,6 +129,11 @@ class PairClassifier(nn.Module):
         # the width of the token embeddings the input tables add to: hidden_size, except where the model factorises
         # its embeddings (ALBERT's and ELECTRA's embedding_size, projected to hidden_size inside the model)
         width = encoder.get_input_embeddings().embedding_dim
+        # the segment ids reach the encoder only where it embeds 2+ segments (RoBERTa and XLM-R have one row, so
+        # segment 1 was an IndexError; DeBERTa-v2 none, DistilBERT no such input); the heads that tell the two texts
+        # apart (ESIM, alignment statistics) read them all the same
+        self.encoder_segments = getattr(encoder.config, "type_vocab_size", 0) >= 2 and \
+            "token_type_ids" in inspect.signature(encoder.forward).parameters
         self.encoder = ConditionalEncoder(encoder, num_conditions, condition_size) if num_conditions else encoder
         self.match_embedding = nn.Embedding(2, width) if use_match else None
         if self.match_embedding is not None:
@@ -161,7 +167,7 @@ class PairClassifier(nn.Module):
             if table is not None and ids is not None:
                 embeds = embeds + table(ids)  # (B, T, E): E the embedding width, H but for ALBERT / ELECTRA
         kwargs = {"inputs_embeds": embeds, "attention_mask": attention_mask}
-        if token_type_ids is not None:
+        if token_type_ids is not None and self.encoder_segments:
             kwargs["token_type_ids"] = token_type_ids
         if self.num_conditions:
             if condition_ids is None:

@@ -155,3 +155,32 @@ def test_a_tokenizer_without_segment_ids_is_refused_in_one_line(tiny_tokenizer):
     one_segment.model_input_names = ["input_ids", "attention_mask"]
     with pytest.raises(ValueError, match=r"gives no token_type_ids: the pair inputs are BERT's \[CLS\] a \[SEP\] b"):
         PairDataset(["今天天气很好"], ["天气很好"], [1], one_segment, 12)
+
+
+def test_segment_ids_reach_only_an_encoder_with_two_segments(tiny_tokenizer):
+    """XLM-R and RoBERTa embed one segment: the second text's segment id 1 was an IndexError at the first batch
+    (probe T, Sohu with an XLM-R checkpoint). Such an encoder now sees one segment, as it was pretrained (the logits
+    are those without segment ids), while a BERT still reads them (its logits move with them); ESIM's head reads them
+    either way."""
+    import transformers
+
+    _, batch = _batch(tiny_tokenizer)
+    alone = {**batch, "token_type_ids": torch.zeros_like(batch["token_type_ids"])}  # one segment
+    sizes = dict(vocab_size=len(tiny_tokenizer), hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
+                 intermediate_size=64, max_position_embeddings=40)
+    torch.manual_seed(0)
+    xlmr = transformers.XLMRobertaModel(transformers.XLMRobertaConfig(type_vocab_size=1, **sizes),
+                                        add_pooling_layer=False)
+    for conditions, esim in ((0, False), (6, False), (0, True)):
+        extra = {"condition_ids": torch.tensor([0, 5])} if conditions else {}
+        model = PairClassifier(xlmr, dropout=0.0, num_conditions=conditions, esim=esim,
+                               condition_size=4 if conditions else 0).eval()
+        assert not model.encoder_segments
+        out = model(**batch, **extra)  # was: IndexError: index out of range in self
+        assert out.logits.shape == (2, 2) and torch.isfinite(out.logits).all()
+        if not esim:  # (ESIM reads them: it runs, and starts at zero)
+            assert torch.allclose(out.logits, model(**alone, **extra).logits)
+    bert = PairClassifier(tiny_bert(len(tiny_tokenizer)), dropout=0.0).eval()
+    assert bert.encoder_segments
+    flipped = {**batch, "token_type_ids": 1 - batch["token_type_ids"]}
+    assert not torch.allclose(bert(**batch).logits, bert(**flipped).logits)
