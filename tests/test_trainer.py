@@ -302,6 +302,35 @@ def test_eval_every_steps_resumes_exactly_after_a_crash_between_evaluations(tmp_
         torch.testing.assert_close(a, b, rtol=0, atol=0)
 
 
+class CrashAtStepEvaluation(Callback):
+    """Stops the run as the evaluation at optimizer step ``step`` starts."""
+
+    def __init__(self, step):
+        self.step = step
+
+    @contextmanager
+    def evaluation_weights(self, trainer):
+        if trainer.state["global_step"] == self.step:
+            raise KeyboardInterrupt("simulated crash")
+        yield
+
+
+def test_a_crash_during_an_evaluation_on_a_checkpoint_step_loses_no_record(tmp_path):
+    """Step 6 both checkpoints (every 3) and evaluates (every 2), inside epoch 2. The step's checkpoint came before
+    the evaluation, so a kill during it resumed past step 6, and the resumed history lacked its record (probe U)."""
+    straight = _dropout_trainer(tmp_path / "a", eval_every_steps=2)
+    straight.train()
+    with pytest.raises(KeyboardInterrupt):
+        _dropout_trainer(tmp_path / "b", callbacks=[CrashAtStepEvaluation(6)], eval_every_steps=2).train()
+    resumed = _dropout_trainer(tmp_path / "b", eval_every_steps=2, resume=True)
+    summary = resumed.train()
+    assert 1.2 in [h["epoch"] for h in straight.state["history"]]  # step 6 of 5 an epoch
+    assert [(h["epoch"], h["acc"]) for h in summary["history"]] == \
+        [(h["epoch"], h["acc"]) for h in straight.state["history"]]
+    for a, b in zip(straight.unwrapped_model.parameters(), resumed.unwrapped_model.parameters()):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
+
+
 class _ByEvaluation:
     """Validation accuracy scripted by the evaluation's number (the history's length as it is scored)."""
 

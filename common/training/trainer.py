@@ -421,8 +421,9 @@ class Trainer:
         resumed run draws what the uninterrupted one drew, at any process count.
         lengths: (len(train_dataset),) example lengths, used when ``config.group_by_length``:
             training batches then come from ``transformers``' ``LengthGroupedSampler``
-            (shuffle, cut into mega-batches of 50 batches, sort each by length), seeded
-            per epoch like the plain shuffle, so a resumed run sees the same batches.
+            (shuffle, cut into mega-batches of up to 50 optimizer steps' rows, sort each by length), seeded
+            per epoch like the plain shuffle, so a resumed run sees the same batches; its mega-batches are
+            sized by the effective batch, so n processes (or accumulation) order the rows as 1 process does.
 
     Raises:
         ValueError: on an impossible config (no training data, bad mixed precision,
@@ -509,7 +510,11 @@ class Trainer:
     def _loader(self, dataset: Dataset, batch_size: int, shuffle: bool, epoch: int = 0) -> DataLoader:
         generator = torch.Generator().manual_seed(self.config.seed + epoch)  # same order on resume
         if shuffle and self.config.group_by_length:
-            sampler = LengthGroupedSampler(batch_size, lengths=self.lengths, generator=generator)
+            # one global order, sized by the effective batch: accelerate deals its consecutive batches out to the
+            # processes, so n processes at b train on the rows 1 process at n·b does (the per-process b made
+            # mega-batches n times smaller: another order, another training, at each process count)
+            step_rows = batch_size * self.accelerator.num_processes * self.config.grad_accum_steps
+            sampler = LengthGroupedSampler(step_rows, lengths=self.lengths, generator=generator)
             loader = DataLoader(dataset, batch_size=batch_size, sampler=sampler, collate_fn=self.collate_fn)
         else:
             loader = DataLoader(dataset, batch_size=batch_size, shuffle=shuffle,
@@ -772,15 +777,19 @@ class Trainer:
                 if self.accelerator.sync_gradients and cfg.log_every_steps and step % cfg.log_every_steps == 0:
                     logger.info("step %d loss %.4f samples/s %.1f", step, running, rate)
                 self.state["train_seconds"] = time.time() - start
+                evaluate = (cfg.eval_every_steps and self.accelerator.sync_gradients
+                            and step % cfg.eval_every_steps == 0
+                            and self.state["batch_in_epoch"] < len(loader))  # the epoch's end is evaluated below
                 if (cfg.checkpoint_every_steps and self.accelerator.sync_gradients
-                        and step % cfg.checkpoint_every_steps == 0):
+                        and step % cfg.checkpoint_every_steps == 0 and not evaluate):
+                    # (an evaluation checkpoints after its record: one here, before it, would let a kill during
+                    # the evaluation resume past it, and the resumed run would never make that record)
                     self.save_checkpoint()
                 if self._budget_spent(budget):
                     logger.info("time budget of %g min reached at step %d", cfg.max_train_minutes, step)
                     out_of_time = True
                     break
-                if (cfg.eval_every_steps and self.accelerator.sync_gradients and step % cfg.eval_every_steps == 0
-                        and self.state["batch_in_epoch"] < len(loader)):  # the epoch's end is evaluated below
+                if evaluate:
                     self._evaluate_and_record(self._record(epoch, len(loader), t0, seen, loss_sum, loss_count, skip))
                     self.model.train()
                     if self.stopped_early():
