@@ -249,6 +249,25 @@ def test_a_model_that_cannot_be_built_leaves_no_run_folder(tmp_path, data_dir):
 
 
 @needs_data
+def test_gradient_checkpointing_an_encoder_without_it_is_refused_before_the_run_is_written(tmp_path, data_dir):
+    """ALBERT has no gradient checkpointing in transformers: the refusal came from the trainer, after the run's
+    config, encoder and tokenizer were written (probe T); it now comes first, naming the model's class."""
+    from transformers import AlbertConfig, AlbertModel, BertTokenizerFast
+
+    from common.commands import train
+
+    model = tmp_path / "albert"
+    AlbertModel(AlbertConfig(vocab_size=21128, embedding_size=16, hidden_size=32, num_hidden_layers=1,
+                             num_attention_heads=2, intermediate_size=32)).save_pretrained(model)
+    BertTokenizerFast.from_pretrained(SHARED_VOCAB).save_pretrained(model)
+    run = tmp_path / "runs" / "albert-run"
+    with pytest.raises(ValueError, match="--gradient-checkpointing: AlbertModel does not support it"):
+        train.main(_flags(tmp_path, data_dir) + ["--model", str(model), "--run-dir", str(run),
+                                                 "--gradient-checkpointing", "true"])
+    assert not (run / "config.json").exists() and not (run / "encoder").exists()
+
+
+@needs_data
 def test_an_interrupted_run_is_not_predicted_and_a_crash_while_writing_leaves_no_superseded_file(
         tmp_path, data_dir, monkeypatch):
     """Probe J: ``predict --run`` of a run killed before its last epoch wrote into its folder and a submission named

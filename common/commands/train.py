@@ -38,7 +38,7 @@ from common.run import check_resume_config, process_state, resolve_run_dir, save
 from common.task import Splits, Task
 from common.teacher import Teacher, load_teacher
 from common.training.callbacks import Callback
-from common.training.trainer import Trainer, build_callbacks
+from common.training.trainer import Trainer, build_callbacks, check_gradient_checkpointing
 
 logger = logging.getLogger("common.train")
 
@@ -75,6 +75,8 @@ def _fit(task: Task, config: Any, run_dir: Path, train: list, valid: list, data:
         train = train + implied
     set_seed(config.seed)
     model = task.build(config, run_dir, train, data)
+    if getattr(config, "gradient_checkpointing", False):  # before the run's files are written
+        check_gradient_checkpointing(model.module)
     if getattr(config, "init_from", ""):  # a resumed run's checkpoint replaces these weights
         path = init_weights_file(config.init_from)
         load_model_weights(model.module, path)

@@ -360,8 +360,26 @@ def enable_gradient_checkpointing(model: nn.Module) -> int:
                 module.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
             count += 1
     if not count:
-        raise ValueError("--gradient-checkpointing: the model holds no transformers encoder that supports it")
+        check_gradient_checkpointing(model)
     return count
+
+
+def check_gradient_checkpointing(model: nn.Module) -> None:
+    """Refuse ``--gradient-checkpointing true`` for a model none of whose ``transformers`` sub-models supports it,
+    before a run writes anything (the trainer turns it on only once the run folder is written).
+
+    Raises:
+        ValueError: naming the model's ``transformers`` classes (e.g. ``AlbertModel``), or saying it has none.
+    """
+    from transformers import PreTrainedModel
+
+    models = [m for m in model.modules() if isinstance(m, PreTrainedModel)]
+    if any(m.supports_gradient_checkpointing for m in models):
+        return
+    names = ", ".join(sorted({type(m).__name__ for m in models}))
+    raise ValueError("--gradient-checkpointing: " + (f"{names} does not support it in transformers (train without "
+                                                     "it, or with a smaller --batch-size)" if names else
+                                                     "the model holds no transformers encoder"))
 
 
 def _without_start_draw(batches: Iterable[Any]) -> Iterator[Any]:

@@ -34,7 +34,7 @@ from common.encoder import build_encoder, check_max_length, load_tokenizer
 from common.io import print_result, write_json_atomic
 from common.ner.metric import span_scores
 from common.run import broadcast_from_main, check_resume_named, process_state, resolve_run_dir, save_config
-from common.training.trainer import Trainer, build_callbacks
+from common.training.trainer import Trainer, build_callbacks, check_gradient_checkpointing
 from competitions.ner.config import NerConfig
 from competitions.ner.data import (NerDataset, check_training_data, collate, dataset_name, entity_types, load_splits,
                                    merge_piece_spans, resolve_data_options, resolve_decoding)
@@ -96,6 +96,8 @@ def main(argv: list[str] | None = None) -> dict:
             tokenizer = load_tokenizer(config, texts=train_texts, build_dir=run_dir / "tokenizer")
             encoder = build_encoder_for(config, tokenizer, encoder_texts)
             model = build_model(config, encoder, types)
+            if config.gradient_checkpointing:  # before the run's files are written
+                check_gradient_checkpointing(model)
         except (ValueError, OSError):  # e.g. a --model that cannot be built: no empty run folder left behind
             if run_dir.is_dir() and not any(run_dir.iterdir()):
                 run_dir.rmdir()
