@@ -296,6 +296,9 @@ def build_encoder(config: EncoderConfig, tokenizer: PreTrainedTokenizerBase) -> 
             # without a gradient stops DistributedDataParallel at the second step of a multi-process run
             # ("Expected to have finished reduction in the prior iteration").
             encoder.pooler = None
+        for module in encoder.modules():  # RoFormer's fixed sin/cos position table (Su et al. 2021) is built
+            if "Sinusoidal" in type(module).__name__:  # frozen, but transformers loads it trainable: kept fixed,
+                module.requires_grad_(False)  # as in RoFormer and bert4keras (it drifted under fine-tuning)
         return encoder
     logger.info("encoder: small BERT from config (%d layers, hidden %d), random init",
                 config.num_layers, config.hidden_size)

@@ -120,3 +120,18 @@ def test_a_model_folder_whose_tokenizer_cannot_feed_it_is_refused(tmp_path, tiny
         load_tokenizer(EncoderConfig(model=saved("small", 10, tiny_tokenizer)))
     ok = load_tokenizer(EncoderConfig(model=saved("ok", len(tiny_tokenizer), tiny_tokenizer)))
     assert ok.get_vocab() == tiny_tokenizer.get_vocab()
+
+
+def test_roformers_sinusoidal_position_table_stays_fixed(tmp_path, tiny_tokenizer):
+    """RoFormer's sin/cos position table is built frozen, but transformers loads it as a trainable parameter, so
+    fine-tuning moved it (by 1.6e-4 in 25 steps, probe T). ``build_encoder`` keeps it fixed, and only it."""
+    from transformers import RoFormerConfig, RoFormerModel
+
+    from common.encoder import build_encoder
+
+    RoFormerModel(RoFormerConfig(vocab_size=len(tiny_tokenizer), embedding_size=32, hidden_size=32,
+                                 num_hidden_layers=1, num_attention_heads=2, intermediate_size=32,
+                                 max_position_embeddings=64)).save_pretrained(tmp_path / "roformer")
+    encoder = build_encoder(EncoderConfig(model=str(tmp_path / "roformer")), tiny_tokenizer)
+    frozen = [n for n, p in encoder.named_parameters() if not p.requires_grad]
+    assert frozen == ["encoder.embed_positions.weight"]
