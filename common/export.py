@@ -51,7 +51,6 @@ import json
 import logging
 import shutil
 import sys
-import tempfile
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -64,7 +63,7 @@ from torch import nn
 
 from common.config import ArgumentParser
 from common.commands.args import run_cli
-from common.io import print_result, replace_dir_atomic, write_json_atomic
+from common.io import print_result, replace_dir_atomic, temp_dir_beside, write_json_atomic
 from common.losses import NEG_INF
 from common.run import process_state, trained_task, training_state
 from common.task import TASKS
@@ -628,9 +627,7 @@ def export_run(run_dir: str | Path, output: str | Path | None = None, task: str 
     output = Path(output)
     _check_output(output, run_dir)  # before the slow part
     spec = load_spec(run_dir, task, rows, batch_size, data_dir)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{output.name}.", suffix=".tmp", dir=output.parent))
-    tmp.chmod(0o755)  # mkdtemp's 0700 would stay on the output folder
+    tmp = temp_dir_beside(output)  # and deletes what an export killed before left there
     attempts: list[dict[str, Any]] = []
     try:
         for kind in (EXPORTERS if exporter == "auto" else (exporter,)):

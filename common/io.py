@@ -14,6 +14,7 @@ each output is written once under several processes; unset, it costs nothing.
 from __future__ import annotations
 
 import errno
+import glob
 import json
 import os
 import shutil
@@ -119,6 +120,25 @@ def torch_save_atomic(obj: Any, path: str | Path) -> Path:
     with disk_full_named(path), atomic_path(path) as tmp:
         torch.save(obj, tmp)
     return Path(path)
+
+
+def temp_dir_beside(dst: Path) -> Path:
+    """A new empty folder beside ``dst`` to build it in, for :func:`replace_dir_atomic`.
+
+    Named ``.<dst name>.<pid>-<random>.tmp`` (mode 0755, as a folder ``mkdir`` makes): the folders a killed process
+    left there for the same ``dst`` (their pid no longer runs) are deleted first, so a kill -9 mid-build leaves
+    nothing behind after the next one.
+    """
+    from common.run import process_alive
+
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    for stale in dst.parent.glob(f".{glob.escape(dst.name)}.*-*.tmp"):
+        pid = stale.name[len(dst.name) + 2:].split("-", 1)[0]
+        if pid.isdigit() and stale.is_dir() and not process_alive(int(pid)):
+            shutil.rmtree(stale, ignore_errors=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{dst.name}.{os.getpid()}-", suffix=".tmp", dir=dst.parent))
+    tmp.chmod(0o777 & ~_UMASK)  # mkdtemp's 0700 would stay on the output folder
+    return tmp
 
 
 def replace_dir_atomic(src: Path, dst: Path) -> None:

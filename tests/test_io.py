@@ -71,3 +71,31 @@ def test_an_output_folder_that_cannot_be_written_is_refused_before_the_work(tmp_
     (tmp_path / "imm").mkdir()
     with pytest.raises(PermissionError, match=r"--submission-dir .*imm: no file can be written in .*imm \(Operation"):
         check_output_dir(tmp_path / "imm", "--submission-dir")
+
+
+def test_a_folder_build_killed_before_is_swept_by_the_next(tmp_path):
+    """A kill -9 during ``make export`` left ``exports/<task>/.<run>.xxxx.tmp/`` for good (probe R). The next
+    build of the same folder deletes what dead processes left for it, and nothing of a live process or of
+    another folder; its own folder has the mode ``mkdir`` gives."""
+    import subprocess
+    import sys
+
+    from common.io import replace_dir_atomic, temp_dir_beside
+
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                          text=True, check=True)
+    dead_pid = int(dead.stdout)
+    left = tmp_path / f".run.{dead_pid}-abc.tmp"
+    left.mkdir()
+    (left / "model.onnx").write_bytes(b"x")
+    live = tmp_path / f".run.{os.getpid()}-def.tmp"  # another build of this process (or one running now)
+    other = tmp_path / f".run-b.{dead_pid}-abc.tmp"  # another output's
+    live.mkdir()
+    other.mkdir()
+    tmp = temp_dir_beside(tmp_path / "run")
+    assert not left.exists() and live.is_dir() and other.is_dir() and tmp.parent == tmp_path
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    assert stat.S_IMODE(os.stat(tmp).st_mode) == stat.S_IMODE(os.stat(plain).st_mode)
+    replace_dir_atomic(tmp, tmp_path / "run")
+    assert (tmp_path / "run").is_dir() and not tmp.exists()
