@@ -126,3 +126,17 @@ def test_rdrop_loss_is_two_dropout_passes_plus_alpha_times_their_kl():
     plain = Trainer._compute_loss(SimpleNamespace(config=SimpleNamespace(rdrop_alpha=0.0), model=model, loss_fn=None), batch)
     torch.manual_seed(1)
     assert torch.allclose(plain, model(**batch)["loss"])  # alpha 0: the model's own loss, one pass
+
+
+def test_albert_embedding_projection_decays_with_the_embeddings():
+    """ALBERT projects its embeddings to the hidden size (``embedding_hidden_mapping_in``) before its shared layer:
+    that projection took the heads' full rate under --layer-lr-decay (probe T); it now goes with the embeddings."""
+    from transformers import AlbertConfig, AlbertModel
+
+    model = AlbertModel(AlbertConfig(vocab_size=50, embedding_size=16, hidden_size=32, num_hidden_layers=2,
+                                     num_attention_heads=2, intermediate_size=32), add_pooling_layer=False)
+    groups = parameter_groups(model, 1.0, 0.01, layer_decay=0.5)
+    lr_of = {id(p): g["lr"] for g in groups for p in g["params"]}
+    params = dict(model.named_parameters())
+    assert lr_of[id(params["encoder.embedding_hidden_mapping_in.weight"])] == \
+        lr_of[id(params["embeddings.word_embeddings.weight"])] < 1.0

@@ -301,11 +301,13 @@ def release_logging() -> None:
 
 
 def _depth(name: str, num_layers: int) -> int:
-    """0 for embeddings, l + 1 for encoder layer l, num_layers + 1 for everything else (pooler, heads)."""
+    """0 for embeddings (ALBERT's projection of them to the hidden size too), l + 1 for encoder layer l,
+    num_layers + 1 for everything else (pooler, heads)."""
     match = re.search(r"\.layers?\.(\d+)\.", name)
     if match:
         return int(match.group(1)) + 1
-    return 0 if "embeddings" in name or "embed_tokens" in name else num_layers + 1
+    embedding = ("embeddings", "embed_tokens", "embedding_hidden_mapping_in")
+    return 0 if any(part in name for part in embedding) else num_layers + 1
 
 
 def parameter_groups(model: nn.Module, learning_rate: float, weight_decay: float,
