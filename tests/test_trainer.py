@@ -111,14 +111,15 @@ class DropoutNet(Linear2):
 
 
 class CrashAtEvaluation(Callback):
-    """Stops the run as epoch ``epoch`` (0-based) starts its evaluation: after its last step's checkpoint."""
+    """Stops the run as epoch ``epoch`` (0-based) starts its evaluation (after its last step's checkpoint), or as
+    the evaluation at optimizer step ``step`` starts."""
 
-    def __init__(self, epoch):
-        self.epoch = epoch
+    def __init__(self, epoch=None, step=None):
+        self.epoch, self.step = epoch, step
 
     @contextmanager
     def evaluation_weights(self, trainer):
-        if trainer.state["epoch"] == self.epoch:
+        if trainer.state["epoch"] == self.epoch or trainer.state["global_step"] == self.step:
             raise KeyboardInterrupt("simulated crash")
         yield
 
@@ -287,44 +288,19 @@ def test_eval_every_steps_evaluates_inside_epochs_without_changing_what_is_train
     assert (tmp_path / "b" / "learning_curve.png").is_file()
 
 
-def test_eval_every_steps_resumes_exactly_after_a_crash_between_evaluations(tmp_path):
-    """Killed at step 9 (after the evaluation at step 8 and the checkpoint at step 9's predecessor), --resume
-    gives the uninterrupted run's records and weights."""
+@pytest.mark.parametrize("crash", [Crash(at_step=9), CrashAtEvaluation(step=6)], ids=["between", "during"])
+def test_eval_every_steps_resumes_exactly_after_a_crash_between_or_during_evaluations(tmp_path, crash):
+    """Killed at step 9 (after the evaluation at step 8 and the checkpoint at step 9's predecessor), or during the
+    evaluation at step 6, inside epoch 2, a step that also checkpoints (every 3): --resume gives the uninterrupted
+    run's records and weights. The step's checkpoint came before its evaluation, so a kill during it resumed past
+    step 6, and the resumed history lacked its record (probe U)."""
     straight = _dropout_trainer(tmp_path / "a", eval_every_steps=2)
     straight.train()
-    with pytest.raises(KeyboardInterrupt):
-        _dropout_trainer(tmp_path / "b", callbacks=[Crash(at_step=9)], eval_every_steps=2).train()
-    resumed = _dropout_trainer(tmp_path / "b", eval_every_steps=2, resume=True)
-    summary = resumed.train()
-    assert [(h["epoch"], h["acc"]) for h in summary["history"]] == \
-        [(h["epoch"], h["acc"]) for h in straight.state["history"]]
-    for a, b in zip(straight.unwrapped_model.parameters(), resumed.unwrapped_model.parameters()):
-        torch.testing.assert_close(a, b, rtol=0, atol=0)
-
-
-class CrashAtStepEvaluation(Callback):
-    """Stops the run as the evaluation at optimizer step ``step`` starts."""
-
-    def __init__(self, step):
-        self.step = step
-
-    @contextmanager
-    def evaluation_weights(self, trainer):
-        if trainer.state["global_step"] == self.step:
-            raise KeyboardInterrupt("simulated crash")
-        yield
-
-
-def test_a_crash_during_an_evaluation_on_a_checkpoint_step_loses_no_record(tmp_path):
-    """Step 6 both checkpoints (every 3) and evaluates (every 2), inside epoch 2. The step's checkpoint came before
-    the evaluation, so a kill during it resumed past step 6, and the resumed history lacked its record (probe U)."""
-    straight = _dropout_trainer(tmp_path / "a", eval_every_steps=2)
-    straight.train()
-    with pytest.raises(KeyboardInterrupt):
-        _dropout_trainer(tmp_path / "b", callbacks=[CrashAtStepEvaluation(6)], eval_every_steps=2).train()
-    resumed = _dropout_trainer(tmp_path / "b", eval_every_steps=2, resume=True)
-    summary = resumed.train()
     assert 1.2 in [h["epoch"] for h in straight.state["history"]]  # step 6 of 5 an epoch
+    with pytest.raises(KeyboardInterrupt):
+        _dropout_trainer(tmp_path / "b", callbacks=[crash], eval_every_steps=2).train()
+    resumed = _dropout_trainer(tmp_path / "b", eval_every_steps=2, resume=True)
+    summary = resumed.train()
     assert [(h["epoch"], h["acc"]) for h in summary["history"]] == \
         [(h["epoch"], h["acc"]) for h in straight.state["history"]]
     for a, b in zip(straight.unwrapped_model.parameters(), resumed.unwrapped_model.parameters()):
