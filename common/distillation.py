@@ -63,6 +63,13 @@ THRESHOLD_SOURCES = ("valid", "teacher")
 TEACHER_THRESHOLDS_FILE = "teacher_thresholds.json"  # a student's fixed decision state (--distill-thresholds teacher)
 
 
+def saved_teacher_thresholds(run_dir: str | Path) -> dict | None:
+    """The decision state a student run (single or k-fold) keeps for every prediction (``--distill-thresholds
+    teacher``: its ``teacher_thresholds.json``), or None (the run tunes its own)."""
+    path = Path(run_dir) / TEACHER_THRESHOLDS_FILE
+    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
+
+
 def check_options(config: DistillConfig) -> None:
     """Raises ValueError: ``distill_alpha`` or ``distill_test_fraction`` outside [0, 1], temperature <= 0,
     ``distill_thresholds`` not one of :data:`THRESHOLD_SOURCES`, or ``init_from`` without ``distill_from``."""

@@ -2,6 +2,7 @@
 
 import json
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -392,5 +393,12 @@ def test_sohu_student_decides_with_the_teachers_thresholds_now_and_on_predict(tm
     oof = np.load(tmp_path / "student-cv" / "oof.npz")
     assert kfold["cv_teacher_thresholds"]["score"] == pytest.approx(
         task.score([by_id[i] for i in oof["ids"]], oof["oof"], expected)[0]["score"])
+    # named by that score; a later predict of the k-fold run decides and names alike (it re-tuned the thresholds
+    # on the OOF and rewrote the submission under the same name with other labels: probe V)
+    assert f"cv{kfold['cv_teacher_thresholds']['score']:.4f}" in Path(kfold["submission"]).name
+    submitted = Path(kfold["submission"]).read_bytes()
+    later = predict.main(["--task", "sohu", "--run", str(tmp_path / "student-cv")])
+    assert later["thresholds"] == pytest.approx(expected) and later["submission"] == kfold["submission"]
+    assert Path(later["submission"]).read_bytes() == submitted
     with pytest.raises(ValueError, match="--distill-thresholds must be one of valid, teacher"):
         train.main(args + ["--run-dir", str(tmp_path / "bad"), "--distill-thresholds", "test"])

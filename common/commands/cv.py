@@ -44,9 +44,9 @@ from common.commands.train import fit
 from common.config import narrow_config, parse_config
 from common.cv import (CVConfig, FoldResult, check_pool_digest, fold_overrides, make_folds, parse_only_folds, run_cv,
                        text_groups)
-from common.distillation import (DistillConfig, SoftTargets, check_init_folds, check_options, init_weights_file,
-                                 transfer_rows)
-from common.io import check_output_dir, print_result
+from common.distillation import (TEACHER_THRESHOLDS_FILE, DistillConfig, SoftTargets, check_init_folds, check_options,
+                                 init_weights_file, transfer_rows)
+from common.io import check_output_dir, print_result, write_json_atomic
 from common.losses import posthoc_arguments
 from common.pseudo_labels import PseudoLabelConfig, fold_pseudo_labels
 from common.run import check_rerun_config, process_state, resolve_run_dir, save_config
@@ -136,11 +136,15 @@ def main(argv: list[str] | None = None) -> dict:
     if result["complete"]:
         fixed = teacher.thresholds(task, pool) if distill and config.distill_thresholds == "teacher" else None
         metrics, state = task.score(pool, result["oof"], fixed)
-        name = submission_name(task, config, "", f"cv{result['cv_score']:.4f}", None)
+        # named by the OOF score as the submission decides: with the teacher's thresholds, that score, not the
+        # student's own-tuned one (predict --run names it alike)
+        name = submission_name(task, config, "", f"cv{metrics[task.metric_name]:.4f}", None)
         out.update(cv=result["cv"], thresholds=state)
         if fixed is not None:  # the student's OOF as its submission decides (the teacher's thresholds)
             out["cv_teacher_thresholds"] = metrics
         if process_state().is_main_process:
+            if fixed is not None:  # every later predict decides so too (it re-tuned them on the OOF)
+                write_json_atomic(run_dir / TEACHER_THRESHOLDS_FILE, fixed)
             out.update(task.write_submission(config, data.test, result["test"], state, name))
     if process_state().is_main_process:
         print_result(out)

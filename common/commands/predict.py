@@ -51,7 +51,7 @@ from common.checkpoint import load_model_weights
 from common.commands.args import compound_config, run_cli, split_task
 from common.config import ArgumentParser, config_from_dict, load_overrides, parse_bool, save_config_json
 from common.cv import FOLD_PREDICTIONS, CVConfig, FoldResult, check_pool_digest, run_cv, saved_digest
-from common.distillation import TEACHER_THRESHOLDS_FILE
+from common.distillation import TEACHER_THRESHOLDS_FILE, saved_teacher_thresholds
 from common.io import atomic_path, print_result, write_json_atomic
 from common.losses import posthoc_arguments
 from common.run import (PREDICTED_FROM, broadcast_from_main, check_run_task, name_after_folder, predicted_from,
@@ -456,7 +456,7 @@ def saved_kfold_submission(task: Task, run_dir: Path, config: Any, start: float)
         logger.warning("%s: the test set changed since it was predicted (other ids, or other content); predicting "
                        "it as it is now", path)
         return None
-    metrics, thresholds = task.score(pool, oof)
+    metrics, thresholds = task.score(pool, oof, saved_teacher_thresholds(run_dir))  # a student: as cv decided
     name = submission_name(task, config, "", f"cv{metrics[task.metric_name]:.4f}", None)
     written: dict[str, Any] = {}
     if process_state().is_main_process:
@@ -630,7 +630,7 @@ def predict_kfold_run(task: Task, run_dir: str | Path, data_dir: str | None = No
         oof, test_probs = cv["oof"], cv["test"]
     else:
         oof, test_probs = saved_oof(task, run_dir, pool, config), None
-    metrics, thresholds = task.score(pool, oof)
+    metrics, thresholds = task.score(pool, oof, saved_teacher_thresholds(run_dir))  # a student: as cv decided
     score = f"cv{metrics[task.metric_name]:.4f}"
     result: dict[str, Any] = {"cv": metrics, "thresholds": thresholds, "posthoc_tau": tau, "run_dir": str(scored)}
     if other_test:
