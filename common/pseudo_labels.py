@@ -151,7 +151,34 @@ def fold_pseudo_labels(teacher: Teacher, k: int, min_accuracy: float, min_rows: 
     rows = np.flatnonzero(confidence(probs) >= threshold)
     num_classes = probs.shape[1] if probs.ndim == 2 else 2
     result = PseudoLabels(k, threshold, rows, decided(probs[rows]), int(above.sum()), oof_accuracy, num_classes)
+    per_class = np.bincount(result.labels, minlength=num_classes)
     logger.info("fold %d: %d pseudo-labelled test rows (%s per class) at confidence >= %.4f (other folds' OOF: %d "
-                "rows, accuracy %.4f)", k, len(rows), np.bincount(result.labels, minlength=num_classes).tolist(),
-                threshold, result.oof_rows, oof_accuracy)
+                "rows, accuracy %.4f)", k, len(rows), per_class.tolist(), threshold, result.oof_rows, oof_accuracy)
+    check_class_mix(k, per_class, np.bincount(teacher.labels.astype(int), minlength=num_classes))
     return result
+
+
+# total variation distance between the pseudo-labels' class shares and the labelled rows' above which fold k's are
+# reported (a 2-class contest of 30% positives whose pseudo-labels are 60%+ positive)
+CLASS_MIX_WARNING = 0.3
+
+
+def check_class_mix(k: int, pseudo: np.ndarray, labelled: np.ndarray, min_rows: int = 20) -> float:
+    """Warn when fold ``k``'s pseudo-labels (``pseudo``: (C,) counts) split into classes far unlike the labelled
+    rows (``labelled``: (C,) counts): total variation distance above :data:`CLASS_MIX_WARNING`, with ``min_rows``
+    pseudo-labels or more. Returns the distance (0 with fewer rows).
+
+    The threshold is set on the other folds' OOF, but fold k's model labels the test rows: a model calibrated unlike
+    them (a short or unstable training) passes it with labels of one class (a probe: 99% positive pseudo-labels in a
+    contest of 33% positives). Nothing is changed; the warning names the shares.
+    """
+    if pseudo.sum() < min_rows or labelled.sum() == 0:
+        return 0.0
+    share, prior = pseudo / pseudo.sum(), labelled / labelled.sum()
+    distance = float(0.5 * np.abs(share - prior).sum())
+    if distance > CLASS_MIX_WARNING:
+        logger.warning("fold %d: its %d pseudo-labels are %s of each class, the labelled rows %s: fold %d's model "
+                       "may be calibrated unlike the other folds' models, whose OOF set the threshold; check "
+                       "pseudo_per_class in cv_metrics.json (a higher --pseudo-min-accuracy takes fewer rows)", k,
+                       int(pseudo.sum()), [round(float(x), 2) for x in share], [round(float(x), 2) for x in prior], k)
+    return distance

@@ -402,3 +402,19 @@ def test_sohu_student_decides_with_the_teachers_thresholds_now_and_on_predict(tm
     assert Path(later["submission"]).read_bytes() == submitted
     with pytest.raises(ValueError, match="--distill-thresholds must be one of valid, teacher"):
         train.main(args + ["--run-dir", str(tmp_path / "bad"), "--distill-thresholds", "test"])
+
+
+def test_pseudo_labels_of_a_class_mix_far_from_the_labelled_rows_are_warned_about(caplog):
+    """Fold k's model labels the test rows at a threshold set on the other folds' OOF: a model calibrated unlike
+    them gave 99% positive pseudo-labels in a contest of 33% positives without a word (probe V)."""
+    from common.pseudo_labels import check_class_mix
+
+    with caplog.at_level("WARNING", logger="common.pseudo_labels"):
+        assert check_class_mix(1, np.array([29, 3829]), np.array([200, 100])) == pytest.approx(3829 / 3858 - 1 / 3)
+    assert "fold 1: its 3858 pseudo-labels are [0.01, 0.99] of each class, the labelled rows [0.67, 0.33]" \
+        in caplog.text
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="common.pseudo_labels"):
+        assert check_class_mix(0, np.array([60, 40]), np.array([200, 100])) < 0.3  # near the prior: quiet
+        assert check_class_mix(0, np.array([0, 10]), np.array([200, 100])) == 0.0  # too few rows to judge
+    assert not caplog.text
