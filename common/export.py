@@ -279,6 +279,13 @@ def decision(run_dir: Path) -> dict[str, Any]:
             out[key] = json.loads((run_dir / name).read_text(encoding="utf-8"))
         except (OSError, ValueError):
             pass
+    if "thresholds" not in out and (run_dir.parent / "folds.json").is_file():  # a fold of a k-fold run: the run's
+        try:  # submission decides on the fold mean with the state tuned on its OOF (cv_metrics.json)
+            kfold = json.loads((run_dir.parent / "cv_metrics.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            kfold = {}
+        if isinstance(kfold, dict) and "thresholds" in kfold:
+            out["thresholds"], out["thresholds_of"] = kfold["thresholds"], f"{run_dir.parent.name} (tuned on its OOF)"
     try:
         config = json.loads((run_dir / "config.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):

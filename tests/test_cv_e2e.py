@@ -41,6 +41,11 @@ def test_sohu_cv_writes_oof_and_a_fold_averaged_submission(tmp_path):
     test = np.load(run / "test_predictions.npz")
     assert np.allclose(test["test"], test["per_fold"].mean(axis=0))
     assert json.loads((run / "fold0" / "label_prior.json").read_text())  # logit adjustment had its priors
+    # how the submission decides: a fold's export says it (probe V: it gave no thresholds, the folds hold none)
+    from common.export import decision
+
+    assert json.loads((run / "cv_metrics.json").read_text())["thresholds"] == result["thresholds"]
+    assert decision(run / "fold1")["thresholds"] == result["thresholds"] and {"A", "B"} <= set(result["thresholds"])
     before = _fold_mtimes(run)
     again = cv.main(args)  # rerun: every fold done, nothing retrained, same score
     assert _fold_mtimes(run) == before and again["cv"] == result["cv"]

@@ -145,6 +145,9 @@ def main(argv: list[str] | None = None) -> dict:
         if process_state().is_main_process:
             if fixed is not None:  # every later predict decides so too (it re-tuned them on the OOF)
                 write_json_atomic(run_dir / TEACHER_THRESHOLDS_FILE, fixed)
+            summary = json.loads((run_dir / "cv_metrics.json").read_text(encoding="utf-8"))
+            # how the submission decides (a fold's export reports it: the fold folders hold none)
+            write_json_atomic(run_dir / "cv_metrics.json", {**summary, "thresholds": state})
             out.update(task.write_submission(config, data.test, result["test"], state, name))
     if process_state().is_main_process:
         print_result(out)
