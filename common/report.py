@@ -975,14 +975,17 @@ def _submission_html(run: Run, output_dir: Path) -> str:
 
 
 def _best_runs(runs: list[Run], info: TaskInfo) -> set[str]:
-    """Names of the best run per metric label (e.g. the best valid accuracy, the best OOF accuracy)."""
-    best: dict[str, Run] = {}
+    """Names of the best run per metric label (e.g. the best valid accuracy, the best OOF accuracy) and data: runs of
+    other data or another contest metric do not compete (``pair``: a Spearman contest's "score" and a macro-F1
+    one's; their configs' ``metric``, ``data_dir`` and ``train_file``)."""
+    best: dict[tuple[str, ...], Run] = {}
     for run in runs:
         if run.metric is None or run.problems:
             continue
-        other = best.get(run.metric_label)
+        key = (run.metric_label, *(str((run.config or {}).get(k, "")) for k in ("metric", "data_dir", "train_file")))
+        other = best.get(key)
         if other is None or (run.metric > other.metric if info.greater_is_better else run.metric < other.metric):
-            best[run.metric_label] = run
+            best[key] = run
     return {r.name for r in best.values()} if len(runs) > 1 else set()
 
 
@@ -992,7 +995,7 @@ def render(tasks: dict[str, list[Run]], infos: dict[str, TaskInfo], runs_dir: Pa
     nav = " · ".join(f'<a href="#task-{_e(t)}">{_e(t)}</a> ({len(r)})' for t, r in tasks.items())
     intro = (f"<h1>Runs</h1><p class=\"note\">{total} run folders in {len(tasks)} task folders under "
              f"<code>{_e(runs_dir)}</code>, {datetime.datetime.now().strftime('%Y-%m-%d %H:%M')}. "
-             "Bold: the best of its metric within the task. Config: options that differ from the task's "
+             "Bold: the best of its metric among the task's runs on the same data. Config: options that differ from the task's "
              "defaults (default → run).</p>")
     parts = [intro, f"<nav>{nav}</nav>" if tasks else "<p>No run folders.</p>"]
     for task, runs in tasks.items():

@@ -288,3 +288,18 @@ def test_a_finished_run_with_a_nan_metric_is_not_shown_as_plainly_complete(tmp_p
     page = report.render({"power_terms": [other]}, {"power_terms": report.task_info("power_terms")}, tmp_path,
                          tmp_path / "out")
     assert "<td>complete</td>" in page
+
+
+def test_the_best_run_is_chosen_among_runs_of_one_contest(tmp_path):
+    """``pair`` runs of a Spearman contest and of a macro-F1 one are all "OOF score": the bold best went to the
+    highest number across both (probe V); runs of other data or another metric no longer compete."""
+    info = report.task_info("pair")
+
+    def run(name, metric, score, data="sts"):
+        return report.Run("pair", name, tmp_path / name, "k-fold", metric_label="OOF score", metric=score,
+                          config={"metric": metric, "data_dir": data, "train_file": "train.csv"})
+
+    runs = [run("sts-a", "spearman", 0.59), run("sts-b", "spearman", 0.61), run("nli", "macro_f1", 0.36, "nli"),
+            run("nli-b", "macro_f1", 0.30, "nli")]
+    assert report._best_runs(runs, info) == {"sts-b", "nli"}
+    assert report._best_runs(runs[:2] + [run("sts-c", "spearman", 0.7, "other")], info) == {"sts-b", "sts-c"}
