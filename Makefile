@@ -1,12 +1,14 @@
 # Users live in these targets. Each creates .venv from requirements.txt when missing.
 # Variables: DATA (data root), RUN (a run folder), ARGS (extra flags for the command; in <task>-recipe, for
 # its k-fold run and its student), CV_ARGS (<task>-recipe: flags of its k-fold run only, e.g. --fold-seed),
-# STUDENT_RUN (<task>-recipe: the student's run name, default <k-fold run>-student).
+# RECIPE_RUN (<task>-recipe: its k-fold run's name, default <task>_RECIPE_RUN or cv<FOLDS>-recipe; the ensemble and
+# the student are named after it), STUDENT_RUN (<task>-recipe: the student's run name, default <k-fold run>-student).
 SHELL := /bin/bash
 PY := .venv/bin/python
 DATA ?= data
 ARGS ?=
 CV_ARGS ?=
+RECIPE_RUN ?=
 STUDENT_RUN ?=
 # A CPU torch wheel shipped on this machine image is preferred over PyPI's CUDA build.
 TORCH_WHEEL := $(firstword $(wildcard /opt/wheels/torch-*+cpu-cp311-*.whl))
@@ -54,9 +56,12 @@ TUNE_RUN ?=
 %-tune: venv $$($$*_NEEDS) ## Optuna study on the validation metric: make sohu-tune TRIALS=20
 	$(PY) -m common.commands.tune --task $* $($*_ARGS) --trials $(TRIALS) --run-name $(or $(TUNE_RUN),$($*_TUNE_RUN),tune) $(ARGS)
 
+# DATA given (command line or environment): the run is predicted on that data root's folder of the task, else on
+# the run's own (a pair contest's files are its --config's, not under DATA)
+given_data = $(if $(filter pair,$(1)),,$(if $(filter command line environment,$(origin DATA)),$($(1)_DATA)))
 %-predict: venv ## the submission again from a saved run (a k-fold run: every fold model; an ensemble: every member): make sohu-predict RUN=runs/sohu/<name> [ARGS="--test-file F"]
 	@test -n "$(RUN)" || (echo "usage: make $@ RUN=runs/$*/<name>" >&2; exit 2)
-	$(PY) -m common.commands.predict --task $* --run $(RUN) $(ARGS)
+	$(PY) -m common.commands.predict --task $* --run $(RUN) $(call given_data,$*) $(ARGS)
 
 %-blend: venv ## average saved runs: make sohu-blend RUNS="runs/sohu/a runs/sohu/tfidf-baseline"
 	@test -n "$(RUNS)" || (echo "usage: make $@ RUNS=\"runs/$*/<a> runs/$*/<b>\"" >&2; exit 2)
@@ -86,8 +91,12 @@ cache/%-mlm/config.json: | venv
 
 .PRECIOUS: cache/%-mlm/config.json %-mlm  # the cache (and the target naming it) are not intermediate files to delete
 
+# A cache is built once: asked for by name, its target says so (PRETRAIN_ARGS and DATA changed nothing otherwise)
+cached = $(if $(filter $(1),$(MAKECMDGOALS)),@echo "$(2) is built (its options and data: $(2)/pretrain_config.json" \
+	"or config.json); PRETRAIN_ARGS and DATA apply only when it is built: delete $(2) to build it again with others")
+
 %-mlm: cache/%-mlm/config.json ## MLM pretraining on the task's text pairs, cached in cache/<task>-mlm: make afqmc-mlm
-	@: # a pattern rule needs a recipe (one without cancels the rule)
+	$(call cached,$@,cache/$*-mlm)
 
 # The ensemble recipe, one target per task: k-fold neural run -> TF-IDF and gbm on its folds ->
 # OOF-weighted ensemble -> one distilled student on the ensemble's soft targets: a single model, the one
@@ -102,7 +111,13 @@ cache/%-mlm/config.json: | venv
 # it was started with: after a change of <task>_STUDENT or <task>_STUDENT_BASE, STUDENT_RUN=<new name> trains a
 # new student beside the old one and leaves the k-fold run, its ensemble and the old student as they are.
 recipe_flags = $(if $($(1)_RECIPE),$($(1)_DATA) $($(1)_RECIPE),$($(1)_ARGS))
-recipe_run = $(or $($(1)_RECIPE_RUN),cv$(FOLDS)-recipe)
+recipe_run = $(or $(RECIPE_RUN),$($(1)_RECIPE_RUN),cv$(FOLDS)-recipe)
+ifneq ($(filter %-recipe,$(MAKECMDGOALS)),)  # before any prerequisite is built
+ifneq ($(filter --run-name% --run-dir%,$(ARGS) $(CV_ARGS)),)
+$(error the recipe names its runs: RECIPE_RUN=<name> (its k-fold run; the ensemble and student follow) and \
+STUDENT_RUN=<name>, not --run-name or --run-dir in ARGS / CV_ARGS (its ensemble would read another k-fold run))
+endif
+endif
 %-recipe: venv $$(if $$($$*_RECIPE),,$$($$*_NEEDS)) $$($$*_RECIPE_NEEDS) ## cv + ensemble(tfidf, gbm) + distilled student: make sohu-recipe
 	$(PY) -m common.commands.cv --task $* $(call recipe_flags,$*) --folds $(FOLDS) --run-name $(call recipe_run,$*) \
 		$(CV_ARGS) $(ARGS)
@@ -145,6 +160,7 @@ $(SOHU_PRETRAINED)/config.json: | venv
 	$(PY) -m competitions.sohu.pretrain --data-dir $(DATA)/sohu2021 --corpus-dir $(DATA)/corpus --output-dir $(SOHU_PRETRAINED)
 
 sohu-pretrain: $(SOHU_PRETRAINED)/config.json ## one-time pretraining, cached in cache/sohu-pretrain
+	$(call cached,$@,$(SOHU_PRETRAINED))
 
 SOHU_MLM := cache/sohu-mlm
 $(SOHU_MLM)/config.json: | venv
@@ -152,6 +168,7 @@ $(SOHU_MLM)/config.json: | venv
 		--run-name sohu-mlm --resume true $(PRETRAIN_ARGS)
 
 sohu-mlm: $(SOHU_MLM)/config.json ## MLM pretraining on the task's text pairs (3 epochs), cached in cache/sohu-mlm
+	$(call cached,$@,$(SOHU_MLM))
 
 # 5 more MLM epochs from cache/sohu-mlm, the learning rate warmed up again (8 in all; MLM loss 6.04 -> 5.28;
 # 11 + 19 min on 2 CPU cores with the MLM head at the masked positions only; at every position an epoch took
@@ -163,6 +180,7 @@ $(SOHU_MLM_LONG)/config.json: $(SOHU_MLM)/config.json
 		--output-dir $(SOHU_MLM_LONG) --run-name sohu-mlm-8ep --resume true $(PRETRAIN_ARGS)
 
 sohu-mlm-long: $(SOHU_MLM_LONG)/config.json ## 5 more MLM epochs from sohu-mlm (8 in all), cached in cache/sohu-mlm-8ep
+	$(call cached,$@,$(SOHU_MLM_LONG))
 
 # The recipe's neural member: one epoch a fold from the 8-epoch MLM encoder of `make sohu-mlm-long`, with the
 # 13 pair statistics (5-fold OOF 0.6657 against 0.6585 from 3 MLM epochs without them and 0.646 from random
@@ -221,13 +239,18 @@ NER_DIR_power := power_terms/bupt_electric_power/ner-data
 NER_DIR_cmeee := ner/cmeee_v2
 NER_DATA_DIR = $(DATA)/$(or $(NER_DIR_$(DATASET)),ner/$(DATASET))
 NER_DATA_GIVEN = $(or $(filter command line environment,$(origin DATA)),$(if $(DATASET),$(filter command line environment,$(origin DATASET))))
+# ner-predict: DATASET when given, else the run's preset (its config.json), so DATA=<root> finds the run's dataset
+# there (not cluener's); a run of one's own files (no preset) keeps its own
+ner_run_dataset = $(if $(filter command line environment,$(origin DATASET)),$(DATASET),$(shell $(PY) -c \
+	'import json, sys; print(json.load(open(sys.argv[1])).get("dataset", ""))' $(RUN)/config.json 2>/dev/null))
 
 ner-train: venv ## train NER on DATASET (default cluener) or your files (DATASET= ARGS="--format bio --data-dir X --train-file a --dev-file b")
 	$(PY) -m competitions.ner.train $(if $(DATASET),--dataset $(DATASET) --data-dir $(NER_DATA_DIR)) $(ARGS)
 
 ner-predict: venv ## dev metrics (result line) + test prediction of a run, the run folder untouched (its own data unless DATA/DATASET given): make ner-predict RUN=runs/ner/<name>
 	@test -n "$(RUN)" || (echo "usage: make ner-predict RUN=runs/ner/<name>" >&2; exit 2)
-	$(PY) -m competitions.ner.predict --run $(RUN) $(if $(NER_DATA_GIVEN),--data-dir $(NER_DATA_DIR)) $(ARGS)
+	$(PY) -m competitions.ner.predict --run $(RUN) $(if $(NER_DATA_GIVEN),$(if $(ner_run_dataset),--data-dir \
+		$(DATA)/$(or $(NER_DIR_$(ner_run_dataset)),ner/$(ner_run_dataset)))) $(ARGS)
 
 ner-bench: venv ## our GP/EGP vs bert4torch's GP/EGP vs CRF, one process, interleaved (bench/results/ner_heads.json)
 	$(PY) -m bench.ner_heads $(if $(NER_DATA_GIVEN),--dataset $(DATASET) --data-dir $(NER_DATA_DIR)) $(ARGS)
@@ -250,6 +273,7 @@ $(XIAOBU_LARGE)/config.json: | venv
 		--run-name xiaobu-pretrain-large --resume true $(PRETRAIN_ARGS)
 
 xiaobu-pretrain-large: $(XIAOBU_LARGE)/config.json ## Xiaobu's default encoder (hidden 256, 4 layers, 5 MLM epochs), cached in cache/xiaobu-pretrain-large
+	$(call cached,$@,$(XIAOBU_LARGE))
 
 # The small encoder (hidden 128, 2 layers, one MLM epoch: 2.5 min), the recipe's distilled student; its
 # learning rate is the config's 9e-4. Fine-tuned alone: make xiaobu-train ARGS="--model cache/xiaobu-pretrain
@@ -259,6 +283,7 @@ $(XIAOBU_PRETRAINED)/config.json: | venv
 	$(PY) -m competitions.xiaobu.pretrain --data-dir $(DATA)/xiaobu --output-dir $(XIAOBU_PRETRAINED) $(PRETRAIN_ARGS)
 
 xiaobu-pretrain: $(XIAOBU_PRETRAINED)/config.json ## the small Xiaobu encoder (one MLM epoch), cached in cache/xiaobu-pretrain
+	$(call cached,$@,$(XIAOBU_PRETRAINED))
 
 # The recipe's neural member is the default: the larger encoder with the ESIM head, swap TTA and the n-gram match
 # bit (5-fold OOF AUC 0.850, 0.844 without the bit; ensemble 0.853, 0.850 without; 0.848 and 0.852 rerun with
