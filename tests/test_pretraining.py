@@ -271,3 +271,26 @@ def test_a_run_resumed_on_a_rebuilt_model_folder_is_refused(tmp_path):
                                "--run-dir", str(tmp_path / "base-run-2")])  # the cache made again, other weights
     with pytest.raises(ValueError, match=r"--model .*base holds other weights than when .*long-run started"):
         pretrain.main(longer)
+
+
+def test_a_pretraining_resumed_on_edited_text_is_refused_in_one_line(tmp_path):
+    """``make pair-mlm`` after rows were added to the contest's train file: the vocabulary was rebuilt from the new
+    text and the resume ended in torch's "size mismatch for ...word_embeddings.weight" traceback (probe W); with
+    a vocabulary of the same size it would have gone on from an encoder of other text."""
+    from common.commands import pretrain
+    from tests.test_distributed import AFQMC, tiny_afqmc_tree
+
+    if not AFQMC.is_dir():
+        pytest.skip(f"real AFQMC data not linked at {AFQMC}")
+    data = tiny_afqmc_tree(tmp_path / "data")
+    flags = ["--task", "afqmc", "--data-dir", str(data), "--hidden-size", "32", "--num-layers", "1", "--num-heads",
+             "2", "--intermediate-size", "64", "--batch-size", "16", "--epochs", "1", "--max-train-minutes", "0",
+             "--report-to", "none", "--output-dir", str(tmp_path / "out"), "--run-dir", str(tmp_path / "run"),
+             "--resume", "true"]
+    first = pretrain.main(flags)
+    assert pretrain.main(flags)["steps"] == first["steps"]  # the same text: resumed (finished), nothing redone
+    with open(data / "train.txt", "a", encoding="utf-8") as f:
+        f.write("花呗怎么还款\t借呗如何还钱\t0\n")
+    with pytest.raises(ValueError, match=rf"--resume: .*run was pretrained on other text \({first['pairs']} pairs, "
+                                         rf"now {first['pairs'] + 1}: a data file edited since\)"):
+        pretrain.main(flags)

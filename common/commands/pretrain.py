@@ -24,7 +24,9 @@ command runs that module's ``main`` with the same flags.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import importlib
+import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,7 +38,7 @@ from transformers import BertForMaskedLM
 from common.commands.args import run_cli, split_task
 from common.config import parse_config, save_config_json
 from common.encoder import load_tokenizer, model_folders, pretrained_config, pruned_vocab_tokenizer, small_bert_config
-from common.io import print_result
+from common.io import print_result, write_json_atomic
 from common.pretraining import MLMPairDataset, MLMPretrainConfig, masking_collator, pretrain_mlm
 from common.run import process_state, resolve_run_dir, save_config
 from common.task import Task
@@ -120,6 +122,29 @@ def pretrain_pairs(config: Any, pairs: Sequence[tuple[str, str]], run_dir: Path,
             "stopped_by_budget": bool(summary.get("stopped_by_budget"))}
 
 
+TEXTS_FILE = "texts.json"  # the digest of the text pairs a pretraining run learns from
+
+
+def check_texts(run_dir: Path, pairs: Sequence[tuple[str, str]], resume: bool) -> str:
+    """The SHA-256 of ``pairs`` (N text pairs, in order); with ``resume``, refuse a run folder whose recorded text
+    (its ``texts.json``) is another: a data file edited since rebuilt the vocabulary, and resuming stopped in a
+    traceback of mismatched embedding sizes, or, at the same size, went on from an encoder of other text.
+
+    Raises:
+        ValueError: ``resume`` and other recorded text (one line, naming the folder and the pair counts).
+    """
+    digest = hashlib.sha256(repr(list(pairs)).encode("utf-8")).hexdigest()
+    try:
+        recorded = json.loads((run_dir / TEXTS_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return digest  # a new run, or one pretrained before the text was recorded
+    if resume and isinstance(recorded, dict) and recorded.get("sha256") not in (None, digest):
+        raise ValueError(f"--resume: {run_dir} was pretrained on other text ({recorded.get('pairs')} pairs, now "
+                         f"{len(pairs)}: a data file edited since): give another --run-name and --output-dir (make "
+                         "<task>-mlm: delete its cache/<task>-mlm folder first)")
+    return digest
+
+
 def main(argv: list[str] | None = None) -> dict:
     start = time.time()
     task, rest = split_task(argv, __doc__)
@@ -130,8 +155,10 @@ def main(argv: list[str] | None = None) -> dict:
         config.output_dir = f"cache/{task.name}-mlm"
     pairs = task_text_pairs(task, config)
     run_dir = resolve_run_dir(config, f"{task.name}-mlm")
+    digest = check_texts(run_dir, pairs, config.resume)  # before the vocab is rebuilt from other text
     if process_state().is_main_process:
         save_config(config, run_dir)
+        write_json_atomic(run_dir / TEXTS_FILE, {"sha256": digest, "pairs": len(pairs)})
     result = {"task": task.name, **pretrain_pairs(config, pairs, run_dir, start)}
     if process_state().is_main_process:
         print_result(result)
