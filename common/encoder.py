@@ -83,6 +83,23 @@ def is_pair_run(folder: str | Path) -> bool:
 WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
 
 
+def warn_other_pretraining_data(model: str, data_dir: str) -> str:
+    """Log (and return) a warning when ``model`` is this project's pretraining (``pretrain_config.json``) made on
+    another data folder than ``data_dir``: a cache (``cache/<task>-mlm``) is built once, and a run on other data
+    reused it without a word (probe W). Empty when the folders match or either is unknown.
+    """
+    try:
+        recorded = json.loads((Path(model) / "pretrain_config.json").read_text(encoding="utf-8")).get("data_dir", "")
+    except (OSError, ValueError, AttributeError):
+        return ""
+    if not recorded or not data_dir or Path(recorded).resolve() == Path(data_dir).resolve():
+        return ""
+    message = (f"--model {model} was pretrained on {recorded}, this run reads {data_dir}: its vocabulary and MLM "
+               f"are of that text (to pretrain on this data, delete {model} and make its target again)")
+    logger.warning(message)
+    return message
+
+
 def model_folders(model: str) -> tuple[str, str]:
     """(weights folder, tokenizer folder) that ``--model`` names.
 

@@ -135,3 +135,21 @@ def test_roformers_sinusoidal_position_table_stays_fixed(tmp_path, tiny_tokenize
     encoder = build_encoder(EncoderConfig(model=str(tmp_path / "roformer")), tiny_tokenizer)
     frozen = [n for n, p in encoder.named_parameters() if not p.requires_grad]
     assert frozen == ["encoder.embed_positions.weight"]
+
+
+def test_a_pretraining_cache_of_other_data_is_warned_about(tmp_path, caplog):
+    """``make afqmc-train DATA=/other`` reused cache/afqmc-mlm, pretrained on data/..., without a word (probe W)."""
+    import json
+
+    from common.encoder import warn_other_pretraining_data
+
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    (cache / "pretrain_config.json").write_text(json.dumps({"data_dir": str(tmp_path / "data" / "afqmc")}))
+    with caplog.at_level("WARNING", logger="common.encoder"):
+        assert warn_other_pretraining_data(str(cache), str(tmp_path / "data" / "afqmc" / ".")) == ""  # the same
+        assert not caplog.text
+        message = warn_other_pretraining_data(str(cache), str(tmp_path / "other"))
+    assert message.startswith(f"--model {cache} was pretrained on {tmp_path / 'data' / 'afqmc'}, this run reads")
+    assert message in caplog.text
+    assert warn_other_pretraining_data("hfl/chinese-macbert-base", str(tmp_path / "other")) == ""  # not ours

@@ -42,6 +42,7 @@ from common.commands.args import compound_config, run_cli, split_task
 from common.commands.predict import load_run, probabilities, submission_name
 from common.commands.train import fit
 from common.config import narrow_config, parse_config
+from common.encoder import warn_other_pretraining_data
 from common.cv import (CVConfig, FoldResult, check_pool_digest, fold_overrides, make_folds, parse_only_folds, run_cv,
                        text_groups)
 from common.distillation import (TEACHER_THRESHOLDS_FILE, DistillConfig, SoftTargets, check_init_folds, check_options,
@@ -66,6 +67,8 @@ def main(argv: list[str] | None = None) -> dict:
     check_options(config)
     if getattr(config, "submission_dir", "") and process_state().is_main_process:  # written after every fold
         check_output_dir(config.submission_dir, "--submission-dir")
+    if process_state().is_main_process:  # a cache built on other data is reused as it is
+        warn_other_pretraining_data(getattr(config, "model", ""), getattr(config, "data_dir", ""))
     if distill and not task.soft_targets:
         raise ValueError(f"task {task.name} does not train on soft targets (--distill-from needs a PairTask task)")
     # config.json and each fold's hold the options in use only (a plain run's are as before)

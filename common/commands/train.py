@@ -29,6 +29,7 @@ from accelerate.utils import set_seed
 
 from common.commands.args import compound_config, run_cli, split_task
 from common.config import narrow_config, parse_config
+from common.encoder import warn_other_pretraining_data
 from common.checkpoint import load_model_weights
 from common.cv import check_pool_digest
 from common.distillation import (TEACHER_THRESHOLDS_FILE, DistillConfig, SoftTargets, check_options,
@@ -132,6 +133,8 @@ def main(argv: list[str] | None = None) -> dict:
     if config.init_from:
         init_weights_file(config.init_from)  # missing weights fail before any run folder exists
     data = task.load_data(config)  # bad data fails before any run folder exists
+    if process_state().is_main_process:  # a cache built on other data is reused as it is
+        warn_other_pretraining_data(getattr(config, "model", ""), getattr(config, "data_dir", ""))
     soft = teacher = None
     if config.distill_from:
         soft, teacher = student_targets(task, config, data)
