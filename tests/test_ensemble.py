@@ -498,3 +498,18 @@ def test_an_ensemble_predicts_a_new_test_file_through_its_members(tmp_path, caps
     with pytest.raises(ValueError, match=r"stack: its members' saved test predictions, combined, are .* away from "
                                          r"its test_predictions.npz: a member was rerun or refitted since"):
         predict.main(["--task", "xiaobu", "--run", str(tmp_path / "stack"), "--test-file", str(other)])
+
+
+def test_a_k_fold_run_with_folds_to_train_is_named_so(tmp_path):
+    """``make afqmc-recipe CV_ARGS="--only-folds 0"``: the ensemble step asked whether the run was a k-fold run at all
+    (probe W); it now says the run has folds left and how to train them."""
+    from common.ensemble import load_member
+
+    (tmp_path / "fold0").mkdir()
+    (tmp_path / "fold0" / "model.pt").write_bytes(b"")
+    (tmp_path / "folds.json").write_text("{}")
+    with pytest.raises(FileNotFoundError, match=r"oof.npz missing: .* is a k-fold run not finished \(1 fold models\): "
+                                                r"rerun its cv command without --only-folds"):
+        load_member(tmp_path)
+    with pytest.raises(FileNotFoundError, match=r"is .*other a finished k-fold run"):
+        load_member(tmp_path / "other")
