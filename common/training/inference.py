@@ -90,9 +90,10 @@ def inference_loader(dataset: Dataset, batch_size: int, collate_fn: Callable, ac
 def forget_loader(accelerator: Any, loader: DataLoader | None) -> None:
     """Unregister a loader ``accelerator.prepare`` registered, once it is spent.
 
-    The accelerator keeps every prepared loader, and ``save_state`` writes a ``sampler_<i>.bin`` for each shuffled
-    one: without this, every checkpoint held one per past epoch, and every evaluation's loader stayed referenced
-    for the whole run. The trainer's resume needs none of them (each epoch's order comes from ``seed + epoch``).
+    The accelerator keeps every prepared loader: without this, every past epoch's and evaluation's loader stayed
+    referenced for the whole run, and each checkpoint's ``save_state`` went over all of them (logging a sampler state
+    for each; it writes ``sampler_<i>.bin`` only for accelerate's seedable samplers). The trainer's resume needs
+    none of them (each epoch's order comes from ``seed + epoch``).
     """
     registered = getattr(accelerator, "_dataloaders", None)
     if loader is not None and isinstance(registered, list):

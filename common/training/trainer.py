@@ -754,7 +754,7 @@ class Trainer:
             self.model.train()
             if hasattr(self.train_dataset, "set_epoch"):
                 self.train_dataset.set_epoch(epoch)
-            forget_loader(self.accelerator, loader)  # the last epoch's: no sampler file of it in later checkpoints
+            forget_loader(self.accelerator, loader)  # the last epoch's: later checkpoints need no state of it
             loader = self._loader(self.train_dataset, cfg.batch_size, shuffle=True, epoch=epoch)
             skip = self.state["batch_in_epoch"]
             batches = _without_start_draw(self.accelerator.skip_first_batches(loader, skip)) if skip else loader
