@@ -3,6 +3,8 @@
 # its k-fold run and its student), CV_ARGS (<task>-recipe: flags of its k-fold run only, e.g. --fold-seed),
 # RECIPE_RUN (<task>-recipe: its k-fold run's name, default <task>_RECIPE_RUN or cv<FOLDS>-recipe; the ensemble and
 # the student are named after it), STUDENT_RUN (<task>-recipe: the student's run name, default <k-fold run>-student).
+# Paths given in these variables must not hold spaces (make splits words at them; Chinese characters are fine): call
+# the command itself (`python -m common.commands.<command> --task <task> ...`, `make -n <target>` prints it) for those.
 SHELL := /bin/bash
 PY := .venv/bin/python
 DATA ?= data
