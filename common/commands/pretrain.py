@@ -92,8 +92,15 @@ def pretrain_pairs(config: Any, pairs: Sequence[tuple[str, str]], run_dir: Path,
     ``config`` holds :class:`common.encoder.EncoderConfig`, :class:`common.pretraining.MLMPretrainConfig`
     and :class:`common.training.trainer.TrainConfig` fields, ``max_length``, ``output_dir`` and
     ``prune_vocab``. Seeds the random init with ``config.seed`` (same seed, same encoder). ``start``:
-    the command's ``time.time()`` at its start (for the result's ``wall_seconds``).
+    the command's ``time.time()`` at its start (for the result's ``wall_seconds``). The pairs' digest is recorded
+    in ``run_dir/texts.json``.
+
+    Raises:
+        ValueError: ``config.resume`` on a run folder pretrained on other text (:func:`check_texts`).
     """
+    digest = check_texts(run_dir, pairs, config.resume)  # before the vocab is rebuilt from other text
+    if process_state().is_main_process:
+        write_json_atomic(run_dir / TEXTS_FILE, {"sha256": digest, "pairs": len(pairs)})
     set_seed(config.seed)
     texts = [t for p in pairs for t in p]
     tokenizer = load_tokenizer(config, texts=texts, build_dir=run_dir / "vocab")
@@ -155,10 +162,9 @@ def main(argv: list[str] | None = None) -> dict:
         config.output_dir = f"cache/{task.name}-mlm"
     pairs = task_text_pairs(task, config)
     run_dir = resolve_run_dir(config, f"{task.name}-mlm")
-    digest = check_texts(run_dir, pairs, config.resume)  # before the vocab is rebuilt from other text
+    check_texts(run_dir, pairs, config.resume)  # before anything is written
     if process_state().is_main_process:
         save_config(config, run_dir)
-        write_json_atomic(run_dir / TEXTS_FILE, {"sha256": digest, "pairs": len(pairs)})
     result = {"task": task.name, **pretrain_pairs(config, pairs, run_dir, start)}
     if process_state().is_main_process:
         print_result(result)
