@@ -67,5 +67,8 @@ def test_a_reference_of_other_data_is_not_blended_and_training_is_not_failed_for
     save_probabilities(tmp_path / "reference" / "probabilities.npz", task, data.valid, probs[0], data.test[:-1],
                        probs[1][:-1])  # made on another test set
     caplog.clear()
-    assert blend_partner(task, run, data) == "" and "was made on other data" in caplog.text
+    assert blend_partner(task, run, data) == "" and "was made on other validation or test rows" in caplog.text
+    caplog.clear()  # the same folder cut by --limit: named too (probe W: "other data" where only --limit differed)
+    assert blend_partner(task, SimpleNamespace(**vars(run), limit=20), data) == ""
+    assert f"than this run's ({config.data_dir} or --limit): not blending" in caplog.text
     assert blend_partner(task, SimpleNamespace(blend_with="", data_dir="x"), data) == ""

@@ -185,8 +185,10 @@ def blend_partner(task: Task, config: Any, data: Splits) -> str:
         same = (saved["valid_keys"].astype(str).tolist() == [str(i) for i in task.ids(data.valid)]
                 and saved["test_ids"].astype(str).tolist() == [str(i) for i in task.ids(data.test)])
     if not same:
-        logger.warning("%s was made on other data than %s (other validation or test rows): not blending (rerun "
-                       "the reference with this --data-dir, or give --blend-with '')", blend_with, config.data_dir)
+        cut = " or --limit" if getattr(config, "limit", 0) else ""
+        logger.warning("%s was made on other validation or test rows than this run's (%s%s): not blending (rerun "
+                       "the reference with this run's data options, or give --blend-with '')", blend_with,
+                       config.data_dir, cut)
         return ""
     return blend_with
 
