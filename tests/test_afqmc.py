@@ -37,6 +37,8 @@ def _flags(tmp_path, data_dir):
 
 @pytest.mark.parametrize("text, labelled, message", [
     ("a\tb\t1\nonly one column\n", True, r":2: 1 tab-separated columns, expected s1<TAB>s2<TAB>label"),
+    ('{"sentence1": "a", "sentence2": "b"}\n', False, r":1: 1 tab-separated columns, expected s1<TAB>s2 \(a JSON "
+                                                       r"record: .*--task pair reads JSON lines"),
     ("a\tb\t2\n", True, r":1: label '2', expected 0 or 1"),
     ("a\t \t0\n", True, r":1: empty text, expected s1<TAB>s2<TAB>label"),
     ("a\tb\n", True, r":1: 2 tab-separated columns, expected s1<TAB>s2<TAB>label"),

@@ -43,7 +43,9 @@ def read_pairs(path: str | Path, labelled: bool, split: str, limit: int = 0) -> 
         where = f"{path}:{lineno}"
         cols = line.split("\t")
         if len(cols) != 3 and (labelled or len(cols) != 2):
-            raise DataFileError(f"{where}: {len(cols)} tab-separated columns, expected {expected}")
+            hint = (" (a JSON record: this task reads tab-separated lines; --task pair reads JSON lines, CSV and "
+                    "TSV: competitions/pair/README.md)") if line.lstrip().startswith("{") else ""
+            raise DataFileError(f"{where}: {len(cols)} tab-separated columns, expected {expected}{hint}")
         if not cols[0].strip() or not cols[1].strip():
             raise DataFileError(f"{where}: empty text, expected {expected}")
         label = None
