@@ -74,7 +74,7 @@ given_data = $(if $(filter pair,$(1)),,$(if $(filter command line environment,$(
 
 # The ensemble reads its data from the first run's config.json: a data folder only when DATA is given (a pair
 # contest's --config file is checked against the run, so it is always passed).
-ensemble_data = $(if $(filter pair,$(1)),$(pair_DATA),$(if $(filter command line environment,$(origin DATA)),$($(1)_DATA)))
+ensemble_data = $(if $(filter pair,$(1)),$(pair_DATA),$(call given_data,$(1)))
 %-ensemble: venv ## OOF-weighted ensemble of k-fold runs (+ tfidf, gbm on their folds): make sohu-ensemble RUNS="runs/sohu/cv5 tfidf gbm"
 	@test -n "$(RUNS)" || (echo "usage: make $@ RUNS=\"runs/$*/<cv-run> [runs/$*/<cv-run> ...] [tfidf] [gbm]\"" >&2; exit 2)
 	$(PY) -m common.commands.ensemble --task $* $(call ensemble_data,$*) --runs $(RUNS) $(ARGS)

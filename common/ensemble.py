@@ -126,8 +126,8 @@ def load_member(run_dir: str | Path, name: str | None = None) -> Member:
         path = run_dir / file
         if not path.is_file():
             if (run_dir / "folds.json").is_file():  # a k-fold run with folds to train (--only-folds, a kill)
-                done = sorted(p.parent.name for p in run_dir.glob("fold*/model.pt"))
-                raise FileNotFoundError(f"{path} missing: {run_dir} is a k-fold run not finished ({len(done)} fold "
+                done = len(list(run_dir.glob("fold*/model.pt")))
+                raise FileNotFoundError(f"{path} missing: {run_dir} is a k-fold run not finished ({done} fold "
                                         "models): rerun its cv command without --only-folds to train the rest")
             raise FileNotFoundError(f"{path} missing: is {run_dir} a finished k-fold run (common.commands.cv)?")
         with np.load(path, allow_pickle=False) as data:

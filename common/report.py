@@ -995,8 +995,8 @@ def render(tasks: dict[str, list[Run]], infos: dict[str, TaskInfo], runs_dir: Pa
     nav = " · ".join(f'<a href="#task-{_e(t)}">{_e(t)}</a> ({len(r)})' for t, r in tasks.items())
     intro = (f"<h1>Runs</h1><p class=\"note\">{total} run folders in {len(tasks)} task folders under "
              f"<code>{_e(runs_dir)}</code>, {datetime.datetime.now().strftime('%Y-%m-%d %H:%M')}. "
-             "Bold: the best of its metric among the task's runs on the same data. Config: options that differ from the task's "
-             "defaults (default → run).</p>")
+             "Bold: the best of its metric among the task's runs on the same data. Config: options that differ "
+             "from the task's defaults (default → run).</p>")
     parts = [intro, f"<nav>{nav}</nav>" if tasks else "<p>No run folders.</p>"]
     for task, runs in tasks.items():
         info = infos[task]

@@ -51,7 +51,7 @@ from common.checkpoint import load_model_weights
 from common.commands.args import compound_config, run_cli, split_task
 from common.config import ArgumentParser, config_from_dict, load_overrides, parse_bool, save_config_json
 from common.cv import FOLD_PREDICTIONS, CVConfig, FoldResult, check_pool_digest, run_cv, saved_digest
-from common.distillation import TEACHER_THRESHOLDS_FILE, saved_teacher_thresholds
+from common.distillation import saved_teacher_thresholds
 from common.io import atomic_path, print_result, write_json_atomic
 from common.losses import posthoc_arguments
 from common.run import (PREDICTED_FROM, broadcast_from_main, check_run_task, name_after_folder, predicted_from,
@@ -333,12 +333,12 @@ def predict_run(task: Task, run_dir: str | Path, data_dir: str | None = None, te
     data = task.load_data(config)
     test = data.test if test_file is None else read_test_file(task, config, test_file, test_config)
     valid_probs = probabilities(task, config, model, data.valid, accelerator, **adjust)
-    fixed = run_dir / TEACHER_THRESHOLDS_FILE  # a student that decides with its teacher's thresholds
-    if not fixed.is_file() and moved:
+    fixed_state = saved_teacher_thresholds(run_dir)  # a student that decides with its teacher's thresholds
+    own = run_dir / "thresholds.json"
+    if fixed_state is None and moved and own.is_file():
         # another data folder: its validation rows are scored, but the run decides as it was trained to decide
         # (re-tuned there, the thresholds were fitted to other rows, maybe rows the model trained on)
-        fixed = run_dir / "thresholds.json"
-    fixed_state = json.loads(fixed.read_text(encoding="utf-8")) if fixed.is_file() else None
+        fixed_state = json.loads(own.read_text(encoding="utf-8"))
     metrics, state = task.score(data.valid, valid_probs, fixed_state) if data.valid else ({}, fixed_state or {})
     test_probs = probabilities(task, config, model, test, accelerator, **adjust)
     value = metrics.get(task.metric_name)

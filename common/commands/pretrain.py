@@ -92,15 +92,8 @@ def pretrain_pairs(config: Any, pairs: Sequence[tuple[str, str]], run_dir: Path,
     ``config`` holds :class:`common.encoder.EncoderConfig`, :class:`common.pretraining.MLMPretrainConfig`
     and :class:`common.training.trainer.TrainConfig` fields, ``max_length``, ``output_dir`` and
     ``prune_vocab``. Seeds the random init with ``config.seed`` (same seed, same encoder). ``start``:
-    the command's ``time.time()`` at its start (for the result's ``wall_seconds``). The pairs' digest is recorded
-    in ``run_dir/texts.json``.
-
-    Raises:
-        ValueError: ``config.resume`` on a run folder pretrained on other text (:func:`check_texts`).
+    the command's ``time.time()`` at its start (for the result's ``wall_seconds``).
     """
-    digest = check_texts(run_dir, pairs, config.resume)  # before the vocab is rebuilt from other text
-    if process_state().is_main_process:
-        write_json_atomic(run_dir / TEXTS_FILE, {"sha256": digest, "pairs": len(pairs)})
     set_seed(config.seed)
     texts = [t for p in pairs for t in p]
     tokenizer = load_tokenizer(config, texts=texts, build_dir=run_dir / "vocab")
@@ -132,10 +125,11 @@ def pretrain_pairs(config: Any, pairs: Sequence[tuple[str, str]], run_dir: Path,
 TEXTS_FILE = "texts.json"  # the digest of the text pairs a pretraining run learns from
 
 
-def check_texts(run_dir: Path, pairs: Sequence[tuple[str, str]], resume: bool) -> str:
-    """The SHA-256 of ``pairs`` (N text pairs, in order); with ``resume``, refuse a run folder whose recorded text
-    (its ``texts.json``) is another: a data file edited since rebuilt the vocabulary, and resuming stopped in a
-    traceback of mismatched embedding sizes, or, at the same size, went on from an encoder of other text.
+def record_texts(run_dir: Path, pairs: Sequence[tuple[str, str]], resume: bool) -> None:
+    """Record the SHA-256 of ``pairs`` (N text pairs, in order) in ``run_dir/texts.json`` (main process), before a
+    pretraining command writes anything else; with ``resume``, first refuse a run folder whose recorded text is
+    another: a data file edited since rebuilt the vocabulary, and resuming stopped in a traceback of mismatched
+    embedding sizes, or, at the same size, went on from an encoder of other text.
 
     Raises:
         ValueError: ``resume`` and other recorded text (one line, naming the folder and the pair counts).
@@ -144,12 +138,13 @@ def check_texts(run_dir: Path, pairs: Sequence[tuple[str, str]], resume: bool) -
     try:
         recorded = json.loads((run_dir / TEXTS_FILE).read_text(encoding="utf-8"))
     except (OSError, ValueError):
-        return digest  # a new run, or one pretrained before the text was recorded
+        recorded = None  # a new run, or one pretrained before the text was recorded
     if resume and isinstance(recorded, dict) and recorded.get("sha256") not in (None, digest):
         raise ValueError(f"--resume: {run_dir} was pretrained on other text ({recorded.get('pairs')} pairs, now "
                          f"{len(pairs)}: a data file edited since): give another --run-name and --output-dir (make "
                          "<task>-mlm: delete its cache/<task>-mlm folder first)")
-    return digest
+    if process_state().is_main_process:
+        write_json_atomic(run_dir / TEXTS_FILE, {"sha256": digest, "pairs": len(pairs)})
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -162,7 +157,7 @@ def main(argv: list[str] | None = None) -> dict:
         config.output_dir = f"cache/{task.name}-mlm"
     pairs = task_text_pairs(task, config)
     run_dir = resolve_run_dir(config, f"{task.name}-mlm")
-    check_texts(run_dir, pairs, config.resume)  # before anything is written
+    record_texts(run_dir, pairs, config.resume)  # refused on other text before anything else is written
     if process_state().is_main_process:
         save_config(config, run_dir)
     result = {"task": task.name, **pretrain_pairs(config, pairs, run_dir, start)}
