@@ -294,3 +294,25 @@ def test_a_pretraining_resumed_on_edited_text_is_refused_in_one_line(tmp_path):
     with pytest.raises(ValueError, match=rf"--resume: .*run was pretrained on other text \({first['pairs']} pairs, "
                                          rf"now {first['pairs'] + 1}: a data file edited since\)"):
         pretrain.main(flags)
+
+
+def test_an_id_pretraining_resumed_on_edited_text_is_refused_in_one_line(tmp_path):
+    """Xiaobu's id pretraining (its own command) did not record its text: resumed after a file gained a row, it went
+    on from an encoder of other text, or crashed in a size mismatch where the row added an id."""
+    import shutil
+
+    from competitions.xiaobu import pretrain
+
+    data = tmp_path / "data"
+    shutil.copytree(Path(__file__).resolve().parent / "fixtures" / "xiaobu", data)
+    flags = ["--data-dir", str(data), "--train-file", "train.tsv", "--test-file", "test.tsv", "--hidden-size", "32",
+             "--num-layers", "1", "--num-heads", "2", "--intermediate-size", "64", "--batch-size", "16",
+             "--max-train-minutes", "0", "--report-to", "none", "--output-dir", str(tmp_path / "out"),
+             "--run-dir", str(tmp_path / "run"), "--resume", "true"]
+    first = pretrain.main(flags)
+    assert pretrain.main(flags)["steps"] == first["steps"]  # the same text: resumed (finished), nothing redone
+    with open(data / "test.tsv", "a", encoding="utf-8") as f:
+        f.write("38 35 9\t38 9 35\n")  # ids the vocabulary already has: same size, other text
+    with pytest.raises(ValueError, match=rf"--resume: .*run was pretrained on other text \({first['pairs']} pairs, "
+                                         rf"now {first['pairs'] + 1}: a data file edited since\)"):
+        pretrain.main(flags)
