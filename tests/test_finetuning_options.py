@@ -140,3 +140,23 @@ def test_albert_embedding_projection_decays_with_the_embeddings():
     params = dict(model.named_parameters())
     assert lr_of[id(params["encoder.embedding_hidden_mapping_in.weight"])] == \
         lr_of[id(params["embeddings.word_embeddings.weight"])] < 1.0
+
+
+def test_deberta_relative_embedding_norm_decays_with_the_embeddings():
+    """DeBERTa-v2 normalizes its relative position embeddings with ``encoder.LayerNorm``, which took the heads' full
+    rate under --layer-lr-decay; it now goes with ``encoder.rel_embeddings`` (depth 0) and its ``encoder.conv``
+    with layer 0, while XLM-R-XL's ``encoder.LayerNorm`` (a final norm after the last layer) keeps the heads' rate."""
+    from transformers import DebertaV2Config, DebertaV2Model, XLMRobertaXLConfig, XLMRobertaXLModel
+
+    def rates(model):
+        groups = parameter_groups(model, 1.0, 0.01, layer_decay=0.5)
+        lr_of = {id(p): g["lr"] for g in groups for p in g["params"]}
+        return {n: lr_of[id(p)] for n, p in model.named_parameters()}
+
+    sizes = dict(vocab_size=50, hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=32)
+    deberta = rates(DebertaV2Model(DebertaV2Config(**sizes, relative_attention=True, position_buckets=8,
+                                                   norm_rel_ebd="layer_norm", conv_kernel_size=3)))
+    assert deberta["encoder.LayerNorm.weight"] == deberta["encoder.rel_embeddings.weight"] == 0.5 ** 3
+    assert deberta["encoder.conv.conv.weight"] == deberta["encoder.layer.0.output.dense.weight"] == 0.5 ** 2
+    final = rates(XLMRobertaXLModel(XLMRobertaXLConfig(**sizes), add_pooling_layer=False))
+    assert final["encoder.LayerNorm.weight"] == 1.0 > final["encoder.layer.1.output.dense.weight"] == 0.5

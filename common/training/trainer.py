@@ -300,12 +300,19 @@ def release_logging() -> None:
             handler.close()
 
 
-def _depth(name: str, num_layers: int) -> int:
+def _depth(name: str, num_layers: int, relative: tuple[str, ...] = ()) -> int:
     """0 for embeddings (ALBERT's projection of them to the hidden size too), l + 1 for encoder layer l,
-    num_layers + 1 for everything else (pooler, heads)."""
+    num_layers + 1 for everything else (pooler, heads). ``relative``: the prefixes (``encoder.``) beside which a
+    DeBERTa-v2 holds ``rel_embeddings``; its ``LayerNorm`` there normalizes them (depth 0, where another encoder's
+    ``encoder.LayerNorm`` is a final one) and its ``conv`` follows layer 0 (depth 1)."""
     match = re.search(r"\.layers?\.(\d+)\.", name)
     if match:
         return int(match.group(1)) + 1
+    for prefix in relative:
+        if name.startswith(prefix + "LayerNorm."):
+            return 0
+        if name.startswith(prefix + "conv."):
+            return 1
     embedding = ("embeddings", "embed_tokens", "embedding_hidden_mapping_in")
     return 0 if any(part in name for part in embedding) else num_layers + 1
 
@@ -333,9 +340,10 @@ def parameter_groups(model: nn.Module, learning_rate: float, weight_decay: float
     if not depths:  # ALBERT shares one layer's weights across depths: no per-layer names to decay by
         logger.warning("--layer-lr-decay %g: no encoder layers found in the parameter names (.layer.<i>.); only the "
                        "embeddings get a lower learning rate (lr * %g)", layer_decay, layer_decay)
+    relative = tuple(n[:-len("rel_embeddings.weight")] for n, _ in named if n.endswith("rel_embeddings.weight"))
     groups: dict[tuple[int, bool], dict[str, Any]] = {}
     for name, param in named:
-        depth, no_wd = _depth(name, num_layers), param.ndim < 2 or "norm" in name.lower()
+        depth, no_wd = _depth(name, num_layers, relative), param.ndim < 2 or "norm" in name.lower()
         group = groups.setdefault((depth, no_wd), {
             "params": [], "weight_decay": 0.0 if no_wd else weight_decay,
             "lr": learning_rate * layer_decay ** (num_layers + 1 - depth)})
