@@ -20,7 +20,8 @@ def iter_lines(path: str | Path, error: type[Exception] = DataFileError) -> Iter
 
     Raises:
         FileNotFoundError: no file.
-        error: a line that is not valid UTF-8 (names file, line and byte offset).
+        error: a line that is not valid UTF-8 (names file, line and byte offset); a file whose lines end in a lone
+            carriage return (classic Mac OS: the whole file was one line 1, its lines glued by ``\r``).
     """
     path = Path(path)
     with path.open("rb") as f:
@@ -32,6 +33,9 @@ def iter_lines(path: str | Path, error: type[Exception] = DataFileError) -> Iter
                             f"({raw[max(err.start - 4, 0):err.start + 4]!r})") from None
             if lineno == 1:
                 line = line.removeprefix("\ufeff")  # a UTF-8 byte-order mark (Windows editors) is no data
+                if not raw.endswith(b"\n") and "\r" in line.rstrip("\r"):
+                    raise error(f"{path}:1: lines end in a lone carriage return (\\r); expected \\n or \\r\\n line "
+                                "ends: convert the file (e.g. tr '\\r' '\\n')")
             yield lineno, line.rstrip("\r\n")
 
 

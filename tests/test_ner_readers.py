@@ -134,6 +134,12 @@ def test_unlabelled_test_files_read_characters_without_tags(tmp_path):
     tabbed = tmp_path / "tabbed.txt"
     tabbed.write_text("甲 O\n\t\tO\n乙 O\n\t O\n丙 O\n\tO\n", encoding="utf-8")
     assert [ex.text for ex in read_tagged(tabbed, "bio")] == ["甲\t乙\t丙 "]
+    # lines ended by a lone carriage return (classic Mac OS) read as one line: said so; \r\n reads as \n
+    (tmp_path / "cr.txt").write_bytes("中 B-LOC\r国 I-LOC\r\r人 O\r".encode())
+    with pytest.raises(NerDataError, match=r"cr.txt:1: lines end in a lone carriage return \(\\r\); expected"):
+        read_tagged(tmp_path / "cr.txt", "bio")
+    (tmp_path / "crlf.txt").write_bytes("中 B-LOC\r\n国 I-LOC\r\n\r\n人 O".encode())
+    assert [ex.text for ex in read_tagged(tmp_path / "crlf.txt", "bio")] == ["中国", "人"]
     uer = tmp_path / "test.tsv"
     uer.write_text("text_a\n最 好\n北 京\n", encoding="utf-8")
     assert [(ex.text, ex.spans) for ex in read_tsv_tagged(uer, labelled=False)] == [("最好", []), ("北京", [])]
