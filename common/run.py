@@ -238,15 +238,31 @@ def check_resume_config(config: Any, run_dir: Path) -> None:
         raise ValueError(f"--resume true: {path} was started with other options ({'; '.join(changed)}); resume "
                          "with the same options, or start another --run-name")
     check_checkpoint_processes(Path(run_dir) / "checkpoint")
-    try:
-        first = json.loads((Path(run_dir) / ENVIRONMENT_FILE).read_text(encoding="utf-8"))["starts"][0]
-    except (OSError, ValueError, KeyError, IndexError, TypeError):
-        return
-    started = first.get("model_weights") if isinstance(first, dict) else None
+    starts = recorded_starts(run_dir)
+    started = starts[0].get("model_weights") if starts else None
     if started and model_weights(config) != started:
         raise ValueError(f"--resume true: --model {config.model} holds other weights than when {run_dir} started "
                          "(it was rebuilt since): the run would go on from a start its checkpoint did not have; "
                          "start another --run-name")
+
+
+def recorded_starts(run_dir: Path) -> list[dict]:
+    """The entries of ``run_dir/environment.json`` (:func:`record_environment`), oldest first; [] where there is
+    none or it is unreadable."""
+    try:
+        starts = json.loads((Path(run_dir) / ENVIRONMENT_FILE).read_text(encoding="utf-8"))["starts"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return []
+    return [s for s in starts if isinstance(s, dict)] if isinstance(starts, list) else []
+
+
+def effective_batch(batch_size: Any, grad_accum_steps: Any, processes: Any) -> int | None:
+    """Examples per optimizer step: ``batch_size`` (per process) x ``grad_accum_steps`` x ``processes``; None where
+    one is not a positive whole number (a config without them, an environment.json without ``processes``)."""
+    values = (batch_size, grad_accum_steps, processes)
+    if not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in values):
+        return None
+    return batch_size * grad_accum_steps * processes
 
 
 def check_checkpoint_processes(checkpoint: Path) -> None:
@@ -315,10 +331,29 @@ def check_rerun_config(config: Any, run_dir: Path) -> None:
             "pool_digest") else set()
     except (OSError, ValueError, AttributeError):
         moved = set()
-    changed = changed_options(config, path, RERUN_FREE | moved)
+    free = RERUN_FREE | moved
+    starts, saved = recorded_starts(run_dir), json.loads(path.read_text(encoding="utf-8"))
+    then = effective_batch(saved.get("batch_size"), saved.get("grad_accum_steps", 1),
+                           starts[-1].get("processes") if starts else None)  # config.json is the last start's
+    now = effective_batch(getattr(config, "batch_size", None), getattr(config, "grad_accum_steps", 1),
+                          process_state().num_processes)
+    if then and now and then != now:  # n processes at batch b train as 1 at n*b; another product, other fold models
+        raise ValueError(f"{path}: this k-fold run's folds trained on {then} examples per optimizer step "
+                         f"({starts[-1]['processes']} process(es) x --batch-size {saved['batch_size']} x "
+                         f"--grad-accum-steps {saved.get('grad_accum_steps', 1)}), this run's would be {now} "
+                         f"({process_state().num_processes} x {config.batch_size} x {config.grad_accum_steps}): "
+                         "set --batch-size so that the products match, or start another --run-name")
+    if then and now:  # the same product: --batch-size may follow the process count (another machine's folds)
+        free = free | {"batch_size", "grad_accum_steps"}
+    changed = changed_options(config, path, free)
     if changed:
         raise ValueError(f"{path}: this k-fold run was started with other options ({'; '.join(changed)}); rerun "
                          "it with the same options to finish it, or start another --run-name (make: CV_RUN=<name>)")
+    started = starts[0].get("model_weights") if starts else None
+    if started and model_weights(config) != started:
+        raise ValueError(f"{path}: --model {config.model} holds other weights than when this k-fold run started "
+                         "(it was rebuilt since): its finished folds were trained from another start; rebuild it "
+                         "as it was, or start another --run-name (make: CV_RUN=<name>)")
 
 
 # metrics.json key of a folder holding a run's predictions under another inference setting

@@ -398,6 +398,44 @@ def test_a_kfold_rerun_checks_the_process_count_of_its_own_unfinished_folds_only
         check_rerun_config(config, tmp_path)
 
 
+def test_a_kfold_rerun_keeps_the_effective_batch_and_the_start_of_its_finished_folds(tmp_path):
+    """Probe X: fold 0 of a k-fold run at 2 processes x --batch-size 8, the other folds at 1 process: --batch-size
+    16 (the same 16 examples a step, the same fold models) was refused as another option, and --batch-size 8 (8 a
+    step: other fold models) was accepted; a --model folder rebuilt between the parts was not noticed either."""
+    import json
+
+    from common.commands.args import compound_config
+    from common.config import save_config_json
+    from common.cv import CVConfig
+    from common.run import check_rerun_config, model_weights
+    from competitions.xiaobu.config import XiaobuConfig
+
+    model = tmp_path / "encoder"
+    model.mkdir()
+    (model / "model.safetensors").write_bytes(b"weights 1")
+    run = tmp_path / "cv"
+    run.mkdir()
+    config = compound_config("XiaobuCV", CVConfig, XiaobuConfig)(folds=2, only_folds="1", run_dir=str(run),
+                                                                   batch_size=8, model=str(model))
+    save_config_json(config, run / "config.json")  # the first part's, at 2 processes
+    (run / "environment.json").write_text(json.dumps({"starts": [{"processes": 2,
+                                                                  "model_weights": model_weights(config)}]}))
+    with pytest.raises(ValueError, match=r"folds trained on 16 examples per optimizer step \(2 process\(es\) x "
+                                         r"--batch-size 8 x --grad-accum-steps 1\), this run's would be 8 \(1 x 8 x 1\)"):
+        check_rerun_config(config, run)  # this part runs under 1 process
+    config.batch_size = 16
+    check_rerun_config(config, run)
+    config.batch_size, config.grad_accum_steps = 8, 2
+    check_rerun_config(config, run)
+    config.learning_rate *= 2
+    with pytest.raises(ValueError, match=r"this k-fold run was started with other options \(learning_rate "):
+        check_rerun_config(config, run)
+    config.learning_rate /= 2
+    (model / "model.safetensors").write_bytes(b"weights 2")
+    with pytest.raises(ValueError, match=r"--model .*encoder holds other weights than when this k-fold run started"):
+        check_rerun_config(config, run)
+
+
 def test_an_error_line_of_another_process_waits_and_names_it(monkeypatch, capsys):
     """Under a launch rank 0 prints at once; another rank waits (the launcher stops it when rank 0 failed too) and
     then prints its own line with its rank, so a failure of that process alone is still seen."""
