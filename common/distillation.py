@@ -107,9 +107,41 @@ def init_weights_file(run: str | Path, fold: int | None = None) -> Path:
     if path.is_dir():
         path = path / "model.pt"
     if not path.is_file():
-        hint = "; a k-fold run: pass one fold's folder, RUN/fold<k>" if (Path(run) / "fold0").is_dir() else ""
+        hint = ("; a k-fold run starts a k-fold student (cv --distill-from ... --init-from RUN), fold k's model "
+                "its fold k") if (Path(run) / "fold0").is_dir() else ""
         raise FileNotFoundError(f"--init-from {run}: no {path}{hint}")
     return path
+
+
+def check_init_split(run: str | Path, valid_ids: np.ndarray, valid_digest: str) -> None:
+    """Refuse a single student's ``--init-from`` run that was not validated on the student's validation rows: it
+    trained on some of them (another ``--split-seed``, training file or ``--limit``, or a fold model of a k-fold
+    run, which trained on every other fold), so the student would start knowing their labels and its validation
+    score, which picks its epoch and thresholds, would count them (probe X: 40 of 46 rows).
+
+    Args:
+        run: the run folder or its ``model.pt``; its ``probabilities.npz`` names its validation rows.
+        valid_ids: (N,) the student's validation ids, in order; valid_digest: their
+            :meth:`common.task.Task.examples_digest` (checked where the run recorded its own).
+
+    Raises:
+        ValueError: no ``probabilities.npz`` beside the weights, or other validation rows (one line).
+    """
+    folder = Path(run) if Path(run).is_dir() else Path(run).parent
+    path = folder / "probabilities.npz"
+    if not path.is_file():
+        raise ValueError(f"--init-from {run}: a single student starts from a single run validated on its rows, and "
+                         f"{path} (that run's validation ids) is missing; a k-fold run starts a k-fold student")
+    with np.load(path, allow_pickle=False) as saved:
+        keys = [str(k) for k in saved["valid_keys"]]
+        digest = str(saved["valid_digest"]) if "valid_digest" in saved.files else None
+    ids = [str(k) for k in valid_ids]
+    if keys != ids or (digest is not None and digest != valid_digest):
+        shared = len(set(keys) & set(ids))
+        what = (f"{len(keys)} validation rows, the student's {len(ids)}, {shared} ids shared" if keys != ids else
+                "its validation rows have the student's ids but other content")
+        raise ValueError(f"--init-from {run}: it was validated on other rows ({what}), so it trained on rows the "
+                         "student validates on; start from a run of the student's data, --split-seed and --limit")
 
 
 def check_init_folds(run: str | Path, ids: np.ndarray, fold: np.ndarray) -> None:

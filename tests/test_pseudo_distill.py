@@ -304,13 +304,38 @@ def test_a_student_starts_from_the_init_run_fold_by_fold(afqmc):
     saved = json.loads((root / "warm-cv" / "fold2" / "config.json").read_text())
     assert saved["init_from"] == str(root / "round1" / "fold2" / "model.pt")
     args = [a for a in flags if a not in ("--folds", "3")]
-    train.main(args + still + ["--run-dir", str(root / "warm"), "--init-from", str(root / "round1" / "fold1")])
-    assert _same_weights(root / "warm" / "model.pt", root / "round1" / "fold1" / "model.pt")
-    with pytest.raises(FileNotFoundError, match="pass one fold's folder"):  # a single student, a k-fold run
+    train.main(args + ["--run-dir", str(root / "plain")])  # a single run validated on the student's rows
+    train.main(args + still + ["--run-dir", str(root / "warm"), "--init-from", str(root / "plain")])
+    assert _same_weights(root / "warm" / "model.pt", root / "plain" / "model.pt")
+    with pytest.raises(FileNotFoundError, match="a k-fold run starts a k-fold student"):  # a single student
         train.main(args + still + ["--run-dir", str(root / "w1"), "--init-from", str(root / "round1")])
     with pytest.raises(ValueError, match="needs --distill-from"):
-        train.main(args + ["--run-dir", str(root / "w2"), "--init-from", str(root / "round1" / "fold1")])
-    assert not (root / "w1").exists() and not (root / "w2").exists()
+        train.main(args + ["--run-dir", str(root / "w2"), "--init-from", str(root / "plain")])
+    # probe X: a fold model (it trained on every other fold: 2/3 of the pool) or a run validated on other rows
+    # started a single student that had seen the labels of rows it validates on
+    with pytest.raises(ValueError, match=r"--init-from .*fold1: a single student starts from a single run "
+                                         r"validated on its rows, and .*probabilities.npz .* is missing"):
+        train.main(args + still + ["--run-dir", str(root / "w3"), "--init-from", str(root / "round1" / "fold1")])
+    train.main(args + ["--run-dir", str(root / "plain-cut"), "--limit", "20"])
+    with pytest.raises(ValueError, match=r"--init-from .*plain-cut: it was validated on other rows \(20 validation "
+                                         r"rows, the student's 30, 20 ids shared\), so it trained on rows"):
+        train.main(args + still + ["--run-dir", str(root / "w4"), "--init-from", str(root / "plain-cut")])
+    assert not any((root / f"w{i}").exists() for i in range(1, 5))
+
+
+def test_a_single_init_run_validated_on_other_content_is_refused(tmp_path):
+    """The same validation ids of another file (ids count lines) are other rows: refused where the run recorded
+    the digest of its validation rows; a run from before that record is checked by its ids."""
+    from common.distillation import check_init_split
+
+    ids = np.array(["0", "1", "2"])
+    np.savez(tmp_path / "probabilities.npz", valid_keys=ids, valid_digest=np.array("abc"))
+    check_init_split(tmp_path, ids, "abc")
+    check_init_split(tmp_path / "model.pt", ids, "abc")  # the weights file itself: its folder's record
+    with pytest.raises(ValueError, match="its validation rows have the student's ids but other content"):
+        check_init_split(tmp_path, ids, "abd")
+    np.savez(tmp_path / "probabilities.npz", valid_keys=ids)
+    check_init_split(tmp_path, ids, "abd")
 
 
 def test_a_kfold_init_run_on_other_folds_is_refused(tmp_path):

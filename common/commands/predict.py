@@ -178,6 +178,7 @@ def save_probabilities(path: Path, task: Task, valid: list, valid_probs: np.ndar
     with atomic_path(path) as tmp:
         with tmp.open("wb") as f:
             np.savez(f, valid_keys=np.array(task.ids(valid), dtype=str), valid_probs=valid_probs,
+                     valid_digest=np.array(task.examples_digest(valid)),
                      valid_labels=task.labels(valid) if valid else np.zeros(0, dtype=int),
                      test_ids=np.array(task.ids(test), dtype=str), test_probs=test_probs,
                      submission_ids=np.array(task.submission_ids(test), dtype=str))

@@ -32,8 +32,8 @@ from common.config import narrow_config, parse_config
 from common.encoder import warn_other_pretraining_data
 from common.checkpoint import load_model_weights
 from common.cv import check_pool_digest
-from common.distillation import (TEACHER_THRESHOLDS_FILE, DistillConfig, SoftTargets, check_options,
-                                 init_weights_file, transfer_rows)
+from common.distillation import (TEACHER_THRESHOLDS_FILE, DistillConfig, SoftTargets, check_init_split,
+                                 check_options, init_weights_file, transfer_rows)
 from common.io import check_output_dir, print_result, write_json_atomic
 from common.run import check_resume_config, process_state, resolve_run_dir, save_config, training_lock
 from common.task import Splits, Task
@@ -136,6 +136,9 @@ def main(argv: list[str] | None = None) -> dict:
     if process_state().is_main_process:  # a cache built on other data is reused as it is
         warn_other_pretraining_data(getattr(config, "model", ""), getattr(config, "data_dir", ""))
     soft = teacher = None
+    if config.init_from:  # its weights must not have trained on this run's validation rows
+        check_init_split(config.init_from, np.asarray(task.ids(data.valid), dtype=str),
+                         task.examples_digest(data.valid))
     if config.distill_from:
         soft, teacher = student_targets(task, config, data)
     else:  # config.json as before: the task's options only
