@@ -237,3 +237,23 @@ def test_an_interrupted_trial_is_queued_again_and_the_next_run_trains_it_first(t
     reference = []
     run_tuning(config, tmp_path / "plain", SPACE, lambda t, p, d: reference.append(dict(p)) or 0.0, "maximize", "plain")
     assert calls[1:] == reference
+
+
+def test_ctrl_c_after_a_finished_trial_writes_the_outputs_of_the_trials_so_far(tmp_path):
+    """Probe Y: Ctrl-C in trial 1, trial 0 finished: the folder had no trials.csv, best_params.toml or
+    tune_summary.json until a rerun, while the docs say every worker rewrites them when it stops."""
+    calls = []
+
+    def train_trial(trial, params, trial_dir):
+        calls.append(dict(params))
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return -abs(params["lr"] - 1e-3)
+
+    with pytest.raises(KeyboardInterrupt):
+        run_tuning(TuneConfig(trials=3, sampler_seed=3), tmp_path, SPACE, train_trial, "maximize", "interrupted")
+    summary = json.loads((tmp_path / "tune_summary.json").read_text())
+    assert summary["best_trial"] == 0 and summary["trials"]["complete"] == 1
+    with (tmp_path / "trials.csv").open() as f:
+        assert [row["state"] for row in csv.DictReader(f)] == ["COMPLETE", "FAIL", "WAITING"]  # queued again
+    assert (tmp_path / "best_params.toml").is_file()
