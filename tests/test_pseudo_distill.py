@@ -285,6 +285,31 @@ def test_train_and_cv_distilled_from_a_kfold_run(afqmc):
                             "--train-file", str(AFQMC / "train.txt"), "--limit", "100"])
 
 
+@needs_data
+def test_a_student_of_a_smaller_limit_than_its_teacher_checks_the_teachers_rows(afqmc, tmp_path):
+    """Probe Y: a teacher of --limit 40 and a student of --limit 20 on files edited since (a text of a row both
+    read): the student trained on the new text with the teacher's target of the old one, unchecked (only a pool of
+    the teacher's ids, or the whole files', was checked)."""
+    import shutil
+
+    from common.commands import cv, train
+
+    root, flags = afqmc
+    cv.main(flags + ["--run-dir", str(root / "round1-cut"), "--limit", "40"])
+    args = [a for a in flags if a not in ("--folds", "3")]
+    student = args + ["--distill-from", str(root / "round1-cut"), "--limit", "20"]
+    data = flags[flags.index("--data-dir") + 1]
+    edited = tmp_path / "edited"
+    shutil.copytree(data, edited)
+    lines = (edited / "train.txt").read_text(encoding="utf-8").splitlines(keepends=True)
+    lines[4] = "改过的句子" + lines[4][lines[4].index("\t"):]
+    (edited / "train.txt").write_text("".join(lines), encoding="utf-8")
+    with pytest.raises(ValueError, match=r"folds.json: made on other labelled rows than .*edited holds now"):
+        train.main(student + ["--data-dir", str(edited), "--run-dir", str(tmp_path / "s1")])
+    assert not (tmp_path / "s1").exists()
+    assert train.main(student + ["--run-dir", str(tmp_path / "s2")])["train_examples"] == 20  # the files as read
+
+
 def _same_weights(a, b) -> bool:
     sa, sb = (torch.load(p, map_location="cpu", weights_only=False)["state_dict"] for p in (a, b))
     return sa.keys() == sb.keys() and all(torch.equal(sa[k], sb[k]) for k in sa)

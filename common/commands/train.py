@@ -212,10 +212,13 @@ def student_targets(task: Task, config: Any, data: Splits) -> tuple[SoftTargets,
     teacher.check_test(task.ids(data.test), task.examples_digest(data.test))
     pool = task.cv_pool(config, data)
     if getattr(config, "limit", 0) and not np.array_equal(np.asarray(task.ids(pool), dtype=str), teacher.ids):
-        whole = dataclasses.replace(config, limit=0)  # --limit: the files' whole pool is what the teacher read
+        whole = dataclasses.replace(config, limit=0)  # --limit: the teacher read more rows (or another --limit)
         pool = task.cv_pool(whole, task.load_data(whole))
-    if np.array_equal(np.asarray(task.ids(pool), dtype=str), teacher.ids):  # its whole pool: the texts are checked too
-        check_pool_digest(teacher.run_dir, task.examples_digest(pool), config.data_dir)
+    position = {str(key): i for i, key in enumerate(task.ids(pool))}
+    if all(key in position for key in teacher.ids):  # the teacher's rows as the files hold them now, in its order:
+        # their texts and labels are checked too (a student of a smaller --limit read an edited row unchecked)
+        check_pool_digest(teacher.run_dir, task.examples_digest([pool[position[key]] for key in teacher.ids]),
+                          config.data_dir)
     rows = transfer_rows(len(data.test), config.distill_test_fraction, config.seed)
     return SoftTargets(teacher.oof_of(task.ids(data.train), task.labels(data.train)), [data.test[i] for i in rows],
                        teacher.test[rows]), teacher
