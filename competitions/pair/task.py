@@ -226,7 +226,8 @@ class PairFilesTask(PairTask):
         (five equal-width bins of :meth:`targets`)."""
         if self.bounds is None:
             return super().strata(examples)
-        return np.minimum((self.targets(examples) * 5).astype(int), 4).tolist()
+        # 1e-9: a grade on a bin's edge stays there ((-4.2 + 5) / 4 * 5 is 0.999...: it fell a bin short on -5,-1)
+        return np.clip(np.floor(self.targets(examples) * 5 + 1e-9), 0, 4).astype(int).tolist()
 
     def with_labels(self, examples: Sequence[Pair], labels: Sequence[int]) -> list[Pair]:
         """Raises ValueError for graded labels (pseudo-labels are 0/1, or class indices of 3+ label values); else
