@@ -345,7 +345,10 @@ def test_a_student_starts_from_the_init_run_fold_by_fold(afqmc):
     with pytest.raises(ValueError, match=r"--init-from .*plain-cut: it was validated on other rows \(20 validation "
                                          r"rows, the student's 30, 20 ids shared\), so it trained on rows"):
         train.main(args + still + ["--run-dir", str(root / "w4"), "--init-from", str(root / "plain-cut")])
-    assert not any((root / f"w{i}").exists() for i in range(1, 5))
+    with pytest.raises(ValueError, match=r"--init-from .*plain: its weights are not this model's \(.*size mismatch"):
+        train.main(args + still + ["--run-dir", str(root / "w5"), "--init-from", str(root / "plain"),
+                                   "--intermediate-size", "48"])  # a traceback of torch's RuntimeError (probe X)
+    assert not any((root / f"w{i}").exists() for i in range(1, 6))
 
 
 def test_a_single_init_run_validated_on_other_content_is_refused(tmp_path):

@@ -80,7 +80,12 @@ def _fit(task: Task, config: Any, run_dir: Path, train: list, valid: list, data:
         check_gradient_checkpointing(model.module)
     if getattr(config, "init_from", ""):  # a resumed run's checkpoint replaces these weights
         path = init_weights_file(config.init_from)
-        load_model_weights(model.module, path)
+        try:
+            load_model_weights(model.module, path)
+        except RuntimeError as err:  # other heads or encoder sizes (a size mismatch is torch's RuntimeError too)
+            reason = " ".join(line.strip() for line in str(err).splitlines() if line.strip())[:300]
+            raise ValueError(f"--init-from {config.init_from}: its weights are not this model's ({reason}); give the "
+                             "student that run's --model and head options") from None
         model.origin = f"{model.origin}, then {path}" if model.origin else str(path)
     if process_state().is_main_process:
         save_config(config, run_dir)
