@@ -39,6 +39,16 @@ def iter_lines(path: str | Path, error: type[Exception] = DataFileError) -> Iter
             yield lineno, line.rstrip("\r\n")
 
 
+def binary_label(cell: str) -> int | None:
+    """0 or 1 from a label cell written ``0`` / ``1`` or as a number equal to them (``1.0``: a file written by
+    pandas from a float column; the pair task reads such labels too); None for anything else."""
+    try:
+        value = float(cell.strip())
+    except ValueError:
+        return None
+    return int(value) if value in (0.0, 1.0) else None
+
+
 def iter_record_lines(path: str | Path, error: type[Exception] = DataFileError) -> Iterator[tuple[int, str]]:
     """:func:`iter_lines` of a file of one record a line, whose blank lines may only end it (an editor's trailing
     newline); the blank lines themselves are not yielded.

@@ -55,8 +55,9 @@ def test_reader_errors_name_file_line_and_what_was_expected(tmp_path, text, labe
 
 def test_reader_ids_and_limit(tmp_path):
     path = tmp_path / "t.txt"
-    path.write_text("a\tb\t1\nc\td\t0\ne\tf\t1\n", encoding="utf-8")
+    path.write_text("a\tb\t1\nc\td\t0\ne\tf\t1.0\n", encoding="utf-8")
     assert [(p.id, p.label) for p in read_pairs(path, True, "dev", limit=2)] == [("dev:1", 1), ("dev:2", 0)]
+    assert read_pairs(path, True, "dev")[2].label == 1  # 1.0, as pandas writes a float column (the pair task too)
     assert [p.label for p in read_pairs(path, False, "test")] == [None] * 3  # a label column is ignored
     path.write_text("a\tb\t1\n\n\n", encoding="utf-8")  # blank lines ending the file: no pairs
     assert [p.id for p in read_pairs(path, True, "dev")] == ["dev:1"]

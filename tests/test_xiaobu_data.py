@@ -41,6 +41,7 @@ def test_reads_official_round1_test_file():
     ("1 2\t3 x\t1\n", r"bad.tsv:2: second sentence holds 'x', expected integer ids"),
     ("1 2\t3 4\n", r"bad.tsv:2: 2 tab-separated columns, expected 3 columns"),
     ("1 2\t3 4\t2\n", r"bad.tsv:2: label '2', expected 0 or 1"),
+    ("1 2\t3 4\t0.5\n", r"bad.tsv:2: label '0.5', expected 0 or 1"),
     ("\t3 4\t0\n", r"bad.tsv:2: first sentence is empty"),
     ("1 2\t3 4\t0\t9\n", r"bad.tsv:2: 4 tab-separated columns"),
 ])
@@ -138,3 +139,11 @@ def test_match_embedding_starts_at_zero_so_the_encoder_is_unchanged():
         assert torch.allclose(model(input_ids=ids, match_ids=match).logits, model(input_ids=ids).logits)
         model.match_embedding.weight.normal_()
         assert not torch.allclose(model(input_ids=ids, match_ids=match).logits, model(input_ids=ids).logits)
+
+
+def test_labels_written_as_floats_read_as_0_and_1(tmp_path):
+    """A file written by pandas from a float column (``1.0``) reads as the pair task reads it (probe X: Xiaobu
+    refused it); other numbers are refused."""
+    path = tmp_path / "t.tsv"
+    path.write_text("5 6\t7 8\t1.0\n9\t10\t0.0\n", encoding="utf-8")
+    assert [p.label for p in read_pairs(path, labelled=True)] == [1, 0]

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from common.data_files import DataFileError, iter_record_lines
+from common.data_files import DataFileError, binary_label, iter_record_lines
 
 
 @dataclass
@@ -50,9 +50,9 @@ def read_pairs(path: str | Path, labelled: bool, split: str, limit: int = 0) -> 
             raise DataFileError(f"{where}: empty text, expected {expected}")
         label = None
         if labelled:
-            if cols[2].strip() not in ("0", "1"):
+            label = binary_label(cols[2])
+            if label is None:
                 raise DataFileError(f"{where}: label {cols[2]!r}, expected 0 or 1")
-            label = int(cols[2])
         pairs.append(Pair(cols[0].strip(), cols[1].strip(), label, f"{split}:{lineno}"))
         if limit and len(pairs) == limit:
             break

@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from common.data_files import iter_record_lines
+from common.data_files import binary_label, iter_record_lines
 
 
 @dataclass
@@ -77,9 +77,9 @@ def read_pairs(path: str | Path, labelled: bool | None, limit: int = 0) -> list[
         a, b = _parse_ids(cols[0], where, "first"), _parse_ids(cols[1], where, "second")
         label = None
         if len(cols) == 3:
-            if cols[2].strip() not in ("0", "1"):
+            label = binary_label(cols[2])
+            if label is None:
                 raise DataError(f"{where}: label {cols[2]!r}, expected 0 or 1")
-            label = int(cols[2])
         pairs.append(Pair(a, b, label))
     if not pairs:
         raise DataError(f"{path}: no pairs in the file")
