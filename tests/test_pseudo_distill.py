@@ -267,6 +267,14 @@ def test_train_and_cv_distilled_from_a_kfold_run(afqmc):
     assert validate_clue_submission_file(result["submission"], list(range(25))) == result["rows"] == 25
     assert "train examples 85 " in (root / "student" / "train.log").read_text()  # 60 train rows + 25 test rows
     assert (result["train_examples"], result["transfer_examples"]) == (60, 25)
+    # its validation rows (dev) are in the teacher's pool: the teacher's OOF accuracy of them is reported beside
+    # (probe Y), the best of every threshold P(1) >= t, recomputed here from oof.npz
+    with np.load(root / "round1" / "oof.npz") as saved:
+        oof = dict(zip(saved["ids"].tolist(), saved["oof"].tolist()))
+    dev = [line.split("\t") for line in (root / "data" / "dev.txt").read_text(encoding="utf-8").splitlines()]
+    probs, labels = np.array([oof[f"dev:{i + 1}"] for i in range(len(dev))]), np.array([int(r[2]) for r in dev])
+    best = max(np.mean((probs >= t) == labels) for t in [*probs, np.inf])
+    assert result["teacher_oof_valid"] == pytest.approx(best)
     train.main(args + ["--run-dir", str(root / "student-share"), "--distill-from", str(root / "round1"),
                        "--distill-test-fraction", "0.4"])
     assert "train examples 70 " in (root / "student-share" / "train.log").read_text()  # 60 + 10 of the 25
