@@ -1,5 +1,8 @@
-"""Pins OpenBLAS's kernel set before numpy loads, so results do not depend on the x86-64 CPU (common.blas)."""
+"""Pins OpenBLAS's kernel set before numpy loads, so results do not depend on the x86-64 CPU (common.blas); a
+command started with ``-m`` ends a Ctrl-C during its imports in one line (common.startup)."""
 
 from common.blas import pin_openblas_kernels
+from common.startup import quiet_interrupt_while_starting
 
+quiet_interrupt_while_starting()
 pin_openblas_kernels()

@@ -581,12 +581,16 @@ def run_tuning(config: TuneConfig, run_dir: str | Path, space: SearchSpace, trai
     try:
         ran = run_study(study, objective, config.trials, poll_seconds=max(1, min(config.heartbeat_interval, 10)),
                         on_wait=(lambda: broadcast_from_main(WAIT)) if several else None)
-    except KeyboardInterrupt:  # Ctrl-C: the trials finished so far are in the outputs too (the rerun redoes them)
+    except KeyboardInterrupt:  # Ctrl-C: the trials finished so far are in the outputs too (the rerun redoes them);
+        # the other processes, if any, got the same Ctrl-C and are gone: no broadcast (it failed in gloo's
+        # "Connection closed by peer", a traceback instead of the one line)
         if any(t.state == TrialState.COMPLETE for t in study.get_trials(deepcopy=False)):
             save_study_outputs(study, run_dir, command_hint, fixed)
         raise
-    finally:
+    except BaseException:
         broadcast_from_main(None)  # the other processes, if any, stop following
+        raise
+    broadcast_from_main(None)
     for trial in study.get_trials(deepcopy=False, states=(TrialState.FAIL,)):
         _clean_trial_dir(run_dir / f"trial{trial.number}", keep_model=False)
     summary = save_study_outputs(study, run_dir, command_hint, fixed)

@@ -203,6 +203,34 @@ def test_cli_data_error_is_one_line_and_leaves_no_run_folder(tmp_path):
     assert "Traceback" not in out.stderr and not run.exists()
 
 
+def test_ctrl_c_while_a_command_imports_is_one_line_exit_130(tmp_path):
+    """Probe Y: Ctrl-C in a command's first seconds (torch and transformers importing) printed an import traceback,
+    under accelerate launch one per process. A library import (a notebook, pytest) keeps Python's handler."""
+    import signal
+    import time
+
+    from common.startup import STARTING
+
+    run = tmp_path / "r"
+    args = [sys.executable, "-m", "common.commands.train", "--task", "xiaobu", *TINY, "--run-dir", str(run)]
+    proc = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and "libtorch" not in Path(f"/proc/{proc.pid}/maps").read_text():
+            time.sleep(0.02)  # torch's library is loaded: its Python modules, then transformers', are importing
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130 and err.strip().splitlines()[-1] == STARTING, err[-2000:]
+    assert "Traceback" not in err and not run.exists()
+    out = subprocess.run([sys.executable, "-c", "import signal, common, competitions; "
+                          "print(signal.getsignal(signal.SIGINT) is signal.default_int_handler)"],
+                         cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert out.stdout.strip() == "True", out.stderr
+
+
 def test_ctrl_c_during_training_is_one_line_exit_130_and_the_run_resumes(tmp_path):
     """SIGINT once the first checkpoint exists: no traceback, the shell's code 130, and the
     folder is a run ``--resume true`` accepts (its checkpoint is whole)."""

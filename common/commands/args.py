@@ -10,6 +10,7 @@ import sys
 from typing import Any, Callable, Sequence
 
 from common.config import ArgumentParser
+from common.startup import end_of_start
 from common.task import Task, get_task
 
 
@@ -69,6 +70,7 @@ def run_cli(main: Callable[[], Any]) -> None:
     failed write: :func:`common.io.disk_full_named`) prints one line and exits 1. Under a distributed
     launch the line comes once, not once per process (:func:`exit_with`).
     """
+    end_of_start()  # Ctrl-C is a KeyboardInterrupt again (one line below), no longer the import-time exit
     if os.environ.get("COMMON_TRACEBACK"):
         main()
     else:

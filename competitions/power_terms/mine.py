@@ -504,4 +504,6 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    from common.commands.args import run_cli
+
+    run_cli(main)
