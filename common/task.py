@@ -250,8 +250,10 @@ class Task:
             return dataclasses.replace(config, **options)
         except ValueError as err:
             defaults = {f.name: f.default for f in dataclasses.fields(config)}
-            kept = ", ".join(f"{name} = {getattr(config, name)!r}" for name in self.test_file_options
-                             if name not in options and getattr(config, name, None) != defaults.get(name))
+            flag = str(err).split(" ", 1)[0]
+            own = flag.startswith("--") and flag[2:].replace("-", "_") in options  # the test config's own value
+            kept = "" if own else ", ".join(f"{name} = {getattr(config, name)!r}" for name in self.test_file_options
+                                            if name not in options and getattr(config, name, None) != defaults.get(name))
             raise ValueError(f"--test-config: {err}" + (f" (the run's own, kept as the test config does not set "
                                                           f"them: {kept})" if kept else "")) from None
 
@@ -361,20 +363,24 @@ def training_search_space(learning_rate: tuple[float, float], epochs: tuple[int,
 
 
 def get_task(name: str) -> Task:
-    """The ``TASK`` object of ``name`` (a registry key or an importable module path).
+    """The ``TASK`` object of ``name``: a registry key, a contest folder's name (``competitions/<name>/task.py``: a
+    new contest is its folder alone, ``make <name>-train`` included), or an importable module path.
 
     Raises:
         ValueError: unknown name, or a module without ``TASK``.
     """
     module_name = TASKS.get(name, name)
+    if name not in TASKS and name.isidentifier() and (Path(__file__).resolve().parent.parent / "competitions" / name
+                                                      / "task.py").is_file():
+        module_name = f"competitions.{name}.task"
     try:
         module = importlib.import_module(module_name)
     except ModuleNotFoundError as err:
         if err.name and module_name.startswith(err.name):
             dots = f" (a module path has dots: --task {name.removesuffix('.py').replace('/', '.')})" \
                 if "/" in name or name.endswith(".py") else ""
-            raise ValueError(f"unknown task {name!r}: known {sorted(TASKS)}, or a module path defining TASK"
-                             f"{dots}") from None
+            raise ValueError(f"unknown task {name!r}: known {sorted(TASKS)}, a folder competitions/<name>/ with a "
+                             f"task.py, or a module path defining TASK{dots}") from None
         raise
     task = getattr(module, "TASK", None)
     if not isinstance(task, Task):

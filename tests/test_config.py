@@ -136,3 +136,25 @@ def test_every_shipped_config_parses_and_sets_no_wall_clock_budget(path):
     config_class = NerConfig if task == "ner" else get_task(task).config_class  # NER is not a pair Task
     config = parse_config(config_class, ["--config", str(path)])
     assert config.max_train_minutes == 0
+
+
+def test_a_contest_folder_is_a_task_by_its_name(tmp_path, monkeypatch):
+    """Probe Z1: a new folder competitions/<name>/ with a task.py was "unknown task" to --task <name> (and so to
+    make <name>-train) until its name was added to common/task.py's TASKS: the folder alone is the contest now."""
+    import sys
+
+    import common.task
+    from common.task import Task, get_task
+
+    root = tmp_path / "repo"  # a checkout holding the new folder: common/task.py finds it beside itself
+    folder = root / "competitions" / "newcontest"
+    folder.mkdir(parents=True)
+    (folder / "task.py").write_text("", encoding="utf-8")
+    monkeypatch.setattr(common.task, "__file__", str(root / "common" / "task.py"))
+    module = type(sys)("competitions.newcontest.task")
+    module.TASK = Task()
+    monkeypatch.setitem(sys.modules, "competitions.newcontest.task", module)
+    assert get_task("newcontest") is module.TASK
+    with pytest.raises(ValueError, match=r"unknown task 'othercontest': known \[.*\], a folder competitions/<name>/ "
+                                         r"with a task.py, or a module path"):
+        get_task("othercontest")

@@ -522,6 +522,10 @@ def test_a_test_config_that_mixes_with_the_runs_columns_names_what_came_from_the
         TASK.test_layout(run, {"text_a_column": "a", "text_b_column": "b"})
     layout = TASK.test_layout(run, {"text_a_column": "a", "text_b_column": "b", "id_column": "qid"})
     assert (layout.text_a_column, layout.id_column, layout.label_column, run.text_a_column) == ("a", "qid", "", "0")
+    # the test config's own bad value is its own: no note of the run's kept options (probe Z1: file_format =
+    # "json" named submission_value, unrelated)
+    with pytest.raises(ValueError, match=r"^--test-config: --file-format 'json': expected one of \[[^(]*$"):
+        TASK.test_layout(run, {"file_format": "json"})
 
 
 def test_the_reference_is_named_after_its_contest_file(tmp_path, monkeypatch):
