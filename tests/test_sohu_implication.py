@@ -64,6 +64,7 @@ def test_submission_applies_the_rule_with_train_and_valid_as_evidence(tmp_path, 
 
     root = tmp_path / "sohu2021_open_data_clean"
     _jsonl(root / SUBTASKS[B].folder / "train.txt", [{"source": "甲", "target": "乙", "labelB": "1"}])
+    _jsonl(root / SUBTASKS[A].folder / "train.txt", [{"source": "子", "target": "丑", "labelA": "1"}])  # A trained
     _jsonl(root / SUBTASKS[A].folder / "valid.txt", [{"source": "丙", "target": "丁", "labelA": "0"}])
     (root / "sample_submission.csv").write_text("id,label\nss0_a,0\nss1_a,0\nss0_b,0\n")
     test = [Example("甲", "乙", A, id="ss0_a"), Example("丙", "丁", B, id="ss0_b"), Example("戊", "己", A, id="ss1_a")]
@@ -140,3 +141,30 @@ def test_fit_trains_on_the_implied_rows_with_their_label_as_soft_target(tmp_path
     examples, soft_labels = seen.value.args
     assert [(e.source, e.subtask, e.label) for e in examples] == [("甲", B, 1), ("丙", B, 0), ("甲", A, 1), ("戊", A, None)]
     assert soft_labels.tolist() == pytest.approx([0.8, 0.3, 1.0, 0.6])
+
+
+def test_a_subtask_the_run_did_not_train_gets_0_and_a_trained_one_without_test_file_is_refused(tmp_path, caplog):
+    """Probe Z2: a renamed 短短B test file filled every ss*_b id of the sample with 0 while the run had trained on
+    短短B, with a warning saying the subtask had no data; and test rows of a subtask with no training rows were
+    decided by a condition the model never learnt (20 of 30 labelled 1). The first is refused, the second is 0."""
+    from common.submission import SubmissionError
+    from competitions.sohu.task import TASK
+
+    root = tmp_path / "sohu2021_open_data_clean"
+    _jsonl(root / SUBTASKS[A].folder / "train.txt", [{"source": "甲", "target": "乙", "labelA": "1"}])
+    _jsonl(root / SUBTASKS[B].folder / "train.txt", [{"source": "丙", "target": "丁", "labelB": "0"}])
+    (root / "sample_submission.csv").write_text("id,label\nss0_a,0\nss0_b,0\nsl0_a,0\n")
+    config = SimpleNamespace(data_dir=str(tmp_path), submission_dir=str(tmp_path / "sub"), label_implication=False,
+                             subtasks=[])
+    test = [Example("戊", "己", A, id="ss0_a"), Example("庚", "辛", 2, id="sl0_a")]  # 短短B's test file is missing
+    with pytest.raises(SubmissionError, match=r"lists ids of 短短匹配B类, which the run trained on, but .*"
+                                              r"test_with_id.txt is missing for it"):
+        TASK.write_submission(config, test, np.array([0.9, 0.9]), {"A": 0.5, "B": 0.5}, "x")
+    test.append(Example("壬", "癸", B, id="ss0_b"))
+    with caplog.at_level("WARNING", logger="sohu.task"):
+        out = TASK.write_submission(config, test, np.array([0.9, 0.9, 0.9]), {"A": 0.5, "B": 0.5}, "x")
+    assert open(out["submission"]).read() == "id,label\nss0_a,1\nss0_b,1\nsl0_a,0\n"  # 短长A: never trained
+    assert "1 test rows of subtasks the run did not train on (短长匹配A类) get label 0" in caplog.text
+    other = TASK.write_submission(config, test, np.array([0.9, 0.9, 0.9]), {"A": 0.5, "B": 0.5}, "y",
+                                  test_file="pairs.jsonl")  # predict --test-file: the same decision
+    assert open(other["submission"]).read() == "id,label\nss0_a,1\nsl0_a,0\nss0_b,1\n"

@@ -85,14 +85,16 @@ class SohuTask(PairTask):
                          test_file: str | None = None) -> dict:
         """``id,label`` rows; a group without tuned threshold (not trained) falls back to 0.5.
 
-        Official test set: the sample's ids, in its order; only ids of subtasks absent from
-        the data are filled with 0. ``test_file``: that file's ids, in its order.
+        Official test set: the sample's ids, in its order; only ids of subtasks the run did not train on
+        (:meth:`trained_subtasks`) are filled with 0. ``test_file``: that file's ids, in its order. Test rows of a
+        subtask the run did not train on get 0 on both (its condition was never learnt), with a warning.
 
         With ``label_implication`` (the default), rows whose twin in the other group is labelled
         in the train or valid files are decided by it first (:meth:`implied`).
 
         Raises:
-            SubmissionError: an official id of a present subtask without a prediction.
+            SubmissionError: an official id of a present subtask without a prediction, or of a trained subtask
+                whose test file is missing (it would be filled with 0).
         """
         implied = {}
         if config.label_implication:
@@ -100,6 +102,12 @@ class SohuTask(PairTask):
             implied = {"label_implication": counts}
         groups = group_of(np.array([e.subtask for e in test]))
         predictions = {e.id: int(p >= state.get(g, 0.5)) for e, p, g in zip(test, probs, groups)}
+        trained = self.trained_subtasks(config)
+        untrained = [e for e in test if e.subtask not in trained]
+        if untrained:  # their condition's LayerNorm shift and prior were never trained: 0, as absent subtasks get
+            predictions.update({e.id: 0 for e in untrained})
+            logger.warning("%d test rows of subtasks the run did not train on (%s) get label 0", len(untrained),
+                           ", ".join(sorted({SUBTASKS[e.subtask].folder for e in untrained})))
         path = Path(config.submission_dir) / f"{name}.csv"
         if test_file is not None:
             header, rows = ["id", "label"], [[e.id, str(predictions[e.id])] for e in test]
@@ -110,15 +118,32 @@ class SohuTask(PairTask):
             return {"submission": str(path), "rows": len(rows), "filled_ids": 0, **implied}
         sample = Path(config.data_dir) / ROOT / "sample_submission.csv"
         present = {e.subtask for e in test}
-        unpredicted = [i for i in read_sample_ids(sample)[1] if i not in predictions and subtask_of_id(i) in present]
+        sample_ids = read_sample_ids(sample)[1]
+        unpredicted = [i for i in sample_ids if i not in predictions and subtask_of_id(i) in present]
         if unpredicted:
             raise SubmissionError(f"{len(unpredicted)} ids of {sample} are missing from the test files of their "
                                   f"subtasks, e.g. {unpredicted[:5]}")
+        untested = sorted({subtask_of_id(i) for i in sample_ids if i not in predictions} & trained)
+        if untested:  # probe Z2: a renamed test file filled a trained subtask's every id with 0, silently
+            folders = ", ".join(SUBTASKS[k].folder for k in untested)
+            raise SubmissionError(f"{sample} lists ids of {folders}, which the run trained on, but "
+                                  f"{Path(config.data_dir) / ROOT}/<subtask>/test_with_id.txt is missing for it: put "
+                                  "the test file there and predict again (predict --run RUN); they would all be 0")
         written = write_id_label_submission(path, predictions, sample, fill_value=0)
         if written["filled"]:
-            logger.warning("subtasks without data: their %d test ids are filled with label 0", len(written["filled"]))
+            logger.warning("subtasks the run did not train on (no train.txt, or left out by --subtasks): their %d "
+                           "test ids are filled with label 0", len(written["filled"]))
         return {"submission": str(path), "rows": validate_submission_file(path, sample),
                 "filled_ids": len(written["filled"]), **implied}
+
+    def trained_subtasks(self, config: SohuConfig) -> set[int]:
+        """The subtask indices with training rows under ``config.data_dir`` (those ``--subtasks`` keeps): the ones
+        the run's model learnt; every subtask where the train files cannot be read (a run folder moved without its
+        data), as before this was checked."""
+        try:
+            return {e.subtask for e in load_split(config.data_dir, "train", config.subtasks or None)[0]}
+        except FileNotFoundError:
+            return {t.index for t in SUBTASKS}
 
     def implied(self, config: SohuConfig, test: list[Example], probs: np.ndarray) -> tuple[np.ndarray, dict[str, int]]:
         """``probs`` with :func:`apply_label_implication` applied, the evidence every labelled row under ``data_dir``.
