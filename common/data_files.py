@@ -73,10 +73,16 @@ def iter_json_objects(path: str | Path, error: type[Exception] = DataFileError) 
     """``("file:line", object)`` for every record of a JSON-lines file (:func:`iter_record_lines`: blank lines only
     at its end; a record without an id is named by its position, which a blank line in between would shift).
 
+    A file that holds one JSON array of objects instead (:func:`starts_json_array`) is read as such
+    (:func:`iter_json_array`), as this function's error message has always offered.
+
     Raises:
         FileNotFoundError: no file.
         error: invalid UTF-8, a blank line before a record, a line that is not JSON, or JSON that is not an object.
     """
+    if Path(path).is_file() and starts_json_array(path):
+        yield from iter_json_array(path, error)
+        return
     for lineno, line in iter_record_lines(path, error):
         where = f"{path}:{lineno}"
         try:

@@ -37,6 +37,13 @@ def test_uer_tsv_and_cmeee_nested():
     assert ex[1].spans == [Span(0, 1, "sym")]
 
 
+def test_a_cmeee_file_with_a_byte_order_mark_reads(tmp_path):
+    """Probe Z2: "not valid JSON (expected '[')" for a file that starts with '[' after a UTF-8 byte-order mark."""
+    path = tmp_path / "c.json"
+    path.write_bytes(b"\xef\xbb\xbf" + (FIX / "cmeee.json").read_bytes())
+    assert read_cmeee(path) == read_cmeee(FIX / "cmeee.json")
+
+
 def _write(tmp_path, name, content):
     path = tmp_path / name
     (path.write_bytes if isinstance(content, bytes) else lambda c: path.write_text(c, encoding="utf-8"))(content)

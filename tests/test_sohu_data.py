@@ -85,3 +85,20 @@ def test_invalid_utf8_names_the_line(tmp_path):
     path.write_bytes(json.dumps(GOOD).encode() + b"\n" + b'{"source": "\xff\xfe"}\n')
     with pytest.raises(DataError, match=rf"{path}:2: invalid UTF-8"):
         read_file(path, SUBTASKS[0], labelled=True)
+
+
+def test_a_file_of_one_json_array_reads_as_its_json_lines(tmp_path):
+    """Probe Z2: a train file written as one JSON array was refused with "expected one object a line, or one JSON
+    array of objects", which offered exactly that file; it reads as the same rows, each at its object's line."""
+    import json
+
+    from competitions.sohu.data import SUBTASKS, read_file
+
+    rows = [{"source": "北京", "target": "顺义", "labelA": "1"}, {"source": "上海", "target": "浦东", "labelA": "0"}]
+    (tmp_path / "lines").mkdir(), (tmp_path / "array").mkdir()
+    lines = tmp_path / "lines" / "train.txt"
+    lines.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    array = tmp_path / "array" / "train.txt"
+    array.write_text("\ufeff[\n" + ",\n".join(json.dumps(r, ensure_ascii=False) for r in rows) + "\n]\n",
+                     encoding="utf-8")
+    assert read_file(array, SUBTASKS[0], labelled=True) == read_file(lines, SUBTASKS[0], labelled=True)

@@ -230,7 +230,7 @@ def read_cmeee(path: str | Path) -> list[NerExample]:
     path = Path(path)
     raw = path.read_bytes()
     try:
-        content = raw.decode("utf-8")
+        content = raw.decode("utf-8").removeprefix("\ufeff")  # a byte-order mark (Windows editors) is no data
     except UnicodeDecodeError as err:
         line = raw.count(b"\n", 0, err.start) + 1
         raise NerDataError(f"{path}:{line}: invalid UTF-8 at byte {err.start}") from None
