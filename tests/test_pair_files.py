@@ -89,6 +89,10 @@ def test_three_formats_read_the_same_pairs(tmp_path):
     ("a.json", "[]\n", {}, r"a.json: no pairs"),
     ("a.csv", "sentence1,sentence2,label\ra,b,1\r", {}, r"a.csv:1: lines end in a lone carriage return"),
     ("a.csv", "sentence1,sentence2,label\n", {}, r"a.csv: no pairs"),
+    # a tab-separated file named .csv: one cell a row (probe Z1: "no column '1'" without a reason)
+    ("a.csv", "q\t你好\t世界\t1\n", {"text_a_column": "1", "text_b_column": "2", "label_column": "3"},
+     r"a.csv:1: one cell holding tabs, expected comma-separated cells: a tab-separated file\? file_format"),
+    ("a.csv", "sentence1\tsentence2\tlabel\na\tb\t1\n", {}, r"a.csv:1: one cell holding tabs"),
     # an unquoted delimiter in a text shifts the later cells: the row is refused, not read shifted
     ("a.csv", "label,s2,s1\n1,你好,世界\n0,键盘手感好,价格便宜,很满意\n",
      {"text_a_column": "s1", "text_b_column": "s2"}, r"a.csv:3: 4 cells, the header has 3 \(a comma inside a text"),
