@@ -331,6 +331,12 @@ def test_predict_and_export_of_an_ensemble_folder_say_what_it_is(tmp_path):
     with pytest.raises(FileNotFoundError, match="is an ensemble's TF-IDF or gbm member: it holds OOF and test "
                                                 "predictions, not a neural model"):
         predict.load_run(get_task("xiaobu"), tmp_path / "member")
+    (tmp_path / "tfidf").mkdir()  # make <task>-baseline's folder: it said "model.pt missing" (probe Z1)
+    (tmp_path / "tfidf" / "config.json").write_text("{}")
+    (tmp_path / "tfidf" / "metrics.json").write_text('{"valid": {}, "args": {}}')
+    with pytest.raises(FileNotFoundError, match=r"tfidf is a TF-IDF reference \(make xiaobu-baseline\): it holds "
+                                                "its predictions, not a neural model"):
+        predict.load_run(get_task("xiaobu"), tmp_path / "tfidf")
 
 
 def test_a_truncated_model_or_config_is_named_in_one_line(tmp_path):

@@ -54,8 +54,8 @@ from common.cv import FOLD_PREDICTIONS, CVConfig, FoldResult, check_pool_digest,
 from common.distillation import saved_teacher_thresholds
 from common.io import atomic_path, print_result, write_json_atomic
 from common.losses import posthoc_arguments
-from common.run import (PREDICTED_FROM, broadcast_from_main, check_run_task, name_after_folder, predicted_from,
-                        process_state, training_state)
+from common.run import (PREDICTED_FROM, broadcast_from_main, check_run_task, folder_kinds, name_after_folder,
+                        predicted_from, process_state, training_state)
 from common.task import Model, Task
 from common.training.inference import inference_loader, prepare_model_for_inference, run_inference
 from common.training.trainer import release_logging
@@ -86,6 +86,9 @@ def load_run(task: Task, run_dir: str | Path) -> tuple[Any, Model]:
         raise FileNotFoundError(f"{run_dir} holds predictions of {source} with another inference setting, not a "
                                 f"model: use {source} itself (predict it with --tta-swap / --posthoc-tau, export it "
                                 "as it is)")
+    if "baseline" in folder_kinds(run_dir) and not (run_dir / "model.pt").exists():  # probe Z1
+        raise FileNotFoundError(f"{run_dir} is a TF-IDF reference (make {task.name}-baseline): it holds its "
+                                "predictions, not a neural model to load or export")
     for name in ("config.json", "model.pt"):
         if not (run_dir / name).exists():
             raise FileNotFoundError(f"{run_dir / name} missing: is {run_dir} a finished {task.name} run?")
