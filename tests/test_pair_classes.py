@@ -381,13 +381,18 @@ def test_the_json_array_submission_reads_back_and_names_the_row_it_refuses():
     from competitions.pair.submission import parse, render, validate
 
     text = render("json", ["s1", "7"], ["2", "0"], "id", "label")
-    assert json.loads(text) == [{"id": "s1", "label": "2"}, {"id": 7, "label": "0"}]
+    assert json.loads(text) == [{"id": "s1", "label": "2"}, {"id": "7", "label": "0"}]  # one type a column
     assert parse("json", text, "id", "label", "f.json") == [(2, "s1", "2"), (3, "7", "0")]
     validate(parse("json", text, "id", "label", "f.json"), ["s1", "7"], ["0", "1", "2"], "f.json")
     assert json.loads(render("json", [], [], "id", "label")) == []
     # an id that was a JSON string in the test file stays one, digits or not (probe N); a CSV's digits are numbers
     assert json.loads(render("json", ["1", "2", "-3"], ["0", "1", "2"], "id", "label", [True, False, False])) == [
         {"id": "1", "label": "0"}, {"id": 2, "label": "1"}, {"id": -3, "label": "2"}]
+    # a CSV's ids are one type: numbers only where all are (probe Z1: "007", 7 and 8 in one file)
+    assert [row["id"] for row in json.loads(render("json", ["007", "7", "8"], ["0", "1", "2"], "id", "label"))] == \
+        ["007", "7", "8"]
+    assert [row["id"] for row in json.loads(render("json", ["0", "7", "-8"], ["0", "1", "2"], "id", "label"))] == \
+        [0, 7, -8]
     with pytest.raises(SubmissionError, match=r"f.json:3: expected \{'id', 'label'\}"):
         parse("json", '[\n  {"id": 1, "label": "0"},\n  {"id": 2}\n]\n', "id", "label", "f.json")
     with pytest.raises(SubmissionError, match=r"f.json:1: expected one JSON array of objects, got dict"):

@@ -194,9 +194,9 @@ def test_submission_formats_round_trip_and_refuse_what_a_contest_would(tmp_path,
     rows = parse(fmt, path.read_text(encoding="utf-8"), "id", "label", str(path))
     assert [value for _, _, value in rows] == labels
     if fmt != "lines":
-        assert [key for _, key, _ in rows] == keys  # "007" stays text, "0" becomes CLUE's number in JSON
-    if fmt == "jsonl":
-        assert json.loads(path.read_text(encoding="utf-8").splitlines()[0]) == {"id": 0, "label": "neg"}
+        assert [key for _, key, _ in rows] == keys  # read back as the text they were
+    if fmt == "jsonl":  # "007" and "a,b" are no numbers: the column is text ("0", not CLUE's 0)
+        assert json.loads(path.read_text(encoding="utf-8").splitlines()[0]) == {"id": "0", "label": "neg"}
     with pytest.raises(SubmissionError, match="4 rows, expected 3"):
         validate(rows, keys[:3], ["neg", "pos"], str(path))
     with pytest.raises(SubmissionError, match="not in"):

@@ -33,7 +33,8 @@ def render(fmt: str, keys: Sequence[str], values: Sequence[str | float], id_colu
     object a line: row i on line i + 2) or lines.
 
     ``values``: labels (str) or probabilities (float, written with 6 decimals), one per key. ``text_ids``: (N,)
-    whether each key was a JSON string in the test file (kept a string; else a key of digits is written a number).
+    whether each key was a JSON string in the test file (kept a string); the other keys are written as numbers
+    when every one of them is an integer without leading zeros, else all as strings (one type a column).
     """
     def text(v: str | float) -> str:
         return v if isinstance(v, str) else f"{v:.6f}"
@@ -42,8 +43,11 @@ def render(fmt: str, keys: Sequence[str], values: Sequence[str | float], id_colu
         return "".join(text(v) + "\n" for v in values)
     if fmt in ("jsonl", "json"):
         strings = list(text_ids) or [False] * len(keys)
-        objects = [json.dumps({id_column: k if s else _json_id(k), value_column: v if isinstance(v, str) else
-                               round(v, 6)}, ensure_ascii=False) for k, v, s in zip(keys, values, strings)]
+        # keys not typed by the test file (a CSV's, a TSV's) are numbers only when every one of them reads as one:
+        # ids "007", "7" and "8" would otherwise mix types in one column, which a scorer joining on ids may not match
+        numbers = all(isinstance(_json_id(k), int) for k, s in zip(keys, strings) if not s)
+        objects = [json.dumps({id_column: k if s or not numbers else _json_id(k), value_column: v if isinstance(v, str)
+                               else round(v, 6)}, ensure_ascii=False) for k, v, s in zip(keys, values, strings)]
         return "".join(o + "\n" for o in objects) if fmt == "jsonl" else \
             "[\n" + ",\n".join("  " + o for o in objects) + ("\n" if objects else "") + "]\n"
     out = io.StringIO()
