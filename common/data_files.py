@@ -7,6 +7,7 @@ file, the 1-based line number and what was expected.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -33,7 +34,7 @@ def iter_lines(path: str | Path, error: type[Exception] = DataFileError) -> Iter
                             f"({raw[max(err.start - 4, 0):err.start + 4]!r})") from None
             if lineno == 1:
                 line = line.removeprefix("\ufeff")  # a UTF-8 byte-order mark (Windows editors) is no data
-                if not raw.endswith(b"\n") and "\r" in line.rstrip("\r"):
+                if len(re.findall("\r(?!\n)", line)) >= 2:  # lone CRs: 2+ lines glued (a quoted text may hold one)
                     raise error(f"{path}:1: lines end in a lone carriage return (\\r); expected \\n or \\r\\n line "
                                 "ends: convert the file (e.g. tr '\\r' '\\n')")
             yield lineno, line.rstrip("\r\n")

@@ -127,6 +127,8 @@ def check_init_split(run: str | Path, valid_ids: np.ndarray, valid_digest: str) 
     Raises:
         ValueError: no ``probabilities.npz`` beside the weights, or other validation rows (one line).
     """
+    if not len(valid_ids):  # a student of every row (--valid-fraction 0, no dev file) validates on nothing
+        return
     folder = Path(run) if Path(run).is_dir() else Path(run).parent
     path = folder / "probabilities.npz"
     if not path.is_file():

@@ -322,7 +322,8 @@ def check_rerun_config(config: Any, run_dir: Path) -> None:
     from common.cv import FOLD_PREDICTIONS, parse_only_folds
 
     # an unfinished fold this invocation runs resumes from its checkpoint (another machine's folds are its own)
-    for k in parse_only_folds(getattr(config, "only_folds", ""), getattr(config, "folds", 0)):
+    folds = parse_only_folds(getattr(config, "only_folds", ""), getattr(config, "folds", 0))
+    for k in folds:
         checkpoint = Path(run_dir) / f"fold{k}" / "checkpoint"
         if checkpoint.is_dir() and not (checkpoint.parent / FOLD_PREDICTIONS).is_file():
             check_checkpoint_processes(checkpoint)
@@ -332,25 +333,27 @@ def check_rerun_config(config: Any, run_dir: Path) -> None:
     except (OSError, ValueError, AttributeError):
         moved = set()
     free = RERUN_FREE | moved
+    trains = not all((Path(run_dir) / f"fold{k}" / FOLD_PREDICTIONS).is_file() for k in folds)  # else it assembles
     starts, saved = recorded_starts(run_dir), json.loads(path.read_text(encoding="utf-8"))
     then = effective_batch(saved.get("batch_size"), saved.get("grad_accum_steps", 1),
                            starts[-1].get("processes") if starts else None)  # config.json is the last start's
     now = effective_batch(getattr(config, "batch_size", None), getattr(config, "grad_accum_steps", 1),
                           process_state().num_processes)
-    if then and now and then != now:  # n processes at batch b train as 1 at n*b; another product, other fold models
+    if trains and then and now and then != now:  # n processes at batch b train as 1 at n*b; another: other models
         raise ValueError(f"{path}: this k-fold run's folds trained on {then} examples per optimizer step "
                          f"({starts[-1]['processes']} process(es) x --batch-size {saved['batch_size']} x "
                          f"--grad-accum-steps {saved.get('grad_accum_steps', 1)}), this run's would be {now} "
                          f"({process_state().num_processes} x {config.batch_size} x {config.grad_accum_steps}): "
-                         "set --batch-size so that the products match, or start another --run-name")
-    if then and now:  # the same product: --batch-size may follow the process count (another machine's folds)
-        free = free | {"batch_size", "grad_accum_steps"}
+                         "set --batch-size (and --grad-accum-steps) so that the products match, or start another "
+                         "--run-name")
+    if not trains or (then and now):  # the same product (or nothing to train): --batch-size may follow the
+        free = free | {"batch_size", "grad_accum_steps"}  # process count (another machine's folds)
     changed = changed_options(config, path, free)
     if changed:
         raise ValueError(f"{path}: this k-fold run was started with other options ({'; '.join(changed)}); rerun "
                          "it with the same options to finish it, or start another --run-name (make: CV_RUN=<name>)")
     started = starts[0].get("model_weights") if starts else None
-    if started and model_weights(config) != started:
+    if trains and started and model_weights(config) != started:
         raise ValueError(f"{path}: --model {config.model} holds other weights than when this k-fold run started "
                          "(it was rebuilt since): its finished folds were trained from another start; rebuild it "
                          "as it was, or start another --run-name (make: CV_RUN=<name>)")

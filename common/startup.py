@@ -23,11 +23,21 @@ def _interrupted(signum: int, frame: object) -> None:
     raise SystemExit(130)  # no traceback; finally blocks and atexit still run
 
 
+def started_command() -> bool:
+    """Whether this process is ``python -m common...`` or ``-m competitions...`` still locating its module
+    (``sys.argv[0]`` is ``"-m"`` until the module is found): a command whose ``main`` runs under ``run_cli``. Not a
+    library import, a notebook, a test run or ``-m bench...`` (its modules do not hand the handler back)."""
+    if sys.argv[:1] != ["-m"]:
+        return False
+    argv = list(getattr(sys, "orig_argv", []))
+    module = argv[argv.index("-m") + 1] if "-m" in argv[:-1] else ""
+    return module.split(".")[0] in ("common", "competitions")
+
+
 def quiet_interrupt_while_starting() -> None:
-    """Install the one-line SIGINT handler, only where this package is imported to run one of its modules with
-    ``-m`` (``sys.argv[0]`` is ``"-m"`` until the module is found; never in a library import, a notebook or a
-    test run) and where SIGINT has Python's own handler (a background job's ignored SIGINT stays ignored)."""
-    if sys.argv[:1] != ["-m"] or signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
+    """Install the one-line SIGINT handler where :func:`started_command` and SIGINT has Python's own handler (a
+    background job's ignored SIGINT stays ignored)."""
+    if not started_command() or signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
         return
     try:
         signal.signal(signal.SIGINT, _interrupted)

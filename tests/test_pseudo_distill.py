@@ -315,6 +315,13 @@ def test_a_student_of_a_smaller_limit_than_its_teacher_checks_the_teachers_rows(
     with pytest.raises(ValueError, match=r"folds.json: made on other labelled rows than .*edited holds now"):
         train.main(student + ["--data-dir", str(edited), "--run-dir", str(tmp_path / "s1")])
     assert not (tmp_path / "s1").exists()
+    # a row the teacher read deleted since: the check was skipped and later rows took others' targets (probe AA)
+    del lines[4]
+    (edited / "train.txt").write_text("".join(lines), encoding="utf-8")
+    with pytest.raises(ValueError, match=r"round1: its pool holds 1 rows the data files no longer hold \(e.g. "
+                                         r"'train:60'\): a file edited since the teacher ran"):
+        train.main(args + ["--distill-from", str(root / "round1"), "--limit", "20", "--data-dir", str(edited),
+                           "--run-dir", str(tmp_path / "s1")])
     assert train.main(student + ["--run-dir", str(tmp_path / "s2")])["train_examples"] == 20  # the files as read
 
 
@@ -368,6 +375,7 @@ def test_a_single_init_run_validated_on_other_content_is_refused(tmp_path):
     np.savez(tmp_path / "probabilities.npz", valid_keys=ids, valid_digest=np.array("abc"))
     check_init_split(tmp_path, ids, "abc")
     check_init_split(tmp_path / "model.pt", ids, "abc")  # the weights file itself: its folder's record
+    check_init_split(tmp_path, np.array([], dtype=str), "")  # a student of every row validates on nothing
     with pytest.raises(ValueError, match="its validation rows have the student's ids but other content"):
         check_init_split(tmp_path, ids, "abd")
     np.savez(tmp_path / "probabilities.npz", valid_keys=ids)

@@ -231,6 +231,21 @@ def test_ctrl_c_while_a_command_imports_is_one_line_exit_130(tmp_path):
     assert out.stdout.strip() == "True", out.stderr
 
 
+@pytest.mark.parametrize("argv, orig, installs", [
+    (["-m"], ["python", "-m", "common.commands.train", "--task", "x"], True),
+    (["-m"], ["python", "-u", "-m", "competitions.ner.train"], True),  # as accelerate launch starts a process
+    (["-m"], ["python", "-m", "bench.student_holdout"], False),  # no run_cli would give the handler back (probe AA)
+    (["-m"], ["python", "-m", "pytest"], False),
+    (["train.py"], ["python", "train.py"], False),
+])
+def test_the_startup_handler_is_for_commands_only(monkeypatch, argv, orig, installs):
+    from common.startup import started_command
+
+    monkeypatch.setattr(sys, "argv", argv)
+    monkeypatch.setattr(sys, "orig_argv", orig)
+    assert started_command() is installs
+
+
 def test_ctrl_c_during_training_is_one_line_exit_130_and_the_run_resumes(tmp_path):
     """SIGINT once the first checkpoint exists: no traceback, the shell's code 130, and the
     folder is a run ``--resume true`` accepts (its checkpoint is whole)."""
@@ -440,7 +455,7 @@ def test_a_kfold_rerun_keeps_the_effective_batch_and_the_start_of_its_finished_f
 
     from common.commands.args import compound_config
     from common.config import save_config_json
-    from common.cv import CVConfig
+    from common.cv import FOLD_PREDICTIONS, CVConfig
     from common.run import check_rerun_config, model_weights
     from competitions.xiaobu.config import XiaobuConfig
 
@@ -468,6 +483,12 @@ def test_a_kfold_rerun_keeps_the_effective_batch_and_the_start_of_its_finished_f
     (model / "model.safetensors").write_bytes(b"weights 2")
     with pytest.raises(ValueError, match=r"--model .*encoder holds other weights than when this k-fold run started"):
         check_rerun_config(config, run)
+    # every fold trained: a rerun only assembles them, at any process count and batch (probe AA: it was refused)
+    for k in (0, 1):
+        (run / f"fold{k}").mkdir()
+        (run / f"fold{k}" / FOLD_PREDICTIONS).write_bytes(b"")
+    config.batch_size, config.grad_accum_steps = 8, 1
+    check_rerun_config(config, run)
 
 
 def test_an_error_line_of_another_process_waits_and_names_it(monkeypatch, capsys):

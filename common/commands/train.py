@@ -83,7 +83,7 @@ def _fit(task: Task, config: Any, run_dir: Path, train: list, valid: list, data:
         try:
             load_model_weights(model.module, path)
         except RuntimeError as err:  # other heads or encoder sizes (a size mismatch is torch's RuntimeError too)
-            reason = " ".join(line.strip() for line in str(err).splitlines() if line.strip())[:300]
+            reason = " ".join(line.strip() for line in str(err).splitlines() if line.strip())[:800]
             raise ValueError(f"--init-from {config.init_from}: its weights are not this model's ({reason}); give the "
                              "student that run's --model and head options") from None
         model.origin = f"{model.origin}, then {path}" if model.origin else str(path)
@@ -241,10 +241,14 @@ def student_targets(task: Task, config: Any, data: Splits) -> tuple[SoftTargets,
         whole = dataclasses.replace(config, limit=0)  # --limit: the teacher read more rows (or another --limit)
         pool = task.cv_pool(whole, task.load_data(whole))
     position = {str(key): i for i, key in enumerate(task.ids(pool))}
-    if all(key in position for key in teacher.ids):  # the teacher's rows as the files hold them now, in its order:
-        # their texts and labels are checked too (a student of a smaller --limit read an edited row unchecked)
-        check_pool_digest(teacher.run_dir, task.examples_digest([pool[position[key]] for key in teacher.ids]),
-                          config.data_dir)
+    gone = [key for key in teacher.ids.tolist() if key not in position]
+    if gone:  # probe AA: a row deleted from a file skipped the check below, and later rows took others' targets
+        raise ValueError(f"{teacher.run_dir}: its pool holds {len(gone)} rows the data files no longer hold (e.g. "
+                         f"{gone[0]!r}): a file edited since the teacher ran (restore it, or run the teacher again)")
+    # the teacher's rows as the files hold them now, in its order: their texts and labels are checked too (a
+    # student of a smaller --limit read an edited row unchecked)
+    check_pool_digest(teacher.run_dir, task.examples_digest([pool[position[key]] for key in teacher.ids]),
+                      config.data_dir)
     rows = transfer_rows(len(data.test), config.distill_test_fraction, config.seed)
     return SoftTargets(teacher.oof_of(task.ids(data.train), task.labels(data.train)), [data.test[i] for i in rows],
                        teacher.test[rows]), teacher
