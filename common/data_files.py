@@ -7,9 +7,12 @@ file, the 1-based line number and what was expected.
 from __future__ import annotations
 
 import json
+import logging
 import re
 from pathlib import Path
 from typing import Any, Iterator
+
+logger = logging.getLogger("common.data_files")
 
 
 class DataFileError(ValueError):
@@ -168,10 +171,16 @@ def count_lines(path: str | Path, trailing_blank: bool = True) -> int:
 
 
 def read_corpus_lines(corpus_dir: str | Path) -> list[str]:
-    """Non-empty lines of every ``*.txt`` under ``corpus_dir`` (recursively, sorted)."""
+    """Non-empty lines of every ``*.txt`` under ``corpus_dir`` (recursively, sorted); a missing folder gives none
+    and other files are left, each with a warning (a mistyped --corpus-dir went on without the corpus, unsaid)."""
     root = Path(corpus_dir)
     if not root.is_dir():
+        logger.warning("%s: no such folder: pretraining goes on without a general corpus", root)
         return []
+    others = sorted(p for p in root.rglob("*") if p.is_file() and p.suffix not in (".txt", ".md")  # notes: not text
+                    and not p.name.startswith("."))
+    if others:
+        logger.warning("%s: %d files not named *.txt are not read (first: %s)", root, len(others), others[0])
     lines = []
     for path in sorted(root.rglob("*.txt")):  # invalid UTF-8 -> DataFileError naming file:line
         lines.extend(line.strip() for _, line in iter_lines(path) if line.strip())

@@ -15,6 +15,7 @@ import collections
 import json
 import logging
 import re
+import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable
@@ -149,15 +150,28 @@ def missing_local_path(model: str) -> str:
     return ""
 
 
-def build_char_vocab(texts: Iterable[str], path: str | Path, min_freq: int = 2) -> Path:
-    """Write a BERT ``vocab.txt`` of the characters seen ``min_freq`` times or more.
+def _stands_alone(ch: str) -> bool:
+    """Whether BERT's basic tokenizer makes ``ch`` a token of its own: a CJK ideograph or punctuation (ASCII symbols
+    included, as BERT counts them); letters, digits and other symbols join into words, which WordPiece spells."""
+    cp = ord(ch)
+    cjk = (0x4E00 <= cp <= 0x9FFF or 0x3400 <= cp <= 0x4DBF or 0x20000 <= cp <= 0x2FA1F or 0xF900 <= cp <= 0xFAFF
+           or 0x2F800 <= cp <= 0x2FA1F)
+    ascii_symbol = 33 <= cp <= 47 or 58 <= cp <= 64 or 91 <= cp <= 96 or 123 <= cp <= 126
+    return cjk or ascii_symbol or unicodedata.category(ch).startswith("P")
 
-    Order: the special tokens, then characters by falling frequency (ties by code
-    point, so the file is the same for the same text). Returns the written path.
+
+def build_char_vocab(texts: Iterable[str], path: str | Path, min_freq: int = 2) -> Path:
+    """Write a BERT ``vocab.txt`` of the characters seen ``min_freq`` times or more (lower-cased, as the tokenizer
+    reads them), with a ``##`` piece of each one that joins into words (letters, digits: ``iPhone12`` is spelt
+    ``i ##p ##h ... ##2``; without them every such word was [UNK], probe AB).
+
+    Order: the special tokens, then characters by falling frequency (ties by code point, so the file is the same
+    for the same text), then their ``##`` pieces in that order. Returns the written path.
     """
-    counts = collections.Counter(ch for text in texts for ch in text if not ch.isspace())
+    counts = collections.Counter(ch for text in texts for ch in text.lower() if not ch.isspace())
     chars = sorted((c for c, n in counts.items() if n >= min_freq), key=lambda c: (-counts[c], c))
-    return write_text_once(path, "\n".join(SPECIAL_TOKENS + chars) + "\n")  # main process; all wait for it
+    pieces = [f"##{c}" for c in chars if not _stands_alone(c)]
+    return write_text_once(path, "\n".join(SPECIAL_TOKENS + chars + pieces) + "\n")  # main process; all wait
 
 
 def pruned_vocab_tokenizer(tokenizer: PreTrainedTokenizerBase, texts: Iterable[str],

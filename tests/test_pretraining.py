@@ -2,6 +2,7 @@
 dispatch (a task's own pretraining module; a task without text pairs refused)."""
 
 import random
+import re
 from pathlib import Path
 
 import numpy as np
@@ -296,6 +297,26 @@ def test_a_pretraining_resumed_on_edited_text_is_refused_in_one_line(tmp_path):
         pretrain.main(flags)
 
 
+def test_a_pretraining_on_text_its_vocabulary_cannot_spell_warns(tmp_path, caplog):
+    """Probe AB: continuing a pruned MLM folder (42 tokens) on another contest's text trained on 17 [UNK] of 18
+    characters without a word; the share of [UNK] tokens is now said when above 5%."""
+    from common.commands import pretrain
+    from tests.test_distributed import AFQMC, tiny_afqmc_tree
+
+    if not AFQMC.is_dir():
+        pytest.skip(f"real AFQMC data not linked at {AFQMC}")
+    data = tiny_afqmc_tree(tmp_path / "data")
+    vocab = tmp_path / "vocab"
+    vocab.mkdir()
+    (vocab / "vocab.txt").write_text("[PAD]\n[UNK]\n[CLS]\n[SEP]\n[MASK]\n花\n呗\n", encoding="utf-8")
+    flags = ["--task", "afqmc", "--data-dir", str(data), "--hidden-size", "32", "--num-layers", "1", "--num-heads",
+             "2", "--intermediate-size", "64", "--batch-size", "16", "--epochs", "1", "--report-to", "none",
+             "--vocab", str(vocab), "--output-dir", str(tmp_path / "out"), "--run-dir", str(tmp_path / "run")]
+    with caplog.at_level("WARNING", logger="common.pretrain"):
+        pretrain.main(flags)
+    assert re.search(r"\d+\.\d% of the text's tokens are \[UNK\] under .*vocab's vocabulary", caplog.text)
+
+
 def test_an_id_pretraining_resumed_on_edited_text_is_refused_in_one_line(tmp_path):
     """Xiaobu's id pretraining (its own command) did not record its text: resumed after a file gained a row, it went
     on from an encoder of other text, or crashed in a size mismatch where the row added an id."""
@@ -316,3 +337,37 @@ def test_an_id_pretraining_resumed_on_edited_text_is_refused_in_one_line(tmp_pat
     with pytest.raises(ValueError, match=rf"--resume: .*run was pretrained on other text \({first['pairs']} pairs, "
                                          rf"now {first['pairs'] + 1}: a data file edited since\)"):
         pretrain.main(flags)
+
+
+def test_a_character_vocab_spells_latin_words_and_numbers(tmp_path):
+    """Probe AB: the vocabulary built where --vocab is missing held single characters only, so WordPiece read every
+    word of 2+ letters or digits as [UNK] ("iPhone12", "2021年" -> [UNK] 年), and it kept 'H', which the
+    lower-casing tokenizer never asks for."""
+    from common.encoder import _wordpiece_tokenizer, build_char_vocab
+
+    text = "今天 iPhone12 2021年 Hello ABC，好。"
+    path = build_char_vocab([text], tmp_path / "vocab.txt", min_freq=1)
+    tokens = path.read_text(encoding="utf-8").split("\n")
+    assert "H" not in tokens and "h" in tokens and "##h" in tokens and "##年" not in tokens and "##，" not in tokens
+    tokenizer = _wordpiece_tokenizer(path)
+    pieces = tokenizer.tokenize(text)
+    assert "[UNK]" not in pieces and "".join(p.removeprefix("##") for p in pieces) == \
+        "".join(text.lower().split())
+    assert pieces[:4] == ["今", "天", "i", "##p"]
+
+
+def test_a_general_corpus_folder_missing_or_holding_other_files_is_said(tmp_path, caplog):
+    """Probe AB: a mistyped --corpus-dir (and make's $(DATA)/corpus under another DATA) pretrained without the corpus,
+    and *.TXT / *.text files were left out, both unsaid; notes (*.md) are no text and pass quietly."""
+    from common.data_files import read_corpus_lines
+
+    (tmp_path / "c" / "sub").mkdir(parents=True)
+    (tmp_path / "c" / "a.txt").write_text("第一行\n\n第二行\n", encoding="utf-8")
+    (tmp_path / "c" / "sub" / "b.TXT").write_text("第三行\n", encoding="utf-8")
+    (tmp_path / "c" / "SOURCE.md").write_text("where it came from\n", encoding="utf-8")
+    with caplog.at_level("WARNING", logger="common.data_files"):
+        assert read_corpus_lines(tmp_path / "c") == ["第一行", "第二行"]
+        assert read_corpus_lines(tmp_path / "typo") == []
+    assert "1 files not named *.txt are not read (first: " in caplog.text and "b.TXT" in caplog.text
+    assert "typo: no such folder: pretraining goes on without a general corpus" in caplog.text
+    assert "SOURCE.md" not in caplog.text

@@ -27,6 +27,7 @@ import dataclasses
 import hashlib
 import importlib
 import json
+import logging
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -55,6 +56,8 @@ class PairMLMConfig(MLMPretrainConfig):
     # MLM softmax, which dominates a small model's step)
     prune_vocab: bool = True
 
+
+logger = logging.getLogger("common.pretrain")
 
 # Training-length and optimiser defaults of pretraining (a task's config has its fine-tuning ones): Sohu's MLM
 # settings (competitions/sohu/pretrain_mlm.py), with which its fine-tuned encoder gained 5 of 5 folds.
@@ -98,13 +101,21 @@ def pretrain_pairs(config: Any, pairs: Sequence[tuple[str, str]], run_dir: Path,
     texts = [t for p in pairs for t in p]
     tokenizer = load_tokenizer(config, texts=texts, build_dir=run_dir / "vocab")
     if not config.model and config.prune_vocab:
-        tokenizer = pruned_vocab_tokenizer(tokenizer, texts, run_dir / "vocab" / "vocab.txt")
+        # its own folder: a character vocab built above is in vocab/, and under a launch the other processes wait
+        # for that file to hold what they built (rewritten there, they waited 10 minutes: probe AB)
+        tokenizer = pruned_vocab_tokenizer(tokenizer, texts, run_dir / "vocab-pruned" / "vocab.txt")
     if config.model:
         model = BertForMaskedLM.from_pretrained(model_folders(config.model)[0], config=pretrained_config(config))
     else:
         model = BertForMaskedLM(small_bert_config(config, len(tokenizer)))
     first = tokenizer([a for a, _ in pairs], add_special_tokens=False)["input_ids"]
     second = tokenizer([b for _, b in pairs], add_special_tokens=False)["input_ids"]
+    tokens = sum(len(ids) for ids in first + second)
+    unknown = sum(ids.count(tokenizer.unk_token_id) for ids in first + second)
+    if tokens and unknown / tokens > 0.05 and process_state().is_main_process:  # another text's vocabulary
+        logger.warning("%.1f%% of the text's tokens are [UNK] under %s's vocabulary: the MLM learns little of them "
+                       "(a --model pretrained on other text, or a --vocab of other characters)", 100 * unknown / tokens,
+                       config.model or config.vocab)
     dataset = MLMPairDataset(list(zip(first, second)), tokenizer.cls_token_id, tokenizer.sep_token_id,
                              max_length=config.max_length, swap_prob=config.swap_prob, seed=config.seed)
 
