@@ -15,6 +15,15 @@ from typing import Any, Iterator
 logger = logging.getLogger("common.data_files")
 
 
+def _gbk_hint(raw: bytes) -> str:
+    """A hint for a line that is not UTF-8 but reads as GBK (a Windows export of Chinese text), else ""."""
+    try:
+        raw.decode("gbk")
+    except UnicodeDecodeError:
+        return ""
+    return "; it reads as GBK: convert the file to UTF-8 (iconv -f gbk -t utf-8)"
+
+
 class DataFileError(ValueError):
     """A malformed data file; the message names ``file:line`` and the problem."""
 
@@ -34,7 +43,7 @@ def iter_lines(path: str | Path, error: type[Exception] = DataFileError) -> Iter
                 line = raw.decode("utf-8")
             except UnicodeDecodeError as err:
                 raise error(f"{path}:{lineno}: invalid UTF-8 at byte {err.start} of the line "
-                            f"({raw[max(err.start - 4, 0):err.start + 4]!r})") from None
+                            f"({raw[max(err.start - 4, 0):err.start + 4]!r}){_gbk_hint(raw)}") from None
             if lineno == 1:
                 line = line.removeprefix("\ufeff")  # a UTF-8 byte-order mark (Windows editors) is no data
                 if len(re.findall("\r(?!\n)", line)) >= 2:  # lone CRs: 2+ lines glued (a quoted text may hold one)

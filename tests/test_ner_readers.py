@@ -71,6 +71,11 @@ def test_invalid_utf8_names_file_and_line(tmp_path):
     path = _write(tmp_path, "x.json", b'[{"text": "ok"},\n{"text": "\xc3"}]')
     with pytest.raises(NerDataError, match=rf"{path}:2: invalid UTF-8"):
         read_cmeee(path)
+    # a Windows export of Chinese text (GBK) is named as such (probe AB)
+    path = _write(tmp_path, "gbk.bio", "在 O\n".encode() + "北 B-LOC\n".encode("gbk"))
+    with pytest.raises(NerDataError, match=r"gbk.bio:2: invalid UTF-8 .*; it reads as GBK: convert the file to "
+                                           r"UTF-8 \(iconv -f gbk -t utf-8\)"):
+        read_tagged(path, "bio")
 
 
 @pytest.mark.parametrize("scheme, lines, bad_line", [
