@@ -505,6 +505,11 @@ def test_an_error_line_of_another_process_waits_and_names_it(monkeypatch, capsys
         assert exit_.value.code == 2 and capsys.readouterr().err == expected + "\n"
     assert waited == [args.OTHER_PROCESS_GRACE]
     monkeypatch.setenv("RANK", "1")  # Ctrl-C reached every process: rank 0 says it, the others exit at once
+
+    def exit_now(code):  # os._exit would end pytest too
+        raise SystemExit(code)
+
+    monkeypatch.setattr(args.os, "_exit", exit_now)
     with pytest.raises(SystemExit) as exit_:
         args.exit_with(args.INTERRUPTED, 130)
     assert exit_.value.code == 130 and capsys.readouterr().err == "" and waited == [args.OTHER_PROCESS_GRACE]
