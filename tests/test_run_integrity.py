@@ -227,7 +227,8 @@ def test_ctrl_c_while_a_command_imports_is_one_line_exit_130(tmp_path):
     assert "Traceback" not in err and not run.exists()
     out = subprocess.run([sys.executable, "-c", "import signal, common, competitions; "
                           "print(signal.getsignal(signal.SIGINT) is signal.default_int_handler)"],
-                         cwd=ROOT, capture_output=True, text=True, timeout=60)
+                         cwd=ROOT, capture_output=True, text=True, timeout=60,
+                         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # (nohup: ignored)
     assert out.stdout.strip() == "True", out.stderr
 
 

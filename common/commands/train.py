@@ -242,13 +242,21 @@ def student_targets(task: Task, config: Any, data: Splits) -> tuple[SoftTargets,
         pool = task.cv_pool(whole, task.load_data(whole))
     position = {str(key): i for i, key in enumerate(task.ids(pool))}
     gone = [key for key in teacher.ids.tolist() if key not in position]
-    if gone:  # probe AA: a row deleted from a file skipped the check below, and later rows took others' targets
-        raise ValueError(f"{teacher.run_dir}: its pool holds {len(gone)} rows the data files no longer hold (e.g. "
-                         f"{gone[0]!r}): a file edited since the teacher ran (restore it, or run the teacher again)")
-    # the teacher's rows as the files hold them now, in its order: their texts and labels are checked too (a
-    # student of a smaller --limit read an edited row unchecked)
-    check_pool_digest(teacher.run_dir, task.examples_digest([pool[position[key]] for key in teacher.ids]),
-                      config.data_dir)
+
+    def file_of(key: str) -> str:  # ids count rows within a file: "train:41", Sohu's "train:0:41"
+        return key.rsplit(":", 1)[0]
+
+    read = {file_of(key) for key in position}
+    shortened = [key for key in gone if file_of(key) in read]
+    if shortened:  # probe AA: a row deleted from a file skipped the check below, and later rows took others' targets
+        raise ValueError(f"{teacher.run_dir}: its pool holds {len(shortened)} rows the data files no longer hold "
+                         f"(e.g. {shortened[0]!r}): a file edited since the teacher ran (restore it, or run the "
+                         "teacher again)")
+    if not gone:  # the teacher's rows as the files hold them now, in its order: their texts and labels are checked
+        # too (a student of a smaller --limit read an edited row unchecked); a student of fewer files (another dev
+        # file, fewer Sohu subtasks) takes the soft targets of the rows it has
+        check_pool_digest(teacher.run_dir, task.examples_digest([pool[position[key]] for key in teacher.ids]),
+                          config.data_dir)
     rows = transfer_rows(len(data.test), config.distill_test_fraction, config.seed)
     return SoftTargets(teacher.oof_of(task.ids(data.train), task.labels(data.train)), [data.test[i] for i in rows],
                        teacher.test[rows]), teacher

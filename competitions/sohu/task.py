@@ -103,7 +103,7 @@ class SohuTask(PairTask):
         groups = group_of(np.array([e.subtask for e in test]))
         predictions = {e.id: int(p >= state.get(g, 0.5)) for e, p, g in zip(test, probs, groups)}
         trained = self.trained_subtasks(config)
-        untrained = [e for e in test if e.subtask not in trained]
+        untrained = [e for e in test if trained is not None and e.subtask not in trained]
         if untrained:  # their condition's LayerNorm shift and prior were never trained: 0, as absent subtasks get
             predictions.update({e.id: 0 for e in untrained})
             logger.warning("%d test rows of subtasks the run did not train on (%s) get label 0", len(untrained),
@@ -123,7 +123,7 @@ class SohuTask(PairTask):
         if unpredicted:
             raise SubmissionError(f"{len(unpredicted)} ids of {sample} are missing from the test files of their "
                                   f"subtasks, e.g. {unpredicted[:5]}")
-        untested = sorted({subtask_of_id(i) for i in sample_ids if i not in predictions} & trained)
+        untested = sorted({subtask_of_id(i) for i in sample_ids if i not in predictions} & (trained or set()))
         if untested:  # probe Z2: a renamed test file filled a trained subtask's every id with 0, silently
             folders = ", ".join(SUBTASKS[k].folder for k in untested)
             raise SubmissionError(f"{sample} lists ids of {folders}, which the run trained on, but "
@@ -136,14 +136,14 @@ class SohuTask(PairTask):
         return {"submission": str(path), "rows": validate_submission_file(path, sample),
                 "filled_ids": len(written["filled"]), **implied}
 
-    def trained_subtasks(self, config: SohuConfig) -> set[int]:
+    def trained_subtasks(self, config: SohuConfig) -> set[int] | None:
         """The subtask indices with training rows under ``config.data_dir`` (those ``--subtasks`` keeps): the ones
-        the run's model learnt; every subtask where the train files cannot be read (a run folder moved without its
-        data), as before this was checked."""
+        the run's model learnt; None where no train file can be read (a run folder moved without its data: not
+        known, so nothing is decided by it, as before this was checked)."""
         try:
             return {e.subtask for e in load_split(config.data_dir, "train", config.subtasks or None)[0]}
         except FileNotFoundError:
-            return {t.index for t in SUBTASKS}
+            return None
 
     def implied(self, config: SohuConfig, test: list[Example], probs: np.ndarray) -> tuple[np.ndarray, dict[str, int]]:
         """``probs`` with :func:`apply_label_implication` applied, the evidence every labelled row under ``data_dir``.
