@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-from common.data_files import DataFileError, iter_json_array, iter_json_objects, iter_lines, starts_json_array
+from common.data_files import DataFileError, iter_json_objects, iter_lines
 from competitions.pair.config import PairFiles, same_label
 
 logger = logging.getLogger(__name__)
@@ -151,7 +151,7 @@ def _rows(path: Path, fmt: str, columns: list[str], skip_header: bool = False,
     file), a skipped row that is not of column-name-like words; in a labelled file such a row is named in a warning.
     """
     if fmt == "jsonl":  # JSON lines, or one JSON array of objects (CBLUE's files)
-        for where, obj in (iter_json_array if starts_json_array(path) else iter_json_objects)(path):
+        for where, obj in iter_json_objects(path):
             yield where, {c: obj[c] for c in columns if c in obj}
         return
     lines = (line for _, line in iter_lines(path))

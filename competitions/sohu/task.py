@@ -86,7 +86,7 @@ class SohuTask(PairTask):
         """``id,label`` rows; a group without tuned threshold (not trained) falls back to 0.5.
 
         Official test set: the sample's ids, in its order; only ids of subtasks the run did not train on
-        (:meth:`trained_subtasks`) are filled with 0. ``test_file``: that file's ids, in its order. Test rows of a
+        (no training rows under ``data_dir``) are filled with 0. ``test_file``: that file's ids, in its order. Test rows of a
         subtask the run did not train on get 0 on both (its condition was never learnt), with a warning.
 
         With ``label_implication`` (the default), rows whose twin in the other group is labelled
@@ -96,13 +96,16 @@ class SohuTask(PairTask):
             SubmissionError: an official id of a present subtask without a prediction, or of a trained subtask
                 whose test file is missing (it would be filled with 0).
         """
+        labelled = self.labelled_rows(config)
         implied = {}
         if config.label_implication:
-            probs, counts = self.implied(config, test, probs)
+            probs, counts = self.implied(test, probs, [e for rows in labelled.values() for e in rows or []])
             implied = {"label_implication": counts}
         groups = group_of(np.array([e.subtask for e in test]))
         predictions = {e.id: int(p >= state.get(g, 0.5)) for e, p, g in zip(test, probs, groups)}
-        trained = self.trained_subtasks(config)
+        # the subtasks the run's model learnt: those with training rows; unknown where no train file can be read
+        # (a run folder moved without its data), and then nothing is decided by them, as before this was checked
+        trained = None if labelled["train"] is None else {e.subtask for e in labelled["train"]}
         untrained = [e for e in test if trained is not None and e.subtask not in trained]
         if untrained:  # their condition's LayerNorm shift and prior were never trained: 0, as absent subtasks get
             predictions.update({e.id: 0 for e in untrained})
@@ -136,28 +139,23 @@ class SohuTask(PairTask):
         return {"submission": str(path), "rows": validate_submission_file(path, sample),
                 "filled_ids": len(written["filled"]), **implied}
 
-    def trained_subtasks(self, config: SohuConfig) -> set[int] | None:
-        """The subtask indices with training rows under ``config.data_dir`` (those ``--subtasks`` keeps): the ones
-        the run's model learnt; None where no train file can be read (a run folder moved without its data: not
-        known, so nothing is decided by it, as before this was checked)."""
-        try:
-            return {e.subtask for e in load_split(config.data_dir, "train", config.subtasks or None)[0]}
-        except FileNotFoundError:
-            return None
-
-    def implied(self, config: SohuConfig, test: list[Example], probs: np.ndarray) -> tuple[np.ndarray, dict[str, int]]:
-        """``probs`` with :func:`apply_label_implication` applied, the evidence every labelled row under ``data_dir``.
-
-        The train and valid files of the subtasks in use are read whole (``--limit`` does not cut the
-        evidence); a split absent from ``data_dir`` gives none. Returns a new (N,) array and the
-        counts of rows set (``{"A": set to 1, "B": set to 0}``, also in the submission's result).
-        """
-        evidence = []
+    def labelled_rows(self, config: SohuConfig) -> dict[str, list[Example] | None]:
+        """``{"train": rows, "valid": rows}``: every labelled row under ``config.data_dir`` of the subtasks in use,
+        read whole (``--limit`` does not cut them), read once for a submission; None for a split absent there."""
+        rows: dict[str, list[Example] | None] = {}
         for split in ("train", "valid"):
             try:
-                evidence += load_split(config.data_dir, split, config.subtasks or None)[0]
+                rows[split] = load_split(config.data_dir, split, config.subtasks or None)[0]
             except FileNotFoundError:
-                pass
+                rows[split] = None
+        return rows
+
+    def implied(self, test: list[Example], probs: np.ndarray,
+                evidence: list[Example]) -> tuple[np.ndarray, dict[str, int]]:
+        """``probs`` (N,) with :func:`apply_label_implication` applied, the evidence every labelled row under
+        ``data_dir`` (:meth:`labelled_rows`). Returns a new (N,) array and the counts of rows set
+        (``{"A": set to 1, "B": set to 0}``, also in the submission's result).
+        """
         probs, counts = apply_label_implication(test, probs, evidence)
         logger.info("label implication: %d A rows set to 1 (their pair is labelled 1 in B), %d B rows set to 0 "
                     "(labelled 0 in A), from %d labelled rows", counts["A"], counts["B"], len(evidence))
