@@ -303,6 +303,18 @@ def model_weights(config: Any) -> dict[str, str] | None:
 RERUN_FREE = RESUME_FREE | {"only_folds", "keep_fold_checkpoints"}
 
 
+def same_product_advice(examples: int, processes: int, accumulation: int) -> str:
+    """How to train ``examples`` a step at ``processes`` processes: ``--batch-size B`` at ``accumulation`` (or with
+    accumulation 1), else the process counts that divide it (16 over 3 processes cannot be)."""
+    if examples % (processes * accumulation) == 0:
+        return f"--batch-size {examples // (processes * accumulation)} trains as many"
+    if examples % processes == 0:
+        return f"--batch-size {examples // processes} --grad-accum-steps 1 trains as many"
+    counts = [n for n in range(1, examples + 1) if examples % n == 0 and n <= 64]
+    return (f"no --batch-size trains {examples} a step over {processes} processes: run these folds at "
+            f"{', '.join(map(str, counts))} process(es)")
+
+
 def check_rerun_config(config: Any, run_dir: Path) -> None:
     """Refuse to continue a k-fold run folder with other options than it was started with.
 
@@ -344,8 +356,8 @@ def check_rerun_config(config: Any, run_dir: Path) -> None:
                          f"({starts[-1]['processes']} process(es) x --batch-size {saved['batch_size']} x "
                          f"--grad-accum-steps {saved.get('grad_accum_steps', 1)}), this run's would be {now} "
                          f"({process_state().num_processes} x {config.batch_size} x {config.grad_accum_steps}): "
-                         "set --batch-size (and --grad-accum-steps) so that the products match, or start another "
-                         "--run-name")
+                         f"{same_product_advice(then, process_state().num_processes, config.grad_accum_steps)}, "
+                         "or start another --run-name")
     if not trains or (then and now):  # the same product (or nothing to train): --batch-size may follow the
         free = free | {"batch_size", "grad_accum_steps"}  # process count (another machine's folds)
     changed = changed_options(config, path, free)

@@ -340,6 +340,16 @@ class Task:
         """
         raise NotImplementedError
 
+    def check_submission_inputs(self, config: Any, data: Splits) -> None:
+        """Called by train and cv after :meth:`load_data`, before any training: raise where the official
+        submission could not be written from ``data`` (a sample submission missing, or listing ids no test file
+        holds), so a run does not find it out after hours. The default checks nothing (the submission is written
+        from the test rows alone).
+
+        Raises:
+            common.submission.SubmissionError, FileNotFoundError: the submission could not be written.
+        """
+
 
 def training_search_space(learning_rate: tuple[float, float], epochs: tuple[int, int],
                           fgm_epsilon: Sequence[float] = (0.0, 0.1, 0.5), logit_adjustment: bool = True) -> dict:

@@ -93,6 +93,9 @@ def test_three_formats_read_the_same_pairs(tmp_path):
     ("a.csv", "q\t你好\t世界\t1\n", {"text_a_column": "1", "text_b_column": "2", "label_column": "3"},
      r"a.csv:1: one cell holding tabs, expected comma-separated cells: a tab-separated file\? file_format"),
     ("a.csv", "sentence1\tsentence2\tlabel\na\tb\t1\n", {}, r"a.csv:1: one cell holding tabs"),
+    ("a.csv", "sentence1\tsentence2\tlabel\n你好,世界\t再见\t1\n", {}, r"a.csv:1: one cell holding tabs"),
+    ("a.csv", "你好,世界\t再见\t1\n", {}, r"a.csv:1: 2 cells holding 2 tabs, expected comma-separated cells: a "
+                                     r"tab-separated file\? file_format"),  # last note's low item: "no column" before
     # an unquoted delimiter in a text shifts the later cells: the row is refused, not read shifted
     ("a.csv", "label,s2,s1\n1,你好,世界\n0,键盘手感好,价格便宜,很满意\n",
      {"text_a_column": "s1", "text_b_column": "s2"}, r"a.csv:3: 4 cells, the header has 3 \(a comma inside a text"),
@@ -565,3 +568,22 @@ def test_the_reference_is_named_after_its_contest_file(tmp_path, monkeypatch):
     assert (tmp_path / "runs" / "pair" / "tfidf-one" / "metrics.json").read_bytes() == before
     assert baseline.main(["--config", "other/one.toml", "--run-name", "tfidf-other"])["run_dir"] == \
         "runs/pair/tfidf-other"
+
+
+@pytest.mark.parametrize("values, metric, warned", [
+    ("1,0", "f1", True), ("yes,no", "auc", True), ("相似,不相似", "f1", True), ("entailment,not_entailment", "f1", True),
+    ("0,1", "f1", False), ("no,yes", "f1", False), ("1,0", "accuracy", False),  # accuracy: either class alike
+    ("-1,1", "f1", False), ("a,b", "f1", False)])
+def test_label_values_that_look_positive_first_are_warned_about(tmp_path, caplog, values, metric, warned):
+    """Last note's low item: ``--label-values 1,0`` (the docs' order is negative,positive) scored F1 of the class
+    the contest calls negative, silently; a warning now names both readings and the swapped flag."""
+    negative, positive = values.split(",")
+    write(tmp_path / "train.tsv", "".join(f"a{i}\tb{i}\t{(negative, positive)[i % 2]}\n" for i in range(20)))
+    write(tmp_path / "test.tsv", "x\ty\n")
+    with caplog.at_level("WARNING", logger="competitions.pair.task"):
+        TASK.load_data(config(data_dir=str(tmp_path), text_a_column="0", text_b_column="1", label_column="2",
+                              label_values=values, metric=metric, group_by_text=False))
+    message = f"--label-values {values}: {negative!r} is read as the negative class and {positive!r} as the positive"
+    assert (message in caplog.text) == warned, caplog.text
+    if warned:
+        assert f"is it the other way? --label-values {positive},{negative}" in caplog.text

@@ -59,6 +59,33 @@ def test_sohu_submission_refuses_a_missing_id_of_a_present_subtask(tmp_path):
     assert out["filled_ids"] == 1 and open(out["submission"]).read() == "id,label\nss0_a,1\nss1_a,0\nsl0_a,0\n"
 
 
+@pytest.mark.parametrize("command", ["train", "cv"])
+@pytest.mark.parametrize("fault", ["no sample", "no test file"])
+def test_sohu_submission_that_could_not_be_written_is_refused_before_training(tmp_path, command, fault):
+    """Last note's low item: a missing sample, or a trained subtask's missing test file, was found only when the
+    submission was written, after training; now at the start, with no run folder made."""
+    from common.commands import cv as cv_command
+    from common.commands import train as train_command
+    from common.submission import SubmissionError
+    from tests.test_distributed import SOHU, tiny_sohu_tree
+
+    if not SOHU.is_dir():
+        pytest.skip(f"real Sohu data not linked at {SOHU}")
+    root = tiny_sohu_tree(tmp_path / "data", {"train": 8, "valid": 4, "test_with_id": 4})
+    sohu = root / "sohu2021_open_data_clean"
+    if fault == "no sample":
+        (sohu / "sample_submission.csv").unlink()
+    else:
+        (sohu / "短短匹配B类" / "test_with_id.txt").rename(sohu / "短短匹配B类" / "test.txt")
+    args = ["--task", "sohu", "--data-dir", str(root), "--run-dir", str(tmp_path / "run"), "--submission-dir",
+            str(tmp_path / "sub"), "--blend-with", ""] + (["--folds", "2"] if command == "cv" else [])
+    raised = (FileNotFoundError, r"sample submission not found: .*sample_submission.csv") if fault == "no sample" \
+        else (SubmissionError, r"lists ids of 短短匹配B类, which the run trains on, but .* start again")
+    with pytest.raises(raised[0], match=raised[1]):
+        (train_command if command == "train" else cv_command).main(args)
+    assert not (tmp_path / "run").exists()
+
+
 def test_sohu_empty_train_file_of_one_subtask_is_an_error(tmp_path):
     root = tmp_path / "sohu2021_open_data_clean"
     _jsonl(root / SUBTASKS[0].folder / "train.txt", [{"source": "甲", "target": "乙", "labelA": "1"}])
@@ -448,6 +475,18 @@ def test_a_kfold_rerun_checks_the_process_count_of_its_own_unfinished_folds_only
         check_rerun_config(config, tmp_path)
 
 
+def test_the_advice_for_another_effective_batch_can_be_followed():
+    """Probe AA: "set --batch-size so that the products match" for 16 examples a step over 3 processes, which no
+    batch size gives; the advice now names a batch size that does, or the process counts that can."""
+    from common.run import same_product_advice
+
+    assert same_product_advice(16, 1, 1) == "--batch-size 16 trains as many"
+    assert same_product_advice(16, 2, 2) == "--batch-size 4 trains as many"
+    assert same_product_advice(16, 4, 8) == "--batch-size 4 --grad-accum-steps 1 trains as many"
+    assert same_product_advice(16, 3, 1) == ("no --batch-size trains 16 a step over 3 processes: run these folds at "
+                                             "1, 2, 4, 8, 16 process(es)")
+
+
 def test_a_kfold_rerun_keeps_the_effective_batch_and_the_start_of_its_finished_folds(tmp_path):
     """Probe X: fold 0 of a k-fold run at 2 processes x --batch-size 8, the other folds at 1 process: --batch-size
     16 (the same 16 examples a step, the same fold models) was refused as another option, and --batch-size 8 (8 a
@@ -471,7 +510,8 @@ def test_a_kfold_rerun_keeps_the_effective_batch_and_the_start_of_its_finished_f
     (run / "environment.json").write_text(json.dumps({"starts": [{"processes": 2,
                                                                   "model_weights": model_weights(config)}]}))
     with pytest.raises(ValueError, match=r"folds trained on 16 examples per optimizer step \(2 process\(es\) x "
-                                         r"--batch-size 8 x --grad-accum-steps 1\), this run's would be 8 \(1 x 8 x 1\)"):
+                                         r"--batch-size 8 x --grad-accum-steps 1\), this run's would be 8 \(1 x 8 x 1\): "
+                                         r"--batch-size 16 trains as many, or start another --run-name"):
         check_rerun_config(config, run)  # this part runs under 1 process
     config.batch_size = 16
     check_rerun_config(config, run)

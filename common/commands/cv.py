@@ -77,6 +77,7 @@ def main(argv: list[str] | None = None) -> dict:
     fold_class = compound_config(f"{task.name}Student", DistillConfig, task.config_class) \
         if distill else task.config_class  # the fold model's loss reads the distillation options
     data = task.load_data(config)  # bad data fails before any run folder exists
+    task.check_submission_inputs(config, data)  # and so does a submission that could not be written
     pool = task.cv_pool(config, data)
     labels = task.labels(pool)
     groups = pool_groups(task, pool, config)

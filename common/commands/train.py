@@ -138,6 +138,7 @@ def main(argv: list[str] | None = None) -> dict:
     if config.init_from:
         init_weights_file(config.init_from)  # missing weights fail before any run folder exists
     data = task.load_data(config)  # bad data fails before any run folder exists
+    task.check_submission_inputs(config, data)  # and so does a submission that could not be written
     if process_state().is_main_process:  # a cache built on other data is reused as it is
         warn_other_pretraining_data(getattr(config, "model", ""), getattr(config, "data_dir", ""))
     soft = teacher = None

@@ -187,8 +187,10 @@ def _rows(path: Path, fmt: str, columns: list[str], skip_header: bool = False,
             raise DataFileError(f"{path}:{reader.line_num + 1}: {err}") from None
         if not cells or not any(cell.strip() for cell in cells):
             continue
-        if fmt == "csv" and len(cells) == 1 and "\t" in cells[0]:  # a pair needs two cells (probe Z1: a .csv name)
-            raise DataFileError(f"{path}:{reader.line_num}: one cell holding tabs, expected comma-separated cells: a "
+        tabs = sum(cell.count("\t") for cell in cells)  # a first row of more tab- than comma-separated cells: a TSV
+        if fmt == "csv" and ((len(cells) == 1 and tabs) or (first and tabs >= len(cells))):  # probe Z1: a .csv name
+            held = "one cell holding tabs" if len(cells) == 1 else f"{len(cells)} cells holding {tabs} tabs"
+            raise DataFileError(f"{path}:{reader.line_num}: {held}, expected comma-separated cells: a "
                                 "tab-separated file? file_format = \"tsv\" (or --file-format tsv)")
         is_first, first = first, False
         if skip_header and positional:  # a header whose names are not the ones read: columns by position

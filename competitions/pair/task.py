@@ -116,6 +116,13 @@ class PairFilesTask(PairTask):
             logger.warning("%s: no pair labelled %s: the model is never trained on %s (--label-values %s)",
                            train_path, " or ".join(map(repr, absent)), "it" if len(absent) == 1 else "them",
                            config.label_values)
+        if positive_first(config.label_names()) and (self.classes == 2 and self.bounds is None) and (
+                config.metric in ("f1", "auc") or config.submission_value == "probability") \
+                and process_state().is_main_process:  # last note's low item: scored the other class, silently
+            negative, positive = config.label_names()
+            logger.warning("--label-values %s: %r is read as the negative class and %r as the positive one (its F1, "
+                           "P(%s) in a submission); is it the other way? --label-values %s,%s", config.label_values,
+                           negative, positive, positive, positive, negative)
         if config.dev_file:
             train = labelled
             valid = read_pair_file(resolve(config.data_dir, config.dev_file), config, True, "dev", config.limit)
@@ -366,6 +373,23 @@ class PairFilesTask(PairTask):
                                      text_ids=[p.text_id for p in test])
         return {"submission": str(path), "rows": rows}
 
+
+
+# labels that name the positive class of a 0/1 pair contest (yes: similar, the same, entailed), lower-cased
+POSITIVE_WORDS = {"yes", "y", "true", "t", "positive", "pos", "similar", "same", "match", "matched", "paraphrase",
+                  "entailment", "entailed", "是", "相似", "相同", "匹配", "同义"}
+
+
+def positive_first(values: Sequence[str]) -> bool:
+    """Whether two label values look written positive first (``1,0``, ``yes,no``, ``相似,不相似``): numbers in
+    decreasing order, or a first value in :data:`POSITIVE_WORDS` whose second is not. A heuristic for a warning."""
+    if len(values) != 2:
+        return False
+    try:
+        return float(values[0]) > float(values[1])
+    except ValueError:
+        first, second = (v.strip().lower() for v in values)
+        return first in POSITIVE_WORDS and second not in POSITIVE_WORDS
 
 
 def class_scores(labels: np.ndarray, probs: np.ndarray, metric: str,

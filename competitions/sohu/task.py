@@ -119,25 +119,44 @@ class SohuTask(PairTask):
 
             write_text_atomic(path, "id,label\n" + "".join(f"{i},{y}\n" for i, y in rows))
             return {"submission": str(path), "rows": len(rows), "filled_ids": 0, **implied}
-        sample = Path(config.data_dir) / ROOT / "sample_submission.csv"
-        present = {e.subtask for e in test}
-        sample_ids = read_sample_ids(sample)[1]
-        unpredicted = [i for i in sample_ids if i not in predictions and subtask_of_id(i) in present]
-        if unpredicted:
-            raise SubmissionError(f"{len(unpredicted)} ids of {sample} are missing from the test files of their "
-                                  f"subtasks, e.g. {unpredicted[:5]}")
-        untested = sorted({subtask_of_id(i) for i in sample_ids if i not in predictions} & (trained or set()))
-        if untested:  # probe Z2: a renamed test file filled a trained subtask's every id with 0, silently
-            folders = ", ".join(SUBTASKS[k].folder for k in untested)
-            raise SubmissionError(f"{sample} lists ids of {folders}, which the run trained on, but "
-                                  f"{Path(config.data_dir) / ROOT}/<subtask>/test_with_id.txt is missing for it: put "
-                                  "the test file there and predict again (predict --run RUN); they would all be 0")
+        sample = self.check_sample(config, test, trained, after_training=True)
         written = write_id_label_submission(path, predictions, sample, fill_value=0)
         if written["filled"]:
             logger.warning("subtasks the run did not train on (no train.txt, or left out by --subtasks): their %d "
                            "test ids are filled with label 0", len(written["filled"]))
         return {"submission": str(path), "rows": validate_submission_file(path, sample),
                 "filled_ids": len(written["filled"]), **implied}
+
+    def check_submission_inputs(self, config: SohuConfig, data: Splits) -> None:
+        """:meth:`check_sample` before training, the trained subtasks those of ``data.train``."""
+        self.check_sample(config, data.test, {e.subtask for e in data.train})
+
+    def check_sample(self, config: SohuConfig, test: list[Example], trained: set[int] | None,
+                     after_training: bool = False) -> Path:
+        """The sample submission under ``config.data_dir`` can be filled from ``test``: returns its path.
+
+        Raises:
+            FileNotFoundError: no sample submission.
+            SubmissionError: the sample repeats an id (naming its line); lists ids of a subtask with test rows that
+                its test file lacks; or lists ids of a subtask in ``trained`` without a test file (they would all
+                be 0).
+        """
+        sample = Path(config.data_dir) / ROOT / "sample_submission.csv"
+        ids = {e.id for e in test}
+        present = {e.subtask for e in test}
+        sample_ids = read_sample_ids(sample)[1]
+        unpredicted = [i for i in sample_ids if i not in ids and subtask_of_id(i) in present]
+        if unpredicted:
+            raise SubmissionError(f"{len(unpredicted)} ids of {sample} are missing from the test files of their "
+                                  f"subtasks, e.g. {unpredicted[:5]}")
+        untested = sorted({subtask_of_id(i) for i in sample_ids if i not in ids} & (trained or set()))
+        if untested:  # probe Z2: a renamed test file filled a trained subtask's every id with 0, silently
+            folders = ", ".join(SUBTASKS[k].folder for k in untested)
+            did, then = ("trained", "predict again (predict --run RUN)") if after_training else ("trains", "start again")
+            raise SubmissionError(f"{sample} lists ids of {folders}, which the run {did} on, but "
+                                  f"{Path(config.data_dir) / ROOT}/<subtask>/test_with_id.txt is missing for it: put "
+                                  f"the test file there and {then}; they would all be 0")
+        return sample
 
     def labelled_rows(self, config: SohuConfig) -> dict[str, list[Example] | None]:
         """``{"train": rows, "valid": rows}``: every labelled row under ``config.data_dir`` of the subtasks in use,
