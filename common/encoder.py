@@ -87,16 +87,24 @@ WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
 def warn_other_pretraining_data(model: str, data_dir: str) -> str:
     """Log (and return) a warning when ``model`` is this project's pretraining (``pretrain_config.json``) made on
     another data folder than ``data_dir``: a cache (``cache/<task>-mlm``) is built once, and a run on other data
-    reused it without a word (probe W). Empty when the folders match or either is unknown.
+    reused it without a word (probe W); or made on the first rows of its files only (``--limit``: a smoke run's
+    cache, reused by a full run; probe AC). Empty when neither holds or the folder is unknown.
     """
     try:
-        recorded = json.loads((Path(model) / "pretrain_config.json").read_text(encoding="utf-8")).get("data_dir", "")
-    except (OSError, ValueError, AttributeError):
+        config = json.loads((Path(model) / "pretrain_config.json").read_text(encoding="utf-8"))
+        recorded, limit = config.get("data_dir", ""), int(config.get("limit") or 0)
+    except (OSError, ValueError, TypeError, AttributeError):
         return ""
-    if not recorded or not data_dir or Path(recorded).resolve() == Path(data_dir).resolve():
+    messages = []
+    if recorded and data_dir and Path(recorded).resolve() != Path(data_dir).resolve():
+        messages.append(f"--model {model} was pretrained on {recorded}, this run reads {data_dir}: its vocabulary "
+                        "and MLM are of that text")
+    if limit > 0:
+        messages.append(f"--model {model} was pretrained on the first {limit} rows of its files only (--limit "
+                        f"{limit}: a quick run's cache?)")
+    if not messages:
         return ""
-    message = (f"--model {model} was pretrained on {recorded}, this run reads {data_dir}: its vocabulary and MLM "
-               f"are of that text (to pretrain on this data, delete {model} and make its target again)")
+    message = "; ".join(messages) + f" (to pretrain on this data, delete {model} and make its target again)"
     logger.warning(message)
     return message
 

@@ -383,7 +383,7 @@ def load_pair_spec(task_name: str, run_dir: Path, rows: int, batch_size: int, da
     """
     from transformers import BertForMaskedLM
 
-    from common.commands.predict import load_run
+    from common.commands.predict import load_run, run_data
     from common.task import get_task
 
     task = get_task(task_name)
@@ -391,7 +391,7 @@ def load_pair_spec(task_name: str, run_dir: Path, rows: int, batch_size: int, da
     module = model.module.eval()
     if data_dir:
         config.data_dir = data_dir
-    data = task.load_data(config)
+    data = run_data(task, config, False)  # missing files: one line naming where they were read and --data-dir
     examples = spread(data.valid or data.test, rows)
     if not examples:
         raise ValueError(f"no validation or test rows under {config.data_dir} to check the export with")

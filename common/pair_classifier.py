@@ -261,7 +261,10 @@ def build_pair_model(config: Any, run_dir: Path, texts: Sequence[str], labels: S
 
     def save(run_dir: Path) -> None:
         tokenizer.save_pretrained(run_dir / "tokenizer")
-        encoder.config.save_pretrained(run_dir / "encoder")  # the trainer adds the best weights beside it
+        # the trainer adds the best weights beside it with save_pretrained, which names the class: named here too,
+        # so a resumed run's save leaves that file as it was (probe AC: an MLM cache's BertForMaskedLM came back)
+        encoder.config.architectures = [type(encoder).__name__]
+        encoder.config.save_pretrained(run_dir / "encoder")
         save_log_prior(run_dir, prior)
 
     return Model(module, tokenizer, "pretrained" if config.model else "scratch", save)

@@ -331,6 +331,8 @@ def _trainer_summary(run: Run, summary: Any, prefix: str, task_metric: str = "")
     best = summary.get("best") if isinstance(summary.get("best"), dict) else {}
     if task_metric and task_metric != name and _number(best.get(task_metric)) is not None:
         run.metric_label, run.metric = f"{prefix} {task_metric}", _number(best.get(task_metric))
+    elif name not in best and f"train_{name}" in best:  # picked by its training loss (pretraining, no validation):
+        run.metric_label, run.metric = f"train {name}", _number(summary.get("best_metric"))  # not a valid loss (probe AC)
     else:
         run.metric_label, run.metric = f"{prefix} {name}", _number(summary.get("best_metric"))
     run.best_epoch = summary.get("best_epoch")

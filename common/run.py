@@ -303,6 +303,10 @@ def model_weights(config: Any) -> dict[str, str] | None:
 RERUN_FREE = RESUME_FREE | {"only_folds", "keep_fold_checkpoints"}
 
 
+# how make names a k-fold run (probe AC: within the recipe, CV_RUN named in the hint changed nothing)
+MAKE_RUN_NAMES = "make: CV_RUN=<name>; in <task>-recipe: RECIPE_RUN=<name>"
+
+
 def same_product_advice(examples: int, processes: int, accumulation: int) -> str:
     """How to train ``examples`` a step at ``processes`` processes: ``--batch-size B`` at ``accumulation`` (or with
     accumulation 1), else the process counts that divide it (16 over 3 processes cannot be)."""
@@ -363,12 +367,12 @@ def check_rerun_config(config: Any, run_dir: Path) -> None:
     changed = changed_options(config, path, free)
     if changed:
         raise ValueError(f"{path}: this k-fold run was started with other options ({'; '.join(changed)}); rerun "
-                         "it with the same options to finish it, or start another --run-name (make: CV_RUN=<name>)")
+                         f"it with the same options to finish it, or start another --run-name ({MAKE_RUN_NAMES})")
     started = starts[0].get("model_weights") if starts else None
     if trains and started and model_weights(config) != started:
         raise ValueError(f"{path}: --model {config.model} holds other weights than when this k-fold run started "
                          "(it was rebuilt since): its finished folds were trained from another start; rebuild it "
-                         "as it was, or start another --run-name (make: CV_RUN=<name>)")
+                         f"as it was, or start another --run-name ({MAKE_RUN_NAMES})")
 
 
 # metrics.json key of a folder holding a run's predictions under another inference setting

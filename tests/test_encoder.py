@@ -153,3 +153,8 @@ def test_a_pretraining_cache_of_other_data_is_warned_about(tmp_path, caplog):
     assert message.startswith(f"--model {cache} was pretrained on {tmp_path / 'data' / 'afqmc'}, this run reads")
     assert message in caplog.text
     assert warn_other_pretraining_data("hfl/chinese-macbert-base", str(tmp_path / "other")) == ""  # not ours
+    # probe AC: a smoke recipe's cache (PRETRAIN_ARGS="--limit 300") was reused by the full recipe without a word
+    (cache / "pretrain_config.json").write_text(json.dumps({"data_dir": str(tmp_path / "data"), "limit": 300}))
+    message = warn_other_pretraining_data(str(cache), str(tmp_path / "data"))
+    assert message == (f"--model {cache} was pretrained on the first 300 rows of its files only (--limit 300: a "
+                       f"quick run's cache?) (to pretrain on this data, delete {cache} and make its target again)")

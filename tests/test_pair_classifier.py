@@ -184,3 +184,25 @@ def test_segment_ids_reach_only_an_encoder_with_two_segments(tiny_tokenizer):
     assert bert.encoder_segments
     flipped = {**batch, "token_type_ids": 1 - batch["token_type_ids"]}
     assert not torch.allclose(bert(**batch).logits, bert(**flipped).logits)
+
+
+def test_saving_a_model_built_from_an_mlm_folder_writes_the_encoder_config_its_trainer_writes(tmp_path, tiny_tokenizer):
+    """Probe AC: a resumed student rewrote ``encoder/config.json`` naming its MLM cache's class (``BertForMaskedLM``)
+    where training had written ``BertModel``; a rerun of a finished recipe must leave the run folder as it was."""
+    import json
+
+    from transformers import BertConfig, BertForMaskedLM
+
+    from common.pair_classifier import build_pair_model
+    from competitions.afqmc.config import AfqmcConfig
+
+    cache = tmp_path / "mlm"
+    BertForMaskedLM(BertConfig(vocab_size=len(tiny_tokenizer), hidden_size=32, num_hidden_layers=1,
+                               num_attention_heads=2, intermediate_size=64)).save_pretrained(cache)
+    tiny_tokenizer.save_pretrained(cache)
+    model = build_pair_model(AfqmcConfig(model=str(cache)), tmp_path / "run", ["今天"], [0, 1])
+    model.save(tmp_path / "run")
+    written = json.loads((tmp_path / "run" / "encoder" / "config.json").read_text(encoding="utf-8"))
+    model.module.encoder.save_pretrained(tmp_path / "trainer")  # as the trainer saves the best weights
+    assert written == json.loads((tmp_path / "trainer" / "config.json").read_text(encoding="utf-8"))
+    assert written["architectures"] == ["BertModel"]

@@ -262,6 +262,19 @@ def test_reference_and_ensemble_on_the_folds_of_a_pair_run(tmp_path, monkeypatch
         ensemble.main(["--task", "pair", "--config", f"{EXAMPLES}/afqmc.toml", "--runs", str(run), "tfidf"])
     lines = open(combined["submission"], encoding="utf-8").read().splitlines()
     assert lines[0] == "id,label" and [line.split(",")[0] for line in lines[1:]] == [str(i) for i in range(40)]
+    # the k-fold run's data gone (probe AD: --data-dir did not help either): a new file is decided as cv decided
+    from common.commands import predict
+
+    new = write(tmp_path / "new.txt", (data / "dev.txt").read_text(encoding="utf-8"))
+    there = predict.main(["--task", "pair", "--run", str(run), "--test-file", str(new),
+                          "--submission-dir", str(tmp_path / "t")])
+    data.rename(tmp_path / "elsewhere")
+    gone = predict.main(["--task", "pair", "--run", str(run), "--test-file", str(new),
+                         "--submission-dir", str(tmp_path / "g")])
+    assert gone["missing"] == ["the run's data"] and gone["cv"] == there["cv"]
+    assert gone["thresholds"] == there["thresholds"]
+    assert open(gone["submission"]).read() == open(there["submission"]).read()
+    data = (tmp_path / "elsewhere").rename(data)
 
     # the test file's labels, read afterwards: each run scored as its submission decided
     from bench import pair_heldout
@@ -366,6 +379,16 @@ def test_predict_reads_a_test_file_of_another_layout_with_test_config(tmp_path):
     with pytest.raises(ValueError, match=r"task afqmc lets a test file set: none"):
         predict.main(["--task", "afqmc", "--run", str(run), "--test-file", str(tmp_path / "b.jsonl"),
                       "--test-config", str(tmp_path / "b.toml")])
+    # the run folder on another machine, its data folder not there (probe AD: "train.csv: no such file"): a test file
+    # is decided with the run's recorded thresholds, as with its data; its own test set needs its data, said so
+    data.rename(tmp_path / "elsewhere")
+    moved = predict.main(["--task", "pair", "--run", str(run), "--test-file", str(tmp_path / "b.jsonl"),
+                          "--test-config", str(tmp_path / "b.toml"), "--submission-dir", str(tmp_path / "m")])
+    assert moved["missing"] == ["the run's data"] and moved["thresholds"] == other["thresholds"]
+    assert open(moved["submission"]).read() == open(other["submission"]).read()
+    with pytest.raises(FileNotFoundError, match=r"train.csv: no such file.*\(the run's data is read from "
+                                                r".*bq: --data-dir names where it is now\)"):
+        predict.main(["--task", "pair", "--run", str(run), "--submission-dir", str(tmp_path / "m")])
 
 
 def test_submissions_of_foreign_files_of_one_stem_never_share_a_name(tmp_path):

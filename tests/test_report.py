@@ -271,6 +271,17 @@ def test_a_run_picked_by_another_metric_is_shown_in_the_tasks_and_a_study_in_its
     assert run.kind == "other" and run.problems == ["empty folder: no file in it"]
 
 
+def test_a_pretraining_run_shows_its_training_loss_as_such(tmp_path):
+    """Probe AC: a pretraining run (no validation; epochs picked by the smoothed training loss) was labelled
+    "valid loss"."""
+    run_dir = tmp_path / "xiaobu-pretrain" / "20261207-190216"
+    _write(run_dir / "metrics.json", {"best_epoch": 1, "best_metric": 6.4194, "metric_name": "loss", "best": {
+        "epoch": 1, "train_loss": 6.4194, "complete": True}, "history": [{"epoch": 1, "train_loss": 6.4194}]})
+    _write(run_dir / "config.json", {"epochs": 1})
+    run = report.describe_run(run_dir, report.task_info("xiaobu-pretrain"), tmp_path / "curves", {}, tmp_path)
+    assert (run.metric_label, run.metric, run.score_suffix) == ("train loss", 6.4194, "")
+
+
 def test_a_finished_run_with_a_nan_metric_is_not_shown_as_plainly_complete(tmp_path):
     """A run that finished with NaN as its metric (a diverged loss) was listed "complete" beside an empty metric cell
     (probe R); it now says the metric is missing or not finite. A kind without a metric (term mining) stays

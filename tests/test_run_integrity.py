@@ -39,6 +39,8 @@ def test_sohu_test_file_with_a_duplicate_or_foreign_id_names_the_line(tmp_path):
         read_file(_jsonl(tmp_path / "u.txt", [rows[0], {**rows[1], "id": "ss1_b"}]), SUBTASKS[0], labelled=False)
     with pytest.raises(SohuDataError, match=r"v.jsonl:1: id 'x7' does not name its subtask"):
         read_pairs_file(_jsonl(tmp_path / "v.jsonl", [{**rows[0], "id": "x7"}]))
+    with pytest.raises(SohuDataError, match=r"w.jsonl: no pairs, expected JSON lines of source, target and id"):
+        read_pairs_file(_jsonl(tmp_path / "w.jsonl", []))  # probe AD: "no pairs" alone
 
 
 def test_sohu_submission_refuses_a_missing_id_of_a_present_subtask(tmp_path):

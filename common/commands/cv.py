@@ -151,7 +151,8 @@ def main(argv: list[str] | None = None) -> dict:
                 write_json_atomic(run_dir / TEACHER_THRESHOLDS_FILE, fixed)
             summary = json.loads((run_dir / "cv_metrics.json").read_text(encoding="utf-8"))
             # how the submission decides (a fold's export reports it: the fold folders hold none)
-            write_json_atomic(run_dir / "cv_metrics.json", {**summary, "thresholds": state})
+            write_json_atomic(run_dir / "cv_metrics.json", {**summary, "thresholds": state, **(
+                {"cv_teacher_thresholds": metrics} if fixed is not None else {})})
             out.update(task.write_submission(config, data.test, result["test"], state, name))
     if process_state().is_main_process:
         print_result(out)

@@ -56,7 +56,7 @@ from common.io import atomic_path, print_result, write_json_atomic
 from common.losses import posthoc_arguments
 from common.run import (PREDICTED_FROM, broadcast_from_main, check_run_task, folder_kinds, name_after_folder,
                         predicted_from, process_state, training_state)
-from common.task import Model, Task
+from common.task import Model, Splits, Task
 from common.training.inference import inference_loader, prepare_model_for_inference, run_inference
 from common.training.trainer import release_logging
 
@@ -280,6 +280,42 @@ def other_data_dir(config: Any, data_dir: str | None) -> bool:
     return data_dir is not None and Path(data_dir) != Path(config.data_dir)
 
 
+def recorded_cv(run_dir: Path) -> dict:
+    """A finished k-fold run's ``cv_metrics.json`` (its OOF ``cv`` metrics and the ``thresholds`` its submission
+    decides with); {} where unreadable."""
+    try:
+        return json.loads((Path(run_dir) / "cv_metrics.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+
+
+RUN_DATA_GONE = "the run's data"  # Splits.missing of run_data's stand-in
+
+
+def run_data(task: Task, config: Any, recorded: bool) -> Splits:
+    """``task.load_data(config)`` for predict: the run's validation rows (and its pool, test set).
+
+    Where its files are gone (a run folder copied to another machine, its data moved) and ``recorded`` (a
+    ``--test-file`` is scored and the run saved how it decides): empty splits, ``missing`` ``[RUN_DATA_GONE]``, with a
+    warning; the caller decides with what the run recorded (probe AD: a moved run could not score a new file).
+
+    Raises:
+        FileNotFoundError: the files are gone and not ``recorded``: one line, naming the folder read and
+            ``--data-dir``.
+    """
+    try:
+        return task.load_data(config)
+    except FileNotFoundError as err:
+        where = getattr(config, "data_dir", "") or "the run's config.json"
+        if not recorded:
+            raise FileNotFoundError(f"{err} (the run's data is read from {where}: --data-dir names where it is now)"
+                                    ) from None
+        if process_state().is_main_process:
+            logger.warning("the run's data is not there (%s): the test file is decided as the run recorded, without "
+                           "scoring its validation rows", err)
+        return Splits([], [], [], [RUN_DATA_GONE])
+
+
 def predict_run(task: Task, run_dir: str | Path, data_dir: str | None = None, test_file: str | None = None,
                 submission_dir: str | None = None, posthoc_tau: float | None = None,
                 tta_swap: bool | None = None, test_config: dict | None = None, refresh: bool = False) -> dict:
@@ -334,12 +370,12 @@ def predict_run(task: Task, run_dir: str | Path, data_dir: str | None = None, te
     outputs = (setting_folder(run_dir, tag) if tag else run_dir) if own_data else None
     if outputs == run_dir and not refresh and is_current(run_dir):
         outputs = None  # the run's own predictions are there, newer than its model: the folder is left as it was
-    data = task.load_data(config)
+    own = run_dir / "thresholds.json"
+    data = run_data(task, config, test_file is not None)  # thresholds.json: its decisions (none: it needs none)
     test = data.test if test_file is None else read_test_file(task, config, test_file, test_config)
     valid_probs = probabilities(task, config, model, data.valid, accelerator, **adjust)
     fixed_state = saved_teacher_thresholds(run_dir)  # a student that decides with its teacher's thresholds
-    own = run_dir / "thresholds.json"
-    if fixed_state is None and moved and own.is_file():
+    if fixed_state is None and (moved or data.missing == [RUN_DATA_GONE]) and own.is_file():
         # another data folder: its validation rows are scored, but the run decides as it was trained to decide
         # (re-tuned there, the thresholds were fitted to other rows, maybe rows the model trained on)
         fixed_state = json.loads(own.read_text(encoding="utf-8"))
@@ -444,7 +480,7 @@ def saved_kfold_submission(task: Task, run_dir: Path, config: Any, start: float)
         FileNotFoundError: no ``test_predictions.npz``; ValueError: pool ids other than the data's, or the same ids
             of other rows than the run was made on (:func:`common.cv.check_pool_digest`).
     """
-    data = task.load_data(config)
+    data = run_data(task, config, False)
     pool = task.cv_pool(config, data)
     path = run_dir / "test_predictions.npz"
     if not path.is_file():
@@ -597,12 +633,17 @@ def predict_kfold_run(task: Task, run_dir: str | Path, data_dir: str | None = No
             fold_config.tta_swap = setting
         return fold_config, model, posthoc_arguments(fold_dirs[k], tau)
 
-    data = task.load_data(config)
+    # another test set on the run's own setting decides as cv recorded, where the run's data is gone
+    data = run_data(task, config, other_test and not tag and "thresholds" in recorded_cv(run_dir))
+    gone = data.missing == [RUN_DATA_GONE]
     pool = task.cv_pool(config, data)
     pool_digest = task.examples_digest(pool)
-    check_pool_digest(run_dir, pool_digest, config.data_dir)  # the fold models' rows, whatever the setting
+    if not gone:
+        check_pool_digest(run_dir, pool_digest, config.data_dir)  # the fold models' rows, whatever the setting
     scored = run_dir
-    if tag:  # the setting's own OOF rows: a new k-fold run folder beside the trained one
+    if gone:
+        oof = test_probs = None
+    elif tag:  # the setting's own OOF rows: a new k-fold run folder beside the trained one
         scored = run_dir.with_name(run_dir.name + tag)
         for k, fold_dir in enumerate(fold_dirs):  # a resumed folder must hold these models' predictions
             done = scored / f"fold{k}" / FOLD_PREDICTIONS
@@ -634,7 +675,11 @@ def predict_kfold_run(task: Task, run_dir: str | Path, data_dir: str | None = No
         oof, test_probs = cv["oof"], cv["test"]
     else:
         oof, test_probs = saved_oof(task, run_dir, pool, config), None
-    metrics, thresholds = task.score(pool, oof, saved_teacher_thresholds(run_dir))  # a student: as cv decided
+    if gone:  # as cv scored and decided (a student: with its teacher's thresholds)
+        recorded = recorded_cv(run_dir)
+        metrics, thresholds = recorded.get("cv_teacher_thresholds", recorded["cv"]), recorded["thresholds"]
+    else:
+        metrics, thresholds = task.score(pool, oof, saved_teacher_thresholds(run_dir))  # a student: as cv decided
     score = f"cv{metrics[task.metric_name]:.4f}"
     result: dict[str, Any] = {"cv": metrics, "thresholds": thresholds, "posthoc_tau": tau, "run_dir": str(scored)}
     if other_test:

@@ -144,7 +144,8 @@ def read_pairs_file(path: str | Path) -> list[Example]:
         seen[test_id] = where.rsplit(":", 1)[-1]
         examples.append(Example(row["source"].strip(), row["target"].strip(), subtask_of_id(test_id), id=test_id))
     if not examples:
-        raise DataError(f"{path}: no pairs")
+        raise DataError(f"{path}: no pairs, expected JSON lines of source, target and id (e.g. {{\"source\": ..., "
+                        "\"target\": ..., \"id\": \"ss0_a\"})")
     return examples
 
 
