@@ -16,6 +16,7 @@ unfitted) and :func:`word2vec_alignment` (soft word matches, fitted on the texts
 from __future__ import annotations
 
 import difflib
+import logging
 import re
 import zlib
 from collections import Counter
@@ -310,6 +311,9 @@ def word2vec_alignment(first: Sequence, second: Sequence, dim: int = 100, epochs
     """
     from gensim.models import Word2Vec
 
+    gensim_log = logging.getLogger("gensim")
+    if gensim_log.level == logging.NOTSET:  # its INFO lines (a dozen a fit, each fold and member) flooded the
+        gensim_log.setLevel(logging.WARNING)  # ensemble's output (probe AC); a level set by the user is kept
     tokens = [[str(t) for t in content_tokens(x)] for x in list(first) + list(second)]
     n = len(first)
     fit = n if fit_rows is None else fit_rows

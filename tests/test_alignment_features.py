@@ -40,12 +40,14 @@ def test_alignment_statistics_of_strings_use_jiebas_words_and_the_numbers():
     assert row[9:].tolist() == [len(ea & eb) / len(ea | eb), len(ea & eb), len(ea - eb), len(eb - ea), len(ea), len(eb)]
 
 
-def test_word2vec_alignment_identical_pairs_match_fully_and_vectors_ignore_the_hash_seed():
+def test_word2vec_alignment_identical_pairs_match_fully_and_vectors_ignore_the_hash_seed(caplog):
     rng = np.random.default_rng(0)
     vocab = [[int(t)] for t in range(30)]
     texts = [sum((vocab[i] for i in rng.integers(0, 30, 8)), []) for _ in range(200)]
     first, second = texts[:100], texts[:50] + texts[100:150]
-    out = word2vec_alignment(first, second, dim=16, epochs=2)
+    with caplog.at_level("INFO"):
+        out = word2vec_alignment(first, second, dim=16, epochs=2)
+    assert not [r for r in caplog.records if r.name.startswith("gensim")]  # probe AC: a dozen INFO lines a fit
     assert out.shape == (100, 3)
     assert out[:50] == pytest.approx(np.ones((50, 3)), abs=1e-5)  # a text against itself
     assert (out[50:, 2] < 1 - 1e-3).all() and (out <= 1 + 1e-6).all()
