@@ -22,7 +22,7 @@ class Toy(nn.Module):
 
 
 def _fake_trainer(model):
-    accelerator = types.SimpleNamespace(backward=lambda loss: loss.backward())
+    accelerator = types.SimpleNamespace(backward=lambda loss: loss.backward(), num_processes=1, sync_gradients=True)
     return types.SimpleNamespace(model=model, unwrapped_model=model, accelerator=accelerator)
 
 

@@ -10,16 +10,20 @@ last adversarial gradient on top of the clean one.
 
 The direction is the embedding gradient as it stands after the batch's backward pass:
 with ``--grad-accum-steps`` > 1, that of the batches accumulated so far in the optimizer
-step, and under several processes it is averaged across them only on the step's last
-batch (where they synchronise). So 1 process at batch 16 and 2 at batch 8 agree (the
-last batch is the only one), while accumulated runs perturb each micro-batch from a
-partial gradient and do not match an unaccumulated run exactly (measured on a tiny Sohu
-run: probabilities 0.002 apart with 2 accumulated batches of 8 against one of 16).
+step. Under several processes it is the gradient averaged over them: on the step's last
+batch DistributedDataParallel has averaged it; on the batches before it (no
+synchronisation) :func:`process_mean_grad` averages the embedding gradient first, so n
+processes at batch b perturb as 1 process at n*b does with accumulation too (probe AG: the
+local gradient of b rows moved 2-process probabilities up to 0.06 from 1 process's).
+Accumulated runs perturb each micro-batch from a partial gradient and so do not match an
+unaccumulated run exactly (measured on a tiny Sohu run: probabilities 0.002 apart with 2
+accumulated batches of 8 against one of 16).
 """
 
 from __future__ import annotations
 
 import torch
+import torch.distributed as dist
 from torch import nn
 
 from common.training.callbacks import Callback, LossFn
@@ -36,6 +40,19 @@ def find_embedding_parameter(model: nn.Module, name: str = "word_embeddings") ->
         found = [n for n, _ in matches]
         raise ValueError(f"expected exactly one trainable parameter named like {name!r}, found {found}")
     return matches[0][1]
+
+
+def process_mean_grad(trainer, emb: nn.Parameter) -> torch.Tensor:
+    """``emb.grad`` (V, H), averaged in place over the processes where they have not synchronised this batch (an
+    accumulation batch under several processes: DistributedDataParallel averages only on a step's last batch), so
+    the direction is the one 1 process finds for the same rows. Averaging in place leaves the step's gradient as it
+    was: the later synchronisation averages what is already equal on every process. Every process calls it on the
+    same batches (each runs the same number of batches a step)."""
+    accelerator = trainer.accelerator
+    if accelerator.num_processes > 1 and not accelerator.sync_gradients and dist.is_initialized():
+        dist.all_reduce(emb.grad, op=dist.ReduceOp.SUM)  # gloo has no AVG
+        emb.grad.div_(accelerator.num_processes)
+    return emb.grad
 
 
 class FGM(Callback):
@@ -57,7 +74,7 @@ class FGM(Callback):
         emb = find_embedding_parameter(trainer.model, self.param_name)
         if emb.grad is None:
             return
-        norm = torch.linalg.vector_norm(emb.grad)
+        norm = torch.linalg.vector_norm(process_mean_grad(trainer, emb))
         if not torch.isfinite(norm) or norm == 0:
             return
         backup = emb.data.clone()  # restore by copy: add-then-subtract drifts by rounding
@@ -89,10 +106,11 @@ class PGD(Callback):
         if emb.grad is None:
             return
         original = emb.data.clone()
+        process_mean_grad(trainer, emb)  # the clean gradient's direction, as 1 process finds it
         clean_grads = {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
         try:
             for step in range(self.steps):
-                norm = torch.linalg.vector_norm(emb.grad)
+                norm = torch.linalg.vector_norm(emb.grad if step == 0 else process_mean_grad(trainer, emb))
                 if not torch.isfinite(norm) or norm == 0:
                     break
                 emb.data.add_(self.alpha * emb.grad / norm)
