@@ -119,11 +119,48 @@ def test_sets_a_run_cannot_learn_from_are_refused_before_a_run_folder(tmp_path):
                                                            r"entity: micro-F1 is 0 at every epoch"),
              (["--dev-file", str(tmp_path / "empty.txt")], r"--dev-file .*empty.txt: no dev sentence"),
              (["--dev-file", "", "--dev-holdout", "500"], r"--train-file .*train.txt: --dev-holdout 500 takes every "
-                                                          r"sentence, none is left to train on")]
+                                                          r"sentence, none is left to train on"),
+             # probe AE: options that leave no entity a target trained to F1 0 without a word (entities: 2-4 chars)
+             (["--head", "egp", "--max-span-width", "1"], r"--train-file .*train.txt: none of its \d+ entities can be "
+                                                          r"a training target \(\d+ wider than --max-span-width 1\)"),
+             (["--max-length", "1"], r"none of its \d+ entities can be a training target \(\d+ across a piece "
+                                     r"boundary \(--max-length 1 characters a piece\)\)"),
+             (["--max-length", "0"], r"--max-length 0: expected >= 1")]
     for extra, message in cases:
         with pytest.raises(ValueError, match=message):
             train.main(_tiny(tmp_path, *extra))
         assert not (tmp_path / "run").exists()
+
+
+def test_a_crf_asked_to_decode_nested_says_it_decodes_flat(tmp_path, caplog):
+    """Probe AE: ``--head crf --decoding nested`` was accepted without a word (its result line said flat)."""
+    from competitions.ner import train
+
+    with caplog.at_level("WARNING"):
+        result = train.main(_tiny(tmp_path, "--head", "crf", "--decoding", "nested"))
+    assert result["decoding"] == "flat"
+    assert "--decoding nested with --head crf: a CRF's tags hold one entity a character, so it decodes flat" \
+        in caplog.text
+
+
+def test_entities_out_of_the_targets_are_counted_once_and_warned_about():
+    """``untrainable_spans``: a span across a piece cut counts as cut (not also as wide); the width limit is the span
+    heads' only; a run losing 5% or more of its train entities to the options warns, and one losing all refuses."""
+    from types import SimpleNamespace
+
+    from common.ner.spans import NerExample, Span
+    from competitions.ner.data import check_training_data, untrainable_spans
+
+    spans = [Span(0, 3, "ORG"), Span(0, 1, "LOC"), Span(5, 6, "LOC"), Span(3, 5, "X")]
+    train = [NerExample("北京大学在海淀", spans)]  # pieces of 5 characters: 北京大学在 | 海淀
+    config = SimpleNamespace(head="egp", max_span_width=2, max_length=5, dev_holdout=0, data_dir="d",
+                             train_file="t.txt", dev_file="v.txt")
+    assert untrainable_spans(config, train) == (4, 1, 1)  # 北京大学 wide; 学在海 cut (and wide: counted once)
+    config.head = "crf"
+    assert untrainable_spans(config, train) == (4, 0, 1)
+    warnings = check_training_data(config, {"train": train, "dev": train})
+    assert warnings == ["1 of the 4 train entities are not training targets (1 across a piece boundary "
+                        "(--max-length 5 characters a piece)): the model cannot predict them"]
 
 
 def test_predict_leaves_the_run_alone_and_names_foreign_test_files_by_content(tmp_path):

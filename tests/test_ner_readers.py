@@ -165,3 +165,9 @@ def test_unlabelled_test_files_read_characters_without_tags(tmp_path):
     assert [(ex.text, ex.spans) for ex in read_tsv_tagged(uer, labelled=False)] == [("最好", []), ("北京", [])]
     with pytest.raises(NerDataError, match=r"test.tsv:1: expected the header 'text_a<TAB>label'"):
         read_tsv_tagged(uer)
+    # probe AE: a blank row was skipped, the prediction one line short and every later line's id shifted
+    uer.write_text("text_a\n最 好\n\n北 京\n\n", encoding="utf-8")
+    with pytest.raises(NerDataError, match=r"test.tsv:3: blank line before the record on line 4"):
+        read_tsv_tagged(uer, labelled=False)
+    uer.write_text("text_a\n最 好\n北 京\n\n", encoding="utf-8")  # at the end: an editor's newline
+    assert len(read_tsv_tagged(uer, labelled=False)) == 2

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import logging
 
-from common.data_files import DataFileError, iter_json_objects, iter_lines
+from common.data_files import DataFileError, iter_json_objects, iter_lines, iter_record_lines
 from common.ner.spans import NerExample, Span, TagSequenceError, tags_to_spans, tags_to_spans_lenient
 
 logger = logging.getLogger("common.ner.readers")
@@ -184,19 +184,18 @@ def read_tsv_tagged(path: str | Path, scheme: str = "bio", labelled: bool = True
     ``O``).
 
     Raises:
-        NerDataError: invalid UTF-8, no header, a line without two columns, unequal
+        NerDataError: invalid UTF-8, no header, a blank line before a record (a line's position is its id: the
+            prediction would skip it and shift every later line; probe AE), a line without two columns, unequal
             numbers of characters and tags, or an invalid tag sequence.
     """
     path = Path(path)
     examples = []
-    for lineno, line in iter_lines(path, NerDataError):
+    for lineno, line in iter_record_lines(path, NerDataError):
         where = f"{path}:{lineno}"
         if lineno == 1:
             if line.split("\t")[:2] != ["text_a", "label"] and (labelled or line.split("\t") != ["text_a"]):
                 raise NerDataError(f"{where}: expected the header 'text_a<TAB>label'"
                                    f"{'' if labelled else ' (or text_a)'}, got {line[:40]!r}")
-            continue
-        if not line.strip():
             continue
         cols = line.split("\t")
         if len(cols) == 1 and not labelled:

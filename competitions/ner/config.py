@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from common.config import check_ranges
 from common.encoder import EncoderConfig
 from common.training.trainer import TrainConfig
 
@@ -42,6 +43,18 @@ class NerConfig(TrainConfig, EncoderConfig):
     warmup_ratio: float = 0.02
     eval_batch_size: int = 128
     group_by_length: bool = True  # batches of similar lengths: less padding, and GP's cost is quadratic in it
+
+    def __post_init__(self) -> None:
+        """Raises ValueError (naming the flag): a piece under 1 character (probe AE: ``--max-length 0`` stopped in
+        ``range()`` with a run folder made), a negative span width, head size or limit, fewer than 1 BiLSTM layer
+        or word2vec epoch; and :class:`common.training.trainer.TrainConfig`'s ranges."""
+        super().__post_init__()
+        check_ranges(self, (("max_length", self.max_length >= 1, ">= 1 (characters per piece)"),
+                            ("max_span_width", self.max_span_width >= 0, ">= 0 (0: any width)"),
+                            ("head_size", self.head_size >= 0, ">= 0 (0: the head's default)"),
+                            ("lstm_layers", self.lstm_layers >= 1, ">= 1"),
+                            ("w2v_epochs", self.w2v_epochs >= 1, ">= 1"),
+                            ("limit", self.limit >= 0, ">= 0 (0: every example)")))
 
     def resolve_defaults(self, explicit: set[str]) -> None:
         """``--model`` names the encoder's weights: it implies ``--encoder-type bert`` (the BiLSTM default would

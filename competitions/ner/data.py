@@ -296,8 +296,42 @@ def check_training_data(config: Any, data: dict[str, list[NerExample]]) -> list[
             raise ValueError(f"{where}: {part} hold no entity: {use}")
     types = {split: {s.type for ex in data[split] for s in ex.spans} for split in ("train", "dev")}
     unseen = sorted(types["dev"] - types["train"])  # the model has no output for them: each such entity is missed
-    return [f"dev entity types absent from the train sentences, so never predicted: {', '.join(unseen)}"] if unseen \
-        else []
+    warnings = [f"dev entity types absent from the train sentences, so never predicted: {', '.join(unseen)}"] \
+        if unseen else []
+    total, wide, cut = untrainable_spans(config, data["train"])
+    if wide + cut:  # probe AE: --max-span-width 1 on 2-4 character entities trained to F1 0 without a word
+        why = ", ".join(part for part in (
+            f"{wide} wider than --max-span-width {config.max_span_width}" if wide else "",
+            f"{cut} across a piece boundary (--max-length {config.max_length} characters a piece)" if cut else "")
+            if part)
+        where = f"--train-file {data_path(config, config.train_file)}"
+        if wide + cut == total:
+            raise ValueError(f"{where}: none of its {total} entities can be a training target ({why}): nothing to "
+                             "learn")
+        if wide + cut >= UNTRAINABLE_WARNING * total:
+            warnings.append(f"{wide + cut} of the {total} train entities are not training targets ({why}): the "
+                            "model cannot predict them")
+    return warnings
+
+
+UNTRAINABLE_WARNING = 0.05  # the share of train entities out of the targets that is warned about (a heuristic)
+
+
+def untrainable_spans(config: Any, examples: Sequence[NerExample]) -> tuple[int, int, int]:
+    """``(total, wide, cut)``: the gold spans of ``examples``, those the span heads cannot score (GP/EGP with
+    ``max_span_width`` > 0: more characters than it), and those that cross a piece boundary (texts are cut every
+    ``max_length`` characters, :class:`NerDataset`) and so are in no piece's targets. A span counts once, as cut
+    first."""
+    width = config.max_span_width if config.head in ("gp", "egp") else 0
+    total = wide = cut = 0
+    for ex in examples:
+        for s in ex.spans:
+            total += 1
+            if s.start // config.max_length != s.end // config.max_length:
+                cut += 1
+            elif width and s.end - s.start + 1 > width:
+                wide += 1
+    return total, wide, cut
 
 
 def dataset_name(config: Any) -> str:

@@ -85,6 +85,9 @@ def main(argv: list[str] | None = None) -> dict:
     data = load_splits(config)  # bad data stops here, before a run folder exists
     warnings = check_training_data(config, data)  # logged below, once train.log exists
     resolve_decoding(config, data["train"])  # before resolve_run_dir: a resume compares the resolved value
+    if config.decoding == "nested" and config.head == "crf":  # probe AE: accepted without a word
+        warnings.append("--decoding nested with --head crf: a CRF's tags hold one entity a character, so it decodes "
+                        "flat; nested decoding is the span heads' (gp, egp)")
     run_dir = resolve_run_dir(config, "ner")  # --resume with other options: refused before a file is rewritten
     types = entity_types(data["train"])
     set_seed(config.seed)  # the weights come from the seed, whatever ran before in this process
