@@ -159,7 +159,8 @@ sohu_NEEDS := sohu-mlm-long
 sohu_TRAIN_NEEDS := $(SOHU_TFIDF)
 
 $(SOHU_PRETRAINED)/config.json: | venv
-	$(PY) -m competitions.sohu.pretrain --data-dir $(DATA)/sohu2021 --corpus-dir $(DATA)/corpus --output-dir $(SOHU_PRETRAINED)
+	$(PY) -m competitions.sohu.pretrain --data-dir $(DATA)/sohu2021 --corpus-dir $(DATA)/corpus --output-dir $(SOHU_PRETRAINED) \
+		$(PRETRAIN_ARGS)
 
 sohu-pretrain: $(SOHU_PRETRAINED)/config.json ## one-time pretraining, cached in cache/sohu-pretrain
 	$(call cached,$@,$(SOHU_PRETRAINED))
@@ -229,8 +230,11 @@ power-scale: venv ## peak memory and chars/s of streamed discovery at 10 M and 1
 
 TERMS_RUN ?= $(basename $(notdir $(CORPUS)))
 
-terms-mine: venv ## mine terms from your corpus: make terms-mine CORPUS=path [GENERAL=path] [SEEDS=a,b] [TERMS_RUN=name]
-	@test -n "$(CORPUS)" || (echo "usage: make terms-mine CORPUS=path/to/corpus.txt [GENERAL=general.txt] [SEEDS=a,b]" >&2; exit 2)
+terms-mine: venv ## mine terms from your corpus: make terms-mine CORPUS=path [GENERAL=a.txt,b.txt] [SEEDS=a,b] [TERMS_RUN=name]
+	@test -n "$(CORPUS)" || (echo "usage: make terms-mine CORPUS=path/to/corpus.txt [GENERAL=a.txt,b.txt] [SEEDS=a,b]" >&2; exit 2)
+	$(if $(word 2,$(CORPUS))$(word 2,$(GENERAL)),$(error CORPUS / GENERAL hold a space, at which make splits words (several \
+		general files: GENERAL=a.txt,b.txt); for such a path call the command itself: $(PY) -m \
+		competitions.power_terms.mine --corpus-file '<path>' --run <name>))
 	$(PY) -m competitions.power_terms.mine --data-dir $(DATA) --corpus-file $(CORPUS) --run $(TERMS_RUN) \
 		$(if $(GENERAL),--general-files $(GENERAL)) $(if $(SEEDS),--seeds $(SEEDS)) $(ARGS)
 

@@ -15,7 +15,7 @@ from typing import Any, Iterator
 logger = logging.getLogger("common.data_files")
 
 
-def _gbk_hint(raw: bytes) -> str:
+def gbk_hint(raw: bytes) -> str:
     """A hint for a line that is not UTF-8 but reads as GBK (a Windows export of Chinese text), else ""."""
     try:
         raw.decode("gbk")
@@ -43,7 +43,7 @@ def iter_lines(path: str | Path, error: type[Exception] = DataFileError) -> Iter
                 line = raw.decode("utf-8")
             except UnicodeDecodeError as err:
                 raise error(f"{path}:{lineno}: invalid UTF-8 at byte {err.start} of the line "
-                            f"({raw[max(err.start - 4, 0):err.start + 4]!r}){_gbk_hint(raw)}") from None
+                            f"({raw[max(err.start - 4, 0):err.start + 4]!r}){gbk_hint(raw)}") from None
             if lineno == 1:
                 line = line.removeprefix("\ufeff")  # a UTF-8 byte-order mark (Windows editors) is no data
                 if len(re.findall("\r(?!\n)", line)) >= 2:  # lone CRs: 2+ lines glued (a quoted text may hold one)
@@ -183,8 +183,9 @@ def read_corpus_lines(corpus_dir: str | Path) -> list[str]:
     """Non-empty lines of every ``*.txt`` under ``corpus_dir`` (recursively, sorted); a missing folder gives none
     and other files are left, each with a warning (a mistyped --corpus-dir went on without the corpus, unsaid)."""
     root = Path(corpus_dir)
-    if not root.is_dir():
-        logger.warning("%s: no such folder: pretraining goes on without a general corpus", root)
+    if not root.is_dir():  # a file: "no such folder" misled (probe AF)
+        what = "a file, not a folder of *.txt files" if root.exists() else "no such folder"
+        logger.warning("%s: %s: pretraining goes on without a general corpus", root, what)
         return []
     others = sorted(p for p in root.rglob("*") if p.is_file() and p.suffix not in (".txt", ".md")  # notes: not text
                     and not p.name.startswith("."))
@@ -193,4 +194,7 @@ def read_corpus_lines(corpus_dir: str | Path) -> list[str]:
     lines = []
     for path in sorted(root.rglob("*.txt")):  # invalid UTF-8 -> DataFileError naming file:line
         lines.extend(line.strip() for _, line in iter_lines(path) if line.strip())
+    if not lines:
+        logger.warning("%s: no non-blank line in a *.txt file under it: pretraining goes on without a general "
+                       "corpus", root)
     return lines

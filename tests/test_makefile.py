@@ -52,3 +52,23 @@ def test_a_cache_target_asked_for_by_name_says_it_is_built_once():
     """``make afqmc-mlm PRETRAIN_ARGS="--epochs 5"`` with the cache there printed nothing and changed nothing."""
     assert "PRETRAIN_ARGS and DATA apply only when it is built" in _make("afqmc-mlm").stdout
     assert "apply only when it is built" not in _make("afqmc-train").stdout  # a prerequisite: quiet
+
+
+def test_every_pretraining_cache_target_passes_pretrain_args():
+    """Probe AF: ``make sohu-pretrain PRETRAIN_ARGS=...`` built the full default pretraining, its flags dropped."""
+    for target in ("sohu-pretrain", "sohu-mlm", "sohu-mlm-long", "xiaobu-pretrain", "xiaobu-pretrain-large",
+                   "afqmc-mlm"):
+        out = _make("-B", target, "PRETRAIN_ARGS=--probe-marker 1").stdout.replace("\\\n", " ")
+        commands = [x for x in out.splitlines() if "pretrain" in x and " -m " in x]
+        assert commands and all("--probe-marker 1" in x for x in commands), (target, commands)
+
+
+def test_terms_mine_refuses_a_path_with_a_space_before_anything_runs():
+    """Probe AF: a corpus path with a space reached the miner as two arguments ("unrecognized arguments")."""
+    refused = _make("terms-mine", "CORPUS=/tmp/my corpus.txt", check=False)
+    assert refused.returncode == 2 and "CORPUS / GENERAL hold a space" in refused.stderr
+    assert "competitions.power_terms.mine --data-dir" not in refused.stdout
+    assert "CORPUS / GENERAL hold a space" in _make("terms-mine", "CORPUS=a.txt", "GENERAL=b.txt c.txt",
+                                                     check=False).stderr
+    out = _make("terms-mine", "CORPUS=/tmp/语料.txt", "GENERAL=a.txt,b.txt").stdout.replace("\\\n", " ").split()
+    assert out[out.index("--general-files") + 1] == "a.txt,b.txt" and out[out.index("--run") + 1] == "语料"

@@ -38,12 +38,23 @@ def test_corpus_errors_name_the_file(tmp_path):
         check_corpus(empty)
     bad = tmp_path / "gbk.txt"
     bad.write_bytes("第一行\n".encode() + "变压器".encode("gbk") + b"\n")
-    with pytest.raises(ValueError, match=r"gbk.txt:2: not valid UTF-8"):
+    with pytest.raises(ValueError, match=r"gbk.txt:2: not valid UTF-8 .*; it reads as GBK: convert the file to "
+                                         r"UTF-8 \(iconv -f gbk -t utf-8\)"):  # probe AF: the hint pretraining gives
         list(iter_blocks(bad))
     with pytest.raises(FileNotFoundError, match="nope.txt"):
         check_corpus(tmp_path / "nope.txt")
     with pytest.raises(ValueError, match="no token character"):
         discover_file([["，。！"]], progress=False)
+
+
+def test_the_share_of_chinese_characters_is_measured_on_non_space_characters(tmp_path):
+    """``han_share`` warns the miner off a corpus of other text (probe AF: English gave fragments, unsaid)."""
+    from common.mining.corpus_stream import han_share
+
+    (tmp_path / "mixed.txt").write_text("变压器 ab\n\n电 12\n", encoding="utf-8")
+    assert han_share(tmp_path / "mixed.txt") == pytest.approx(4 / 8)
+    (tmp_path / "en.txt").write_text("recurrent networks\n", encoding="utf-8")
+    assert han_share(tmp_path / "en.txt") == 0.0
 
 
 def test_key_table_merges_chunks_into_one_table():
@@ -69,3 +80,14 @@ def test_gather_reads_a_file_in_chunks(tmp_path):
     arr.tofile(tmp_path / "a.i32")
     idx = np.array([999, 0, 500, 500, 37])
     assert np.array_equal(_gather(tmp_path / "a.i32", np.int32, idx, _chunks(1000, 64)), arr[idx])
+
+
+def test_an_input_path_is_read_from_the_current_folder_first(tmp_path, monkeypatch):
+    """Probe AF: a relative --corpus-file given from another folder was looked for under the repo root only."""
+    from competitions.power_terms import data
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "mine.txt").write_text("变压器\n", encoding="utf-8")
+    assert data.resolve_input("mine.txt") == __import__("pathlib").Path("mine.txt")
+    assert data.resolve_input("competitions/power_terms/seeds.txt") == data.REPO_ROOT / "competitions" / \
+        "power_terms" / "seeds.txt"  # not here: the repo's, as before

@@ -371,3 +371,9 @@ def test_a_general_corpus_folder_missing_or_holding_other_files_is_said(tmp_path
     assert "1 files not named *.txt are not read (first: " in caplog.text and "b.TXT" in caplog.text
     assert "typo: no such folder: pretraining goes on without a general corpus" in caplog.text
     assert "SOURCE.md" not in caplog.text
+    caplog.clear()  # probe AF: a file was "no such folder", and a folder of no text went on unsaid
+    (tmp_path / "empty").mkdir()
+    with caplog.at_level("WARNING", logger="common.data_files"):
+        assert read_corpus_lines(tmp_path / "c" / "a.txt") == [] and read_corpus_lines(tmp_path / "empty") == []
+    assert "a.txt: a file, not a folder of *.txt files: pretraining goes on without" in caplog.text
+    assert "empty: no non-blank line in a *.txt file under it" in caplog.text

@@ -15,6 +15,8 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+from common.data_files import gbk_hint
+
 
 class Progress:
     """``label: 12.3 M chars, 1.05 M chars/s`` on stderr, throttled to one line per ``every_s``.
@@ -73,6 +75,16 @@ def check_corpus(path: str | Path, what: str = "corpus file") -> int:
     return size
 
 
+def han_share(path: str | Path, sample_bytes: int = 1 << 20) -> float:
+    """Share of Han characters (U+4E00-U+9FFF, U+3400-U+4DBF) among the non-space characters of the first
+    ``sample_bytes`` of a UTF-8 file (0.0 when it holds none): the miner finds Chinese words."""
+    with Path(path).open("rb") as f:
+        text = f.read(sample_bytes).decode("utf-8", errors="ignore")
+    chars = [c for c in text if not c.isspace()]
+    han = sum(1 for c in chars if "\u4e00" <= c <= "\u9fff" or "\u3400" <= c <= "\u4dbf")
+    return han / len(chars) if chars else 0.0
+
+
 def file_digest(path: str | Path) -> str:
     """SHA-256 of a text file's lines, first 16 hex digits: each line without its ending (LF or CRLF), a UTF-8
     byte-order mark dropped, so a copy with other line endings is the same text (read line by line).
@@ -116,7 +128,7 @@ def iter_blocks(path: str | Path, block_chars: int = 10_000_000) -> Iterator[lis
                 line = raw.decode("utf-8")
             except UnicodeDecodeError as err:
                 raise ValueError(f"{path}:{i}: not valid UTF-8 (byte {err.start} of the line: "
-                                 f"{err.reason})") from err
+                                 f"{err.reason}){gbk_hint(raw)}") from err
             if i == 1 and line.startswith("\ufeff"):
                 line = line[1:]
             line = line.strip()

@@ -30,6 +30,12 @@ def resolve(path: str | Path) -> Path:
     return path if path.is_absolute() else REPO_ROOT / path
 
 
+def resolve_input(path: str | Path) -> Path:
+    """An input file's path: as given where it exists (absolute, or from the current folder: probe AF's relative
+    --corpus-file given from another folder was looked for under the repo root), else :func:`resolve`'s."""
+    return Path(path) if Path(path).exists() else resolve(path)
+
+
 def data_root(data_dir: str = "", need: str = "power_terms") -> Path:
     """The data root: ``data_dir`` if given, else ``$DATA_DIR``, else ``<repo>/data``.
 

@@ -54,7 +54,7 @@ from common.config import config_to_dict, parse_config
 from common.io import write_json_atomic, write_text_atomic
 from common.mining import contrast, pmi_cut, ranking
 from common.mining.char_codes import encode
-from common.mining.corpus_stream import check_corpus, file_digest, iter_blocks
+from common.mining.corpus_stream import check_corpus, file_digest, han_share, iter_blocks
 from common.mining.expansion import expand, threshold_schedule, train_word2vec
 from common.mining.new_words import discover, select_words
 from common.mining.new_words_stream import discover_file
@@ -146,10 +146,13 @@ def _shown(path) -> str:
     return str(path.relative_to(data.REPO_ROOT)) if path.is_relative_to(data.REPO_ROOT) else str(path)
 
 
+MIN_HAN_SHARE = 0.3  # a corpus with fewer Chinese characters is warned about (a heuristic)
+
+
 def corpus_path(cfg: PowerMineConfig, root) -> Path:
     """The file to mine: ``--corpus-file``, else the domain's corpus."""
     if cfg.corpus_file:
-        return data.resolve(cfg.corpus_file) if not os.path.isabs(cfg.corpus_file) else Path(cfg.corpus_file)
+        return data.resolve_input(cfg.corpus_file)
     if cfg.domain == "power":
         return root / "power_terms" / cfg.corpus
     if cfg.domain == "cmeee":
@@ -214,7 +217,7 @@ def general_paths_of(cfg: PowerMineConfig, root: Path) -> list[Path]:
     """The general texts of the contrast: ``--general-files`` (relative ones from the repository root), else
     those of ``--general-texts`` found under ``<data root>/corpus``."""
     if cfg.general_files:
-        return [data.resolve(p) if not os.path.isabs(p) else Path(p) for p in cfg.general_files]
+        return [data.resolve_input(p) for p in cfg.general_files]
     return [root / "corpus" / p for p in cfg.general_texts if (root / "corpus" / p).is_file()]
 
 
@@ -278,6 +281,10 @@ def mine(cfg: PowerMineConfig) -> dict:
         write_text_atomic(tmp_corpus, "\n".join(data.load_cmeee(path)[0]) + "\n")
         path = tmp_corpus
     size = check_corpus(path)
+    share = han_share(path)
+    if share < MIN_HAN_SHARE:  # probe AF: an English corpus gave word fragments (re, nt) without a word
+        print(f"warning: {_shown(path)}: {share:.0%} of its text (first MB) is Chinese characters; the miner finds "
+              "Chinese words, so its list will be fragments", file=sys.stderr, flush=True)
     big = size > 3 * cfg.stream_above_chars  # UTF-8 CJK: ~3 bytes per char
     if cfg.max_chars > 0 or cfg.use_baike or not big:
         lines = first_chars(iter_blocks(path, cfg.chunk_chars), cfg.max_chars)
@@ -293,9 +300,9 @@ def mine(cfg: PowerMineConfig) -> dict:
     if not general_paths and jieba_table is None:
         raise ValueError("no general-domain source: give --general-files or --use-jieba-dict true")
     seeds_file = cfg.seeds_file or ("" if cfg.corpus_file else data.DOMAIN_SEEDS.get(cfg.domain, ""))
-    if seeds_file and not data.resolve(seeds_file).is_file():
+    if seeds_file and not data.resolve_input(seeds_file).is_file():
         raise FileNotFoundError(f"--seeds-file not found: {data.resolve(seeds_file)}")
-    seeds = (data.load_seeds(data.resolve(seeds_file) if seeds_file else None, cfg.seeds)
+    seeds = (data.load_seeds(data.resolve_input(seeds_file) if seeds_file else None, cfg.seeds)
              if seeds_file or cfg.seeds else [])
     timings["load_s"] = time.perf_counter() - t_start
 
