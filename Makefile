@@ -232,7 +232,7 @@ TERMS_RUN ?= $(basename $(notdir $(CORPUS)))
 
 terms-mine: venv ## mine terms from your corpus: make terms-mine CORPUS=path [GENERAL=a.txt,b.txt] [SEEDS=a,b] [TERMS_RUN=name]
 	@test -n "$(CORPUS)" || (echo "usage: make terms-mine CORPUS=path/to/corpus.txt [GENERAL=a.txt,b.txt] [SEEDS=a,b]" >&2; exit 2)
-	$(if $(word 2,$(CORPUS))$(word 2,$(GENERAL)),$(error CORPUS / GENERAL hold a space, at which make splits words (several \
+	$(if $(word 2,$(subst \ ,_,$(CORPUS)))$(word 2,$(subst \ ,_,$(GENERAL))),$(error CORPUS / GENERAL hold a space, at which make splits words (escape it: CORPUS=my\ corpus.txt; several \
 		general files: GENERAL=a.txt,b.txt); for such a path call the command itself: $(PY) -m \
 		competitions.power_terms.mine --corpus-file '<path>' --run <name>))
 	$(PY) -m competitions.power_terms.mine --data-dir $(DATA) --corpus-file $(CORPUS) --run $(TERMS_RUN) \

@@ -141,6 +141,9 @@ class Task:
     # config fields a test file of another layout may set (predict --test-config): how that file is read and its
     # submission written, never the model (e.g. a pair contest's columns); empty: none
     test_file_options: tuple[str, ...] = ()
+    # write_submission reads the labelled rows (Sohu: label implication, the subtasks trained): predict needs the
+    # run's data for a --test-file too; else a run folder without its data decides as it recorded
+    submission_reads_labels: bool = False
     # the module whose main() pretrains this task's encoder (python -m common.commands.pretrain --task runs it);
     # empty: MLM on the task's text pairs (common.commands.pretrain)
     pretrain_module: str = ""

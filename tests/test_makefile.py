@@ -70,5 +70,7 @@ def test_terms_mine_refuses_a_path_with_a_space_before_anything_runs():
     assert "competitions.power_terms.mine --data-dir" not in refused.stdout
     assert "CORPUS / GENERAL hold a space" in _make("terms-mine", "CORPUS=a.txt", "GENERAL=b.txt c.txt",
                                                      check=False).stderr
+    escaped = _make("terms-mine", "CORPUS=my\\ corpus.txt").stdout  # probe AI: the shell reads it as one word
+    assert "--corpus-file my\\ corpus.txt" in escaped
     out = _make("terms-mine", "CORPUS=/tmp/语料.txt", "GENERAL=a.txt,b.txt").stdout.replace("\\\n", " ").split()
     assert out[out.index("--general-files") + 1] == "a.txt,b.txt" and out[out.index("--run") + 1] == "语料"

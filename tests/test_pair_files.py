@@ -96,6 +96,8 @@ def test_three_formats_read_the_same_pairs(tmp_path):
     ("a.csv", "sentence1\tsentence2\tlabel\n你好,世界\t再见\t1\n", {}, r"a.csv:1: one cell holding tabs"),
     ("a.csv", "你好,世界\t再见\t1\n", {}, r"a.csv:1: 2 cells holding 2 tabs, expected comma-separated cells: a "
                                      r"tab-separated file\? file_format"),  # last note's low item: "no column" before
+    # quoted CSV texts holding tabs are CSV (probe AI): read, so refused here only for the missing column
+    ("a.csv", '"代码\t缩进\t对齐","打印\t结果",1\n', {}, r"a.csv:1: header .* has no column 'sentence1'"),
     # an unquoted delimiter in a text shifts the later cells: the row is refused, not read shifted
     ("a.csv", "label,s2,s1\n1,你好,世界\n0,键盘手感好,价格便宜,很满意\n",
      {"text_a_column": "s1", "text_b_column": "s2"}, r"a.csv:3: 4 cells, the header has 3 \(a comma inside a text"),
@@ -610,3 +612,10 @@ def test_label_values_that_look_positive_first_are_warned_about(tmp_path, caplog
     assert (message in caplog.text) == warned, caplog.text
     if warned:
         assert f"is it the other way? --label-values {positive},{negative}" in caplog.text
+
+
+def test_quoted_csv_texts_holding_tabs_are_read_as_csv(tmp_path):
+    """Probe AI: the check for a TSV named .csv refused valid quoted CSV whose texts hold tabs."""
+    path = write(tmp_path / "t.csv", '"代码\t缩进\t对齐","打印\t结果",1\n"你好","再见",0\n')  # 3 tabs in 3 cells
+    pairs = read_pair_file(path, config(text_a_column="0", text_b_column="1", label_column="2"), True, "train")
+    assert [(p.a, p.b, p.label) for p in pairs] == [("代码\t缩进\t对齐", "打印\t结果", 1), ("你好", "再见", 0)]

@@ -670,3 +670,22 @@ def test_a_run_folder_being_trained_is_refused_to_a_second_command_and_a_killed_
     (run / LOCK_FILE).write_text(json.dumps({"pid": 1, "host": "elsewhere", "since": "then"}))
     with pytest.raises(RunLocked, match=rf"by process 1 on elsewhere since then: .*if it is gone, remove .*{LOCK_FILE}"):
         train.main(args + ["--resume", "true"])
+
+
+def test_a_sohu_run_without_its_data_does_not_decide_a_test_file_without_its_labels(tmp_path):
+    """Probe AI: a Sohu run folder without its data scored a --test-file with label implication and the untrained
+    subtasks' zeros silently gone (9 of 42 labels changed); Sohu's submission reads the labelled rows, so the
+    missing data is a one-line error there, as for the run's own test set, while a pair run decides as recorded."""
+    from common.commands.predict import RUN_DATA_GONE, run_data
+    from common.task import get_task
+    from competitions.sohu.config import SohuConfig
+
+    sohu = get_task("sohu")
+    with pytest.raises(FileNotFoundError, match=r"\(the run's data is read from .*gone: --data-dir names where it "
+                                                r"is now\)"):
+        run_data(sohu, SohuConfig(data_dir=str(tmp_path / "gone")), True)
+    pair = get_task("pair")
+    config = pair.config_class(data_dir=str(tmp_path / "gone"))
+    assert run_data(pair, config, True).missing == [RUN_DATA_GONE]
+    with pytest.raises(FileNotFoundError, match="--data-dir names where it is now"):
+        run_data(pair, config, False)

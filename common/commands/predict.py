@@ -297,7 +297,9 @@ def run_data(task: Task, config: Any, recorded: bool) -> Splits:
 
     Where its files are gone (a run folder copied to another machine, its data moved) and ``recorded`` (a
     ``--test-file`` is scored and the run saved how it decides): empty splits, ``missing`` ``[RUN_DATA_GONE]``, with a
-    warning; the caller decides with what the run recorded (probe AD: a moved run could not score a new file).
+    warning; the caller decides with what the run recorded (probe AD: a moved run could not score a new file). Not
+    for a task whose submission reads the labelled rows (``Task.submission_reads_labels``: Sohu's label
+    implication and trained subtasks).
 
     Raises:
         FileNotFoundError: the files are gone and not ``recorded``: one line, naming the folder read and
@@ -307,7 +309,7 @@ def run_data(task: Task, config: Any, recorded: bool) -> Splits:
         return task.load_data(config)
     except FileNotFoundError as err:
         where = getattr(config, "data_dir", "") or "the run's config.json"
-        if not recorded:
+        if not recorded or task.submission_reads_labels:
             raise FileNotFoundError(f"{err} (the run's data is read from {where}: --data-dir names where it is now)"
                                     ) from None
         if process_state().is_main_process:

@@ -130,6 +130,11 @@ def label_value(value: Any) -> str:
     return str(value).strip()
 
 
+def first_line(path: Path) -> str:
+    """The first non-blank line of a text file ("" for none)."""
+    return next((line for _, line in iter_lines(path) if line.strip()), "")
+
+
 def _rows(path: Path, fmt: str, columns: list[str], skip_header: bool = False,
           is_data: Callable[[dict[str, str]], bool] | None = None,
           id_column: str = "", every_row: bool = False) -> Iterator[tuple[str, dict[str, Any]]]:
@@ -187,8 +192,9 @@ def _rows(path: Path, fmt: str, columns: list[str], skip_header: bool = False,
             raise DataFileError(f"{path}:{reader.line_num + 1}: {err}") from None
         if not cells or not any(cell.strip() for cell in cells):
             continue
-        tabs = sum(cell.count("\t") for cell in cells)  # a first row of more tab- than comma-separated cells: a TSV
-        if fmt == "csv" and ((len(cells) == 1 and tabs) or (first and tabs >= len(cells))):  # probe Z1: a .csv name
+        tabs = sum(cell.count("\t") for cell in cells)  # a first row of more tab- than comma-separated cells, none
+        quoted = first and fmt == "csv" and '"' in first_line(path)  # quoted: a TSV (probe AI: quoted texts hold tabs)
+        if fmt == "csv" and ((len(cells) == 1 and tabs) or (first and not quoted and tabs >= len(cells))):  # probe Z1
             held = "one cell holding tabs" if len(cells) == 1 else f"{len(cells)} cells holding {tabs} tabs"
             raise DataFileError(f"{path}:{reader.line_num}: {held}, expected comma-separated cells: a "
                                 "tab-separated file? file_format = \"tsv\" (or --file-format tsv)")

@@ -43,6 +43,7 @@ class SohuTask(PairTask):
     # the shared pair classifier, its LayerNorms conditioned on the subtask id (kexue.fm/archives/8337)
     text_fields, condition_field, num_conditions = ("source", "target"), "subtask", len(SUBTASKS)
     truncation = "trim_longer"
+    submission_reads_labels = True  # label implication and the trained subtasks (probe AI: silently lost without)
 
     def load_data(self, config: SohuConfig) -> Splits:
         subtasks = config.subtasks or None
