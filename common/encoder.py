@@ -95,13 +95,24 @@ def warn_other_pretraining_data(model: str, data_dir: str) -> str:
         recorded, limit = config.get("data_dir", ""), int(config.get("limit") or 0)
     except (OSError, ValueError, TypeError, AttributeError):
         return ""
+    start, seen, origin = config, {str(Path(model).resolve())}, ""
+    while not limit and isinstance(start.get("model"), str) and start["model"]:  # pretrained on from a cache made
+        try:  # with --limit (sohu-mlm-8ep on a quick sohu-mlm: probe AI): that text is in it too
+            folder = Path(start["model"])
+            if str(folder.resolve()) in seen:
+                break
+            seen.add(str(folder.resolve()))
+            start = json.loads((folder / "pretrain_config.json").read_text(encoding="utf-8"))
+            limit, origin = int(start.get("limit") or 0), f" started from {folder}, which"
+        except (OSError, ValueError, TypeError, AttributeError):
+            break
     messages = []
     if recorded and data_dir and Path(recorded).resolve() != Path(data_dir).resolve():
         messages.append(f"--model {model} was pretrained on {recorded}, this run reads {data_dir}: its vocabulary "
                         "and MLM are of that text")
     if limit > 0:
-        messages.append(f"--model {model} was pretrained on the first {limit} rows of its files only (--limit "
-                        f"{limit}: a quick run's cache?)")
+        messages.append(f"--model {model}{origin} was pretrained on the first {limit} rows of its files only "
+                        f"(--limit {limit}: a quick run's cache?)")
     if not messages:
         return ""
     message = "; ".join(messages) + f" (to pretrain on this data, delete {model} and make its target again)"

@@ -158,3 +158,11 @@ def test_a_pretraining_cache_of_other_data_is_warned_about(tmp_path, caplog):
     message = warn_other_pretraining_data(str(cache), str(tmp_path / "data"))
     assert message == (f"--model {cache} was pretrained on the first 300 rows of its files only (--limit 300: a "
                        f"quick run's cache?) (to pretrain on this data, delete {cache} and make its target again)")
+    longer = tmp_path / "cache-8ep"  # more epochs on it, without --limit (probe AI: sohu-mlm-8ep on a quick sohu-mlm)
+    longer.mkdir()
+    (longer / "pretrain_config.json").write_text(json.dumps({"data_dir": str(tmp_path / "data"), "limit": 0,
+                                                             "model": str(cache)}))
+    assert f"--model {longer} started from {cache}, which was pretrained on the first 300 rows" in \
+        warn_other_pretraining_data(str(longer), str(tmp_path / "data"))
+    (cache / "pretrain_config.json").write_text(json.dumps({"data_dir": str(tmp_path / "data"), "limit": 0}))
+    assert warn_other_pretraining_data(str(longer), str(tmp_path / "data")) == ""

@@ -171,3 +171,5 @@ def test_unlabelled_test_files_read_characters_without_tags(tmp_path):
         read_tsv_tagged(uer, labelled=False)
     uer.write_text("text_a\n最 好\n北 京\n\n", encoding="utf-8")  # at the end: an editor's newline
     assert len(read_tsv_tagged(uer, labelled=False)) == 2
+    uer.write_text("text_a\tlabel\n最 好\tO O\n\n北 京\tB-LOC I-LOC\n", encoding="utf-8")  # no id: skipped
+    assert [ex.text for ex in read_tsv_tagged(uer)] == ["最好", "北京"]

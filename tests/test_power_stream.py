@@ -51,8 +51,10 @@ def test_the_share_of_chinese_characters_is_measured_on_non_space_characters(tmp
     """``han_share`` warns the miner off a corpus of other text (probe AF: English gave fragments, unsaid)."""
     from common.mining.corpus_stream import han_share
 
-    (tmp_path / "mixed.txt").write_text("变压器 ab\n\n电 12\n", encoding="utf-8")
-    assert han_share(tmp_path / "mixed.txt") == pytest.approx(4 / 8)
+    (tmp_path / "mixed.txt").write_text("变压器 ab\n\n电 12，\n", encoding="utf-8")
+    assert han_share(tmp_path / "mixed.txt") == pytest.approx(4 / 6)  # digits and punctuation left out
+    (tmp_path / "relay.txt").write_text("#1主变110kV侧1101开关SOE动作，RCS-978保护启动\n", encoding="utf-8")
+    assert han_share(tmp_path / "relay.txt") == pytest.approx(11 / 19)  # probe AI: 0.30 of all characters
     (tmp_path / "en.txt").write_text("recurrent networks\n", encoding="utf-8")
     assert han_share(tmp_path / "en.txt") == 0.0
 

@@ -76,11 +76,12 @@ def check_corpus(path: str | Path, what: str = "corpus file") -> int:
 
 
 def han_share(path: str | Path, sample_bytes: int = 1 << 20) -> float:
-    """Share of Han characters (U+4E00-U+9FFF, U+3400-U+4DBF) among the non-space characters of the first
-    ``sample_bytes`` of a UTF-8 file (0.0 when it holds none): the miner finds Chinese words."""
+    """Share of Han characters (U+4E00-U+9FFF, U+3400-U+4DBF) among the letters (``str.isalpha``: Han and Latin
+    alike; digits, punctuation and spaces left out, so equipment codes in a Chinese text do not count: probe AI) of
+    the first ``sample_bytes`` of a UTF-8 file (0.0 when it holds none): the miner finds Chinese words."""
     with Path(path).open("rb") as f:
         text = f.read(sample_bytes).decode("utf-8", errors="ignore")
-    chars = [c for c in text if not c.isspace()]
+    chars = [c for c in text if c.isalpha()]
     han = sum(1 for c in chars if "\u4e00" <= c <= "\u9fff" or "\u3400" <= c <= "\u4dbf")
     return han / len(chars) if chars else 0.0
 

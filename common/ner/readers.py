@@ -184,14 +184,17 @@ def read_tsv_tagged(path: str | Path, scheme: str = "bio", labelled: bool = True
     ``O``).
 
     Raises:
-        NerDataError: invalid UTF-8, no header, a blank line before a record (a line's position is its id: the
-            prediction would skip it and shift every later line; probe AE), a line without two columns, unequal
-            numbers of characters and tags, or an invalid tag sequence.
+        NerDataError: invalid UTF-8, no header, a blank line before a record of a test file (``labelled=False``:
+            a line's position is its id, and the prediction would skip it and shift every later line; probe AE; in a
+            labelled file blank lines are skipped), a line without two columns, unequal numbers of characters and
+            tags, or an invalid tag sequence.
     """
     path = Path(path)
     examples = []
-    for lineno, line in iter_record_lines(path, NerDataError):
+    for lineno, line in (iter_lines if labelled else iter_record_lines)(path, NerDataError):
         where = f"{path}:{lineno}"
+        if labelled and not line.strip():
+            continue
         if lineno == 1:
             if line.split("\t")[:2] != ["text_a", "label"] and (labelled or line.split("\t") != ["text_a"]):
                 raise NerDataError(f"{where}: expected the header 'text_a<TAB>label'"

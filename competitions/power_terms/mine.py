@@ -283,8 +283,8 @@ def mine(cfg: PowerMineConfig) -> dict:
     size = check_corpus(path)
     share = han_share(path)
     if share < MIN_HAN_SHARE:  # probe AF: an English corpus gave word fragments (re, nt) without a word
-        print(f"warning: {_shown(path)}: {share:.0%} of its text (first MB) is Chinese characters; the miner finds "
-              "Chinese words, so its list will be fragments", file=sys.stderr, flush=True)
+        print(f"warning: {_shown(path)}: {share:.0%} of its letters (first MB) are Chinese characters; the miner "
+              "finds Chinese words, so its list will be fragments", file=sys.stderr, flush=True)
     big = size > 3 * cfg.stream_above_chars  # UTF-8 CJK: ~3 bytes per char
     if cfg.max_chars > 0 or cfg.use_baike or not big:
         lines = first_chars(iter_blocks(path, cfg.chunk_chars), cfg.max_chars)
