@@ -173,8 +173,7 @@ def _stands_alone(ch: str) -> bool:
     """Whether BERT's basic tokenizer makes ``ch`` a token of its own: a CJK ideograph or punctuation (ASCII symbols
     included, as BERT counts them); letters, digits and other symbols join into words, which WordPiece spells."""
     cp = ord(ch)
-    cjk = (0x4E00 <= cp <= 0x9FFF or 0x3400 <= cp <= 0x4DBF or 0x20000 <= cp <= 0x2FA1F or 0xF900 <= cp <= 0xFAFF
-           or 0x2F800 <= cp <= 0x2FA1F)
+    cjk = 0x4E00 <= cp <= 0x9FFF or 0x3400 <= cp <= 0x4DBF or 0x20000 <= cp <= 0x2FA1F or 0xF900 <= cp <= 0xFAFF
     ascii_symbol = 33 <= cp <= 47 or 58 <= cp <= 64 or 91 <= cp <= 96 or 123 <= cp <= 126
     return cjk or ascii_symbol or unicodedata.category(ch).startswith("P")
 

@@ -636,7 +636,8 @@ def predict_kfold_run(task: Task, run_dir: str | Path, data_dir: str | None = No
         return fold_config, model, posthoc_arguments(fold_dirs[k], tau)
 
     # another test set on the run's own setting decides as cv recorded, where the run's data is gone
-    data = run_data(task, config, other_test and not tag and "thresholds" in recorded_cv(run_dir))
+    recorded = recorded_cv(run_dir)
+    data = run_data(task, config, other_test and not tag and "thresholds" in recorded)
     gone = data.missing == [RUN_DATA_GONE]
     pool = task.cv_pool(config, data)
     pool_digest = task.examples_digest(pool)
@@ -678,7 +679,6 @@ def predict_kfold_run(task: Task, run_dir: str | Path, data_dir: str | None = No
     else:
         oof, test_probs = saved_oof(task, run_dir, pool, config), None
     if gone:  # as cv scored and decided (a student: with its teacher's thresholds)
-        recorded = recorded_cv(run_dir)
         metrics, thresholds = recorded.get("cv_teacher_thresholds", recorded["cv"]), recorded["thresholds"]
     else:
         metrics, thresholds = task.score(pool, oof, saved_teacher_thresholds(run_dir))  # a student: as cv decided
