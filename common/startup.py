@@ -5,6 +5,9 @@ Ctrl-C then (a mistyped command stopped at once) printed a traceback of whicheve
 ``accelerate launch`` one per process. While a command started with ``-m`` imports, SIGINT ends it with
 :data:`STARTING` (exit 130, the shell's code for it); :func:`common.commands.args.run_cli` gives Python's own
 handler back before the command's ``main`` runs, where Ctrl-C is a ``KeyboardInterrupt`` it reports in one line.
+That handler remembers the Ctrl-C (:func:`interrupt_seen`): one landing in a C extension's import (matplotlib's
+``ft2font`` on the first learning curve) reaches ``run_cli`` as ``ImportError: initialization failed``, not as a
+``KeyboardInterrupt``, and is reported as the Ctrl-C it was.
 """
 
 from __future__ import annotations
@@ -14,6 +17,8 @@ import signal
 import sys
 
 STARTING = "interrupted while starting: nothing was written; run the command again"
+
+_sigint_seen = False
 
 
 def _interrupted(signum: int, frame: object) -> None:
@@ -45,8 +50,22 @@ def quiet_interrupt_while_starting() -> None:
         pass
 
 
+def _keyboard_interrupt(signum: int, frame: object) -> None:
+    """Python's own handler (it raises ``KeyboardInterrupt``), remembering that a Ctrl-C came."""
+    global _sigint_seen
+    _sigint_seen = True
+    signal.default_int_handler(signum, frame)
+
+
+def interrupt_seen() -> bool:
+    """Whether SIGINT reached this process since :func:`end_of_start` gave it a ``KeyboardInterrupt`` again: a
+    library that turns the ``KeyboardInterrupt`` into another error (pybind11's ``ImportError: initialization
+    failed`` while a C extension imports) still ended the command by Ctrl-C."""
+    return _sigint_seen
+
+
 def end_of_start() -> None:
-    """Give SIGINT back to Python's handler (``KeyboardInterrupt``) where :func:`quiet_interrupt_while_starting`
-    took it: called by ``run_cli`` once the command's modules are imported."""
+    """Give SIGINT back to Python's handler (``KeyboardInterrupt``, recorded for :func:`interrupt_seen`) where
+    :func:`quiet_interrupt_while_starting` took it: called by ``run_cli`` once the command's modules are imported."""
     if signal.getsignal(signal.SIGINT) is _interrupted:
-        signal.signal(signal.SIGINT, signal.default_int_handler)
+        signal.signal(signal.SIGINT, _keyboard_interrupt)

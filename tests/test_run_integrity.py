@@ -276,6 +276,34 @@ def test_the_startup_handler_is_for_commands_only(monkeypatch, argv, orig, insta
     assert started_command() is installs
 
 
+def test_a_ctrl_c_another_error_stands_for_is_one_line_exit_130():
+    """CI, 2026-12-07: the Ctrl-C of the test below landed in matplotlib's first import (the first learning curve),
+    where pybind11 turns it into ``ImportError: initialization failed``: a traceback and exit 1. Any error after a
+    Ctrl-C is now the Ctrl-C's one line."""
+    import signal
+
+    from common.commands.args import INTERRUPTED
+
+    script = ("import os, signal, time\n"
+              "from common import startup\n"
+              "from common.commands.args import run_cli\n"
+              "signal.signal(signal.SIGINT, startup._interrupted)  # as a -m command has it while importing\n"
+              "def main():\n"
+              "    try:\n"
+              "        os.kill(os.getpid(), signal.SIGINT)\n"
+              "        time.sleep(30)\n"
+              "    except KeyboardInterrupt:  # what pybind11 makes of it inside a module's init\n"
+              "        raise ImportError('initialization failed')\n"
+              "run_cli(main)\n")
+    out = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=60,
+                         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    assert out.returncode == 130 and out.stderr.strip() == INTERRUPTED, out.stderr[-2000:]
+    plain = script.replace("signal.signal(signal.SIGINT, startup._interrupted)", "pass").replace(
+        "os.kill(os.getpid(), signal.SIGINT)\n        time.sleep(30)", "pass").replace("except KeyboardInterrupt", "finally")
+    out = subprocess.run([sys.executable, "-c", plain], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 1 and "ImportError: initialization failed" in out.stderr  # no Ctrl-C: the error itself
+
+
 def test_ctrl_c_during_training_is_one_line_exit_130_and_the_run_resumes(tmp_path):
     """SIGINT once the first checkpoint exists: no traceback, the shell's code 130, and the
     folder is a run ``--resume true`` accepts (its checkpoint is whole)."""

@@ -10,7 +10,7 @@ import sys
 from typing import Any, Callable, Sequence
 
 from common.config import ArgumentParser
-from common.startup import end_of_start
+from common.startup import end_of_start, interrupt_seen
 from common.task import Task, get_task
 
 
@@ -66,8 +66,10 @@ def run_cli(main: Callable[[], Any]) -> None:
     The message already names the file, line and what was expected; set
     ``COMMON_TRACEBACK=1`` to see the full traceback instead. Ctrl-C prints one line and exits
     130 (the shell's code for SIGINT): every output is written atomically, so none is
-    half-written, and the same command continues (:data:`INTERRUPTED`). A full disk (``ENOSPC``, also torch's
-    failed write: :func:`common.io.disk_full_named`) prints one line and exits 1. Under a distributed
+    half-written, and the same command continues (:data:`INTERRUPTED`); so does any error raised after a Ctrl-C
+    (:func:`common.startup.interrupt_seen`: one during a C extension's import surfaces as an ``ImportError``). A
+    full disk (``ENOSPC``, also torch's failed write: :func:`common.io.disk_full_named`) prints one line and exits
+    1. Under a distributed
     launch the line comes once, not once per process (:func:`exit_with`).
     """
     end_of_start()  # Ctrl-C is a KeyboardInterrupt again (one line below), no longer the import-time exit
@@ -75,7 +77,12 @@ def run_cli(main: Callable[[], Any]) -> None:
         main()
     else:
         try:
-            main()
+            try:
+                main()
+            except Exception:
+                if interrupt_seen():  # a Ctrl-C another error stands for: reported as the Ctrl-C
+                    raise KeyboardInterrupt from None
+                raise
         except USER_ERRORS as err:
             message = err.args[0] if isinstance(err, KeyError) and err.args else err
             exit_with(f"error: {message}", 2)
