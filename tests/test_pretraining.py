@@ -377,3 +377,15 @@ def test_a_general_corpus_folder_missing_or_holding_other_files_is_said(tmp_path
         assert read_corpus_lines(tmp_path / "c" / "a.txt") == [] and read_corpus_lines(tmp_path / "empty") == []
     assert "a.txt: a file, not a folder of *.txt files: pretraining goes on without" in caplog.text
     assert "empty: no non-blank line in a *.txt file under it" in caplog.text
+
+
+def test_id_pretraining_has_no_validation_split_flag():
+    """Probe AH: ``competitions.xiaobu.pretrain`` took ``--valid-fraction`` and ``--split-seed`` and used neither (it
+    pretrains on every pair); they are the fine-tuning split's options only."""
+    from common.config import parse_config
+    from competitions.xiaobu.config import XiaobuConfig, XiaobuPretrainConfig
+
+    for flag in ("--valid-fraction", "--split-seed"):
+        with pytest.raises(SystemExit):
+            parse_config(XiaobuPretrainConfig, [flag, "1"])
+    assert parse_config(XiaobuConfig, ["--valid-fraction", "0.2", "--split-seed", "7"]).split_seed == 7

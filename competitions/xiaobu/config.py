@@ -21,8 +21,6 @@ class XiaobuData:
     counts_file: str = "counts.json"  # character frequencies for --model <general BERT> (frequency-rank mapping)
     min_freq: int = 2  # ids seen fewer times in train + test become [UNK]
     max_length: int = 64  # [CLS] a [SEP] b [SEP], longest side cut first (pairs here: at most 40)
-    valid_fraction: float = 0.15  # the fixed stratified validation split of the train file
-    split_seed: int = 42  # seed of that split (independent of the training seed)
     limit: int = 0  # > 0: keep only the first N lines of the train file and of MLM's files (smoke tests); the
     # test file is always read and submitted whole
     # a small BERT: sequences are short (mean 6 ids a side) and pretrain + train must fit 30 min on 2 CPU
@@ -47,6 +45,9 @@ class XiaobuConfig(TrainConfig, LogitAdjustmentConfig, SymmetricPairConfig, MLMC
     """
 
     submission_dir: str = "submissions/xiaobu"
+    # the fixed stratified validation split of the train file (pretraining has none: --valid-fraction is not its flag)
+    valid_fraction: float = 0.15
+    split_seed: int = 42  # seed of that split (independent of the training seed)
     joint: bool = False  # bojone's variant: label as the MLM target at [CLS], MLM continued on all text
     use_match: bool = True  # classification: add the exact-match bit per token (common/match_features.py)
     # classification (the joint variant ignores it, as use_match), n >= 2: bit per token, it lies in an n-gram of
