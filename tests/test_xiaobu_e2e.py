@@ -31,6 +31,24 @@ def test_pretrain_writes_a_model_folder(pretrained):
     assert result["pairs"] == 48 + 16 and result["epochs_run"] == 2 and result["start"] == "scratch"
 
 
+def test_fine_tuning_on_text_the_cache_lacks_is_warned_about(pretrained, tmp_path, caplog):
+    """Probe AF: a cache whose data folder was edited in place (a round-B test file) was reused without a word; its
+    vocabulary spelt the new rows' ids as [UNK]. The same text is quiet; one new row names its two texts."""
+    from common.encoder import warn_other_pretraining_data
+    from competitions.xiaobu.config import XiaobuConfig
+    from competitions.xiaobu.task import TASK
+
+    data = TASK.load_data(XiaobuConfig(data_dir=str(FIXTURES), train_file="train.tsv", test_file="test.tsv"))
+    pairs = TASK.text_pairs([*data.train, *data.valid, *data.test])
+    with caplog.at_level("WARNING", logger="common.encoder"):
+        assert warn_other_pretraining_data(str(pretrained[0]), str(FIXTURES), pairs) == ""
+        assert not caplog.text
+        message = warn_other_pretraining_data(str(pretrained[0]), str(FIXTURES), pairs + [((9001, 9002), (9003,))])
+    texts = len({t for pair in pairs for t in pair}) + 2
+    assert message.startswith(f"2 of the {texts} texts this run reads") and message in caplog.text
+    assert warn_other_pretraining_data(str(pretrained[0]), str(FIXTURES), pairs[:5]) == ""  # a --limit run: a subset
+
+
 @pytest.mark.parametrize("joint", ["false", "true"])
 def test_train_predict_and_submission(pretrained, tmp_path, capsys, joint):
     from common.commands import predict, train

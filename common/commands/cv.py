@@ -67,8 +67,6 @@ def main(argv: list[str] | None = None) -> dict:
     check_options(config)
     if getattr(config, "submission_dir", "") and process_state().is_main_process:  # written after every fold
         check_output_dir(config.submission_dir, "--submission-dir")
-    if process_state().is_main_process:  # a cache built on other data is reused as it is
-        warn_other_pretraining_data(getattr(config, "model", ""), getattr(config, "data_dir", ""))
     if distill and not task.soft_targets:
         raise ValueError(f"task {task.name} does not train on soft targets (--distill-from needs a PairTask task)")
     # config.json and each fold's hold the options in use only (a plain run's are as before)
@@ -78,6 +76,9 @@ def main(argv: list[str] | None = None) -> dict:
         if distill else task.config_class  # the fold model's loss reads the distillation options
     data = task.load_data(config)  # bad data fails before any run folder exists
     task.check_submission_inputs(config, data)  # and so does a submission that could not be written
+    if process_state().is_main_process:  # a cache built on other data is reused as it is
+        warn_other_pretraining_data(getattr(config, "model", ""), getattr(config, "data_dir", ""),
+                                    task.text_pairs([*data.train, *data.valid, *data.test]))
     pool = task.cv_pool(config, data)
     labels = task.labels(pool)
     groups = pool_groups(task, pool, config)

@@ -38,7 +38,8 @@ from transformers import BertForMaskedLM
 
 from common.commands.args import run_cli, split_task
 from common.config import parse_config, save_config_json
-from common.encoder import load_tokenizer, model_folders, pretrained_config, pruned_vocab_tokenizer, small_bert_config
+from common.encoder import (load_tokenizer, model_folders, pretrained_config, pruned_vocab_tokenizer,
+                            save_pretraining_texts, small_bert_config)
 from common.io import print_result, write_json_atomic
 from common.pretraining import MLMPairDataset, MLMPretrainConfig, masking_collator, pretrain_mlm
 from common.run import process_state, resolve_run_dir, save_config
@@ -121,6 +122,7 @@ def pretrain_pairs(config: Any, pairs: Sequence[tuple[str, str]], run_dir: Path,
 
     def save_extra(folder: Path) -> None:
         save_config_json(config, folder / "pretrain_config.json")  # marks it as this project's pretraining
+        save_pretraining_texts(folder, pairs)  # a fine-tuning run on text it lacks is warned about
 
     summary = pretrain_mlm(model, tokenizer, dataset, masking_collator(tokenizer, config), config, run_dir,
                            config.output_dir, callbacks=build_callbacks(config), save_extra=save_extra)

@@ -140,7 +140,8 @@ def main(argv: list[str] | None = None) -> dict:
     data = task.load_data(config)  # bad data fails before any run folder exists
     task.check_submission_inputs(config, data)  # and so does a submission that could not be written
     if process_state().is_main_process:  # a cache built on other data is reused as it is
-        warn_other_pretraining_data(getattr(config, "model", ""), getattr(config, "data_dir", ""))
+        warn_other_pretraining_data(getattr(config, "model", ""), getattr(config, "data_dir", ""),
+                                    task.text_pairs([*data.train, *data.valid, *data.test]))
     soft = teacher = None
     if config.init_from:  # its weights must not have trained on this run's validation rows
         check_init_split(config.init_from, np.asarray(task.ids(data.valid), dtype=str),

@@ -25,6 +25,7 @@ from transformers import BertForMaskedLM
 from common.commands.args import run_cli
 from common.commands.pretrain import record_texts
 from common.config import parse_config, save_config_json
+from common.encoder import save_pretraining_texts
 from common.id_encoder import VOCAB_FILE
 from common.io import print_result
 from common.pretraining import MLMPairDataset, masking_collator, pretrain_mlm
@@ -34,6 +35,7 @@ from common.training.trainer import build_callbacks
 from competitions.xiaobu.config import XiaobuPretrainConfig
 from competitions.xiaobu.data import read_pairs
 from competitions.xiaobu.model import build_vocab_and_model
+from competitions.xiaobu.task import TASK
 
 
 def pretraining_files(config: XiaobuPretrainConfig) -> list[Path]:
@@ -62,6 +64,7 @@ def main(argv: list[str] | None = None) -> dict:
     def save_extra(folder: Path) -> None:
         vocab.save(folder / VOCAB_FILE)
         save_config_json(config, folder / "pretrain_config.json")
+        save_pretraining_texts(folder, TASK.text_pairs(pairs))  # a fine-tuning run on text it lacks is warned about
 
     summary = pretrain_mlm(model, tokenizer, dataset, collator, config, run_dir, config.output_dir,
                            callbacks=build_callbacks(config), save_extra=save_extra)
