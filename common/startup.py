@@ -64,6 +64,23 @@ def interrupt_seen() -> bool:
     return _sigint_seen
 
 
+def end_with_the_launcher() -> None:
+    """Under torch elastic (``accelerate launch``, ``torchrun``: ``TORCHELASTIC_RUN_ID`` is set), have Linux send
+    this process SIGTERM when its launcher dies (``prctl(PR_SET_PDEATHSIG)``). The launcher starts each process in a
+    session of its own and stops them when it is stopped, but a launcher killed outright (``kill -9``, the OOM
+    killer, a scheduler ending the launcher only) left both processes of a 2-process run training on, as orphans
+    holding their GPUs, until the epochs ran out (probe AE; a killed process's outputs are whole and the run resumes).
+    Elsewhere (one process, another OS, no ``prctl``) it does nothing."""
+    if not os.environ.get("TORCHELASTIC_RUN_ID") or not sys.platform.startswith("linux"):
+        return
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGTERM))  # 1: PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
 def end_of_start() -> None:
     """Give SIGINT back to Python's handler (``KeyboardInterrupt``, recorded for :func:`interrupt_seen`) where
     :func:`quiet_interrupt_while_starting` took it: called by ``run_cli`` once the command's modules are imported."""

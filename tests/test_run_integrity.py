@@ -717,3 +717,43 @@ def test_a_sohu_run_without_its_data_does_not_decide_a_test_file_without_its_lab
     assert run_data(pair, config, True).missing == [RUN_DATA_GONE]
     with pytest.raises(FileNotFoundError, match="--data-dir names where it is now"):
         run_data(pair, config, False)
+
+
+@pytest.mark.parametrize("launched", [True, False])
+def test_a_process_of_a_launch_ends_with_its_launcher(launched):
+    """Probe AE: ``kill -9`` of ``accelerate launch`` left both processes of a 2-process run training on (torch elastic
+    starts each in a session of its own, and only a living launcher stops them). A process that imported ``common``
+    under a launch (``TORCHELASTIC_RUN_ID``) now gets SIGTERM when its launcher dies; one outside a launch does not."""
+    import signal
+    import time
+
+    env = {**os.environ, "TORCHELASTIC_RUN_ID": "probe"} if launched else \
+        {k: v for k, v in os.environ.items() if k != "TORCHELASTIC_RUN_ID"}
+    child = ("import common, time\nprint('ready', flush=True)\ntime.sleep(120)\n")
+    launcher = ("import subprocess, sys, time\n"
+                f"p = subprocess.Popen([sys.executable, '-c', {child!r}], start_new_session=True)\n"
+                "print(p.pid, flush=True)\n"
+                "time.sleep(120)\n")
+    proc = subprocess.Popen([sys.executable, "-c", launcher], cwd=ROOT, stdout=subprocess.PIPE, text=True, env=env)
+    lines = [proc.stdout.readline().strip(), proc.stdout.readline().strip()]  # the child's pid, and its "ready"
+    pid = int(next(line for line in lines if line.isdigit()))
+    try:
+        assert "ready" in lines  # it has imported common
+        proc.kill()
+        proc.wait()
+
+        def running() -> bool:
+            try:
+                return Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0] not in ("Z", "X")
+            except FileNotFoundError:
+                return False
+
+        deadline = time.monotonic() + (10 if launched else 2)
+        while running() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert running() is not launched
+    finally:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
