@@ -277,6 +277,18 @@ def test_reference_and_ensemble_on_the_folds_of_a_pair_run(tmp_path, monkeypatch
     assert gone["thresholds"] == there["thresholds"]
     assert open(gone["submission"]).read() == open(there["submission"]).read()
     data = (tmp_path / "elsewhere").rename(data)
+    # its training file edited since (a label corrected): refused before; a new file is decided as cv decided
+    kept = (data / "train.txt").read_text(encoding="utf-8")
+    first, rest = kept.split("\n", 1)
+    (data / "train.txt").write_text(first[:-1] + ("0" if first.endswith("1") else "1") + "\n" + rest,
+                                    encoding="utf-8")
+    with pytest.raises(ValueError, match=r"folds.json: made on other labelled rows"):  # its own setting's OOF again
+        predict.main(["--task", "pair", "--run", str(run), "--test-file", str(new), "--tta-swap", "true"])
+    edited = predict.main(["--task", "pair", "--run", str(run), "--test-file", str(new),
+                           "--submission-dir", str(tmp_path / "e")])
+    assert edited["cv"] == there["cv"] and edited["thresholds"] == there["thresholds"]
+    assert open(edited["submission"]).read() == open(there["submission"]).read()
+    (data / "train.txt").write_text(kept, encoding="utf-8")
 
     # the test file's labels, read afterwards: each run scored as its submission decided
     from bench import pair_heldout
