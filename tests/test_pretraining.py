@@ -210,6 +210,24 @@ def test_a_task_with_its_own_pretraining_runs_it_with_the_flags(monkeypatch):
     assert seen == [["--epochs", "2", "--output-dir", "x"]]
 
 
+def test_pretraining_text_needs_no_validation_split(tmp_path):
+    """Pretraining reads train, validation and test text alike, so a validation split that cannot be drawn (4 text
+    groups, too few for the grouped 1/10 split) no longer refuses it: its text is read without one."""
+    from common.commands import pretrain as pretrain_command
+    from common.task import get_task
+
+    task = get_task("pair")
+    rows = [f"问题{i % 4}\t回答{i % 4}{'甲乙'[i % 2]}\t{i % 2}" for i in range(12)]  # 4 groups of shared texts
+    (tmp_path / "train.tsv").write_text("\n".join(rows) + "\n", encoding="utf-8")
+    (tmp_path / "test.tsv").write_text("新的\t句子\n", encoding="utf-8")
+    config = pretrain_command.mlm_config_class(task)(data_dir=str(tmp_path), text_a_column="0", text_b_column="1",
+                                                     label_column="2")
+    with pytest.raises(ValueError, match="too few to hold out whole groups"):
+        task.load_data(config)  # training needs the split
+    pairs = pretrain_command.task_text_pairs(task, config)
+    assert sorted(pairs) == sorted([tuple(r.split("\t")[:2]) for r in rows] + [("新的", "句子")])
+
+
 def test_a_task_without_text_pairs_is_refused():
     from common.commands import pretrain as pretrain_command
     from common.task import Splits, Task

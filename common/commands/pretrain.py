@@ -80,7 +80,12 @@ def task_text_pairs(task: Task, config: Any) -> list[tuple[str, str]]:
         ValueError: ``task`` is not a text-pair task (its ``text_pairs`` gives None).
         FileNotFoundError, DataFileError: an extra file is missing or malformed (from the task's reader).
     """
-    data = task.load_data(config)
+    try:
+        data = task.load_data(config)
+    except (ValueError, FileNotFoundError):  # a validation split that cannot be drawn (too few text groups, no
+        if not getattr(config, "valid_fraction", 0) > 0:  # shift.npz for --valid-from-shift) is of no use here:
+            raise  # the text is the same without it (read as before where it can be drawn: a cache's pair order)
+        data = task.load_data(dataclasses.replace(config, valid_fraction=0.0))
     examples = [*data.train, *data.valid, *data.test]
     for path in config.extra_files:
         examples.extend(task.load_test(config, str(task.test_file_path(config, path))))
