@@ -16,7 +16,7 @@ STUDENT_RUN ?=
 TORCH_WHEEL := $(firstword $(wildcard /opt/wheels/torch-*+cpu-cp311-*.whl))
 
 # Not .PHONY: the <task>-<command> targets come from pattern rules, which make skips for phony targets.
-.PHONY: help venv test test-all report export gpu-check sohu-pretrain sohu-mlm sohu-mlm-long power-mine power-eval power-bench terms-mine power-scale ner-train ner-predict ner-bench \
+.PHONY: help venv test test-all report export gpu-check sohu-pretrain sohu-mlm sohu-mlm-long power-mine power-eval power-bench terms-mine power-scale ner-train ner-predict ner-cv ner-bench \
 	xiaobu-pretrain xiaobu-pretrain-large
 
 help:
@@ -257,6 +257,10 @@ ner-predict: venv ## dev metrics (result line) + test prediction of a run, the r
 	@test -n "$(RUN)" || (echo "usage: make ner-predict RUN=runs/ner/<name>" >&2; exit 2)
 	$(PY) -m competitions.ner.predict --run $(RUN) $(if $(NER_DATA_GIVEN),$(if $(ner_run_dataset),--data-dir \
 		$(DATA)/$(or $(NER_DIR_$(ner_run_dataset)),ner/$(ner_run_dataset)))) $(ARGS)
+
+ner-cv: venv ## k-fold NER: OOF micro-F1, the fold models' vote on dev and test: make ner-cv FOLDS=5 [DATASET=cmeee] [CV_RUN=cv5]
+	$(PY) -m competitions.ner.cv $(if $(DATASET),--dataset $(DATASET) --data-dir $(NER_DATA_DIR)) --folds $(FOLDS) \
+		--run-name $(or $(CV_RUN),$(or $(DATASET),ner)-cv$(FOLDS)) $(ARGS)
 
 ner-bench: venv ## our GP/EGP vs bert4torch's GP/EGP vs CRF, one process, interleaved (bench/results/ner_heads.json)
 	$(PY) -m bench.ner_heads $(if $(NER_DATA_GIVEN),--dataset $(DATASET) --data-dir $(NER_DATA_DIR)) $(ARGS)

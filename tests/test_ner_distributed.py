@@ -18,6 +18,8 @@ import json
 from collections import defaultdict
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import ROOT, SHARED_VOCAB
 from tests.distributed import describe, launch, read_write_log, result_lines
 
@@ -92,3 +94,30 @@ def test_two_process_training_from_a_pretrained_checkpoint(tmp_path):
                   + ["--encoder-type", "bert", "--model", str(tmp_path / "checkpoint")])
     assert done.returncode == 0, describe(done)
     assert len(result_lines(done.stdout)) == 1
+
+
+@pytest.mark.slow
+def test_two_process_kfold_matches_one_process(tmp_path):
+    """``competitions.ner.cv`` under 2 processes x batch 1 against 1 process x batch 2 (dropout off): the same folds,
+    OOF and vote scores and the same test prediction, byte for byte, every file written by one process."""
+    from tests.test_ner_cv import _args
+
+    from competitions.ner import cv
+
+    args = _args(tmp_path) + ["--dropout", "0", "--epochs", "4"]
+    args[args.index("--batch-size") + 1] = "2"
+    one = cv.main(args + ["--run-dir", str(tmp_path / "one"), "--submission-dir", str(tmp_path / "sub1")])
+    args[args.index("--batch-size") + 1] = "1"
+    log = tmp_path / "writes.log"
+    done = launch(["competitions.ner.cv"] + args, env={"COMMON_IO_WRITE_LOG": str(log)})
+    assert done.returncode == 0, describe(done)
+    lines = result_lines(done.stdout)
+    assert len(lines) == 1, done.stdout
+    two = lines[0]
+    assert one["dev"]["f1"] > 0 and (two["cv"], two["dev"]) == (one["cv"], one["dev"])
+    assert {k: f["held_out"] for k, f in two["folds"].items()} == {k: f["held_out"] for k, f in one["folds"].items()}
+    assert Path(two["prediction"]).read_bytes() == Path(one["prediction"]).read_bytes()
+    writers = defaultdict(set)
+    for pid, path in read_write_log(log):
+        writers[path].add(pid)
+    assert writers and len(set().union(*writers.values())) == 1, writers

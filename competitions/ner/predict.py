@@ -41,6 +41,7 @@ from common.ner.metric import format_table, span_scores
 from common.ner.spans import NerExample, Span
 from common.ner.writers import write_cluener, write_span_jsonl
 from common.training.inference import inference_loader, run_inference
+from common.training.trainer import release_logging
 from competitions.ner.config import NerConfig
 from competitions.ner.data import (NerDataset, check_decoding, collate, data_path, dataset_name, load_splits, merge_piece_spans,
                                    read_examples, resolve_data_options)
@@ -108,6 +109,33 @@ def _scores(gold: Sequence[NerExample], pred: Sequence[Sequence[Span]]) -> dict:
     return span_scores([ex.spans for ex in gold], pred)
 
 
+def predict_data(config: Any, data_dir: str | None, test_file: str | None
+                 ) -> tuple[dict[str, list[NerExample]], list[str]]:
+    """The dev and test examples a saved run predicts (``config`` its saved config, changed in place: ``data_dir``
+    overrides its folder, and its data options are resolved), and the parts a ``test_file`` other than the run's
+    own adds to the prediction's name (its stem and content digest; none for the run's own test file).
+
+    Raises:
+        FileNotFoundError: a data file is missing.
+        ValueError: a ``test_file`` without a sentence.
+        common.ner.readers.NerDataError: a malformed data file.
+    """
+    run_data_dir = config.data_dir  # where the run's own test file is
+    if data_dir:
+        config.data_dir = data_dir
+    resolve_data_options(config)  # a run saved before the data options existed: from its preset
+    data = load_splits(config, ("dev",))
+    if not test_file:
+        data.update(load_splits(config, ("test",)))
+        return data, []
+    data["test"] = read_examples(data_path(config, test_file), config.format, config.strict_tags,
+                                 config.strip_segment_digit, labelled=False)
+    if not data["test"]:
+        raise ValueError(f"--test-file {data_path(config, test_file)}: no sentence to predict")
+    own = data_path(replace(config, data_dir=run_data_dir), config.test_file) if config.test_file else None
+    return data, test_name_parts(data_path(config, test_file), own)
+
+
 def predict_run(run_dir: str | Path, data_dir: str | None = None, test_file: str | None = None,
                 submission_dir: str | None = None, accelerator: Accelerator | None = None,
                 write_dev_metrics: bool = False, decoding: str | None = None) -> dict:
@@ -143,18 +171,7 @@ def predict_run(run_dir: str | Path, data_dir: str | None = None, test_file: str
     if decoding and decoding != config.decoding:
         check_decoding(decoding, allow_auto=False)
         config.decoding, model.flat, setting = decoding, decoding == "flat", f"-{decoding}"
-    run_data_dir = config.data_dir  # where the run's own test file is
-    if data_dir:
-        config.data_dir = data_dir
-    resolve_data_options(config)  # a run saved before the data options existed: from its preset
-    data = load_splits(config, ("dev",))
-    if test_file:
-        data["test"] = read_examples(data_path(config, test_file), config.format, config.strict_tags,
-                                     config.strip_segment_digit, labelled=False)
-        if not data["test"]:
-            raise ValueError(f"--test-file {data_path(config, test_file)}: no sentence to predict")
-    else:
-        data.update(load_splits(config, ("test",)))
+    data, name_parts = predict_data(config, data_dir, test_file)
     accelerator = accelerator or Accelerator(mixed_precision=config.mixed_precision)
     model.to(accelerator.device)
     main = accelerator.is_main_process
@@ -179,10 +196,7 @@ def predict_run(run_dir: str | Path, data_dir: str | None = None, test_file: str
         result["dev_metrics_file"] = str(run_dir / "dev_metrics.json")
     if data["test"]:
         test_pred, _ = predict(data["test"])
-        name = config.run_name + setting
-        if test_file:
-            own = data_path(replace(config, data_dir=run_data_dir), config.test_file) if config.test_file else None
-            name = "-".join([name, *test_name_parts(data_path(config, test_file), own)])
+        name = "-".join([config.run_name + setting, *name_parts])
         out_dir = Path(submission_dir or config.submission_dir) / dataset_name(config)
         if config.format == "cluener":
             path = out_dir / f"{name}-dev{dev['f1']:.4f}.json"
@@ -206,8 +220,11 @@ def predict_run(run_dir: str | Path, data_dir: str | None = None, test_file: str
 
 def main(argv: list[str] | None = None) -> dict:
     """``python -m competitions.ner.predict``: see the module docstring; returns the result dict."""
+    from competitions.ner.cv import is_kfold_run, kfold_config, predict_kfold  # (cv imports this module)
+
     parser = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--run", required=True, help="run folder, e.g. runs/ner/<name>")
+    parser.add_argument("--run", required=True, help="run folder, e.g. runs/ner/<name>; a k-fold run's (cv5): "
+                                                     "its fold models' vote")
     parser.add_argument("--data-dir", default=None, help="default: the run's data_dir")
     parser.add_argument("--test-file", default=None,
                         help="a file to predict instead of the run's test file (relative to the data folder "
@@ -216,12 +233,21 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--decoding", default=None, choices=("flat", "nested"),
                         help="span heads: decode so instead of the run's own decoding (its config's)")
     args = parser.parse_args(argv)
+    release_logging()  # a run trained in this process: its train.log stays as written
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     accelerator = Accelerator(mixed_precision=_run_mixed_precision(Path(args.run)))
     if not accelerator.is_main_process:
         logging.getLogger().setLevel(logging.WARNING)
-    result = predict_run(args.run, args.data_dir, args.test_file, args.submission_dir, accelerator,
-                         decoding=args.decoding)
+    if is_kfold_run(args.run):
+        if args.decoding:
+            raise ValueError(f"--decoding: {args.run} is a k-fold run, whose fold models vote as they were trained")
+        config = kfold_config(Path(args.run))
+        data, name_parts = predict_data(config, args.data_dir, args.test_file)
+        result = predict_kfold(Path(args.run), config, data, accelerator, name_parts=name_parts,
+                               submission_dir=args.submission_dir)
+    else:
+        result = predict_run(args.run, args.data_dir, args.test_file, args.submission_dir, accelerator,
+                             decoding=args.decoding)
     result["run_dir"] = args.run
     if accelerator.is_main_process:
         print_result(result)

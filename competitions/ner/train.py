@@ -23,7 +23,9 @@ import logging
 import time
 from dataclasses import replace
 from functools import partial
+from pathlib import Path
 
+from accelerate import Accelerator
 from accelerate.utils import set_seed
 from transformers import AutoTokenizer
 
@@ -33,6 +35,7 @@ from common.embedding_init import init_embeddings_from_word2vec, train_token_wor
 from common.encoder import build_encoder, check_max_length, load_tokenizer
 from common.io import print_result, write_json_atomic
 from common.ner.metric import span_scores
+from common.ner.spans import NerExample
 from common.run import broadcast_from_main, check_resume_named, process_state, resolve_run_dir, save_config
 from common.training.trainer import Trainer, build_callbacks, check_gradient_checkpointing
 from competitions.ner.config import NerConfig
@@ -68,27 +71,66 @@ def build_encoder_for(config: NerConfig, tokenizer, texts: list[str]):
     return encoder
 
 
+def resolve_options(config: NerConfig) -> NerConfig:
+    """``config`` with its data options (:func:`resolve_data_options`) and head size resolved, in place, as saved in
+    config.json (predict needs no preset; a later default cannot change the run). Starts the process group under
+    ``accelerate launch``.
+
+    Raises:
+        ValueError: an unknown ``--head`` (before the data is read and word2vec trained), or data options.
+    """
+    if config.head not in HEADS:
+        raise ValueError(f"--head {config.head!r}: expected one of {', '.join(HEADS)}")
+    resolve_data_options(config)
+    process_state()  # under accelerate launch: the process group, before any file is written
+    if config.head in DEFAULT_HEAD_SIZE and not config.head_size:
+        config.head_size = DEFAULT_HEAD_SIZE[config.head]
+    return config
+
+
 def main(argv: list[str] | None = None) -> dict:
     """``python -m competitions.ner.train``: see the module docstring; returns the result dict (every process)."""
     start = time.time()
-    config = parse_config(NerConfig, argv, description=__doc__)
-    if config.head not in HEADS:  # before the data is read and word2vec trained
-        raise ValueError(f"--head {config.head!r}: expected one of {', '.join(HEADS)}")
-    resolve_data_options(config)  # the resolved options go into config.json: predict needs no preset
-    state = process_state()  # under accelerate launch: the process group, before any file is written
-    if config.head in DEFAULT_HEAD_SIZE and not config.head_size:
-        config.head_size = DEFAULT_HEAD_SIZE[config.head]  # saved resolved: a later default cannot change the run
+    config = resolve_options(parse_config(NerConfig, argv, description=__doc__))
     check_resume_named(config)  # before the timestamped default name below
     if not config.run_dir and not config.run_name:
         name = f"{dataset_name(config)}-{config.head}-{config.encoder_type}-{time.strftime('%Y%m%d-%H%M%S')}"
         config.run_name = broadcast_from_main(name)  # the main process's clock: one folder for all
     data = load_splits(config)  # bad data stops here, before a run folder exists
+    summary, run_dir, accelerator = fit(config, data)
+    result = predict_run(run_dir, accelerator=accelerator, write_dev_metrics=True)
+    best = summary["best"]
+    result.update({"run_dir": str(run_dir), "best_epoch": summary["best_epoch"],
+                   "train_samples_per_s": round(best.get("train_samples_per_s", 0.0), 1),
+                   "train_seconds": round(summary["train_seconds"], 1),
+                   "wall_seconds": round(time.time() - start, 1),
+                   "metrics_file": str(run_dir / "metrics.json")})
+    if process_state().is_main_process:
+        print_result(result)
+    return result
+
+
+def fit(config: NerConfig, data: dict[str, list[NerExample]],
+        run_dir: Path | None = None) -> tuple[dict, Path, Accelerator]:
+    """Train ``config``'s model on ``data["train"]``, keeping the epoch of the best micro-F1 on ``data["dev"]``, in
+    its run folder (``config.run_dir`` / ``run_name``, resumed with ``config.resume``; ``run_dir``: this folder, a
+    k-fold run's fold, as it is); ``data["test"]``'s texts join word2vec's. ``config``'s data and head options are resolved (:func:`main`, or k-fold's
+    :mod:`competitions.ner.cv`). Returns the trainer's summary, the run folder and the accelerator it trained with.
+
+    Raises:
+        ValueError: train or dev sets it cannot learn from (:func:`check_training_data`), a run folder resumed with
+            other options, a model that cannot be built.
+    """
+    state = process_state()
     warnings = check_training_data(config, data)  # logged below, once train.log exists
     resolve_decoding(config, data["train"])  # before resolve_run_dir: a resume compares the resolved value
     if config.decoding == "nested" and config.head == "crf":  # probe AE: accepted without a word
         warnings.append("--decoding nested with --head crf: a CRF's tags hold one entity a character, so it decodes "
                         "flat; nested decoding is the span heads' (gp, egp)")
-    run_dir = resolve_run_dir(config, "ner")  # --resume with other options: refused before a file is rewritten
+    if run_dir is None:
+        run_dir = resolve_run_dir(config, "ner")  # --resume with other options: refused before a file is rewritten
+    else:
+        run_dir.mkdir(parents=True, exist_ok=True)
     types = entity_types(data["train"])
     set_seed(config.seed)  # the weights come from the seed, whatever ran before in this process
     train_texts = [ex.text for ex in data["train"]]
@@ -124,17 +166,7 @@ def main(argv: list[str] | None = None) -> dict:
                       lengths=train_ds.lengths)
     for warning in warnings:
         logger.warning(warning)
-    summary = trainer.train()
-    result = predict_run(run_dir, accelerator=trainer.accelerator, write_dev_metrics=True)
-    best = summary["best"]
-    result.update({"run_dir": str(run_dir), "best_epoch": summary["best_epoch"],
-                   "train_samples_per_s": round(best.get("train_samples_per_s", 0.0), 1),
-                   "train_seconds": round(summary["train_seconds"], 1),
-                   "wall_seconds": round(time.time() - start, 1),
-                   "metrics_file": str(run_dir / "metrics.json")})
-    if state.is_main_process:
-        print_result(result)
-    return result
+    return trainer.train(), run_dir, trainer.accelerator
 
 
 if __name__ == "__main__":  # the trainer logs to stderr and train.log once the run folder exists (setup_logging)
