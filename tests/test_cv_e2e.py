@@ -184,8 +184,12 @@ def test_a_test_file_edited_since_the_run_is_predicted_anew_never_served_stale(t
     (data / "test.tsv").write_text("".join(lines[1:] + lines[:1]))  # each line's pair moves up one: same ids
     trained = {p: p.read_bytes() for p in run.rglob("*") if p.is_file()}
 
+    first_bytes = Path(first["submission"]).read_bytes()
     again = predict.main(["--task", "xiaobu", "--run", str(run)])
-    assert Path(again["submission"]).name == Path(first["submission"]).name  # the run's own file's submission
+    from common.commands.predict import content_digest  # named by its content: the run's own submission stays (probe
+    digest = content_digest(data / "test.tsv")  # AK: a replaced test file's submission overwrote it)
+    assert Path(again["submission"]).name == f"cv-test-{digest}-cv{first['cv']['auc']:.4f}.txt"
+    assert Path(first["submission"]).read_bytes() == first_bytes
     probs = np.load(Path(again["submission"]).with_suffix(".probabilities.npz"))["test_probs"]
     np.testing.assert_allclose(probs, np.roll(old, -1), rtol=1e-5)  # the fold models on the file as it is now
     assert not np.allclose(probs, old)
@@ -197,7 +201,7 @@ def test_a_test_file_edited_since_the_run_is_predicted_anew_never_served_stale(t
 
     monkeypatch.setattr(type(get_task("xiaobu")), "test_in_name", False)
     unnamed = predict.main(["--task", "xiaobu", "--run", str(run)])
-    assert Path(unnamed["submission"]).name == f"cv-cv{first['cv']['auc']:.4f}.txt"
+    assert Path(unnamed["submission"]).name == Path(again["submission"]).name  # an edited file is named anyway
     monkeypatch.undo()
     rotated = (data / "test.tsv").read_text()  # a row more (other ids): predicted anew too, not refused
     (data / "test.tsv").write_text(rotated + lines[0])
@@ -208,10 +212,9 @@ def test_a_test_file_edited_since_the_run_is_predicted_anew_never_served_stale(t
         ensemble.main(["--task", "xiaobu", "--runs", str(run), "--run-dir", str(tmp_path / "ens")])
     with pytest.raises(ValueError, match="another test set .*same ids, other content"):
         cv.main(base + ["--run-dir", str(tmp_path / "pseudo"), "--pseudo-from", str(run)])
-    (data / "test.tsv").write_text("".join(lines))  # restored: the saved submission again, and beside it
-    restored = predict.main(["--task", "xiaobu", "--run", str(run)])  # the probabilities of that submission
-    np.testing.assert_allclose(np.load(Path(restored["submission"]).with_suffix(".probabilities.npz"))["test_probs"],
-                               old, rtol=1e-12)
+    (data / "test.tsv").write_text("".join(lines))  # restored: the saved submission again
+    restored = predict.main(["--task", "xiaobu", "--run", str(run)])
+    assert restored["submission"] == first["submission"] and Path(restored["submission"]).read_bytes() == first_bytes
     # an ensemble with a tfidf member, built on the file as it was
     ensemble.main(["--task", "xiaobu", "--runs", str(run), "tfidf", "--run-dir", str(tmp_path / "ens2")])
     (data / "test.tsv").write_text(rotated)  # edited again: the tfidf member cannot be fitted the same way

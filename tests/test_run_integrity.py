@@ -757,3 +757,33 @@ def test_a_process_of_a_launch_ends_with_its_launcher(launched):
             os.kill(pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
+
+
+def test_a_replaced_test_file_never_overwrites_the_runs_own_submission(tmp_path, caplog):
+    """Probe AK: predict of a single run after its test file was replaced (a round-B file) wrote the new rows into the
+    run's own submission file, without a word: the old submission was gone. It is named by its content now, and the
+    run folder stays as it was; the file restored gives the run's own submission again."""
+    import shutil
+
+    from common.commands import predict, train
+    from common.commands.predict import content_digest
+
+    data = tmp_path / "data"
+    shutil.copytree(FIXTURES, data)
+    args = ["--task", "xiaobu"] + TINY + ["--data-dir", str(data), "--run-dir", str(tmp_path / "r"),
+                                          "--submission-dir", str(tmp_path / "sub")]
+    first = train.main(args)
+    own = Path(first["submission"]).read_bytes()
+    kept = (data / "test.tsv").read_text()
+    (data / "test.tsv").write_text("".join(kept.splitlines(keepends=True)[:5]))  # 5 rows: other ids
+    before = {p: p.read_bytes() for p in (tmp_path / "r").rglob("*") if p.is_file() and p.name != "train.log"}
+    with caplog.at_level("WARNING"):
+        replaced = predict.main(["--task", "xiaobu", "--run", str(tmp_path / "r")])
+    assert "the test set changed since the run predicted it" in caplog.text
+    assert Path(replaced["submission"]).name == \
+        f"r-test-{content_digest(data / 'test.tsv')}-auc{first['valid']['auc']:.4f}.txt" and replaced["rows"] == 5
+    assert Path(first["submission"]).read_bytes() == own
+    assert {p: p.read_bytes() for p in before} == before
+    (data / "test.tsv").write_text(kept)
+    again = predict.main(["--task", "xiaobu", "--run", str(tmp_path / "r")])
+    assert again["submission"] == first["submission"] and Path(again["submission"]).read_bytes() == own

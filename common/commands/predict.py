@@ -184,7 +184,21 @@ def save_probabilities(path: Path, task: Task, valid: list, valid_probs: np.ndar
                      valid_digest=np.array(task.examples_digest(valid)),
                      valid_labels=task.labels(valid) if valid else np.zeros(0, dtype=int),
                      test_ids=np.array(task.ids(test), dtype=str), test_probs=test_probs,
+                     test_digest=np.array(task.examples_digest(test)),
                      submission_ids=np.array(task.submission_ids(test), dtype=str))
+
+
+def test_changed(task: Task, run_dir: Path, test: list) -> bool:
+    """Whether ``test`` (the run's own test set, read now) is other than the one the run's ``probabilities.npz``
+    holds: other ids, or the same ids of other content (its ``test_digest``, saved since 2026-12-07). False where
+    the run has no such file."""
+    path = Path(run_dir) / "probabilities.npz"
+    if not path.is_file():
+        return False
+    with np.load(path) as saved:
+        if not np.array_equal(saved["test_ids"].astype(str), np.asarray(task.ids(test), dtype=str)):
+            return True
+        return "test_digest" in saved.files and str(saved["test_digest"]) != task.examples_digest(test)
 
 
 def content_digest(path: Path, layout: dict | None = None) -> str:
@@ -375,6 +389,14 @@ def predict_run(task: Task, run_dir: str | Path, data_dir: str | None = None, te
     own = run_dir / "thresholds.json"
     data = run_data(task, config, test_file is not None)  # thresholds.json: its decisions (none: it needs none)
     test = data.test if test_file is None else read_test_file(task, config, test_file, test_config)
+    # the run's own test file replaced since it was predicted (a round-B file): another file's submission, named by
+    # its content, beside the run's own, which it overwrote before (probe AK); the run folder stays as it was
+    changed = own_data and not refresh and test_changed(task, run_dir, test)
+    if changed:
+        if accelerator.is_main_process:
+            logger.warning("%s: the test set changed since the run predicted it (other ids, or other content); its "
+                           "submission is named by the new content, beside the run's own", own_test)
+        outputs = None
     valid_probs = probabilities(task, config, model, data.valid, accelerator, **adjust)
     fixed_state = saved_teacher_thresholds(run_dir)  # a student that decides with its teacher's thresholds
     if fixed_state is None and (moved or data.missing == [RUN_DATA_GONE]) and own.is_file():
@@ -384,9 +406,10 @@ def predict_run(task: Task, run_dir: str | Path, data_dir: str | None = None, te
     metrics, state = task.score(data.valid, valid_probs, fixed_state) if data.valid else ({}, fixed_state or {})
     test_probs = probabilities(task, config, model, test, accelerator, **adjust)
     value = metrics.get(task.metric_name)
-    foreign = None if own_data else (task.test_file_path(config, test_file) if test_file else task.test_path(config))
+    foreign = None if own_data and not changed else (
+        task.test_file_path(config, test_file) if test_file else task.test_path(config))
     name = submission_name(task, config, tag, f"{task.metric_name}{value:.4f}" if value is not None else "",
-                           foreign, own_test, test_config)
+                           foreign, None if changed else own_test, test_config)
     result: dict[str, Any] = {"valid": metrics, "thresholds": state, "posthoc_tau": tau}
     written: dict[str, Any] = {}
     if accelerator.is_main_process:
@@ -408,7 +431,7 @@ def predict_run(task: Task, run_dir: str | Path, data_dir: str | None = None, te
                                                              "tta_swap": getattr(config, "tta_swap", None),
                                                              "valid": metrics, "thresholds": state,
                                                              "submission": written.get("submission")})
-        elif not own_data:  # another test file or data folder: its probabilities beside its submission
+        elif not own_data or changed:  # another test file or data folder: its probabilities beside its submission
             save_probabilities(Path(written["submission"]).with_suffix(".probabilities.npz"), task, [],
                                no_rows(test_probs), test, test_probs)
     written = broadcast_from_main(written)
@@ -698,8 +721,9 @@ def predict_kfold_run(task: Task, run_dir: str | Path, data_dir: str | None = No
             config.data_dir = data_dir
         test = read_test_file(task, config, test_file, test_config) if test_file else task.load_data(config).test
         test_probs = fold_test_probabilities(task, fold_dirs, test, accelerator, setting, tau).mean(axis=0)
-        foreign = None if edited else task.test_file_path(config, test_file) if test_file else task.test_path(config)
-        name = submission_name(task, config, "", score, foreign, own_test, test_config)
+        # the run's own test set edited or replaced since: named by its content, beside the run's own (probe AK)
+        foreign = task.test_file_path(config, test_file) if test_file else task.test_path(config)
+        name = submission_name(task, config, "", score, foreign, None if edited else own_test, test_config)
     else:
         test, name = data.test, submission_name(task, config, "", score, None)
     written: dict[str, Any] = {}
