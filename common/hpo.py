@@ -226,9 +226,21 @@ def storage_url(config: TuneConfig, run_dir: str | Path) -> str:
 
     Raises:
         ImportError: a PostgreSQL URL and no driver installed; the message names the package.
+        ValueError: a URL SQLAlchemy cannot read, or of a database it has no dialect for (one line; probe AJ: a
+            traceback of ``NoSuchModuleError``).
     """
+    import sqlalchemy
+
     url = config.storage or f"sqlite:///{(Path(run_dir) / 'study.db').as_posix()}"
     scheme, sep, rest = url.partition("://")
+    try:
+        dialect = sqlalchemy.engine.make_url(url).get_backend_name()
+    except sqlalchemy.exc.ArgumentError as err:
+        raise ValueError(f"--storage {config.storage!r}: not a database URL ({err}); e.g. "
+                         "sqlite:///runs/study.db or postgresql://user:pass@host/db") from None
+    if dialect not in ("sqlite", "postgresql", "postgres", "mysql", "mariadb", "oracle", "mssql"):
+        raise ValueError(f"--storage {scheme}://...: SQLAlchemy has no {dialect!r} database; e.g. "
+                         "sqlite:///runs/study.db or postgresql://user:pass@host/db")
     if scheme in ("postgresql", "postgres"):
         for driver in ("psycopg", "psycopg2"):
             if importlib.util.find_spec(driver) is not None:
@@ -603,10 +615,10 @@ def run_tuning(config: TuneConfig, run_dir: str | Path, space: SearchSpace, trai
 
 
 def toml_overrides(params: Mapping[str, Any], comment: str) -> str:
-    """A TOML override file (``--config``) holding ``params`` (scalars), under a comment line.
+    """A TOML override file (``--config``) holding ``params`` (scalars, and lists of them), under a comment line.
 
     Raises:
-        TypeError: a value that is not a bool, number or string.
+        TypeError: a value that is not a bool, number or string, or a list of strings and numbers.
     """
     lines = [f"# {line}" for line in comment.splitlines()]
     for name, value in params.items():
@@ -614,10 +626,12 @@ def toml_overrides(params: Mapping[str, Any], comment: str) -> str:
             text = "true" if value else "false"
         elif isinstance(value, (int, float)):
             text = repr(value)
-        elif isinstance(value, str):
-            text = json.dumps(value, ensure_ascii=False)
+        elif isinstance(value, str) or (isinstance(value, list) and all(
+                isinstance(v, (str, int, float)) and not isinstance(v, bool) for v in value)):
+            text = json.dumps(value, ensure_ascii=False)  # a JSON string or array of these is TOML's too
         else:
-            raise TypeError(f"{name}: only scalars go into an override file, got {type(value).__name__}")
+            raise TypeError(f"{name}: only scalars and lists of them go into an override file, got "
+                            f"{type(value).__name__}")
         lines.append(f"{name} = {text}")
     return "\n".join(lines) + "\n"
 
@@ -677,9 +691,10 @@ def save_study_outputs(study: optuna.Study, run_dir: str | Path, command_hint: s
                    f"trial {best.number}, value {best.value:.4f}.\n"
                    f"Its model: {Path(best_dir, 'model.pt')} on host {best.user_attrs.get('host', '?')}.\n"
                    f"{command_hint}").strip()
-        if fixed:  # searched options the study's command line fixed: the best trial trained with them too
-            comment += f"\nFixed for every trial by the study's command line: {', '.join(sorted(fixed))}."
-        write_text_atomic(run_dir / "best_params.toml", toml_overrides({**best.params, **(fixed or {})}, comment))
+        if fixed:  # options the study's command line fixed: the best trial trained with them too
+            comment += (f"\nFixed for every trial by the study's command line and --config files: "
+                        f"{', '.join(sorted(fixed))}.")
+        write_text_atomic(run_dir / "best_params.toml", toml_overrides({**(fixed or {}), **best.params}, comment))
         summary["files"]["best_params"] = str(run_dir / "best_params.toml")
         write_text_atomic(run_dir / "trials.csv", snap.trials_dataframe().to_csv(index=False))
         summary["files"]["trials"] = str(run_dir / "trials.csv")

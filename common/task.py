@@ -353,6 +353,11 @@ class Task:
             common.submission.SubmissionError, FileNotFoundError: the submission could not be written.
         """
 
+    def search_space_for(self, config: Any) -> dict:
+        """The Optuna search space of a study of ``config`` (:mod:`common.commands.tune`): :attr:`search_space`,
+        less what this setting cannot train (a variant without logit adjustment: Xiaobu's ``--joint``)."""
+        return self.search_space
+
 
 def training_search_space(learning_rate: tuple[float, float], epochs: tuple[int, int],
                           fgm_epsilon: Sequence[float] = (0.0, 0.1, 0.5), logit_adjustment: bool = True) -> dict:

@@ -69,8 +69,11 @@ def test_override_file_round_trips():
     text = toml_overrides({"learning_rate": 3e-4, "epochs": 2, "use_match": False, "pooling": "cls"}, "best\nof 3")
     assert tomllib.loads(text) == {"learning_rate": 3e-4, "epochs": 2, "use_match": False, "pooling": "cls"}
     assert text.startswith("# best\n# of 3\n")
-    with pytest.raises(TypeError):
-        toml_overrides({"x": [1, 2]}, "")
+    lists = {"ngram_probs": [0.7, 0.2, 0.1], "extra_files": ["a.tsv", "测试.tsv"]}  # a study's list options
+    assert tomllib.loads(toml_overrides(lists, "")) == lists
+    for bad in ({"x": {"a": 1}}, {"x": [True]}, {"x": None}):
+        with pytest.raises(TypeError):
+            toml_overrides(bad, "")
 
 
 def test_tiny_sohu_tuning_run_end_to_end(tmp_path, capsys):
@@ -105,6 +108,8 @@ def test_tiny_sohu_tuning_run_end_to_end(tmp_path, capsys):
     assert (best / "model.pt").is_file() and not (best / "checkpoint").exists()
     assert json.loads((best / "metrics.json").read_text())["best_metric"] == pytest.approx(result["best_value"])
     assert "epochs = 1" in (run / "best_params.toml").read_text() and config.epochs == 1  # the fixed option too
+    # and the study's other options (probes AJ, AK): the file alone trains the best trial's setting
+    assert (config.limit, config.max_length, config.hidden_size, config.data_dir) == (32, 32, 32, str(sohu))
     # a rerun with more trials adds only the missing one; with another fixed option it is refused
     with pytest.raises(ValueError, match=r"this study was started with other options \(epochs 1 -> 2\)"):
         tune.main(args + ["--epochs", "2", "--trials", "4"])
@@ -129,3 +134,24 @@ def test_tuning_options_no_study_can_use_are_refused(fields, message):
         TuneConfig(**fields)
     with pytest.raises(ValueError, match=r"--epochs 0: expected >= 1"):
         compound_config("XiaobuTune", TuneConfig, XiaobuConfig)(epochs=0)
+
+
+def test_a_joint_xiaobu_study_does_not_draw_logit_adjustment():
+    """Probe AJ: ``tune --task xiaobu --joint true`` drew logit_adjust_tau for every trial, which the joint variant
+    refuses: trial 0 failed, blaming a flag the user never gave."""
+    from competitions.xiaobu.config import XiaobuConfig
+    from competitions.xiaobu.task import TASK
+
+    assert "logit_adjust_tau" in TASK.search_space_for(XiaobuConfig())
+    joint = TASK.search_space_for(XiaobuConfig(joint=True))
+    assert "logit_adjust_tau" not in joint and set(joint) == set(TASK.search_space) - {"logit_adjust_tau"}
+
+
+@pytest.mark.parametrize("url, message", [("bogus://x", r"--storage bogus://\.\.\.: SQLAlchemy has no 'bogus' database"),
+                                          ("notaurl", r"--storage 'notaurl': not a database URL")])
+def test_a_storage_url_sqlalchemy_cannot_open_is_one_line(url, message):
+    """Probe AJ: ``--storage bogus://x`` ended in a traceback of SQLAlchemy's NoSuchModuleError (exit 1)."""
+    from common.hpo import TuneConfig, storage_url
+
+    with pytest.raises(ValueError, match=message):
+        storage_url(TuneConfig(storage=url), "runs")

@@ -16,10 +16,11 @@ study and sends each trial to the others; see common.hpo).
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import sys
-from typing import Any
 import time
+from typing import Any
 from pathlib import Path
 
 import optuna
@@ -64,8 +65,9 @@ def main(argv: list[str] | None = None) -> dict:
         raise ValueError(f"task {task.name} declares no search_space (Task.search_space): every trial would train "
                          "the same options; give the task one (common.task.training_search_space)")
     given = explicit_values(config_class, rest)  # flags and --config files alike
-    fixed = {name: getattr(config, name) for name in task.search_space if name in given}
-    space = {name: spec for name, spec in task.search_space.items() if name not in fixed}
+    searched = task.search_space_for(config)
+    fixed = {name: getattr(config, name) for name in searched if name in given}
+    space = {name: spec for name, spec in searched.items() if name not in fixed}
     if fixed:  # a warning: logging is not set up before the first trial, and this must be seen
         logger.warning("fixed by the command line, not searched: %s",
                        ", ".join(f"{name} = {value!r}" for name, value in fixed.items()))
@@ -88,10 +90,13 @@ def main(argv: list[str] | None = None) -> dict:
     # the study optimises what picks each trial's best epoch: the task's metric or --metric-for-best-model
     metric, greater = selection_metric(config.metric_for_best_model, task.metric_name, task.greater_is_better)
     task_flag = given_task(sys.argv[1:] if argv is None else argv)  # a module path as the user gave it
+    # the study's other options too (its flags and --config files: a pair contest's file, --joint): this file alone
+    # trains the best trial's model (probes AJ, AK: its "Use:" line trained the plain variant, or found no data)
+    task_fields = {f.name for f in dataclasses.fields(task.config_class)} - {"run_name", "run_dir", "resume"}
+    study = {name: getattr(config, name) for name in given if name in task_fields and getattr(config, name) is not None}
     summary = run_tuning(config, run_dir, space, train_trial,
                          "maximize" if greater else "minimize", f"{task.name}-{config.run_name}",
-                         f"Use: python -m common.commands.train --task {task_flag} --config <this file> "
-                         "(with the same fixed flags as the study).", fixed)
+                         f"Use: python -m common.commands.train --task {task_flag} --config <this file>", {**study, **fixed})
     summary.update(run_dir=str(run_dir), wall_seconds=round(time.time() - start, 1))
     if process_state().is_main_process:
         print_result(summary)

@@ -89,6 +89,13 @@ class XiaobuTask(Task):
     def swapped(self, examples: Sequence[Pair]) -> list[Pair]:
         return [dataclasses.replace(p, a=p.b, b=p.a) for p in examples]
 
+    def search_space_for(self, config: XiaobuConfig) -> dict:
+        """The joint variant has no classifier logits to adjust (:meth:`build` refuses a tau): its study does not
+        draw ``logit_adjust_tau`` (probe AJ: every joint trial failed on the drawn tau)."""
+        if config.joint:
+            return {k: v for k, v in self.search_space.items() if k != "logit_adjust_tau"}
+        return self.search_space
+
     def text_pairs(self, examples: Sequence[Pair]) -> list[tuple]:
         return [(tuple(p.a), tuple(p.b)) for p in examples]
 
