@@ -214,6 +214,22 @@ def validate_clue_rows(rows: Sequence[dict], expected_ids: Sequence[int], allowe
             raise SubmissionError(f"{source}:{lineno}: label {row['label']!r} not in {sorted(allowed)}")
 
 
+ONE_CLASS_ROWS = 10  # a submission of at least this many rows, all of one label, is warned about
+
+
+def warn_one_class(path: str | Path, labels: Sequence[str], allowed: Iterable[str]) -> str:
+    """Log (and return) a warning when every one of at least :data:`ONE_CLASS_ROWS` labels of a submission is the
+    same, of two or more ``allowed``: a model that predicts one class (undertrained, a threshold at an edge), whose
+    file is valid and scores at a floor (probe AK: 100 rows all ``0``, no word). Empty otherwise."""
+    values = set(map(str, labels))
+    if len(labels) < ONE_CLASS_ROWS or len(values) != 1 or len(set(map(str, allowed))) < 2:
+        return ""
+    message = (f"{path}: every one of its {len(labels)} rows is labelled {next(iter(values))!r}: the model predicts "
+               "one class (undertrained? its validation metrics and thresholds say how it decides)")
+    logger.warning(message)
+    return message
+
+
 def write_clue_submission(path: str | Path, ids: Sequence[int], labels: Sequence[str],
                           allowed_labels: Iterable[str] = ("0", "1")) -> dict:
     """Write a CLUE submission (``<task>_predict.json``: ``{"id": n, "label": "..."}`` a line), validated, atomically.
@@ -227,6 +243,7 @@ def write_clue_submission(path: str | Path, ids: Sequence[int], labels: Sequence
     if len(labels) != len(ids):
         raise SubmissionError(f"{path}: {len(labels)} labels for {len(ids)} ids")
     validate_clue_rows(rows, list(ids), allowed_labels, str(path))
+    warn_one_class(path, labels, allowed_labels)
     with atomic_path(path) as tmp:
         tmp.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
     return {"path": str(path), "rows": len(rows)}

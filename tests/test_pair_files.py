@@ -631,3 +631,46 @@ def test_quoted_csv_texts_holding_tabs_are_read_as_csv(tmp_path):
     path = write(tmp_path / "t.csv", '"代码\t缩进\t对齐","打印\t结果",1\n"你好","再见",0\n')  # 3 tabs in 3 cells
     pairs = read_pair_file(path, config(text_a_column="0", text_b_column="1", label_column="2"), True, "train")
     assert [(p.a, p.b, p.label) for p in pairs] == [("代码\t缩进\t对齐", "打印\t结果", 1), ("你好", "再见", 0)]
+
+
+def test_a_test_rows_empty_text_is_predicted_and_a_training_rows_named(tmp_path, caplog):
+    """Probe AK: an empty text in a test row was refused, so no submission (which needs every id) could be written,
+    and the message named two columns for one. A test row is now read (predicted from its other text), with a
+    warning naming line and column; a training row is refused, naming its column."""
+    rows = "sentence1\tsentence2\tlabel\n好的\t好\t1\n\t空的\t0\n"
+    path = write(tmp_path / "t.tsv", rows)
+    files = config(text_a_column="sentence1", text_b_column="sentence2")
+    with caplog.at_level("WARNING"):
+        pairs = read_pair_file(path, files, False, "test")
+    assert [(p.a, p.b) for p in pairs] == [("好的", "好"), ("", "空的")]
+    assert f"1 test rows with an empty text, predicted from the other text: {path}:3 ('sentence1')" in caplog.text
+    with pytest.raises(DataFileError, match=r"t.tsv:3: empty text in 'sentence1'$"):
+        read_pair_file(path, files, True, "train")
+
+
+def test_a_text_column_of_whole_numbers_is_warned_about(tmp_path, caplog):
+    """Probe AK: a headerless test file laid out ``id, s1, s2`` (ATEC's) under training files' ``s1, s2, label``
+    columns 0 and 1 was read with the id as text a and its second sentence dropped, without a word."""
+    path = write(tmp_path / "test.tsv", "0\t花呗怎么还款\t怎么还花呗\n1\t借呗利息\t借呗的利率\n")
+    with caplog.at_level("WARNING"):
+        read_pair_file(path, config(text_a_column="0", text_b_column="1", label_column="2"), False, "test")
+    assert "every '0' value is a whole number: an id column read as a text?" in caplog.text
+    caplog.clear()
+    with caplog.at_level("WARNING"):
+        read_pair_file(path, config(text_a_column="1", text_b_column="2", label_column="3"), False, "test")
+    assert not caplog.text
+
+
+def test_a_submission_of_one_class_is_warned_about(tmp_path, caplog):
+    """Probe AK: every one of 100 test rows labelled ``0`` (a model predicting one class) went out without a word."""
+    from competitions.pair.submission import write_pair_submission
+
+    keys = [str(i) for i in range(12)]
+    with caplog.at_level("WARNING"):
+        write_pair_submission(tmp_path / "a.csv", "csv", keys, ["0"] * 12, "id", "label", ["0", "1"])
+    assert "every one of its 12 rows is labelled '0': the model predicts one class" in caplog.text
+    caplog.clear()
+    with caplog.at_level("WARNING"):
+        write_pair_submission(tmp_path / "b.csv", "csv", keys, ["0"] * 11 + ["1"], "id", "label", ["0", "1"])
+        write_pair_submission(tmp_path / "c.csv", "csv", keys, [0.5] * 12, "id", "label", None)  # probabilities
+    assert not caplog.text

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from common.data_files import DataFileError, iter_json_objects, iter_lines
+from common.run import process_state
 from competitions.pair.config import PairFiles, same_label
 
 logger = logging.getLogger(__name__)
@@ -296,6 +297,8 @@ def read_pair_file(path: str | Path, files: PairFiles, labelled: bool, split: st
     columns += [files.id_column] if files.id_column and not labelled else []  # only the submission's rows need ids
     pairs: list[Pair] = []
     seen: dict[str, str] = {}
+    empty_rows: list[str] = []  # test rows with an empty text
+
     def is_data(row: dict[str, str]) -> bool:  # a first row skipped as a header: a labelled pair?
         if not labelled or files.label_column not in row:
             return False
@@ -321,7 +324,10 @@ def read_pair_file(path: str | Path, files: PairFiles, labelled: bool, split: st
                                 "expected a text or a number")
         a, b = (str(row[c]).strip() for c in columns[:2])
         if not a or not b:
-            raise DataFileError(f"{where}: empty text in {columns[0]!r} or {columns[1]!r}")
+            empty = " and ".join(repr(c) for c, t in zip(columns[:2], (a, b)) if not t)
+            if labelled:
+                raise DataFileError(f"{where}: empty text in {empty}")
+            empty_rows.append(f"{where} ({empty})")  # a submission needs every row: predicted from what it has
         label = None
         if labelled and bounds is not None:
             label = graded_label(row[files.label_column], where, bounds)
@@ -347,4 +353,14 @@ def read_pair_file(path: str | Path, files: PairFiles, labelled: bool, split: st
             break
     if not pairs:
         raise DataFileError(f"{path}: no pairs, expected {fmt.upper()} rows with {columns}")
+    if empty_rows and process_state().is_main_process:  # probe AK: refused, so no submission could hold the row
+        logger.warning("%d test rows with an empty text, predicted from the other text: %s%s", len(empty_rows),
+                       ", ".join(empty_rows[:3]), " ..." if len(empty_rows) > 3 else "")
+    numbers = [c for c, k in zip(columns[:2], (0, 1)) if len(pairs) >= 2 and all(
+        (p.a, p.b)[k].isdigit() for p in pairs)]
+    if numbers and process_state().is_main_process:  # probe AK: an id column read as a text, silently
+        logger.warning("%s: every %s value is a whole number: an id column read as a text? The %s file's columns "
+                       "must be laid out as the contest's options say (%s); predict --test-file reads another layout "
+                       "with --test-config", path, " and ".join(map(repr, numbers)), split,
+                       ", ".join(f"{k} = {getattr(files, k)!r}" for k in ("text_a_column", "text_b_column")))
     return pairs

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Sequence
 
 from common.io import atomic_path
-from common.submission import SubmissionError
+from common.submission import SubmissionError, warn_one_class
 
 EXTENSIONS = {"csv": ".csv", "tsv": ".tsv", "jsonl": ".jsonl", "json": ".json", "lines": ".txt"}
 
@@ -149,4 +149,6 @@ def write_pair_submission(path: str | Path, fmt: str, keys: Sequence[str], value
         tmp.write_text(text, encoding="utf-8")
     rows = parse(fmt, path.read_text(encoding="utf-8"), id_column, value_column, str(path))
     validate(rows, keys, labels, str(path), bounds)
+    if labels is not None:
+        warn_one_class(path, [str(v) for v in values], labels)
     return len(rows)
