@@ -11,7 +11,8 @@ and writes ``<submission-dir>/<dataset>/<run name>-dev<F1>.json``
 submission format when the data is CLUENER's (``{"id", "label": {type: {mention:
 [[start, end]]}}}``), a span JSON-lines file otherwise; one line per test record, in
 order. Test metrics are added when the test file holds entities. Ends by printing one
-JSON line with the metrics and the paths written.
+JSON line with the metrics and the paths written. A k-fold run's folder (``competitions.ner.cv``) predicts by its
+fold models' vote, named ``<run name>[-<test file stem>-<digest>]-cv<OOF F1>-dev<vote F1>``.
 
 Runs under ``accelerate launch`` too: the texts are sharded over the processes, each
 decodes its own to spans, the spans are gathered as objects (no padding), and only the
