@@ -319,7 +319,7 @@ def same_product_advice(examples: int, processes: int, accumulation: int) -> str
             f"{', '.join(map(str, counts))} process(es)")
 
 
-def check_rerun_config(config: Any, run_dir: Path) -> None:
+def check_rerun_config(config: Any, run_dir: Path, done_file: str = "") -> None:
     """Refuse to continue a k-fold run folder with other options than it was started with.
 
     A k-fold rerun always resumes: finished folds are skipped, whatever options trained
@@ -331,17 +331,22 @@ def check_rerun_config(config: Any, run_dir: Path) -> None:
     Raises:
         ValueError: naming ``run_dir/config.json`` and every changed option (old -> new),
             except :data:`RERUN_FREE`.
+
+    ``done_file``: the file that marks a fold finished (default :data:`common.cv.FOLD_PREDICTIONS`; NER's k-fold
+    writes ``oof_spans.json``).
     """
     path = Path(run_dir) / "config.json"
     if not path.is_file():
         return
     from common.cv import FOLD_PREDICTIONS, parse_only_folds
 
+    done_file = done_file or FOLD_PREDICTIONS
+
     # an unfinished fold this invocation runs resumes from its checkpoint (another machine's folds are its own)
     folds = parse_only_folds(getattr(config, "only_folds", ""), getattr(config, "folds", 0))
     for k in folds:
         checkpoint = Path(run_dir) / f"fold{k}" / "checkpoint"
-        if checkpoint.is_dir() and not (checkpoint.parent / FOLD_PREDICTIONS).is_file():
+        if checkpoint.is_dir() and not (checkpoint.parent / done_file).is_file():
             check_checkpoint_processes(checkpoint)
     try:  # a run that records its rows' digest may read them from another folder: the digest checks the content
         moved = {"data_dir"} if json.loads((Path(run_dir) / "folds.json").read_text(encoding="utf-8")).get(
@@ -349,7 +354,7 @@ def check_rerun_config(config: Any, run_dir: Path) -> None:
     except (OSError, ValueError, AttributeError):
         moved = set()
     free = RERUN_FREE | moved
-    trains = not all((Path(run_dir) / f"fold{k}" / FOLD_PREDICTIONS).is_file() for k in folds)  # else it assembles
+    trains = not all((Path(run_dir) / f"fold{k}" / done_file).is_file() for k in folds)  # else it assembles
     starts, saved = recorded_starts(run_dir), json.loads(path.read_text(encoding="utf-8"))
     then = effective_batch(saved.get("batch_size"), saved.get("grad_accum_steps", 1),
                            starts[-1].get("processes") if starts else None)  # config.json is the last start's

@@ -177,7 +177,7 @@ def main(argv: list[str] | None = None) -> dict:
     ids = np.asarray([f"train:{i}" for i in range(len(pool))])
     groups = text_groups([(ex.text, ex.text) for ex in pool]) if config.group_by_text else None
     run_dir = resolve_run_dir(config, "ner", kind="k-fold")
-    check_rerun_config(config, run_dir)  # its finished folds are kept: they must be this setting's
+    check_rerun_config(config, run_dir, FOLD_SPANS)  # its finished folds are kept: they must be this setting's
     fold = load_or_make_folds(run_dir, ids, [min(len(ex.spans), 3) for ex in pool], config, groups,
                               pool_digest(pool))
     state = process_state()
