@@ -97,10 +97,16 @@ def text_hashes(pairs: Iterable[Sequence]) -> np.ndarray:
                                for k in keys], dtype=np.uint64))
 
 
-def save_pretraining_texts(folder: Path, pairs: Iterable[Sequence]) -> None:
+def save_pretraining_texts(folder: Path, pairs: Iterable[Sequence], base: str = "") -> None:
     """Write :func:`text_hashes` of the pretraining text ``pairs`` to ``folder/pretrain_texts.npy`` (the output
-    folder, before its atomic swap), for :func:`warn_other_pretraining_data`'s check of a fine-tuning run's text."""
-    np.save(folder / PRETRAIN_TEXTS_FILE, text_hashes(pairs))
+    folder, before its atomic swap), for :func:`warn_other_pretraining_data`'s check of a fine-tuning run's text.
+    Pretrained on from ``base`` (``--model``), a cache holding such a file: only the texts both saw, since the
+    vocabulary is the base's, pruned to its text (probe AM: a continued pretraining on a round-B file recorded the
+    new texts, whose new characters its vocabulary spells as [UNK], and the fine-tuning run was not warned)."""
+    hashes = text_hashes(pairs)
+    if base and (Path(base) / PRETRAIN_TEXTS_FILE).is_file():
+        hashes = np.intersect1d(hashes, np.load(Path(base) / PRETRAIN_TEXTS_FILE))
+    np.save(folder / PRETRAIN_TEXTS_FILE, hashes)
 
 
 def warn_other_pretraining_data(model: str, data_dir: str, pairs: Iterable[Sequence] | None = None) -> str:
@@ -118,15 +124,17 @@ def warn_other_pretraining_data(model: str, data_dir: str, pairs: Iterable[Seque
         recorded, limit = config.get("data_dir", ""), int(config.get("limit") or 0)
     except (OSError, ValueError, TypeError, AttributeError):
         return ""
-    start, seen, origin = config, {str(Path(model).resolve())}, ""
-    while not limit and isinstance(start.get("model"), str) and start["model"]:  # pretrained on from a cache made
-        try:  # with --limit (sohu-mlm-8ep on a quick sohu-mlm: probe AI): that text is in it too
+    start, seen, origin, chain = config, {str(Path(model).resolve())}, "", [model]
+    while isinstance(start.get("model"), str) and start["model"]:  # pretrained on from a cache made with --limit
+        try:  # (sohu-mlm-8ep on a quick sohu-mlm: probe AI): that text is in it too
             folder = Path(start["model"])
             if str(folder.resolve()) in seen:
                 break
             seen.add(str(folder.resolve()))
             start = json.loads((folder / "pretrain_config.json").read_text(encoding="utf-8"))
-            limit, origin = int(start.get("limit") or 0), f" started from {folder}, which"
+            chain.append(str(folder))  # its vocabulary is the first cache's: rebuilt, they all are
+            if not limit:
+                limit, origin = int(start.get("limit") or 0), f" started from {folder}, which"
         except (OSError, ValueError, TypeError, AttributeError):
             break
     messages = []
@@ -145,7 +153,8 @@ def warn_other_pretraining_data(model: str, data_dir: str, pairs: Iterable[Seque
                             "it was built?): its vocabulary and MLM have not seen them")
     if not messages:
         return ""
-    message = "; ".join(messages) + f" (to pretrain on this data, delete {model} and make its target again)"
+    message = "; ".join(messages) + f" (to pretrain on this data, delete {' and '.join(chain)} and make " \
+        f"{'its target' if len(chain) == 1 else 'their targets'} again)"
     logger.warning(message)
     return message
 

@@ -381,7 +381,7 @@ def _read_kfold(run: Run, info: TaskInfo) -> None:
     else:  # unfinished: what the fold folders say
         for fold_dir in run.path.glob("fold[0-9]*"):
             k = fold_dir.name[4:]
-            done = (fold_dir / "predictions.npz").is_file()
+            done = (fold_dir / "predictions.npz").is_file() or (fold_dir / "oof_spans.json").is_file()  # NER's
             fold = _read_json(fold_dir / "fold_metrics.json", required=False) if done else None
             summary = _read_json(fold_dir / "metrics.json", required=False)
             row = dict(fold or {})

@@ -108,8 +108,9 @@ def test_tiny_sohu_tuning_run_end_to_end(tmp_path, capsys):
     assert (best / "model.pt").is_file() and not (best / "checkpoint").exists()
     assert json.loads((best / "metrics.json").read_text())["best_metric"] == pytest.approx(result["best_value"])
     assert "epochs = 1" in (run / "best_params.toml").read_text() and config.epochs == 1  # the fixed option too
-    # and the study's other options (probes AJ, AK): the file alone trains the best trial's setting
-    assert (config.limit, config.max_length, config.hidden_size, config.data_dir) == (32, 32, 32, str(sohu))
+    # and the study's other options (probes AJ, AK): the file alone trains the best trial's setting, on every row
+    assert (config.max_length, config.hidden_size, config.data_dir, config.limit) == (32, 32, str(sohu), 0)
+    assert "the study's --limit 32 is not in it: this trains on every row" in (run / "best_params.toml").read_text()
     # a rerun with more trials adds only the missing one; with another fixed option it is refused
     with pytest.raises(ValueError, match=r"this study was started with other options \(epochs 1 -> 2\)"):
         tune.main(args + ["--epochs", "2", "--trials", "4"])

@@ -75,6 +75,10 @@ def test_kfold_run_scores_votes_reruns_and_predicts(tmp_path, capsys):
     assert [[Span(e["start"], e["end"], e["type"]) for e in r["entities"]] for r in rows] == vote_spans(per_model)
     saved = json.loads((run / "cv_metrics.json").read_text())
     assert saved["cv"] == result["cv"] and saved["dev"] == result["dev"]
+    from common.report import describe_run, task_info  # probe AL: the report found no OOF score in it
+
+    shown = describe_run(run, task_info("ner", [run]), tmp_path / "curves", {}, tmp_path)
+    assert shown.kind == "k-fold" and shown.metric == result["cv"]["f1"] and not shown.problems
     # a rerun trains nothing and writes the same prediction; predict of the k-fold run votes alike
     before = {p: p.stat().st_mtime_ns for p in run.rglob("*") if p.is_file() and p.parent.name.startswith("fold")}
     again = cv.main(_args(tmp_path))
@@ -101,8 +105,15 @@ def test_a_kfold_rerun_on_an_edited_train_file_or_other_options_is_refused(tmp_p
     for name in ("train.txt", "dev.txt", "test.txt"):
         (data / name).write_text((BIO / name).read_text(encoding="utf-8"), encoding="utf-8")
     args = _args(tmp_path) + ["--data-dir", str(data), "--epochs", "1", "--only-folds", "0"]
+    with pytest.raises(ValueError, match="k-fold needs at least 2 folds"):
+        cv.main(args + ["--folds", "1"])
+    assert not (tmp_path / "cv3").exists()  # refused before a run folder (probe AL: an empty one was left)
     first = cv.main(args)
     assert not first["complete"] and first["folds_done"] == 1 and not (tmp_path / "cv3" / "cv_metrics.json").exists()
+    from common.report import describe_run, task_info
+
+    shown = describe_run(tmp_path / "cv3", task_info("ner", [tmp_path / "cv3"]), tmp_path / "curves", {}, tmp_path)
+    assert shown.problems == ["1 of 3 folds done, no cv_metrics.json"]
     with pytest.raises(ValueError, match=r"started with other options \(epochs 1 -> 2\)"):
         cv.main(args + ["--epochs", "2"])
     text = (data / "train.txt").read_text(encoding="utf-8")

@@ -302,6 +302,11 @@ def test_a_ctrl_c_another_error_stands_for_is_one_line_exit_130():
         "os.kill(os.getpid(), signal.SIGINT)\n        time.sleep(30)", "pass").replace("except KeyboardInterrupt", "finally")
     out = subprocess.run([sys.executable, "-c", plain], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert out.returncode == 1 and "ImportError: initialization failed" in out.stderr  # no Ctrl-C: the error itself
+    full = script.replace("raise ImportError('initialization failed')",  # a disk filling while the run saves
+                          "raise OSError(28, 'No space left on device', 'x')")
+    out = subprocess.run([sys.executable, "-c", full], cwd=ROOT, capture_output=True, text=True, timeout=60,
+                         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    assert out.returncode == 1 and out.stderr.startswith("error: x: No space left on device: free some space")
 
 
 def test_ctrl_c_during_training_is_one_line_exit_130_and_the_run_resumes(tmp_path):
@@ -787,3 +792,12 @@ def test_a_replaced_test_file_never_overwrites_the_runs_own_submission(tmp_path,
     (data / "test.tsv").write_text(kept)
     again = predict.main(["--task", "xiaobu", "--run", str(tmp_path / "r")])
     assert again["submission"] == first["submission"] and Path(again["submission"]).read_bytes() == own
+    # a run saved before the test set's digest was (probe AM): a test file edited after its probabilities, same ids
+    saved = dict(np.load(tmp_path / "r" / "probabilities.npz"))
+    del saved["test_digest"]
+    np.savez(tmp_path / "r" / "probabilities.npz", **saved)
+    lines = kept.splitlines(keepends=True)
+    os.utime(tmp_path / "r" / "probabilities.npz", (1, 1))
+    (data / "test.tsv").write_text("".join(lines[1:] + lines[:1]))
+    edited = predict.main(["--task", "xiaobu", "--run", str(tmp_path / "r")])
+    assert edited["submission"] != first["submission"] and Path(first["submission"]).read_bytes() == own

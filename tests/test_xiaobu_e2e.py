@@ -47,6 +47,20 @@ def test_fine_tuning_on_text_the_cache_lacks_is_warned_about(pretrained, tmp_pat
     texts = len({t for pair in pairs for t in pair}) + 2
     assert message.startswith(f"2 of the {texts} texts this run reads") and message in caplog.text
     assert warn_other_pretraining_data(str(pretrained[0]), str(FIXTURES), pairs[:5]) == ""  # a --limit run: a subset
+    # probe AM: pretrained on further from the cache, with the new rows: its vocabulary is still the first cache's
+    import json
+
+    from common.encoder import save_pretraining_texts
+
+    further = tmp_path / "further"
+    further.mkdir()
+    config = json.loads((pretrained[0] / "pretrain_config.json").read_text())
+    (further / "pretrain_config.json").write_text(json.dumps({**config, "model": str(pretrained[0])}))
+    new = pairs + [((9001, 9002), (9003,))]
+    save_pretraining_texts(further, new, str(pretrained[0]))
+    message = warn_other_pretraining_data(str(further), str(FIXTURES), new)
+    assert message.startswith(f"2 of the {texts} texts this run reads")
+    assert message.endswith(f"delete {further} and {pretrained[0]} and make their targets again)")
 
 
 @pytest.mark.parametrize("joint", ["false", "true"])

@@ -66,8 +66,9 @@ def run_cli(main: Callable[[], Any]) -> None:
     The message already names the file, line and what was expected; set
     ``COMMON_TRACEBACK=1`` to see the full traceback instead. Ctrl-C prints one line and exits
     130 (the shell's code for SIGINT): every output is written atomically, so none is
-    half-written, and the same command continues (:data:`INTERRUPTED`); so does any error raised after a Ctrl-C
-    (:func:`common.startup.interrupt_seen`: one during a C extension's import surfaces as an ``ImportError``). A
+    half-written, and the same command continues (:data:`INTERRUPTED`); so does any error but an ``OSError`` raised
+    after a Ctrl-C (:func:`common.startup.interrupt_seen`: one during a C extension's import surfaces as an
+    ``ImportError`` whose chain holds no ``KeyboardInterrupt``). A
     full disk (``ENOSPC``, also torch's failed write: :func:`common.io.disk_full_named`) prints one line and exits
     1. Under a distributed
     launch the line comes once, not once per process (:func:`exit_with`).
@@ -79,8 +80,10 @@ def run_cli(main: Callable[[], Any]) -> None:
         try:
             try:
                 main()
-            except Exception:
-                if interrupt_seen():  # a Ctrl-C another error stands for: reported as the Ctrl-C
+            except Exception as err:
+                # a Ctrl-C another error stands for (pybind11's ImportError holds no trace of it): reported as the
+                # Ctrl-C; an OSError keeps its own report (a disk filling while the interrupted run saves: probe AM)
+                if interrupt_seen() and not isinstance(err, OSError):
                     raise KeyboardInterrupt from None
                 raise
         except USER_ERRORS as err:

@@ -188,17 +188,23 @@ def save_probabilities(path: Path, task: Task, valid: list, valid_probs: np.ndar
                      submission_ids=np.array(task.submission_ids(test), dtype=str))
 
 
-def test_changed(task: Task, run_dir: Path, test: list) -> bool:
-    """Whether ``test`` (the run's own test set, read now) is other than the one the run's ``probabilities.npz``
-    holds: other ids, or the same ids of other content (its ``test_digest``, saved since 2026-12-07). False where
-    the run has no such file."""
+def test_changed(task: Task, run_dir: Path, test: list, test_path: Path | None = None) -> bool:
+    """Whether ``test`` (the run's own test set, read now from ``test_path``) is other than the one the run's
+    ``probabilities.npz`` holds: other ids, or the same ids of other content (its ``test_digest``, saved since
+    2026-12-07; a run saved before: ``test_path``'s newest file modified after that file was written, probe AM).
+    False where the run has no such file."""
     path = Path(run_dir) / "probabilities.npz"
     if not path.is_file():
         return False
     with np.load(path) as saved:
         if not np.array_equal(saved["test_ids"].astype(str), np.asarray(task.ids(test), dtype=str)):
             return True
-        return "test_digest" in saved.files and str(saved["test_digest"]) != task.examples_digest(test)
+        if "test_digest" in saved.files:
+            return str(saved["test_digest"]) != task.examples_digest(test)
+    if test_path is None or not test_path.exists():
+        return False
+    files = [p for p in test_path.rglob("*") if p.is_file()] if test_path.is_dir() else [test_path]
+    return max((p.stat().st_mtime for p in files), default=0.0) > path.stat().st_mtime
 
 
 def content_digest(path: Path, layout: dict | None = None) -> str:
@@ -391,7 +397,7 @@ def predict_run(task: Task, run_dir: str | Path, data_dir: str | None = None, te
     test = data.test if test_file is None else read_test_file(task, config, test_file, test_config)
     # the run's own test file replaced since it was predicted (a round-B file): another file's submission, named by
     # its content, beside the run's own, which it overwrote before (probe AK); the run folder stays as it was
-    changed = own_data and not refresh and test_changed(task, run_dir, test)
+    changed = own_data and not refresh and test_changed(task, run_dir, test, own_test)
     if changed:
         if accelerator.is_main_process:
             logger.warning("%s: the test set changed since the run predicted it (other ids, or other content); its "

@@ -39,7 +39,7 @@ from transformers import BertForMaskedLM
 from common.commands.args import run_cli, split_task
 from common.config import parse_config, save_config_json
 from common.encoder import (load_tokenizer, model_folders, pretrained_config, pruned_vocab_tokenizer,
-                            save_pretraining_texts, small_bert_config)
+                            save_pretraining_texts, small_bert_config, warn_other_pretraining_data)
 from common.io import print_result, write_json_atomic
 from common.pretraining import MLMPairDataset, MLMPretrainConfig, masking_collator, pretrain_mlm
 from common.run import process_state, resolve_run_dir, save_config
@@ -111,6 +111,8 @@ def pretrain_pairs(config: Any, pairs: Sequence[tuple[str, str]], run_dir: Path,
         # for that file to hold what they built (rewritten there, they waited 10 minutes: probe AB)
         tokenizer = pruned_vocab_tokenizer(tokenizer, texts, run_dir / "vocab-pruned" / "vocab.txt")
     if config.model:
+        if process_state().is_main_process:  # a cache of other, older or fewer texts: its vocabulary is of them
+            warn_other_pretraining_data(config.model, getattr(config, "data_dir", ""), pairs)
         model = BertForMaskedLM.from_pretrained(model_folders(config.model)[0], config=pretrained_config(config))
     else:
         model = BertForMaskedLM(small_bert_config(config, len(tokenizer)))
@@ -127,7 +129,7 @@ def pretrain_pairs(config: Any, pairs: Sequence[tuple[str, str]], run_dir: Path,
 
     def save_extra(folder: Path) -> None:
         save_config_json(config, folder / "pretrain_config.json")  # marks it as this project's pretraining
-        save_pretraining_texts(folder, pairs)  # a fine-tuning run on text it lacks is warned about
+        save_pretraining_texts(folder, pairs, config.model)  # a fine-tuning run on text it lacks is warned about
 
     summary = pretrain_mlm(model, tokenizer, dataset, masking_collator(tokenizer, config), config, run_dir,
                            config.output_dir, callbacks=build_callbacks(config), save_extra=save_extra)

@@ -92,11 +92,15 @@ def main(argv: list[str] | None = None) -> dict:
     task_flag = given_task(sys.argv[1:] if argv is None else argv)  # a module path as the user gave it
     # the study's other options too (its flags and --config files: a pair contest's file, --joint): this file alone
     # trains the best trial's model (probes AJ, AK: its "Use:" line trained the plain variant, or found no data)
-    task_fields = {f.name for f in dataclasses.fields(task.config_class)} - {"run_name", "run_dir", "resume"}
+    # (not --limit: a quick study's row cut would train the final model on a sample too; probe AM)
+    task_fields = {f.name for f in dataclasses.fields(task.config_class)} - {"run_name", "run_dir", "resume", "limit"}
     study = {name: getattr(config, name) for name in given if name in task_fields and getattr(config, name) is not None}
+    cut = f" (the study's --limit {config.limit} is not in it: this trains on every row)" if \
+        getattr(config, "limit", 0) else ""
     summary = run_tuning(config, run_dir, space, train_trial,
                          "maximize" if greater else "minimize", f"{task.name}-{config.run_name}",
-                         f"Use: python -m common.commands.train --task {task_flag} --config <this file>", {**study, **fixed})
+                         f"Use: python -m common.commands.train --task {task_flag} --config <this file>{cut}",
+                         {**study, **fixed})
     summary.update(run_dir=str(run_dir), wall_seconds=round(time.time() - start, 1))
     if process_state().is_main_process:
         print_result(summary)

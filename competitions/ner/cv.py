@@ -36,7 +36,7 @@ from accelerate import Accelerator
 
 from common.commands.args import run_cli
 from common.config import config_from_dict, narrow_config, parse_config
-from common.cv import CVConfig, fold_overrides, load_or_make_folds, parse_only_folds, text_groups
+from common.cv import CVConfig, fold_overrides, load_or_make_folds, make_folds, parse_only_folds, text_groups
 from common.io import print_result, write_json_atomic
 from common.ner.metric import span_scores
 from common.ner.spans import NerExample, Span
@@ -176,10 +176,11 @@ def main(argv: list[str] | None = None) -> dict:
     parse_only_folds(config.only_folds, config.folds)
     ids = np.asarray([f"train:{i}" for i in range(len(pool))])
     groups = text_groups([(ex.text, ex.text) for ex in pool]) if config.group_by_text else None
+    strata = [min(len(ex.spans), 3) for ex in pool]
+    make_folds(strata, config.folds, config.fold_seed, groups)  # folds that cannot be drawn: before a run folder
     run_dir = resolve_run_dir(config, "ner", kind="k-fold")
     check_rerun_config(config, run_dir, FOLD_SPANS)  # its finished folds are kept: they must be this setting's
-    fold = load_or_make_folds(run_dir, ids, [min(len(ex.spans), 3) for ex in pool], config, groups,
-                              pool_digest(pool))
+    fold = load_or_make_folds(run_dir, ids, strata, config, groups, pool_digest(pool))
     state = process_state()
     if state.is_main_process:
         save_config(config, run_dir)
@@ -202,7 +203,8 @@ def main(argv: list[str] | None = None) -> dict:
     result.update(predict_kfold(run_dir, config, data, Accelerator(mixed_precision=config.mixed_precision),
                                 oof_f1=result["cv"]["f1"], folds=folds))
     if state.is_main_process:
-        write_json_atomic(run_dir / "cv_metrics.json", {k: v for k, v in result.items() if k != "prediction"})
+        write_json_atomic(run_dir / "cv_metrics.json", {"metric": "f1", "n_folds": config.folds,  # as the report reads
+                                                        **{k: v for k, v in result.items() if k != "prediction"}})
     result["wall_seconds"] = round(time.time() - start, 1)
     if state.is_main_process:
         print_result(result)

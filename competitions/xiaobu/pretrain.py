@@ -64,7 +64,8 @@ def main(argv: list[str] | None = None) -> dict:
     def save_extra(folder: Path) -> None:
         vocab.save(folder / VOCAB_FILE)
         save_config_json(config, folder / "pretrain_config.json")
-        save_pretraining_texts(folder, TASK.text_pairs(pairs))  # a fine-tuning run on text it lacks is warned about
+        # a fine-tuning run on text it lacks is warned about
+        save_pretraining_texts(folder, TASK.text_pairs(pairs), config.model)
 
     summary = pretrain_mlm(model, tokenizer, dataset, collator, config, run_dir, config.output_dir,
                            callbacks=build_callbacks(config), save_extra=save_extra)
