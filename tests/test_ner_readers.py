@@ -173,3 +173,25 @@ def test_unlabelled_test_files_read_characters_without_tags(tmp_path):
     assert len(read_tsv_tagged(uer, labelled=False)) == 2
     uer.write_text("text_a\tlabel\n最 好\tO O\n\n北 京\tB-LOC I-LOC\n", encoding="utf-8")  # no id: skipped
     assert [ex.text for ex in read_tsv_tagged(uer)] == ["最好", "北京"]
+
+
+def test_prediction_files_in_cluener_and_cmeee_submission_formats_read_back(tmp_path):
+    """Probe AL: CMeEE data was predicted as span JSON lines, not CMeEE's submission (one JSON array of records with
+    start_idx / end_idx, as its example_pred.json). Each format's file holds one record per text, in order, and a
+    CMeEE prediction reads back as CMeEE data, nested spans included."""
+    import json
+
+    from common.ner.readers import read_cmeee
+    from common.ner.spans import NerExample, Span
+    from common.ner.writers import write_prediction
+
+    texts = [NerExample("肺内病变", [], 0), NerExample("无", [], 1), NerExample("成人SARS", [], 2)]
+    spans = [[Span(0, 0, "bod"), Span(0, 3, "dis")], [], [Span(0, 5, "dis")]]
+    path = write_prediction(tmp_path / "p", "cmeee", texts, spans)
+    assert path.name == "p.json" and [ex.spans for ex in read_cmeee(path)] == spans
+    assert json.loads(path.read_text())[0]["entities"][1] == {"start_idx": 0, "end_idx": 3, "type": "dis",
+                                                             "entity": "肺内病变"}
+    cluener = write_prediction(tmp_path / "c", "cluener", texts, spans)
+    assert cluener.name == "c.json" and [json.loads(x)["id"] for x in cluener.read_text().splitlines()] == [0, 1, 2]
+    lines = write_prediction(tmp_path / "s", "bio", texts, spans)
+    assert lines.name == "s.jsonl" and len(lines.read_text().splitlines()) == 3

@@ -1,6 +1,7 @@
-"""Prediction files: CLUENER's submission format and a span JSON-lines file, written atomically.
+"""Prediction files: CLUENER's and CMeEE's submission formats and a span JSON-lines file, written atomically.
 
-Both write exactly one line per input example, in the input order.
+Each writes exactly one record per input example, in the input order: a line (CLUENER, span JSON lines), or an
+element of one JSON array (CMeEE, as its ``example_pred.json``). :func:`write_prediction` picks the format of the data.
 """
 
 from __future__ import annotations
@@ -36,6 +37,52 @@ def write_cluener(path: str | Path, examples: Sequence[NerExample], predictions:
                 raise ValueError(f"example {ex.id}: predicted span {s} outside a text of {len(ex.text)} chars")
         lines.append(json.dumps({"id": ex.id, "label": cluener_label(ex.text, spans)}, ensure_ascii=False))
     return write_text_atomic(path, "\n".join(lines) + "\n")
+
+
+def write_cmeee(path: str | Path, examples: Sequence[NerExample], predictions: Sequence[Sequence[Span]]) -> Path:
+    """CMeEE(-V2)'s submission (CBLUE): one JSON array of ``{"text", "entities": [{"start_idx", "end_idx"
+    (inclusive), "type", "entity"}]}``, one record per test example, in order (``read_cmeee`` reads it back).
+
+    Raises:
+        ValueError: numbers of examples and predictions differ, or a span lies outside its text.
+    """
+    if len(examples) != len(predictions):
+        raise ValueError(f"{len(examples)} examples but {len(predictions)} predictions")
+    records = []
+    for ex, spans in zip(examples, predictions):
+        for s in spans:
+            if not 0 <= s.start <= s.end < len(ex.text):
+                raise ValueError(f"example {ex.id}: predicted span {s} outside a text of {len(ex.text)} chars")
+        records.append({"text": ex.text, "entities": [
+            {"start_idx": s.start, "end_idx": s.end, "type": s.type, "entity": ex.text[s.start:s.end + 1]}
+            for s in sorted(set(spans))]})
+    return write_text_atomic(path, json.dumps(records, ensure_ascii=False, indent=1) + "\n")
+
+
+# the dataset format -> (suffix, writer) of its prediction file; any other format: span JSON lines
+PREDICTION_FORMATS = {"cluener": (".json", write_cluener), "cmeee": (".json", write_cmeee)}
+
+
+def prediction_path(stem: Path, fmt: str) -> Path:
+    """``stem`` + the suffix of ``fmt``'s prediction file (``.json`` for CLUENER and CMeEE, else ``.jsonl``)."""
+    return stem.with_name(stem.name + PREDICTION_FORMATS.get(fmt, (".jsonl", None))[0])
+
+
+def write_prediction(stem: Path, fmt: str, examples: Sequence[NerExample], predictions: Sequence[Sequence[Span]]
+                     ) -> Path:
+    """The prediction file :func:`prediction_path` names, in ``fmt``'s submission format (:data:`PREDICTION_FORMATS`:
+    CLUENER's and CMeEE's; span JSON lines for any other), written and read back.
+
+    Raises:
+        ValueError: as the writer; RuntimeError: the file read back does not hold one record per example.
+    """
+    writer = PREDICTION_FORMATS.get(fmt, (".jsonl", write_span_jsonl))[1]
+    path = writer(prediction_path(stem, fmt), examples, predictions)
+    with path.open(encoding="utf-8") as f:
+        written = len(json.load(f)) if fmt == "cmeee" else sum(1 for _ in f)
+    if written != len(examples):
+        raise RuntimeError(f"{path}: {written} records written for {len(examples)} test texts")
+    return path
 
 
 def write_span_jsonl(path: str | Path, examples: Sequence[NerExample], predictions: Sequence[Sequence[Span]]) -> Path:

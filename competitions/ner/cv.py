@@ -41,7 +41,7 @@ from common.io import print_result, write_json_atomic
 from common.ner.metric import span_scores
 from common.ner.spans import NerExample, Span
 from common.ner.voting import vote_spans
-from common.ner.writers import write_cluener, write_span_jsonl
+from common.ner.writers import prediction_path, write_prediction
 from common.run import check_rerun_config, process_state, resolve_run_dir, save_config
 from common.training.trainer import release_logging
 from competitions.ner.config import NerConfig
@@ -136,23 +136,19 @@ def vote_predict(run_dir: Path, n_folds: int, examples: dict[str, list[NerExampl
     return out
 
 
-def write_prediction(config: Any, test: list[NerExample], spans: list[list[Span]], name: str,
+def write_vote(config: Any, test: list[NerExample], spans: list[list[Span]], name: str,
                      submission_dir: str | None = None) -> Path:
-    """The test prediction as a single run writes it (CLUENER's format for CLUENER data, span JSON lines
-    otherwise), ``<submission-dir>/<dataset>/<name>.json(l)``, one line per test text (main process).
+    """The test prediction as a single run writes it (:func:`common.ner.writers.write_prediction`: CLUENER's or
+    CMeEE's submission format for their data, span JSON lines otherwise), ``<submission-dir>/<dataset>/<name>.json(l)``,
+    one record per test text (main process).
 
     Raises:
-        RuntimeError: the file does not hold one line per test text.
+        RuntimeError: the file does not hold one record per test text.
     """
-    out_dir = Path(submission_dir or config.submission_dir) / dataset_name(config)
-    path, writer = ((out_dir / f"{name}.json", write_cluener) if config.format == "cluener"
-                    else (out_dir / f"{name}.jsonl", write_span_jsonl))
+    stem = Path(submission_dir or config.submission_dir) / dataset_name(config) / name
     if process_state().is_main_process:
-        writer(path, test, spans)
-        lines = sum(1 for _ in path.open(encoding="utf-8"))
-        if lines != len(test):
-            raise RuntimeError(f"{path}: {lines} lines written for {len(test)} test texts")
-    return path
+        write_prediction(stem, config.format, test, spans)
+    return prediction_path(stem, config.format)
 
 
 def kfold_config(run_dir: Path) -> NerCVConfig:
@@ -228,7 +224,7 @@ def predict_kfold(run_dir: Path, config: Any, data: dict[str, list[NerExample]],
                               "folds": folds, "dev_texts": len(data["dev"]), "votes_needed": config.folds // 2 + 1}
     if data["test"]:
         name = "-".join([config.run_name, *name_parts, f"cv{oof_f1:.4f}", f"dev{dev['f1']:.4f}"])
-        result["prediction"] = str(write_prediction(config, data["test"], votes["test"]["vote"], name, submission_dir))
+        result["prediction"] = str(write_vote(config, data["test"], votes["test"]["vote"], name, submission_dir))
         result["test_lines"] = len(data["test"])
         if any(ex.spans for ex in data["test"]):
             result["test"] = _scores(data["test"], votes["test"]["vote"])

@@ -40,7 +40,7 @@ from common.config import ArgumentParser, config_from_dict
 from common.io import print_result, write_json_atomic
 from common.ner.metric import format_table, span_scores
 from common.ner.spans import NerExample, Span
-from common.ner.writers import write_cluener, write_span_jsonl
+from common.ner.writers import prediction_path, write_prediction
 from common.training.inference import inference_loader, run_inference
 from common.training.trainer import release_logging
 from competitions.ner.config import NerConfig
@@ -198,18 +198,10 @@ def predict_run(run_dir: str | Path, data_dir: str | None = None, test_file: str
     if data["test"]:
         test_pred, _ = predict(data["test"])
         name = "-".join([config.run_name + setting, *name_parts])
-        out_dir = Path(submission_dir or config.submission_dir) / dataset_name(config)
-        if config.format == "cluener":
-            path = out_dir / f"{name}-dev{dev['f1']:.4f}.json"
-            writer = write_cluener
-        else:
-            path = out_dir / f"{name}-dev{dev['f1']:.4f}.jsonl"
-            writer = write_span_jsonl
+        stem = Path(submission_dir or config.submission_dir) / dataset_name(config) / f"{name}-dev{dev['f1']:.4f}"
+        path = prediction_path(stem, config.format)
         if main:
-            writer(path, data["test"], test_pred)
-            lines = sum(1 for _ in path.open(encoding="utf-8"))
-            if lines != len(data["test"]):
-                raise RuntimeError(f"{path}: {lines} lines written for {len(data['test'])} test texts")
+            write_prediction(stem, config.format, data["test"], test_pred)
         accelerator.wait_for_everyone()
         result.update({"prediction": str(path), "test_lines": len(data["test"])})
         if any(ex.spans for ex in data["test"]):
