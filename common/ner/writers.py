@@ -22,19 +22,25 @@ def cluener_label(text: str, spans: Sequence[Span]) -> dict[str, dict[str, list[
     return label
 
 
+def check_predictions(examples: Sequence[NerExample], predictions: Sequence[Sequence[Span]]) -> None:
+    """Raises ValueError: numbers of examples and predictions differ, or a predicted span lies outside its text."""
+    if len(examples) != len(predictions):
+        raise ValueError(f"{len(examples)} examples but {len(predictions)} predictions")
+    for ex, spans in zip(examples, predictions):
+        for s in spans:
+            if not 0 <= s.start <= s.end < len(ex.text):
+                raise ValueError(f"example {ex.id}: predicted span {s} outside a text of {len(ex.text)} chars")
+
+
 def write_cluener(path: str | Path, examples: Sequence[NerExample], predictions: Sequence[Sequence[Span]]) -> Path:
     """CLUENER2020 submission: one ``{"id", "label"}`` JSON line per test example, in order.
 
     Raises:
         ValueError: numbers of examples and predictions differ, or a span lies outside its text.
     """
-    if len(examples) != len(predictions):
-        raise ValueError(f"{len(examples)} examples but {len(predictions)} predictions")
+    check_predictions(examples, predictions)
     lines = []
     for ex, spans in zip(examples, predictions):
-        for s in spans:
-            if not 0 <= s.start <= s.end < len(ex.text):
-                raise ValueError(f"example {ex.id}: predicted span {s} outside a text of {len(ex.text)} chars")
         lines.append(json.dumps({"id": ex.id, "label": cluener_label(ex.text, spans)}, ensure_ascii=False))
     return write_text_atomic(path, "\n".join(lines) + "\n")
 
@@ -46,13 +52,9 @@ def write_cmeee(path: str | Path, examples: Sequence[NerExample], predictions: S
     Raises:
         ValueError: numbers of examples and predictions differ, or a span lies outside its text.
     """
-    if len(examples) != len(predictions):
-        raise ValueError(f"{len(examples)} examples but {len(predictions)} predictions")
+    check_predictions(examples, predictions)
     records = []
     for ex, spans in zip(examples, predictions):
-        for s in spans:
-            if not 0 <= s.start <= s.end < len(ex.text):
-                raise ValueError(f"example {ex.id}: predicted span {s} outside a text of {len(ex.text)} chars")
         records.append({"text": ex.text, "entities": [
             {"start_idx": s.start, "end_idx": s.end, "type": s.type, "entity": ex.text[s.start:s.end + 1]}
             for s in sorted(set(spans))]})

@@ -156,11 +156,6 @@ def kfold_config(run_dir: Path) -> NerCVConfig:
     return config_from_dict(NerCVConfig, json.loads((Path(run_dir) / "config.json").read_text(encoding="utf-8")))
 
 
-def is_kfold_run(run_dir: str | Path) -> bool:
-    """Whether ``run_dir`` is a k-fold NER run folder (``folds.json`` beside ``config.json``)."""
-    return (Path(run_dir) / "folds.json").is_file() and (Path(run_dir) / "config.json").is_file()
-
-
 def main(argv: list[str] | None = None) -> dict:
     """``python -m competitions.ner.cv``: see the module docstring; returns the result dict (every process)."""
     start = time.time()

@@ -35,7 +35,7 @@ from transformers import AutoConfig, AutoModel, AutoTokenizer
 
 from common.checkpoint import load_model_weights
 from common.commands.args import run_cli
-from common.commands.predict import test_name_parts
+from common.commands.predict import is_kfold_run, test_name_parts
 from common.config import ArgumentParser, config_from_dict
 from common.io import print_result, write_json_atomic
 from common.ner.metric import format_table, span_scores
@@ -213,7 +213,7 @@ def predict_run(run_dir: str | Path, data_dir: str | None = None, test_file: str
 
 def main(argv: list[str] | None = None) -> dict:
     """``python -m competitions.ner.predict``: see the module docstring; returns the result dict."""
-    from competitions.ner.cv import is_kfold_run, kfold_config, predict_kfold  # (cv imports this module)
+    from competitions.ner.cv import kfold_config, predict_kfold  # (cv imports this module)
 
     parser = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--run", required=True, help="run folder, e.g. runs/ner/<name>; a k-fold run's (cv5): "
