@@ -16,7 +16,7 @@ STUDENT_RUN ?=
 TORCH_WHEEL := $(firstword $(wildcard /opt/wheels/torch-*+cpu-cp311-*.whl))
 
 # Not .PHONY: the <task>-<command> targets come from pattern rules, which make skips for phony targets.
-.PHONY: help venv test test-all report export gpu-check sohu-pretrain sohu-mlm sohu-mlm-long power-mine power-eval power-bench terms-mine power-scale ner-train ner-predict ner-cv ner-bench \
+.PHONY: help venv test test-all report export gpu-check sohu-pretrain sohu-mlm sohu-mlm-long power-mine power-eval power-bench terms-mine power-scale ner-train ner-predict ner-cv ner-tune ner-bench \
 	xiaobu-pretrain xiaobu-pretrain-large
 
 help:
@@ -261,6 +261,10 @@ ner-predict: venv ## dev metrics (result line) + test prediction of a run, the r
 ner-cv: venv ## k-fold NER: OOF micro-F1, the fold models' vote on dev and test: make ner-cv FOLDS=5 [DATASET=cmeee] [CV_RUN=cv5]
 	$(PY) -m competitions.ner.cv $(if $(DATASET),--dataset $(DATASET) --data-dir $(NER_DATA_DIR)) --folds $(FOLDS) \
 		--run-name $(or $(CV_RUN),$(or $(DATASET),ner)-cv$(FOLDS)) $(ARGS)
+
+ner-tune: venv ## Optuna study of NER's training options on dev micro-F1: make ner-tune TRIALS=20 [DATASET=resume] [TUNE_RUN=tune]
+	$(PY) -m competitions.ner.tune $(if $(DATASET),--dataset $(DATASET) --data-dir $(NER_DATA_DIR)) --trials $(TRIALS) \
+		--run-name $(or $(TUNE_RUN),$(or $(DATASET),ner)-tune) $(ARGS)
 
 ner-bench: venv ## our GP/EGP vs bert4torch's GP/EGP vs CRF, one process, interleaved (bench/results/ner_heads.json)
 	$(PY) -m bench.ner_heads $(if $(NER_DATA_GIVEN),--dataset $(DATASET) --data-dir $(NER_DATA_DIR)) $(ARGS)

@@ -121,3 +121,37 @@ def test_two_process_kfold_matches_one_process(tmp_path):
     for pid, path in read_write_log(log):
         writers[path].add(pid)
     assert writers and len(set().union(*writers.values())) == 1, writers
+
+
+@pytest.mark.slow
+def test_two_process_study_matches_one_process(tmp_path):
+    """``competitions.ner.tune`` under 2 processes x batch 2 against 1 process x batch 4 (the epochs searched, 5 to
+    15; dropout, FGM and EMA off): one study, each trial trained by both processes, the same draws and the same dev
+    F1 per epoch of each trial, every file written by one process."""
+    from competitions.ner import tune
+
+    args = train_args(tmp_path) + ["--dropout", "0", "--fgm-epsilon", "0", "--ema-decay", "0", "--trials", "2",
+                                   "--pruner", "none"]
+    for flag in ("--epochs", "--run-dir"):
+        del args[args.index(flag):args.index(flag) + 2]
+    args[args.index("--limit") + 1] = "12"  # every sentence: 3 full batches of 4, each split evenly in two
+    one = tune.main(args + ["--run-dir", str(tmp_path / "one")])
+    args[args.index("--batch-size") + 1] = "2"
+    log = tmp_path / "writes.log"
+    done = launch(["competitions.ner.tune"] + args + ["--run-dir", str(tmp_path / "two")],
+                  env={"COMMON_IO_WRITE_LOG": str(log)})
+    assert done.returncode == 0, describe(done)
+    lines = result_lines(done.stdout)
+    assert len(lines) == 1, done.stdout
+    two = lines[0]
+    assert two["trials"]["complete"] == 2 and two["best_params"] == one["best_params"]
+
+    def values(study):
+        return [json.loads((study / f"trial{n}" / "metrics.json").read_text())["history"] for n in range(2)]
+
+    scores = [[h["f1"] for h in run] for run in values(tmp_path / "one")]
+    assert max(map(max, scores)) > 0 and [[h["f1"] for h in run] for run in values(tmp_path / "two")] == scores
+    writers = defaultdict(set)
+    for pid, path in read_write_log(log):
+        writers[path].add(pid)
+    assert writers and len(set().union(*writers.values())) == 1, writers

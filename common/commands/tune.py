@@ -20,7 +20,7 @@ import dataclasses
 import logging
 import sys
 import time
-from typing import Any
+from typing import Any, Callable, Mapping
 from pathlib import Path
 
 import optuna
@@ -56,8 +56,64 @@ def check_study_rerun(config: Any, run_dir: Path) -> None:
 
 
 
-def main(argv: list[str] | None = None) -> dict:
+def tune(config: Any, given: Mapping[str, Any], task_name: str, base_class: type, searched: Mapping[str, tuple],
+         load_data: Callable[[Any], Any], fit_trial: Callable[[Any, Any, Path, list], float], metric: str,
+         greater: bool, use: str) -> dict:
+    """One worker of a study: any task's tuning run, from parsed options to its outputs and result line.
+
+    Args:
+        config: the parsed options, a :class:`common.hpo.TuneConfig` combined with ``base_class``.
+        given: the options the command line or its ``--config`` files set (:func:`common.config.explicit_values`):
+            a searched one among them is fixed (not searched), and all of them go into ``best_params.toml``.
+        task_name: the run folder's task (``runs/<task_name>/<run>``) and the study name's prefix.
+        base_class: the single-run config each trial gets (:func:`common.config.narrow_config`).
+        searched: the search space (:func:`common.hpo.suggest`'s entries).
+        load_data: reads the data once for every trial; bad data fails before a run folder exists.
+        fit_trial: ``(trial config, data, trial folder, callbacks) -> best value of metric`` trains one trial.
+        metric, greater: what the study optimises (the trial's epoch-selection metric) and its direction.
+        use: the command that trains ``best_params.toml`` (``--config <this file>`` is appended).
+
+    Raises:
+        ValueError: every searched option fixed by a flag; a study folder rerun with other options
+            (:func:`check_study_rerun`); and what ``load_data`` and ``fit_trial`` raise.
+    """
     start = time.time()
+    fixed = {name: getattr(config, name) for name in searched if name in given}
+    space = {name: spec for name, spec in searched.items() if name not in fixed}
+    if fixed:  # a warning: logging is not set up before the first trial, and this must be seen
+        logger.warning("fixed by the command line, not searched: %s",
+                       ", ".join(f"{name} = {value!r}" for name, value in fixed.items()))
+    if not space:
+        raise ValueError(f"every option of task {task_name}'s search space is fixed by a flag "
+                         f"({', '.join(fixed)}): every trial would train the same options")
+    data = load_data(config)  # bad data fails before any run folder exists
+    run_dir = resolve_run_dir(config, task_name, kind="tune")
+    check_study_rerun(config, run_dir)
+    if process_state().is_main_process:
+        save_config(config, run_dir)
+
+    def train_trial(trial: optuna.Trial, params: dict, trial_dir: Path) -> float:
+        cfg = narrow_config(config, base_class, **params, run_dir=str(trial_dir),
+                            run_name=f"{config.run_name}-trial{trial.number}", resume=False)
+        return fit_trial(cfg, data, trial_dir, [OptunaPruning(trial, metric)])
+
+    # the study's other options too (its flags and --config files: a pair contest's file, --joint): this file alone
+    # trains the best trial's model (probes AJ, AK: its "Use:" line trained the plain variant, or found no data)
+    # (not --limit: a quick study's row cut would train the final model on a sample too; probe AM)
+    task_fields = {f.name for f in dataclasses.fields(base_class)} - {"run_name", "run_dir", "resume", "limit"}
+    study = {name: getattr(config, name) for name in given if name in task_fields and getattr(config, name) is not None}
+    cut = f" (the study's --limit {config.limit} is not in it: this trains on every row)" if \
+        getattr(config, "limit", 0) else ""
+    summary = run_tuning(config, run_dir, space, train_trial,
+                         "maximize" if greater else "minimize", f"{task_name}-{config.run_name}",
+                         f"Use: {use} --config <this file>{cut}", {**study, **fixed})
+    summary.update(run_dir=str(run_dir), wall_seconds=round(time.time() - start, 1))
+    if process_state().is_main_process:
+        print_result(summary)
+    return summary
+
+
+def main(argv: list[str] | None = None) -> dict:
     task, rest = split_task(argv, __doc__)
     config_class = compound_config(f"{task.name}Tune", TuneConfig, task.config_class)
     config = parse_config(config_class, rest, description=__doc__)
@@ -65,47 +121,15 @@ def main(argv: list[str] | None = None) -> dict:
         raise ValueError(f"task {task.name} declares no search_space (Task.search_space): every trial would train "
                          "the same options; give the task one (common.task.training_search_space)")
     given = explicit_values(config_class, rest)  # flags and --config files alike
-    searched = task.search_space_for(config)
-    fixed = {name: getattr(config, name) for name in searched if name in given}
-    space = {name: spec for name, spec in searched.items() if name not in fixed}
-    if fixed:  # a warning: logging is not set up before the first trial, and this must be seen
-        logger.warning("fixed by the command line, not searched: %s",
-                       ", ".join(f"{name} = {value!r}" for name, value in fixed.items()))
-    if not space:
-        raise ValueError(f"every option of task {task.name}'s search space is fixed by a flag "
-                         f"({', '.join(fixed)}): every trial would train the same options")
-    data = task.load_data(config)  # bad data fails before any run folder exists
-    run_dir = resolve_run_dir(config, task.name, kind="tune")
-    check_study_rerun(config, run_dir)
-    if process_state().is_main_process:
-        save_config(config, run_dir)
 
-    def train_trial(trial: optuna.Trial, params: dict, trial_dir: Path) -> float:
-        cfg = narrow_config(config, task.config_class, **params, run_dir=str(trial_dir),
-                            run_name=f"{config.run_name}-trial{trial.number}", resume=False)
-        summary = fit(task, cfg, trial_dir, data.train, data.valid, data,
-                      callbacks=[OptunaPruning(trial, metric)])
-        return summary["best_metric"]
+    def fit_trial(cfg: Any, data: Any, trial_dir: Path, callbacks: list) -> float:
+        return fit(task, cfg, trial_dir, data.train, data.valid, data, callbacks=callbacks)["best_metric"]
 
     # the study optimises what picks each trial's best epoch: the task's metric or --metric-for-best-model
     metric, greater = selection_metric(config.metric_for_best_model, task.metric_name, task.greater_is_better)
     task_flag = given_task(sys.argv[1:] if argv is None else argv)  # a module path as the user gave it
-    # the study's other options too (its flags and --config files: a pair contest's file, --joint): this file alone
-    # trains the best trial's model (probes AJ, AK: its "Use:" line trained the plain variant, or found no data)
-    # (not --limit: a quick study's row cut would train the final model on a sample too; probe AM)
-    task_fields = {f.name for f in dataclasses.fields(task.config_class)} - {"run_name", "run_dir", "resume", "limit"}
-    study = {name: getattr(config, name) for name in given if name in task_fields and getattr(config, name) is not None}
-    cut = f" (the study's --limit {config.limit} is not in it: this trains on every row)" if \
-        getattr(config, "limit", 0) else ""
-    summary = run_tuning(config, run_dir, space, train_trial,
-                         "maximize" if greater else "minimize", f"{task.name}-{config.run_name}",
-                         f"Use: python -m common.commands.train --task {task_flag} --config <this file>{cut}",
-                         {**study, **fixed})
-    summary.update(run_dir=str(run_dir), wall_seconds=round(time.time() - start, 1))
-    if process_state().is_main_process:
-        print_result(summary)
-    return summary
-
+    return tune(config, given, task.name, task.config_class, task.search_space_for(config), task.load_data,
+                fit_trial, metric, greater, f"python -m common.commands.train --task {task_flag}")
 
 if __name__ == "__main__":
     run_cli(main)

@@ -24,6 +24,7 @@ import time
 from dataclasses import replace
 from functools import partial
 from pathlib import Path
+from typing import Sequence
 
 from accelerate import Accelerator
 from accelerate.utils import set_seed
@@ -37,6 +38,7 @@ from common.io import print_result, write_json_atomic
 from common.ner.metric import span_scores
 from common.ner.spans import NerExample
 from common.run import broadcast_from_main, check_resume_named, process_state, resolve_run_dir, save_config
+from common.training.callbacks import Callback
 from common.training.trainer import Trainer, build_callbacks, check_gradient_checkpointing
 from competitions.ner.config import NerConfig
 from competitions.ner.data import (NerDataset, check_training_data, collate, dataset_name, entity_types, load_splits,
@@ -110,12 +112,14 @@ def main(argv: list[str] | None = None) -> dict:
     return result
 
 
-def fit(config: NerConfig, data: dict[str, list[NerExample]],
-        run_dir: Path | None = None) -> tuple[dict, Path, Accelerator]:
+def fit(config: NerConfig, data: dict[str, list[NerExample]], run_dir: Path | None = None,
+        callbacks: Sequence[Callback] = ()) -> tuple[dict, Path, Accelerator]:
     """Train ``config``'s model on ``data["train"]``, keeping the epoch of the best micro-F1 on ``data["dev"]``, in
     its run folder (``config.run_dir`` / ``run_name``, resumed with ``config.resume``; ``run_dir``: this folder, a
     k-fold run's fold, as it is); ``data["test"]``'s texts join word2vec's. ``config``'s data and head options are resolved (:func:`main`, or k-fold's
-    :mod:`competitions.ner.cv`). Returns the trainer's summary, the run folder and the accelerator it trained with.
+    :mod:`competitions.ner.cv`). ``callbacks`` join the tricks the config switches on (a study's
+    :class:`common.hpo.OptunaPruning`). Returns the trainer's summary, the run folder and the accelerator it trained
+    with.
 
     Raises:
         ValueError: train or dev sets it cannot learn from (:func:`check_training_data`), a run folder resumed with
@@ -162,7 +166,7 @@ def fit(config: NerConfig, data: dict[str, list[NerExample]],
     trainer = Trainer(model, config, run_dir, train_ds, dev_ds,
                       collate_fn=partial(collate, pad_id=tokenizer.pad_token_id),
                       compute_metrics=compute_metrics, metric_name="f1", greater_is_better=True,
-                      callbacks=build_callbacks(config), predict_step=predict_step,
+                      callbacks=build_callbacks(config) + list(callbacks), predict_step=predict_step,
                       lengths=train_ds.lengths)
     for warning in warnings:
         logger.warning(warning)
