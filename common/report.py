@@ -723,11 +723,14 @@ def find_submissions(run: Run, sibling_names: list[str], files: list[Path]) -> l
     A submission is named ``<run>[-<test file>]-<score>`` (:func:`common.commands.predict.submission_name`;
     the TF-IDF references ``<run folder>-<score>``). A file whose name starts with a
     longer sibling run's name (``limit2000-x-...`` for runs ``limit2000`` and
-    ``limit2000-x``) belongs to that sibling. Files ending with the run's own score
+    ``limit2000-x``) belongs to that sibling, and one named after a fold of the run
+    (``<run>-fold<k>``, a fold model's own prediction: ``ner.predict --run <run>/fold0``) to that fold, not the
+    run. Files ending with the run's own score
     come first; a baseline's file must end with it (all baselines share one prefix).
     """
     prefix = run.submission_prefix or run.name
     longer = [s for s in sibling_names if s != prefix and s.startswith(prefix + "-")]
+    longer += [f"{prefix}-{p.name}" for p in run.path.glob("fold[0-9]*") if p.is_dir()]  # probe AL
     found = []
     for path in files:
         stem = _stem(path.name)

@@ -132,6 +132,7 @@ def _runs_tree(root):
     for k in range(3):
         _write(cv / f"fold{k}" / "fold_metrics.json", {"best_epoch": 1})
     _write(subs / "xiaobu" / f"cv3-test-cv{OOF:.4f}.txt", "0.5\n")
+    _write(subs / "xiaobu" / "cv3-fold1-auc0.7100.txt", "0.5\n")  # fold 1's own prediction: not the k-fold run's
     # Optuna tune (common/hpo.py layout)
     tune = x / "tune"
     _write(tune / "config.json", dict(config, run_name="tune", trials=4))
@@ -211,6 +212,7 @@ def test_page_over_every_kind_of_run_renders_in_chromium(tmp_path, capsys, monke
     assert page.count('src="data:image/png;base64,') >= 4  # tiny's and drawn's curves, tune's plot and best trial
     assert (out / "curves" / "xiaobu" / "drawn.png").is_file() and not (runs / "xiaobu" / "drawn" / "learning_curve.png").exists()
     assert "tiny-test-auc" in page and f"cv3-test-cv{OOF:.4f}.txt" in page and "tfidf-baseline-test-auc0.5512.txt" in page
+    assert "cv3-fold1-auc0.7100.txt" not in page  # a fold's own prediction is not listed as the k-fold run's
     for kind in ("single run", "k-fold", "tune", "blend", "baseline", "ensemble", "ensemble member", "shift", "other"):
         assert f"<td>{kind}</td>" in page, kind
     assert "0.7837" in page and "如何" in page and "training-like n-gram" in page  # the shift run's AUC and n-grams
