@@ -91,6 +91,10 @@ def adversarial_validation(train: Sequence[tuple], test: Sequence[tuple], ngram_
     """
     if not len(train) or not len(test):
         raise ValueError(f"adversarial validation needs training and test pairs, got {len(train)} and {len(test)}")
+    if min(len(train), len(test)) < folds:  # probe AO: 1 test pair stopped in the solver, 3 left folds without one
+        side = "test" if len(test) < folds else "training"
+        raise ValueError(f"adversarial validation of {len(train)} training and {len(test)} test pairs: {folds} folds "
+                         f"need at least {folds} {side} pairs, one in each (here: --shift-folds; 2 at the least)")
     pairs = list(train) + list(test)
     y = np.r_[np.zeros(len(train), dtype=int), np.ones(len(test), dtype=int)]
     first, second = [p[0] for p in pairs], [p[1] for p in pairs]

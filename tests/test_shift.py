@@ -97,6 +97,18 @@ def test_refuses_an_empty_side():
         adversarial_validation([("a", "b")] * 3, [])
 
 
+@pytest.mark.parametrize("test_pairs", [1, 3])
+def test_a_side_of_fewer_pairs_than_folds_is_refused_naming_the_option(test_pairs):
+    """Probe AO: one test pair stopped in scikit-learn's solver ("needs samples of at least 2 classes"); three
+    scored an AUC over folds that held no test pair. Five folds need a test pair in each."""
+    pairs = random_pairs(np.random.default_rng(3), 40 + test_pairs)
+    with pytest.raises(ValueError, match=rf"40 training and {test_pairs} test pairs: 5 folds need at least 5 test "
+                                         r"pairs.*--shift-folds"):
+        adversarial_validation(pairs[:40], pairs[40:], rounds=10)
+    if test_pairs >= 2:  # as many folds as test pairs: one in each
+        assert adversarial_validation(pairs[:40], pairs[40:], folds=test_pairs, rounds=10)["test_pairs"] == test_pairs
+
+
 @needs_stsb
 def test_the_command_writes_the_report_and_each_pairs_p_test(tmp_path):
     from common.commands import shift
