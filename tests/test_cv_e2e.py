@@ -197,6 +197,18 @@ def test_a_test_file_edited_since_the_run_is_predicted_anew_never_served_stale(t
     assert [float(x) for x in lines_out] == pytest.approx(np.roll(old, -1).tolist(), rel=1e-4)
     assert {p: p.read_bytes() for p in run.rglob("*") if p.is_file()} == trained
     again_bytes = Path(again["submission"]).read_bytes()
+    # probe AN: --test-file naming the run's own (edited) file overwrote the run's own submission with its rows
+    named = predict.main(["--task", "xiaobu", "--run", str(run), "--test-file", "test.tsv"])
+    assert named["submission"] == again["submission"] and Path(first["submission"]).read_bytes() == first_bytes
+    # probe AN: another setting on the edited file: its folder holds the file as it is now, said and named so; the
+    # file restored, that folder's fold predictions are made again, not refused ("restore the file", already done)
+    tta = predict.main(["--task", "xiaobu", "--run", str(run), "--tta-swap", "true"])
+    assert Path(tta["submission"]).name.startswith(f"cv-tta-test-{digest}-cv")
+    (data / "test.tsv").write_text("".join(lines))
+    tta_restored = predict.main(["--task", "xiaobu", "--run", str(run), "--tta-swap", "true"])
+    assert Path(tta_restored["submission"]).name.startswith("cv-tta-test-cv") and tta_restored["cv"] == tta["cv"]
+    assert Path(tta["submission"]).is_file()  # the edited file's submission is kept beside it
+    (data / "test.tsv").write_text("".join(lines[1:] + lines[:1]))
     from common.task import get_task  # a task whose submissions do not name the test file: still the own name
 
     monkeypatch.setattr(type(get_task("xiaobu")), "test_in_name", False)
@@ -220,6 +232,9 @@ def test_a_test_file_edited_since_the_run_is_predicted_anew_never_served_stale(t
     (data / "test.tsv").write_text(rotated)  # edited again: the tfidf member cannot be fitted the same way
     with pytest.raises(ValueError, match=r"tfidf member was fitted with that file's texts.*restore the file"):
         predict.main(["--task", "xiaobu", "--run", str(tmp_path / "ens2")])
+    with pytest.raises(ValueError, match=r"tfidf member was fitted with that file's texts.*restore the file"):
+        predict.main(["--task", "xiaobu", "--run", str(tmp_path / "ens2"), "--test-file",  # probe AN: advised
+                      str(ROOT / "tests" / "fixtures" / "xiaobu" / "test.tsv")])  # --refresh, which cannot help
 
     copy = tmp_path / "cv-copy"  # a copy names its own submissions, never the original's
     shutil.copytree(run, copy)

@@ -792,6 +792,34 @@ def test_a_replaced_test_file_never_overwrites_the_runs_own_submission(tmp_path,
     (data / "test.tsv").write_text(kept)
     again = predict.main(["--task", "xiaobu", "--run", str(tmp_path / "r")])
     assert again["submission"] == first["submission"] and Path(again["submission"]).read_bytes() == own
+    # probe AN: the run's own file named by --test-file, or its data folder written another way, wrote the new rows
+    # under the run's own submission name; they are the run's own test set, and named by content when it changed
+    (data / "test.tsv").write_text("".join(kept.splitlines(keepends=True)[:5]))
+    for flags in (["--test-file", "test.tsv"], ["--data-dir", os.path.relpath(data)]):
+        named = predict.main(["--task", "xiaobu", "--run", str(tmp_path / "r")] + flags)
+        assert Path(named["submission"]).name == Path(replaced["submission"]).name, flags
+        assert "run_dir" not in named and Path(named["probabilities"]).is_file()  # nothing went into the run folder
+        assert Path(first["submission"]).read_bytes() == own
+    (data / "test.tsv").write_text(kept)
+    assert predict.main(["--task", "xiaobu", "--run", str(tmp_path / "r"), "--test-file", "test.tsv"])[
+        "submission"] == first["submission"]  # unchanged: the run's own name, as before
+    # probe AN: blend averaged runs of two test sets of the same ids, and old probabilities on edited test texts
+    from common.commands import blend
+
+    for copy in ("r2", "r3"):
+        shutil.copytree(tmp_path / "r", tmp_path / copy)
+    runs = ["--task", "xiaobu", "--runs", str(tmp_path / "r"), str(tmp_path / "r2")]
+    assert blend.main(runs)["rows"] == len(kept.splitlines())
+    saved = dict(np.load(tmp_path / "r3" / "probabilities.npz"))
+    saved["test_digest"] = np.asarray("0" * 16)  # predicted on another test set of the same ids
+    np.savez(tmp_path / "r3" / "probabilities.npz", **saved)
+    with pytest.raises(ValueError, match="r3: its test predictions are of another test set than r's"):
+        blend.main(["--task", "xiaobu", "--runs", str(tmp_path / "r"), str(tmp_path / "r3")])
+    lines = kept.splitlines(keepends=True)
+    (data / "test.tsv").write_text("".join(lines[1:] + lines[:1]))  # the same ids (row numbers), other texts
+    with pytest.raises(ValueError, match=r"test.tsv: the test set changed since .*r predicted it \(the same ids"):
+        blend.main(runs)
+    (data / "test.tsv").write_text(kept)
     # a run saved before the test set's digest was (probe AM): a test file edited after its probabilities, same ids
     saved = dict(np.load(tmp_path / "r" / "probabilities.npz"))
     del saved["test_digest"]

@@ -19,7 +19,7 @@ import numpy as np
 
 from common.commands.args import run_cli, split_task
 from common.config import ArgumentParser, config_from_dict
-from common.cv import assert_same_ids
+from common.cv import assert_same_ids, saved_digest
 from common.io import print_result, write_json_atomic
 from common.run import broadcast_from_main, check_run_task, process_state
 from common.task import Task
@@ -42,13 +42,18 @@ def blend(runs: list[dict[str, np.ndarray]], weights: list[float], names: list[s
     """Weighted mean of the runs' valid and test probabilities.
 
     Raises:
-        ValueError: the runs' valid keys or test ids differ (order included).
+        ValueError: the runs' valid keys or test ids differ (order included), or their test sets do (the same ids
+            of other content: their saved ``test_digest``, where both have one; probe AN: a round-A and a round-B
+            run of row-number ids were averaged without a word).
     """
     first = runs[0]
     for run, name in zip(runs[1:], names[1:]):
         for key in ("valid_keys", "test_ids"):
             if not np.array_equal(run[key], first[key]):
                 raise ValueError(f"{name}: {key} differ from {names[0]}'s; refusing to average misaligned rows")
+        if None not in (saved_digest(run), saved_digest(first)) and saved_digest(run) != saved_digest(first):
+            raise ValueError(f"{name}: its test predictions are of another test set than {names[0]}'s (the same ids, "
+                             "other content); predict both runs on one test set first (make <task>-predict RUN=...)")
     w = np.asarray(weights, dtype=float) / np.sum(weights)
     out = dict(first)
     out["valid_probs"] = sum(wi * r["valid_probs"] for wi, r in zip(w, runs))
@@ -99,11 +104,17 @@ def blend_runs(task: Task, run_dirs: list[str], weights: list[float] | None = No
     twice = sorted({r for r in resolved if resolved.count(r) > 1})
     if twice:
         raise ValueError(f"--runs: {', '.join(twice)} given more than once (give it a larger --weights instead)")
-    mixed = blend([load_probabilities(r) for r in run_dirs], weights, names)
+    loaded = [load_probabilities(r) for r in run_dirs]
+    mixed = blend(loaded, weights, names)
     config = _config(task, run_dirs, data_dir, submission_dir)
     data = task.load_data(config)
     assert_same_ids(np.array(task.ids(data.valid)), mixed["valid_keys"], f"{run_dirs[0]} valid rows")
     assert_same_ids(np.array(task.ids(data.test)), mixed["test_ids"], f"{run_dirs[0]} test rows")
+    digest = task.examples_digest(data.test)
+    for run, saved in zip(run_dirs, loaded):  # the test file edited since they predicted (probe AN: Sohu's label
+        if saved_digest(saved) not in (None, digest):  # implication read the new texts on the old probabilities)
+            raise ValueError(f"{task.test_path(config)}: the test set changed since {run} predicted it (the same ids, "
+                             "other content); predict the runs on it again first (make <task>-predict RUN=...)")
     metrics, state = task.score(data.valid, mixed["valid_probs"])
     tag = "blend-" + "+".join(names)
     if given and len(set(weights)) > 1:  # blends of other weights get other folders and submissions

@@ -466,6 +466,14 @@ def read_ensemble(ensemble_dir: Path) -> dict:
     return saved
 
 
+def test_changed_refusal(test_path: Path, ensemble_dir: Path, fitted: list[str]) -> ValueError:
+    """The error for an ensemble whose own test file changed since it was built while feature members (``fitted``:
+    tfidf, gbm) must be fitted again to predict: their fit read the old file's texts, which are gone."""
+    return ValueError(f"{test_path} changed since {ensemble_dir} was built, and its {', '.join(fitted)} member was "
+                      "fitted with that file's texts, so it cannot be fitted again: restore the file, then predict "
+                      f"the new one with `predict --run {ensemble_dir} --test-file <file>`")
+
+
 def ensemble_test_probabilities(task: Task, ensemble_dir: Path, test: list,
                                 accelerator: Callable[[], Accelerator]) -> tuple[np.ndarray, dict]:
     """(M,) a saved OOF ensemble's probabilities of new test rows: every member it weighs predicts ``test`` and the
@@ -513,6 +521,9 @@ def ensemble_test_probabilities(task: Task, ensemble_dir: Path, test: list,
     check_pool_labels(task, pool, ref, config.data_dir,
                       [m.run_dir for spec, m in zip(args["runs"], members) if spec not in FEATURE_MEMBERS])
     check_members(members)
+    fitted = [spec for spec in args["runs"] if spec in FEATURE_MEMBERS]
+    if fitted and ref.test_digest not in (None, task.examples_digest(data.test)):  # probe AN: "--refresh" advised
+        raise test_changed_refusal(task.test_path(config), ensemble_dir, fitted)
     groups, own_test_groups = condition_groups(task, pool, data.test)
     test_groups = condition_groups(task, pool, test)[1]
     targets = np.asarray(task.targets(pool), dtype=np.float64)
@@ -597,9 +608,7 @@ def predict_ensemble_run(task: Task, run_dir: str | Path, data_dir: str | None =
     saved = read_ensemble(run_dir)  # before anything is read or predicted
     fitted = [spec for spec in saved["args"]["runs"] if spec in FEATURE_MEMBERS]
     if edited and fitted:  # their refit reads the test texts they were fitted with, which are gone
-        raise ValueError(f"{task.test_path(config)} changed since {run_dir} was built, and its {', '.join(fitted)} "
-                         "member was fitted with that file's texts, so it cannot be fitted again: restore the "
-                         f"file, then predict the new one with `predict --run {run_dir} --test-file <file>`")
+        raise test_changed_refusal(task.test_path(config), run_dir, fitted)
     own_test = task.test_path(config)
     other = dataclasses.replace(config, data_dir=data_dir) if data_dir else config
     test = read_test_file(task, config, test_file, test_config) if test_file else task.load_data(other).test

@@ -188,20 +188,32 @@ def save_probabilities(path: Path, task: Task, valid: list, valid_probs: np.ndar
                      submission_ids=np.array(task.submission_ids(test), dtype=str))
 
 
+def test_set_change(task: Task, path: Path, test: list) -> str | None:
+    """What differs between ``test`` and the test set whose predictions ``path`` holds (a run's
+    ``probabilities.npz``, a k-fold run's ``test_predictions.npz``): ``""`` nothing; ``"N rows now against M
+    predicted, K ids in both"``; ``"the same N ids, other content"`` (the saved ``test_digest``). None where it
+    cannot tell: no such file, or the same ids in a file saved before test digests were (2026-12-07)."""
+    if not path.is_file():
+        return None
+    with np.load(path) as saved:
+        before, digest = saved["test_ids"].astype(str), saved_digest(saved)
+    now = np.asarray(task.ids(test), dtype=str)
+    if not np.array_equal(before, now):
+        return f"{len(now)} rows now against {len(before)} predicted, {len(set(now) & set(before))} ids in both"
+    if digest is None:
+        return None
+    return "" if digest == task.examples_digest(test) else f"the same {len(now)} ids, other content"
+
+
 def test_changed(task: Task, run_dir: Path, test: list, test_path: Path | None = None) -> bool:
     """Whether ``test`` (the run's own test set, read now from ``test_path``) is other than the one the run's
-    ``probabilities.npz`` holds: other ids, or the same ids of other content (its ``test_digest``, saved since
-    2026-12-07; a run saved before: ``test_path``'s newest file modified after that file was written, probe AM).
-    False where the run has no such file."""
+    ``probabilities.npz`` holds (:func:`test_set_change`; a run saved before test digests: ``test_path``'s newest
+    file modified after that file was written, probe AM). False where the run has no such file."""
     path = Path(run_dir) / "probabilities.npz"
-    if not path.is_file():
-        return False
-    with np.load(path) as saved:
-        if not np.array_equal(saved["test_ids"].astype(str), np.asarray(task.ids(test), dtype=str)):
-            return True
-        if "test_digest" in saved.files:
-            return str(saved["test_digest"]) != task.examples_digest(test)
-    if test_path is None or not test_path.exists():
+    change = test_set_change(task, path, test)
+    if change is not None:
+        return bool(change)
+    if not path.is_file() or test_path is None or not test_path.exists():
         return False
     files = [p for p in test_path.rglob("*") if p.is_file()] if test_path.is_dir() else [test_path]
     return max((p.stat().st_mtime for p in files), default=0.0) > path.stat().st_mtime
@@ -296,8 +308,9 @@ def read_test_file(task: Task, config: Any, test_file: str, test_config: dict | 
 
 
 def other_data_dir(config: Any, data_dir: str | None) -> bool:
-    """Whether ``data_dir`` names another data folder than the run's own ``config.data_dir``."""
-    return data_dir is not None and Path(data_dir) != Path(config.data_dir)
+    """Whether ``data_dir`` names another data folder than the run's own ``config.data_dir`` (resolved: the run's
+    folder written another way, ``../x`` for ``/tmp/x``, is its own; probe AN)."""
+    return data_dir is not None and Path(data_dir).resolve() != Path(config.data_dir).resolve()
 
 
 def recorded_cv(run_dir: Path) -> dict:
@@ -358,8 +371,9 @@ def predict_run(task: Task, run_dir: str | Path, data_dir: str | None = None, te
 
     Returns:
         ``{"valid": metrics, "thresholds": decision state, "submission", "rows", ...}``, ``"run_dir"``
-        the folder the probabilities went to, if any (the same on every process; files written by the
-        main process only).
+        the folder holding the run's probabilities of its own data (the run's, or a setting's folder), or
+        ``"probabilities"``, the file beside the submission of another test set (the same on every process; files
+        written by the main process only).
 
     Raises:
         FileExistsError: the setting's folder holds something else (:func:`setting_folder`).
@@ -397,11 +411,15 @@ def predict_run(task: Task, run_dir: str | Path, data_dir: str | None = None, te
     test = data.test if test_file is None else read_test_file(task, config, test_file, test_config)
     # the run's own test file replaced since it was predicted (a round-B file): another file's submission, named by
     # its content, beside the run's own, which it overwrote before (probe AK); the run folder stays as it was
-    changed = own_data and not refresh and test_changed(task, run_dir, test, own_test)
+    foreign = None if own_data else task.test_file_path(config, test_file) if test_file else task.test_path(config)
+    # the run's own file named by --test-file or --data-dir (probe AN: its submission name, overwritten) counts too
+    reads_own = own_data or (own_test is not None and foreign.resolve() == own_test.resolve())
+    changed = reads_own and not refresh and test_changed(task, run_dir, test, own_test)
     if changed:
         if accelerator.is_main_process:
-            logger.warning("%s: the test set changed since the run predicted it (other ids, or other content); its "
-                           "submission is named by the new content, beside the run's own", own_test)
+            logger.warning("%s: the test set changed since the run predicted it (%s); its submission is named by the "
+                           "new content, beside the run's own", own_test,
+                           test_set_change(task, run_dir / "probabilities.npz", test) or "modified since")
         outputs = None
     valid_probs = probabilities(task, config, model, data.valid, accelerator, **adjust)
     fixed_state = saved_teacher_thresholds(run_dir)  # a student that decides with its teacher's thresholds
@@ -412,8 +430,8 @@ def predict_run(task: Task, run_dir: str | Path, data_dir: str | None = None, te
     metrics, state = task.score(data.valid, valid_probs, fixed_state) if data.valid else ({}, fixed_state or {})
     test_probs = probabilities(task, config, model, test, accelerator, **adjust)
     value = metrics.get(task.metric_name)
-    foreign = None if own_data and not changed else (
-        task.test_file_path(config, test_file) if test_file else task.test_path(config))
+    if changed and foreign is None:
+        foreign = task.test_path(config)
     name = submission_name(task, config, tag, f"{task.metric_name}{value:.4f}" if value is not None else "",
                            foreign, None if changed else own_test, test_config)
     result: dict[str, Any] = {"valid": metrics, "thresholds": state, "posthoc_tau": tau}
@@ -444,6 +462,10 @@ def predict_run(task: Task, run_dir: str | Path, data_dir: str | None = None, te
     result.update(written)
     if outputs is not None:
         result["run_dir"] = str(outputs)
+    elif own_data and not changed:
+        result["run_dir"] = str(run_dir)  # its own predictions are there, current
+    else:  # another test set: nothing went into a run folder (probe AN: the result named the run's, stale there)
+        result["probabilities"] = str(Path(result["submission"]).with_suffix(".probabilities.npz"))
     result.update(missing=data.missing, predict_seconds=round(time.time() - start, 1))
     return result
 
@@ -519,14 +541,13 @@ def saved_kfold_submission(task: Task, run_dir: Path, config: Any, start: float)
                                 "same run name)")
     check_pool_digest(run_dir, task.examples_digest(pool), config.data_dir)  # the rows its OOF was scored on
     oof = saved_oof(task, run_dir, pool, config)
-    with np.load(path) as saved:
-        same_ids = np.array_equal(np.asarray(task.ids(data.test), dtype=str), saved["test_ids"].astype(str))
-        digest = saved_digest(saved)
-        test_probs = saved["test"]
-    if not same_ids or (digest is not None and digest != task.examples_digest(data.test)):
-        logger.warning("%s: the test set changed since it was predicted (other ids, or other content); predicting "
-                       "it as it is now", path)
+    change = test_set_change(task, path, data.test)
+    if change:
+        logger.warning("%s: the test set changed since it was predicted (%s); predicting it as it is now", path,
+                       change)
         return None
+    with np.load(path) as saved:
+        test_probs = saved["test"]
     metrics, thresholds = task.score(pool, oof, saved_teacher_thresholds(run_dir))  # a student: as cv decided
     name = submission_name(task, config, "", f"cv{metrics[task.metric_name]:.4f}", None)
     written: dict[str, Any] = {}
@@ -690,6 +711,22 @@ def predict_kfold_run(task: Task, run_dir: str | Path, data_dir: str | None = No
             if done.is_file() and done.stat().st_mtime < (fold_dir / "model.pt").stat().st_mtime:
                 raise ValueError(f"{done} is older than {fold_dir / 'model.pt'}: predictions of earlier fold "
                                  f"models; remove {scored} to predict again")
+        test_digest = task.examples_digest(data.test)
+        edited = bool(test_set_change(task, run_dir / "test_predictions.npz", data.test))
+        if edited and state.is_main_process:  # probe AN: no word, and no digest in its submission's name
+            logger.warning("%s: the test set changed since %s predicted it (%s); %s holds the setting's "
+                           "predictions of it as it is now, its submission named by the new content", data_dir
+                           or config.data_dir, run_dir, test_set_change(task, run_dir / "test_predictions.npz",
+                                                                        data.test), scored)
+        for k in range(config.folds):  # a setting's fold predictions of another test set: predicted again, as
+            done = scored / f"fold{k}" / FOLD_PREDICTIONS  # they are derived from the fold models (probe AN: run_cv
+            if done.is_file():  # refused them, advising to restore a file the user had just restored)
+                with np.load(done) as part:
+                    stale = saved_digest(part) not in (None, test_digest)
+                if stale and state.is_main_process:
+                    logger.info("%s: of another test set; fold %d predicts again", done, k)
+                    done.unlink()
+        state.wait_for_everyone()
         config.run_name, config.run_dir = f"{config.run_name}{tag}", str(scored)
         config.tta_swap, config.posthoc_tau = getattr(config, "tta_swap", False) if tta_swap is None else tta_swap, tau
         if state.is_main_process:
@@ -711,7 +748,7 @@ def predict_kfold_run(task: Task, run_dir: str | Path, data_dir: str | None = No
 
         cv = run_cv(scored, task.ids(pool), task.labels(pool), task.strata(pool), predict_fold, score_rows, config,
                     test_ids=task.ids(data.test), metric_name=task.metric_name,
-                    test_digest=task.examples_digest(data.test), pool_digest=pool_digest)
+                    test_digest=test_digest, pool_digest=pool_digest)
         oof, test_probs = cv["oof"], cv["test"]
     else:
         oof, test_probs = saved_oof(task, run_dir, pool, config), None
@@ -727,11 +764,19 @@ def predict_kfold_run(task: Task, run_dir: str | Path, data_dir: str | None = No
             config.data_dir = data_dir
         test = read_test_file(task, config, test_file, test_config) if test_file else task.load_data(config).test
         test_probs = fold_test_probabilities(task, fold_dirs, test, accelerator, setting, tau).mean(axis=0)
-        # the run's own test set edited or replaced since: named by its content, beside the run's own (probe AK)
+        # the run's own test set edited or replaced since: named by its content, beside the run's own (probe AK),
+        # also where --test-file or --data-dir names that file (probe AN: it overwrote the run's own submission)
         foreign = task.test_file_path(config, test_file) if test_file else task.test_path(config)
+        if not edited and own_test is not None and foreign.resolve() == own_test.resolve():
+            change = test_set_change(task, run_dir / "test_predictions.npz", test)
+            if change and state.is_main_process:
+                logger.warning("%s: the test set changed since the run predicted it (%s); its submission is named by "
+                               "the new content, beside the run's own", foreign, change)
+            edited = bool(change)
         name = submission_name(task, config, "", score, foreign, None if edited else own_test, test_config)
-    else:
-        test, name = data.test, submission_name(task, config, "", score, None)
+    else:  # the setting folder's own submission; named by the content of a test set the run did not predict
+        test = data.test
+        name = submission_name(task, config, "", score, task.test_path(config) if edited else None)
     written: dict[str, Any] = {}
     if state.is_main_process:
         written = task.write_submission(task.test_layout(config, test_config), test, test_probs, thresholds, name,
@@ -776,7 +821,6 @@ def main(argv: list[str] | None = None) -> dict:
     else:
         result = predict_run(task, args.run, args.data_dir, args.test_file, args.submission_dir,
                              args.posthoc_tau, args.tta_swap, layout)
-        result.setdefault("run_dir", args.run)
     if process_state().is_main_process:
         print_result(result)
     return result
