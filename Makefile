@@ -294,7 +294,8 @@ xiaobu-pretrain-large: $(XIAOBU_LARGE)/config.json ## Xiaobu's default encoder (
 # --learning-rate 9e-4" after make xiaobu-pretrain (OOF AUC 0.830; 2.5 min of training on 2 cores).
 XIAOBU_PRETRAINED := cache/xiaobu-pretrain
 $(XIAOBU_PRETRAINED)/config.json: | venv
-	$(PY) -m competitions.xiaobu.pretrain --data-dir $(DATA)/xiaobu --output-dir $(XIAOBU_PRETRAINED) $(PRETRAIN_ARGS)
+	$(PY) -m competitions.xiaobu.pretrain --data-dir $(DATA)/xiaobu --output-dir $(XIAOBU_PRETRAINED) \
+		--run-name xiaobu-pretrain --resume true $(PRETRAIN_ARGS)
 
 xiaobu-pretrain: $(XIAOBU_PRETRAINED)/config.json ## the small Xiaobu encoder (one MLM epoch), cached in cache/xiaobu-pretrain
 	$(call cached,$@,$(XIAOBU_PRETRAINED))

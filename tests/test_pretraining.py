@@ -286,8 +286,17 @@ def test_a_run_resumed_on_a_rebuilt_model_folder_is_refused(tmp_path):
                        "--run-dir", str(tmp_path / "long-run")]
     pretrain.main(longer)
     pretrain.main(longer)  # the same start: resumes (a finished run trains nothing more)
-    pretrain.main(base[:-4] + ["--seed", "7", "--output-dir", str(tmp_path / "base"),
-                               "--run-dir", str(tmp_path / "base-run-2")])  # the cache made again, other weights
+    rebuild = base[:-4] + ["--seed", "7", "--output-dir", str(tmp_path / "base"), "--run-dir",
+                           str(tmp_path / "base-run-2")]
+    # probe AO: another run replaced the cache's model without a word; refused now, and no run folder is left
+    with pytest.raises(ValueError, match=r"--output-dir .*base holds the model of the pretraining run .*base-run, "
+                                         r"which .*base-run-2 would replace"):
+        pretrain.main(rebuild)
+    assert not (tmp_path / "base-run-2").exists()
+    import shutil
+
+    shutil.rmtree(tmp_path / "base")
+    pretrain.main(rebuild)  # the cache deleted, then made again: other weights
     with pytest.raises(ValueError, match=r"--model .*base holds other weights than when .*long-run started"):
         pretrain.main(longer)
 

@@ -145,6 +145,27 @@ def pretrain_pairs(config: Any, pairs: Sequence[tuple[str, str]], run_dir: Path,
 TEXTS_FILE = "texts.json"  # the digest of the text pairs a pretraining run learns from
 
 
+def check_output_dir(output_dir: str | Path, run_dir: Path) -> None:
+    """Refuse to pretrain into ``output_dir`` when it holds the model of another pretraining run (its
+    ``pretrain_config.json`` names another run folder): the final weights would replace that run's model without a
+    word (probe AO: a model of another size, under another ``--run-name``). A rerun of the same run may replace its
+    own output. A refused new run leaves no empty run folder.
+
+    Raises:
+        ValueError: one line, naming both run folders and ``--output-dir``.
+    """
+    path = Path(output_dir) / "pretrain_config.json"
+    try:
+        recorded = json.loads(path.read_text(encoding="utf-8")).get("run_dir")
+    except (OSError, ValueError, AttributeError):
+        return  # no model there yet, or one of before run folders were recorded
+    if recorded and Path(recorded).resolve() != run_dir.resolve():
+        if process_state().is_main_process and run_dir.is_dir() and not any(run_dir.iterdir()):
+            run_dir.rmdir()  # made by resolve_run_dir a moment ago
+        raise ValueError(f"--output-dir {output_dir} holds the model of the pretraining run {recorded}, which "
+                         f"{run_dir} would replace: give another --output-dir, or delete that folder first")
+
+
 def record_texts(run_dir: Path, pairs: Sequence[tuple[str, str]], resume: bool) -> None:
     """Record the SHA-256 of ``pairs`` (N text pairs, in order) in ``run_dir/texts.json`` (main process), before a
     pretraining command writes anything else; with ``resume``, first refuse a run folder whose recorded text is
@@ -177,6 +198,7 @@ def main(argv: list[str] | None = None) -> dict:
         config.output_dir = f"cache/{task.name}-mlm"
     pairs = task_text_pairs(task, config)
     run_dir = resolve_run_dir(config, f"{task.name}-mlm")
+    check_output_dir(config.output_dir, run_dir)
     record_texts(run_dir, pairs, config.resume)  # refused on other text before anything else is written
     if process_state().is_main_process:
         save_config(config, run_dir)
