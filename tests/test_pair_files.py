@@ -661,6 +661,34 @@ def test_a_text_column_of_whole_numbers_is_warned_about(tmp_path, caplog):
     assert not caplog.text
 
 
+def test_a_test_file_laid_out_unlike_the_training_files_is_read_by_its_own_columns(tmp_path, caplog):
+    """The last note's left item: ``train`` and ``cv`` had no way to read a run's own test file laid out unlike its
+    training files (headerless ``s1, s2, label`` beside ``id, s1, s2``). ``--test-text-a-column`` and
+    ``--test-text-b-column`` (with ``--id-column``) say where its texts are; predict's ``--test-config`` columns
+    replace them for another file."""
+    from common.task import get_task
+
+    data = tmp_path / "contest"
+    data.mkdir()
+    write(data / "train.tsv", "".join(f"{a}\t{b}\t{i % 2}\n" for i, (a, b) in enumerate(
+        [("花呗怎么还款", "怎么还花呗"), ("借呗利息", "借呗的利率"), ("我要退款", "如何退款"), ("开通花呗", "花呗开通"),
+         ("账单日", "还款日"), ("余额宝", "余额宝收益"), ("转账", "如何转账"), ("提额", "怎么提额")])))
+    write(data / "test.tsv", "7\t花呗账单\t账单在哪\n9\t借呗还款\t还借呗\n")
+    files = config(data_dir=str(data), text_a_column="0", text_b_column="1", label_column="2", id_column="0",
+                   test_text_a_column="1", test_text_b_column="2", valid_fraction=0.25, group_by_text=False)
+    task = get_task("pair")
+    with caplog.at_level("WARNING"):
+        test = task.load_data(files).test
+    assert [(p.key, p.a, p.b) for p in test] == [("7", "花呗账单", "账单在哪"), ("9", "借呗还款", "还借呗")]
+    assert "whole number" not in caplog.text
+    other = write(tmp_path / "b.tsv", "花呗账单\t账单在哪\n")  # another file, its layout by --test-config
+    layout = task.test_layout(files, {"text_a_column": "0", "text_b_column": "1", "id_column": ""})
+    assert [(p.key, p.a, p.b) for p in task.load_test(layout, str(other))] == [("0", "花呗账单", "账单在哪")]
+    with pytest.raises(ValueError, match=r"columns \['a', 'b', '0'\]: give every column of a file by header name"):
+        config(text_a_column="0", text_b_column="1", label_column="2", id_column="0", test_text_a_column="a",
+               test_text_b_column="b")
+
+
 def test_a_submission_of_one_class_is_warned_about(tmp_path, caplog):
     """Probe AK: every one of 100 test rows labelled ``0`` (a model predicting one class) went out without a word."""
     from competitions.pair.submission import write_pair_submission

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 
@@ -57,6 +58,10 @@ class PairFiles:
     label_column: str = "label"
     positional_header: bool = False  # columns by position in files whose first row is a header: it is skipped
     id_column: str = ""  # the test file's id column (training files need none); empty: the row's 0-based position
+    # the test file's text columns where it is laid out unlike the training files (headerless "id, a, b" beside
+    # "a, b, label": --id-column 0 --test-text-a-column 1 --test-text-b-column 2); empty: text_a/b_column's
+    test_text_a_column: str = ""
+    test_text_b_column: str = ""
     # negative,positive as written in the files; three or more: the classes (e.g. "entailment,neutral,contradiction");
     # a class spelled several ways: "0|NA,1,2" (the first is written to the submission)
     label_values: str = "0,1"
@@ -73,6 +78,15 @@ class PairFiles:
     # highest mean out-of-fold P(test) in its shift.npz), so validation resembles the test file (adversarial validation)
     valid_from_shift: str = ""
     limit: int = 0  # > 0: keep only the first N pairs of train and of dev (smoke tests, quick runs)
+
+    def test_files(self) -> "PairFiles":
+        """How a test file is read: a copy with ``test_text_a_column`` / ``test_text_b_column`` as its text columns
+        where given (itself when neither is)."""
+        if not (self.test_text_a_column or self.test_text_b_column):
+            return self
+        return dataclasses.replace(self, text_a_column=self.test_text_a_column or self.text_a_column,
+                                   text_b_column=self.test_text_b_column or self.text_b_column,
+                                   test_text_a_column="", test_text_b_column="")
 
     def label_names(self) -> list[str]:
         """The label values as the files write them, class i the i-th (two: negative, positive), each class's first
@@ -169,9 +183,15 @@ class PairFilesConfig(SmallPairModelDefaults, TrainConfig, LogitAdjustmentConfig
                         "(--label-values)" if classes else "") if name == "metric" else ""
                 raise ValueError(f"--{name.replace('_', '-')} {getattr(self, name)!r}: expected one of "
                                  f"{list(allowed)}{kind}")
-        given = [c for c in (self.text_a_column, self.text_b_column, self.label_column, self.id_column) if c]
-        if len({c.isdigit() for c in given}) > 1:
-            raise ValueError(f"columns {given}: give every column by header name, or every one by 0-based position")
+        given = [c for c in (self.text_a_column, self.text_b_column, self.label_column, self.id_column,
+                             self.test_text_a_column, self.test_text_b_column) if c]
+        for columns in ([self.text_a_column, self.text_b_column, self.label_column],  # the training files' columns,
+                        [self.test_text_a_column or self.text_a_column,  # and the test file's: each of one kind
+                         self.test_text_b_column or self.text_b_column, self.id_column]):
+            columns = [c for c in columns if c]
+            if len({c.isdigit() for c in columns}) > 1:
+                raise ValueError(f"columns {columns}: give every column of a file by header name, or every one by "
+                                 "0-based position")
         if self.positional_header and not all(c.isdigit() for c in given):
             raise ValueError(f"--positional-header: it skips a header the columns are not read by; columns {given} "
                              "are header names (give 0-based positions, or leave it off)")

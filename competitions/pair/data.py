@@ -360,7 +360,8 @@ def read_pair_file(path: str | Path, files: PairFiles, labelled: bool, split: st
         (p.a, p.b)[k].isdigit() for p in pairs)]
     if numbers and process_state().is_main_process:  # probe AK: an id column read as a text, silently
         logger.warning("%s: every %s value is a whole number: an id column read as a text? The %s file's columns "
-                       "must be laid out as the contest's options say (%s); predict --test-file reads another layout "
-                       "with --test-config", path, " and ".join(map(repr, numbers)), split,
+                       "must be laid out as the contest's options say (%s); a test file laid out otherwise: "
+                       "--test-text-a-column, --test-text-b-column (and --id-column); predict --test-file reads "
+                       "another layout with --test-config", path, " and ".join(map(repr, numbers)), split,
                        ", ".join(f"{k} = {getattr(files, k)!r}" for k in ("text_a_column", "text_b_column")))
     return pairs

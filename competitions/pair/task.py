@@ -202,12 +202,17 @@ class PairFilesTask(PairTask):
 
     def test_layout(self, config: PairFilesConfig, options: dict | None) -> PairFilesConfig:
         """:meth:`common.task.Task.test_layout` without a label column: a test file is read unlabelled, so the run's
-        label column (say a position) need not be of the kind of the file's text columns (say names)."""
-        return super().test_layout(config, {"label_column": "", **options} if options else options)
+        label column (say a position) need not be of the kind of the file's text columns (say names); text columns
+        given replace the run's test text columns (``test_text_a_column``) too."""
+        if not options:
+            return super().test_layout(config, options)
+        texts = {"test_text_a_column": "", "test_text_b_column": ""} if {"text_a_column", "text_b_column"} & set(
+            options) else {}
+        return super().test_layout(config, {"label_column": "", **texts, **options})
 
     def load_test(self, config: PairFilesConfig, path: str) -> list[Pair]:
         self.configure(config)
-        return read_pair_file(path, config, False, "test")
+        return read_pair_file(path, config.test_files(), False, "test")
 
     def test_path(self, config: PairFilesConfig) -> Path:
         return resolve(config.data_dir, config.test_file)
