@@ -63,6 +63,11 @@ def pairs_digest(pairs: Sequence[tuple]) -> str:
     return digest.hexdigest()[:16]
 
 
+def _each_fold_holds_both(fold: np.ndarray, y: np.ndarray, folds: int) -> bool:
+    """Whether every fold k of ``fold`` (N,) holds rows of both sides of ``y`` (N,) 0/1."""
+    return all(0 < y[fold == k].sum() < (fold == k).sum() for k in range(folds))
+
+
 def adversarial_validation(train: Sequence[tuple], test: Sequence[tuple], ngram_max: int = 2, folds: int = 5,
                            C: float = 1.0, seed: int = 0, rounds: int = 1000, top: int = 15,
                            group_by_text: bool = True) -> dict:
@@ -108,6 +113,12 @@ def adversarial_validation(train: Sequence[tuple], test: Sequence[tuple], ngram_
     grouped = group_by_text and len(np.unique(groups)) >= folds
     try:
         fold = make_folds(y.tolist(), folds, seed, groups if grouped else None)
+        if grouped and not _each_fold_holds_both(fold, y, folds):  # probe AP: test pairs of a few shared texts left
+            logger.warning("adversarial validation: the %d test pairs share their texts in too few groups to put "  # a
+                           "test pair in each of %d text-grouped folds; the folds are drawn by pair", len(test),  # fold
+                           folds)  # without one, and scikit-learn's solver stopped
+            grouped = False
+            fold = make_folds(y.tolist(), folds, seed)
     except ValueError as err:
         raise ValueError(f"adversarial validation of {len(train)} training and {len(test)} test pairs: {err} "
                          "(here: --shift-folds)") from None

@@ -109,6 +109,17 @@ def test_a_side_of_fewer_pairs_than_folds_is_refused_naming_the_option(test_pair
         assert adversarial_validation(pairs[:40], pairs[40:], folds=test_pairs, rounds=10)["test_pairs"] == test_pairs
 
 
+def test_test_pairs_of_too_few_text_groups_are_folded_by_pair(caplog):
+    """Probe AP: 8 test pairs sharing one text are one text group, so the grouped folds put them all in one fold and
+    scikit-learn's solver stopped on a training part without a test pair. The folds are drawn by pair instead."""
+    pairs = random_pairs(np.random.default_rng(4), 48)
+    test = [(pairs[40][0], b) for _, b in pairs[40:]]  # one shared text a
+    with caplog.at_level("WARNING", logger="common.shift"):
+        result = adversarial_validation(pairs[:40], test, rounds=10)
+    assert result["grouped"] is False and result["test_pairs"] == 8
+    assert "share their texts in too few groups" in caplog.text
+
+
 @needs_stsb
 def test_the_command_writes_the_report_and_each_pairs_p_test(tmp_path):
     from common.commands import shift
