@@ -65,3 +65,14 @@ def test_ner_study_trains_trials_and_its_best_params_file_reproduces_the_best_tr
     assert tune.main(args + ["--trials", "3"])["trials_run_now"] == 1
     with pytest.raises(ValueError, match=r"this study was started with other options \(epochs 5 -> 2\)"):
         tune.main(args + ["--trials", "4", "--epochs", "2"])
+
+
+def test_a_metric_dev_does_not_score_is_refused_before_a_study_folder_exists(tmp_path):
+    """Probe AP: ``--metric-for-best-model eval_loss`` trained a trial's epoch before it failed, and the study folder
+    kept the option, so the corrected rerun was refused as "started with other options"."""
+    from competitions.ner import tune
+
+    with pytest.raises(ValueError, match=r"--metric-for-best-model 'eval_loss': expected one of \['f1', 'precision', "
+                                         r"'recall'\]"):
+        tune.main(data_args(tmp_path) + ["--metric-for-best-model", "eval_loss", "--run-dir", str(tmp_path / "s")])
+    assert not (tmp_path / "s").exists()

@@ -9,6 +9,9 @@ from common.encoder import EncoderConfig
 from common.training.trainer import TrainConfig
 
 
+NER_METRICS = ("f1", "precision", "recall")  # what dev is scored by (competitions.ner.train.compute_metrics)
+
+
 @dataclass
 class NerConfig(TrainConfig, EncoderConfig):
     """Span NER (GlobalPointer / Efficient GlobalPointer / CRF) on a preset dataset or any files in a supported format."""
@@ -47,8 +50,12 @@ class NerConfig(TrainConfig, EncoderConfig):
     def __post_init__(self) -> None:
         """Raises ValueError (naming the flag): a piece under 1 character (probe AE: ``--max-length 0`` stopped in
         ``range()`` with a run folder made), a negative span width, head size or limit, fewer than 1 BiLSTM layer
-        or word2vec epoch; and :class:`common.training.trainer.TrainConfig`'s ranges."""
+        or word2vec epoch, a ``--metric-for-best-model`` dev does not score (probe AP: found after an epoch of
+        training, and a study folder then kept it); and :class:`common.training.trainer.TrainConfig`'s ranges."""
         super().__post_init__()
+        if self.metric_for_best_model not in ("",) + NER_METRICS:
+            raise ValueError(f"--metric-for-best-model {self.metric_for_best_model!r}: expected one of "
+                             f"{list(NER_METRICS)} (the dev set's entity-level micro scores)")
         check_ranges(self, (("max_length", self.max_length >= 1, ">= 1 (characters per piece)"),
                             ("max_span_width", self.max_span_width >= 0, ">= 0 (0: any width)"),
                             ("head_size", self.head_size >= 0, ">= 0 (0: the head's default)"),
