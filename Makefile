@@ -94,11 +94,13 @@ cache/%-mlm/config.json: | venv
 .PRECIOUS: cache/%-mlm/config.json %-mlm  # the cache (and the target naming it) are not intermediate files to delete
 
 # A cache is built once: asked for by name, its target says so (PRETRAIN_ARGS and DATA changed nothing otherwise)
+# $(3): the run folder that built it (resumed by the same target: another PRETRAIN_ARGS or DATA would be refused)
 cached = $(if $(filter $(1),$(MAKECMDGOALS)),@echo "$(2) is built (its options and data: $(2)/pretrain_config.json" \
-	"or config.json); PRETRAIN_ARGS and DATA apply only when it is built: delete $(2) to build it again with others")
+	"or config.json); PRETRAIN_ARGS and DATA apply only when it is built: delete $(2)$(if $(3), and $(3),) to build" \
+	"it again with others")
 
 %-mlm: cache/%-mlm/config.json ## MLM pretraining on the task's text pairs, cached in cache/<task>-mlm: make afqmc-mlm
-	$(call cached,$@,cache/$*-mlm)
+	$(call cached,$@,cache/$*-mlm,runs/$*-mlm/$*-mlm)
 
 # The ensemble recipe, one target per task: k-fold neural run -> TF-IDF and gbm on its folds ->
 # OOF-weighted ensemble -> one distilled student on the ensemble's soft targets: a single model, the one
@@ -171,7 +173,7 @@ $(SOHU_MLM)/config.json: | venv
 		--run-name sohu-mlm --resume true $(PRETRAIN_ARGS)
 
 sohu-mlm: $(SOHU_MLM)/config.json ## MLM pretraining on the task's text pairs (3 epochs), cached in cache/sohu-mlm
-	$(call cached,$@,$(SOHU_MLM))
+	$(call cached,$@,$(SOHU_MLM),runs/sohu-mlm/sohu-mlm)
 
 # 5 more MLM epochs from cache/sohu-mlm, the learning rate warmed up again (8 in all; MLM loss 6.04 -> 5.28;
 # 11 + 19 min on 2 CPU cores with the MLM head at the masked positions only; at every position an epoch took
@@ -183,7 +185,7 @@ $(SOHU_MLM_LONG)/config.json: $(SOHU_MLM)/config.json
 		--output-dir $(SOHU_MLM_LONG) --run-name sohu-mlm-8ep --resume true $(PRETRAIN_ARGS)
 
 sohu-mlm-long: $(SOHU_MLM_LONG)/config.json ## 5 more MLM epochs from sohu-mlm (8 in all), cached in cache/sohu-mlm-8ep
-	$(call cached,$@,$(SOHU_MLM_LONG))
+	$(call cached,$@,$(SOHU_MLM_LONG),runs/sohu-mlm/sohu-mlm-8ep)
 
 # The recipe's neural member: one epoch a fold from the 8-epoch MLM encoder of `make sohu-mlm-long`, with the
 # 13 pair statistics (5-fold OOF 0.6657 against 0.6585 from 3 MLM epochs without them and 0.646 from random
@@ -287,7 +289,7 @@ $(XIAOBU_LARGE)/config.json: | venv
 		--run-name xiaobu-pretrain-large --resume true $(PRETRAIN_ARGS)
 
 xiaobu-pretrain-large: $(XIAOBU_LARGE)/config.json ## Xiaobu's default encoder (hidden 256, 4 layers, 5 MLM epochs), cached in cache/xiaobu-pretrain-large
-	$(call cached,$@,$(XIAOBU_LARGE))
+	$(call cached,$@,$(XIAOBU_LARGE),runs/xiaobu-pretrain/xiaobu-pretrain-large)
 
 # The small encoder (hidden 128, 2 layers, one MLM epoch: 2.5 min), the recipe's distilled student; its
 # learning rate is the config's 9e-4. Fine-tuned alone: make xiaobu-train ARGS="--model cache/xiaobu-pretrain
@@ -298,7 +300,7 @@ $(XIAOBU_PRETRAINED)/config.json: | venv
 		--run-name xiaobu-pretrain --resume true $(PRETRAIN_ARGS)
 
 xiaobu-pretrain: $(XIAOBU_PRETRAINED)/config.json ## the small Xiaobu encoder (one MLM epoch), cached in cache/xiaobu-pretrain
-	$(call cached,$@,$(XIAOBU_PRETRAINED))
+	$(call cached,$@,$(XIAOBU_PRETRAINED),runs/xiaobu-pretrain/xiaobu-pretrain)
 
 # The recipe's neural member is the default: the larger encoder with the ESIM head, swap TTA and the n-gram match
 # bit (5-fold OOF AUC 0.850, 0.844 without the bit; ensemble 0.853, 0.850 without; 0.848 and 0.852 rerun with

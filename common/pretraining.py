@@ -297,6 +297,7 @@ def encode_pair(a: list[int], b: list[int] | None, cls_id: int, sep_id: int, max
 # HuggingFace masked LMs' prediction heads: position-wise maps of (..., H) hidden states to (..., V) logits
 # (BERT, RoFormer, MacBERT: cls; RoBERTa, XLM-R: lm_head; ALBERT: predictions)
 MLM_HEAD_NAMES = ("cls", "lm_head", "predictions")
+MADE_BY = "pretrain_run.json"  # in a pretrained model folder: the absolute path of the run folder that made it
 
 
 class MaskedPositionsLM(nn.Module):
@@ -415,7 +416,7 @@ def pretrain_mlm(model: nn.Module, tokenizer: Any, dataset: Dataset, collator: N
     Returns:
         The trainer's summary plus ``output_dir`` and ``wall_seconds``.
     """
-    from common.io import replace_dir_atomic
+    from common.io import replace_dir_atomic, write_json_atomic
     from common.training.trainer import Trainer
 
     start = time.time()
@@ -440,6 +441,9 @@ def pretrain_mlm(model: nn.Module, tokenizer: Any, dataset: Dataset, collator: N
         tokenizer.save_pretrained(tmp)
         if save_extra is not None:
             save_extra(tmp)
+        # which run folder made it, as an absolute path (probe AP: a relative one matched another folder's run
+        # from another working directory): common.commands.pretrain.check_output_owner reads it
+        write_json_atomic(tmp / MADE_BY, {"run_dir": str(Path(run_dir).resolve())})
         replace_dir_atomic(tmp, output_dir)
     trainer.accelerator.wait_for_everyone()
     summary.update({"output_dir": str(output_dir), "wall_seconds": time.time() - start})

@@ -1,6 +1,7 @@
 """n-gram span masking (rate, contiguity, span lengths), the collator, MLM loss going down, and the pretrain command's
 dispatch (a task's own pretraining module; a task without text pairs refused)."""
 
+import json
 import random
 import re
 from pathlib import Path
@@ -299,6 +300,28 @@ def test_a_run_resumed_on_a_rebuilt_model_folder_is_refused(tmp_path):
     pretrain.main(rebuild)  # the cache deleted, then made again: other weights
     with pytest.raises(ValueError, match=r"--model .*base holds other weights than when .*long-run started"):
         pretrain.main(longer)
+
+
+def test_another_working_directorys_run_of_the_same_name_does_not_replace_a_model(tmp_path, monkeypatch):
+    """Probe AP: the output folder recorded its run folder as given (``runs/xiaobu-pretrain/A``), so the same run
+    name started from another working directory matched it and replaced the model with one of another size. The
+    model folder now records the run folder's absolute path (``pretrain_run.json``)."""
+    from competitions.xiaobu import pretrain
+
+    fixtures = Path(__file__).resolve().parent / "fixtures" / "xiaobu"
+    flags = ["--data-dir", str(fixtures), "--train-file", "train.tsv", "--test-file", "test.tsv", "--num-layers", "1",
+             "--num-heads", "2", "--intermediate-size", "64", "--batch-size", "16", "--max-train-minutes", "0",
+             "--report-to", "none", "--output-dir", str(tmp_path / "cache"), "--run-name", "A"]
+    for folder in ("one", "two"):
+        (tmp_path / folder).mkdir()
+    monkeypatch.chdir(tmp_path / "one")
+    pretrain.main(flags + ["--hidden-size", "32"])
+    made = json.loads((tmp_path / "cache" / "pretrain_run.json").read_text())["run_dir"]
+    assert made == str(tmp_path / "one" / "runs" / "xiaobu-pretrain" / "A")
+    monkeypatch.chdir(tmp_path / "two")
+    with pytest.raises(ValueError, match=r"holds the model of the pretraining run .*one/runs/xiaobu-pretrain/A"):
+        pretrain.main(flags + ["--hidden-size", "64"])
+    assert json.loads((tmp_path / "cache" / "config.json").read_text())["hidden_size"] == 32
 
 
 def test_a_pretraining_resumed_on_edited_text_is_refused_in_one_line(tmp_path):

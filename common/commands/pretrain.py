@@ -41,7 +41,7 @@ from common.config import parse_config, save_config_json
 from common.encoder import (load_tokenizer, model_folders, pretrained_config, pruned_vocab_tokenizer,
                             save_pretraining_texts, small_bert_config, warn_other_pretraining_data)
 from common.io import print_result, write_json_atomic
-from common.pretraining import MLMPairDataset, MLMPretrainConfig, masking_collator, pretrain_mlm
+from common.pretraining import MADE_BY, MLMPairDataset, MLMPretrainConfig, masking_collator, pretrain_mlm
 from common.run import process_state, resolve_run_dir, save_config
 from common.task import Task
 from common.training.trainer import build_callbacks
@@ -145,7 +145,7 @@ def pretrain_pairs(config: Any, pairs: Sequence[tuple[str, str]], run_dir: Path,
 TEXTS_FILE = "texts.json"  # the digest of the text pairs a pretraining run learns from
 
 
-def check_output_dir(output_dir: str | Path, run_dir: Path) -> None:
+def check_output_owner(output_dir: str | Path, run_dir: Path) -> None:
     """Refuse to pretrain into ``output_dir`` when it holds the model of another pretraining run (its
     ``pretrain_config.json`` names another run folder): the final weights would replace that run's model without a
     word (probe AO: a model of another size, under another ``--run-name``). A rerun of the same run may replace its
@@ -154,10 +154,14 @@ def check_output_dir(output_dir: str | Path, run_dir: Path) -> None:
     Raises:
         ValueError: one line, naming both run folders and ``--output-dir``.
     """
-    path = Path(output_dir) / "pretrain_config.json"
-    try:
-        recorded = json.loads(path.read_text(encoding="utf-8")).get("run_dir")
-    except (OSError, ValueError, AttributeError):
+    recorded = None
+    for name in (MADE_BY, "pretrain_config.json"):  # the absolute path; a folder made before it: the config's (as
+        try:  # given, relative to the working directory)
+            recorded = json.loads((Path(output_dir) / name).read_text(encoding="utf-8")).get("run_dir")
+            break
+        except (OSError, ValueError, AttributeError):
+            continue
+    if not recorded:
         return  # no model there yet, or one of before run folders were recorded
     if recorded and Path(recorded).resolve() != run_dir.resolve():
         if process_state().is_main_process and run_dir.is_dir() and not any(run_dir.iterdir()):
@@ -198,7 +202,7 @@ def main(argv: list[str] | None = None) -> dict:
         config.output_dir = f"cache/{task.name}-mlm"
     pairs = task_text_pairs(task, config)
     run_dir = resolve_run_dir(config, f"{task.name}-mlm")
-    check_output_dir(config.output_dir, run_dir)
+    check_output_owner(config.output_dir, run_dir)
     record_texts(run_dir, pairs, config.resume)  # refused on other text before anything else is written
     if process_state().is_main_process:
         save_config(config, run_dir)

@@ -24,7 +24,7 @@ import time
 from dataclasses import dataclass
 
 from common.commands.args import run_cli
-from common.commands.pretrain import check_output_dir, pretrain_pairs, record_texts
+from common.commands.pretrain import check_output_owner, pretrain_pairs, record_texts
 from common.config import parse_config
 from common.encoder import EncoderConfig
 from common.io import print_result
@@ -68,7 +68,7 @@ def main(argv: list[str] | None = None) -> dict:
     config = parse_config(SohuMLMConfig, argv, description=__doc__)
     pairs = task_pairs(config)
     run_dir = resolve_run_dir(config, "sohu-mlm")
-    check_output_dir(config.output_dir, run_dir)  # another run's model there is not replaced
+    check_output_owner(config.output_dir, run_dir)  # another run's model there is not replaced
     record_texts(run_dir, pairs, config.resume)  # refused on other text before anything else is written
     if process_state().is_main_process:
         save_config(config, run_dir)

@@ -23,7 +23,7 @@ from accelerate.utils import set_seed
 from transformers import BertForMaskedLM
 
 from common.commands.args import run_cli
-from common.commands.pretrain import check_output_dir, record_texts
+from common.commands.pretrain import check_output_owner, record_texts
 from common.config import parse_config, save_config_json
 from common.encoder import save_pretraining_texts
 from common.id_encoder import VOCAB_FILE
@@ -53,7 +53,7 @@ def main(argv: list[str] | None = None) -> dict:
     vocab, model, origin = build_vocab_and_model(config, [s for p in pairs for s in (p.a, p.b)], mlm_head=True,
                                                    mlm_class=BertForMaskedLM)  # MaskedPositionsLM wraps it
     run_dir = resolve_run_dir(config, "xiaobu-pretrain")
-    check_output_dir(config.output_dir, run_dir)  # another run's model there is not replaced
+    check_output_owner(config.output_dir, run_dir)  # another run's model there is not replaced
     record_texts(run_dir, [(p.a, p.b) for p in pairs], config.resume)  # refused on other text before anything else
     if process_state().is_main_process:
         save_config(config, run_dir)
