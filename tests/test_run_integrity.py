@@ -813,12 +813,20 @@ def test_a_replaced_test_file_never_overwrites_the_runs_own_submission(tmp_path,
     saved = dict(np.load(tmp_path / "r3" / "probabilities.npz"))
     saved["test_digest"] = np.asarray("0" * 16)  # predicted on another test set of the same ids
     np.savez(tmp_path / "r3" / "probabilities.npz", **saved)
-    with pytest.raises(ValueError, match="r3: its test predictions are of another test set than r's"):
+    with pytest.raises(ValueError, match=r"the test set changed since .*r3 predicted it"):
         blend.main(["--task", "xiaobu", "--runs", str(tmp_path / "r"), str(tmp_path / "r3")])
+    from common.commands.blend import blend as average  # the runs alone, whatever the data: refused too
+    with pytest.raises(ValueError, match="r3: its test predictions are of another test set than r's"):
+        average([dict(np.load(tmp_path / name / "probabilities.npz")) for name in ("r", "r3")], [1, 1], ["r", "r3"])
     lines = kept.splitlines(keepends=True)
     (data / "test.tsv").write_text("".join(lines[1:] + lines[:1]))  # the same ids (row numbers), other texts
-    with pytest.raises(ValueError, match=r"test.tsv: the test set changed since .*r predicted it \(the same ids"):
+    with pytest.raises(ValueError, match=r"test.tsv: the test set changed since .*r predicted it \(the same ids.*"
+                                         r"make xiaobu-predict RUN=.*r\), and blend reads those predictions"):
         blend.main(runs)
+    # probe AP: predicting them, as advised, left blend refused for good (their run folders keep the old file's);
+    # it now reads what predict wrote beside the submissions it named by the new content
+    again = [predict.main(["--task", "xiaobu", "--run", str(tmp_path / run)]) for run in ("r", "r2")]
+    assert Path(blend.main(runs)["submission"]).read_text() == Path(again[0]["submission"]).read_text()
     (data / "test.tsv").write_text(kept)
     # a run saved before the test set's digest was (probe AM): a test file edited after its probabilities, same ids
     saved = dict(np.load(tmp_path / "r" / "probabilities.npz"))

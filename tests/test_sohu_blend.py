@@ -72,3 +72,13 @@ def test_a_reference_of_other_data_is_not_blended_and_training_is_not_failed_for
     assert blend_partner(task, SimpleNamespace(**vars(run), limit=20), data) == ""
     assert f"than this run's ({config.data_dir} or --limit): not blending" in caplog.text
     assert blend_partner(task, SimpleNamespace(blend_with="", data_dir="x"), data) == ""
+    # the same ids of other texts (the test file edited since the reference predicted it): blend would refuse it,
+    # so training does not end in that refusal (probe AP); not blended, said before training
+    import dataclasses
+
+    swapped = [dataclasses.replace(ex, a=ex.b, b=ex.a) for ex in data.test]
+    save_probabilities(tmp_path / "reference" / "probabilities.npz", task, data.valid, probs[0], swapped, probs[1])
+    full = SimpleNamespace(**vars(config), blend_with=str(tmp_path / "reference"))
+    caplog.clear()
+    assert blend_partner(task, full, data) == "" and "predicted another test set than" in caplog.text
+    assert "make xiaobu-baseline" in caplog.text

@@ -61,6 +61,30 @@ def blend(runs: list[dict[str, np.ndarray]], weights: list[float], names: list[s
     return out
 
 
+def repredicted_test(task: Task, config: Any, run_dir: str, test: list) -> dict[str, np.ndarray] | None:
+    """The test probabilities ``predict --run run_dir`` wrote for the test set ``config`` reads now, when the run's
+    own file changed since it was trained: predict leaves the run folder as it was and saves them beside the
+    submission it names by the file's content, ``<run>-<stem>-<digest>-<score>.probabilities.npz``
+    (:func:`common.commands.predict.submission_name`) in the run's submission folder. The newest such file whose ids
+    and test digest are ``test``'s (N rows), as ``{"test_ids", "test_probs", "test_digest"}``; None when there is
+    none."""
+    from common.commands.predict import content_digest
+
+    saved = json.loads((Path(run_dir) / "config.json").read_text(encoding="utf-8")) \
+        if (Path(run_dir) / "config.json").is_file() else {}
+    folder = Path(saved.get("submission_dir") or getattr(config, "submission_dir", "") or ".")
+    path = task.test_path(config)
+    prefix = f"{Path(run_dir).name}-{path.stem}-{content_digest(path)}-"
+    ids, digest = np.asarray(task.ids(test), dtype=str), task.examples_digest(test)
+    found = []
+    for file in folder.rglob(f"{prefix}*.probabilities.npz") if folder.is_dir() else []:
+        with np.load(file) as arrays:
+            if saved_digest(arrays) == digest and np.array_equal(arrays["test_ids"].astype(str), ids):
+                found.append((file.stat().st_mtime, file, {k: arrays[k] for k in (
+                    "test_ids", "test_probs", "test_digest", "submission_ids") if k in arrays}))
+    return max(found, key=lambda f: f[0])[2] if found else None
+
+
 def _config(task: Task, run_dirs: list[str], data_dir: str | None, submission_dir: str | None) -> Any:
     """The first run's config that has one (its data and limit), with the given overrides."""
     for run in run_dirs:
@@ -105,16 +129,20 @@ def blend_runs(task: Task, run_dirs: list[str], weights: list[float] | None = No
     if twice:
         raise ValueError(f"--runs: {', '.join(twice)} given more than once (give it a larger --weights instead)")
     loaded = [load_probabilities(r) for r in run_dirs]
-    mixed = blend(loaded, weights, names)
     config = _config(task, run_dirs, data_dir, submission_dir)
     data = task.load_data(config)
+    digest = task.examples_digest(data.test)
+    for i, (run, saved) in enumerate(zip(run_dirs, loaded)):  # the test file edited since they predicted (probe AN:
+        if saved_digest(saved) not in (None, digest):  # Sohu's label implication read the new texts on the old
+            again = repredicted_test(task, config, run, data.test)  # probabilities): their predict of it (probe AP)
+            if again is None:
+                raise ValueError(f"{task.test_path(config)}: the test set changed since {run} predicted it (the same "
+                                 f"ids, other content); predict it on the file as it is now first (make "
+                                 f"{task.name}-predict RUN={run}), and blend reads those predictions")
+            loaded[i] = {**saved, **again}
+    mixed = blend(loaded, weights, names)
     assert_same_ids(np.array(task.ids(data.valid)), mixed["valid_keys"], f"{run_dirs[0]} valid rows")
     assert_same_ids(np.array(task.ids(data.test)), mixed["test_ids"], f"{run_dirs[0]} test rows")
-    digest = task.examples_digest(data.test)
-    for run, saved in zip(run_dirs, loaded):  # the test file edited since they predicted (probe AN: Sohu's label
-        if saved_digest(saved) not in (None, digest):  # implication read the new texts on the old probabilities)
-            raise ValueError(f"{task.test_path(config)}: the test set changed since {run} predicted it (the same ids, "
-                             "other content); predict the runs on it again first (make <task>-predict RUN=...)")
     metrics, state = task.score(data.valid, mixed["valid_probs"])
     tag = "blend-" + "+".join(names)
     if given and len(set(weights)) > 1:  # blends of other weights get other folders and submissions

@@ -31,7 +31,7 @@ from common.commands.args import compound_config, run_cli, split_task
 from common.config import narrow_config, parse_config
 from common.encoder import warn_other_pretraining_data
 from common.checkpoint import load_model_weights
-from common.cv import check_pool_digest
+from common.cv import check_pool_digest, saved_digest
 from common.distillation import (TEACHER_THRESHOLDS_FILE, DistillConfig, SoftTargets, check_init_split,
                                  check_options, init_weights_file, transfer_rows)
 from common.io import check_output_dir, print_result, write_json_atomic
@@ -205,6 +205,8 @@ def blend_partner(task: Task, config: Any, data: Splits) -> str:
     with a warning when it is missing or was made on other data (other validation or test ids): the default
     reference is one fixed folder, and blending it with a run of another data folder failed after training,
     with exit 2, though the run and its own submission were fine."""
+    from common.commands.blend import repredicted_test
+
     blend_with = getattr(config, "blend_with", "")
     path = Path(blend_with) / "probabilities.npz" if blend_with else None
     if path is None:
@@ -215,6 +217,11 @@ def blend_partner(task: Task, config: Any, data: Splits) -> str:
     with np.load(path) as saved:
         same = (saved["valid_keys"].astype(str).tolist() == [str(i) for i in task.ids(data.valid)]
                 and saved["test_ids"].astype(str).tolist() == [str(i) for i in task.ids(data.test)])
+        stale = saved_digest(saved) not in (None, task.examples_digest(data.test))
+    if same and stale and repredicted_test(task, config, blend_with, data.test) is None:  # blend would refuse it
+        logger.warning("%s predicted another test set than %s holds now (the same ids, other content): not blending "
+                       "(rerun the reference: make %s-baseline)", blend_with, task.test_path(config), task.name)
+        return ""
     if not same:
         cut = " or --limit" if getattr(config, "limit", 0) else ""
         logger.warning("%s was made on other validation or test rows than this run's (%s%s): not blending (rerun "
