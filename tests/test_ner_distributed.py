@@ -79,6 +79,8 @@ def test_two_process_training_and_prediction(tmp_path):
     assert Path(two["prediction"]).read_bytes() == Path(one["prediction"]).read_bytes()
 
 
+@pytest.mark.slow  # 22 s; the fast suite trains a pretrained encoder's pair model under 2 processes (the same
+# common.encoder build, tests/test_distributed.py) and NER under 2 processes from scratch (above)
 def test_two_process_training_from_a_pretrained_checkpoint(tmp_path):
     """``--encoder-type bert --model <HF checkpoint>`` (a BertModel saved with its pooler, as hfl/* are) under 2
     processes. Before the fix the unused pooler stopped DistributedDataParallel at the second step."""
