@@ -187,7 +187,7 @@ def record_texts(run_dir: Path, pairs: Sequence[tuple[str, str]], resume: bool) 
     if resume and isinstance(recorded, dict) and recorded.get("sha256") not in (None, digest):
         raise ValueError(f"--resume: {run_dir} was pretrained on other text ({recorded.get('pairs')} pairs, now "
                          f"{len(pairs)}: a data file edited since): give another --run-name and --output-dir (under "
-                         "make: delete that cache folder first)")
+                         f"make: delete that cache folder and {run_dir} first)")
     if process_state().is_main_process:
         write_json_atomic(run_dir / TEXTS_FILE, {"sha256": digest, "pairs": len(pairs)})
 
