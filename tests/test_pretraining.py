@@ -322,6 +322,17 @@ def test_another_working_directorys_run_of_the_same_name_does_not_replace_a_mode
     with pytest.raises(ValueError, match=r"holds the model of the pretraining run .*one/runs/xiaobu-pretrain/A"):
         pretrain.main(flags + ["--hidden-size", "64"])
     assert json.loads((tmp_path / "cache" / "config.json").read_text())["hidden_size"] == 32
+    # the same run in a copy of the project, then in that copy moved elsewhere (probe AQ: refused as another run)
+    import shutil
+
+    shutil.copytree(tmp_path / "one", tmp_path / "copy")
+    monkeypatch.chdir(tmp_path / "copy")
+    pretrain.main(flags + ["--hidden-size", "32", "--resume", "true"])
+    (tmp_path / "copy").rename(tmp_path / "moved")
+    monkeypatch.chdir(tmp_path / "moved")
+    pretrain.main(flags + ["--hidden-size", "32", "--resume", "true"])
+    assert json.loads((tmp_path / "cache" / "pretrain_run.json").read_text())["run_dir"] == \
+        str(tmp_path / "moved" / "runs" / "xiaobu-pretrain" / "A")
 
 
 def test_a_pretraining_resumed_on_edited_text_is_refused_in_one_line(tmp_path):

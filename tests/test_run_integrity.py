@@ -6,6 +6,7 @@ import re
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -809,7 +810,9 @@ def test_a_replaced_test_file_never_overwrites_the_runs_own_submission(tmp_path,
     for copy in ("r2", "r3"):
         shutil.copytree(tmp_path / "r", tmp_path / copy)
     runs = ["--task", "xiaobu", "--runs", str(tmp_path / "r"), str(tmp_path / "r2")]
-    assert blend.main(runs)["rows"] == len(kept.splitlines())
+    first_blend = blend.main(runs)
+    assert first_blend["rows"] == len(kept.splitlines())
+    first_bytes = Path(first_blend["submission"]).read_bytes()
     saved = dict(np.load(tmp_path / "r3" / "probabilities.npz"))
     saved["test_digest"] = np.asarray("0" * 16)  # predicted on another test set of the same ids
     np.savez(tmp_path / "r3" / "probabilities.npz", **saved)
@@ -825,8 +828,18 @@ def test_a_replaced_test_file_never_overwrites_the_runs_own_submission(tmp_path,
         blend.main(runs)
     # probe AP: predicting them, as advised, left blend refused for good (their run folders keep the old file's);
     # it now reads what predict wrote beside the submissions it named by the new content
-    again = [predict.main(["--task", "xiaobu", "--run", str(tmp_path / run)]) for run in ("r", "r2")]
-    assert Path(blend.main(runs)["submission"]).read_text() == Path(again[0]["submission"]).read_text()
+    # (probe AQ: found in the run's submission folder or blend's --submission-dir, named by the file's content so
+    # the blend of the file the runs trained with stays, and never a file older than the run's own predictions)
+    again = [predict.main(["--task", "xiaobu", "--run", str(tmp_path / "r")]),
+             predict.main(["--task", "xiaobu", "--run", str(tmp_path / "r2"), "--submission-dir", str(tmp_path / "o")])]
+    mixed = blend.main(runs + ["--submission-dir", str(tmp_path / "o")])
+    assert Path(mixed["submission"]).read_text() == Path(again[0]["submission"]).read_text()
+    assert content_digest(data / "test.tsv") in Path(mixed["submission"]).name
+    assert Path(first_blend["submission"]).read_bytes() == first_bytes
+    later = time.time() + 60  # r made again since that prediction (another run of its name)
+    os.utime(tmp_path / "r" / "probabilities.npz", (later, later))
+    with pytest.raises(ValueError, match=r"the test set changed since .*r predicted it"):
+        blend.main(runs + ["--submission-dir", str(tmp_path / "o")])
     (data / "test.tsv").write_text(kept)
     # a run saved before the test set's digest was (probe AM): a test file edited after its probabilities, same ids
     saved = dict(np.load(tmp_path / "r" / "probabilities.npz"))

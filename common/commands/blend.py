@@ -65,19 +65,24 @@ def repredicted_test(task: Task, config: Any, run_dir: str, test: list) -> dict[
     """The test probabilities ``predict --run run_dir`` wrote for the test set ``config`` reads now, when the run's
     own file changed since it was trained: predict leaves the run folder as it was and saves them beside the
     submission it names by the file's content, ``<run>-<stem>-<digest>-<score>.probabilities.npz``
-    (:func:`common.commands.predict.submission_name`) in the run's submission folder. The newest such file whose ids
-    and test digest are ``test``'s (N rows), as ``{"test_ids", "test_probs", "test_digest"}``; None when there is
-    none."""
+    (:func:`common.commands.predict.submission_name`) in the run's submission folder or ``config``'s (blend's
+    ``--submission-dir``). The newest such file whose ids and test digest are ``test``'s (N rows) and that is newer
+    than the run's own ``probabilities.npz`` (so of this run's model, not of an earlier run of its name; probe AQ),
+    as ``{"test_ids", "test_probs", "test_digest", "submission_ids"}``; None when there is none."""
     from common.commands.predict import content_digest
 
     saved = json.loads((Path(run_dir) / "config.json").read_text(encoding="utf-8")) \
         if (Path(run_dir) / "config.json").is_file() else {}
-    folder = Path(saved.get("submission_dir") or getattr(config, "submission_dir", "") or ".")
+    folders = {Path(f).resolve(): Path(f) for f in (getattr(config, "submission_dir", ""), saved.get("submission_dir"))
+               if f and Path(f).is_dir()}
     path = task.test_path(config)
     prefix = f"{Path(run_dir).name}-{path.stem}-{content_digest(path)}-"
     ids, digest = np.asarray(task.ids(test), dtype=str), task.examples_digest(test)
+    trained = (Path(run_dir) / "probabilities.npz").stat().st_mtime
     found = []
-    for file in folder.rglob(f"{prefix}*.probabilities.npz") if folder.is_dir() else []:
+    for file in (f for folder in folders.values() for f in folder.rglob(f"{prefix}*.probabilities.npz")):
+        if file.stat().st_mtime < trained:
+            continue
         with np.load(file) as arrays:
             if saved_digest(arrays) == digest and np.array_equal(arrays["test_ids"].astype(str), ids):
                 found.append((file.stat().st_mtime, file, {k: arrays[k] for k in (
@@ -129,6 +134,7 @@ def blend_runs(task: Task, run_dirs: list[str], weights: list[float] | None = No
     if twice:
         raise ValueError(f"--runs: {', '.join(twice)} given more than once (give it a larger --weights instead)")
     loaded = [load_probabilities(r) for r in run_dirs]
+    repredicted = False  # a run's test predictions read from its predict of the file as it is now
     config = _config(task, run_dirs, data_dir, submission_dir)
     data = task.load_data(config)
     digest = task.examples_digest(data.test)
@@ -140,6 +146,7 @@ def blend_runs(task: Task, run_dirs: list[str], weights: list[float] | None = No
                                  f"ids, other content); predict it on the file as it is now first (make "
                                  f"{task.name}-predict RUN={run}), and blend reads those predictions")
             loaded[i] = {**saved, **again}
+            repredicted = True
     mixed = blend(loaded, weights, names)
     assert_same_ids(np.array(task.ids(data.valid)), mixed["valid_keys"], f"{run_dirs[0]} valid rows")
     assert_same_ids(np.array(task.ids(data.test)), mixed["test_ids"], f"{run_dirs[0]} test rows")
@@ -153,9 +160,12 @@ def blend_runs(task: Task, run_dirs: list[str], weights: list[float] | None = No
     run_dir = Path(run_dirs[0]).parent / tag
     written: dict[str, Any] = {}
     if process_state().is_main_process:  # under accelerate launch (train's blend): one writer
+        # of a test file edited since the runs trained: named by its content, as predict names theirs, so the blend
+        # of the file they trained with is kept (probe AQ: overwritten)
         written = task.write_submission(config, data.test, mixed["test_probs"], state,
                                         submission_name(task, config, "",
-                                                        f"{task.metric_name}{metrics[task.metric_name]:.4f}", None))
+                                                        f"{task.metric_name}{metrics[task.metric_name]:.4f}",
+                                                        task.test_path(config) if repredicted else None))
         write_json_atomic(run_dir / "metrics.json", {"valid": metrics, "thresholds": state,
                                                      "runs": list(run_dirs), "weights": weights})
     written = broadcast_from_main(written)

@@ -149,25 +149,34 @@ def check_output_owner(output_dir: str | Path, run_dir: Path) -> None:
     """Refuse to pretrain into ``output_dir`` when it holds the model of another pretraining run (its
     ``pretrain_config.json`` names another run folder): the final weights would replace that run's model without a
     word (probe AO: a model of another size, under another ``--run-name``). A rerun of the same run may replace its
-    own output. A refused new run leaves no empty run folder.
+    own output: the folder recorded (``pretrain_run.json``, absolute), a copy of it (the same ``config.json``: the
+    project copied elsewhere), or, where it is gone (the project moved), the folder its config's relative path
+    names. A refused new run leaves no empty run folder.
 
     Raises:
         ValueError: one line, naming both run folders and ``--output-dir``.
     """
-    recorded = None
-    for name in (MADE_BY, "pretrain_config.json"):  # the absolute path; a folder made before it: the config's (as
-        try:  # given, relative to the working directory)
-            recorded = json.loads((Path(output_dir) / name).read_text(encoding="utf-8")).get("run_dir")
-            break
+    def recorded_in(name: str) -> str:
+        try:
+            return json.loads((Path(output_dir) / name).read_text(encoding="utf-8")).get("run_dir") or ""
         except (OSError, ValueError, AttributeError):
-            continue
+            return ""
+
+    made_by, given = recorded_in(MADE_BY), recorded_in("pretrain_config.json")  # absolute; as given (relative)
+    recorded = made_by or given
     if not recorded:
         return  # no model there yet, or one of before run folders were recorded
-    if recorded and Path(recorded).resolve() != run_dir.resolve():
-        if process_state().is_main_process and run_dir.is_dir() and not any(run_dir.iterdir()):
-            run_dir.rmdir()  # made by resolve_run_dir a moment ago
-        raise ValueError(f"--output-dir {output_dir} holds the model of the pretraining run {recorded}, which "
-                         f"{run_dir} would replace: give another --output-dir, or delete that folder first")
+    if Path(recorded).resolve() == run_dir.resolve():
+        return
+    if made_by and (Path(made_by) / "config.json").is_file() and (run_dir / "config.json").is_file() and \
+            (Path(made_by) / "config.json").read_bytes() == (run_dir / "config.json").read_bytes():
+        return  # a copy of that run folder (the project copied elsewhere, probe AQ): the same run, resumed
+    if made_by and not Path(made_by).exists() and given and Path(given).resolve() == run_dir.resolve():
+        return  # the project moved: its run folder is where the config's relative path says
+    if process_state().is_main_process and run_dir.is_dir() and not any(run_dir.iterdir()):
+        run_dir.rmdir()  # made by resolve_run_dir a moment ago
+    raise ValueError(f"--output-dir {output_dir} holds the model of the pretraining run {recorded}, which {run_dir} "
+                     "would replace: give another --output-dir, or delete that folder first")
 
 
 def record_texts(run_dir: Path, pairs: Sequence[tuple[str, str]], resume: bool) -> None:

@@ -81,11 +81,13 @@ class PairFiles:
 
     def test_files(self) -> "PairFiles":
         """How a test file is read: a copy with ``test_text_a_column`` / ``test_text_b_column`` as its text columns
-        where given (itself when neither is)."""
+        where given, and no label column (a test file is read unlabelled; probe AQ: the training files' label
+        column, of another kind than the test file's positions, made the copy invalid), or itself when neither is
+        given."""
         if not (self.test_text_a_column or self.test_text_b_column):
             return self
         return dataclasses.replace(self, text_a_column=self.test_text_a_column or self.text_a_column,
-                                   text_b_column=self.test_text_b_column or self.text_b_column,
+                                   text_b_column=self.test_text_b_column or self.text_b_column, label_column="",
                                    test_text_a_column="", test_text_b_column="")
 
     def label_names(self) -> list[str]:
