@@ -205,18 +205,19 @@ def test_set_change(task: Task, path: Path, test: list) -> str | None:
     return "" if digest == task.examples_digest(test) else f"the same {len(now)} ids, other content"
 
 
-def test_changed(task: Task, run_dir: Path, test: list, test_path: Path | None = None) -> bool:
-    """Whether ``test`` (the run's own test set, read now from ``test_path``) is other than the one the run's
-    ``probabilities.npz`` holds (:func:`test_set_change`; a run saved before test digests: ``test_path``'s newest
-    file modified after that file was written, probe AM). False where the run has no such file."""
+def test_changed(task: Task, run_dir: Path, test: list, test_path: Path | None = None) -> str:
+    """How ``test`` (the run's own test set, read now from ``test_path``) differs from the one the run's
+    ``probabilities.npz`` holds (:func:`test_set_change`; a run saved before test digests: ``"modified since"`` when
+    ``test_path``'s newest file was modified after that file was written, probe AM); ``""`` when it does not, or the
+    run has no such file."""
     path = Path(run_dir) / "probabilities.npz"
     change = test_set_change(task, path, test)
     if change is not None:
-        return bool(change)
+        return change
     if not path.is_file() or test_path is None or not test_path.exists():
-        return False
+        return ""
     files = [p for p in test_path.rglob("*") if p.is_file()] if test_path.is_dir() else [test_path]
-    return max((p.stat().st_mtime for p in files), default=0.0) > path.stat().st_mtime
+    return "modified since" if max((p.stat().st_mtime for p in files), default=0.0) > path.stat().st_mtime else ""
 
 
 def content_digest(path: Path, layout: dict | None = None) -> str:
@@ -414,12 +415,11 @@ def predict_run(task: Task, run_dir: str | Path, data_dir: str | None = None, te
     foreign = None if own_data else task.test_file_path(config, test_file) if test_file else task.test_path(config)
     # the run's own file named by --test-file or --data-dir (probe AN: its submission name, overwritten) counts too
     reads_own = own_data or (own_test is not None and foreign.resolve() == own_test.resolve())
-    changed = reads_own and not refresh and test_changed(task, run_dir, test, own_test)
+    changed = test_changed(task, run_dir, test, own_test) if reads_own and not refresh else ""
     if changed:
         if accelerator.is_main_process:
             logger.warning("%s: the test set changed since the run predicted it (%s); its submission is named by the "
-                           "new content, beside the run's own", own_test,
-                           test_set_change(task, run_dir / "probabilities.npz", test) or "modified since")
+                           "new content, beside the run's own", own_test, changed)
         outputs = None
     valid_probs = probabilities(task, config, model, data.valid, accelerator, **adjust)
     fixed_state = saved_teacher_thresholds(run_dir)  # a student that decides with its teacher's thresholds
@@ -712,12 +712,12 @@ def predict_kfold_run(task: Task, run_dir: str | Path, data_dir: str | None = No
                 raise ValueError(f"{done} is older than {fold_dir / 'model.pt'}: predictions of earlier fold "
                                  f"models; remove {scored} to predict again")
         test_digest = task.examples_digest(data.test)
-        edited = bool(test_set_change(task, run_dir / "test_predictions.npz", data.test))
+        change = test_set_change(task, run_dir / "test_predictions.npz", data.test)
+        edited = bool(change)
         if edited and state.is_main_process:  # probe AN: no word, and no digest in its submission's name
             logger.warning("%s: the test set changed since %s predicted it (%s); %s holds the setting's "
                            "predictions of it as it is now, its submission named by the new content", data_dir
-                           or config.data_dir, run_dir, test_set_change(task, run_dir / "test_predictions.npz",
-                                                                        data.test), scored)
+                           or config.data_dir, run_dir, change, scored)
         for k in range(config.folds):  # a setting's fold predictions of another test set: predicted again, as
             done = scored / f"fold{k}" / FOLD_PREDICTIONS  # they are derived from the fold models (probe AN: run_cv
             if done.is_file():  # refused them, advising to restore a file the user had just restored)
